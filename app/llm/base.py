@@ -1,0 +1,92 @@
+"""The narrow model interface every adapter implements.
+
+A request goes in (system prompt, messages, tool specs, optional output schema);
+content, tool calls, usage and a stop reason come out. Nothing here knows about
+HTTP, SQL or any vendor: adapters translate to and from their wire formats.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+Role = Literal["user", "assistant", "tool"]
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "refusal", "error"]
+
+
+class ToolSpec(BaseModel):
+    """What a model is told about a tool: a name, what it does, its JSON Schema."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+class ToolCall(BaseModel):
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class Message(BaseModel):
+    """One turn. `tool` messages carry the result of the call named by tool_call_id."""
+
+    role: Role
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    is_error: bool = False
+
+
+class ModelRequest(BaseModel):
+    system: str
+    messages: list[Message]
+    tools: list[ToolSpec] = Field(default_factory=list)
+    output_schema: dict[str, Any] | None = None
+    max_tokens: int = 1024
+    temperature: float | None = 0.0
+    # Which prompt template produced this request ("triage/classify@v1"). Adapters
+    # for hosted models ignore it; the local engine dispatches on it.
+    prompt: str | None = None
+    # The structured values the prompt was rendered from. Hosted adapters ignore it;
+    # the local engine reads it instead of parsing prose.
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+
+class ModelResponse(BaseModel):
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    # Parsed structured output when the request carried an output_schema.
+    output: dict[str, Any] | None = None
+    usage: Usage = Field(default_factory=Usage)
+    stop_reason: StopReason = "end_turn"
+    model: str = ""
+
+
+class ModelError(Exception):
+    """A model call failed after the adapter's own retries; the message says why."""
+
+
+@runtime_checkable
+class Model(Protocol):
+    """Anything that answers a ModelRequest. `name` is recorded on every step."""
+
+    name: str
+
+    async def complete(self, request: ModelRequest) -> ModelResponse: ...

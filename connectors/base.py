@@ -1,0 +1,150 @@
+"""What every connector is made of: operations with a derived JSON Schema.
+
+A connector is a class whose methods are decorated with `@operation`. The
+decorator records the effect (read or write), how the system makes a write safe
+to retry, and a JSON Schema derived from the method's type hints, so adding an
+operation never means writing a schema by hand. A connector is handed its
+`httpx.AsyncClient` with auth, timeouts, retries and rate limits already attached.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+import httpx
+from pydantic import ConfigDict, TypeAdapter, create_model
+
+Effect = Literal["read", "write"]
+# key: the system honours an idempotency key (e.g. Stripe's Idempotency-Key);
+# check: the operation looks for its own earlier write before writing (check-then-write);
+# none: reads, or writes the system cannot deduplicate.
+Idempotency = Literal["key", "check", "none"]
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+# Parameters the executor supplies itself; they never appear in a tool's schema.
+RESERVED_PARAMS = frozenset({"self", "idempotency_key"})
+
+
+class ConnectorError(Exception):
+    """A system answered with an error the model or a person should see, in plain words."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    name: str
+    description: str
+    effect: Effect
+    idempotency: Idempotency
+    input_schema: dict[str, Any]
+    method_name: str
+    takes_idempotency_key: bool = False
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _schema_from_signature(fn: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
+    sig = inspect.signature(fn)
+    hints = {k: v for k, v in inspect.get_annotations(fn, eval_str=True).items() if k != "return"}
+    fields: dict[str, Any] = {}
+    for pname, param in sig.parameters.items():
+        if pname in RESERVED_PARAMS or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        annotation = hints.get(pname, Any)
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[pname] = (annotation, default)
+    model = create_model(  # type: ignore[call-overload]
+        f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    schema = TypeAdapter(model).json_schema()
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    return schema, "idempotency_key" in sig.parameters
+
+
+def operation(
+    *,
+    effect: Effect = "read",
+    idempotency: Idempotency = "none",
+    name: str | None = None,
+    description: str | None = None,
+) -> Callable[[F], F]:
+    """Mark a connector method as a tool. The docstring's first paragraph describes it."""
+
+    def decorate(fn: F) -> F:
+        schema, takes_key = _schema_from_signature(fn)
+        doc = description or inspect.cleandoc(fn.__doc__ or fn.__name__).split("\n\n")[0]
+        fn.__operation__ = OperationSpec(  # type: ignore[attr-defined]
+            name=name or fn.__name__,
+            description=" ".join(doc.split()),
+            effect=effect,
+            idempotency=idempotency if effect == "write" else "none",
+            input_schema=schema,
+            method_name=fn.__name__,
+            takes_idempotency_key=takes_key,
+        )
+        return fn
+
+    return decorate
+
+
+class Connector:
+    """Base class. Subclasses set `kind` and decorate their operations."""
+
+    kind: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
+        self.client = client
+        self.config = dict(config or {})
+
+    @classmethod
+    def operations(cls) -> list[OperationSpec]:
+        specs = []
+        for _, member in inspect.getmembers(cls, predicate=inspect.isfunction):
+            spec = getattr(member, "__operation__", None)
+            if spec is not None:
+                specs.append(spec)
+        return sorted(specs, key=lambda s: s.name)
+
+    async def call(self, spec: OperationSpec, arguments: dict[str, Any], idempotency_key: str | None) -> Any:
+        fn = getattr(self, spec.method_name)
+        kwargs = dict(arguments)
+        if spec.takes_idempotency_key:
+            kwargs["idempotency_key"] = idempotency_key
+        return await fn(**kwargs)
+
+    async def check(self) -> dict[str, Any]:
+        """A cheap read that proves the connection works; subclasses override."""
+        return {"ok": True}
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+async def raise_for_status(response: httpx.Response, system: str) -> None:
+    """Turn an HTTP error into a ConnectorError with the system's own message."""
+    if response.is_success:
+        return
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text[:300]
+    detail = body
+    if isinstance(body, dict):
+        detail = body.get("error") or body.get("description") or body.get("message") or body
+        if isinstance(detail, dict):
+            detail = detail.get("message") or detail.get("title") or detail
+    raise ConnectorError(
+        f"{system} answered {response.status_code}: {detail}",
+        status=response.status_code,
+        retryable=response.status_code in (408, 409, 425, 429) or response.status_code >= 500,
+    )

@@ -1,0 +1,35 @@
+"""Build tools from a connector instance: one tool per decorated operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.base import Connector, OperationSpec
+from tools.base import Tool, tool_name
+
+
+def tools_for(connection: str, connector: Connector, *, describe_as: str | None = None) -> list[Tool]:
+    """Every operation of `connector` as a tool named `<connection>__<operation>`."""
+    label = describe_as or connection
+    tools = []
+    for spec in connector.operations():
+        tools.append(
+            Tool(
+                name=tool_name(connection, spec.name),
+                connection=connection,
+                operation=spec.name,
+                description=f"[{label}, {spec.effect}] {spec.description}",
+                input_schema=spec.input_schema,
+                effect=spec.effect,
+                idempotency=spec.idempotency,
+                invoke=_bind(connector, spec),
+            )
+        )
+    return tools
+
+
+def _bind(connector: Connector, spec: OperationSpec):  # type: ignore[no-untyped-def]
+    async def invoke(arguments: dict[str, Any], idempotency_key: str | None) -> Any:
+        return await connector.call(spec, arguments, idempotency_key)
+
+    return invoke
