@@ -1,0 +1,125 @@
+"""Advance runs: claim, replay the pipeline from its steps, park or finish.
+
+One loop for every kind of run. It holds the run's lease while it works and
+renews it, so a worker that dies simply lets the lease lapse and another
+worker picks the run up where its steps end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.agent.policy import Policy
+from app.agent.ports import LeaseLost, NewStep, RunStore
+from app.agent.run import RunContext, RunFailed, Suspend
+from app.llm.base import Model, ModelError
+from tools.base import Catalogue
+
+log = logging.getLogger("switchboard.agent")
+
+Pipeline = Callable[[RunContext], Awaitable[dict[str, Any] | None]]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        store: RunStore,
+        model: Model,
+        catalogue: Callable[[], Catalogue],
+        policy: Callable[[], Policy],
+        pipelines: dict[str, Pipeline],
+        *,
+        lease_seconds: float = 30.0,
+    ):
+        self.store = store
+        self.model = model
+        self.catalogue = catalogue
+        self.policy = policy
+        self.pipelines = pipelines
+        self.lease_seconds = lease_seconds
+
+    async def advance(self, run_id: str, owner: str) -> str:
+        """Move a claimed run as far as it can go; returns the status it was left in."""
+        snapshot = self.store.load(run_id)
+        pipeline = self.pipelines.get(snapshot.kind)
+        heartbeat = asyncio.create_task(self._heartbeat(run_id, owner))
+        try:
+            if pipeline is None:
+                raise RunFailed(f"no pipeline for runs of kind {snapshot.kind!r}")
+            ctx = RunContext(
+                snapshot, store=self.store, owner=owner, model=self.model, catalogue=self.catalogue(), policy=self.policy()
+            )
+            result = await pipeline(ctx)
+            self.store.set_status(run_id, owner, "succeeded", result=result or {})
+            return "succeeded"
+        except Suspend:
+            self.store.set_status(run_id, owner, "waiting_approval")
+            return "waiting_approval"
+        except LeaseLost:
+            log.warning("lost the lease on run %s; another worker has it", run_id)
+            return "lost"
+        except (RunFailed, ModelError) as exc:
+            return self._fail(run_id, owner, str(exc))
+        except Exception as exc:  # a bug or an outage: record it on the run, keep the worker alive
+            log.exception("run %s failed", run_id)
+            return self._fail(run_id, owner, f"{type(exc).__name__}: {exc}")
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    def _fail(self, run_id: str, owner: str, message: str) -> str:
+        try:
+            self.store.append_step(run_id, owner, NewStep(kind="error", name=f"error:{uuid.uuid4().hex[:8]}", data={"error": message}))
+            self.store.set_status(run_id, owner, "failed", error=message)
+        except LeaseLost:
+            return "lost"
+        return "failed"
+
+    async def _heartbeat(self, run_id: str, owner: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if not self.store.renew_lease(run_id, owner, self.lease_seconds):
+                return
+
+    async def run_once(self, owner: str) -> str | None:
+        """Claim one runnable run and advance it; None when there was nothing to do."""
+        run_id = self.store.claim(owner, self.lease_seconds)
+        if run_id is None:
+            return None
+        try:
+            await self.advance(run_id, owner)
+        finally:
+            self.store.release(run_id, owner)
+        return run_id
+
+    async def work(self, owner: str, *, poll_seconds: float = 0.5, stop: asyncio.Event | None = None) -> None:
+        """The worker loop: claim and advance until stopped."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                did = await self.run_once(owner)
+            except Exception:
+                log.exception("worker loop error")
+                did = None
+            if did is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+
+    async def drain(self, owner: str, *, limit: int = 1000) -> int:
+        """Advance runs until none is runnable (tests, batch triage)."""
+        n = 0
+        while n < limit and await self.run_once(owner) is not None:
+            n += 1
+        return n

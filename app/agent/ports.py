@@ -1,0 +1,118 @@
+"""What the orchestrator needs from storage, as plain data and a small interface.
+
+The agent never sees SQL; app/store implements RunStore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+RUN_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+ACTION_DECIDED = frozenset({"approved", "executing", "succeeded", "failed", "rejected", "expired"})
+
+
+@dataclass
+class StepRecord:
+    seq: int
+    kind: str
+    name: str | None
+    data: dict[str, Any]
+    prompt_version: str | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float | None = None
+
+
+@dataclass
+class NewStep:
+    kind: str  # model_call | tool_call | decision | classification | draft | note | error
+    name: str
+    data: dict[str, Any]
+    prompt_version: str | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float | None = None
+
+
+@dataclass
+class ActionRecord:
+    id: str
+    run_id: str
+    tool_call_id: str
+    tool: str
+    connection: str
+    operation: str
+    arguments: dict[str, Any]
+    status: str
+    risk: str = "low"
+    reasons: list[str] = field(default_factory=list)
+    decided_by: str | None = None
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class NewAction:
+    tool_call_id: str
+    tool: str
+    connection: str
+    operation: str
+    arguments: dict[str, Any]
+    risk: str
+    reasons: list[str]
+    status: str = "pending"  # or "approved" when a standing rule allows it
+    decided_by: str | None = None
+
+
+@dataclass
+class RunSnapshot:
+    id: str
+    kind: str
+    status: str
+    input: dict[str, Any]
+    created_by: str | None
+    steps: list[StepRecord]
+    actions: list[ActionRecord]
+    classification: dict[str, Any] | None = None
+    draft: dict[str, Any] | None = None
+
+
+class LeaseLost(Exception):
+    """Another worker owns this run now; stop without writing anything more."""
+
+
+class RunStore(Protocol):
+    def load(self, run_id: str) -> RunSnapshot: ...
+
+    def append_step(self, run_id: str, owner: str, step: NewStep, *, run_fields: dict[str, Any] | None = None) -> StepRecord:
+        """Commit a step (and optional run fields such as classification) atomically, fenced by the lease."""
+        ...
+
+    def propose_actions(self, run_id: str, owner: str, actions: list[NewAction], step: NewStep) -> list[ActionRecord]: ...
+
+    def start_execution(self, action_id: str, owner: str) -> ActionRecord:
+        """approved → executing (or executing again after a crash); returns the action with attempts counted."""
+        ...
+
+    def finish_execution(self, action_id: str, owner: str, *, status: str, result: dict[str, Any] | None,
+                         error: str | None, step: NewStep) -> ActionRecord: ...
+
+    def set_status(self, run_id: str, owner: str, status: str, *, error: str | None = None,
+                   result: dict[str, Any] | None = None) -> None: ...
+
+    def renew_lease(self, run_id: str, owner: str, seconds: float) -> bool: ...
+
+    def claim(self, owner: str, seconds: float) -> str | None: ...
+
+    def release(self, run_id: str, owner: str) -> None: ...
+
+    def audit(self, actor: str, event: str, subject_type: str, subject_id: str, data: dict[str, Any]) -> None: ...
+
+

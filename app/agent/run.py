@@ -1,0 +1,342 @@
+"""The durable run context: every model call and tool result is a committed step.
+
+A pipeline is a plain async function of a RunContext. It is re-executed from
+the top each time the run advances; each durable call (`model_call`,
+`structured`, `read`, `record`, `agent_loop`) first looks for its step by name
+and replays the recorded result, so work done before a crash is never redone
+and a run resumes on any worker. Writes go through the gate: they become
+actions, the run suspends until people decide, and an approved action runs
+exactly once with its id as the idempotency key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from app.agent.policy import Policy
+from app.agent.ports import ActionRecord, NewAction, NewStep, RunSnapshot, RunStore, StepRecord
+from app.llm.base import Message, Model, ModelRequest, ModelResponse, ToolCall, ToolSpec
+from app.llm.pricing import cost_usd
+from app.llm.prompts import untrusted
+from app.llm.tokens import count_tokens
+from connectors.base import ConnectorError
+from tools.base import Catalogue, Tool
+
+TOOL_RESULT_TOKEN_BUDGET = 1500
+
+
+class Suspend(Exception):
+    """The run waits for people to decide on proposed actions."""
+
+
+class RunFailed(Exception):
+    """The run cannot go on; the message says why in words a person can act on."""
+
+
+@dataclass
+class ToolOutcome:
+    content: str
+    is_error: bool = False
+    data: Any = None
+    # True when the content came from outside (a system's data or error text):
+    # the model then sees it fenced as untrusted data.
+    external: bool = True
+
+
+def replayed(rec: StepRecord) -> ToolOutcome:
+    """A recorded tool result, with its data parsed back when it was JSON."""
+    content = rec.data.get("result", "")
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = None
+    return ToolOutcome(
+        content=content, is_error=rec.data.get("is_error", False), data=data, external=rec.data.get("external", True)
+    )
+
+
+def trim_to_tokens(text: str, budget: int = TOOL_RESULT_TOKEN_BUDGET) -> str:
+    """Keep a tool result inside its token budget, saying that it was cut."""
+    if count_tokens(text) <= budget:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix that fits
+        mid = (lo + hi + 1) // 2
+        if count_tokens(text[:mid]) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + f"\n…[trimmed to {budget} tokens of {count_tokens(text)}]"
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def describe_request(request: ModelRequest) -> dict[str, Any]:
+    """What a step records of a model request: everything but the tool schemas."""
+    return {
+        "prompt": request.prompt,
+        "system": request.system,
+        "messages": [m.model_dump(exclude_defaults=True) for m in request.messages],
+        "tools": [t.name for t in request.tools],
+        "output_schema": bool(request.output_schema),
+    }
+
+
+class RunContext:
+    def __init__(
+        self,
+        snapshot: RunSnapshot,
+        *,
+        store: RunStore,
+        owner: str,
+        model: Model,
+        catalogue: Catalogue,
+        policy: Policy,
+    ):
+        self.run = snapshot
+        self.store = store
+        self.owner = owner
+        self.model = model
+        self.catalogue = catalogue
+        self.policy = policy
+        self._steps: dict[str, StepRecord] = {s.name: s for s in snapshot.steps if s.name}
+        self._actions: dict[str, ActionRecord] = {a.tool_call_id: a for a in snapshot.actions}
+        # Facts the gate checks write arguments against (requester, ticket id, ...).
+        self.provenance: dict[str, Any] = {"known_emails": []}
+
+    # -- durable primitives -------------------------------------------------
+    def recorded(self, name: str) -> StepRecord | None:
+        return self._steps.get(name)
+
+    def _append(self, step: NewStep, run_fields: dict[str, Any] | None = None) -> StepRecord:
+        rec = self.store.append_step(self.run.id, self.owner, step, run_fields=run_fields)
+        self._steps[step.name] = rec
+        return rec
+
+    def record(self, name: str, kind: str, data: dict[str, Any], *, run_fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A decision or result of the pipeline itself (classification, draft, note)."""
+        if (rec := self.recorded(name)) is not None:
+            return rec.data
+        return self._append(NewStep(kind=kind, name=name, data=data), run_fields).data
+
+    async def model_call(self, name: str, request: ModelRequest) -> ModelResponse:
+        if (rec := self.recorded(name)) is not None:
+            return ModelResponse.model_validate(rec.data["response"])
+        started = time.perf_counter()
+        response = await self.model.complete(request)
+        latency = (time.perf_counter() - started) * 1000
+        model_name = response.model or self.model.name
+        self._append(
+            NewStep(
+                kind="model_call",
+                name=name,
+                data={"request": describe_request(request), "response": response.model_dump()},
+                prompt_version=request.prompt,
+                model=model_name,
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                cost_usd=cost_usd(model_name if ":" in model_name else self.model.name, response.usage),
+                latency_ms=round(latency, 2),
+            )
+        )
+        return response
+
+    async def structured(self, name: str, request: ModelRequest, *, attempts: int = 2) -> dict[str, Any]:
+        """A model call whose output must match request.output_schema; one repair turn on failure."""
+        assert request.output_schema is not None
+        validator = Draft202012Validator(request.output_schema)
+        messages = list(request.messages)
+        problems: list[str] = []
+        for attempt in range(attempts):
+            response = await self.model_call(f"{name}/{attempt}", request.model_copy(update={"messages": list(messages)}))
+            output = response.output
+            if output is None and response.content:
+                try:
+                    output = json.loads(response.content)
+                except ValueError:
+                    output = None
+            if not isinstance(output, dict):
+                problems = ["the answer was not a JSON object"]
+            else:
+                problems = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(output)]
+                if not problems:
+                    return output
+            messages = [
+                *messages,
+                Message(role="assistant", content=response.content or _dump(output)),
+                Message(role="user", content="That output does not match the schema: " + "; ".join(problems) + ". Answer again."),
+            ]
+        raise RunFailed(f"{name}: the model's output did not match the schema after {attempts} tries: {'; '.join(problems)}")
+
+    async def read(self, name: str, tool_name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        """A read the pipeline itself makes (to ground a draft); recorded like a model's."""
+        call = ToolCall(id=name, name=tool_name, arguments=arguments)
+        tool = self.catalogue.get(tool_name)
+        if tool.is_write:
+            raise RunFailed(f"pipeline step {name} tried to call write tool {tool_name} directly")
+        outcome = await self.tool_call(name, call, {tool_name: tool})
+        assert outcome is not None
+        return outcome
+
+    async def agent_loop(self, name: str, request: ModelRequest, tools: list[Tool], *, max_turns: int = 8) -> ModelResponse:
+        """The free loop: the model calls tools until it answers; writes wait at the gate."""
+        by_name = {t.name: t for t in tools}
+        specs = [ToolSpec(name=t.name, description=t.description, input_schema=t.input_schema) for t in tools]
+        messages = list(request.messages)
+        for turn in range(max_turns):
+            response = await self.model_call(
+                f"{name}/model/{turn}", request.model_copy(update={"messages": list(messages), "tools": specs})
+            )
+            messages.append(Message(role="assistant", content=response.content, tool_calls=response.tool_calls))
+            if not response.tool_calls:
+                return response
+            results: list[Message] = []
+            waiting = False
+            for call in response.tool_calls:
+                outcome = await self.tool_call(f"{name}/{turn}/{call.id}", call, by_name)
+                if outcome is None:
+                    waiting = True
+                    continue
+                content = untrusted(outcome.content, call.name) if outcome.external else outcome.content
+                results.append(Message(role="tool", tool_call_id=call.id, content=content, is_error=outcome.is_error))
+            if waiting:
+                raise Suspend()
+            messages.extend(results)
+        self.record(f"{name}/stopped", "note", {"message": f"stopped after {max_turns} model turns"})
+        return ModelResponse(content=f"Stopped after {max_turns} turns without a final answer.", stop_reason="max_tokens")
+
+    # -- tools and the gate -------------------------------------------------
+    def _tool_step(self, key: str, call: ToolCall, tool: Tool | None, outcome: ToolOutcome, **extra: Any) -> ToolOutcome:
+        self._append(
+            NewStep(
+                kind="tool_call",
+                name=f"tool:{key}",
+                data={
+                    "tool": call.name,
+                    "effect": tool.effect if tool else None,
+                    "arguments": call.arguments,
+                    "result": outcome.content,
+                    "is_error": outcome.is_error,
+                    "external": outcome.external,
+                    **extra,
+                },
+            )
+        )
+        return outcome
+
+    async def tool_call(self, key: str, call: ToolCall, tools: dict[str, Tool]) -> ToolOutcome | None:
+        """Run, replay or park one tool call. None means it waits for a decision."""
+        if (rec := self.recorded(f"tool:{key}")) is not None:
+            return replayed(rec)
+        tool = tools.get(call.name)
+        if tool is None:
+            return self._tool_step(key, call, None, ToolOutcome(f"Unknown tool {call.name!r}. Available: {', '.join(sorted(tools))}", True, external=False))
+        errors = tool.validate(call.arguments)
+        if errors:
+            # Invalid arguments never reach the connector; the model reads why and may retry.
+            msg = "Invalid arguments for " + call.name + ": " + "; ".join(errors)
+            return self._tool_step(key, call, tool, ToolOutcome(msg, True, external=False), validation_errors=errors)
+        if not tool.is_write:
+            outcome = await self._invoke(tool, call.arguments, None)
+            return self._tool_step(key, call, tool, outcome)
+        return await self._write(key, call, tool)
+
+    async def _invoke(self, tool: Tool, arguments: dict[str, Any], idempotency_key: str | None) -> ToolOutcome:
+        try:
+            data = await tool.invoke(arguments, idempotency_key)
+        except ConnectorError as exc:
+            return ToolOutcome(f"{tool.name} failed: {exc}", True)
+        text = trim_to_tokens(_dump(data))
+        return ToolOutcome(text, False, data)
+
+    async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
+        action = self._actions.get(key)
+        if action is None:
+            decision = self.policy.decide(tool, call.arguments, self.provenance)
+            new = NewAction(
+                tool_call_id=key,
+                tool=tool.name,
+                connection=tool.connection,
+                operation=tool.operation,
+                arguments=call.arguments,
+                risk=decision.risk,
+                reasons=decision.reasons,
+                status="pending" if decision.needs_approval else "approved",
+                decided_by=None if decision.needs_approval else f"rule:{decision.rule.tool if decision.rule else ''}",
+            )
+            step = NewStep(
+                kind="decision",
+                name=f"gate:{key}",
+                data={
+                    "tool": tool.name,
+                    "arguments": call.arguments,
+                    "needs_approval": decision.needs_approval,
+                    "risk": decision.risk,
+                    "reasons": decision.reasons,
+                },
+            )
+            [action] = self.store.propose_actions(self.run.id, self.owner, [new], step)
+            self._actions[key] = action
+        if action.status == "pending":
+            return None
+        if action.status in ("approved", "executing"):
+            return await self._execute(key, call, tool, action)
+        if action.status == "rejected":
+            who = action.decided_by or "a person"
+            return self._tool_step(
+                key, call, tool, ToolOutcome(f"Rejected by {who}: {action.reason or 'no reason given'}", True, external=False), action_id=action.id
+            )
+        if action.status == "expired":
+            return self._tool_step(key, call, tool, ToolOutcome("Not done: the approval expired without a decision.", True, external=False), action_id=action.id)
+        # succeeded/failed without a step cannot happen (finish_execution writes both); replay from the action.
+        return ToolOutcome(_dump(action.result) if action.result else (action.error or ""), action.status != "succeeded")
+
+    async def _execute(self, key: str, call: ToolCall, tool: Tool, action: ActionRecord) -> ToolOutcome:
+        """Exactly once: executing is committed before the call; the action id is the idempotency key."""
+        action = self.store.start_execution(action.id, self.owner)
+        edited = action.arguments != call.arguments
+        if action.attempts > 1 and tool.idempotency == "none":
+            outcome = ToolOutcome(
+                f"Not retried: {tool.name} was interrupted mid-call and {tool.connection} cannot deduplicate writes; "
+                "check the system before proposing it again.",
+                True,
+                external=False,
+            )
+            status, result, error = "failed", None, outcome.content
+        else:
+            outcome = await self._invoke(tool, action.arguments, action.id)
+            status = "failed" if outcome.is_error else "succeeded"
+            result = {"data": outcome.data} if not outcome.is_error else None
+            error = outcome.content if outcome.is_error else None
+            if edited and not outcome.is_error:
+                outcome = ToolOutcome(
+                    _dump({"edited_by_approver": True, "arguments": action.arguments, "result": outcome.data}),
+                    False,
+                    outcome.data,
+                )
+        outcome_external = outcome.external
+        step = NewStep(
+            kind="tool_call",
+            name=f"tool:{key}",
+            data={
+                "tool": call.name,
+                "effect": "write",
+                "arguments": action.arguments,
+                "proposed_arguments": call.arguments,
+                "action_id": action.id,
+                "attempt": action.attempts,
+                "result": outcome.content,
+                "is_error": outcome.is_error,
+                "external": outcome_external,
+            },
+        )
+        self._actions[key] = self.store.finish_execution(action.id, self.owner, status=status, result=result, error=error, step=step)
+        self._steps[step.name] = StepRecord(seq=-1, kind=step.kind, name=step.name, data=step.data)
+        return outcome

@@ -1,0 +1,34 @@
+"""Settings from the environment (CONTRACT.md names them); one object, read once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default=Path(".switchboard"), alias="SWITCHBOARD_DATA_DIR")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    secret_key: str | None = Field(default=None, alias="SWITCHBOARD_SECRET_KEY")
+    model: str = Field(default="local", alias="SWITCHBOARD_MODEL")
+    anthropic_api_key: str | None = Field(default=None, alias="ANTHROPIC_API_KEY")
+    openai_api_key: str | None = Field(default=None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    # A worker holds a run for this long and renews while it works; a crashed
+    # worker's runs become claimable again once it lapses.
+    lease_seconds: float = Field(default=30.0, alias="SWITCHBOARD_LEASE_SECONDS")
+    poll_seconds: float = Field(default=0.5, alias="SWITCHBOARD_POLL_SECONDS")
+    # Below this classification confidence a ticket goes to a person first.
+    review_threshold: float = Field(default=0.55, alias="SWITCHBOARD_REVIEW_THRESHOLD")
+    max_body_bytes: int = Field(default=256_000, alias="SWITCHBOARD_MAX_BODY_BYTES")
+    public_url: str | None = Field(default=None, alias="SWITCHBOARD_PUBLIC_URL")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'switchboard.db').resolve()}"

@@ -1,0 +1,93 @@
+"""The composition root: the one place that picks concrete classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+from sqlalchemy import select
+
+from app.agent.orchestrator import Orchestrator
+from app.agent.policy import Policy, StandingRule
+from app.config import Settings
+from app.llm.base import Model
+from app.llm.factory import build_model
+from app.llm.prompts import PromptLibrary, default_library
+from app.services.connections import ConnectorPool
+from app.services.triage import TriagePipeline
+from app.store.crypto import SecretBox
+from app.store.db import Database
+from app.store.runs import SqlRunStore
+from app.store.tables import Correction
+
+DEV_SECRET = "switchboard-demo-secret-not-for-production"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    model_override: Model | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    standing_rules: list[StandingRule] = field(default_factory=list)
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.resolved_database_url())
+
+    @cached_property
+    def box(self) -> SecretBox:
+        return SecretBox(self.settings.secret_key or DEV_SECRET)
+
+    @cached_property
+    def prompts(self) -> PromptLibrary:
+        return default_library()
+
+    @cached_property
+    def model(self) -> Model:
+        if self.model_override is not None:
+            return self.model_override
+        return build_model(
+            self.settings.model,
+            anthropic_api_key=self.settings.anthropic_api_key,
+            openai_api_key=self.settings.openai_api_key,
+            openai_base_url=self.settings.openai_base_url,
+            local_factory=self._local_model,
+        )
+
+    def _local_model(self) -> Model:
+        from app.llm.local import LocalModel
+
+        return LocalModel(review_threshold=self.settings.review_threshold)
+
+    @cached_property
+    def pool(self) -> ConnectorPool:
+        return ConnectorPool(self.db, self.box, transport=self.transport)
+
+    @cached_property
+    def store(self) -> SqlRunStore:
+        return SqlRunStore(self.db)
+
+    def corrections(self) -> list[dict[str, str]]:
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(Correction).where(Correction.field == "category").order_by(Correction.created_at.desc()).limit(200)
+            ).all()
+            return [{"text": r.text, "category": r.value} for r in rows]
+
+    def policy(self) -> Policy:
+        return Policy(self.standing_rules)
+
+    @cached_property
+    def orchestrator(self) -> Orchestrator:
+        triage = TriagePipeline(
+            self.prompts, examples=self.corrections, review_threshold=self.settings.review_threshold
+        )
+        return Orchestrator(
+            self.store,
+            self.model,
+            self.pool.catalogue,
+            self.policy,
+            {"triage": triage},
+            lease_seconds=self.settings.lease_seconds,
+        )

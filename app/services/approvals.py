@@ -1,0 +1,98 @@
+"""The approval queue: people approve (optionally editing), or reject with a reason.
+
+A decision is taken under a row lock, so two people clicking at once get one
+decision and one 409. Edited arguments are re-validated against the tool's
+schema. Whoever asked for a run can never approve its actions (four eyes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from app.services.auth import Principal
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.views import action_view
+from app.store.db import Database
+from app.store.runs import audit, requeue_if_decided
+from app.store.tables import Action, utcnow
+from tools.base import Catalogue, UnknownTool
+
+STATUSES = ("pending", "approved", "executing", "succeeded", "failed", "rejected", "expired")
+
+
+def list_actions(db: Database, status: str | None = "pending", limit: int = 500) -> list[dict[str, Any]]:
+    if status is not None and status not in STATUSES:
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}", field="status")
+    with db.session() as s:
+        q = select(Action).order_by(Action.created_at.desc()).limit(limit)
+        if status:
+            q = q.where(Action.status == status)
+        return [action_view(a) for a in s.scalars(q).all()]
+
+
+def get_action(db: Database, action_id: str) -> dict[str, Any]:
+    with db.session() as s:
+        a = s.get(Action, action_id)
+        if a is None:
+            raise NotFound(f"no action {action_id}")
+        return action_view(a)
+
+
+def _pending(s: Any, action_id: str, who: Principal) -> Action:
+    a = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one_or_none()
+    if a is None:
+        raise NotFound(f"no action {action_id}")
+    if a.status != "pending":
+        raise Conflict(f"action {action_id} is no longer pending: it is {a.status}")
+    if a.requested_by and a.requested_by == who.name:
+        raise Forbidden("whoever asked for an action cannot approve or reject it (four eyes)")
+    return a
+
+
+def approve(
+    db: Database, action_id: str, who: Principal, catalogue: Callable[[], Catalogue], arguments: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    if arguments is not None and not isinstance(arguments, dict):
+        raise Invalid("arguments must be a JSON object", field="arguments")
+    with db.session() as s:
+        a = _pending(s, action_id, who)
+        edited = arguments is not None and arguments != a.arguments
+        if edited:
+            assert arguments is not None
+            try:
+                tool = catalogue().get(a.tool)
+            except UnknownTool:
+                raise Conflict(f"tool {a.tool} is no longer configured; the action cannot be edited") from None
+            errors = tool.validate(arguments)
+            if errors:
+                raise Invalid("edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments")
+            before = a.arguments
+            a.arguments = arguments
+        a.status = "approved"
+        a.decided_by = who.name
+        a.decided_at = utcnow()
+        data: dict[str, Any] = {"run_id": a.run_id, "tool": a.tool, "edited": edited}
+        if edited:
+            data["diff"] = {k: {"from": before.get(k), "to": arguments.get(k)} for k in set(before) | set(arguments or {}) if before.get(k) != (arguments or {}).get(k)}
+        audit(s, who.name, "action.approved", "action", a.id, data)
+        requeue_if_decided(s, a.run_id)
+        s.flush()
+        return action_view(a)
+
+
+def reject(db: Database, action_id: str, who: Principal, reason: str) -> dict[str, Any]:
+    if not isinstance(reason, str) or not reason.strip():
+        raise Invalid("reason is required: say why, it goes back to the model", field="reason")
+    with db.session() as s:
+        a = _pending(s, action_id, who)
+        a.status = "rejected"
+        a.decided_by = who.name
+        a.decided_at = utcnow()
+        a.reason = reason.strip()
+        audit(s, who.name, "action.rejected", "action", a.id, {"run_id": a.run_id, "tool": a.tool, "reason": a.reason})
+        requeue_if_decided(s, a.run_id)
+        s.flush()
+        return action_view(a)

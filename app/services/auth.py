@@ -1,0 +1,86 @@
+"""API tokens and roles. Only a hash of each token is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app.services.errors import Invalid, NotFound
+from app.store.db import Database
+from app.store.runs import audit
+from app.store.tables import ApiToken, utcnow
+
+ROLES = ("viewer", "operator", "approver", "admin")
+_RANK = {r: i for i, r in enumerate(ROLES)}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    token_id: str | None = None
+
+    def can(self, role: str) -> bool:
+        """Roles are ordered: each can do what the ones below it can."""
+        return _RANK[self.role] >= _RANK[role]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(db: Database, name: str, role: str, *, actor: str = "cli", expires_at: datetime | None = None) -> tuple[str, str]:
+    """Returns (token id, the token itself). The token is shown once and never stored."""
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}, not {role!r}", field="role")
+    if not name.strip():
+        raise Invalid("name must not be empty", field="name")
+    token = "sb_" + secrets.token_urlsafe(32)
+    with db.session() as s:
+        row = ApiToken(name=name.strip(), role=role, token_hash=hash_token(token), expires_at=expires_at)
+        s.add(row)
+        s.flush()
+        audit(s, actor, "token.created", "token", row.id, {"name": row.name, "role": role})
+        return row.id, token
+
+
+def authenticate(db: Database, token: str) -> Principal | None:
+    with db.session() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        if row is None or row.revoked_at is not None:
+            return None
+        now = utcnow()
+        if row.expires_at is not None and row.expires_at < now:
+            return None
+        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+            row.last_used_at = now
+        return Principal(name=row.name, role=row.role, token_id=row.id)
+
+
+def list_tokens(db: Database) -> list[dict[str, object]]:
+    with db.session() as s:
+        rows = s.scalars(select(ApiToken).order_by(ApiToken.created_at)).all()
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "role": r.role,
+                "created_at": r.created_at,
+                "last_used_at": r.last_used_at,
+                "revoked": r.revoked_at is not None,
+            }
+            for r in rows
+        ]
+
+
+def revoke_token(db: Database, token_id: str, *, actor: str) -> None:
+    with db.session() as s:
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound(f"no token {token_id}")
+        row.revoked_at = row.revoked_at or utcnow()
+        audit(s, actor, "token.revoked", "token", token_id, {})

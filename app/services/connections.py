@@ -1,0 +1,187 @@
+"""Configured systems: stored with encrypted credentials, turned into tools.
+
+The catalogue is built here, the one place that decrypts credentials: they go
+into the connector's httpx auth and nowhere else (never a prompt, a step or a log).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from app.services.errors import Conflict, Invalid, NotFound
+from app.store.crypto import SecretBox
+from app.store.db import Database
+from app.store.runs import audit
+from app.store.tables import Connection, utcnow
+from connectors.base import Connector
+from connectors.http import ApiKeyAuth, BearerAuth, build_client, zendesk_token_auth
+from connectors.registry import CONNECTOR_TYPES
+from tools.base import Catalogue
+from tools.from_connector import tools_for
+
+AUTH_TYPES = {
+    "none": (),
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "api_key": ("key",),
+    "zendesk_token": ("email", "token"),
+}
+
+
+def make_auth(auth_type: str, creds: dict[str, Any], config: dict[str, Any]) -> httpx.Auth | None:
+    if auth_type == "none":
+        return None
+    if auth_type == "bearer":
+        return BearerAuth(creds["token"])
+    if auth_type == "basic":
+        return httpx.BasicAuth(creds["username"], creds["password"])
+    if auth_type == "api_key":
+        return ApiKeyAuth(creds["key"], header=config.get("header", "X-API-Key"), query_param=config.get("query_param"))
+    if auth_type == "zendesk_token":
+        return zendesk_token_auth(creds["email"], creds["token"])
+    raise Invalid(f"auth_type must be one of {', '.join(AUTH_TYPES)}", field="auth_type")
+
+
+def add_connection(
+    db: Database,
+    box: SecretBox,
+    *,
+    name: str,
+    kind: str,
+    base_url: str,
+    auth_type: str = "none",
+    credentials: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    owner: str | None = None,
+    actor: str = "cli",
+) -> str:
+    if kind not in CONNECTOR_TYPES:
+        raise Invalid(f"kind must be one of {', '.join(sorted(CONNECTOR_TYPES))}, not {kind!r}", field="kind")
+    if auth_type not in AUTH_TYPES:
+        raise Invalid(f"auth_type must be one of {', '.join(AUTH_TYPES)}", field="auth_type")
+    missing = [k for k in AUTH_TYPES[auth_type] if not (credentials or {}).get(k)]
+    if missing:
+        raise Invalid(f"{auth_type} auth needs credentials: {', '.join(missing)}", field="credentials")
+    if not base_url.startswith(("http://", "https://")):
+        raise Invalid("base_url must start with http:// or https://", field="base_url")
+    if not name.replace("_", "").replace("-", "").isalnum() or "__" in name:
+        raise Invalid("name may hold letters, digits, single - and _", field="name")
+    with db.session() as s:
+        if s.scalar(select(Connection.id).where(Connection.name == name)):
+            raise Conflict(f"a connection named {name} exists already")
+        row = Connection(
+            name=name,
+            kind=kind,
+            base_url=base_url,
+            auth_type=auth_type,
+            credentials=box.seal(credentials or {}),
+            config=config or {},
+            owner=owner,
+        )
+        s.add(row)
+        s.flush()
+        audit(s, actor, "connection.added", "connection", row.id, {"name": name, "kind": kind, "auth_type": auth_type})
+        return row.id
+
+
+def list_connections(db: Database) -> list[dict[str, Any]]:
+    with db.session() as s:
+        rows = s.scalars(select(Connection).order_by(Connection.name)).all()
+        return [connection_view(r) for r in rows]
+
+
+def connection_view(r: Connection) -> dict[str, Any]:
+    alerts = []
+    if r.token_expires_at is not None:
+        left = (r.token_expires_at - utcnow()).total_seconds()
+        if left < 0:
+            alerts.append("credential expired")
+        elif left < 7 * 86400:
+            alerts.append(f"credential expires in {int(left // 86400)} days")
+    if r.status == "error" and r.last_error:
+        alerts.append(r.last_error)
+    return {
+        "name": r.name,
+        "kind": r.kind,
+        "base_url": r.base_url,
+        "auth_type": r.auth_type,
+        "owner": r.owner,
+        "health": r.status,
+        "last_error": r.last_error,
+        "last_checked_at": r.last_checked_at.isoformat() if r.last_checked_at else None,
+        "token_expires_at": r.token_expires_at.isoformat() if r.token_expires_at else None,
+        "alerts": alerts,
+    }
+
+
+class ConnectorPool:
+    """Live connector instances for the configured connections, built on first use."""
+
+    def __init__(self, db: Database, box: SecretBox, *, transport: httpx.AsyncBaseTransport | None = None):
+        self.db = db
+        self.box = box
+        self.transport = transport
+        self._connectors: dict[str, Connector] = {}
+        self._catalogue: Catalogue | None = None
+
+    def _build(self, row: Connection) -> Connector:
+        creds = self.box.open(row.credentials)
+        client = build_client(
+            row.base_url,
+            auth=make_auth(row.auth_type, creds, row.config),
+            timeout=float(row.config.get("timeout", 15.0)),
+            rate_limit=row.config.get("rate_limit"),
+            transport=self.transport,
+        )
+        return CONNECTOR_TYPES[row.kind](client, row.config)
+
+    def catalogue(self) -> Catalogue:
+        if self._catalogue is None:
+            with self.db.session() as s:
+                rows = s.scalars(select(Connection).order_by(Connection.name)).all()
+                cat = Catalogue()
+                for row in rows:
+                    if row.kind not in CONNECTOR_TYPES:
+                        continue
+                    connector = self._connectors.get(row.name) or self._build(row)
+                    self._connectors[row.name] = connector
+                    for tool in tools_for(row.name, connector, describe_as=f"{row.name} ({row.kind})"):
+                        cat.add(tool)
+            self._catalogue = cat
+        return self._catalogue
+
+    def connector(self, name: str) -> Connector:
+        self.catalogue()
+        try:
+            return self._connectors[name]
+        except KeyError:
+            raise NotFound(f"no connection {name}") from None
+
+    def invalidate(self) -> None:
+        self._catalogue = None
+
+    async def test(self, name: str) -> dict[str, Any]:
+        """Call the connection's cheap check and record its health."""
+        connector = self.connector(name)
+        try:
+            detail = await connector.check()
+            status, error = "ok", None
+        except Exception as exc:  # any failure is the health we report
+            detail, status, error = {}, "error", str(exc)
+        with self.db.session() as s:
+            row = s.scalar(select(Connection).where(Connection.name == name))
+            assert row is not None
+            row.status = status
+            row.last_error = error
+            row.last_checked_at = utcnow()
+            audit(s, "system", "connection.checked", "connection", row.id, {"status": status})
+        return {"name": name, "health": status, "error": error, "detail": detail}
+
+    async def aclose(self) -> None:
+        for c in self._connectors.values():
+            await c.aclose()
+        self._connectors.clear()
+        self._catalogue = None

@@ -1,0 +1,223 @@
+"""The durable run loop and the approval gate, with a scripted model and a fake system."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from app.agent.orchestrator import Orchestrator
+from app.agent.policy import Policy, StandingRule
+from app.agent.run import RunContext
+from app.llm.base import Message, ModelRequest
+from app.llm.scripted import ScriptedModel, text, tool_use
+from app.services import approvals
+from app.services.auth import Principal
+from app.services.errors import Conflict, Forbidden, Invalid
+from app.services.views import run_view
+from app.store.db import Database
+from app.store.runs import SqlRunStore
+from app.store.tables import AuditEntry, Run, utcnow
+from tests.agent.fakes import FakeSystem
+
+APPROVER = Principal(name="pat", role="approver")
+
+
+async def loop_pipeline(ctx: RunContext) -> dict[str, Any]:
+    request = ModelRequest(system="help", messages=[Message(role="user", content=ctx.run.input["message"])], prompt="test@v1")
+    ctx.provenance = {"known_emails": ["ann@example.com"]}
+    final = await ctx.agent_loop("loop", request, list(ctx.catalogue))
+    return {"answer": final.content}
+
+
+def make(db: Database, model: ScriptedModel, system: FakeSystem, rules: list[StandingRule] | None = None) -> Orchestrator:
+    cat = system.catalogue()
+    return Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: Policy(rules), {"test": loop_pipeline}, lease_seconds=30)
+
+
+def new_run(db: Database, message: str = "where is order 7?", created_by: str = "api-client") -> str:
+    with db.session() as s:
+        run = Run(kind="test", input={"message": message}, created_by=created_by)
+        s.add(run)
+        s.flush()
+        return run.id
+
+
+def status(db: Database, run_id: str) -> str:
+    return run_view(db, run_id)["status"]
+
+
+async def test_read_then_answer(db: Database) -> None:
+    system = FakeSystem()
+    model = ScriptedModel([tool_use("shop__lookup", {"order_id": 7}), text("Order 7 has shipped.")])
+    orch = make(db, model, system)
+    run_id = new_run(db)
+    await orch.drain("w1")
+    view = run_view(db, run_id)
+    assert view["status"] == "succeeded"
+    assert view["result"] == {"answer": "Order 7 has shipped."}
+    assert system.reads == [{"order_id": 7}]
+    kinds = [s["kind"] for s in view["steps"]]
+    assert kinds == ["model_call", "tool_call", "model_call"]
+    # the model saw the read's result, fenced as untrusted data
+    tool_msg = model.requests[1].messages[-1]
+    assert tool_msg.role == "tool" and "shipped" in tool_msg.content and "<untrusted_data" in tool_msg.content
+    assert view["usage"]["input_tokens"] == 20
+
+
+async def test_write_waits_for_approval_then_runs_exactly_once(db: Database) -> None:
+    system = FakeSystem()
+    model = ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "It shipped."}), text("Sent.")])
+    orch = make(db, model, system)
+    run_id = new_run(db)
+    await orch.drain("w1")
+    assert status(db, run_id) == "waiting_approval"
+    assert system.writes == []  # promise 1: nothing written before a person approves
+    [pending] = approvals.list_actions(db, "pending")
+    assert pending["tool"] == "shop__send_message" and pending["risk"] == "medium"
+
+    approved = approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
+    assert approved["status"] == "approved"
+    assert status(db, run_id) == "queued"
+    with pytest.raises(Conflict):
+        approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
+
+    await orch.drain("w2")
+    view = run_view(db, run_id)
+    assert view["status"] == "succeeded"
+    assert len(system.writes) == 1 and system.writes[0]["key"] == pending["id"]
+    assert view["actions"][0]["status"] == "succeeded"
+    # the model was called twice in all: the loop resumed from its steps, not from scratch
+    assert len(model.requests) == 2
+    with db.session() as s:
+        events = [e.event for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    for event in ("action.proposed", "action.approved", "action.executing", "action.succeeded", "step.model_call", "step.tool_call"):
+        assert event in events
+
+
+async def test_invalid_write_arguments_never_reach_the_system(db: Database) -> None:
+    system = FakeSystem()
+    model = ScriptedModel(
+        [
+            tool_use("shop__send_message", {"to": "ann@example.com", "body": "", "cc": "x@evil.test"}),
+            text("I could not send it."),
+        ]
+    )
+    orch = make(db, model, system)
+    run_id = new_run(db)
+    await orch.drain("w1")
+    assert status(db, run_id) == "succeeded"
+    assert system.writes == []
+    assert approvals.list_actions(db, None) == []
+    result = model.requests[1].messages[-1]
+    assert result.is_error
+    assert "Invalid arguments" in result.content and "body" in result.content and "cc" in result.content
+
+
+async def test_reject_reason_goes_back_to_the_model(db: Database) -> None:
+    system = FakeSystem()
+    model = ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "Refund done"}), text("ok")])
+    orch = make(db, model, system)
+    run_id = new_run(db)
+    await orch.drain("w1")
+    [pending] = approvals.list_actions(db)
+    with pytest.raises(Invalid):
+        approvals.reject(db, pending["id"], APPROVER, "  ")
+    approvals.reject(db, pending["id"], APPROVER, "we never promise refunds in writing")
+    await orch.drain("w1")
+    assert status(db, run_id) == "succeeded"
+    assert system.writes == []
+    last = model.requests[-1].messages[-1]
+    assert last.is_error and "Rejected by pat: we never promise refunds in writing" in last.content
+
+
+async def test_edited_arguments_are_validated_and_used(db: Database) -> None:
+    system = FakeSystem()
+    model = ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "draft"}), text("done")])
+    orch = make(db, model, system)
+    run_id = new_run(db)
+    await orch.drain("w1")
+    [pending] = approvals.list_actions(db)
+    with pytest.raises(Invalid) as err:
+        approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": 5})
+    assert "body" in str(err.value)
+    edited = approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": "final"})
+    assert edited["edited"] is True
+    await orch.drain("w1")
+    assert system.writes[0]["body"] == "final"
+    assert "edited_by_approver" in model.requests[-1].messages[-1].content
+    assert status(db, run_id) == "succeeded"
+
+
+async def test_requester_cannot_approve_own_action(db: Database) -> None:
+    system = FakeSystem()
+    orch = make(db, ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"})]), system)
+    new_run(db, created_by="pat")
+    await orch.drain("w1")
+    [pending] = approvals.list_actions(db)
+    with pytest.raises(Forbidden):
+        approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
+
+
+async def test_standing_rule_lets_a_low_risk_write_run(db: Database) -> None:
+    system = FakeSystem()
+    # an internal note to a known address is still medium risk; the rule allows up to medium
+    rule = StandingRule(tool="shop__send_*", approved_by="lead", max_risk="medium")
+    orch = make(db, ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")]), system, [rule])
+    run_id = new_run(db)
+    await orch.drain("w1")
+    assert status(db, run_id) == "succeeded"
+    assert len(system.writes) == 1
+    assert run_view(db, run_id)["actions"][0]["decided_by"].startswith("rule:")
+
+
+async def test_unknown_address_raises_risk_and_rule_does_not_apply(db: Database) -> None:
+    system = FakeSystem()
+    rule = StandingRule(tool="shop__*", approved_by="lead", max_risk="medium")
+    orch = make(db, ScriptedModel([tool_use("shop__send_message", {"to": "thief@evil.test", "body": "x"})]), system, [rule])
+    new_run(db)
+    await orch.drain("w1")
+    [pending] = approvals.list_actions(db)
+    assert pending["risk"] == "high"
+    assert any("thief@evil.test" in r for r in pending["reasons"])
+    assert system.writes == []
+
+
+async def test_crash_during_execution_retries_with_the_same_key(db: Database) -> None:
+    system = FakeSystem()
+    model = ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")])
+    orch = make(db, model, system)
+    run_id = new_run(db)
+    await orch.drain("w1")
+    [pending] = approvals.list_actions(db)
+    approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
+
+    # worker w2 claims, marks the action executing, performs the write, then dies
+    store = SqlRunStore(db)
+    assert store.claim("w2", 30) == run_id
+    store.start_execution(pending["id"], "w2")
+    await system.send({"to": "ann@example.com", "body": "x"}, pending["id"])
+    with db.session() as s:  # its lease lapses
+        s.execute(update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+
+    await orch.drain("w3")
+    view = run_view(db, run_id)
+    assert view["status"] == "succeeded"
+    assert len(system.writes) == 1
+    assert view["actions"][0]["attempts"] == 2
+    assert "deduplicated" in [s for s in view["steps"] if s["kind"] == "tool_call"][0]["data"]["result"]
+
+
+async def test_stale_worker_cannot_write_after_losing_its_lease(db: Database) -> None:
+    from app.agent.ports import LeaseLost, NewStep
+
+    store = SqlRunStore(db)
+    run_id = new_run(db)
+    assert store.claim("w1", 30) == run_id
+    with db.session() as s:
+        s.execute(update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    assert store.claim("w2", 30) == run_id
+    with pytest.raises(LeaseLost):
+        store.append_step(run_id, "w1", NewStep(kind="note", name="late", data={}))
