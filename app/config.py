@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     # Below this classification confidence a ticket goes to a person first.
     review_threshold: float = Field(default=0.55, alias="SWITCHBOARD_REVIEW_THRESHOLD")
     max_body_bytes: int = Field(default=256_000, alias="SWITCHBOARD_MAX_BODY_BYTES")
+    rate_limit_per_second: float = Field(default=50.0, alias="SWITCHBOARD_RATE_LIMIT")
+    rate_limit_burst: int = Field(default=200, alias="SWITCHBOARD_RATE_BURST")
     public_url: str | None = Field(default=None, alias="SWITCHBOARD_PUBLIC_URL")
 
     def resolved_database_url(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import asyncio
+
 import httpx
 from sqlalchemy import select
 
@@ -30,6 +32,20 @@ class Container:
     model_override: Model | None = None
     transport: httpx.AsyncBaseTransport | None = None
     standing_rules: list[StandingRule] = field(default_factory=list)
+    _wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def wake_event(self) -> asyncio.Event:
+        """An event the in-process worker waits on; set when new work arrives."""
+        if self._wake is None:
+            self._wake = (asyncio.get_running_loop(), asyncio.Event())
+        return self._wake[1]
+
+    def wake(self) -> None:
+        """Nudge the in-process worker (safe from any thread)."""
+        if self._wake is not None:
+            loop, event = self._wake
+            loop.call_soon_threadsafe(event.set)
 
     @cached_property
     def db(self) -> Database:

@@ -104,9 +104,12 @@ class Orchestrator:
             self.store.release(run_id, owner)
         return run_id
 
-    async def work(self, owner: str, *, poll_seconds: float = 0.5, stop: asyncio.Event | None = None) -> None:
-        """The worker loop: claim and advance until stopped."""
+    async def work(
+        self, owner: str, *, poll_seconds: float = 0.5, stop: asyncio.Event | None = None, wake: asyncio.Event | None = None
+    ) -> None:
+        """The worker loop: claim and advance until stopped; `wake` cuts the idle wait short."""
         stop = stop or asyncio.Event()
+        wake = wake or asyncio.Event()
         while not stop.is_set():
             try:
                 did = await self.run_once(owner)
@@ -114,8 +117,11 @@ class Orchestrator:
                 log.exception("worker loop error")
                 did = None
             if did is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+                wake.clear()
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+                await asyncio.wait(waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+                for w in waiters:
+                    w.cancel()
 
     async def drain(self, owner: str, *, limit: int = 1000) -> int:
         """Advance runs until none is runnable (tests, batch triage)."""

@@ -9,9 +9,6 @@ test also covers the mounted case. Mounts are removed when the test ends.
 from __future__ import annotations
 
 import itertools
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,40 +16,20 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from starlette.routing import Mount, Router
 
 from connectors.helpdesk.client import HelpdeskConnector
 from connectors.helpdesk.simulator import HelpdeskState, create_app
 from connectors.http import RetryPolicy, build_client
+from tests.support.loopback import LoopbackServer
 
 
 @contextmanager
 def run_uvicorn(app: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn in a daemon thread on a free loopback port; yield its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted sockets inherit TCP_NODELAY; without it uvicorn's separate header and body
-    # writes meet delayed ACKs and every keep-alive request takes ~40 ms.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.005)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    """Serve `app` over real loopback HTTP for the duration of the block; yield its URL."""
+    with LoopbackServer(app) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

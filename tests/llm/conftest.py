@@ -10,7 +10,8 @@ import anyio
 import openai._base_client
 import pytest
 
-from tests.llm.vendor_servers import FakeAnthropic, FakeOpenAI, LoopbackServer
+from tests.llm.vendor_servers import FakeAnthropic, FakeOpenAI
+from tests.support.loopback import LoopbackServer
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,109 @@
+"""The FastAPI application: routes, error shapes, limits, metrics, the in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.agent.orchestrator import worker_id
+from app.api import metrics
+from app.api.ratelimit import RateLimiter
+from app.api.routes import router
+from app.main import Container
+from app.services.errors import ServiceError
+
+
+def _field(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def create_app(
+    container: Container,
+    *,
+    simulators: dict[str, Any] | None = None,
+    run_worker: bool = False,
+    on_ready: Callable[[Container], Awaitable[None]] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks = []
+        if run_worker:
+            tasks.append(asyncio.create_task(container.orchestrator.work(worker_id(), poll_seconds=container.settings.poll_seconds, stop=stop, wake=container.wake_event)))
+        if on_ready is not None:
+            tasks.append(asyncio.create_task(on_ready(container)))
+        try:
+            yield
+        finally:
+            stop.set()
+            for t in tasks:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            await container.pool.aclose()
+
+    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
+    app.state.container = container
+    limiter = RateLimiter(rate=container.settings.rate_limit_per_second, burst=container.settings.rate_limit_burst)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        path = request.url.path
+        if path.startswith("/api/"):
+            length = request.headers.get("content-length")
+            if length and length.isdigit() and int(length) > container.settings.max_body_bytes:
+                return JSONResponse({"error": f"body too large: limit is {container.settings.max_body_bytes} bytes"}, 413)
+            key = request.headers.get("authorization") or (request.client.host if request.client else "?")
+            if not limiter.allow(key):
+                return JSONResponse({"error": "too many requests; slow down"}, 429, headers={"Retry-After": "1"})
+        response = await call_next(request)
+        route = request.scope.get("route")
+        label = getattr(route, "path", "unmatched") if not path.startswith("/sim/") else "/sim"
+        metrics.observe_request(request.method, label, response.status_code, time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        body: dict[str, Any] = {"error": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return JSONResponse(body, exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"error": "body is not valid JSON"}, 400)
+        problems = [f"{_field(e.get('loc', ()))}: {e.get('msg')}" for e in errors]
+        return JSONResponse(
+            {"error": "; ".join(problems), "fields": [_field(e.get("loc", ())) for e in errors]}, 422
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    def prometheus() -> PlainTextResponse:
+        metrics.refresh(container.db)
+        return PlainTextResponse(generate_latest(metrics.REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(router)
+    for name, sim in (simulators or {}).items():
+        app.mount(f"/sim/{name}", sim)
+    return app

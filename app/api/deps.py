@@ -1,0 +1,37 @@
+"""Request-scoped dependencies: the container, the caller, their role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, HTTPException, Request
+
+from app.main import Container
+from app.services.auth import Principal, authenticate
+
+
+def container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+def principal(request: Request, c: Container = Depends(container)) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        token = request.cookies.get("sb_token", "")
+        if not token:
+            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
+    who = authenticate(c.db, token.strip())
+    if who is None:
+        raise HTTPException(401, "unknown, revoked or expired token", headers={"WWW-Authenticate": "Bearer"})
+    request.state.principal = who
+    return who
+
+
+def require(role: str) -> Callable[..., Principal]:
+    def check(who: Principal = Depends(principal)) -> Principal:
+        if not who.can(role):
+            raise HTTPException(403, f"this needs the {role} role; {who.name} has {who.role}")
+        return who
+
+    return check

@@ -1,0 +1,102 @@
+"""The HTTP API of CONTRACT.md. Routes are thin: parse, authorize, call a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import JSONResponse
+
+from app.api.deps import container, require
+from app.api.schemas import ApproveIn, RejectIn, TicketIn, TokenIn
+from app.main import Container
+from app.services import approvals, auth, connections, intake, views
+from app.services.auth import Principal
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post("/tickets", status_code=202)
+def post_ticket(body: TicketIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)) -> JSONResponse:
+    run_id, created = intake.submit(
+        c.db, kind="ticket", run_kind="triage", payload=body.model_dump(), source="api", actor=who.name
+    )
+    c.wake()
+    return JSONResponse({"run_id": run_id, "created": created}, status_code=202)
+
+
+@router.get("/runs")
+def get_runs(
+    status: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    who: Principal = Depends(require("viewer")),
+    c: Container = Depends(container),
+) -> list[dict[str, Any]]:
+    return views.list_runs(c.db, limit=limit, status=status)
+
+
+@router.get("/runs/{run_id}")
+def get_run(run_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)) -> dict[str, Any]:
+    return views.run_view(c.db, run_id)
+
+
+@router.get("/approvals")
+def get_approvals(
+    status: str | None = "pending",
+    limit: int = Query(500, ge=1, le=2000),
+    who: Principal = Depends(require("viewer")),
+    c: Container = Depends(container),
+) -> list[dict[str, Any]]:
+    return approvals.list_actions(c.db, status or None, limit)
+
+
+@router.get("/approvals/{action_id}")
+def get_approval(action_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)) -> dict[str, Any]:
+    return approvals.get_action(c.db, action_id)
+
+
+@router.post("/approvals/{action_id}/approve")
+def approve(
+    action_id: str,
+    body: ApproveIn | None = Body(default=None),
+    who: Principal = Depends(require("approver")),
+    c: Container = Depends(container),
+) -> dict[str, Any]:
+    result = approvals.approve(c.db, action_id, who, c.pool.catalogue, body.arguments if body else None)
+    c.wake()
+    return result
+
+
+@router.post("/approvals/{action_id}/reject")
+def reject(
+    action_id: str, body: RejectIn, who: Principal = Depends(require("approver")), c: Container = Depends(container)
+) -> dict[str, Any]:
+    result = approvals.reject(c.db, action_id, who, body.reason)
+    c.wake()
+    return result
+
+
+@router.get("/connections")
+def get_connections(who: Principal = Depends(require("viewer")), c: Container = Depends(container)) -> list[dict[str, Any]]:
+    return connections.list_connections(c.db)
+
+
+@router.post("/connections/{name}/test")
+async def test_connection(name: str, who: Principal = Depends(require("operator")), c: Container = Depends(container)) -> dict[str, Any]:
+    return await c.pool.test(name)
+
+
+@router.get("/tokens")
+def get_tokens(who: Principal = Depends(require("admin")), c: Container = Depends(container)) -> list[dict[str, Any]]:
+    return auth.list_tokens(c.db)
+
+
+@router.post("/tokens", status_code=201)
+def post_token(body: TokenIn, who: Principal = Depends(require("admin")), c: Container = Depends(container)) -> dict[str, Any]:
+    token_id, token = auth.create_token(c.db, body.name, body.role, actor=who.name)
+    return {"id": token_id, "token": token, "name": body.name, "role": body.role}
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def delete_token(token_id: str, who: Principal = Depends(require("admin")), c: Container = Depends(container)) -> None:
+    auth.revoke_token(c.db, token_id, actor=who.name)

@@ -1,0 +1,125 @@
+"""`switchboard demo`: the whole product in one process, with no key and no network.
+
+SQLite in the data dir, the local model, every shipped connector's simulator
+mounted under /sim/<name>/ on the same port (its connection points there over
+loopback HTTP, as a real system would be reached), an in-process worker, and a
+few seeded tickets triaged at start so the approval queue has work in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.panel import Panel
+from sqlalchemy import select
+
+from app.config import Settings
+from app.main import Container
+from app.services import intake
+from app.services.auth import create_token
+from app.services.connections import add_connection
+from app.store.tables import Connection, Run
+from connectors.registry import SIMULATORS
+
+log = logging.getLogger("switchboard.demo")
+
+DEMO_CREDENTIALS = {
+    "helpdesk": ("zendesk_token", {"email": "switchboard@northwind.example", "token": "demo-helpdesk-token"}),
+}
+SEED_TICKETS = 3
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def ensure_connections(c: Container, base: str) -> None:
+    """One connection per simulator, pointing at this process; kept across restarts."""
+    for kind in SIMULATORS:
+        url = f"{base}/sim/{kind}"
+        with c.db.session() as s:
+            row = s.scalar(select(Connection).where(Connection.name == kind))
+            if row is not None:
+                row.base_url = url
+                continue
+        auth_type, creds = DEMO_CREDENTIALS.get(kind, ("none", {}))
+        add_connection(c.db, c.box, name=kind, kind=kind, base_url=url, auth_type=auth_type, credentials=creds, owner="demo", actor="demo")
+
+
+async def seed_runs(c: Container, base: str) -> None:
+    """Once the server answers, triage a few open help-desk tickets (first start only)."""
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{base}/healthz")).status_code == 200:
+                    break
+            await asyncio.sleep(0.1)
+    with c.db.session() as s:
+        if s.scalar(select(Run.id).limit(1)):
+            return
+    try:
+        helpdesk = c.pool.connector("helpdesk")
+        found = await helpdesk.search_tickets(query="status:new")  # type: ignore[attr-defined]
+    except Exception as exc:
+        log.warning("could not seed demo tickets: %s", exc)
+        return
+    tickets = found.get("results", found) if isinstance(found, dict) else found
+    for t in list(tickets)[:SEED_TICKETS]:
+        requester = t.get("requester_email") or t.get("via", {}).get("source", {}).get("from", {}).get("address")
+        payload = {
+            "subject": t.get("subject") or "(no subject)",
+            "body": t.get("description") or "",
+            "requester_email": requester or "customer@example.com",
+            "external_id": t["id"],
+            "tags": t.get("tags", []),
+        }
+        intake.submit(c.db, kind="ticket", run_kind="triage", payload=payload, source="helpdesk", actor="demo-seed")
+    c.wake()
+
+
+def run_demo(*, host: str, port: int, data_dir: Path) -> None:
+    import uvicorn
+
+    from app.api.app import create_app
+
+    console = Console()
+    if not _port_free(host, port):
+        console.print(f"[red]error:[/red] port {port} on {host} is in use; choose another with --port")
+        raise SystemExit(2)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings()
+    settings.data_dir = data_dir
+    c = Container(settings)
+    c.db.upgrade()
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{reach}:{port}"
+    ensure_connections(c, base)
+    _, token = create_token(c.db, "demo-admin", "admin", actor="demo")
+    token_file = data_dir / "admin-token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    console.print(
+        Panel.fit(
+            f"[bold]Switchboard demo[/bold] at [link={base}]{base}[/link]\n"
+            f"admin token: {token}\n(also in {token_file})\n"
+            f"model: {settings.model}   database: {c.db.engine.url.render_as_string(hide_password=True)}\n"
+            f"simulators: {', '.join(f'{base}/sim/{k}/' for k in SIMULATORS)}\n\n"
+            f"try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/approvals",
+            title="ready",
+        )
+    )
+    sims = {kind: factory() for kind, factory in SIMULATORS.items()}
+    api = create_app(c, simulators=sims, run_worker=True, on_ready=lambda cont: seed_runs(cont, base))
+    uvicorn.run(api, host=host, port=port, log_level="warning")

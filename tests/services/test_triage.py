@@ -1,0 +1,93 @@
+"""Triage end to end in one process: scripted model, help-desk simulator, real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.llm.scripted import ScriptedModel
+from app.services import approvals, intake
+from app.services.auth import Principal
+from app.services.views import run_view
+from connectors.helpdesk.simulator import create_app
+from tests.support.app import container, triage_script
+
+APPROVER = Principal("pat", "approver")
+
+
+def submit(c, ticket_id: int) -> str:  # type: ignore[no-untyped-def]
+    payload = {"subject": "Charged twice", "body": "I was billed twice in March.", "requester_email": "ann@example.com", "external_id": ticket_id}
+    return intake.submit(c.db, kind="ticket", run_kind="triage", payload=payload, source="api", actor="api-client")[0]
+
+
+async def test_ticket_is_classified_drafted_and_its_writes_wait(db_url: str, tmp_path: Path) -> None:
+    sim = create_app()
+    model = ScriptedModel(triage_script(1))
+    c = container(db_url, tmp_path, model, sim)
+    run_id = submit(c, 1)
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    assert view["status"] == "waiting_approval"
+    assert view["classification"]["category"] == "billing"
+    assert view["draft"]["sources"][0]["title"] == "Refund policy"
+    assert sorted(a["operation"] for a in view["actions"]) == ["add_comment", "update_ticket"]
+    assert all(a["status"] == "pending" for a in view["actions"])
+    # grounding reads ran first, and the prompt versions are on the steps
+    tools = [s["data"]["tool"] for s in view["steps"] if s["kind"] == "tool_call"]
+    assert tools == ["helpdesk__get_ticket", "helpdesk__find_user", "helpdesk__search_articles"]
+    prompts = [s["prompt_version"] for s in view["steps"] if s["kind"] == "model_call"]
+    assert prompts == ["triage/classify@v1", "triage/draft@v1", "triage/act@v1"]
+    # the ticket reached the model fenced as untrusted data
+    assert '<untrusted_data source="ticket">' in model.requests[0].messages[0].content
+    comments_before = len(sim.state.helpdesk.ticket_comments(1))
+
+    for a in view["actions"]:
+        approvals.approve(c.db, a["id"], APPROVER, c.pool.catalogue)
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    assert view["status"] == "succeeded", view["error"]
+    comments = sim.state.helpdesk.ticket_comments(1)
+    assert len(comments) == comments_before + 1
+    assert comments[-1]["body"] == "Thanks, we have refunded the duplicate charge."
+    assert "billing" in sim.state.helpdesk.ticket(1)["tags"]
+    await c.pool.aclose()
+
+
+async def test_low_confidence_is_flagged_for_review(db_url: str, tmp_path: Path) -> None:
+    script = triage_script(2)
+    script[0] = script[0].model_copy(update={"output": {**script[0].output, "confidence": 0.2}})
+    c = container(db_url, tmp_path, ScriptedModel(script))
+    run_id = submit(c, 2)
+    await c.orchestrator.drain("w")
+    assert run_view(c.db, run_id)["classification"]["needs_review"] is True
+    await c.pool.aclose()
+
+
+async def test_schema_violation_gets_one_repair_turn(db_url: str, tmp_path: Path) -> None:
+    script = triage_script(3)
+    bad = script[0].model_copy(update={"output": {**script[0].output, "category": "astrology"}})
+    model = ScriptedModel([bad, *script])
+    c = container(db_url, tmp_path, model)
+    run_id = submit(c, 3)
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    assert view["classification"]["category"] == "billing"
+    assert "does not match the schema" in model.requests[1].messages[-1].content
+    assert "category" in model.requests[1].messages[-1].content
+    await c.pool.aclose()
+
+
+async def test_secrets_never_reach_steps_or_the_model(db_url: str, tmp_path: Path) -> None:
+    model = ScriptedModel(triage_script(4))
+    c = container(db_url, tmp_path, model)
+    run_id = submit(c, 4)
+    await c.orchestrator.drain("w")
+    import json
+
+    everything = json.dumps(run_view(c.db, run_id)) + "".join(r.model_dump_json() for r in model.requests)
+    assert "s3cr3t-helpdesk-token" not in everything
+    with c.db.session() as s:
+        from app.store.tables import Connection
+
+        stored = s.query(Connection).one().credentials
+    assert stored is not None and b"s3cr3t" not in stored
+    await c.pool.aclose()
