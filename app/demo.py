@@ -55,7 +55,17 @@ def ensure_connections(c: Container, base: str) -> None:
                 row.base_url = url
                 continue
         auth_type, creds = DEMO_CREDENTIALS.get(kind, ("none", {}))
-        add_connection(c.db, c.box, name=kind, kind=kind, base_url=url, auth_type=auth_type, credentials=creds, owner="demo", actor="demo")
+        add_connection(
+            c.db,
+            c.box,
+            name=kind,
+            kind=kind,
+            base_url=url,
+            auth_type=auth_type,
+            credentials=creds,
+            owner="demo",
+            actor="demo",
+        )
 
 
 async def seed_runs(c: Container, base: str) -> None:
@@ -77,7 +87,9 @@ async def seed_runs(c: Container, base: str) -> None:
         return
     tickets = found.get("results", found) if isinstance(found, dict) else found
     for t in list(tickets)[:SEED_TICKETS]:
-        requester = t.get("requester_email") or t.get("via", {}).get("source", {}).get("from", {}).get("address")
+        requester = t.get("requester_email") or t.get("via", {}).get("source", {}).get("from", {}).get(
+            "address"
+        )
         payload = {
             "subject": t.get("subject") or "(no subject)",
             "body": t.get("description") or "",
@@ -85,7 +97,9 @@ async def seed_runs(c: Container, base: str) -> None:
             "external_id": t["id"],
             "tags": t.get("tags", []),
         }
-        intake.submit(c.db, kind="ticket", run_kind="triage", payload=payload, source="helpdesk", actor="demo-seed")
+        intake.submit(
+            c.db, kind="ticket", run_kind="triage", payload=payload, source="helpdesk", actor="demo-seed"
+        )
     c.wake()
 
 

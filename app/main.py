@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from functools import cached_property
-
-import asyncio
 
 import httpx
 from sqlalchemy import select
@@ -32,7 +31,9 @@ class Container:
     model_override: Model | None = None
     transport: httpx.AsyncBaseTransport | None = None
     standing_rules: list[StandingRule] = field(default_factory=list)
-    _wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = field(default=None, init=False, repr=False)
+    _wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = field(
+        default=None, init=False, repr=False
+    )
 
     @property
     def wake_event(self) -> asyncio.Event:
@@ -87,7 +88,10 @@ class Container:
     def corrections(self) -> list[dict[str, str]]:
         with self.db.session() as s:
             rows = s.scalars(
-                select(Correction).where(Correction.field == "category").order_by(Correction.created_at.desc()).limit(200)
+                select(Correction)
+                .where(Correction.field == "category")
+                .order_by(Correction.created_at.desc())
+                .limit(200)
             ).all()
             return [{"text": r.text, "category": r.value} for r in rows]
 

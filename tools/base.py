@@ -89,7 +89,9 @@ class Catalogue:
     def __len__(self) -> int:
         return len(self._tools)
 
-    def select(self, *, effects: Iterable[Effect] | None = None, connections: Iterable[str] | None = None) -> list[Tool]:
+    def select(
+        self, *, effects: Iterable[Effect] | None = None, connections: Iterable[str] | None = None
+    ) -> list[Tool]:
         eff = set(effects) if effects is not None else None
         con = set(connections) if connections is not None else None
         return [

@@ -58,7 +58,12 @@ class Orchestrator:
             if pipeline is None:
                 raise RunFailed(f"no pipeline for runs of kind {snapshot.kind!r}")
             ctx = RunContext(
-                snapshot, store=self.store, owner=owner, model=self.model, catalogue=self.catalogue(), policy=self.policy()
+                snapshot,
+                store=self.store,
+                owner=owner,
+                model=self.model,
+                catalogue=self.catalogue(),
+                policy=self.policy(),
             )
             result = await pipeline(ctx)
             self.store.set_status(run_id, owner, "succeeded", result=result or {})
@@ -81,7 +86,11 @@ class Orchestrator:
 
     def _fail(self, run_id: str, owner: str, message: str) -> str:
         try:
-            self.store.append_step(run_id, owner, NewStep(kind="error", name=f"error:{uuid.uuid4().hex[:8]}", data={"error": message}))
+            self.store.append_step(
+                run_id,
+                owner,
+                NewStep(kind="error", name=f"error:{uuid.uuid4().hex[:8]}", data={"error": message}),
+            )
             self.store.set_status(run_id, owner, "failed", error=message)
         except LeaseLost:
             return "lost"
@@ -105,7 +114,12 @@ class Orchestrator:
         return run_id
 
     async def work(
-        self, owner: str, *, poll_seconds: float = 0.5, stop: asyncio.Event | None = None, wake: asyncio.Event | None = None
+        self,
+        owner: str,
+        *,
+        poll_seconds: float = 0.5,
+        stop: asyncio.Event | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         """The worker loop: claim and advance until stopped; `wake` cuts the idle wait short."""
         stop = stop or asyncio.Event()

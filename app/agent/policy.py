@@ -56,15 +56,16 @@ class Policy:
     def __init__(self, standing_rules: list[StandingRule] | None = None):
         self.standing_rules = list(standing_rules or [])
 
-    def assess(self, tool: Tool, arguments: dict[str, Any], context: dict[str, Any]) -> tuple[Risk, list[str]]:
+    def assess(
+        self, tool: Tool, arguments: dict[str, Any], context: dict[str, Any]
+    ) -> tuple[Risk, list[str]]:
         """Risk from the arguments checked against what the run knows (its provenance)."""
         risk: Risk = "low"
         reasons: list[str] = []
         op = tool.operation
-        if "comment" in op or "message" in op or "reply" in op:
-            if arguments.get("public", True):
-                risk = _raise(risk, "medium")
-                reasons.append("sends a message a customer will read")
+        if ("comment" in op or "message" in op or "reply" in op) and arguments.get("public", True):
+            risk = _raise(risk, "medium")
+            reasons.append("sends a message a customer will read")
         known = {e.lower() for e in _strings(context.get("known_emails", []))}
         for text in _strings(arguments):
             for email in _EMAIL.findall(text):

@@ -91,21 +91,40 @@ class LeaseLost(Exception):
 class RunStore(Protocol):
     def load(self, run_id: str) -> RunSnapshot: ...
 
-    def append_step(self, run_id: str, owner: str, step: NewStep, *, run_fields: dict[str, Any] | None = None) -> StepRecord:
+    def append_step(
+        self, run_id: str, owner: str, step: NewStep, *, run_fields: dict[str, Any] | None = None
+    ) -> StepRecord:
         """Commit a step (and optional run fields such as classification) atomically, fenced by the lease."""
         ...
 
-    def propose_actions(self, run_id: str, owner: str, actions: list[NewAction], step: NewStep) -> list[ActionRecord]: ...
+    def propose_actions(
+        self, run_id: str, owner: str, actions: list[NewAction], step: NewStep
+    ) -> list[ActionRecord]: ...
 
     def start_execution(self, action_id: str, owner: str) -> ActionRecord:
         """approved → executing (or executing again after a crash); returns the action with attempts counted."""
         ...
 
-    def finish_execution(self, action_id: str, owner: str, *, status: str, result: dict[str, Any] | None,
-                         error: str | None, step: NewStep) -> ActionRecord: ...
+    def finish_execution(
+        self,
+        action_id: str,
+        owner: str,
+        *,
+        status: str,
+        result: dict[str, Any] | None,
+        error: str | None,
+        step: NewStep,
+    ) -> ActionRecord: ...
 
-    def set_status(self, run_id: str, owner: str, status: str, *, error: str | None = None,
-                   result: dict[str, Any] | None = None) -> None: ...
+    def set_status(
+        self,
+        run_id: str,
+        owner: str,
+        status: str,
+        *,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None: ...
 
     def renew_lease(self, run_id: str, owner: str, seconds: float) -> bool: ...
 
@@ -113,6 +132,6 @@ class RunStore(Protocol):
 
     def release(self, run_id: str, owner: str) -> None: ...
 
-    def audit(self, actor: str, event: str, subject_type: str, subject_id: str, data: dict[str, Any]) -> None: ...
-
-
+    def audit(
+        self, actor: str, event: str, subject_type: str, subject_id: str, data: dict[str, Any]
+    ) -> None: ...

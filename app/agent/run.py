@@ -56,7 +56,10 @@ def replayed(rec: StepRecord) -> ToolOutcome:
     except ValueError:
         data = None
     return ToolOutcome(
-        content=content, is_error=rec.data.get("is_error", False), data=data, external=rec.data.get("external", True)
+        content=content,
+        is_error=rec.data.get("is_error", False),
+        data=data,
+        external=rec.data.get("external", True),
     )
 
 
@@ -120,7 +123,9 @@ class RunContext:
         self._steps[step.name] = rec
         return rec
 
-    def record(self, name: str, kind: str, data: dict[str, Any], *, run_fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    def record(
+        self, name: str, kind: str, data: dict[str, Any], *, run_fields: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A decision or result of the pipeline itself (classification, draft, note)."""
         if (rec := self.recorded(name)) is not None:
             return rec.data
@@ -155,7 +160,9 @@ class RunContext:
         messages = list(request.messages)
         problems: list[str] = []
         for attempt in range(attempts):
-            response = await self.model_call(f"{name}/{attempt}", request.model_copy(update={"messages": list(messages)}))
+            response = await self.model_call(
+                f"{name}/{attempt}", request.model_copy(update={"messages": list(messages)})
+            )
             output = response.output
             if output is None and response.content:
                 try:
@@ -165,15 +172,25 @@ class RunContext:
             if not isinstance(output, dict):
                 problems = ["the answer was not a JSON object"]
             else:
-                problems = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(output)]
+                problems = [
+                    f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+                    for e in validator.iter_errors(output)
+                ]
                 if not problems:
                     return output
             messages = [
                 *messages,
                 Message(role="assistant", content=response.content or _dump(output)),
-                Message(role="user", content="That output does not match the schema: " + "; ".join(problems) + ". Answer again."),
+                Message(
+                    role="user",
+                    content="That output does not match the schema: "
+                    + "; ".join(problems)
+                    + ". Answer again.",
+                ),
             ]
-        raise RunFailed(f"{name}: the model's output did not match the schema after {attempts} tries: {'; '.join(problems)}")
+        raise RunFailed(
+            f"{name}: the model's output did not match the schema after {attempts} tries: {'; '.join(problems)}"
+        )
 
     async def read(self, name: str, tool_name: str, arguments: dict[str, Any]) -> ToolOutcome:
         """A read the pipeline itself makes (to ground a draft); recorded like a model's."""
@@ -185,16 +202,21 @@ class RunContext:
         assert outcome is not None
         return outcome
 
-    async def agent_loop(self, name: str, request: ModelRequest, tools: list[Tool], *, max_turns: int = 8) -> ModelResponse:
+    async def agent_loop(
+        self, name: str, request: ModelRequest, tools: list[Tool], *, max_turns: int = 8
+    ) -> ModelResponse:
         """The free loop: the model calls tools until it answers; writes wait at the gate."""
         by_name = {t.name: t for t in tools}
         specs = [ToolSpec(name=t.name, description=t.description, input_schema=t.input_schema) for t in tools]
         messages = list(request.messages)
         for turn in range(max_turns):
             response = await self.model_call(
-                f"{name}/model/{turn}", request.model_copy(update={"messages": list(messages), "tools": specs})
+                f"{name}/model/{turn}",
+                request.model_copy(update={"messages": list(messages), "tools": specs}),
             )
-            messages.append(Message(role="assistant", content=response.content, tool_calls=response.tool_calls))
+            messages.append(
+                Message(role="assistant", content=response.content, tool_calls=response.tool_calls)
+            )
             if not response.tool_calls:
                 return response
             results: list[Message] = []
@@ -205,15 +227,21 @@ class RunContext:
                     waiting = True
                     continue
                 content = untrusted(outcome.content, call.name) if outcome.external else outcome.content
-                results.append(Message(role="tool", tool_call_id=call.id, content=content, is_error=outcome.is_error))
+                results.append(
+                    Message(role="tool", tool_call_id=call.id, content=content, is_error=outcome.is_error)
+                )
             if waiting:
                 raise Suspend()
             messages.extend(results)
         self.record(f"{name}/stopped", "note", {"message": f"stopped after {max_turns} model turns"})
-        return ModelResponse(content=f"Stopped after {max_turns} turns without a final answer.", stop_reason="max_tokens")
+        return ModelResponse(
+            content=f"Stopped after {max_turns} turns without a final answer.", stop_reason="max_tokens"
+        )
 
     # -- tools and the gate -------------------------------------------------
-    def _tool_step(self, key: str, call: ToolCall, tool: Tool | None, outcome: ToolOutcome, **extra: Any) -> ToolOutcome:
+    def _tool_step(
+        self, key: str, call: ToolCall, tool: Tool | None, outcome: ToolOutcome, **extra: Any
+    ) -> ToolOutcome:
         self._append(
             NewStep(
                 kind="tool_call",
@@ -237,18 +265,29 @@ class RunContext:
             return replayed(rec)
         tool = tools.get(call.name)
         if tool is None:
-            return self._tool_step(key, call, None, ToolOutcome(f"Unknown tool {call.name!r}. Available: {', '.join(sorted(tools))}", True, external=False))
+            return self._tool_step(
+                key,
+                call,
+                None,
+                ToolOutcome(
+                    f"Unknown tool {call.name!r}. Available: {', '.join(sorted(tools))}", True, external=False
+                ),
+            )
         errors = tool.validate(call.arguments)
         if errors:
             # Invalid arguments never reach the connector; the model reads why and may retry.
             msg = "Invalid arguments for " + call.name + ": " + "; ".join(errors)
-            return self._tool_step(key, call, tool, ToolOutcome(msg, True, external=False), validation_errors=errors)
+            return self._tool_step(
+                key, call, tool, ToolOutcome(msg, True, external=False), validation_errors=errors
+            )
         if not tool.is_write:
             outcome = await self._invoke(tool, call.arguments, None)
             return self._tool_step(key, call, tool, outcome)
         return await self._write(key, call, tool)
 
-    async def _invoke(self, tool: Tool, arguments: dict[str, Any], idempotency_key: str | None) -> ToolOutcome:
+    async def _invoke(
+        self, tool: Tool, arguments: dict[str, Any], idempotency_key: str | None
+    ) -> ToolOutcome:
         try:
             data = await tool.invoke(arguments, idempotency_key)
         except ConnectorError as exc:
@@ -269,7 +308,9 @@ class RunContext:
                 risk=decision.risk,
                 reasons=decision.reasons,
                 status="pending" if decision.needs_approval else "approved",
-                decided_by=None if decision.needs_approval else f"rule:{decision.rule.tool if decision.rule else ''}",
+                decided_by=None
+                if decision.needs_approval
+                else f"rule:{decision.rule.tool if decision.rule else ''}",
             )
             step = NewStep(
                 kind="decision",
@@ -291,17 +332,31 @@ class RunContext:
         if action.status == "rejected":
             who = action.decided_by or "a person"
             return self._tool_step(
-                key, call, tool, ToolOutcome(f"Rejected by {who}: {action.reason or 'no reason given'}", True, external=False), action_id=action.id
+                key,
+                call,
+                tool,
+                ToolOutcome(f"Rejected by {who}: {action.reason or 'no reason given'}", True, external=False),
+                action_id=action.id,
             )
         if action.status == "expired":
-            return self._tool_step(key, call, tool, ToolOutcome("Not done: the approval expired without a decision.", True, external=False), action_id=action.id)
+            return self._tool_step(
+                key,
+                call,
+                tool,
+                ToolOutcome("Not done: the approval expired without a decision.", True, external=False),
+                action_id=action.id,
+            )
         # succeeded/failed without a step cannot happen (finish_execution writes both); replay from the action.
-        return ToolOutcome(_dump(action.result) if action.result else (action.error or ""), action.status != "succeeded")
+        return ToolOutcome(
+            _dump(action.result) if action.result else (action.error or ""), action.status != "succeeded"
+        )
 
     async def _execute(self, key: str, call: ToolCall, tool: Tool, action: ActionRecord) -> ToolOutcome:
         """Exactly once: executing is committed before the call; the action id is the idempotency key."""
         action = self.store.start_execution(action.id, self.owner)
         edited = action.arguments != call.arguments
+        result: dict[str, Any] | None
+        error: str | None
         if action.attempts > 1 and tool.idempotency == "none":
             outcome = ToolOutcome(
                 f"Not retried: {tool.name} was interrupted mid-call and {tool.connection} cannot deduplicate writes; "
@@ -317,7 +372,9 @@ class RunContext:
             error = outcome.content if outcome.is_error else None
             if edited and not outcome.is_error:
                 outcome = ToolOutcome(
-                    _dump({"edited_by_approver": True, "arguments": action.arguments, "result": outcome.data}),
+                    _dump(
+                        {"edited_by_approver": True, "arguments": action.arguments, "result": outcome.data}
+                    ),
                     False,
                     outcome.data,
                 )
@@ -337,6 +394,8 @@ class RunContext:
                 "external": outcome_external,
             },
         )
-        self._actions[key] = self.store.finish_execution(action.id, self.owner, status=status, result=result, error=error, step=step)
+        self._actions[key] = self.store.finish_execution(
+            action.id, self.owner, status=status, result=result, error=error, step=step
+        )
         self._steps[step.name] = StepRecord(seq=-1, kind=step.kind, name=step.name, data=step.data)
         return outcome

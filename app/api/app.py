@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,14 +32,23 @@ def create_app(
     *,
     simulators: dict[str, Any] | None = None,
     run_worker: bool = False,
-    on_ready: Callable[[Container], Awaitable[None]] | None = None,
+    on_ready: Callable[[Container], Coroutine[Any, Any, None]] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks = []
         if run_worker:
-            tasks.append(asyncio.create_task(container.orchestrator.work(worker_id(), poll_seconds=container.settings.poll_seconds, stop=stop, wake=container.wake_event)))
+            tasks.append(
+                asyncio.create_task(
+                    container.orchestrator.work(
+                        worker_id(),
+                        poll_seconds=container.settings.poll_seconds,
+                        stop=stop,
+                        wake=container.wake_event,
+                    )
+                )
+            )
         if on_ready is not None:
             tasks.append(asyncio.create_task(on_ready(container)))
         try:
@@ -54,7 +63,9 @@ def create_app(
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
     app.state.container = container
-    limiter = RateLimiter(rate=container.settings.rate_limit_per_second, burst=container.settings.rate_limit_burst)
+    limiter = RateLimiter(
+        rate=container.settings.rate_limit_per_second, burst=container.settings.rate_limit_burst
+    )
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -63,10 +74,14 @@ def create_app(
         if path.startswith("/api/"):
             length = request.headers.get("content-length")
             if length and length.isdigit() and int(length) > container.settings.max_body_bytes:
-                return JSONResponse({"error": f"body too large: limit is {container.settings.max_body_bytes} bytes"}, 413)
+                return JSONResponse(
+                    {"error": f"body too large: limit is {container.settings.max_body_bytes} bytes"}, 413
+                )
             key = request.headers.get("authorization") or (request.client.host if request.client else "?")
             if not limiter.allow(key):
-                return JSONResponse({"error": "too many requests; slow down"}, 429, headers={"Retry-After": "1"})
+                return JSONResponse(
+                    {"error": "too many requests; slow down"}, 429, headers={"Retry-After": "1"}
+                )
         response = await call_next(request)
         route = request.scope.get("route")
         label = getattr(route, "path", "unmatched") if not path.startswith("/sim/") else "/sim"

@@ -20,7 +20,11 @@ def principal(request: Request, c: Container = Depends(container)) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         token = request.cookies.get("sb_token", "")
         if not token:
-            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "missing bearer token: send 'Authorization: Bearer TOKEN'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     who = authenticate(c.db, token.strip())
     if who is None:
         raise HTTPException(401, "unknown, revoked or expired token", headers={"WWW-Authenticate": "Bearer"})

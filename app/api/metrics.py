@@ -9,7 +9,9 @@ from app.store.db import Database
 from app.store.tables import Action, Run
 
 REGISTRY = CollectorRegistry()
-REQUESTS = Counter("switchboard_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY)
+REQUESTS = Counter(
+    "switchboard_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY
+)
 LATENCY = Histogram("switchboard_http_request_seconds", "HTTP request latency", ["route"], registry=REGISTRY)
 RUNS = Gauge("switchboard_runs", "Runs by kind and status", ["kind", "status"], registry=REGISTRY)
 ACTIONS = Gauge("switchboard_actions", "Actions by status", ["status"], registry=REGISTRY)
@@ -25,13 +27,19 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 def refresh(db: Database) -> None:
     with db.session() as s:
         RUNS.clear()
-        for kind, status, n in s.execute(select(Run.kind, Run.status, func.count()).group_by(Run.kind, Run.status)):
+        for kind, status, n in s.execute(
+            select(Run.kind, Run.status, func.count()).group_by(Run.kind, Run.status)
+        ):
             RUNS.labels(kind, status).set(n)
         ACTIONS.clear()
         for status, n in s.execute(select(Action.status, func.count()).group_by(Action.status)):
             ACTIONS.labels(status).set(n)
         inp, out, cost = s.execute(
-            select(func.coalesce(func.sum(Run.input_tokens), 0), func.coalesce(func.sum(Run.output_tokens), 0), func.coalesce(func.sum(Run.cost_usd), 0.0))
+            select(
+                func.coalesce(func.sum(Run.input_tokens), 0),
+                func.coalesce(func.sum(Run.output_tokens), 0),
+                func.coalesce(func.sum(Run.cost_usd), 0.0),
+            )
         ).one()
         TOKENS.labels("input").set(inp)
         TOKENS.labels("output").set(out)

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 
 class RateLimiter:
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000):
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000
+    ):
         self.rate = rate
         self.burst = burst
         self.clock = clock

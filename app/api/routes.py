@@ -17,7 +17,9 @@ router = APIRouter(prefix="/api/v1")
 
 
 @router.post("/tickets", status_code=202)
-def post_ticket(body: TicketIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)) -> JSONResponse:
+def post_ticket(
+    body: TicketIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)
+) -> JSONResponse:
     run_id, created = intake.submit(
         c.db, kind="ticket", run_kind="triage", payload=body.model_dump(), source="api", actor=who.name
     )
@@ -36,7 +38,9 @@ def get_runs(
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)) -> dict[str, Any]:
+def get_run(
+    run_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
+) -> dict[str, Any]:
     return views.run_view(c.db, run_id)
 
 
@@ -51,7 +55,9 @@ def get_approvals(
 
 
 @router.get("/approvals/{action_id}")
-def get_approval(action_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)) -> dict[str, Any]:
+def get_approval(
+    action_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
+) -> dict[str, Any]:
     return approvals.get_action(c.db, action_id)
 
 
@@ -69,7 +75,10 @@ def approve(
 
 @router.post("/approvals/{action_id}/reject")
 def reject(
-    action_id: str, body: RejectIn, who: Principal = Depends(require("approver")), c: Container = Depends(container)
+    action_id: str,
+    body: RejectIn,
+    who: Principal = Depends(require("approver")),
+    c: Container = Depends(container),
 ) -> dict[str, Any]:
     result = approvals.reject(c.db, action_id, who, body.reason)
     c.wake()
@@ -77,26 +86,36 @@ def reject(
 
 
 @router.get("/connections")
-def get_connections(who: Principal = Depends(require("viewer")), c: Container = Depends(container)) -> list[dict[str, Any]]:
+def get_connections(
+    who: Principal = Depends(require("viewer")), c: Container = Depends(container)
+) -> list[dict[str, Any]]:
     return connections.list_connections(c.db)
 
 
 @router.post("/connections/{name}/test")
-async def test_connection(name: str, who: Principal = Depends(require("operator")), c: Container = Depends(container)) -> dict[str, Any]:
+async def test_connection(
+    name: str, who: Principal = Depends(require("operator")), c: Container = Depends(container)
+) -> dict[str, Any]:
     return await c.pool.test(name)
 
 
 @router.get("/tokens")
-def get_tokens(who: Principal = Depends(require("admin")), c: Container = Depends(container)) -> list[dict[str, Any]]:
+def get_tokens(
+    who: Principal = Depends(require("admin")), c: Container = Depends(container)
+) -> list[dict[str, Any]]:
     return auth.list_tokens(c.db)
 
 
 @router.post("/tokens", status_code=201)
-def post_token(body: TokenIn, who: Principal = Depends(require("admin")), c: Container = Depends(container)) -> dict[str, Any]:
+def post_token(
+    body: TokenIn, who: Principal = Depends(require("admin")), c: Container = Depends(container)
+) -> dict[str, Any]:
     token_id, token = auth.create_token(c.db, body.name, body.role, actor=who.name)
     return {"id": token_id, "token": token, "name": body.name, "role": body.role}
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def delete_token(token_id: str, who: Principal = Depends(require("admin")), c: Container = Depends(container)) -> None:
+def delete_token(
+    token_id: str, who: Principal = Depends(require("admin")), c: Container = Depends(container)
+) -> None:
     auth.revoke_token(c.db, token_id, actor=who.name)

@@ -26,7 +26,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             row = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
         missing = [k for k in REQUIRED if not isinstance(row, dict) or not row.get(k)]
         if missing:
@@ -50,25 +50,27 @@ async def _from_source(c: Container, source: str, limit: int) -> list[dict[str, 
     ]
 
 
-async def run_batch(c: Container, console: Console, *, file: Path | None, source: str | None, limit: int) -> None:
+async def run_batch(
+    c: Container, console: Console, *, file: Path | None, source: str | None, limit: int
+) -> None:
     try:
         tickets = read_jsonl(file) if file else await _from_source(c, source or "", limit)
         run_ids = [
-            intake.submit(c.db, kind="ticket", run_kind="triage", payload=t, source=source or "cli", actor="cli")[0]
+            intake.submit(
+                c.db, kind="ticket", run_kind="triage", payload=t, source=source or "cli", actor="cli"
+            )[0]
             for t in tickets
         ]
         owner = worker_id()
         with Progress(console=console) as progress:
             task = progress.add_task("triaging", total=len(run_ids))
-            for run_id in run_ids:
-                claimed = c.store.claim(owner, c.settings.lease_seconds)
-                if claimed is not None:
-                    try:
-                        await c.orchestrator.advance(claimed, owner)
-                    finally:
-                        c.store.release(claimed, owner)
-                progress.advance(task)
-            await c.orchestrator.drain(owner)
+            while await c.orchestrator.run_once(owner) is not None:
+                progress.update(
+                    task,
+                    completed=sum(
+                        1 for r in run_ids if run_view(c.db, r)["status"] not in ("queued", "running")
+                    ),
+                )
     finally:
         await c.pool.aclose()
     table = Table("run", "subject", "category", "priority", "confidence", "status", "pending actions")
@@ -79,8 +81,13 @@ async def run_batch(c: Container, console: Console, *, file: Path | None, source
         statuses[v["status"]] += 1
         pending = sum(1 for a in v["actions"] if a["status"] == "pending")
         table.add_row(
-            run_id[:8], t["subject"][:40], cls.get("category", "-"), cls.get("priority", "-"),
-            f"{cls['confidence']:.2f}" if "confidence" in cls else "-", v["status"], str(pending),
+            run_id[:8],
+            t["subject"][:40],
+            cls.get("category", "-"),
+            cls.get("priority", "-"),
+            f"{cls['confidence']:.2f}" if "confidence" in cls else "-",
+            v["status"],
+            str(pending),
         )
     console.print(table)
     console.print(", ".join(f"{n} {s}" for s, n in statuses.items()) or "nothing to triage")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -16,7 +17,10 @@ from rich.table import Table
 from app.config import Settings
 from app.main import Container
 
-app = typer.Typer(help="Switchboard: connect your systems, let a model work across them, approve every write.", no_args_is_help=True)
+app = typer.Typer(
+    help="Switchboard: connect your systems, let a model work across them, approve every write.",
+    no_args_is_help=True,
+)
 approvals_app = typer.Typer(help="The approval queue from a terminal.", no_args_is_help=True)
 connections_app = typer.Typer(help="Configured systems and their health.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens and their roles.", no_args_is_help=True)
@@ -53,7 +57,9 @@ def _me() -> str:
 def demo(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
-    data_dir: Path = typer.Option(Path(".switchboard/demo"), "--data-dir", help="where the SQLite file and admin token live"),
+    data_dir: Path = typer.Option(
+        Path(".switchboard/demo"), "--data-dir", help="where the SQLite file and admin token live"
+    ),
 ) -> None:
     """Everything in one process: SQLite, the local model, every simulator, seeded data."""
     from app.demo import run_demo
@@ -96,16 +102,18 @@ def worker(once: bool = typer.Option(False, help="advance what is runnable now, 
         finally:
             await c.pool.aclose()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
 def triage(
-    file: Path | None = typer.Argument(None, help="JSON Lines, one ticket per line: subject, body, requester_email, external_id?"),
-    source: str | None = typer.Option(None, "--source", help="a help-desk connection to pull open tickets from"),
+    file: Path | None = typer.Argument(
+        None, help="JSON Lines, one ticket per line: subject, body, requester_email, external_id?"
+    ),
+    source: str | None = typer.Option(
+        None, "--source", help="a help-desk connection to pull open tickets from"
+    ),
     limit: int = typer.Option(50, help="at most this many tickets from --source"),
 ) -> None:
     """Batch triage with a progress bar and a summary table."""
@@ -131,7 +139,9 @@ def db_upgrade() -> None:
 
 # -- approvals -------------------------------------------------------------
 @approvals_app.command("list")
-def approvals_list(status: str = typer.Option("pending"), as_json: bool = typer.Option(False, "--json")) -> None:
+def approvals_list(
+    status: str = typer.Option("pending"), as_json: bool = typer.Option(False, "--json")
+) -> None:
     from app.services import approvals
 
     c = _container()
@@ -139,9 +149,18 @@ def approvals_list(status: str = typer.Option("pending"), as_json: bool = typer.
     if as_json:
         console.print_json(json.dumps(rows, default=str))
         return
-    table = Table("id", "tool", "risk", "status", "arguments", "reasons", title=f"{len(rows)} {status} actions")
+    table = Table(
+        "id", "tool", "risk", "status", "arguments", "reasons", title=f"{len(rows)} {status} actions"
+    )
     for r in rows:
-        table.add_row(r["id"], r["tool"], r["risk"], r["status"], json.dumps(r["arguments"])[:80], "; ".join(r["reasons"])[:60])
+        table.add_row(
+            r["id"],
+            r["tool"],
+            r["risk"],
+            r["status"],
+            json.dumps(r["arguments"])[:80],
+            "; ".join(r["reasons"])[:60],
+        )
     console.print(table)
 
 
@@ -171,7 +190,9 @@ def approvals_approve(
             edited = json.loads(arguments)
         except ValueError:
             _fail("--arguments is not valid JSON")
-    result = _decide(approvals.approve, c.db, action_id, Principal(as_name, "approver"), c.pool.catalogue, edited)
+    result = _decide(
+        approvals.approve, c.db, action_id, Principal(as_name, "approver"), c.pool.catalogue, edited
+    )
     console.print(f"approved {result['id']} ({result['tool']}); a worker will execute it")
 
 
@@ -197,7 +218,15 @@ def connections_list() -> None:
     c = _container()
     table = Table("name", "kind", "base url", "auth", "owner", "health", "alerts")
     for r in list_connections(c.db):
-        table.add_row(r["name"], r["kind"], r["base_url"], r["auth_type"], r["owner"] or "", r["health"], "; ".join(r["alerts"]))
+        table.add_row(
+            r["name"],
+            r["kind"],
+            r["base_url"],
+            r["auth_type"],
+            r["owner"] or "",
+            r["health"],
+            "; ".join(r["alerts"]),
+        )
     console.print(table)
 
 
@@ -207,7 +236,9 @@ def connections_add(
     kind: str = typer.Option(..., help="connector kind, e.g. helpdesk"),
     base_url: str = typer.Option(..., help="the system's API root"),
     auth: str = typer.Option("none", help="none | bearer | basic | api_key | zendesk_token"),
-    credential: list[str] = typer.Option([], help="KEY=VALUE (repeat); or KEY=env:VAR to read an environment variable"),
+    credential: list[str] = typer.Option(
+        [], help="KEY=VALUE (repeat); or KEY=env:VAR to read an environment variable"
+    ),
     owner: str | None = typer.Option(None, help="who owns this connection"),
 ) -> None:
     from app.services.connections import add_connection
@@ -227,7 +258,17 @@ def connections_add(
     c = _container()
     c.db.upgrade()
     try:
-        add_connection(c.db, c.box, name=name, kind=kind, base_url=base_url, auth_type=auth, credentials=creds, owner=owner or _me(), actor=_me())
+        add_connection(
+            c.db,
+            c.box,
+            name=name,
+            kind=kind,
+            base_url=base_url,
+            auth_type=auth,
+            credentials=creds,
+            owner=owner or _me(),
+            actor=_me(),
+        )
     except ServiceError as exc:
         _fail(exc.message)
     console.print(f"added connection {name} ({kind})")
@@ -280,7 +321,14 @@ def tokens_list() -> None:
     c = _container()
     table = Table("id", "name", "role", "created", "last used", "revoked")
     for t in list_tokens(c.db):
-        table.add_row(str(t["id"]), str(t["name"]), str(t["role"]), str(t["created_at"])[:19], str(t["last_used_at"] or "")[:19], "yes" if t["revoked"] else "")
+        table.add_row(
+            str(t["id"]),
+            str(t["name"]),
+            str(t["role"]),
+            str(t["created_at"])[:19],
+            str(t["last_used_at"] or "")[:19],
+            "yes" if t["revoked"] else "",
+        )
     console.print(table)
 
 

@@ -39,7 +39,10 @@ class PromptLibrary:
     def __init__(self, root: Path = PROMPTS_DIR):
         self.root = root
         self.env = Environment(
-            loader=FileSystemLoader(str(root)), undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+            loader=FileSystemLoader(str(root)),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
         )
         self.env.filters["untrusted"] = untrusted
         self.env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)

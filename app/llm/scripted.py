@@ -20,11 +20,15 @@ _ids = itertools.count(1)
 
 def tool_use(name: str, arguments: dict[str, Any] | None = None, call_id: str | None = None) -> ModelResponse:
     call = ToolCall(id=call_id or f"call_{next(_ids)}", name=name, arguments=arguments or {})
-    return ModelResponse(tool_calls=[call], stop_reason="tool_use", usage=Usage(input_tokens=10, output_tokens=5))
+    return ModelResponse(
+        tool_calls=[call], stop_reason="tool_use", usage=Usage(input_tokens=10, output_tokens=5)
+    )
 
 
 def text(content: str) -> ModelResponse:
-    return ModelResponse(content=content, stop_reason="end_turn", usage=Usage(input_tokens=10, output_tokens=5))
+    return ModelResponse(
+        content=content, stop_reason="end_turn", usage=Usage(input_tokens=10, output_tokens=5)
+    )
 
 
 def output(data: dict[str, Any]) -> ModelResponse:

@@ -53,30 +53,41 @@ def _pending(s: Any, action_id: str, who: Principal) -> Action:
 
 
 def approve(
-    db: Database, action_id: str, who: Principal, catalogue: Callable[[], Catalogue], arguments: dict[str, Any] | None = None
+    db: Database,
+    action_id: str,
+    who: Principal,
+    catalogue: Callable[[], Catalogue],
+    arguments: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     if arguments is not None and not isinstance(arguments, dict):
         raise Invalid("arguments must be a JSON object", field="arguments")
     with db.session() as s:
         a = _pending(s, action_id, who)
         edited = arguments is not None and arguments != a.arguments
-        if edited:
-            assert arguments is not None
+        before: dict[str, Any] = a.arguments
+        if arguments is not None and edited:
             try:
                 tool = catalogue().get(a.tool)
             except UnknownTool:
-                raise Conflict(f"tool {a.tool} is no longer configured; the action cannot be edited") from None
+                raise Conflict(
+                    f"tool {a.tool} is no longer configured; the action cannot be edited"
+                ) from None
             errors = tool.validate(arguments)
             if errors:
-                raise Invalid("edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments")
-            before = a.arguments
+                raise Invalid(
+                    "edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments"
+                )
             a.arguments = arguments
         a.status = "approved"
         a.decided_by = who.name
         a.decided_at = utcnow()
         data: dict[str, Any] = {"run_id": a.run_id, "tool": a.tool, "edited": edited}
-        if edited:
-            data["diff"] = {k: {"from": before.get(k), "to": arguments.get(k)} for k in set(before) | set(arguments or {}) if before.get(k) != (arguments or {}).get(k)}
+        if arguments is not None and edited:
+            data["diff"] = {
+                k: {"from": before.get(k), "to": arguments.get(k)}
+                for k in sorted(set(before) | set(arguments))
+                if before.get(k) != arguments.get(k)
+            }
         audit(s, who.name, "action.approved", "action", a.id, data)
         requeue_if_decided(s, a.run_id)
         s.flush()
@@ -92,7 +103,14 @@ def reject(db: Database, action_id: str, who: Principal, reason: str) -> dict[st
         a.decided_by = who.name
         a.decided_at = utcnow()
         a.reason = reason.strip()
-        audit(s, who.name, "action.rejected", "action", a.id, {"run_id": a.run_id, "tool": a.tool, "reason": a.reason})
+        audit(
+            s,
+            who.name,
+            "action.rejected",
+            "action",
+            a.id,
+            {"run_id": a.run_id, "tool": a.tool, "reason": a.reason},
+        )
         requeue_if_decided(s, a.run_id)
         s.flush()
         return action_view(a)

@@ -33,7 +33,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(db: Database, name: str, role: str, *, actor: str = "cli", expires_at: datetime | None = None) -> tuple[str, str]:
+def create_token(
+    db: Database, name: str, role: str, *, actor: str = "cli", expires_at: datetime | None = None
+) -> tuple[str, str]:
     """Returns (token id, the token itself). The token is shown once and never stored."""
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}, not {role!r}", field="role")

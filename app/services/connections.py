@@ -39,7 +39,9 @@ def make_auth(auth_type: str, creds: dict[str, Any], config: dict[str, Any]) -> 
     if auth_type == "basic":
         return httpx.BasicAuth(creds["username"], creds["password"])
     if auth_type == "api_key":
-        return ApiKeyAuth(creds["key"], header=config.get("header", "X-API-Key"), query_param=config.get("query_param"))
+        return ApiKeyAuth(
+            creds["key"], header=config.get("header", "X-API-Key"), query_param=config.get("query_param")
+        )
     if auth_type == "zendesk_token":
         return zendesk_token_auth(creds["email"], creds["token"])
     raise Invalid(f"auth_type must be one of {', '.join(AUTH_TYPES)}", field="auth_type")
@@ -83,7 +85,14 @@ def add_connection(
         )
         s.add(row)
         s.flush()
-        audit(s, actor, "connection.added", "connection", row.id, {"name": name, "kind": kind, "auth_type": auth_type})
+        audit(
+            s,
+            actor,
+            "connection.added",
+            "connection",
+            row.id,
+            {"name": name, "kind": kind, "auth_type": auth_type},
+        )
         return row.id
 
 

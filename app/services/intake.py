@@ -16,7 +16,9 @@ from app.store.runs import audit
 from app.store.tables import Item, Run
 
 
-def submit(db: Database, *, kind: str, run_kind: str, payload: dict[str, Any], source: str, actor: str) -> tuple[str, bool]:
+def submit(
+    db: Database, *, kind: str, run_kind: str, payload: dict[str, Any], source: str, actor: str
+) -> tuple[str, bool]:
     """Returns (run id, created). created is False when the item was already known."""
     external_id = payload.get("external_id")
     external_id = str(external_id) if external_id is not None else None
@@ -29,10 +31,19 @@ def submit(db: Database, *, kind: str, run_kind: str, payload: dict[str, Any], s
             item = Item(kind=kind, source=source, external_id=external_id, payload=payload)
             s.add(item)
             s.flush()
-            run = Run(kind=run_kind, item_id=item.id, input={kind: payload}, created_by=actor, status="queued")
+            run = Run(
+                kind=run_kind, item_id=item.id, input={kind: payload}, created_by=actor, status="queued"
+            )
             s.add(run)
             s.flush()
-            audit(s, actor, f"{kind}.received", "run", run.id, {"item_id": item.id, "external_id": external_id, "source": source})
+            audit(
+                s,
+                actor,
+                f"{kind}.received",
+                "run",
+                run.id,
+                {"item_id": item.id, "external_id": external_id, "source": source},
+            )
             return run.id, True
     except IntegrityError:  # a concurrent delivery of the same item won the race
         existing = _existing_run(db, kind, source, external_id or "")

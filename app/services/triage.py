@@ -83,7 +83,9 @@ class TriagePipeline:
         name = f"{self.connection}__{operation}"
         return name if name in ctx.catalogue else None
 
-    async def _ground(self, ctx: RunContext, ticket: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    async def _ground(
+        self, ctx: RunContext, ticket: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         customer = None
         if (tool := self._tool(ctx, "find_user")) and ticket.get("requester_email"):
             out = await ctx.read("read:customer", tool, {"email": ticket["requester_email"]})
@@ -99,7 +101,9 @@ class TriagePipeline:
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         ticket: dict[str, Any] = dict(ctx.run.input["ticket"])
         external_id = ticket.get("external_id")
-        ticket["external_id"] = int(external_id) if external_id is not None and str(external_id).isdigit() else external_id
+        ticket["external_id"] = (
+            int(external_id) if external_id is not None and str(external_id).isdigit() else external_id
+        )
         ctx.provenance = {
             "known_emails": [ticket.get("requester_email") or ""],
             "ticket_id": ticket["external_id"],
@@ -126,11 +130,20 @@ class TriagePipeline:
                 variables=variables,
             ),
         )
-        out["needs_review"] = bool(out.get("needs_review")) or float(out["confidence"]) < self.review_threshold
-        classification = ctx.record("classification", "classification", out, run_fields={"classification": out})
+        out["needs_review"] = (
+            bool(out.get("needs_review")) or float(out["confidence"]) < self.review_threshold
+        )
+        classification = ctx.record(
+            "classification", "classification", out, run_fields={"classification": out}
+        )
 
         # draft
-        variables = {"ticket": _public(ticket), "classification": classification, "articles": articles, "customer": customer}
+        variables = {
+            "ticket": _public(ticket),
+            "classification": classification,
+            "articles": articles,
+            "customer": customer,
+        }
         p = self.prompts.render("triage/draft", variables)
         draft_out = await ctx.structured(
             "draft",
@@ -146,17 +159,30 @@ class TriagePipeline:
         draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
 
         # act
-        tools = [t for t in ctx.catalogue.select(connections=[self.connection]) if t.operation in ACT_OPERATIONS]
-        variables = {"ticket": ticket, "classification": classification, "draft": draft, "connection": self.connection}
+        tools = [
+            t for t in ctx.catalogue.select(connections=[self.connection]) if t.operation in ACT_OPERATIONS
+        ]
+        variables = {
+            "ticket": ticket,
+            "classification": classification,
+            "draft": draft,
+            "connection": self.connection,
+        }
         p = self.prompts.render("triage/act", variables)
         final = await ctx.agent_loop(
             "act",
-            ModelRequest(system=p.system, messages=[Message(role="user", content=p.user)], prompt=p.ref, variables=variables),
+            ModelRequest(
+                system=p.system,
+                messages=[Message(role="user", content=p.user)],
+                prompt=p.ref,
+                variables=variables,
+            ),
             tools,
         )
         return {"summary": final.content}
 
 
 def _public(ticket: dict[str, Any]) -> dict[str, Any]:
-    return {k: ticket.get(k) for k in ("subject", "body", "requester_email", "tags") if ticket.get(k) is not None}
-
+    return {
+        k: ticket.get(k) for k in ("subject", "body", "requester_email", "tags") if ticket.get(k) is not None
+    }

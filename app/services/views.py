@@ -74,7 +74,11 @@ def run_view(db: Database, run_id: str) -> dict[str, Any]:
             "error": run.error,
             "actions": [action_view(a) for a in actions],
             "steps": [step_view(x) for x in steps],
-            "usage": {"input_tokens": run.input_tokens, "output_tokens": run.output_tokens, "cost_usd": round(run.cost_usd, 6)},
+            "usage": {
+                "input_tokens": run.input_tokens,
+                "output_tokens": run.output_tokens,
+                "cost_usd": round(run.cost_usd, 6),
+            },
             "attempts": run.attempts,
             "created_at": _iso(run.created_at),
             "updated_at": _iso(run.updated_at),
@@ -93,7 +97,11 @@ def list_runs(db: Database, *, limit: int = 50, status: str | None = None) -> li
                 "status": r.status,
                 "classification": r.classification,
                 "created_at": _iso(r.created_at),
-                "usage": {"input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "cost_usd": round(r.cost_usd, 6)},
+                "usage": {
+                    "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens,
+                    "cost_usd": round(r.cost_usd, 6),
+                },
             }
             for r in s.scalars(q).all()
         ]

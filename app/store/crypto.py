@@ -37,4 +37,6 @@ class SecretBox:
         try:
             return dict(json.loads(self._fernet.decrypt(token)))
         except InvalidToken as exc:
-            raise SecretBoxError("stored credentials cannot be decrypted with this SWITCHBOARD_SECRET_KEY") from exc
+            raise SecretBoxError(
+                "stored credentials cannot be decrypted with this SWITCHBOARD_SECRET_KEY"
+            ) from exc

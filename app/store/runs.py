@@ -53,7 +53,9 @@ def action_record(a: Action) -> ActionRecord:
     )
 
 
-def audit(s: Session, actor: str, event: str, subject_type: str | None, subject_id: str | None, data: dict[str, Any]) -> None:
+def audit(
+    s: Session, actor: str, event: str, subject_type: str | None, subject_id: str | None, data: dict[str, Any]
+) -> None:
     s.add(AuditEntry(actor=actor, event=event, subject_type=subject_type, subject_id=subject_id, data=data))
 
 
@@ -68,7 +70,9 @@ class SqlRunStore:
             if run is None:
                 raise KeyError(run_id)
             steps = s.scalars(select(Step).where(Step.run_id == run_id).order_by(Step.seq)).all()
-            actions = s.scalars(select(Action).where(Action.run_id == run_id).order_by(Action.created_at)).all()
+            actions = s.scalars(
+                select(Action).where(Action.run_id == run_id).order_by(Action.created_at)
+            ).all()
             return RunSnapshot(
                 id=run.id,
                 kind=run.kind,
@@ -110,21 +114,32 @@ class SqlRunStore:
         run.updated_at = utcnow()
         summary: dict[str, Any] = {"seq": seq, "name": step.name}
         if step.kind == "model_call":
-            summary.update(model=step.model, prompt=step.prompt_version, input_tokens=step.input_tokens, output_tokens=step.output_tokens)
+            summary.update(
+                model=step.model,
+                prompt=step.prompt_version,
+                input_tokens=step.input_tokens,
+                output_tokens=step.output_tokens,
+            )
         elif step.kind == "tool_call":
-            summary.update(tool=step.data.get("tool"), effect=step.data.get("effect"), is_error=step.data.get("is_error"))
+            summary.update(
+                tool=step.data.get("tool"), effect=step.data.get("effect"), is_error=step.data.get("is_error")
+            )
         audit(s, owner, f"step.{step.kind}", "run", run.id, summary)
         s.flush()
         return row
 
-    def append_step(self, run_id: str, owner: str, step: NewStep, *, run_fields: dict[str, Any] | None = None) -> StepRecord:
+    def append_step(
+        self, run_id: str, owner: str, step: NewStep, *, run_fields: dict[str, Any] | None = None
+    ) -> StepRecord:
         with self.db.session() as s:
             run = self._locked(s, run_id, owner)
             for k, v in (run_fields or {}).items():
                 setattr(run, k, v)
             return step_record(self._add_step(s, run, owner, step))
 
-    def propose_actions(self, run_id: str, owner: str, actions: list[NewAction], step: NewStep) -> list[ActionRecord]:
+    def propose_actions(
+        self, run_id: str, owner: str, actions: list[NewAction], step: NewStep
+    ) -> list[ActionRecord]:
         with self.db.session() as s:
             run = self._locked(s, run_id, owner)
             rows = []
@@ -149,7 +164,14 @@ class SqlRunStore:
             self._add_step(s, run, owner, step)
             s.flush()
             for row in rows:
-                audit(s, owner, "action.proposed", "action", row.id, {"run_id": run_id, "tool": row.tool, "status": row.status, "risk": row.risk})
+                audit(
+                    s,
+                    owner,
+                    "action.proposed",
+                    "action",
+                    row.id,
+                    {"run_id": run_id, "tool": row.tool, "status": row.status, "risk": row.risk},
+                )
             return [action_record(r) for r in rows]
 
     def start_execution(self, action_id: str, owner: str) -> ActionRecord:
@@ -160,12 +182,26 @@ class SqlRunStore:
                 raise LeaseLost(f"action {action_id} is {action.status}, not approved")
             action.status = "executing"
             action.attempts += 1
-            audit(s, owner, "action.executing", "action", action.id, {"attempt": action.attempts, "tool": action.tool})
+            audit(
+                s,
+                owner,
+                "action.executing",
+                "action",
+                action.id,
+                {"attempt": action.attempts, "tool": action.tool},
+            )
             s.flush()
             return action_record(action)
 
     def finish_execution(
-        self, action_id: str, owner: str, *, status: str, result: dict[str, Any] | None, error: str | None, step: NewStep
+        self,
+        action_id: str,
+        owner: str,
+        *,
+        status: str,
+        result: dict[str, Any] | None,
+        error: str | None,
+        step: NewStep,
     ) -> ActionRecord:
         with self.db.session() as s:
             action = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one()
@@ -179,11 +215,23 @@ class SqlRunStore:
             s.flush()
             return action_record(action)
 
-    def set_status(self, run_id: str, owner: str, status: str, *, error: str | None = None, result: dict[str, Any] | None = None) -> None:
+    def set_status(
+        self,
+        run_id: str,
+        owner: str,
+        status: str,
+        *,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
         with self.db.session() as s:
             run = self._locked(s, run_id, owner)
             if status == "waiting_approval":
-                pending = s.scalar(select(func.count()).select_from(Action).where(Action.run_id == run_id, Action.status == "pending"))
+                pending = s.scalar(
+                    select(func.count())
+                    .select_from(Action)
+                    .where(Action.run_id == run_id, Action.status == "pending")
+                )
                 if not pending:  # people decided while we were parking: go straight on
                     status = "queued"
             run.status = status
@@ -217,7 +265,12 @@ class SqlRunStore:
             res = s.execute(
                 update(Run)
                 .where(Run.id == run_id, runnable)
-                .values(status="running", lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds), attempts=Run.attempts + 1)
+                .values(
+                    status="running",
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=seconds),
+                    attempts=Run.attempts + 1,
+                )
             )
             if not res.rowcount:  # type: ignore[attr-defined]
                 return None
@@ -226,7 +279,11 @@ class SqlRunStore:
 
     def release(self, run_id: str, owner: str) -> None:
         with self.db.session() as s:
-            s.execute(update(Run).where(Run.id == run_id, Run.lease_owner == owner).values(lease_owner=None, lease_expires_at=None))
+            s.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.lease_owner == owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
 
     def _expire_actions(self, s: Session, now: Any) -> None:
         """Pending actions past their deadline become expired (never rejected); their runs go on."""
@@ -245,8 +302,14 @@ class SqlRunStore:
 def requeue_if_decided(s: Session, run_id: str) -> bool:
     """A parked run goes back to the queue once no action of it is pending."""
     s.flush()
-    pending = s.scalar(select(func.count()).select_from(Action).where(Action.run_id == run_id, Action.status == "pending"))
+    pending = s.scalar(
+        select(func.count()).select_from(Action).where(Action.run_id == run_id, Action.status == "pending")
+    )
     if pending:
         return False
-    res = s.execute(update(Run).where(Run.id == run_id, Run.status == "waiting_approval").values(status="queued", updated_at=utcnow()))
+    res = s.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "waiting_approval")
+        .values(status="queued", updated_at=utcnow())
+    )
     return bool(res.rowcount)  # type: ignore[attr-defined]

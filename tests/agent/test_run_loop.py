@@ -26,15 +26,21 @@ APPROVER = Principal(name="pat", role="approver")
 
 
 async def loop_pipeline(ctx: RunContext) -> dict[str, Any]:
-    request = ModelRequest(system="help", messages=[Message(role="user", content=ctx.run.input["message"])], prompt="test@v1")
+    request = ModelRequest(
+        system="help", messages=[Message(role="user", content=ctx.run.input["message"])], prompt="test@v1"
+    )
     ctx.provenance = {"known_emails": ["ann@example.com"]}
     final = await ctx.agent_loop("loop", request, list(ctx.catalogue))
     return {"answer": final.content}
 
 
-def make(db: Database, model: ScriptedModel, system: FakeSystem, rules: list[StandingRule] | None = None) -> Orchestrator:
+def make(
+    db: Database, model: ScriptedModel, system: FakeSystem, rules: list[StandingRule] | None = None
+) -> Orchestrator:
     cat = system.catalogue()
-    return Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: Policy(rules), {"test": loop_pipeline}, lease_seconds=30)
+    return Orchestrator(
+        SqlRunStore(db), model, lambda: cat, lambda: Policy(rules), {"test": loop_pipeline}, lease_seconds=30
+    )
 
 
 def new_run(db: Database, message: str = "where is order 7?", created_by: str = "api-client") -> str:
@@ -69,7 +75,9 @@ async def test_read_then_answer(db: Database) -> None:
 
 async def test_write_waits_for_approval_then_runs_exactly_once(db: Database) -> None:
     system = FakeSystem()
-    model = ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "It shipped."}), text("Sent.")])
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "It shipped."}), text("Sent.")]
+    )
     orch = make(db, model, system)
     run_id = new_run(db)
     await orch.drain("w1")
@@ -93,7 +101,14 @@ async def test_write_waits_for_approval_then_runs_exactly_once(db: Database) -> 
     assert len(model.requests) == 2
     with db.session() as s:
         events = [e.event for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-    for event in ("action.proposed", "action.approved", "action.executing", "action.succeeded", "step.model_call", "step.tool_call"):
+    for event in (
+        "action.proposed",
+        "action.approved",
+        "action.executing",
+        "action.succeeded",
+        "step.model_call",
+        "step.tool_call",
+    ):
         assert event in events
 
 
@@ -118,7 +133,9 @@ async def test_invalid_write_arguments_never_reach_the_system(db: Database) -> N
 
 async def test_reject_reason_goes_back_to_the_model(db: Database) -> None:
     system = FakeSystem()
-    model = ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "Refund done"}), text("ok")])
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "Refund done"}), text("ok")]
+    )
     orch = make(db, model, system)
     run_id = new_run(db)
     await orch.drain("w1")
@@ -135,15 +152,21 @@ async def test_reject_reason_goes_back_to_the_model(db: Database) -> None:
 
 async def test_edited_arguments_are_validated_and_used(db: Database) -> None:
     system = FakeSystem()
-    model = ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "draft"}), text("done")])
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "draft"}), text("done")]
+    )
     orch = make(db, model, system)
     run_id = new_run(db)
     await orch.drain("w1")
     [pending] = approvals.list_actions(db)
     with pytest.raises(Invalid) as err:
-        approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": 5})
+        approvals.approve(
+            db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": 5}
+        )
     assert "body" in str(err.value)
-    edited = approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": "final"})
+    edited = approvals.approve(
+        db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": "final"}
+    )
     assert edited["edited"] is True
     await orch.drain("w1")
     assert system.writes[0]["body"] == "final"
@@ -153,7 +176,9 @@ async def test_edited_arguments_are_validated_and_used(db: Database) -> None:
 
 async def test_requester_cannot_approve_own_action(db: Database) -> None:
     system = FakeSystem()
-    orch = make(db, ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"})]), system)
+    orch = make(
+        db, ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"})]), system
+    )
     new_run(db, created_by="pat")
     await orch.drain("w1")
     [pending] = approvals.list_actions(db)
@@ -165,7 +190,12 @@ async def test_standing_rule_lets_a_low_risk_write_run(db: Database) -> None:
     system = FakeSystem()
     # an internal note to a known address is still medium risk; the rule allows up to medium
     rule = StandingRule(tool="shop__send_*", approved_by="lead", max_risk="medium")
-    orch = make(db, ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")]), system, [rule])
+    orch = make(
+        db,
+        ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")]),
+        system,
+        [rule],
+    )
     run_id = new_run(db)
     await orch.drain("w1")
     assert status(db, run_id) == "succeeded"
@@ -176,7 +206,12 @@ async def test_standing_rule_lets_a_low_risk_write_run(db: Database) -> None:
 async def test_unknown_address_raises_risk_and_rule_does_not_apply(db: Database) -> None:
     system = FakeSystem()
     rule = StandingRule(tool="shop__*", approved_by="lead", max_risk="medium")
-    orch = make(db, ScriptedModel([tool_use("shop__send_message", {"to": "thief@evil.test", "body": "x"})]), system, [rule])
+    orch = make(
+        db,
+        ScriptedModel([tool_use("shop__send_message", {"to": "thief@evil.test", "body": "x"})]),
+        system,
+        [rule],
+    )
     new_run(db)
     await orch.drain("w1")
     [pending] = approvals.list_actions(db)
@@ -187,7 +222,9 @@ async def test_unknown_address_raises_risk_and_rule_does_not_apply(db: Database)
 
 async def test_crash_during_execution_retries_with_the_same_key(db: Database) -> None:
     system = FakeSystem()
-    model = ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")])
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")]
+    )
     orch = make(db, model, system)
     run_id = new_run(db)
     await orch.drain("w1")
@@ -200,14 +237,16 @@ async def test_crash_during_execution_retries_with_the_same_key(db: Database) ->
     store.start_execution(pending["id"], "w2")
     await system.send({"to": "ann@example.com", "body": "x"}, pending["id"])
     with db.session() as s:  # its lease lapses
-        s.execute(update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(
+            update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
 
     await orch.drain("w3")
     view = run_view(db, run_id)
     assert view["status"] == "succeeded"
     assert len(system.writes) == 1
     assert view["actions"][0]["attempts"] == 2
-    assert "deduplicated" in [s for s in view["steps"] if s["kind"] == "tool_call"][0]["data"]["result"]
+    assert "deduplicated" in next(s for s in view["steps"] if s["kind"] == "tool_call")["data"]["result"]
 
 
 async def test_stale_worker_cannot_write_after_losing_its_lease(db: Database) -> None:
@@ -217,7 +256,9 @@ async def test_stale_worker_cannot_write_after_losing_its_lease(db: Database) ->
     run_id = new_run(db)
     assert store.claim("w1", 30) == run_id
     with db.session() as s:
-        s.execute(update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(
+            update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
     assert store.claim("w2", 30) == run_id
     with pytest.raises(LeaseLost):
         store.append_step(run_id, "w1", NewStep(kind="note", name="late", data={}))

@@ -15,14 +15,22 @@ from app.main import Container
 from app.services.auth import create_token
 from tests.support.app import container, triage_script
 
-TICKET = {"subject": "Charged twice", "body": "Billed twice in March.", "requester_email": "ann@example.com", "external_id": 5}
+TICKET = {
+    "subject": "Charged twice",
+    "body": "Billed twice in March.",
+    "requester_email": "ann@example.com",
+    "external_id": 5,
+}
 
 
 class Api:
     def __init__(self, c: Container, client: httpx.AsyncClient):
         self.c = c
         self.client = client
-        self.tokens = {role: create_token(c.db, f"{role}-user", role)[1] for role in ("viewer", "operator", "approver", "admin")}
+        self.tokens = {
+            role: create_token(c.db, f"{role}-user", role)[1]
+            for role in ("viewer", "operator", "approver", "admin")
+        }
 
     def h(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -55,13 +63,23 @@ async def test_missing_and_bad_tokens_are_401(api: Api) -> None:
 
 
 async def test_validation_errors_name_the_field(api: Api) -> None:
-    r = await api.call("POST", "/api/v1/tickets", role="operator", json={"body": "x", "requester_email": "a@b.co"})
+    r = await api.call(
+        "POST", "/api/v1/tickets", role="operator", json={"body": "x", "requester_email": "a@b.co"}
+    )
     assert r.status_code == 422 and "subject" in r.json()["error"]
-    r = await api.call("POST", "/api/v1/tickets", role="operator", json={**TICKET, "requester_email": "not-an-email"})
+    r = await api.call(
+        "POST", "/api/v1/tickets", role="operator", json={**TICKET, "requester_email": "not-an-email"}
+    )
     assert r.status_code == 422 and "requester_email" in r.json()["error"]
     r = await api.call("POST", "/api/v1/tickets", role="operator", json={**TICKET, "subject": "   "})
     assert r.status_code == 422 and "subject" in r.json()["error"]
-    r = await api.call("POST", "/api/v1/tickets", role="operator", content=b"{not json", headers={"content-type": "application/json"})
+    r = await api.call(
+        "POST",
+        "/api/v1/tickets",
+        role="operator",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400 and "JSON" in r.json()["error"]
     r = await api.call("POST", "/api/v1/tickets", role="operator", json={**TICKET, "body": "x" * 6000})
     assert r.status_code == 413
@@ -78,9 +96,13 @@ async def test_roles(api: Api) -> None:
     r = await api.call("POST", "/api/v1/tokens", role="admin", json={"name": "bot", "role": "viewer"})
     assert r.status_code == 201
     new = r.json()["token"]
-    assert (await api.call("GET", "/api/v1/runs", role=None, headers={"Authorization": f"Bearer {new}"})).status_code == 200
+    assert (
+        await api.call("GET", "/api/v1/runs", role=None, headers={"Authorization": f"Bearer {new}"})
+    ).status_code == 200
     assert (await api.call("DELETE", f"/api/v1/tokens/{r.json()['id']}")).status_code == 204
-    assert (await api.call("GET", "/api/v1/runs", role=None, headers={"Authorization": f"Bearer {new}"})).status_code == 401
+    assert (
+        await api.call("GET", "/api/v1/runs", role=None, headers={"Authorization": f"Bearer {new}"})
+    ).status_code == 401
 
 
 async def test_ticket_to_approval_to_write(api: Api) -> None:
@@ -97,31 +119,51 @@ async def test_ticket_to_approval_to_write(api: Api) -> None:
     assert set(run["usage"]) == {"input_tokens", "output_tokens", "cost_usd"}
     pending = (await api.call("GET", "/api/v1/approvals?status=pending", role="viewer")).json()
     assert len(pending) == 2
-    assert {"id", "run_id", "connection", "operation", "arguments", "risk", "reasons", "status"} <= set(pending[0])
+    assert {"id", "run_id", "connection", "operation", "arguments", "risk", "reasons", "status"} <= set(
+        pending[0]
+    )
     reply = next(a for a in pending if a["operation"] == "add_comment")
     other = next(a for a in pending if a["operation"] == "update_ticket")
 
-    assert (await api.call("POST", f"/api/v1/approvals/{reply['id']}/approve", role="operator")).status_code == 403
-    r = await api.call("POST", f"/api/v1/approvals/{reply['id']}/approve", role="approver", json={"arguments": {"ticket_id": "five"}})
+    assert (
+        await api.call("POST", f"/api/v1/approvals/{reply['id']}/approve", role="operator")
+    ).status_code == 403
+    r = await api.call(
+        "POST",
+        f"/api/v1/approvals/{reply['id']}/approve",
+        role="approver",
+        json={"arguments": {"ticket_id": "five"}},
+    )
     assert r.status_code == 422 and "ticket_id" in r.json()["error"]
     edited = {**reply["arguments"], "body": "Edited reply."}
-    r = await api.call("POST", f"/api/v1/approvals/{reply['id']}/approve", role="approver", json={"arguments": edited})
+    r = await api.call(
+        "POST", f"/api/v1/approvals/{reply['id']}/approve", role="approver", json={"arguments": edited}
+    )
     assert r.status_code == 200 and r.json()["status"] == "approved" and r.json()["edited"] is True
     r = await api.call("POST", f"/api/v1/approvals/{reply['id']}/approve", role="approver")
     assert r.status_code == 409 and "no longer pending" in r.json()["error"]
 
     r = await api.call("POST", f"/api/v1/approvals/{other['id']}/reject", role="approver", json={})
     assert r.status_code == 422 and "reason" in r.json()["error"]
-    r = await api.call("POST", f"/api/v1/approvals/{other['id']}/reject", role="approver", json={"reason": "priority is fine"})
+    r = await api.call(
+        "POST",
+        f"/api/v1/approvals/{other['id']}/reject",
+        role="approver",
+        json={"reason": "priority is fine"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "rejected"
-    assert (await api.call("POST", f"/api/v1/approvals/{other['id']}/reject", role="approver", json={"reason": "x"})).status_code == 409
+    assert (
+        await api.call(
+            "POST", f"/api/v1/approvals/{other['id']}/reject", role="approver", json={"reason": "x"}
+        )
+    ).status_code == 409
 
     await api.c.orchestrator.drain("w")
     run = (await api.call("GET", f"/api/v1/runs/{run_id}")).json()
     assert run["status"] == "succeeded"
     statuses = {a["operation"]: a["status"] for a in run["actions"]}
     assert statuses == {"add_comment": "succeeded", "update_ticket": "rejected"}
-    comments = (await api.c.pool.connector("helpdesk").list_comments(ticket_id=5))  # type: ignore[attr-defined]
+    comments = await api.c.pool.connector("helpdesk").list_comments(ticket_id=5)  # type: ignore[attr-defined]
     assert [c["body"] for c in comments].count("Edited reply.") == 1
 
     metrics = await api.call("GET", "/metrics", role=None)

@@ -15,8 +15,15 @@ APPROVER = Principal("pat", "approver")
 
 
 def submit(c, ticket_id: int) -> str:  # type: ignore[no-untyped-def]
-    payload = {"subject": "Charged twice", "body": "I was billed twice in March.", "requester_email": "ann@example.com", "external_id": ticket_id}
-    return intake.submit(c.db, kind="ticket", run_kind="triage", payload=payload, source="api", actor="api-client")[0]
+    payload = {
+        "subject": "Charged twice",
+        "body": "I was billed twice in March.",
+        "requester_email": "ann@example.com",
+        "external_id": ticket_id,
+    }
+    return intake.submit(
+        c.db, kind="ticket", run_kind="triage", payload=payload, source="api", actor="api-client"
+    )[0]
 
 
 async def test_ticket_is_classified_drafted_and_its_writes_wait(db_url: str, tmp_path: Path) -> None:

@@ -21,19 +21,31 @@ def settings(db_url: str, data_dir: Path, **extra: Any) -> Settings:
     return Settings.model_validate({"DATABASE_URL": db_url, "SWITCHBOARD_DATA_DIR": str(data_dir), **extra})
 
 
-def container(db_url: str, data_dir: Path, model: Model | None = None, sim: Any = None, **extra: Any) -> Container:
+def container(
+    db_url: str, data_dir: Path, model: Model | None = None, sim: Any = None, **extra: Any
+) -> Container:
     """Migrated database, a 'helpdesk' connection answered in-process by the simulator."""
     sim = sim if sim is not None else helpdesk_app()
-    c = Container(settings(db_url, data_dir, **extra), model_override=model, transport=httpx.ASGITransport(app=sim))
+    c = Container(
+        settings(db_url, data_dir, **extra), model_override=model, transport=httpx.ASGITransport(app=sim)
+    )
     c.db.upgrade()
     add_connection(
-        c.db, c.box, name="helpdesk", kind="helpdesk", base_url=HELPDESK_URL, auth_type="zendesk_token",
-        credentials={"email": "switchboard@northwind.example", "token": "s3cr3t-helpdesk-token"}, owner="ops",
+        c.db,
+        c.box,
+        name="helpdesk",
+        kind="helpdesk",
+        base_url=HELPDESK_URL,
+        auth_type="zendesk_token",
+        credentials={"email": "switchboard@northwind.example", "token": "s3cr3t-helpdesk-token"},
+        owner="ops",
     )
     return c
 
 
-def triage_script(ticket_id: int, *, reply: str = "Thanks, we have refunded the duplicate charge.") -> list[Any]:
+def triage_script(
+    ticket_id: int, *, reply: str = "Thanks, we have refunded the duplicate charge."
+) -> list[Any]:
     """What a well-behaved model answers for one ticket: classify, draft, propose two writes, finish."""
     return [
         output(
@@ -46,11 +58,25 @@ def triage_script(ticket_id: int, *, reply: str = "Thanks, we have refunded the 
                 "rationale": "mentions a double charge",
             }
         ),
-        output({"body": reply, "sources": [{"id": 1, "title": "Refund policy", "url": "http://kb/1"}], "grounded": True}),
+        output(
+            {
+                "body": reply,
+                "sources": [{"id": 1, "title": "Refund policy", "url": "http://kb/1"}],
+                "grounded": True,
+            }
+        ),
         ModelResponse(
             tool_calls=[
-                ToolCall(id="c1", name="helpdesk__add_comment", arguments={"ticket_id": ticket_id, "body": reply, "public": True}),
-                ToolCall(id="c2", name="helpdesk__update_ticket", arguments={"ticket_id": ticket_id, "priority": "high", "add_tags": ["billing"]}),
+                ToolCall(
+                    id="c1",
+                    name="helpdesk__add_comment",
+                    arguments={"ticket_id": ticket_id, "body": reply, "public": True},
+                ),
+                ToolCall(
+                    id="c2",
+                    name="helpdesk__update_ticket",
+                    arguments={"ticket_id": ticket_id, "priority": "high", "add_tags": ["billing"]},
+                ),
             ],
             stop_reason="tool_use",
             usage=Usage(input_tokens=100, output_tokens=20),

@@ -1,0 +1,112 @@
+"""The demo server end to end, driven through its HTTP API like a user would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.processes import free_port, kill, spawn, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    data = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    proc = spawn(
+        ["demo", "--port", str(port), "--data-dir", str(data)],
+        {"SWITCHBOARD_POLL_SECONDS": "0.2"},
+        data / "demo.log",
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError("demo exited:\n" + (data / "demo.log").read_text()[-3000:])
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for("the demo to serve", up, timeout=90)
+        token = (data / "admin-token").read_text().strip()
+        yield base, token
+    finally:
+        kill(proc)
+
+
+def test_ticket_to_reply_exactly_once(demo: tuple[str, str]) -> None:
+    base, token = demo
+    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    sim = httpx.Client(base_url=f"{base}/sim/helpdesk/api/v2", timeout=30)
+
+    # a customer writes to the help desk
+    created = sim.post(
+        "/tickets.json",
+        json={
+            "ticket": {
+                "subject": "Charged twice for my subscription",
+                "comment": {"body": "I was billed twice this month, please refund the extra charge."},
+                "requester": {"name": "Ann Lee", "email": "ann.lee@example.com"},
+            }
+        },
+    )
+    assert created.status_code == 201, created.text
+    ticket_id = created.json()["ticket"]["id"]
+    before = len(sim.get(f"/tickets/{ticket_id}/comments.json").json()["comments"])
+
+    r = api.post(
+        "/api/v1/tickets",
+        json={
+            "subject": "Charged twice for my subscription",
+            "body": "I was billed twice this month, please refund the extra charge.",
+            "requester_email": "ann.lee@example.com",
+            "external_id": ticket_id,
+        },
+    )
+    assert r.status_code == 202, r.text
+    run_id = r.json()["run_id"]
+
+    run = wait_for(
+        "waiting_approval",
+        lambda: (
+            (v := api.get(f"/api/v1/runs/{run_id}").json())["status"] in ("waiting_approval", "failed") and v
+        ),
+    )
+    assert run["status"] == "waiting_approval", run.get("error")
+    assert run["classification"]["category"] in ("billing", "refund")
+    assert run["draft"]["body"]
+    pending = [a for a in run["actions"] if a["status"] == "pending"]
+    assert pending
+    reply = next(a for a in pending if a["operation"] == "add_comment")
+    assert reply["arguments"]["ticket_id"] == ticket_id
+
+    assert api.post(f"/api/v1/approvals/{reply['id']}/approve").status_code == 200
+    for other in pending:
+        if other["id"] != reply["id"]:
+            assert api.post(f"/api/v1/approvals/{other['id']}/approve").status_code == 200
+    assert api.post(f"/api/v1/approvals/{reply['id']}/approve").status_code == 409
+
+    done = wait_for(
+        "the run to finish",
+        lambda: (v := api.get(f"/api/v1/runs/{run_id}").json())["status"] in ("succeeded", "failed") and v,
+    )
+    assert done["status"] == "succeeded", done.get("error")
+    comments = sim.get(f"/tickets/{ticket_id}/comments.json").json()["comments"]
+    bodies = [c["body"] for c in comments]
+    assert len(comments) == before + 1
+    assert bodies.count(reply["arguments"]["body"]) == 1
+    assert comments[-1]["public"] is True
+
+
+def test_demo_seeds_the_queue_and_metrics(demo: tuple[str, str]) -> None:
+    base, token = demo
+    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    seeded = wait_for("seeded approvals", lambda: api.get("/api/v1/approvals").json(), timeout=60)
+    assert all(a["status"] == "pending" for a in seeded)
+    assert "switchboard_runs" in httpx.get(f"{base}/metrics").text
+    assert api.get("/api/v1/connections").json()[0]["name"] == "helpdesk"
