@@ -27,7 +27,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: 
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     if not PG_URL:
-        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
     base = normalize_url(PG_URL)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
