@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -15,6 +17,7 @@ from app.config import Settings
 from app.llm.base import Model
 from app.llm.factory import build_model
 from app.llm.prompts import PromptLibrary, default_library
+from app.services.chat import ChatPipeline
 from app.services.connections import ConnectorPool
 from app.services.triage import TriagePipeline
 from app.store.crypto import SecretBox
@@ -41,6 +44,14 @@ class Container:
         if self._wake is None:
             self._wake = (asyncio.get_running_loop(), asyncio.Event())
         return self._wake[1]
+
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
+
+    def background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine on the current loop, keeping a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def wake(self) -> None:
         """Nudge the in-process worker (safe from any thread)."""
@@ -108,6 +119,6 @@ class Container:
             self.model,
             self.pool.catalogue,
             self.policy,
-            {"triage": triage},
+            {"triage": triage, "chat": ChatPipeline(self.prompts, self.db)},
             lease_seconds=self.settings.lease_seconds,
         )

@@ -113,6 +113,15 @@ class Orchestrator:
             self.store.release(run_id, owner)
         return run_id
 
+    async def advance_now(self, run_id: str, owner: str) -> str | None:
+        """Advance a particular run here and now, if no one else holds it."""
+        if not self.store.claim_run(run_id, owner, self.lease_seconds):
+            return None
+        try:
+            return await self.advance(run_id, owner)
+        finally:
+            self.store.release(run_id, owner)
+
     async def work(
         self,
         owner: str,

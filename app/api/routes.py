@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
+from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
-from app.api.schemas import ApproveIn, RejectIn, TicketIn, TokenIn
+from app.api.schemas import ApproveIn, ChatIn, RejectIn, TicketIn, TokenIn
 from app.main import Container
-from app.services import approvals, auth, connections, intake, views
+from app.services import approvals, auth, chat, connections, events, intake, views
 from app.services.auth import Principal
 
 router = APIRouter(prefix="/api/v1")
@@ -119,3 +121,45 @@ def delete_token(
     token_id: str, who: Principal = Depends(require("admin")), c: Container = Depends(container)
 ) -> None:
     auth.revoke_token(c.db, token_id, actor=who.name)
+
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.post("/chat")
+async def post_chat(
+    body: ChatIn, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
+) -> StreamingResponse:
+    """One chat turn as a server-sent event stream (see app/services/events.py for the events)."""
+    run_id, conversation_id = chat.start_turn(c.db, body.message, body.conversation_id, who)
+    # Advance the turn right here unless a worker takes it first; the stream reads committed steps either way.
+    c.background(c.orchestrator.advance_now(run_id, worker_id()))
+
+    async def stream() -> AsyncIterator[str]:
+        yield events.sse("conversation", {"conversation_id": conversation_id, "run_id": run_id})
+        async for chunk in events.run_events(c.db, run_id):
+            yield chunk
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.get("/conversations/{conversation_id}")
+def get_conversation(
+    conversation_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
+) -> dict[str, Any]:
+    return chat.conversation(c.db, conversation_id, who)
+
+
+@router.get("/runs/{run_id}/events")
+async def get_run_events(
+    run_id: str,
+    after: int = Query(0, ge=0),
+    who: Principal = Depends(require("viewer")),
+    c: Container = Depends(container),
+) -> StreamingResponse:
+    """A run's steps as server-sent events from step `after` on, until it finishes or waits for people."""
+    views.run_view(c.db, run_id)  # 404 for an unknown run before the stream starts
+    c.wake()
+    return StreamingResponse(
+        events.run_events(c.db, run_id, after=after), media_type="text/event-stream", headers=SSE_HEADERS
+    )

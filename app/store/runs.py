@@ -277,6 +277,26 @@ class SqlRunStore:
             audit(s, owner, "run.claimed", "run", run_id, {})
             return run_id
 
+    def claim_run(self, run_id: str, owner: str, seconds: float) -> bool:
+        """Claim one particular run if it is runnable (a chat turn advanced by the API that took it)."""
+        now = utcnow()
+        runnable = or_(Run.status == "queued", and_(Run.status == "running", Run.lease_expires_at < now))
+        with self.db.session() as s:
+            res = s.execute(
+                update(Run)
+                .where(Run.id == run_id, runnable)
+                .values(
+                    status="running",
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=seconds),
+                    attempts=Run.attempts + 1,
+                )
+            )
+            if not res.rowcount:  # type: ignore[attr-defined]
+                return False
+            audit(s, owner, "run.claimed", "run", run_id, {})
+            return True
+
     def release(self, run_id: str, owner: str) -> None:
         with self.db.session() as s:
             s.execute(
