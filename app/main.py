@@ -117,7 +117,7 @@ class Container:
         return Orchestrator(
             self.store,
             self.model,
-            self.pool.catalogue,
+            self.pool.load,
             self.policy,
             {"triage": triage, "chat": ChatPipeline(self.prompts, self.db)},
             lease_seconds=self.settings.lease_seconds,

@@ -122,6 +122,15 @@ class Connector:
             kwargs["idempotency_key"] = idempotency_key
         return await fn(**kwargs)
 
+    @property
+    def dynamic(self) -> bool:
+        """True when operations come from the system at run time (MCP): await refresh() first."""
+        return type(self).refresh is not Connector.refresh
+
+    async def refresh(self) -> Any:
+        """Load operations from the system; static connectors have nothing to load."""
+        return None
+
     async def check(self) -> dict[str, Any]:
         """A cheap read that proves the connection works; subclasses override."""
         return {"ok": True}

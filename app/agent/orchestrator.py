@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import socket
@@ -36,7 +37,7 @@ class Orchestrator:
         self,
         store: RunStore,
         model: Model,
-        catalogue: Callable[[], Catalogue],
+        catalogue: Callable[[], Catalogue | Awaitable[Catalogue]],
         policy: Callable[[], Policy],
         pipelines: dict[str, Pipeline],
         *,
@@ -57,12 +58,15 @@ class Orchestrator:
         try:
             if pipeline is None:
                 raise RunFailed(f"no pipeline for runs of kind {snapshot.kind!r}")
+            catalogue = self.catalogue()
+            if inspect.isawaitable(catalogue):
+                catalogue = await catalogue
             ctx = RunContext(
                 snapshot,
                 store=self.store,
                 owner=owner,
                 model=self.model,
-                catalogue=self.catalogue(),
+                catalogue=catalogue,
                 policy=self.policy(),
             )
             result = await pipeline(ctx)

@@ -69,6 +69,8 @@ class NewAction:
     reasons: list[str]
     status: str = "pending"  # or "approved" when a standing rule allows it
     decided_by: str | None = None
+    # The person who asked for this write, when one did (a chat request); they may not approve it.
+    requested_by: str | None = None
 
 
 @dataclass

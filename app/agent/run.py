@@ -113,6 +113,8 @@ class RunContext:
         self._actions: dict[str, ActionRecord] = {a.tool_call_id: a for a in snapshot.actions}
         # Facts the gate checks write arguments against (requester, ticket id, ...).
         self.provenance: dict[str, Any] = {"known_emails": []}
+        # Set by pipelines where a person asked for the work (chat); four eyes applies to them.
+        self.requested_by: str | None = None
 
     # -- durable primitives -------------------------------------------------
     def recorded(self, name: str) -> StepRecord | None:
@@ -311,6 +313,7 @@ class RunContext:
                 decided_by=None
                 if decision.needs_approval
                 else f"rule:{decision.rule.tool if decision.rule else ''}",
+                requested_by=self.requested_by,
             )
             step = NewStep(
                 kind="decision",

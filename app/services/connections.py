@@ -127,7 +127,13 @@ def connection_view(r: Connection) -> dict[str, Any]:
 
 
 class ConnectorPool:
-    """Live connector instances for the configured connections, built on first use."""
+    """Live connector instances for the configured connections.
+
+    `load()` builds every connector and awaits those whose operations come from
+    the system itself (MCP servers); a connection that fails to build or list
+    its tools is marked unhealthy and left out, never taking the others down.
+    `catalogue()` is the synchronous view for callers outside the event loop.
+    """
 
     def __init__(self, db: Database, box: SecretBox, *, transport: httpx.AsyncBaseTransport | None = None):
         self.db = db
@@ -135,6 +141,7 @@ class ConnectorPool:
         self.transport = transport
         self._connectors: dict[str, Connector] = {}
         self._catalogue: Catalogue | None = None
+        self._dynamic_ready: set[str] = set()
 
     def _build(self, row: Connection) -> Connector:
         creds = self.box.open(row.credentials)
@@ -147,30 +154,73 @@ class ConnectorPool:
         )
         return CONNECTOR_TYPES[row.kind](client, row.config)
 
-    def catalogue(self) -> Catalogue:
-        if self._catalogue is None:
-            with self.db.session() as s:
-                rows = s.scalars(select(Connection).order_by(Connection.name)).all()
-                cat = Catalogue()
-                for row in rows:
-                    if row.kind not in CONNECTOR_TYPES:
-                        continue
-                    connector = self._connectors.get(row.name) or self._build(row)
-                    self._connectors[row.name] = connector
-                    for tool in tools_for(row.name, connector, describe_as=f"{row.name} ({row.kind})"):
-                        cat.add(tool)
-            self._catalogue = cat
+    def _rows(self) -> list[Connection]:
+        with self.db.session() as s:
+            return list(s.scalars(select(Connection).order_by(Connection.name)).all())
+
+    def _connector(self, row: Connection) -> Connector | None:
+        if row.kind not in CONNECTOR_TYPES:
+            return None
+        if row.name not in self._connectors:
+            try:
+                self._connectors[row.name] = self._build(row)
+            except Exception as exc:  # bad stored config: report it on the connection
+                self._mark(row.name, "error", f"cannot build the connector: {exc}")
+                return None
+        return self._connectors[row.name]
+
+    def _assemble(self, *, include_dynamic: bool) -> Catalogue:
+        cat = Catalogue()
+        for row in self._rows():
+            connector = self._connector(row)
+            if connector is None:
+                continue
+            if connector.dynamic and (not include_dynamic or row.name not in self._dynamic_ready):
+                continue
+            for tool in tools_for(row.name, connector, describe_as=f"{row.name} ({row.kind})"):
+                cat.add(tool)
+        return cat
+
+    async def load(self) -> Catalogue:
+        """The full catalogue, listing tools from dynamic connections first (cached)."""
+        if self._catalogue is not None:
+            return self._catalogue
+        for row in self._rows():
+            connector = self._connector(row)
+            if connector is None or not connector.dynamic or row.name in self._dynamic_ready:
+                continue
+            try:
+                await connector.refresh()
+                self._dynamic_ready.add(row.name)
+            except Exception as exc:
+                self._mark(row.name, "error", f"could not list its tools: {exc}")
+        self._catalogue = self._assemble(include_dynamic=True)
         return self._catalogue
 
+    def catalogue(self) -> Catalogue:
+        """The catalogue as loaded; before `load()`, the connections whose tools are static."""
+        if self._catalogue is not None:
+            return self._catalogue
+        return self._assemble(include_dynamic=True)
+
     def connector(self, name: str) -> Connector:
-        self.catalogue()
-        try:
-            return self._connectors[name]
-        except KeyError:
-            raise NotFound(f"no connection {name}") from None
+        for row in self._rows():
+            if row.name == name and (connector := self._connector(row)) is not None:
+                return connector
+        raise NotFound(f"no connection {name}")
 
     def invalidate(self) -> None:
         self._catalogue = None
+
+    def _mark(self, name: str, status: str, error: str | None) -> None:
+        with self.db.session() as s:
+            row = s.scalar(select(Connection).where(Connection.name == name))
+            if row is None:
+                return
+            row.status = status
+            row.last_error = error
+            row.last_checked_at = utcnow()
+            audit(s, "system", "connection.checked", "connection", row.id, {"status": status, "error": error})
 
     async def test(self, name: str) -> dict[str, Any]:
         """Call the connection's cheap check and record its health."""
@@ -180,17 +230,12 @@ class ConnectorPool:
             status, error = "ok", None
         except Exception as exc:  # any failure is the health we report
             detail, status, error = {}, "error", str(exc)
-        with self.db.session() as s:
-            row = s.scalar(select(Connection).where(Connection.name == name))
-            assert row is not None
-            row.status = status
-            row.last_error = error
-            row.last_checked_at = utcnow()
-            audit(s, "system", "connection.checked", "connection", row.id, {"status": status})
+        self._mark(name, status, error)
         return {"name": name, "health": status, "error": error, "detail": detail}
 
     async def aclose(self) -> None:
         for c in self._connectors.values():
             await c.aclose()
         self._connectors.clear()
+        self._dynamic_ready.clear()
         self._catalogue = None

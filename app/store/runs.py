@@ -155,7 +155,7 @@ class SqlRunStore:
                     status=a.status,
                     risk=a.risk,
                     reasons=a.reasons,
-                    requested_by=run.created_by,
+                    requested_by=a.requested_by,
                     decided_by=a.decided_by,
                     decided_at=utcnow() if a.status != "pending" else None,
                 )

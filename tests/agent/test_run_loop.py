@@ -26,6 +26,7 @@ APPROVER = Principal(name="pat", role="approver")
 
 
 async def loop_pipeline(ctx: RunContext) -> dict[str, Any]:
+    ctx.requested_by = ctx.run.created_by
     request = ModelRequest(
         system="help", messages=[Message(role="user", content=ctx.run.input["message"])], prompt="test@v1"
     )

@@ -129,3 +129,25 @@ def test_history_keeps_newest_turns_within_budget() -> None:
     assert sum(count_tokens(m.content) for m in messages) < 1400
     whole, none_summarized = fit_history(turns[:1], budget=10_000)
     assert none_summarized == 0 and [m.role for m in whole] == ["user", "assistant"]
+
+
+async def test_whoever_asked_in_chat_cannot_approve_it(chat: Chat) -> None:
+    chat.model.extend(
+        [tool_use("helpdesk__add_comment", {"ticket_id": 3, "body": "Refund sent.", "public": True})]
+    )
+    token = create_token(chat.c.db, "lee", "approver")[1]
+    r = await chat.client.post(
+        "/api/v1/chat",
+        json={"message": "tell ticket 3 the refund is sent"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    action = next(d for e, d in parse_sse(r.text) if e == "approval")
+    own = await chat.client.post(
+        f"/api/v1/approvals/{action['id']}/approve", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert own.status_code == 403 and "four eyes" in own.json()["error"]
+    other = create_token(chat.c.db, "kim", "approver")[1]
+    ok = await chat.client.post(
+        f"/api/v1/approvals/{action['id']}/approve", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert ok.status_code == 200
