@@ -1,0 +1,457 @@
+"""Rule-based agent steps for `triage/act` and `chat`.
+
+The local engine has no language model, so each step is a small state machine
+over the conversation so far: which tool calls were proposed, which results
+came back, and whether a person rejected one. It only proposes tools that the
+request lists, fits arguments to each tool's schema, never repeats a call a
+person rejected, and always ends with a plain summary of what was and was not
+done. Writes still go through the approval gate outside this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.llm.base import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec
+from app.llm.local.heuristics import ALL_STOPWORDS, words
+from app.llm.local.retrieval import GENERIC, best_sentences
+
+SEP = "__"
+REJECTED = "Rejected by"
+
+
+# --- shared helpers ---------------------------------------------------------
+
+
+def split_tool(name: str) -> tuple[str, str]:
+    """("helpdesk", "add_comment") from "helpdesk__add_comment"."""
+    connection, _, operation = name.rpartition(SEP)
+    return connection, operation
+
+
+def find_tool(tools: list[ToolSpec], connection: str | None, operation: str) -> ToolSpec | None:
+    """The tool for `operation` on `connection`; any connection's when none is named."""
+    for tool in tools:
+        conn, op = split_tool(tool.name)
+        if op == operation and (not connection or conn == connection):
+            return tool
+    return None
+
+
+def fit_arguments(tool: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Drop arguments the tool's schema does not declare (connector schemas forbid extras)."""
+    props = tool.input_schema.get("properties")
+    if not isinstance(props, Mapping) or not props:
+        return arguments
+    return {k: v for k, v in arguments.items() if k in props}
+
+
+def _param(tool: ToolSpec, candidates: tuple[str, ...]) -> str:
+    """The first candidate parameter name the tool declares (else the first candidate)."""
+    props = tool.input_schema.get("properties") or {}
+    for name in candidates:
+        if name in props:
+            return name
+    for name in tool.input_schema.get("required") or []:
+        if isinstance(name, str):
+            return name
+    return candidates[0]
+
+
+@dataclass
+class History:
+    """The tool calls proposed in the current turn and the results that came back."""
+
+    calls: list[ToolCall] = field(default_factory=list)
+    results: dict[str, Message] = field(default_factory=dict)
+
+    def result(self, call: ToolCall) -> Message | None:
+        return self.results.get(call.id)
+
+    def operations(self) -> list[str]:
+        return [split_tool(c.name)[1] for c in self.calls]
+
+
+def read_history(messages: list[Message], since_last_user: bool = False) -> History:
+    """Collect assistant tool calls and tool results (optionally only after the last user message)."""
+    start = 0
+    if since_last_user:
+        users = [i for i, m in enumerate(messages) if m.role == "user"]
+        start = users[-1] + 1 if users else 0
+    history = History()
+    for message in messages[start:]:
+        if message.role == "assistant":
+            history.calls.extend(message.tool_calls)
+        elif message.role == "tool" and message.tool_call_id:
+            history.results[message.tool_call_id] = message
+    return history
+
+
+def is_rejection(message: Message) -> bool:
+    return message.content.lstrip().startswith(REJECTED)
+
+
+def rejection_reason(content: str) -> str:
+    """The reason a person gave, from "Rejected by alice: reason" or "... Reason: reason"."""
+    text = content.strip()
+    match = re.search(r"reason\s*[:=]\s*(.+)", text, re.I | re.S)
+    if match:
+        return match.group(1).strip()
+    _, sep, tail = text.partition(":")
+    return tail.strip() if sep and tail.strip() else text
+
+
+def parse_json(content: str) -> Any:
+    try:
+        return json.loads(content)
+    except (TypeError, ValueError):
+        return None
+
+
+def _tool_use(calls: list[ToolCall], note: str = "") -> ModelResponse:
+    return ModelResponse(content=note, tool_calls=calls, stop_reason="tool_use")
+
+
+def _end(text: str) -> ModelResponse:
+    return ModelResponse(content=text, stop_reason="end_turn")
+
+
+# --- triage/act ---------------------------------------------------------------
+
+
+def _connection(variables: Mapping[str, Any], tools: list[ToolSpec]) -> str:
+    name = variables.get("connection")
+    if isinstance(name, str) and name:
+        return name
+    return next((split_tool(t.name)[0] for t in tools if SEP in t.name), "")
+
+
+def _created_id(content: str) -> int | str | None:
+    """The new ticket's id from a create_ticket result.
+
+    Accepts {"ticket": {"id"}} or {"id"}, also inside the envelope the run loop
+    uses when an approver edited the call ({"edited_by_approver", "result": ...}).
+    """
+    data: Any = parse_json(content)
+    for _ in range(3):
+        if not isinstance(data, Mapping):
+            return None
+        ticket = data.get("ticket")
+        if isinstance(ticket, Mapping) and isinstance(ticket.get("id"), int | str):
+            return ticket["id"]  # type: ignore[no-any-return]
+        if isinstance(data.get("id"), int | str):
+            return data["id"]  # type: ignore[no-any-return]
+        data = data.get("result", data.get("data"))
+    return None
+
+
+def _review_note(classification: Mapping[str, Any], draft: Mapping[str, Any]) -> str:
+    category = classification.get("category", "unknown")
+    confidence = classification.get("confidence")
+    conf = f"{float(confidence):.0%}" if isinstance(confidence, int | float) else "unknown"
+    lines = [
+        "Switchboard needs a person to review this ticket before anything is sent.",
+        f"Reason: low classification confidence ({category} at {conf}).",
+    ]
+    if classification.get("rationale"):
+        lines.append(f"Classifier notes: {classification['rationale']}")
+    if draft.get("body"):
+        lines += ["", "Suggested reply (not sent):", "", str(draft["body"]).strip()]
+    return "\n".join(lines)
+
+
+def _describe(call: ToolCall) -> str:
+    """A short human description of a proposed call, for summaries."""
+    _, op = split_tool(call.name)
+    args = call.arguments
+    tid = args.get("ticket_id")
+    on = f" on ticket #{tid}" if tid is not None else ""
+    if op == "add_comment":
+        return ("post the public reply" if args.get("public", True) else "add the internal note") + on
+    if op == "update_ticket":
+        parts = []
+        if args.get("priority"):
+            parts.append(f"priority {args['priority']}")
+        if args.get("add_tags"):
+            parts.append("tags " + ", ".join(map(str, args["add_tags"])))
+        return f"update ticket #{tid}" + (f" ({'; '.join(parts)})" if parts else "")
+    if op == "create_ticket":
+        return "create the ticket"
+    return f"{op.replace('_', ' ')}{on}"
+
+
+def _reply_calls(
+    tools: list[ToolSpec],
+    conn: str,
+    ticket_id: Any,
+    classification: Mapping[str, Any],
+    draft: Mapping[str, Any],
+    start: int,
+    include_update: bool = True,
+) -> list[ToolCall]:
+    """The reply (or the internal review note) plus the ticket update, as far as the tools allow."""
+    review = bool(classification.get("needs_review"))
+    planned: list[tuple[str, dict[str, Any]]] = []
+    if review:
+        planned.append(
+            (
+                "add_comment",
+                {"ticket_id": ticket_id, "body": _review_note(classification, draft), "public": False},
+            )
+        )
+        if include_update:
+            planned.append(("update_ticket", {"ticket_id": ticket_id, "add_tags": ["needs_review"]}))
+    else:
+        if draft.get("body"):
+            planned.append(("add_comment", {"ticket_id": ticket_id, "body": draft["body"], "public": True}))
+        if include_update:
+            tags = [t for t in (classification.get("category"), "switchboard") if t]
+            update: dict[str, Any] = {"ticket_id": ticket_id, "add_tags": tags}
+            if classification.get("priority"):
+                update["priority"] = classification["priority"]
+            planned.append(("update_ticket", update))
+    calls: list[ToolCall] = []
+    for op, args in planned:
+        tool = find_tool(tools, conn, op)
+        if tool is not None:
+            calls.append(
+                ToolCall(
+                    id=f"local_{start + len(calls)}", name=tool.name, arguments=fit_arguments(tool, args)
+                )
+            )
+    return calls
+
+
+def _summary(history: History) -> str:
+    done, failed = [], []
+    for call in history.calls:
+        result = history.result(call)
+        if result is None:
+            continue
+        if result.is_error or is_rejection(result):
+            failed.append(f"could not {_describe(call)}: {result.content.strip()[:200]}")
+        else:
+            done.append(_describe(call))
+    text = "Done: " + "; ".join(done) + "." if done else "Nothing was changed."
+    if failed:
+        text += " Problems: " + "; ".join(failed) + "."
+    return text
+
+
+def plan_act(request: ModelRequest) -> ModelResponse:
+    """One step of the act loop: propose the writes, or finish with a summary."""
+    v = request.variables
+    ticket: Mapping[str, Any] = v.get("ticket") or {}
+    classification: Mapping[str, Any] = v.get("classification") or {}
+    draft: Mapping[str, Any] = v.get("draft") or {}
+    tools = request.tools
+    conn = _connection(v, tools)
+    external_id = ticket.get("external_id")
+    review = bool(classification.get("needs_review"))
+    history = read_history(request.messages)
+
+    if not history.calls:
+        calls: list[ToolCall]
+        if external_id is not None:
+            calls = _reply_calls(tools, conn, external_id, classification, draft, start=1)
+        else:
+            tool = find_tool(tools, conn, "create_ticket")
+            calls = []
+            if tool is not None:
+                tags = [t for t in (classification.get("category"), "switchboard") if t]
+                if review:
+                    tags.append("needs_review")
+                args = {
+                    "subject": ticket.get("subject") or "(no subject)",
+                    "body": ticket.get("body") or "",
+                    "requester_email": ticket.get("requester_email"),
+                    "priority": classification.get("priority"),
+                    "tags": tags,
+                }
+                args = {k: val for k, val in args.items() if val is not None}
+                calls = [ToolCall(id="local_1", name=tool.name, arguments=fit_arguments(tool, args))]
+        if not calls:
+            needed = "add_comment/update_ticket" if external_id is not None else "create_ticket"
+            return _end(f"Nothing proposed: the connection {conn or '(none)'} offers no {needed} tool.")
+        note = "This ticket needs a person's review; proposing an internal note." if review else ""
+        return _tool_use(calls, note)
+
+    # A person said no: never re-propose; report what was not done and why.
+    rejected = [(c, r) for c in history.calls if (r := history.result(c)) is not None and is_rejection(r)]
+    if rejected:
+        not_done = "; ".join(f"{_describe(c)} (reason: {rejection_reason(r.content)})" for c, r in rejected)
+        rejected_ids = {c.id for c, _ in rejected}
+        rest = _summary(History([c for c in history.calls if c.id not in rejected_ids], history.results))
+        return _end(f"Not done, rejected by a reviewer: {not_done}. {rest}")
+
+    if any(history.result(c) is None for c in history.calls):
+        return _end("Waiting for the results of the proposed actions.")
+
+    if external_id is None and "add_comment" not in history.operations():
+        create = next((c for c in history.calls if split_tool(c.name)[1] == "create_ticket"), None)
+        result = history.result(create) if create else None
+        new_id = _created_id(result.content) if result is not None and not result.is_error else None
+        if new_id is not None:
+            calls = _reply_calls(
+                tools, conn, new_id, classification, draft, start=len(history.calls) + 1, include_update=False
+            )
+            if calls:
+                return _tool_use(calls)
+
+    return _end(_summary(history))
+
+
+# --- chat -----------------------------------------------------------------------
+
+_TICKET_REF = re.compile(r"\b(?:ticket|case|issue)\s*(?:#|no\.?|number|nr\.?)?\s*(\d+)\b|#(\d+)\b", re.I)
+_SEARCH = re.compile(r"\b(find|search|look\s*up|lookup|show|list|any)\b", re.I)
+_TICKETS = re.compile(r"\btickets?\b", re.I)
+_TOPIC = re.compile(
+    r"\b(?:about|regarding|concerning|mentioning|related to|with|for|on|that mention)\s+(.+)", re.I
+)
+_HOW_TO = re.compile(
+    r"\b(how (do|can|to|does|should|long|much)|policy|policies|what is (the|your|our)|can i|can we|"
+    r"is it possible|guide|article|documentation|docs|explain)\b",
+    re.I,
+)
+
+HELP = (
+    'I\'m the offline assistant. I can look up a ticket ("show ticket 12"), search tickets '
+    '("find tickets about refunds") and answer from the knowledge base ("what is the refund policy?").'
+)
+
+
+def _keywords(text: str) -> str:
+    """The message's content words, for a knowledge-base search."""
+    return " ".join(w for w in words(text) if w not in ALL_STOPWORDS and w not in GENERIC)
+
+
+def _topic(message: str) -> str:
+    """What tickets to search for: the words after "about/regarding/…", minus filler."""
+    match = _TOPIC.search(message)
+    text = match.group(1) if match else message
+    kept = [
+        w for w in words(text) if w not in ALL_STOPWORDS and w not in GENERIC and not _SEARCH.fullmatch(w)
+    ]
+    kept = [w for w in kept if not _TICKETS.fullmatch(w)]
+    return " ".join(kept) or text.strip(" ?.!")
+
+
+def _items(data: Any, keys: tuple[str, ...]) -> list[Mapping[str, Any]]:
+    """The list of records in a tool result, whatever envelope the connector used."""
+    if isinstance(data, list):
+        return [d for d in data if isinstance(d, Mapping)]
+    if isinstance(data, Mapping):
+        for key in keys:
+            value = data.get(key)
+            if isinstance(value, list):
+                return [d for d in value if isinstance(d, Mapping)]
+    return []
+
+
+def _clip(text: Any, limit: int = 240) -> str:
+    one_line = re.sub(r"\s+", " ", str(text or "")).strip()
+    return one_line if len(one_line) <= limit else one_line[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _summarize_ticket(content: str) -> str:
+    data = parse_json(content)
+    if not isinstance(data, Mapping):
+        return f"Here is what the help desk returned: {_clip(content)}"
+    ticket = data.get("ticket") if isinstance(data.get("ticket"), Mapping) else data
+    assert isinstance(ticket, Mapping)
+    comments = _items(data, ("comments",)) or _items(ticket, ("comments",))
+    parts = [f'Ticket #{ticket.get("id", "?")}: "{_clip(ticket.get("subject"), 120)}"']
+    facts = [f"{k} {ticket[k]}" for k in ("status", "priority") if ticket.get(k)]
+    if facts:
+        parts.append(", ".join(facts))
+    if comments:
+        last = comments[-1]
+        parts.append(
+            f'last comment: "{_clip(last.get("body") or last.get("plain_body") or last.get("html_body"))}"'
+        )
+    elif ticket.get("description"):
+        parts.append(f'description: "{_clip(ticket["description"])}"')
+    return " — ".join(parts) + "."
+
+
+def _summarize_search(content: str, topic: str) -> str:
+    found = _items(parse_json(content), ("results", "tickets", "items", "data"))
+    if not found:
+        return f"I found no tickets about {topic}."
+    lines = [f"I found {len(found)} ticket{'s' if len(found) != 1 else ''} about {topic}:"]
+    for t in found[:5]:
+        status = f" ({t['status']})" if t.get("status") else ""
+        lines.append(f"- #{t.get('id', '?')} {_clip(t.get('subject'), 100)}{status}")
+    if len(found) > 5:
+        lines.append(f"…and {len(found) - 5} more.")
+    return "\n".join(lines)
+
+
+def _summarize_articles(content: str, question: str) -> str:
+    found = _items(parse_json(content), ("results", "articles", "items", "data"))
+    if not found:
+        return "I couldn't find a knowledge-base article about that."
+    top = found[0]
+    sentences = best_sentences(question, str(top.get("body") or top.get("snippet") or ""), n=2)
+    url = top.get("html_url") or top.get("url") or ""
+    answer = " ".join(sentences) if sentences else ""
+    text = f'From "{top.get("title", "the knowledge base")}": {answer}'.rstrip(": ")
+    return text + (f"\nRead more: {url}" if url else "")
+
+
+def plan_chat(request: ModelRequest) -> ModelResponse:
+    """Deterministic chat: look up a ticket, search tickets, or answer from an article."""
+    users = [m for m in request.messages if m.role == "user"]
+    message = str(request.variables.get("message") or (users[-1].content if users else ""))
+    tools = request.tools
+    history = read_history(request.messages, since_last_user=True)
+
+    if history.calls:
+        replies = []
+        for call in history.calls:
+            result = history.result(call)
+            op = split_tool(call.name)[1]
+            if result is None:
+                continue
+            if is_rejection(result):
+                replies.append(f"I did not {op.replace('_', ' ')}: {rejection_reason(result.content)}")
+            elif result.is_error:
+                replies.append(f"I couldn't {op.replace('_', ' ')}: {_clip(result.content, 200)}")
+            elif op == "get_ticket":
+                replies.append(_summarize_ticket(result.content))
+            elif op == "search_tickets":
+                replies.append(
+                    _summarize_search(result.content, str(call.arguments.get("query") or _topic(message)))
+                )
+            elif op == "search_articles":
+                replies.append(_summarize_articles(result.content, message))
+            else:
+                replies.append(f"{op.replace('_', ' ')}: {_clip(result.content)}")
+        return _end("\n\n".join(replies) or HELP)
+
+    # Ids stay unique across the whole conversation, not just this turn.
+    call_id = f"local_{len(read_history(request.messages).calls) + 1}"
+    ref = _TICKET_REF.search(message)
+    get_ticket = find_tool(tools, None, "get_ticket")
+    if ref and get_ticket is not None:
+        number = int(ref.group(1) or ref.group(2))
+        args: dict[str, Any] = {_param(get_ticket, ("ticket_id", "id")): number}
+        return _tool_use([ToolCall(id=call_id, name=get_ticket.name, arguments=args)])
+
+    search = find_tool(tools, None, "search_tickets")
+    if search is not None and _TICKETS.search(message) and _SEARCH.search(message):
+        args = {_param(search, ("query", "q", "text")): _topic(message)}
+        return _tool_use([ToolCall(id=call_id, name=search.name, arguments=args)])
+
+    articles = find_tool(tools, None, "search_articles")
+    keywords = _keywords(message)
+    if articles is not None and keywords and (_HOW_TO.search(message) or message.strip().endswith("?")):
+        args = {_param(articles, ("query", "q", "text")): keywords}
+        return _tool_use([ToolCall(id=call_id, name=articles.name, arguments=args)])
+
+    return _end(HELP)
