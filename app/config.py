@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=0.5, alias="SWITCHBOARD_POLL_SECONDS")
     # Below this classification confidence a ticket goes to a person first.
     review_threshold: float = Field(default=0.55, alias="SWITCHBOARD_REVIEW_THRESHOLD")
+    # Refunds and payments above this many minor units need two different approvers.
+    two_approvers_above: int = Field(default=50_000, alias="SWITCHBOARD_TWO_APPROVERS_ABOVE")
+    approval_ttl_hours: float = Field(default=72.0, alias="SWITCHBOARD_APPROVAL_TTL_HOURS")
     max_body_bytes: int = Field(default=256_000, alias="SWITCHBOARD_MAX_BODY_BYTES")
     rate_limit_per_second: float = Field(default=50.0, alias="SWITCHBOARD_RATE_LIMIT")
     rate_limit_burst: int = Field(default=200, alias="SWITCHBOARD_RATE_BURST")

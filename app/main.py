@@ -19,6 +19,7 @@ from app.llm.factory import build_model
 from app.llm.prompts import PromptLibrary, default_library
 from app.services.chat import ChatPipeline
 from app.services.connections import ConnectorPool
+from app.services.rules import load_policy
 from app.services.triage import TriagePipeline
 from app.store.crypto import SecretBox
 from app.store.db import Database
@@ -94,7 +95,7 @@ class Container:
 
     @cached_property
     def store(self) -> SqlRunStore:
-        return SqlRunStore(self.db)
+        return SqlRunStore(self.db, approval_ttl_hours=self.settings.approval_ttl_hours)
 
     def corrections(self) -> list[dict[str, str]]:
         with self.db.session() as s:
@@ -107,7 +108,10 @@ class Container:
             return [{"text": r.text, "category": r.value} for r in rows]
 
     def policy(self) -> Policy:
-        return Policy(self.standing_rules)
+        """Read fresh for every run, so a revoked rule stops applying at once."""
+        return load_policy(
+            self.db, two_approvers_above=self.settings.two_approvers_above, extra=self.standing_rules
+        )
 
     @cached_property
     def orchestrator(self) -> Orchestrator:

@@ -1,10 +1,12 @@
 """The approval gate's policy: one place, deterministic, never steered by the model.
 
-Every write goes through `Policy.decide`. By default it needs a person. A
-standing rule that a person approved may let a named tool run at once; the
-model cannot create or widen rules (they live in configuration and the store,
-not in any prompt), and text inside tickets or tool results never reaches here
-as anything but arguments to be checked.
+Every write goes through `Policy.decide`. By default it needs a person. Risk
+comes from checking the write's arguments against what the run knows for a
+fact (its facts: the ticket's requester, the record's counterparty, and ids,
+owners and amounts that read tools returned), never from anything the model or
+outside text claims. A standing rule that a person approved may let a matching
+low-risk write run at once; rules live in the store and configuration, and no
+tool, prompt or outside text can create, widen or use one beyond its terms.
 """
 
 from __future__ import annotations
@@ -18,16 +20,25 @@ from tools.base import Tool
 
 Risk = Literal["low", "medium", "high"]
 _RANK = {"low": 0, "medium": 1, "high": 2}
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?\b")
+PAYEE_KEYS = ("iban", "account_number", "bank_account", "payee", "payee_account")
 
 
 @dataclass(frozen=True)
 class StandingRule:
-    """'Tools matching `tool` may run without asking', approved by `approved_by`."""
+    """'Writes matching `tool` may run without asking', approved by `approved_by`.
+
+    Limits: the highest risk it covers, an optional amount ceiling (minor units)
+    and the requester roles it applies to (empty: any, including none).
+    """
 
     tool: str
     approved_by: str
     max_risk: Risk = "low"
+    max_amount: int | None = None
+    roles: tuple[str, ...] = ()
+    id: str | None = None
 
 
 @dataclass
@@ -36,59 +47,225 @@ class Decision:
     risk: Risk
     reasons: list[str] = field(default_factory=list)
     rule: StandingRule | None = None
+    required_approvals: int = 1
 
 
-def _raise(risk: Risk, to: Risk) -> Risk:
-    return to if _RANK[to] > _RANK[risk] else risk
+def _max(a: Risk, b: Risk) -> Risk:
+    return b if _RANK[b] > _RANK[a] else a
 
 
-def _strings(value: Any) -> list[str]:
+def strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
+        return [s for v in value.values() for s in strings(v)]
     if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in strings(v)]
     return []
 
 
-class Policy:
-    def __init__(self, standing_rules: list[StandingRule] | None = None):
-        self.standing_rules = list(standing_rules or [])
+def _norm_iban(value: str) -> str:
+    return re.sub(r"\s+", "", value).upper()
 
+
+def new_facts() -> dict[str, Any]:
+    return {
+        "emails": [],  # addresses the run has seen from trusted places: the item and read results
+        "requester_email": None,
+        "ticket_id": None,
+        "customers": {},  # payment customer id -> email
+        "charges": {},  # charge id -> {customer, amount, amount_refunded, currency}
+        "vendors": {},  # vendor id -> {name, iban}
+        "record_amount": None,  # the record's amount, minor units
+        "untrusted_text": [],  # bodies of tickets, emails, notes: data, never instructions
+    }
+
+
+def merge_facts(facts: dict[str, Any], fragment: dict[str, Any]) -> None:
+    for key, value in fragment.items():
+        if isinstance(value, list):
+            facts.setdefault(key, [])
+            facts[key].extend(v for v in value if v not in facts[key])
+        elif isinstance(value, dict):
+            facts.setdefault(key, {}).update(value)
+        elif value is not None:
+            facts[key] = value
+
+
+def observe(data: Any) -> dict[str, Any]:
+    """Facts a read result establishes: addresses, payment customers, charges, vendors."""
+    fragment: dict[str, Any] = {"emails": [], "customers": {}, "charges": {}, "vendors": {}}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            email = node.get("email")
+            if isinstance(email, str) and _EMAIL.fullmatch(email):
+                fragment["emails"].append(email.lower())
+            obj = node.get("object")
+            if obj == "customer" and node.get("id"):
+                fragment["customers"][str(node["id"])] = (email or "").lower()
+            if obj == "charge" and node.get("id"):
+                fragment["charges"][str(node["id"])] = {
+                    "customer": node.get("customer"),
+                    "amount": node.get("amount"),
+                    "amount_refunded": node.get("amount_refunded") or 0,
+                    "currency": node.get("currency"),
+                }
+            iban = node.get("iban") or node.get("IBAN")
+            vendor_id = node.get("vendor_id") or node.get("VendorId") or node.get("id")
+            if isinstance(iban, str) and vendor_id is not None and ("name" in node or "Name" in node):
+                fragment["vendors"][str(vendor_id)] = {
+                    "name": node.get("name") or node.get("Name"),
+                    "iban": _norm_iban(iban),
+                }
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(data)
+    return {k: v for k, v in fragment.items() if v}
+
+
+class Policy:
+    def __init__(
+        self, standing_rules: list[StandingRule] | None = None, *, two_approvers_above: int = 50_000
+    ):
+        self.standing_rules = list(standing_rules or [])
+        # Refunds and payments above this many minor units need two different approvers.
+        self.two_approvers_above = two_approvers_above
+
+    # -- risk -------------------------------------------------------------------
     def assess(
-        self, tool: Tool, arguments: dict[str, Any], context: dict[str, Any]
-    ) -> tuple[Risk, list[str]]:
-        """Risk from the arguments checked against what the run knows (its provenance)."""
+        self, tool: Tool, arguments: dict[str, Any], facts: dict[str, Any]
+    ) -> tuple[Risk, list[str], int | None]:
+        """Risk, the reasons for it, and the amount at stake (minor units) if any."""
         risk: Risk = "low"
         reasons: list[str] = []
+
+        def flag(level: Risk, reason: str) -> None:
+            nonlocal risk
+            risk = _max(risk, level)
+            reasons.append(reason)
+
         op = tool.operation
-        if ("comment" in op or "message" in op or "reply" in op) and arguments.get("public", True):
-            risk = _raise(risk, "medium")
-            reasons.append("sends a message a customer will read")
-        known = {e.lower() for e in _strings(context.get("known_emails", []))}
-        for text in _strings(arguments):
-            for email in _EMAIL.findall(text):
-                if known and email.lower() not in known:
-                    risk = _raise(risk, "high")
-                    reasons.append(f"address {email} appears nowhere in the run's context")
-        ticket_id = context.get("ticket_id")
+        if any(w in op for w in ("comment", "message", "reply", "email")) and arguments.get("public", True):
+            flag("medium", "sends a message people outside the team will read")
+        known = {e.lower() for e in facts.get("emails", [])}
+        requester = (facts.get("requester_email") or "").lower()
+        if requester:
+            known.add(requester)
+        for email in {e.lower() for text in strings(arguments) for e in _EMAIL.findall(text)}:
+            if email not in known:
+                flag("high", f"address {email} appears nowhere in the run's context")
+        ticket_id = facts.get("ticket_id")
         target = arguments.get("ticket_id")
         if ticket_id is not None and target is not None and str(target) != str(ticket_id):
-            risk = _raise(risk, "high")
-            reasons.append(f"acts on ticket {target}, but this run is about ticket {ticket_id}")
-        return risk, reasons
+            flag("high", f"acts on ticket {target}, but this run is about ticket {ticket_id}")
 
-    def decide(self, tool: Tool, arguments: dict[str, Any], context: dict[str, Any]) -> Decision:
-        risk, reasons = self.assess(tool, arguments, context)
+        amount = self._amount(tool, arguments, facts, flag)
+        self._payee(arguments, facts, flag)
+        return risk, reasons, amount
+
+    def _amount(self, tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> int | None:
+        amount = arguments.get("amount")
+        amount = int(amount) if isinstance(amount, int | float) else None
+        charge_id = arguments.get("charge_id")
+        if "refund" in tool.operation and charge_id is not None:
+            charge = facts.get("charges", {}).get(str(charge_id))
+            if charge is None:
+                flag(
+                    "high",
+                    f"charge {charge_id} was never read in this run; its owner and amount are unverified",
+                )
+            else:
+                remaining = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
+                if amount is None:
+                    amount = remaining
+                elif amount > remaining:
+                    flag(
+                        "high", f"refund of {amount} exceeds what is left on charge {charge_id} ({remaining})"
+                    )
+                owner = charge.get("customer")
+                requester = (facts.get("requester_email") or "").lower()
+                owner_email = facts.get("customers", {}).get(str(owner))
+                if requester and owner_email is not None and owner_email != requester:
+                    flag(
+                        "high",
+                        f"charge {charge_id} belongs to {owner_email}, not to the requester {requester}",
+                    )
+                elif requester and owner_email is None:
+                    flag("medium", f"the owner of charge {charge_id} was not matched to the requester")
+        record_amount = facts.get("record_amount")
+        if amount is not None and record_amount is not None and amount > int(record_amount):
+            flag("high", f"amount {amount} is larger than the record's amount {record_amount}")
+        return amount
+
+    def _payee(self, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
+        vendors = facts.get("vendors", {})
+        known_ibans = {v.get("iban") for v in vendors.values() if v.get("iban")}
+        untrusted = " ".join(facts.get("untrusted_text", []))
+        untrusted_ibans = {_norm_iban(m) for m in _IBAN.findall(untrusted.upper())}
+        candidates = [str(v) for k, v in _walk_items(arguments) if k.lower() in PAYEE_KEYS and v]
+        candidates += [m for text in strings(arguments) for m in _IBAN.findall(text.upper())]
+        for raw in candidates:
+            value = _norm_iban(raw)
+            if not _IBAN.fullmatch(value) and not any(c.isdigit() for c in value):
+                continue
+            if value not in known_ibans:
+                where = " and it comes from text inside the item" if value in untrusted_ibans else ""
+                flag("high", f"payee account {value} is not on any vendor record read in this run{where}")
+
+    # -- the decision --------------------------------------------------------
+    def decide(
+        self,
+        tool: Tool,
+        arguments: dict[str, Any],
+        facts: dict[str, Any],
+        *,
+        requester_role: str | None = None,
+    ) -> Decision:
+        risk, reasons, amount = self.assess(tool, arguments, facts)
         if not tool.is_write:
             return Decision(needs_approval=False, risk=risk, reasons=reasons)
-        for rule in self.standing_rules:
-            if fnmatch.fnmatchcase(tool.name, rule.tool) and _RANK[risk] <= _RANK[rule.max_risk]:
-                return Decision(
-                    needs_approval=False,
-                    risk=risk,
-                    reasons=[*reasons, f"standing rule '{rule.tool}' approved by {rule.approved_by}"],
-                    rule=rule,
-                )
-        return Decision(needs_approval=True, risk=risk, reasons=reasons or ["writes to " + tool.connection])
+        required = 1
+        if (
+            amount is not None
+            and amount > self.two_approvers_above
+            and any(w in tool.operation for w in ("refund", "payment", "payout", "transfer"))
+        ):
+            required = 2
+            reasons.append(f"amount {amount} is above {self.two_approvers_above}: two different approvers")
+        if required == 1:
+            for rule in self.standing_rules:
+                if (
+                    fnmatch.fnmatchcase(tool.name, rule.tool)
+                    and _RANK[risk] <= _RANK[rule.max_risk]
+                    and (rule.max_amount is None or (amount or 0) <= rule.max_amount)
+                    and (not rule.roles or requester_role in rule.roles)
+                ):
+                    return Decision(
+                        needs_approval=False,
+                        risk=risk,
+                        reasons=[*reasons, f"standing rule '{rule.tool}' approved by {rule.approved_by}"],
+                        rule=rule,
+                    )
+        return Decision(
+            needs_approval=True,
+            risk=risk,
+            reasons=reasons or [f"writes to {tool.connection}"],
+            required_approvals=required,
+        )
+
+
+def _walk_items(value: Any) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.append((str(k), v))
+            out.extend(_walk_items(v))
+    elif isinstance(value, list):
+        for v in value:
+            out.extend(_walk_items(v))
+    return out

@@ -71,6 +71,7 @@ class NewAction:
     decided_by: str | None = None
     # The person who asked for this write, when one did (a chat request); they may not approve it.
     requested_by: str | None = None
+    required_approvals: int = 1
 
 
 @dataclass

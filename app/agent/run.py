@@ -18,7 +18,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from app.agent.policy import Policy
+from app.agent.policy import Policy, merge_facts, new_facts, observe
 from app.agent.ports import ActionRecord, NewAction, NewStep, RunSnapshot, RunStore, StepRecord
 from app.llm.base import Message, Model, ModelRequest, ModelResponse, ToolCall, ToolSpec
 from app.llm.pricing import cost_usd
@@ -111,10 +111,15 @@ class RunContext:
         self.policy = policy
         self._steps: dict[str, StepRecord] = {s.name: s for s in snapshot.steps if s.name}
         self._actions: dict[str, ActionRecord] = {a.tool_call_id: a for a in snapshot.actions}
-        # Facts the gate checks write arguments against (requester, ticket id, ...).
-        self.provenance: dict[str, Any] = {"known_emails": []}
+        # What the run knows for a fact (the item, read results); the gate checks writes against it.
+        self.facts: dict[str, Any] = new_facts()
         # Set by pipelines where a person asked for the work (chat); four eyes applies to them.
         self.requested_by: str | None = None
+        self.requester_role: str | None = None
+
+    def know(self, **fragment: Any) -> None:
+        """Add facts from the item itself (requester, ticket id, untrusted text...)."""
+        merge_facts(self.facts, fragment)
 
     # -- durable primitives -------------------------------------------------
     def recorded(self, name: str) -> StepRecord | None:
@@ -264,6 +269,7 @@ class RunContext:
     async def tool_call(self, key: str, call: ToolCall, tools: dict[str, Tool]) -> ToolOutcome | None:
         """Run, replay or park one tool call. None means it waits for a decision."""
         if (rec := self.recorded(f"tool:{key}")) is not None:
+            merge_facts(self.facts, rec.data.get("observed") or {})
             return replayed(rec)
         tool = tools.get(call.name)
         if tool is None:
@@ -284,7 +290,9 @@ class RunContext:
             )
         if not tool.is_write:
             outcome = await self._invoke(tool, call.arguments, None)
-            return self._tool_step(key, call, tool, outcome)
+            observed = observe(outcome.data) if not outcome.is_error else {}
+            merge_facts(self.facts, observed)
+            return self._tool_step(key, call, tool, outcome, observed=observed)
         return await self._write(key, call, tool)
 
     async def _invoke(
@@ -300,7 +308,9 @@ class RunContext:
     async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
         action = self._actions.get(key)
         if action is None:
-            decision = self.policy.decide(tool, call.arguments, self.provenance)
+            decision = self.policy.decide(
+                tool, call.arguments, self.facts, requester_role=self.requester_role
+            )
             new = NewAction(
                 tool_call_id=key,
                 tool=tool.name,
@@ -314,6 +324,7 @@ class RunContext:
                 if decision.needs_approval
                 else f"rule:{decision.rule.tool if decision.rule else ''}",
                 requested_by=self.requested_by,
+                required_approvals=decision.required_approvals,
             )
             step = NewStep(
                 kind="decision",
@@ -324,6 +335,7 @@ class RunContext:
                     "needs_approval": decision.needs_approval,
                     "risk": decision.risk,
                     "reasons": decision.reasons,
+                    "required_approvals": decision.required_approvals,
                 },
             )
             [action] = self.store.propose_actions(self.run.id, self.owner, [new], step)

@@ -20,6 +20,7 @@ from app.api.ratelimit import RateLimiter
 from app.api.routes import router
 from app.main import Container
 from app.services.errors import ServiceError
+from app.web.routes import install as install_web
 
 
 def _field(loc: Any) -> str:
@@ -119,6 +120,7 @@ def create_app(
         return PlainTextResponse(generate_latest(metrics.REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
+    install_web(app)  # the web UI: /ui pages, /static assets, GET / → /ui/
     for name, sim in (simulators or {}).items():
         app.mount(f"/sim/{name}", sim)
     return app

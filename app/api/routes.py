@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
-from app.api.schemas import ApproveIn, ChatIn, RejectIn, TicketIn, TokenIn
+from app.api.schemas import ApproveIn, ChatIn, RejectIn, RuleIn, TicketIn, TokenIn
 from app.main import Container
-from app.services import approvals, auth, chat, connections, events, intake, views
+from app.services import approvals, auth, chat, connections, events, intake, rules, views
 from app.services.auth import Principal
 
 router = APIRouter(prefix="/api/v1")
@@ -163,3 +163,25 @@ async def get_run_events(
     return StreamingResponse(
         events.run_events(c.db, run_id, after=after), media_type="text/event-stream", headers=SSE_HEADERS
     )
+
+
+@router.get("/rules")
+def get_rules(
+    who: Principal = Depends(require("viewer")), c: Container = Depends(container)
+) -> list[dict[str, Any]]:
+    return rules.list_rules(c.db)
+
+
+@router.post("/rules", status_code=201)
+def post_rule(
+    body: RuleIn, who: Principal = Depends(require("admin")), c: Container = Depends(container)
+) -> dict[str, Any]:
+    """A standing rule: writes matching `tool` within the limits run without asking."""
+    return rules.create_rule(c.db, who, **body.model_dump())
+
+
+@router.delete("/rules/{rule_id}", status_code=204)
+def delete_rule(
+    rule_id: str, who: Principal = Depends(require("admin")), c: Container = Depends(container)
+) -> None:
+    rules.revoke_rule(c.db, rule_id, who)

@@ -56,3 +56,13 @@ class ChatIn(BaseModel):
 
     message: str = Field(min_length=1, max_length=20_000)
     conversation_id: str | None = Field(default=None, max_length=64)
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = Field(min_length=3, max_length=200)
+    max_risk: str = "low"
+    max_amount: int | None = None
+    roles: list[str] = Field(default_factory=list)
+    description: str | None = Field(default=None, max_length=1000)

@@ -47,6 +47,12 @@ def _pending(s: Any, action_id: str, who: Principal) -> Action:
         raise NotFound(f"no action {action_id}")
     if a.status != "pending":
         raise Conflict(f"action {action_id} is no longer pending: it is {a.status}")
+    if a.expires_at is not None and a.expires_at < utcnow():
+        a.status = "expired"
+        audit(s, "system", "action.expired", "action", a.id, {"run_id": a.run_id})
+        requeue_if_decided(s, a.run_id)
+        s.commit()
+        raise Conflict(f"action {action_id} is no longer pending: it expired")
     if a.requested_by and a.requested_by == who.name:
         raise Forbidden("whoever asked for an action cannot approve or reject it (four eyes)")
     return a
@@ -78,18 +84,36 @@ def approve(
                     "edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments"
                 )
             a.arguments = arguments
-        a.status = "approved"
-        a.decided_by = who.name
-        a.decided_at = utcnow()
-        data: dict[str, Any] = {"run_id": a.run_id, "tool": a.tool, "edited": edited}
+        approvals_so_far = [] if edited else [x for x in (a.approvals or []) if isinstance(x, dict)]
+        if any(x.get("by") == who.name for x in approvals_so_far):
+            raise Conflict(
+                f"{who.name} has approved action {action_id} already; it needs a different approver"
+            )
+        approvals_so_far.append({"by": who.name, "at": utcnow().isoformat(), "edited": edited})
+        a.approvals = approvals_so_far
+        complete = len(approvals_so_far) >= (a.required_approvals or 1)
+        if complete:
+            a.status = "approved"
+            a.decided_by = ", ".join(x["by"] for x in approvals_so_far)
+            a.decided_at = utcnow()
+        data: dict[str, Any] = {
+            "run_id": a.run_id,
+            "tool": a.tool,
+            "edited": edited,
+            "approvals": len(approvals_so_far),
+            "required": a.required_approvals,
+        }
         if arguments is not None and edited:
             data["diff"] = {
                 k: {"from": before.get(k), "to": arguments.get(k)}
                 for k in sorted(set(before) | set(arguments))
                 if before.get(k) != arguments.get(k)
             }
-        audit(s, who.name, "action.approved", "action", a.id, data)
-        requeue_if_decided(s, a.run_id)
+        audit(
+            s, who.name, "action.approved" if complete else "action.approval_recorded", "action", a.id, data
+        )
+        if complete:
+            requeue_if_decided(s, a.run_id)
         s.flush()
         return action_view(a)
 

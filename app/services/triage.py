@@ -104,10 +104,11 @@ class TriagePipeline:
         ticket["external_id"] = (
             int(external_id) if external_id is not None and str(external_id).isdigit() else external_id
         )
-        ctx.provenance = {
-            "known_emails": [ticket.get("requester_email") or ""],
-            "ticket_id": ticket["external_id"],
-        }
+        ctx.know(
+            requester_email=(ticket.get("requester_email") or "").lower() or None,
+            ticket_id=ticket["external_id"],
+            untrusted_text=[ticket.get("subject") or "", ticket.get("body") or ""],
+        )
         if ticket["external_id"] is not None and (tool := self._tool(ctx, "get_ticket")):
             await ctx.read("read:ticket", tool, {"ticket_id": ticket["external_id"]})
         customer, articles = await self._ground(ctx, ticket)

@@ -60,8 +60,10 @@ def audit(
 
 
 class SqlRunStore:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, approval_ttl_hours: float = 72.0):
         self.db = db
+        # A pending action expires (its own state, never a rejection) after this long.
+        self.approval_ttl_hours = approval_ttl_hours
 
     # -- reading --------------------------------------------------------------
     def load(self, run_id: str) -> RunSnapshot:
@@ -156,6 +158,10 @@ class SqlRunStore:
                     risk=a.risk,
                     reasons=a.reasons,
                     requested_by=a.requested_by,
+                    required_approvals=a.required_approvals,
+                    expires_at=utcnow() + timedelta(hours=self.approval_ttl_hours)
+                    if a.status == "pending"
+                    else None,
                     decided_by=a.decided_by,
                     decided_at=utcnow() if a.status != "pending" else None,
                 )

@@ -144,6 +144,8 @@ class Action(Base):
     risk: Mapped[str] = mapped_column(String(10), default="low")
     reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     requested_by: Mapped[str | None] = mapped_column(String(100))
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    approvals: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column()
     reason: Mapped[str | None] = mapped_column(Text)
@@ -211,3 +213,19 @@ class Correction(Base):
     run_id: Mapped[str | None] = mapped_column(String(32))
     by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StandingRuleRow(Base):
+    """A person's standing approval for a kind of write, within limits."""
+
+    __tablename__ = "standing_rules"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tool: Mapped[str] = mapped_column(String(200))
+    max_risk: Mapped[str] = mapped_column(String(10), default="low")
+    max_amount: Mapped[int | None] = mapped_column(Integer)
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    description: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()

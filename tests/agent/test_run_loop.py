@@ -30,7 +30,7 @@ async def loop_pipeline(ctx: RunContext) -> dict[str, Any]:
     request = ModelRequest(
         system="help", messages=[Message(role="user", content=ctx.run.input["message"])], prompt="test@v1"
     )
-    ctx.provenance = {"known_emails": ["ann@example.com"]}
+    ctx.know(requester_email="ann@example.com")
     final = await ctx.agent_loop("loop", request, list(ctx.catalogue))
     return {"answer": final.content}
 

@@ -1,0 +1,270 @@
+"""Read models for the web UI: the queue with its provenance, and the dashboard's aggregates.
+
+Queries stay portable (SQLite and PostgreSQL): grouping by day and by a JSON
+field happens in Python over narrow column selections, so no dialect-specific
+date or JSON functions are needed and each page costs a handful of queries.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.services.errors import Invalid
+from app.services.views import action_view
+from app.store.db import Database
+from app.store.tables import Action, Connection, Item, Run, Step, utcnow
+
+# The queue's filter tabs and the action statuses each one shows.
+QUEUE_TABS: dict[str, tuple[str, ...] | None] = {
+    "pending": ("pending",),
+    "approved": ("approved", "executing", "succeeded", "failed"),
+    "rejected": ("rejected",),
+    "expired": ("expired",),
+    "all": None,
+}
+APPROVED = frozenset(QUEUE_TABS["approved"] or ())
+_CHUNK = 500  # stay far below SQLite's bound-parameter limit
+
+
+def queue(db: Database, tab: str = "pending", *, limit: int = 500) -> list[dict[str, Any]]:
+    """Actions for one tab, newest first, each with `origin` (what the run was about) and `expires_at`."""
+    if tab not in QUEUE_TABS:
+        raise Invalid(f"status must be one of {', '.join(QUEUE_TABS)}", field="status")
+    statuses = QUEUE_TABS[tab]
+    with db.session() as s:
+        q = select(Action).order_by(Action.created_at.desc()).limit(limit)
+        if statuses:
+            q = q.where(Action.status.in_(statuses))
+        rows = s.scalars(q).all()
+        items = []
+        for a in rows:
+            view = action_view(a)
+            view["expires_at"] = a.expires_at
+            items.append(view)
+    found = origins(db, {i["run_id"] for i in items})
+    for item in items:
+        item["origin"] = found.get(item["run_id"]) or {"kind": "run", "title": "(run not found)"}
+    return items
+
+
+def queue_counts(db: Database) -> dict[str, int]:
+    """How many actions each tab holds (for the tab labels)."""
+    with db.session() as s:
+        by_status = dict(s.execute(select(Action.status, func.count()).group_by(Action.status)).all())
+    counts = {
+        tab: sum(n for st, n in by_status.items() if statuses is None or st in statuses)
+        for tab, statuses in QUEUE_TABS.items()
+    }
+    return counts
+
+
+def queue_stamp(db: Database) -> str:
+    """Changes whenever an action is proposed or decided: the UI polls it to know when to refresh."""
+    with db.session() as s:
+        n, created, decided, executed = s.execute(
+            select(
+                func.count(Action.id),
+                func.max(Action.created_at),
+                func.max(Action.decided_at),
+                func.max(Action.executed_at),
+            )
+        ).one()
+        pending = s.scalar(select(func.count()).select_from(Action).where(Action.status == "pending"))
+    return "|".join(str(v) for v in (n, pending, created, decided, executed))
+
+
+def _origin(kind: str, data: dict[str, Any], created_by: str | None) -> dict[str, Any]:
+    """What a run was about, in the words a person would use: the ticket, the record or the question."""
+    if isinstance(data.get("ticket"), dict):
+        t = data["ticket"]
+        ref = t.get("external_id")
+        return {
+            "kind": "ticket",
+            "title": t.get("subject") or "(no subject)",
+            "who": t.get("requester_email"),
+            "ref": f"#{ref}" if ref is not None else None,
+        }
+    if isinstance(data.get("record"), dict):
+        r = data["record"]
+        return {
+            "kind": "record",
+            "title": r.get("description") or r.get("kind") or "(record)",
+            "who": r.get("counterparty"),
+            "ref": r.get("external_id"),
+            "amount": r.get("amount"),
+            "currency": r.get("currency"),
+        }
+    if isinstance(data.get("chat"), dict):
+        return {"kind": "chat", "title": data["chat"].get("message") or "", "who": created_by, "ref": None}
+    return {"kind": kind, "title": kind, "who": created_by, "ref": None}
+
+
+def origins(db: Database, run_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """run id → {kind, title, who, ref, run_kind, run_status, category, priority} for many runs at once."""
+    out: dict[str, dict[str, Any]] = {}
+    ids = sorted(run_ids)
+    with db.session() as s:
+        for i in range(0, len(ids), _CHUNK):
+            rows = s.execute(
+                select(Run.id, Run.kind, Run.status, Run.input, Run.created_by, Run.classification).where(
+                    Run.id.in_(ids[i : i + _CHUNK])
+                )
+            ).all()
+            for run_id, kind, status, data, created_by, classification in rows:
+                o = _origin(kind, data or {}, created_by)
+                c = classification or {}
+                o.update(
+                    run_kind=kind,
+                    run_status=status,
+                    category=c.get("category"),
+                    priority=c.get("priority"),
+                )
+                out[run_id] = o
+    return out
+
+
+def _day(dt: datetime) -> str:
+    return dt.date().isoformat()
+
+
+def stats(db: Database, *, days: int = 14, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the dashboard charts, over the last `days` days (UTC)."""
+    now = now or utcnow()
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_keys = [_day(since + timedelta(days=i)) for i in range(days)]
+    with db.session() as s:
+        runs = s.execute(
+            select(
+                Run.kind,
+                Run.status,
+                Run.classification,
+                Run.created_at,
+                Run.input_tokens,
+                Run.output_tokens,
+                Run.cost_usd,
+                Item.kind,
+            )
+            .outerjoin(Item, Run.item_id == Item.id)
+            .where(Run.created_at >= since)
+        ).all()
+        actions = s.execute(
+            select(
+                Action.status,
+                Action.connection,
+                Action.created_at,
+                Action.decided_at,
+                Action.decided_by,
+                Action.arguments,
+                Action.proposed_arguments,
+            ).where(Action.created_at >= since)
+        ).all()
+        tool_errors = s.execute(
+            select(Step.data["tool"].as_string()).where(
+                Step.kind == "tool_call", Step.created_at >= since, Step.data["is_error"].as_boolean()
+            )
+        ).all()
+        connections = s.execute(select(Connection.name, Connection.status, Connection.last_error)).all()
+
+    # items (tickets and records) per day, stacked by category; and by priority
+    per_day: dict[str, Counter[str]] = {d: Counter() for d in day_keys}
+    categories: Counter[str] = Counter()
+    priorities: Counter[str] = Counter()
+    per_kind: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
+    cost_per_day: dict[str, list[float]] = {d: [] for d in day_keys}
+    tokens_per_day: dict[str, list[int]] = {d: [] for d in day_keys}
+    failed_runs = 0
+    for kind, status, classification, created_at, tin, tout, cost, item_kind in runs:
+        day = _day(created_at)
+        per_kind[kind].append((tin, tout, cost))
+        if status == "failed":
+            failed_runs += 1
+        if item_kind is None:  # chat turns and workflows are not tickets or records
+            continue
+        c = classification or {}
+        category = c.get("category") or "unclassified"
+        if day in per_day:
+            per_day[day][category] += 1
+            cost_per_day[day].append(cost)
+            tokens_per_day[day].append(tin + tout)
+        categories[category] += 1
+        priorities[c.get("priority") or "none"] += 1
+
+    # decisions by people (standing rules decide as "rule:…" and are not counted as approvals)
+    approved = rejected = expired = edited = 0
+    waits: list[float] = []
+    errors_by_connection: Counter[str] = Counter()
+    for status, connection, created_at, decided_at, decided_by, arguments, proposed in actions:
+        if status == "failed":
+            errors_by_connection[connection] += 1
+        if status == "expired":
+            expired += 1
+            continue
+        if decided_by is None or decided_by.startswith("rule:"):
+            continue
+        if status in APPROVED:
+            approved += 1
+            if arguments != proposed:
+                edited += 1
+        elif status == "rejected":
+            rejected += 1
+        if decided_at is not None:
+            waits.append((decided_at - created_at).total_seconds())
+    for (tool,) in tool_errors:
+        if tool and "__" in tool:
+            errors_by_connection[tool.split("__", 1)[0]] += 1
+
+    decided = approved + rejected
+    items = sum(categories.values())
+    item_runs = [r for r in runs if r[7] is not None]
+    return {
+        "days": day_keys,
+        "since": since,
+        "item_count": items,
+        "items_per_day": [{"day": d, "by": dict(per_day[d])} for d in day_keys],
+        "categories": categories.most_common(),
+        "priorities": priorities.most_common(),
+        "approved": approved,
+        "rejected": rejected,
+        "expired": expired,
+        "approval_rate": approved / decided if decided else None,
+        "median_decision_seconds": statistics.median(waits) if waits else None,
+        "edits_per_approval": edited / approved if approved else None,
+        "tokens_per_item": (sum(r[4] + r[5] for r in item_runs) / len(item_runs)) if item_runs else None,
+        "cost_per_item": (sum(r[6] for r in item_runs) / len(item_runs)) if item_runs else None,
+        "cost_per_day": [
+            {"day": d, "value": (sum(v) / len(v)) if v else None} for d, v in cost_per_day.items()
+        ],
+        "tokens_per_day": [
+            {"day": d, "value": (sum(v) / len(v)) if v else None} for d, v in tokens_per_day.items()
+        ],
+        "by_kind": [
+            {
+                "kind": kind,
+                "runs": len(rows),
+                "input_tokens": sum(r[0] for r in rows) / len(rows),
+                "output_tokens": sum(r[1] for r in rows) / len(rows),
+                "cost_usd": sum(r[2] for r in rows) / len(rows),
+            }
+            for kind, rows in sorted(per_kind.items())
+        ],
+        "failed_runs": failed_runs,
+        "errors_by_connection": [
+            {
+                "connection": name,
+                "errors": errors_by_connection.get(name, 0),
+                "health": health,
+                "last_error": last_error,
+            }
+            for name, health, last_error in sorted(connections)
+        ]
+        + [
+            {"connection": name, "errors": n, "health": "removed", "last_error": None}
+            for name, n in sorted(errors_by_connection.items())
+            if name not in {c[0] for c in connections}
+        ],
+    }
