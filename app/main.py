@@ -19,6 +19,7 @@ from app.llm.factory import build_model
 from app.llm.prompts import PromptLibrary, default_library
 from app.services.chat import ChatPipeline
 from app.services.connections import ConnectorPool
+from app.services.finance import FinancePipeline
 from app.services.rules import load_policy
 from app.services.triage import TriagePipeline
 from app.store.crypto import SecretBox
@@ -123,6 +124,10 @@ class Container:
             self.model,
             self.pool.load,
             self.policy,
-            {"triage": triage, "chat": ChatPipeline(self.prompts, self.db)},
+            {
+                "triage": triage,
+                "chat": ChatPipeline(self.prompts, self.db),
+                "record": FinancePipeline(self.prompts),
+            },
             lease_seconds=self.settings.lease_seconds,
         )

@@ -98,7 +98,7 @@ def observe(data: Any) -> dict[str, Any]:
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            email = node.get("email")
+            email = node.get("email") or node.get("Email")
             if isinstance(email, str) and _EMAIL.fullmatch(email):
                 fragment["emails"].append(email.lower())
             obj = node.get("object")
@@ -187,16 +187,16 @@ class Policy:
                     flag(
                         "high", f"refund of {amount} exceeds what is left on charge {charge_id} ({remaining})"
                     )
-                owner = charge.get("customer")
+                owner = str(charge.get("customer"))
                 requester = (facts.get("requester_email") or "").lower()
-                owner_email = facts.get("customers", {}).get(str(owner))
-                if requester and owner_email is not None and owner_email != requester:
-                    flag(
-                        "high",
-                        f"charge {charge_id} belongs to {owner_email}, not to the requester {requester}",
-                    )
-                elif requester and owner_email is None:
-                    flag("medium", f"the owner of charge {charge_id} was not matched to the requester")
+                customers = facts.get("customers", {})
+                mine = {cid for cid, email in customers.items() if requester and email == requester}
+                if requester and owner not in mine:
+                    if mine or owner in customers:
+                        who = customers.get(owner) or f"customer {owner}"
+                        flag("high", f"charge {charge_id} belongs to {who}, not to the requester {requester}")
+                    else:
+                        flag("medium", f"the owner of charge {charge_id} was not matched to the requester")
         record_amount = facts.get("record_amount")
         if amount is not None and record_amount is not None and amount > int(record_amount):
             flag("high", f"amount {amount} is larger than the record's amount {record_amount}")

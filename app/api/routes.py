@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
-from app.api.schemas import ApproveIn, ChatIn, RejectIn, RuleIn, TicketIn, TokenIn
+from app.api.schemas import ApproveIn, ChatIn, RecordIn, RejectIn, RuleIn, TicketIn, TokenIn
 from app.main import Container
 from app.services import approvals, auth, chat, connections, events, intake, rules, views
 from app.services.auth import Principal
@@ -24,6 +24,19 @@ def post_ticket(
 ) -> JSONResponse:
     run_id, created = intake.submit(
         c.db, kind="ticket", run_kind="triage", payload=body.model_dump(), source="api", actor=who.name
+    )
+    c.wake()
+    return JSONResponse({"run_id": run_id, "created": created}, status_code=202)
+
+
+@router.post("/records", status_code=202)
+def post_record(
+    body: RecordIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)
+) -> JSONResponse:
+    payload = body.model_dump(mode="json", exclude_none=True)
+    payload["currency"] = payload["currency"].upper()
+    run_id, created = intake.submit(
+        c.db, kind="record", run_kind="record", payload=payload, source="api", actor=who.name
     )
     c.wake()
     return JSONResponse({"run_id": run_id, "created": created}, status_code=202)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -66,3 +67,24 @@ class RuleIn(BaseModel):
     max_amount: int | None = None
     roles: list[str] = Field(default_factory=list)
     description: str | None = Field(default=None, max_length=1000)
+
+
+class RecordIn(BaseModel):
+    """A financial record. Amounts are in major units (12.50), as people write them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["transaction", "invoice", "refund", "dispute"]
+    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    counterparty: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=5000)
+    external_id: str | int | None = None
+    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    invoice_number: str | None = Field(default=None, max_length=100)
+    vendor_id: str | None = Field(default=None, max_length=100)
+    customer_email: str | None = Field(default=None, pattern=EMAIL)
+    charge_id: str | None = Field(default=None, max_length=100)
+    dispute_id: str | None = Field(default=None, max_length=100)
+    iban: str | None = Field(default=None, max_length=40)
+    notes: str | None = Field(default=None, max_length=5000)

@@ -83,3 +83,55 @@ def triage_script(
         ),
         text("Replied and set priority."),
     ]
+
+
+class HostRouter(httpx.AsyncBaseTransport):
+    """Send each host's requests to its own in-process ASGI app (one simulator per system)."""
+
+    def __init__(self, apps: dict[str, Any]):
+        self.transports = {host: httpx.ASGITransport(app=app) for host, app in apps.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self.transports.get(request.url.host)
+        if transport is None:
+            raise httpx.ConnectError(f"no simulator for {request.url.host}", request=request)
+        return await transport.handle_async_request(request)
+
+
+def full_container(
+    db_url: str, data_dir: Path, model: Model | None = None, **extra: Any
+) -> tuple[Container, dict[str, Any]]:
+    """Every shipped system (help desk, payments, ERP, chat) as an in-process simulator."""
+    from connectors.chat.simulator import create_app as chat_app
+    from connectors.erp.simulator import create_app as erp_app
+    from connectors.payments.simulator import create_app as payments_app
+
+    sims = {"helpdesk": helpdesk_app(), "payments": payments_app(), "erp": erp_app(), "chat": chat_app()}
+    c = Container(
+        settings(db_url, data_dir, **extra),
+        model_override=model,
+        transport=HostRouter({f"{k}.sim": v for k, v in sims.items()}),
+    )
+    c.db.upgrade()
+    auth = {
+        "helpdesk": (
+            "zendesk_token",
+            {"email": "switchboard@northwind.example", "token": "s3cr3t-helpdesk-token"},
+        ),
+        "payments": ("bearer", {"token": "sk_test_s3cr3t"}),
+        "erp": ("basic", {"username": "switchboard", "password": "s3cr3t-erp"}),
+        "chat": ("bearer", {"token": "xoxb-s3cr3t"}),
+    }
+    for name in sims:
+        auth_type, creds = auth[name]
+        add_connection(
+            c.db,
+            c.box,
+            name=name,
+            kind=name,
+            base_url=f"http://{name}.sim",
+            auth_type=auth_type,
+            credentials=creds,
+            owner="ops",
+        )
+    return c, sims

@@ -105,9 +105,18 @@ def rejection_reason(content: str) -> str:
     return tail.strip() if sep and tail.strip() else text
 
 
+_FENCE = re.compile(r"^\s*<untrusted_data[^>]*>\n?(.*?)\n?</untrusted_data>\s*$", re.S)
+
+
+def unfence(content: str) -> str:
+    """A tool result without the <untrusted_data> fence the run loop puts around it."""
+    match = _FENCE.match(content or "")
+    return match.group(1) if match else content
+
+
 def parse_json(content: str) -> Any:
     try:
-        return json.loads(content)
+        return json.loads(unfence(content))
     except (TypeError, ValueError):
         return None
 

@@ -1,0 +1,152 @@
+"""Financial records end to end with the local model on the payments, ERP and chat simulators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.services import approvals, intake
+from app.services.auth import Principal
+from app.services.errors import Conflict, Forbidden
+from app.services.views import run_view
+from tests.support.app import full_container
+
+PAT = Principal("pat", "approver")
+LEE = Principal("lee", "approver")
+
+
+@pytest.fixture
+async def rig(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    c, sims = full_container(db_url, tmp_path, SWITCHBOARD_TWO_APPROVERS_ABOVE=20_000)
+    yield c, sims
+    await c.pool.aclose()
+
+
+def submit(c: Any, record: dict[str, Any], actor: str = "erp-sync") -> str:
+    return intake.submit(c.db, kind="record", run_kind="record", payload=record, source="api", actor=actor)[0]
+
+
+async def test_new_invoice_gets_a_balanced_entry_posted_after_approval(rig: Any) -> None:
+    c, sims = rig
+    run_id = submit(
+        c,
+        {
+            "kind": "invoice",
+            "amount": "486.20",
+            "currency": "EUR",
+            "counterparty": "Fabrikam Office Supplies",
+            "description": "Toner and printer paper",
+            "invoice_number": "FAB-30001",
+            "date": "2026-11-20",
+            "vendor_id": "V1002",
+        },
+    )
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    assert view["status"] == "waiting_approval", view["error"]
+    assert view["classification"]["gl_account"] == "6200"  # office supplies, the vendor's default
+    lines = view["draft"]["lines"]
+    assert sum(x["debit"] for x in lines) == sum(x["credit"] for x in lines) == 486.20
+    [entry] = [a for a in view["actions"] if a["operation"] == "post_journal_entry"]
+    assert entry["arguments"]["lines"] == lines
+    approvals.approve(c.db, entry["id"], PAT, c.pool.catalogue)
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    assert view["status"] == "succeeded", view["error"]
+    posted = await c.pool.connector("erp").get_journal_entry(entry_id=entry["id"])  # type: ignore[attr-defined]
+    assert posted["Memo"].startswith("Invoice FAB-30001")
+
+
+async def test_duplicate_invoice_is_flagged_and_not_posted(rig: Any) -> None:
+    c, sims = rig
+    erp = c.pool.connector("erp")
+    seeded = await erp.get_invoice(invoice_number="FAB-22817")  # type: ignore[attr-defined]
+    near = {
+        "kind": "invoice",
+        "amount": str(seeded["TotalAmount"]),
+        "currency": "EUR",
+        "counterparty": "Fabrikam",
+        "description": "paper and toner",
+        "invoice_number": "FAB-22718",
+        "date": seeded["InvoiceDate"],
+        "vendor_id": "V1002",
+    }
+    same = {**near, "invoice_number": "FAB-22817"}
+    for record, kind in ((near, "possible_duplicate"), (same, "duplicate_invoice")):
+        run_id = submit(c, record)
+        await c.orchestrator.drain("w")
+        view = run_view(c.db, run_id)
+        assert kind in view["classification"]["anomalies"], view["classification"]
+        ops = [a["operation"] for a in view["actions"]]
+        assert "post_journal_entry" not in ops
+        [notice] = [a for a in view["actions"] if a["operation"] == "post_message"]
+        assert notice["arguments"]["channel"] == "#finance" and "FAB-22817" in notice["arguments"]["text"]
+
+
+async def test_large_refund_needs_two_different_approvers_and_runs_once(rig: Any) -> None:
+    c, sims = rig
+    payments = c.pool.connector("payments")
+    customer = await payments.find_customer(email="ann.lee@example.com")  # type: ignore[attr-defined]
+    charges = await payments.list_charges(customer_id=customer["id"])  # type: ignore[attr-defined]
+    charge = max(charges, key=lambda ch: ch["amount"] - ch["amount_refunded"])
+    amount = (charge["amount"] - charge["amount_refunded"]) / 100
+    assert amount * 100 > 20_000
+    run_id = submit(
+        c,
+        {
+            "kind": "refund",
+            "amount": f"{amount:.2f}",
+            "currency": "USD",
+            "counterparty": "Ann Lee",
+            "description": "refund requested by phone",
+            "customer_email": "ann.lee@example.com",
+            "charge_id": charge["id"],
+        },
+        actor="clerk-kim",
+    )
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    [refund] = [a for a in view["actions"] if a["operation"] == "create_refund"]
+    assert refund["required_approvals"] == 2 and refund["risk"] == "low", refund["reasons"]
+
+    with pytest.raises(Forbidden):  # four eyes: the clerk who asked for the refund cannot approve it
+        approvals.approve(c.db, refund["id"], Principal("clerk-kim", "approver"), c.pool.catalogue)
+    approvals.approve(c.db, refund["id"], PAT, c.pool.catalogue)
+    with pytest.raises(Conflict):
+        approvals.approve(c.db, refund["id"], PAT, c.pool.catalogue)
+    before = await payments.list_refunds(charge_id=charge["id"])  # type: ignore[attr-defined]
+    await c.orchestrator.drain("w")
+    assert await payments.list_refunds(charge_id=charge["id"]) == before  # type: ignore[attr-defined]
+    approvals.approve(c.db, refund["id"], LEE, c.pool.catalogue)
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    assert view["status"] == "succeeded", view["error"]
+    refunds = await payments.list_refunds(charge_id=charge["id"])  # type: ignore[attr-defined]
+    assert len(refunds) == len(before) + 1 and refunds[0]["amount"] == round(amount * 100)
+
+
+async def test_refund_of_someone_elses_charge_is_high_risk(rig: Any) -> None:
+    c, sims = rig
+    payments = c.pool.connector("payments")
+    other = await payments.find_customer(email="dana.whitfield@example.com")  # type: ignore[attr-defined]
+    if other is None:
+        pytest.fail("seed lacks a second customer")
+    charge = (await payments.list_charges(customer_id=other["id"]))[0]  # type: ignore[attr-defined]
+    run_id = submit(
+        c,
+        {
+            "kind": "refund",
+            "amount": "10.00",
+            "currency": "USD",
+            "counterparty": "Ann Lee",
+            "description": "refund",
+            "customer_email": "ann.lee@example.com",
+            "charge_id": charge["id"],
+        },
+    )
+    await c.orchestrator.drain("w")
+    [refund] = [a for a in run_view(c.db, run_id)["actions"] if a["operation"] == "create_refund"]
+    assert refund["risk"] == "high"
+    assert any("not to the requester" in r for r in refund["reasons"]), refund["reasons"]
