@@ -29,7 +29,7 @@ def submit(c: Any, record: dict[str, Any], actor: str = "erp-sync") -> str:
 
 
 async def test_new_invoice_gets_a_balanced_entry_posted_after_approval(rig: Any) -> None:
-    c, sims = rig
+    c, _ = rig
     run_id = submit(
         c,
         {
@@ -60,7 +60,7 @@ async def test_new_invoice_gets_a_balanced_entry_posted_after_approval(rig: Any)
 
 
 async def test_duplicate_invoice_is_flagged_and_not_posted(rig: Any) -> None:
-    c, sims = rig
+    c, _ = rig
     erp = c.pool.connector("erp")
     seeded = await erp.get_invoice(invoice_number="FAB-22817")  # type: ignore[attr-defined]
     near = {
@@ -86,7 +86,7 @@ async def test_duplicate_invoice_is_flagged_and_not_posted(rig: Any) -> None:
 
 
 async def test_large_refund_needs_two_different_approvers_and_runs_once(rig: Any) -> None:
-    c, sims = rig
+    c, _ = rig
     payments = c.pool.connector("payments")
     customer = await payments.find_customer(email="ann.lee@example.com")  # type: ignore[attr-defined]
     charges = await payments.list_charges(customer_id=customer["id"])  # type: ignore[attr-defined]
@@ -128,7 +128,7 @@ async def test_large_refund_needs_two_different_approvers_and_runs_once(rig: Any
 
 
 async def test_refund_of_someone_elses_charge_is_high_risk(rig: Any) -> None:
-    c, sims = rig
+    c, _ = rig
     payments = c.pool.connector("payments")
     other = await payments.find_customer(email="dana.whitfield@example.com")  # type: ignore[attr-defined]
     if other is None:
