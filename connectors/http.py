@@ -10,7 +10,9 @@ a flaky network lives here, once, as httpx transports and auth classes:
   left this process, or on 429 (the system refused it without acting on it).
 - `RateLimitTransport` spaces requests with a token bucket so a busy run does not
   earn 429s in the first place.
-- `BearerAuth`, `ApiKeyAuth`, `zendesk_token_auth` (plus `httpx.BasicAuth`).
+- `BearerAuth`, `ApiKeyAuth`, `zendesk_token_auth` (plus `httpx.BasicAuth`); OAuth2 with
+  automatic refresh is in `connectors.auth`.
+- `CircuitBreakerTransport` (`connectors.circuit`) fails fast while a system is down.
 
 Sleep and clocks are injectable so tests never wait for real.
 """
@@ -27,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from connectors.circuit import CircuitBreaker, CircuitBreakerTransport
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -254,15 +258,20 @@ def build_client(
     rate_limit: float | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     rate_limiter: TokenBucket | None = None,
+    circuit: CircuitBreaker | None = None,
 ) -> httpx.AsyncClient:
     """An AsyncClient with retries (on by default: `RetryPolicy()`; pass `NO_RETRY` to
     turn them off) and, if `rate_limit` (requests/second) or `rate_limiter` is given,
     a token bucket in front of every attempt. `transport` is the innermost transport
-    (e.g. `httpx.MockTransport` in tests)."""
+    (e.g. `httpx.MockTransport` in tests). A `circuit` breaker goes outside the retries,
+    so one call counts once however many attempts it took."""
     inner: httpx.AsyncBaseTransport = transport or httpx.AsyncHTTPTransport()
     bucket = rate_limiter or (TokenBucket(rate_limit) if rate_limit else None)
     if bucket is not None:
         inner = RateLimitTransport(inner, bucket)
+    outer: httpx.AsyncBaseTransport = RetryTransport(inner, retry or RetryPolicy())
+    if circuit is not None:
+        outer = CircuitBreakerTransport(outer, circuit)
     all_headers = {"Accept": "application/json", "User-Agent": "switchboard/0.1"}
     all_headers.update(headers or {})
     return httpx.AsyncClient(
@@ -270,5 +279,5 @@ def build_client(
         auth=auth,
         headers=all_headers,
         timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
-        transport=RetryTransport(inner, retry or RetryPolicy()),
+        transport=outer,
     )

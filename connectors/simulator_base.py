@@ -22,6 +22,28 @@ Fault settings (all optional in a POST; unknown fields are a 422):
     seed                  reseeds the RNG used by error_rate
 
 Control endpoints (/_faults, /_state) skip faults and auth.
+
+OAuth2 (any simulator, through `install(..., oauth=OAuthSettings(...))` or
+`SimulatorAuth(oauth=...)`): an RFC 6749 token endpoint and access tokens that
+expire, so a client's refresh logic meets the real thing.
+
+    POST   /oauth/token       grant_type=client_credentials | refresh_token, form-encoded;
+                              client auth by HTTP basic (or client_id/client_secret in the
+                              form). Answers {"access_token", "token_type": "Bearer",
+                              "expires_in", "refresh_token"?, "scope"?}; errors are
+                              {"error": "invalid_grant" | "invalid_client" | ...,
+                              "error_description"} with 400 (401 for invalid_client).
+                              Faults apply to it; API auth does not.
+    POST   /_oauth/grant      a new access + refresh token, as if a person had just
+                              authorized the app (body optional: {"scope": "..."})
+    POST   /_oauth/revoke     revoke every token issued so far (body optional:
+                              {"refresh_tokens": false} to revoke access tokens only)
+    GET    /_oauth            counters: token requests, tokens issued, live tokens
+
+With OAuth on, the API needs a live access token (or the static credentials of
+`SimulatorAuth`, if any are set); an expired or revoked one answers 401 with
+`WWW-Authenticate: Bearer error="invalid_token"`. Refresh tokens rotate on use by
+default: the old one then answers invalid_grant.
 """
 
 from __future__ import annotations
@@ -29,16 +51,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 CONTROL_PATHS = ("/_faults", "/_state")
+OAUTH_CONTROL_PATHS = ("/_oauth", "/_oauth/grant", "/_oauth/revoke")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # status -> the vendor's error body for an injected fault or an auth failure.
@@ -130,15 +156,204 @@ class Faults:
 
 
 @dataclass
+class OAuthSettings:
+    """How a simulator's OAuth2 authorization server behaves.
+
+    `clock` is wall time in seconds; tests pass a fake one (and the same one to the
+    client) to move past expiry without waiting. Refresh tokens live until revoked
+    unless `refresh_expires_in` is set.
+    """
+
+    client_id: str = "switchboard"
+    client_secret: str = field(default="switchboard-client-secret", repr=False)
+    expires_in: int = 3600
+    refresh_expires_in: int | None = None
+    rotate_refresh_tokens: bool = True
+    # Most servers issue no refresh token for client credentials (RFC 6749 section 4.4.3).
+    refresh_token_for_client_credentials: bool = False
+    token_path: str = "/oauth/token"
+    clock: Callable[[], float] = field(default=time.time, compare=False)
+
+
+@dataclass
+class _Grant:
+    expires_at: float | None
+    scope: str | None
+
+
+class OAuthError(Exception):
+    """An RFC 6749 section 5.2 error answer."""
+
+    def __init__(self, error: str, description: str, status: int = 400):
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+    def response(self) -> JSONResponse:
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if self.status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="oauth"'
+        body = {"error": self.error, "error_description": self.description}
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+class OAuthIssuer:
+    """The token endpoint's state: live access and refresh tokens, and counters.
+
+    Thread-safe: the demo serves it from uvicorn's thread while tests read it."""
+
+    def __init__(self, settings: OAuthSettings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._access: dict[str, _Grant] = {}
+        self._refresh: dict[str, _Grant] = {}
+        self.token_requests = 0
+        self.issued = 0
+        self.refreshed = 0
+        self.refused = 0
+
+    def validate(self, access_token: str) -> bool:
+        """Is this a live access token (issued, not revoked, not expired)?"""
+        with self._lock:
+            grant = self._access.get(access_token)
+            return grant is not None and not self._expired(grant)
+
+    def token(self, authorization: str | None, content_type: str, body: bytes) -> dict[str, Any]:
+        """Answer one token request, or raise OAuthError."""
+        with self._lock:
+            self.token_requests += 1
+        try:
+            form = self._parse_form(content_type, body)
+            self._authenticate_client(authorization, form)
+            grant_type = form.get("grant_type")
+            if not grant_type:
+                raise OAuthError("invalid_request", "grant_type is required")
+            if grant_type == "client_credentials":
+                return self._issue(form.get("scope"), self.settings.refresh_token_for_client_credentials)
+            if grant_type == "refresh_token":
+                return self._refresh_grant(form.get("refresh_token"), form.get("scope"))
+            raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        except OAuthError:
+            with self._lock:
+                self.refused += 1
+            raise
+
+    def grant(self, scope: str | None = None) -> dict[str, Any]:
+        """Tokens as an authorization-code exchange would give them: access + refresh."""
+        return self._issue(scope, True)
+
+    def revoke(self, *, refresh_tokens: bool = True) -> dict[str, int]:
+        with self._lock:
+            counts = {"revoked_access_tokens": len(self._access), "revoked_refresh_tokens": 0}
+            self._access.clear()
+            if refresh_tokens:
+                counts["revoked_refresh_tokens"] = len(self._refresh)
+                self._refresh.clear()
+            return counts
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "token_requests": self.token_requests,
+                "issued": self.issued,
+                "refreshed": self.refreshed,
+                "refused": self.refused,
+                "live_access_tokens": sum(not self._expired(g) for g in self._access.values()),
+                "live_refresh_tokens": sum(not self._expired(g) for g in self._refresh.values()),
+                "client_id": self.settings.client_id,
+                "expires_in": self.settings.expires_in,
+                "token_path": self.settings.token_path,
+            }
+
+    # --- internals ---
+
+    def _expired(self, grant: _Grant) -> bool:
+        return grant.expires_at is not None and self.settings.clock() >= grant.expires_at
+
+    @staticmethod
+    def _parse_form(content_type: str, body: bytes) -> dict[str, str]:
+        if content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+            raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
+        try:
+            pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
+        except (UnicodeDecodeError, ValueError):
+            raise OAuthError("invalid_request", "the body is not a valid form") from None
+        form = dict(pairs)
+        if len(form) != len(pairs):
+            raise OAuthError("invalid_request", "a parameter is repeated")
+        return form
+
+    def _authenticate_client(self, authorization: str | None, form: dict[str, str]) -> None:
+        scheme, _, value = (authorization or "").partition(" ")
+        in_form = "client_secret" in form
+        if scheme.lower() == "basic" and value:
+            if in_form:
+                raise OAuthError("invalid_request", "use one client authentication method, not two")
+            try:
+                user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                raise OAuthError("invalid_client", "Client authentication failed", 401) from None
+            client = (unquote_plus(user), unquote_plus(password))
+        elif in_form:
+            client = (form.get("client_id", ""), form["client_secret"])
+        else:
+            raise OAuthError("invalid_client", "Client authentication failed", 401)
+        same_id = secrets.compare_digest(client[0].encode(), self.settings.client_id.encode())
+        same_secret = secrets.compare_digest(client[1].encode(), self.settings.client_secret.encode())
+        if not (same_id and same_secret):
+            raise OAuthError("invalid_client", "Client authentication failed", 401)
+
+    def _issue(self, scope: str | None, with_refresh: bool) -> dict[str, Any]:
+        s = self.settings
+        now = s.clock()
+        access = "at_" + secrets.token_urlsafe(24)
+        out: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": s.expires_in}
+        with self._lock:
+            # Forget tokens that expired long ago, so a long-running demo does not grow.
+            for token in [
+                t for t, g in self._access.items() if g.expires_at is not None and g.expires_at < now - 86400
+            ]:
+                del self._access[token]
+            self._access[access] = _Grant(now + s.expires_in, scope)
+            if with_refresh:
+                refresh = "rt_" + secrets.token_urlsafe(32)
+                expires = None if s.refresh_expires_in is None else now + s.refresh_expires_in
+                self._refresh[refresh] = _Grant(expires, scope)
+                out["refresh_token"] = refresh
+            self.issued += 1
+        if scope:
+            out["scope"] = scope
+        return out
+
+    def _refresh_grant(self, refresh_token: str | None, scope: str | None) -> dict[str, Any]:
+        if not refresh_token:
+            raise OAuthError("invalid_request", "refresh_token is required")
+        with self._lock:
+            grant = self._refresh.get(refresh_token)
+            if grant is None or self._expired(grant):
+                raise OAuthError("invalid_grant", "The refresh token is invalid, expired or revoked")
+            if scope and not set(scope.split()) <= set((grant.scope or "").split()):
+                raise OAuthError("invalid_scope", "The requested scope exceeds the one granted")
+            if self.settings.rotate_refresh_tokens:
+                del self._refresh[refresh_token]
+            self.refreshed += 1
+        out = self._issue(scope or grant.scope, self.settings.rotate_refresh_tokens)
+        if not self.settings.rotate_refresh_tokens:
+            out["refresh_token"] = refresh_token
+        return out
+
+
+@dataclass
 class SimulatorAuth:
-    """Expected credentials. With neither set, any request (even anonymous) is let in.
+    """Expected credentials. With none set, any request (even anonymous) is let in.
 
     `basic` is (username, password) - for Zendesk, ("{email}/token", api_token);
-    `bearer` is a set of accepted tokens.
+    `bearer` is a set of accepted tokens; `oauth` turns on the OAuth2 token endpoint,
+    after which the API needs a live access token (or the basic/bearer credentials).
     """
 
     basic: tuple[str, str] | None = None
     bearer: frozenset[str] | None = None
+    oauth: OAuthSettings | None = None
 
     @property
     def open(self) -> bool:
@@ -179,11 +394,18 @@ def install(
     error_body: ErrorBody,
     state_snapshot: Callable[[], Any] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    oauth: OAuthSettings | None = None,
 ) -> None:
     """Add the control endpoints and the fault/auth layer to a simulator app.
 
     The authenticated basic-auth username (or None) is left in `request.state.principal`.
+    `oauth` (default: `auth.oauth`) adds the OAuth2 token endpoint; its issuer is
+    `app.state.oauth` (None without OAuth).
     """
+    oauth = oauth or auth.oauth
+    issuer = OAuthIssuer(oauth) if oauth is not None else None
+    app.state.oauth = issuer
+    skip_all = CONTROL_PATHS + (OAUTH_CONTROL_PATHS if issuer is not None else ())
 
     @app.post("/_faults", include_in_schema=False)
     async def set_faults(changes: dict[str, Any]) -> Response:
@@ -209,13 +431,34 @@ def install(
         async def get_state() -> Any:
             return snapshot()
 
+    if issuer is not None:
+        _install_oauth(app, issuer)
+
+    def check_credentials(authorization: str | None) -> tuple[bool, str | None, str]:
+        """(allowed, principal, the WWW-Authenticate challenge if not allowed)."""
+        if issuer is not None:
+            scheme, _, value = (authorization or "").partition(" ")
+            token = value.strip()
+            if scheme.lower() == "bearer" and token:
+                if issuer.validate(token) or (auth.bearer and token in auth.bearer):
+                    return True, None, ""
+                challenge = (
+                    'Bearer realm="api", error="invalid_token", '
+                    'error_description="The access token is invalid, expired or revoked"'
+                )
+                return False, None, challenge
+            if auth.open:  # OAuth on and nothing else configured: a token is required
+                return False, None, 'Bearer realm="api"'
+        allowed, principal = auth.identify(authorization)
+        return allowed, principal, 'Basic realm="Web"'
+
     @app.middleware("http")
     async def fault_and_auth_layer(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         path = relative_path(request)
         request.state.principal = None
-        if path in CONTROL_PATHS:
+        if path in skip_all:
             return await call_next(request)
         injection = faults.decide(request.method, path)
         if injection.latency:
@@ -225,13 +468,54 @@ def install(
             if injection.retry_after is not None:
                 headers["Retry-After"] = f"{injection.retry_after:g}"
             return JSONResponse(error_body(injection.status), status_code=injection.status, headers=headers)
-        allowed, principal = auth.identify(request.headers.get("authorization"))
+        if issuer is not None and path == issuer.settings.token_path:
+            return await call_next(request)  # the client authenticates in the token request
+        allowed, principal, challenge = check_credentials(request.headers.get("authorization"))
         if not allowed:
-            return JSONResponse(
-                error_body(401), status_code=401, headers={"WWW-Authenticate": 'Basic realm="Web"'}
-            )
+            return JSONResponse(error_body(401), status_code=401, headers={"WWW-Authenticate": challenge})
         request.state.principal = principal
         response = await call_next(request)
         if injection.delay_after_write and response.status_code < 400:
             await sleep(injection.delay_after_write)
         return response
+
+
+def _install_oauth(app: FastAPI, issuer: OAuthIssuer) -> None:
+    """The token endpoint and its control endpoints."""
+    no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+    @app.post(issuer.settings.token_path, include_in_schema=False)
+    async def token(request: Request) -> Response:
+        try:
+            body = issuer.token(
+                request.headers.get("authorization"),
+                request.headers.get("content-type", ""),
+                await request.body(),
+            )
+        except OAuthError as exc:
+            return exc.response()
+        return JSONResponse(body, headers=no_store)
+
+    async def optional_json(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if not raw.strip():
+            return {}
+        try:
+            data = await request.json()
+        except ValueError:
+            data = None
+        return data if isinstance(data, dict) else {}
+
+    @app.post("/_oauth/grant", include_in_schema=False)
+    async def grant(request: Request) -> Response:
+        scope = (await optional_json(request)).get("scope")
+        return JSONResponse(issuer.grant(scope if isinstance(scope, str) else None), headers=no_store)
+
+    @app.post("/_oauth/revoke", include_in_schema=False)
+    async def revoke(request: Request) -> dict[str, int]:
+        data = await optional_json(request)
+        return issuer.revoke(refresh_tokens=data.get("refresh_tokens", True) is not False)
+
+    @app.get("/_oauth", include_in_schema=False)
+    async def oauth_stats() -> dict[str, Any]:
+        return issuer.snapshot()

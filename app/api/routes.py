@@ -104,7 +104,7 @@ def reject(
 def get_connections(
     who: Principal = Depends(require("viewer")), c: Container = Depends(container)
 ) -> list[dict[str, Any]]:
-    return connections.list_connections(c.db)
+    return connections.list_connections(c.db, c.pool.breakers)
 
 
 @router.post("/connections/{name}/test")

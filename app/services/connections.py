@@ -16,8 +16,10 @@ from app.store.crypto import SecretBox
 from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Connection, utcnow
+from connectors.auth import OAuth2ClientCredentials, OAuth2RefreshToken
 from connectors.base import Connector
-from connectors.http import ApiKeyAuth, BearerAuth, build_client, zendesk_token_auth
+from connectors.circuit import CircuitBreaker
+from connectors.http import ApiKeyAuth, BearerAuth, RetryPolicy, build_client, zendesk_token_auth
 from connectors.registry import CONNECTOR_TYPES
 from tools.base import Catalogue
 from tools.from_connector import tools_for
@@ -28,10 +30,20 @@ AUTH_TYPES = {
     "basic": ("username", "password"),
     "api_key": ("key",),
     "zendesk_token": ("email", "token"),
+    "oauth2_client_credentials": ("client_id", "client_secret"),
+    "oauth2_refresh_token": ("client_id", "refresh_token"),
 }
+OAUTH = ("oauth2_client_credentials", "oauth2_refresh_token")
 
 
-def make_auth(auth_type: str, creds: dict[str, Any], config: dict[str, Any]) -> httpx.Auth | None:
+def make_auth(
+    auth_type: str,
+    creds: dict[str, Any],
+    config: dict[str, Any],
+    *,
+    on_token: Any = None,
+    on_failure: Any = None,
+) -> httpx.Auth | None:
     if auth_type == "none":
         return None
     if auth_type == "bearer":
@@ -44,6 +56,25 @@ def make_auth(auth_type: str, creds: dict[str, Any], config: dict[str, Any]) -> 
         )
     if auth_type == "zendesk_token":
         return zendesk_token_auth(creds["email"], creds["token"])
+    if auth_type == "oauth2_client_credentials":
+        return OAuth2ClientCredentials(
+            config["token_url"],
+            creds["client_id"],
+            creds["client_secret"],
+            config.get("scope"),
+            on_token=on_token,
+            on_failure=on_failure,
+        )
+    if auth_type == "oauth2_refresh_token":
+        return OAuth2RefreshToken(
+            config["token_url"],
+            creds["client_id"],
+            creds.get("client_secret"),
+            creds["refresh_token"],
+            scope=config.get("scope"),
+            on_token=on_token,
+            on_failure=on_failure,
+        )
     raise Invalid(f"auth_type must be one of {', '.join(AUTH_TYPES)}", field="auth_type")
 
 
@@ -67,6 +98,13 @@ def add_connection(
     missing = [k for k in AUTH_TYPES[auth_type] if not (credentials or {}).get(k)]
     if missing:
         raise Invalid(f"{auth_type} auth needs credentials: {', '.join(missing)}", field="credentials")
+    if auth_type in OAUTH and not str((config or {}).get("token_url", "")).startswith(
+        ("http://", "https://")
+    ):
+        raise Invalid(
+            f"{auth_type} auth needs config.token_url (the authorization server's token endpoint)",
+            field="config",
+        )
     if not base_url.startswith(("http://", "https://")):
         raise Invalid("base_url must start with http:// or https://", field="base_url")
     if not name.replace("_", "").replace("-", "").isalnum() or "__" in name:
@@ -96,14 +134,16 @@ def add_connection(
         return row.id
 
 
-def list_connections(db: Database) -> list[dict[str, Any]]:
+def list_connections(db: Database, breakers: dict[str, CircuitBreaker] | None = None) -> list[dict[str, Any]]:
     with db.session() as s:
         rows = s.scalars(select(Connection).order_by(Connection.name)).all()
-        return [connection_view(r) for r in rows]
+        return [connection_view(r, (breakers or {}).get(r.name)) for r in rows]
 
 
-def connection_view(r: Connection) -> dict[str, Any]:
+def connection_view(r: Connection, breaker: CircuitBreaker | None = None) -> dict[str, Any]:
     alerts = []
+    if breaker is not None and breaker.state != "closed":
+        alerts.append(f"circuit {breaker.state}: {breaker.last_error or 'repeated failures'}")
     if r.token_expires_at is not None:
         left = (r.token_expires_at - utcnow()).total_seconds()
         if left < 0:
@@ -123,6 +163,7 @@ def connection_view(r: Connection) -> dict[str, Any]:
         "last_checked_at": r.last_checked_at.isoformat() if r.last_checked_at else None,
         "token_expires_at": r.token_expires_at.isoformat() if r.token_expires_at else None,
         "alerts": alerts,
+        "circuit": breaker.snapshot() if breaker is not None else {"state": "closed"},
     }
 
 
@@ -142,15 +183,38 @@ class ConnectorPool:
         self._connectors: dict[str, Connector] = {}
         self._catalogue: Catalogue | None = None
         self._dynamic_ready: set[str] = set()
+        self.breakers: dict[str, CircuitBreaker] = {}
 
     def _build(self, row: Connection) -> Connector:
         creds = self.box.open(row.credentials)
+        name = row.name
+        breaker = self.breakers.setdefault(
+            name,
+            CircuitBreaker(
+                failure_threshold=int(row.config.get("circuit_failures", 5)),
+                reset_after=float(row.config.get("circuit_reset_seconds", 30)),
+                name=name,
+            ),
+        )
         client = build_client(
             row.base_url,
-            auth=make_auth(row.auth_type, creds, row.config),
+            auth=make_auth(
+                row.auth_type,
+                creds,
+                row.config,
+                on_token=lambda expires_at, refresh_token: self._token_renewed(
+                    name, expires_at, refresh_token
+                ),
+                on_failure=lambda message: self._mark(name, "error", f"credential refresh failed: {message}"),
+            ),
             timeout=float(row.config.get("timeout", 15.0)),
             rate_limit=row.config.get("rate_limit"),
             transport=self.transport,
+            circuit=breaker,
+            retry=RetryPolicy(
+                max_attempts=int(row.config.get("retry_attempts", 4)),
+                backoff_initial=float(row.config.get("retry_backoff_seconds", 0.5)),
+            ),
         )
         return CONNECTOR_TYPES[row.kind](client, row.config)
 
@@ -211,6 +275,23 @@ class ConnectorPool:
 
     def invalidate(self) -> None:
         self._catalogue = None
+
+    def _token_renewed(self, name: str, expires_at: Any, refresh_token: str | None) -> None:
+        """Record a new access token's expiry, and keep a rotated refresh token (encrypted)."""
+        with self.db.session() as s:
+            row = s.scalar(select(Connection).where(Connection.name == name))
+            if row is None:
+                return
+            row.token_expires_at = expires_at
+            if row.status == "error" and (row.last_error or "").startswith("credential refresh failed"):
+                row.status, row.last_error = "ok", None
+            if refresh_token:
+                creds = self.box.open(row.credentials)
+                creds["refresh_token"] = refresh_token
+                row.credentials = self.box.seal(creds)
+            audit(
+                s, "system", "connection.token_renewed", "connection", row.id, {"expires_at": str(expires_at)}
+            )
 
     def _mark(self, name: str, status: str, error: str | None) -> None:
         with self.db.session() as s:
