@@ -1,0 +1,496 @@
+"""A connector made from an OpenAPI 3.x document: one tool per operation.
+
+Unlike the hand-written connectors, the operations are not decorated methods but
+come from the document, so `operations()` answers per instance (tools_for calls it
+on the instance) and `call()` builds the HTTP request itself: path parameters
+substituted and URL-escaped, query and header parameters serialised by their
+OpenAPI style, the body sent as JSON (or form, or raw, as the document says).
+
+Config (the connection's `config`):
+    spec                  the document: a dict, a file path, an http(s) URL or a bundled name ("petstore3")
+    base_url              send requests here instead of the client's base_url
+    write_methods         HTTP methods that write (default POST, PUT, PATCH, DELETE)
+    read_only_operations  operationIds (or tool names) that are reads whatever their method (POST /search)
+    write_operations      operationIds that write whatever their method (GET /logout)
+    include_operations    only these operationIds become tools
+    exclude_operations    these operationIds never become tools
+    idempotency_header    the header the API honours for safe retries (e.g. "Idempotency-Key");
+                          without it writes are idempotency "none"
+    label                 the system's name in error messages (default: the document's title)
+
+Auth comes with the client, as for every connector; `auth_for(spec, credentials)`
+builds it from the document's securitySchemes (apiKey, http bearer/basic, OAuth2
+client credentials with a cached token renewed before it expires).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote, urljoin
+
+import httpx
+
+from connectors.auth import OAuth2ClientCredentials
+from connectors.base import Connector, ConnectorError, OperationSpec
+from connectors.http import ApiKeyAuth, BearerAuth
+from connectors.openapi.importer import OpenAPIOperation, OpenAPISpec, Parameter, SpecError, import_spec
+
+DEFAULT_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_TEXT = 20_000  # characters of a non-JSON answer handed back
+
+
+class _HybridOperations:
+    """`operations` that answers on the class (decorated methods: none) and on an
+    instance (the document's operations): the registry asks the class, tools_for the instance."""
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Callable[[], list[OperationSpec]]:
+        if obj is None:
+            return lambda: Connector.operations.__func__(cls)  # type: ignore[attr-defined]
+        return obj._instance_operations  # type: ignore[no-any-return]
+
+
+_spec_cache: dict[str, OpenAPISpec] = {}
+_spec_lock = threading.Lock()
+
+
+def _load_spec(source: Any) -> OpenAPISpec:
+    """Parse each path/URL once per process; a dict is parsed every time (it may change)."""
+    if isinstance(source, OpenAPISpec):
+        return source
+    if isinstance(source, Mapping):
+        return import_spec(source)
+    if not isinstance(source, str) or not source.strip():
+        raise SpecError("an openapi connection needs config.spec: the document, a file path or a URL")
+    with _spec_lock:
+        cached = _spec_cache.get(source)
+    if cached is None:
+        cached = import_spec(source)
+        with _spec_lock:
+            _spec_cache[source] = cached
+    return cached
+
+
+class OpenAPIConnector(Connector):
+    """Any REST API described by an OpenAPI 3.x document."""
+
+    kind: ClassVar[str] = "openapi"
+    description: ClassVar[str] = "Any REST API described by an OpenAPI 3 document: one tool per operation."
+    # Tells registries and checks that the operations exist only per instance (per document).
+    dynamic_operations: ClassVar[bool] = True
+
+    operations = _HybridOperations()  # type: ignore[assignment]
+
+    def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
+        super().__init__(client, config)
+        if "spec" not in self.config:
+            raise SpecError("an openapi connection needs config.spec: the document, a file path or a URL")
+        self.spec = _load_spec(self.config["spec"])
+        self._specs, self._ops = self._build_operations()
+
+    @property
+    def label(self) -> str:
+        return str(self.config.get("label") or self.spec.title)
+
+    # --- operations ---
+
+    def _names(self, key: str) -> set[str]:
+        value = self.config.get(key) or []
+        if isinstance(value, str):
+            value = [value]
+        return {str(v) for v in value}
+
+    def effect_of(self, op: OpenAPIOperation) -> str:
+        ids = {op.name, op.operation_id or ""}
+        if ids & self._names("read_only_operations"):
+            return "read"
+        if ids & self._names("write_operations"):
+            return "write"
+        methods = self.config.get("write_methods")
+        writes = {m.upper() for m in methods} if methods else DEFAULT_WRITE_METHODS
+        return "write" if op.method in writes else "read"
+
+    def _build_operations(self) -> tuple[list[OperationSpec], dict[str, OpenAPIOperation]]:
+        include, exclude = self._names("include_operations"), self._names("exclude_operations")
+        known = {n for op in self.spec.operations for n in (op.name, op.operation_id) if n}
+        named = include | exclude | self._names("read_only_operations") | self._names("write_operations")
+        unknown = sorted(named - known)
+        if unknown:
+            raise SpecError(
+                f"config names operations that {self.spec.title} does not have: {', '.join(unknown)}"
+            )
+        keyed = bool(self.config.get("idempotency_header"))
+        specs, ops = [], {}
+        for op in self.spec.operations:
+            ids = {op.name, op.operation_id or ""}
+            if (include and not ids & include) or ids & exclude:
+                continue
+            effect = self.effect_of(op)
+            text = op.summary or op.description or f"{op.method} {op.path}"
+            if op.summary and op.description and op.description.rstrip(".") != op.summary.rstrip("."):
+                text = f"{op.summary.rstrip('.')}. {op.description}"
+            text = f"{text} ({op.method} {op.path})" + (" Deprecated." if op.deprecated else "")
+            specs.append(
+                OperationSpec(
+                    name=op.name,
+                    description=text,
+                    effect=effect,  # type: ignore[arg-type]
+                    idempotency="key" if effect == "write" and keyed else "none",
+                    input_schema=op.input_schema,
+                    method_name=op.name,
+                    takes_idempotency_key=effect == "write" and keyed,
+                    tags=op.tags,
+                )
+            )
+            ops[op.name] = op
+        return sorted(specs, key=lambda s: s.name), ops
+
+    def _instance_operations(self) -> list[OperationSpec]:
+        return list(self._specs)
+
+    # --- requests ---
+
+    def _url(self, op: OpenAPIOperation, arguments: Mapping[str, Any]) -> str:
+        path = op.path
+        for p in op.parameters:
+            if p.location != "path":
+                continue
+            if arguments.get(p.argument) is None:
+                raise ConnectorError(f"{op.name} needs {p.argument}")
+            value = _scalar(arguments[p.argument])
+            if isinstance(arguments[p.argument], list):
+                value = ",".join(_scalar(v) for v in arguments[p.argument])
+            path = path.replace(f"{{{p.name}}}", quote(value, safe=""))
+        base = self.config.get("base_url") or (
+            str(self.client.base_url) if self.client.base_url.host else None
+        )
+        base = base or self.spec.server_url()
+        if not base:
+            raise ConnectorError(
+                f"{self.label}: no base URL; set the connection's base_url or config.base_url"
+            )
+        if self.client.base_url.host and not self.config.get("base_url"):
+            return path  # relative: the client joins it to its base_url
+        return str(base).rstrip("/") + path
+
+    def build_request(
+        self, op: OpenAPIOperation, arguments: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> httpx.Request:
+        """The HTTP request for one call (not sent): exposed so it can be tested and logged."""
+        allowed = {p.argument for p in op.parameters} | ({op.body.argument} if op.body else set())
+        extra = sorted(set(arguments) - allowed)
+        if extra:
+            raise ConnectorError(f"{op.name} does not take {', '.join(extra)}")
+        params: list[tuple[str, str | int | float | bool | None]] = []
+        headers: dict[str, str] = {}
+        cookies: list[str] = []
+        for p in op.parameters:
+            value = arguments.get(p.argument)
+            if value is None:
+                if p.required and p.location != "path":
+                    raise ConnectorError(f"{op.name} needs {p.argument}")
+                continue
+            if p.location == "query":
+                params.extend(_query_pairs(p, value))
+            elif p.location == "header":
+                headers[p.name] = _joined(value)
+            elif p.location == "cookie":
+                cookies.append(f"{p.name}={quote(_joined(value), safe='')}")
+        if cookies:
+            headers["Cookie"] = "; ".join(cookies)
+        kwargs: dict[str, Any] = {}
+        if op.body is not None:
+            body = arguments.get(op.body.argument)
+            if body is None and op.body.required:
+                raise ConnectorError(f"{op.name} needs {op.body.argument}")
+            if body is not None:
+                ctype = op.body.content_type
+                base_type = ctype.split(";")[0].strip().lower()
+                if base_type == "application/json" or base_type.endswith("+json"):
+                    kwargs["content"] = json.dumps(body, ensure_ascii=False).encode()
+                    headers["Content-Type"] = ctype
+                elif base_type == "application/x-www-form-urlencoded":
+                    if not isinstance(body, Mapping):
+                        raise ConnectorError(
+                            f"{op.name}: {op.body.argument} must be an object of form fields"
+                        )
+                    kwargs["data"] = {k: _joined(v) for k, v in body.items() if v is not None}
+                elif base_type == "multipart/form-data":
+                    if not isinstance(body, Mapping):
+                        raise ConnectorError(
+                            f"{op.name}: {op.body.argument} must be an object of form fields"
+                        )
+                    kwargs["files"] = {k: (None, _joined(v)) for k, v in body.items() if v is not None}
+                else:
+                    kwargs["content"] = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                    headers["Content-Type"] = ctype
+        header_name = self.config.get("idempotency_header")
+        if header_name and idempotency_key and self.effect_of(op) == "write":
+            headers[str(header_name)] = idempotency_key
+        return self.client.build_request(
+            op.method, self._url(op, arguments), params=params or None, headers=headers, **kwargs
+        )
+
+    async def call(self, spec: OperationSpec, arguments: dict[str, Any], idempotency_key: str | None) -> Any:
+        op = self._ops.get(spec.name)
+        if op is None:
+            raise ConnectorError(f"{self.label} has no operation {spec.name}")
+        request = self.build_request(op, arguments, idempotency_key if spec.takes_idempotency_key else None)
+        try:
+            response = await self.client.send(request)
+        except httpx.TimeoutException as exc:
+            raise ConnectorError(
+                f"{self.label} did not answer {op.name} in time ({type(exc).__name__})", retryable=True
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ConnectorError(
+                f"could not reach {self.label}: {exc or type(exc).__name__}", retryable=True
+            ) from exc
+        if not response.is_success:
+            raise _error(self.label, op, response)
+        return _result(response)
+
+    async def check(self) -> dict[str, Any]:
+        """Whether the API answers at all (any HTTP status proves the URL and network)."""
+        base = self.config.get("base_url") or (
+            str(self.client.base_url) if self.client.base_url.host else None
+        )
+        base = base or self.spec.server_url()
+        if not base:
+            raise ConnectorError(f"{self.label}: no base URL configured")
+        try:
+            response = await self.client.get(str(base))
+        except httpx.HTTPError as exc:
+            raise ConnectorError(f"could not reach {self.label}: {exc or type(exc).__name__}") from exc
+        if response.status_code in (401, 403):
+            raise ConnectorError(f"{self.label} rejected the credentials ({response.status_code})")
+        return {"ok": True, "operations": len(self._specs), "status": response.status_code}
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _joined(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(_scalar(v) for v in value)
+    if isinstance(value, dict):
+        return ",".join(f"{k},{_scalar(v)}" for k, v in value.items())
+    return _scalar(value)
+
+
+def _query_pairs(p: Parameter, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, list):
+        if p.style == "form" and p.explode:
+            return [(p.name, _scalar(v)) for v in value]
+        sep = {"spaceDelimited": " ", "pipeDelimited": "|"}.get(p.style, ",")
+        return [(p.name, sep.join(_scalar(v) for v in value))]
+    if isinstance(value, dict):
+        if p.style == "deepObject":
+            return [(f"{p.name}[{k}]", _scalar(v)) for k, v in value.items() if v is not None]
+        if p.explode:
+            return [(str(k), _scalar(v)) for k, v in value.items() if v is not None]
+        return [(p.name, _joined(value))]
+    return [(p.name, _scalar(value))]
+
+
+def _error(label: str, op: OpenAPIOperation, response: httpx.Response) -> ConnectorError:
+    status = response.status_code
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = " ".join(response.text.split())[:300]
+    detail = body
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error_description", "error", "title", "description"):
+            if isinstance(body.get(key), str) and body[key]:
+                detail = body[key]
+                break
+    detail = detail or response.reason_phrase
+    if status == 401:
+        message = f"{label} rejected the credentials (401: {detail}); check the connection's credentials"
+    elif status == 403:
+        message = f"{label} refused access to {op.name} (403: {detail})"
+    else:
+        message = f"{label} answered {status} to {op.name} ({op.method} {op.path}): {detail}"
+    return ConnectorError(message, status=status, retryable=status in (408, 425, 429) or status >= 500)
+
+
+def _result(response: httpx.Response) -> Any:
+    if not response.content:
+        return {"status": response.status_code, "ok": True}
+    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json" or ctype.endswith("+json"):
+        try:
+            return response.json()
+        except ValueError:
+            pass
+    text = response.text
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + " …"
+    return {"status": response.status_code, "content_type": ctype or None, "text": text}
+
+
+# --- auth ----------------------------------------------------------------------------
+
+
+class CookieApiKeyAuth(httpx.Auth):
+    """An API key sent as a cookie (OpenAPI apiKey `in: cookie`)."""
+
+    def __init__(self, name: str, key: str):
+        self.name = name
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        cookie = f"{self.name}={self._key}"
+        existing = request.headers.get("Cookie")
+        request.headers["Cookie"] = f"{existing}; {cookie}" if existing else cookie
+        yield request
+
+    def __repr__(self) -> str:
+        return f"CookieApiKeyAuth(name={self.name!r}, key=***)"
+
+
+def _credential(credentials: Mapping[str, Any], *names: str) -> str | None:
+    for name in names:
+        value = credentials.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+def _scheme_auth(
+    spec: OpenAPISpec,
+    name: str,
+    scheme: Mapping[str, Any],
+    creds: Mapping[str, Any],
+    base_url: str | None = None,
+    clock: Callable[[], float] | None = None,
+) -> httpx.Auth | None:
+    kind = str(scheme.get("type", "")).lower()
+    if kind == "apikey":
+        key = _credential(creds, "key", "api_key", "token")
+        if key is None:
+            return None
+        where, param = scheme.get("in"), str(scheme.get("name") or "")
+        if not param:
+            raise SpecError(f"components.securitySchemes.{name} (apiKey) needs a 'name'")
+        if where == "header":
+            return ApiKeyAuth(key, header=param)
+        if where == "query":
+            return ApiKeyAuth(key, query_param=param)
+        if where == "cookie":
+            return CookieApiKeyAuth(param, key)
+        raise SpecError(f"components.securitySchemes.{name}: apiKey 'in' must be header, query or cookie")
+    if kind == "http":
+        http_scheme = str(scheme.get("scheme", "")).lower()
+        if http_scheme == "bearer":
+            token = _credential(creds, "token", "access_token")
+            return BearerAuth(token) if token else None
+        if http_scheme == "basic":
+            user, password = _credential(creds, "username"), _credential(creds, "password")
+            return httpx.BasicAuth(user, password) if user and password is not None else None
+        return None
+    if kind in ("oauth2", "openidconnect"):
+        flows = scheme.get("flows") or {}
+        client_id, secret = _credential(creds, "client_id"), _credential(creds, "client_secret")
+        flow = flows.get("clientCredentials") if isinstance(flows, dict) else None
+        if client_id and secret and isinstance(flow, dict):
+            token_url = flow.get("tokenUrl")
+            if not token_url:
+                raise SpecError(f"components.securitySchemes.{name}: clientCredentials needs a tokenUrl")
+            token_url = str(creds.get("token_url") or token_url)
+            if not httpx.URL(token_url).is_absolute_url:
+                base = base_url or spec.server_url()
+                if not base:
+                    raise SpecError(
+                        f"components.securitySchemes.{name}: tokenUrl {token_url!r} is relative and there is "
+                        "no absolute server URL to resolve it against; give credentials 'token_url'"
+                    )
+                token_url = urljoin(base.rstrip("/") + "/", token_url)
+            scopes = creds.get("scopes")
+            return OAuth2ClientCredentials(
+                token_url,
+                client_id,
+                secret,
+                list(scopes) if isinstance(scopes, list) else list((flow.get("scopes") or {}).keys()) or None,
+                client_auth="post" if creds.get("client_auth") in ("body", "post") else "basic",
+                clock=clock or time.time,
+            )
+        token = _credential(creds, "token", "access_token")  # a token obtained elsewhere
+        return BearerAuth(token) if token else None
+    return None
+
+
+def auth_for(
+    spec: OpenAPISpec,
+    credentials: Mapping[str, Any] | None,
+    *,
+    scheme: str | None = None,
+    base_url: str | None = None,
+    clock: Callable[[], float] | None = None,
+) -> httpx.Auth | None:
+    """The httpx auth for a connection to this API, from its securitySchemes and the credentials.
+
+    Credentials use the same names as the rest of Switchboard: `key` (apiKey), `token`
+    (bearer, or an OAuth2 access token got elsewhere), `username`/`password` (basic),
+    `client_id`/`client_secret` (OAuth2 client credentials through
+    `connectors.auth.OAuth2ClientCredentials`: cached, renewed before expiry and on a 401;
+    optional `scopes`, `token_url`, `client_auth` "basic" or "post"; a relative tokenUrl
+    is resolved against `base_url` or the document's server; `clock` is for tests). `scheme` (or credentials["scheme"]) picks a scheme by
+    name; otherwise the first scheme, in the document's order of security requirements,
+    that these credentials can satisfy. No credentials: None. Credentials that fit no
+    scheme: SpecError naming the schemes the API offers.
+    """
+    creds = {k: v for k, v in (credentials or {}).items() if v not in (None, "")}
+    wanted = scheme or creds.pop("scheme", None)
+    if not creds:
+        return None
+    schemes = spec.security_schemes
+    if wanted is not None:
+        if wanted not in schemes:
+            raise SpecError(
+                f"{spec.title} has no security scheme {wanted!r}; it has {', '.join(schemes) or 'none'}"
+            )
+        auth = _scheme_auth(spec, wanted, schemes[wanted], creds, base_url, clock)
+        if auth is None:
+            raise SpecError(
+                f"the credentials do not fit security scheme {wanted!r} ({_describe(schemes[wanted])})"
+            )
+        return auth
+    order: list[str] = []
+    requirements = list(spec.security) + [r for op in spec.operations for r in (op.security or [])]
+    for requirement in requirements:
+        order += [n for n in requirement if n in schemes and n not in order]
+    order += [n for n in schemes if n not in order]
+    for name in order:
+        auth = _scheme_auth(spec, name, schemes[name], creds, base_url, clock)
+        if auth is not None:
+            return auth
+    offered = "; ".join(f"{n}: {_describe(s)}" for n, s in schemes.items()) or "none"
+    raise SpecError(
+        f"the credentials ({', '.join(sorted(creds))}) fit none of {spec.title}'s security schemes ({offered})"
+    )
+
+
+def _describe(scheme: Mapping[str, Any]) -> str:
+    kind = str(scheme.get("type", "?"))
+    if kind == "apiKey":
+        return f"apiKey in {scheme.get('in')} {scheme.get('name')!r}, credential 'key'"
+    if kind == "http":
+        return f"http {scheme.get('scheme')}, credentials " + (
+            "'username'/'password'" if str(scheme.get("scheme")).lower() == "basic" else "'token'"
+        )
+    if kind == "oauth2":
+        flows = ", ".join(scheme.get("flows") or {})
+        return f"oauth2 ({flows}), credentials 'client_id'/'client_secret' or 'token'"
+    return kind

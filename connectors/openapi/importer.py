@@ -1,0 +1,557 @@
+"""Read an OpenAPI 3.x document into operations a model can call.
+
+`import_spec(source)` takes a file path, an http(s) URL, the name of a bundled
+spec (see `specs/`), or the already-parsed document, in JSON or YAML. Each
+operation becomes an `OpenAPIOperation` with a tool name (its operationId,
+snake_cased, limited to [a-z0-9_] and made unique) and one JSON Schema (draft
+2020-12) for its input: the path, query, header and cookie parameters as
+properties, and the request body as `body`. Every `$ref` is inlined, so the schema
+stands alone; a recursive reference is cut to a plain object at the second visit.
+
+A document we cannot use raises `SpecError` naming where it went wrong
+(`paths./pet/{petId}.get.parameters[0]: ...`), never a KeyError from deep inside.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+SPECS_DIR = Path(__file__).with_name("specs")
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+PARAM_LOCATIONS = ("path", "query", "header", "cookie")
+MAX_NAME = 40  # tool names are <connection>__<operation>, at most 64 characters in all
+MAX_SCHEMA_DEPTH = 24
+_MAX_SPEC_BYTES = 20 * 1024 * 1024
+
+# OpenAPI-only keywords that mean nothing to a JSON Schema validator or a model.
+_DROP_KEYS = frozenset({"xml", "externalDocs", "discriminator", "example", "x-nullable"})
+
+
+class SpecError(ValueError):
+    """The document cannot be used; the message names the place and the problem."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str  # as the API spells it
+    location: str  # path | query | header | cookie
+    argument: str  # the property name in the tool's input schema
+    required: bool
+    schema: dict[str, Any]
+    style: str
+    explode: bool
+
+
+@dataclass(frozen=True)
+class RequestBody:
+    content_type: str
+    schema: dict[str, Any]
+    required: bool
+    argument: str = "body"
+
+
+@dataclass(frozen=True)
+class OpenAPIOperation:
+    name: str  # tool operation name, [a-z0-9_]
+    operation_id: str | None
+    method: str  # upper case
+    path: str
+    summary: str
+    description: str
+    parameters: tuple[Parameter, ...]
+    body: RequestBody | None
+    input_schema: dict[str, Any]
+    # None: the document's global requirement applies; [] : explicitly anonymous
+    security: list[dict[str, list[str]]] | None
+    tags: tuple[str, ...] = ()
+    deprecated: bool = False
+
+
+@dataclass
+class OpenAPISpec:
+    document: dict[str, Any]
+    title: str
+    version: str
+    openapi: str
+    servers: list[str]
+    operations: list[OpenAPIOperation]
+    security_schemes: dict[str, dict[str, Any]]
+    security: list[dict[str, list[str]]]
+    source: str | None = None  # where it was read from, for resolving relative server URLs
+    _by_name: dict[str, OpenAPIOperation] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name = {op.name: op for op in self.operations}
+
+    def operation(self, name: str) -> OpenAPIOperation:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no operation {name!r} in {self.title}") from None
+
+    def find(self, operation_id: str) -> OpenAPIOperation | None:
+        """By operationId or by tool name."""
+        for op in self.operations:
+            if operation_id in (op.operation_id, op.name):
+                return op
+        return None
+
+    def server_url(self) -> str | None:
+        """The first server's URL, made absolute against the document's own URL if needed."""
+        if not self.servers:
+            return None
+        url = self.servers[0]
+        if urlsplit(url).scheme in ("http", "https"):
+            return url
+        if self.source and urlsplit(self.source).scheme in ("http", "https"):
+            return urljoin(self.source, url)
+        return None
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def bundled_specs() -> dict[str, Path]:
+    """Specs shipped in connectors/openapi/specs, by file stem (e.g. 'petstore3')."""
+    return {p.stem: p for p in sorted(SPECS_DIR.iterdir()) if p.suffix in (".json", ".yaml", ".yml")}
+
+
+def _parse_text(text: str, name: str) -> Any:
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"{name} is not valid JSON: {exc}") from None
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - PyYAML is a dependency
+        raise SpecError(f"{name} looks like YAML, and PyYAML is not installed") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{name} is not valid YAML: {exc}") from None
+
+
+def load_document(
+    source: str | Mapping[str, Any], *, http: httpx.Client | None = None
+) -> tuple[Any, str | None]:
+    """The raw document and where it came from (None for a dict)."""
+    if isinstance(source, Mapping):
+        return copy.deepcopy(dict(source)), None
+    if not isinstance(source, str) or not source.strip():
+        raise SpecError(f"an OpenAPI source must be a path, a URL or a document, not {source!r}")
+    source = source.strip()
+    if urlsplit(source).scheme in ("http", "https"):
+        try:
+            if http is not None:
+                response = http.get(source)
+            else:
+                with httpx.Client(timeout=15.0, follow_redirects=True) as client:
+                    response = client.get(source)
+        except httpx.HTTPError as exc:
+            raise SpecError(f"could not fetch the OpenAPI document at {source}: {exc}") from None
+        if not response.is_success:
+            raise SpecError(f"fetching the OpenAPI document at {source} answered {response.status_code}")
+        if len(response.content) > _MAX_SPEC_BYTES:
+            raise SpecError(f"the OpenAPI document at {source} is larger than 20 MB")
+        return _parse_text(response.text, source), source
+    path = Path(source).expanduser()
+    if not path.exists():
+        bundled = bundled_specs().get(source)
+        if bundled is None:
+            raise SpecError(
+                f"no OpenAPI document at {source!r}: not a file, not an http(s) URL, and not a bundled "
+                f"spec ({', '.join(bundled_specs()) or 'none'})"
+            )
+        path = bundled
+    if not path.is_file():
+        raise SpecError(f"{source} is not a file")
+    if path.stat().st_size > _MAX_SPEC_BYTES:
+        raise SpecError(f"{source} is larger than 20 MB")
+    return _parse_text(path.read_text(encoding="utf-8"), str(path)), str(path)
+
+
+def import_spec(source: str | Mapping[str, Any], *, http: httpx.Client | None = None) -> OpenAPISpec:
+    """Load and check an OpenAPI 3.x document; see the module docstring."""
+    document, origin = load_document(source, http=http)
+    return build_spec(document, source=origin)
+
+
+# --- $ref resolution and schema conversion ------------------------------------------
+
+
+class _Resolver:
+    def __init__(self, document: dict[str, Any]):
+        self.document = document
+
+    def lookup(self, ref: str, where: str) -> Any:
+        if not isinstance(ref, str):
+            raise SpecError(f"{where}: $ref must be a string")
+        if not ref.startswith("#"):
+            raise SpecError(
+                f"{where}: $ref {ref!r} points outside this document; bundle the spec into one file first"
+            )
+        node: Any = self.document
+        for raw in ref[1:].split("/")[1:] if ref != "#" else []:
+            token = unquote(raw).replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and token in node:
+                node = node[token]
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                node = node[int(token)]
+            else:
+                raise SpecError(f"{where}: $ref {ref!r} does not resolve (no {token!r} there)")
+        return node
+
+    def deref(self, node: Any, where: str) -> Any:
+        """Follow $ref chains of non-schema objects (parameters, request bodies)."""
+        seen: set[str] = set()
+        while isinstance(node, dict) and "$ref" in node:
+            ref = node["$ref"]
+            if ref in seen:
+                raise SpecError(f"{where}: $ref {ref!r} refers to itself")
+            seen.add(ref)
+            node = self.lookup(ref, where)
+        return node
+
+    def schema(self, node: Any, where: str, stack: tuple[str, ...] = (), depth: int = 0) -> dict[str, Any]:
+        """An OpenAPI schema object as standalone JSON Schema 2020-12 (refs inlined)."""
+        if node is True or node is None:
+            return {}
+        if node is False:
+            return {"not": {}}
+        if not isinstance(node, dict):
+            raise SpecError(f"{where}: a schema must be an object, got {type(node).__name__}")
+        if depth > MAX_SCHEMA_DEPTH:
+            return {"type": "object", "description": "(nested too deeply to describe here)"}
+        if "$ref" in node:
+            ref = node["$ref"]
+            target = self.lookup(ref, where)
+            name = ref.rsplit("/", 1)[-1]
+            if ref in stack:  # recursion: describe it, do not expand it again
+                return {"type": "object", "description": f"a {name} (recursive; same shape as above)"}
+            resolved = self.schema(target, where, (*stack, ref), depth + 1)
+            siblings = {k: v for k, v in node.items() if k != "$ref"}  # 3.1 allows these
+            if siblings:
+                resolved = {**resolved, **self.schema(siblings, where, stack, depth + 1)}
+            return resolved
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in _DROP_KEYS or key.startswith("x-"):
+                continue
+            if key in ("properties", "patternProperties", "$defs", "definitions"):
+                if not isinstance(value, dict):
+                    raise SpecError(f"{where}.{key} must be an object")
+                out[key] = {
+                    k: self.schema(v, f"{where}.{key}.{k}", stack, depth + 1) for k, v in value.items()
+                }
+            elif key in ("items", "additionalProperties", "not", "contains", "propertyNames",
+                         "additionalItems", "unevaluatedProperties", "if", "then", "else"):  # fmt: skip
+                out[key] = (
+                    value
+                    if isinstance(value, bool)
+                    else [
+                        self.schema(v, f"{where}.{key}[{i}]", stack, depth + 1) for i, v in enumerate(value)
+                    ]
+                    if isinstance(value, list)
+                    else self.schema(value, f"{where}.{key}", stack, depth + 1)
+                )
+            elif key in ("allOf", "anyOf", "oneOf", "prefixItems"):
+                if not isinstance(value, list):
+                    raise SpecError(f"{where}.{key} must be a list")
+                out[key] = [
+                    self.schema(v, f"{where}.{key}[{i}]", stack, depth + 1) for i, v in enumerate(value)
+                ]
+            elif key == "examples" and isinstance(value, dict):
+                continue  # OpenAPI's examples map, not JSON Schema's list
+            else:
+                out[key] = copy.deepcopy(value)
+        # OpenAPI 3.0 dialect -> JSON Schema
+        if out.pop("nullable", False) is True:
+            kind = out.get("type")
+            if isinstance(kind, str):
+                out["type"] = [kind, "null"]
+            elif isinstance(kind, list) and "null" not in kind:
+                out["type"] = [*kind, "null"]
+            if "enum" in out and None not in out["enum"]:
+                out["enum"] = [*out["enum"], None]
+        for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+            if out.get(exclusive) is True and bound in out:
+                out[exclusive] = out.pop(bound)
+            elif out.get(exclusive) is False:
+                out.pop(exclusive)
+        if "example" in node and "examples" not in out:
+            out["examples"] = [copy.deepcopy(node["example"])]
+        if (
+            "properties" in out
+            and "type" not in out
+            and not any(k in out for k in ("allOf", "anyOf", "oneOf"))
+        ):
+            out["type"] = "object"
+        return out
+
+
+# --- names ---------------------------------------------------------------------------
+
+
+def snake_case(name: str) -> str:
+    """`getPetById` -> `get_pet_by_id`; anything else becomes `_`; only [a-z0-9_] remain."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
+    text = re.sub(r"[^A-Za-z0-9]+", "_", text).lower()
+    text = re.sub(r"_+", "_", text).strip("_")
+    if text and text[0].isdigit():
+        text = f"op_{text}"
+    return text
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    base = name[:MAX_NAME].rstrip("_") or "operation"
+    candidate, n = base, 2
+    while candidate in taken:
+        suffix = f"_{n}"
+        candidate = base[: MAX_NAME - len(suffix)].rstrip("_") + suffix
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+def _argument_name(name: str) -> str:
+    """A property name every model vendor accepts: ^[a-zA-Z0-9_.-]{1,64}$."""
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:64]
+    return text or "param"
+
+
+# --- building ------------------------------------------------------------------------
+
+
+def _where(path: str, method: str | None = None) -> str:
+    return f"paths.{path}" + (f".{method}" if method else "")
+
+
+def _security(value: Any, where: str) -> list[dict[str, list[str]]]:
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise SpecError(f"{where}.security must be a list of objects")
+    return [{str(k): list(v or []) for k, v in req.items()} for req in value]
+
+
+def _json_type(content_type: str) -> bool:
+    base = content_type.split(";")[0].strip().lower()
+    return base == "application/json" or base.endswith("+json")
+
+
+def _pick_content(content: Any, where: str) -> tuple[str, Any] | None:
+    """JSON first, then form, then anything textual or binary."""
+    if not isinstance(content, dict) or not content:
+        return None
+    for ctype, media in content.items():
+        if _json_type(ctype):
+            return ctype, media
+    for preferred in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if preferred in content:
+            return preferred, content[preferred]
+    ctype = next(iter(content))
+    return ctype, content[ctype]
+
+
+def _parameters(
+    resolver: _Resolver, path: str, method: str, path_item: dict[str, Any], op: dict[str, Any]
+) -> list[tuple[dict[str, Any], str]]:
+    merged: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+    for level, raw_list in (("", path_item.get("parameters")), (method, op.get("parameters"))):
+        where = f"{_where(path, level or None)}.parameters"
+        if raw_list is None:
+            continue
+        if not isinstance(raw_list, list):
+            raise SpecError(f"{where} must be a list")
+        for i, raw in enumerate(raw_list):
+            here = f"{where}[{i}]"
+            param = resolver.deref(raw, here)
+            if not isinstance(param, dict) or not param.get("name") or not param.get("in"):
+                raise SpecError(f"{here}: a parameter needs 'name' and 'in'")
+            if param["in"] not in PARAM_LOCATIONS:
+                raise SpecError(
+                    f"{here}: 'in' must be one of {', '.join(PARAM_LOCATIONS)}, not {param['in']!r}"
+                )
+            merged[(str(param["name"]), str(param["in"]))] = (param, here)
+    return list(merged.values())
+
+
+def _operation(
+    resolver: _Resolver,
+    path: str,
+    method: str,
+    path_item: dict[str, Any],
+    op: dict[str, Any],
+    taken: set[str],
+) -> OpenAPIOperation:
+    where = _where(path, method)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    parameters: list[Parameter] = []
+    used_args: set[str] = set()
+    for param, here in _parameters(resolver, path, method, path_item, op):
+        name, location = str(param["name"]), str(param["in"])
+        if location == "header" and name.lower() in ("accept", "content-type", "authorization"):
+            continue  # OpenAPI says these are ignored as parameters
+        if "schema" in param:
+            schema = resolver.schema(param["schema"], f"{here}.schema")
+        else:
+            picked = _pick_content(param.get("content"), here)
+            schema = resolver.schema(picked[1].get("schema", {}), f"{here}.content") if picked else {}
+        if param.get("description") and "description" not in schema:
+            schema = {**schema, "description": " ".join(str(param["description"]).split())}
+        if param.get("deprecated"):
+            schema = {**schema, "deprecated": True}
+        argument = _argument_name(name)
+        if argument in used_args:
+            argument = _argument_name(f"{location}_{name}")
+        used_args.add(argument)
+        is_required = location == "path" or bool(param.get("required"))
+        default_style = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}[location]
+        style = str(param.get("style") or default_style)
+        parameters.append(
+            Parameter(
+                name=name,
+                location=location,
+                argument=argument,
+                required=is_required,
+                schema=schema,
+                style=style,
+                explode=bool(param.get("explode", style == "form")),
+            )
+        )
+        properties[argument] = schema
+        if is_required:
+            required.append(argument)
+    for placeholder in re.findall(r"{([^}]+)}", path):
+        if not any(p.location == "path" and p.name == placeholder for p in parameters):
+            raise SpecError(f"{where}: path parameter {placeholder!r} is used in the path but not declared")
+    body: RequestBody | None = None
+    if "requestBody" in op:
+        raw_body = resolver.deref(op["requestBody"], f"{where}.requestBody")
+        if not isinstance(raw_body, dict):
+            raise SpecError(f"{where}.requestBody must be an object")
+        picked = _pick_content(raw_body.get("content"), f"{where}.requestBody")
+        if picked is None:
+            raise SpecError(f"{where}.requestBody has no content")
+        ctype, media = picked
+        if not isinstance(media, dict):
+            raise SpecError(f"{where}.requestBody.content.{ctype} must be an object")
+        if _json_type(ctype) or ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            schema = resolver.schema(media.get("schema", {}), f"{where}.requestBody.content.{ctype}.schema")
+        else:
+            schema = {"type": "string", "description": f"raw {ctype} content"}
+        if raw_body.get("description") and "description" not in schema:
+            schema = {**schema, "description": " ".join(str(raw_body["description"]).split())}
+        argument = "body" if "body" not in used_args else "request_body"
+        body = RequestBody(ctype, schema, bool(raw_body.get("required")), argument)
+        properties[argument] = schema
+        if body.required:
+            required.append(argument)
+    input_schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        input_schema["required"] = required
+    operation_id = op.get("operationId")
+    if operation_id is not None and not isinstance(operation_id, str):
+        raise SpecError(f"{where}.operationId must be a string")
+    name = _unique(snake_case(operation_id or "") or snake_case(f"{method}_{path}"), taken)
+    summary = " ".join(str(op.get("summary") or "").split())
+    description = " ".join(str(op.get("description") or "").split())
+    security = _security(op["security"], where) if "security" in op else None
+    tags = op.get("tags") or []
+    return OpenAPIOperation(
+        name=name,
+        operation_id=operation_id,
+        method=method.upper(),
+        path=path,
+        summary=summary,
+        description=description,
+        parameters=tuple(parameters),
+        body=body,
+        input_schema=input_schema,
+        security=security,
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        deprecated=bool(op.get("deprecated")),
+    )
+
+
+def build_spec(document: Any, *, source: str | None = None) -> OpenAPISpec:
+    """Check the document's shape and build its operations."""
+    name = source or "the OpenAPI document"
+    if not isinstance(document, dict):
+        raise SpecError(f"{name} must be a JSON/YAML object, not {type(document).__name__}")
+    if "swagger" in document and "openapi" not in document:
+        raise SpecError(
+            f"{name} is Swagger {document.get('swagger')}; only OpenAPI 3.x is supported "
+            "(convert it, e.g. with swagger2openapi)"
+        )
+    version = document.get("openapi")
+    if not isinstance(version, str) or not re.match(r"^3\.\d+(\.\d+)?", version):
+        raise SpecError(
+            f"{name} is not an OpenAPI 3.x document: 'openapi' is {version!r}, expected e.g. '3.0.3'"
+        )
+    info_node = document.get("info")
+    info: dict[str, Any] = info_node if isinstance(info_node, dict) else {}
+    paths = document.get("paths")
+    if not isinstance(paths, dict):
+        raise SpecError(f"{name}: 'paths' must be an object mapping paths to operations")
+    components = document.get("components") or {}
+    if not isinstance(components, dict):
+        raise SpecError(f"{name}: 'components' must be an object")
+    schemes = components.get("securitySchemes") or {}
+    if not isinstance(schemes, dict):
+        raise SpecError(f"{name}: components.securitySchemes must be an object")
+    resolver = _Resolver(document)
+    security_schemes: dict[str, dict[str, Any]] = {}
+    for scheme_name, raw in schemes.items():
+        scheme = resolver.deref(raw, f"components.securitySchemes.{scheme_name}")
+        if not isinstance(scheme, dict) or "type" not in scheme:
+            raise SpecError(f"components.securitySchemes.{scheme_name} needs a 'type'")
+        security_schemes[str(scheme_name)] = scheme
+    operations: list[OpenAPIOperation] = []
+    taken: set[str] = set()
+    for path, raw_item in paths.items():
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise SpecError(f"paths: {path!r} must start with '/'")
+        path_item = resolver.deref(raw_item, _where(path))
+        if not isinstance(path_item, dict):
+            raise SpecError(f"{_where(path)} must be an object")
+        for method in HTTP_METHODS:
+            if method not in path_item:
+                continue
+            op = path_item[method]
+            if not isinstance(op, dict):
+                raise SpecError(f"{_where(path, method)} must be an object")
+            operations.append(_operation(resolver, path, method, path_item, op, taken))
+    if not operations:
+        raise SpecError(f"{name} has no operations under 'paths'")
+    servers = []
+    for i, server in enumerate(document.get("servers") or []):
+        if not isinstance(server, dict) or not isinstance(server.get("url"), str):
+            raise SpecError(f"servers[{i}] needs a 'url'")
+        url = server["url"]
+        for var, spec in (server.get("variables") or {}).items():
+            default = spec.get("default") if isinstance(spec, dict) else None
+            url = url.replace(f"{{{var}}}", str(default if default is not None else ""))
+        servers.append(url)
+    return OpenAPISpec(
+        document=document,
+        title=str(info.get("title") or "API"),
+        version=str(info.get("version") or ""),
+        openapi=version,
+        servers=servers,
+        operations=operations,
+        security_schemes=security_schemes,
+        security=_security(document["security"], name) if "security" in document else [],
+        source=source,
+    )

@@ -1,0 +1,374 @@
+"""The payments connector, speaking Stripe's REST API (`/v1/...`).
+
+`base_url` is `https://api.stripe.com` (or the demo's `http://127.0.0.1:8000/sim/payments`);
+auth is the secret key as a bearer token (`BearerAuth("sk_live_...")`). Stripe takes
+form-encoded bodies with nested keys (`metadata[order]=7`, `evidence[uncategorized_text]=...`),
+answers list objects (`{"object": "list", "data": [...], "has_more": ...}`) and errors as
+`{"error": {"type", "message", "param", "code"}}`. Amounts are integers in the currency's
+minor unit (cents), always next to a `currency`.
+
+Writes are exactly-once: the approved action's id goes out as Stripe's `Idempotency-Key`.
+Stripe stores the first answer for a key and replays it (`Idempotent-Replayed: true`) to
+any retry with the same parameters, so a refund retried after a crash is one refund.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlencode
+
+import httpx
+from pydantic import Field
+
+from connectors.base import Connector, ConnectorError, operation
+
+RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
+DisputeStatus = Literal[
+    "warning_needs_response",
+    "warning_under_review",
+    "warning_closed",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+]
+Limit = Annotated[int, Field(ge=1, le=100)]
+
+ACTION_KEY = "switchboard_action_id"  # metadata key that ties a Stripe object to the approved action
+
+
+# --- form encoding ------------------------------------------------------------------
+
+
+def encode_form(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Stripe's form encoding: nested dicts as `a[b][c]`, lists as `a[0]`, booleans as
+    `true`/`false`; None values are left out (Stripe reads "" as "unset")."""
+    out: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{prefix}[{k}]" if prefix else str(k), v)
+        elif isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                walk(f"{prefix}[{i}]", v)
+        elif isinstance(value, bool):
+            out.append((prefix, "true" if value else "false"))
+        else:
+            out.append((prefix, str(value)))
+
+    walk("", params)
+    return out
+
+
+def _quote_search(value: str) -> str:
+    """A value inside single quotes in Stripe's search query language."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class StripeError(ConnectorError):
+    """A Stripe error with its machine-readable parts kept, so callers can act on `param`/`code`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ):
+        super().__init__(message, status=status, retryable=retryable)
+        self.type = type
+        self.code = code
+        self.param = param
+
+
+# --- the connector ------------------------------------------------------------------
+
+
+class PaymentsConnector(Connector):
+    """Stripe: customers, charges, payment intents, refunds and disputes."""
+
+    kind: ClassVar[str] = "payments"
+    description: ClassVar[str] = (
+        "Stripe payments: customers, charges, refunds and disputes (amounts in cents)."
+    )
+
+    MAX_PAGES: ClassVar[int] = 20  # pagination safety net (100 objects a page)
+
+    @property
+    def label(self) -> str:
+        return str(self.config.get("label", "Stripe"))
+
+    def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        version = self.config.get("stripe_version")
+        if version:
+            headers["Stripe-Version"] = str(version)
+        account = self.config.get("stripe_account")
+        if account:  # Connect: act on a connected account
+            headers["Stripe-Account"] = str(account)
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    # --- plumbing ---
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Iterable[tuple[str, str]] | None = None,
+        form: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        what: str = "",
+    ) -> httpx.Response:
+        content = None
+        headers = self._headers(idempotency_key)
+        if form is not None:
+            content = urlencode(encode_form(form)).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            response = await self.client.request(
+                method, path, params=list(params) if params else None, content=content, headers=headers
+            )
+        except httpx.TimeoutException as exc:
+            raise ConnectorError(
+                f"{self.label} did not answer in time ({type(exc).__name__}){_about(what)}", retryable=True
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ConnectorError(
+                f"could not reach {self.label}: {exc or type(exc).__name__}", retryable=True
+            ) from exc
+        if not response.is_success:
+            raise self._error(response, what)
+        return response
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self._send(method, path, **kwargs)
+        return self._body(response)
+
+    def _body(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise ConnectorError(
+                f"{self.label} answered {response.status_code} with a body that is not JSON"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ConnectorError(f"{self.label} answered with JSON that is not an object")
+        return data
+
+    def _error(self, response: httpx.Response, what: str) -> StripeError:
+        """Stripe's own words, plus which parameter it objected to."""
+        status = response.status_code
+        err: dict[str, Any] = {}
+        try:
+            body = response.json()
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                err = body["error"]
+        except ValueError:
+            pass
+        message = str(err.get("message") or " ".join(response.text.split())[:200] or response.reason_phrase)
+        etype, code, param = err.get("type"), err.get("code"), err.get("param")
+        tags = ", ".join(str(x) for x in (etype, code and f"code {code}", param and f"param {param}") if x)
+        detail = f"{message} ({tags})" if tags else message
+        if status == 401:
+            text = f"{self.label} rejected the API key (401: {detail}); check the connection's secret key"
+        elif status == 403:
+            text = f"{self.label} refused access (403: {detail}); the key lacks permission for this"
+        elif etype == "idempotency_error":
+            text = (
+                f"{self.label} refused a reused idempotency key ({status}: {detail}); the same approved "
+                "action was sent with different arguments"
+            )
+        else:
+            text = f"{self.label} answered {status}: {detail}{_about(what)}"
+        retryable = (
+            status in (408, 425, 429) or status >= 500 or (status == 409 and etype != "idempotency_error")
+        )
+        return StripeError(text, status=status, retryable=retryable, type=etype, code=code, param=param)
+
+    async def _list(
+        self, path: str, params: list[tuple[str, str]], *, limit: int, what: str = ""
+    ) -> list[dict[str, Any]]:
+        """Follow Stripe's cursor pagination (`starting_after`) until `limit` objects or the end."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(self.MAX_PAGES):
+            page = [*params, ("limit", str(min(100, limit - len(items))))]
+            if cursor:
+                page.append(("starting_after", cursor))
+            data = await self._json("GET", path, params=page, what=what)
+            batch = [x for x in data.get("data") or [] if isinstance(x, dict)]
+            items.extend(batch)
+            if not data.get("has_more") or not batch or len(items) >= limit:
+                break
+            cursor = str(batch[-1].get("id"))
+        return items[:limit]
+
+    # --- reads ---
+
+    @operation(effect="read")
+    async def find_customer(self, email: str) -> dict[str, Any] | None:
+        """Look up a Stripe customer by exact email address; null if there is none. Use its id
+        with list_charges."""
+        wanted = email.strip()
+        if not wanted:
+            raise ConnectorError("find_customer needs an email address")
+        data = await self._json(
+            "GET",
+            "/v1/customers/search",
+            params=[("query", f"email:'{_quote_search(wanted)}'"), ("limit", "10")],
+        )
+        for customer in data.get("data") or []:
+            if str(customer.get("email") or "").lower() == wanted.lower():
+                found: dict[str, Any] = customer
+                return found
+        return None
+
+    @operation(effect="read")
+    async def get_customer(self, customer_id: str) -> dict[str, Any]:
+        """Fetch one customer (cus_...): name, email, currency, balance, metadata."""
+        return await self._json("GET", f"/v1/customers/{_id(customer_id)}", what=f"customer {customer_id}")
+
+    @operation(effect="read")
+    async def list_charges(self, customer_id: str, limit: Limit = 10) -> list[dict[str, Any]]:
+        """A customer's charges, newest first: amount and amount_refunded in cents, currency,
+        description, status, refunded and disputed flags, created (unix time). Two charges of the
+        same amount minutes apart are the usual sign of a duplicate charge."""
+        return await self._list(
+            "/v1/charges", [("customer", customer_id)], limit=limit, what=f"customer {customer_id}"
+        )
+
+    @operation(effect="read")
+    async def get_charge(self, charge_id: str) -> dict[str, Any]:
+        """Fetch one charge (ch_...): amount, amount_refunded (cents), currency, status, refunded,
+        disputed, payment_intent, card brand and last4."""
+        return await self._json("GET", f"/v1/charges/{_id(charge_id)}", what=f"charge {charge_id}")
+
+    @operation(effect="read")
+    async def get_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        """Fetch one payment intent (pi_...): amount, amount_received (cents), status, latest_charge."""
+        return await self._json(
+            "GET", f"/v1/payment_intents/{_id(payment_intent_id)}", what=f"payment intent {payment_intent_id}"
+        )
+
+    @operation(effect="read")
+    async def list_refunds(self, charge_id: str) -> list[dict[str, Any]]:
+        """Refunds of one charge, newest first: amount (cents), reason, status, created, and the
+        bank reference (destination_details.card.reference, the ARN) a customer's bank can trace."""
+        return await self._list(
+            "/v1/refunds", [("charge", charge_id)], limit=100 * self.MAX_PAGES, what=f"charge {charge_id}"
+        )
+
+    @operation(effect="read")
+    async def list_disputes(
+        self, limit: Limit = 10, status: DisputeStatus | None = None
+    ) -> list[dict[str, Any]]:
+        """Disputes (chargebacks), newest first, optionally only those with one status
+        (needs_response = evidence is due by evidence_details.due_by)."""
+        if status is None:
+            return await self._list("/v1/disputes", [], limit=limit)
+        # Stripe cannot filter disputes by status: page through and keep the matching ones.
+        matching = [
+            d
+            for d in await self._list("/v1/disputes", [], limit=100 * self.MAX_PAGES)
+            if d.get("status") == status
+        ]
+        return matching[:limit]
+
+    @operation(effect="read")
+    async def get_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """Fetch one dispute (dp_...): amount, charge, reason, status, evidence and its due date."""
+        return await self._json("GET", f"/v1/disputes/{_id(dispute_id)}", what=f"dispute {dispute_id}")
+
+    # --- writes ---
+
+    @operation(effect="write", idempotency="key")
+    async def create_refund(
+        self,
+        charge_id: str,
+        amount: Annotated[int, Field(gt=0)] | None = None,
+        reason: RefundReason | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Refund a charge, in full (no amount) or in part (amount in cents, at most what is not
+        refunded yet). The money goes back to the card that paid."""
+        form: dict[str, Any] = {"charge": charge_id, "amount": amount, "reason": reason}
+        if idempotency_key:
+            form["metadata"] = {ACTION_KEY: idempotency_key}
+        response = await self._send(
+            "POST", "/v1/refunds", form=form, idempotency_key=idempotency_key, what=f"charge {charge_id}"
+        )
+        return {"refund": self._body(response), "deduplicated": _replayed(response)}
+
+    @operation(effect="write", idempotency="key")
+    async def submit_dispute_evidence(
+        self,
+        dispute_id: str,
+        uncategorized_text: str | None = None,
+        customer_email_address: str | None = None,
+        product_description: str | None = None,
+        submit: bool = True,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Answer a dispute with evidence for the card issuer. submit=true sends it now (it can't
+        be changed afterwards); submit=false only saves it as a draft."""
+        evidence = {
+            "uncategorized_text": uncategorized_text,
+            "customer_email_address": customer_email_address,
+            "product_description": product_description,
+        }
+        if all(v is None for v in evidence.values()) and not submit:
+            raise ConnectorError("submit_dispute_evidence needs some evidence, or submit=true")
+        form: dict[str, Any] = {"evidence": evidence, "submit": submit}
+        if idempotency_key:
+            form["metadata"] = {ACTION_KEY: idempotency_key}
+        response = await self._send(
+            "POST",
+            f"/v1/disputes/{_id(dispute_id)}",
+            form=form,
+            idempotency_key=idempotency_key,
+            what=f"dispute {dispute_id}",
+        )
+        return {"dispute": self._body(response), "deduplicated": _replayed(response)}
+
+    async def check(self) -> dict[str, Any]:
+        """GET /v1/account: proves the key works and names the account it acts for."""
+        account = await self._json("GET", "/v1/account")
+        profile = account.get("business_profile") or {}
+        return {
+            "ok": True,
+            "account": {
+                "id": account.get("id"),
+                "name": profile.get("name") or account.get("email"),
+                "country": account.get("country"),
+                "default_currency": account.get("default_currency"),
+            },
+        }
+
+
+def _id(value: str) -> str:
+    """An object id as a single path segment (ids never contain '/'; refuse anything that would)."""
+    value = value.strip()
+    if not value or "/" in value or "?" in value or "#" in value or value in (".", ".."):
+        raise ConnectorError(f"{value!r} is not a Stripe object id")
+    return value
+
+
+def _replayed(response: httpx.Response) -> bool:
+    return response.headers.get("idempotent-replayed", "").lower() == "true"
+
+
+def _about(what: str) -> str:
+    return f" ({what})" if what else ""
