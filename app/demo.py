@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import logging
 import socket
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -25,12 +27,47 @@ from app.services import intake
 from app.services.auth import create_token
 from app.services.connections import add_connection
 from app.store.tables import Connection, Run
-from connectors.registry import SIMULATORS
+from connectors.registry import CONNECTOR_TYPES, SIMULATORS
 
 log = logging.getLogger("switchboard.demo")
 
-DEMO_CREDENTIALS = {
-    "helpdesk": ("zendesk_token", {"email": "switchboard@northwind.example", "token": "demo-helpdesk-token"}),
+
+@dataclass(frozen=True)
+class DemoConnection:
+    """One system of the demo: its connector kind, the simulator that plays it, and how to log in."""
+
+    kind: str
+    simulator: str
+    auth_type: str = "none"
+    credentials: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+
+DEMO_CONNECTIONS: dict[str, DemoConnection] = {
+    "helpdesk": DemoConnection(
+        "helpdesk",
+        "helpdesk",
+        "zendesk_token",
+        {"email": "switchboard@northwind.example", "token": "demo-helpdesk-token"},
+    ),
+    "payments": DemoConnection("payments", "payments", "bearer", {"token": "sk_test_demo"}),
+    "crm": DemoConnection("crm", "crm", "bearer", {"token": "pat-demo"}),
+    "chat": DemoConnection("chat", "chat", "bearer", {"token": "xoxb-demo"}),
+    "tracker": DemoConnection(
+        "tracker", "tracker", "api_key", {"key": "lin_api_demo"}, {"header": "Authorization"}
+    ),
+    "erp": DemoConnection("erp", "erp", "basic", {"username": "switchboard", "password": "demo"}),
+    "petstore": DemoConnection(
+        "openapi",
+        "petstore",
+        "api_key",
+        {"key": "special-key"},
+        {"spec": "petstore3", "header": "api_key"},
+    ),
+    "inventory": DemoConnection(
+        "mcp", "mcp", config={"confirmed_read_only": ["lookup_sku", "search_products"]}, path="/mcp"
+    ),
 }
 SEED_TICKETS = 3
 
@@ -46,23 +83,25 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def ensure_connections(c: Container, base: str) -> None:
-    """One connection per simulator, pointing at this process; kept across restarts."""
-    for kind in SIMULATORS:
-        url = f"{base}/sim/{kind}"
+    """One connection per demo system, pointing at this process; kept across restarts."""
+    for name, demo in DEMO_CONNECTIONS.items():
+        if demo.simulator not in SIMULATORS or demo.kind not in CONNECTOR_TYPES:
+            continue
+        url = f"{base}/sim/{demo.simulator}{demo.path}"
         with c.db.session() as s:
-            row = s.scalar(select(Connection).where(Connection.name == kind))
+            row = s.scalar(select(Connection).where(Connection.name == name))
             if row is not None:
                 row.base_url = url
                 continue
-        auth_type, creds = DEMO_CREDENTIALS.get(kind, ("none", {}))
         add_connection(
             c.db,
             c.box,
-            name=kind,
-            kind=kind,
+            name=name,
+            kind=demo.kind,
             base_url=url,
-            auth_type=auth_type,
-            credentials=creds,
+            auth_type=demo.auth_type,
+            credentials=demo.credentials,
+            config=demo.config,
             owner="demo",
             actor="demo",
         )

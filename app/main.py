@@ -20,6 +20,7 @@ from app.llm.prompts import PromptLibrary, default_library
 from app.services.chat import ChatPipeline
 from app.services.connections import ConnectorPool
 from app.services.finance import FinancePipeline
+from app.services.mcp_calls import mcp_call_pipeline
 from app.services.rules import load_policy
 from app.services.triage import TriagePipeline
 from app.store.crypto import SecretBox
@@ -128,6 +129,7 @@ class Container:
                 "triage": triage,
                 "chat": ChatPipeline(self.prompts, self.db),
                 "record": FinancePipeline(self.prompts),
+                "mcp_call": mcp_call_pipeline,
             },
             lease_seconds=self.settings.lease_seconds,
         )

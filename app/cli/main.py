@@ -129,6 +129,45 @@ def triage(
         _fail(str(exc))
 
 
+@app.command()
+def mcp(
+    transport: str = typer.Option("stdio", help="stdio, or http (streamable HTTP at /mcp)"),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8001),
+) -> None:
+    """Serve Switchboard's tools to MCP clients; writes wait in the approval queue."""
+    from app.mcp_server import run
+    from app.services.auth import authenticate
+    from app.services.mcp_calls import proposer
+    from app.store.runs import audit
+
+    if transport not in ("stdio", "http"):
+        _fail("--transport must be stdio or http")
+    c = _container()
+    c.db.upgrade()
+
+    def record(event: dict[str, Any]) -> None:
+        with c.db.session() as s:
+            audit(
+                s,
+                "mcp-client",
+                "mcp.tool_call",
+                "tool",
+                str(event.get("tool")),
+                {k: str(v)[:500] for k, v in event.items()},
+            )
+
+    run(
+        c.pool.load,
+        proposer(c),
+        transport=transport,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        token_check=(lambda token: authenticate(c.db, token) is not None) if transport == "http" else None,
+        audit=record,
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations."""

@@ -50,7 +50,9 @@ def test_ticket_to_reply_exactly_once(demo: tuple[str, str]) -> None:
         json={
             "ticket": {
                 "subject": "Where is my order?",
-                "comment": {"body": "My package was supposed to arrive last week and tracking shows nothing. Order 4417."},
+                "comment": {
+                    "body": "My package was supposed to arrive last week and tracking shows nothing. Order 4417."
+                },
                 "requester": {"name": "Ann Lee", "email": "ann.lee@example.com"},
             }
         },
@@ -111,4 +113,8 @@ def test_demo_seeds_the_queue_and_metrics(demo: tuple[str, str]) -> None:
     seeded = wait_for("seeded approvals", lambda: api.get("/api/v1/approvals").json(), timeout=60)
     assert all(a["status"] == "pending" for a in seeded)
     assert "switchboard_runs" in httpx.get(f"{base}/metrics").text
-    assert api.get("/api/v1/connections").json()[0]["name"] == "helpdesk"
+    names = {row["name"] for row in api.get("/api/v1/connections").json()}
+    assert names == {"helpdesk", "payments", "crm", "chat", "tracker", "erp", "petstore", "inventory"}
+    for name in sorted(names):  # every shipped system answers on the demo's own port
+        r = api.post(f"/api/v1/connections/{name}/test")
+        assert r.status_code == 200 and r.json()["health"] == "ok", (name, r.json())
