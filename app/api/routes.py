@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
 from app.api.schemas import ApproveIn, ChatIn, RecordIn, RejectIn, RuleIn, TicketIn, TokenIn
 from app.main import Container
-from app.services import approvals, auth, chat, connections, events, intake, rules, views
+from app.services import approvals, auth, chat, connections, events, intake, rules, views, webhooks
 from app.services.auth import Principal
 
 router = APIRouter(prefix="/api/v1")
@@ -198,3 +198,14 @@ def delete_rule(
     rule_id: str, who: Principal = Depends(require("admin")), c: Container = Depends(container)
 ) -> None:
     rules.revoke_rule(c.db, rule_id, who)
+
+
+@router.post("/webhooks/{connection}", status_code=202)
+async def post_webhook(connection: str, request: Request, c: Container = Depends(container)) -> JSONResponse:
+    """A system's event. No bearer token: the vendor's signature, checked with the connection's secret."""
+    body = await request.body()
+    result = webhooks.receive(c.db, c.box, connection, request.headers, body)
+    if "challenge" in result:
+        return JSONResponse(result, status_code=200)
+    c.wake()
+    return JSONResponse(result, status_code=202)

@@ -1,0 +1,129 @@
+"""Events pushed by connected systems: signature checked, then turned into runs.
+
+Each kind verifies its vendor's scheme with the secret stored (encrypted) on
+the connection as `webhook_secret`. Intake is idempotent on the event's
+object id, so a redelivered event never starts a second run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from app.services import intake
+from app.services.errors import Invalid, NotFound, ServiceError
+from app.store.crypto import SecretBox
+from app.store.db import Database
+from app.store.runs import audit
+from app.store.tables import Connection
+from connectors.chat import signing as slack
+from connectors.helpdesk import webhooks as zendesk
+from connectors.payments import webhooks as stripe
+
+
+class Unauthorized(ServiceError):
+    status = 401
+
+
+def receive(
+    db: Database, box: SecretBox, name: str, headers: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
+    with db.session() as s:
+        row = s.scalar(select(Connection).where(Connection.name == name))
+        if row is None:
+            raise NotFound(f"no connection {name}")
+        kind, secret = row.kind, box.open(row.credentials).get("webhook_secret")
+    if not secret:
+        raise Invalid(
+            f"connection {name} has no webhook_secret configured; add one to its credentials",
+            field="connection",
+        )
+    try:
+        if kind == "payments":
+            return _payments(db, name, stripe.verify(body, headers.get("stripe-signature"), secret))
+        if kind == "chat":
+            slack.verify_headers(body, headers, secret)
+            return _chat(db, name, _json(body))
+        if kind == "helpdesk":
+            zendesk.verify_headers(body, headers, secret)
+            return _helpdesk(db, name, _json(body))
+    except (stripe.SignatureError, slack.SignatureError, zendesk.SignatureError) as exc:
+        with db.session() as s:
+            audit(s, f"webhook:{name}", "webhook.rejected", "connection", name, {"reason": str(exc)})
+        raise Unauthorized(f"webhook signature rejected: {exc}") from None
+    raise Invalid(f"connections of kind {kind} do not take webhooks", field="connection")
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise Invalid("webhook body is not valid JSON", field="body") from None
+    if not isinstance(data, dict):
+        raise Invalid("webhook body must be a JSON object", field="body")
+    return data
+
+
+def _accepted(
+    db: Database, name: str, event: str, run_id: str | None = None, created: bool = False
+) -> dict[str, Any]:
+    with db.session() as s:
+        audit(
+            s,
+            f"webhook:{name}",
+            "webhook.received",
+            "connection",
+            name,
+            {"event": event, "run_id": run_id, "created": created},
+        )
+    return {"accepted": True, "event": event, "run_id": run_id, "created": created}
+
+
+def _payments(db: Database, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    kind = str(event.get("type"))
+    obj = (event.get("data") or {}).get("object") or {}
+    if kind == "charge.dispute.created":
+        record = {
+            "kind": "dispute",
+            "amount": str(Decimal(int(obj.get("amount") or 0)) / 100),
+            "currency": str(obj.get("currency") or "usd").upper(),
+            "counterparty": str(obj.get("charge") or "cardholder"),
+            "description": f"Dispute opened: {obj.get('reason') or 'no reason given'}",
+            "external_id": obj.get("id"),
+            "dispute_id": obj.get("id"),
+            "charge_id": obj.get("charge"),
+        }
+        run_id, created = intake.submit(
+            db, kind="record", run_kind="record", payload=record, source=name, actor=f"webhook:{name}"
+        )
+        return _accepted(db, name, kind, run_id, created)
+    return _accepted(db, name, kind)
+
+
+def _chat(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    if payload.get("type") == "url_verification":
+        return {"challenge": payload.get("challenge")}
+    return _accepted(db, name, str((payload.get("event") or {}).get("type") or payload.get("type")))
+
+
+def _helpdesk(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    kind = str(payload.get("type") or "")
+    detail = payload.get("detail") or payload.get("ticket") or {}
+    if kind.endswith("ticket.created") or (kind == "" and "ticket" in payload):
+        ticket = {
+            "subject": detail.get("subject") or "(no subject)",
+            "body": detail.get("description") or "",
+            "requester_email": detail.get("requester_email")
+            or (detail.get("requester") or {}).get("email")
+            or "unknown@example.com",
+            "external_id": detail.get("id"),
+        }
+        run_id, created = intake.submit(
+            db, kind="ticket", run_kind="triage", payload=ticket, source=name, actor=f"webhook:{name}"
+        )
+        return _accepted(db, name, kind or "ticket.created", run_id, created)
+    return _accepted(db, name, kind)
