@@ -36,3 +36,8 @@ eval: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# 1280×800 screenshots of every web UI page from a fresh demo (needs Debian's chromium: apt-get install chromium)
+.PHONY: screenshots
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.web.screenshots --out docs/screenshots

@@ -7,6 +7,7 @@ date or JSON functions are needed and each page costs a handful of queries.
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
@@ -31,13 +32,13 @@ APPROVED = frozenset(QUEUE_TABS["approved"] or ())
 _CHUNK = 500  # stay far below SQLite's bound-parameter limit
 
 
-def queue(db: Database, tab: str = "pending", *, limit: int = 500) -> list[dict[str, Any]]:
+def queue(db: Database, tab: str = "pending", *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """Actions for one tab, newest first, each with `origin` (what the run was about) and `expires_at`."""
     if tab not in QUEUE_TABS:
         raise Invalid(f"status must be one of {', '.join(QUEUE_TABS)}", field="status")
     statuses = QUEUE_TABS[tab]
     with db.session() as s:
-        q = select(Action).order_by(Action.created_at.desc()).limit(limit)
+        q = select(Action).order_by(Action.created_at.desc(), Action.id).limit(limit).offset(offset)
         if statuses:
             q = q.where(Action.status.in_(statuses))
         rows = s.scalars(q).all()
@@ -75,7 +76,8 @@ def queue_stamp(db: Database) -> str:
             )
         ).one()
         pending = s.scalar(select(func.count()).select_from(Action).where(Action.status == "pending"))
-    return "|".join(str(v) for v in (n, pending, created, decided, executed))
+    raw = "|".join(str(v) for v in (n, pending, created, decided, executed))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def _origin(kind: str, data: dict[str, Any], created_by: str | None) -> dict[str, Any]:

@@ -1,0 +1,484 @@
+"""Presentation helpers: how times, money, tool arguments and run steps read to a person.
+
+Pure functions of view dicts (no database, no request), so templates stay
+declarative and these can be tested on their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from markupsafe import Markup, escape
+
+ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND"})
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
+
+
+# -- times -------------------------------------------------------------------------------------------
+def as_datetime(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def reltime(value: Any, now: datetime | None = None) -> str:
+    """'just now', '5 min ago', 'in 3 h', 'yesterday', or a date for anything older than a week."""
+    dt = as_datetime(value)
+    if dt is None:
+        return "—"
+    now = now or datetime.now(UTC)
+    seconds = (now - dt).total_seconds()
+    future = seconds < 0
+    s = abs(seconds)
+    if s < 45:
+        return "just now" if not future else "in a moment"
+    if s < 3600:
+        text = f"{max(1, round(s / 60))} min"
+    elif s < 86400:
+        text = f"{round(s / 3600)} h"
+    elif s < 2 * 86400 and not future:
+        return "yesterday"
+    elif s < 7 * 86400:
+        text = f"{round(s / 86400)} days"
+    else:
+        return dt.strftime("%-d %b %Y")
+    return f"in {text}" if future else f"{text} ago"
+
+
+def timetag(value: Any) -> Markup:
+    """A <time> element: relative text, absolute time on hover; app.js keeps the text fresh."""
+    dt = as_datetime(value)
+    if dt is None:
+        return Markup('<span class="muted">—</span>')
+    iso = dt.isoformat()
+    title = dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Markup(f'<time datetime="{escape(iso)}" title="{title}">{escape(reltime(dt))}</time>')
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+# -- numbers and money -----------------------------------------------------------------------------
+def money(minor: Any, currency: str | None = "USD") -> str:
+    """Minor units (cents) → '$12.34' / '1,200 ¥' / '12.34 SEK'."""
+    cur = (currency or "USD").upper()
+    try:
+        amount = int(minor)
+    except (TypeError, ValueError):
+        return str(minor)
+    value = amount if cur in ZERO_DECIMAL else amount / 100
+    text = f"{value:,.0f}" if cur in ZERO_DECIMAL else f"{value:,.2f}"
+    if cur in SYMBOLS:
+        sign = "-" if value < 0 else ""
+        return f"{sign}{SYMBOLS[cur]}{text.lstrip('-')}"
+    return f"{text} {cur}"
+
+
+def amount(value: Any) -> str:
+    """A decimal amount as written in a ledger: 1,234.50."""
+    try:
+        return f"{float(value):,.2f}"
+    except (TypeError, ValueError):
+        return str(value) if value is not None else ""
+
+
+def usd(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if v == 0:
+        return "$0"
+    return f"${v:.4f}" if v < 0.01 else f"${v:,.2f}"
+
+
+def compact(n: Any) -> str:
+    try:
+        v = float(n)
+    except (TypeError, ValueError):
+        return "—"
+    if abs(v) >= 1_000_000:
+        return f"{v / 1_000_000:.1f}M"
+    if abs(v) >= 10_000:
+        return f"{v / 1000:.0f}k"
+    if abs(v) >= 1000:
+        return f"{v / 1000:.1f}k"
+    return f"{v:.0f}" if v == int(v) else f"{v:.1f}"
+
+
+def nice_max(value: Any, integer: bool = False) -> float:
+    """The top of a chart axis: the next 1, 2, 2.5 or 5 × 10ⁿ at or above `value` (1 for nothing).
+
+    For counts (`integer`), the top and its half are whole numbers: 1, 2, 4, 6, 8, 10, 20, 40…
+    """
+    try:
+        v = float(value or 0)
+    except (TypeError, ValueError):
+        v = 0.0
+    if v <= 0:
+        return 1.0
+    mag = 10 ** math.floor(math.log10(v))
+    steps = (1, 2, 4, 6, 8, 10) if integer else (1, 2, 2.5, 5, 10)
+    for m in steps:
+        if v <= m * mag * (1 + 1e-9):
+            return m * mag
+    return 10 * mag
+
+
+def inline_args(arguments: Any, limit: int = 90) -> str:
+    """`ticket_id=2, query="refund"` — a tool call's arguments on one short line."""
+    if not isinstance(arguments, dict):
+        return ""
+    parts = []
+    for k, v in arguments.items():
+        text = json.dumps(v, ensure_ascii=False, default=str)
+        parts.append(f"{k}={text if len(text) <= 40 else text[:37] + '…'}")
+    line = ", ".join(parts)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def pairs(rows: list[dict[str, Any]], label: str, value: str) -> list[tuple[Any, Any]]:
+    return [(r.get(label), r.get(value)) for r in rows]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def pretty(value: Any) -> str:
+    """JSON for people: indented; a string holding JSON is parsed first."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def short_id(value: str | None) -> str:
+    return (value or "")[:8]
+
+
+# -- tool arguments, readably ----------------------------------------------------------------------
+TEXT_KEYS = ("body", "text", "message", "comment", "content")
+MINOR_KEYS = ("amount", "amount_minor", "amount_cents", "amount_in_minor_units")
+CUSTOMER_KEYS = ("customer", "customer_id", "customer_email", "email")
+CHARGE_KEYS = ("charge", "charge_id", "payment_intent", "payment_intent_id", "payment_id")
+TARGET_KEYS = ("ticket_id", "issue_id", "invoice_id", "id")
+
+
+def humanize(name: str) -> str:
+    return name.replace("__", " · ").replace("_", " ").strip().capitalize()
+
+
+def _first(args: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    for k in keys:
+        if k in args and args[k] not in (None, ""):
+            return k, args[k]
+    return None, None
+
+
+def _journal_lines(args: dict[str, Any]) -> list[dict[str, Any]] | None:
+    lines = args.get("lines") or args.get("entries") or args.get("journal_lines")
+    if not isinstance(lines, list) or not lines or not all(isinstance(x, dict) for x in lines):
+        return None
+    out = []
+    for line in lines:
+        debit = line.get("debit", line.get("debit_amount"))
+        credit = line.get("credit", line.get("credit_amount"))
+        side = str(line.get("side") or line.get("type") or line.get("posting_type") or "").lower()
+        if debit is None and credit is None and "amount" in line:
+            if side.startswith("d"):
+                debit = line["amount"]
+            elif side.startswith("c"):
+                credit = line["amount"]
+        out.append(
+            {
+                "account": line.get("account")
+                or line.get("account_code")
+                or line.get("account_id")
+                or line.get("gl_account")
+                or "",
+                "description": line.get("description") or line.get("memo") or "",
+                "debit": debit,
+                "credit": credit,
+            }
+        )
+    return out
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def argument_view(operation: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """How an action's arguments should read: a reply, field changes, a refund, a journal entry, or JSON."""
+    args = arguments or {}
+    op = operation.lower()
+    tkey, target = _first(args, TARGET_KEYS)
+    target_label = (
+        f"{tkey.removesuffix('_id').replace('_', ' ')} #{target}" if tkey and tkey != "id" else None
+    )
+    text_key, text = _first(args, TEXT_KEYS)
+    if isinstance(text, str) and any(w in op for w in ("comment", "reply", "message", "note", "post")):
+        return {
+            "kind": "text",
+            "target": target_label,
+            "text": text,
+            "public": bool(args.get("public", True)),
+            "has_visibility": "public" in args or "comment" in op,
+            "extra": {k: v for k, v in args.items() if k not in (text_key, tkey, "public")},
+        }
+    if "refund" in op:
+        _, minor = _first(args, MINOR_KEYS)
+        currency = args.get("currency") or "USD"
+        _, customer = _first(args, CUSTOMER_KEYS)
+        _, charge = _first(args, CHARGE_KEYS)
+        return {
+            "kind": "refund",
+            "amount": money(minor, currency) if minor is not None else "full amount",
+            "customer": customer,
+            "charge": charge,
+            "reason": args.get("reason"),
+            "extra": {
+                k: v
+                for k, v in args.items()
+                if k not in (*MINOR_KEYS, *CUSTOMER_KEYS, *CHARGE_KEYS, "currency", "reason")
+            },
+        }
+    lines = _journal_lines(args)
+    if lines is not None and ("journal" in op or "entry" in op or "ledger" in op or "lines" in args):
+        debit = sum(_num(x["debit"]) for x in lines)
+        credit = sum(_num(x["credit"]) for x in lines)
+        return {
+            "kind": "journal",
+            "lines": lines,
+            "debit": debit,
+            "credit": credit,
+            "balanced": abs(debit - credit) < 0.005,
+            "currency": args.get("currency"),
+            "extra": {k: v for k, v in args.items() if k not in ("lines", "entries", "journal_lines")},
+        }
+    if op.startswith(("update", "set", "edit", "patch", "change", "assign", "tag")):
+        changes = []
+        for k, v in args.items():
+            if k == tkey or v is None:
+                continue
+            if isinstance(v, list) and k.startswith("add"):
+                changes.append({"field": humanize(k.removeprefix("add_")), "op": "add", "value": v})
+            elif isinstance(v, list) and k.startswith("remove"):
+                changes.append({"field": humanize(k.removeprefix("remove_")), "op": "remove", "value": v})
+            else:
+                changes.append({"field": humanize(k), "op": "set", "value": v})
+        return {"kind": "changes", "target": target_label, "changes": changes}
+    return {"kind": "json", "target": target_label, "json": pretty(args)}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fields an approver changed: [{field, from, to}]."""
+    return [
+        {"field": k, "from": before.get(k), "to": after.get(k)}
+        for k in sorted(set(before or {}) | set(after or {}))
+        if (before or {}).get(k) != (after or {}).get(k)
+    ]
+
+
+def result_ids(result: Any) -> list[tuple[str, Any]]:
+    """The external system's ids in a write's result (comment_id, audit_id, ticket_id, refund id...)."""
+    data = result.get("data") if isinstance(result, dict) and "data" in result else result
+    if not isinstance(data, dict):
+        return []
+    return [
+        (k, v)
+        for k, v in data.items()
+        if (k == "id" or k.endswith("_id")) and isinstance(v, str | int) and not isinstance(v, bool)
+    ]
+
+
+# -- the edit form: fields from the tool's JSON Schema ---------------------------------------------
+def _unwrap(prop: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Strip `anyOf: [X, null]` (how pydantic spells Optional); returns (X, nullable)."""
+    options = prop.get("anyOf") or prop.get("oneOf")
+    if isinstance(options, list):
+        real = [o for o in options if o.get("type") != "null"]
+        if len(real) == 1:
+            return {**real[0], **{k: v for k, v in prop.items() if k not in ("anyOf", "oneOf")}}, True
+    t = prop.get("type")
+    if isinstance(t, list) and "null" in t:
+        rest = [x for x in t if x != "null"]
+        return {**prop, "type": rest[0] if len(rest) == 1 else rest}, True
+    return prop, False
+
+
+def form_fields(schema: dict[str, Any] | None, arguments: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """One field per schema property, typed for its widget; None when no schema (edit as raw JSON)."""
+    if not schema or not isinstance(schema.get("properties"), dict):
+        return None
+    required = set(schema.get("required") or [])
+    fields = []
+    for name, raw in schema["properties"].items():
+        prop, nullable = _unwrap(raw if isinstance(raw, dict) else {})
+        t = prop.get("type")
+        value = arguments.get(name)
+        field: dict[str, Any] = {
+            "name": name,
+            "label": humanize(name),
+            "required": name in required,
+            "description": prop.get("description") or "",
+            "nullable": nullable,
+        }
+        if "enum" in prop:
+            field.update(widget="select", options=[str(o) for o in prop["enum"]], value=value)
+        elif t == "boolean":
+            default = prop.get("default", False)
+            field.update(widget="checkbox", value=bool(default if value is None else value))
+        elif t in ("integer", "number"):
+            field.update(widget="number", step="1" if t == "integer" else "any", value=value, type=t)
+        elif t == "string":
+            long = name in TEXT_KEYS or (isinstance(value, str) and ("\n" in value or len(value) > 80))
+            field.update(widget="textarea" if long else "text", value=value)
+        elif t == "array" and (prop.get("items") or {}).get("type") == "string":
+            field.update(widget="tags", value=", ".join(map(str, value)) if isinstance(value, list) else "")
+        else:
+            field.update(widget="json", value=pretty(value) if value is not None else "")
+        fields.append(field)
+    return fields
+
+
+def parse_form(
+    fields: list[dict[str, Any]] | None, form: dict[str, list[str]], original: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """Arguments from the submitted edit form, and per-field errors (the schema checks the rest)."""
+    errors: dict[str, str] = {}
+    if fields is None:
+        raw = (form.get("arguments_json") or [""])[-1]
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            return None, {"arguments_json": f"not valid JSON: {exc}"}
+        if not isinstance(value, dict):
+            return None, {"arguments_json": "must be a JSON object"}
+        return value, {}
+    args: dict[str, Any] = {}
+    for f in fields:
+        name, widget = f["name"], f["widget"]
+        values = form.get(f"f_{name}")
+        if widget == "checkbox":
+            if values:
+                args[name] = values[-1] == "true"
+            elif name in original:
+                args[name] = original[name]
+            continue
+        raw = (values or [""])[-1].strip() if widget != "textarea" else (values or [""])[-1]
+        if widget == "textarea":
+            raw = raw.replace("\r\n", "\n")
+        if not raw.strip():
+            if f["required"]:
+                errors[name] = f"{f['label']} is required"
+            continue
+        if widget == "number":
+            try:
+                args[name] = int(raw) if f.get("type") == "integer" else float(raw)
+            except ValueError:
+                errors[name] = (
+                    f"{f['label']} must be a {'whole ' if f.get('type') == 'integer' else ''}number"
+                )
+        elif widget == "tags":
+            args[name] = [t.strip() for t in raw.split(",") if t.strip()]
+        elif widget == "json":
+            try:
+                args[name] = json.loads(raw)
+            except ValueError as exc:
+                errors[name] = f"{f['label']} is not valid JSON: {exc}"
+        else:
+            args[name] = raw
+    # keep arguments the schema does not describe (the service's validation decides about them)
+    known = {f["name"] for f in fields}
+    for k, v in original.items():
+        if k not in known:
+            args[k] = v
+    return (None if errors else args), errors
+
+
+# -- the run trace -----------------------------------------------------------------------------------
+def timeline(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's steps, each with what a person needs to read it; gate decisions carry their action."""
+    actions = list(run.get("actions") or [])
+    by_id = {a["id"]: a for a in actions}
+    used: set[str] = set()
+
+    def match(tool: str, arguments: Any) -> dict[str, Any] | None:
+        for a in actions:
+            if a["id"] not in used and a["tool"] == tool and a["proposed_arguments"] == arguments:
+                used.add(a["id"])
+                return a
+        return None
+
+    out = []
+    for step in run.get("steps") or []:
+        data = step.get("data") or {}
+        entry: dict[str, Any] = {"step": step, "kind": step["kind"], "data": data}
+        if step["kind"] == "model_call":
+            response = data.get("response") or {}
+            request = data.get("request") or {}
+            content = response.get("content") or ""
+            output = response.get("output")
+            if content.lstrip().startswith("{"):
+                with contextlib.suppress(ValueError):  # structured JSON text: show it as output, not prose
+                    parsed, content = json.loads(content), ""
+                    output = output if output is not None else parsed
+            entry.update(
+                content=content,
+                output=output,
+                tool_calls=response.get("tool_calls") or [],
+                stop_reason=response.get("stop_reason"),
+                request=request,
+            )
+        elif step["kind"] == "tool_call":
+            entry.update(
+                tool=data.get("tool"),
+                effect=data.get("effect"),
+                arguments=data.get("arguments"),
+                result=pretty(data.get("result", "")),
+                is_error=bool(data.get("is_error")),
+                action=by_id.get(data.get("action_id") or ""),
+                edited=data.get("proposed_arguments") not in (None, data.get("arguments")),
+            )
+        elif step["kind"] == "decision":
+            entry.update(
+                tool=data.get("tool"),
+                risk=data.get("risk"),
+                reasons=data.get("reasons") or [],
+                needs_approval=data.get("needs_approval"),
+                arguments=data.get("arguments"),
+                action=match(data.get("tool", ""), data.get("arguments")),
+            )
+        elif step["kind"] == "error":
+            entry.update(error=data.get("error"))
+        out.append(entry)
+    return out

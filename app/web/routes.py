@@ -1,0 +1,541 @@
+"""The web UI: server-rendered pages (Jinja2) made lively with htmx; no JavaScript build step.
+
+Routes are thin, like the API's: authorize, call a service, render. Roles are
+the API's (viewer reads, operator submits and tests connections, approver
+decides, admin manages tokens). htmx requests (HX-Request header) get the
+fragment they swap in; plain form posts get a redirect or a full page, so the
+UI keeps working without JavaScript.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+
+from app.services import approvals, auth, connections, dashboard, views
+from app.services.auth import ROLES, Principal
+from app.services.errors import Invalid, NotFound, ServiceError
+from app.store.tables import Action
+from app.web import present
+from app.web.security import (
+    LoginRequired,
+    RoleRequired,
+    clear_session,
+    container,
+    csrf_guard,
+    current,
+    login_redirect,
+    require,
+    same_origin,
+    set_session,
+    template_user,
+)
+from tools.base import UnknownTool
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+RUN_STATUSES = ("queued", "running", "waiting_approval", "succeeded", "failed", "cancelled")
+ACTIVE_RUN = frozenset({"queued", "running"})
+PAGE = 100  # queue items per page; more load on demand, so a long queue stays fast to render and refresh
+MAX_SHOWN = 2000
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters.update(
+    reltime=present.reltime,
+    timetag=present.timetag,
+    money=present.money,
+    amount=present.amount,
+    usd=present.usd,
+    compact=present.compact,
+    duration=present.duration,
+    pretty=present.pretty,
+    short_id=present.short_id,
+    humanize=present.humanize,
+)
+templates.env.globals.update(
+    argument_view=present.argument_view,
+    result_ids=present.result_ids,
+    diff=present.diff,
+    as_datetime=present.as_datetime,
+    nice_max=present.nice_max,
+    inline_args=present.inline_args,
+    pairs=present.pairs,
+    now_utc=present.now_utc,
+    roles=ROLES,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+# -- rendering ----------------------------------------------------------------------------------------
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    who = current(request)
+    ctx: dict[str, Any] = {"user": template_user(who), "me": who, "path": request.url.path, **context}
+    if who is not None and not is_htmx(request):
+        with container(request).db.session() as s:
+            ctx["nav_pending"] = s.scalar(
+                select(func.count()).select_from(Action).where(Action.status == "pending")
+            )
+    return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+
+def fragment_or_page(
+    request: Request, fragment: str, context: dict[str, Any], *, title: str, status: int = 200
+) -> HTMLResponse:
+    """The fragment alone for htmx; wrapped in the layout for a plain browser request."""
+    if is_htmx(request):
+        return render(request, fragment, context, status)
+    return render(request, "fragment_page.html", {**context, "fragment": fragment, "title": title}, status)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return fragment_or_page(
+        request, "_error.html", {"status": status, "message": message}, title="Error", status=status
+    )
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+async def form_lists(request: Request) -> dict[str, list[str]]:
+    form = await request.form()
+    return {k: [v for v in form.getlist(k) if isinstance(v, str)] for k in form}
+
+
+def _safe_next(value: str | None) -> str:
+    target = unquote(value or "")
+    return target if target.startswith("/ui/") and not target.startswith("//") else "/ui/queue"
+
+
+# -- entry and sign-in --------------------------------------------------------------------------------
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=302)
+
+
+@router.get("/ui")
+@router.get("/ui/")
+def ui_home() -> RedirectResponse:
+    return RedirectResponse("/ui/queue", status_code=302)
+
+
+@router.get("/ui/login")
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return render(request, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/ui/login")
+async def login(request: Request) -> Response:
+    form = await form_lists(request)
+    token = (form.get("token") or [""])[-1].strip()
+    target = _safe_next((form.get("next") or [""])[-1])
+    if "origin" in request.headers and not same_origin(request):
+        return error_page(request, 403, "Sign-in refused: the form was posted from another site.")
+    who = auth.authenticate(container(request).db, token) if token else None
+    if who is None:
+        message = "Paste an API token." if not token else "That token is unknown, revoked or expired."
+        return render(request, "login.html", {"next": target, "error": message}, 401)
+    response = see_other(target)
+    set_session(response, token, request)
+    return response
+
+
+@router.post("/ui/logout")
+def logout() -> Response:
+    response = see_other("/ui/login")
+    clear_session(response)
+    return response
+
+
+# -- the approval queue ------------------------------------------------------------------------------
+def _tab(status: str | None) -> str:
+    return status if status in dashboard.QUEUE_TABS else "pending"
+
+
+def _panel(request: Request, tab: str, limit: int = PAGE, **extra: Any) -> dict[str, Any]:
+    db = container(request).db
+    limit = min(max(limit, PAGE), MAX_SHOWN)
+    items = dashboard.queue(db, tab, limit=limit)
+    counts = dashboard.queue_counts(db)
+    return {
+        "tab": tab,
+        "tabs": list(dashboard.QUEUE_TABS),
+        "items": items,
+        "counts": counts,
+        "shown": len(items),
+        "left": max(0, counts[tab] - len(items)),
+        "page": PAGE,
+        "stamp": dashboard.queue_stamp(db),
+        **extra,
+    }
+
+
+@router.get("/ui/queue")
+def queue_page(
+    request: Request, status: str = "pending", who: Principal = Depends(require("viewer"))
+) -> HTMLResponse:
+    return render(request, "queue.html", _panel(request, _tab(status)))
+
+
+@router.get("/ui/queue/panel")
+def queue_panel(
+    request: Request,
+    status: str = "pending",
+    limit: int = PAGE,
+    who: Principal = Depends(require("viewer")),
+) -> HTMLResponse:
+    """The live-refresh fragment: as many items as the page had loaded, so nobody loses their place."""
+    return render(request, "_queue_panel.html", _panel(request, _tab(status), limit))
+
+
+@router.get("/ui/queue/more")
+def queue_more(
+    request: Request,
+    status: str = "pending",
+    offset: int = 0,
+    who: Principal = Depends(require("viewer")),
+) -> HTMLResponse:
+    """The next page of items, appended in place of the "show more" button."""
+    db = container(request).db
+    tab = _tab(status)
+    offset = min(max(offset, 0), MAX_SHOWN)
+    items = dashboard.queue(db, tab, limit=min(PAGE, MAX_SHOWN - offset), offset=offset)
+    total = dashboard.queue_counts(db)[tab]
+    shown = offset + len(items)
+    ctx = {"tab": tab, "items": items, "shown": shown, "left": max(0, total - shown), "page": PAGE}
+    return render(request, "_queue_more.html", ctx)
+
+
+@router.get("/ui/queue/stamp")
+def queue_stamp(request: Request, stamp: str = "", who: Principal = Depends(require("viewer"))) -> Response:
+    """Polled every few seconds: tells the page (via HX-Trigger) when the queue changed."""
+    now = dashboard.queue_stamp(container(request).db)
+    if now == stamp:
+        return Response(status_code=204)
+    return Response(status_code=200, headers={"HX-Trigger": "queue-changed"})
+
+
+def _item(request: Request, action_id: str) -> dict[str, Any]:
+    db = container(request).db
+    item = approvals.get_action(db, action_id)
+    item["origin"] = dashboard.origins(db, {item["run_id"]}).get(item["run_id"]) or {"title": "(run)"}
+    with db.session() as s:
+        item["expires_at"] = s.scalar(select(Action.expires_at).where(Action.id == action_id))
+    return item
+
+
+def _item_response(request: Request, action_id: str, *, status: int = 200, **extra: Any) -> HTMLResponse:
+    try:
+        item = _item(request, action_id)
+    except NotFound as exc:
+        return error_page(request, 404, exc.message)
+    return fragment_or_page(
+        request, "_queue_item.html", {"item": item, **extra}, title="Approval", status=status
+    )
+
+
+@router.get("/ui/queue/{action_id}")
+def queue_item(request: Request, action_id: str, who: Principal = Depends(require("viewer"))) -> HTMLResponse:
+    return _item_response(request, action_id)
+
+
+def _schema(request: Request, tool: str) -> dict[str, Any] | None:
+    try:
+        return container(request).pool.catalogue().get(tool).input_schema
+    except (UnknownTool, ServiceError, KeyError):
+        return None
+
+
+def _edit_context(
+    request: Request, item: dict[str, Any], args: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    arguments = args if args is not None else item["arguments"]
+    fields = present.form_fields(_schema(request, item["tool"]), arguments)
+    return {
+        "item": item,
+        "fields": fields,
+        "arguments_json": present.pretty(arguments),
+        "errors": {},
+        "error": None,
+        **extra,
+    }
+
+
+@router.get("/ui/queue/{action_id}/edit")
+def edit_form(
+    request: Request, action_id: str, who: Principal = Depends(require("approver"))
+) -> HTMLResponse:
+    try:
+        item = _item(request, action_id)
+    except NotFound as exc:
+        return error_page(request, 404, exc.message)
+    if item["status"] != "pending":
+        return _item_response(request, action_id, status=409, error=f"This action is {item['status']} now.")
+    return fragment_or_page(
+        request, "_edit_form.html", _edit_context(request, item), title="Edit and approve"
+    )
+
+
+@router.post("/ui/queue/{action_id}/approve")
+async def approve(
+    request: Request, action_id: str, who: Principal = Depends(require("approver"))
+) -> Response:
+    c = container(request)
+    form = await form_lists(request)
+    arguments: dict[str, Any] | None = None
+    if (form.get("mode") or [""])[-1] == "edit":
+        try:
+            item = _item(request, action_id)
+        except NotFound as exc:
+            return error_page(request, 404, exc.message)
+        fields = present.form_fields(_schema(request, item["tool"]), item["arguments"])
+        arguments, errors = present.parse_form(fields, form, item["arguments"])
+        if arguments is None:
+            ctx = _edit_context(request, item, errors=errors, error="Fix the fields marked below.")
+            ctx["fields"] = _refill(ctx["fields"], form)
+            if fields is None:
+                ctx["arguments_json"] = (form.get("arguments_json") or [""])[-1]
+            return _form_again(request, action_id, ctx)
+    try:
+        approvals.approve(c.db, action_id, who, c.pool.catalogue, arguments)
+    except Invalid as exc:
+        item = _item(request, action_id)
+        ctx = _edit_context(request, item, arguments, error=exc.message)
+        return _form_again(request, action_id, ctx)
+    except ServiceError as exc:
+        return _item_response(request, action_id, status=exc.status, error=exc.message)
+    c.wake()
+    if not is_htmx(request):
+        return see_other("/ui/queue")
+    return _item_response(request, action_id, flash="Approved. It runs in a moment.")
+
+
+def _form_again(request: Request, action_id: str, ctx: dict[str, Any]) -> HTMLResponse:
+    """The edit form with its errors, swapped in where the form was (not over the whole item)."""
+    response = fragment_or_page(request, "_edit_form.html", ctx, title="Edit and approve", status=422)
+    if is_htmx(request):
+        response.headers["HX-Retarget"] = f"#a-{action_id} .qi-body"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _refill(fields: list[dict[str, Any]] | None, form: dict[str, list[str]]) -> list[dict[str, Any]] | None:
+    """Put what the person typed back into the form after an error, so nothing is lost."""
+    if fields is None:
+        return None
+    for f in fields:
+        values = form.get(f"f_{f['name']}")
+        if f["widget"] == "checkbox":
+            f["value"] = bool(values) and (values or [""])[-1] == "true"
+        elif values is not None:
+            f["value"] = values[-1]
+    return fields
+
+
+@router.post("/ui/queue/{action_id}/reject")
+async def reject(request: Request, action_id: str, who: Principal = Depends(require("approver"))) -> Response:
+    c = container(request)
+    form = await form_lists(request)
+    reason = (form.get("reason") or [""])[-1]
+    try:
+        approvals.reject(c.db, action_id, who, reason)
+    except Invalid as exc:
+        return _item_response(request, action_id, status=422, reject_error=exc.message, rejecting=True)
+    except ServiceError as exc:
+        return _item_response(request, action_id, status=exc.status, error=exc.message)
+    c.wake()
+    if not is_htmx(request):
+        return see_other("/ui/queue")
+    return _item_response(request, action_id, flash="Rejected. The reason goes back to the model.")
+
+
+@router.post("/ui/queue/bulk")
+async def bulk(request: Request, who: Principal = Depends(require("approver"))) -> Response:
+    """Approve or reject several low-risk actions at once; anything riskier is left for one-by-one review."""
+    c = container(request)
+    form = await form_lists(request)
+    ids = form.get("ids") or []
+    decision = (form.get("decision") or [""])[-1]
+    reason = (form.get("reason") or [""])[-1].strip()
+    done: list[str] = []
+    skipped: list[str] = []
+    if decision not in ("approve", "reject"):
+        skipped.append("choose approve or reject")
+    elif not ids:
+        skipped.append("select at least one item")
+    elif decision == "reject" and not reason:
+        skipped.append("a reason is required to reject")
+    else:
+        for action_id in ids:
+            try:
+                a = approvals.get_action(c.db, action_id)
+                if a["risk"] != "low":
+                    skipped.append(f"{present.short_id(action_id)}: {a['risk']} risk, review it on its own")
+                    continue
+                if decision == "approve":
+                    approvals.approve(c.db, action_id, who, c.pool.catalogue)
+                else:
+                    approvals.reject(c.db, action_id, who, reason)
+                done.append(action_id)
+            except ServiceError as exc:
+                skipped.append(f"{present.short_id(action_id)}: {exc.message}")
+        c.wake()
+    verb = "Approved" if decision == "approve" else "Rejected"
+    flash = f"{verb} {len(done)} item{'s' if len(done) != 1 else ''}." if done else None
+    status = 200 if done or not skipped else 422
+    if not is_htmx(request):
+        if status != 200:
+            return render(
+                request, "queue.html", _panel(request, "pending", flash=flash, problems=skipped), status
+            )
+        return see_other("/ui/queue")
+    return render(
+        request, "_queue_panel.html", _panel(request, "pending", flash=flash, problems=skipped), status
+    )
+
+
+# -- runs ---------------------------------------------------------------------------------------------
+@router.get("/ui/runs")
+def runs_page(
+    request: Request, status: str | None = None, who: Principal = Depends(require("viewer"))
+) -> HTMLResponse:
+    db = container(request).db
+    status = status if status in RUN_STATUSES else None
+    runs = views.list_runs(db, limit=200, status=status)
+    found = dashboard.origins(db, {r["id"] for r in runs})
+    for r in runs:
+        r["origin"] = found.get(r["id"], {})
+    return render(request, "runs.html", {"runs": runs, "status": status, "statuses": RUN_STATUSES})
+
+
+@router.get("/ui/runs/{run_id}")
+def run_page(request: Request, run_id: str, who: Principal = Depends(require("viewer"))) -> HTMLResponse:
+    db = container(request).db
+    try:
+        run = views.run_view(db, run_id)
+    except NotFound as exc:
+        return error_page(request, 404, exc.message)
+    origin = dashboard.origins(db, {run_id}).get(run_id, {})
+    return render(
+        request,
+        "run.html",
+        {
+            "run": run,
+            "origin": origin,
+            "timeline": present.timeline(run),
+            "active": run["status"] in ACTIVE_RUN,
+        },
+    )
+
+
+# -- chat ---------------------------------------------------------------------------------------------
+@router.get("/ui/chat")
+def chat_page(request: Request, who: Principal = Depends(require("viewer"))) -> HTMLResponse:
+    return render(request, "chat.html", {})
+
+
+# -- dashboard ----------------------------------------------------------------------------------------
+@router.get("/ui/dashboard")
+def dashboard_page(
+    request: Request, days: int = 14, who: Principal = Depends(require("viewer"))
+) -> HTMLResponse:
+    days = min(max(days, 1), 90)
+    return render(request, "dashboard.html", {"s": dashboard.stats(container(request).db, days=days)})
+
+
+# -- connections --------------------------------------------------------------------------------------
+@router.get("/ui/connections")
+def connections_page(request: Request, who: Principal = Depends(require("viewer"))) -> HTMLResponse:
+    return render(
+        request, "connections.html", {"connections": connections.list_connections(container(request).db)}
+    )
+
+
+@router.post("/ui/connections/{name}/test")
+async def test_connection(
+    request: Request, name: str, who: Principal = Depends(require("operator"))
+) -> Response:
+    c = container(request)
+    try:
+        outcome = await c.pool.test(name)
+    except NotFound as exc:
+        return error_page(request, 404, exc.message)
+    if not is_htmx(request):
+        return see_other("/ui/connections")
+    rows = connections.list_connections(c.db)
+    row = next((x for x in rows if x["name"] == name), None)
+    if row is None:
+        return error_page(request, 404, f"no connection {name}")
+    return render(request, "_connection.html", {"conn": row, "tested": outcome, "connections": rows})
+
+
+# -- tokens -------------------------------------------------------------------------------------------
+@router.get("/ui/tokens")
+def tokens_page(request: Request, who: Principal = Depends(require("admin"))) -> HTMLResponse:
+    return render(
+        request, "tokens.html", {"tokens": auth.list_tokens(container(request).db), "created": None}
+    )
+
+
+@router.post("/ui/tokens")
+async def create_token(request: Request, who: Principal = Depends(require("admin"))) -> HTMLResponse:
+    db = container(request).db
+    form = await form_lists(request)
+    name = (form.get("name") or [""])[-1].strip()
+    role = (form.get("role") or [""])[-1]
+    try:
+        token_id, token = auth.create_token(db, name, role, actor=who.name)
+    except Invalid as exc:
+        ctx = {
+            "tokens": auth.list_tokens(db),
+            "created": None,
+            "error": exc.message,
+            "name": name,
+            "role": role,
+        }
+        return render(request, "tokens.html", ctx, 422)
+    created = {"id": token_id, "token": token, "name": name, "role": role}
+    return render(request, "tokens.html", {"tokens": auth.list_tokens(db), "created": created}, 201)
+
+
+@router.post("/ui/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: str, who: Principal = Depends(require("admin"))) -> Response:
+    try:
+        auth.revoke_token(container(request).db, token_id, actor=who.name)
+    except NotFound as exc:
+        return error_page(request, 404, exc.message)
+    return see_other("/ui/tokens")
+
+
+# -- wiring -------------------------------------------------------------------------------------------
+def install(app: FastAPI) -> None:
+    """Add the UI to the API app: pages under /ui, assets under /static, GET / → /ui/."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.middleware("http")(csrf_guard)
+
+    async def need_login(request: Request, exc: Exception) -> Response:
+        return login_redirect(request)
+
+    async def need_role(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RoleRequired)
+        return error_page(
+            request,
+            403,
+            f"This needs the {exc.role} role. You are signed in as {exc.who.name}, who has the {exc.who.role} role.",
+        )
+
+    app.add_exception_handler(LoginRequired, need_login)
+    app.add_exception_handler(RoleRequired, need_role)
