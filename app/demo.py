@@ -126,9 +126,11 @@ async def seed_runs(c: Container, base: str) -> None:
         return
     tickets = found.get("results", found) if isinstance(found, dict) else found
     for t in list(tickets)[:SEED_TICKETS]:
-        requester = t.get("requester_email") or t.get("via", {}).get("source", {}).get("from", {}).get(
-            "address"
-        )
+        requester = None
+        if t.get("requester_id"):
+            with contextlib.suppress(Exception):
+                user = (await helpdesk.client.get(f"/api/v2/users/{t['requester_id']}.json")).json()
+                requester = user.get("user", {}).get("email")
         payload = {
             "subject": t.get("subject") or "(no subject)",
             "body": t.get("description") or "",
