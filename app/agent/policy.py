@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from app.agent import injection
 from tools.base import Tool
 
 Risk = Literal["low", "medium", "high"]
@@ -93,7 +94,8 @@ def merge_facts(facts: dict[str, Any], fragment: dict[str, Any]) -> None:
 
 
 def observe(data: Any) -> dict[str, Any]:
-    """Facts a read result establishes: addresses, payment customers, charges, vendors."""
+    """Facts a read result establishes: addresses, payment customers, charges, vendors, and
+    any instruction-like text in it (labels only, so the step stays small)."""
     fragment: dict[str, Any] = {"emails": [], "customers": {}, "charges": {}, "vendors": {}}
 
     def walk(node: Any) -> None:
@@ -125,6 +127,7 @@ def observe(data: Any) -> dict[str, Any]:
                 walk(v)
 
     walk(data)
+    fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_value(data)]
     return {k: v for k, v in fragment.items() if v}
 
 
@@ -149,6 +152,9 @@ class Policy:
             risk = _max(risk, level)
             reasons.append(reason)
 
+        # Promise 3: instruction-like text in the item or a read result makes every write suspect.
+        if tool.is_write and (steered := injection.risk_reason(facts)) is not None:
+            flag("high", steered)
         op = tool.operation
         if any(w in op for w in ("comment", "message", "reply", "email")) and arguments.get("public", True):
             flag("medium", "sends a message people outside the team will read")

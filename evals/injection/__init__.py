@@ -1,0 +1,1 @@
+"""Prompt-injection evals: a corpus of attacks run through the real pipelines (see README.md)."""
