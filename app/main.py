@@ -23,6 +23,7 @@ from app.services.finance import FinancePipeline
 from app.services.mcp_calls import mcp_call_pipeline
 from app.services.rules import load_policy
 from app.services.triage import TriagePipeline
+from app.services.workflows import WorkflowDraftPipeline, WorkflowRunPipeline
 from app.store.crypto import SecretBox
 from app.store.db import Database
 from app.store.runs import SqlRunStore
@@ -130,6 +131,8 @@ class Container:
                 "chat": ChatPipeline(self.prompts, self.db),
                 "record": FinancePipeline(self.prompts),
                 "mcp_call": mcp_call_pipeline,
+                "workflow_draft": WorkflowDraftPipeline(self.prompts, self.db),
+                "workflow": WorkflowRunPipeline(),
             },
             lease_seconds=self.settings.lease_seconds,
         )

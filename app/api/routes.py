@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
-from app.api.schemas import ApproveIn, ChatIn, RecordIn, RejectIn, RuleIn, TicketIn, TokenIn
+from app.api.schemas import ApproveIn, ChatIn, RecordIn, RejectIn, RuleIn, TicketIn, TokenIn, WorkflowIn
 from app.main import Container
-from app.services import approvals, auth, chat, connections, events, intake, rules, views, webhooks
+from app.services import approvals, auth, chat, connections, events, intake, rules, views, webhooks, workflows
 from app.services.auth import Principal
+from app.services.errors import Invalid
+from app.store.tables import Run
 
 router = APIRouter(prefix="/api/v1")
 
@@ -209,3 +211,36 @@ async def post_webhook(connection: str, request: Request, c: Container = Depends
         return JSONResponse(result, status_code=200)
     c.wake()
     return JSONResponse(result, status_code=202)
+
+
+@router.post("/workflows", status_code=201)
+async def post_workflow(
+    body: WorkflowIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)
+) -> dict[str, Any]:
+    """Draft a workflow from a sentence; it does nothing until an approver activates it."""
+    with c.db.session() as s:
+        run = Run(
+            kind="workflow_draft", input={"workflow_request": {"request": body.request}}, created_by=who.name
+        )
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    await c.orchestrator.advance_now(run_id, worker_id())
+    result = views.run_view(c.db, run_id)
+    if result["status"] != "succeeded":
+        raise Invalid(f"could not draft a workflow: {result['error'] or result['status']}", field="request")
+    return {**workflows.save_draft(c.db, body.request, who, result["result"]), "run_id": run_id}
+
+
+@router.get("/workflows")
+def get_workflows(
+    who: Principal = Depends(require("viewer")), c: Container = Depends(container)
+) -> list[dict[str, Any]]:
+    return workflows.list_workflows(c.db)
+
+
+@router.post("/workflows/{workflow_id}/activate")
+async def activate_workflow(
+    workflow_id: str, who: Principal = Depends(require("approver")), c: Container = Depends(container)
+) -> dict[str, Any]:
+    return workflows.activate(c.db, workflow_id, who, await c.pool.load())

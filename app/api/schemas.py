@@ -88,3 +88,9 @@ class RecordIn(BaseModel):
     dispute_id: str | None = Field(default=None, max_length=100)
     iban: str | None = Field(default=None, max_length=40)
     notes: str | None = Field(default=None, max_length=5000)
+
+
+class WorkflowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request: str = Field(min_length=8, max_length=2000)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.services import intake
+from app.services import intake, workflows
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.store.crypto import SecretBox
 from app.store.db import Database
@@ -69,8 +69,17 @@ def _json(body: bytes) -> dict[str, Any]:
 
 
 def _accepted(
-    db: Database, name: str, event: str, run_id: str | None = None, created: bool = False
+    db: Database,
+    name: str,
+    event: str,
+    run_id: str | None = None,
+    created: bool = False,
+    *,
+    data: dict[str, Any] | None = None,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
+    """Record the event, and start the active workflows it triggers (once per event id)."""
+    started = workflows.dispatch(db, name, event, data, event_id) if data is not None and event_id else []
     with db.session() as s:
         audit(
             s,
@@ -78,9 +87,9 @@ def _accepted(
             "webhook.received",
             "connection",
             name,
-            {"event": event, "run_id": run_id, "created": created},
+            {"event": event, "run_id": run_id, "created": created, "workflow_runs": started},
         )
-    return {"accepted": True, "event": event, "run_id": run_id, "created": created}
+    return {"accepted": True, "event": event, "run_id": run_id, "created": created, "workflow_runs": started}
 
 
 def _payments(db: Database, name: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -100,8 +109,10 @@ def _payments(db: Database, name: str, event: dict[str, Any]) -> dict[str, Any]:
         run_id, created = intake.submit(
             db, kind="record", run_kind="record", payload=record, source=name, actor=f"webhook:{name}"
         )
-        return _accepted(db, name, kind, run_id, created)
-    return _accepted(db, name, kind)
+        return _accepted(
+            db, name, kind, run_id, created, data=obj, event_id=str(event.get("id") or obj.get("id"))
+        )
+    return _accepted(db, name, kind, data=obj, event_id=str(event.get("id") or obj.get("id") or ""))
 
 
 def _chat(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -125,5 +136,8 @@ def _helpdesk(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any
         run_id, created = intake.submit(
             db, kind="ticket", run_kind="triage", payload=ticket, source=name, actor=f"webhook:{name}"
         )
-        return _accepted(db, name, kind or "ticket.created", run_id, created)
+        data = {**detail, **ticket}
+        return _accepted(
+            db, name, "ticket.created", run_id, created, data=data, event_id=str(detail.get("id"))
+        )
     return _accepted(db, name, kind)

@@ -56,6 +56,9 @@ MATRIX: dict[tuple[str, str], tuple[str, int, dict[str, Any] | None]] = {
     ("GET", "/api/v1/rules"): ("viewer", 200, None),
     ("POST", "/api/v1/rules"): ("admin", 422, {}),
     ("DELETE", "/api/v1/rules/{rule_id}"): ("admin", 404, None),
+    ("GET", "/api/v1/workflows"): ("viewer", 200, None),
+    ("POST", "/api/v1/workflows"): ("operator", 422, {}),
+    ("POST", "/api/v1/workflows/{workflow_id}/activate"): ("approver", 404, None),
     # a system's events carry the vendor's signature instead of a token
     ("POST", "/api/v1/webhooks/{connection}"): (PUBLIC, 404, {}),
     # the web UI
@@ -137,7 +140,9 @@ async def test_every_route_for_every_role(world: tuple[Ui, Any]) -> None:
     ui, app = world
     action_id = ui.pending()[0]["id"]
     params = {"run_id": ui.run_id, "action_id": action_id, "name": "helpdesk"}
-    params.update(token_id=MISSING, conversation_id=MISSING, rule_id=MISSING, connection=MISSING)
+    params.update(
+        token_id=MISSING, conversation_id=MISSING, rule_id=MISSING, connection=MISSING, workflow_id=MISSING
+    )
     surprises = []
     for method, path in sorted(set(app_routes(app))):
         _, _, body = MATRIX[(method, path)]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from app.llm.base import ModelRequest, ModelResponse, Usage
-from app.llm.local import finance, heuristics
+from app.llm.local import finance, heuristics, workflows
 from app.llm.local.classifier import TextClassifier
 from app.llm.local.drafts import draft_reply
 from app.llm.local.planner import plan_act, plan_chat
@@ -307,6 +307,9 @@ class LocalModel:
             response = ModelResponse(output=output, content=json.dumps(output, default=str))
         elif prompt == "finance/act":
             response = finance.act(request)
+        elif prompt == "workflow/draft":
+            output = workflows.draft(v)
+            response = ModelResponse(output=output, content=json.dumps(output))
         elif prompt == "triage/act":
             response = plan_act(request)
         elif prompt == "chat":
