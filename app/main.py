@@ -22,7 +22,7 @@ from app.services.connections import ConnectorPool
 from app.services.finance import FinancePipeline
 from app.services.mcp_calls import mcp_call_pipeline
 from app.services.rules import load_policy
-from app.services.triage import TriagePipeline
+from app.services.triage import DEFAULT_TAXONOMY, TriagePipeline
 from app.services.workflows import WorkflowDraftPipeline, WorkflowRunPipeline
 from app.store.crypto import SecretBox
 from app.store.db import Database
@@ -100,6 +100,10 @@ class Container:
     def store(self) -> SqlRunStore:
         return SqlRunStore(self.db, approval_ttl_hours=self.settings.approval_ttl_hours)
 
+    @property
+    def taxonomy(self) -> list[dict[str, str]]:
+        return DEFAULT_TAXONOMY
+
     def corrections(self) -> list[dict[str, str]]:
         with self.db.session() as s:
             rows = s.scalars(
@@ -119,7 +123,10 @@ class Container:
     @cached_property
     def orchestrator(self) -> Orchestrator:
         triage = TriagePipeline(
-            self.prompts, examples=self.corrections, review_threshold=self.settings.review_threshold
+            self.prompts,
+            taxonomy=self.taxonomy,
+            examples=self.corrections,
+            review_threshold=self.settings.review_threshold,
         )
         return Orchestrator(
             self.store,

@@ -10,9 +10,31 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
-from app.api.schemas import ApproveIn, ChatIn, RecordIn, RejectIn, RuleIn, TicketIn, TokenIn, WorkflowIn
+from app.api.schemas import (
+    ApproveIn,
+    ChatIn,
+    CorrectionIn,
+    RecordIn,
+    RejectIn,
+    RuleIn,
+    TicketIn,
+    TokenIn,
+    WorkflowIn,
+)
 from app.main import Container
-from app.services import approvals, auth, chat, connections, events, intake, rules, views, webhooks, workflows
+from app.services import (
+    approvals,
+    auth,
+    chat,
+    connections,
+    corrections,
+    events,
+    intake,
+    rules,
+    views,
+    webhooks,
+    workflows,
+)
 from app.services.auth import Principal
 from app.services.errors import Invalid
 from app.store.tables import Run
@@ -244,3 +266,15 @@ async def activate_workflow(
     workflow_id: str, who: Principal = Depends(require("approver")), c: Container = Depends(container)
 ) -> dict[str, Any]:
     return workflows.activate(c.db, workflow_id, who, await c.pool.load())
+
+
+@router.post("/runs/{run_id}/classification")
+def correct_classification(
+    run_id: str,
+    body: CorrectionIn,
+    who: Principal = Depends(require("approver")),
+    c: Container = Depends(container),
+) -> dict[str, Any]:
+    """A person fixes a ticket's category; the next similar ticket learns from it."""
+    categories = [t["name"] for t in c.taxonomy]
+    return corrections.correct_category(c.db, run_id, body.category, who, categories)
