@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256_000, alias="SWITCHBOARD_MAX_BODY_BYTES")
     rate_limit_per_second: float = Field(default=50.0, alias="SWITCHBOARD_RATE_LIMIT")
     rate_limit_burst: int = Field(default=200, alias="SWITCHBOARD_RATE_BURST")
+    # "CONNECTION:#channel": post a notice there when a write waits for approval.
+    notify: str | None = Field(default=None, alias="SWITCHBOARD_NOTIFY")
     public_url: str | None = Field(default=None, alias="SWITCHBOARD_PUBLIC_URL")
 
     def resolved_database_url(self) -> str:

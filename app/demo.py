@@ -156,9 +156,11 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings()
     settings.data_dir = data_dir
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    settings.notify = settings.notify or "chat:#support"
+    settings.public_url = settings.public_url or f"http://{reach}:{port}"
     c = Container(settings)
     c.db.upgrade()
-    reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     base = f"http://{reach}:{port}"
     ensure_connections(c, base)
     _, token = create_token(c.db, "demo-admin", "admin", actor="demo")

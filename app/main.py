@@ -21,6 +21,7 @@ from app.services.chat import ChatPipeline
 from app.services.connections import ConnectorPool
 from app.services.finance import FinancePipeline
 from app.services.mcp_calls import mcp_call_pipeline
+from app.services.notify import ApprovalNotifier
 from app.services.rules import load_policy
 from app.services.triage import DEFAULT_TAXONOMY, TriagePipeline
 from app.services.workflows import WorkflowDraftPipeline, WorkflowRunPipeline
@@ -142,4 +143,10 @@ class Container:
                 "workflow": WorkflowRunPipeline(),
             },
             lease_seconds=self.settings.lease_seconds,
+            on_parked=self._notifier(),
         )
+
+    def _notifier(self) -> ApprovalNotifier | None:
+        if not self.settings.notify:
+            return None
+        return ApprovalNotifier(self.db, self.pool, self.settings.notify, self.settings.public_url)

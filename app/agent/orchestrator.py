@@ -42,6 +42,7 @@ class Orchestrator:
         pipelines: dict[str, Pipeline],
         *,
         lease_seconds: float = 30.0,
+        on_parked: Callable[[str], Awaitable[None]] | None = None,
     ):
         self.store = store
         self.model = model
@@ -49,6 +50,8 @@ class Orchestrator:
         self.policy = policy
         self.pipelines = pipelines
         self.lease_seconds = lease_seconds
+        # Told when a run parks waiting for people (e.g. to post a notice); never fails the run.
+        self.on_parked = on_parked
 
     async def advance(self, run_id: str, owner: str) -> str:
         """Move a claimed run as far as it can go; returns the status it was left in."""
@@ -74,6 +77,11 @@ class Orchestrator:
             return "succeeded"
         except Suspend:
             self.store.set_status(run_id, owner, "waiting_approval")
+            if self.on_parked is not None:
+                try:
+                    await self.on_parked(run_id)
+                except Exception:
+                    log.exception("notifying about run %s failed", run_id)
             return "waiting_approval"
         except LeaseLost:
             log.warning("lost the lease on run %s; another worker has it", run_id)
