@@ -18,6 +18,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from app.llm.base import Message, ModelRequest
+
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 _FENCE = re.compile(r"<\s*/?\s*untrusted_data", re.IGNORECASE)
 
@@ -64,6 +66,26 @@ class PromptLibrary:
         system = "".join(template.blocks["system"](ctx)).strip()
         user = "".join(template.blocks["user"](ctx)).strip()
         return RenderedPrompt(ref=f"{name}@v{v}", system=system, user=user)
+
+    def request(
+        self,
+        name: str,
+        variables: dict[str, Any],
+        *,
+        output_schema: dict[str, Any] | None = None,
+        max_tokens: int = 1024,
+        history: list[Message] | None = None,
+    ) -> ModelRequest:
+        """A model request from the newest template: its system prompt, one user turn, its ref."""
+        p = self.render(name, variables)
+        return ModelRequest(
+            system=p.system,
+            messages=[*(history or []), Message(role="user", content=p.user)],
+            output_schema=output_schema,
+            prompt=p.ref,
+            variables=variables,
+            max_tokens=max_tokens,
+        )
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.agent.run import RunContext
-from app.llm.base import Message, ModelRequest
+from app.llm.base import Message
 from app.llm.prompts import PromptLibrary
 from app.llm.tokens import count_tokens
 from app.services.auth import Principal
@@ -136,16 +136,10 @@ class ChatPipeline:
         effects: list[Effect] = ["read"] if chat.get("role", "viewer") == "viewer" else ["read", "write"]
         tools = ctx.catalogue.select(effects=effects)
         variables = {"message": message}
-        p = self.prompts.render("chat", variables)
         past = [Message.model_validate(m) for m in history["messages"]]
         final = await ctx.agent_loop(
             "chat",
-            ModelRequest(
-                system=p.system,
-                messages=[*past, Message(role="user", content=p.user)],
-                prompt=p.ref,
-                variables=variables,
-            ),
+            self.prompts.request("chat", variables, history=past),
             tools,
         )
         return {"answer": final.content}

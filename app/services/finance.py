@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 
 from app.agent.run import RunContext, RunFailed
-from app.llm.base import Message, ModelRequest
 from app.llm.prompts import PromptLibrary
 
 RECORD_KINDS = ("transaction", "invoice", "refund", "dispute")
@@ -304,15 +303,10 @@ class FinancePipeline:
             "history": g["history"][-12:],
             "anomalies": anomalies,
         }
-        p = self.prompts.render("finance/classify", variables)
         out = await ctx.structured(
             "classify",
-            ModelRequest(
-                system=p.system,
-                messages=[Message(role="user", content=p.user)],
-                output_schema=classification_schema(accounts),
-                prompt=p.ref,
-                variables=variables,
+            self.prompts.request(
+                "finance/classify", variables, output_schema=classification_schema(accounts)
             ),
         )
         flags = sorted({*(out.get("anomalies") or []), *(a["kind"] for a in anomalies)})
@@ -334,16 +328,9 @@ class FinancePipeline:
             "dispute": g["dispute"],
             "payable_account": payable,
         }
-        p = self.prompts.render("finance/draft", variables)
         draft_out = await ctx.structured(
             "draft",
-            ModelRequest(
-                system=p.system,
-                messages=[Message(role="user", content=p.user)],
-                output_schema=DRAFT_SCHEMA,
-                prompt=p.ref,
-                variables=variables,
-            ),
+            self.prompts.request("finance/draft", variables, output_schema=DRAFT_SCHEMA),
         )
         check_balanced(draft_out, total if rec["kind"] == "invoice" else Decimal(0))
         draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
@@ -362,15 +349,9 @@ class FinancePipeline:
             "channel": self.channel,
             "connections": {"erp": self.erp, "payments": self.payments, "chat": self.chat},
         }
-        p = self.prompts.render("finance/act", variables)
         final = await ctx.agent_loop(
             "act",
-            ModelRequest(
-                system=p.system,
-                messages=[Message(role="user", content=p.user)],
-                prompt=p.ref,
-                variables=variables,
-            ),
+            self.prompts.request("finance/act", variables),
             tools,
         )
         return {"summary": final.content}

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from app.agent.run import RunContext
-from app.llm.base import Message, ModelRequest
 from app.llm.prompts import PromptLibrary
 
 DEFAULT_TAXONOMY = [
@@ -120,15 +119,10 @@ class TriagePipeline:
             "taxonomy": self.taxonomy,
             "examples": self.examples(),
         }
-        p = self.prompts.render("triage/classify", variables)
         out = await ctx.structured(
             "classify",
-            ModelRequest(
-                system=p.system,
-                messages=[Message(role="user", content=p.user)],
-                output_schema=classification_schema(categories),
-                prompt=p.ref,
-                variables=variables,
+            self.prompts.request(
+                "triage/classify", variables, output_schema=classification_schema(categories)
             ),
         )
         out["needs_review"] = (
@@ -145,17 +139,9 @@ class TriagePipeline:
             "articles": articles,
             "customer": customer,
         }
-        p = self.prompts.render("triage/draft", variables)
         draft_out = await ctx.structured(
             "draft",
-            ModelRequest(
-                system=p.system,
-                messages=[Message(role="user", content=p.user)],
-                output_schema=DRAFT_SCHEMA,
-                prompt=p.ref,
-                variables=variables,
-                max_tokens=1500,
-            ),
+            self.prompts.request("triage/draft", variables, output_schema=DRAFT_SCHEMA, max_tokens=1500),
         )
         draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
 
@@ -169,15 +155,9 @@ class TriagePipeline:
             "draft": draft,
             "connection": self.connection,
         }
-        p = self.prompts.render("triage/act", variables)
         final = await ctx.agent_loop(
             "act",
-            ModelRequest(
-                system=p.system,
-                messages=[Message(role="user", content=p.user)],
-                prompt=p.ref,
-                variables=variables,
-            ),
+            self.prompts.request("triage/act", variables),
             tools,
         )
         return {"summary": final.content}

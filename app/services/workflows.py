@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from app.agent.run import RunContext, RunFailed, Suspend
-from app.llm.base import Message, ModelRequest, ToolCall
+from app.llm.base import ToolCall
 from app.llm.prompts import PromptLibrary
 from app.services import intake
 from app.services.auth import Principal
@@ -169,17 +169,9 @@ class WorkflowDraftPipeline:
             for name, kind in sorted(kinds.items())
         ]
         variables = {"request": request, "connections": described}
-        p = self.prompts.render("workflow/draft", variables)
         spec = await ctx.structured(
             "draft",
-            ModelRequest(
-                system=p.system,
-                messages=[Message(role="user", content=p.user)],
-                output_schema=SPEC_SCHEMA,
-                prompt=p.ref,
-                variables=variables,
-                max_tokens=1500,
-            ),
+            self.prompts.request("workflow/draft", variables, output_schema=SPEC_SCHEMA, max_tokens=1500),
         )
         problems = check_spec(spec, ctx.catalogue, kinds)
         return {"spec": spec, "problems": problems}
