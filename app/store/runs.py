@@ -257,51 +257,42 @@ class SqlRunStore:
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
 
+    @staticmethod
+    def _runnable(now: Any) -> Any:
+        """Queued, or running under a lease that lapsed (its worker died)."""
+        return or_(Run.status == "queued", and_(Run.status == "running", Run.lease_expires_at < now))
+
+    def _take(self, s: Session, run_id: str, owner: str, seconds: float, now: Any) -> bool:
+        """Compare-and-set the lease: only one worker can win a run."""
+        res = s.execute(
+            update(Run)
+            .where(Run.id == run_id, self._runnable(now))
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=seconds),
+                attempts=Run.attempts + 1,
+            )
+        )
+        if not res.rowcount:  # type: ignore[attr-defined]
+            return False
+        audit(s, owner, "run.claimed", "run", run_id, {})
+        return True
+
     def claim(self, owner: str, seconds: float) -> str | None:
         now = utcnow()
-        runnable = or_(Run.status == "queued", and_(Run.status == "running", Run.lease_expires_at < now))
         with self.db.session() as s:
             self._expire_actions(s, now)
-            q = select(Run.id).where(runnable).order_by(Run.created_at).limit(1)
+            q = select(Run.id).where(self._runnable(now)).order_by(Run.created_at).limit(1)
             if self.db.is_postgres:
                 q = q.with_for_update(skip_locked=True)
             run_id = s.scalar(q)
-            if run_id is None:
-                return None
-            res = s.execute(
-                update(Run)
-                .where(Run.id == run_id, runnable)
-                .values(
-                    status="running",
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=seconds),
-                    attempts=Run.attempts + 1,
-                )
-            )
-            if not res.rowcount:  # type: ignore[attr-defined]
-                return None
-            audit(s, owner, "run.claimed", "run", run_id, {})
-            return run_id
+            return run_id if run_id is not None and self._take(s, run_id, owner, seconds, now) else None
 
     def claim_run(self, run_id: str, owner: str, seconds: float) -> bool:
         """Claim one particular run if it is runnable (a chat turn advanced by the API that took it)."""
-        now = utcnow()
-        runnable = or_(Run.status == "queued", and_(Run.status == "running", Run.lease_expires_at < now))
         with self.db.session() as s:
-            res = s.execute(
-                update(Run)
-                .where(Run.id == run_id, runnable)
-                .values(
-                    status="running",
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=seconds),
-                    attempts=Run.attempts + 1,
-                )
-            )
-            if not res.rowcount:  # type: ignore[attr-defined]
-                return False
-            audit(s, owner, "run.claimed", "run", run_id, {})
-            return True
+            return self._take(s, run_id, owner, seconds, utcnow())
 
     def release(self, run_id: str, owner: str) -> None:
         with self.db.session() as s:

@@ -7,36 +7,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.processes import free_port, kill, spawn, wait_for
+from tests.support.processes import demo_process, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    data = tmp_path_factory.mktemp("demo")
-    port = free_port()
-    proc = spawn(
-        ["demo", "--port", str(port), "--data-dir", str(data)],
-        {"SWITCHBOARD_POLL_SECONDS": "0.2"},
-        data / "demo.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError("demo exited:\n" + (data / "demo.log").read_text()[-3000:])
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for("the demo to serve", up, timeout=90)
-        token = (data / "admin-token").read_text().strip()
-        yield base, token
-    finally:
-        kill(proc)
+    with demo_process(tmp_path_factory.mktemp("demo"), seeded_timeout=90) as running:
+        yield running.base, running.token
 
 
 def test_ticket_to_reply_exactly_once(demo: tuple[str, str]) -> None:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.support.processes import free_port, kill, spawn, wait_for
+from tests.support.processes import Demo, demo_process  # noqa: F401  (re-exported for the web tests)
 
 CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,56 +32,3 @@ def browser_missing() -> str | None:
             "playwright is not installed: `.venv/bin/pip install playwright` (no `playwright install` needed)"
         )
     return None
-
-
-@dataclass
-class Demo:
-    base: str
-    token: str
-    data_dir: Path
-
-
-@contextlib.contextmanager
-def demo_process(data_dir: Path | None = None, *, seeded_timeout: float = 90) -> Iterator[Demo]:
-    """`switchboard demo` on a free port; yields once it serves and its seeded approvals are in the queue.
-
-    With SWITCHBOARD_WEB_DEMO=URL,DATA_DIR set, uses that demo (already running) instead of starting one.
-    """
-    existing = os.environ.get("SWITCHBOARD_WEB_DEMO")
-    if existing:
-        url, _, data_path = existing.partition(",")
-        yield Demo(url.rstrip("/"), (Path(data_path) / "admin-token").read_text().strip(), Path(data_path))
-        return
-    own = data_dir is None
-    data = data_dir or Path(tempfile.mkdtemp(prefix="sb-web-"))
-    port = free_port()
-    proc = spawn(
-        ["demo", "--port", str(port), "--data-dir", str(data)],
-        {"SWITCHBOARD_POLL_SECONDS": "0.2"},
-        data / "demo.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError("demo exited:\n" + (data / "demo.log").read_text()[-3000:])
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for("the demo to serve", up, timeout=90)
-        token = (data / "admin-token").read_text().strip()
-        headers = {"Authorization": f"Bearer {token}"}
-        wait_for(
-            "the demo's seeded approvals",
-            lambda: httpx.get(f"{base}/api/v1/approvals", headers=headers, timeout=5).json(),
-            timeout=seeded_timeout,
-            interval=0.2,
-        )
-        yield Demo(base=base, token=token, data_dir=data)
-    finally:
-        kill(proc)
-        if own:
-            shutil.rmtree(data, ignore_errors=True)
