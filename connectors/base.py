@@ -97,14 +97,24 @@ def operation(
 
 
 class Connector:
-    """Base class. Subclasses set `kind` and decorate their operations."""
+    """Base class. Subclasses set `kind` and decorate their operations.
+
+    HTTP connectors send through `send` and parse with `json_object`, so a lost request
+    and a non-JSON answer read the same everywhere; each vendor keeps its own error
+    parsing in an `error` override."""
 
     kind: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # The system's name in messages when config has no `label` (e.g. "Zendesk").
+    default_label: ClassVar[str] = ""
 
     def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
         self.client = client
         self.config = dict(config or {})
+
+    @property
+    def label(self) -> str:
+        return str(self.config.get("label", self.default_label or self.kind))
 
     @classmethod
     def operations(cls) -> list[OperationSpec]:
@@ -138,11 +148,65 @@ class Connector:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    # --- HTTP plumbing ---
 
-async def raise_for_status(response: httpx.Response, system: str) -> None:
-    """Turn an HTTP error into a ConnectorError with the system's own message."""
-    if response.is_success:
-        return
+    async def send(self, method: str, url: str, *, what: str = "", **kwargs: Any) -> httpx.Response:
+        """One request: a lost one becomes a retryable ConnectorError, an error status
+        `self.error(response, what)`. `what` names the thing worked on, for messages."""
+        try:
+            response = await self.client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise transport_error(exc, self.label, what=what) from exc
+        if not response.is_success:
+            raise self.error(response, what)
+        return response
+
+    def error(self, response: httpx.Response, what: str = "") -> ConnectorError:
+        """The error for a non-success answer; vendors override with their own error shape."""
+        return status_error(response, self.label, what=what)
+
+    def json_body(self, response: httpx.Response) -> Any:
+        """The answer's JSON, or a ConnectorError saying it is not JSON."""
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ConnectorError(
+                f"{self.label} answered {response.status_code} with a body that is not JSON"
+            ) from exc
+
+    def json_object(self, response: httpx.Response) -> dict[str, Any]:
+        """The answer's JSON object; anything else (not JSON, a list, a string) is an error."""
+        data = self.json_body(response)
+        if not isinstance(data, dict):
+            raise ConnectorError(f"{self.label} answered with JSON that is not an object")
+        return data
+
+
+def about(what: str) -> str:
+    """`what` as a message suffix: " (ticket 12)", or nothing."""
+    return f" ({what})" if what else ""
+
+
+def transport_error(
+    exc: httpx.TransportError,
+    system: str,
+    *,
+    doing: str = "",
+    what: str = "",
+    error_type: type[ConnectorError] = ConnectorError,
+) -> ConnectorError:
+    """A request that got no answer (timeout, refused, reset): retryable, in plain words.
+    `doing` names the call in the timeout message ("did not answer GetInvoice in time")."""
+    if isinstance(exc, httpx.TimeoutException):
+        call = f" {doing}" if doing else ""
+        return error_type(
+            f"{system} did not answer{call} in time ({type(exc).__name__}){about(what)}", retryable=True
+        )
+    return error_type(f"could not reach {system}: {exc or type(exc).__name__}", retryable=True)
+
+
+def status_error(response: httpx.Response, system: str, *, what: str = "") -> ConnectorError:
+    """A generic ConnectorError for an HTTP error status, with the system's own message."""
     try:
         body: Any = response.json()
     except ValueError:
@@ -152,8 +216,14 @@ async def raise_for_status(response: httpx.Response, system: str) -> None:
         detail = body.get("error") or body.get("description") or body.get("message") or body
         if isinstance(detail, dict):
             detail = detail.get("message") or detail.get("title") or detail
-    raise ConnectorError(
-        f"{system} answered {response.status_code}: {detail}",
+    return ConnectorError(
+        f"{system} answered {response.status_code}: {detail}{about(what)}",
         status=response.status_code,
         retryable=response.status_code in (408, 409, 425, 429) or response.status_code >= 500,
     )
+
+
+async def raise_for_status(response: httpx.Response, system: str) -> None:
+    """Turn an HTTP error into a ConnectorError with the system's own message."""
+    if not response.is_success:
+        raise status_error(response, system)

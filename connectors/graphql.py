@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, about, transport_error
 
 # extensions.code values that mean "the same request may succeed later".
 RETRYABLE_CODES = frozenset({"RATELIMITED", "RATE_LIMITED", "SERVICE_UNAVAILABLE", "TIMEOUT"})
@@ -93,17 +93,10 @@ async def execute(
     payload: dict[str, Any] = {"query": query, "variables": dict(variables or {})}
     if operation_name:
         payload["operationName"] = operation_name
-    about = f" ({what})" if what else ""
     try:
         response = await client.post(path, json=payload)
-    except httpx.TimeoutException as exc:
-        raise GraphQLRequestError(
-            f"{system} did not answer in time ({type(exc).__name__}){about}", retryable=True
-        ) from exc
     except httpx.TransportError as exc:
-        raise GraphQLRequestError(
-            f"could not reach {system}: {exc or type(exc).__name__}", retryable=True
-        ) from exc
+        raise transport_error(exc, system, what=what, error_type=GraphQLRequestError) from exc
     status = response.status_code
     try:
         body: Any = response.json()
@@ -127,21 +120,21 @@ async def execute(
         else:
             hint = ""
         raise GraphQLRequestError(
-            f"{system} answered {status}: {detail}{hint}{about}",
+            f"{system} answered {status}: {detail}{hint}{about(what)}",
             errors=errors,
             status=status,
             retryable=retryable_status or any(_code(e) in RETRYABLE_CODES for e in errors),
         )
     if errors:
         raise GraphQLRequestError(
-            f"{system} answered with GraphQL errors: {describe_errors(errors)}{about}",
+            f"{system} answered with GraphQL errors: {describe_errors(errors)}{about(what)}",
             errors=errors,
             status=status,
             retryable=any(_code(e) in RETRYABLE_CODES for e in errors),
         )
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise GraphQLRequestError(
-            f"{system} answered {status} without GraphQL data{about}", status=status, retryable=False
+            f"{system} answered {status} without GraphQL data{about(what)}", status=status, retryable=False
         )
     data: dict[str, Any] = body["data"]
     return data

@@ -56,7 +56,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import FastAPI, Request, Response
@@ -384,6 +384,62 @@ def relative_path(request: Request) -> str:
     path: str = request.scope["path"]
     root: str = request.scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
+
+
+def mount_base(request: Request) -> str:
+    """This simulator's own root URL, for links it returns. Not request.base_url: under a
+    Mount that is the outer app's root, and links must point inside the simulator (e.g.
+    /sim/helpdesk/api/v2/...)."""
+    root = request.scope.get("root_path", "")
+    return str(request.url.replace(path=root, query="", fragment="")).rstrip("/")
+
+
+class VendorError(Protocol):
+    """A simulator's exception that knows its vendor-format answer."""
+
+    status: int
+
+    def body(self) -> Any: ...
+
+
+def answer_errors(app: FastAPI, error_type: type[Exception]) -> None:
+    """Answer `error_type` (a VendorError) with its own body and status."""
+
+    async def vendor_error(_: Request, exc: Exception) -> Response:
+        err = cast(VendorError, exc)
+        return JSONResponse(err.body(), status_code=err.status)
+
+    app.add_exception_handler(error_type, vendor_error)
+
+
+class Snapshotting(Protocol):
+    def snapshot(self) -> Any: ...
+
+
+def simulator_app(
+    title: str,
+    *,
+    state_name: str,
+    state: Snapshotting,
+    faults: Faults,
+    auth: SimulatorAuth,
+    error_body: ErrorBody,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    error_type: type[Exception] | None = None,
+    **fastapi_options: Any,
+) -> FastAPI:
+    """A simulator's FastAPI app with the wiring every one repeats: the state (as
+    `app.state.<state_name>`), faults and auth on `app.state` for in-process tests, the
+    fault/auth layer with /_faults and /_state (the state's snapshot), and, given
+    `error_type`, its vendor-format error answers."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, **fastapi_options)
+    setattr(app.state, state_name, state)
+    app.state.faults = faults
+    app.state.auth = auth
+    install(app, faults=faults, auth=auth, error_body=error_body, state_snapshot=state.snapshot, sleep=sleep)
+    if error_type is not None:
+        answer_errors(app, error_type)
+    return app
 
 
 def install(

@@ -25,7 +25,7 @@ from typing import Annotated, Any, ClassVar
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, operation
+from connectors.base import Connector, ConnectorError, about, operation, transport_error
 
 # Plain words for the error codes a model or a person is likely to meet.
 ERROR_HINTS: dict[str, str] = {
@@ -79,9 +79,7 @@ class ChatConnector(Connector):
     DEDUP_PAGES: ClassVar[int] = 5  # check-then-write looks at the newest 1,000 messages
     MAX_TEXT: ClassVar[int] = 40_000
 
-    @property
-    def label(self) -> str:
-        return str(self.config.get("label", "Slack"))
+    default_label: ClassVar[str] = "Slack"
 
     # --- plumbing ---
 
@@ -98,15 +96,8 @@ class ChatConnector(Connector):
             else:
                 params = {k: _param(v) for k, v in (args or {}).items() if v is not None}
                 response = await self.client.get(url, params=params)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(
-                f"{self.label} did not answer {method} in time ({type(exc).__name__}){_about(what)}",
-                retryable=True,
-            ) from exc
         except httpx.TransportError as exc:
-            raise ConnectorError(
-                f"could not reach {self.label}: {exc or type(exc).__name__}", retryable=True
-            ) from exc
+            raise transport_error(exc, self.label, doing=method, what=what) from exc
         try:
             body: Any = response.json()
         except ValueError:
@@ -117,7 +108,7 @@ class ChatConnector(Connector):
             wait = f"; retry after {retry_after} s" if retry_after else ""
             raise SlackError(
                 "ratelimited",
-                f"{self.label} answered ratelimited: {ERROR_HINTS['ratelimited']}{wait}{_about(what)}",
+                f"{self.label} answered ratelimited: {ERROR_HINTS['ratelimited']}{wait}{about(what)}",
                 status=429,
                 retryable=True,
             )
@@ -127,7 +118,7 @@ class ChatConnector(Connector):
             raise self._error(str(body["error"]), body, status, what)
         detail = " ".join(response.text.split())[:200] if response.text.strip() else response.reason_phrase
         raise ConnectorError(
-            f"{self.label} answered {status} to {method} without a Slack answer: {detail}{_about(what)}",
+            f"{self.label} answered {status} to {method} without a Slack answer: {detail}{about(what)}",
             status=status,
             retryable=status >= 500,
         )
@@ -138,7 +129,7 @@ class ChatConnector(Connector):
             hint = f"{hint} (needed: {body['needed']})"
         details = (body.get("response_metadata") or {}).get("messages") or []
         parts = [p for p in [hint, *[str(d) for d in details]] if p]
-        message = f"{self.label} answered {code}" + (f": {'; '.join(parts)}" if parts else "") + _about(what)
+        message = f"{self.label} answered {code}" + (f": {'; '.join(parts)}" if parts else "") + about(what)
         retryable = code in RETRYABLE_ERRORS or status >= 500
         return SlackError(code, message, status=401 if code in AUTH_ERRORS else status, retryable=retryable)
 
@@ -383,7 +374,3 @@ def _param(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _about(what: str) -> str:
-    return f" ({what})" if what else ""

@@ -34,7 +34,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from connectors.chat import seed as seed_data
-from connectors.simulator_base import Faults, SimulatorAuth, install
+from connectors.simulator_base import Faults, SimulatorAuth, mount_base, simulator_app
 
 MAX_TEXT = 40_000
 EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9_]{1,255}$")
@@ -474,27 +474,19 @@ def create_app(
         seed_data.seed(state)
     faults = faults or Faults()
     accepted = frozenset(tokens) if tokens is not None else None
-    app = FastAPI(title="Chat simulator (Slack Web API)", docs_url=None, redoc_url=None)
-    app.state.chat = state
-    app.state.faults = faults
-    app.state.tokens = accepted
-    install(
-        app,
+    app = simulator_app(
+        "Chat simulator (Slack Web API)",
+        state_name="chat",
+        state=state,
         faults=faults,
         auth=auth or SimulatorAuth(),
         error_body=slack_error_body,
-        state_snapshot=state.snapshot,
         sleep=sleep,
     )
-
-    def base(request: Request) -> str:
-        # Not request.base_url: under a Mount that is the outer app's root, and links must
-        # point inside this simulator (e.g. /sim/chat/archives/...).
-        root = request.scope.get("root_path", "")
-        return str(request.url.replace(path=root, query="", fragment="")).rstrip("/")
+    app.state.tokens = accepted
 
     def permalink(request: Request, channel_id: str, ts: str) -> str:
-        return f"{base(request)}/archives/{channel_id}/p{ts.replace('.', '')}"
+        return f"{mount_base(request)}/archives/{channel_id}/p{ts.replace('.', '')}"
 
     def bot_user() -> str:
         if state.bot_user_id is None:
@@ -506,7 +498,7 @@ def create_app(
     def auth_test(args: dict[str, Any], request: Request) -> dict[str, Any]:
         user = state.users.get(state.bot_user_id or "", {})
         return {
-            "url": f"{base(request)}/",
+            "url": f"{mount_base(request)}/",
             "team": state.team["name"],
             "user": user.get("name"),
             "team_id": state.team["id"],

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Connector, ConnectorError, operation
+from connectors.base import Connector, ConnectorError, about, operation
 
 ACTION_PROPERTY = "switchboard_action_id"
 NOTE_TO_CONTACT = 202  # HUBSPOT_DEFINED association type: note -> contact
@@ -90,38 +90,17 @@ class CrmConnector(Connector):
 
     MAX_PAGES: ClassVar[int] = 20
 
-    @property
-    def label(self) -> str:
-        return str(self.config.get("label", "HubSpot"))
+    default_label: ClassVar[str] = "HubSpot"
 
     # --- plumbing ---
 
     async def _json(self, method: str, path: str, *, what: str = "", **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = await self.client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(
-                f"{self.label} did not answer in time ({type(exc).__name__}){_about(what)}", retryable=True
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ConnectorError(
-                f"could not reach {self.label}: {exc or type(exc).__name__}", retryable=True
-            ) from exc
-        if not response.is_success:
-            raise self._error(response, what)
+        response = await self.send(method, path, what=what, **kwargs)
         if response.status_code == 204 or not response.content:
             return {}
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise ConnectorError(
-                f"{self.label} answered {response.status_code} with a body that is not JSON"
-            ) from exc
-        if not isinstance(data, dict):
-            raise ConnectorError(f"{self.label} answered with JSON that is not an object")
-        return data
+        return self.json_object(response)
 
-    def _error(self, response: httpx.Response, what: str) -> HubSpotError:
+    def error(self, response: httpx.Response, what: str = "") -> HubSpotError:
         """HubSpot's message and category, plus per-property validation messages."""
         status = response.status_code
         body: dict[str, Any] = {}
@@ -144,7 +123,7 @@ class CrmConnector(Connector):
         elif status == 403:
             text = f"{self.label} refused access (403: {detail}); the private app lacks a scope for this"
         else:
-            text = f"{self.label} answered {status}: {detail}{_about(what)}"
+            text = f"{self.label} answered {status}: {detail}{about(what)}"
         return HubSpotError(
             text,
             status=status,
@@ -319,7 +298,3 @@ def _id(value: str) -> str:
     if not value.isdigit():
         raise ConnectorError(f"{value!r} is not a HubSpot object id (ids are numeric)")
     return value
-
-
-def _about(what: str) -> str:
-    return f" ({what})" if what else ""

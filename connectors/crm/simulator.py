@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.crm import seed as seed_data
-from connectors.simulator_base import Faults, SimulatorAuth, install
+from connectors.simulator_base import Faults, SimulatorAuth, simulator_app
 
 PORTAL_ID = 24681357
 OBJECT_TYPES = {
@@ -557,22 +557,16 @@ def create_app(
         seed_data.seed(state)
     faults = faults or Faults()
     auth = auth or SimulatorAuth()
-    app = FastAPI(title="CRM simulator (HubSpot CRM API)", docs_url=None, redoc_url=None)
-    app.state.crm = state
-    app.state.faults = faults
-    app.state.auth = auth
-    install(
-        app,
+    app = simulator_app(
+        "CRM simulator (HubSpot CRM API)",
+        state_name="crm",
+        state=state,
         faults=faults,
         auth=auth,
         error_body=hubspot_error_body,
-        state_snapshot=state.snapshot,
         sleep=sleep,
+        error_type=HubSpotAPIError,
     )
-
-    @app.exception_handler(HubSpotAPIError)
-    async def hubspot_error(_: Request, exc: HubSpotAPIError) -> Response:
-        return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:

@@ -31,7 +31,7 @@ from zeep.helpers import serialize_object
 from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
-from connectors.base import Connector, ConnectorError, operation
+from connectors.base import Connector, ConnectorError, operation, transport_error
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +168,7 @@ class ERPConnector(Connector):
         binding = zclient.wsdl.bindings[BINDING]
         self._service = AsyncServiceProxy(zclient, binding, address=self.address)
 
-    @property
-    def label(self) -> str:
-        return str(self.config.get("label", "Northwind ERP"))
+    default_label: ClassVar[str] = "Northwind ERP"
 
     @property
     def address(self) -> str:
@@ -204,14 +202,8 @@ class ERPConnector(Connector):
             raise ConnectorError(
                 f"{self.label} answered {op} with something that is not SOAP: {exc}"
             ) from None
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(
-                f"{self.label} did not answer {op} in time ({type(exc).__name__})", retryable=True
-            ) from exc
         except httpx.TransportError as exc:
-            raise ConnectorError(
-                f"could not reach {self.label}: {exc or type(exc).__name__}", retryable=True
-            ) from exc
+            raise transport_error(exc, self.label, doing=op) from exc
         return _plain(serialize_object(result, dict))
 
     def _fault(self, op: str, exc: zeep.exceptions.Fault) -> ERPFault:

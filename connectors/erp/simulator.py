@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, Response
 from lxml import etree
 
 from connectors.erp import seed as seed_data
-from connectors.simulator_base import Faults, SimulatorAuth, install
+from connectors.simulator_base import Faults, SimulatorAuth, simulator_app
 
 WSDL_PATH = Path(__file__).with_name("erp.wsdl")
 TNS = "http://schemas.northwind.example/erp/2011/06"
@@ -500,12 +500,15 @@ def create_app(
     faults = faults or Faults()
     auth = auth or SimulatorAuth()
     wsdl_text = WSDL_PATH.read_text(encoding="utf-8")
-    app = FastAPI(title="Northwind ERP simulator (SOAP 1.1)", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.erp = state
-    app.state.faults = faults
-    app.state.auth = auth
-    install(
-        app, faults=faults, auth=auth, error_body=erp_error_body, state_snapshot=state.snapshot, sleep=sleep
+    app = simulator_app(
+        "Northwind ERP simulator (SOAP 1.1)",
+        state_name="erp",
+        state=state,
+        faults=faults,
+        auth=auth,
+        error_body=erp_error_body,
+        sleep=sleep,
+        openapi_url=None,
     )
 
     def endpoint(request: Request) -> str:

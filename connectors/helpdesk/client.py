@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, operation
+from connectors.base import Connector, ConnectorError, about, operation
 from connectors.http import NOT_IDEMPOTENT
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -121,37 +121,14 @@ class HelpdeskConnector(Connector):
     SEARCH_RESULTS: ClassVar[int] = 25
     ARTICLE_CHARS: ClassVar[int] = 4000
 
-    @property
-    def label(self) -> str:
-        return str(self.config.get("label", "Zendesk"))
+    default_label: ClassVar[str] = "Zendesk"
 
     # --- plumbing ---
 
-    async def _send(self, method: str, url: str, *, what: str = "", **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(
-                f"{self.label} did not answer in time ({type(exc).__name__}){_about(what)}", retryable=True
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ConnectorError(
-                f"could not reach {self.label}: {exc or type(exc).__name__}", retryable=True
-            ) from exc
-        if not response.is_success:
-            raise self._error(response, what)
-        return response
-
     async def _json(self, method: str, url: str, *, what: str = "", **kwargs: Any) -> Any:
-        response = await self._send(method, url, what=what, **kwargs)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ConnectorError(
-                f"{self.label} answered {response.status_code} with a body that is not JSON"
-            ) from exc
+        return self.json_body(await self.send(method, url, what=what, **kwargs))
 
-    def _error(self, response: httpx.Response, what: str) -> ConnectorError:
+    def error(self, response: httpx.Response, what: str = "") -> ConnectorError:
         """Zendesk's own words: `{"error": "RecordNotFound", "description": "Not found"}`,
         plus any per-field `details` of a 422."""
         status = response.status_code
@@ -189,7 +166,7 @@ class HelpdeskConnector(Connector):
         elif status == 403:
             message = f"{self.label} refused access (403: {detail}); the account lacks permission for this"
         else:
-            message = f"{self.label} answered {status}: {detail}{_about(what)}"
+            message = f"{self.label} answered {status}: {detail}{about(what)}"
         retryable = status in (408, 409, 425, 429) or status >= 500
         return ConnectorError(message, status=status, retryable=retryable)
 
@@ -403,7 +380,7 @@ class HelpdeskConnector(Connector):
             ticket["tags"] = list(tags)
         ticket.update(self._metadata(idempotency_key))
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        response = await self._send("POST", "/api/v2/tickets.json", json={"ticket": ticket}, headers=headers)
+        response = await self.send("POST", "/api/v2/tickets.json", json={"ticket": ticket}, headers=headers)
         try:
             data = response.json()
         except ValueError as exc:
@@ -427,7 +404,3 @@ class HelpdeskConnector(Connector):
                 f"{self.label} treated the request as anonymous; check the credentials", status=401
             )
         return {"ok": True, "user": {k: user.get(k) for k in ("id", "name", "email", "role")}}
-
-
-def _about(what: str) -> str:
-    return f" ({what})" if what else ""

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.helpdesk import seed as seed_data
 from connectors.helpdesk.client import html_to_text
-from connectors.simulator_base import Faults, SimulatorAuth, install
+from connectors.simulator_base import Faults, SimulatorAuth, mount_base, simulator_app
 
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -797,22 +797,16 @@ def create_app(
         seed_data.seed(state)
     faults = faults or Faults()
     auth = auth or SimulatorAuth()
-    app = FastAPI(title="Helpdesk simulator (Zendesk Support API v2)", docs_url=None, redoc_url=None)
-    app.state.helpdesk = state
-    app.state.faults = faults
-    app.state.auth = auth
-    install(
-        app,
+    app = simulator_app(
+        "Helpdesk simulator (Zendesk Support API v2)",
+        state_name="helpdesk",
+        state=state,
         faults=faults,
         auth=auth,
         error_body=zendesk_error_body,
-        state_snapshot=state.snapshot,
         sleep=sleep,
+        error_type=ZendeskError,
     )
-
-    @app.exception_handler(ZendeskError)
-    async def zendesk_error(_: Request, exc: ZendeskError) -> Response:
-        return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
@@ -836,17 +830,11 @@ def create_app(
 
         return register
 
-    def base(request: Request) -> str:
-        # Not request.base_url: under a Mount that is the outer app's root, and links must
-        # point inside this simulator (e.g. /sim/helpdesk/api/v2/...).
-        root = request.scope.get("root_path", "")
-        return str(request.url.replace(path=root, query="", fragment="")).rstrip("/")
-
     def with_url(request: Request, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return {"url": f"{base(request)}/api/v2/{kind}/{obj['id']}.json", **obj}
+        return {"url": f"{mount_base(request)}/api/v2/{kind}/{obj['id']}.json", **obj}
 
     def render_article(request: Request, article: dict[str, Any]) -> dict[str, Any]:
-        root = base(request)
+        root = mount_base(request)
         return {
             "url": f"{root}/api/v2/help_center/en-us/articles/{article['id']}.json",
             "html_url": f"{root}/hc/en-us/articles/{article['id']}-{slugify(article['title'])}",

@@ -209,11 +209,10 @@ def create_app(
     """The inventory MCP server as a simulator app; state, faults, auth and the MCPServer
     are on `app.state` for in-process tests. `extra_hosts` are Host values to accept
     besides loopback (DNS-rebinding protection), e.g. ["demo.example.com:*"]."""
-    from fastapi import FastAPI
     from starlette.routing import Route
 
     from connectors.mcp.asgi import McpHttpApp, loopback_security
-    from connectors.simulator_base import Faults, SimulatorAuth, install
+    from connectors.simulator_base import Faults, SimulatorAuth, simulator_app
 
     state = state if state is not None else InventoryState()
     if seed and not state.products:
@@ -221,19 +220,16 @@ def create_app(
     server = server or build_server(state)
     faults = faults or Faults()
     auth = auth or SimulatorAuth()
-    app = FastAPI(title="MCP simulator (Northwind inventory)", docs_url=None, redoc_url=None)
-    app.state.inventory = state
-    app.state.faults = faults
-    app.state.auth = auth
-    app.state.mcp = server
-    install(
-        app,
+    app = simulator_app(
+        "MCP simulator (Northwind inventory)",
+        state_name="inventory",
+        state=state,
         faults=faults,
         auth=auth,
         error_body=jsonrpc_error_body,
-        state_snapshot=state.snapshot,
         sleep=sleep,
     )
+    app.state.mcp = server
     # streamable_http_app() builds the SDK's session manager; McpHttpApp runs it even when mounted.
     server.streamable_http_app(stateless_http=True, transport_security=loopback_security(extra_hosts))
     endpoint = McpHttpApp(server.session_manager)

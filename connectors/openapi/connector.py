@@ -35,7 +35,7 @@ from urllib.parse import quote, urljoin
 import httpx
 
 from connectors.auth import OAuth2ClientCredentials
-from connectors.base import Connector, ConnectorError, OperationSpec
+from connectors.base import Connector, ConnectorError, OperationSpec, transport_error
 from connectors.http import ApiKeyAuth, BearerAuth
 from connectors.openapi.importer import OpenAPIOperation, OpenAPISpec, Parameter, SpecError, import_spec
 
@@ -241,14 +241,8 @@ class OpenAPIConnector(Connector):
         request = self.build_request(op, arguments, idempotency_key if spec.takes_idempotency_key else None)
         try:
             response = await self.client.send(request)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(
-                f"{self.label} did not answer {op.name} in time ({type(exc).__name__})", retryable=True
-            ) from exc
         except httpx.TransportError as exc:
-            raise ConnectorError(
-                f"could not reach {self.label}: {exc or type(exc).__name__}", retryable=True
-            ) from exc
+            raise transport_error(exc, self.label, doing=op.name) from exc
         if not response.is_success:
             raise _error(self.label, op, response)
         return _result(response)

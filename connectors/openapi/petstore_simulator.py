@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from connectors.simulator_base import Faults, SimulatorAuth, install, relative_path
+from connectors.simulator_base import Faults, SimulatorAuth, relative_path, simulator_app
 
 PET_STATUSES = ("available", "pending", "sold")
 ORDER_STATUSES = ("placed", "approved", "delivered")
@@ -200,18 +200,15 @@ def create_app(
         state.seed()
     faults = faults or Faults()
     accepted_tokens = frozenset(tokens)
-    app = FastAPI(
-        title="Swagger Petstore simulator (OpenAPI 3.0)", docs_url=None, redoc_url=None, openapi_url=None
-    )
-    app.state.petstore = state
-    app.state.faults = faults
-    install(
-        app,
+    app = simulator_app(
+        "Swagger Petstore simulator (OpenAPI 3.0)",
+        state_name="petstore",
+        state=state,
         faults=faults,
         auth=SimulatorAuth(),
         error_body=petstore_error_body,
-        state_snapshot=state.snapshot,
         sleep=sleep,
+        openapi_url=None,
     )
 
     @app.middleware("http")

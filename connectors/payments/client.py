@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, operation
+from connectors.base import Connector, ConnectorError, about, operation
 
 RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
 DisputeStatus = Literal[
@@ -104,9 +104,7 @@ class PaymentsConnector(Connector):
 
     MAX_PAGES: ClassVar[int] = 20  # pagination safety net (100 objects a page)
 
-    @property
-    def label(self) -> str:
-        return str(self.config.get("label", "Stripe"))
+    default_label: ClassVar[str] = "Stripe"
 
     def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -137,38 +135,14 @@ class PaymentsConnector(Connector):
         if form is not None:
             content = urlencode(encode_form(form)).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        try:
-            response = await self.client.request(
-                method, path, params=list(params) if params else None, content=content, headers=headers
-            )
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(
-                f"{self.label} did not answer in time ({type(exc).__name__}){_about(what)}", retryable=True
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ConnectorError(
-                f"could not reach {self.label}: {exc or type(exc).__name__}", retryable=True
-            ) from exc
-        if not response.is_success:
-            raise self._error(response, what)
-        return response
+        return await self.send(
+            method, path, what=what, params=list(params) if params else None, content=content, headers=headers
+        )
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self._send(method, path, **kwargs)
-        return self._body(response)
+        return self.json_object(await self._send(method, path, **kwargs))
 
-    def _body(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise ConnectorError(
-                f"{self.label} answered {response.status_code} with a body that is not JSON"
-            ) from exc
-        if not isinstance(data, dict):
-            raise ConnectorError(f"{self.label} answered with JSON that is not an object")
-        return data
-
-    def _error(self, response: httpx.Response, what: str) -> StripeError:
+    def error(self, response: httpx.Response, what: str = "") -> StripeError:
         """Stripe's own words, plus which parameter it objected to."""
         status = response.status_code
         err: dict[str, Any] = {}
@@ -192,7 +166,7 @@ class PaymentsConnector(Connector):
                 "action was sent with different arguments"
             )
         else:
-            text = f"{self.label} answered {status}: {detail}{_about(what)}"
+            text = f"{self.label} answered {status}: {detail}{about(what)}"
         retryable = (
             status in (408, 425, 429) or status >= 500 or (status == 409 and etype != "idempotency_error")
         )
@@ -310,7 +284,7 @@ class PaymentsConnector(Connector):
         response = await self._send(
             "POST", "/v1/refunds", form=form, idempotency_key=idempotency_key, what=f"charge {charge_id}"
         )
-        return {"refund": self._body(response), "deduplicated": _replayed(response)}
+        return {"refund": self.json_object(response), "deduplicated": _replayed(response)}
 
     @operation(effect="write", idempotency="key")
     async def submit_dispute_evidence(
@@ -341,7 +315,7 @@ class PaymentsConnector(Connector):
             idempotency_key=idempotency_key,
             what=f"dispute {dispute_id}",
         )
-        return {"dispute": self._body(response), "deduplicated": _replayed(response)}
+        return {"dispute": self.json_object(response), "deduplicated": _replayed(response)}
 
     async def check(self) -> dict[str, Any]:
         """GET /v1/account: proves the key works and names the account it acts for."""
@@ -368,7 +342,3 @@ def _id(value: str) -> str:
 
 def _replayed(response: httpx.Response) -> bool:
     return response.headers.get("idempotent-replayed", "").lower() == "true"
-
-
-def _about(what: str) -> str:
-    return f" ({what})" if what else ""

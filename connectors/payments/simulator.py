@@ -48,7 +48,14 @@ from starlette.routing import Mount
 
 from connectors.payments import seed as seed_data
 from connectors.payments import webhooks
-from connectors.simulator_base import Faults, SimulatorAuth, install, relative_path
+from connectors.simulator_base import (
+    Faults,
+    SimulatorAuth,
+    answer_errors,
+    mount_base,
+    relative_path,
+    simulator_app,
+)
 
 API_VERSION = "2024-06-20"
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -841,14 +848,15 @@ def create_app(
 
     # The vendor API lives in `api`, behind the fault and auth layer; the outer app adds
     # the webhook control endpoints in front of it, so they skip faults and auth like /_faults.
-    api = FastAPI(title="Payments simulator (Stripe API)", docs_url=None, redoc_url=None)
-    install(
-        api,
+    api = simulator_app(
+        "Payments simulator (Stripe API)",
+        state_name="payments",
+        state=state,
         faults=faults,
         auth=auth,
         error_body=stripe_error_body,
-        state_snapshot=state.snapshot,
         sleep=sleep,
+        error_type=StripeAPIError,
     )
 
     @api.middleware("http")
@@ -859,10 +867,6 @@ def create_app(
         response.headers.setdefault("Request-Id", "req_" + state._random(14))
         response.headers.setdefault("Stripe-Version", request.headers.get("stripe-version") or API_VERSION)
         return response
-
-    @api.exception_handler(StripeAPIError)
-    async def stripe_error(_: Request, exc: StripeAPIError) -> Response:
-        return JSONResponse(exc.body(), status_code=exc.status)
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -885,15 +889,9 @@ def create_app(
             {"error": {"message": str(exc.errors()), "type": "invalid_request_error"}}, status_code=400
         )
 
-    def base(request: Request) -> str:
-        # Not request.base_url: under a Mount that is the outer app's root, and links must
-        # point inside this simulator (e.g. /sim/payments/receipts/...).
-        root = request.scope.get("root_path", "")
-        return str(request.url.replace(path=root, query="", fragment="")).rstrip("/")
-
     def render(request: Request, obj: dict[str, Any]) -> dict[str, Any]:
         if obj.get("object") == "charge":
-            obj = {**obj, "receipt_url": f"{base(request)}/receipts/{obj['id']}"}
+            obj = {**obj, "receipt_url": f"{mount_base(request)}/receipts/{obj['id']}"}
         return obj
 
     def query(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
@@ -1105,9 +1103,7 @@ def create_app(
             raise StripeAPIError(400, "the control request body must be a JSON object")
         return data
 
-    @app.exception_handler(StripeAPIError)
-    async def control_error(_: Request, exc: StripeAPIError) -> Response:
-        return JSONResponse(exc.body(), status_code=exc.status)
+    answer_errors(app, StripeAPIError)
 
     @app.get("/_webhook", include_in_schema=False)
     async def get_webhook() -> Any:

@@ -132,9 +132,7 @@ class TrackerConnector(Connector):
 
     DESCRIPTION_CHARS: ClassVar[int] = 400  # description excerpt in search results
 
-    @property
-    def label(self) -> str:
-        return str(self.config.get("label", "Linear"))
+    default_label: ClassVar[str] = "Linear"
 
     async def _gql(
         self, query: str, variables: dict[str, Any] | None = None, *, what: str = ""

@@ -35,7 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from graphql import GraphQLError, build_schema, execute_sync, parse, validate
 
-from connectors.simulator_base import Faults, SimulatorAuth, install
+from connectors.simulator_base import Faults, SimulatorAuth, mount_base, simulator_app
 from connectors.tracker import seed as seed_data
 
 SCHEMA_SDL = '''
@@ -1265,24 +1265,15 @@ def create_app(
             api_keys=frozenset(api_keys) if api_keys else None,
             bearer=frozenset(oauth_tokens) if oauth_tokens else None,
         )
-    app = FastAPI(title="Tracker simulator (Linear GraphQL API)", docs_url=None, redoc_url=None)
-    app.state.tracker = state
-    app.state.faults = faults
-    app.state.auth = auth
-    install(
-        app,
+    app = simulator_app(
+        "Tracker simulator (Linear GraphQL API)",
+        state_name="tracker",
+        state=state,
         faults=faults,
         auth=auth,
         error_body=linear_error_body,
-        state_snapshot=state.snapshot,
         sleep=sleep,
     )
-
-    def base(request: Request) -> str:
-        # Not request.base_url: under a Mount that is the outer app's root, and links must
-        # point inside this simulator (e.g. /sim/tracker/northwind/issue/ENG-12/...).
-        root = request.scope.get("root_path", "")
-        return str(request.url.replace(path=root, query="", fragment="")).rstrip("/")
 
     @app.post("/graphql")
     async def graphql_endpoint(request: Request) -> Response:
@@ -1297,7 +1288,11 @@ def create_app(
                 {"errors": [_graphql_error("Body must be a JSON object.", "BAD_REQUEST")]}, status_code=400
             )
         status, body = run_query(
-            state, base(request), payload.get("query"), payload.get("variables"), payload.get("operationName")
+            state,
+            mount_base(request),
+            payload.get("query"),
+            payload.get("variables"),
+            payload.get("operationName"),
         )
         return JSONResponse(body, status_code=status)
 

@@ -131,8 +131,49 @@ async def test_earlier_turns_do_not_confuse_the_new_one(model: LocalModel) -> No
 
 
 async def test_unknown_prompt_is_answered(model: LocalModel) -> None:
-    for prompt in ("workflow/draft@v1", None, "something/else"):
+    for prompt in ("reports/monthly@v1", None, "something/else"):
         response = await model.complete(ModelRequest(system="x", messages=[], prompt=prompt))
         assert response.stop_reason == "end_turn"
         assert "triage" in response.content and "chat" in response.content
         assert response.usage.input_tokens > 0
+
+
+async def test_workflow_draft_reads_the_sentence(model: LocalModel) -> None:
+    connections = [
+        {"name": "payments", "kind": "payments", "events": ["charge.dispute.created"], "tools": []},
+        {
+            "name": "helpdesk",
+            "kind": "helpdesk",
+            "events": ["ticket.created"],
+            "tools": [{"name": "helpdesk__create_ticket"}],
+        },
+        {"name": "chat", "kind": "chat", "events": ["message"], "tools": [{"name": "chat__post_message"}]},
+    ]
+    request = "When a dispute opens in payments, open a ticket and post in #billing"
+    response = await model.complete(
+        ModelRequest(
+            system="x",
+            messages=[],
+            prompt="workflow/draft@v1",
+            variables={"request": request, "connections": connections},
+        )
+    )
+    spec = response.output
+    assert spec is not None and spec["trigger"] == {
+        "connection": "payments",
+        "event": "charge.dispute.created",
+    }
+    assert [s["tool"] for s in spec["steps"]] == ["helpdesk__create_ticket", "chat__post_message"]
+    unknown = await model.complete(
+        ModelRequest(
+            system="x",
+            messages=[],
+            prompt="workflow/draft@v1",
+            variables={"request": "water the plants", "connections": connections},
+        )
+    )
+    assert (
+        unknown.output is not None
+        and unknown.output["steps"] == []
+        and unknown.output["name"].startswith("Not understood")
+    )
