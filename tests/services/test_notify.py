@@ -24,7 +24,9 @@ async def test_new_approvals_are_posted_once_with_a_link(db_url: str, tmp_path: 
         "requester_email": "ann@example.com",
         "external_id": 2,
     }
-    run_id, _ = intake.submit(c.db, kind="ticket", run_kind="triage", payload=payload, source="api", actor="api")
+    run_id, _ = intake.submit(
+        c.db, kind="ticket", run_kind="triage", payload=payload, source="api", actor="api"
+    )
     await c.orchestrator.drain("w")
     pending = approvals.list_actions(c.db)
     chat = c.pool.connector("chat")
