@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
-from app.services import approvals, auth, connections, dashboard, views
+from app.services import approvals, auth, connections, corrections, dashboard, views
 from app.services.auth import ROLES, Principal
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.store.tables import Action
@@ -436,8 +436,22 @@ def run_page(request: Request, run_id: str, who: Principal = Depends(require("vi
             "origin": origin,
             "timeline": present.timeline(run),
             "active": run["status"] in ACTIVE_RUN,
+            "categories": [t["name"] for t in container(request).taxonomy],
         },
     )
+
+
+@router.post("/ui/runs/{run_id}/classification")
+async def correct(request: Request, run_id: str, who: Principal = Depends(require("approver"))) -> Response:
+    """A person fixes the category; the next similar ticket learns from it."""
+    c = container(request)
+    form = await form_lists(request)
+    category = (form.get("category") or [""])[-1]
+    try:
+        corrections.correct_category(c.db, run_id, category, who, [t["name"] for t in c.taxonomy])
+    except ServiceError as exc:
+        return error_page(request, exc.status, exc.message)
+    return see_other(f"/ui/runs/{run_id}")
 
 
 # -- chat ---------------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ MATRIX: dict[tuple[str, str], tuple[str, int, dict[str, Any] | None]] = {
     # a system's events carry the vendor's signature instead of a token
     ("POST", "/api/v1/webhooks/{connection}"): (PUBLIC, 404, {}),
     # the web UI
+    ("POST", "/ui/runs/{run_id}/classification"): ("approver", 422, {}),
     ("GET", "/ui/queue"): ("viewer", 200, None),
     ("GET", "/ui/queue/panel"): ("viewer", 200, None),
     ("GET", "/ui/queue/more"): ("viewer", 200, None),

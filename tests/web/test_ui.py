@@ -298,3 +298,19 @@ async def test_chat_page_knows_who_may_approve(ui: Ui) -> None:
     assert 'data-can-approve="false"' in html and "read tools only" in html
     html = (await ui.get("/ui/chat", role="approver")).text
     assert 'data-can-approve="true"' in html and 'data-user="approver-user"' in html
+
+
+async def test_an_approver_corrects_a_category_from_the_run_page(ui: Ui) -> None:
+    page = await ui.get(f"/ui/runs/{ui.run_id}", role="viewer")
+    assert "Save correction" not in page.text  # viewers see the category, not the form
+    page = await ui.get(f"/ui/runs/{ui.run_id}", role="approver")
+    assert "Save correction" in page.text
+    r = await ui.post(
+        f"/ui/runs/{ui.run_id}/classification", role="approver", data={"category": "cancellation"}
+    )
+    assert r.status_code == 303
+    page = await ui.get(f"/ui/runs/{ui.run_id}", role="viewer")
+    assert "cancellation" in page.text and "Corrected from" in page.text
+    assert (
+        await ui.post(f"/ui/runs/{ui.run_id}/classification", role="operator", data={"category": "billing"})
+    ).status_code == 403
