@@ -19,6 +19,7 @@ from app.llm.factory import build_model
 from app.llm.prompts import PromptLibrary, default_library
 from app.services.chat import ChatPipeline
 from app.services.connections import ConnectorPool
+from app.services.deltas import DeltaBus
 from app.services.finance import FinancePipeline
 from app.services.mcp_calls import mcp_call_pipeline
 from app.services.notify import ApprovalNotifier
@@ -63,6 +64,11 @@ class Container:
         if self._wake is not None:
             loop, event = self._wake
             loop.call_soon_threadsafe(event.set)
+
+    @cached_property
+    def deltas(self) -> DeltaBus:
+        """Live answer text of runs advanced in this process, for the chat stream."""
+        return DeltaBus()
 
     @cached_property
     def db(self) -> Database:

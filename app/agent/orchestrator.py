@@ -53,8 +53,11 @@ class Orchestrator:
         # Told when a run parks waiting for people (e.g. to post a notice); never fails the run.
         self.on_parked = on_parked
 
-    async def advance(self, run_id: str, owner: str) -> str:
-        """Move a claimed run as far as it can go; returns the status it was left in."""
+    async def advance(self, run_id: str, owner: str, *, on_delta: Callable[[str], None] | None = None) -> str:
+        """Move a claimed run as far as it can go; returns the status it was left in.
+
+        `on_delta` is told answer text as a streaming model writes it (see RunContext).
+        """
         snapshot = self.store.load(run_id)
         pipeline = self.pipelines.get(snapshot.kind)
         heartbeat = asyncio.create_task(self._heartbeat(run_id, owner))
@@ -71,6 +74,7 @@ class Orchestrator:
                 model=self.model,
                 catalogue=catalogue,
                 policy=self.policy(),
+                on_delta=on_delta,
             )
             result = await pipeline(ctx)
             self.store.set_status(run_id, owner, "succeeded", result=result or {})
@@ -125,12 +129,14 @@ class Orchestrator:
             self.store.release(run_id, owner)
         return run_id
 
-    async def advance_now(self, run_id: str, owner: str) -> str | None:
+    async def advance_now(
+        self, run_id: str, owner: str, *, on_delta: Callable[[str], None] | None = None
+    ) -> str | None:
         """Advance a particular run here and now, if no one else holds it."""
         if not self.store.claim_run(run_id, owner, self.lease_seconds):
             return None
         try:
-            return await self.advance(run_id, owner)
+            return await self.advance(run_id, owner, on_delta=on_delta)
         finally:
             self.store.release(run_id, owner)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,17 @@ from jsonschema import Draft202012Validator
 
 from app.agent.policy import Policy, merge_facts, new_facts, observe
 from app.agent.ports import ActionRecord, NewAction, NewStep, RunSnapshot, RunStore, StepRecord
-from app.llm.base import Message, Model, ModelRequest, ModelResponse, ToolCall, ToolSpec
+from app.llm.base import (
+    Message,
+    Model,
+    ModelError,
+    ModelRequest,
+    ModelResponse,
+    StreamingModel,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+)
 from app.llm.pricing import cost_usd
 from app.llm.prompts import untrusted
 from app.llm.tokens import count_tokens
@@ -102,6 +113,7 @@ class RunContext:
         model: Model,
         catalogue: Catalogue,
         policy: Policy,
+        on_delta: Callable[[str], None] | None = None,
     ):
         self.run = snapshot
         self.store = store
@@ -109,6 +121,9 @@ class RunContext:
         self.model = model
         self.catalogue = catalogue
         self.policy = policy
+        # Told each piece of answer text as a streaming model produces it (live chat).
+        # Only a convenience for whoever watches: steps, not deltas, are the record.
+        self.on_delta = on_delta
         self._steps: dict[str, StepRecord] = {s.name: s for s in snapshot.steps if s.name}
         self._actions: dict[str, ActionRecord] = {a.tool_call_id: a for a in snapshot.actions}
         # What the run knows for a fact (the item, read results); the gate checks writes against it.
@@ -142,7 +157,24 @@ class RunContext:
         if (rec := self.recorded(name)) is not None:
             return ModelResponse.model_validate(rec.data["response"])
         started = time.perf_counter()
-        response = await self.model.complete(request)
+        on_delta = self.on_delta
+        if (
+            on_delta is None
+            or request.output_schema is not None
+            or not isinstance(self.model, StreamingModel)
+        ):
+            response = await self.model.complete(request)
+        else:
+            # Someone is watching and the answer is prose: stream it, record the same final response.
+            streamed: ModelResponse | None = None
+            async for event in self.model.stream(request):
+                if isinstance(event, TextDelta):
+                    on_delta(event.text)
+                else:
+                    streamed = event
+            if streamed is None:
+                raise ModelError(f"{self.model.name}: the stream ended without a response")
+            response = streamed
         latency = (time.perf_counter() - started) * 1000
         model_name = response.model or self.model.name
         self._append(

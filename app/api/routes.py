@@ -169,13 +169,28 @@ async def post_chat(
 ) -> StreamingResponse:
     """One chat turn as a server-sent event stream (see app/services/events.py for the events)."""
     run_id, conversation_id = chat.start_turn(c.db, body.message, body.conversation_id, who)
-    # Advance the turn right here unless a worker takes it first; the stream reads committed steps either way.
-    c.background(c.orchestrator.advance_now(run_id, worker_id()))
+    # Subscribe before the turn starts so no answer text is missed; unsubscribed when either side ends.
+    deltas = c.deltas.subscribe(run_id)
+
+    async def turn() -> None:
+        try:
+            await c.orchestrator.advance_now(
+                run_id, worker_id(), on_delta=lambda text: c.deltas.publish(run_id, text)
+            )
+        finally:
+            c.deltas.unsubscribe(run_id, deltas)
+
+    # Advance the turn right here unless a worker takes it first; the stream reads committed steps either
+    # way, plus the answer's text as it streams when it is advanced here (a worker's run shows no deltas).
+    c.background(turn())
 
     async def stream() -> AsyncIterator[str]:
-        yield events.sse("conversation", {"conversation_id": conversation_id, "run_id": run_id})
-        async for chunk in events.run_events(c.db, run_id):
-            yield chunk
+        try:
+            yield events.sse("conversation", {"conversation_id": conversation_id, "run_id": run_id})
+            async for chunk in events.run_events(c.db, run_id, deltas=deltas):
+                yield chunk
+        finally:
+            c.deltas.unsubscribe(run_id, deltas)
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -12,12 +12,16 @@ Notes on the wire format:
   ones share one turn, as the API expects all results of a turn together.
 - Structured output is a forced tool named `respond` whose input schema is the
   output schema; its input comes back as `ModelResponse.output`.
+- Streaming (`stream`) uses the same parameters and the same parsing; a
+  stream that breaks mid-way is not retried (text was already shown), it
+  becomes a ModelError like any other failure.
 - `temperature` is not sent: anthropic 2.x dropped the parameter from
   `messages.create` (the SDK has no trace of it), so it is ignored here.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -28,6 +32,8 @@ from app.llm.base import (
     ModelRequest,
     ModelResponse,
     StopReason,
+    StreamEvent,
+    TextDelta,
     ToolCall,
     Usage,
 )
@@ -77,22 +83,38 @@ class AnthropicModel:
         params = self.build_params(request)
         try:
             message = await self._client.messages.create(**params)
-        except anthropic.APIStatusError as err:
-            raise ModelError(self._describe_status_error(err)) from None
-        except anthropic.APITimeoutError:
-            raise ModelError(
-                f"{self.name}: request timed out (after {_retries(self._max_retries)})"
-            ) from None
-        except anthropic.APIConnectionError as err:
-            raise ModelError(
-                self._redact(
-                    f"{self.name}: could not reach {self._client.base_url} "
-                    f"(after {_retries(self._max_retries)}): {err.message}"
-                )
-            ) from None
         except anthropic.AnthropicError as err:
-            raise ModelError(self._redact(f"{self.name}: {type(err).__name__}: {err}")) from None
+            raise self._model_error(err) from None
         return self.parse_response(message, request)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """Text deltas as Claude writes them, then the response `complete` would have returned.
+
+        Uses the SDK's `messages.stream` helper, which accumulates the streamed
+        events (text_delta, input_json_delta, message_delta usage and stop
+        reason) into the same Message a non-streamed call returns, so the final
+        response goes through the one `parse_response`. Structured output is not
+        streamed: its text is the forced `respond` tool's JSON, not prose.
+        """
+        if request.output_schema is not None:
+            yield await self.complete(request)
+            return
+        params = self.build_params(request)
+        try:
+            async with self._client.messages.stream(**params) as stream:
+                async for event in stream:
+                    if (
+                        event.type == "content_block_delta"
+                        and event.delta.type == "text_delta"
+                        and event.delta.text
+                    ):
+                        yield TextDelta(text=event.delta.text)
+                message = await stream.get_final_message()
+        except anthropic.AnthropicError as err:
+            raise self._model_error(err) from None
+        except ValueError as err:  # the SDK could not parse a tool's streamed input JSON
+            raise ModelError(self._redact(f"{self.name}: bad streamed tool input: {err}")) from None
+        yield self.parse_response(message, request)
 
     # -- request -----------------------------------------------------------
 
@@ -165,6 +187,20 @@ class AnthropicModel:
         )
 
     # -- errors ------------------------------------------------------------
+
+    def _model_error(self, err: anthropic.AnthropicError) -> ModelError:
+        if isinstance(err, anthropic.APIStatusError):
+            return ModelError(self._describe_status_error(err))
+        if isinstance(err, anthropic.APITimeoutError):
+            return ModelError(f"{self.name}: request timed out (after {_retries(self._max_retries)})")
+        if isinstance(err, anthropic.APIConnectionError):
+            return ModelError(
+                self._redact(
+                    f"{self.name}: could not reach {self._client.base_url} "
+                    f"(after {_retries(self._max_retries)}): {err.message}"
+                )
+            )
+        return ModelError(self._redact(f"{self.name}: {type(err).__name__}: {err}"))
 
     def _describe_status_error(self, err: anthropic.APIStatusError) -> str:
         status = err.status_code

@@ -7,6 +7,7 @@ HTTP, SQL or any vendor: adapters translate to and from their wire formats.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -90,3 +91,26 @@ class Model(Protocol):
     name: str
 
     async def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+
+class TextDelta(BaseModel):
+    """A piece of answer text as the model produces it (streaming only; never recorded)."""
+
+    text: str
+
+
+# What `StreamingModel.stream` yields: text deltas, then exactly one ModelResponse, last.
+StreamEvent = TextDelta | ModelResponse
+
+
+@runtime_checkable
+class StreamingModel(Model, Protocol):
+    """A model that can also stream its answer, so people see text before the turn ends.
+
+    `stream` yields TextDelta items as they arrive and finally the whole
+    ModelResponse, equal to what `complete` returns for the same answer (the
+    response, not the deltas, is what gets recorded). Requests with an
+    output_schema need not stream; an adapter may yield just the response.
+    """
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]: ...

@@ -18,6 +18,8 @@ Notes on the wire format:
   servers have understood for longer.
 - Reasoning models (o1/o3/o4, gpt-5) accept only the default temperature, so
   none is sent to them.
+- `stream` asks for `stream_options.include_usage` so a streamed answer is
+  priced like a whole one; servers that ignore it leave usage at zero.
 - `Usage.input_tokens` excludes cached prompt tokens (OpenAI's `prompt_tokens`
   includes them), matching the Anthropic adapter so pricing is uniform.
 """
@@ -25,6 +27,7 @@ Notes on the wire format:
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -35,6 +38,8 @@ from app.llm.base import (
     ModelRequest,
     ModelResponse,
     StopReason,
+    StreamEvent,
+    TextDelta,
     ToolCall,
     Usage,
 )
@@ -86,22 +91,76 @@ class OpenAIModel:
         params = self.build_params(request)
         try:
             completion = await self._client.chat.completions.create(**params)
-        except openai.APIStatusError as err:
-            raise ModelError(self._describe_status_error(err)) from None
-        except openai.APITimeoutError:
-            raise ModelError(
-                f"{self.name}: request timed out (after {_retries(self._max_retries)})"
-            ) from None
-        except openai.APIConnectionError as err:
-            raise ModelError(
-                self._redact(
-                    f"{self.name}: could not reach {self._client.base_url} "
-                    f"(after {_retries(self._max_retries)}): {err.message}"
-                )
-            ) from None
         except openai.OpenAIError as err:
-            raise ModelError(self._redact(f"{self.name}: {type(err).__name__}: {err}")) from None
+            raise self._model_error(err) from None
         return self.parse_response(completion, request)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """Text deltas as the model writes them, then the response `complete` would have returned.
+
+        `stream=True` with `include_usage`: content arrives in
+        `choices[0].delta.content`, tool calls as fragments keyed by `index`
+        (id and name once, arguments in pieces), the finish reason on the last
+        choice chunk and usage on a final chunk without choices. The pieces are
+        assembled and handed to the same `_response` that `parse_response`
+        uses. Structured output is not streamed (its text is JSON, not prose).
+        """
+        if request.output_schema is not None:
+            yield await self.complete(request)
+            return
+        params = {**self.build_params(request), "stream": True, "stream_options": {"include_usage": True}}
+        content: list[str] = []
+        refusal: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        finish_reason: str | None = None
+        usage: Any = None
+        model = ""
+        saw_choice = False
+        try:
+            chunks = await self._client.chat.completions.create(**params)
+            async with chunks:
+                async for chunk in chunks:
+                    model = chunk.model or model
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    choice = next((c for c in chunk.choices if c.index == 0), None)
+                    if choice is None:
+                        continue
+                    saw_choice = True
+                    delta = choice.delta
+                    if delta.refusal:
+                        refusal.append(delta.refusal)
+                    for part in delta.tool_calls or []:
+                        call = calls.setdefault(
+                            part.index, {"id": "", "type": "function", "name": "", "arguments": ""}
+                        )
+                        call["id"] = part.id or call["id"]
+                        call["type"] = part.type or call["type"]
+                        if part.function is not None:
+                            call["name"] = part.function.name or call["name"]
+                            call["arguments"] += part.function.arguments or ""
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+                    if delta.content:
+                        content.append(delta.content)
+                        yield TextDelta(text=delta.content)
+        except openai.OpenAIError as err:
+            raise self._model_error(err) from None
+        if not saw_choice:
+            raise ModelError(f"{self.name}: the response had no choices")
+        yield self._response(
+            request,
+            content="".join(content),
+            refusal="".join(refusal) or None,
+            calls=[
+                ToolCall(id=c["id"], name=c["name"], arguments=_arguments(c["arguments"]))
+                for _, c in sorted(calls.items())
+                if c["type"] == "function"
+            ],
+            finish_reason=finish_reason,
+            usage=usage,
+            model=model,
+        )
 
     # -- request -----------------------------------------------------------
 
@@ -144,17 +203,36 @@ class OpenAIModel:
             raise ModelError(f"{self.name}: the response had no choices")
         choice = completion.choices[0]
         message = choice.message
-        content = message.content or ""
-        calls = [
-            ToolCall(id=call.id, name=call.function.name, arguments=_arguments(call.function.arguments))
-            for call in (message.tool_calls or [])
-            if getattr(call, "type", "function") == "function"
-        ]
+        return self._response(
+            request,
+            content=message.content or "",
+            refusal=message.refusal,
+            calls=[
+                ToolCall(id=call.id, name=call.function.name, arguments=_arguments(call.function.arguments))
+                for call in (message.tool_calls or [])
+                if getattr(call, "type", "function") == "function"
+            ],
+            finish_reason=choice.finish_reason,
+            usage=completion.usage,
+            model=completion.model,
+        )
 
-        stop = _FINISH_REASONS.get(choice.finish_reason or "", "error")
-        if message.refusal:
+    def _response(
+        self,
+        request: ModelRequest,
+        *,
+        content: str,
+        refusal: str | None,
+        calls: list[ToolCall],
+        finish_reason: str | None,
+        usage: Any,
+        model: str | None,
+    ) -> ModelResponse:
+        """One answer, whether it came whole (`complete`) or in chunks (`stream`)."""
+        stop = _FINISH_REASONS.get(finish_reason or "", "error")
+        if refusal:
             stop = "refusal"
-            content = content or message.refusal
+            content = content or refusal
         elif calls and stop == "end_turn":
             stop = "tool_use"  # some compatible servers say "stop" even when calling tools
 
@@ -166,12 +244,26 @@ class OpenAIModel:
             content=content,
             tool_calls=calls,
             output=output,
-            usage=_usage(completion.usage),
+            usage=_usage(usage),
             stop_reason=stop,
-            model=f"openai:{completion.model}" if completion.model else self.name,
+            model=f"openai:{model}" if model else self.name,
         )
 
     # -- errors ------------------------------------------------------------
+
+    def _model_error(self, err: openai.OpenAIError) -> ModelError:
+        if isinstance(err, openai.APIStatusError):
+            return ModelError(self._describe_status_error(err))
+        if isinstance(err, openai.APITimeoutError):
+            return ModelError(f"{self.name}: request timed out (after {_retries(self._max_retries)})")
+        if isinstance(err, openai.APIConnectionError):
+            return ModelError(
+                self._redact(
+                    f"{self.name}: could not reach {self._client.base_url} "
+                    f"(after {_retries(self._max_retries)}): {err.message}"
+                )
+            )
+        return ModelError(self._redact(f"{self.name}: {type(err).__name__}: {err}"))
 
     def _describe_status_error(self, err: openai.APIStatusError) -> str:
         status = err.status_code

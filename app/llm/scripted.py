@@ -2,16 +2,18 @@
 
 Each entry is a ModelResponse, or a callable that builds one from the request
 (so a test can assert on what the model was shown). Every request is kept in
-`requests` for inspection.
+`requests` for inspection. `stream` plays the same script, handing out the
+text in a few chunks first, so streaming can be tested without a vendor.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from app.llm.base import ModelRequest, ModelResponse, ToolCall, Usage
+from app.llm.base import ModelRequest, ModelResponse, StreamEvent, TextDelta, ToolCall, Usage
 
 Step = ModelResponse | Callable[[ModelRequest], ModelResponse]
 
@@ -60,3 +62,28 @@ class ScriptedModel:
             raise ScriptExhausted(f"no scripted response left for prompt {request.prompt!r}")
         response = step(request) if callable(step) else step
         return response.model_copy(update={"model": response.model or self.name})
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """The next scripted response, its text first in up to `STREAM_CHUNKS` pieces."""
+        response = await self.complete(request)
+        if request.output_schema is None:
+            for piece in chunks(response.content, STREAM_CHUNKS):
+                await asyncio.sleep(0)  # let a reader run between pieces, as a network would
+                yield TextDelta(text=piece)
+        yield response
+
+
+STREAM_CHUNKS = 3
+
+
+def chunks(text: str, n: int) -> list[str]:
+    """`text` cut into at most `n` non-empty pieces that join back to it, at word boundaries if possible."""
+    if not text:
+        return []
+    words = text.split(" ")
+    if len(words) < n:
+        size = -(-len(text) // n)
+        return [text[i : i + size] for i in range(0, len(text), size)]
+    cuts = [round(i * len(words) / n) for i in range(n + 1)]
+    pieces = [" ".join(words[a:b]) + (" " if b < len(words) else "") for a, b in itertools.pairwise(cuts)]
+    return [p for p in pieces if p]

@@ -2,6 +2,12 @@
 
 Reading committed steps (rather than listening inside one process) means the
 stream works whichever worker advances the run, on whichever machine.
+
+Live answer text is the one exception: when the run is advanced in this process
+with a delta callback (post_chat does that), its `delta` events come from an
+in-process queue (app/services/deltas.py) between polls. They are a preview:
+the `message` event still carries the whole text, so clients that ignore
+deltas lose nothing, and a run advanced elsewhere simply has no deltas.
 """
 
 from __future__ import annotations
@@ -38,12 +44,28 @@ def _read(
 
 
 async def run_events(
-    db: Database, run_id: str, *, after: int = 0, poll: float = 0.1, timeout: float = 300.0
+    db: Database,
+    run_id: str,
+    *,
+    after: int = 0,
+    poll: float = 0.1,
+    timeout: float = 300.0,
+    deltas: asyncio.Queue[str] | None = None,
 ) -> AsyncIterator[str]:
-    """Yield `step`, `approval`, `message` and finally `done` (or `error`) events."""
+    """Yield `step`, `approval`, `delta`, `message` and finally `done` (or `error`) events.
+
+    `deltas` (optional) feeds `delta` events `{"text": ...}` as answer text
+    streams in. A model call's deltas are published before its step commits,
+    and the queue is drained right before each read of the store with no await
+    in between, so a call's deltas always come out before its `message`.
+    """
+    loop = asyncio.get_running_loop()
     waited = 0.0
     while True:
+        pending = _drain(deltas)
         status, steps, actions, result, error = _read(db, run_id, after)
+        for text in pending:
+            yield sse("delta", {"text": text})
         for step in steps:
             after = step.seq
             view = step_view(step)
@@ -61,11 +83,31 @@ async def run_events(
                 yield sse("error", {"error": error or "the run failed"})
             yield sse("done", {"status": status, "run_id": run_id, "result": result})
             return
-        if not steps:
-            await asyncio.sleep(poll)
-            waited += poll
-            if waited > timeout:
-                yield sse("error", {"error": f"no progress for {timeout:.0f} s; is a worker running?"})
-                return
-        else:
+        if steps or pending:
             waited = 0.0
+            continue
+        streamed = False
+        if deltas is None:
+            await asyncio.sleep(poll)
+        else:
+            # Wait out the poll interval, passing text on the moment it arrives.
+            deadline = loop.time() + poll
+            while (remaining := deadline - loop.time()) > 0:
+                try:
+                    async with asyncio.timeout(remaining):
+                        text = await deltas.get()
+                except TimeoutError:
+                    break
+                streamed = True
+                yield sse("delta", {"text": text})
+        waited = 0.0 if streamed else waited + poll  # streamed text is progress
+        if waited > timeout:
+            yield sse("error", {"error": f"no progress for {timeout:.0f} s; is a worker running?"})
+            return
+
+
+def _drain(queue: asyncio.Queue[str] | None) -> list[str]:
+    out: list[str] = []
+    while queue is not None and not queue.empty():
+        out.append(queue.get_nowait())
+    return out

@@ -1,7 +1,8 @@
 /* Switchboard web UI: the small amount of behaviour htmx does not cover.
  * - relative times that stay fresh
  * - the approval queue: keyboard shortcuts, bulk selection, refreshes that never clobber an open form
- * - chat: a fetch()-based reader of the server-sent event stream (EventSource cannot POST)
+ * - chat: a fetch()-based reader of the server-sent event stream (EventSource cannot POST);
+ *   `delta` events grow the answer as it is written, `message` then sets the whole text
  * No build step, no dependencies. */
 (function () {
   "use strict";
@@ -272,7 +273,7 @@
       const approvals = bot.querySelector(".approvals");
       const answer = bot.querySelector(".answer");
       const meta = bot.querySelector(".meta");
-      const turn = { runId: null, lastSeq: 0, tokensIn: 0, tokensOut: 0, cards: {} };
+      const turn = { runId: null, lastSeq: 0, tokensIn: 0, tokensOut: 0, cards: {}, streaming: false };
       scroll();
 
       function setStatus(text, spinning) {
@@ -405,6 +406,7 @@
         } else if (event === "step") {
           turn.lastSeq = Math.max(turn.lastSeq, data.seq || 0);
           if (data.kind === "model_call") {
+            turn.streaming = false; // the next model call's text starts afresh
             turn.tokensIn += data.input_tokens || 0;
             turn.tokensOut += data.output_tokens || 0;
             setStatus("Thinking…", true);
@@ -414,7 +416,13 @@
           }
         } else if (event === "approval") {
           addApproval(data);
+        } else if (event === "delta") {
+          // Answer text as the model writes it; the `message` that follows replaces it with the whole text.
+          if (!turn.streaming) { answer.textContent = ""; turn.streaming = true; setStatus("Writing…", true); }
+          answer.textContent += data.text || "";
+          scroll();
         } else if (event === "message") {
+          turn.streaming = false;
           answer.textContent = data.text || "";
           scroll();
         } else if (event === "done") {
