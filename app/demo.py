@@ -115,6 +115,9 @@ async def seed_runs(c: Container, base: str) -> None:
                 if (await client.get(f"{base}/healthz")).status_code == 200:
                     break
             await asyncio.sleep(0.1)
+    for name in DEMO_CONNECTIONS:  # health for the connections page, as an owner would check it
+        with contextlib.suppress(Exception):
+            await c.pool.test(name)
     with c.db.session() as s:
         if s.scalar(select(Run.id).limit(1)):
             return
