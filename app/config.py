@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, alias="SWITCHBOARD_LEASE_SECONDS")
     poll_seconds: float = Field(default=0.5, alias="SWITCHBOARD_POLL_SECONDS")
     # Below this classification confidence a ticket goes to a person first.
+    # The local model's text features: tfidf | embeddings | hybrid | auto (needs the embeddings extra).
+    local_features: str = Field(default="tfidf", alias="SWITCHBOARD_LOCAL_FEATURES")
     review_threshold: float = Field(default=0.55, alias="SWITCHBOARD_REVIEW_THRESHOLD")
     # Refunds and payments above this many minor units need two different approvers.
     two_approvers_above: int = Field(default=50_000, alias="SWITCHBOARD_TWO_APPROVERS_ABOVE")

@@ -97,7 +97,9 @@ class Container:
     def _local_model(self) -> Model:
         from app.llm.local import LocalModel
 
-        return LocalModel(review_threshold=self.settings.review_threshold)
+        return LocalModel(
+            review_threshold=self.settings.review_threshold, features=self.settings.local_features
+        )
 
     @cached_property
     def pool(self) -> ConnectorPool:

@@ -114,7 +114,11 @@ class LocalModel:
         base_examples: Sequence[ExampleLike] | None = None,
         correction_weight: float = 5.0,
         anchor_similarity: float = 0.85,
+        features: str = "tfidf",
     ):
+        # "tfidf" (no extra needed), "embeddings", "hybrid", or "auto": hybrid when the
+        # embeddings extra is installed. See evals/README.md for what each buys.
+        self.features = features
         self.review_threshold = review_threshold
         self.correction_weight = correction_weight
         self.anchor_similarity = anchor_similarity
@@ -197,7 +201,7 @@ class LocalModel:
             anchors.append(True)
         if not texts:
             return None
-        classifier = TextClassifier(anchor_similarity=self.anchor_similarity)
+        classifier = TextClassifier(features=self.features, anchor_similarity=self.anchor_similarity)
         temperature = cached.classifier.temperature if cached is not None else None
         classifier.fit(texts, labels, sample_weight=weights, anchors=anchors, temperature=temperature)
         with self._lock:
