@@ -172,7 +172,7 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     token_file.chmod(0o600)
     console.print(
         Panel.fit(
-            f"[bold]Switchboard demo[/bold] at [link={base}]{base}[/link]\n"
+            f"[bold]Switchboard demo[/bold] at [link={base}]{base}[/link] (open it and sign in with the token)\n"
             f"admin token: {token}\n(also in {token_file})\n"
             f"model: {settings.model}   database: {c.db.engine.url.render_as_string(hide_password=True)}\n"
             f"simulators: {', '.join(f'{base}/sim/{k}/' for k in SIMULATORS)}\n\n"
