@@ -39,6 +39,80 @@ class ConnectorError(Exception):
 
 
 @dataclass(frozen=True)
+class Money:
+    """The write moves money. Names the arguments that carry it, so the gate never guesses.
+
+    `amount` holds minor units; when the argument is left out the write moves the whole
+    of what `source` has left (Stripe refunds a charge in full without an amount).
+    `source` names the argument saying where the money comes from (a charge id)."""
+
+    amount: str = "amount"
+    currency: str | None = "currency"
+    source: str | None = None
+
+
+Audience = Literal["public", "internal", "team"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """The write sends words people will read: who reads them and which arguments hold them.
+
+    public: customers or anyone outside the company; team: colleagues (a chat channel);
+    internal: notes only agents see. `public_flag` names a boolean argument that turns a
+    public message into an internal note when false (Zendesk's comment `public`)."""
+
+    audience: Audience
+    text: tuple[str, ...] = ("body",)
+    public_flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What a write does in the world, as the gate and the queue need to know it.
+
+    reversible: a person can undo it in the system (a tag, a priority); False for money
+    movements, sent messages, posted entries and anything not declared.
+    final: a submission that cannot be withdrawn once made; a string names the boolean
+    argument that makes it final (Stripe's dispute evidence `submit`)."""
+
+    money: Money | None = None
+    message: Message | None = None
+    reversible: bool = False
+    final: bool | str = False
+
+    def is_final(self, arguments: dict[str, Any]) -> bool:
+        if isinstance(self.final, str):
+            return bool(arguments.get(self.final, False))
+        return self.final
+
+    def is_public_message(self, arguments: dict[str, Any]) -> bool:
+        m = self.message
+        if m is None or m.audience != "public":
+            return False
+        return m.public_flag is None or bool(arguments.get(m.public_flag, True))
+
+    def summary(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Plain data for the action row and the queue: what this write does with these arguments."""
+        out: dict[str, Any] = {"reversible": self.reversible, "final": self.is_final(arguments)}
+        if self.money is not None:
+            out["money"] = {
+                "amount": arguments.get(self.money.amount),
+                "currency": arguments.get(self.money.currency) if self.money.currency else None,
+                "source": arguments.get(self.money.source) if self.money.source else None,
+            }
+        if self.message is not None:
+            audience = self.message.audience
+            if audience == "public" and not self.is_public_message(arguments):
+                audience = "internal"
+            out["message"] = {"audience": audience}
+        return out
+
+
+READ_EFFECTS = Effects(reversible=True)
+
+
+@dataclass(frozen=True)
 class OperationSpec:
     name: str
     description: str
@@ -48,6 +122,14 @@ class OperationSpec:
     method_name: str
     takes_idempotency_key: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # None: not declared (imported OpenAPI and MCP operations); a write then counts as irreversible.
+    effects: Effects | None = None
+
+    @property
+    def declared_effects(self) -> Effects:
+        if self.effects is not None:
+            return self.effects
+        return READ_EFFECTS if self.effect == "read" else Effects()
 
 
 def _schema_from_signature(fn: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
@@ -76,8 +158,15 @@ def operation(
     idempotency: Idempotency = "none",
     name: str | None = None,
     description: str | None = None,
+    money: Money | None = None,
+    message: Message | None = None,
+    reversible: bool = False,
+    final: bool | str = False,
 ) -> Callable[[F], F]:
-    """Mark a connector method as a tool. The docstring's first paragraph describes it."""
+    """Mark a connector method as a tool. The docstring's first paragraph describes it.
+
+    A write declares what it does (money, message, reversible, final); an undeclared
+    write counts as irreversible, so the gate errs on the side of asking."""
 
     def decorate(fn: F) -> F:
         schema, takes_key = _schema_from_signature(fn)
@@ -90,6 +179,9 @@ def operation(
             input_schema=schema,
             method_name=fn.__name__,
             takes_idempotency_key=takes_key,
+            effects=Effects(money=money, message=message, reversible=reversible, final=final)
+            if effect == "write"
+            else READ_EFFECTS,
         )
         return fn
 

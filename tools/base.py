@@ -14,7 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from connectors.base import Effect, Idempotency
+from connectors.base import READ_EFFECTS, Effect, Effects, Idempotency
 
 Invoke = Callable[[dict[str, Any], str | None], Awaitable[Any]]
 
@@ -40,6 +40,19 @@ class Tool:
     effect: Effect
     idempotency: Idempotency
     invoke: Invoke
+    # What a write does (money, message, reversible, final), as its connector declares it;
+    # left out, a write counts as irreversible and moving nothing the gate could check.
+    effects: Effects | None = None
+
+    def __post_init__(self) -> None:
+        if self.effects is None:
+            object.__setattr__(self, "effects", READ_EFFECTS if self.effect == "read" else Effects())
+
+    @property
+    def does(self) -> Effects:
+        """The declared effects (never None after construction)."""
+        assert self.effects is not None
+        return self.effects
 
     @property
     def is_write(self) -> bool:

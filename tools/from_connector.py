@@ -23,6 +23,7 @@ def tools_for(connection: str, connector: Connector, *, describe_as: str | None 
                 effect=spec.effect,
                 idempotency=spec.idempotency,
                 invoke=_bind(connector, spec),
+                effects=spec.declared_effects,
             )
         )
     return tools

@@ -23,6 +23,8 @@ Risk = Literal["low", "medium", "high"]
 _RANK = {"low": 0, "medium": 1, "high": 2}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?\b")
+# A money movement whose amount cannot be known counts as more than any threshold.
+UNBOUNDED = 2**63 - 1
 PAYEE_KEYS = ("iban", "account_number", "bank_account", "payee", "payee_account")
 
 
@@ -155,9 +157,13 @@ class Policy:
         # Promise 3: instruction-like text in the item or a read result makes every write suspect.
         if tool.is_write and (steered := injection.risk_reason(facts)) is not None:
             flag("high", steered)
-        op = tool.operation
-        if any(w in op for w in ("comment", "message", "reply", "email")) and arguments.get("public", True):
+        does = tool.does
+        if does.is_public_message(arguments):
             flag("medium", "sends a message people outside the team will read")
+        if does.money is not None:
+            flag("medium", "moves money, which cannot be undone")
+        if does.is_final(arguments):
+            flag("medium", "a final submission: it cannot be changed or withdrawn once made")
         known = {e.lower() for e in facts.get("emails", [])}
         requester = (facts.get("requester_email") or "").lower()
         if requester:
@@ -175,38 +181,53 @@ class Policy:
         return risk, reasons, amount
 
     def _amount(self, tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> int | None:
-        amount = arguments.get("amount")
-        amount = int(amount) if isinstance(amount, int | float) else None
-        charge_id = arguments.get("charge_id")
-        if "refund" in tool.operation and charge_id is not None:
-            charge = facts.get("charges", {}).get(str(charge_id))
+        """The money at stake in minor units, as declared by the operation; None when it moves none.
+
+        A money movement without an amount moves all that its source has left; when that is
+        unknown (the source was never read) the amount counts as unbounded."""
+        money = tool.does.money
+        raw = arguments.get(money.amount) if money is not None else arguments.get("amount")
+        amount = int(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        source_id = arguments.get(money.source) if money is not None and money.source else None
+        if money is not None and source_id is not None:
+            charge = facts.get("charges", {}).get(str(source_id))
             if charge is None:
                 flag(
                     "high",
-                    f"charge {charge_id} was never read in this run; its owner and amount are unverified",
+                    f"charge {source_id} was never read in this run; its owner and amount are unverified",
                 )
+                if amount is None:
+                    amount = UNBOUNDED
             else:
                 remaining = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
                 if amount is None:
                     amount = remaining
                 elif amount > remaining:
                     flag(
-                        "high", f"refund of {amount} exceeds what is left on charge {charge_id} ({remaining})"
+                        "high", f"refund of {amount} exceeds what is left on charge {source_id} ({remaining})"
                     )
-                owner = str(charge.get("customer"))
-                requester = (facts.get("requester_email") or "").lower()
-                customers = facts.get("customers", {})
-                mine = {cid for cid, email in customers.items() if requester and email == requester}
-                if requester and owner not in mine:
-                    if mine or owner in customers:
-                        who = customers.get(owner) or f"customer {owner}"
-                        flag("high", f"charge {charge_id} belongs to {who}, not to the requester {requester}")
-                    else:
-                        flag("medium", f"the owner of charge {charge_id} was not matched to the requester")
+                self._owner(str(source_id), charge, facts, flag)
+        elif money is not None and amount is None:
+            amount = UNBOUNDED
+            flag("high", "moves money without saying how much")
         record_amount = facts.get("record_amount")
         if amount is not None and record_amount is not None and amount > int(record_amount):
-            flag("high", f"amount {amount} is larger than the record's amount {record_amount}")
+            shown = "an unknown amount" if amount == UNBOUNDED else f"amount {amount}"
+            flag("high", f"{shown} is larger than the record's amount {record_amount}")
         return amount
+
+    @staticmethod
+    def _owner(charge_id: str, charge: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
+        owner = str(charge.get("customer"))
+        requester = (facts.get("requester_email") or "").lower()
+        customers = facts.get("customers", {})
+        mine = {cid for cid, email in customers.items() if requester and email == requester}
+        if requester and owner not in mine:
+            if mine or owner in customers:
+                who = customers.get(owner) or f"customer {owner}"
+                flag("high", f"charge {charge_id} belongs to {who}, not to the requester {requester}")
+            else:
+                flag("medium", f"the owner of charge {charge_id} was not matched to the requester")
 
     def _payee(self, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
         vendors = facts.get("vendors", {})
@@ -236,13 +257,10 @@ class Policy:
         if not tool.is_write:
             return Decision(needs_approval=False, risk=risk, reasons=reasons)
         required = 1
-        if (
-            amount is not None
-            and amount > self.two_approvers_above
-            and any(w in tool.operation for w in ("refund", "payment", "payout", "transfer"))
-        ):
+        if tool.does.money is not None and amount is not None and amount > self.two_approvers_above:
             required = 2
-            reasons.append(f"amount {amount} is above {self.two_approvers_above}: two different approvers")
+            shown = "the amount is unknown, so counted as" if amount == UNBOUNDED else f"amount {amount} is"
+            reasons.append(f"{shown} above {self.two_approvers_above}: two different approvers")
         if required == 1:
             for rule in self.standing_rules:
                 if (

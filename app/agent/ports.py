@@ -51,6 +51,7 @@ class ActionRecord:
     status: str
     risk: str = "low"
     reasons: list[str] = field(default_factory=list)
+    effects: dict[str, Any] = field(default_factory=dict)
     decided_by: str | None = None
     reason: str | None = None
     result: dict[str, Any] | None = None
@@ -72,6 +73,11 @@ class NewAction:
     # The person who asked for this write, when one did (a chat request); they may not approve it.
     requested_by: str | None = None
     required_approvals: int = 1
+    # What the write does, as its operation declares it (see connectors.base.Effects.summary).
+    effects: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] | None = None
+    # The facts the gate checked against, kept so an approver's edit is checked the same way.
+    facts: dict[str, Any] | None = None
 
 
 @dataclass

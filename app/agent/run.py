@@ -357,6 +357,8 @@ class RunContext:
                 else f"rule:{decision.rule.tool if decision.rule else ''}",
                 requested_by=self.requested_by,
                 required_approvals=decision.required_approvals,
+                effects=tool.does.summary(call.arguments),
+                facts=self.facts,
             )
             step = NewStep(
                 kind="decision",

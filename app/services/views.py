@@ -27,6 +27,8 @@ def action_view(a: Action) -> dict[str, Any]:
         "edited": a.arguments != a.proposed_arguments,
         "risk": a.risk,
         "reasons": list(a.reasons or []),
+        "effects": dict(a.effects or {}),
+        "provenance": a.provenance,
         "status": a.status,
         "requested_by": a.requested_by,
         "required_approvals": a.required_approvals,

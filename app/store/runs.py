@@ -45,6 +45,7 @@ def action_record(a: Action) -> ActionRecord:
         status=a.status,
         risk=a.risk,
         reasons=list(a.reasons or []),
+        effects=dict(a.effects or {}),
         decided_by=a.decided_by,
         reason=a.reason,
         result=a.result,
@@ -157,6 +158,9 @@ class SqlRunStore:
                     status=a.status,
                     risk=a.risk,
                     reasons=a.reasons,
+                    effects=a.effects,
+                    provenance=a.provenance,
+                    facts=a.facts,
                     requested_by=a.requested_by,
                     required_approvals=a.required_approvals,
                     expires_at=utcnow() + timedelta(hours=self.approval_ttl_hours)

@@ -143,6 +143,12 @@ class Action(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     risk: Mapped[str] = mapped_column(String(10), default="low")
     reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # What the write does (tools.base.Tool.does.summary): money, message audience, reversible, final.
+    effects: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Where each argument value came from (a trusted fact, the classifier, the model, untrusted text).
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The facts the gate checked the write against, so an edited write is checked the same way.
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     requested_by: Mapped[str | None] = mapped_column(String(100))
     required_approvals: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     approvals: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")

@@ -25,7 +25,7 @@ from typing import Annotated, Any, ClassVar
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, about, operation, transport_error
+from connectors.base import Connector, ConnectorError, Message, about, operation, transport_error
 
 # Plain words for the error codes a model or a person is likely to meet.
 ERROR_HINTS: dict[str, str] = {
@@ -313,7 +313,7 @@ class ChatConnector(Connector):
 
     # --- writes ---
 
-    @operation(effect="write", idempotency="check")
+    @operation(effect="write", idempotency="check", message=Message("team", ("text",)))
     async def post_message(
         self, channel: str, text: str, thread_ts: str | None = None, idempotency_key: str | None = None
     ) -> dict[str, Any]:

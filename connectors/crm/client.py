@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Connector, ConnectorError, about, operation
+from connectors.base import Connector, ConnectorError, Message, about, operation
 
 ACTION_PROPERTY = "switchboard_action_id"
 NOTE_TO_CONTACT = 202  # HUBSPOT_DEFINED association type: note -> contact
@@ -230,7 +230,7 @@ class CrmConnector(Connector):
 
     # --- writes ---
 
-    @operation(effect="write", idempotency="check")
+    @operation(effect="write", idempotency="check", message=Message("internal"), reversible=True)
     async def add_note(
         self, contact_id: str, body: str, idempotency_key: str | None = None
     ) -> dict[str, Any]:

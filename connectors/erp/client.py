@@ -284,7 +284,7 @@ class ERPConnector(Connector):
 
     # --- writes ---
 
-    @operation(effect="write", idempotency="key")
+    @operation(effect="write", idempotency="key", final=True)
     async def post_journal_entry(
         self,
         date: IsoDate,

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, about, operation
+from connectors.base import Connector, ConnectorError, Message, about, operation
 from connectors.http import NOT_IDEMPOTENT
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -277,7 +277,9 @@ class HelpdeskConnector(Connector):
 
     # --- writes ---
 
-    @operation(effect="write", idempotency="check")
+    @operation(
+        effect="write", idempotency="check", message=Message("public", ("body",), public_flag="public")
+    )
     async def add_comment(
         self, ticket_id: int, body: str, public: bool = True, idempotency_key: str | None = None
     ) -> dict[str, Any]:
@@ -310,7 +312,7 @@ class HelpdeskConnector(Connector):
             "deduplicated": deduplicated,
         }
 
-    @operation(effect="write", idempotency="check")
+    @operation(effect="write", idempotency="check", reversible=True)
     async def update_ticket(
         self,
         ticket_id: int,
@@ -358,7 +360,7 @@ class HelpdeskConnector(Connector):
             "deduplicated": deduplicated,
         }
 
-    @operation(effect="write", idempotency="key")
+    @operation(effect="write", idempotency="key", message=Message("public", ("subject", "body")))
     async def create_ticket(
         self,
         subject: str,

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, about, operation
+from connectors.base import Connector, ConnectorError, Money, about, operation
 
 RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
 DisputeStatus = Literal[
@@ -268,7 +268,9 @@ class PaymentsConnector(Connector):
 
     # --- writes ---
 
-    @operation(effect="write", idempotency="key")
+    @operation(
+        effect="write", idempotency="key", money=Money(amount="amount", currency=None, source="charge_id")
+    )
     async def create_refund(
         self,
         charge_id: str,
@@ -286,7 +288,7 @@ class PaymentsConnector(Connector):
         )
         return {"refund": self.json_object(response), "deduplicated": _replayed(response)}
 
-    @operation(effect="write", idempotency="key")
+    @operation(effect="write", idempotency="key", final="submit")
     async def submit_dispute_evidence(
         self,
         dispute_id: str,

@@ -26,7 +26,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, operation
+from connectors.base import Connector, ConnectorError, Message, operation
 from connectors.graphql import GraphQLRequestError, execute
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -237,7 +237,7 @@ class TrackerConnector(Connector):
 
     # --- writes ---
 
-    @operation(effect="write", idempotency="check")
+    @operation(effect="write", idempotency="check", reversible=True)
     async def create_issue(
         self,
         team_id: str,
@@ -283,7 +283,7 @@ class TrackerConnector(Connector):
             raise ConnectorError(f"{self.label} did not create the issue (success: {payload.get('success')})")
         return {**self._summary(payload["issue"]), "deduplicated": False}
 
-    @operation(effect="write", idempotency="check")
+    @operation(effect="write", idempotency="check", message=Message("team"))
     async def add_comment(
         self, issue_id: str, body: str, idempotency_key: str | None = None
     ) -> dict[str, Any]:

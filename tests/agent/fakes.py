@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.base import Effects, Message
 from tools.base import Catalogue, Tool
 
 
@@ -56,6 +57,7 @@ class FakeSystem:
                     effect="write",
                     idempotency="check",
                     invoke=self.send,
+                    effects=Effects(message=Message("public", ("body",))),
                 ),
             ]
         )

@@ -5,17 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.agent.policy import Policy, StandingRule, merge_facts, new_facts, observe
-from tools.base import Tool
-
-
-async def _noop(args: dict[str, Any], key: str | None) -> Any:
-    return None
-
-
-def tool(name: str, effect: str = "write") -> Tool:
-    connection, operation = name.split("__")
-    return Tool(name, connection, operation, "", {"type": "object"}, effect, "key", _noop)  # type: ignore[arg-type]
-
+from connectors.base import Effects, Money
+from tests.support.tools import tool
 
 REFUND = tool("payments__create_refund")
 
@@ -45,9 +36,10 @@ def facts_with_charge(owner_email: str = "ann@example.com") -> dict[str, Any]:
     return facts
 
 
-def test_refund_of_the_requesters_own_charge_is_plain() -> None:
+def test_refund_of_the_requesters_own_charge_is_plain_but_never_low() -> None:
     d = Policy().decide(REFUND, {"charge_id": "ch_1", "amount": 4000}, facts_with_charge())
-    assert d.needs_approval and d.risk == "low" and d.required_approvals == 1
+    assert d.needs_approval and d.risk == "medium" and d.required_approvals == 1
+    assert d.reasons == ["moves money, which cannot be undone"]
 
 
 def test_refund_of_someone_elses_charge_is_high_risk() -> None:
@@ -128,3 +120,64 @@ def test_reads_never_need_approval() -> None:
         .decide(tool("payments__get_charge", "read"), {"charge_id": "x"}, new_facts())
         .needs_approval
     )
+
+
+def test_a_full_refund_without_amount_counts_the_whole_remaining_amount() -> None:
+    facts = facts_with_charge()
+    facts["charges"]["ch_1"].update(amount=90_000, amount_refunded=10_000)
+    d = Policy(two_approvers_above=50_000).decide(REFUND, {"charge_id": "ch_1"}, facts)
+    assert d.required_approvals == 2
+    assert any("amount 80000 is above 50000" in r for r in d.reasons)
+
+
+def test_a_refund_of_an_unread_charge_without_amount_needs_two_approvers() -> None:
+    d = Policy(two_approvers_above=50_000).decide(REFUND, {"charge_id": "ch_9"}, new_facts())
+    assert d.risk == "high" and d.required_approvals == 2
+    assert any("amount is unknown" in r for r in d.reasons)
+
+
+def test_money_is_recognised_by_declaration_not_by_name() -> None:
+    """An operation named like a refund that moves nothing is not money; a declared one is."""
+    named_like_money = tool("erp__refund_note", effects=Effects(reversible=True))
+    d = Policy(two_approvers_above=10).decide(named_like_money, {"amount": 5_000}, new_facts())
+    assert d.risk == "low" and d.required_approvals == 1
+    wire = tool("erp__send_wire", effects=Effects(money=Money(amount="value", currency="ccy")))
+    d = Policy(two_approvers_above=10).decide(wire, {"value": 5_000, "ccy": "EUR"}, new_facts())
+    assert d.risk == "medium" and d.required_approvals == 2
+
+
+def test_final_submissions_and_public_messages_are_never_low() -> None:
+    evidence = tool("payments__submit_dispute_evidence")
+    assert Policy().decide(evidence, {"dispute_id": "dp_1", "submit": True}, new_facts()).risk == "medium"
+    assert Policy().decide(evidence, {"dispute_id": "dp_1", "submit": False}, new_facts()).risk == "low"
+    reply = tool("helpdesk__add_comment")
+    facts = new_facts()
+    assert Policy().decide(reply, {"ticket_id": 1, "body": "Hi"}, facts).risk == "medium"
+    assert Policy().decide(reply, {"ticket_id": 1, "body": "Hi", "public": False}, facts).risk == "low"
+
+
+def test_shipped_writes_declare_what_they_do() -> None:
+    from tests.support.tools import SHIPPED
+
+    declared = {
+        f"{kind}__{spec.name}": spec.declared_effects
+        for kind, cls in SHIPPED.items()
+        for spec in cls.operations()
+        if spec.effect == "write"
+    }
+    assert declared["payments__create_refund"].money is not None
+    assert declared["payments__submit_dispute_evidence"].final == "submit"
+    assert declared["erp__post_journal_entry"].final is True
+    assert declared["helpdesk__update_ticket"].reversible
+    reply = declared["helpdesk__add_comment"].message
+    assert reply is not None and reply.audience == "public"
+    irreversible = sorted(n for n, e in declared.items() if not e.reversible)
+    assert irreversible == [
+        "chat__post_message",
+        "erp__post_journal_entry",
+        "helpdesk__add_comment",
+        "helpdesk__create_ticket",
+        "payments__create_refund",
+        "payments__submit_dispute_evidence",
+        "tracker__add_comment",
+    ]

@@ -6,17 +6,7 @@ from typing import Any
 
 from app.agent.injection import FACTS_KEY
 from app.agent.policy import Policy, StandingRule, merge_facts, new_facts, observe
-from tools.base import Tool
-
-
-async def _noop(args: dict[str, Any], key: str | None) -> Any:
-    return None
-
-
-def tool(name: str, effect: str = "write") -> Tool:
-    connection, operation = name.split("__")
-    return Tool(name, connection, operation, "", {"type": "object"}, effect, "check", _noop)  # type: ignore[arg-type]
-
+from tests.support.tools import tool
 
 TAG = tool("helpdesk__update_ticket")
 REPLY = tool("helpdesk__add_comment")

@@ -109,7 +109,7 @@ async def test_large_refund_needs_two_different_approvers_and_runs_once(rig: Any
     await c.orchestrator.drain("w")
     view = run_view(c.db, run_id)
     [refund] = [a for a in view["actions"] if a["operation"] == "create_refund"]
-    assert refund["required_approvals"] == 2 and refund["risk"] == "low", refund["reasons"]
+    assert refund["required_approvals"] == 2 and refund["risk"] == "medium", refund["reasons"]
 
     with pytest.raises(Forbidden):  # four eyes: the clerk who asked for the refund cannot approve it
         approvals.approve(c.db, refund["id"], Principal("clerk-kim", "approver"), c.pool.catalogue)
