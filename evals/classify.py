@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import time
 from collections import Counter, defaultdict
@@ -27,7 +28,13 @@ from app.llm.local.classifier import (
     make_features,
 )
 
-BANKING77_DIR = Path(__file__).parent / "data" / "banking77"
+# BANKING77 (CC BY 4.0) is not part of this repository: pass its folder, set
+# SWITCHBOARD_BANKING77, or keep it in ../shared/data/banking77 beside the checkout.
+BANKING77_ENV = "SWITCHBOARD_BANKING77"
+BANKING77_PLACES = (
+    Path("../shared/data/banking77"),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77",
+)
 
 # --model names -> feature backends of TextClassifier ("auto": hybrid when the extra is installed).
 MODELS: dict[str, str] = {
@@ -285,14 +292,40 @@ def evaluate(
     }
 
 
-def load_banking77(data_dir: Path = BANKING77_DIR) -> Dataset:
-    """The shipped BANKING77 training split (10,003 rows, 77 intents)."""
-    return load_csv(data_dir / "train.csv")
+def find_banking77(data_dir: Path | str | None = None) -> Path:
+    """The BANKING77 folder (train.csv and categories.json): the one given, else
+    $SWITCHBOARD_BANKING77, else ../shared/data/banking77 near the working directory or the checkout."""
+    if data_dir is not None:
+        candidates = [Path(data_dir)]
+    elif os.environ.get(BANKING77_ENV):
+        candidates = [Path(os.environ[BANKING77_ENV])]
+    else:
+        candidates = list(BANKING77_PLACES)
+    for place in candidates:
+        if (place / "train.csv").is_file() and (place / "categories.json").is_file():
+            return place
+    looked = ", ".join(str(p) for p in candidates)
+    raise DatasetError(
+        f"no BANKING77 data (train.csv and categories.json) in {looked}; pass --data DIR "
+        f"or set {BANKING77_ENV}. The data set is CC BY 4.0, from PolyAI-LDN/task-specific-datasets."
+    )
 
 
-def banking77_intents(data_dir: Path = BANKING77_DIR) -> list[str]:
+def load_banking77(data_dir: Path | str | None = None) -> Dataset:
+    """BANKING77's training split (10,003 rows, 77 intents), from wherever `find_banking77` finds it."""
+    return load_csv(find_banking77(data_dir) / "train.csv")
+
+
+def banking77_intents(data_dir: Path | str | None = None) -> list[str]:
     """Intent names in the dataset's own order (categories.json)."""
-    return [str(c) for c in json.loads((data_dir / "categories.json").read_text(encoding="utf-8"))]
+    path = find_banking77(data_dir) / "categories.json"
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DatasetError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(names, list) or not names:
+        raise DatasetError(f"{path}: expected a JSON list of intent names")
+    return [str(c) for c in names]
 
 
 def banking77_split(
@@ -300,13 +333,14 @@ def banking77_split(
     *,
     intents: int | None = None,
     seed: int = 0,
-    data_dir: Path = BANKING77_DIR,
+    data_dir: Path | str | None = None,
 ) -> tuple[Dataset, Dataset]:
     """(train, test): a stratified 20% hold-out, training on the rest or on `per_intent` per intent.
 
     `intents` keeps only the first N intents of categories.json (a quick,
     smaller task for smoke tests); the hold-out is the same either way.
     """
+    data_dir = find_banking77(data_dir)
     data = load_banking77(data_dir)
     keep = None if intents is None else set(banking77_intents(data_dir)[:intents])
     train_idx, test_idx = stratified_split(data.labels, 0.2, seed)

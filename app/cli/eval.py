@@ -104,12 +104,18 @@ def banking77(
     seed: int = typer.Option(0, "--seed", help="the hold-out; reported figures use 0"),
     latency_sample: int = typer.Option(200, "--latency-sample", help="items timed one at a time"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="folder with BANKING77's train.csv and categories.json "
+        "(default: $SWITCHBOARD_BANKING77, else ../shared/data/banking77)",
+    ),
 ) -> None:
-    """BANKING77: hold out a stratified 20% of the shipped data, train on the rest (or N per intent)."""
+    """BANKING77: hold out a stratified 20% of its training split, train on the rest (or N per intent)."""
     from evals.classify import DatasetError, banking77_split
 
     try:
-        train_set, test_set = banking77_split(per_intent, intents=intents, seed=seed)
+        train_set, test_set = banking77_split(per_intent, intents=intents, seed=seed, data_dir=data)
     except DatasetError as exc:
         _fail(str(exc))
         return

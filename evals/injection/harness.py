@@ -52,7 +52,7 @@ from app.services.connections import add_connection
 from app.services.triage import ACT_OPERATIONS
 from app.store.tables import Action, AuditEntry, Run, StandingRuleRow, Step
 from connectors.registry import SIMULATORS
-from tests.support.app import container
+from evals.wiring import container
 
 CASES_PATH = Path(__file__).with_name("cases.jsonl")
 CHANNELS = ("ticket", "article", "crm_note", "invoice", "chat")

@@ -12,16 +12,18 @@ from typer.testing import CliRunner
 
 from app.cli.main import app
 from evals.classify import (
-    BANKING77_DIR,
+    BANKING77_ENV,
     DatasetError,
     accuracy,
     banking77_intents,
     banking77_split,
+    find_banking77,
     load_csv,
     macro_f1,
     per_label_sample,
     stratified_split,
 )
+from tests.evals.conftest import PER_INTENT, write_banking_like
 
 runner = CliRunner()
 KEYS = {"accuracy", "macro_f1", "items", "seconds_per_item"}
@@ -120,17 +122,37 @@ def test_stratified_split_is_reproducible_disjoint_and_per_label() -> None:
     assert set(few) <= set(train)
 
 
-def test_banking77_copy_is_shipped_complete_and_split_as_documented() -> None:
-    data = load_csv(BANKING77_DIR / "train.csv")
-    intents = banking77_intents()
-    assert len(data) == 10_003 and len(intents) == 77 and set(data.labels) == set(intents)
-    assert "Attribution 4.0" in (BANKING77_DIR / "LICENSE").read_text(encoding="utf-8")
-    train, test = banking77_split()
-    assert len(train) + len(test) == 10_003 and 0.19 < len(test) / 10_003 < 0.21
-    few, test_again = banking77_split(10)
-    assert len(few) == 770 and test_again.texts == test.texts  # the same hold-out either way
-    small, small_test = banking77_split(20, intents=8)
+def test_banking77_split_is_stratified_and_the_same_hold_out_at_every_size(banking_dir: Path) -> None:
+    data = load_csv(banking_dir / "train.csv")
+    intents = banking77_intents(banking_dir)
+    total = len(intents) * PER_INTENT
+    assert len(data) == total and set(data.labels) == set(intents)
+    train, test = banking77_split(data_dir=banking_dir)
+    assert len(train) + len(test) == total and 0.19 < len(test) / total < 0.21
+    assert all(test.labels.count(i) == PER_INTENT // 5 for i in intents)  # 20% of each intent
+    few, test_again = banking77_split(10, data_dir=banking_dir)
+    assert len(few) == 10 * len(intents) and test_again.texts == test.texts  # the same hold-out either way
+    small, small_test = banking77_split(20, intents=8, data_dir=banking_dir)
     assert len(small) == 160 and set(small_test.labels) == set(intents[:8])
+
+
+def test_banking77_is_found_in_shared_data_or_named_and_never_guessed(
+    banking_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(BANKING77_ENV, raising=False)
+    monkeypatch.setattr("evals.classify.BANKING77_PLACES", (Path("../shared/data/banking77"),))
+    with pytest.raises(
+        DatasetError, match=r"no BANKING77 data .* pass --data DIR or set SWITCHBOARD_BANKING77"
+    ):
+        find_banking77()
+    shared = tmp_path.parent / "shared" / "data" / "banking77"
+    write_banking_like(shared)
+    assert find_banking77().resolve() == shared.resolve()
+    monkeypatch.setenv(BANKING77_ENV, str(banking_dir))
+    assert find_banking77() == banking_dir
+    result = runner.invoke(app, ["eval", "banking77", "--data", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "no BANKING77 data" in result.stderr
 
 
 # -- the command ----------------------------------------------------------------
@@ -144,21 +166,20 @@ def _json(output: str) -> dict:
     return result
 
 
-def test_eval_banking77_on_a_slice_reports_metrics_as_one_json_object() -> None:
-    result = runner.invoke(
-        app, ["eval", "banking77", "--intents", "8", "--per-intent", "20", "--model", "local-tfidf", "--json"]
-    )
+def test_eval_banking77_on_a_slice_reports_metrics_as_one_json_object(banking_dir: Path) -> None:
+    args = ["eval", "banking77", "--intents", "8", "--per-intent", "20", "--model", "local-tfidf", "--json"]
+    result = runner.invoke(app, [*args, "--data", str(banking_dir)])
     assert result.exit_code == 0, result.output
     out = _json(result.stdout)
     assert out.keys() >= KEYS
     assert out["features"] == "tfidf" and out["train_items"] == 160 and out["labels"] == 8
-    assert out["items"] > 150
-    assert out["accuracy"] >= 0.75 and out["macro_f1"] >= 0.7  # measured 0.88 / 0.88
+    assert out["items"] == 8 * PER_INTENT // 5
+    assert out["accuracy"] >= 0.75 and out["macro_f1"] >= 0.7
     assert 0 < out["seconds_per_item"] < 0.5 and 0 < out["single_item_seconds"] < 0.5
 
 
-def test_eval_classify_trains_on_one_csv_and_scores_another(tmp_path: Path) -> None:
-    train, test = banking77_split(15, intents=6)
+def test_eval_classify_trains_on_one_csv_and_scores_another(tmp_path: Path, banking_dir: Path) -> None:
+    train, test = banking77_split(15, intents=12, data_dir=banking_dir)
     train_csv = write_rows(tmp_path / "train.csv", list(zip(train.texts, train.labels, strict=True)))
     test_csv = write_rows(tmp_path / "test.csv", list(zip(test.texts, test.labels, strict=True))[:60])
     args = ["eval", "classify", "--train", str(train_csv), "--test", str(test_csv), "--model", "local-tfidf"]

@@ -93,13 +93,15 @@ def test_auto_falls_back_to_tfidf_without_the_extra(monkeypatch) -> None:  # typ
         make_features("bert")
 
 
-def test_evaluate_refuses_embeddings_without_the_extra(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_evaluate_refuses_embeddings_without_the_extra(monkeypatch, banking_dir: Path) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(EmbeddingFeatures, "available", staticmethod(lambda: False))
-    train, test = banking77_split(5, intents=3)
+    train, test = banking77_split(5, intents=3, data_dir=banking_dir)
     with pytest.raises(ValueError, match=r"pip install -e '\.\[embeddings\]'"):
         evaluate(train, test, "local-embeddings")
     assert evaluate(train, test, "local", latency_sample=5)["features"] == "tfidf"
-    result = CliRunner().invoke(app, ["eval", "banking77", "--intents", "3", "--model", "local-hybrid"])
+    result = CliRunner().invoke(
+        app, ["eval", "banking77", "--intents", "3", "--model", "local-hybrid", "--data", str(banking_dir)]
+    )
     assert result.exit_code == 2
     assert "--model local-hybrid needs the embeddings extra: pip install -e '.[embeddings]'" in result.stderr
 
@@ -150,7 +152,7 @@ def test_large_training_sets_calibrate_on_one_fold(monkeypatch) -> None:  # type
 
 
 @needs_extra
-def test_embeddings_backend_encodes_offline_once_and_classifies() -> None:
+def test_embeddings_backend_encodes_offline_once_and_classifies(banking_dir: Path) -> None:
     started = time.perf_counter()
     features = EmbeddingFeatures()
     features.load()
@@ -169,7 +171,7 @@ def test_embeddings_backend_encodes_offline_once_and_classifies() -> None:
     clone = copy.deepcopy(features)
     assert clone._model is features._model and clone._memo is features._memo
 
-    train, test = banking77_split(10, intents=6)
+    train, test = banking77_split(10, intents=6, data_dir=banking_dir)
     test = test.subset(range(0, len(test), 2))
     model = TextClassifier(HybridFeatures(embeddings=features)).fit(train.texts, train.labels)
     predicted = model.predict(test.texts)

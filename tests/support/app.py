@@ -7,40 +7,14 @@ from typing import Any
 
 import httpx
 
-from app.config import Settings
 from app.llm.base import Model, ModelResponse, ToolCall, Usage
 from app.llm.scripted import output, text
 from app.main import Container
 from app.services.connections import add_connection
 from connectors.helpdesk.simulator import create_app as helpdesk_app
-
-HELPDESK_URL = "http://helpdesk.sim"
-
-
-def settings(db_url: str, data_dir: Path, **extra: Any) -> Settings:
-    return Settings.model_validate({"DATABASE_URL": db_url, "SWITCHBOARD_DATA_DIR": str(data_dir), **extra})
-
-
-def container(
-    db_url: str, data_dir: Path, model: Model | None = None, sim: Any = None, **extra: Any
-) -> Container:
-    """Migrated database, a 'helpdesk' connection answered in-process by the simulator."""
-    sim = sim if sim is not None else helpdesk_app()
-    c = Container(
-        settings(db_url, data_dir, **extra), model_override=model, transport=httpx.ASGITransport(app=sim)
-    )
-    c.db.upgrade()
-    add_connection(
-        c.db,
-        c.box,
-        name="helpdesk",
-        kind="helpdesk",
-        base_url=HELPDESK_URL,
-        auth_type="zendesk_token",
-        credentials={"email": "switchboard@northwind.example", "token": "s3cr3t-helpdesk-token"},
-        owner="ops",
-    )
-    return c
+from evals.wiring import HELPDESK_URL as HELPDESK_URL
+from evals.wiring import container as container
+from evals.wiring import settings as settings
 
 
 def triage_script(
