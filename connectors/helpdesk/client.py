@@ -207,7 +207,9 @@ class HelpdeskConnector(Connector):
         return None
 
     def _metadata(self, key: str | None) -> dict[str, Any]:
-        return {"metadata": {"custom": {self.ACTION_KEY: key}}} if key else {}
+        # Zendesk keeps what is sent in `ticket.metadata` as the audit's `metadata.custom`,
+        # so the key is sent at the top level and found at audit.metadata.custom[ACTION_KEY].
+        return {"metadata": {self.ACTION_KEY: key}} if key else {}
 
     # --- reads ---
 
@@ -250,6 +252,13 @@ class HelpdeskConnector(Connector):
                 found: dict[str, Any] = user
                 return found
         return None
+
+    @operation(effect="read")
+    async def get_user(self, user_id: int) -> dict[str, Any]:
+        """Fetch one help-desk user by id (a ticket's requester_id or assignee_id): name, email, role."""
+        data = await self._json("GET", f"/api/v2/users/{user_id}.json", what=f"user {user_id}")
+        user: dict[str, Any] = data["user"]
+        return user
 
     @operation(effect="read")
     async def search_articles(
