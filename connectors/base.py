@@ -107,6 +107,10 @@ class Connector:
     description: ClassVar[str] = ""
     # The system's name in messages when config has no `label` (e.g. "Zendesk").
     default_label: ClassVar[str] = ""
+    # The vendor's own retry advice on an answer (see `RetryPolicy.advice`), or None.
+    retry_advice: ClassVar[Callable[[httpx.Response], bool | None] | None] = None
+    # Requests a minute the vendor allows, when it limits us (the pool's default rate limit).
+    requests_per_minute: ClassVar[float | None] = None
 
     def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
         self.client = client

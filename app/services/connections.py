@@ -196,6 +196,10 @@ class ConnectorPool:
                 name=name,
             ),
         )
+        kind = CONNECTOR_TYPES[row.kind]
+        rate_limit = row.config.get("rate_limit")
+        if rate_limit is None and kind.requests_per_minute:
+            rate_limit = kind.requests_per_minute / 60  # the vendor's own published limit
         client = build_client(
             row.base_url,
             auth=make_auth(
@@ -208,15 +212,16 @@ class ConnectorPool:
                 on_failure=lambda message: self._mark(name, "error", f"credential refresh failed: {message}"),
             ),
             timeout=float(row.config.get("timeout", 15.0)),
-            rate_limit=row.config.get("rate_limit"),
+            rate_limit=rate_limit,
             transport=self.transport,
             circuit=breaker,
             retry=RetryPolicy(
                 max_attempts=int(row.config.get("retry_attempts", 4)),
                 backoff_initial=float(row.config.get("retry_backoff_seconds", 0.5)),
+                advice=kind.retry_advice,
             ),
         )
-        return CONNECTOR_TYPES[row.kind](client, row.config)
+        return kind(client, row.config)
 
     def _rows(self) -> list[Connection]:
         with self.db.session() as s:
