@@ -198,8 +198,6 @@ class ConnectorPool:
         )
         kind = CONNECTOR_TYPES[row.kind]
         rate_limit = row.config.get("rate_limit")
-        if rate_limit is None and kind.requests_per_minute:
-            rate_limit = kind.requests_per_minute / 60  # the vendor's own published limit
         client = build_client(
             row.base_url,
             auth=make_auth(

@@ -169,7 +169,11 @@ class CrmConnector(Connector):
             data = await self._json(
                 "POST",
                 f"/crm/v3/objects/{object_type}/batch/read",
-                json={"properties": list(properties), "inputs": [{"id": i} for i in chunk]},
+                json={
+                    "properties": list(properties),
+                    "propertiesWithHistory": [],  # required by HubSpot, even when empty
+                    "inputs": [{"id": i} for i in chunk],
+                },
             )
             out.extend(r for r in data.get("results") or [] if isinstance(r, dict))
         return out

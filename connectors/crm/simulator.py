@@ -701,6 +701,22 @@ def create_app(
         inputs = data.get("inputs")
         if not isinstance(inputs, list) or len(inputs) > 100:
             raise HubSpotAPIError(400, "inputs must be an array of at most 100 {'id': ...} objects")
+        # BatchReadInputSimplePublicObjectId: inputs, properties and propertiesWithHistory
+        # are all required (hubspot-api-python's model refuses None for each).
+        for required in ("properties", "propertiesWithHistory"):
+            if not isinstance(data.get(required), list):
+                raise HubSpotAPIError(
+                    400,
+                    f"Invalid input JSON on line 1: missing required field '{required}'",
+                    context={"field": [required]},
+                )
+        unknown = sorted(set(data) - {"inputs", "properties", "propertiesWithHistory", "idProperty"})
+        if unknown:
+            raise HubSpotAPIError(
+                400,
+                f'Invalid input JSON on line 1: Unrecognized field "{unknown[0]}"',
+                context={"field": unknown},
+            )
         props = data.get("properties") if isinstance(data.get("properties"), list) else None
         started = iso(state.now())
         results, missing_ids = [], []

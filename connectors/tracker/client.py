@@ -133,6 +133,8 @@ class TrackerConnector(Connector):
     DESCRIPTION_CHARS: ClassVar[int] = 400  # description excerpt in search results
 
     default_label: ClassVar[str] = "Linear"
+    # Linear limits the searchIssues query to 30 calls a minute (developers' docs, Rate limiting).
+    operation_limits: ClassVar[dict[str, float]] = {"search_issues": 30}
 
     async def _gql(
         self, query: str, variables: dict[str, Any] | None = None, *, what: str = ""
@@ -202,6 +204,7 @@ class TrackerConnector(Connector):
         best matches first, each with state, priority, team, assignee, labels, url and a description excerpt."""
         if not query.strip():
             raise ConnectorError("the search query is empty")
+        await self.limit("search_issues")
         data = await self._gql(
             SEARCH_ISSUES, {"term": query.strip(), "first": first}, what=f"search {query!r}"
         )
