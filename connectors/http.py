@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -244,7 +245,11 @@ class ApiKeyAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self.query_param:
-            request.url = request.url.copy_merge_params({self.query_param: self._key})
+            # Appended to the query as it is: re-parsing it would re-encode what an OpenAPI
+            # style deliberately left literal (`ids=1|2`, `filter[a]=b`, allowReserved values).
+            pair = urlencode({self.query_param: self._key}).encode()
+            query = request.url.query
+            request.url = request.url.copy_with(query=query + b"&" + pair if query else pair)
         else:
             request.headers[self.header] = f"{self.prefix}{self._key}"
         yield request

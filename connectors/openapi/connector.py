@@ -2,9 +2,10 @@
 
 Unlike the hand-written connectors, the operations are not decorated methods but
 come from the document, so `operations()` answers per instance (tools_for calls it
-on the instance) and `call()` builds the HTTP request itself: path parameters
-substituted and URL-escaped, query and header parameters serialised by their
-OpenAPI style, the body sent as JSON (or form, or raw, as the document says).
+on the instance) and `call()` builds the HTTP request itself: parameters
+serialised by their OpenAPI style and explode (`serialize.py`: simple, label, matrix,
+form, spaceDelimited, pipeDelimited, deepObject, allowReserved), the body sent as JSON,
+or as a form or multipart body per the document's Encoding Object, or raw.
 
 Config (the connection's `config`):
     spec                  the document: a dict, a file path, an http(s) URL or a bundled name ("petstore3")
@@ -30,13 +31,14 @@ import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 import httpx
 
 from connectors.auth import OAuth2ClientCredentials
 from connectors.base import Connector, ConnectorError, OperationSpec, transport_error
 from connectors.http import ApiKeyAuth, BearerAuth
+from connectors.openapi import serialize
 from connectors.openapi.importer import OpenAPIOperation, OpenAPISpec, Parameter, SpecError, import_spec
 
 DEFAULT_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -160,10 +162,12 @@ class OpenAPIConnector(Connector):
                 continue
             if arguments.get(p.argument) is None:
                 raise ConnectorError(f"{op.name} needs {p.argument}")
-            value = _scalar(arguments[p.argument])
-            if isinstance(arguments[p.argument], list):
-                value = ",".join(_scalar(v) for v in arguments[p.argument])
-            path = path.replace(f"{{{p.name}}}", quote(value, safe=""))
+            value = _content_value(p, arguments[p.argument])
+            try:
+                text = serialize.path_value(p.name, value, p.style, p.explode)
+            except serialize.SerializationError as exc:
+                raise ConnectorError(f"{op.name}: {p.argument}: {exc}") from None
+            path = path.replace(f"{{{p.name}}}", text)
         base = self.config.get("base_url") or (
             str(self.client.base_url) if self.client.base_url.host else None
         )
@@ -184,7 +188,7 @@ class OpenAPIConnector(Connector):
         extra = sorted(set(arguments) - allowed)
         if extra:
             raise ConnectorError(f"{op.name} does not take {', '.join(extra)}")
-        params: list[tuple[str, str | int | float | bool | None]] = []
+        query: list[str] = []
         headers: dict[str, str] = {}
         cookies: list[str] = []
         for p in op.parameters:
@@ -193,12 +197,16 @@ class OpenAPIConnector(Connector):
                 if p.required and p.location != "path":
                     raise ConnectorError(f"{op.name} needs {p.argument}")
                 continue
-            if p.location == "query":
-                params.extend(_query_pairs(p, value))
-            elif p.location == "header":
-                headers[p.name] = _joined(value)
-            elif p.location == "cookie":
-                cookies.append(f"{p.name}={quote(_joined(value), safe='')}")
+            value = _content_value(p, value)
+            try:
+                if p.location == "query":
+                    query += serialize.query_parts(p.name, value, p.style, p.explode, p.allow_reserved)
+                elif p.location == "header":
+                    headers[p.name] = serialize.header_value(value, p.explode)
+                elif p.location == "cookie":
+                    cookies += serialize.cookie_parts(p.name, value, p.explode)
+            except serialize.SerializationError as exc:
+                raise ConnectorError(f"{op.name}: {p.argument}: {exc}") from None
         if cookies:
             headers["Cookie"] = "; ".join(cookies)
         kwargs: dict[str, Any] = {}
@@ -217,22 +225,24 @@ class OpenAPIConnector(Connector):
                         raise ConnectorError(
                             f"{op.name}: {op.body.argument} must be an object of form fields"
                         )
-                    kwargs["data"] = {k: _joined(v) for k, v in body.items() if v is not None}
+                    kwargs["content"] = serialize.form_body(body, op.body.encoding).encode()
+                    headers["Content-Type"] = "application/x-www-form-urlencoded"
                 elif base_type == "multipart/form-data":
                     if not isinstance(body, Mapping):
                         raise ConnectorError(
                             f"{op.name}: {op.body.argument} must be an object of form fields"
                         )
-                    kwargs["files"] = {k: (None, _joined(v)) for k, v in body.items() if v is not None}
+                    kwargs["files"] = serialize.multipart_fields(body, op.body.encoding, op.body.schema)
                 else:
                     kwargs["content"] = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                     headers["Content-Type"] = ctype
         header_name = self.config.get("idempotency_header")
         if header_name and idempotency_key and self.effect_of(op) == "write":
             headers[str(header_name)] = idempotency_key
-        return self.client.build_request(
-            op.method, self._url(op, arguments), params=params or None, headers=headers, **kwargs
-        )
+        url = self._url(op, arguments)
+        if query:  # already encoded per style: httpx must not encode it again
+            url = f"{url}{'&' if '?' in url else '?'}{'&'.join(query)}"
+        return self.client.build_request(op.method, url, headers=headers, **kwargs)
 
     async def call(self, spec: OperationSpec, arguments: dict[str, Any], idempotency_key: str | None) -> Any:
         op = self._ops.get(spec.name)
@@ -264,37 +274,11 @@ class OpenAPIConnector(Connector):
         return {"ok": True, "operations": len(self._specs), "status": response.status_code}
 
 
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def _joined(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(_scalar(v) for v in value)
-    if isinstance(value, dict):
-        return ",".join(f"{k},{_scalar(v)}" for k, v in value.items())
-    return _scalar(value)
-
-
-def _query_pairs(p: Parameter, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, list):
-        if p.style == "form" and p.explode:
-            return [(p.name, _scalar(v)) for v in value]
-        sep = {"spaceDelimited": " ", "pipeDelimited": "|"}.get(p.style, ",")
-        return [(p.name, sep.join(_scalar(v) for v in value))]
-    if isinstance(value, dict):
-        if p.style == "deepObject":
-            return [(f"{p.name}[{k}]", _scalar(v)) for k, v in value.items() if v is not None]
-        if p.explode:
-            return [(str(k), _scalar(v)) for k, v in value.items() if v is not None]
-        return [(p.name, _joined(value))]
-    return [(p.name, _scalar(value))]
+def _content_value(p: Parameter, value: Any) -> Any:
+    """A parameter defined by `content` (not `schema`) is sent as that media type: JSON text."""
+    if p.content_type and (p.content_type == "application/json" or p.content_type.endswith("+json")):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return value
 
 
 def _error(label: str, op: OpenAPIOperation, response: httpx.Response) -> ConnectorError:

@@ -25,6 +25,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from connectors.openapi.serialize import DEFAULT_STYLE, STYLES
+
 SPECS_DIR = Path(__file__).with_name("specs")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 PARAM_LOCATIONS = ("path", "query", "header", "cookie")
@@ -49,6 +51,8 @@ class Parameter:
     schema: dict[str, Any]
     style: str
     explode: bool
+    allow_reserved: bool = False
+    content_type: str | None = None  # a parameter given by `content` (serialized as that type)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class RequestBody:
     schema: dict[str, Any]
     required: bool
     argument: str = "body"
+    # The media type's Encoding Object per property (style, explode, allowReserved, contentType).
+    encoding: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -403,11 +409,13 @@ def _operation(
         name, location = str(param["name"]), str(param["in"])
         if location == "header" and name.lower() in ("accept", "content-type", "authorization"):
             continue  # OpenAPI says these are ignored as parameters
+        content_type = None
         if "schema" in param:
             schema = resolver.schema(param["schema"], f"{here}.schema")
         else:
             picked = _pick_content(param.get("content"), here)
             schema = resolver.schema(picked[1].get("schema", {}), f"{here}.content") if picked else {}
+            content_type = picked[0] if picked else None
         if param.get("description") and "description" not in schema:
             schema = {**schema, "description": " ".join(str(param["description"]).split())}
         if param.get("deprecated"):
@@ -417,8 +425,12 @@ def _operation(
             argument = _argument_name(f"{location}_{name}")
         used_args.add(argument)
         is_required = location == "path" or bool(param.get("required"))
-        default_style = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}[location]
-        style = str(param.get("style") or default_style)
+        style = str(param.get("style") or DEFAULT_STYLE[location])
+        if style not in STYLES[location]:
+            raise SpecError(
+                f"{here}: style {style!r} is not allowed in {location} "
+                f"(allowed: {', '.join(STYLES[location])})"
+            )
         parameters.append(
             Parameter(
                 name=name,
@@ -428,6 +440,8 @@ def _operation(
                 schema=schema,
                 style=style,
                 explode=bool(param.get("explode", style == "form")),
+                allow_reserved=bool(param.get("allowReserved")) and location == "query",
+                content_type=content_type,
             )
         )
         properties[argument] = schema
@@ -454,7 +468,14 @@ def _operation(
         if raw_body.get("description") and "description" not in schema:
             schema = {**schema, "description": " ".join(str(raw_body["description"]).split())}
         argument = "body" if "body" not in used_args else "request_body"
-        body = RequestBody(ctype, schema, bool(raw_body.get("required")), argument)
+        encoding = media.get("encoding") if isinstance(media.get("encoding"), dict) else {}
+        body = RequestBody(
+            ctype,
+            schema,
+            bool(raw_body.get("required")),
+            argument,
+            {str(k): dict(v) for k, v in encoding.items() if isinstance(v, dict)},
+        )
         properties[argument] = schema
         if body.required:
             required.append(argument)
