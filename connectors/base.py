@@ -110,7 +110,7 @@ class Connector:
     # The system's name in messages when config has no `label` (e.g. "Zendesk").
     default_label: ClassVar[str] = ""
     # The vendor's own retry advice on an answer (see `RetryPolicy.advice`), or None.
-    retry_advice: ClassVar[Callable[[httpx.Response], bool | None] | None] = None
+    retry_advice: ClassVar[Any] = None  # Callable[[httpx.Response], bool | None] | None
     # Calls a minute the vendor allows for one operation, on top of the connection's own
     # rate limit (Linear's searchIssues: 30); the operation awaits `self.limit(name)`.
     operation_limits: ClassVar[dict[str, float]] = {}

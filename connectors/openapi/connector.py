@@ -13,8 +13,16 @@ Config (the connection's `config`):
     write_methods         HTTP methods that write (default POST, PUT, PATCH, DELETE)
     read_only_operations  operationIds (or tool names) that are reads whatever their method (POST /search)
     write_operations      operationIds that write whatever their method (GET /logout)
-    include_operations    only these operationIds become tools
-    exclude_operations    these operationIds never become tools
+    tags                  only operations with one of these tags become tools
+    include_operations    only these become tools: tool names, operationIds, "METHOD /path" or
+                          glob patterns of them ("get_*", "GET /v1/charges*")
+    exclude_operations    these never become tools (same forms)
+    schema_depth          $refs inlined this deep in a tool's input schema, the rest
+                          summarised (default 3; null inlines everything)
+    max_tool_tokens       a tool definition's budget in tokens; its depth is lowered to fit
+                          (default 3000; null: no budget)
+    max_description       characters kept of a property's description (default 300)
+    keep_read_only        keep readOnly properties in inputs (default false: dropped)
     idempotency_header    the header the API honours for safe retries (e.g. "Idempotency-Key");
                           without it writes are idempotency "none"
     label                 the system's name in error messages (default: the document's title)
@@ -26,6 +34,7 @@ client credentials with a cached token renewed before it expires).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 import time
@@ -39,7 +48,14 @@ from connectors.auth import OAuth2ClientCredentials
 from connectors.base import Connector, ConnectorError, OperationSpec, transport_error
 from connectors.http import ApiKeyAuth, BearerAuth
 from connectors.openapi import serialize
-from connectors.openapi.importer import OpenAPIOperation, OpenAPISpec, Parameter, SpecError, import_spec
+from connectors.openapi.importer import (
+    OpenAPIOperation,
+    OpenAPISpec,
+    Parameter,
+    SchemaOptions,
+    SpecError,
+    import_spec,
+)
 
 DEFAULT_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_TEXT = 20_000  # characters of a non-JSON answer handed back
@@ -55,25 +71,43 @@ class _HybridOperations:
         return obj._instance_operations  # type: ignore[no-any-return]
 
 
-_spec_cache: dict[str, OpenAPISpec] = {}
+_spec_cache: dict[tuple[str, SchemaOptions], OpenAPISpec] = {}
 _spec_lock = threading.Lock()
 
 
-def _load_spec(source: Any) -> OpenAPISpec:
-    """Parse each path/URL once per process; a dict is parsed every time (it may change)."""
+def _load_spec(source: Any, options: SchemaOptions | None = None) -> OpenAPISpec:
+    """Parse each path/URL once per process and options; a dict is parsed every time."""
+    options = options or SchemaOptions()
     if isinstance(source, OpenAPISpec):
         return source
     if isinstance(source, Mapping):
-        return import_spec(source)
+        return import_spec(source, options=options)
     if not isinstance(source, str) or not source.strip():
         raise SpecError("an openapi connection needs config.spec: the document, a file path or a URL")
     with _spec_lock:
-        cached = _spec_cache.get(source)
+        cached = _spec_cache.get((source, options))
     if cached is None:
-        cached = import_spec(source)
+        cached = import_spec(source, options=options)
         with _spec_lock:
-            _spec_cache[source] = cached
+            _spec_cache[(source, options)] = cached
     return cached
+
+
+def _is_pattern(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
+
+
+def _ids(op: OpenAPIOperation) -> set[str]:
+    """What a config entry may name an operation by: tool name, operationId, "METHOD /path"."""
+    return {n for n in (op.name, op.operation_id, f"{op.method} {op.path}") if n}
+
+
+def _matches(op: OpenAPIOperation, entries: set[str]) -> bool:
+    ids = _ids(op)
+    return any(
+        any(fnmatch.fnmatchcase(i, entry) for i in ids) if _is_pattern(entry) else entry in ids
+        for entry in entries
+    )
 
 
 class OpenAPIConnector(Connector):
@@ -90,7 +124,7 @@ class OpenAPIConnector(Connector):
         super().__init__(client, config)
         if "spec" not in self.config:
             raise SpecError("an openapi connection needs config.spec: the document, a file path or a URL")
-        self.spec = _load_spec(self.config["spec"])
+        self.spec = _load_spec(self.config["spec"], SchemaOptions.from_config(self.config))
         self._specs, self._ops = self._build_operations()
 
     @property
@@ -106,39 +140,49 @@ class OpenAPIConnector(Connector):
         return {str(v) for v in value}
 
     def effect_of(self, op: OpenAPIOperation) -> str:
-        ids = {op.name, op.operation_id or ""}
-        if ids & self._names("read_only_operations"):
+        if _matches(op, self._names("read_only_operations")):
             return "read"
-        if ids & self._names("write_operations"):
+        if _matches(op, self._names("write_operations")):
             return "write"
         methods = self.config.get("write_methods")
         writes = {m.upper() for m in methods} if methods else DEFAULT_WRITE_METHODS
         return "write" if op.method in writes else "read"
 
-    def _build_operations(self) -> tuple[list[OperationSpec], dict[str, OpenAPIOperation]]:
+    def selected(self) -> list[OpenAPIOperation]:
+        """The operations an operator chose: by `tags` (any of them), then
+        `include_operations` / `exclude_operations`, each a tool name, an operationId,
+        "METHOD /path", or a glob pattern of any of these ("get_*", "GET /v1/charges*")."""
         include, exclude = self._names("include_operations"), self._names("exclude_operations")
-        known = {n for op in self.spec.operations for n in (op.name, op.operation_id) if n}
+        tags = self._names("tags")
         named = include | exclude | self._names("read_only_operations") | self._names("write_operations")
-        unknown = sorted(named - known)
+        unknown = sorted(e for e in named if not any(_matches(op, {e}) for op in self.spec.operations))
         if unknown:
             raise SpecError(
                 f"config names operations that {self.spec.title} does not have: {', '.join(unknown)}"
             )
+        known_tags = {t for op in self.spec.operations for t in op.tags}
+        if tags - known_tags:
+            raise SpecError(
+                f"config.tags names tags that {self.spec.title} does not use: "
+                f"{', '.join(sorted(tags - known_tags))} (it has {', '.join(sorted(known_tags)) or 'none'})"
+            )
+        return [
+            op
+            for op in self.spec.operations
+            if (not tags or tags & set(op.tags))
+            and (not include or _matches(op, include))
+            and not _matches(op, exclude)
+        ]
+
+    def _build_operations(self) -> tuple[list[OperationSpec], dict[str, OpenAPIOperation]]:
         keyed = bool(self.config.get("idempotency_header"))
         specs, ops = [], {}
-        for op in self.spec.operations:
-            ids = {op.name, op.operation_id or ""}
-            if (include and not ids & include) or ids & exclude:
-                continue
+        for op in self.selected():
             effect = self.effect_of(op)
-            text = op.summary or op.description or f"{op.method} {op.path}"
-            if op.summary and op.description and op.description.rstrip(".") != op.summary.rstrip("."):
-                text = f"{op.summary.rstrip('.')}. {op.description}"
-            text = f"{text} ({op.method} {op.path})" + (" Deprecated." if op.deprecated else "")
             specs.append(
                 OperationSpec(
                     name=op.name,
-                    description=text,
+                    description=op.description_text,
                     effect=effect,  # type: ignore[arg-type]
                     idempotency="key" if effect == "write" and keyed else "none",
                     input_schema=op.input_schema,
@@ -149,6 +193,21 @@ class OpenAPIConnector(Connector):
             )
             ops[op.name] = op
         return sorted(specs, key=lambda s: s.name), ops
+
+    def tool_sizes(self) -> list[dict[str, Any]]:
+        """Each selected tool's size for a model, largest first: tokens, and how deep its
+        schema was inlined to fit the budget."""
+        rows = [
+            {
+                "name": op.name,
+                "method": op.method,
+                "path": op.path,
+                "tokens": op.tokens,
+                "inline_depth": op.inline_depth,
+            }
+            for op in self._ops.values()
+        ]
+        return sorted(rows, key=lambda r: (-r["tokens"], r["name"]))
 
     def _instance_operations(self) -> list[OperationSpec]:
         return list(self._specs)
@@ -271,7 +330,13 @@ class OpenAPIConnector(Connector):
             raise ConnectorError(f"could not reach {self.label}: {exc or type(exc).__name__}") from exc
         if response.status_code in (401, 403):
             raise ConnectorError(f"{self.label} rejected the credentials ({response.status_code})")
-        return {"ok": True, "operations": len(self._specs), "status": response.status_code}
+        sizes = self.tool_sizes()
+        return {
+            "ok": True,
+            "operations": len(self._specs),
+            "status": response.status_code,
+            "tool_tokens": {"total": sum(r["tokens"] for r in sizes), "largest": sizes[0] if sizes else None},
+        }
 
 
 def _content_value(p: Parameter, value: Any) -> Any:
