@@ -169,6 +169,11 @@ class Connector:
         """A cheap read that proves the connection works; subclasses override."""
         return {"ok": True}
 
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        """Read-only calls that prove the client and the real service agree: each named,
+        each parsing the answer the way the operations do. Never a write."""
+        return [("check", self.check)]
+
     async def aclose(self) -> None:
         await self.client.aclose()
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -364,6 +364,9 @@ class ChatConnector(Connector):
             "permalink": await self._permalink(target["id"], ts),
             "deduplicated": deduplicated,
         }
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [("check", self.check), ("list_channels", lambda: self.list_channels(limit=5))]
 
     async def check(self) -> dict[str, Any]:
         """auth.test: proves the URL and token work, and says which bot and workspace we act as."""

@@ -15,6 +15,7 @@ seconds; a retry comes after a crash and a lease expiry, well past that.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -284,6 +285,12 @@ class CrmConnector(Connector):
                 ) from exc
             raise
         return {"note_id": note.get("id"), "contact_id": contact_id, "deduplicated": False}
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [
+            ("check", self.check),
+            ("find_contact", lambda: self.find_contact("switchboard-live-check@example.com")),
+        ]
 
     async def check(self) -> dict[str, Any]:
         """GET account-info: proves the token works and names the portal."""

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -366,6 +367,9 @@ class ERPConnector(Connector):
             "total": entry.get("TotalDebit"),
             "deduplicated": deduplicated,
         }
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [("check", self.check), ("find_vendor", lambda: self.find_vendor("a"))]
 
     async def check(self) -> dict[str, Any]:
         accounts = await self.list_gl_accounts()

@@ -14,6 +14,7 @@ layer never repeats it on its own after the request may have landed.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from html.parser import HTMLParser
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -403,6 +404,22 @@ class HelpdeskConnector(Connector):
             "ticket": created,
             "deduplicated": response.headers.get("x-idempotency-lookup") == "hit",
         }
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        async def audits() -> Any:
+            found = await self.search_tickets("status<solved")
+            if not found:
+                return "no open ticket to read audits from"
+            ticket_id = int(found[0]["id"])
+            await self.list_comments(ticket_id)
+            return await self._audit_with_key(ticket_id, "switchboard-live-check")  # expects none
+
+        return [
+            ("check", self.check),
+            ("search_tickets", lambda: self.search_tickets("status<solved")),
+            ("audits", audits),
+            ("search_articles", lambda: self.search_articles("refund", limit=1)),
+        ]
 
     async def check(self) -> dict[str, Any]:
         """GET users/me: proves the URL and credentials work, and says who we act as."""

@@ -14,7 +14,7 @@ any retry with the same parameters, so a refund retried after a crash is one ref
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlencode
 
@@ -356,6 +356,14 @@ class PaymentsConnector(Connector):
             what=f"dispute {dispute_id}",
         )
         return {"dispute": self.json_object(response), "deduplicated": _replayed(response)}
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [
+            ("check", self.check),
+            ("find_customer", lambda: self.find_customer("switchboard-live-check@example.com")),
+            ("list_disputes", lambda: self.list_disputes(limit=1)),
+            ("list_refunds", lambda: self._list("/v1/refunds", [], limit=1)),
+        ]
 
     async def check(self) -> dict[str, Any]:
         """GET /v1/account: proves the key works and names the account it acts for."""

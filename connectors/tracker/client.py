@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
@@ -371,6 +372,13 @@ class TrackerConnector(Connector):
                 f"unknown label(s) for team {team.get('key')}: {', '.join(unknown)}; available: {available}"
             )
         return ids
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [
+            ("check", self.check),
+            ("list_teams", self.list_teams),
+            ("search_issues", lambda: self.search_issues("switchboard", first=1)),
+        ]
 
     async def check(self) -> dict[str, Any]:
         """viewer: proves the URL and key work, and says which user we act as."""
