@@ -417,6 +417,8 @@ def test_batch_read_without_properties_with_history_is_refused_as_hubspot_does(c
         {"properties": [], "propertiesWithHistory": [], "inputs": [], "limit": 5},
     )
     assert unknown.status_code == 400 and "limit" in unknown.json()["message"]
+    search = post(crm_sim, "/crm/v3/objects/contacts/search", {"filterGroups": [], "propertiez": ["email"]})
+    assert search.status_code == 400 and "propertiez" in search.json()["message"]
 
 
 def test_unknown_object_type_and_route(crm_sim: Sim) -> None:
