@@ -318,14 +318,19 @@ def connections_add(
 
 
 @connections_app.command("test")
-def connections_test(name: str) -> None:
+def connections_test(
+    name: str,
+    live: bool = typer.Option(
+        False, "--live", help="run the read-only checks against the real service (needs its key)"
+    ),
+) -> None:
     from app.services.errors import ServiceError
 
     c = _container()
 
     async def main() -> dict[str, Any]:
         try:
-            return await c.pool.test(name)
+            return await (c.pool.test_live(name) if live else c.pool.test(name))
         finally:
             await c.pool.aclose()
 
@@ -333,6 +338,15 @@ def connections_test(name: str) -> None:
         result = asyncio.run(main())
     except ServiceError as exc:
         _fail(exc.message)
+        return
+    if live:
+        for check in result["checks"]:
+            mark = "[green]ok[/green]" if check["ok"] else "[red]FAILED[/red]"
+            console.print(f"{name} {check['check']}: {mark}" + ("" if check["ok"] else f" {check['error']}"))
+        failed = [c["check"] for c in result["checks"] if not c["ok"]]
+        if failed:
+            _fail(f"{name}: {len(failed)} of {len(result['checks'])} live checks failed: {', '.join(failed)}")
+        console.print(f"[green]{name}: ok ({len(result['checks'])} live checks)[/green]")
         return
     if result["health"] == "ok":
         console.print(f"[green]{name}: ok[/green]")
