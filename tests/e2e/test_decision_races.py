@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from app.services import approvals, intake
 from app.services.auth import Principal
 from app.services.errors import ServiceError
 from app.services.views import run_view
+from app.store.db import normalize_url
 from connectors.helpdesk.simulator import create_app
 from tests.e2e.test_crash_recovery import Rig, audits_for
 from tests.support.loopback import LoopbackServer
@@ -36,6 +39,7 @@ pytestmark = pytest.mark.e2e
 RUNS = 16  # one or two per seeded help-desk ticket
 WORKERS = 3
 SETTLE_SECONDS = 20.0
+CUTS = 12  # busy worker connections terminated, spaced out so that runs can make progress
 
 
 @pytest.fixture
@@ -155,3 +159,59 @@ def test_concurrent_sibling_decisions_leave_no_run_behind(rig: Rig, sim: tuple[A
     assert stranded == [], f"{len(stranded)} of {len(ids)} runs stranded"
     assert not_once == {}, f"{len(not_once)} of {len(approved)} approved writes not executed exactly once"
     assert all(v["status"] == "succeeded" for v in views), [(v["id"], v["status"], v["error"]) for v in views]
+
+
+def test_workers_whose_database_connections_are_cut_lose_no_run(
+    db_url: str, tmp_path: Path, sim: tuple[Any, str]
+) -> None:
+    """pg_terminate_backend on the workers' busy connections, again and again, while they triage."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a database server connection to terminate exists on PostgreSQL only")
+    name = f"sb-worker-{uuid.uuid4().hex[:8]}"
+    rig = Rig(db_url, tmp_path, sim[1])
+    rig.env["DATABASE_URL"] = f"{db_url}&application_name={name}"
+    rig.env["SWITCHBOARD_LEASE_SECONDS"] = "3"
+    try:
+        runs = [submit(rig, 1 + i % 12, source=f"cut{i // 12}") for i in range(12)]
+        for _ in range(2):
+            rig.worker()
+        stop = threading.Event()
+        killed: list[int] = []
+
+        def cut() -> None:
+            engine = create_engine(normalize_url(db_url))
+            with engine.connect() as conn:
+                while not stop.is_set() and len(killed) < CUTS:
+                    rows = conn.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE application_name = :name AND state <> 'idle'"
+                        ),
+                        {"name": name},
+                    ).all()
+                    conn.commit()
+                    found = sum(1 for (ok,) in rows if ok)
+                    killed.extend([1] * found)
+                    time.sleep(0.4 if found else 0.005)
+            engine.dispose()
+
+        killer = threading.Thread(target=cut)
+        killer.start()
+        try:
+            views = wait_for(
+                "every run to park while connections are cut",
+                lambda: (vs := [run_view(rig.c.db, r) for r in runs])
+                and all(v["status"] not in ("queued", "running") for v in vs)
+                and vs,
+                timeout=90,
+                interval=0.3,
+            )
+        finally:
+            stop.set()
+            killer.join()
+        statuses = [v["status"] for v in views]
+        print(f"\nconnections cut: {len(killed)}; run statuses: {sorted(statuses)}")
+        assert killed, "no busy connection was cut; the test proved nothing"
+        assert statuses == ["waiting_approval"] * len(runs), [v["error"] for v in views if v["error"]]
+    finally:
+        rig.close()
