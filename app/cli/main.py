@@ -191,7 +191,7 @@ def approvals_list(
         console.print_json(json.dumps(rows, default=str))
         return
     table = Table(
-        "id", "tool", "risk", "status", "arguments", "reasons", title=f"{len(rows)} {status} actions"
+        "id", "tool", "risk", "status", "arguments", "reasons / error", title=f"{len(rows)} {status} actions"
     )
     for r in rows:
         table.add_row(
@@ -200,7 +200,7 @@ def approvals_list(
             r["risk"],
             r["status"],
             json.dumps(r["arguments"])[:80],
-            "; ".join(r["reasons"])[:60],
+            (r["error"] if r["status"] == "failed" and r["error"] else "; ".join(r["reasons"]))[:60],
         )
     console.print(table)
 
