@@ -16,6 +16,7 @@ import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,7 @@ from app.store.runs import SqlRunStore
 from app.store.tables import Action, AuditEntry, Run, utcnow
 from connectors.base import ConnectorError
 from tests.agent.fakes import FakeSystem
+from tools.base import Catalogue
 
 PAT = Principal("pat", "approver")
 LEE = Principal("lee", "approver")
@@ -387,3 +389,35 @@ async def test_an_approved_write_the_run_no_longer_reaches_does_not_wait_forever
     approvals.dismiss(db, a["id"], PAT, "connection removed on purpose")
     await orch.drain("w")
     assert run_view(db, run_id)["status"] == "succeeded"
+
+
+async def test_a_write_cut_off_mid_call_on_a_system_that_cannot_deduplicate_waits_for_a_person(
+    db: Database,
+) -> None:
+    system = FakeSystem()
+    cat = Catalogue([replace(t, idempotency="none") if t.is_write else t for t in system.catalogue()])
+    model = ScriptedModel([one_send(), text("sent")])
+    orch = Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: Policy(), {"t": loop})
+    run_id = new_run(db)
+    await orch.drain("w")
+    [a] = approvals.list_actions(db)
+    approvals.approve(db, a["id"], PAT, lambda: cat)
+
+    # a worker marks it executing and dies before it knows whether the write landed
+    store = SqlRunStore(db)
+    assert store.claim("w2", 30) == run_id
+    store.start_execution(a["id"], "w2")
+    with db.session() as s:
+        s.execute(
+            update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    await orch.drain("w3")
+    view = run_view(db, run_id)
+    assert view["status"] == "needs_attention" and system.writes == []  # never repeated blindly
+    assert "cannot deduplicate" in view["actions"][0]["error"]
+
+    # a person checked the system and asks for it again: it runs, once
+    approvals.retry(db, a["id"], LEE)
+    await orch.drain("w3")
+    view = run_view(db, run_id)
+    assert view["status"] == "succeeded" and len(system.writes) == 1 and view["actions"][0]["attempts"] == 3

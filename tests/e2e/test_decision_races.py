@@ -200,9 +200,11 @@ def test_workers_whose_database_connections_are_cut_lose_no_run(
         try:
             views = wait_for(
                 "every run to park while connections are cut",
-                lambda: (vs := [run_view(rig.c.db, r) for r in runs])
-                and all(v["status"] not in ("queued", "running") for v in vs)
-                and vs,
+                lambda: (
+                    (vs := [run_view(rig.c.db, r) for r in runs])
+                    and all(v["status"] not in ("queued", "running") for v in vs)
+                    and vs
+                ),
                 timeout=90,
                 interval=0.3,
             )
