@@ -50,15 +50,17 @@ def parked_runs(db: Database, n: int, siblings: int = 2) -> dict[str, list[str]]
     return out
 
 
-def at_once(calls: list[Callable[[], Any]]) -> None:
-    barrier = threading.Barrier(len(calls))
+def in_pairs(pairs: list[tuple[Callable[[], Any], Callable[[], Any]]]) -> None:
+    """Both calls of each pair released together; ten threads (and connections) at most."""
+    barriers = [threading.Barrier(2) for _ in pairs]
 
-    def go(call: Callable[[], Any]) -> Any:
-        barrier.wait(timeout=30)
-        return call()
+    def go(job: tuple[int, Callable[[], Any]]) -> Any:
+        barriers[job[0]].wait(timeout=30)
+        return job[1]()
 
-    with ThreadPoolExecutor(max_workers=len(calls)) as ex:
-        list(ex.map(go, calls))  # re-raises any error
+    jobs = [(i, call) for i, pair in enumerate(pairs) for call in pair]
+    with ThreadPoolExecutor(max_workers=10) as ex:
+        list(ex.map(go, jobs))  # re-raises any error
 
 
 def statuses(db: Database, run_ids: list[str]) -> dict[str, int]:
@@ -70,14 +72,19 @@ def statuses(db: Database, run_ids: list[str]) -> dict[str, int]:
 def test_sibling_decisions_at_once_always_requeue_the_run(db: Database) -> None:
     runs = parked_runs(db, RUNS)
     catalogue = Catalogue.__new__(Catalogue)  # never consulted: nothing is edited
-    calls: list[Callable[[], Any]] = []
+    pairs: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
     for n, (_, (first, second)) in enumerate(runs.items()):
-        calls.append(lambda a=first: approvals.approve(db, a, PAT, lambda: catalogue))
-        if n % 2:
-            calls.append(lambda a=second: approvals.reject(db, a, LEE, "no"))
-        else:
-            calls.append(lambda a=second: approvals.approve(db, a, LEE, lambda: catalogue))
-    at_once(calls)
+
+        def one(a: str = first) -> Any:
+            return approvals.approve(db, a, PAT, lambda: catalogue)
+
+        def other(a: str = second, reject: bool = n % 2 == 1) -> Any:
+            if reject:
+                return approvals.reject(db, a, LEE, "no")
+            return approvals.approve(db, a, LEE, lambda: catalogue)
+
+        pairs.append((one, other))
+    in_pairs(pairs)
     assert statuses(db, list(runs)) == {"queued": RUNS}
 
 
