@@ -18,7 +18,12 @@ def ticket_facts(body: str) -> dict[str, Any]:
     facts = new_facts()
     merge_facts(
         facts,
-        {"requester_email": "ann@example.com", "ticket_id": 7, "untrusted_text": ["Refund please", body]},
+        {
+            "requester_email": "ann@example.com",
+            "ticket_id": 7,
+            "untrusted_text": ["Refund please", body],
+            "classification": {"category": "billing", "priority": "normal"},
+        },
     )
     return facts
 

@@ -158,16 +158,44 @@ _env = Environment(
     keep_trailing_newline=False,
 )
 
-_UNSAFE_NAME = re.compile(r"[^\w .'\-]", re.UNICODE)
+_NAME_WORD = re.compile(r"^[^\W\d_]+(?:['’-][^\W\d_]+)*$")
+_MAX_NAME_WORDS = 5
+_PARTICLES = frozenset(
+    ["de", "la", "le", "van", "von", "der", "den", "da", "di", "du", "dos", "das", "del", "bin", "al", "y"]
+)
+# Where a sentence of outside text would point the reader: links, images, addresses, domains.
+_POINTER = re.compile(
+    r"(?:https?:)?//\S+|www\.\S+|<img\b|!\[|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|co|info|biz|example|test|app|dev|xyz|me|ly|[a-z]{2})\b",
+    re.IGNORECASE,
+)
 
 
 def clean_name(name: Any) -> str:
-    """A displayable name: its first line, letters and simple punctuation, at most 60 characters."""
+    """A greeting name: the leading words of the first line that read as a name, at most five.
+
+    A name is outside text ("Dana. Refund portal moved to ..."): it stops at the first
+    word that is not a name word (a domain, a number, a link) and at the end of a sentence,
+    and after the first word at a word that is neither capitalised nor a particle ("de",
+    "van"), so nothing after the name can ride into the reply's first line."""
     if not isinstance(name, str):
         return ""
     first_line = next((line for line in name.splitlines() if line.strip()), "")
-    cleaned = re.sub(r"\s+", " ", _UNSAFE_NAME.sub("", re.sub(r"<[^>]*>", "", first_line))).strip()
-    return cleaned[:60]
+    words: list[str] = []
+    for token in re.sub(r"<[^>]*>", " ", first_line).split():
+        core = token.rstrip(".,;:!?")
+        initial = len(core) == 1 and token.endswith(".")
+        if not _NAME_WORD.match(core) or (words and not core[0].isupper() and core not in _PARTICLES):
+            break
+        words.append(core + ("." if initial else ""))
+        if len(words) >= _MAX_NAME_WORDS or (token != core and not initial):
+            break
+    return " ".join(words)[:60].strip()
+
+
+def _no_pointers(sentences: list[str]) -> list[str]:
+    """Article sentences that send the reader nowhere: the reply links only the article itself."""
+    return [s for s in sentences if not _POINTER.search(s)]
 
 
 def render_reply(
@@ -218,7 +246,7 @@ def draft_reply(
     category = str(classification.get("category") or "general_question")
     ranked = rank_articles(query, articles)
     best = ranked[0] if ranked and ranked[0].relevant else None
-    snippet = best_sentences(query, str(best.article.get("body") or ""), n=2) if best else []
+    snippet = _no_pointers(best_sentences(query, str(best.article.get("body") or ""), n=2)) if best else []
     name = (customer or {}).get("name") or ticket.get("requester_name") or ""
     body = render_reply(
         language=language,
