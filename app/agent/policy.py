@@ -136,9 +136,9 @@ def observe(data: Any) -> dict[str, Any]:
             for key, value in node.items():
                 if _ID_KEYS.search(str(key)):
                     for v in value if isinstance(value, list) else [value]:
-                        if isinstance(v, str | int) and not isinstance(v, bool) and len(str(v)) < 80:
-                            if v not in fragment["record_values"]:
-                                fragment["record_values"].append(v)
+                        short = isinstance(v, str | int) and not isinstance(v, bool) and len(str(v)) < 80
+                        if short and v not in fragment["record_values"]:
+                            fragment["record_values"].append(v)
             email = node.get("email") or node.get("Email")
             if isinstance(email, str) and _EMAIL.fullmatch(email):
                 fragment["emails"].append(email.lower())

@@ -87,10 +87,10 @@ def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
     words = _WORDS.findall(value.lower())
     if not words:
         return None
-    if len(words) > 8:  # long free text: quoted when any 8 words in a row come from outside
-        grams = {" ".join(words[i : i + 8]) for i in range(len(words) - 7)}
-    else:
-        grams = {" ".join(words)}
+    # long free text counts as quoted when any 8 words in a row come from outside
+    grams = (
+        {" ".join(words[i : i + 8]) for i in range(len(words) - 7)} if len(words) > 8 else {" ".join(words)}
+    )
     for where, text in texts:
         flat_words = _WORDS.findall(text.lower())
         flat = " " + " ".join(flat_words) + " "
