@@ -532,6 +532,37 @@ def _scan(text: str, encoding: str | None, depth: int, out: list[Finding]) -> No
         _scan(joined, encoding or "spaced", depth + 1, out)
 
 
+@lru_cache(maxsize=1024)
+def readable_forms(text: str, depth: int = 0) -> tuple[str, ...]:
+    """The text as the detector reads it (normalized, lower-cased) and every text hidden in it
+    (base64, hex, percent-encoding, HTML references, letter-spacing; tag characters are decoded
+    by normalizing). Provenance compares argument values with these, so an encoded instruction
+    still counts as outside text."""
+    t = _Text.of(text)
+    forms = [t.lowered]
+    if depth >= MAX_DEPTH:
+        return tuple(forms)
+    source = t.cased
+    words = t.lowered.translate(_TO_WORDS).split()
+    decoded: list[str] = []
+    if any(len(token) >= 16 for token in source.split()):
+        decoded += _base64_texts(source)
+    if sum(1 for w in words if len(w) <= 4 and _HEX_TOKEN.fullmatch(w)) >= 8 or any(
+        len(w) >= 16 and w.strip("0123456789abcdefx") == "" for w in words
+    ):
+        decoded += _hex_texts(source)
+    if "%" in source and _PERCENT.search(source):
+        decoded.append(unquote(source))
+    if "&" in source and _ENTITY.search(source):
+        decoded.append(html.unescape(source))
+    if _letter_run(words) >= 5 and (spaced := _SPACED.findall(t.lowered)):
+        decoded.append("  ".join(re.sub(r"(?<=\w)[ .\-_*|](?=\w)", "", s) for s in spaced))
+    for d in decoded:
+        if d != text:
+            forms += readable_forms(d, depth + 1)
+    return tuple(forms)
+
+
 def _scan_all(text: str) -> tuple[Finding, ...]:
     out: list[Finding] = []
     _scan(text, None, 0, out)

@@ -42,7 +42,7 @@ class StandingRule:
     the requester roles it applies to (empty: any, including none) and the arguments
     it allows (`arguments_schema`, a JSON Schema an admin wrote). Whatever the limits,
     it never runs a write with a value that came from outside text; values the model
-    chose run only when the schema bounds them.
+    chose run only when the schema lists them (enum or const).
     """
 
     tool: str
@@ -204,8 +204,11 @@ class Policy:
             reasons.append(reason)
 
         # Promise 3: instruction-like text in the item or a read result makes every write suspect.
+        # The detector is one signal: alone it asks for a careful look (medium, so never a
+        # low-risk standing rule or a bulk decision); with a value of the write traced to
+        # outside text (see decide) it is high.
         if tool.is_write and (steered := injection.risk_reason(facts)) is not None:
-            flag("high", steered)
+            flag("medium", steered)
         does = tool.does
         if does.is_public_message(arguments):
             flag("medium", "sends a message people outside the team will read")
@@ -332,7 +335,8 @@ class Policy:
         if outside:
             path, o = outside[0]
             more = f" and {len(outside) - 1} more value(s)" if len(outside) > 1 else ""
-            risk = _max(risk, "medium")
+            flagged = any("instruction-like text" in r for r in reasons)
+            risk = _max(risk, "high" if flagged else "medium")
             reasons.append(
                 f"{path} {_short(o.get('value'))} comes from outside text ({o.get('detail')}){more}"
             )
@@ -341,7 +345,8 @@ class Policy:
             required = 2
             shown = "the amount is unknown, so counted as" if amount == UNBOUNDED else f"amount {amount} is"
             reasons.append(f"{shown} above {self.two_approvers_above}: two different approvers")
-        if required == 1:
+        steered = any("instruction-like text" in r for r in reasons)
+        if required == 1 and not steered:
             for rule in self.standing_rules:
                 if not (
                     fnmatch.fnmatchcase(tool.name, rule.tool)
@@ -375,8 +380,9 @@ def rule_refuses(
 ) -> str | None:
     """Why a matching standing rule may not run these arguments, or None when it may.
 
-    The rule's schema bounds the values; a value from outside text never runs unseen;
-    a value the model chose runs only under a schema (an unbounded rule runs facts only)."""
+    The rule's schema bounds the values; a value from outside text never runs unseen; a
+    value the model chose runs only where the schema lists the allowed values (enum, const),
+    so a paraphrased instruction the gate cannot trace still picks from an admin's list."""
     if rule.arguments_schema is not None:
         errors = sorted(
             Draft202012Validator(rule.arguments_schema).iter_errors(arguments), key=lambda e: list(e.path)
@@ -388,12 +394,27 @@ def rule_refuses(
     for path, origin in traced.items():
         source = origin.get("source")
         if source == "untrusted":
-            return f"{path} {origin.get('value')!r} comes from outside text ({origin.get('detail')})"
-        if source == "model" and rule.arguments_schema is None:
+            return f"{path} {_short(origin.get('value'))} comes from outside text"
+        if source == "model" and not _listed(rule.arguments_schema, path):
             return (
-                f"{path} {origin.get('value')!r} was chosen by the model and the rule has no argument schema"
+                f"{path} {_short(origin.get('value'))} was chosen by the model and the rule does not list it"
             )
     return None
+
+
+def _listed(schema: dict[str, Any] | None, path: str) -> bool:
+    """Whether the rule's schema pins the value at `path` to values an admin listed (enum,
+    const, a boolean): the only values the model may choose for a write that runs unseen.
+    A pattern or a length bounds a value's shape, not what it says."""
+    node: Any = schema
+    for part in path.split("/") if path else []:
+        if not isinstance(node, dict):
+            return False
+        if part.isdigit() and "items" in node:
+            node = node["items"]
+        else:
+            node = (node.get("properties") or {}).get(part)
+    return isinstance(node, dict) and ("enum" in node or "const" in node or node.get("type") == "boolean")
 
 
 def _short(value: Any, limit: int = 60) -> str:

