@@ -92,6 +92,8 @@ def approve(
     domains) an edit is re-assessed with; the default gate otherwise."""
     if arguments is not None and not isinstance(arguments, dict):
         raise Invalid("arguments must be a JSON object", field="arguments")
+    # Read the configured gate before the row lock: it reads the store itself.
+    gate = (policy() if policy is not None else Policy()) if arguments is not None else Policy()
     with db.session() as s:
         a = _pending(s, action_id, who)
         edited = arguments is not None and arguments != a.arguments
@@ -109,7 +111,7 @@ def approve(
                 raise Invalid(
                     "edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments"
                 )
-            _reassess(a, tool, arguments, who, policy() if policy is not None else Policy())
+            _reassess(a, tool, arguments, who, gate)
             a.arguments = arguments
         approvals_so_far = [] if edited else [x for x in (a.approvals or []) if isinstance(x, dict)]
         if any(x.get("by") == who.name for x in approvals_so_far):
