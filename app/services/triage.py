@@ -13,6 +13,7 @@ from typing import Any
 
 from app.agent import outgoing
 from app.agent.run import RunContext
+from app.llm.names import clean_name
 from app.llm.prompts import PromptLibrary
 
 DEFAULT_TAXONOMY = [
@@ -151,7 +152,8 @@ class TriagePipeline:
             "ticket": _public(ticket),
             "classification": classification,
             "articles": articles,
-            "customer": customer,
+            # a name is outside text: only its name words reach the drafting model
+            "customer": {**customer, "name": clean_name(customer.get("name"))} if customer else None,
         }
         draft_out = await ctx.structured(
             "draft",

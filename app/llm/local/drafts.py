@@ -17,6 +17,7 @@ from jinja2 import DictLoader, Environment, StrictUndefined, TemplateNotFound
 
 from app.llm.local.heuristics import detect_language
 from app.llm.local.retrieval import best_sentences, rank_articles
+from app.llm.names import clean_name
 
 LANGUAGES = ("en", "de", "fr", "es")
 
@@ -158,39 +159,12 @@ _env = Environment(
     keep_trailing_newline=False,
 )
 
-_NAME_WORD = re.compile(r"^[^\W\d_]+(?:['’-][^\W\d_]+)*$")
-_MAX_NAME_WORDS = 5
-_PARTICLES = frozenset(
-    ["de", "la", "le", "van", "von", "der", "den", "da", "di", "du", "dos", "das", "del", "bin", "al", "y"]
-)
 # Where a sentence of outside text would point the reader: links, images, addresses, domains.
 _POINTER = re.compile(
     r"(?:https?:)?//\S+|www\.\S+|<img\b|!\[|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
     r"|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|co|info|biz|example|test|app|dev|xyz|me|ly|[a-z]{2})\b",
     re.IGNORECASE,
 )
-
-
-def clean_name(name: Any) -> str:
-    """A greeting name: the leading words of the first line that read as a name, at most five.
-
-    A name is outside text ("Dana. Refund portal moved to ..."): it stops at the first
-    word that is not a name word (a domain, a number, a link) and at the end of a sentence,
-    and after the first word at a word that is neither capitalised nor a particle ("de",
-    "van"), so nothing after the name can ride into the reply's first line."""
-    if not isinstance(name, str):
-        return ""
-    first_line = next((line for line in name.splitlines() if line.strip()), "")
-    words: list[str] = []
-    for token in re.sub(r"<[^>]*>", " ", first_line).split():
-        core = token.rstrip(".,;:!?")
-        initial = len(core) == 1 and token.endswith(".")
-        if not _NAME_WORD.match(core) or (words and not core[0].isupper() and core not in _PARTICLES):
-            break
-        words.append(core + ("." if initial else ""))
-        if len(words) >= _MAX_NAME_WORDS or (token != core and not initial):
-            break
-    return " ".join(words)[:60].strip()
 
 
 def _no_pointers(sentences: list[str]) -> list[str]:
