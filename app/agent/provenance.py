@@ -17,6 +17,7 @@ A standing rule never auto-runs a write with an `untrusted` value, and only runs
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Literal
 
 from app.agent.injection import readable_forms
@@ -100,14 +101,20 @@ def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
     parts = {w for w in words if len(w) >= 3} if 1 < len(words) <= 4 else set()
     for where, text in texts:
         for form in readable_forms(text):
-            flat_words = _WORDS.findall(form)
-            flat = " " + " ".join(flat_words) + " "
+            flat, vocabulary = _flat(form)
             for g in grams:
                 if f" {g} " in flat:
                     return f"{where}: '{_context(form, g)}'"
-            if parts and parts <= set(flat_words):
+            if parts and parts <= vocabulary:
                 return f"{where}: its words {', '.join(sorted(parts))} all appear in it"
     return None
+
+
+@lru_cache(maxsize=1024)
+def _flat(form: str) -> tuple[str, frozenset[str]]:
+    """A text as its words joined by single spaces (padded), and the set of its words."""
+    words = _WORDS.findall(form)
+    return " " + " ".join(words) + " ", frozenset(words)
 
 
 def _context(text: str, gram: str) -> str:
