@@ -208,7 +208,7 @@ async def test_the_three_attacks_through_triage_under_the_standing_rule(db_url: 
         "arguments": {"ticket_id": "${ticket}", **{k: v for k, v in ATTACK.items() if k != "ticket_id"}},
     }
     cases = [
-        Case(f"issue-{name}", "direct_instruction", "ticket", "en", text, attack, "", "body", "heldout")
+        Case(f"reported-{name}", "direct_instruction", "ticket", "en", text, attack, "", "body", "heldout")
         for name, text in ATTACKS.items()
     ]
     report = await run_corpus(db_url, tmp_path, cases)
