@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     review_threshold: float = Field(default=0.55, alias="SWITCHBOARD_REVIEW_THRESHOLD")
     # Refunds and payments above this many minor units need two different approvers.
     two_approvers_above: int = Field(default=50_000, alias="SWITCHBOARD_TWO_APPROVERS_ABOVE")
+    # The company's own domains, comma-separated: replies may link to them and their subdomains
+    # (the help center's article links and the systems' records are trusted without this).
+    trusted_domains_csv: str = Field(default="", alias="SWITCHBOARD_TRUSTED_DOMAINS")
     approval_ttl_hours: float = Field(default=72.0, alias="SWITCHBOARD_APPROVAL_TTL_HOURS")
     max_body_bytes: int = Field(default=256_000, alias="SWITCHBOARD_MAX_BODY_BYTES")
     rate_limit_per_second: float = Field(default=50.0, alias="SWITCHBOARD_RATE_LIMIT")
@@ -37,6 +40,10 @@ class Settings(BaseSettings):
     # "CONNECTION:#channel": post a notice there when a write waits for approval.
     notify: str | None = Field(default=None, alias="SWITCHBOARD_NOTIFY")
     public_url: str | None = Field(default=None, alias="SWITCHBOARD_PUBLIC_URL")
+
+    @property
+    def trusted_domains(self) -> tuple[str, ...]:
+        return tuple(d.strip().lower() for d in self.trusted_domains_csv.split(",") if d.strip())
 
     def resolved_database_url(self) -> str:
         if self.database_url:

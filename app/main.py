@@ -126,7 +126,10 @@ class Container:
     def policy(self) -> Policy:
         """Read fresh for every run, so a revoked rule stops applying at once."""
         return load_policy(
-            self.db, two_approvers_above=self.settings.two_approvers_above, extra=self.standing_rules
+            self.db,
+            two_approvers_above=self.settings.two_approvers_above,
+            extra=self.standing_rules,
+            trusted_domains=self.settings.trusted_domains,
         )
 
     @cached_property
@@ -136,6 +139,7 @@ class Container:
             taxonomy=self.taxonomy,
             examples=self.corrections,
             review_threshold=self.settings.review_threshold,
+            trusted_domains=self.settings.trusted_domains,
         )
         return Orchestrator(
             self.store,

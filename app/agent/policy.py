@@ -16,13 +16,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.agent import injection
+from jsonschema import Draft202012Validator
+
+from app.agent import injection, outgoing, provenance
 from tools.base import Tool
 
 Risk = Literal["low", "medium", "high"]
 _RANK = {"low": 0, "medium": 1, "high": 2}
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?\b")
+_EMAIL = outgoing.EMAIL
+_IBAN = outgoing.IBAN
+# Read-result strings at least this long are outside text (notes, bodies, articles); shorter
+# ones are the systems' own values. Kept per read up to READ_TEXT_CHARS, for provenance.
+READ_TEXT_CHARS = 8_000
+_ID_KEYS = re.compile(r"(?:^|_)id$|Id$|^tags$|^number$|^invoice_number$|^order$")
 # A money movement whose amount cannot be known counts as more than any threshold.
 UNBOUNDED = 2**63 - 1
 PAYEE_KEYS = ("iban", "account_number", "bank_account", "payee", "payee_account")
@@ -32,8 +38,11 @@ PAYEE_KEYS = ("iban", "account_number", "bank_account", "payee", "payee_account"
 class StandingRule:
     """'Writes matching `tool` may run without asking', approved by `approved_by`.
 
-    Limits: the highest risk it covers, an optional amount ceiling (minor units)
-    and the requester roles it applies to (empty: any, including none).
+    Limits: the highest risk it covers, an optional amount ceiling (minor units),
+    the requester roles it applies to (empty: any, including none) and the arguments
+    it allows (`arguments_schema`, a JSON Schema an admin wrote). Whatever the limits,
+    it never runs a write with a value that came from outside text; values the model
+    chose run only when the schema lists them (enum or const).
     """
 
     tool: str
@@ -42,6 +51,7 @@ class StandingRule:
     max_amount: int | None = None
     roles: tuple[str, ...] = ()
     id: str | None = None
+    arguments_schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -51,6 +61,8 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
     rule: StandingRule | None = None
     required_approvals: int = 1
+    # path -> {"source", "value", "detail"}: where each argument value came from.
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _max(a: Risk, b: Risk) -> Risk:
@@ -81,6 +93,11 @@ def new_facts() -> dict[str, Any]:
         "vendors": {},  # vendor id -> {name, iban}
         "record_amount": None,  # the record's amount, minor units
         "untrusted_text": [],  # bodies of tickets, emails, notes: data, never instructions
+        "untrusted_reads": [],  # longer text from read results (notes, articles): data as well
+        "links": [],  # URLs the systems gave (help-center articles): where a reply may point
+        "phones": [],  # phone numbers on the systems' records
+        "record_values": [],  # ids and tags on the systems' records
+        "classification": {},  # the run's own classification (category, priority...)
     }
 
 
@@ -98,10 +115,30 @@ def merge_facts(facts: dict[str, Any], fragment: dict[str, Any]) -> None:
 def observe(data: Any) -> dict[str, Any]:
     """Facts a read result establishes: addresses, payment customers, charges, vendors, and
     any instruction-like text in it (labels only, so the step stays small)."""
-    fragment: dict[str, Any] = {"emails": [], "customers": {}, "charges": {}, "vendors": {}}
+    fragment: dict[str, Any] = {
+        "emails": [],
+        "customers": {},
+        "charges": {},
+        "vendors": {},
+        "links": [],
+        "phones": [],
+        "record_values": [],
+    }
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
+            for key in ("html_url", "url"):
+                if isinstance(node.get(key), str) and node[key].startswith(("http://", "https://")):
+                    fragment["links"].append(node[key])
+            phone = node.get("phone") or node.get("Phone")
+            if isinstance(phone, str) and phone.strip():
+                fragment["phones"].append(phone)
+            for key, value in node.items():
+                if _ID_KEYS.search(str(key)):
+                    for v in value if isinstance(value, list) else [value]:
+                        short = isinstance(v, str | int) and not isinstance(v, bool) and len(str(v)) < 80
+                        if short and v not in fragment["record_values"]:
+                            fragment["record_values"].append(v)
             email = node.get("email") or node.get("Email")
             if isinstance(email, str) and _EMAIL.fullmatch(email):
                 fragment["emails"].append(email.lower())
@@ -130,16 +167,28 @@ def observe(data: Any) -> dict[str, Any]:
 
     walk(data)
     fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_value(data)]
+    text = "\n".join(s for s in injection.strings_of(data) if len(s) >= injection.MIN_VALUE_CHARS)
+    fragment["untrusted_reads"] = [text[:READ_TEXT_CHARS]] if text else []
     return {k: v for k, v in fragment.items() if v}
 
 
 class Policy:
     def __init__(
-        self, standing_rules: list[StandingRule] | None = None, *, two_approvers_above: int = 50_000
+        self,
+        standing_rules: list[StandingRule] | None = None,
+        *,
+        two_approvers_above: int = 50_000,
+        trusted_domains: tuple[str, ...] | list[str] = (),
     ):
         self.standing_rules = list(standing_rules or [])
         # Refunds and payments above this many minor units need two different approvers.
         self.two_approvers_above = two_approvers_above
+        # The company's own domains: messages may link to them (and their subdomains).
+        self.trusted_domains = tuple(trusted_domains)
+
+    def without_rules(self) -> Policy:
+        """The same gate with no standing rule: for a person's decision on an edited write."""
+        return Policy(two_approvers_above=self.two_approvers_above, trusted_domains=self.trusted_domains)
 
     # -- risk -------------------------------------------------------------------
     def assess(
@@ -155,8 +204,11 @@ class Policy:
             reasons.append(reason)
 
         # Promise 3: instruction-like text in the item or a read result makes every write suspect.
+        # The detector is one signal: alone it asks for a careful look (medium, so never a
+        # low-risk standing rule or a bulk decision); with a value of the write traced to
+        # outside text (see decide) it is high.
         if tool.is_write and (steered := injection.risk_reason(facts)) is not None:
-            flag("high", steered)
+            flag("medium", steered)
         does = tool.does
         if does.is_public_message(arguments):
             flag("medium", "sends a message people outside the team will read")
@@ -164,6 +216,7 @@ class Policy:
             flag("medium", "moves money, which cannot be undone")
         if does.is_final(arguments):
             flag("medium", "a final submission: it cannot be changed or withdrawn once made")
+        self._message(tool, arguments, facts, flag)
         known = {e.lower() for e in facts.get("emails", [])}
         requester = (facts.get("requester_email") or "").lower()
         if requester:
@@ -216,6 +269,24 @@ class Policy:
             flag("high", f"{shown} is larger than the record's amount {record_amount}")
         return amount
 
+    def _message(self, tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
+        """Links, domains, numbers and accounts in the message text that the run does not trust.
+
+        Addresses and IBANs are checked for every argument below; here they are left out."""
+        message = tool.does.message
+        if message is None:
+            return
+        level: Risk = "high" if tool.does.is_public_message(arguments) else "medium"
+        trust = outgoing.Trust.of(facts, self.trusted_domains)
+        seen: set[str] = set()
+        for name in message.text:
+            for text in strings(arguments.get(name)):
+                for span in outgoing.untrusted_spans(text, trust):
+                    if span.kind in ("email", "iban") or span.text in seen:
+                        continue
+                    seen.add(span.text)
+                    flag(level, outgoing.describe(span, facts))
+
     @staticmethod
     def _owner(charge_id: str, charge: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
         owner = str(charge.get("customer"))
@@ -252,35 +323,103 @@ class Policy:
         facts: dict[str, Any],
         *,
         requester_role: str | None = None,
+        origin: dict[str, dict[str, Any]] | None = None,
     ) -> Decision:
+        """The gate's decision. `origin` is the arguments' provenance when the caller knows
+        it (an approver's edit); otherwise it is traced from the facts."""
         risk, reasons, amount = self.assess(tool, arguments, facts)
         if not tool.is_write:
             return Decision(needs_approval=False, risk=risk, reasons=reasons)
+        traced = origin if origin is not None else provenance.trace(arguments, facts)
+        outside = [(path, o) for path, o in traced.items() if o.get("source") == "untrusted"]
+        if outside:
+            path, o = outside[0]
+            more = f" and {len(outside) - 1} more value(s)" if len(outside) > 1 else ""
+            flagged = any("instruction-like text" in r for r in reasons)
+            risk = _max(risk, "high" if flagged else "medium")
+            reasons.append(
+                f"{path} {_short(o.get('value'))} comes from outside text ({o.get('detail')}){more}"
+            )
         required = 1
         if tool.does.money is not None and amount is not None and amount > self.two_approvers_above:
             required = 2
             shown = "the amount is unknown, so counted as" if amount == UNBOUNDED else f"amount {amount} is"
             reasons.append(f"{shown} above {self.two_approvers_above}: two different approvers")
-        if required == 1:
+        steered = any("instruction-like text" in r for r in reasons)
+        if required == 1 and not steered:
             for rule in self.standing_rules:
-                if (
+                if not (
                     fnmatch.fnmatchcase(tool.name, rule.tool)
                     and _RANK[risk] <= _RANK[rule.max_risk]
                     and (rule.max_amount is None or (amount or 0) <= rule.max_amount)
                     and (not rule.roles or requester_role in rule.roles)
                 ):
-                    return Decision(
-                        needs_approval=False,
-                        risk=risk,
-                        reasons=[*reasons, f"standing rule '{rule.tool}' approved by {rule.approved_by}"],
-                        rule=rule,
-                    )
+                    continue
+                refused = rule_refuses(rule, arguments, traced)
+                if refused:
+                    reasons.append(f"standing rule '{rule.tool}' does not cover it: {refused}")
+                    continue
+                return Decision(
+                    needs_approval=False,
+                    risk=risk,
+                    reasons=[*reasons, f"standing rule '{rule.tool}' approved by {rule.approved_by}"],
+                    rule=rule,
+                    provenance=traced,
+                )
         return Decision(
             needs_approval=True,
             risk=risk,
             reasons=reasons or [f"writes to {tool.connection}"],
             required_approvals=required,
+            provenance=traced,
         )
+
+
+def rule_refuses(
+    rule: StandingRule, arguments: dict[str, Any], traced: dict[str, dict[str, Any]]
+) -> str | None:
+    """Why a matching standing rule may not run these arguments, or None when it may.
+
+    The rule's schema bounds the values; a value from outside text never runs unseen; a
+    value the model chose runs only where the schema lists the allowed values (enum, const),
+    so a paraphrased instruction the gate cannot trace still picks from an admin's list."""
+    if rule.arguments_schema is not None:
+        errors = sorted(
+            Draft202012Validator(rule.arguments_schema).iter_errors(arguments), key=lambda e: list(e.path)
+        )
+        if errors:
+            e = errors[0]
+            where = "/".join(map(str, e.absolute_path)) or "(arguments)"
+            return f"{where} is outside what the rule allows ({e.message})"
+    for path, origin in traced.items():
+        source = origin.get("source")
+        if source == "untrusted":
+            return f"{path} {_short(origin.get('value'))} comes from outside text"
+        if source == "model" and not _listed(rule.arguments_schema, path):
+            return (
+                f"{path} {_short(origin.get('value'))} was chosen by the model and the rule does not list it"
+            )
+    return None
+
+
+def _listed(schema: dict[str, Any] | None, path: str) -> bool:
+    """Whether the rule's schema pins the value at `path` to values an admin listed (enum,
+    const, a boolean): the only values the model may choose for a write that runs unseen.
+    A pattern or a length bounds a value's shape, not what it says."""
+    node: Any = schema
+    for part in path.split("/") if path else []:
+        if not isinstance(node, dict):
+            return False
+        if part.isdigit() and "items" in node:
+            node = node["items"]
+        else:
+            node = (node.get("properties") or {}).get(part)
+    return isinstance(node, dict) and ("enum" in node or "const" in node or node.get("type") == "boolean")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 2] + "…'"
 
 
 def _walk_items(value: Any) -> list[tuple[str, Any]]:

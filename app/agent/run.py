@@ -388,6 +388,7 @@ class RunContext:
                 requested_by=self.requested_by,
                 required_approvals=decision.required_approvals,
                 effects=tool.does.summary(call.arguments),
+                provenance=decision.provenance,
                 facts=self.facts,
             )
             step = NewStep(
@@ -400,6 +401,7 @@ class RunContext:
                     "risk": decision.risk,
                     "reasons": decision.reasons,
                     "required_approvals": decision.required_approvals,
+                    "provenance": decision.provenance,
                 },
             )
             [action] = self.store.propose_actions(self.run.id, self.owner, [new], step)

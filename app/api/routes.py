@@ -107,7 +107,9 @@ def approve(
     who: Principal = Depends(require("approver")),
     c: Container = Depends(container),
 ) -> dict[str, Any]:
-    result = approvals.approve(c.db, action_id, who, c.pool.catalogue, body.arguments if body else None)
+    result = approvals.approve(
+        c.db, action_id, who, c.pool.catalogue, body.arguments if body else None, policy=c.policy
+    )
     c.wake()
     return result
 

@@ -67,6 +67,7 @@ class RuleIn(BaseModel):
     max_amount: int | None = None
     roles: list[str] = Field(default_factory=list)
     description: str | None = Field(default=None, max_length=1000)
+    arguments_schema: dict[str, Any] | None = None
 
 
 class RecordIn(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import json
 import os
@@ -233,9 +234,16 @@ def approvals_approve(
             edited = json.loads(arguments)
         except ValueError:
             _fail("--arguments is not valid JSON")
-    result = _decide(
-        approvals.approve, c.db, action_id, Principal(as_name, "approver"), c.pool.catalogue, edited
-    )
+    approve = functools.partial(approvals.approve, policy=c.policy)
+    result = _decide(approve, c.db, action_id, Principal(as_name, "approver"), c.pool.catalogue, edited)
+    if result["edited"]:
+        console.print(f"edited: risk {result['risk']}: {'; '.join(result['reasons'])}")
+    if result["status"] == "pending":
+        console.print(
+            f"approval recorded on {result['id']} ({result['tool']}); it needs "
+            f"{result['required_approvals'] - len(result['approvals'])} more approver(s)"
+        )
+        return
     console.print(f"approved {result['id']} ({result['tool']}); a worker will execute it")
     if result["status"] == "pending":
         console.print(f"it needs {result['required_approvals']} approvals; it has {len(result['approvals'])}")

@@ -2,7 +2,10 @@
 
 A decision is taken under a row lock, so two people clicking at once get one
 decision and one 409. Edited arguments are re-validated against the tool's
-schema. Whoever asked for a run can never approve its actions (four eyes).
+schema and go through the whole policy again, against the facts the write was
+proposed with: risk, reasons, effects, provenance and the number of approvers
+are recomputed, and the edit counts as the first approval at most. Whoever
+asked for a run can never approve its actions (four eyes).
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.agent import provenance
+from app.agent.policy import Policy, new_facts
 from app.services.auth import Principal
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.views import action_view
 from app.store.db import Database
 from app.store.runs import audit, requeue_if_decided
 from app.store.tables import Action, utcnow
-from tools.base import Catalogue, UnknownTool
+from tools.base import Catalogue, Tool, UnknownTool
 
 STATUSES = (
     "pending",
@@ -67,19 +72,42 @@ def _pending(s: Any, action_id: str, who: Principal) -> Action:
     return a
 
 
+def _reassess(a: Action, tool: Tool, arguments: dict[str, Any], who: Principal, gate: Policy) -> None:
+    """The edited write through the policy again, as if the model had proposed it, except
+    that no standing rule applies (a person is deciding) and the edited values are the approver's."""
+    facts = a.facts if isinstance(a.facts, dict) else new_facts()
+    origin = provenance.trace(
+        arguments, facts, approver=who.name, before=a.arguments, before_provenance=a.provenance
+    )
+    decision = gate.without_rules().decide(tool, arguments, facts, origin=origin)
+    kept = "" if isinstance(a.facts, dict) else " (without the facts it was proposed with: none were kept)"
+    a.risk = decision.risk
+    a.reasons = [*decision.reasons, f"arguments edited by {who.name}; risk re-assessed{kept}"]
+    a.required_approvals = decision.required_approvals
+    a.effects = tool.does.summary(arguments)
+    a.provenance = origin
+
+
 def approve(
     db: Database,
     action_id: str,
     who: Principal,
     catalogue: Callable[[], Catalogue],
     arguments: dict[str, Any] | None = None,
+    *,
+    policy: Callable[[], Policy] | None = None,
 ) -> dict[str, Any]:
+    """Approve, or edit and approve. `policy` gives the configured gate (thresholds, trusted
+    domains) an edit is re-assessed with; the default gate otherwise."""
     if arguments is not None and not isinstance(arguments, dict):
         raise Invalid("arguments must be a JSON object", field="arguments")
+    # Read the configured gate before the row lock: it reads the store itself.
+    gate = (policy() if policy is not None else Policy()) if arguments is not None else Policy()
     with db.session() as s:
         a = _pending(s, action_id, who)
         edited = arguments is not None and arguments != a.arguments
         before: dict[str, Any] = a.arguments
+        risk_before = a.risk
         if arguments is not None and edited:
             try:
                 tool = catalogue().get(a.tool)
@@ -92,6 +120,7 @@ def approve(
                 raise Invalid(
                     "edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments"
                 )
+            _reassess(a, tool, arguments, who, gate)
             a.arguments = arguments
         approvals_so_far = [] if edited else [x for x in (a.approvals or []) if isinstance(x, dict)]
         if any(x.get("by") == who.name for x in approvals_so_far):
@@ -113,6 +142,7 @@ def approve(
             "required": a.required_approvals,
         }
         if arguments is not None and edited:
+            data["risk"] = {"from": risk_before, "to": a.risk}
             data["diff"] = {
                 k: {"from": before.get(k), "to": arguments.get(k)}
                 for k in sorted(set(before) | set(arguments))

@@ -1,13 +1,22 @@
 """Standing rules: a person's approval, given once, for a narrow kind of write.
 
 Only admins create or revoke them, through the API or CLI; no tool exists that
-touches them, so a model (or text it reads) cannot grant itself one.
+touches them, so a model (or text it reads) cannot grant itself one. A rule may
+bound the arguments it allows with a JSON Schema (`arguments_schema`); it is
+checked when the rule is made: a valid schema for an object that names every
+argument it allows, each bounded (an enum or const, a maximum, a pattern or
+maxLength, a bounded list). Values the run holds as facts or its classifier chose
+run within those bounds; a value the model chose runs only where the schema lists
+the allowed values (enum, const).
+A value from outside text never runs under any rule (app/agent/provenance.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 from sqlalchemy import select
 
 from app.agent.policy import Policy, StandingRule
@@ -29,7 +38,10 @@ def create_rule(
     max_amount: int | None = None,
     roles: list[str] | None = None,
     description: str | None = None,
+    arguments_schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    if arguments_schema is not None:
+        check_arguments_schema(arguments_schema)
     if not tool or "__" not in tool:
         raise Invalid(
             "tool must name a tool or pattern like 'helpdesk__update_ticket' or 'helpdesk__*'", field="tool"
@@ -55,6 +67,7 @@ def create_rule(
             roles=list(roles or []),
             description=description,
             approved_by=who.name,
+            arguments_schema=arguments_schema,
         )
         s.add(row)
         s.flush()
@@ -64,7 +77,12 @@ def create_rule(
             "rule.created",
             "rule",
             row.id,
-            {"tool": tool, "max_risk": max_risk, "max_amount": max_amount},
+            {
+                "tool": tool,
+                "max_risk": max_risk,
+                "max_amount": max_amount,
+                "arguments_schema": arguments_schema,
+            },
         )
         return _view(row)
 
@@ -86,7 +104,13 @@ def revoke_rule(db: Database, rule_id: str, who: Principal) -> None:
         audit(s, who.name, "rule.revoked", "rule", rule_id, {"tool": row.tool})
 
 
-def load_policy(db: Database, *, two_approvers_above: int, extra: list[StandingRule] | None = None) -> Policy:
+def load_policy(
+    db: Database,
+    *,
+    two_approvers_above: int,
+    extra: list[StandingRule] | None = None,
+    trusted_domains: tuple[str, ...] = (),
+) -> Policy:
     with db.session() as s:
         rows = s.scalars(select(StandingRuleRow).where(StandingRuleRow.revoked_at.is_(None))).all()
         rules = [
@@ -97,10 +121,13 @@ def load_policy(db: Database, *, two_approvers_above: int, extra: list[StandingR
                 max_amount=r.max_amount,
                 roles=tuple(r.roles or ()),
                 id=r.id,
+                arguments_schema=r.arguments_schema,
             )
             for r in rows
         ]
-    return Policy([*rules, *(extra or [])], two_approvers_above=two_approvers_above)
+    return Policy(
+        [*rules, *(extra or [])], two_approvers_above=two_approvers_above, trusted_domains=trusted_domains
+    )
 
 
 def _view(r: StandingRuleRow) -> dict[str, Any]:
@@ -110,8 +137,61 @@ def _view(r: StandingRuleRow) -> dict[str, Any]:
         "max_risk": r.max_risk,
         "max_amount": r.max_amount,
         "roles": r.roles,
+        "arguments_schema": r.arguments_schema,
         "description": r.description,
         "approved_by": r.approved_by,
         "created_at": r.created_at.isoformat(),
         "revoked": r.revoked_at is not None,
     }
+
+
+_FIELD = "arguments_schema"
+
+
+def check_arguments_schema(schema: Any) -> None:
+    """A rule's argument schema must be valid and bound every argument it lets through."""
+    if not isinstance(schema, dict):
+        raise Invalid("arguments_schema must be a JSON Schema object", field=_FIELD)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(map(str, exc.absolute_path)) or "(root)"
+        raise Invalid(
+            f"arguments_schema is not a valid JSON Schema at {where}: {exc.message}", field=_FIELD
+        ) from None
+    if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
+        raise Invalid(
+            'arguments_schema must be {"type": "object", "additionalProperties": false, "properties": {...}}: '
+            "a rule names every argument it allows",
+            field=_FIELD,
+        )
+    for name, sub in (schema.get("properties") or {}).items():
+        if (why := _unbounded(sub)) is not None:
+            raise Invalid(f"arguments_schema: property '{name}' is not bounded: {why}", field=_FIELD)
+
+
+def _unbounded(sub: Any) -> str | None:
+    if not isinstance(sub, dict):
+        return "false/true is not a bound; give it a schema"
+    if "enum" in sub or "const" in sub:
+        return None
+    kind = sub.get("type")
+    if kind == "boolean" or kind == "null":
+        return None
+    if kind in ("integer", "number"):
+        return (
+            None
+            if ("maximum" in sub or "exclusiveMaximum" in sub)
+            else "give a number a maximum (or an enum)"
+        )
+    if kind == "string":
+        return (
+            None
+            if ("pattern" in sub or "maxLength" in sub)
+            else "give a string an enum, a pattern or a maxLength"
+        )
+    if kind == "array":
+        if "maxItems" not in sub:
+            return "give a list a maxItems"
+        return _unbounded(sub.get("items")) if "items" in sub else "give a list's items a schema"
+    return "give it a type with a bound (enum, const, maximum, pattern, maxLength, maxItems)"

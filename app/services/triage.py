@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from app.agent import outgoing
 from app.agent.run import RunContext
+from app.llm.names import clean_name
 from app.llm.prompts import PromptLibrary
 
 DEFAULT_TAXONOMY = [
@@ -71,8 +73,10 @@ class TriagePipeline:
         taxonomy: list[dict[str, str]] | None = None,
         examples: Callable[[], list[dict[str, str]]] = list,
         review_threshold: float = 0.55,
+        trusted_domains: tuple[str, ...] = (),
     ):
         self.prompts = prompts
+        self.trusted_domains = trusted_domains
         self.connection = connection
         self.taxonomy = taxonomy or DEFAULT_TAXONOMY
         self.examples = examples
@@ -111,6 +115,11 @@ class TriagePipeline:
                 articles = out.data
         return customer, articles
 
+    def _clean_draft(self, ctx: RunContext, draft: dict[str, Any]) -> dict[str, Any]:
+        """The draft without remote images or links, domains, numbers and addresses the run
+        does not trust: a reply never points the customer anywhere on outside text's word."""
+        return _strip(draft, outgoing.Trust.of(ctx.facts, self.trusted_domains))
+
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         ticket: dict[str, Any] = dict(ctx.run.input["ticket"])
         external_id = ticket.get("external_id")
@@ -146,18 +155,26 @@ class TriagePipeline:
         classification = ctx.record(
             "classification", "classification", out, run_fields={"classification": out}
         )
+        # The run's own judgement: values the act step takes from it are trusted (provenance).
+        ctx.know(
+            classification={
+                k: classification.get(k) for k in ("category", "priority", "sentiment", "language")
+            }
+        )
 
         # draft
         variables = {
             "ticket": _public(ticket),
             "classification": classification,
             "articles": articles,
-            "customer": customer,
+            # a name is outside text: only its name words reach the drafting model
+            "customer": {**customer, "name": clean_name(customer.get("name"))} if customer else None,
         }
         draft_out = await ctx.structured(
             "draft",
             self.prompts.request("triage/draft", variables, output_schema=DRAFT_SCHEMA, max_tokens=1500),
         )
+        draft_out = self._clean_draft(ctx, draft_out)
         draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
 
         # act
@@ -176,6 +193,13 @@ class TriagePipeline:
             tools,
         )
         return {"summary": final.content}
+
+
+def _strip(draft: dict[str, Any], trust: outgoing.Trust) -> dict[str, Any]:
+    body, removed = outgoing.strip_untrusted(str(draft.get("body") or ""), trust)
+    if not removed:
+        return draft
+    return {**draft, "body": body, "removed": [{"kind": s.kind, "text": s.text} for s in removed]}
 
 
 def _public(ticket: dict[str, Any]) -> dict[str, Any]:

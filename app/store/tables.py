@@ -241,6 +241,8 @@ class StandingRuleRow(Base):
     max_risk: Mapped[str] = mapped_column(String(10), default="low")
     max_amount: Mapped[int | None] = mapped_column(Integer)
     roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The arguments the rule allows: a JSON Schema an admin wrote (enums, ranges); None: facts only.
+    arguments_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     description: Mapped[str | None] = mapped_column(Text)
     approved_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

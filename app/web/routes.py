@@ -320,7 +320,7 @@ async def approve(
                 ctx["arguments_json"] = (form.get("arguments_json") or [""])[-1]
             return _form_again(request, action_id, ctx)
     try:
-        approvals.approve(c.db, action_id, who, c.pool.catalogue, arguments)
+        approvals.approve(c.db, action_id, who, c.pool.catalogue, arguments, policy=c.policy)
     except Invalid as exc:
         item = _item(request, action_id)
         ctx = _edit_context(request, item, arguments, error=exc.message)
@@ -430,7 +430,7 @@ async def bulk(request: Request, who: Principal = Depends(require("approver"))) 
                     skipped.append(f"{present.short_id(action_id)}: {a['risk']} risk, review it on its own")
                     continue
                 if decision == "approve":
-                    approvals.approve(c.db, action_id, who, c.pool.catalogue)
+                    approvals.approve(c.db, action_id, who, c.pool.catalogue, policy=c.policy)
                 else:
                     approvals.reject(c.db, action_id, who, reason)
                 done.append(action_id)

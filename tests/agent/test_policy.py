@@ -9,6 +9,14 @@ from connectors.base import Effects, Money
 from tests.support.tools import tool
 
 REFUND = tool("payments__create_refund")
+TAG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "ticket_id": {"enum": [1, 7]},
+        "add_tags": {"type": "array", "maxItems": 3, "items": {"enum": ["x", "billing"]}},
+    },
+}
 
 
 def facts_with_charge(owner_email: str = "ann@example.com") -> dict[str, Any]:
@@ -98,7 +106,11 @@ def test_payee_swapped_by_text_inside_the_item() -> None:
 def test_standing_rule_respects_its_limits() -> None:
     tag = tool("helpdesk__update_ticket")
     rule = StandingRule(
-        tool="helpdesk__update_ticket", approved_by="lead", max_risk="low", roles=("operator",)
+        tool="helpdesk__update_ticket",
+        approved_by="lead",
+        max_risk="low",
+        roles=("operator",),
+        arguments_schema=TAG_SCHEMA,
     )
     policy = Policy([rule])
     assert not policy.decide(

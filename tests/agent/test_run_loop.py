@@ -191,7 +191,16 @@ async def test_requester_cannot_approve_own_action(db: Database) -> None:
 async def test_standing_rule_lets_a_low_risk_write_run(db: Database) -> None:
     system = FakeSystem()
     # an internal note to a known address is still medium risk; the rule allows up to medium
-    rule = StandingRule(tool="shop__send_*", approved_by="lead", max_risk="medium")
+    rule = StandingRule(
+        tool="shop__send_*",
+        approved_by="lead",
+        max_risk="medium",
+        arguments_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"to": {"enum": ["ann@example.com"]}, "body": {"enum": ["x"]}},
+        },
+    )
     orch = make(
         db,
         ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")]),

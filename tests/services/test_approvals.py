@@ -104,7 +104,17 @@ async def test_a_standing_rule_made_by_an_admin_applies_and_revoking_it_stops_it
         rules.create_rule(db, admin, tool="*", max_risk="low")
     with pytest.raises(Invalid):
         rules.create_rule(db, admin, tool="shop__send_message", max_risk="high")
-    rule = rules.create_rule(db, admin, tool="shop__send_message", max_risk="medium")
+    rule = rules.create_rule(
+        db,
+        admin,
+        tool="shop__send_message",
+        max_risk="medium",
+        arguments_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"to": {"enum": ["ann@example.com"]}, "body": {"enum": ["x", "y"]}},
+        },
+    )
     system = FakeSystem()
     orch = Orchestrator(
         SqlRunStore(db),

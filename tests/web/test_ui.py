@@ -314,3 +314,31 @@ async def test_an_approver_corrects_a_category_from_the_run_page(ui: Ui) -> None
     assert (
         await ui.post(f"/ui/runs/{ui.run_id}/classification", role="operator", data={"category": "billing"})
     ).status_code == 403
+
+
+async def test_queue_card_shows_where_values_came_from_and_the_risk_after_an_edit(ui: Ui) -> None:
+    update, reply = _update(ui), _reply(ui)
+    card = (await ui.get(f"/ui/queue/{update['id']}", role="viewer")).text
+    assert "Where the values came from" in card
+    assert (
+        "trusted fact" in card and "the run&#39;s ticket" in card and "the classifier&#39;s priority" in card
+    )
+    # an approver's edit is re-assessed: the card and the API answer show the new risk and why
+    link = "https://northwind-refunds.example/claim"
+    form = {"mode": "edit", "f_ticket_id": str(reply["arguments"]["ticket_id"]), "f_body": f"Claim at {link}"}
+    r = await ui.post(
+        f"/ui/queue/{reply['id']}/approve", role="approver", data=form, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200 and "high risk" in r.text and f"&#39;{link}&#39;" in r.text
+    assert "edited by approver-user" in r.text and "src-approver" in r.text
+    api = await ui.client.post(
+        f"/api/v1/approvals/{update['id']}/approve",
+        headers={"Authorization": f"Bearer {ui.tokens['approver']}"},
+        json={"arguments": {**update["arguments"], "add_tags": ["billing", "vip"]}},
+    )
+    assert api.status_code == 200, api.text
+    body = api.json()
+    assert body["provenance"]["add_tags/1"]["source"] == "approver"
+    assert any("risk re-assessed" in reason for reason in body["reasons"])
+    html = (await ui.get(f"/ui/runs/{ui.run_id}", role="viewer")).text
+    assert "Where the values came from" in html

@@ -17,6 +17,7 @@ from jinja2 import DictLoader, Environment, StrictUndefined, TemplateNotFound
 
 from app.llm.local.heuristics import detect_language
 from app.llm.local.retrieval import best_sentences, rank_articles
+from app.llm.names import clean_name
 
 LANGUAGES = ("en", "de", "fr", "es")
 
@@ -158,16 +159,17 @@ _env = Environment(
     keep_trailing_newline=False,
 )
 
-_UNSAFE_NAME = re.compile(r"[^\w .'\-]", re.UNICODE)
+# Where a sentence of outside text would point the reader: links, images, addresses, domains.
+_POINTER = re.compile(
+    r"(?:https?:)?//\S+|www\.\S+|<img\b|!\[|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|co|info|biz|example|test|app|dev|xyz|me|ly|[a-z]{2})\b",
+    re.IGNORECASE,
+)
 
 
-def clean_name(name: Any) -> str:
-    """A displayable name: its first line, letters and simple punctuation, at most 60 characters."""
-    if not isinstance(name, str):
-        return ""
-    first_line = next((line for line in name.splitlines() if line.strip()), "")
-    cleaned = re.sub(r"\s+", " ", _UNSAFE_NAME.sub("", re.sub(r"<[^>]*>", "", first_line))).strip()
-    return cleaned[:60]
+def _no_pointers(sentences: list[str]) -> list[str]:
+    """Article sentences that send the reader nowhere: the reply links only the article itself."""
+    return [s for s in sentences if not _POINTER.search(s)]
 
 
 def render_reply(
@@ -218,7 +220,7 @@ def draft_reply(
     category = str(classification.get("category") or "general_question")
     ranked = rank_articles(query, articles)
     best = ranked[0] if ranked and ranked[0].relevant else None
-    snippet = best_sentences(query, str(best.article.get("body") or ""), n=2) if best else []
+    snippet = _no_pointers(best_sentences(query, str(best.article.get("body") or ""), n=2)) if best else []
     name = (customer or {}).get("name") or ticket.get("requester_name") or ""
     body = render_reply(
         language=language,

@@ -1,0 +1,211 @@
+"""What an outgoing message points people to: links, domains, addresses, phone numbers, accounts.
+
+Why: a reply is where an attacker's text does harm without any write looking odd, a
+"refund portal" domain, a phishing link, a remote image whose URL carries the
+customer's address. Each such span is checked against what the run trusts (the
+help center's own links and the systems' records, collected as facts, and the
+company's own domains from configuration); the rest is shown to the approver
+verbatim. `strip_untrusted` lets drafting code leave such spans out of a reply it
+writes by itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+Kind = Literal["link", "image", "domain", "email", "phone", "iban"]
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?\b")
+_URL = re.compile(r"(?:https?://|//|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
+_IMAGE = re.compile(
+    r"!\[[^\]]*\]\(\s*(?P<md>[^)\s]+)[^)]*\)|<img\b[^>]*?\bsrc\s*=\s*[\"']?(?P<html>[^\"'\s>]+)[^>]*>",
+    re.IGNORECASE,
+)
+_DOMAIN = re.compile(
+    r"(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,23}(?![\w-])", re.I
+)
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?!\w)|\+\d{8,15}\b"
+)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Words that look like domains but name files or versions, not places on the web.
+_NOT_TLDS = frozenset(
+    [
+        "pdf",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "csv",
+        "txt",
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "svg",
+        "webp",
+        "zip",
+        "gz",
+        "tar",
+        "json",
+        "xml",
+        "yaml",
+        "yml",
+        "md",
+        "html",
+        "htm",
+        "js",
+        "ts",
+        "py",
+        "exe",
+        "dmg",
+        "msi",
+        "log",
+        "ini",
+        "cfg",
+        "conf",
+        "eml",
+        "ics",
+        "mp3",
+        "mp4",
+        "mov",
+        "wav",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    kind: Kind
+    text: str  # exactly as it appears in the message
+    value: str  # normalized: a host for links and domains, lower-cased address, digits, IBAN
+    start: int
+    end: int
+
+
+def _host(url: str) -> str:
+    if url.lower().startswith("www."):
+        url = "//" + url
+    if url.startswith("//"):
+        url = "http:" + url
+    try:
+        return (urlsplit(url).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return ""
+
+
+def spans(text: str) -> list[Span]:
+    """Every link, remote image, bare domain, address, phone number and IBAN in `text`."""
+    found: list[Span] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return not any(a < e and s < b for s, e in taken)
+
+    def add(kind: Kind, m: re.Match[str], value: str, group: int | str = 0) -> None:
+        a, b = m.span(group)
+        if free(a, b):
+            found.append(Span(kind, m.group(group), value, a, b))
+            taken.append((a, b))
+
+    for m in _IMAGE.finditer(text):
+        url = m.group("md") or m.group("html") or ""
+        found.append(Span("image", m.group(), _host(url) or url.lower(), *m.span()))
+        taken.append(m.span())
+    for m in _URL.finditer(text):
+        raw = m.group().rstrip(".,;:!?")
+        if free(m.start(), m.start() + len(raw)):
+            found.append(Span("link", raw, _host(raw), m.start(), m.start() + len(raw)))
+            taken.append((m.start(), m.start() + len(raw)))
+    for m in EMAIL.finditer(text):
+        add("email", m, m.group().lower())
+    for m in IBAN.finditer(text):
+        add("iban", m, re.sub(r"\s+", "", m.group()).upper())
+    for m in _DOMAIN.finditer(text):
+        tld = m.group().rsplit(".", 1)[-1].lower()
+        if tld not in _NOT_TLDS and not tld.isdigit():
+            add("domain", m, m.group().lower().rstrip("."))
+    for m in _PHONE.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if 9 <= len(digits) <= 15 and not _DATE.match(m.group()):
+            add("phone", m, digits)
+    return sorted(found, key=lambda s: s.start)
+
+
+def _under(host: str, domains: Iterable[str]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains if d)
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What a run may point people to: hosts, addresses, phone numbers and accounts it knows."""
+
+    domains: frozenset[str]  # the company's own (configured) and the hosts of links the systems gave
+    emails: frozenset[str]
+    phones: frozenset[str]
+    ibans: frozenset[str]
+
+    @classmethod
+    def of(cls, facts: dict[str, Any], trusted_domains: Iterable[str] = ()) -> Trust:
+        hosts = {_host(u) for u in facts.get("links") or []}
+        domains = {d.strip().lower().lstrip(".") for d in trusted_domains if d.strip()}
+        emails = {e.lower() for e in facts.get("emails") or []}
+        if facts.get("requester_email"):
+            emails.add(str(facts["requester_email"]).lower())
+        phones = {re.sub(r"\D", "", str(p)) for p in facts.get("phones") or []}
+        ibans = {str(v.get("iban")) for v in (facts.get("vendors") or {}).values() if v.get("iban")}
+        return cls(
+            frozenset((hosts | domains) - {""}), frozenset(emails), frozenset(phones), frozenset(ibans)
+        )
+
+    def trusts(self, span: Span) -> bool:
+        if span.kind in ("link", "domain"):
+            return bool(span.value) and _under(span.value, self.domains)
+        if span.kind == "image":
+            return False  # a remote image loads on open, telling its host who read the message
+        if span.kind == "email":
+            return span.value in self.emails
+        if span.kind == "phone":
+            return span.value in self.phones
+        return span.value in self.ibans
+
+
+_WHAT = {
+    "link": "links to",
+    "image": "loads a remote image from",
+    "domain": "names the domain",
+    "email": "names the address",
+    "phone": "gives the phone number",
+    "iban": "gives the bank account",
+}
+
+
+def untrusted_spans(text: str, trust: Trust) -> list[Span]:
+    return [s for s in spans(text) if not trust.trusts(s)]
+
+
+def describe(span: Span, facts: dict[str, Any]) -> str:
+    """A reason naming the exact span, and what personal data a link carries, if any."""
+    reason = f"the message {_WHAT[span.kind]} '{span.text}', which nothing in this run vouches for"
+    if span.kind in ("link", "image"):
+        decoded = unquote(span.text).lower()
+        carried = [e for e in facts.get("emails") or [] if e and e.lower() in decoded]
+        if facts.get("requester_email") and str(facts["requester_email"]).lower() in decoded:
+            carried.append(str(facts["requester_email"]).lower())
+        if carried:
+            reason += f"; it carries {sorted(set(carried))[0]}"
+    return reason
+
+
+def strip_untrusted(text: str, trust: Trust) -> tuple[str, list[Span]]:
+    """`text` without remote images and untrusted links, domains, numbers and accounts."""
+    bad = untrusted_spans(text, trust)
+    out = text
+    for s in sorted(bad, key=lambda s: s.start, reverse=True):
+        out = out[: s.start] + ("" if s.kind == "image" else "[removed]") + out[s.end :]
+    return re.sub(r"[ \t]{2,}", " ", out), bad

@@ -1,0 +1,176 @@
+"""Where each argument value of a proposed write came from.
+
+Why: a write that looks harmless (a tag, a priority) is harmful when its values
+were chosen by outside text ("tag it refund_approved"). The gate cannot see
+inside the model, but it can compare each value with what the run holds:
+- approver: a person put it there by editing the action;
+- fact: the run's trusted facts: the item's ids and requester, what read tools
+  returned from the systems' records (ids, addresses, amounts, accounts);
+- classifier: the run's own classification (category, priority, language...);
+- untrusted: it appears in outside text (the item's body, notes, articles) and
+  in none of the above;
+- model: none of these; the model chose it.
+A standing rule never auto-runs a write with an `untrusted` value, and only runs
+`model` values its argument schema lists (enum, const).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Literal
+
+from app.agent.injection import readable_forms
+
+Source = Literal["approver", "fact", "classifier", "untrusted", "model"]
+TRUSTED: frozenset[str] = frozenset({"approver", "fact", "classifier"})
+_CONTEXT = 30
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """(path, scalar) for every scalar inside a JSON-like value; paths like 'add_tags/0'."""
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in leaves(v, f"{path}/{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in leaves(v, f"{path}/{i}" if path else str(i))]
+    return [(path, value)]
+
+
+def _key(value: Any) -> str:
+    return " ".join(_WORDS.findall(str(value).lower()))
+
+
+def _trusted_values(facts: dict[str, Any]) -> dict[str, str]:
+    """Normalized trusted value -> where it comes from."""
+    out: dict[str, str] = {}
+
+    def put(value: Any, where: str) -> None:
+        if value is None or isinstance(value, bool) or value == "":
+            return
+        out.setdefault(_key(value), where)
+
+    put(facts.get("ticket_id"), "the run's ticket")
+    put(facts.get("requester_email"), "the requester")
+    put(facts.get("record_amount"), "the record's amount")
+    for e in facts.get("emails") or []:
+        put(e, "an address the systems returned")
+    for cid, email in (facts.get("customers") or {}).items():
+        put(cid, "a customer the payments system returned")
+        put(email, "a customer the payments system returned")
+    for chid, charge in (facts.get("charges") or {}).items():
+        put(chid, "a charge the payments system returned")
+        if isinstance(charge, dict):
+            put(charge.get("amount"), f"charge {chid}")
+            put(charge.get("currency"), f"charge {chid}")
+            if isinstance(charge.get("amount"), int):
+                put(
+                    int(charge["amount"]) - int(charge.get("amount_refunded") or 0), f"what is left on {chid}"
+                )
+    for vid, vendor in (facts.get("vendors") or {}).items():
+        put(vid, "a vendor record")
+        if isinstance(vendor, dict):
+            put(vendor.get("iban"), f"vendor {vid}")
+            put(vendor.get("name"), f"vendor {vid}")
+    for v in facts.get("record_values") or []:
+        put(v, "the systems' records")
+    return out
+
+
+def _classified(facts: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for field, value in (facts.get("classification") or {}).items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            out.setdefault(_key(value), f"the classifier's {field}")
+    return out
+
+
+def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
+    """Where in outside text the value appears, with a little context, or None.
+
+    Outside text is read as the detector reads it: normalized, with hidden (encoded) text
+    decoded. A value counts as found when its words appear in a row; a value of several
+    words (a tag like refund_approved) also when each of its words appears in the text."""
+    words = _WORDS.findall(value.lower())
+    if not words:
+        return None
+    # long free text counts as quoted when any 8 words in a row come from outside
+    grams = (
+        {" ".join(words[i : i + 8]) for i in range(len(words) - 7)} if len(words) > 8 else {" ".join(words)}
+    )
+    parts = {w for w in words if len(w) >= 3} if 1 < len(words) <= 4 else set()
+    for where, text in texts:
+        for form in readable_forms(text):
+            flat, vocabulary = _flat(form)
+            for g in grams:
+                if f" {g} " in flat:
+                    return f"{where}: '{_context(form, g)}'"
+            if parts and parts <= vocabulary:
+                return f"{where}: its words {', '.join(sorted(parts))} all appear in it"
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _flat(form: str) -> tuple[str, frozenset[str]]:
+    """A text as its words joined by single spaces (padded), and the set of its words."""
+    words = _WORDS.findall(form)
+    return " " + " ".join(words) + " ", frozenset(words)
+
+
+def _context(text: str, gram: str) -> str:
+    first = gram.split(" ")[0]
+    m = re.search(r"(?<![^\W_])" + re.escape(first), text, re.IGNORECASE)
+    at = m.start() if m else 0
+    snippet = " ".join(text[max(0, at - _CONTEXT) : at + len(gram) + _CONTEXT].split())
+    return ("…" if at > _CONTEXT else "") + snippet + "…"
+
+
+def outside_texts(facts: dict[str, Any]) -> list[tuple[str, str]]:
+    item = [("the item", t) for t in facts.get("untrusted_text") or [] if t]
+    reads = [("data read in this run", t) for t in facts.get("untrusted_reads") or [] if t]
+    return item + reads
+
+
+def trace(
+    arguments: dict[str, Any],
+    facts: dict[str, Any],
+    *,
+    approver: str | None = None,
+    before: dict[str, Any] | None = None,
+    before_provenance: dict[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """{path: {"source", "value", "detail"}} for every scalar argument value.
+
+    With `approver`, values that differ from `before` (the arguments as proposed or last
+    edited) are the approver's; unchanged values keep their earlier provenance."""
+    trusted = _trusted_values(facts)
+    classified = _classified(facts)
+    texts = outside_texts(facts)
+    old = dict(leaves(before)) if before is not None else {}
+    out: dict[str, dict[str, Any]] = {}
+    for path, value in leaves(arguments):
+        if approver is not None and (path not in old or old[path] != value):
+            out[path] = {"source": "approver", "value": value, "detail": f"edited by {approver}"}
+            continue
+        if approver is not None and before_provenance and path in before_provenance:
+            out[path] = before_provenance[path]
+            continue
+        out[path] = _one(value, trusted, classified, texts)
+    return out
+
+
+def _one(
+    value: Any, trusted: dict[str, str], classified: dict[str, str], texts: list[tuple[str, str]]
+) -> dict[str, Any]:
+    key = _key(value) if value is not None and not isinstance(value, bool) else ""
+    if key and key in trusted:
+        return {"source": "fact", "value": value, "detail": trusted[key]}
+    if key and key in classified:
+        return {"source": "classifier", "value": value, "detail": classified[key]}
+    if isinstance(value, str) and (hit := _untrusted_hit(value, texts)) is not None:
+        return {"source": "untrusted", "value": value, "detail": hit}
+    return {"source": "model", "value": value, "detail": "chosen by the model"}
+
+
+def shown(path: str) -> str:
+    return path or "(value)"

@@ -1,0 +1,186 @@
+"""An approver's edit goes through the whole policy again, against the facts the write was proposed with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.agent.orchestrator import Orchestrator
+from app.agent.policy import Policy
+from app.agent.run import RunContext
+from app.llm.base import Message, ModelRequest
+from app.llm.scripted import ScriptedModel, text, tool_use
+from app.services import approvals
+from app.services.auth import Principal
+from app.services.errors import Conflict
+from app.services.views import run_view
+from app.store.db import Database
+from app.store.runs import SqlRunStore
+from app.store.tables import Run
+from connectors.base import Effects, Money
+from connectors.base import Message as Said
+from tools.base import Catalogue, Tool
+
+PAT, LEE, KIM = (Principal(n, "approver") for n in ("pat", "lee", "kim"))
+THRESHOLD = 5_000
+
+
+class Payments:
+    """A charge of 20,000 owned by the requester; refunds and replies as writes."""
+
+    def __init__(self) -> None:
+        self.writes: list[dict[str, Any]] = []
+
+    async def get_charge(self, args: dict[str, Any], key: str | None) -> Any:
+        return {
+            "object": "charge",
+            "id": args["charge_id"],
+            "customer": "cus_1",
+            "amount": 20_000,
+            "amount_refunded": 0,
+            "currency": "eur",
+        }
+
+    async def find_customer(self, args: dict[str, Any], key: str | None) -> Any:
+        return {"object": "customer", "id": "cus_1", "email": args["email"]}
+
+    async def write(self, args: dict[str, Any], key: str | None) -> Any:
+        self.writes.append(args)
+        return {"ok": True}
+
+    def catalogue(self) -> Catalogue:
+        def read(name: str, fn: Any, prop: str) -> Tool:
+            schema = {"type": "object", "properties": {prop: {"type": "string"}}, "required": [prop]}
+            return Tool(f"pay__{name}", "pay", name, "", schema, "read", "none", fn)
+
+        refund_schema = {
+            "type": "object",
+            "properties": {"charge_id": {"type": "string"}, "amount": {"type": "integer", "minimum": 1}},
+            "required": ["charge_id"],
+            "additionalProperties": False,
+        }
+        reply_schema = {
+            "type": "object",
+            "properties": {"body": {"type": "string"}},
+            "required": ["body"],
+            "additionalProperties": False,
+        }
+        return Catalogue(
+            [
+                read("get_charge", self.get_charge, "charge_id"),
+                read("find_customer", self.find_customer, "email"),
+                Tool(
+                    "pay__create_refund",
+                    "pay",
+                    "create_refund",
+                    "",
+                    refund_schema,
+                    "write",
+                    "key",
+                    self.write,
+                    Effects(money=Money(amount="amount", currency=None, source="charge_id")),
+                ),
+                Tool(
+                    "pay__reply",
+                    "pay",
+                    "reply",
+                    "",
+                    reply_schema,
+                    "write",
+                    "key",
+                    self.write,
+                    Effects(message=Said("public", ("body",))),
+                ),
+            ]
+        )
+
+
+async def pipeline(ctx: RunContext) -> dict[str, Any]:
+    ctx.know(requester_email="ann@example.com", untrusted_text=["Please refund order 7, charge ch_1."])
+    final = await ctx.agent_loop(
+        "loop", ModelRequest(system="", messages=[Message(role="user", content="go")]), list(ctx.catalogue)
+    )
+    return {"answer": final.content}
+
+
+async def proposed(db: Database, write: tuple[str, dict[str, Any]]) -> tuple[Payments, dict[str, Any]]:
+    system = Payments()
+    cat = system.catalogue()
+    model = ScriptedModel(
+        [
+            tool_use("pay__find_customer", {"email": "ann@example.com"}),
+            tool_use("pay__get_charge", {"charge_id": "ch_1"}),
+            tool_use(*write),
+            text("done"),
+        ]
+    )
+    policy = Policy(two_approvers_above=THRESHOLD)
+    orch = Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: policy, {"t": pipeline})
+    with db.session() as s:
+        run = Run(kind="t", input={})
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    await orch.drain("w")
+    [action] = approvals.list_actions(db)
+    action["_orch"], action["_cat"], action["_policy"] = orch, (lambda: cat), (lambda: policy)
+    assert run_view(db, run_id)["status"] == "waiting_approval"
+    return system, action
+
+
+def approve(db: Database, action: dict[str, Any], who: Principal, arguments: Any = None) -> dict[str, Any]:
+    return approvals.approve(db, action["id"], who, action["_cat"], arguments, policy=action["_policy"])
+
+
+async def test_a_refund_edited_above_the_threshold_needs_a_second_approver(db: Database) -> None:
+    system, action = await proposed(db, ("pay__create_refund", {"charge_id": "ch_1", "amount": 1_000}))
+    assert action["required_approvals"] == 1 and action["risk"] == "medium"
+
+    edited = approve(db, action, PAT, {"charge_id": "ch_1", "amount": 12_900})
+    # the edit is the first approval, not the last: it needs another person now
+    assert edited["status"] == "pending" and edited["required_approvals"] == 2
+    assert [a["by"] for a in edited["approvals"]] == ["pat"]
+    assert any("amount 12900 is above 5000: two different approvers" in r for r in edited["reasons"])
+    assert any("edited by pat" in r for r in edited["reasons"])
+    assert edited["provenance"]["amount"]["source"] == "approver"
+    assert edited["provenance"]["charge_id"]["source"] == "fact"
+    assert edited["effects"]["money"]["amount"] == 12_900
+
+    with pytest.raises(Conflict):  # four eyes: the editor cannot be the second approver
+        approve(db, action, PAT)
+    await action["_orch"].drain("w")
+    assert system.writes == []
+    done = approve(db, action, LEE)
+    assert done["status"] == "approved"
+    await action["_orch"].drain("w")
+    assert system.writes == [{"charge_id": "ch_1", "amount": 12_900}]
+
+
+async def test_an_edit_that_drops_the_amount_counts_the_whole_remaining_amount(db: Database) -> None:
+    _, action = await proposed(db, ("pay__create_refund", {"charge_id": "ch_1", "amount": 1_000}))
+    edited = approve(db, action, PAT, {"charge_id": "ch_1"})
+    assert edited["status"] == "pending" and edited["required_approvals"] == 2
+    assert any("amount 20000 is above 5000" in r for r in edited["reasons"])
+
+
+async def test_an_edit_past_what_is_left_on_the_charge_is_high_risk(db: Database) -> None:
+    _, action = await proposed(db, ("pay__create_refund", {"charge_id": "ch_1", "amount": 1_000}))
+    edited = approve(db, action, PAT, {"charge_id": "ch_1", "amount": 25_000})
+    assert edited["risk"] == "high"
+    assert any("exceeds what is left on charge ch_1 (20000)" in r for r in edited["reasons"])
+
+
+async def test_an_edit_that_lowers_the_amount_is_re_assessed_too(db: Database) -> None:
+    _, action = await proposed(db, ("pay__create_refund", {"charge_id": "ch_1", "amount": 9_000}))
+    assert action["required_approvals"] == 2
+    edited = approve(db, action, PAT, {"charge_id": "ch_1", "amount": 900})
+    assert edited["status"] == "approved" and edited["required_approvals"] == 1
+
+
+async def test_a_reply_edited_to_carry_an_unknown_link_is_high_risk(db: Database) -> None:
+    _, action = await proposed(db, ("pay__reply", {"body": "Your refund is on its way."}))
+    assert action["risk"] == "medium"
+    edited = approve(db, action, PAT, {"body": "Track it at https://refunds-portal.example/track"})
+    assert edited["risk"] == "high"
+    assert any("'https://refunds-portal.example/track'" in r for r in edited["reasons"])
