@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from app.services import approvals, auth, connections, corrections, dashboard, views
 from app.services.auth import ROLES, Principal
+from app.services.bulk import bulk_refusal
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.store.tables import Action
 from app.web import present
@@ -363,7 +364,9 @@ async def reject(request: Request, action_id: str, who: Principal = Depends(requ
 
 @router.post("/ui/queue/bulk")
 async def bulk(request: Request, who: Principal = Depends(require("approver"))) -> Response:
-    """Approve or reject several low-risk actions at once; anything riskier is left for one-by-one review."""
+    """Approve or reject several low-risk, undoable actions at once. Money movements, final
+    submissions, public messages and anything irreversible are refused here whatever the page
+    sent: each must be opened and decided on its own."""
     c = container(request)
     form = await form_lists(request)
     ids = form.get("ids") or []
@@ -381,8 +384,11 @@ async def bulk(request: Request, who: Principal = Depends(require("approver"))) 
         for action_id in ids:
             try:
                 a = approvals.get_action(c.db, action_id)
-                if a["risk"] != "low":
-                    skipped.append(f"{present.short_id(action_id)}: {a['risk']} risk, review it on its own")
+                refused = bulk_refusal(a)
+                if refused is not None:
+                    skipped.append(
+                        f"{present.short_id(action_id)}: {refused}; open it and decide it on its own"
+                    )
                     continue
                 if decision == "approve":
                     approvals.approve(c.db, action_id, who, c.pool.catalogue)
