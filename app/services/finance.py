@@ -650,6 +650,32 @@ class FinancePipeline:
 
     async def _reconcile(self, ctx: RunContext, rec: dict[str, Any]) -> dict[str, Any]:
         """Match the period's payouts against the ERP's journal and propose what is missing."""
+        # A resumed run takes its report from the step: a long read's recorded result is trimmed.
+        done = ctx.recorded("draft")
+        report = dict(done.data) if done is not None else await self._report(ctx, rec)
+        draft_out = {"type": "reconciliation", **report}
+        draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
+        summary = {
+            "payouts": len(report["payouts"]),
+            "matched": len(report["matched"]),
+            "differences": [d["kind"] for d in report["differences"]],
+        }
+        ctx.record("classification", "classification", summary, run_fields={"classification": summary})
+        tools = [t for t in ctx.catalogue if t.connection == self.erp and t.operation == "post_journal_entry"]
+        variables = {
+            "record": rec,
+            "classification": summary,
+            "draft": draft,
+            "anomalies": [],
+            "vendor_proposed": False,
+            "connections": {"erp": self.erp, "payments": self.payments, "chat": self.chat},
+            "channel": self.channel,
+        }
+        final = await ctx.agent_loop("act", self.prompts.request("finance/act", variables), tools)
+        return {"summary": final.content}
+
+    async def _report(self, ctx: RunContext, rec: dict[str, Any]) -> dict[str, Any]:
+        """Read the period's payouts, what each paid out, and the journal; match them."""
         first, last = _period(rec.get("period"))
         payouts = await self._read(
             ctx,
@@ -686,7 +712,7 @@ class FinancePipeline:
             for b in self._own(ctx)
             if b.get("operation") == "post_journal_entry" and b.get("status") in LIVE
         ]
-        report = recon.reconcile(
+        return recon.reconcile(
             (first, last),
             payouts,
             transactions,
@@ -694,21 +720,3 @@ class FinancePipeline:
             accounts=recon.accounts_from_chart(chart if isinstance(chart, list) else []),
             pending=pending,
         )
-        draft_out = {"type": "reconciliation", **report}
-        draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
-        summary = {
-            "payouts": len(report["payouts"]),
-            "matched": len(report["matched"]),
-            "differences": [d["kind"] for d in report["differences"]],
-        }
-        ctx.record("classification", "classification", summary, run_fields={"classification": summary})
-        tools = [t for t in ctx.catalogue if t.connection == self.erp and t.operation == "post_journal_entry"]
-        variables = {
-            "record": rec,
-            "draft": draft,
-            "anomalies": [],
-            "connections": {"erp": self.erp, "payments": self.payments, "chat": self.chat},
-            "channel": self.channel,
-        }
-        final = await ctx.agent_loop("act", self.prompts.request("finance/act", variables), tools)
-        return {"summary": final.content}

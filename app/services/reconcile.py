@@ -161,12 +161,15 @@ def reconcile(
     def settle(
         item: str, refs: set[str], account: str, side: str, cents: int, day: str, fix: tuple[str, str, str]
     ) -> None:
-        """Compare one expected booking with what the books hold; explain and propose."""
+        """Compare one expected booking with what the books hold (reversals net out); explain and propose."""
         memo_ref, debit, credit = fix
-        hits = found(refs, account, side)
-        total = sum(b.cents for b in hits)
+        other = "credit" if side == "debit" else "debit"
+        hits, backs = found(refs, account, side), found(refs, account, other)
+        net = sum(b.cents for b in hits) - sum(b.cents for b in backs)
         where = ", ".join(f"{b.number} ({b.day}, {_money(b.cents)})" for b in hits)
-        if len(hits) == 1 and total == cents:
+        if backs:
+            where += "; reversed by " + ", ".join(f"{b.number} ({_money(b.cents)})" for b in backs)
+        if net == cents and hits:
             report["matched"].append({"item": item, "amount": _money(cents), "booked_in": where})
             return
         if not hits:
@@ -183,36 +186,38 @@ def reconcile(
                 _entry(day, f"{memo_ref} (reconciliation)", debit, credit, cents, item)
             )
             return
-        if len(hits) > 1 and all(b.cents == cents for b in hits):
-            for extra in hits[1:]:
+        extra = hits[1 + len(backs) :]
+        if extra and all(b.cents == cents for b in hits) and net == cents * (1 + len(extra)):
+            for twin in extra:
                 report["differences"].append(
                     {
                         "kind": "booked_twice",
                         "item": item,
                         "amount": _money(cents),
                         "explanation": f"{item} ({_money(cents)}) is booked {len(hits)} times: {where}; "
-                        f"{extra.number} repeats {hits[0].number}",
+                        f"{twin.number} repeats {hits[0].number}",
                         "proposal": len(report["proposals"]),
                     }
                 )
                 report["proposals"].append(
                     _entry(
-                        extra.day,
-                        f"Reverse {extra.number}: {memo_ref} booked twice (reconciliation)",
+                        twin.day,
+                        f"Reverse {twin.number}: {memo_ref} booked twice (reconciliation)",
                         credit,
                         debit,
                         cents,
-                        f"reverses {extra.number}",
+                        f"reverses {twin.number}",
                     )
                 )
             return
-        gap = cents - total
+        gap = cents - net
         report["differences"].append(
             {
                 "kind": "amount_differs",
                 "item": item,
                 "amount": _money(abs(gap)),
-                "explanation": f"{item} is {_money(cents)} in the payments system but {_money(total)} in the ERP's journal ({where})",
+                "explanation": f"{item} is {_money(cents)} in the payments system but {_money(net)} in the "
+                f"ERP's journal ({where})",
                 "proposal": len(report["proposals"]),
             }
         )
