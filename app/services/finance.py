@@ -655,10 +655,16 @@ class FinancePipeline:
         report = dict(done.data) if done is not None else await self._report(ctx, rec)
         draft_out = {"type": "reconciliation", **report}
         draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
+        kinds = [d["kind"] for d in report["differences"]]
         summary = {
+            "category": "reconciliation",
+            "confidence": None,
+            "needs_review": bool(report["proposals"]),
+            "rationale": f"{len(report['payouts'])} payouts, {len(report['matched'])} bookings matched, "
+            f"{len(kinds)} differences" + (f" ({', '.join(kinds)})" if kinds else ""),
             "payouts": len(report["payouts"]),
             "matched": len(report["matched"]),
-            "differences": [d["kind"] for d in report["differences"]],
+            "differences": kinds,
         }
         ctx.record("classification", "classification", summary, run_fields={"classification": summary})
         tools = [t for t in ctx.catalogue if t.connection == self.erp and t.operation == "post_journal_entry"]

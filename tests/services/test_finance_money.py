@@ -44,6 +44,20 @@ async def run(c: Any, record: dict[str, Any], actor: str = "erp-sync") -> dict[s
     return run_view(c.db, run_id)
 
 
+async def _ui_get(c: Any, path: str) -> str:
+    import httpx
+
+    from app.api.app import create_app
+    from app.services.auth import create_token
+
+    token = create_token(c.db, "reader", "viewer")[1]
+    transport = httpx.ASGITransport(app=create_app(c))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sb") as client:
+        r = await client.get(path, headers={"Cookie": f"sb_token={token}"})
+    assert r.status_code == 200, r.text[:500]
+    return r.text
+
+
 def ops(view: dict[str, Any]) -> list[str]:
     return [a["operation"] for a in view["actions"]]
 
@@ -168,6 +182,8 @@ async def test_dispute_evidence_never_claims_what_the_help_desk_contradicts(rig:
     assert "help-desk ticket" in left_out["reason"] and "refund" in left_out["reason"]
     kinds = {f["kind"] for f in view["classification"]["findings"]}
     assert "refund_requested_before_dispute" in kinds
+    page = await _ui_get(c, f"/ui/runs/{view['id']}")
+    assert "Left out, because the facts read do not support them" in page and "no refund requested" in page
     [submit] = [a for a in view["actions"] if a["operation"] == "submit_dispute_evidence"]
     assert submit["arguments"]["uncategorized_text"] == draft["text"]
     assert submit["arguments"]["submit"] is False  # saved for a person, not sent

@@ -199,6 +199,9 @@ async def test_the_api_starts_one_names_a_bad_period_and_the_page_shows_the_repo
             assert f'<span class="chip">{kind}</span>' in html, kind
         assert html.count("pending in the queue") == 2 and "Nothing to book." in html
 
+        trace = await api.get(f"/ui/runs/{run_id}", headers={"Cookie": f"sb_token={token}"})
+        assert trace.status_code == 200 and "Open the reconciliation" in trace.text
+
         form = await api.post(
             "/ui/reconciliation",
             data={"period": "last month"},
