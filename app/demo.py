@@ -147,7 +147,39 @@ async def seed_runs(c: Container, base: str) -> None:
         intake.submit(
             c.db, kind="ticket", run_kind="triage", payload=payload, source="helpdesk", actor="demo-seed"
         )
+    await seed_large_refund(c)
     c.wake()
+
+
+async def seed_large_refund(c: Container) -> None:
+    """A refund above the two-approver threshold, so the queue shows the rule: part of the
+    seeded hotel order (payments seed: Harbor Lane Hotels, $3,120.00)."""
+    try:
+        payments = c.pool.connector("payments")
+        hotel = await payments.find_customer(email="purchasing@harborlane.example")  # type: ignore[attr-defined]
+        charges = await payments.list_charges(customer_id=hotel["id"]) if hotel else []  # type: ignore[attr-defined]
+    except Exception as exc:
+        log.warning("could not seed the demo refund: %s", exc)
+        return
+    if not charges:
+        return
+    intake.submit(
+        c.db,
+        kind="record",
+        run_kind="record",
+        payload={
+            "kind": "refund",
+            "amount": "780.00",
+            "currency": "USD",
+            "counterparty": "Harbor Lane Hotels",
+            "description": "10 of the 40 bedding sets arrived stained; refund agreed by phone",
+            "customer_email": "purchasing@harborlane.example",
+            "charge_id": charges[0]["id"],
+            "external_id": "demo-refund-NW-48230",
+        },
+        source="demo",
+        actor="demo-seed",
+    )
 
 
 def run_demo(*, host: str, port: int, data_dir: Path) -> None:

@@ -17,6 +17,7 @@ from app.config import Settings
 from app.llm.base import Model
 from app.llm.factory import build_model
 from app.llm.prompts import PromptLibrary, default_library
+from app.services.bookings import own_bookings
 from app.services.chat import ChatPipeline
 from app.services.connections import ConnectorPool
 from app.services.deltas import DeltaBus
@@ -149,7 +150,7 @@ class Container:
             {
                 "triage": triage,
                 "chat": ChatPipeline(self.prompts, self.db),
-                "record": FinancePipeline(self.prompts),
+                "record": FinancePipeline(self.prompts, bookings=self._bookings),
                 "mcp_call": mcp_call_pipeline,
                 "workflow_draft": WorkflowDraftPipeline(self.prompts, self.db),
                 "workflow": WorkflowRunPipeline(),
@@ -158,6 +159,9 @@ class Container:
             on_parked=self._notifier(),
             sweep_seconds=self.settings.sweep_seconds,
         )
+
+    def _bookings(self, exclude_run: str) -> list[dict[str, Any]]:
+        return own_bookings(self.db, exclude_run)
 
     def _notifier(self) -> ApprovalNotifier | None:
         if not self.settings.notify:

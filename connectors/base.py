@@ -82,10 +82,12 @@ class Effects:
     message: Message | None = None
     reversible: bool = False
     final: bool | str = False
+    # What the `final` argument is when left out (Stripe's `submit` defaults to true).
+    final_default: bool = False
 
     def is_final(self, arguments: dict[str, Any]) -> bool:
         if isinstance(self.final, str):
-            return bool(arguments.get(self.final, False))
+            return bool(arguments.get(self.final, self.final_default))
         return self.final
 
     def is_public_message(self, arguments: dict[str, Any]) -> bool:
@@ -181,13 +183,25 @@ def operation(
             input_schema=schema,
             method_name=fn.__name__,
             takes_idempotency_key=takes_key,
-            effects=Effects(money=money, message=message, reversible=reversible, final=final)
+            effects=Effects(
+                money=money,
+                message=message,
+                reversible=reversible,
+                final=final,
+                final_default=_default_of(fn, final) if isinstance(final, str) else False,
+            )
             if effect == "write"
             else READ_EFFECTS,
         )
         return fn
 
     return decorate
+
+
+def _default_of(fn: Callable[..., Any], name: str) -> bool:
+    """The default of parameter `name` (a write that is final unless told otherwise says so)."""
+    param = inspect.signature(fn).parameters.get(name)
+    return bool(param is not None and param.default is not inspect.Parameter.empty and param.default)
 
 
 class Connector:

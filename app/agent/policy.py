@@ -231,6 +231,7 @@ class Policy:
 
         amount = self._amount(tool, arguments, facts, flag)
         self._payee(arguments, facts, flag)
+        pipeline_findings(tool, arguments, facts, flag)
         return risk, reasons, amount
 
     def _amount(self, tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> int | None:
@@ -420,6 +421,28 @@ def _listed(schema: dict[str, Any] | None, path: str) -> bool:
 def _short(value: Any, limit: int = 60) -> str:
     shown = repr(value)
     return shown if len(shown) <= limit else shown[: limit - 2] + "…'"
+
+
+# -- findings a pipeline computed from its systems of record ------------------------------------
+# A pipeline checks an item against what it read before the model acts (an invoice already in
+# the journal, a refund already made, evidence whose claims were checked) and states, as facts,
+# which writes those checks concern. They are facts like any other: derived from reads, never
+# from the model, and kept with the action so an edited write is checked against them again.
+
+
+def pipeline_findings(tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
+    """Flag a write that a finding names: `operation`, optional `match` (arguments it concerns)
+    and `unless` (arguments that make it fine, e.g. the exact evidence text that was checked)."""
+    for f in facts.get("findings") or []:
+        if not isinstance(f, dict) or f.get("operation") != tool.operation:
+            continue
+        if any(arguments.get(k) != v for k, v in (f.get("match") or {}).items()):
+            continue
+        unless = f.get("unless") or {}
+        if unless and all(arguments.get(k) == v for k, v in unless.items()):
+            continue
+        level = f.get("level") if f.get("level") in _RANK else "high"
+        flag(level, str(f.get("reason") or "a check of the systems of record concerns this write"))
 
 
 def _walk_items(value: Any) -> list[tuple[str, Any]]:

@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
 
 from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
@@ -14,6 +16,7 @@ from app.api.schemas import (
     ApproveIn,
     ChatIn,
     CorrectionIn,
+    ReconciliationIn,
     RecordIn,
     RejectIn,
     RuleIn,
@@ -55,10 +58,21 @@ def post_ticket(
 
 @router.post("/records", status_code=202)
 def post_record(
-    body: RecordIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)
+    body: dict[str, Any] = Body(...),
+    who: Principal = Depends(require("operator")),
+    c: Container = Depends(container),
 ) -> JSONResponse:
-    payload = body.model_dump(mode="json", exclude_none=True)
-    payload["currency"] = payload["currency"].upper()
+    """A financial record, or `{"kind": "reconciliation", "period": "2026-11"}` for month-end."""
+    schema: type[RecordIn] | type[ReconciliationIn] = (
+        ReconciliationIn if body.get("kind") == "reconciliation" else RecordIn
+    )
+    try:
+        parsed = schema.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    payload = parsed.model_dump(mode="json", exclude_none=True)
+    if "currency" in payload:
+        payload["currency"] = payload["currency"].upper()
     run_id, created = intake.submit(
         c.db, kind="record", run_kind="record", payload=payload, source="api", actor=who.name
     )

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.services.month_end import normalize_period
+
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -89,6 +91,23 @@ class RecordIn(BaseModel):
     dispute_id: str | None = Field(default=None, max_length=100)
     iban: str | None = Field(default=None, max_length=40)
     notes: str | None = Field(default=None, max_length=5000)
+
+
+class ReconciliationIn(BaseModel):
+    """Month-end: match a period's payouts against the ERP's journal. `period` is a month
+    (`2026-11`) or a range of days (`2026-11-01..2026-11-15`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["reconciliation"]
+    period: str = Field(max_length=40)
+    external_id: str | int | None = None
+    notes: str | None = Field(default=None, max_length=5000)
+
+    @field_validator("period")
+    @classmethod
+    def a_period(cls, v: str) -> str:
+        return normalize_period(v)
 
 
 class WorkflowIn(BaseModel):

@@ -99,7 +99,10 @@ def _origin(kind: str, data: dict[str, Any], created_by: str | None) -> dict[str
         r = data["record"]
         return {
             "kind": "record",
-            "title": r.get("description") or r.get("kind") or "(record)",
+            "title": r.get("description")
+            or (f"Reconciliation {r['period']}" if r.get("period") else None)
+            or r.get("kind")
+            or "(record)",
             "who": r.get("counterparty"),
             "ref": r.get("external_id"),
             "amount": r.get("amount"),

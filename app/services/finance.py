@@ -1,27 +1,43 @@
 """Financial records: classify → draft → act over the payments and ERP systems.
 
 Reads gather the facts (vendor master data, the vendor's invoice history,
-the chart of accounts, the customer's charges, the dispute). Anomaly checks
-are computed from those facts, not guessed: a duplicate invoice (same number,
-or same vendor, amount and date within a window), an amount far from the
-counterparty's history, a payee account that differs from the vendor record,
-a refund larger than what is left on the charge. The model then classifies
-(category and GL account), drafts (a balanced journal entry, a dispute
-response or a reconciliation note) and proposes writes through the gate.
+the chart of accounts, the ERP's journal, the customer's charges and refunds,
+the dispute, and for a dispute the customer's help-desk tickets and CRM notes).
+Anomaly checks are computed from those facts, not guessed: a duplicate invoice
+(same number, or same vendor, amount and date within a window), an invoice
+already in the journal or already booked or waiting in Switchboard's own queue,
+an amount far from the counterparty's history, a payee account that differs
+from the vendor record, a refund larger than what is left on the charge or for
+a charge already refunded, an unknown vendor, a GL account that is a guess.
+The model then classifies (category and GL account), drafts (a balanced
+journal entry, dispute evidence as cited claims that are checked before use,
+or a reconciliation note) and proposes writes through the gate. The checks
+also become facts the gate reads (`findings`), so a write they concern is
+rated by them whatever the model proposes. A record of kind "reconciliation"
+matches a period's payouts against the ERP's journal (app/services/reconcile.py).
 """
 
 from __future__ import annotations
 
 import statistics
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 from app.agent.run import RunContext, RunFailed
 from app.llm.prompts import PromptLibrary
+from app.services import booked, evidence
+from app.services import reconcile as recon
 
-RECORD_KINDS = ("transaction", "invoice", "refund", "dispute")
-FINANCE_OPERATIONS = ("post_journal_entry", "create_refund", "submit_dispute_evidence", "post_message")
+RECORD_KINDS = ("transaction", "invoice", "refund", "dispute", "reconciliation")
+FINANCE_OPERATIONS = (
+    "post_journal_entry",
+    "create_vendor",
+    "create_refund",
+    "submit_dispute_evidence",
+    "post_message",
+)
 DUPLICATE_WINDOW_DAYS = 7
 OUTLIER_FACTOR = 3.0
 
@@ -90,7 +106,8 @@ def detect_anomalies(
             out.append(
                 {
                     "kind": "unknown_vendor",
-                    "reason": f"no vendor record matches {record.get('counterparty')!r}",
+                    "reason": f"no vendor record in the ERP matches {record.get('counterparty')!r}: "
+                    "a new vendor is proposed for a person to check, not assumed",
                 }
             )
         iban = (record.get("iban") or "").replace(" ", "").upper()
@@ -124,6 +141,38 @@ def detect_anomalies(
     return out
 
 
+def review_reasons(
+    record: dict[str, Any],
+    classification: dict[str, Any],
+    vendor: dict[str, Any] | None,
+    accounts: list[dict[str, Any]],
+    anomalies: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Why an invoice's booking needs a person, from facts: the GL account is firm only when it
+    is the vendor's own default account; anything else is a guess and is said to be one."""
+    if record.get("kind") != "invoice":
+        return []
+    kinds = {a.get("kind") for a in anomalies}
+    account = str(classification.get("gl_account") or "")
+    default = str((vendor or {}).get("DefaultGLAccount") or "")
+    if default and account == default:
+        return []
+    name = next((str(a.get("Name")) for a in accounts if str(a.get("AccountNumber")) == account), "")
+    why = (
+        "the vendor is unknown"
+        if "unknown_vendor" in kinds or vendor is None
+        else "the vendor has no default account"
+    )
+    if default and account != default:
+        why = f"the vendor's default account is {default}"
+    return [
+        {
+            "kind": "gl_account_guess",
+            "reason": f"GL account {account}{f' ({name})' if name else ''} is a guess from the description; {why}",
+        }
+    ]
+
+
 def classification_schema(accounts: list[str]) -> dict[str, Any]:
     return {
         "type": "object",
@@ -134,6 +183,7 @@ def classification_schema(accounts: list[str]) -> dict[str, Any]:
             "rationale": {"type": "string"},
             "anomalies": {"type": "array", "items": {"type": "string"}},
             "suspected_fraud": {"type": "boolean"},
+            "needs_review": {"type": "boolean"},
         },
         "required": ["category", "gl_account", "confidence", "rationale"],
     }
@@ -143,6 +193,18 @@ DRAFT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "type": {"type": "string", "enum": ["journal_entry", "dispute_response", "reconciliation_note"]},
+        # dispute evidence: the claims to make, each citing the ids of the facts it rests on
+        "claims": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "claim": {"type": "string", "enum": list(evidence.CLAIMS)},
+                    "sources": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["claim", "sources"],
+            },
+        },
         "memo": {"type": "string"},
         "lines": {
             "type": "array",
@@ -175,18 +237,82 @@ def check_balanced(draft: dict[str, Any], total: Decimal) -> None:
         raise RunFailed(f"the proposed journal entry books {debit}, but the record's total is {total}")
 
 
+Bookings = Callable[[str], list[dict[str, Any]]]
+LIVE = ("pending", "approved", "executing")
+MAX_TICKETS = 5
+
+
+def _period(value: Any) -> tuple[date, date]:
+    """'2026-11' (a month) or '2026-11-01..2026-11-30' as (first, last) days."""
+    text = str(value or "").strip()
+    try:
+        if ".." in text:
+            a, b = text.split("..", 1)
+            first, last = date.fromisoformat(a.strip()), date.fromisoformat(b.strip())
+        else:
+            first = date.fromisoformat(f"{text}-01")
+            nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+            last = date.fromordinal(nxt.toordinal() - 1)
+    except ValueError:
+        raise RunFailed(f"period must be a month (YYYY-MM) or FROM..TO dates, not {text!r}") from None
+    if last < first:
+        raise RunFailed(f"the period ends before it starts: {text}")
+    return first, last
+
+
+def _unix(d: date, end: bool = False) -> int:
+    moment = datetime.combine(d, time.max if end else time.min, tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def gate_findings(rec: dict[str, Any], anomalies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The checks' findings as facts for the gate: which writes they concern, and how much."""
+    out: list[dict[str, Any]] = []
+    for a in anomalies:
+        kind = a.get("kind")
+        if kind in booked.INVOICE_DUPLICATES:
+            out.append({"operation": "post_journal_entry", "level": "high", "reason": a["reason"]})
+        elif kind == "duplicate_refund" and rec.get("charge_id"):
+            out.append(
+                {
+                    "operation": "create_refund",
+                    "match": {"charge_id": rec["charge_id"]},
+                    "level": "high",
+                    "reason": a["reason"],
+                }
+            )
+        elif kind in ("unknown_vendor", "gl_account_guess"):
+            out.append({"operation": "post_journal_entry", "level": "medium", "reason": a["reason"]})
+        elif kind == "refund_requested_before_dispute":
+            out.append(
+                {
+                    "operation": "submit_dispute_evidence",
+                    "match": {"submit": True},
+                    "level": "high",
+                    "reason": a["reason"] + "; submitting evidence against it is likely to lose the dispute",
+                }
+            )
+    return out
+
+
 class FinancePipeline:
     def __init__(
         self,
         prompts: PromptLibrary,
         *,
+        bookings: Bookings | None = None,
         erp: str = "erp",
         payments: str = "payments",
         chat: str = "chat",
+        helpdesk: str = "helpdesk",
+        crm: str = "crm",
         channel: str = "#finance",
     ):
         self.prompts = prompts
+        # Switchboard's own live and done money writes of other runs (app/services/bookings.py).
+        self.bookings = bookings
         self.erp, self.payments, self.chat, self.channel = erp, payments, chat, channel
+        self.helpdesk, self.crm = helpdesk, crm
 
     def _has(self, ctx: RunContext, connection: str, operation: str) -> str | None:
         name = f"{connection}__{operation}"
@@ -201,16 +327,24 @@ class FinancePipeline:
         out = await ctx.read(step, tool, args)
         return None if out.is_error else out.data
 
+    def _own(self, ctx: RunContext) -> list[dict[str, Any]]:
+        """Recorded once, so a resumed run decides on what it saw the first time."""
+        found = self.bookings(ctx.run.id) if self.bookings is not None else []
+        return list(ctx.record("read:own_bookings", "note", {"bookings": found})["bookings"])
+
     async def _gather(self, ctx: RunContext, rec: dict[str, Any]) -> dict[str, Any]:
         facts: dict[str, Any] = {
             "vendor": None,
             "history": [],
             "existing": None,
             "accounts": [],
+            "journal": [],
             "customer": None,
             "charges": [],
             "charge": None,
+            "refunds": [],
             "dispute": None,
+            "evidence": {},
         }
         kind = rec["kind"]
         if kind == "invoice":
@@ -232,6 +366,14 @@ class FinancePipeline:
                 facts["existing"] = await self._read(
                     ctx, "read:invoice", self.erp, "get_invoice", {"invoice_number": rec["invoice_number"]}
                 )
+            window: dict[str, Any] = {}
+            if (day := _day(rec.get("date"))) is not None:
+                window = {
+                    "from_date": date.fromordinal(day.toordinal() - 90).isoformat(),
+                    "to_date": date.fromordinal(day.toordinal() + 90).isoformat(),
+                }
+            journal = await self._read(ctx, "read:journal", self.erp, "list_journal_entries", window)
+            facts["journal"] = journal if isinstance(journal, list) else []
             accounts = await self._read(ctx, "read:accounts", self.erp, "list_gl_accounts", {})
             facts["accounts"] = accounts if isinstance(accounts, list) else []
         else:
@@ -257,10 +399,104 @@ class FinancePipeline:
                 facts["charge"] = await self._read(
                     ctx, "read:charge", self.payments, "get_charge", {"charge_id": charge_id}
                 )
+                refunds = await self._read(
+                    ctx, "read:refunds", self.payments, "list_refunds", {"charge_id": charge_id}
+                )
+                facts["refunds"] = refunds if isinstance(refunds, list) else []
+            if kind == "dispute":
+                facts["evidence"] = await self._conversation(ctx, facts)
         return facts
+
+    async def _conversation(self, ctx: RunContext, g: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The facts dispute evidence may cite: the charge, its refunds, and what the customer
+        told us (help-desk tickets and comments, CRM notes), each under an id."""
+        out: dict[str, dict[str, Any]] = {}
+        charge = g["charge"] if isinstance(g["charge"], dict) else None
+        if charge is None:
+            return out
+        cid = str(charge.get("id"))
+        out[f"payments.charge:{cid}"] = {
+            "type": "charge",
+            **{
+                k: charge.get(k)
+                for k in ("amount", "currency", "status", "captured", "created", "description")
+            },
+            "amount_refunded": charge.get("amount_refunded"),
+        }
+        out[f"payments.refunds:{cid}"] = {
+            "type": "refunds",
+            "items": [
+                {
+                    "id": r.get("id"),
+                    "amount": r.get("amount"),
+                    "currency": r.get("currency"),
+                    "status": r.get("status"),
+                    "created": r.get("created"),
+                    "arn": ((r.get("destination_details") or {}).get("card") or {}).get("reference"),
+                }
+                for r in g["refunds"]
+            ],
+        }
+        email = str((charge.get("billing_details") or {}).get("email") or "").strip().lower()
+        if not email and charge.get("customer"):
+            customer = await self._read(
+                ctx, "read:customer", self.payments, "get_customer", {"customer_id": charge["customer"]}
+            )
+            email = str((customer or {}).get("email") or "").strip().lower()
+        if not email:
+            return out
+        ctx.know(requester_email=email)
+        tickets = await self._read(
+            ctx, "read:tickets", self.helpdesk, "search_tickets", {"query": f"requester:{email}"}
+        )
+        if isinstance(tickets, list):
+            out[f"helpdesk.tickets:{email}"] = {"type": "ticket_search", "count": len(tickets)}
+            for t in tickets[:MAX_TICKETS]:
+                messages = [
+                    {
+                        "at": t.get("created_at"),
+                        "text": f"{t.get('subject') or ''}\n{t.get('description') or ''}",
+                    }
+                ]
+                comments = await self._read(
+                    ctx,
+                    f"read:comments:{t.get('id')}",
+                    self.helpdesk,
+                    "list_comments",
+                    {"ticket_id": t.get("id")},
+                )
+                for c in comments if isinstance(comments, list) else []:
+                    if c.get("author_id") == t.get("requester_id"):
+                        messages.append({"at": c.get("created_at"), "text": c.get("body") or ""})
+                out[f"helpdesk.ticket:{t.get('id')}"] = {
+                    "type": "ticket",
+                    "subject": t.get("subject"),
+                    "created_at": t.get("created_at"),
+                    "messages": messages,
+                }
+        contact = await self._read(ctx, "read:contact", self.crm, "find_contact", {"email": email})
+        if self._has(ctx, self.crm, "find_contact"):
+            notes: Any = []
+            if isinstance(contact, dict) and contact.get("id"):
+                notes = await self._read(
+                    ctx, "read:notes", self.crm, "list_notes", {"contact_id": str(contact["id"])}
+                )
+            if isinstance(notes, list):
+                out[f"crm.notes:{email}"] = {"type": "crm_notes", "count": len(notes)}
+                for n in notes:
+                    props = n.get("properties") or {}
+                    out[f"crm.note:{n.get('id')}"] = {
+                        "type": "crm_note",
+                        "messages": [
+                            {"at": props.get("hs_timestamp"), "text": str(props.get("hs_note_body") or "")}
+                        ],
+                    }
+        return out
 
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         rec: dict[str, Any] = dict(ctx.run.input["record"])
+        if rec["kind"] == "reconciliation":
+            return await self._reconcile(ctx, rec)
         total = Decimal(str(rec.get("amount") or 0))
         ctx.know(
             record_amount=minor(total),
@@ -270,20 +506,22 @@ class FinancePipeline:
             ],
         )
         g = await self._gather(ctx, rec)
-        anomalies = ctx.record(
-            "anomalies",
-            "note",
-            {
-                "anomalies": detect_anomalies(
-                    rec,
-                    vendor=g["vendor"],
-                    history=g["history"],
-                    existing=g["existing"],
-                    charges=g["charges"],
-                    charge=g["charge"],
-                )
-            },
-        )["anomalies"]
+        own = self._own(ctx)
+        found = detect_anomalies(
+            rec,
+            vendor=g["vendor"],
+            history=g["history"],
+            existing=g["existing"],
+            charges=g["charges"],
+            charge=g["charge"],
+        )
+        if rec["kind"] == "invoice":
+            in_journal = booked.journal_duplicates(rec, g["vendor"], g["journal"])
+            found += in_journal
+            found += booked.own_invoice_duplicates(rec, own, {str(x.get("entry_id")) for x in in_journal})
+        if rec["kind"] == "refund":
+            found += booked.refund_duplicates(rec.get("charge_id"), g["refunds"], own)
+        anomalies = ctx.record("anomalies", "note", {"anomalies": found})["anomalies"]
         accounts = [str(a["AccountNumber"]) for a in g["accounts"] if a.get("Active", True)]
         payable = next(
             (
@@ -307,9 +545,16 @@ class FinancePipeline:
                 "finance/classify", variables, output_schema=classification_schema(accounts)
             ),
         )
+        review = review_reasons(rec, out, g["vendor"], g["accounts"], anomalies)
+        anomalies = ctx.record("review", "note", {"anomalies": anomalies + review})["anomalies"]
         flags = sorted({*(out.get("anomalies") or []), *(a["kind"] for a in anomalies)})
         out["anomalies"] = flags
         out["suspected_fraud"] = bool(out.get("suspected_fraud")) or "payee_changed" in flags
+        out["needs_review"] = bool(review) or bool(out.get("needs_review"))
+        if review:
+            out["rationale"] = f"{out.get('rationale', '')} Needs review: " + "; ".join(
+                r["reason"] for r in review
+            )
         classification = ctx.record(
             "classification",
             "classification",
@@ -324,6 +569,8 @@ class FinancePipeline:
             "vendor": g["vendor"],
             "charge": g["charge"],
             "dispute": g["dispute"],
+            "refunds": g["refunds"],
+            "facts": g["evidence"],
             "payable_account": payable,
         }
         draft_out = await ctx.structured(
@@ -331,10 +578,16 @@ class FinancePipeline:
             self.prompts.request("finance/draft", variables, output_schema=DRAFT_SCHEMA),
         )
         check_balanced(draft_out, total if rec["kind"] == "invoice" else Decimal(0))
+        if rec["kind"] == "dispute":
+            draft_out, anomalies = self._checked_evidence(ctx, draft_out, g, anomalies)
+            kinds = sorted({*classification.get("anomalies", []), *(a["kind"] for a in anomalies)})
+            classification = {**classification, "anomalies": kinds, "findings": anomalies}
+            ctx.record("classification:evidence", "note", {}, run_fields={"classification": classification})
         draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
+        ctx.know(findings=gate_findings(rec, anomalies) + self._evidence_finding(rec, draft))
 
         wanted = {
-            self.erp: ("post_journal_entry",),
+            self.erp: ("post_journal_entry", "create_vendor"),
             self.payments: ("create_refund", "submit_dispute_evidence"),
             self.chat: ("post_message",),
         }
@@ -344,6 +597,7 @@ class FinancePipeline:
             "classification": classification,
             "draft": draft,
             "anomalies": anomalies,
+            "vendor_proposed": booked.pending_vendor(rec, own) is not None,
             "channel": self.channel,
             "connections": {"erp": self.erp, "payments": self.payments, "chat": self.chat},
         }
@@ -353,3 +607,120 @@ class FinancePipeline:
             tools,
         )
         return {"summary": final.content}
+
+    @staticmethod
+    def _checked_evidence(
+        ctx: RunContext, draft_out: dict[str, Any], g: dict[str, Any], anomalies: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Check the draft's claims against the facts read; the evidence is written from the
+        accepted claims only, and what was refused or speaks against us becomes a finding."""
+        checked = evidence.check_claims(
+            list(draft_out.get("claims") or []),
+            g["evidence"],
+            dispute_opened=(g["dispute"] or {}).get("created"),
+        )
+        extra = [
+            {"kind": "unsupported_claim", "reason": f"claim {r['claim']} was left out: {r['reason']}"}
+            for r in checked.rejected
+        ] + checked.contrary
+        anomalies = ctx.record("evidence_check", "note", {"anomalies": anomalies + extra})["anomalies"]
+        draft_out = {
+            **draft_out,
+            "text": checked.text,
+            "claims": checked.claims,
+            "rejected_claims": checked.rejected,
+            "checked": True,
+        }
+        return draft_out, anomalies
+
+    @staticmethod
+    def _evidence_finding(rec: dict[str, Any], draft: dict[str, Any]) -> list[dict[str, Any]]:
+        if rec["kind"] != "dispute":
+            return []
+        return [
+            {
+                "operation": "submit_dispute_evidence",
+                "unless": {"uncategorized_text": draft.get("text")},
+                "level": "high",
+                "reason": "the evidence text is not the text whose claims were checked against the facts read",
+            }
+        ]
+
+    async def _reconcile(self, ctx: RunContext, rec: dict[str, Any]) -> dict[str, Any]:
+        """Match the period's payouts against the ERP's journal and propose what is missing."""
+        # A resumed run takes its report from the step: a long read's recorded result is trimmed.
+        done = ctx.recorded("draft")
+        report = dict(done.data) if done is not None else await self._report(ctx, rec)
+        draft_out = {"type": "reconciliation", **report}
+        draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
+        kinds = [d["kind"] for d in report["differences"]]
+        summary = {
+            "category": "reconciliation",
+            "confidence": None,
+            "needs_review": bool(report["proposals"]),
+            "rationale": f"{len(report['payouts'])} payouts, {len(report['matched'])} bookings matched, "
+            f"{len(kinds)} differences" + (f" ({', '.join(kinds)})" if kinds else ""),
+            "payouts": len(report["payouts"]),
+            "matched": len(report["matched"]),
+            "differences": kinds,
+        }
+        ctx.record("classification", "classification", summary, run_fields={"classification": summary})
+        tools = [t for t in ctx.catalogue if t.connection == self.erp and t.operation == "post_journal_entry"]
+        variables = {
+            "record": rec,
+            "classification": summary,
+            "draft": draft,
+            "anomalies": [],
+            "vendor_proposed": False,
+            "connections": {"erp": self.erp, "payments": self.payments, "chat": self.chat},
+            "channel": self.channel,
+        }
+        final = await ctx.agent_loop("act", self.prompts.request("finance/act", variables), tools)
+        return {"summary": final.content}
+
+    async def _report(self, ctx: RunContext, rec: dict[str, Any]) -> dict[str, Any]:
+        """Read the period's payouts, what each paid out, and the journal; match them."""
+        first, last = _period(rec.get("period"))
+        payouts = await self._read(
+            ctx,
+            "read:payouts",
+            self.payments,
+            "list_payouts",
+            {"created_from": _unix(first), "created_to": _unix(last, end=True)},
+        )
+        if payouts is None:
+            raise RunFailed(f"could not read the payouts from {self.payments}")
+        transactions: dict[str, list[dict[str, Any]]] = {}
+        for p in payouts:
+            txns = await self._read(
+                ctx,
+                f"read:payout:{p['id']}",
+                self.payments,
+                "list_balance_transactions",
+                {"payout_id": p["id"]},
+            )
+            transactions[str(p["id"])] = txns if isinstance(txns, list) else []
+        until = date.fromordinal(last.toordinal() + 15)
+        journal = await self._read(
+            ctx,
+            "read:journal",
+            self.erp,
+            "list_journal_entries",
+            {"from_date": first.isoformat(), "to_date": until.isoformat()},
+        )
+        if journal is None:
+            raise RunFailed(f"could not read the journal from {self.erp}")
+        chart = await self._read(ctx, "read:accounts", self.erp, "list_gl_accounts", {})
+        pending = [
+            b
+            for b in self._own(ctx)
+            if b.get("operation") == "post_journal_entry" and b.get("status") in LIVE
+        ]
+        return recon.reconcile(
+            (first, last),
+            payouts,
+            transactions,
+            journal,
+            accounts=recon.accounts_from_chart(chart if isinstance(chart, list) else []),
+            pending=pending,
+        )

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.services.bulk import bulk_refusal
 from app.services.errors import NotFound
 from app.store.db import Database
 from app.store.tables import Action, Run, Step
@@ -16,6 +17,13 @@ def _iso(dt: Any) -> str | None:
 
 
 def action_view(a: Action) -> dict[str, Any]:
+    view = _action_fields(a)
+    # Whether "Select all low-risk" may take it: low risk and undoable (app/services/bulk.py).
+    view["bulk"] = bulk_refusal(view) is None
+    return view
+
+
+def _action_fields(a: Action) -> dict[str, Any]:
     return {
         "id": a.id,
         "run_id": a.run_id,

@@ -19,8 +19,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
-from app.services import approvals, auth, connections, corrections, dashboard, views
+from app.services import approvals, auth, connections, corrections, dashboard, month_end, views
 from app.services.auth import ROLES, Principal
+from app.services.bulk import bulk_refusal
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.store.tables import Action
 from app.web import present
@@ -408,7 +409,9 @@ async def dismiss(
 
 @router.post("/ui/queue/bulk")
 async def bulk(request: Request, who: Principal = Depends(require("approver"))) -> Response:
-    """Approve or reject several low-risk actions at once; anything riskier is left for one-by-one review."""
+    """Approve or reject several low-risk, undoable actions at once. Money movements, final
+    submissions, public messages and anything irreversible are refused here whatever the page
+    sent: each must be opened and decided on its own."""
     c = container(request)
     form = await form_lists(request)
     ids = form.get("ids") or []
@@ -426,8 +429,11 @@ async def bulk(request: Request, who: Principal = Depends(require("approver"))) 
         for action_id in ids:
             try:
                 a = approvals.get_action(c.db, action_id)
-                if a["risk"] != "low":
-                    skipped.append(f"{present.short_id(action_id)}: {a['risk']} risk, review it on its own")
+                refused = bulk_refusal(a)
+                if refused is not None:
+                    skipped.append(
+                        f"{present.short_id(action_id)}: {refused}; open it and decide it on its own"
+                    )
                     continue
                 if decision == "approve":
                     approvals.approve(c.db, action_id, who, c.pool.catalogue, policy=c.policy)
@@ -497,6 +503,38 @@ async def correct(request: Request, run_id: str, who: Principal = Depends(requir
     except ServiceError as exc:
         return error_page(request, exc.status, exc.message)
     return see_other(f"/ui/runs/{run_id}")
+
+
+# -- reconciliation ------------------------------------------------------------------------------------
+@router.get("/ui/reconciliation")
+def reconciliation_page(
+    request: Request, run: str | None = None, who: Principal = Depends(require("viewer"))
+) -> HTMLResponse:
+    db = container(request).db
+    recent = month_end.recent(db)
+    current = None
+    chosen = run or (recent[0]["id"] if recent else None)
+    if chosen:
+        try:
+            current = month_end.report(db, chosen)
+        except NotFound as exc:
+            return error_page(request, 404, exc.message)
+    period = (current or {}).get("period") or month_end.default_period()
+    return render(request, "reconciliation.html", {"recent": recent, "current": current, "period": period})
+
+
+@router.post("/ui/reconciliation")
+async def start_reconciliation(request: Request, who: Principal = Depends(require("operator"))) -> Response:
+    c = container(request)
+    form = await form_lists(request)
+    period = (form.get("period") or [""])[-1]
+    try:
+        run_id = month_end.start(c.db, period, who)
+    except Invalid as exc:
+        ctx = {"recent": month_end.recent(c.db), "current": None, "period": period, "error": exc.message}
+        return render(request, "reconciliation.html", ctx, 422)
+    c.wake()
+    return see_other(f"/ui/reconciliation?run={run_id}")
 
 
 # -- chat ---------------------------------------------------------------------------------------------

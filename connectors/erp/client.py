@@ -371,6 +371,51 @@ class ERPConnector(Connector):
     def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
         return [("check", self.check), ("find_vendor", lambda: self.find_vendor("a"))]
 
+    # --- the ledger and new vendors ---
+
+    @operation(effect="read")
+    async def list_journal_entries(
+        self, from_date: IsoDate | None = None, to_date: IsoDate | None = None
+    ) -> list[dict[str, Any]]:
+        """Posted journal entries (EntryId, number, date, memo, lines), oldest first, optionally
+        within an entry-date range. What is already booked: check it before booking again."""
+        kwargs: dict[str, Any] = {}
+        if from_date:
+            kwargs["FromDate"] = _parse_date(from_date, "from_date")
+        if to_date:
+            kwargs["ToDate"] = _parse_date(to_date, "to_date")
+        found = await self._call("ListJournalEntries", **kwargs)
+        return found if isinstance(found, list) else []
+
+    @operation(effect="write", idempotency="key")
+    async def create_vendor(
+        self,
+        name: Annotated[str, Field(min_length=2, max_length=200)],
+        currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")],
+        email: str | None = None,
+        tax_id: str | None = None,
+        iban: str | None = None,
+        bic: str | None = None,
+        payment_terms_days: Annotated[int, Field(ge=0, le=365)] | None = None,
+        default_gl_account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a vendor in the ERP's master data (name, currency, contact, bank account, default
+        GL account). Payments to a new vendor's bank account need it verified first."""
+        vendor: dict[str, Any] = await self._call(
+            "CreateVendor",
+            RequestId=_entry_id(idempotency_key),
+            Name=name.strip(),
+            TaxId=tax_id,
+            Email=email,
+            IBAN=iban.replace(" ", "").upper() if iban else None,
+            BIC=bic,
+            Currency=currency.upper(),
+            PaymentTermsDays=payment_terms_days,
+            DefaultGLAccount=default_gl_account,
+        )
+        return vendor
+
     async def check(self) -> dict[str, Any]:
         accounts = await self.list_gl_accounts()
         return {"ok": True, "gl_accounts": len(accounts)}

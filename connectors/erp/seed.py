@@ -8,6 +8,10 @@ amount and date, digits transposed) and the same invoice number entered twice
 also help-desk customers (Greta Lindqvist, Jonas Weber), so cross-system
 questions have answers.
 
+Last month's card sales are booked from Stripe's payouts (connectors/demo_books.py): sales,
+processing fees, refunds and the cash received, one entry each, quoting the payout id or the
+order number, with three differences planted for the month-end reconciliation to find.
+
 Dates are relative to the state's clock, so the demo always has recent, open
 invoices; tests pass a fixed clock.
 """
@@ -15,9 +19,11 @@ invoices; tests pass a fixed clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
+
+from connectors import demo_books
 
 if TYPE_CHECKING:
     from connectors.erp.simulator import ERPState
@@ -505,4 +511,89 @@ def seed(state: ERPState) -> None:
             posted_at=datetime.combine(today - timedelta(days=entry.days_ago), time(17, 5)).replace(
                 tzinfo=state.now().tzinfo
             ),
+        )
+    _book_last_month(state)
+
+
+def _money(cents: int) -> str:
+    return f"{Decimal(cents) / 100:.2f}"
+
+
+def month_entries(today: date) -> list[tuple[str, date, str, list[tuple[str, str, str, str]]]]:
+    """The bookkeeper's entries for last month's payouts: (entry id, date, memo, lines).
+    Planted: payout B's fees are missing, the refund of NW-43103 is booked twice, and
+    payout C (in transit) has no cash entry yet."""
+    first, last = demo_books.month_before(today)
+    out: list[tuple[str, date, str, list[tuple[str, str, str, str]]]] = []
+    for n, p in enumerate(demo_books.PAYOUTS):
+        day = demo_books.day_of(first, last, p.day)
+        gross, fees, _, net = demo_books.payout_totals(p)
+        tag = f"NWERP-STR-{first:%y%m}-{n + 1}"
+        out.append(
+            (
+                f"{tag}-S",
+                day,
+                f"Stripe payout {p.payout_id}: card sales",
+                [
+                    ("1010", _money(gross), "0", "Card sales in payout"),
+                    ("4000", "0", _money(gross), "Web orders"),
+                ],
+            )
+        )
+        if n != 1:  # planted: the second payout's fees were never booked
+            out.append(
+                (
+                    f"{tag}-F",
+                    day,
+                    f"Stripe payout {p.payout_id}: processing fees",
+                    [
+                        ("6500", _money(fees), "0", "Card processing fees"),
+                        ("1010", "0", _money(fees), "Stripe fees"),
+                    ],
+                )
+            )
+        for order in p.refunds:
+            refund = next(r for r in demo_books.REFUNDS if r.order == order)
+            when = demo_books.day_of(first, last, refund.day)
+            copies = 2 if order == "NW-43103" else 1  # planted: this refund booked twice
+            for k in range(copies):
+                out.append(
+                    (
+                        f"{tag}-R{order[-3:]}{'-' + str(k) if k else ''}",
+                        min(when + timedelta(days=2 * k), last),
+                        f"Refund {order} (Stripe)",
+                        [
+                            ("4900", _money(refund.amount), "0", f"Refund of order {order}"),
+                            ("1010", "0", _money(refund.amount), "Refunded by card"),
+                        ],
+                    )
+                )
+        if p.status == "paid":
+            received = min(day + timedelta(days=demo_books.ARRIVAL_DAYS), last)
+            out.append(
+                (
+                    f"{tag}-C",
+                    received,
+                    f"Stripe payout {p.payout_id} received",
+                    [
+                        ("1000", _money(net), "0", "Bank: STRIPE PAYOUT"),
+                        ("1010", "0", _money(net), "Payout to bank"),
+                    ],
+                )
+            )
+    return out
+
+
+def _book_last_month(state: ERPState) -> None:
+    for entry_id, day, memo, lines in month_entries(state.today()):
+        state.post_journal_entry(
+            entry_id,
+            day,
+            memo,
+            [
+                {"Account": a, "Debit": Decimal(d), "Credit": Decimal(c), "Description": t}
+                for a, d, c, t in lines
+            ],
+            posted_by="BOOKKEEPER",
+            posted_at=datetime.combine(day, time(16, 30)).replace(tzinfo=state.now().tzinfo),
         )

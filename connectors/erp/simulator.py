@@ -49,6 +49,8 @@ OPERATIONS = (
     "ListGLAccounts",
     "PostJournalEntry",
     "GetJournalEntry",
+    "ListJournalEntries",
+    "CreateVendor",
 )
 CENT = Decimal("0.01")
 MAX_LINES = 200
@@ -99,6 +101,7 @@ class ERPState:
         self.vendors: dict[str, dict[str, Any]] = {}
         self.invoices: list[dict[str, Any]] = []
         self.journal_entries: dict[str, dict[str, Any]] = {}
+        self.vendor_requests: dict[str, str] = {}  # CreateVendor RequestId -> VendorId
         self.soap_requests = 0  # envelopes received at POST /, counted before anything else
         self.calls: list[str] = []  # operation names, in order
         self._next_document = 1
@@ -262,6 +265,63 @@ class ERPState:
             self.journal_entries[entry_id] = entry
             return copy.deepcopy(entry)
 
+    # the ledger as a list, and new vendors (ListJournalEntries, CreateVendor)
+
+    def list_journal_entries(self, from_date: date | None, to_date: date | None) -> list[dict[str, Any]]:
+        """Posted entries in entry-date order (then posting order), within the range if given."""
+        with self._lock:
+            entries = [
+                copy.deepcopy(e)
+                for e in self.journal_entries.values()
+                if (from_date is None or e["Date"] >= from_date) and (to_date is None or e["Date"] <= to_date)
+            ]
+        return sorted(entries, key=lambda e: e["Date"])
+
+    def create_vendor(self, request_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """A new vendor with the next id; the same RequestId again returns that vendor (no second one).
+        A vendor with the same tax id, or the same name, already on file is `DuplicateVendor`."""
+        request_id = request_id.strip()
+        if not request_id or len(request_id) > 64:
+            raise ERPFault("InvalidValue", "RequestId must have 1 to 64 characters")
+        name = " ".join(str(fields.get("Name") or "").split())
+        if len(name) < 2:
+            raise ERPFault("InvalidValue", "Name must have at least 2 characters")
+        currency = str(fields.get("Currency") or "").strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise ERPFault("InvalidValue", f"Currency must be an ISO 4217 code, not {currency!r}")
+        gl = fields.get("DefaultGLAccount")
+        with self._lock:
+            created = self.vendor_requests.get(request_id)
+            if created is not None:
+                return copy.deepcopy(self.vendors[created])
+            for v in self.vendors.values():
+                same_tax = fields.get("TaxId") and v.get("TaxId") == fields["TaxId"]
+                if same_tax or v["Name"].lower() == name.lower():
+                    raise ERPFault(
+                        "DuplicateVendor", f"Vendor {v['VendorId']} ({v['Name']}) is already on file"
+                    )
+            if gl is not None and gl not in self.accounts:
+                raise ERPFault("UnknownAccount", f"GL account '{gl}' does not exist")
+            number = max([int(k[1:]) for k in self.vendors if k[1:].isdigit()] or [1000]) + 1
+            vendor_id = f"V{number}"
+            self.vendors[vendor_id] = {
+                "VendorId": vendor_id,
+                "Name": name,
+                "TaxId": fields.get("TaxId"),
+                "ContactName": None,
+                "Email": fields.get("Email"),
+                "Phone": None,
+                "Address": None,
+                "IBAN": (fields.get("IBAN") or "").replace(" ", "").upper() or None,
+                "BIC": fields.get("BIC"),
+                "Currency": currency,
+                "PaymentTermsDays": int(fields.get("PaymentTermsDays") or 30),
+                "DefaultGLAccount": gl,
+                "Active": True,
+            }
+            self.vendor_requests[request_id] = vendor_id
+            return copy.deepcopy(self.vendors[vendor_id])
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -364,6 +424,8 @@ def _text(el: etree._Element, name: str, *, required: bool = False) -> str | Non
 
 
 def handle(state: ERPState, operation: str, request: etree._Element, principal: str | None) -> Response:
+    if operation in LEDGER_HANDLERS:
+        return LEDGER_HANDLERS[operation](state, request)
     if operation == "GetInvoice":
         number = _text(request, "InvoiceNumber", required=True) or ""
         return answer(operation, {"Invoice": state.invoices_numbered(number)})
@@ -413,6 +475,34 @@ def handle(state: ERPState, operation: str, request: etree._Element, principal: 
         )
         return answer(operation, {"JournalEntryNumber": entry["JournalEntryNumber"]})
     raise ERPFault("UnknownOperation", f"Unknown operation {operation}")  # unreachable: dispatch checks
+
+
+def _list_journal_entries(state: ERPState, request: etree._Element) -> Response:
+    from_text, to_text = _text(request, "FromDate"), _text(request, "ToDate")
+    entries = state.list_journal_entries(
+        _date(from_text, "FromDate") if from_text else None, _date(to_text, "ToDate") if to_text else None
+    )
+    return answer("ListJournalEntries", {"JournalEntries": {"JournalEntry": entries}})
+
+
+def _create_vendor(state: ERPState, request: etree._Element) -> Response:
+    fields: dict[str, Any] = {
+        name: _text(request, name)
+        for name in ("Name", "TaxId", "Email", "IBAN", "BIC", "Currency", "DefaultGLAccount")
+    }
+    terms = _text(request, "PaymentTermsDays")
+    if terms is not None:
+        if not terms.isdigit() or not 0 <= int(terms) <= 365:
+            raise ERPFault("InvalidValue", f"PaymentTermsDays must be 0 to 365, not {terms!r}")
+        fields["PaymentTermsDays"] = int(terms)
+    vendor = state.create_vendor(_text(request, "RequestId", required=True) or "", fields)
+    return answer("CreateVendor", {"Vendor": vendor})
+
+
+LEDGER_HANDLERS: dict[str, Callable[[ERPState, etree._Element], Response]] = {
+    "ListJournalEntries": _list_journal_entries,
+    "CreateVendor": _create_vendor,
+}
 
 
 def _soap_action(request: Request) -> str | None:

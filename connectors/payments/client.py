@@ -35,6 +35,7 @@ DisputeStatus = Literal[
     "prevented",
 ]
 Limit = Annotated[int, Field(ge=1, le=100)]
+PayoutStatus = Literal["paid", "pending", "in_transit", "canceled", "failed"]
 
 ACTION_KEY = "switchboard_action_id"  # metadata key that ties a Stripe object to the approved action
 
@@ -366,6 +367,38 @@ class PaymentsConnector(Connector):
             ("list_disputes", lambda: self.list_disputes(limit=1)),
             ("list_refunds", lambda: self._list("/v1/refunds", [], limit=1)),
         ]
+
+    # --- the balance: payouts and what they paid out ---
+
+    @operation(effect="read")
+    async def list_payouts(
+        self,
+        created_from: Annotated[int, Field(ge=0)] | None = None,
+        created_to: Annotated[int, Field(ge=0)] | None = None,
+        status: PayoutStatus | None = None,
+    ) -> list[dict[str, Any]]:
+        """Payouts to the bank, newest first: amount (cents), currency, status (paid, pending,
+        in_transit, canceled, failed), created and arrival_date (unix time). `created_from` and
+        `created_to` bound the creation time (unix seconds, inclusive)."""
+        params: list[tuple[str, str]] = []
+        if created_from is not None:
+            params.append(("created[gte]", str(created_from)))
+        if created_to is not None:
+            params.append(("created[lte]", str(created_to)))
+        if status:
+            params.append(("status", status))
+        return await self._list("/v1/payouts", params, limit=100 * self.MAX_PAGES)
+
+    @operation(effect="read")
+    async def list_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
+        """What one payout (po_...) paid out: its balance transactions, each with type (charge,
+        refund, payout, adjustment...), gross amount, fee and net in cents, source id and description."""
+        return await self._list(
+            "/v1/balance_transactions",
+            [("payout", _id(payout_id))],
+            limit=100 * self.MAX_PAGES,
+            what=f"payout {payout_id}",
+        )
 
     async def check(self) -> dict[str, Any]:
         """GET /v1/account: proves the key works and names the account it acts for."""

@@ -8,6 +8,11 @@ reference (ARN) on the refund, and he has since opened a dispute anyway; Ann Lee
 is not in the help desk, disputes a rug she says never arrived. Sam Okafor and Maria
 Gonzalez have partial refunds. Both disputes need a response.
 
+Harbor Lane Hotels bought 40 bedding sets for a refit last week ($3,120.00): a refund on an
+order that size is above the two-approver threshold (SWITCHBOARD_TWO_APPROVERS_ABOVE, $500.00
+by default). Last month's web orders, refunds and payouts (connectors/demo_books.py) are
+here too, as balance transactions and payouts, for the month-end reconciliation.
+
 Ids come from the state's seeded RNG, so they are the same on every start; look
 objects up by email (`find_customer`) rather than hard-coding ids.
 """
@@ -15,7 +20,11 @@ objects up by email (`find_customer`) rather than hard-coding ids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from connectors import demo_books
+from connectors.payments import balance
 
 if TYPE_CHECKING:
     from connectors.payments.simulator import PaymentsState
@@ -60,6 +69,13 @@ CUSTOMERS: list[SeedCustomer] = [
     SeedCustomer("Kevin Doyle", "kevin.doyle@example.net", "usd", ("visa", "3220"), city="Denver"),
     SeedCustomer("Ann Lee", "ann.lee@example.com", "usd", ("discover", "1117"), city="Seattle"),
 ]
+# A business customer whose orders are large enough to need two approvers for a refund.
+BUSINESS = SeedCustomer(
+    "Harbor Lane Hotels", "purchasing@harborlane.example", "usd", ("amex", "1009"), city="Savannah"
+)
+BUSINESS_CHARGE = SeedCharge(
+    BUSINESS.email, 312000, "Order NW-48230: linen bedding set x 40 (hotel refit)", 6 * DAY, "NW-48230"
+)
 
 PLUS = "Northwind Plus monthly membership"
 PLUS_DESCRIPTOR = "NORTHWIND*PLUS"
@@ -137,3 +153,71 @@ def seed(state: PaymentsState, *, now: float | None = None) -> None:
         state.add_refund(by_order[order], amount=amount, reason=reason, created=t - ago, arn=arn)
     for order, reason, ago, due_days in DISPUTES:
         state.open_dispute(by_order[order], reason=reason, created=t - ago, due_in_days=due_days)
+    _seed_business(state, t)
+    _seed_last_month(state, t)
+
+
+def _seed_business(state: PaymentsState, t: int) -> None:
+    c, ch = BUSINESS, BUSINESS_CHARGE
+    customer = state.add_customer(name=c.name, email=c.email, currency=c.currency, created=t - 200 * DAY)
+    state.add_charge(
+        customer_id=customer["id"],
+        amount=ch.amount,
+        currency=c.currency,
+        description=ch.description,
+        created=t - ch.seconds_ago,
+        card=c.card,
+        metadata={"order_id": ch.order or ""},
+    )
+
+
+def _seed_last_month(state: PaymentsState, t: int) -> None:
+    """Last calendar month's web orders, refunds and payouts (see connectors/demo_books.py)."""
+    first, last = demo_books.month_before(datetime.fromtimestamp(t, UTC).date())
+    customers = {
+        email: state.add_customer(
+            name=name,
+            email=email,
+            currency="usd",
+            created=t - 300 * DAY,
+            address={"city": city, "country": "US"},
+        )["id"]
+        for name, email, city in demo_books.CUSTOMERS
+    }
+    txn_of: dict[str, str] = {}
+    charge_of: dict[str, str] = {}
+    for o in demo_books.ORDERS:
+        charge = state.add_charge(
+            customer_id=customers[o.email],
+            amount=o.amount,
+            currency="usd",
+            description=f"Order {o.order}: {o.what}",
+            created=demo_books.at_noon(demo_books.day_of(first, last, o.day)),
+            card=("visa", "4242"),
+            metadata={"order_id": o.order},
+        )
+        txn_of[o.order] = charge["balance_transaction"]
+        charge_of[o.order] = charge["id"]
+    refund_txn: dict[str, str] = {}
+    for r in demo_books.REFUNDS:
+        made = state.add_refund(
+            charge_of[r.order],
+            amount=r.amount,
+            reason="requested_by_customer",
+            created=demo_books.at_noon(demo_books.day_of(first, last, r.day)),
+            arn=None,
+        )
+        refund_txn[r.order] = made["balance_transaction"]
+    for p in demo_books.PAYOUTS:
+        created = demo_books.at_noon(demo_books.day_of(first, last, p.day))
+        arrival = created + demo_books.ARRIVAL_DAYS * DAY
+        if p.status != "paid":  # still on its way: it arrives after today
+            arrival = max(arrival, t + DAY)
+        balance.add_payout(
+            state,
+            p.payout_id,
+            [txn_of[o] for o in p.orders] + [refund_txn[o] for o in p.refunds],
+            created=created,
+            arrival=arrival,
+            status=p.status,
+        )

@@ -46,8 +46,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
+from connectors.payments import balance, webhooks
 from connectors.payments import seed as seed_data
-from connectors.payments import webhooks
 from connectors.simulator_base import (
     Faults,
     SimulatorAuth,
@@ -345,6 +345,10 @@ class PaymentsState:
         self.hold_in_flight: Callable[[], None] | None = None
         self.webhook: dict[str, Any] = {"url": None, "secret": "whsec_" + self._random(32)}
         self.deliveries: list[dict[str, Any]] = []
+        # The balance (connectors.payments.balance): transactions by id, payouts, and which paid out which.
+        self.balance_txns: dict[str, dict[str, Any]] = {}
+        self.payouts: dict[str, dict[str, Any]] = {}
+        self.paid_out_by: dict[str, str] = {}
 
     # ids and time
 
@@ -1109,6 +1113,8 @@ def create_app(
     @api.get("/v1/events/{event_id}")
     async def get_event(event_id: str) -> Any:
         return state.event(event_id)
+
+    balance.install(api, state, query=query, page=page, list_params=_LIST_PARAMS, missing=missing)
 
     # --- the outer app: webhook control endpoints, then the API ---
 

@@ -186,6 +186,7 @@ def test_shipped_writes_declare_what_they_do() -> None:
     irreversible = sorted(n for n, e in declared.items() if not e.reversible)
     assert irreversible == [
         "chat__post_message",
+        "erp__create_vendor",
         "erp__post_journal_entry",
         "helpdesk__add_comment",
         "helpdesk__create_ticket",

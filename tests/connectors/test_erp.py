@@ -32,7 +32,9 @@ OPERATIONS = {
     "find_vendor": ("read", "none"),
     "list_gl_accounts": ("read", "none"),
     "get_journal_entry": ("read", "none"),
+    "list_journal_entries": ("read", "none"),
     "post_journal_entry": ("write", "key"),
+    "create_vendor": ("write", "key"),
 }
 REFUND = [
     {"account": "4900", "debit": 129.0, "description": "Refund order NW-48102"},
@@ -128,6 +130,8 @@ def test_wsdl_is_served_with_its_own_address_and_works_for_any_soap_client(sim: 
         "ListGLAccounts",
         "PostJournalEntry",
         "GetJournalEntry",
+        "ListJournalEntries",
+        "CreateVendor",
     }
     assert service.GetVendor(VendorId="V1006").Name == "Weber Logistik GmbH"
 

@@ -569,6 +569,8 @@ OPERATIONS = {
     "list_refunds": ("read", "none"),
     "list_disputes": ("read", "none"),
     "get_dispute": ("read", "none"),
+    "list_payouts": ("read", "none"),
+    "list_balance_transactions": ("read", "none"),
     "create_refund": ("write", "key"),
     "submit_dispute_evidence": ("write", "key"),
 }

@@ -73,14 +73,18 @@ class HostRouter(httpx.AsyncBaseTransport):
 
 
 def full_container(
-    db_url: str, data_dir: Path, model: Model | None = None, **extra: Any
+    db_url: str, data_dir: Path, model: Model | None = None, *, crm: bool = False, **extra: Any
 ) -> tuple[Container, dict[str, Any]]:
-    """Every shipped system (help desk, payments, ERP, chat) as an in-process simulator."""
+    """Every shipped system (help desk, payments, ERP, chat; the CRM too with `crm=True`) as an
+    in-process simulator."""
     from connectors.chat.simulator import create_app as chat_app
+    from connectors.crm.simulator import create_app as crm_app
     from connectors.erp.simulator import create_app as erp_app
     from connectors.payments.simulator import create_app as payments_app
 
     sims = {"helpdesk": helpdesk_app(), "payments": payments_app(), "erp": erp_app(), "chat": chat_app()}
+    if crm:
+        sims["crm"] = crm_app()
     c = Container(
         settings(db_url, data_dir, **extra),
         model_override=model,
@@ -95,6 +99,7 @@ def full_container(
         "payments": ("bearer", {"token": "sk_test_s3cr3t"}),
         "erp": ("basic", {"username": "switchboard", "password": "s3cr3t-erp"}),
         "chat": ("bearer", {"token": "xoxb-s3cr3t"}),
+        "crm": ("bearer", {"token": "pat-s3cr3t"}),
     }
     for name in sims:
         auth_type, creds = auth[name]

@@ -79,6 +79,8 @@ MATRIX: dict[tuple[str, str], tuple[str, int, dict[str, Any] | None]] = {
     ("POST", "/ui/queue/bulk"): ("approver", 422, {}),
     ("GET", "/ui/runs"): ("viewer", 200, None),
     ("GET", "/ui/runs/{run_id}"): ("viewer", 200, None),
+    ("GET", "/ui/reconciliation"): ("viewer", 200, None),
+    ("POST", "/ui/reconciliation"): ("operator", 422, {}),  # no period in the form
     ("GET", "/ui/chat"): ("viewer", 200, None),
     ("GET", "/ui/dashboard"): ("viewer", 200, None),
     ("GET", "/ui/connections"): ("viewer", 200, None),

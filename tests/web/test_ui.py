@@ -186,7 +186,7 @@ async def test_bulk_decides_low_risk_items_only(ui: Ui) -> None:
     assert (
         r.status_code == 200
         and "Approved 1 item." in r.text
-        and "medium risk, review it on its own" in r.text
+        and "medium risk; open it and decide it on its own" in r.text
     )
     assert approvals.get_action(ui.c.db, update["id"])["status"] == "approved"
     assert approvals.get_action(ui.c.db, reply["id"])["status"] == "pending"

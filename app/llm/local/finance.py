@@ -29,7 +29,16 @@ SYNONYMS = {
     "utilities": ("electricity", "water", "utilities", "internet", "phone"),
     "freight": ("shipping", "freight", "courier", "delivery", "postage"),
 }
-DUPLICATES = ("duplicate_invoice", "possible_duplicate")
+DUPLICATES = (
+    "duplicate_invoice",
+    "possible_duplicate",
+    "already_booked",
+    "duplicate_booking",
+    "duplicate_pending",
+)
+# Words that qualify a thing rather than name it ("office cleaning" is not "office supplies"):
+# a match on one of these alone is no match.
+QUALIFIERS = frozenset({"office", "general", "other", "service", "services", "misc"})
 
 
 def _expense_accounts(accounts: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -52,10 +61,15 @@ def gl_account(
     best: tuple[int, str, str] = (0, "", "")
     for account in _expense_accounts(accounts) or accounts:
         name = str(account.get("Name", "")).lower()
-        score = len(text & set(words(name))) * 2
+        hits = text & set(words(name))
         for key, syns in SYNONYMS.items():
             if key in name:
-                score += len(text & set(syns))
+                hits |= text & set(syns)
+        if not hits - QUALIFIERS:
+            continue
+        score = len(text & set(words(name))) * 2 + sum(
+            len(text & set(syns)) for key, syns in SYNONYMS.items() if key in name
+        )
         if score > best[0]:
             best = (score, str(account.get("AccountNumber")), name)
     if best[0] > 0:
@@ -119,18 +133,10 @@ def draft(v: Mapping[str, Any]) -> dict[str, Any]:
             ],
         }
     if kind == "dispute":
-        charge = v.get("charge") or {}
-        billing = (charge.get("billing_details") or {}) if isinstance(charge, Mapping) else {}
-        text = (
-            f"The cardholder {billing.get('name') or ''} <{billing.get('email') or 'on file'}> paid "
-            f"{Decimal(int(charge.get('amount') or 0)) / 100:.2f} {str(charge.get('currency') or '').upper()} for "
-            f'"{charge.get("description") or "the order"}" (charge {charge.get("id")}). The payment was authorised and captured, '
-            "the order was fulfilled as described, and no refund was requested before the dispute. We ask that the dispute be decided in our favour."
-        )
         return {
             "type": "dispute_response",
             "memo": f"Response to dispute {record.get('dispute_id')}",
-            "text": " ".join(text.split()),
+            "claims": dispute_claims(v),
         }
     findings = "; ".join(str(a.get("reason")) for a in v.get("anomalies") or [] if isinstance(a, Mapping))
     return {
@@ -139,6 +145,35 @@ def draft(v: Mapping[str, Any]) -> dict[str, Any]:
         "text": f"Reconciled {kind} of {amount} {record.get('currency', '')} with {record.get('counterparty', '')}."
         + (f" Findings: {findings}." if findings else ""),
     }
+
+
+# The claims a merchant usually makes for each dispute reason; the pipeline checks every one
+# against the facts read and leaves out what they do not support.
+REASON_CLAIMS = {
+    "product_not_received": ("payment_authorised", "delivered", "no_refund_requested"),
+    "credit_not_processed": ("payment_authorised", "refund_issued", "customer_contacted_us"),
+    "subscription_canceled": ("payment_authorised", "service_used", "no_refund_requested"),
+}
+DEFAULT_CLAIMS = ("payment_authorised", "no_refund_issued", "no_refund_requested")
+
+
+def dispute_claims(v: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The usual claims for the dispute's reason, each citing the facts it would rest on."""
+    facts = v.get("facts") or {}
+    reason = str((v.get("dispute") or {}).get("reason") or "")
+    by_type: dict[str, list[str]] = {}
+    for fid, fact in facts.items() if isinstance(facts, Mapping) else []:
+        by_type.setdefault(str((fact or {}).get("type")), []).append(str(fid))
+    sources = {
+        "payment_authorised": by_type.get("charge", []),
+        "refund_issued": by_type.get("refunds", []),
+        "no_refund_issued": by_type.get("charge", []) + by_type.get("refunds", []),
+        "no_refund_requested": by_type.get("ticket_search", []) + by_type.get("crm_notes", []),
+        "customer_contacted_us": by_type.get("ticket", [])[:1],
+        "delivered": by_type.get("shipment", []) or by_type.get("charge", []),
+        "service_used": by_type.get("usage", []) or by_type.get("charge", []),
+    }
+    return [{"claim": c, "sources": sources[c]} for c in REASON_CLAIMS.get(reason, DEFAULT_CLAIMS)]
 
 
 def act(request: ModelRequest) -> ModelResponse:
@@ -176,19 +211,49 @@ def act(request: ModelRequest) -> ModelResponse:
             )
 
     kind = record.get("kind")
-    if kind == "invoice" and draft_.get("type") == "journal_entry" and not kinds & set(DUPLICATES):
+    if kind == "reconciliation":
+        for entry in draft_.get("proposals") or []:
+            propose("erp", "post_journal_entry", dict(entry))
+        if not calls:
+            return ModelResponse(
+                content="Nothing to book: every difference is explained.", stop_reason="end_turn"
+            )
+        return ModelResponse(tool_calls=calls, stop_reason="tool_use")
+    if kind == "invoice" and "unknown_vendor" in kinds and not v.get("vendor_proposed"):
+        propose(
+            "erp",
+            "create_vendor",
+            {
+                "name": str(record.get("counterparty") or "").strip(),
+                "currency": str(record.get("currency") or "EUR").upper(),
+                **({"iban": record["iban"]} if record.get("iban") else {}),
+            },
+        )
+    elif (
+        kind == "invoice"
+        and draft_.get("type") == "journal_entry"
+        and not kinds & set(DUPLICATES)
+        and "unknown_vendor" not in kinds
+    ):
         propose(
             "erp",
             "post_journal_entry",
             {"date": str(record.get("date") or ""), "memo": draft_.get("memo"), "lines": draft_.get("lines")},
         )
-    if kind == "dispute" and record.get("dispute_id"):
+    if kind == "dispute" and record.get("dispute_id") and draft_.get("text"):
+        # Submitting is final: only evidence with nothing refused or against it is submitted;
+        # otherwise it is saved for a person to finish.
+        clean = not kinds & {"unsupported_claim", "refund_requested_before_dispute"}
         propose(
             "payments",
             "submit_dispute_evidence",
-            {"dispute_id": record["dispute_id"], "uncategorized_text": draft_.get("text"), "submit": True},
+            {"dispute_id": record["dispute_id"], "uncategorized_text": draft_.get("text"), "submit": clean},
         )
-    if kind == "refund" and record.get("charge_id") and "refund_exceeds_charge" not in kinds:
+    if (
+        kind == "refund"
+        and record.get("charge_id")
+        and not kinds & {"refund_exceeds_charge", "duplicate_refund"}
+    ):
         propose(
             "payments",
             "create_refund",

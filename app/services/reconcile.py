@@ -1,0 +1,320 @@
+"""Month-end: do the books hold what the payment processor paid out? Matching, pure and explained.
+
+For each payout created in the period, what the payments system says happened (its balance
+transactions: card sales, processing fees, refunds, and the cash sent to the bank) is set
+against the ERP's journal entries that quote it: the payout's id for sales, fees and cash, the
+refund's id or its order number for a refund. Every expected booking ends as one of:
+- matched: booked once, for the amount;
+- missing: not booked; a balanced entry is proposed;
+- booked twice: the extra entry is named and a reversing entry proposed;
+- a different amount: an entry for the difference is proposed;
+- in transit: the payout has not reached the bank yet, so no cash entry is due (explained,
+  nothing proposed; a cash entry already booked for it is the difference then).
+Entries Switchboard already proposed and that wait in the queue count as booked, so running the
+reconciliation twice proposes nothing twice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+REFERENCE = re.compile(r"\b(?:po|ch|re|txn|py)_[A-Za-z0-9]+\b|\b[A-Z]{2,5}-\d{3,}\b")
+ON_THE_WAY = ("pending", "in_transit")
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """GL accounts the payout's movements are booked to."""
+
+    bank: str = "1000"
+    clearing: str = "1010"
+    sales: str = "4000"
+    refunds: str = "4900"
+    fees: str = "6500"
+
+
+def accounts_from_chart(chart: list[dict[str, Any]]) -> Accounts:
+    """Find the accounts by name in the ERP's chart; the usual numbers where a name is not found."""
+
+    def find(*words: str, default: str) -> str:
+        for a in chart:
+            name = str(a.get("Name") or "").lower()
+            if a.get("Active", True) and all(w in name for w in words):
+                return str(a.get("AccountNumber"))
+        return default
+
+    return Accounts(
+        bank=find("cash", "operating", default="1000"),
+        clearing=find("clearing", default="1010"),
+        sales=find("revenue", "online", default="4000"),
+        refunds=find("refund", default="4900"),
+        fees=find("fees", default="6500"),
+    )
+
+
+def references(text: str) -> set[str]:
+    return {m.group(0).upper() for m in REFERENCE.finditer(text or "")}
+
+
+def _cents(value: Any) -> int:
+    return int((Decimal(str(value or 0)) * 100).to_integral_value())
+
+
+def _money(cents: int) -> str:
+    return f"{Decimal(cents) / 100:.2f}"
+
+
+def _day(ts: Any) -> str:
+    return datetime.fromtimestamp(int(ts), UTC).date().isoformat()
+
+
+@dataclass
+class Booking:
+    """One entry's line on one account, for one reference."""
+
+    entry: str  # EntryId, or "action:<id>" for one waiting in Switchboard's queue
+    number: str
+    day: str
+    memo: str
+    cents: int
+
+
+def _bookings(
+    entries: list[dict[str, Any]], pending: list[dict[str, Any]]
+) -> list[tuple[set[str], str, str, Booking]]:
+    """(references, account, side, booking) for every line of every entry, posted or pending."""
+    out = []
+    for e in entries:
+        lines = e.get("Lines") or []
+        text = " ".join([str(e.get("Memo") or "")] + [str(x.get("Description") or "") for x in lines])
+        refs = references(text)
+        for x in lines:
+            debit, credit = _cents(x.get("Debit")), _cents(x.get("Credit"))
+            side = "debit" if debit else "credit"
+            b = Booking(
+                str(e.get("EntryId")),
+                str(e.get("JournalEntryNumber")),
+                str(e.get("Date")),
+                str(e.get("Memo")),
+                debit or credit,
+            )
+            out.append((refs, str(x.get("Account")), side, b))
+    for p in pending:
+        args = p.get("arguments") or {}
+        lines = args.get("lines") or []
+        text = " ".join([str(args.get("memo") or "")] + [str(x.get("description") or "") for x in lines])
+        refs = references(text)
+        for x in lines:
+            debit, credit = _cents(x.get("debit")), _cents(x.get("credit"))
+            b = Booking(
+                f"action:{p.get('action_id')}",
+                f"pending action {p.get('action_id')}",
+                str(args.get("date")),
+                str(args.get("memo")),
+                debit or credit,
+            )
+            out.append((refs, str(x.get("account")), "debit" if debit else "credit", b))
+    return out
+
+
+def _entry(day: str, memo: str, debit: str, credit: str, cents: int, text: str) -> dict[str, Any]:
+    amount = float(Decimal(cents) / 100)
+    return {
+        "date": day,
+        "memo": memo,
+        "lines": [
+            {"account": debit, "debit": amount, "credit": 0.0, "description": text},
+            {"account": credit, "debit": 0.0, "credit": amount, "description": text},
+        ],
+    }
+
+
+def reconcile(
+    period: tuple[date, date],
+    payouts: list[dict[str, Any]],
+    transactions: dict[str, list[dict[str, Any]]],
+    entries: list[dict[str, Any]],
+    *,
+    accounts: Accounts | None = None,
+    pending: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The reconciliation report: per payout what was expected and found, the differences with
+    their explanations, and the journal entries proposed for them."""
+    acc = accounts or Accounts()
+    booked = _bookings(entries, pending or [])
+    first, last = period
+    report: dict[str, Any] = {
+        "period": f"{first.isoformat()}..{last.isoformat()}",
+        "payouts": [],
+        "matched": [],
+        "differences": [],
+        "proposals": [],
+    }
+
+    def found(refs: set[str], account: str, side: str) -> list[Booking]:
+        return [b for r, a, s, b in booked if a == account and s == side and refs & r]
+
+    def settle(
+        item: str, refs: set[str], account: str, side: str, cents: int, day: str, fix: tuple[str, str, str]
+    ) -> None:
+        """Compare one expected booking with what the books hold (reversals net out); explain and propose."""
+        memo_ref, debit, credit = fix
+        other = "credit" if side == "debit" else "debit"
+        hits, backs = found(refs, account, side), found(refs, account, other)
+        net = sum(b.cents for b in hits) - sum(b.cents for b in backs)
+        where = ", ".join(f"{b.number} ({b.day}, {_money(b.cents)})" for b in hits)
+        if backs:
+            where += "; reversed by " + ", ".join(f"{b.number} ({_money(b.cents)})" for b in backs)
+        if net == cents and hits:
+            report["matched"].append({"item": item, "amount": _money(cents), "booked_in": where})
+            return
+        if not hits:
+            report["differences"].append(
+                {
+                    "kind": "missing",
+                    "item": item,
+                    "amount": _money(cents),
+                    "explanation": f"{item} ({_money(cents)}) is in the payments system but not in the ERP's journal",
+                    "proposal": len(report["proposals"]),
+                }
+            )
+            report["proposals"].append(
+                _entry(day, f"{memo_ref} (reconciliation)", debit, credit, cents, item)
+            )
+            return
+        extra = hits[1 + len(backs) :]
+        if extra and all(b.cents == cents for b in hits) and net == cents * (1 + len(extra)):
+            for twin in extra:
+                report["differences"].append(
+                    {
+                        "kind": "booked_twice",
+                        "item": item,
+                        "amount": _money(cents),
+                        "explanation": f"{item} ({_money(cents)}) is booked {len(hits)} times: {where}; "
+                        f"{twin.number} repeats {hits[0].number}",
+                        "proposal": len(report["proposals"]),
+                    }
+                )
+                report["proposals"].append(
+                    _entry(
+                        twin.day,
+                        f"Reverse {twin.number}: {memo_ref} booked twice (reconciliation)",
+                        credit,
+                        debit,
+                        cents,
+                        f"reverses {twin.number}",
+                    )
+                )
+            return
+        gap = cents - net
+        report["differences"].append(
+            {
+                "kind": "amount_differs",
+                "item": item,
+                "amount": _money(abs(gap)),
+                "explanation": f"{item} is {_money(cents)} in the payments system but {_money(net)} in the "
+                f"ERP's journal ({where})",
+                "proposal": len(report["proposals"]),
+            }
+        )
+        debit_, credit_ = (debit, credit) if gap > 0 else (credit, debit)
+        report["proposals"].append(
+            _entry(day, f"{memo_ref}: difference (reconciliation)", debit_, credit_, abs(gap), item)
+        )
+
+    for p in sorted(payouts, key=lambda x: int(x.get("created") or 0)):
+        pid = str(p["id"])
+        txns = transactions.get(pid) or []
+        charges = [t for t in txns if t.get("type") in ("charge", "payment")]
+        refunds = [t for t in txns if t.get("type") in ("refund", "payment_refund")]
+        gross = sum(int(t.get("amount") or 0) for t in charges)
+        fees = sum(int(t.get("fee") or 0) for t in txns)
+        day = _day(p.get("created"))
+        report["payouts"].append(
+            {
+                "id": pid,
+                "amount": _money(int(p.get("amount") or 0)),
+                "currency": str(p.get("currency") or "").upper(),
+                "status": p.get("status"),
+                "created": day,
+                "arrival_date": _day(p.get("arrival_date") or p.get("created")),
+                "sales": _money(gross),
+                "fees": _money(fees),
+                "refunds": _money(-sum(int(t.get("amount") or 0) for t in refunds)),
+                "transactions": len(txns),
+            }
+        )
+        ref = {pid.upper()}
+        settle(
+            f"card sales of payout {pid}",
+            ref,
+            acc.sales,
+            "credit",
+            gross,
+            day,
+            (f"Stripe payout {pid}: card sales", acc.clearing, acc.sales),
+        )
+        if fees:
+            settle(
+                f"processing fees of payout {pid}",
+                ref,
+                acc.fees,
+                "debit",
+                fees,
+                day,
+                (f"Stripe payout {pid}: processing fees", acc.fees, acc.clearing),
+            )
+        for t in refunds:
+            refs = {str(t.get("source") or "").upper()} | references(str(t.get("description") or ""))
+            refs.discard("")
+            label = next((r for r in sorted(refs) if not r.startswith("RE_")), str(t.get("source")))
+            settle(
+                f"refund {t.get('source')} ({label}) in payout {pid}",
+                refs,
+                acc.refunds,
+                "debit",
+                -int(t.get("amount") or 0),
+                _day(t.get("created")),
+                (f"Refund {label} ({t.get('source')})", acc.refunds, acc.clearing),
+            )
+        cash = int(p.get("amount") or 0)
+        if p.get("status") in ON_THE_WAY:
+            hits = found(ref, acc.bank, "debit")
+            if not hits:
+                report["differences"].append(
+                    {
+                        "kind": "in_transit",
+                        "item": f"payout {pid} to the bank",
+                        "amount": _money(cash),
+                        "explanation": f"payout {pid} ({_money(cash)}) is {p.get('status')} and arrives on "
+                        f"{_day(p.get('arrival_date'))}: not in the bank yet, so no cash entry is due; it stays "
+                        "on the clearing account until it arrives",
+                        "proposal": None,
+                    }
+                )
+            else:
+                report["differences"].append(
+                    {
+                        "kind": "booked_before_arrival",
+                        "item": f"payout {pid} to the bank",
+                        "amount": _money(cash),
+                        "explanation": f"payout {pid} is {p.get('status')}, but the ERP already books it as "
+                        f"received ({', '.join(b.number for b in hits)}); check the bank statement",
+                        "proposal": None,
+                    }
+                )
+        elif p.get("status") == "paid":
+            settle(
+                f"payout {pid} received in the bank",
+                ref,
+                acc.bank,
+                "debit",
+                cash,
+                _day(p.get("arrival_date") or p.get("created")),
+                (f"Stripe payout {pid} received", acc.bank, acc.clearing),
+            )
+    return report
