@@ -6,6 +6,7 @@ into the connector's httpx auth and nowhere else (never a prompt, a step or a lo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -304,14 +305,14 @@ class ConnectorPool:
             audit(s, "system", "connection.checked", "connection", row.id, {"status": status, "error": error})
 
     async def test(self, name: str) -> dict[str, Any]:
-        """Call the connection's cheap check and record its health."""
-        connector = self.connector(name)
+        """Call the connection's cheap check and record its health (the database work in a thread)."""
+        connector = await asyncio.to_thread(self.connector, name)
         try:
             detail = await connector.check()
             status, error = "ok", None
         except Exception as exc:  # any failure is the health we report
             detail, status, error = {}, "error", str(exc)
-        self._mark(name, status, error)
+        await asyncio.to_thread(self._mark, name, status, error)
         return {"name": name, "health": status, "error": error, "detail": detail}
 
     async def aclose(self) -> None:
