@@ -230,7 +230,11 @@ async def test_malformed_but_signed_payment_events_are_4xx(edge: Edge) -> None:
         b"[1, 2, 3]",
         {"id": "evt_1", "type": "charge.dispute.created", "data": []},
         {"id": "evt_2", "type": "charge.dispute.created", "data": {"object": "dp_1"}},
-        {"id": "evt_3", "type": "charge.dispute.created", "data": {"object": {"id": "dp_3", "amount": "1_000"}}},
+        {
+            "id": "evt_3",
+            "type": "charge.dispute.created",
+            "data": {"object": {"id": "dp_3", "amount": "1_000"}},
+        },
         {"id": ["evt"], "type": "charge.refunded", "data": {"object": {}}},
     ):
         body, headers = signed(event)
