@@ -73,14 +73,14 @@ def get_runs(
     who: Principal = Depends(require("viewer")),
     c: Container = Depends(container),
 ) -> list[dict[str, Any]]:
-    return views.list_runs(c.db, limit=limit, status=status)
+    return views.list_runs(c.db, limit=limit, status=status, viewer=who)
 
 
 @router.get("/runs/{run_id}")
 def get_run(
     run_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
 ) -> dict[str, Any]:
-    return views.run_view(c.db, run_id)
+    return views.run_view(c.db, run_id, who)
 
 
 @router.get("/approvals")
@@ -212,7 +212,7 @@ async def get_run_events(
     c: Container = Depends(container),
 ) -> StreamingResponse:
     """A run's steps as server-sent events from step `after` on, until it finishes or waits for people."""
-    await run_in_threadpool(views.run_view, c.db, run_id)  # 404 for an unknown run before the stream starts
+    await run_in_threadpool(views.run_view, c.db, run_id, who)  # 404 before the stream starts
     c.wake()
     return StreamingResponse(
         events.run_events(c.db, run_id, after=after), media_type="text/event-stream", headers=SSE_HEADERS

@@ -48,6 +48,18 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _with_secret(c: Container) -> Container:
+    """Commands that touch stored credentials refuse to start without SWITCHBOARD_SECRET_KEY."""
+    from app.store.crypto import SecretBoxError
+
+    try:
+        c.box  # noqa: B018 - built here so a missing key stops the command before it starts
+    except SecretBoxError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    return c
+
+
 def _me() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -80,7 +92,7 @@ def serve(
 
     from app.api.app import create_app
 
-    c = _container()
+    c = _with_secret(_container())
     c.db.upgrade()
     uvicorn.run(create_app(c, run_worker=worker), host=host, port=port, log_level="info")
 
@@ -90,7 +102,7 @@ def worker(once: bool = typer.Option(False, help="advance what is runnable now, 
     """A background worker that claims and advances runs; run as many as you like."""
     from app.agent.orchestrator import worker_id
 
-    c = _container()
+    c = _with_secret(_container())
     owner = worker_id()
 
     async def main() -> None:
@@ -123,7 +135,7 @@ def triage(
 
     if (file is None) == (source is None):
         _fail("give either FILE.jsonl or --source CONNECTION")
-    c = _container()
+    c = _with_secret(_container())
     c.db.upgrade()
     try:
         asyncio.run(run_batch(c, console, file=file, source=source, limit=limit))
@@ -145,7 +157,7 @@ def mcp(
 
     if transport not in ("stdio", "http"):
         _fail("--transport must be stdio or http")
-    c = _container()
+    c = _with_secret(_container())
     c.db.upgrade()
 
     def record(event: dict[str, Any]) -> None:
@@ -215,25 +227,45 @@ def _decide(fn: Any, *args: Any) -> dict[str, Any]:
         raise
 
 
+TOKEN_HELP = "an API token of an approver (default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token)"
+
+
+def _approver(c: Container, token: str | None) -> Any:
+    """Who decides: the identity of an API token, as on the API; never a name typed on the command line."""
+    from app.services.auth import authenticate
+
+    token = (token or os.environ.get("SWITCHBOARD_TOKEN") or "").strip()
+    if not token:
+        saved = c.settings.data_dir / "admin-token"
+        token = saved.read_text().strip() if saved.is_file() else ""
+    if not token:
+        _fail("deciding needs an approver's API token: pass --token or set SWITCHBOARD_TOKEN")
+    who = authenticate(c.db, token)
+    if who is None:
+        _fail("that token is unknown, revoked or expired")
+        raise AssertionError  # _fail exits
+    if not who.can("approver"):
+        _fail(f"this needs the approver role; {who.name} has {who.role}")
+    return who
+
+
 @approvals_app.command("approve")
 def approvals_approve(
     action_id: str,
     arguments: str | None = typer.Option(None, help="edited arguments as a JSON object"),
-    as_name: str = typer.Option(_me(), "--as", help="who is approving (recorded)"),
+    token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
 ) -> None:
     from app.services import approvals
-    from app.services.auth import Principal
 
-    c = _container()
+    c = _with_secret(_container())
+    who = _approver(c, token)
     edited = None
     if arguments is not None:
         try:
             edited = json.loads(arguments)
         except ValueError:
             _fail("--arguments is not valid JSON")
-    result = _decide(
-        approvals.approve, c.db, action_id, Principal(as_name, "approver"), c.pool.catalogue, edited
-    )
+    result = _decide(approvals.approve, c.db, action_id, who, c.pool.catalogue, edited)
     console.print(f"approved {result['id']} ({result['tool']}); a worker will execute it")
 
 
@@ -241,13 +273,12 @@ def approvals_approve(
 def approvals_reject(
     action_id: str,
     reason: str = typer.Option(..., "--reason", help="why; it goes back to the model"),
-    as_name: str = typer.Option(_me(), "--as"),
+    token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
 ) -> None:
     from app.services import approvals
-    from app.services.auth import Principal
 
     c = _container()
-    result = _decide(approvals.reject, c.db, action_id, Principal(as_name, "approver"), reason)
+    result = _decide(approvals.reject, c.db, action_id, _approver(c, token), reason)
     console.print(f"rejected {result['id']} ({result['tool']})")
 
 
@@ -296,7 +327,7 @@ def connections_add(
                 _fail(f"environment variable {var} is not set")
             value = os.environ[var]
         creds[key] = value
-    c = _container()
+    c = _with_secret(_container())
     c.db.upgrade()
     try:
         add_connection(
@@ -319,7 +350,7 @@ def connections_add(
 def connections_test(name: str) -> None:
     from app.services.errors import ServiceError
 
-    c = _container()
+    c = _with_secret(_container())
 
     async def main() -> dict[str, Any]:
         try:

@@ -430,7 +430,7 @@ def runs_page(
 ) -> HTMLResponse:
     db = container(request).db
     status = status if status in RUN_STATUSES else None
-    runs = views.list_runs(db, limit=200, status=status)
+    runs = views.list_runs(db, limit=200, status=status, viewer=who)
     found = dashboard.origins(db, {r["id"] for r in runs})
     for r in runs:
         r["origin"] = found.get(r["id"], {})
@@ -441,7 +441,7 @@ def runs_page(
 def run_page(request: Request, run_id: str, who: Principal = Depends(require("viewer"))) -> HTMLResponse:
     db = container(request).db
     try:
-        run = views.run_view(db, run_id)
+        run = views.run_view(db, run_id, who)
     except NotFound as exc:
         return error_page(request, 404, exc.message)
     origin = dashboard.origins(db, {run_id}).get(run_id, {})
