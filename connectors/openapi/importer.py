@@ -495,8 +495,11 @@ def build_spec(document: Any, *, source: str | None = None) -> OpenAPISpec:
     if not isinstance(document, dict):
         raise SpecError(f"{name} must be a JSON/YAML object, not {type(document).__name__}")
     if "swagger" in document and "openapi" not in document:
+        swagger = str(document.get("swagger"))
+        version = swagger if re.fullmatch(r"\d+(\.\d+)*", swagger) else "2"  # a version, or nothing echoed
         raise SpecError(
-            f"{name} is Swagger 2; only OpenAPI 3.x is supported (convert it, e.g. with swagger2openapi)"
+            f"{name} is Swagger {version}; only OpenAPI 3.x is supported "
+            "(convert it, e.g. with swagger2openapi)"
         )
     version = document.get("openapi")
     if not isinstance(version, str) or not re.match(r"^3\.\d+(\.\d+)?", version):
