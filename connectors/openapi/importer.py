@@ -496,9 +496,9 @@ def build_spec(document: Any, *, source: str | None = None) -> OpenAPISpec:
         raise SpecError(f"{name} must be a JSON/YAML object, not {type(document).__name__}")
     if "swagger" in document and "openapi" not in document:
         swagger = str(document.get("swagger"))
-        version = swagger if re.fullmatch(r"\d+(\.\d+)*", swagger) else "2"  # a version, or nothing echoed
+        shown = swagger if re.fullmatch(r"\d+(\.\d+)*", swagger) else "2"  # a version, or nothing echoed
         raise SpecError(
-            f"{name} is Swagger {version}; only OpenAPI 3.x is supported "
+            f"{name} is Swagger {shown}; only OpenAPI 3.x is supported "
             "(convert it, e.g. with swagger2openapi)"
         )
     version = document.get("openapi")
