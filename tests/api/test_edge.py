@@ -67,6 +67,7 @@ async def edge(db_url: str, tmp_path: Path) -> AsyncIterator[Edge]:
     yield e
     await client.aclose()
     await e.c.pool.aclose()
+    e.c.db.dispose()
 
 
 def signed(event: Any) -> tuple[bytes, dict[str, str]]:
@@ -221,6 +222,7 @@ async def test_unauthenticated_traffic_is_limited_by_client_address(db_url: str,
     finally:
         await client.aclose()
         await e.c.pool.aclose()
+        e.c.db.dispose()
 
 
 # -- payment webhooks -----------------------------------------------------------------------------------

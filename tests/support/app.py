@@ -18,7 +18,15 @@ HELPDESK_URL = "http://helpdesk.sim"
 
 
 def settings(db_url: str, data_dir: Path, **extra: Any) -> Settings:
-    return Settings.model_validate({"DATABASE_URL": db_url, "SWITCHBOARD_DATA_DIR": str(data_dir), **extra})
+    """Test settings: a credentials key and private reach (the simulators) unless `extra` says otherwise,
+    also when run outside pytest (the injection harness)."""
+    defaults = {
+        "SWITCHBOARD_SECRET_KEY": "switchboard-test-support-key",
+        "SWITCHBOARD_ALLOW_PRIVATE_NETWORK": "1",
+    }
+    return Settings.model_validate(
+        {**defaults, "DATABASE_URL": db_url, "SWITCHBOARD_DATA_DIR": str(data_dir), **extra}
+    )
 
 
 def container(
