@@ -13,7 +13,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".switchboard"), alias="SWITCHBOARD_DATA_DIR")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    # Encrypts stored credentials. Required by everything but `switchboard demo`, which keeps a
+    # generated key in its data dir.
     secret_key: str | None = Field(default=None, alias="SWITCHBOARD_SECRET_KEY")
+    # Let connections reach loopback, link-local and private addresses, and read OpenAPI
+    # documents from local files (the demo's simulators live on loopback). Off by default.
+    allow_private_network: bool = Field(default=False, alias="SWITCHBOARD_ALLOW_PRIVATE_NETWORK")
     model: str = Field(default="local", alias="SWITCHBOARD_MODEL")
     anthropic_api_key: str | None = Field(default=None, alias="ANTHROPIC_API_KEY")
     openai_api_key: str | None = Field(default=None, alias="OPENAI_API_KEY")

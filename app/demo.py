@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,10 @@ from sqlalchemy import select
 from app.config import Settings
 from app.main import Container
 from app.services import intake
-from app.services.auth import create_token
+from app.services.auth import authenticate, create_token
 from app.services.connections import add_connection
-from app.store.tables import Connection, Run
+from app.store.runs import audit
+from app.store.tables import Action, Connection, Item, Run, utcnow
 from connectors.registry import CONNECTOR_TYPES
 from connectors.simulators import SIMULATORS
 
@@ -73,6 +75,7 @@ DEMO_CONNECTIONS: dict[str, DemoConnection] = {
     ),
 }
 SEED_TICKETS = 3
+UNFINISHED = ("queued", "running", "waiting_approval")
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -86,7 +89,8 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def ensure_connections(c: Container, base: str) -> None:
-    """One connection per demo system, pointing at this process; kept across restarts."""
+    """One connection per demo system, pointing at this process; kept across restarts (their demo
+    credentials sealed again, so a data dir from before the demo had its own key still works)."""
     for name, demo in DEMO_CONNECTIONS.items():
         if demo.simulator not in SIMULATORS or demo.kind not in CONNECTOR_TYPES:
             continue
@@ -95,6 +99,8 @@ def ensure_connections(c: Container, base: str) -> None:
             row = s.scalar(select(Connection).where(Connection.name == name))
             if row is not None:
                 row.base_url = url
+                if row.owner == "demo":
+                    row.credentials = c.box.seal(demo.credentials)
                 continue
         add_connection(
             c.db,
@@ -107,7 +113,76 @@ def ensure_connections(c: Container, base: str) -> None:
             config=demo.config,
             owner="demo",
             actor="demo",
+            allow_private=True,
         )
+
+
+def demo_secret(data_dir: Path) -> str:
+    """The demo's own key for stored credentials: generated once, kept in the data dir (0600)."""
+    path = data_dir / "secret-key"
+    if path.exists() and len(key := path.read_text().strip()) >= 16:
+        return key
+    key = secrets.token_urlsafe(32)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def demo_settings(data_dir: Path, base: str) -> Settings:
+    """The environment's settings, completed for the demo: its data dir, its key unless one is set,
+    private network reach (the simulators answer on loopback), notices and the public URL."""
+    settings = Settings()
+    settings.data_dir = data_dir
+    settings.secret_key = settings.secret_key or demo_secret(data_dir)
+    settings.allow_private_network = True
+    settings.notify = settings.notify or "chat:#support"
+    settings.public_url = settings.public_url or base
+    return settings
+
+
+def admin_token(c: Container, data_dir: Path) -> str:
+    """The admin token in the data dir while it still signs in; a new one (written there) otherwise."""
+    token_file = data_dir / "admin-token"
+    if token_file.exists():
+        token = token_file.read_text().strip()
+        if token and authenticate(c.db, token) is not None:
+            return token
+    _, token = create_token(c.db, "demo-admin", "admin", actor="demo")
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    return token
+
+
+RESTARTED = (
+    "the demo restarted: its simulated systems start again from their seed data, so what was "
+    "proposed before no longer matches them"
+)
+
+
+def forget_previous_session(c: Container) -> int:
+    """Simulators keep their state in memory and start from their seed: a restart expires the
+    pending actions of the previous session and cancels its unfinished runs. Returns how many
+    actions were expired."""
+    now = utcnow()
+    with c.db.session() as s:
+        actions = s.scalars(select(Action).where(Action.status == "pending")).all()
+        for a in actions:
+            a.status, a.reason, a.decided_by, a.decided_at = "expired", RESTARTED, "demo", now
+            audit(s, "demo", "action.expired", "action", a.id, {"run_id": a.run_id, "reason": RESTARTED})
+        runs = s.scalars(select(Run).where(Run.status.in_(UNFINISHED))).all()
+        for r in runs:
+            r.status, r.error, r.lease_owner, r.lease_expires_at = "cancelled", RESTARTED, None, None
+            audit(s, "demo", "run.cancelled", "run", r.id, {"reason": RESTARTED})
+        return len(actions)
+
+
+def prepare(c: Container, data_dir: Path, base: str) -> str:
+    """Everything before serving: migrations, connections, the previous session put away, the
+    admin token. Returns the token."""
+    c.db.upgrade()
+    ensure_connections(c, base)
+    forget_previous_session(c)
+    return admin_token(c, data_dir)
 
 
 async def seed_runs(c: Container, base: str) -> None:
@@ -122,7 +197,7 @@ async def seed_runs(c: Container, base: str) -> None:
         with contextlib.suppress(Exception):
             await c.pool.test(name)
     with c.db.session() as s:
-        if s.scalar(select(Run.id).limit(1)):
+        if s.scalar(select(Run.id).where(Run.status.in_(UNFINISHED)).limit(1)):
             return
     try:
         helpdesk = c.pool.connector("helpdesk")
@@ -144,9 +219,11 @@ async def seed_runs(c: Container, base: str) -> None:
             "external_id": t["id"],
             "tags": t.get("tags", []),
         }
-        intake.submit(
+        _, created = intake.submit(
             c.db, kind="ticket", run_kind="triage", payload=payload, source="helpdesk", actor="demo-seed"
         )
+        if not created:  # triaged in an earlier session, against simulators since reset: again
+            retriage(c, "helpdesk", str(payload["external_id"]), payload)
     await seed_large_refund(c)
     c.wake()
 
@@ -182,6 +259,22 @@ async def seed_large_refund(c: Container) -> None:
     )
 
 
+def retriage(c: Container, source: str, external_id: str, payload: dict[str, Any]) -> None:
+    with c.db.session() as s:
+        item = s.scalar(
+            select(Item).where(Item.kind == "ticket", Item.source == source, Item.external_id == external_id)
+        )
+        if item is not None:
+            s.add(
+                Run(
+                    kind="triage",
+                    item_id=item.id,
+                    input={"ticket": payload, "delivered": True},
+                    created_by="demo-seed",
+                )
+            )
+
+
 def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     import uvicorn
 
@@ -192,23 +285,16 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
         console.print(f"[red]error:[/red] port {port} on {host} is in use; choose another with --port")
         raise SystemExit(2)
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings()
-    settings.data_dir = data_dir
     reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    settings.notify = settings.notify or "chat:#support"
-    settings.public_url = settings.public_url or f"http://{reach}:{port}"
-    c = Container(settings)
-    c.db.upgrade()
     base = f"http://{reach}:{port}"
-    ensure_connections(c, base)
-    _, token = create_token(c.db, "demo-admin", "admin", actor="demo")
-    token_file = data_dir / "admin-token"
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
+    settings = demo_settings(data_dir, base)
+    c = Container(settings)
+    token = prepare(c, data_dir, base)
+    admin_token_file = data_dir / "admin-token"
     console.print(
         Panel.fit(
             f"[bold]Switchboard demo[/bold] at [link={base}]{base}[/link] (open it and sign in with the token)\n"
-            f"admin token: {token}\n(also in {token_file})\n"
+            f"admin token: {token}\n(also in {admin_token_file})\n"
             f"model: {settings.model}   database: {c.db.engine.url.render_as_string(hide_password=True)}\n"
             f"simulators: {', '.join(f'{base}/sim/{k}/' for k in SIMULATORS)}\n\n"
             f"try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/approvals",

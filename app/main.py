@@ -27,12 +27,10 @@ from app.services.notify import ApprovalNotifier
 from app.services.rules import load_policy
 from app.services.triage import DEFAULT_TAXONOMY, TriagePipeline
 from app.services.workflows import WorkflowDraftPipeline, WorkflowRunPipeline
-from app.store.crypto import SecretBox
+from app.store.crypto import MissingSecretKey, SecretBox
 from app.store.db import Database
 from app.store.runs import SqlRunStore
 from app.store.tables import Correction
-
-DEV_SECRET = "switchboard-demo-secret-not-for-production"
 
 
 @dataclass
@@ -77,7 +75,10 @@ class Container:
 
     @cached_property
     def box(self) -> SecretBox:
-        return SecretBox(self.settings.secret_key or DEV_SECRET)
+        """Raises MissingSecretKey without SWITCHBOARD_SECRET_KEY: there is no built-in fallback."""
+        if not self.settings.secret_key:
+            raise MissingSecretKey()
+        return SecretBox(self.settings.secret_key)
 
     @cached_property
     def prompts(self) -> PromptLibrary:
@@ -104,7 +105,9 @@ class Container:
 
     @cached_property
     def pool(self) -> ConnectorPool:
-        return ConnectorPool(self.db, self.box, transport=self.transport)
+        return ConnectorPool(
+            self.db, self.box, transport=self.transport, allow_private=self.settings.allow_private_network
+        )
 
     @cached_property
     def store(self) -> SqlRunStore:

@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 import httpx
 
 from connectors.circuit import CircuitBreaker, CircuitBreakerTransport
+from connectors.reach import PublicOnlyTransport
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -275,12 +276,14 @@ def build_client(
     transport: httpx.AsyncBaseTransport | None = None,
     rate_limiter: TokenBucket | None = None,
     circuit: CircuitBreaker | None = None,
+    public_only: bool = False,
 ) -> httpx.AsyncClient:
     """An AsyncClient with retries (on by default: `RetryPolicy()`; pass `NO_RETRY` to
     turn them off) and, if `rate_limit` (requests/second) or `rate_limiter` is given,
     a token bucket in front of every attempt. `transport` is the innermost transport
     (e.g. `httpx.MockTransport` in tests). A `circuit` breaker goes outside the retries,
-    so one call counts once however many attempts it took."""
+    so one call counts once however many attempts it took. `public_only` refuses, before any
+    retry, requests to loopback, link-local and private addresses (connectors/reach.py)."""
     inner: httpx.AsyncBaseTransport = transport or httpx.AsyncHTTPTransport()
     bucket = rate_limiter or (TokenBucket(rate_limit) if rate_limit else None)
     if bucket is not None:
@@ -288,6 +291,8 @@ def build_client(
     outer: httpx.AsyncBaseTransport = RetryTransport(inner, retry or RetryPolicy())
     if circuit is not None:
         outer = CircuitBreakerTransport(outer, circuit)
+    if public_only:
+        outer = PublicOnlyTransport(outer)
     all_headers = {"Accept": "application/json", "User-Agent": "switchboard/0.1"}
     all_headers.update(headers or {})
     return httpx.AsyncClient(

@@ -20,7 +20,15 @@ HELPDESK_URL = "http://helpdesk.sim"
 
 
 def settings(db_url: str, data_dir: Path, **extra: Any) -> Settings:
-    return Settings.model_validate({"DATABASE_URL": db_url, "SWITCHBOARD_DATA_DIR": str(data_dir), **extra})
+    """Eval and test settings: a credentials key of their own and private reach (the simulators
+    answer on loopback or in-process) unless `extra` says otherwise."""
+    defaults = {
+        "SWITCHBOARD_SECRET_KEY": "switchboard-evals-wiring-key",
+        "SWITCHBOARD_ALLOW_PRIVATE_NETWORK": "1",
+    }
+    return Settings.model_validate(
+        {**defaults, "DATABASE_URL": db_url, "SWITCHBOARD_DATA_DIR": str(data_dir), **extra}
+    )
 
 
 def container(

@@ -15,6 +15,11 @@ from app.store.db import Database, normalize_url
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
+# As a deployment sets them: a key for stored credentials, and (the simulators answer on loopback)
+# private network reach. The tests of what happens without them remove them.
+os.environ.setdefault("SWITCHBOARD_SECRET_KEY", "switchboard-test-suite-secret-key")
+os.environ.setdefault("SWITCHBOARD_ALLOW_PRIVATE_NETWORK", "1")
+
 
 def _pg_schema_url(base: str, schema: str) -> str:
     sep = "&" if "?" in base else "?"

@@ -94,6 +94,9 @@ def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -
         pending = json.loads(out)
         assert pending and all(a["status"] == "pending" for a in pending)
         reply = next(a for a in pending if a["operation"] == "add_comment")
+        monkeypatch.setenv(
+            "SWITCHBOARD_TOKEN", sb("tokens", "create", "--name", "ann", "--role", "approver")[1]
+        )
         assert sb("approvals", "reject", reply["id"], "--reason", "tone is off")[0] == 0
         code, out = sb("approvals", "approve", reply["id"])
         assert code == 2 and "no longer pending" in out
@@ -151,3 +154,50 @@ def test_connections_test_live_passes_against_a_faithful_vendor(env: Path) -> No
         assert code == 0, out
         for check in ("check", "search_tickets", "audits", "search_articles"):
             assert f"desk {check}: ok" in out
+
+
+def test_approvals_act_as_the_tokens_identity_not_a_typed_name(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--as` defaulted to a fixed name, which passed four eyes against whoever asked for the write."""
+    from app.config import Settings
+    from app.main import Container
+    from app.services import approvals, intake
+
+    monkeypatch.delenv("SWITCHBOARD_TOKEN", raising=False)
+    assert sb("db", "upgrade")[0] == 0
+    c = Container(Settings())
+    run_id, _ = intake.submit(c.db, kind="ticket", run_kind="triage", payload={}, source="t", actor="t")
+    with c.db.session() as s:
+        from app.store.tables import Action
+
+        a = Action(
+            run_id=run_id,
+            tool_call_id="c1",
+            tool="helpdesk__update_ticket",
+            connection="helpdesk",
+            operation="update_ticket",
+            arguments={"ticket_id": 1, "priority": "low"},
+            proposed_arguments={"ticket_id": 1, "priority": "low"},
+            requested_by="dana",
+        )
+        s.add(a)
+        s.flush()
+        action_id = a.id
+    code, out = sb("approvals", "reject", action_id, "--reason", "no")
+    assert code == 2 and "token" in out
+    viewer = sb("tokens", "create", "--name", "vic", "--role", "viewer")[1].strip()
+    code, out = sb("approvals", "reject", action_id, "--reason", "no", "--token", viewer)
+    assert code == 2 and "approver role" in out
+    code, out = sb("approvals", "reject", action_id, "--reason", "no", "--token", "sb_made_up")
+    assert code == 2 and "unknown" in out
+    code, out = sb("approvals", "reject", action_id, "--as", "someone-else", "--reason", "no")
+    assert code == 2  # no name typed on the command line
+    dana = sb("tokens", "create", "--name", "dana", "--role", "approver")[1].strip()
+    monkeypatch.setenv("SWITCHBOARD_TOKEN", dana)
+    code, out = sb("approvals", "reject", action_id, "--reason", "not now")
+    assert code == 2 and "four eyes" in out  # dana asked for it; her token cannot decide it
+    erin = sb("tokens", "create", "--name", "erin", "--role", "approver")[1].strip()
+    code, out = sb("approvals", "reject", action_id, "--reason", "not now", "--token", erin)
+    assert code == 0, out
+    assert approvals.get_action(c.db, action_id)["decided_by"] == "erin"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from connectors.helpdesk.simulator import create_app
 from tests.support.loopback import LoopbackServer
 from tests.test_cli import env, sb
@@ -12,7 +14,10 @@ from tests.test_cli import env, sb
 __all__ = ["env"]
 
 
-def test_retry_and_dismiss_a_failed_write(env: Path) -> None:
+def test_retry_and_dismiss_a_failed_write(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "SWITCHBOARD_TOKEN", sb("tokens", "create", "--name", "pat", "--role", "approver")[1].strip()
+    )
     sim = create_app()
     with LoopbackServer(sim) as server:
         assert sb("connections", "add", "helpdesk", "--kind", "helpdesk", "--base-url", server.url)[0] == 0

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.agent.orchestrator import worker_id
 from app.api import metrics
+from app.api.edge import Edge
 from app.api.ratelimit import RateLimiter
 from app.api.routes import router
 from app.main import Container
@@ -68,27 +68,6 @@ def create_app(
         rate=container.settings.rate_limit_per_second, burst=container.settings.rate_limit_burst
     )
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        path = request.url.path
-        if path.startswith("/api/"):
-            length = request.headers.get("content-length")
-            if length and length.isdigit() and int(length) > container.settings.max_body_bytes:
-                return JSONResponse(
-                    {"error": f"body too large: limit is {container.settings.max_body_bytes} bytes"}, 413
-                )
-            key = request.headers.get("authorization") or (request.client.host if request.client else "?")
-            if not limiter.allow(key):
-                return JSONResponse(
-                    {"error": "too many requests; slow down"}, 429, headers={"Retry-After": "1"}
-                )
-        response = await call_next(request)
-        route = request.scope.get("route")
-        label = getattr(route, "path", "unmatched") if not path.startswith("/sim/") else "/sim"
-        metrics.observe_request(request.method, label, response.status_code, time.perf_counter() - started)
-        return response
-
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
         body: dict[str, Any] = {"error": exc.message}
@@ -121,6 +100,7 @@ def create_app(
 
     app.include_router(router)
     install_web(app)  # the web UI: /ui pages, /static assets, GET / → /ui/
+    app.add_middleware(Edge, container=container, limiter=limiter)  # outermost: runs before all else
     for name, sim in (simulators or {}).items():
         app.mount(f"/sim/{name}", sim)
     return app

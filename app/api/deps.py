@@ -15,6 +15,9 @@ def container(request: Request) -> Container:
 
 
 def principal(request: Request, c: Container = Depends(container)) -> Principal:
+    known = getattr(request.state, "principal", None)  # authenticated at the edge (app/api/edge.py)
+    if isinstance(known, Principal):
+        return known
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -16,6 +16,12 @@ LATENCY = Histogram("switchboard_http_request_seconds", "HTTP request latency", 
 RUNS = Gauge("switchboard_runs", "Runs by kind and status", ["kind", "status"], registry=REGISTRY)
 ACTIONS = Gauge("switchboard_actions", "Actions by status", ["status"], registry=REGISTRY)
 TOKENS = Gauge("switchboard_model_tokens", "Model tokens used, all runs", ["direction"], registry=REGISTRY)
+AUTH_FAILURES = Counter(
+    "switchboard_auth_failures_total",
+    "Requests refused for a missing, unknown or expired token or a bad webhook signature",
+    ["surface"],
+    registry=REGISTRY,
+)
 COST = Gauge("switchboard_model_cost_usd", "Model cost in USD, all runs", registry=REGISTRY)
 
 

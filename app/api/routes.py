@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
@@ -40,7 +41,6 @@ from app.services import (
 )
 from app.services.auth import Principal
 from app.services.errors import Invalid
-from app.store.tables import Run
 
 router = APIRouter(prefix="/api/v1")
 
@@ -87,14 +87,14 @@ def get_runs(
     who: Principal = Depends(require("viewer")),
     c: Container = Depends(container),
 ) -> list[dict[str, Any]]:
-    return views.list_runs(c.db, limit=limit, status=status)
+    return views.list_runs(c.db, limit=limit, status=status, viewer=who)
 
 
 @router.get("/runs/{run_id}")
 def get_run(
     run_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
 ) -> dict[str, Any]:
-    return views.run_view(c.db, run_id)
+    return views.run_view(c.db, run_id, who)
 
 
 @router.get("/approvals")
@@ -207,7 +207,9 @@ async def post_chat(
     body: ChatIn, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
 ) -> StreamingResponse:
     """One chat turn as a server-sent event stream (see app/services/events.py for the events)."""
-    run_id, conversation_id = chat.start_turn(c.db, body.message, body.conversation_id, who)
+    run_id, conversation_id = await run_in_threadpool(
+        chat.start_turn, c.db, body.message, body.conversation_id, who
+    )
     # Subscribe before the turn starts so no answer text is missed; unsubscribed when either side ends.
     deltas = c.deltas.subscribe(run_id)
 
@@ -249,7 +251,7 @@ async def get_run_events(
     c: Container = Depends(container),
 ) -> StreamingResponse:
     """A run's steps as server-sent events from step `after` on, until it finishes or waits for people."""
-    views.run_view(c.db, run_id)  # 404 for an unknown run before the stream starts
+    await run_in_threadpool(views.run_view, c.db, run_id, who)  # 404 before the stream starts
     c.wake()
     return StreamingResponse(
         events.run_events(c.db, run_id, after=after), media_type="text/event-stream", headers=SSE_HEADERS
@@ -282,7 +284,7 @@ def delete_rule(
 async def post_webhook(connection: str, request: Request, c: Container = Depends(container)) -> JSONResponse:
     """A system's event. No bearer token: the vendor's signature, checked with the connection's secret."""
     body = await request.body()
-    result = webhooks.receive(c.db, c.box, connection, request.headers, body)
+    result = await run_in_threadpool(webhooks.receive, c.db, c.box, connection, request.headers, body)
     if "challenge" in result:
         return JSONResponse(result, status_code=200)
     c.wake()
@@ -294,18 +296,13 @@ async def post_workflow(
     body: WorkflowIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)
 ) -> dict[str, Any]:
     """Draft a workflow from a sentence; it does nothing until an approver activates it."""
-    with c.db.session() as s:
-        run = Run(
-            kind="workflow_draft", input={"workflow_request": {"request": body.request}}, created_by=who.name
-        )
-        s.add(run)
-        s.flush()
-        run_id = run.id
+    run_id = await run_in_threadpool(workflows.queue_draft, c.db, body.request, who)
     await c.orchestrator.advance_now(run_id, worker_id())
-    result = views.run_view(c.db, run_id)
+    result = await run_in_threadpool(views.run_view, c.db, run_id)
     if result["status"] != "succeeded":
         raise Invalid(f"could not draft a workflow: {result['error'] or result['status']}", field="request")
-    return {**workflows.save_draft(c.db, body.request, who, result["result"]), "run_id": run_id}
+    saved = await run_in_threadpool(workflows.save_draft, c.db, body.request, who, result["result"])
+    return {**saved, "run_id": run_id}
 
 
 @router.get("/workflows")
@@ -319,7 +316,8 @@ def get_workflows(
 async def activate_workflow(
     workflow_id: str, who: Principal = Depends(require("approver")), c: Container = Depends(container)
 ) -> dict[str, Any]:
-    return workflows.activate(c.db, workflow_id, who, await c.pool.load())
+    catalogue = await c.pool.load()
+    return await run_in_threadpool(workflows.activate, c.db, workflow_id, who, catalogue)
 
 
 @router.post("/runs/{run_id}/classification")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.services.month_end import normalize_period
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class TicketIn(BaseModel):
@@ -91,6 +93,26 @@ class RecordIn(BaseModel):
     dispute_id: str | None = Field(default=None, max_length=100)
     iban: str | None = Field(default=None, max_length=40)
     notes: str | None = Field(default=None, max_length=5000)
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def plain_amount(cls, v: Any) -> Any:
+        """A JSON number, or a string of digits with at most one decimal point ("486.20").
+
+        Python's Decimal would also take "1_000", "1e3", " 12 " and "Infinity"; an amount
+        a person or a system meant differently must be refused, not guessed."""
+        if isinstance(v, bool):
+            raise ValueError("must be a number, not true or false")
+        if isinstance(v, int | float):
+            if v != v or v in (float("inf"), float("-inf")):
+                raise ValueError("must be a finite number")
+            return Decimal(str(v))
+        if isinstance(v, str) and PLAIN_DECIMAL.fullmatch(v):
+            return v
+        raise ValueError(
+            f"must be an amount in major units written with digits and at most one decimal point "
+            f"(like 1000 or 486.20), not {str(v)[:40]!r}"
+        )
 
 
 class ReconciliationIn(BaseModel):

@@ -51,6 +51,18 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _with_secret(c: Container) -> Container:
+    """Commands that touch stored credentials refuse to start without SWITCHBOARD_SECRET_KEY."""
+    from app.store.crypto import SecretBoxError
+
+    try:
+        c.box  # noqa: B018 - built here so a missing key stops the command before it starts
+    except SecretBoxError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    return c
+
+
 def _me() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -83,7 +95,7 @@ def serve(
 
     from app.api.app import create_app
 
-    c = _container()
+    c = _with_secret(_container())
     c.db.upgrade()
     uvicorn.run(create_app(c, run_worker=worker), host=host, port=port, log_level="info")
 
@@ -93,7 +105,7 @@ def worker(once: bool = typer.Option(False, help="advance what is runnable now, 
     """A background worker that claims and advances runs; run as many as you like."""
     from app.agent.orchestrator import worker_id
 
-    c = _container()
+    c = _with_secret(_container())
     owner = worker_id()
 
     async def main() -> None:
@@ -126,7 +138,7 @@ def triage(
 
     if (file is None) == (source is None):
         _fail("give either FILE.jsonl or --source CONNECTION")
-    c = _container()
+    c = _with_secret(_container())
     c.db.upgrade()
     try:
         asyncio.run(run_batch(c, console, file=file, source=source, limit=limit))
@@ -148,7 +160,7 @@ def mcp(
 
     if transport not in ("stdio", "http"):
         _fail("--transport must be stdio or http")
-    c = _container()
+    c = _with_secret(_container())
     c.db.upgrade()
 
     def record(event: dict[str, Any]) -> None:
@@ -218,16 +230,38 @@ def _decide(fn: Any, *args: Any) -> dict[str, Any]:
         raise
 
 
+TOKEN_HELP = "an API token of an approver (default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token)"
+
+
+def _approver(c: Container, token: str | None) -> Any:
+    """Who decides: the identity of an API token, as on the API; never a name typed on the command line."""
+    from app.services.auth import authenticate
+
+    token = (token or os.environ.get("SWITCHBOARD_TOKEN") or "").strip()
+    if not token:
+        saved = c.settings.data_dir / "admin-token"
+        token = saved.read_text().strip() if saved.is_file() else ""
+    if not token:
+        _fail("deciding needs an approver's API token: pass --token or set SWITCHBOARD_TOKEN")
+    who = authenticate(c.db, token)
+    if who is None:
+        _fail("that token is unknown, revoked or expired")
+        raise AssertionError  # _fail exits
+    if not who.can("approver"):
+        _fail(f"this needs the approver role; {who.name} has {who.role}")
+    return who
+
+
 @approvals_app.command("approve")
 def approvals_approve(
     action_id: str,
     arguments: str | None = typer.Option(None, help="edited arguments as a JSON object"),
-    as_name: str = typer.Option(_me(), "--as", help="who is approving (recorded)"),
+    token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
 ) -> None:
     from app.services import approvals
-    from app.services.auth import Principal
 
-    c = _container()
+    c = _with_secret(_container())
+    who = _approver(c, token)
     edited = None
     if arguments is not None:
         try:
@@ -235,7 +269,7 @@ def approvals_approve(
         except ValueError:
             _fail("--arguments is not valid JSON")
     approve = functools.partial(approvals.approve, policy=c.policy)
-    result = _decide(approve, c.db, action_id, Principal(as_name, "approver"), c.pool.catalogue, edited)
+    result = _decide(approve, c.db, action_id, who, c.pool.catalogue, edited)
     if result["edited"]:
         console.print(f"edited: risk {result['risk']}: {'; '.join(result['reasons'])}")
     if result["status"] == "pending":
@@ -245,32 +279,30 @@ def approvals_approve(
         )
         return
     console.print(f"approved {result['id']} ({result['tool']}); a worker will execute it")
-    if result["status"] == "pending":
-        console.print(f"it needs {result['required_approvals']} approvals; it has {len(result['approvals'])}")
 
 
 @approvals_app.command("reject")
 def approvals_reject(
     action_id: str,
     reason: str = typer.Option(..., "--reason", help="why; it goes back to the model"),
-    as_name: str = typer.Option(_me(), "--as"),
+    token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
 ) -> None:
     from app.services import approvals
-    from app.services.auth import Principal
 
     c = _container()
-    result = _decide(approvals.reject, c.db, action_id, Principal(as_name, "approver"), reason)
+    result = _decide(approvals.reject, c.db, action_id, _approver(c, token), reason)
     console.print(f"rejected {result['id']} ({result['tool']})")
 
 
 @approvals_app.command("retry")
-def approvals_retry(action_id: str, as_name: str = typer.Option(_me(), "--as")) -> None:
+def approvals_retry(
+    action_id: str, token: str | None = typer.Option(None, "--token", help=TOKEN_HELP)
+) -> None:
     """Run a failed write again, with the same idempotency key."""
     from app.services import approvals
-    from app.services.auth import Principal
 
     c = _container()
-    result = _decide(approvals.retry, c.db, action_id, Principal(as_name, "approver"))
+    result = _decide(approvals.retry, c.db, action_id, _approver(c, token))
     console.print(f"retrying {result['id']} ({result['tool']}); a worker will execute it again")
 
 
@@ -278,14 +310,13 @@ def approvals_retry(action_id: str, as_name: str = typer.Option(_me(), "--as")) 
 def approvals_dismiss(
     action_id: str,
     reason: str = typer.Option(..., "--reason", help="why; the model is told"),
-    as_name: str = typer.Option(_me(), "--as"),
+    token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
 ) -> None:
     """Accept that a failed write did not happen; the run goes on."""
     from app.services import approvals
-    from app.services.auth import Principal
 
     c = _container()
-    result = _decide(approvals.dismiss, c.db, action_id, Principal(as_name, "approver"), reason)
+    result = _decide(approvals.dismiss, c.db, action_id, _approver(c, token), reason)
     console.print(f"dismissed {result['id']} ({result['tool']})")
 
 
@@ -334,7 +365,7 @@ def connections_add(
                 _fail(f"environment variable {var} is not set")
             value = os.environ[var]
         creds[key] = value
-    c = _container()
+    c = _with_secret(_container())
     c.db.upgrade()
     try:
         add_connection(
@@ -362,7 +393,7 @@ def connections_test(
 ) -> None:
     from app.services.errors import ServiceError
 
-    c = _container()
+    c = _with_secret(_container())
 
     async def main() -> dict[str, Any]:
         try:

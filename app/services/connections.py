@@ -6,7 +6,9 @@ into the connector's httpx auth and nowhere else (never a prompt, a step or a lo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
@@ -20,6 +22,8 @@ from connectors.auth import OAuth2ClientCredentials, OAuth2RefreshToken
 from connectors.base import Connector
 from connectors.circuit import CircuitBreaker
 from connectors.http import ApiKeyAuth, BearerAuth, RetryPolicy, build_client, zendesk_token_auth
+from connectors.openapi.importer import bundled_specs
+from connectors.reach import url_problem
 from connectors.registry import CONNECTOR_TYPES
 from tools.base import Catalogue
 from tools.from_connector import tools_for
@@ -78,6 +82,33 @@ def make_auth(
     raise Invalid(f"auth_type must be one of {', '.join(AUTH_TYPES)}", field="auth_type")
 
 
+ALLOW_HINT = "set SWITCHBOARD_ALLOW_PRIVATE_NETWORK=1 to allow private addresses"
+
+
+def check_reach(base_url: str, config: dict[str, Any] | None, *, allow_private: bool) -> None:
+    """Refuse URLs (base_url, config.token_url, config.spec) that reach this machine or a private
+    network, and an OpenAPI spec read from a local file, unless private reach is allowed."""
+    if allow_private:
+        return
+    config = config or {}
+    urls = [("base_url", base_url)]
+    if isinstance(config.get("token_url"), str):
+        urls.append(("config.token_url", config["token_url"]))
+    spec = config.get("spec")
+    if isinstance(spec, str) and spec.strip():
+        if urlsplit(spec.strip()).scheme in ("http", "https"):
+            urls.append(("config.spec", spec.strip()))
+        elif spec.strip() not in bundled_specs():
+            raise Invalid(
+                "config.spec must be an http(s) URL, a bundled spec name or the document itself, "
+                f"not a local file; {ALLOW_HINT} and local files",
+                field="config.spec",
+            )
+    for field, url in urls:
+        if (why := url_problem(url)) is not None:
+            raise Invalid(f"{field} is not allowed: {why}; {ALLOW_HINT}", field=field)
+
+
 def add_connection(
     db: Database,
     box: SecretBox,
@@ -90,7 +121,10 @@ def add_connection(
     config: dict[str, Any] | None = None,
     owner: str | None = None,
     actor: str = "cli",
+    allow_private: bool | None = None,
 ) -> str:
+    """Store a connection. `allow_private` (default: SWITCHBOARD_ALLOW_PRIVATE_NETWORK) lets it
+    point at loopback, link-local and private addresses and read its spec from a local file."""
     if kind not in CONNECTOR_TYPES:
         raise Invalid(f"kind must be one of {', '.join(sorted(CONNECTOR_TYPES))}, not {kind!r}", field="kind")
     if auth_type not in AUTH_TYPES:
@@ -109,6 +143,11 @@ def add_connection(
         raise Invalid("base_url must start with http:// or https://", field="base_url")
     if not name.replace("_", "").replace("-", "").isalnum() or "__" in name:
         raise Invalid("name may hold letters, digits, single - and _", field="name")
+    if allow_private is None:
+        from app.config import Settings
+
+        allow_private = Settings().allow_private_network
+    check_reach(base_url, config, allow_private=allow_private)
     with db.session() as s:
         if s.scalar(select(Connection.id).where(Connection.name == name)):
             raise Conflict(f"a connection named {name} exists already")
@@ -176,16 +215,25 @@ class ConnectorPool:
     `catalogue()` is the synchronous view for callers outside the event loop.
     """
 
-    def __init__(self, db: Database, box: SecretBox, *, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        allow_private: bool = False,
+    ):
         self.db = db
         self.box = box
         self.transport = transport
+        self.allow_private = allow_private
         self._connectors: dict[str, Connector] = {}
         self._catalogue: Catalogue | None = None
         self._dynamic_ready: set[str] = set()
         self.breakers: dict[str, CircuitBreaker] = {}
 
     def _build(self, row: Connection) -> Connector:
+        check_reach(row.base_url, row.config, allow_private=self.allow_private)  # rows stored before
         creds = self.box.open(row.credentials)
         name = row.name
         breaker = self.breakers.setdefault(
@@ -212,6 +260,7 @@ class ConnectorPool:
             timeout=float(row.config.get("timeout", 15.0)),
             rate_limit=rate_limit,
             transport=self.transport,
+            public_only=not self.allow_private,
             circuit=breaker,
             retry=RetryPolicy(
                 max_attempts=int(row.config.get("retry_attempts", 4)),
@@ -307,14 +356,14 @@ class ConnectorPool:
             audit(s, "system", "connection.checked", "connection", row.id, {"status": status, "error": error})
 
     async def test(self, name: str) -> dict[str, Any]:
-        """Call the connection's cheap check and record its health."""
-        connector = self.connector(name)
+        """Call the connection's cheap check and record its health (the database work in a thread)."""
+        connector = await asyncio.to_thread(self.connector, name)
         try:
             detail = await connector.check()
             status, error = "ok", None
         except Exception as exc:  # any failure is the health we report
             detail, status, error = {}, "error", str(exc)
-        self._mark(name, status, error)
+        await asyncio.to_thread(self._mark, name, status, error)
         return {"name": name, "health": status, "error": error, "detail": detail}
 
     async def test_live(self, name: str) -> dict[str, Any]:

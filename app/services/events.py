@@ -56,14 +56,16 @@ async def run_events(
 
     `deltas` (optional) feeds `delta` events `{"text": ...}` as answer text
     streams in. A model call's deltas are published before its step commits,
-    and the queue is drained right before each read of the store with no await
-    in between, so a call's deltas always come out before its `message`.
+    and the queue is drained right after each read of the store, so a call's
+    deltas always come out before its `message`.
     """
     loop = asyncio.get_running_loop()
     waited = 0.0
     while True:
+        # Read (in a thread: never block the loop), then drain: every delta of a step the read saw was
+        # published before that step committed, so it is drained here and comes out before its message.
+        status, steps, actions, result, error = await asyncio.to_thread(_read, db, run_id, after)
         pending = _drain(deltas)
-        status, steps, actions, result, error = _read(db, run_id, after)
         for text in pending:
             yield sse("delta", {"text": text})
         for step in steps:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from app.services.auth import Principal
 from app.services.bulk import bulk_refusal
 from app.services.errors import NotFound
 from app.store.db import Database
@@ -69,11 +70,19 @@ def step_view(s: Step) -> dict[str, Any]:
     }
 
 
-def run_view(db: Database, run_id: str) -> dict[str, Any]:
+def visible(run: Run, viewer: Principal | None) -> bool:
+    """A chat turn is a person's conversation: only its owner and admins see it. Other runs (tickets,
+    records, workflows) are shared work, seen by every signed-in role. No viewer: a trusted caller."""
+    if viewer is None or run.kind != "chat" or viewer.can("admin"):
+        return True
+    return run.created_by == viewer.name
+
+
+def run_view(db: Database, run_id: str, viewer: Principal | None = None) -> dict[str, Any]:
     with db.session() as s:
         run = s.get(Run, run_id)
-        if run is None:
-            raise NotFound(f"no run {run_id}")
+        if run is None or not visible(run, viewer):
+            raise NotFound(f"no run {run_id}")  # someone else's chat is not said to exist
         steps = s.scalars(select(Step).where(Step.run_id == run_id).order_by(Step.seq)).all()
         actions = s.scalars(select(Action).where(Action.run_id == run_id).order_by(Action.created_at)).all()
         return {
@@ -98,11 +107,15 @@ def run_view(db: Database, run_id: str) -> dict[str, Any]:
         }
 
 
-def list_runs(db: Database, *, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+def list_runs(
+    db: Database, *, limit: int = 50, status: str | None = None, viewer: Principal | None = None
+) -> list[dict[str, Any]]:
     with db.session() as s:
         q = select(Run).order_by(Run.created_at.desc()).limit(limit)
         if status:
             q = q.where(Run.status == status)
+        if viewer is not None and not viewer.can("admin"):
+            q = q.where(or_(Run.kind != "chat", Run.created_by == viewer.name))
         return [
             {
                 "id": r.id,

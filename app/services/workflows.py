@@ -26,7 +26,7 @@ from app.services.auth import Principal
 from app.services.errors import Conflict, Invalid, NotFound
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Connection, Workflow, utcnow
+from app.store.tables import Connection, Run, Workflow, utcnow
 from tools.base import Catalogue
 
 # What each kind of system can tell us happened (through its webhooks).
@@ -222,6 +222,17 @@ def view(w: Workflow) -> dict[str, Any]:
         "created_at": w.created_at.isoformat(),
         "activated_at": w.activated_at.isoformat() if w.activated_at else None,
     }
+
+
+def queue_draft(db: Database, request: str, who: Principal) -> str:
+    """A run that drafts a workflow from `request`; returns its id."""
+    with db.session() as s:
+        run = Run(
+            kind="workflow_draft", input={"workflow_request": {"request": request}}, created_by=who.name
+        )
+        s.add(run)
+        s.flush()
+        return run.id
 
 
 def save_draft(db: Database, request: str, who: Principal, result: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,21 @@ class SecretBoxError(Exception):
     pass
 
 
+HOW_TO_SET = (
+    "SWITCHBOARD_SECRET_KEY is not set. It encrypts the credentials of connected systems; set it "
+    "to a long random string and keep it safe (without it the stored credentials cannot be read), "
+    "for example:\n  export SWITCHBOARD_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
+    "Only `switchboard demo` runs without it (it keeps a generated key in its data dir)."
+)
+
+
+class MissingSecretKey(SecretBoxError):
+    """No SWITCHBOARD_SECRET_KEY: refuse to encrypt or decrypt with anything made up."""
+
+    def __init__(self) -> None:
+        super().__init__(HOW_TO_SET)
+
+
 class SecretBox:
     def __init__(self, secret: str):
         if not secret or len(secret) < 16:

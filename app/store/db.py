@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store import audit_chain
+from app.text import clean
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,9 +27,15 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _json(value: Any) -> str:
+    """JSON for the database without NUL or lone surrogates: text from connected systems may carry
+    them, and PostgreSQL cannot read them back (every page that reads the row would break)."""
+    return json.dumps(clean(value))
+
+
 def make_engine(url: str) -> Engine:
     url = normalize_url(url)
-    kwargs: dict[str, Any] = {"future": True}
+    kwargs: dict[str, Any] = {"future": True, "json_serializer": _json}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from app.services import approvals, auth, connections, corrections, dashboard, month_end, views
 from app.services.auth import ROLES, Principal
@@ -151,6 +152,10 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 @router.post("/ui/login")
 async def login(request: Request) -> Response:
     form = await form_lists(request)
+    return await run_in_threadpool(_login, request, form)
+
+
+def _login(request: Request, form: dict[str, list[str]]) -> Response:
     token = (form.get("token") or [""])[-1].strip()
     target = _safe_next((form.get("next") or [""])[-1])
     if "origin" in request.headers and not same_origin(request):
@@ -304,8 +309,12 @@ def edit_form(
 async def approve(
     request: Request, action_id: str, who: Principal = Depends(require("approver"))
 ) -> Response:
-    c = container(request)
     form = await form_lists(request)
+    return await run_in_threadpool(_approve, request, action_id, who, form)
+
+
+def _approve(request: Request, action_id: str, who: Principal, form: dict[str, list[str]]) -> Response:
+    c = container(request)
     arguments: dict[str, Any] | None = None
     if (form.get("mode") or [""])[-1] == "edit":
         try:
@@ -358,8 +367,12 @@ def _refill(fields: list[dict[str, Any]] | None, form: dict[str, list[str]]) -> 
 
 @router.post("/ui/queue/{action_id}/reject")
 async def reject(request: Request, action_id: str, who: Principal = Depends(require("approver"))) -> Response:
-    c = container(request)
     form = await form_lists(request)
+    return await run_in_threadpool(_reject, request, action_id, who, form)
+
+
+def _reject(request: Request, action_id: str, who: Principal, form: dict[str, list[str]]) -> Response:
+    c = container(request)
     reason = (form.get("reason") or [""])[-1]
     try:
         approvals.reject(c.db, action_id, who, reason)
@@ -412,8 +425,12 @@ async def bulk(request: Request, who: Principal = Depends(require("approver"))) 
     """Approve or reject several low-risk, undoable actions at once. Money movements, final
     submissions, public messages and anything irreversible are refused here whatever the page
     sent: each must be opened and decided on its own."""
-    c = container(request)
     form = await form_lists(request)
+    return await run_in_threadpool(_bulk, request, who, form)
+
+
+def _bulk(request: Request, who: Principal, form: dict[str, list[str]]) -> Response:
+    c = container(request)
     ids = form.get("ids") or []
     decision = (form.get("decision") or [""])[-1]
     reason = (form.get("reason") or [""])[-1].strip()
@@ -464,7 +481,7 @@ def runs_page(
 ) -> HTMLResponse:
     db = container(request).db
     status = status if status in RUN_STATUSES else None
-    runs = views.list_runs(db, limit=200, status=status)
+    runs = views.list_runs(db, limit=200, status=status, viewer=who)
     found = dashboard.origins(db, {r["id"] for r in runs})
     for r in runs:
         r["origin"] = found.get(r["id"], {})
@@ -475,7 +492,7 @@ def runs_page(
 def run_page(request: Request, run_id: str, who: Principal = Depends(require("viewer"))) -> HTMLResponse:
     db = container(request).db
     try:
-        run = views.run_view(db, run_id)
+        run = views.run_view(db, run_id, who)
     except NotFound as exc:
         return error_page(request, 404, exc.message)
     origin = dashboard.origins(db, {run_id}).get(run_id, {})
@@ -495,8 +512,12 @@ def run_page(request: Request, run_id: str, who: Principal = Depends(require("vi
 @router.post("/ui/runs/{run_id}/classification")
 async def correct(request: Request, run_id: str, who: Principal = Depends(require("approver"))) -> Response:
     """A person fixes the category; the next similar ticket learns from it."""
-    c = container(request)
     form = await form_lists(request)
+    return await run_in_threadpool(_correct, request, run_id, who, form)
+
+
+def _correct(request: Request, run_id: str, who: Principal, form: dict[str, list[str]]) -> Response:
+    c = container(request)
     category = (form.get("category") or [""])[-1]
     try:
         corrections.correct_category(c.db, run_id, category, who, [t["name"] for t in c.taxonomy])
@@ -568,10 +589,14 @@ async def test_connection(
     try:
         outcome = await c.pool.test(name)
     except NotFound as exc:
-        return error_page(request, 404, exc.message)
+        return await run_in_threadpool(error_page, request, 404, exc.message)
     if not is_htmx(request):
         return see_other("/ui/connections")
-    rows = connections.list_connections(c.db)
+    return await run_in_threadpool(_tested, request, name, outcome)
+
+
+def _tested(request: Request, name: str, outcome: dict[str, Any]) -> Response:
+    rows = connections.list_connections(container(request).db)
     row = next((x for x in rows if x["name"] == name), None)
     if row is None:
         return error_page(request, 404, f"no connection {name}")
@@ -588,8 +613,12 @@ def tokens_page(request: Request, who: Principal = Depends(require("admin"))) ->
 
 @router.post("/ui/tokens")
 async def create_token(request: Request, who: Principal = Depends(require("admin"))) -> HTMLResponse:
-    db = container(request).db
     form = await form_lists(request)
+    return await run_in_threadpool(_create_token, request, who, form)
+
+
+def _create_token(request: Request, who: Principal, form: dict[str, list[str]]) -> HTMLResponse:
+    db = container(request).db
     name = (form.get("name") or [""])[-1].strip()
     role = (form.get("role") or [""])[-1]
     try:
@@ -628,11 +657,8 @@ def install(app: FastAPI) -> None:
 
     async def need_role(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RoleRequired)
-        return error_page(
-            request,
-            403,
-            f"This needs the {exc.role} role. You are signed in as {exc.who.name}, who has the {exc.who.role} role.",
-        )
+        message = f"This needs the {exc.role} role. You are signed in as {exc.who.name}, who has the {exc.who.role} role."
+        return await run_in_threadpool(error_page, request, 403, message)
 
     app.add_exception_handler(LoginRequired, need_login)
     app.add_exception_handler(RoleRequired, need_role)

@@ -185,12 +185,14 @@ def bundled_specs() -> dict[str, Path]:
 
 
 def _parse_text(text: str, name: str) -> Any:
+    """Errors say where (line and column), never what: the text may be anything the URL or path
+    led to, and an error message is shown to people and stored on the connection."""
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SpecError(f"{name} is not valid JSON: {exc}") from None
+            raise SpecError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
     try:
         import yaml
     except ImportError:  # pragma: no cover - PyYAML is a dependency
@@ -198,7 +200,9 @@ def _parse_text(text: str, name: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"{name} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise SpecError(f"{name} is not valid YAML{where}") from None
 
 
 def load_document(
@@ -645,14 +649,17 @@ def build_spec(
     if not isinstance(document, dict):
         raise SpecError(f"{name} must be a JSON/YAML object, not {type(document).__name__}")
     if "swagger" in document and "openapi" not in document:
+        swagger = str(document.get("swagger"))
+        shown = swagger if re.fullmatch(r"\d+(\.\d+)*", swagger) else "2"  # a version, or nothing echoed
         raise SpecError(
-            f"{name} is Swagger {document.get('swagger')}; only OpenAPI 3.x is supported "
+            f"{name} is Swagger {shown}; only OpenAPI 3.x is supported "
             "(convert it, e.g. with swagger2openapi)"
         )
     version = document.get("openapi")
     if not isinstance(version, str) or not re.match(r"^3\.\d+(\.\d+)?", version):
         raise SpecError(
-            f"{name} is not an OpenAPI 3.x document: 'openapi' is {version!r}, expected e.g. '3.0.3'"
+            f"{name} is not an OpenAPI 3.x document: its 'openapi' field is missing or not a 3.x "
+            "version like '3.0.3'"
         )
     info_node = document.get("info")
     info: dict[str, Any] = info_node if isinstance(info_node, dict) else {}

@@ -287,20 +287,18 @@ class LocalModel:
         return draft_reply(ticket, cls, valid, customer)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Every handler is CPU work (the classifier, retrieval, planning): run it off the event loop."""
+        return await asyncio.to_thread(self._respond, request)
+
+    def _respond(self, request: ModelRequest) -> ModelResponse:
         prompt = (request.prompt or "").split("@", 1)[0].strip()
         v = request.variables
         if prompt == "triage/classify":
-            output = await asyncio.to_thread(
-                self.classify, v.get("ticket") or {}, v.get("taxonomy"), v.get("examples")
-            )
+            output = self.classify(v.get("ticket") or {}, v.get("taxonomy"), v.get("examples"))
             response = ModelResponse(output=output, content=json.dumps(output))
         elif prompt == "triage/draft":
-            output = await asyncio.to_thread(
-                self.draft,
-                v.get("ticket") or {},
-                v.get("classification"),
-                v.get("articles"),
-                v.get("customer"),
+            output = self.draft(
+                v.get("ticket") or {}, v.get("classification"), v.get("articles"), v.get("customer")
             )
             response = ModelResponse(output=output, content=json.dumps(output))
         elif prompt == "finance/classify":

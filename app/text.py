@@ -1,0 +1,100 @@
+"""Text that no route may receive: NUL characters, lone surrogates, bytes that are not UTF-8.
+
+PostgreSQL refuses NUL in text and `\\u0000` in JSON it has to unescape, and a lone
+surrogate cannot be encoded at all; stored, either breaks every page that reads
+the row later. So they are refused at the edge with the name of the field that
+carried them, before any route or database sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+_BAD = re.compile("[\x00\ud800-\udfff]")
+
+
+class BadText(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def problem(value: str) -> str | None:
+    """Why `value` cannot be accepted, or None."""
+    found = _BAD.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character (U+0000), which is not allowed in text"
+    return f"contains an unpaired surrogate (U+{ord(found.group()):04X}), which is not valid Unicode"
+
+
+def check_value(value: Any, field: str) -> None:
+    """Walk decoded JSON; raise BadText naming the first field (a dotted path) with invalid text."""
+    if isinstance(value, str):
+        if (why := problem(value)) is not None:
+            raise BadText(field, why)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            name = f"{field}.{k}" if field else str(k)
+            if (why := problem(str(k))) is not None:
+                raise BadText(name, f"the key {why}")
+            check_value(v, name)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_value(v, f"{field}.{i}" if field else str(i))
+
+
+def check_query(raw: bytes, where: str = "query parameter") -> None:
+    """A query string or form body: each name and value must be UTF-8 text without NUL."""
+    if not raw:
+        return
+    try:
+        pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise BadText(where, "is not valid UTF-8 once percent-decoded") from None
+    for name, value in pairs:
+        if (why := problem(name)) is not None:
+            raise BadText(name, f"the {where} name {why}")
+        if (why := problem(value)) is not None:
+            raise BadText(name, why)
+
+
+def check_body(body: bytes, content_type: str) -> None:
+    """A request body by its type: JSON is walked, forms parsed; anything else must hold no NUL byte."""
+    if not body:
+        return
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        check_query(body, "form field")
+        return
+    if kind.startswith("multipart/"):
+        if b"\x00" in body:
+            raise BadText("body", "contains a NUL byte, which is not allowed")
+        return
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError:
+        raise BadText("body", "is not valid UTF-8") from None
+    except ValueError:
+        if b"\x00" in body:
+            raise BadText("body", "contains a NUL byte, which is not allowed") from None
+        return  # not JSON: the route that expects JSON says so
+    check_value(data, "")
+
+
+def clean(value: Any) -> Any:
+    """A copy of decoded JSON with NUL removed and lone surrogates replaced (for text from systems)."""
+    if isinstance(value, str):
+        if _BAD.search(value) is None:
+            return value
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value

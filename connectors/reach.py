@@ -1,0 +1,96 @@
+"""Where a connection may reach: public addresses only, unless the operator allows private ones.
+
+A connection's URL is written by a person, and an OpenAPI document or an OAuth
+server may name other hosts; left open, a connection becomes a way into the
+machine's own network: loopback services, the cloud metadata endpoint
+(169.254.169.254), private ranges. Every request of a guarded client is checked
+against the addresses its host resolves to, at the moment it is sent (redirects
+included), so a name that resolves to a private address later is refused too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+import httpx
+
+
+class PrivateAddress(httpx.ConnectError):
+    """A request to a loopback, link-local, private or otherwise non-public address was refused."""
+
+
+def _non_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def literal_problem(host: str) -> str | None:
+    """Why `host` is not public by its spelling alone (an address or a local name), or None."""
+    name = host.strip("[]").rstrip(".").lower()
+    if not name:
+        return "has no host"
+    if name == "localhost" or name.endswith(".localhost"):
+        return f"{host} is this machine (loopback)"
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    return f"{host} is a loopback, link-local or private address" if _non_public(ip) else None
+
+
+def resolved_problem(host: str, addresses: list[str]) -> str | None:
+    for address in addresses:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            continue
+        if _non_public(ip):
+            return f"{host} resolves to {ip}, a loopback, link-local or private address"
+    return None
+
+
+def url_problem(url: str, *, resolve: bool = True) -> str | None:
+    """Why a URL may not be reached from a guarded client, or None (names that do not resolve pass:
+    the request itself is checked again when it is sent)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    host = parts.hostname or ""
+    if (why := literal_problem(host)) is not None:
+        return why
+    if not resolve:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, parts.port or None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError, OSError):
+        return None
+    return resolved_problem(host, [str(info[4][0]) for info in infos])
+
+
+class PublicOnlyTransport(httpx.AsyncBaseTransport):
+    """Refuses requests whose host is, or resolves to, a non-public address; the rest go on."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport):
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        why = literal_problem(host)
+        if why is None:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, request.url.port, proto=socket.IPPROTO_TCP
+                )
+            except (socket.gaierror, UnicodeError, OSError):
+                infos = []  # the connection itself reports a name that does not resolve
+            why = resolved_problem(host, [str(info[4][0]) for info in infos])
+        if why is not None:
+            raise PrivateAddress(f"refused to connect: {why}", request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
