@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from app.llm.base import Model, ModelResponse, ToolCall, Usage
 from app.llm.scripted import output, text
 from app.main import Container
 from app.services.connections import add_connection
 from connectors.helpdesk.simulator import create_app as helpdesk_app
 from evals.wiring import HELPDESK_URL as HELPDESK_URL
+from evals.wiring import HostRouter as HostRouter
 from evals.wiring import container as container
 from evals.wiring import settings as settings
 
@@ -57,19 +56,6 @@ def triage_script(
         ),
         text("Replied and set priority."),
     ]
-
-
-class HostRouter(httpx.AsyncBaseTransport):
-    """Send each host's requests to its own in-process ASGI app (one simulator per system)."""
-
-    def __init__(self, apps: dict[str, Any]):
-        self.transports = {host: httpx.ASGITransport(app=app) for host, app in apps.items()}
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        transport = self.transports.get(request.url.host)
-        if transport is None:
-            raise httpx.ConnectError(f"no simulator for {request.url.host}", request=request)
-        return await transport.handle_async_request(request)
 
 
 def full_container(
