@@ -47,7 +47,7 @@ SUITES: dict[str, Suite] = {
         "finance", "vendor invoices and card events through the finance pipeline", (("finance", None),)
     ),
     "ci": Suite(
-        "ci", "a fast slice of tickets and chat for the test suite's gate", (("tickets", 36), ("chat", 12))
+        "ci", "a fast slice of tickets and chat for the test suite's gate", (("tickets", 24), ("chat", 10))
     ),
 }
 
