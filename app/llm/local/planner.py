@@ -235,6 +235,83 @@ def _reply_calls(
     return calls
 
 
+_WANTS_MONEY_BACK = re.compile(
+    r"\b(refund|money back|reimburs|duplicate|charged (me )?twice|rembours|reembols|rückerstatt|erstatt)",
+    re.I,
+)
+_ORDER_NO = re.compile(r"\bNW-\d{4,6}\b")
+
+
+def _refund_target(text: str, account: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The charge a customer asks to have back: a duplicate, or an order they name that is
+    paid, not refunded and not disputed (a disputed charge is for the bank to settle)."""
+    charges = [c for c in account.get("charges") or [] if isinstance(c, Mapping)]
+    disputed = {d.get("charge") for d in account.get("disputes") or [] if isinstance(d, Mapping)}
+    open_charges = [c for c in charges if not c.get("amount_refunded") and c.get("id") not in disputed]
+    seen: set[tuple[Any, Any]] = set()
+    for c in sorted(open_charges, key=lambda c: c.get("created") or 0):
+        key = (c.get("amount"), c.get("description"))
+        if key in seen:
+            return c  # the later of two identical charges
+        seen.add(key)
+    named = set(_ORDER_NO.findall(text))
+    return next((c for c in open_charges if c.get("order") in named), None)
+
+
+def _across_calls(
+    tools: list[ToolSpec],
+    ticket: Mapping[str, Any],
+    classification: Mapping[str, Any],
+    account: Mapping[str, Any],
+    start: int,
+) -> list[ToolCall]:
+    """Writes on other systems that follow from the ticket: a refund it asks for, an issue for a bug."""
+    if classification.get("needs_review"):
+        return []
+    text = f"{ticket.get('subject') or ''}\n{ticket.get('body') or ''}"
+    planned: list[tuple[str, dict[str, Any]]] = []
+    category = classification.get("category")
+    if category in ("refund", "billing") and _WANTS_MONEY_BACK.search(text):
+        charge = _refund_target(text, account)
+        if charge is not None:
+            planned.append(("create_refund", {"charge_id": charge["id"], "reason": "requested_by_customer"}))
+    if category == "technical_issue":
+        tid = ticket.get("external_id")
+        planned.append(
+            (
+                "create_issue",
+                {
+                    "team_id": "ENG",
+                    "title": f"Customer report (help-desk ticket #{tid})"
+                    if tid is not None
+                    else "Customer report",
+                    "description": f"A customer reported a problem in help-desk ticket #{tid}; "
+                    f"priority {classification.get('priority', 'normal')}. Read the ticket for the details.",
+                    "labels": ["Bug"],
+                },
+            )
+        )
+    calls = []
+    for op, args in planned:
+        tool = find_tool(tools, None, op)
+        if tool is not None:
+            calls.append(
+                ToolCall(
+                    id=f"local_{start + len(calls)}", name=tool.name, arguments=fit_arguments(tool, args)
+                )
+            )
+    return calls
+
+
+def _spam_calls(tools: list[ToolSpec], conn: str, ticket_id: Any) -> list[ToolCall]:
+    """Spam gets no reply: solved and tagged, so it leaves the queue and can be reported."""
+    tool = find_tool(tools, conn, "update_ticket")
+    if tool is None:
+        return []
+    args = {"ticket_id": ticket_id, "status": "solved", "add_tags": ["spam"]}
+    return [ToolCall(id="local_1", name=tool.name, arguments=fit_arguments(tool, args))]
+
+
 def _summary(history: History) -> str:
     done, failed = [], []
     for call in history.calls:
@@ -265,8 +342,13 @@ def plan_act(request: ModelRequest) -> ModelResponse:
 
     if not history.calls:
         calls: list[ToolCall]
-        if external_id is not None:
+        if external_id is not None and classification.get("spam"):
+            calls = _spam_calls(tools, conn, external_id)
+        elif external_id is not None:
             calls = _reply_calls(tools, conn, external_id, classification, draft, start=1)
+            account = v.get("account")
+            if isinstance(account, Mapping):
+                calls += _across_calls(tools, ticket, classification, account, start=len(calls) + 1)
         else:
             tool = find_tool(tools, conn, "create_ticket")
             calls = []
