@@ -262,7 +262,8 @@ def compose_reply(
     query = f"{ticket.get('subject') or ''}\n{ticket.get('body') or ''}"
     language = str(classification.get("language") or detect_language(query))
     category = str(classification.get("category") or "general_question")
-    ranked = rank_articles(with_gloss(query), articles)
+    # Three shared words, not two: a shop's articles all speak of orders and accounts.
+    ranked = rank_articles(with_gloss(query), articles, min_evidence=3)
     best = ranked[0] if ranked and ranked[0].relevant else None
     passages = best_passages(query, str(best.article.get("body") or "")) if best else []
     name = (customer or {}).get("name") or ticket.get("requester_name") or ""
