@@ -141,7 +141,13 @@ def _trace(view: dict[str, Any]) -> dict[str, Any]:
         "error": view["error"],
         "classification": view["classification"],
         "draft": view["draft"],
-        "answer": (view["result"] or {}).get("answer"),
+        # A turn parked at the gate has no result yet: what the model said with its proposal is the answer.
+        "answer": (view["result"] or {}).get("answer")
+        or "\n".join(
+            str(((s["data"] or {}).get("response") or {}).get("content") or "")
+            for s in view["steps"]
+            if s["kind"] == "model_call"
+        ).strip(),
         "actions": actions,
         "reads": reads,
         "tools_called": [t for t in tools_called if t],

@@ -18,7 +18,7 @@ from typing import Any
 
 from app.llm.base import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec
 from app.llm.local.heuristics import ALL_STOPWORDS, words
-from app.llm.local.retrieval import GENERIC, best_sentences
+from app.llm.local.retrieval import GENERIC
 
 SEP = "__"
 REJECTED = "Rejected by"
@@ -399,10 +399,12 @@ def plan_act(request: ModelRequest) -> ModelResponse:
 # --- chat -----------------------------------------------------------------------
 
 _TICKET_REF = re.compile(r"\b(?:ticket|case|issue)\s*(?:#|no\.?|number|nr\.?)?\s*(\d+)\b|#(\d+)\b", re.I)
-_SEARCH = re.compile(r"\b(find|search|look\s*up|lookup|show|list|any)\b", re.I)
+_SEARCH = re.compile(
+    r"\b(find|search|look\s*up|lookup|show|list|any|which|are there|mention(s|ing)?)\b", re.I
+)
 _TICKETS = re.compile(r"\btickets?\b", re.I)
 _TOPIC = re.compile(
-    r"\b(?:about|regarding|concerning|mentioning|related to|with|for|on|that mention)\s+(.+)", re.I
+    r"\b(?:about|regarding|concerning|mentioning|mentions?|related to|with|for|on|that mention)\s+(.+)", re.I
 )
 _HOW_TO = re.compile(
     r"\b(how (do|can|to|does|should|long|much)|policy|policies|what is (the|your|our)|can i|can we|"
@@ -410,6 +412,8 @@ _HOW_TO = re.compile(
     re.I,
 )
 
+_PAYMENTS = re.compile(r"\b(charges?|charged|payments?|paid|disputes?)\b", re.I)
+CANNOT = "I can't answer that with the offline model. "
 HELP = (
     'I\'m the offline assistant. I can look up a ticket ("show ticket 12"), search tickets '
     '("find tickets about refunds") and answer from the knowledge base ("what is the refund policy?").'
@@ -486,13 +490,21 @@ def _summarize_search(content: str, topic: str) -> str:
 def _summarize_articles(content: str, question: str) -> str:
     found = _items(parse_json(content), ("results", "articles", "items", "data"))
     if not found:
-        return "I couldn't find a knowledge-base article about that."
-    top = found[0]
-    sentences = best_sentences(question, str(top.get("body") or top.get("snippet") or ""), n=2)
+        return "I can't answer that: no knowledge-base article or connected system I can read covers it."
+    from app.llm.local.replies import best_passages
+    from app.llm.local.retrieval import rank_articles
+
+    ranked = rank_articles(question, found)
+    # A title that names the question's topic beats a body that mentions it in passing.
+    top = max(ranked, key=lambda r: (r.relevant, len(r.title_matched), r.evidence, r.score)).article
+    # Whole passages (a list stays whole), the one that answers the question first among them.
+    parts = best_passages(question, str(top.get("body") or top.get("snippet") or ""))
     url = top.get("html_url") or top.get("url") or ""
-    answer = " ".join(sentences) if sentences else ""
-    text = f'From "{top.get("title", "the knowledge base")}": {answer}'.rstrip(": ")
-    return text + (f"\nRead more: {url}" if url else "")
+    answer = "\n\n".join(parts)
+    text = (
+        f'From "{top.get("title", "the knowledge base")}":\n\n{answer}' if answer else str(top.get("title"))
+    )
+    return text + (f"\n\nRead more: {url}" if url else "")
 
 
 def plan_chat(request: ModelRequest) -> ModelResponse:
@@ -501,6 +513,14 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
     message = str(request.variables.get("message") or (users[-1].content if users else ""))
     tools = request.tools
     history = read_history(request.messages, since_last_user=True)
+
+    from app.llm.local import chat_plans
+
+    step = chat_plans.plan(
+        message, tools, history.calls, history.results, len(read_history(request.messages).calls)
+    )
+    if step is not None:
+        return step
 
     if history.calls:
         replies = []
@@ -515,6 +535,12 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
                 replies.append(f"I couldn't {op.replace('_', ' ')}: {_clip(result.content, 200)}")
             elif op == "get_ticket":
                 replies.append(_summarize_ticket(result.content))
+                if _PAYMENTS.search(message):
+                    replies.append(
+                        "I can't look up the requester's payments from here: the help desk gives me "
+                        "their id, not their email address. Ask me about their email and I'll list "
+                        "their charges."
+                    )
             elif op == "search_tickets":
                 replies.append(
                     _summarize_search(result.content, str(call.arguments.get("query") or _topic(message)))
@@ -545,4 +571,4 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
         args = {_param(articles, ("query", "q", "text")): keywords}
         return _tool_use([ToolCall(id=call_id, name=articles.name, arguments=args)])
 
-    return _end(HELP)
+    return _end(CANNOT + HELP)
