@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.llm.base import Message, ModelResponse, ToolCall, ToolSpec
-from app.llm.local.replies import money
+from app.llm.local.replies import duplicate_charge, money
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER = re.compile(r"\bNW-\d{4,6}\b")
@@ -368,12 +368,7 @@ def refund_request(turn: Turn, email: str | None) -> ModelResponse:
     if orders:
         target = next((c for c in charges if (c.get("metadata") or {}).get("order_id") in orders), None)
     elif _DUPLICATE.search(turn.message):
-        seen: set[tuple[Any, Any]] = set()
-        for c in sorted(charges, key=lambda c: c.get("created") or 0):
-            key = (c.get("amount"), c.get("description"))
-            if key in seen:
-                target = c
-            seen.add(key)
+        target = duplicate_charge(charges)
     if target is None:
         return _end(
             f"I couldn't tell which of {_name(customer)}'s charges to refund. Their charges:\n"

@@ -247,13 +247,11 @@ def _refund_target(text: str, account: Mapping[str, Any]) -> Mapping[str, Any] |
     paid, not refunded and not disputed (a disputed charge is for the bank to settle)."""
     charges = [c for c in account.get("charges") or [] if isinstance(c, Mapping)]
     disputed = {d.get("charge") for d in account.get("disputes") or [] if isinstance(d, Mapping)}
+    from app.llm.local.replies import duplicate_charge
+
     open_charges = [c for c in charges if not c.get("amount_refunded") and c.get("id") not in disputed]
-    seen: set[tuple[Any, Any]] = set()
-    for c in sorted(open_charges, key=lambda c: c.get("created") or 0):
-        key = (c.get("amount"), c.get("description"))
-        if key in seen:
-            return c  # the later of two identical charges
-        seen.add(key)
+    if (duplicate := duplicate_charge(open_charges)) is not None:
+        return duplicate
     named = set(_ORDER_NO.findall(text))
     return next((c for c in open_charges if c.get("order") in named), None)
 

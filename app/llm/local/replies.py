@@ -13,6 +13,7 @@ only to decide which orders it is about, never quoted.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -145,19 +146,14 @@ def account_facts(ticket_text: str, account: Mapping[str, Any] | None) -> list[s
         if refunds and any(r.get("reference") for r in refunds):
             line += " Your bank can use that reference to trace the refund on your statement."
         facts.append(line)
-    # A duplicate: the same amount for the same thing, twice, not refunded yet.
-    seen: dict[tuple[Any, Any], Mapping[str, Any]] = {}
-    for ch in charges:
-        key = (ch.get("amount"), ch.get("description"))
-        if key in seen and not ch.get("amount_refunded") and not seen[key].get("amount_refunded"):
-            amount = money(ch.get("amount"), ch.get("currency"))
-            facts.append(
-                f"I can see two charges of {amount} for {_what(ch)} on your card, one of them a "
-                "duplicate. We've asked for the duplicate charge to be refunded; a colleague "
-                "confirms every refund, and you'll hear from us when it is done."
-            )
-            break
-        seen[key] = ch
+    # A duplicate: the same amount for the same thing twice within a day, not refunded yet.
+    if (ch := duplicate_charge(charges)) is not None:
+        amount = money(ch.get("amount"), ch.get("currency"))
+        facts.append(
+            f"I can see two charges of {amount} for {_what(ch)} on your card within a day of each "
+            "other, which looks like a duplicate. Once a colleague confirms it, the duplicate "
+            "charge is refunded in full."
+        )
     for d in disputes:
         if str(d.get("status") or "").startswith(("won", "lost")):
             continue
@@ -169,6 +165,25 @@ def account_facts(ticket_text: str, account: Mapping[str, Any] | None) -> list[s
             "the outcome, and we will answer it with what we know."
         )
     return facts
+
+
+DUPLICATE_WINDOW = 86400  # seconds: a monthly renewal is not a duplicate of last month's
+
+
+def duplicate_charge(charges: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The later of two charges for the same amount and thing within a day, neither refunded."""
+    ordered = sorted(
+        (c for c in charges if not c.get("amount_refunded") and isinstance(c.get("created"), int | float)),
+        key=lambda c: c["created"],
+    )
+    for earlier, later in itertools.pairwise(ordered):
+        same = (earlier.get("amount"), earlier.get("description")) == (
+            later.get("amount"),
+            later.get("description"),
+        )
+        if same and later["created"] - earlier["created"] <= DUPLICATE_WINDOW:
+            return later
+    return None
 
 
 def relevant_orders(ticket_text: str, charges: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
