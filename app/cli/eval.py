@@ -260,3 +260,41 @@ def report_cmd(
         out, title, report.merge(loaded), base, notes.read_text(encoding="utf-8") if notes else ""
     )
     console.print(f"wrote {written['markdown']} and {written['html']}", highlight=False)
+
+
+@eval_app.command("decisions")
+def decisions_cmd(
+    days: int | None = typer.Option(None, "--days", min=1, help="only proposals of the last N days"),
+    by: str = typer.Option("operation", "--by", help="operation, category or model"),
+    as_json: bool = typer.Option(False, "--json", help="print every grouping as one JSON object"),
+) -> None:
+    """What people did with proposed writes: approval, edit and rejection rates, edit distance, time."""
+    from app.config import Settings
+    from app.services.decisions import decision_stats
+    from app.store.db import Database
+
+    if by not in ("operation", "category", "model"):
+        _fail(f"--by must be operation, category or model, not {by!r}")
+    stats = decision_stats(Database(Settings().resolved_database_url()), days=days)
+    if as_json:
+        print(json.dumps(stats, sort_keys=True))
+        return
+    table = Table(title=f"Decisions by {by}")
+    for col in ("", "proposed", "approved", "edited", "rejected", "mean edit", "median minutes"):
+        table.add_column(col, justify="left" if not col else "right")
+
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{v:.0%}"
+
+    rows = [("all", stats["overall"]), *stats[by].items()]
+    for key, g in rows:
+        table.add_row(
+            escape(str(key)),
+            str(g["proposed"]),
+            pct(g["approval_rate"]),
+            pct(g["edit_rate"]),
+            pct(g["rejection_rate"]),
+            "–" if g["mean_edit_distance"] is None else str(g["mean_edit_distance"]),
+            "–" if g["median_minutes_to_decision"] is None else str(g["median_minutes_to_decision"]),
+        )
+    console.print(table)

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
-from app.services import approvals, auth, connections, corrections, dashboard, views
+from app.services import approvals, auth, connections, corrections, dashboard, decisions, views
 from app.services.auth import ROLES, Principal
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.store.tables import Action
@@ -466,7 +466,12 @@ def dashboard_page(
     request: Request, days: int = 14, who: Principal = Depends(require("viewer"))
 ) -> HTMLResponse:
     days = min(max(days, 1), 90)
-    return render(request, "dashboard.html", {"s": dashboard.stats(container(request).db, days=days)})
+    db = container(request).db
+    return render(
+        request,
+        "dashboard.html",
+        {"s": dashboard.stats(db, days=days), "d": decisions.decision_stats(db, days=days)},
+    )
 
 
 # -- connections --------------------------------------------------------------------------------------
