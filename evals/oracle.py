@@ -131,7 +131,7 @@ class OracleModel:
             (e for e in EMAIL.findall(seen) if not e.endswith("northwind.example")), None
         )
         number = TICKET_NO.search(question)
-        calls = []
+        calls: list[ToolCall] = []
         for tool in item.get("tools") or []:
             if tool in done or tool not in names:
                 continue

@@ -117,10 +117,10 @@ def bar_chart(
         x = left + i * 150
         parts.append(f'<rect x="{x}" y="24" width="10" height="10" fill="{COLOURS[i % len(COLOURS)]}"/>')
         parts.append(f'<text x="{x + 14}" y="33">{html.escape(name)}</text>')
-    for t in (0, 0.5, 1):
-        x = left + t * scale
-        parts.append(f'<line x1="{x}" y1="{top + 6}" x2="{x}" y2="{height - 18}" stroke="#ddd"/>')
-        parts.append(f'<text x="{x}" y="{height - 4}" text-anchor="middle" fill="#666">{t:g}</text>')
+    for t in (0.0, 0.5, 1.0):
+        tx = left + t * scale
+        parts.append(f'<line x1="{tx}" y1="{top + 6}" x2="{tx}" y2="{height - 18}" stroke="#ddd"/>')
+        parts.append(f'<text x="{tx}" y="{height - 4}" text-anchor="middle" fill="#666">{t:g}</text>')
     for g, label in enumerate(labels):
         y0 = top + 8 + g * group_h
         parts.append(

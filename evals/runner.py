@@ -216,8 +216,8 @@ def model_for(spec: str, items: list[dict[str, Any]], settings: Any) -> tuple[Mo
         from app.llm.local import LocalModel
 
         features = spec.partition("-")[2] or settings.local_features
-        model = LocalModel(review_threshold=settings.review_threshold, features=features)
-        return model, f"{features}:" + source_fingerprint(ROOT / "app" / "llm" / "local", ROOT / "prompts")
+        local = LocalModel(review_threshold=settings.review_threshold, features=features)
+        return local, f"{features}:" + source_fingerprint(ROOT / "app" / "llm" / "local", ROOT / "prompts")
     from app.llm.factory import build_model
 
     model = build_model(

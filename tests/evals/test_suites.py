@@ -111,7 +111,7 @@ def test_facts_actions_and_f1() -> None:
         True,
         False,
     ]
-    gold = [
+    gold: list[dict[str, Any]] = [
         {"connection": "helpdesk", "operation": "add_comment"},
         {"connection": "helpdesk", "operation": "update_ticket", "args": {"priority": "high"}},
         {"connection": "payments", "operation": "create_refund"},

@@ -289,7 +289,7 @@ def _across_calls(
                 },
             )
         )
-    calls = []
+    calls: list[ToolCall] = []
     for op, args in planned:
         tool = find_tool(tools, None, op)
         if tool is not None:

@@ -147,18 +147,18 @@ def account_facts(ticket_text: str, account: Mapping[str, Any] | None) -> list[s
             line += " Your bank can use that reference to trace the refund on your statement."
         facts.append(line)
     # A duplicate: the same amount for the same thing twice within a day, not refunded yet.
-    if (ch := duplicate_charge(charges)) is not None:
-        amount = money(ch.get("amount"), ch.get("currency"))
+    if (dup := duplicate_charge(charges)) is not None:
+        amount = money(dup.get("amount"), dup.get("currency"))
         facts.append(
-            f"I can see two charges of {amount} for {_what(ch)} on your card within a day of each "
+            f"I can see two charges of {amount} for {_what(dup)} on your card within a day of each "
             "other, which looks like a duplicate. Once a colleague confirms it, the duplicate "
             "charge is refunded in full."
         )
     for d in disputes:
         if str(d.get("status") or "").startswith(("won", "lost")):
             continue
-        ch = next((c for c in charges if c.get("id") == d.get("charge")), None)
-        on = _what(ch) if ch else "one of your payments"
+        paid = next((c for c in charges if c.get("id") == d.get("charge")), None)
+        on = _what(paid) if paid else "one of your payments"
         facts.append(
             f"I also see an open dispute with your bank about {on} "
             f"({money(d.get('amount'), d.get('currency'))}); while it is open, your bank decides "
