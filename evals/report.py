@@ -21,6 +21,7 @@ BASELINES = Path(__file__).parent / "baselines"
 HEADLINES: list[tuple[str, str, str, bool]] = [
     ("tickets", "category_accuracy", "category accuracy", True),
     ("tickets", "macro_f1", "category macro-F1", True),
+    ("tickets", "calibration_ece", "category calibration error (ECE)", False),
     ("tickets", "priority_accuracy", "priority accuracy", True),
     ("tickets", "article_hit_rate", "article hit rate", True),
     ("tickets", "no_article_abstain_rate", "no article cited when none answers", True),
@@ -49,7 +50,10 @@ COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1"]
 
 
 def value(summary: dict[str, Any], section: str, key: str) -> float | None:
-    v = (summary.get("metrics") or {}).get(section, {}).get(key)
+    figures = (summary.get("metrics") or {}).get(section, {})
+    v = figures.get(key)
+    if key == "calibration_ece" and v is None:  # summaries written before the flat key
+        v = (figures.get("calibration") or {}).get("ece")
     return float(v) if isinstance(v, int | float) else None
 
 
@@ -114,7 +118,7 @@ def bar_chart(
         f'<text x="8" y="18" font-size="14" font-weight="bold">{html.escape(title)}</text>',
     ]
     for i, name in enumerate(names):
-        x = left + i * 150
+        x = 8 + i * 180
         parts.append(f'<rect x="{x}" y="24" width="10" height="10" fill="{COLOURS[i % len(COLOURS)]}"/>')
         parts.append(f'<text x="{x + 14}" y="33">{html.escape(name)}</text>')
     for t in (0.0, 0.5, 1.0):
@@ -147,7 +151,7 @@ def confusion_svg(title: str, confusion: dict[str, dict[str, int]], cell: int = 
     labels = sorted(set(confusion) | {p for row in confusion.values() for p in row})
     left, top = 150, 130
     size = len(labels) * cell
-    w, h = left + size + 20, top + size + 20
+    w, h = left + size + 110, top + size + 20
     peak = max([n for row in confusion.values() for n in row.values()] or [1])
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
@@ -195,7 +199,7 @@ def charts(summaries: list[dict[str, Any]]) -> dict[str, str]:
     ]
     out = {
         "headlines.svg": bar_chart(
-            "Headline figures (higher is better, except unsupported claims)",
+            "Headline figures (higher is better, except unsupported claims and calibration error)",
             [label for _, _, label in rows],
             {_label(x): [value(x, s, k) for s, k, _ in rows] for x in summaries},
         )
