@@ -1,4 +1,4 @@
-"""`switchboard eval ...`: measure the local classifier on labelled data.
+"""`switchboard eval ...`: run eval suites and reports, and measure the local classifier on labelled data.
 
 Kept apart from main.py so the evals (and, with the extra installed, torch) are
 imported only when someone runs an eval.
@@ -16,7 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 eval_app = typer.Typer(
-    help="Measure the local classifier: accuracy, macro-F1, time per item.", no_args_is_help=True
+    help="Measure models: suites over the demo's systems (run, report), the local classifier (classify, banking77).",
+    no_args_is_help=True,
 )
 
 console = Console()
@@ -123,3 +124,177 @@ def banking77(
     result.update(dataset="banking77", per_intent=per_intent, intents=result["labels"], seed=seed)
     shots = f"{per_intent} per intent" if per_intent else "full training part"
     _report(result, as_json, f"BANKING77, {shots}, 20% hold-out (seed {seed})")
+
+
+@eval_app.command("run")
+def run(
+    suite: str = typer.Option(
+        ..., "--suite", help="tickets, chat, finance, or ci (a fast slice of tickets and chat)"
+    ),
+    model: str = typer.Option(
+        "local",
+        "--model",
+        help="local (or local-tfidf, local-embeddings, local-hybrid), scripted (the gold answers played "
+        "through the pipeline: the ceiling), anthropic:MODEL, openai:MODEL",
+    ),
+    split: str = typer.Option("tuning", "--split", help="tuning, or held-out (never tuned on)"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N items"),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="items in flight at once"),
+    rate: float | None = typer.Option(
+        None, "--rate", min=0.01, help="at most this many model calls a second (cache hits are free)"
+    ),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="ask the model again even for requests seen before"
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="where results and the response cache go (default: SWITCHBOARD_DATA_DIR)"
+    ),
+    check: bool = typer.Option(
+        False, "--check", help="exit 1 if a headline figure is below evals/baselines/SUITE.json"
+    ),
+    write_baseline: bool = typer.Option(
+        False, "--write-baseline", help="store this run's figures as evals/baselines/SUITE.json"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object"),
+) -> None:
+    """Run a suite through the real pipelines against the demo's systems, in-process; store every result."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.config import Settings
+    from evals import report
+    from evals.runner import EvalError, run_suite
+
+    folder = data_dir or Settings().data_dir
+    with Progress(
+        TextColumn(f"[bold]{escape(suite)}[/bold] · {escape(model)} · {escape(split)}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    ) as progress:
+        task = progress.add_task("items", total=None)
+        try:
+            summary = asyncio.run(
+                run_suite(
+                    suite,
+                    model=model,
+                    split=split,
+                    limit=limit,
+                    data_dir=folder,
+                    concurrency=concurrency,
+                    rate=rate,
+                    cache=not no_cache,
+                    on_start=lambda n: progress.update(task, total=n),
+                    on_item=lambda _: progress.advance(task),
+                )
+            )
+        except (EvalError, ValueError) as exc:
+            _fail(str(exc))
+            return
+    baseline = report.load_baseline(suite)
+    if write_baseline:
+        report.BASELINES.mkdir(parents=True, exist_ok=True)
+        path = report.BASELINES / f"{suite}.json"
+        path.write_text(json.dumps(report.baseline_from(summary), indent=2, sort_keys=True) + "\n")
+        err.print(f"baseline written to {path}")
+    if as_json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        table = Table(title=f"{suite} · {model} · {split} ({summary['items']} items)")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        if baseline:
+            table.add_column("baseline", justify="right")
+        for section, key, label, _ in report.HEADLINES:
+            v = report.value(summary, section, key)
+            if v is None:
+                continue
+            row = [label, f"{v:.3f}"]
+            if baseline:
+                row.append(report.fmt((baseline.get("figures") or {}).get(f"{section}.{key}")))
+            table.add_row(*row)
+        cost = summary["metrics"].get("cost", {})
+        for key, label in report.COSTS:
+            table.add_row(label, report.fmt(cost.get(key), 2), *([""] if baseline else []))
+        console.print(table)
+        console.print(
+            f"cache: {summary['cache']['hits']} hits, {summary['cache']['misses']} calls made · "
+            f"results: {summary['results']}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if check and baseline and not write_baseline:
+        failures = report.regressions(summary, baseline)
+        for f in failures:
+            err.print(f"[red]below baseline:[/red] {escape(f)}", highlight=False)
+        if failures:
+            raise typer.Exit(1)
+
+
+@eval_app.command("report")
+def report_cmd(
+    summaries: list[Path] = typer.Argument(..., help="*.summary.json files written by `eval run`"),
+    out: Path = typer.Option(
+        Path("docs/evals"), "--out", help="folder for report.md, report.html and charts"
+    ),
+    title: str = typer.Option("Switchboard evaluation", "--title"),
+    baseline: str | None = typer.Option(None, "--baseline", help="compare with evals/baselines/NAME.json"),
+    notes: Path | None = typer.Option(None, "--notes", help="a Markdown file to put above the tables"),
+) -> None:
+    """Several runs side by side (runs of one model and split are merged across suites)."""
+    from evals import report
+
+    loaded = []
+    for path in summaries:
+        try:
+            loaded.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            _fail(f"{path}: {exc}")
+    base = report.load_baseline(baseline) if baseline else None
+    if baseline and base is None:
+        _fail(f"no baseline {report.BASELINES / (baseline + '.json')}")
+    written = report.write_report(
+        out, title, report.merge(loaded), base, notes.read_text(encoding="utf-8") if notes else ""
+    )
+    console.print(f"wrote {written['markdown']} and {written['html']}", highlight=False)
+
+
+@eval_app.command("decisions")
+def decisions_cmd(
+    days: int | None = typer.Option(None, "--days", min=1, help="only proposals of the last N days"),
+    by: str = typer.Option("operation", "--by", help="operation, category or model"),
+    as_json: bool = typer.Option(False, "--json", help="print every grouping as one JSON object"),
+) -> None:
+    """What people did with proposed writes: approval, edit and rejection rates, edit distance, time."""
+    from app.config import Settings
+    from app.services.decisions import decision_stats
+    from app.store.db import Database
+
+    if by not in ("operation", "category", "model"):
+        _fail(f"--by must be operation, category or model, not {by!r}")
+    stats = decision_stats(Database(Settings().resolved_database_url()), days=days)
+    if as_json:
+        print(json.dumps(stats, sort_keys=True))
+        return
+    table = Table(title=f"Decisions by {by}")
+    for col in ("", "proposed", "approved", "edited", "rejected", "mean edit", "median minutes"):
+        table.add_column(col, justify="left" if not col else "right")
+
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{v:.0%}"
+
+    rows = [("all", stats["overall"]), *stats[by].items()]
+    for key, g in rows:
+        table.add_row(
+            escape(str(key)),
+            str(g["proposed"]),
+            pct(g["approval_rate"]),
+            pct(g["edit_rate"]),
+            pct(g["rejection_rate"]),
+            "–" if g["mean_edit_distance"] is None else str(g["mean_edit_distance"]),
+            "–" if g["median_minutes_to_decision"] is None else str(g["median_minutes_to_decision"]),
+        )
+    console.print(table)

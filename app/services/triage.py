@@ -1,9 +1,12 @@
 """Ticket triage: classify → draft → act, as fixed typed steps over the durable run.
 
-1. read: the help-desk ticket, the requester, and knowledge-base articles (grounding);
+1. read: the help-desk ticket, the requester, what every connected system knows about
+   them (CRM contact, charges, refunds, disputes, recent tickets: `account`), and
+   knowledge-base articles (grounding);
 2. classify: structured output checked against the taxonomy's JSON Schema;
-3. draft: a reply grounded in the articles, with its sources;
-4. act: the model proposes writes (reply, priority, tags) through the gate.
+3. draft: a reply grounded in the articles and the account, with its sources;
+4. act: the model proposes writes through the gate: the reply, priority and tags, and
+   where they fit a refund of a charge it read, or a tracker issue for a bug.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ DEFAULT_TAXONOMY = [
 ]
 
 ACT_OPERATIONS = ("add_comment", "update_ticket", "create_ticket")
+# Writes on other systems a triage may propose (each still waits at the gate).
+ACROSS_OPERATIONS = ("create_refund", "create_issue")
+ARTICLES_PER_SEARCH = 5
 
 
 def classification_schema(categories: list[str]) -> dict[str, Any]:
@@ -107,13 +113,14 @@ class TriagePipeline:
         if (tool := self._tool(ctx, "find_user")) and ticket.get("requester_email"):
             out = await ctx.read("read:customer", tool, {"email": ticket["requester_email"]})
             customer = out.data if not out.is_error and isinstance(out.data, dict) else None
-        articles: list[dict[str, Any]] = []
-        if tool := self._tool(ctx, "search_articles"):
-            query = ticket.get("subject") or ticket.get("body", "")[:200]
-            out = await ctx.read("read:articles", tool, {"query": query[:200], "limit": 3})
-            if not out.is_error and isinstance(out.data, list):
-                articles = out.data
-        return customer, articles
+        query = f"{ticket.get('subject') or ''} {ticket.get('body') or ''}"
+        return customer, await self._articles(ctx, "read:articles", query)
+
+    async def _articles(self, ctx: RunContext, name: str, query: str) -> list[dict[str, Any]]:
+        if not (tool := self._tool(ctx, "search_articles")) or not query.strip():
+            return []
+        out = await ctx.read(name, tool, {"query": query.strip()[:200], "limit": ARTICLES_PER_SEARCH})
+        return out.data if not out.is_error and isinstance(out.data, list) else []
 
     def _clean_draft(self, ctx: RunContext, draft: dict[str, Any]) -> dict[str, Any]:
         """The draft without remote images or links, domains, numbers and addresses the run
@@ -135,6 +142,7 @@ class TriagePipeline:
         if ticket["external_id"] is not None and (tool := self._tool(ctx, "get_ticket")):
             await ctx.read("read:ticket", tool, {"ticket_id": ticket["external_id"]})
         customer, articles = await self._ground(ctx, ticket)
+        account = await read_account(ctx, ticket.get("requester_email"), exclude=ticket["external_id"])
 
         # classify
         categories = [c["name"] for c in self.taxonomy]
@@ -162,6 +170,16 @@ class TriagePipeline:
             }
         )
 
+        # Search again in the words of the category: a ticket in another language, or in words
+        # the knowledge base does not use, still finds the articles of its topic.
+        topic = next((c for c in self.taxonomy if c["name"] == classification.get("category")), None)
+        if topic is not None:
+            words = f"{topic['name'].replace('_', ' ')} {topic.get('description') or ''}"
+            seen = {a.get("id") for a in articles}
+            articles += [
+                a for a in await self._articles(ctx, "read:articles:topic", words) if a.get("id") not in seen
+            ]
+
         # draft
         variables = {
             "ticket": _public(ticket),
@@ -169,6 +187,7 @@ class TriagePipeline:
             "articles": articles,
             # a name is outside text: only its name words reach the drafting model
             "customer": {**customer, "name": clean_name(customer.get("name"))} if customer else None,
+            "account": account,
         }
         draft_out = await ctx.structured(
             "draft",
@@ -180,12 +199,13 @@ class TriagePipeline:
         # act
         tools = [
             t for t in ctx.catalogue.select(connections=[self.connection]) if t.operation in ACT_OPERATIONS
-        ]
+        ] + [t for t in ctx.catalogue.select(effects=["write"]) if t.operation in ACROSS_OPERATIONS]
         variables = {
             "ticket": ticket,
             "classification": classification,
             "draft": draft,
             "connection": self.connection,
+            "account": account,
         }
         final = await ctx.agent_loop(
             "act",
@@ -200,6 +220,94 @@ def _strip(draft: dict[str, Any], trust: outgoing.Trust) -> dict[str, Any]:
     if not removed:
         return draft
     return {**draft, "body": body, "removed": [{"kind": s.kind, "text": s.text} for s in removed]}
+
+
+def _tool_for(ctx: RunContext, operation: str) -> str | None:
+    """The first read tool, on any connection, that performs `operation`."""
+    return next((t.name for t in ctx.catalogue.select(effects=["read"]) if t.operation == operation), None)
+
+
+def _pick(d: Any, *keys: str) -> dict[str, Any]:
+    return {k: d.get(k) for k in keys if isinstance(d, dict) and d.get(k) is not None}
+
+
+async def read_account(ctx: RunContext, email: str | None, *, exclude: Any = None) -> dict[str, Any]:
+    """What the connected systems know about a requester, compact, each read recorded as a step.
+
+    The CRM contact, the payment customer's charges (with refunds, and disputes on them),
+    and their other help-desk tickets. A system that is not connected, or does not know
+    the address, is simply absent.
+    """
+    account: dict[str, Any] = {}
+    if not email:
+        return account
+    if tool := _tool_for(ctx, "find_contact"):
+        out = await ctx.read("read:account:contact", tool, {"email": email})
+        if not out.is_error and isinstance(out.data, dict):
+            props = out.data.get("properties") or out.data
+            account["contact"] = _pick(
+                props, "firstname", "lastname", "company", "jobtitle", "city", "country", "lifecyclestage"
+            )
+    if (tool := _tool_for(ctx, "find_customer")) and (charges_tool := _tool_for(ctx, "list_charges")):
+        out = await ctx.read("read:account:customer", tool, {"email": email})
+        customer = out.data if not out.is_error and isinstance(out.data, dict) else None
+        if customer and customer.get("id"):
+            account["customer"] = _pick(customer, "id", "name", "email", "currency")
+            got = await ctx.read(
+                "read:account:charges", charges_tool, {"customer_id": customer["id"], "limit": 10}
+            )
+            charges = got.data if not got.is_error and isinstance(got.data, list) else []
+            account["charges"] = [
+                {
+                    **_pick(
+                        ch,
+                        "id",
+                        "amount",
+                        "amount_refunded",
+                        "currency",
+                        "description",
+                        "refunded",
+                        "disputed",
+                        "created",
+                    ),
+                    "order": (ch.get("metadata") or {}).get("order_id"),
+                }
+                for ch in charges
+                if isinstance(ch, dict)
+            ]
+            refunds_tool = _tool_for(ctx, "list_refunds")
+            for ch in account["charges"]:
+                if refunds_tool and ch.get("amount_refunded"):
+                    got = await ctx.read(
+                        f"read:account:refunds:{ch['id']}", refunds_tool, {"charge_id": ch["id"]}
+                    )
+                    ch["refunds"] = [
+                        {
+                            **_pick(r, "id", "amount", "status", "created"),
+                            "reference": ((r.get("destination_details") or {}).get("card") or {}).get(
+                                "reference"
+                            ),
+                        }
+                        for r in (got.data if not got.is_error and isinstance(got.data, list) else [])
+                        if isinstance(r, dict)
+                    ]
+            ids = {ch["id"] for ch in account["charges"]}
+            if ids and (tool := _tool_for(ctx, "list_disputes")):
+                got = await ctx.read("read:account:disputes", tool, {"limit": 50})
+                account["disputes"] = [
+                    _pick(d, "id", "charge", "amount", "currency", "reason", "status")
+                    for d in (got.data if not got.is_error and isinstance(got.data, list) else [])
+                    if isinstance(d, dict) and d.get("charge") in ids
+                ]
+    if tool := _tool_for(ctx, "search_tickets"):
+        out = await ctx.read("read:account:tickets", tool, {"query": f"requester:{email}"})
+        if not out.is_error and isinstance(out.data, list):
+            account["tickets"] = [
+                _pick(t, "id", "subject", "status", "priority")
+                for t in out.data
+                if isinstance(t, dict) and t.get("id") != exclude
+            ][:10]
+    return account
 
 
 def _public(ticket: dict[str, Any]) -> dict[str, Any]:

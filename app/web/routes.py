@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from app.services import approvals, auth, connections, corrections, dashboard, month_end, views
+from app.services import approvals, auth, connections, corrections, dashboard, decisions, month_end, views
 from app.services.auth import ROLES, Principal
 from app.services.bulk import bulk_refusal
 from app.services.errors import Invalid, NotFound, ServiceError
@@ -570,7 +570,12 @@ def dashboard_page(
     request: Request, days: int = 14, who: Principal = Depends(require("viewer"))
 ) -> HTMLResponse:
     days = min(max(days, 1), 90)
-    return render(request, "dashboard.html", {"s": dashboard.stats(container(request).db, days=days)})
+    db = container(request).db
+    return render(
+        request,
+        "dashboard.html",
+        {"s": dashboard.stats(db, days=days), "d": decisions.decision_stats(db, days=days)},
+    )
 
 
 # -- connections --------------------------------------------------------------------------------------

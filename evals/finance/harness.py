@@ -35,7 +35,7 @@ from typing import Any
 from app.services import approvals, evidence, intake
 from app.services.auth import Principal
 from app.services.views import run_view
-from tests.support.app import full_container
+from evals.wiring import full_container
 
 CASES_PATH = Path(__file__).with_name("cases.jsonl")
 CATEGORIES = (

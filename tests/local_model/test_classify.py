@@ -67,7 +67,9 @@ async def test_clear_examples_are_classified(model: LocalModel, category: str) -
         "confidence",
         "rationale",
         "needs_review",
+        "spam",
     }
+    assert out["spam"] is False
     assert 0.0 <= out["confidence"] <= 1.0
     assert out["needs_review"] is (out["confidence"] < model.review_threshold)
     assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
@@ -118,7 +120,10 @@ def test_priority_heuristics(text: str, expected: str) -> None:
 
 def test_calm_categories_default_to_low_priority() -> None:
     assert heuristics.priority("Do you have an office in Paris?", "general_question").label == "low"
-    assert heuristics.priority("Do you have an office in Paris?", "billing").label == "normal"
+    assert heuristics.priority("My invoice shows last year's address.", "billing").label == "normal"
+    # A how-to question about billing, shipping or cancelling, with nothing broken, is calm too.
+    assert heuristics.priority("Invoice\nWhere can I download my invoice?", "billing").label == "low"
+    assert heuristics.priority("Password\nHow do I reset my password?", "account_access").label == "normal"
 
 
 @pytest.mark.parametrize(
@@ -235,3 +240,16 @@ def test_text_classifier_api() -> None:
 def test_text_classifier_rejects_unknown_backend() -> None:
     with pytest.raises(ValueError, match="unknown feature backend"):
         TextClassifier(features="nope").fit(["a", "b"], ["x", "y"])
+
+
+async def test_spam_is_flagged_and_a_customer_mentioning_a_link_is_not(model: LocalModel) -> None:
+    pitch = {
+        "subject": "Boost your SEO ranking",
+        "body": "Guaranteed first page on Google. Reply now, limited time!",
+    }
+    customer = {
+        "subject": "Broken link",
+        "body": "The link below in your email gives an error: please fix it.",
+    }
+    assert (await model.complete(_request({**pitch, "requester_email": "x@y.co"}))).output["spam"] is True  # type: ignore[index]
+    assert (await model.complete(_request({**customer, "requester_email": "x@y.co"}))).output["spam"] is False  # type: ignore[index]

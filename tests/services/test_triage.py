@@ -38,11 +38,18 @@ async def test_ticket_is_classified_drafted_and_its_writes_wait(db_url: str, tmp
     assert view["draft"]["sources"][0]["title"] == "Refund policy"
     assert sorted(a["operation"] for a in view["actions"]) == ["add_comment", "update_ticket"]
     assert all(a["status"] == "pending" for a in view["actions"])
-    # grounding reads ran first, and the prompt versions are on the steps
+    # grounding reads ran first (the requester's other tickets too, and the articles of the
+    # category once it is known), and the prompt versions are on the steps
     tools = [s["data"]["tool"] for s in view["steps"] if s["kind"] == "tool_call"]
-    assert tools == ["helpdesk__get_ticket", "helpdesk__find_user", "helpdesk__search_articles"]
+    assert tools == [
+        "helpdesk__get_ticket",
+        "helpdesk__find_user",
+        "helpdesk__search_articles",
+        "helpdesk__search_tickets",
+        "helpdesk__search_articles",
+    ]
     prompts = [s["prompt_version"] for s in view["steps"] if s["kind"] == "model_call"]
-    assert prompts == ["triage/classify@v1", "triage/draft@v1", "triage/act@v1"]
+    assert prompts == ["triage/classify@v1", "triage/draft@v2", "triage/act@v2"]
     # the ticket reached the model fenced as untrusted data
     assert '<untrusted_data source="ticket">' in model.requests[0].messages[0].content
     comments_before = len(sim.state.helpdesk.ticket_comments(1))

@@ -243,3 +243,55 @@ def draft_reply(
         else []
     )
     return {"body": body, "sources": sources, "grounded": grounded}
+
+
+def compose_reply(
+    ticket: Mapping[str, Any],
+    classification: Mapping[str, Any],
+    articles: list[Mapping[str, Any]],
+    customer: Mapping[str, Any] | None = None,
+    account: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `triage/draft` output from whole article passages and the facts the run read.
+
+    Like `draft_reply`, but the article is quoted as whole passages (a list is never cut
+    in the middle), the ranking reads non-English tickets through a small glossary, and
+    what the payment system said about the requester's orders, refunds and disputes is
+    stated after the opening. The ticket's text is never copied into the reply.
+    """
+    from app.llm.local.replies import account_facts, best_passages, with_gloss
+
+    query = f"{ticket.get('subject') or ''}\n{ticket.get('body') or ''}"
+    language = str(classification.get("language") or detect_language(query))
+    category = str(classification.get("category") or "general_question")
+    # Three shared words, not two: a shop's articles all speak of orders and accounts.
+    ranked = rank_articles(with_gloss(query), articles, min_evidence=3)
+    best = ranked[0] if ranked and ranked[0].relevant else None
+    passages = best_passages(query, str(best.article.get("body") or "")) if best else []
+    name = (customer or {}).get("name") or ticket.get("requester_name") or ""
+    body = render_reply(
+        language=language,
+        category=category,
+        name=name,
+        article=best.article if best else None,
+        snippet=[p + "\n" for p in passages],
+        urgent=classification.get("priority") == "urgent",
+    )
+    facts = account_facts(query, account)
+    if facts:
+        greeting, _, rest = body.partition("\n\n")
+        opening, _, rest = rest.partition("\n\n")
+        body = "\n\n".join(part for part in (greeting, opening, " ".join(facts), rest) if part)
+    grounded = best is not None and bool(passages)
+    sources = (
+        [
+            {
+                "id": best.article.get("id"),
+                "title": best.article.get("title"),
+                "url": _article_url(best.article),
+            }
+        ]
+        if grounded and best
+        else []
+    )
+    return {"body": body, "sources": sources, "grounded": grounded or bool(facts)}

@@ -30,8 +30,10 @@ from typing import Any
 from app.llm.base import ModelRequest, ModelResponse, Usage
 from app.llm.local import finance, heuristics, workflows
 from app.llm.local.classifier import TextClassifier
-from app.llm.local.drafts import draft_reply
+from app.llm.local.drafts import compose_reply
 from app.llm.local.planner import plan_act, plan_chat
+from app.llm.local.replies import with_gloss
+from app.llm.local.spam import is_spam
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -233,10 +235,11 @@ class LocalModel:
         ] or self.default_taxonomy
         text = ticket_text(ticket)
         classifier = self._classifier(tax)
+        read_as = with_gloss(text)  # a German "Rechnung" is read as an invoice too
         if classifier is None:  # no data at all: the first category, flagged for a person
             category, confidence, terms, anchor, runner_up = tax[0]["name"], 0.0, [], None, None
         else:
-            e = classifier.explain(text, k_terms=4)
+            e = classifier.explain(read_as, k_terms=4)
             category, confidence, terms, anchor, runner_up = (
                 e.label,
                 e.confidence,
@@ -270,6 +273,7 @@ class LocalModel:
             "confidence": round(float(confidence), 4),
             "rationale": rationale,
             "needs_review": bool(confidence < self.review_threshold),
+            "spam": is_spam(text),
         }
 
     def draft(
@@ -278,13 +282,14 @@ class LocalModel:
         classification: Mapping[str, Any] | None = None,
         articles: Sequence[Mapping[str, Any]] | None = None,
         customer: Mapping[str, Any] | None = None,
+        account: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The `triage/draft` output: a grounded reply, its sources, and whether it is grounded."""
         cls = dict(classification or {})
         if not cls.get("category"):
             cls = {**self.classify(ticket), **cls}
         valid = [a for a in (articles or []) if isinstance(a, Mapping)]
-        return draft_reply(ticket, cls, valid, customer)
+        return compose_reply(ticket, cls, valid, customer, account if isinstance(account, Mapping) else None)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Every handler is CPU work (the classifier, retrieval, planning): run it off the event loop."""
@@ -298,7 +303,11 @@ class LocalModel:
             response = ModelResponse(output=output, content=json.dumps(output))
         elif prompt == "triage/draft":
             output = self.draft(
-                v.get("ticket") or {}, v.get("classification"), v.get("articles"), v.get("customer")
+                v.get("ticket") or {},
+                v.get("classification"),
+                v.get("articles"),
+                v.get("customer"),
+                v.get("account"),
             )
             response = ModelResponse(output=output, content=json.dumps(output))
         elif prompt == "finance/classify":

@@ -113,6 +113,14 @@ _PRIORITY_SIGNALS: list[tuple[str, int, str]] = [
     (r"\b(cobraron dos veces|débité deux fois)", 3, "charged twice"),
     (r"\bchargeback\b|\bdispute\b", 2, "chargeback"),
     (r"\b(locked out|can'?t (log ?in|sign in|access)|cannot (log ?in|sign in|access))\b", 2, "no access"),
+    (
+        r"\b(lost|stolen|new) (my )?phone\b|\b(authenticator|two-factor|2fa)\b.{0,60}\b(gone|wiped|lost|stolen)\b",
+        2,
+        "second factor lost",
+    ),
+    (r"\baccount (is |was )?locked\b", 2, "locked"),
+    (r"\b(cracked|damaged|arrived broken|shattered)\b", 2, "damaged item"),
+    (r"\bcrash(es|ed|ing)?\b|\berror \d{3}\b|\bblank screen\b", 2, "crash"),
     (r"\b(deadline|today|tonight|by tomorrow)\b", 1, "deadline"),
     (
         r"\b(still|again|third time|second time|weeks?)\b.*\b(waiting|no (reply|answer|response)|nothing)\b",
@@ -126,6 +134,13 @@ _LOW_SIGNALS = re.compile(
     r"idea:|feature request|nice to have|wish)\b",
     re.IGNORECASE,
 )
+# "How do I ...?" about something that is not broken: useful, not pressing.
+_HOW_TO = re.compile(
+    r"^\W*(hi|hello|hey|dear \w+|good \w+)?\W*(how (do|can|long|many)|where (can|do|is)|can i|could you|"
+    r"do you (offer|sell|have)|is there|what are|please tell me how|wie|où|comment|cómo|dónde|por favor)\b",
+    re.IGNORECASE,
+)
+_HOW_TO_CATEGORIES = frozenset({"billing", "shipping", "cancellation"})
 # Categories that are rarely time-critical unless a signal says otherwise.
 _CALM_CATEGORIES = frozenset({"feature_request", "general_question"})
 
@@ -161,6 +176,9 @@ def priority(text: str, category: str | None = None) -> Verdict:
         return Verdict("urgent", signals)
     if score >= 3:
         return Verdict("high", signals)
+    body = text.split("\n", 1)[-1]
+    if score == 0 and category in _HOW_TO_CATEGORIES and _HOW_TO.search(body):
+        return Verdict("low", ["no urgency signals", "how-to question"])
     if score == 0 and (_LOW_SIGNALS.search(text) or category in _CALM_CATEGORIES):
         return Verdict(
             "low", ["no urgency signals", *(["casual request"] if _LOW_SIGNALS.search(text) else [])]

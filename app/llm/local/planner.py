@@ -18,7 +18,7 @@ from typing import Any
 
 from app.llm.base import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec
 from app.llm.local.heuristics import ALL_STOPWORDS, words
-from app.llm.local.retrieval import GENERIC, best_sentences
+from app.llm.local.retrieval import GENERIC
 
 SEP = "__"
 REJECTED = "Rejected by"
@@ -235,6 +235,81 @@ def _reply_calls(
     return calls
 
 
+_WANTS_MONEY_BACK = re.compile(
+    r"\b(refund|money back|reimburs|duplicate|charged (me )?twice|rembours|reembols|rückerstatt|erstatt)",
+    re.I,
+)
+_ORDER_NO = re.compile(r"\bNW-\d{4,6}\b")
+
+
+def _refund_target(text: str, account: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The charge a customer asks to have back: a duplicate, or an order they name that is
+    paid, not refunded and not disputed (a disputed charge is for the bank to settle)."""
+    charges = [c for c in account.get("charges") or [] if isinstance(c, Mapping)]
+    disputed = {d.get("charge") for d in account.get("disputes") or [] if isinstance(d, Mapping)}
+    from app.llm.local.replies import duplicate_charge
+
+    open_charges = [c for c in charges if not c.get("amount_refunded") and c.get("id") not in disputed]
+    if (duplicate := duplicate_charge(open_charges)) is not None:
+        return duplicate
+    named = set(_ORDER_NO.findall(text))
+    return next((c for c in open_charges if c.get("order") in named), None)
+
+
+def _across_calls(
+    tools: list[ToolSpec],
+    ticket: Mapping[str, Any],
+    classification: Mapping[str, Any],
+    account: Mapping[str, Any],
+    start: int,
+) -> list[ToolCall]:
+    """Writes on other systems that follow from the ticket: a refund it asks for, an issue for a bug."""
+    if classification.get("needs_review"):
+        return []
+    text = f"{ticket.get('subject') or ''}\n{ticket.get('body') or ''}"
+    planned: list[tuple[str, dict[str, Any]]] = []
+    category = classification.get("category")
+    if category in ("refund", "billing") and _WANTS_MONEY_BACK.search(text):
+        charge = _refund_target(text, account)
+        if charge is not None:
+            planned.append(("create_refund", {"charge_id": charge["id"], "reason": "requested_by_customer"}))
+    if category == "technical_issue":
+        tid = ticket.get("external_id")
+        planned.append(
+            (
+                "create_issue",
+                {
+                    "team_id": "ENG",
+                    "title": f"Customer report (help-desk ticket #{tid})"
+                    if tid is not None
+                    else "Customer report",
+                    "description": f"A customer reported a problem in help-desk ticket #{tid}; "
+                    f"priority {classification.get('priority', 'normal')}. Read the ticket for the details.",
+                    "labels": ["Bug"],
+                },
+            )
+        )
+    calls: list[ToolCall] = []
+    for op, args in planned:
+        tool = find_tool(tools, None, op)
+        if tool is not None:
+            calls.append(
+                ToolCall(
+                    id=f"local_{start + len(calls)}", name=tool.name, arguments=fit_arguments(tool, args)
+                )
+            )
+    return calls
+
+
+def _spam_calls(tools: list[ToolSpec], conn: str, ticket_id: Any) -> list[ToolCall]:
+    """Spam gets no reply: solved and tagged, so it leaves the queue and can be reported."""
+    tool = find_tool(tools, conn, "update_ticket")
+    if tool is None:
+        return []
+    args = {"ticket_id": ticket_id, "status": "solved", "add_tags": ["spam"]}
+    return [ToolCall(id="local_1", name=tool.name, arguments=fit_arguments(tool, args))]
+
+
 def _summary(history: History) -> str:
     done, failed = [], []
     for call in history.calls:
@@ -265,8 +340,13 @@ def plan_act(request: ModelRequest) -> ModelResponse:
 
     if not history.calls:
         calls: list[ToolCall]
-        if external_id is not None:
+        if external_id is not None and classification.get("spam"):
+            calls = _spam_calls(tools, conn, external_id)
+        elif external_id is not None:
             calls = _reply_calls(tools, conn, external_id, classification, draft, start=1)
+            account = v.get("account")
+            if isinstance(account, Mapping):
+                calls += _across_calls(tools, ticket, classification, account, start=len(calls) + 1)
         else:
             tool = find_tool(tools, conn, "create_ticket")
             calls = []
@@ -317,10 +397,12 @@ def plan_act(request: ModelRequest) -> ModelResponse:
 # --- chat -----------------------------------------------------------------------
 
 _TICKET_REF = re.compile(r"\b(?:ticket|case|issue)\s*(?:#|no\.?|number|nr\.?)?\s*(\d+)\b|#(\d+)\b", re.I)
-_SEARCH = re.compile(r"\b(find|search|look\s*up|lookup|show|list|any)\b", re.I)
+_SEARCH = re.compile(
+    r"\b(find|search|look\s*up|lookup|show|list|any|which|are there|mention(s|ing)?)\b", re.I
+)
 _TICKETS = re.compile(r"\btickets?\b", re.I)
 _TOPIC = re.compile(
-    r"\b(?:about|regarding|concerning|mentioning|related to|with|for|on|that mention)\s+(.+)", re.I
+    r"\b(?:about|regarding|concerning|mentioning|mentions?|related to|with|for|on|that mention)\s+(.+)", re.I
 )
 _HOW_TO = re.compile(
     r"\b(how (do|can|to|does|should|long|much)|policy|policies|what is (the|your|our)|can i|can we|"
@@ -328,6 +410,8 @@ _HOW_TO = re.compile(
     re.I,
 )
 
+_PAYMENTS = re.compile(r"\b(charges?|charged|payments?|paid|disputes?)\b", re.I)
+CANNOT = "I can't answer that with the offline model. "
 HELP = (
     'I\'m the offline assistant. I can look up a ticket ("show ticket 12"), search tickets '
     '("find tickets about refunds") and answer from the knowledge base ("what is the refund policy?").'
@@ -404,13 +488,21 @@ def _summarize_search(content: str, topic: str) -> str:
 def _summarize_articles(content: str, question: str) -> str:
     found = _items(parse_json(content), ("results", "articles", "items", "data"))
     if not found:
-        return "I couldn't find a knowledge-base article about that."
-    top = found[0]
-    sentences = best_sentences(question, str(top.get("body") or top.get("snippet") or ""), n=2)
+        return "I can't answer that: no knowledge-base article or connected system I can read covers it."
+    from app.llm.local.replies import best_passages
+    from app.llm.local.retrieval import rank_articles
+
+    ranked = rank_articles(question, found)
+    # A title that names the question's topic beats a body that mentions it in passing.
+    top = max(ranked, key=lambda r: (r.relevant, len(r.title_matched), r.evidence, r.score)).article
+    # Whole passages (a list stays whole), the one that answers the question first among them.
+    parts = best_passages(question, str(top.get("body") or top.get("snippet") or ""))
     url = top.get("html_url") or top.get("url") or ""
-    answer = " ".join(sentences) if sentences else ""
-    text = f'From "{top.get("title", "the knowledge base")}": {answer}'.rstrip(": ")
-    return text + (f"\nRead more: {url}" if url else "")
+    answer = "\n\n".join(parts)
+    text = (
+        f'From "{top.get("title", "the knowledge base")}":\n\n{answer}' if answer else str(top.get("title"))
+    )
+    return text + (f"\n\nRead more: {url}" if url else "")
 
 
 def plan_chat(request: ModelRequest) -> ModelResponse:
@@ -419,6 +511,14 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
     message = str(request.variables.get("message") or (users[-1].content if users else ""))
     tools = request.tools
     history = read_history(request.messages, since_last_user=True)
+
+    from app.llm.local import chat_plans
+
+    step = chat_plans.plan(
+        message, tools, history.calls, history.results, len(read_history(request.messages).calls)
+    )
+    if step is not None:
+        return step
 
     if history.calls:
         replies = []
@@ -433,6 +533,12 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
                 replies.append(f"I couldn't {op.replace('_', ' ')}: {_clip(result.content, 200)}")
             elif op == "get_ticket":
                 replies.append(_summarize_ticket(result.content))
+                if _PAYMENTS.search(message):
+                    replies.append(
+                        "I can't look up the requester's payments from here: the help desk gives me "
+                        "their id, not their email address. Ask me about their email and I'll list "
+                        "their charges."
+                    )
             elif op == "search_tickets":
                 replies.append(
                     _summarize_search(result.content, str(call.arguments.get("query") or _topic(message)))
@@ -463,4 +569,4 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
         args = {_param(articles, ("query", "q", "text")): keywords}
         return _tool_use([ToolCall(id=call_id, name=articles.name, arguments=args)])
 
-    return _end(HELP)
+    return _end(CANNOT + HELP)
