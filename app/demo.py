@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.panel import Panel
 from sqlalchemy import select
 
+from app.cli.where import write_demo_note
 from app.config import Settings
 from app.main import Container
 from app.services import intake
@@ -70,6 +71,28 @@ DEMO_CONNECTIONS: dict[str, DemoConnection] = {
     ),
 }
 SEED_TICKETS = 3
+# An OAuth2 authorization server at /sim/oauth/ (token endpoint /sim/oauth/oauth/tokens), so the
+# README's OAuth2 connection can be added and tested against the demo: its tokens expire in an
+# hour, and the connection's expiry alert shows it.
+DEMO_OAUTH_CLIENT = ("demo-client", "demo-client-secret")
+
+
+def oauth_server() -> Any:
+    """A bare RFC 6749 token endpoint (client credentials), with the simulators' fault controls."""
+    from fastapi import FastAPI
+
+    from connectors.simulator_base import Faults, OAuthSettings, SimulatorAuth, install
+
+    app = FastAPI(title="OAuth2 authorization server", docs_url=None, redoc_url=None, openapi_url=None)
+    client_id, client_secret = DEMO_OAUTH_CLIENT
+    settings = OAuthSettings(client_id=client_id, client_secret=client_secret, token_path="/oauth/tokens")
+    install(
+        app,
+        faults=Faults(),
+        auth=SimulatorAuth(oauth=settings),
+        error_body=lambda status: {"error": "server_error", "status": status},
+    )
+    return app
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -170,6 +193,7 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     token_file = data_dir / "admin-token"
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
+    write_demo_note(data_dir, base)
     console.print(
         Panel.fit(
             f"[bold]Switchboard demo[/bold] at [link={base}]{base}[/link] (open it and sign in with the token)\n"
@@ -181,5 +205,6 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
         )
     )
     sims = {kind: factory() for kind, factory in SIMULATORS.items()}
+    sims["oauth"] = oauth_server()
     api = create_app(c, simulators=sims, run_worker=True, on_ready=lambda cont: seed_runs(cont, base))
     uvicorn.run(api, host=host, port=port, log_level="warning")

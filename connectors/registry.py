@@ -2,54 +2,77 @@
 
 Adding a system is one line in each table. The demo mounts `SIMULATORS[kind]()`
 under `/sim/<name>/`; a connection of that kind then points its base_url there.
+
+Both tables name their entries as "module:attribute" and import one only when
+it is looked up: the simulators, zeep and the MCP SDK take seconds to import,
+and a command that talks to one help desk needs none of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from fastapi import FastAPI
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
-from connectors.base import Connector
-from connectors.chat import simulator as chat_simulator
-from connectors.chat.client import ChatConnector
-from connectors.crm import simulator as crm_simulator
-from connectors.crm.client import CrmConnector
-from connectors.erp import simulator as erp_simulator
-from connectors.erp.client import ERPConnector
-from connectors.helpdesk import simulator as helpdesk_simulator
-from connectors.helpdesk.client import HelpdeskConnector
-from connectors.mcp import demo_server as mcp_simulator
-from connectors.mcp.client import McpConnector
-from connectors.openapi import petstore_simulator
-from connectors.openapi.connector import OpenAPIConnector
-from connectors.payments import simulator as payments_simulator
-from connectors.payments.client import PaymentsConnector
-from connectors.tracker import simulator as tracker_simulator
-from connectors.tracker.client import TrackerConnector
+    from connectors.base import Connector
 
-CONNECTOR_TYPES: dict[str, type[Connector]] = {
-    HelpdeskConnector.kind: HelpdeskConnector,
-    PaymentsConnector.kind: PaymentsConnector,
-    CrmConnector.kind: CrmConnector,
-    McpConnector.kind: McpConnector,  # operations are the server's tools: await refresh() first
-    ChatConnector.kind: ChatConnector,  # Slack Web API
-    TrackerConnector.kind: TrackerConnector,  # Linear GraphQL API
-    ERPConnector.kind: ERPConnector,  # Northwind ERP, SOAP 1.1
-    OpenAPIConnector.kind: OpenAPIConnector,  # any OpenAPI 3 document (config.spec); per-instance operations
-}
+T = TypeVar("T")
+
+
+class LazyTable(Mapping[str, T], Generic[T]):
+    """A read-only mapping whose values are imported on first lookup; keys are known up front."""
+
+    def __init__(self, targets: dict[str, str]):
+        self._targets = dict(targets)
+        self._loaded: dict[str, T] = {}
+
+    def __getitem__(self, key: str) -> T:
+        if key not in self._loaded:
+            module, _, attribute = self._targets[key].partition(":")
+            self._loaded[key] = getattr(importlib.import_module(module), attribute)
+        return self._loaded[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._targets
+
+
+CONNECTOR_TYPES: Mapping[str, type[Connector]] = LazyTable(
+    {
+        "helpdesk": "connectors.helpdesk.client:HelpdeskConnector",
+        "payments": "connectors.payments.client:PaymentsConnector",
+        "crm": "connectors.crm.client:CrmConnector",
+        # operations are the server's tools: await refresh() first
+        "mcp": "connectors.mcp.client:McpConnector",
+        "chat": "connectors.chat.client:ChatConnector",  # Slack Web API
+        "tracker": "connectors.tracker.client:TrackerConnector",  # Linear GraphQL API
+        "erp": "connectors.erp.client:ERPConnector",  # Northwind ERP, SOAP 1.1
+        # any OpenAPI 3 document (config.spec); per-instance operations
+        "openapi": "connectors.openapi.connector:OpenAPIConnector",
+    }
+)
 
 # kind -> factory(**kwargs) -> the simulator's ASGI app, answering in the vendor's wire format.
-SIMULATORS: dict[str, Callable[..., FastAPI]] = {
-    HelpdeskConnector.kind: helpdesk_simulator.create_app,
-    PaymentsConnector.kind: payments_simulator.create_app,
-    CrmConnector.kind: crm_simulator.create_app,
-    McpConnector.kind: mcp_simulator.create_app,  # Northwind inventory MCP server at /sim/mcp/
-    ChatConnector.kind: chat_simulator.create_app,  # Slack workspace at /sim/chat/api/<method>
-    TrackerConnector.kind: tracker_simulator.create_app,  # Linear GraphQL at /sim/tracker/graphql
-    ERPConnector.kind: erp_simulator.create_app,  # SOAP at /sim/erp/, WSDL at /sim/erp/?wsdl
-    "petstore": petstore_simulator.create_app,  # Swagger Petstore for kind "openapi" (spec "petstore3")
-}
+SIMULATORS: Mapping[str, Callable[..., FastAPI]] = LazyTable(
+    {
+        "helpdesk": "connectors.helpdesk.simulator:create_app",
+        "payments": "connectors.payments.simulator:create_app",
+        "crm": "connectors.crm.simulator:create_app",
+        "mcp": "connectors.mcp.demo_server:create_app",  # Northwind inventory MCP server at /sim/mcp/
+        "chat": "connectors.chat.simulator:create_app",  # Slack workspace at /sim/chat/api/<method>
+        "tracker": "connectors.tracker.simulator:create_app",  # Linear GraphQL at /sim/tracker/graphql
+        "erp": "connectors.erp.simulator:create_app",  # SOAP at /sim/erp/, WSDL at /sim/erp/?wsdl
+        "petstore": "connectors.openapi.petstore_simulator:create_app",  # Swagger Petstore for "openapi"
+    }
+)
 
 
 def connector_type(kind: str) -> type[Connector]:

@@ -68,7 +68,59 @@ def test_connections_add_list_test(env: Path, monkeypatch: pytest.MonkeyPatch) -
     code, out = sb(
         "connections", "add", "y", "--kind", "helpdesk", "--base-url", "http://y", "--config", "[1]"
     )
-    assert code == 2 and "--config" in out
+    assert code == 2 and "--config must be a JSON object" in out
+    code, out = sb("connections", "add", "y", "--kind", "helpdesk", "--base-url", "http://y", "--config", "{")
+    assert code == 2 and "--config is not valid JSON" in out
+
+
+def test_connections_add_takes_config(env: Path) -> None:
+    """--config reaches the stored connection: OAuth2 needs its token_url, openapi its spec."""
+    oauth = [
+        "--auth",
+        "oauth2_client_credentials",
+        "--credential",
+        "client_id=a",
+        "--credential",
+        "client_secret=b",
+    ]
+    code, out = sb("connections", "add", "desk", "--kind", "helpdesk", "--base-url", "http://desk", *oauth)
+    assert code == 2 and "needs config.token_url" in out
+    code, out = sb(
+        "connections",
+        "add",
+        "desk",
+        "--kind",
+        "helpdesk",
+        "--base-url",
+        "http://desk",
+        *oauth,
+        "--config",
+        '{"token_url": "http://desk/oauth/tokens", "scope": "read"}',
+    )
+    assert code == 0, out
+    code, out = sb(
+        "connections",
+        "add",
+        "shop",
+        "--kind",
+        "openapi",
+        "--base-url",
+        "http://shop/api/v3",
+        "--config",
+        '{"spec": "petstore3", "header": "api_key"}',
+    )
+    assert code == 0, out
+    from app.store.db import Database
+    from app.store.tables import Connection
+
+    db = Database(f"sqlite:///{env / 'cli.db'}")
+    with db.session() as s:
+        stored = {r.name: r.config for r in s.query(Connection).all()}
+    db.dispose()
+    assert stored == {
+        "desk": {"token_url": "http://desk/oauth/tokens", "scope": "read"},
+        "shop": {"spec": "petstore3", "header": "api_key"},
+    }
 
 
 def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,19 +8,43 @@ import getpass
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from app.cli.eval import eval_app
-from app.config import Settings
-from app.main import Container
+
+if TYPE_CHECKING:  # the container pulls in every connector, the model and the store: only when used
+    from app.main import Container
+
+
+class _Group(TyperGroup):
+    """Every command: a database without its tables is a sentence to act on, not a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from app.cli.where import missing_table
+
+            if not missing_table(exc):
+                raise
+            err.print(
+                f"[red]error:[/red] the database {_STATE.get('database', '')} has no Switchboard tables "
+                "(or an older version of them): run [bold]switchboard db upgrade[/bold] first, "
+                "or point --data-dir, SWITCHBOARD_DATA_DIR or DATABASE_URL at another database",
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
     help="Switchboard: connect your systems, let a model work across them, approve every write.",
     no_args_is_help=True,
+    cls=_Group,
 )
 approvals_app = typer.Typer(help="The approval queue from a terminal.", no_args_is_help=True)
 connections_app = typer.Typer(help="Configured systems and their health.", no_args_is_help=True)
@@ -36,11 +60,32 @@ console = Console()
 err = Console(stderr=True)
 
 
+_STATE: dict[str, Any] = {}
+
+
+@app.callback()
+def _options(
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="where the SQLite database lives; default: a running demo's, else .switchboard "
+        "(or set SWITCHBOARD_DATA_DIR, or DATABASE_URL for any database)",
+    ),
+) -> None:
+    _STATE.clear()
+    _STATE["data_dir"] = data_dir
+
+
 def _container(data_dir: Path | None = None) -> Container:
-    settings = Settings()
-    if data_dir is not None:
-        settings.data_dir = data_dir
-    return Container(settings)
+    from app.cli.where import describe, resolve
+    from app.main import Container
+
+    where = resolve(data_dir if data_dir is not None else _STATE.get("data_dir"))
+    if where.note:
+        err.print(f"[dim]{where.note}[/dim]", soft_wrap=True)
+    c = Container(where.settings)
+    _STATE["database"] = describe(c.db.url)
+    return c
 
 
 def _fail(message: str) -> None:
@@ -183,6 +228,7 @@ def db_upgrade() -> None:
 def approvals_list(
     status: str = typer.Option("pending"), as_json: bool = typer.Option(False, "--json")
 ) -> None:
+    """Actions by status (pending by default); ids shown as short as they stay unique."""
     from app.services import approvals
 
     c = _container()
@@ -190,26 +236,47 @@ def approvals_list(
     if as_json:
         console.print_json(json.dumps(rows, default=str))
         return
-    table = Table(
-        "id", "tool", "risk", "status", "arguments", "reasons", title=f"{len(rows)} {status} actions"
-    )
+    console.print(_actions_table(c, rows, title=f"{len(rows)} {status} actions"))
+
+
+def _actions_table(c: Container, rows: list[dict[str, Any]], *, title: str) -> Table:
+    """Ids never cut: each is shown as its shortest unique prefix, which approve and reject accept."""
+    from app.services.lookup import display_ids
+    from app.store.tables import Action
+
+    short = display_ids(c.db, Action, [r["id"] for r in rows])
+    table = Table(title=title, caption="approve or reject by id; any unique start of an id works")
+    table.add_column("id", no_wrap=True, min_width=8)
+    table.add_column("tool", no_wrap=True)
+    table.add_column("risk", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("arguments", overflow="ellipsis", max_width=60)
+    table.add_column("reasons", overflow="ellipsis", max_width=40)
     for r in rows:
         table.add_row(
-            r["id"],
+            short[r["id"]],
             r["tool"],
             r["risk"],
             r["status"],
             json.dumps(r["arguments"])[:80],
             "; ".join(r["reasons"])[:60],
         )
-    console.print(table)
+    return table
 
 
-def _decide(fn: Any, *args: Any) -> dict[str, Any]:
+def _action_id(c: Container, text: str) -> str:
+    """The full id of the one action whose id starts with `text`."""
+    from app.services.lookup import unique_id
+    from app.store.tables import Action
+
+    return _decide(unique_id, c.db, Action, text, "action")  # type: ignore[no-any-return]
+
+
+def _decide(fn: Any, *args: Any) -> Any:
     from app.services.errors import ServiceError
 
     try:
-        return fn(*args)  # type: ignore[no-any-return]
+        return fn(*args)
     except ServiceError as exc:
         _fail(exc.message)
         raise
@@ -232,7 +299,12 @@ def approvals_approve(
         except ValueError:
             _fail("--arguments is not valid JSON")
     result = _decide(
-        approvals.approve, c.db, action_id, Principal(as_name, "approver"), c.pool.catalogue, edited
+        approvals.approve,
+        c.db,
+        _action_id(c, action_id),
+        Principal(as_name, "approver"),
+        c.pool.catalogue,
+        edited,
     )
     console.print(f"approved {result['id']} ({result['tool']}); a worker will execute it")
 
@@ -247,7 +319,7 @@ def approvals_reject(
     from app.services.auth import Principal
 
     c = _container()
-    result = _decide(approvals.reject, c.db, action_id, Principal(as_name, "approver"), reason)
+    result = _decide(approvals.reject, c.db, _action_id(c, action_id), Principal(as_name, "approver"), reason)
     console.print(f"rejected {result['id']} ({result['tool']})")
 
 
@@ -281,9 +353,17 @@ def connections_add(
         [], help="KEY=VALUE (repeat); or KEY=env:VAR to read an environment variable"
     ),
     owner: str | None = typer.Option(None, help="who owns this connection"),
+    config: str | None = typer.Option(
+        None,
+        "--config",
+        help='the kind\'s settings as a JSON object, e.g. \'{"spec": URL, "header": "api_key"}\' for openapi, '
+        "'{\"confirmed_read_only\": [TOOL]}' for mcp, '{\"token_url\": URL}' for OAuth2",
+    ),
 ) -> None:
     from app.services.connections import add_connection
     from app.services.errors import ServiceError
+
+    settings = _config_option(config)
 
     creds: dict[str, str] = {}
     for item in credential:
@@ -307,12 +387,27 @@ def connections_add(
             base_url=base_url,
             auth_type=auth,
             credentials=creds,
+            config=settings,
             owner=owner or _me(),
             actor=_me(),
         )
     except ServiceError as exc:
         _fail(exc.message)
     console.print(f"added connection {name} ({kind})")
+
+
+def _config_option(text: str | None) -> dict[str, Any]:
+    """`--config` as a JSON object, or a clear error naming the option."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        _fail(f"--config is not valid JSON: {exc}")
+        raise
+    if not isinstance(value, dict):
+        _fail(f"--config must be a JSON object ({{...}}), not {type(value).__name__}")
+    return value  # type: ignore[no-any-return]
 
 
 @connections_app.command("test")
