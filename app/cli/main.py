@@ -162,6 +162,9 @@ def triage(
         None, "--source", help="a help-desk connection to pull open tickets from"
     ),
     limit: int = typer.Option(50, help="at most this many tickets from --source"),
+    again: bool = typer.Option(
+        False, "--again", help="triage tickets that already have a run once more (default: skip them)"
+    ),
 ) -> None:
     """Batch triage with a progress bar and a summary table."""
     from app.cli.batch import run_batch
@@ -171,7 +174,7 @@ def triage(
     c = _container()
     c.db.upgrade()
     try:
-        asyncio.run(run_batch(c, console, file=file, source=source, limit=limit))
+        asyncio.run(run_batch(c, console, file=file, source=source, limit=limit, again=again))
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
 
