@@ -148,6 +148,13 @@ def connection_view(r: Connection, breaker: CircuitBreaker | None = None) -> dic
         left = (r.token_expires_at - utcnow()).total_seconds()
         if left < 0:
             alerts.append("credential expired")
+        elif left < 86400:
+            hours = int(left // 3600)
+            alerts.append(
+                f"credential expires in {hours} hour{'s' if hours != 1 else ''}"
+                if hours
+                else "credential expires within the hour"
+            )
         elif left < 7 * 86400:
             alerts.append(f"credential expires in {int(left // 86400)} days")
     if r.status == "error" and r.last_error:
