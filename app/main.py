@@ -7,7 +7,7 @@ the approval queue does not pay for the model, the pipelines or the connectors.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -177,8 +177,23 @@ class Container:
                 "workflow": WorkflowRunPipeline(),
             },
             lease_seconds=self.settings.lease_seconds,
-            on_parked=self._notifier(),
+            on_parked=self._on_parked(),
         )
+
+    def _on_parked(self) -> Callable[[str], Awaitable[None]]:
+        """When a run waits for people: approve replies a person approved ahead, then announce the rest."""
+        from app.services.followups import ReplyFollowUp
+
+        follow_up = ReplyFollowUp(self.db, self.pool.catalogue)
+        notifier = self._notifier()
+
+        async def parked(run_id: str) -> None:
+            if follow_up(run_id):
+                self.wake()
+            if notifier is not None:
+                await notifier(run_id)
+
+        return parked
 
     def _notifier(self) -> ApprovalNotifier | None:
         if not self.settings.notify:

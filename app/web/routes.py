@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
-from app.services import approvals, auth, connections, corrections, dashboard, views
+from app.services import approvals, auth, connections, corrections, dashboard, followups, views
 from app.services.auth import ROLES, Principal
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.store.tables import Action
@@ -58,6 +58,8 @@ templates.env.filters.update(
     pretty=present.pretty,
     short_id=present.short_id,
     humanize=present.humanize,
+    plain=present.plain,
+    confidence=present.confidence,
 )
 templates.env.globals.update(
     argument_view=present.argument_view,
@@ -81,8 +83,15 @@ def is_htmx(request: Request) -> bool:
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     who = current(request)
-    ctx: dict[str, Any] = {"user": template_user(who), "me": who, "path": request.url.path, **context}
-    if who is not None and not is_htmx(request):
+    ctx: dict[str, Any] = {
+        "user": template_user(who),
+        "me": who,
+        "path": request.url.path,
+        "htmx": is_htmx(request),
+        "local_model": container(request).settings.model == "local",
+        **context,
+    }
+    if who is not None:
         with container(request).db.session() as s:
             ctx["nav_pending"] = s.scalar(
                 select(func.count()).select_from(Action).where(Action.status == "pending")
@@ -242,7 +251,11 @@ def _item_response(request: Request, action_id: str, *, status: int = 200, **ext
     except NotFound as exc:
         return error_page(request, 404, exc.message)
     return fragment_or_page(
-        request, "_queue_item.html", {"item": item, **extra}, title="Approval", status=status
+        request,
+        "_queue_item.html",
+        {"item": item, "standalone": True, **extra},
+        title="Approval",
+        status=status,
     )
 
 
@@ -308,8 +321,12 @@ async def approve(
             if fields is None:
                 ctx["arguments_json"] = (form.get("arguments_json") or [""])[-1]
             return _form_again(request, action_id, ctx)
+    with_reply = (form.get("with_reply") or [""])[-1] == "1" and arguments is None
+    reply = _follow_up(request, action_id) if with_reply else None
     try:
         approvals.approve(c.db, action_id, who, c.pool.catalogue, arguments)
+        if reply is not None:
+            followups.approve_ahead(c.db, action_id, who, reply)
     except Invalid as exc:
         item = _item(request, action_id)
         ctx = _edit_context(request, item, arguments, error=exc.message)
@@ -319,7 +336,24 @@ async def approve(
     c.wake()
     if not is_htmx(request):
         return see_other("/ui/queue")
-    return _item_response(request, action_id, flash="Approved. It runs in a moment.")
+    flash = (
+        "Approved: the ticket is created in a moment, then the reply is posted on it."
+        if reply is not None
+        else "Approved. It runs in a moment."
+    )
+    return _item_response(request, action_id, flash=flash)
+
+
+def _follow_up(request: Request, action_id: str) -> str | None:
+    """The reply shown on a new ticket's card, which approving "ticket and reply" approves too."""
+    try:
+        item = _item(request, action_id)
+    except NotFound:
+        return None
+    if item["operation"] != followups.CREATE or item["status"] != "pending":
+        return None
+    reply = item["origin"].get("reply")
+    return reply if isinstance(reply, str) else None
 
 
 def _form_again(request: Request, action_id: str, ctx: dict[str, Any]) -> HTMLResponse:
@@ -358,7 +392,12 @@ async def reject(request: Request, action_id: str, who: Principal = Depends(requ
     c.wake()
     if not is_htmx(request):
         return see_other("/ui/queue")
-    return _item_response(request, action_id, flash="Rejected. The reason goes back to the model.")
+    flash = (
+        "Rejected. The reason is recorded; the offline model does not redraft, so this write will not happen."
+        if c.settings.model == "local"
+        else "Rejected. The reason goes back to the model, which may propose something else."
+    )
+    return _item_response(request, action_id, flash=flash)
 
 
 @router.post("/ui/queue/bulk")

@@ -114,6 +114,14 @@ def unfence(content: str) -> str:
     return match.group(1) if match else content
 
 
+_FENCE_TAG = re.compile(r"</?untrusted_data\b[^>]*>")
+
+
+def plain(content: str) -> str:
+    """A tool result as a person reads it: the fence tags (whole or around an error) dropped."""
+    return _FENCE_TAG.sub("", content or "").strip()
+
+
 def parse_json(content: str) -> Any:
     try:
         return json.loads(unfence(content))
@@ -242,7 +250,7 @@ def _summary(history: History) -> str:
         if result is None:
             continue
         if result.is_error or is_rejection(result):
-            failed.append(f"could not {_describe(call)}: {result.content.strip()[:200]}")
+            failed.append(f"could not {_describe(call)}: {plain(result.content)[:200]}")
         else:
             done.append(_describe(call))
     text = "Done: " + "; ".join(done) + "." if done else "Nothing was changed."
@@ -430,7 +438,7 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
             if is_rejection(result):
                 replies.append(f"I did not {op.replace('_', ' ')}: {rejection_reason(result.content)}")
             elif result.is_error:
-                replies.append(f"I couldn't {op.replace('_', ' ')}: {_clip(result.content, 200)}")
+                replies.append(f"I couldn't {op.replace('_', ' ')}: {_clip(plain(result.content), 200)}")
             elif op == "get_ticket":
                 replies.append(_summarize_ticket(result.content))
             elif op == "search_tickets":
@@ -440,7 +448,7 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
             elif op == "search_articles":
                 replies.append(_summarize_articles(result.content, message))
             else:
-                replies.append(f"{op.replace('_', ' ')}: {_clip(result.content)}")
+                replies.append(f"{op.replace('_', ' ')}: {_clip(plain(result.content))}")
         return _end("\n\n".join(replies) or HELP)
 
     # Ids stay unique across the whole conversation, not just this turn.
