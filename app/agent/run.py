@@ -35,7 +35,7 @@ from app.llm.base import (
 from app.llm.pricing import cost_usd
 from app.llm.prompts import untrusted
 from app.llm.tokens import count_tokens
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, noting_calls
 from tools.base import Catalogue, Tool
 
 TOOL_RESULT_TOKEN_BUDGET = 1500
@@ -57,6 +57,8 @@ class ToolOutcome:
     # True when the content came from outside (a system's data or error text):
     # the model then sees it fenced as untrusted data.
     external: bool = True
+    # Attempts that failed before this outcome (rate limited, unavailable), as the transport saw them.
+    retries: tuple[dict[str, Any], ...] = ()
 
 
 def replayed(rec: StepRecord) -> ToolOutcome:
@@ -292,6 +294,7 @@ class RunContext:
                     "result": outcome.content,
                     "is_error": outcome.is_error,
                     "external": outcome.external,
+                    **({"retries": list(outcome.retries)} if outcome.retries else {}),
                     **extra,
                 },
             )
@@ -330,12 +333,13 @@ class RunContext:
     async def _invoke(
         self, tool: Tool, arguments: dict[str, Any], idempotency_key: str | None
     ) -> ToolOutcome:
-        try:
-            data = await tool.invoke(arguments, idempotency_key)
-        except ConnectorError as exc:
-            return ToolOutcome(f"{tool.name} failed: {exc}", True)
+        with noting_calls() as notes:
+            try:
+                data = await tool.invoke(arguments, idempotency_key)
+            except ConnectorError as exc:
+                return ToolOutcome(f"{tool.name} failed: {exc}", True, retries=tuple(notes))
         text = trim_to_tokens(_dump(data))
-        return ToolOutcome(text, False, data)
+        return ToolOutcome(text, False, data, retries=tuple(notes))
 
     async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
         action = self._actions.get(key)
@@ -424,8 +428,10 @@ class RunContext:
                     ),
                     False,
                     outcome.data,
+                    retries=outcome.retries,
                 )
         outcome_external = outcome.external
+        retries = outcome.retries
         step = NewStep(
             kind="tool_call",
             name=f"tool:{key}",
@@ -439,6 +445,7 @@ class RunContext:
                 "result": outcome.content,
                 "is_error": outcome.is_error,
                 "external": outcome_external,
+                **({"retries": list(retries)} if retries else {}),
             },
         )
         self._actions[key] = self.store.finish_execution(

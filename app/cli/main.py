@@ -430,10 +430,21 @@ def connections_test(name: str) -> None:
     except ServiceError as exc:
         _fail(exc.message)
         return
+    retried = _retries_said(result.get("retries") or [])
     if result["health"] == "ok":
-        console.print(f"[green]{name}: ok[/green]")
+        console.print(f"[green]{name}: ok[/green]{retried}", soft_wrap=True)
     else:
-        _fail(f"{name}: {result['error']}")
+        _fail(f"{name}: {result['error']}{retried}")
+
+
+def _retries_said(retries: list[dict[str, Any]]) -> str:
+    """' (after 2 retries: 429, 429; waited 2 s)', or nothing."""
+    if not retries:
+        return ""
+    causes = ", ".join(str(e.get("status") or e.get("error") or "?") for e in retries)
+    waited = sum(float(e.get("wait_seconds") or 0) for e in retries)
+    n = len(retries)
+    return f" (after {n} retr{'ies' if n != 1 else 'y'}: {causes}; waited {waited:g} s)"
 
 
 # -- tokens ----------------------------------------------------------------

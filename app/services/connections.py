@@ -6,6 +6,7 @@ into the connector's httpx auth and nowhere else (never a prompt, a step or a lo
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,9 +16,9 @@ from app.services.errors import Conflict, Invalid, NotFound
 from app.store.crypto import SecretBox
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Connection, utcnow
+from app.store.tables import AuditEntry, Connection, utcnow
 from connectors.auth import OAuth2ClientCredentials, OAuth2RefreshToken
-from connectors.base import Connector
+from connectors.base import Connector, noting_calls
 from connectors.circuit import CircuitBreaker
 from connectors.http import ApiKeyAuth, BearerAuth, RetryPolicy, build_client, zendesk_token_auth
 from connectors.registry import CONNECTOR_TYPES
@@ -134,14 +135,51 @@ def add_connection(
         return row.id
 
 
+RETRIED = "connection.retried"
+RETRY_WINDOW = timedelta(hours=1)
+
+
+def recent_retries(s: Any, since: datetime) -> dict[str, list[dict[str, Any]]]:
+    """connection id → the retries its calls needed since `since`, oldest first."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    rows = s.execute(
+        select(AuditEntry.subject_id, AuditEntry.data)
+        .where(AuditEntry.event == RETRIED, AuditEntry.at >= since)
+        .order_by(AuditEntry.id)
+    ).all()
+    for subject, data in rows:
+        out.setdefault(str(subject), []).append(data or {})
+    return out
+
+
+def retry_alert(retries: list[dict[str, Any]]) -> str | None:
+    """'3 calls retried in the last hour (2 rate limited, 1 unavailable; last waited 1 s)'."""
+    if not retries:
+        return None
+    limited = sum(1 for e in retries if e.get("status") == 429)
+    other = len(retries) - limited
+    kinds = [f"{limited} rate limited"] if limited else []
+    if other:
+        kinds.append(f"{other} failed or unavailable")
+    wait = retries[-1].get("wait_seconds")
+    last = f"; last waited {wait:g} s" if isinstance(wait, int | float) else ""
+    n = len(retries)
+    return f"{n} call{'s' if n != 1 else ''} retried in the last hour ({', '.join(kinds)}{last})"
+
+
 def list_connections(db: Database, breakers: dict[str, CircuitBreaker] | None = None) -> list[dict[str, Any]]:
     with db.session() as s:
         rows = s.scalars(select(Connection).order_by(Connection.name)).all()
-        return [connection_view(r, (breakers or {}).get(r.name)) for r in rows]
+        retries = recent_retries(s, utcnow() - RETRY_WINDOW)
+        return [connection_view(r, (breakers or {}).get(r.name), retries.get(r.id, [])) for r in rows]
 
 
-def connection_view(r: Connection, breaker: CircuitBreaker | None = None) -> dict[str, Any]:
+def connection_view(
+    r: Connection, breaker: CircuitBreaker | None = None, retries: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     alerts = []
+    if (retried := retry_alert(retries or [])) is not None:
+        alerts.append(retried)
     if breaker is not None and breaker.state != "closed":
         alerts.append(f"circuit {breaker.state}: {breaker.last_error or 'repeated failures'}")
     if r.token_expires_at is not None:
@@ -171,6 +209,7 @@ def connection_view(r: Connection, breaker: CircuitBreaker | None = None) -> dic
         "token_expires_at": r.token_expires_at.isoformat() if r.token_expires_at else None,
         "alerts": alerts,
         "circuit": breaker.snapshot() if breaker is not None else {"state": "closed"},
+        "retries_last_hour": len(retries or []),
     }
 
 
@@ -221,6 +260,7 @@ class ConnectorPool:
             retry=RetryPolicy(
                 max_attempts=int(row.config.get("retry_attempts", 4)),
                 backoff_initial=float(row.config.get("retry_backoff_seconds", 0.5)),
+                on_retry=lambda event: self._retried(name, event),
             ),
         )
         return CONNECTOR_TYPES[row.kind](client, row.config)
@@ -310,16 +350,24 @@ class ConnectorPool:
             row.last_checked_at = utcnow()
             audit(s, "system", "connection.checked", "connection", row.id, {"status": status, "error": error})
 
+    def _retried(self, name: str, event: dict[str, Any]) -> None:
+        """A call was retried (rate limited, unavailable): kept for the connection's health."""
+        with self.db.session() as s:
+            row = s.scalar(select(Connection).where(Connection.name == name))
+            if row is not None:
+                audit(s, "system", RETRIED, "connection", row.id, event)
+
     async def test(self, name: str) -> dict[str, Any]:
-        """Call the connection's cheap check and record its health."""
+        """Call the connection's cheap check and record its health (with any retries it took)."""
         connector = self.connector(name)
-        try:
-            detail = await connector.check()
-            status, error = "ok", None
-        except Exception as exc:  # any failure is the health we report
-            detail, status, error = {}, "error", str(exc)
+        with noting_calls() as retries:
+            try:
+                detail = await connector.check()
+                status, error = "ok", None
+            except Exception as exc:  # any failure is the health we report
+                detail, status, error = {}, "error", str(exc)
         self._mark(name, status, error)
-        return {"name": name, "health": status, "error": error, "detail": detail}
+        return {"name": name, "health": status, "error": error, "detail": detail, "retries": list(retries)}
 
     async def aclose(self) -> None:
         for c in self._connectors.values():

@@ -78,6 +78,8 @@ def test_every_readme_command_works_against_the_demo(tmp_path: Path) -> None:
         assert done.returncode == 0, f"{done.stderr[-6000:]}\n--- stdout ---\n{done.stdout[-3000:]}\n{log}"
         out = done.stdout
         assert '"public": true' in out  # the approved reply, on the help desk
+        assert "helpdesk: ok (after 2 retries: 429, 429" in out  # the injected rate limit, retried
+        assert "calls retried in the last hour" in out  # and on the connection's health
         assert "shop: ok" in out and "warehouse: ok" in out and "desk: ok" in out
         assert "demo's database .switchboard/demo/switchboard.db" in done.stderr
         assert "credential expires within the hour" in out or "expires in" in out
