@@ -328,22 +328,34 @@ def approvals_reject(
 
 # -- connections -----------------------------------------------------------
 @connections_app.command("list")
-def connections_list() -> None:
+def connections_list(
+    wide: bool = typer.Option(False, "--wide", help="also the base URL and the auth type"),
+) -> None:
+    """Configured systems, their health, and what needs attention (expiry, retries, errors)."""
     from app.services.connections import list_connections
 
     c = _container()
-    table = Table("name", "kind", "base url", "auth", "owner", "health", "alerts")
-    for r in list_connections(c.db):
-        table.add_row(
-            r["name"],
-            r["kind"],
-            r["base_url"],
-            r["auth_type"],
-            r["owner"] or "",
-            r["health"],
-            "; ".join(r["alerts"]),
-        )
-    console.print(table)
+    console.print(_connections_table(list_connections(c.db), wide=wide))
+
+
+def _connections_table(rows: list[dict[str, Any]], *, wide: bool) -> Table:
+    """Alerts get the room: at 80 columns they wrap in their own column, not one word a line."""
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    if wide:
+        table.add_column("base url", overflow="fold")
+        table.add_column("auth", no_wrap=True)
+    table.add_column("owner", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("health", no_wrap=True)
+    table.add_column("alerts", ratio=1, min_width=30)
+    for r in rows:
+        cells = [r["name"], r["kind"]]
+        if wide:
+            cells += [r["base_url"], r["auth_type"]]
+        cells += [r["owner"] or "", r["health"], "; ".join(r["alerts"])]
+        table.add_row(*cells)
+    return table
 
 
 @connections_app.command("add")
