@@ -392,12 +392,23 @@ async def reject(request: Request, action_id: str, who: Principal = Depends(requ
     c.wake()
     if not is_htmx(request):
         return see_other("/ui/queue")
-    flash = (
-        "Rejected. The reason is recorded; the offline model does not redraft, so this write will not happen."
-        if c.settings.model == "local"
-        else "Rejected. The reason goes back to the model, which may propose something else."
-    )
+    flash = _rejected_flash(c.settings.model, approvals.get_action(c.db, action_id), reason)
     return _item_response(request, action_id, flash=flash)
+
+
+def _rejected_flash(model: str, action: dict[str, Any], reason: str) -> str:
+    """What happens next, truthfully: a hosted model reads the reason; the offline one redrafts
+    a public reply for its tone or length, and otherwise leaves the write undone."""
+    if model != "local":
+        return "Rejected. The reason goes back to the model, which may propose something else."
+    from app.llm.local.redraft import what_to_change
+
+    args = action.get("arguments") or {}
+    if action.get("operation") == "add_comment" and args.get("public", True) and what_to_change(reason):
+        return (
+            "Rejected. The offline model redrafts the reply as asked; the new draft appears here to approve."
+        )
+    return "Rejected. The reason is recorded with the run; this write will not happen."
 
 
 @router.post("/ui/queue/bulk")

@@ -147,3 +147,32 @@ def test_sidebar_count_stays_in_step_with_the_tabs(page: Page, demo: Demo) -> No
     expect(page.locator("#nav-pending")).to_have_text(str(before + added - 1))
     expect(tab_count).to_have_text(str(before + added - 1), timeout=30_000)
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+def test_rejecting_a_reply_for_its_tone_brings_a_redraft(page: Page, demo: Demo) -> None:
+    pending = api(demo).get("/api/v1/approvals?status=pending").json()
+    reply = next(a for a in pending if a["operation"] == "add_comment" and a["arguments"].get("public"))
+    for other in pending:  # the run goes on once every proposal of its turn is decided
+        if other["run_id"] == reply["run_id"] and other["id"] != reply["id"]:
+            assert api(demo).post(f"/api/v1/approvals/{other['id']}/approve").status_code == 200
+    page.reload()
+    card = page.locator(f"#a-{reply['id']}")
+    card.get_by_role("button", name=re.compile("^Reject")).first.click()
+    box = card.locator("input[name=reason]")
+    expect(box).to_have_attribute("placeholder", re.compile("redrafts a reply for tone or length"))
+    box.fill("wrong tone, too casual")
+    with page.expect_response(re.compile(r"/reject$")) as rejected:
+        box.press("Enter")
+    assert "redrafts the reply as asked" in rejected.value.text()
+
+    def redraft() -> dict[str, Any] | None:
+        for a in api(demo).get("/api/v1/approvals?status=pending").json():
+            if a["run_id"] == reply["run_id"] and a["operation"] == "add_comment" and a["id"] != reply["id"]:
+                return a  # type: ignore[no-any-return]
+        return None
+
+    new = wait_for("the redrafted reply", redraft, timeout=30, interval=0.3)
+    assert new["arguments"]["ticket_id"] == reply["arguments"]["ticket_id"]
+    assert new["arguments"]["body"] != reply["arguments"]["body"]
+    assert new["arguments"]["body"].startswith("Dear ")
+    expect(page.locator(f"#a-{new['id']} .reply")).to_contain_text("Dear ", timeout=30_000)

@@ -51,4 +51,5 @@ async def test_the_reject_box_says_what_the_local_model_does(ui: Ui) -> None:
     page = (await ui.get("/ui/queue")).text
     assert ui.c.settings.model == "local"
     assert "The model reads this and may propose something else" not in page
-    assert "the offline model does not redraft" in page
+    assert "The offline model redrafts a reply for tone or length" in page
+    assert "other reasons drop this write" in page
