@@ -200,7 +200,8 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
             f"admin token: {token}\n(also in {token_file})\n"
             f"model: {settings.model}   database: {c.db.engine.url.render_as_string(hide_password=True)}\n"
             f"simulators: {', '.join(f'{base}/sim/{k}/' for k in SIMULATORS)}\n\n"
-            f"try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/approvals",
+            f"try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/approvals\n"
+            f"CLI:  . .venv/bin/activate && switchboard approvals list   (commands run here use this demo's data)",
             title="ready",
         )
     )
