@@ -156,7 +156,13 @@ class RetryTransport(httpx.AsyncBaseTransport):
             await policy.sleep(delay)
 
     def _retrying(
-        self, request: httpx.Request, attempt: int, delay: float, *, status: int | None = None, error: str = ""
+        self,
+        request: httpx.Request,
+        attempt: int,
+        delay: float,
+        *,
+        status: int | None = None,
+        error: str = "",
     ) -> None:
         """Say that attempt `attempt` failed and another follows after `delay` seconds."""
         event: dict[str, Any] = {
