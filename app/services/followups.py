@@ -12,6 +12,7 @@ high risk. Anything else stays in the queue for a person, as every write does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,11 +20,13 @@ from sqlalchemy import select
 
 from app.services import approvals
 from app.services.auth import Principal
+from app.services.errors import ServiceError
 from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Action, AuditEntry
 from tools.base import Catalogue
 
+log = logging.getLogger("switchboard.followups")
 EVENT = "action.reply_approved_ahead"
 CREATE = "create_ticket"
 REPLY = "add_comment"
@@ -109,6 +112,10 @@ class ReplyFollowUp:
                         plans.append((a.id, entry.actor, str(entry.data.get("role") or "approver")))
         done = 0
         for action_id, name, role in plans:
-            approvals.approve(self.db, action_id, Principal(name, role), self.catalogue)
+            try:
+                approvals.approve(self.db, action_id, Principal(name, role), self.catalogue)
+            except ServiceError as exc:  # e.g. decided meanwhile, or four eyes: it stays for a person
+                log.info("reply %s approved ahead was left for a person: %s", action_id, exc.message)
+                continue
             done += 1
         return done
