@@ -264,6 +264,7 @@ def test_missing_tables_say_what_to_run(tmp_path: Path, monkeypatch: pytest.Monk
         ["connections", "list"],
         ["tokens", "list"],
         ["approvals", "approve", "ab"],
+        ["worker"],
     ):
         result = runner.invoke(app, ["--data-dir", "empty", *args])
         assert result.exit_code == 2, (args, result.output)

@@ -88,6 +88,16 @@ def _container(data_dir: Path | None = None) -> Container:
     return c
 
 
+def _require_tables(c: Container) -> None:
+    """Fail now, in words, rather than once per poll in a long-running loop."""
+    from sqlalchemy import select
+
+    from app.store.tables import Run
+
+    with c.db.session() as s:
+        s.execute(select(Run.id).limit(1))
+
+
 def _fail(message: str) -> None:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(2)
@@ -136,6 +146,7 @@ def worker(once: bool = typer.Option(False, help="advance what is runnable now, 
     from app.agent.orchestrator import worker_id
 
     c = _container()
+    _require_tables(c)
     owner = worker_id()
 
     async def main() -> None:
