@@ -254,27 +254,33 @@ def approvals_list(
 
 
 def _actions_table(c: Container, rows: list[dict[str, Any]], *, title: str) -> Table:
-    """Ids never cut: each is shown as its shortest unique prefix, which approve and reject accept."""
+    """Ids never cut: each is shown as its shortest unique prefix, which approve and reject accept.
+    Arguments and reasons take what room is left, on one line each."""
     from app.services.lookup import display_ids
     from app.store.tables import Action
 
     short = display_ids(c.db, Action, [r["id"] for r in rows])
+    narrow = console.width < 110  # then the operation alone names the tool
+    tools = [r["operation"] if narrow else r["tool"] for r in rows]
+    widths = {
+        "id": max([8, *(len(v) for v in short.values())]),
+        ("operation" if narrow else "tool"): min(30, max([4, *(len(t) for t in tools)])),
+        "risk": max([4, *(len(r["risk"]) for r in rows)]),
+        "status": max([6, *(len(r["status"]) for r in rows)]),
+    }
+    room = console.width - sum(widths.values()) - 3 * 6 - 1
+    with_reasons = room >= 24
+    if not with_reasons:
+        room += 3
+    widths["arguments"] = max(8, room * 3 // 5 if with_reasons else room)
+    if with_reasons:
+        widths["reasons"] = room - widths["arguments"]
     table = Table(title=title, caption="approve or reject by id; any unique start of an id works")
-    table.add_column("id", no_wrap=True, min_width=8)
-    table.add_column("tool", no_wrap=True)
-    table.add_column("risk", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("arguments", overflow="ellipsis", max_width=60)
-    table.add_column("reasons", overflow="ellipsis", max_width=40)
-    for r in rows:
-        table.add_row(
-            short[r["id"]],
-            r["tool"],
-            r["risk"],
-            r["status"],
-            json.dumps(r["arguments"])[:80],
-            "; ".join(r["reasons"])[:60],
-        )
+    for name, width in widths.items():
+        table.add_column(name, width=width, no_wrap=True, overflow="ellipsis")
+    for r, tool in zip(rows, tools, strict=True):
+        cells = [short[r["id"]], tool, r["risk"], r["status"], json.dumps(r["arguments"], ensure_ascii=False)]
+        table.add_row(*cells, *(["; ".join(r["reasons"])] if with_reasons else []))
     return table
 
 
