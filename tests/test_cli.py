@@ -248,7 +248,9 @@ def test_ids_any_unique_prefix_and_shown_short(env: Path, monkeypatch: pytest.Mo
     assert code == 0 and "174c1baca82 " in out and "174c1baca83 " in out and "9f00aa11 " in out
     monkeypatch.setenv("COLUMNS", "80")  # a plain terminal: the ids still fit, whole
     code, out = sb("approvals", "list")
-    assert code == 0 and "174c1baca82 " in out and "9f00aa11 " in out and max(map(len, out.splitlines())) <= 80
+    assert (
+        code == 0 and "174c1baca82 " in out and "9f00aa11 " in out and max(map(len, out.splitlines())) <= 80
+    )
     code, out = sb("approvals", "reject", "174c1baca8", "--reason", "no")
     assert code == 2 and "ambiguous" in out and "give more characters" in out
     code, out = sb("approvals", "reject", "174c1baca83", "--reason", "no")
