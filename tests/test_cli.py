@@ -304,3 +304,54 @@ def test_finds_the_demo_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     result = runner.invoke(app, ["--data-dir", "mine", "db", "upgrade"])
     assert result.exit_code == 0 and "mine/switchboard.db" in result.output and "using" not in result.output
+
+
+async def test_batch_waits_for_runs_another_worker_holds(env: Path) -> None:
+    """Beside a running demo its worker claims some of the batch: the bar still reaches the end."""
+    import asyncio
+    from io import StringIO
+
+    from rich.console import Console
+
+    from app.cli.batch import _advance
+    from app.config import Settings
+    from app.main import Container
+    from app.services import intake
+    from app.services.views import run_view
+
+    with LoopbackServer(create_app()) as server:
+        c = Container(Settings())
+        c.db.upgrade()
+        from app.services.connections import add_connection
+
+        add_connection(c.db, c.box, name="helpdesk", kind="helpdesk", base_url=server.url)
+        payloads = [
+            {
+                "subject": f"Cannot log in {n}",
+                "body": "My password reset link does not work",
+                "requester_email": "a@example.com",
+            }
+            for n in range(3)
+        ]
+        run_ids = [
+            intake.submit(c.db, kind="ticket", run_kind="triage", payload=p, source="cli", actor="cli")[0]
+            for p in payloads
+        ]
+        assert c.store.claim_run(run_ids[1], "demo-worker", 120.0)  # another worker holds this one
+
+        async def other_worker() -> None:  # finishes its run a while after this process ran out of work
+            while any(run_view(c.db, r)["status"] in ("queued", "running") for r in (run_ids[0], run_ids[2])):
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            await c.orchestrator.advance(run_ids[1], "demo-worker")
+            c.store.release(run_ids[1], "demo-worker")
+
+        out = StringIO()
+        other = asyncio.create_task(other_worker())
+        await _advance(c, Console(file=out, width=100), run_ids, wait_seconds=60)
+        assert [run_view(c.db, r)["status"] for r in run_ids] == ["waiting_approval"] * 3
+        await other
+        await c.pool.aclose()
+        assert [run_view(c.db, r)["status"] for r in run_ids] == ["waiting_approval"] * 3
+        assert "3/3" in out.getvalue()
+        c.db.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -97,8 +98,13 @@ async def run_batch(
     _summary(c, console, run_ids, tickets, skipped)
 
 
-async def _advance(c: Container, console: Console, run_ids: list[str]) -> None:
-    """Advance runs until each of ours has settled; the bar moves as each one does."""
+async def _advance(c: Container, console: Console, run_ids: list[str], *, wait_seconds: float = 600) -> None:
+    """Advance runs until each of ours has settled; the bar moves as each one does.
+
+    Another worker (a running demo, `switchboard worker`) may hold some of them: then
+    this waits for them to settle rather than stopping at the first moment when
+    nothing is left for this process to claim.
+    """
     owner = worker_id()
     pending = set(run_ids)
     columns = (
@@ -108,13 +114,19 @@ async def _advance(c: Container, console: Console, run_ids: list[str]) -> None:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    deadline = asyncio.get_running_loop().time() + wait_seconds
     with Progress(*columns, console=console) as progress:
         first = "triaging (the first ticket also trains the local classifier)"
         task = progress.add_task(first if c.settings.model == "local" else "triaging", total=len(run_ids))
-        while pending and await c.orchestrator.run_once(owner) is not None:
+        while pending and asyncio.get_running_loop().time() < deadline:
+            did = await c.orchestrator.run_once(owner)
             done = {r for r in pending if run_view(c.db, r)["status"] not in SETTLED_NOT}
             pending -= done
-            progress.update(task, advance=len(done), description="triaging")
+            if done:
+                progress.update(task, advance=len(done), description="triaging")
+            if did is None and pending:
+                progress.update(task, description="triaging (another worker holds some)")
+                await asyncio.sleep(0.3)
 
 
 def _summary(
