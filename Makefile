@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make demo PORT=8100 HOST=0.0.0.0 DATA_DIR=/tmp/sb` picks where the demo listens and keeps its data.
+PORT ?= 8000
+HOST ?= 127.0.0.1
+DATA_DIR ?= .switchboard/demo
 
 .PHONY: demo test lint typecheck unit install clean eval
 
@@ -17,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/switchboard demo
+	$(BIN)/switchboard demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tools connectors evals tests

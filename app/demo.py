@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.panel import Panel
 from sqlalchemy import select
 
+from app.cli.where import write_demo_note
 from app.config import Settings
 from app.main import Container
 from app.services import intake
@@ -76,6 +77,28 @@ DEMO_CONNECTIONS: dict[str, DemoConnection] = {
 }
 SEED_TICKETS = 3
 UNFINISHED = ("queued", "running", "waiting_approval")
+# An OAuth2 authorization server at /sim/oauth/ (token endpoint /sim/oauth/oauth/tokens), so the
+# README's OAuth2 connection can be added and tested against the demo: its tokens expire in an
+# hour, and the connection's expiry alert shows it.
+DEMO_OAUTH_CLIENT = ("demo-client", "demo-client-secret")
+
+
+def oauth_server() -> Any:
+    """A bare RFC 6749 token endpoint (client credentials), with the simulators' fault controls."""
+    from fastapi import FastAPI
+
+    from connectors.simulator_base import Faults, OAuthSettings, SimulatorAuth, install
+
+    app = FastAPI(title="OAuth2 authorization server", docs_url=None, redoc_url=None, openapi_url=None)
+    client_id, client_secret = DEMO_OAUTH_CLIENT
+    settings = OAuthSettings(client_id=client_id, client_secret=client_secret, token_path="/oauth/tokens")
+    install(
+        app,
+        faults=Faults(),
+        auth=SimulatorAuth(oauth=settings),
+        error_body=lambda status: {"error": "server_error", "status": status},
+    )
+    return app
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -291,16 +314,19 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     c = Container(settings)
     token = prepare(c, data_dir, base)
     admin_token_file = data_dir / "admin-token"
+    write_demo_note(data_dir, base)
     console.print(
         Panel.fit(
             f"[bold]Switchboard demo[/bold] at [link={base}]{base}[/link] (open it and sign in with the token)\n"
             f"admin token: {token}\n(also in {admin_token_file})\n"
             f"model: {settings.model}   database: {c.db.engine.url.render_as_string(hide_password=True)}\n"
             f"simulators: {', '.join(f'{base}/sim/{k}/' for k in SIMULATORS)}\n\n"
-            f"try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/approvals",
+            f"try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/approvals\n"
+            f"CLI:  . .venv/bin/activate && switchboard approvals list   (commands run here use this demo's data)",
             title="ready",
         )
     )
     sims = {kind: factory() for kind, factory in SIMULATORS.items()}
+    sims["oauth"] = oauth_server()
     api = create_app(c, simulators=sims, run_worker=True, on_ready=lambda cont: seed_runs(cont, base))
     uvicorn.run(api, host=host, port=port, log_level="warning")

@@ -1,36 +1,32 @@
-"""The composition root: the one place that picks concrete classes."""
+"""The composition root: the one place that picks concrete classes.
+
+Each part is imported where it is first built, so a command that only reads
+the approval queue does not pay for the model, the pipelines or the connectors.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from sqlalchemy import select
-
-from app.agent.orchestrator import Orchestrator
-from app.agent.policy import Policy, StandingRule
 from app.config import Settings
-from app.llm.base import Model
-from app.llm.factory import build_model
-from app.llm.prompts import PromptLibrary, default_library
-from app.services.bookings import own_bookings
-from app.services.chat import ChatPipeline
-from app.services.connections import ConnectorPool
-from app.services.deltas import DeltaBus
-from app.services.finance import FinancePipeline
-from app.services.mcp_calls import mcp_call_pipeline
-from app.services.notify import ApprovalNotifier
-from app.services.rules import load_policy
-from app.services.triage import DEFAULT_TAXONOMY, TriagePipeline
-from app.services.workflows import WorkflowDraftPipeline, WorkflowRunPipeline
-from app.store.crypto import MissingSecretKey, SecretBox
-from app.store.db import Database
-from app.store.runs import SqlRunStore
-from app.store.tables import Correction
+
+if TYPE_CHECKING:
+    import httpx
+
+    from app.agent.orchestrator import Orchestrator
+    from app.agent.policy import Policy, StandingRule
+    from app.llm.base import Model
+    from app.llm.prompts import PromptLibrary
+    from app.services.connections import ConnectorPool
+    from app.services.deltas import DeltaBus
+    from app.services.notify import ApprovalNotifier
+    from app.store.crypto import SecretBox
+    from app.store.db import Database
+    from app.store.runs import SqlRunStore
 
 
 @dataclass
@@ -67,27 +63,37 @@ class Container:
     @cached_property
     def deltas(self) -> DeltaBus:
         """Live answer text of runs advanced in this process, for the chat stream."""
+        from app.services.deltas import DeltaBus
+
         return DeltaBus()
 
     @cached_property
     def db(self) -> Database:
+        from app.store.db import Database
+
         return Database(self.settings.resolved_database_url())
 
     @cached_property
     def box(self) -> SecretBox:
         """Raises MissingSecretKey without SWITCHBOARD_SECRET_KEY: there is no built-in fallback."""
+        from app.store.crypto import MissingSecretKey, SecretBox
+
         if not self.settings.secret_key:
             raise MissingSecretKey()
         return SecretBox(self.settings.secret_key)
 
     @cached_property
     def prompts(self) -> PromptLibrary:
+        from app.llm.prompts import default_library
+
         return default_library()
 
     @cached_property
     def model(self) -> Model:
         if self.model_override is not None:
             return self.model_override
+        from app.llm.factory import build_model
+
         return build_model(
             self.settings.model,
             anthropic_api_key=self.settings.anthropic_api_key,
@@ -105,19 +111,29 @@ class Container:
 
     @cached_property
     def pool(self) -> ConnectorPool:
+        from app.services.connections import ConnectorPool
+
         return ConnectorPool(
             self.db, self.box, transport=self.transport, allow_private=self.settings.allow_private_network
         )
 
     @cached_property
     def store(self) -> SqlRunStore:
+        from app.store.runs import SqlRunStore
+
         return SqlRunStore(self.db, approval_ttl_hours=self.settings.approval_ttl_hours)
 
     @property
     def taxonomy(self) -> list[dict[str, str]]:
+        from app.services.triage import DEFAULT_TAXONOMY
+
         return DEFAULT_TAXONOMY
 
     def corrections(self) -> list[dict[str, str]]:
+        from sqlalchemy import select
+
+        from app.store.tables import Correction
+
         with self.db.session() as s:
             rows = s.scalars(
                 select(Correction)
@@ -129,6 +145,8 @@ class Container:
 
     def policy(self) -> Policy:
         """Read fresh for every run, so a revoked rule stops applying at once."""
+        from app.services.rules import load_policy
+
         return load_policy(
             self.db,
             two_approvers_above=self.settings.two_approvers_above,
@@ -138,6 +156,13 @@ class Container:
 
     @cached_property
     def orchestrator(self) -> Orchestrator:
+        from app.agent.orchestrator import Orchestrator
+        from app.services.chat import ChatPipeline
+        from app.services.finance import FinancePipeline
+        from app.services.mcp_calls import mcp_call_pipeline
+        from app.services.triage import TriagePipeline
+        from app.services.workflows import WorkflowDraftPipeline, WorkflowRunPipeline
+
         triage = TriagePipeline(
             self.prompts,
             taxonomy=self.taxonomy,
@@ -159,14 +184,33 @@ class Container:
                 "workflow": WorkflowRunPipeline(),
             },
             lease_seconds=self.settings.lease_seconds,
-            on_parked=self._notifier(),
+            on_parked=self._on_parked(),
             sweep_seconds=self.settings.sweep_seconds,
         )
 
     def _bookings(self, exclude_run: str) -> list[dict[str, Any]]:
+        from app.services.bookings import own_bookings
+
         return own_bookings(self.db, exclude_run)
+
+    def _on_parked(self) -> Callable[[str], Awaitable[None]]:
+        """When a run waits for people: approve replies a person approved ahead, then announce the rest."""
+        from app.services.followups import ReplyFollowUp
+
+        follow_up = ReplyFollowUp(self.db, self.pool.catalogue)
+        notifier = self._notifier()
+
+        async def parked(run_id: str) -> None:
+            if follow_up(run_id):
+                self.wake()
+            if notifier is not None:
+                await notifier(run_id)
+
+        return parked
 
     def _notifier(self) -> ApprovalNotifier | None:
         if not self.settings.notify:
             return None
+        from app.services.notify import ApprovalNotifier
+
         return ApprovalNotifier(self.db, self.pool, self.settings.notify, self.settings.public_url)

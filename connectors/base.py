@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -29,6 +31,27 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 # Parameters the executor supplies itself; they never appear in a tool's schema.
 RESERVED_PARAMS = frozenset({"self", "idempotency_key"})
+
+
+_CALL_NOTES: ContextVar[list[dict[str, Any]] | None] = ContextVar("switchboard_call_notes", default=None)
+
+
+@contextmanager
+def noting_calls() -> Iterator[list[dict[str, Any]]]:
+    """Collect what happened on the wire under one operation (each retry and why), for its record."""
+    notes: list[dict[str, Any]] = []
+    token = _CALL_NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _CALL_NOTES.reset(token)
+
+
+def note_call(event: dict[str, Any]) -> None:
+    """Told by the transports (e.g. a retry); kept only inside `noting_calls()`."""
+    notes = _CALL_NOTES.get()
+    if notes is not None:
+        notes.append(event)
 
 
 class ConnectorError(Exception):

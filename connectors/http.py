@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import math
 import random
 import time
@@ -31,11 +32,14 @@ from urllib.parse import urlencode
 
 import httpx
 
+from connectors.base import note_call
 from connectors.circuit import CircuitBreaker, CircuitBreakerTransport
 from connectors.reach import PublicOnlyTransport
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+
+log = logging.getLogger("switchboard.connectors.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -70,6 +74,9 @@ class RetryPolicy:
     sleep: Sleep = field(default=asyncio.sleep, compare=False)
     clock: Clock = field(default=time.time, compare=False)  # wall clock, for HTTP-date Retry-After
     rng: random.Random = field(default_factory=random.Random, compare=False)
+    # Told of each retry ({"attempt", "status" or "error", "wait_seconds", "method", "path"}), so
+    # a connection's health can show that a system is rate limiting or failing.
+    on_retry: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
 
     def backoff(self, retry_number: int) -> float:
         """Delay before retry `retry_number` (1-based): exponential, capped, with jitter."""
@@ -149,14 +156,44 @@ class RetryTransport(httpx.AsyncBaseTransport):
             except httpx.TransportError as exc:
                 if last or not self.should_retry(request, exc=exc):
                     raise
-                await policy.sleep(policy.backoff(attempt))
+                pause = policy.backoff(attempt)
+                self._retrying(request, attempt, pause, error=type(exc).__name__)
+                await policy.sleep(pause)
                 continue
             if last or not self.should_retry(request, status=response.status_code, response=response):
                 return response
             delay = parse_retry_after(response.headers.get("retry-after"), now=policy.clock())
             delay = policy.backoff(attempt) if delay is None else min(delay, policy.retry_after_max)
             await response.aclose()
+            self._retrying(request, attempt, delay, status=response.status_code)
             await policy.sleep(delay)
+
+    def _retrying(
+        self,
+        request: httpx.Request,
+        attempt: int,
+        delay: float,
+        *,
+        status: int | None = None,
+        error: str = "",
+    ) -> None:
+        """Say that attempt `attempt` failed and another follows after `delay` seconds."""
+        event: dict[str, Any] = {
+            "attempt": attempt,
+            "method": request.method,
+            "path": request.url.path,
+            "wait_seconds": round(delay, 2),
+        }
+        if status is not None:
+            event["status"] = status
+        else:
+            event["error"] = error
+        note_call(event)
+        if self.policy.on_retry is not None:
+            try:
+                self.policy.on_retry(event)
+            except Exception:  # a failing listener never stops the call
+                log.exception("retry listener failed")
 
     async def aclose(self) -> None:
         await self.inner.aclose()

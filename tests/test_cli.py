@@ -68,7 +68,59 @@ def test_connections_add_list_test(env: Path, monkeypatch: pytest.MonkeyPatch) -
     code, out = sb(
         "connections", "add", "y", "--kind", "helpdesk", "--base-url", "http://y", "--config", "[1]"
     )
-    assert code == 2 and "--config" in out
+    assert code == 2 and "--config must be a JSON object" in out
+    code, out = sb("connections", "add", "y", "--kind", "helpdesk", "--base-url", "http://y", "--config", "{")
+    assert code == 2 and "--config is not valid JSON" in out
+
+
+def test_connections_add_takes_config(env: Path) -> None:
+    """--config reaches the stored connection: OAuth2 needs its token_url, openapi its spec."""
+    oauth = [
+        "--auth",
+        "oauth2_client_credentials",
+        "--credential",
+        "client_id=a",
+        "--credential",
+        "client_secret=b",
+    ]
+    code, out = sb("connections", "add", "desk", "--kind", "helpdesk", "--base-url", "http://desk", *oauth)
+    assert code == 2 and "needs config.token_url" in out
+    code, out = sb(
+        "connections",
+        "add",
+        "desk",
+        "--kind",
+        "helpdesk",
+        "--base-url",
+        "http://desk",
+        *oauth,
+        "--config",
+        '{"token_url": "http://desk/oauth/tokens", "scope": "read"}',
+    )
+    assert code == 0, out
+    code, out = sb(
+        "connections",
+        "add",
+        "shop",
+        "--kind",
+        "openapi",
+        "--base-url",
+        "http://shop/api/v3",
+        "--config",
+        '{"spec": "petstore3", "header": "api_key"}',
+    )
+    assert code == 0, out
+    from app.store.db import Database
+    from app.store.tables import Connection
+
+    db = Database(f"sqlite:///{env / 'cli.db'}")
+    with db.session() as s:
+        stored = {r.name: r.config for r in s.query(Connection).all()}
+    db.dispose()
+    assert stored == {
+        "desk": {"token_url": "http://desk/oauth/tokens", "scope": "read"},
+        "shop": {"spec": "petstore3", "header": "api_key"},
+    }
 
 
 def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,3 +253,209 @@ def test_approvals_act_as_the_tokens_identity_not_a_typed_name(
     code, out = sb("approvals", "reject", action_id, "--reason", "not now", "--token", erin)
     assert code == 0, out
     assert approvals.get_action(c.db, action_id)["decided_by"] == "erin"
+
+
+def _open_ticket_ids(url: str) -> list[int]:
+    import httpx
+
+    found = httpx.get(f"{url}/api/v2/search.json", params={"query": "type:ticket status<solved"}).json()
+    return [r["id"] for r in found["results"]]
+
+
+def test_triage_source_skips_tickets_that_have_a_run(env: Path) -> None:
+    """One ticket of one system is one item: the API, a file and a pull from the help desk agree."""
+    from app.config import Settings
+    from app.main import Container
+    from app.services import intake
+
+    with LoopbackServer(create_app()) as server:
+        assert sb("connections", "add", "helpdesk", "--kind", "helpdesk", "--base-url", server.url)[0] == 0
+        first, second, third = _open_ticket_ids(server.url)[:3]
+        c = Container(Settings())
+        via_api, _ = intake.submit(
+            c.db,
+            kind="ticket",
+            run_kind="triage",
+            payload={"subject": "s", "body": "b", "requester_email": "a@example.com", "external_id": first},
+            source="api",
+            actor="api-client",
+        )
+        via_file = env / "t.jsonl"
+        via_file.write_text(
+            json.dumps(
+                {"subject": "s", "body": "b", "requester_email": "a@example.com", "external_id": second}
+            )
+        )
+        assert sb("triage", str(via_file))[0] == 0
+
+        code, out = sb("triage", "--source", "helpdesk", "--limit", "3")
+        assert code == 0, out
+        assert f"2 skipped, already triaged (#{first}, #{second})" in out
+        assert "1 waiting_approval" in out
+
+        code, out = sb("triage", "--source", "helpdesk", "--limit", "3")
+        assert code == 0 and "3 skipped" in out and "waiting_approval" not in out
+
+        replies = [
+            a for a in json.loads(sb("approvals", "list", "--json")[1]) if a["operation"] == "add_comment"
+        ]
+        # one proposed reply per ticket (the CLI's worker also advanced the API's run)
+        assert sorted(a["arguments"]["ticket_id"] for a in replies) == sorted([first, second, third])
+
+        code, out = sb("triage", "--source", "helpdesk", "--limit", "1", "--again")
+        assert code == 0 and "skipped" not in out and "1 waiting_approval" in out
+        assert (
+            intake.existing_run(c.db, "ticket", "helpdesk", first) == via_api
+        )  # the first run stays the item's
+        c.db.dispose()
+
+
+def test_ids_any_unique_prefix_and_shown_short(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.services.errors import Invalid
+    from app.services.lookup import shortest_unique, unique_id
+    from app.store.db import Database
+    from app.store.tables import Action, Run
+
+    assert sb("db", "upgrade")[0] == 0
+    db = Database(f"sqlite:///{env / 'cli.db'}")
+    ids = [
+        "174c1baca82d4e0f9a1b2c3d4e5f6a7b",
+        "174c1baca83d4e0f9a1b2c3d4e5f6a7b",
+        "9f00aa11bb22cc33dd44ee55ff667788",
+    ]
+    with db.session() as s:
+        s.add(Run(id="r" * 32, kind="triage", status="waiting_approval"))
+        s.flush()
+        for n, i in enumerate(ids):
+            s.add(
+                Action(
+                    id=i,
+                    run_id="r" * 32,
+                    tool_call_id=f"c{n}",
+                    tool="helpdesk__add_comment",
+                    connection="helpdesk",
+                    operation="add_comment",
+                    arguments={"ticket_id": 1, "body": "hi"},
+                    proposed_arguments={"ticket_id": 1, "body": "hi"},
+                )
+            )
+    assert shortest_unique(ids) == {ids[0]: "174c1baca82", ids[1]: "174c1baca83", ids[2]: "9f00aa11"}
+    assert unique_id(db, Action, "9f00", "action") == ids[2]
+    with pytest.raises(Invalid, match="174c1baca8 is ambiguous: 2 actions start with it"):
+        unique_id(db, Action, "174c1baca8", "action")
+
+    code, out = sb("approvals", "list")
+    assert code == 0 and "174c1baca82 " in out and "174c1baca83 " in out and "9f00aa11 " in out
+    monkeypatch.setenv("COLUMNS", "80")  # a plain terminal: the ids still fit, whole
+    code, out = sb("approvals", "list")
+    assert (
+        code == 0 and "174c1baca82 " in out and "9f00aa11 " in out and max(map(len, out.splitlines())) <= 80
+    )
+    monkeypatch.setenv(
+        "SWITCHBOARD_TOKEN", sb("tokens", "create", "--name", "pat", "--role", "approver")[1].strip()
+    )
+    code, out = sb("approvals", "reject", "174c1baca8", "--reason", "no")
+    assert code == 2 and "ambiguous" in out and "give more characters" in out
+    code, out = sb("approvals", "reject", "174c1baca83", "--reason", "no")
+    assert code == 0 and f"rejected {ids[1]}" in out
+    code, out = sb("approvals", "approve", "0000")
+    assert code == 2 and "no action 0000" in out
+    db.dispose()
+
+
+def test_missing_tables_say_what_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_DATA_DIR", raising=False)
+    monkeypatch.setenv("SWITCHBOARD_TOKEN", "a-token-to-look-up")  # deciding reads the token's identity first
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        ["approvals", "list"],
+        ["connections", "list"],
+        ["tokens", "list"],
+        ["approvals", "approve", "ab"],
+        ["worker"],
+    ):
+        result = runner.invoke(app, ["--data-dir", "empty", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "run switchboard db upgrade" in result.output and "empty/switchboard.db" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_finds_the_demo_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside `make demo`, commands read the demo's data and say so; explicit choices win."""
+    import os
+
+    from app.cli.where import write_demo_note
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_DATA_DIR", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    demo = tmp_path / "elsewhere" / "demo-data"
+    assert (
+        runner.invoke(
+            app, ["--data-dir", str(demo), "tokens", "create", "--name", "d", "--role", "admin"]
+        ).exit_code
+        == 0
+    )
+    write_demo_note(demo, "http://127.0.0.1:8100")
+    assert json.loads((tmp_path / ".switchboard" / "demo.json").read_text())["pid"] == os.getpid()
+
+    result = runner.invoke(app, ["tokens", "list"])
+    assert result.exit_code == 0, result.output
+    assert "using the running demo's database" in result.output and " d " in result.output
+    assert "--data-dir DIR, SWITCHBOARD_DATA_DIR or DATABASE_URL" in result.output
+
+    result = runner.invoke(app, ["--data-dir", "mine", "db", "upgrade"])
+    assert result.exit_code == 0 and "mine/switchboard.db" in result.output and "using" not in result.output
+
+
+async def test_batch_waits_for_runs_another_worker_holds(env: Path) -> None:
+    """Beside a running demo its worker claims some of the batch: the bar still reaches the end."""
+    import asyncio
+    from io import StringIO
+
+    from rich.console import Console
+
+    from app.cli.batch import _advance
+    from app.config import Settings
+    from app.main import Container
+    from app.services import intake
+    from app.services.views import run_view
+
+    with LoopbackServer(create_app()) as server:
+        c = Container(Settings())
+        c.db.upgrade()
+        from app.services.connections import add_connection
+
+        add_connection(c.db, c.box, name="helpdesk", kind="helpdesk", base_url=server.url)
+        payloads = [
+            {
+                "subject": f"Cannot log in {n}",
+                "body": "My password reset link does not work",
+                "requester_email": "a@example.com",
+            }
+            for n in range(3)
+        ]
+        run_ids = [
+            intake.submit(c.db, kind="ticket", run_kind="triage", payload=p, source="cli", actor="cli")[0]
+            for p in payloads
+        ]
+        assert c.store.claim_run(run_ids[1], "demo-worker", 120.0)  # another worker holds this one
+
+        async def other_worker() -> None:  # finishes its run a while after this process ran out of work
+            while any(run_view(c.db, r)["status"] in ("queued", "running") for r in (run_ids[0], run_ids[2])):
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            await c.orchestrator.advance(run_ids[1], "demo-worker")
+            c.store.release(run_ids[1], "demo-worker")
+
+        out = StringIO()
+        other = asyncio.create_task(other_worker())
+        await _advance(c, Console(file=out, width=100), run_ids, wait_seconds=60)
+        assert [run_view(c.db, r)["status"] for r in run_ids] == ["waiting_approval"] * 3
+        await other
+        await c.pool.aclose()
+        assert [run_view(c.db, r)["status"] for r in run_ids] == ["waiting_approval"] * 3
+        assert "3/3" in out.getvalue()
+        c.db.dispose()

@@ -43,7 +43,7 @@ from app.llm.base import (
 from app.llm.pricing import cost_usd
 from app.llm.prompts import untrusted
 from app.llm.tokens import count_tokens
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, noting_calls
 from tools.base import Catalogue, Tool
 
 TOOL_RESULT_TOKEN_BUDGET = 1500
@@ -73,6 +73,8 @@ class ToolOutcome:
     external: bool = True
     # The system said the failure may pass (an outage, 429/5xx, no answer).
     retryable: bool = False
+    # Attempts that failed before this outcome (rate limited, unavailable), as the transport saw them.
+    retries: tuple[dict[str, Any], ...] = ()
 
 
 def replayed(rec: StepRecord) -> ToolOutcome:
@@ -319,6 +321,7 @@ class RunContext:
                     "result": outcome.content,
                     "is_error": outcome.is_error,
                     "external": outcome.external,
+                    **({"retries": list(outcome.retries)} if outcome.retries else {}),
                     **extra,
                 },
             )
@@ -359,12 +362,15 @@ class RunContext:
     async def _invoke(
         self, tool: Tool, arguments: dict[str, Any], idempotency_key: str | None
     ) -> ToolOutcome:
-        try:
-            data = await tool.invoke(arguments, idempotency_key)
-        except ConnectorError as exc:
-            return ToolOutcome(f"{tool.name} failed: {exc}", True, retryable=exc.retryable)
+        with noting_calls() as notes:
+            try:
+                data = await tool.invoke(arguments, idempotency_key)
+            except ConnectorError as exc:
+                return ToolOutcome(
+                    f"{tool.name} failed: {exc}", True, retryable=exc.retryable, retries=tuple(notes)
+                )
         text = trim_to_tokens(_dump(data))
-        return ToolOutcome(text, False, data)
+        return ToolOutcome(text, False, data, retries=tuple(notes))
 
     async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
         self._reached.add(key)
@@ -477,6 +483,7 @@ class RunContext:
                 _dump({"edited_by_approver": True, "arguments": action.arguments, "result": outcome.data}),
                 False,
                 outcome.data,
+                retries=outcome.retries,
             )
         step = self._write_step(f"tool:{key}", call, action, outcome)
         self._actions[key] = self.store.finish_execution(
@@ -508,5 +515,6 @@ class RunContext:
                 "result": outcome.content,
                 "is_error": outcome.is_error,
                 "external": outcome.external,
+                **({"retries": list(outcome.retries)} if outcome.retries else {}),
             },
         )

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from app.agent.orchestrator import worker_id
 from app.main import Container
 from app.services import intake
 from app.services.views import run_view
+
+SETTLED_NOT = ("queued", "running")
 
 REQUIRED = ("subject", "body", "requester_email")
 
@@ -53,28 +63,81 @@ async def _from_source(c: Container, source: str, limit: int) -> list[dict[str, 
 
 
 async def run_batch(
-    c: Container, console: Console, *, file: Path | None, source: str | None, limit: int
+    c: Container,
+    console: Console,
+    *,
+    file: Path | None,
+    source: str | None,
+    limit: int,
+    again: bool = False,
 ) -> None:
+    """Submit each ticket once (one ticket of one system is one item), then advance the runs here."""
+    channel = source or "cli"
+    skipped: list[tuple[str, dict[str, Any]]] = []
     try:
         tickets = read_jsonl(file) if file else await _from_source(c, source or "", limit)
+        fresh: list[dict[str, Any]] = []
+        for t in tickets:
+            known = (
+                intake.existing_run(c.db, "ticket", channel, t["external_id"])
+                if t.get("external_id") is not None and not again
+                else None
+            )
+            if known is not None:
+                skipped.append((known, t))
+            else:
+                fresh.append(t)
+        tickets = fresh
         run_ids = [
             intake.submit(
-                c.db, kind="ticket", run_kind="triage", payload=t, source=source or "cli", actor="cli"
+                c.db, kind="ticket", run_kind="triage", payload=t, source=channel, actor="cli", again=again
             )[0]
             for t in tickets
         ]
-        owner = worker_id()
-        with Progress(console=console) as progress:
-            task = progress.add_task("triaging", total=len(run_ids))
-            while await c.orchestrator.run_once(owner) is not None:
-                progress.update(
-                    task,
-                    completed=sum(
-                        1 for r in run_ids if run_view(c.db, r)["status"] not in ("queued", "running")
-                    ),
-                )
+        await _advance(c, console, run_ids)
     finally:
         await c.pool.aclose()
+    _summary(c, console, run_ids, tickets, skipped)
+
+
+async def _advance(c: Container, console: Console, run_ids: list[str], *, wait_seconds: float = 600) -> None:
+    """Advance runs until each of ours has settled; the bar moves as each one does.
+
+    Another worker (a running demo, `switchboard worker`) may hold some of them: then
+    this waits for them to settle rather than stopping at the first moment when
+    nothing is left for this process to claim.
+    """
+    owner = worker_id()
+    pending = set(run_ids)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    with Progress(*columns, console=console) as progress:
+        first = "triaging (the first ticket also trains the local classifier)"
+        task = progress.add_task(first if c.settings.model == "local" else "triaging", total=len(run_ids))
+        while pending and asyncio.get_running_loop().time() < deadline:
+            did = await c.orchestrator.run_once(owner)
+            done = {r for r in pending if run_view(c.db, r)["status"] not in SETTLED_NOT}
+            pending -= done
+            if done:
+                progress.update(task, advance=len(done), description="triaging")
+            if did is None and pending:
+                progress.update(task, description="triaging (another worker holds some)")
+                await asyncio.sleep(0.3)
+
+
+def _summary(
+    c: Container,
+    console: Console,
+    run_ids: list[str],
+    tickets: list[dict[str, Any]],
+    skipped: list[tuple[str, dict[str, Any]]],
+) -> None:
     table = Table("run", "subject", "category", "priority", "confidence", "status", "pending actions")
     statuses: Counter[str] = Counter()
     for run_id, t in zip(run_ids, tickets, strict=True):
@@ -91,5 +154,14 @@ async def run_batch(
             v["status"],
             str(pending),
         )
-    console.print(table)
-    console.print(", ".join(f"{n} {s}" for s, n in statuses.items()) or "nothing to triage")
+    if run_ids:
+        console.print(table)
+    line = ", ".join(f"{n} {s}" for s, n in statuses.items())
+    if skipped:
+        ids = ", ".join(f"#{t['external_id']}" for _, t in skipped[:10]) + (
+            ", …" if len(skipped) > 10 else ""
+        )
+        line = (line + "; " if line else "") + (
+            f"{len(skipped)} skipped, already triaged ({ids}): --again triages them once more"
+        )
+    console.print(line or "nothing to triage")

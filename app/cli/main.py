@@ -9,20 +9,44 @@ import getpass
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from app.cli.audit import audit_app
 from app.cli.eval import eval_app
-from app.config import Settings
-from app.main import Container
+
+if TYPE_CHECKING:  # the container pulls in every connector, the model and the store: only when used
+    from app.main import Container
+
+
+class _Group(TyperGroup):
+    """Every command: a database without its tables is a sentence to act on, not a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from app.cli.where import missing_table
+
+            if not missing_table(exc):
+                raise
+            err.print(
+                f"[red]error:[/red] the database {_STATE.get('database', '')} has no Switchboard tables "
+                "(or an older version of them): run [bold]switchboard db upgrade[/bold] first, "
+                "or point --data-dir, SWITCHBOARD_DATA_DIR or DATABASE_URL at another database",
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
     help="Switchboard: connect your systems, let a model work across them, approve every write.",
     no_args_is_help=True,
+    cls=_Group,
 )
 approvals_app = typer.Typer(help="The approval queue from a terminal.", no_args_is_help=True)
 connections_app = typer.Typer(help="Configured systems and their health.", no_args_is_help=True)
@@ -39,11 +63,42 @@ console = Console()
 err = Console(stderr=True)
 
 
+_STATE: dict[str, Any] = {}
+
+
+@app.callback()
+def _options(
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="where the SQLite database lives; default: a running demo's, else .switchboard "
+        "(or set SWITCHBOARD_DATA_DIR, or DATABASE_URL for any database)",
+    ),
+) -> None:
+    _STATE.clear()
+    _STATE["data_dir"] = data_dir
+
+
 def _container(data_dir: Path | None = None) -> Container:
-    settings = Settings()
-    if data_dir is not None:
-        settings.data_dir = data_dir
-    return Container(settings)
+    from app.cli.where import describe, resolve
+    from app.main import Container
+
+    where = resolve(data_dir if data_dir is not None else _STATE.get("data_dir"))
+    if where.note:
+        err.print(f"[dim]{where.note}[/dim]", soft_wrap=True)
+    c = Container(where.settings)
+    _STATE["database"] = describe(c.db.url)
+    return c
+
+
+def _require_tables(c: Container) -> None:
+    """Fail now, in words, rather than once per poll in a long-running loop."""
+    from sqlalchemy import select
+
+    from app.store.tables import Run
+
+    with c.db.session() as s:
+        s.execute(select(Run.id).limit(1))
 
 
 def _fail(message: str) -> None:
@@ -106,6 +161,7 @@ def worker(once: bool = typer.Option(False, help="advance what is runnable now, 
     from app.agent.orchestrator import worker_id
 
     c = _with_secret(_container())
+    _require_tables(c)
     owner = worker_id()
 
     async def main() -> None:
@@ -132,6 +188,9 @@ def triage(
         None, "--source", help="a help-desk connection to pull open tickets from"
     ),
     limit: int = typer.Option(50, help="at most this many tickets from --source"),
+    again: bool = typer.Option(
+        False, "--again", help="triage tickets that already have a run once more (default: skip them)"
+    ),
 ) -> None:
     """Batch triage with a progress bar and a summary table."""
     from app.cli.batch import run_batch
@@ -141,7 +200,7 @@ def triage(
     c = _with_secret(_container())
     c.db.upgrade()
     try:
-        asyncio.run(run_batch(c, console, file=file, source=source, limit=limit))
+        asyncio.run(run_batch(c, console, file=file, source=source, limit=limit, again=again))
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
 
@@ -198,6 +257,7 @@ def db_upgrade() -> None:
 def approvals_list(
     status: str = typer.Option("pending"), as_json: bool = typer.Option(False, "--json")
 ) -> None:
+    """Actions by status (pending by default); ids shown as short as they stay unique."""
     from app.services import approvals
 
     c = _container()
@@ -205,26 +265,56 @@ def approvals_list(
     if as_json:
         console.print_json(json.dumps(rows, default=str))
         return
+    console.print(_actions_table(c, rows, title=f"{len(rows)} {status} actions"))
+
+
+def _actions_table(c: Container, rows: list[dict[str, Any]], *, title: str) -> Table:
+    """Ids never cut: each is shown as its shortest unique prefix, which approve and reject accept.
+    Arguments and reasons take what room is left, on one line each."""
+    from app.services.lookup import display_ids
+    from app.store.tables import Action
+
+    short = display_ids(c.db, Action, [r["id"] for r in rows])
+    narrow = console.width < 110  # then the operation alone names the tool
+    tools = [r["operation"] if narrow else r["tool"] for r in rows]
+    widths = {
+        "id": max([8, *(len(v) for v in short.values())]),
+        ("operation" if narrow else "tool"): min(30, max([4, *(len(t) for t in tools)])),
+        "risk": max([4, *(len(r["risk"]) for r in rows)]),
+        "status": max([6, *(len(r["status"]) for r in rows)]),
+    }
+    room = console.width - sum(widths.values()) - 3 * 6 - 1
+    with_reasons = room >= 24
+    if not with_reasons:
+        room += 3
+    widths["arguments"] = max(8, room * 3 // 5 if with_reasons else room)
+    if with_reasons:
+        widths["reasons"] = room - widths["arguments"]
     table = Table(
-        "id", "tool", "risk", "status", "arguments", "reasons / error", title=f"{len(rows)} {status} actions"
+        title=title, caption="approve, reject, retry or dismiss by id; any unique start of an id works"
     )
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["tool"],
-            r["risk"],
-            r["status"],
-            json.dumps(r["arguments"])[:80],
-            (r["error"] if r["status"] == "failed" and r["error"] else "; ".join(r["reasons"]))[:60],
-        )
-    console.print(table)
+    for name, width in widths.items():
+        table.add_column(name, width=width, no_wrap=True, overflow="ellipsis")
+    for r, tool in zip(rows, tools, strict=True):
+        cells = [short[r["id"]], tool, r["risk"], r["status"], json.dumps(r["arguments"], ensure_ascii=False)]
+        said = r["error"] if r["status"] == "failed" and r.get("error") else "; ".join(r["reasons"])
+        table.add_row(*cells, *([said] if with_reasons else []))
+    return table
 
 
-def _decide(fn: Any, *args: Any) -> dict[str, Any]:
+def _action_id(c: Container, text: str) -> str:
+    """The full id of the one action whose id starts with `text`."""
+    from app.services.lookup import unique_id
+    from app.store.tables import Action
+
+    return _decide(unique_id, c.db, Action, text, "action")  # type: ignore[no-any-return]
+
+
+def _decide(fn: Any, *args: Any) -> Any:
     from app.services.errors import ServiceError
 
     try:
-        return fn(*args)  # type: ignore[no-any-return]
+        return fn(*args)
     except ServiceError as exc:
         _fail(exc.message)
         raise
@@ -269,7 +359,7 @@ def approvals_approve(
         except ValueError:
             _fail("--arguments is not valid JSON")
     approve = functools.partial(approvals.approve, policy=c.policy)
-    result = _decide(approve, c.db, action_id, who, c.pool.catalogue, edited)
+    result = _decide(approve, c.db, _action_id(c, action_id), who, c.pool.catalogue, edited)
     if result["edited"]:
         console.print(f"edited: risk {result['risk']}: {'; '.join(result['reasons'])}")
     if result["status"] == "pending":
@@ -290,7 +380,7 @@ def approvals_reject(
     from app.services import approvals
 
     c = _container()
-    result = _decide(approvals.reject, c.db, action_id, _approver(c, token), reason)
+    result = _decide(approvals.reject, c.db, _action_id(c, action_id), _approver(c, token), reason)
     console.print(f"rejected {result['id']} ({result['tool']})")
 
 
@@ -302,7 +392,7 @@ def approvals_retry(
     from app.services import approvals
 
     c = _container()
-    result = _decide(approvals.retry, c.db, action_id, _approver(c, token))
+    result = _decide(approvals.retry, c.db, _action_id(c, action_id), _approver(c, token))
     console.print(f"retrying {result['id']} ({result['tool']}); a worker will execute it again")
 
 
@@ -316,28 +406,40 @@ def approvals_dismiss(
     from app.services import approvals
 
     c = _container()
-    result = _decide(approvals.dismiss, c.db, action_id, _approver(c, token), reason)
+    result = _decide(approvals.dismiss, c.db, _action_id(c, action_id), _approver(c, token), reason)
     console.print(f"dismissed {result['id']} ({result['tool']})")
 
 
 # -- connections -----------------------------------------------------------
 @connections_app.command("list")
-def connections_list() -> None:
+def connections_list(
+    wide: bool = typer.Option(False, "--wide", help="also the base URL and the auth type"),
+) -> None:
+    """Configured systems, their health, and what needs attention (expiry, retries, errors)."""
     from app.services.connections import list_connections
 
     c = _container()
-    table = Table("name", "kind", "base url", "auth", "owner", "health", "alerts")
-    for r in list_connections(c.db):
-        table.add_row(
-            r["name"],
-            r["kind"],
-            r["base_url"],
-            r["auth_type"],
-            r["owner"] or "",
-            r["health"],
-            "; ".join(r["alerts"]),
-        )
-    console.print(table)
+    console.print(_connections_table(list_connections(c.db), wide=wide))
+
+
+def _connections_table(rows: list[dict[str, Any]], *, wide: bool) -> Table:
+    """Alerts get the room: at 80 columns they wrap in their own column, not one word a line."""
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    if wide:
+        table.add_column("base url", overflow="fold")
+        table.add_column("auth", no_wrap=True)
+    table.add_column("owner", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("health", no_wrap=True)
+    table.add_column("alerts", ratio=1, min_width=30)
+    for r in rows:
+        cells = [r["name"], r["kind"]]
+        if wide:
+            cells += [r["base_url"], r["auth_type"]]
+        cells += [r["owner"] or "", r["health"], "; ".join(r["alerts"])]
+        table.add_row(*cells)
+    return table
 
 
 @connections_app.command("add")
@@ -350,9 +452,17 @@ def connections_add(
         [], help="KEY=VALUE (repeat); or KEY=env:VAR to read an environment variable"
     ),
     owner: str | None = typer.Option(None, help="who owns this connection"),
+    config: str | None = typer.Option(
+        None,
+        "--config",
+        help='the kind\'s settings as a JSON object, e.g. \'{"spec": URL, "header": "api_key"}\' for openapi, '
+        "'{\"confirmed_read_only\": [TOOL]}' for mcp, '{\"token_url\": URL}' for OAuth2",
+    ),
 ) -> None:
     from app.services.connections import add_connection
     from app.services.errors import ServiceError
+
+    settings = _config_option(config)
 
     creds: dict[str, str] = {}
     for item in credential:
@@ -376,12 +486,27 @@ def connections_add(
             base_url=base_url,
             auth_type=auth,
             credentials=creds,
+            config=settings,
             owner=owner or _me(),
             actor=_me(),
         )
     except ServiceError as exc:
         _fail(exc.message)
     console.print(f"added connection {name} ({kind})")
+
+
+def _config_option(text: str | None) -> dict[str, Any]:
+    """`--config` as a JSON object, or a clear error naming the option."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        _fail(f"--config is not valid JSON: {exc}")
+        raise
+    if not isinstance(value, dict):
+        _fail(f"--config must be a JSON object ({{...}}), not {type(value).__name__}")
+    return value  # type: ignore[no-any-return]
 
 
 @connections_app.command("test")
@@ -415,10 +540,21 @@ def connections_test(
             _fail(f"{name}: {len(failed)} of {len(result['checks'])} live checks failed: {', '.join(failed)}")
         console.print(f"[green]{name}: ok ({len(result['checks'])} live checks)[/green]")
         return
+    retried = _retries_said(result.get("retries") or [])
     if result["health"] == "ok":
-        console.print(f"[green]{name}: ok[/green]")
+        console.print(f"[green]{name}: ok[/green]{retried}", soft_wrap=True)
     else:
-        _fail(f"{name}: {result['error']}")
+        _fail(f"{name}: {result['error']}{retried}")
+
+
+def _retries_said(retries: list[dict[str, Any]]) -> str:
+    """' (after 2 retries: 429, 429; waited 2 s)', or nothing."""
+    if not retries:
+        return ""
+    causes = ", ".join(str(e.get("status") or e.get("error") or "?") for e in retries)
+    waited = sum(float(e.get("wait_seconds") or 0) for e in retries)
+    n = len(retries)
+    return f" (after {n} retr{'ies' if n != 1 else 'y'}: {causes}; waited {waited:g} s)"
 
 
 # -- tokens ----------------------------------------------------------------

@@ -7,6 +7,7 @@ into the connector's httpx auth and nowhere else (never a prompt, a step or a lo
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,9 +18,9 @@ from app.services.errors import Conflict, Invalid, NotFound
 from app.store.crypto import SecretBox
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Connection, utcnow
+from app.store.tables import AuditEntry, Connection, utcnow
 from connectors.auth import OAuth2ClientCredentials, OAuth2RefreshToken
-from connectors.base import Connector
+from connectors.base import Connector, noting_calls
 from connectors.circuit import CircuitBreaker
 from connectors.http import ApiKeyAuth, BearerAuth, RetryPolicy, build_client, zendesk_token_auth
 from connectors.openapi.importer import bundled_specs
@@ -173,20 +174,64 @@ def add_connection(
         return row.id
 
 
+RETRIED = "connection.retried"
+RETRY_WINDOW = timedelta(hours=1)
+
+
+def recent_retries(s: Any, since: datetime) -> dict[str, list[dict[str, Any]]]:
+    """connection id → the retries its calls needed since `since`, oldest first."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    rows = s.execute(
+        select(AuditEntry.subject_id, AuditEntry.data)
+        .where(AuditEntry.event == RETRIED, AuditEntry.at >= since)
+        .order_by(AuditEntry.id)
+    ).all()
+    for subject, data in rows:
+        out.setdefault(str(subject), []).append(data or {})
+    return out
+
+
+def retry_alert(retries: list[dict[str, Any]]) -> str | None:
+    """'3 calls retried in the last hour (2 rate limited, 1 unavailable; last waited 1 s)'."""
+    if not retries:
+        return None
+    limited = sum(1 for e in retries if e.get("status") == 429)
+    other = len(retries) - limited
+    kinds = [f"{limited} rate limited"] if limited else []
+    if other:
+        kinds.append(f"{other} failed or unavailable")
+    wait = retries[-1].get("wait_seconds")
+    last = f"; last waited {wait:g} s" if isinstance(wait, int | float) else ""
+    n = len(retries)
+    return f"{n} call{'s' if n != 1 else ''} retried in the last hour ({', '.join(kinds)}{last})"
+
+
 def list_connections(db: Database, breakers: dict[str, CircuitBreaker] | None = None) -> list[dict[str, Any]]:
     with db.session() as s:
         rows = s.scalars(select(Connection).order_by(Connection.name)).all()
-        return [connection_view(r, (breakers or {}).get(r.name)) for r in rows]
+        retries = recent_retries(s, utcnow() - RETRY_WINDOW)
+        return [connection_view(r, (breakers or {}).get(r.name), retries.get(r.id, [])) for r in rows]
 
 
-def connection_view(r: Connection, breaker: CircuitBreaker | None = None) -> dict[str, Any]:
+def connection_view(
+    r: Connection, breaker: CircuitBreaker | None = None, retries: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     alerts = []
+    if (retried := retry_alert(retries or [])) is not None:
+        alerts.append(retried)
     if breaker is not None and breaker.state != "closed":
         alerts.append(f"circuit {breaker.state}: {breaker.last_error or 'repeated failures'}")
     if r.token_expires_at is not None:
         left = (r.token_expires_at - utcnow()).total_seconds()
         if left < 0:
             alerts.append("credential expired")
+        elif left < 86400:
+            hours = int(left // 3600)
+            alerts.append(
+                f"credential expires in {hours} hour{'s' if hours != 1 else ''}"
+                if hours
+                else "credential expires within the hour"
+            )
         elif left < 7 * 86400:
             alerts.append(f"credential expires in {int(left // 86400)} days")
     if r.status == "error" and r.last_error:
@@ -203,6 +248,7 @@ def connection_view(r: Connection, breaker: CircuitBreaker | None = None) -> dic
         "token_expires_at": r.token_expires_at.isoformat() if r.token_expires_at else None,
         "alerts": alerts,
         "circuit": breaker.snapshot() if breaker is not None else {"state": "closed"},
+        "retries_last_hour": len(retries or []),
     }
 
 
@@ -266,6 +312,7 @@ class ConnectorPool:
                 max_attempts=int(row.config.get("retry_attempts", 4)),
                 backoff_initial=float(row.config.get("retry_backoff_seconds", 0.5)),
                 advice=kind.retry_advice,
+                on_retry=lambda event: self._retried(name, event),
             ),
         )
         return kind(client, row.config)
@@ -355,16 +402,25 @@ class ConnectorPool:
             row.last_checked_at = utcnow()
             audit(s, "system", "connection.checked", "connection", row.id, {"status": status, "error": error})
 
+    def _retried(self, name: str, event: dict[str, Any]) -> None:
+        """A call was retried (rate limited, unavailable): kept for the connection's health."""
+        with self.db.session() as s:
+            row = s.scalar(select(Connection).where(Connection.name == name))
+            if row is not None:
+                audit(s, "system", RETRIED, "connection", row.id, event)
+
     async def test(self, name: str) -> dict[str, Any]:
-        """Call the connection's cheap check and record its health (the database work in a thread)."""
+        """Call the connection's cheap check and record its health (with any retries it took; the
+        database work in a thread)."""
         connector = await asyncio.to_thread(self.connector, name)
-        try:
-            detail = await connector.check()
-            status, error = "ok", None
-        except Exception as exc:  # any failure is the health we report
-            detail, status, error = {}, "error", str(exc)
+        with noting_calls() as retries:
+            try:
+                detail = await connector.check()
+                status, error = "ok", None
+            except Exception as exc:  # any failure is the health we report
+                detail, status, error = {}, "error", str(exc)
         await asyncio.to_thread(self._mark, name, status, error)
-        return {"name": name, "health": status, "error": error, "detail": detail}
+        return {"name": name, "health": status, "error": error, "detail": detail, "retries": list(retries)}
 
     async def test_live(self, name: str) -> dict[str, Any]:
         """Run the connection's read-only checks against the service it points at, and say

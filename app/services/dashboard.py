@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.services.errors import Invalid
+from app.services.followups import follow_up_reply
 from app.services.views import action_view
 from app.store.db import Database
 from app.store.tables import Action, Connection, Item, Run, Step, utcnow
@@ -114,24 +115,29 @@ def _origin(kind: str, data: dict[str, Any], created_by: str | None) -> dict[str
 
 
 def origins(db: Database, run_ids: set[str]) -> dict[str, dict[str, Any]]:
-    """run id → {kind, title, who, ref, run_kind, run_status, category, priority} for many runs at once."""
+    """run id → {kind, title, who, ref, run_kind, run_status, category, priority, confidence,
+    needs_review, reply} for many runs at once (`reply`: the drafted reply that follows a new ticket)."""
     out: dict[str, dict[str, Any]] = {}
     ids = sorted(run_ids)
     with db.session() as s:
         for i in range(0, len(ids), _CHUNK):
             rows = s.execute(
-                select(Run.id, Run.kind, Run.status, Run.input, Run.created_by, Run.classification).where(
-                    Run.id.in_(ids[i : i + _CHUNK])
-                )
+                select(
+                    Run.id, Run.kind, Run.status, Run.input, Run.created_by, Run.classification, Run.draft
+                ).where(Run.id.in_(ids[i : i + _CHUNK]))
             ).all()
-            for run_id, kind, status, data, created_by, classification in rows:
+            for run_id, kind, status, data, created_by, classification, draft in rows:
                 o = _origin(kind, data or {}, created_by)
                 c = classification or {}
+                confidence = c.get("confidence")
                 o.update(
                     run_kind=kind,
                     run_status=status,
                     category=c.get("category"),
                     priority=c.get("priority"),
+                    confidence=float(confidence) if isinstance(confidence, int | float) else None,
+                    needs_review=bool(c.get("needs_review")),
+                    reply=follow_up_reply({"classification": c, "draft": draft}),
                 )
                 out[run_id] = o
     return out

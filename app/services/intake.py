@@ -1,7 +1,11 @@
 """Tickets and records coming in: stored as items, each with a queued run.
 
-Intake is idempotent on (source, external_id): a system that delivers the
-same ticket twice gets the first run back, not a second triage.
+Intake is idempotent on (system, external_id): one ticket of one system is one
+item, whether it came through the API, a file, a webhook or a pull from the
+help desk, and delivering it again gets the first run back, not a second
+triage. A ticket sent through the API or a file names its help desk's ticket
+id, so its system is that help desk (the one triage writes to). `again=True`
+starts a new run on the same item, for when a person asks for a second triage.
 """
 
 from __future__ import annotations
@@ -25,14 +29,38 @@ def delivered(kind: str, payload: dict[str, Any]) -> bool:
     return (kind, payload.get("kind")) not in REQUESTS
 
 
+# The help desk whose ticket ids an API or file ticket's external_id names: triage's connection.
+TICKET_SYSTEM = "helpdesk"
+# Channels rather than systems: what came through them belongs to the system above.
+CHANNELS = ("api", "cli")
+
+
+def system_of(kind: str, source: str) -> str:
+    """The system an item's external_id belongs to."""
+    return TICKET_SYSTEM if kind == "ticket" and source in CHANNELS else source
+
+
 def submit(
-    db: Database, *, kind: str, run_kind: str, payload: dict[str, Any], source: str, actor: str
+    db: Database,
+    *,
+    kind: str,
+    run_kind: str,
+    payload: dict[str, Any],
+    source: str,
+    actor: str,
+    again: bool = False,
 ) -> tuple[str, bool]:
-    """Returns (run id, created). created is False when the item was already known."""
+    """Returns (run id, created). created is False when the item was already known.
+
+    With `again`, a known item gets a new run (created True) instead of its first one back.
+    """
     external_id = payload.get("external_id")
     external_id = str(external_id) if external_id is not None else None
+    via, source = source, system_of(kind, source)
     if external_id is not None:
         existing = _existing_run(db, kind, source, external_id)
+        if existing and again:
+            return _rerun(db, existing, actor), True
         if existing:
             return existing, False
     try:
@@ -55,7 +83,7 @@ def submit(
                 f"{kind}.received",
                 "run",
                 run.id,
-                {"item_id": item.id, "external_id": external_id, "source": source},
+                {"item_id": item.id, "external_id": external_id, "source": source, "via": via},
             )
             return run.id, True
     except IntegrityError:  # a concurrent delivery of the same item won the race
@@ -65,12 +93,35 @@ def submit(
         raise
 
 
+def existing_run(db: Database, kind: str, source: str, external_id: Any) -> str | None:
+    """The first run of the item `external_id` of `source`'s system, if it came in before."""
+    return _existing_run(db, kind, system_of(kind, source), str(external_id))
+
+
 def _existing_run(db: Database, kind: str, source: str, external_id: str) -> str | None:
+    # Tickets stored before items were keyed by system kept their channel as source.
+    sources = [source, *CHANNELS] if kind == "ticket" and source == TICKET_SYSTEM else [source]
     with db.session() as s:
         return s.scalar(
             select(Run.id)
             .join(Item, Run.item_id == Item.id)
-            .where(Item.kind == kind, Item.source == source, Item.external_id == external_id)
+            .where(Item.kind == kind, Item.source.in_(sources), Item.external_id == external_id)
             .order_by(Run.created_at)
             .limit(1)
         )
+
+
+def _rerun(db: Database, first_run_id: str, actor: str) -> str:
+    """A new queued run on the item of `first_run_id`, with the same input."""
+    with db.session() as s:
+        first = s.get(Run, first_run_id)
+        assert first is not None
+        run = Run(
+            kind=first.kind, item_id=first.item_id, input=first.input, created_by=actor, status="queued"
+        )
+        s.add(run)
+        s.flush()
+        audit(
+            s, actor, "item.triaged_again", "run", run.id, {"item_id": first.item_id, "first_run": first.id}
+        )
+        return run.id

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -237,7 +238,8 @@ def _num(v: Any) -> float:
 
 
 def argument_view(operation: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """How an action's arguments should read: a reply, field changes, a refund, a journal entry, or JSON."""
+    """How an action's arguments should read: a reply, field changes, a refund, a journal entry,
+    a new ticket, or JSON."""
     args = arguments or {}
     op = operation.lower()
     tkey, target = _first(args, TARGET_KEYS)
@@ -296,6 +298,21 @@ def argument_view(operation: str, arguments: dict[str, Any]) -> dict[str, Any]:
             else:
                 changes.append({"field": humanize(k), "op": "set", "value": v})
         return {"kind": "changes", "target": target_label, "changes": changes}
+    if "ticket" in op and op.startswith(("create", "open", "new")) and isinstance(args.get("subject"), str):
+        return {
+            "kind": "ticket",
+            "subject": args["subject"],
+            "requester": args.get("requester_email") or args.get("requester"),
+            "body": args.get("body") or args.get("description") or "",
+            "priority": args.get("priority"),
+            "tags": [t for t in args.get("tags") or [] if isinstance(t, str)],
+            "extra": {
+                k: v
+                for k, v in args.items()
+                if k
+                not in ("subject", "requester_email", "requester", "body", "description", "priority", "tags")
+            },
+        }
     return {"kind": "json", "target": target_label, "json": pretty(args)}
 
 
@@ -482,3 +499,19 @@ def timeline(run: dict[str, Any]) -> list[dict[str, Any]]:
             entry.update(error=data.get("error"))
         out.append(entry)
     return out
+
+
+_FENCE_TAG = re.compile(r"</?untrusted_data\b[^>]*>")
+
+
+def plain(text: Any) -> str:
+    """Text for people: the <untrusted_data> fences that mark outside text for a model are dropped."""
+    return _FENCE_TAG.sub("", str(text or "")).strip()
+
+
+def confidence(value: Any) -> str:
+    """0.873 → '87%'."""
+    try:
+        return f"{float(value):.0%}"
+    except (TypeError, ValueError):
+        return "—"

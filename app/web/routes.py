@@ -20,7 +20,17 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from app.services import approvals, auth, connections, corrections, dashboard, decisions, month_end, views
+from app.services import (
+    approvals,
+    auth,
+    connections,
+    corrections,
+    dashboard,
+    decisions,
+    followups,
+    month_end,
+    views,
+)
 from app.services.auth import ROLES, Principal
 from app.services.bulk import bulk_refusal
 from app.services.errors import Invalid, NotFound, ServiceError
@@ -68,6 +78,8 @@ templates.env.filters.update(
     pretty=present.pretty,
     short_id=present.short_id,
     humanize=present.humanize,
+    plain=present.plain,
+    confidence=present.confidence,
 )
 templates.env.globals.update(
     argument_view=present.argument_view,
@@ -91,8 +103,15 @@ def is_htmx(request: Request) -> bool:
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     who = current(request)
-    ctx: dict[str, Any] = {"user": template_user(who), "me": who, "path": request.url.path, **context}
-    if who is not None and not is_htmx(request):
+    ctx: dict[str, Any] = {
+        "user": template_user(who),
+        "me": who,
+        "path": request.url.path,
+        "htmx": is_htmx(request),
+        "local_model": container(request).settings.model == "local",
+        **context,
+    }
+    if who is not None:
         with container(request).db.session() as s:
             ctx["nav_pending"] = s.scalar(
                 select(func.count()).select_from(Action).where(Action.status == "pending")
@@ -259,7 +278,11 @@ def _item_response(request: Request, action_id: str, *, status: int = 200, **ext
     except NotFound as exc:
         return error_page(request, 404, exc.message)
     return fragment_or_page(
-        request, "_queue_item.html", {"item": item, **extra}, title="Approval", status=status
+        request,
+        "_queue_item.html",
+        {"item": item, "standalone": True, **extra},
+        title="Approval",
+        status=status,
     )
 
 
@@ -329,8 +352,12 @@ def _approve(request: Request, action_id: str, who: Principal, form: dict[str, l
             if fields is None:
                 ctx["arguments_json"] = (form.get("arguments_json") or [""])[-1]
             return _form_again(request, action_id, ctx)
+    with_reply = (form.get("with_reply") or [""])[-1] == "1" and arguments is None
+    reply = _follow_up(request, action_id) if with_reply else None
     try:
         approvals.approve(c.db, action_id, who, c.pool.catalogue, arguments, policy=c.policy)
+        if reply is not None:
+            followups.approve_ahead(c.db, action_id, who, reply)
     except Invalid as exc:
         item = _item(request, action_id)
         ctx = _edit_context(request, item, arguments, error=exc.message)
@@ -340,7 +367,24 @@ def _approve(request: Request, action_id: str, who: Principal, form: dict[str, l
     c.wake()
     if not is_htmx(request):
         return see_other("/ui/queue")
-    return _item_response(request, action_id, flash="Approved. It runs in a moment.")
+    flash = (
+        "Approved: the ticket is created in a moment, then the reply is posted on it."
+        if reply is not None
+        else "Approved. It runs in a moment."
+    )
+    return _item_response(request, action_id, flash=flash)
+
+
+def _follow_up(request: Request, action_id: str) -> str | None:
+    """The reply shown on a new ticket's card, which approving "ticket and reply" approves too."""
+    try:
+        item = _item(request, action_id)
+    except NotFound:
+        return None
+    if item["operation"] != followups.CREATE or item["status"] != "pending":
+        return None
+    reply = item["origin"].get("reply")
+    return reply if isinstance(reply, str) else None
 
 
 def _form_again(request: Request, action_id: str, ctx: dict[str, Any]) -> HTMLResponse:
@@ -383,7 +427,23 @@ def _reject(request: Request, action_id: str, who: Principal, form: dict[str, li
     c.wake()
     if not is_htmx(request):
         return see_other("/ui/queue")
-    return _item_response(request, action_id, flash="Rejected. The reason goes back to the model.")
+    flash = _rejected_flash(c.settings.model, approvals.get_action(c.db, action_id), reason)
+    return _item_response(request, action_id, flash=flash)
+
+
+def _rejected_flash(model: str, action: dict[str, Any], reason: str) -> str:
+    """What happens next, truthfully: a hosted model reads the reason; the offline one redrafts
+    a public reply for its tone or length, and otherwise leaves the write undone."""
+    if model != "local":
+        return "Rejected. The reason goes back to the model, which may propose something else."
+    from app.llm.local.redraft import what_to_change
+
+    args = action.get("arguments") or {}
+    if action.get("operation") == "add_comment" and args.get("public", True) and what_to_change(reason):
+        return (
+            "Rejected. The offline model redrafts the reply as asked; the new draft appears here to approve."
+        )
+    return "Rejected. The reason is recorded with the run; this write will not happen."
 
 
 @router.post("/ui/queue/{action_id}/retry")

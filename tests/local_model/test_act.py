@@ -149,12 +149,42 @@ async def test_new_ticket_needing_review_is_tagged_and_noted(model: LocalModel) 
 
 async def test_rejection_is_not_reproposed(model: LocalModel) -> None:
     first = await model.complete(_request())
-    results = ["Rejected by alice: the tone is too casual for this customer", '{"ticket": {"id": 42}}']
+    results = ["Rejected by alice: the customer already got an answer by phone", '{"ticket": {"id": 42}}']
     done = await model.complete(_request(_after(first, results)))
     assert done.stop_reason == "end_turn" and not done.tool_calls
     assert "post the public reply on ticket #42" in done.content
-    assert "the tone is too casual for this customer" in done.content
+    assert "the customer already got an answer by phone" in done.content
     assert "update ticket #42" in done.content  # what did happen is reported too
+
+
+async def test_a_reply_rejected_for_its_tone_is_redrafted_once(model: LocalModel) -> None:
+    first = await model.complete(_request())
+    reply = first.tool_calls[0]
+    assert reply.name.endswith("add_comment")
+    results = ["Rejected by alice: wrong tone, too casual for this customer", '{"ticket": {"id": 42}}']
+    history = _after(first, results)
+    again = await model.complete(_request(history))
+    [redrafted] = again.tool_calls
+    assert redrafted.name == reply.name and redrafted.id not in {c.id for c in first.tool_calls}
+    assert redrafted.arguments["ticket_id"] == 42 and redrafted.arguments["public"] is True
+    new_body = redrafted.arguments["body"]
+    assert new_body != reply.arguments["body"]
+    assert "We're" not in new_body and "!" not in new_body  # formal: no contractions, no exclamations
+    assert new_body.startswith("Dear ")
+
+    # the redraft rejected as well: that no stands, nothing else is proposed
+    history += [
+        Message(role="assistant", content=again.content, tool_calls=again.tool_calls),
+        Message(
+            role="tool",
+            tool_call_id=redrafted.id,
+            content="Rejected by alice: still the wrong tone",
+            is_error=True,
+        ),
+    ]
+    done = await model.complete(_request(history))
+    assert done.stop_reason == "end_turn" and not done.tool_calls
+    assert "still the wrong tone" in done.content
 
 
 async def test_rejected_creation_ends_the_turn(model: LocalModel) -> None:

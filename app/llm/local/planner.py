@@ -18,6 +18,7 @@ from typing import Any
 
 from app.llm.base import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec
 from app.llm.local.heuristics import ALL_STOPWORDS, words
+from app.llm.local.redraft import redraft
 from app.llm.local.retrieval import GENERIC
 
 SEP = "__"
@@ -112,6 +113,14 @@ def unfence(content: str) -> str:
     """A tool result without the <untrusted_data> fence the run loop puts around it."""
     match = _FENCE.match(content or "")
     return match.group(1) if match else content
+
+
+_FENCE_TAG = re.compile(r"</?untrusted_data\b[^>]*>")
+
+
+def plain(content: str) -> str:
+    """A tool result as a person reads it: the fence tags (whole or around an error) dropped."""
+    return _FENCE_TAG.sub("", content or "").strip()
 
 
 def parse_json(content: str) -> Any:
@@ -317,13 +326,36 @@ def _summary(history: History) -> str:
         if result is None:
             continue
         if result.is_error or is_rejection(result):
-            failed.append(f"could not {_describe(call)}: {result.content.strip()[:200]}")
+            failed.append(f"could not {_describe(call)}: {plain(result.content)[:200]}")
         else:
             done.append(_describe(call))
     text = "Done: " + "; ".join(done) + "." if done else "Nothing was changed."
     if failed:
         text += " Problems: " + "; ".join(failed) + "."
     return text
+
+
+def _redrafts(
+    tools: list[ToolSpec], rejected: list[tuple[ToolCall, Message]], history: History, start: int
+) -> list[ToolCall]:
+    """A new reply for a public reply rejected for its tone or length; at most one redraft per ticket."""
+    replies = [c for c in history.calls if split_tool(c.name)[1] == "add_comment"]
+    calls: list[ToolCall] = []
+    for call, result in rejected:
+        conn, op = split_tool(call.name)
+        args = call.arguments
+        if op != "add_comment" or not args.get("public", True) or not isinstance(args.get("body"), str):
+            continue
+        if sum(1 for c in replies if c.arguments.get("ticket_id") == args.get("ticket_id")) > 1:
+            continue  # redrafted once already: a second no stands
+        body = redraft(args["body"], rejection_reason(result.content))
+        tool = find_tool(tools, conn, "add_comment")
+        if body is None or tool is None:
+            continue
+        calls.append(
+            ToolCall(id=f"local_{start + len(calls)}", name=call.name, arguments={**args, "body": body})
+        )
+    return calls
 
 
 def plan_act(request: ModelRequest) -> ModelResponse:
@@ -369,13 +401,34 @@ def plan_act(request: ModelRequest) -> ModelResponse:
         note = "This ticket needs a person's review; proposing an internal note." if review else ""
         return _tool_use(calls, note)
 
-    # A person said no: never re-propose; report what was not done and why.
+    # A person said no: never re-propose the same call. A reply rejected for its tone or
+    # length is redrafted once, as asked; anything else is reported as not done, with why.
     rejected = [(c, r) for c in history.calls if (r := history.result(c)) is not None and is_rejection(r)]
     if rejected:
-        not_done = "; ".join(f"{_describe(c)} (reason: {rejection_reason(r.content)})" for c, r in rejected)
+        redrafts = _redrafts(tools, rejected, history, start=len(history.calls) + 1)
+        if redrafts:
+            return _tool_use(redrafts, "Redrafted the reply as the reviewer asked.")
+        replies = [
+            c.arguments.get("ticket_id") for c in history.calls if split_tool(c.name)[1] == "add_comment"
+        ]
+        redone = [
+            (c, r)
+            for c, r in rejected
+            if replies.count(c.arguments.get("ticket_id")) > 1 and c.name.endswith("add_comment")
+        ]
+        refused = [(c, r) for c, r in rejected if (c, r) not in redone]
+        said = []
+        if refused:
+            not_done = "; ".join(
+                f"{_describe(c)} (reason: {rejection_reason(r.content)})" for c, r in refused
+            )
+            said.append(f"Not done, rejected by a reviewer: {not_done}.")
+        if redone:
+            why = "; ".join(rejection_reason(r.content) for _, r in redone)
+            said.append(f"The reply was redrafted after a reviewer's note ({why}).")
         rejected_ids = {c.id for c, _ in rejected}
         rest = _summary(History([c for c in history.calls if c.id not in rejected_ids], history.results))
-        return _end(f"Not done, rejected by a reviewer: {not_done}. {rest}")
+        return _end(" ".join([*said, rest]))
 
     if any(history.result(c) is None for c in history.calls):
         return _end("Waiting for the results of the proposed actions.")
@@ -530,7 +583,7 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
             if is_rejection(result):
                 replies.append(f"I did not {op.replace('_', ' ')}: {rejection_reason(result.content)}")
             elif result.is_error:
-                replies.append(f"I couldn't {op.replace('_', ' ')}: {_clip(result.content, 200)}")
+                replies.append(f"I couldn't {op.replace('_', ' ')}: {_clip(plain(result.content), 200)}")
             elif op == "get_ticket":
                 replies.append(_summarize_ticket(result.content))
                 if _PAYMENTS.search(message):
@@ -546,7 +599,7 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
             elif op == "search_articles":
                 replies.append(_summarize_articles(result.content, message))
             else:
-                replies.append(f"{op.replace('_', ' ')}: {_clip(result.content)}")
+                replies.append(f"{op.replace('_', ' ')}: {_clip(plain(result.content))}")
         return _end("\n\n".join(replies) or HELP)
 
     # Ids stay unique across the whole conversation, not just this turn.

@@ -1,0 +1,123 @@
+"""Which database a command works on, and plain words when it is not ready.
+
+Without `--data-dir`, `SWITCHBOARD_DATA_DIR` or `DATABASE_URL`, a command from
+the directory where `make demo` runs finds the demo's data: the demo leaves a
+note (`.switchboard/demo.json`) saying where its data dir is, and the CLI uses
+it while that demo runs, or while the default data dir holds no database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings
+
+DEFAULT_DATA_DIR = Path(".switchboard")
+DEMO_NOTE = "demo.json"
+DEMO_DATA_DIR = DEFAULT_DATA_DIR / "demo"
+DB_FILE = "switchboard.db"
+
+
+@dataclass(frozen=True)
+class Where:
+    """The settings a command uses, and a line saying why when it was not the plain default."""
+
+    settings: Settings
+    note: str | None = None
+
+
+def write_demo_note(data_dir: Path, url: str) -> Path:
+    """Left by `switchboard demo` so that commands run beside it find its data."""
+    DEFAULT_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = DEFAULT_DATA_DIR / DEMO_NOTE
+    path.write_text(json.dumps({"data_dir": str(data_dir.resolve()), "url": url, "pid": os.getpid()}))
+    return path
+
+
+def read_demo_note() -> dict[str, Any] | None:
+    try:
+        note = json.loads((DEFAULT_DATA_DIR / DEMO_NOTE).read_text())
+    except (OSError, ValueError):
+        return None
+    return note if isinstance(note, dict) and isinstance(note.get("data_dir"), str) else None
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def resolve(data_dir: Path | None = None) -> Where:
+    """Explicit choices win; otherwise a running (or the only existing) demo database."""
+    settings = Settings()
+    if data_dir is not None:
+        settings.data_dir = data_dir
+        return Where(settings)
+    if settings.database_url or "SWITCHBOARD_DATA_DIR" in os.environ:
+        return Where(settings)
+    note = read_demo_note()
+    candidates: list[tuple[Path, bool]] = []
+    if note is not None:
+        candidates.append((Path(note["data_dir"]), _alive(note.get("pid"))))
+    candidates.append((DEMO_DATA_DIR, False))
+    default_exists = (settings.data_dir / DB_FILE).exists()
+    for demo_dir, running in candidates:
+        if not (demo_dir / DB_FILE).exists():
+            continue
+        if running or not default_exists:
+            settings.data_dir = demo_dir
+            _as_the_demo(settings, demo_dir)
+            state = "the running demo's" if running else "the demo's"
+            return Where(
+                settings,
+                f"using {state} database {_short(demo_dir / DB_FILE)} "
+                "(--data-dir DIR, SWITCHBOARD_DATA_DIR or DATABASE_URL to use another)",
+            )
+    return Where(settings)
+
+
+def _as_the_demo(settings: Settings, demo_dir: Path) -> None:
+    """Work on a demo's data the way the demo does: with the key it keeps for its own stored
+    credentials (unless one is set) and with loopback reach, where its simulators answer."""
+    key_file = demo_dir / "secret-key"
+    if not settings.secret_key and key_file.is_file():
+        settings.secret_key = key_file.read_text().strip() or None
+    settings.allow_private_network = True
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def describe(url: str) -> str:
+    """A database URL as people read it, without a password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def missing_table(exc: BaseException) -> bool:
+    """True for SQLite's "no such table" and PostgreSQL's undefined table."""
+    text = str(exc).lower()
+    return (
+        "no such table" in text
+        or "undefinedtable" in type(getattr(exc, "orig", exc)).__name__.lower()
+        or ("relation" in text and "does not exist" in text)
+    )

@@ -1,0 +1,121 @@
+"""One approval for a new ticket and its reply.
+
+A ticket that came in without a help-desk id is first created there, and only
+then can the drafted reply be posted on it. The queue shows both on one card;
+an approver who approves "the ticket and its reply" approves the reply's exact
+text at the same time. That decision is recorded (audit `action.reply_approved_ahead`),
+and when the run then proposes the reply, this hook approves it in that
+person's name through the ordinary approval service (schema, policy, four eyes)
+only if it is the public reply of that text on the ticket just created, and not
+high risk. Anything else stays in the queue for a person, as every write does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from app.services import approvals
+from app.services.auth import Principal
+from app.services.errors import ServiceError
+from app.store.db import Database
+from app.store.runs import audit
+from app.store.tables import Action, AuditEntry
+from tools.base import Catalogue
+
+log = logging.getLogger("switchboard.followups")
+EVENT = "action.reply_approved_ahead"
+CREATE = "create_ticket"
+REPLY = "add_comment"
+
+
+def follow_up_reply(run: dict[str, Any] | None) -> str | None:
+    """The reply that follows a created ticket, as the run drafted it; None when a person must review first."""
+    if not run:
+        return None
+    classification = run.get("classification") or {}
+    draft = run.get("draft") or {}
+    body = draft.get("body")
+    if classification.get("needs_review") or not isinstance(body, str) or not body.strip():
+        return None
+    return body
+
+
+def approve_ahead(db: Database, action_id: str, who: Principal, reply: str) -> None:
+    """Record that `who`, approving the ticket's creation, approved this reply text too."""
+    with db.session() as s:
+        a = s.get(Action, action_id)
+        if a is None or a.operation != CREATE:
+            return
+        audit(s, who.name, EVENT, "action", a.id, {"run_id": a.run_id, "role": who.role, "reply": reply})
+
+
+def _created_id(result: Any) -> Any:
+    data = result
+    for _ in range(3):
+        if not isinstance(data, dict):
+            return None
+        ticket = data.get("ticket")
+        if isinstance(ticket, dict) and ticket.get("id") is not None:
+            return ticket["id"]
+        if data.get("id") is not None:
+            return data["id"]
+        data = data.get("result", data.get("data"))
+    return None
+
+
+class ReplyFollowUp:
+    """Called when a run parks: approves a reply that a person approved ahead, as described above."""
+
+    def __init__(self, db: Database, catalogue: Callable[[], Catalogue]):
+        self.db = db
+        self.catalogue = catalogue
+
+    def __call__(self, run_id: str) -> int:
+        with self.db.session() as s:
+            created = s.scalars(
+                select(Action).where(
+                    Action.run_id == run_id, Action.operation == CREATE, Action.status == "succeeded"
+                )
+            ).all()
+            ahead = {
+                e.subject_id: e
+                for e in s.scalars(
+                    select(AuditEntry).where(
+                        AuditEntry.event == EVENT, AuditEntry.subject_id.in_([c.id for c in created])
+                    )
+                )
+            }
+            pending = s.scalars(
+                select(Action).where(
+                    Action.run_id == run_id, Action.operation == REPLY, Action.status == "pending"
+                )
+            ).all()
+            plans: list[tuple[str, str, str]] = []
+            for c in created:
+                entry = ahead.get(c.id)
+                if entry is None:
+                    continue
+                ticket_id = _created_id(c.result)
+                for a in pending:
+                    args = a.arguments or {}
+                    if (
+                        a.connection == c.connection
+                        and str(args.get("ticket_id")) == str(ticket_id)
+                        and args.get("body") == entry.data.get("reply")
+                        and args.get("public", True) is True
+                        and a.risk != "high"
+                    ):
+                        plans.append((a.id, entry.actor, str(entry.data.get("role") or "approver")))
+        done = 0
+        for action_id, name, role in plans:
+            try:
+                approvals.approve(self.db, action_id, Principal(name, role), self.catalogue)
+            except ServiceError as exc:  # e.g. decided meanwhile, or four eyes: it stays for a person
+                log.info("reply %s approved ahead was left for a person: %s", action_id, exc.message)
+                continue
+            done += 1
+        return done

@@ -1,0 +1,71 @@
+"""Ids as people type them: any unique prefix, and the shortest prefix that stays unique.
+
+Ids are 32 hex characters; a terminal shows them cut, so a person may give any
+prefix that names exactly one row, as with git's commit ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.services.errors import Invalid, NotFound
+from app.store.db import Database
+
+MIN_SHOWN = 8
+
+
+def unique_id(db: Database, model: Any, prefix: str, noun: str) -> str:
+    """The one id of `model` starting with `prefix`; NotFound or Invalid (ambiguous) otherwise."""
+    text = prefix.strip().lower()
+    if not text:
+        raise Invalid(f"give a {noun} id (or the start of one)", field="id")
+    if any(ch in text for ch in "%_\\"):
+        raise NotFound(f"no {noun} {prefix}")
+    with db.session() as s:
+        exact = s.scalar(select(model.id).where(model.id == text))
+        if exact is not None:
+            return str(exact)
+        found = list(s.scalars(select(model.id).where(model.id.like(f"{text}%")).limit(6)))
+    if not found:
+        raise NotFound(f"no {noun} {prefix}")
+    if len(found) > 1:
+        more = "" if len(found) < 6 else ", …"
+        raise Invalid(
+            f"{prefix} is ambiguous: {len(found) if len(found) < 6 else 'several'} {noun}s start with it "
+            f"({', '.join(shortest_unique(found).values())}{more}); give more characters",
+            field="id",
+        )
+    return str(found[0])
+
+
+def shortest_unique(ids: Iterable[str], minimum: int = MIN_SHOWN) -> dict[str, str]:
+    """For each id, its shortest prefix (at least `minimum` long) that no other id shares."""
+    ids = list(dict.fromkeys(ids))
+    ordered = sorted(ids)
+    out: dict[str, str] = {}
+    for i, full in enumerate(ordered):
+        need = minimum
+        for other in (ordered[i - 1] if i else None, ordered[i + 1] if i + 1 < len(ordered) else None):
+            if other is None:
+                continue
+            common = 0
+            while common < min(len(full), len(other)) and full[common] == other[common]:
+                common += 1
+            need = max(need, common + 1)
+        out[full] = full[: min(need, len(full))]
+    return {i: out[i] for i in ids}
+
+
+def display_ids(db: Database, model: Any, ids: list[str], minimum: int = MIN_SHOWN) -> dict[str, str]:
+    """Short forms of `ids` that stay unique among every row of `model`, not only those shown."""
+    if not ids:
+        return {}
+
+    heads = sorted({i[:minimum] for i in ids})
+    with db.session() as s:
+        near = list(s.scalars(select(model.id).where(func.substr(model.id, 1, minimum).in_(heads))))
+    short = shortest_unique([*ids, *near], minimum)
+    return {i: short[i] for i in ids}

@@ -1,0 +1,110 @@
+"""One approval for a new ticket and its reply: the reply a person saw is approved in their
+name once the ticket exists; a different text, or no such approval, waits in the queue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.llm.base import ModelRequest, ModelResponse, ToolCall
+from app.llm.scripted import ScriptedModel, output, text
+from app.services import approvals, followups, intake
+from app.services.auth import Principal
+from app.services.views import run_view
+from tests.support.app import container
+
+APPROVER = Principal("pat", "approver")
+REPLY = "Hello,\n\nYour parcel is on its way.\n"
+TICKET = {
+    "subject": "Where is my parcel?",
+    "body": "Order 4417 has not arrived.",
+    "requester_email": "bo@example.com",
+}
+
+
+def script(reply_sent: str) -> list[Any]:
+    """Classify, draft REPLY, create the ticket, then reply on it with `reply_sent`."""
+
+    def reply_on_created(request: ModelRequest) -> ModelResponse:
+        created = json.loads(request.messages[-1].content.split(">", 1)[1].rsplit("<", 1)[0])
+        ticket_id = created["ticket"]["id"]
+        return ModelResponse(
+            tool_calls=[
+                ToolCall(
+                    id="c2",
+                    name="helpdesk__add_comment",
+                    arguments={"ticket_id": ticket_id, "body": reply_sent, "public": True},
+                )
+            ],
+            stop_reason="tool_use",
+        )
+
+    return [
+        output(
+            {
+                "category": "shipping",
+                "priority": "normal",
+                "sentiment": "neutral",
+                "language": "en",
+                "confidence": 0.93,
+                "rationale": "asks where an order is",
+            }
+        ),
+        output({"body": REPLY, "sources": [], "grounded": False}),
+        ModelResponse(
+            tool_calls=[
+                ToolCall(
+                    id="c1",
+                    name="helpdesk__create_ticket",
+                    arguments={**TICKET, "priority": "normal", "tags": ["shipping"]},
+                )
+            ],
+            stop_reason="tool_use",
+        ),
+        reply_on_created,
+        text("Created the ticket and replied."),
+    ]
+
+
+async def _create_approved(db_url: str, tmp_path: Path, reply_sent: str, *, ahead: bool) -> tuple[Any, str]:
+    c = container(db_url, tmp_path, ScriptedModel(script(reply_sent)))
+    run_id = intake.submit(
+        c.db, kind="ticket", run_kind="triage", payload=TICKET, source="api", actor="api-client"
+    )[0]
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    [create] = view["actions"]
+    assert create["operation"] == "create_ticket" and create["status"] == "pending"
+    from app.services.dashboard import origins
+
+    assert origins(c.db, {run_id})[run_id]["reply"] == REPLY  # what the card shows under the ticket
+    approvals.approve(c.db, create["id"], APPROVER, c.pool.catalogue)
+    if ahead:
+        followups.approve_ahead(c.db, create["id"], APPROVER, REPLY)
+    await c.orchestrator.drain("w")
+    return c, run_id
+
+
+async def test_the_reply_seen_with_the_ticket_is_posted_without_a_second_approval(
+    db_url: str, tmp_path: Path
+) -> None:
+    c, run_id = await _create_approved(db_url, tmp_path, REPLY, ahead=True)
+    view = run_view(c.db, run_id)
+    assert view["status"] == "succeeded", view["error"]
+    by_op = {a["operation"]: a for a in view["actions"]}
+    assert by_op["add_comment"]["status"] == "succeeded" and by_op["add_comment"]["decided_by"] == "pat"
+    await c.pool.aclose()
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+async def test_anything_else_waits_for_a_person(db_url: str, tmp_path: Path, ahead: bool) -> None:
+    sent = "A different text than the one approved." if ahead else REPLY
+    c, run_id = await _create_approved(db_url, tmp_path, sent, ahead=ahead)
+    view = run_view(c.db, run_id)
+    assert view["status"] == "waiting_approval"
+    reply = next(a for a in view["actions"] if a["operation"] == "add_comment")
+    assert reply["status"] == "pending"
+    await c.pool.aclose()
