@@ -25,8 +25,12 @@ from connectors.openapi import petstore_simulator
 from connectors.openapi.connector import OpenAPIConnector
 from connectors.payments import simulator as payments_simulator
 from connectors.payments.client import PaymentsConnector
+from connectors.shop import simulator as shop_simulator
+from connectors.shop.client import ShopConnector
 from connectors.tracker import simulator as tracker_simulator
 from connectors.tracker.client import TrackerConnector
+from connectors.warehouse import simulator as warehouse_simulator
+from connectors.warehouse.client import WarehouseConnector
 
 CONNECTOR_TYPES: dict[str, type[Connector]] = {
     HelpdeskConnector.kind: HelpdeskConnector,
@@ -37,6 +41,8 @@ CONNECTOR_TYPES: dict[str, type[Connector]] = {
     TrackerConnector.kind: TrackerConnector,  # Linear GraphQL API
     ERPConnector.kind: ERPConnector,  # Northwind ERP, SOAP 1.1
     OpenAPIConnector.kind: OpenAPIConnector,  # any OpenAPI 3 document (config.spec); per-instance operations
+    ShopConnector.kind: ShopConnector,  # Shopify Admin REST API
+    WarehouseConnector.kind: WarehouseConnector,  # ShipStation API v2
 }
 
 # kind -> factory(**kwargs) -> the simulator's ASGI app, answering in the vendor's wire format.
@@ -49,6 +55,8 @@ SIMULATORS: dict[str, Callable[..., FastAPI]] = {
     TrackerConnector.kind: tracker_simulator.create_app,  # Linear GraphQL at /sim/tracker/graphql
     ERPConnector.kind: erp_simulator.create_app,  # SOAP at /sim/erp/, WSDL at /sim/erp/?wsdl
     "petstore": petstore_simulator.create_app,  # Swagger Petstore for kind "openapi" (spec "petstore3")
+    ShopConnector.kind: shop_simulator.create_app,  # Shopify store at /sim/shop/admin/api/<version>/
+    WarehouseConnector.kind: warehouse_simulator.create_app,  # ShipStation at /sim/warehouse/v2/
 }
 
 

@@ -100,12 +100,27 @@ def worker(once: bool = typer.Option(False, help="advance what is runnable now, 
                 console.print(f"advanced {n} runs")
             else:
                 console.print(f"worker {owner} waiting for runs (Ctrl-C to stop)")
-                await c.orchestrator.work(owner, poll_seconds=c.settings.poll_seconds)
+                await _work_and_schedule(c, owner)
         finally:
             await c.pool.aclose()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+async def _work_and_schedule(c: Container, owner: str) -> None:
+    """The worker loop, and the schedule tick beside it (any number of workers may tick)."""
+    from app.services import schedules
+
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(
+        schedules.loop(c.db, stop, every=c.settings.schedule_seconds, on_started=c.wake)
+    )
+    try:
+        await c.orchestrator.work(owner, poll_seconds=c.settings.poll_seconds, stop=stop, wake=c.wake_event)
+    finally:
+        stop.set()
+        await ticker
 
 
 @app.command()

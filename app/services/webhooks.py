@@ -23,6 +23,8 @@ from app.store.tables import Connection
 from connectors.chat import signing as slack
 from connectors.helpdesk import webhooks as zendesk
 from connectors.payments import webhooks as stripe
+from connectors.shop import webhooks as shopify
+from connectors.warehouse import webhooks as shipstation
 
 
 class Unauthorized(ServiceError):
@@ -51,7 +53,17 @@ def receive(
         if kind == "helpdesk":
             zendesk.verify_headers(body, headers, secret)
             return _helpdesk(db, name, _json(body))
-    except (stripe.SignatureError, slack.SignatureError, zendesk.SignatureError) as exc:
+        if kind == "shop":
+            return _shop(db, name, shopify.verify(body, headers, secret))
+        if kind == "warehouse":
+            return _warehouse(db, name, shipstation.verify(body, headers, secret))
+    except (
+        stripe.SignatureError,
+        slack.SignatureError,
+        zendesk.SignatureError,
+        shopify.SignatureError,
+        shipstation.SignatureError,
+    ) as exc:
         with db.session() as s:
             audit(s, f"webhook:{name}", "webhook.rejected", "connection", name, {"reason": str(exc)})
         raise Unauthorized(f"webhook signature rejected: {exc}") from None
@@ -141,3 +153,17 @@ def _helpdesk(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any
             db, name, "ticket.created", run_id, created, data=data, event_id=str(detail.get("id"))
         )
     return _accepted(db, name, kind)
+
+
+def _shop(db: Database, name: str, event: shopify.ShopEvent) -> dict[str, Any]:
+    """An order or refund from the store: only workflows act on it (the event id deduplicates)."""
+    return _accepted(db, name, event.topic, data=event.data, event_id=event.event_id)
+
+
+def _warehouse(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    resource = str(payload.get("resource_type") or "")
+    event = shipstation.EVENTS.get(resource, resource.lower())
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    status = data.get("status_code") or ""
+    event_id = f"{resource}:{data.get('label_id') or data.get('tracking_number')}:{status}"
+    return _accepted(db, name, event, data=data, event_id=event_id)
