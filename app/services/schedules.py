@@ -11,6 +11,7 @@ missed day).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -95,7 +96,5 @@ async def loop(
                 on_started()
         except Exception:
             log.exception("schedule tick failed")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every)
-        except TimeoutError:
-            pass

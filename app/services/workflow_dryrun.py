@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select
 
 from app.agent.policy import Policy, merge_facts, new_facts, observe
-from app.services.errors import NotFound
 from app.services.workflow_engine import Outcome, Waiting, execute
 from app.services.workflows import conditions_met
 from app.store.db import Database

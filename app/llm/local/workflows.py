@@ -82,6 +82,11 @@ SUMMARY = {
 FILLER = re.compile(r"^(and|then|also|please|in the (shop|store)|,)?\s*$", re.I)
 
 
+def _ref(i: int, path: str) -> str:
+    """A placeholder for step i's result, e.g. {{ steps[2].result.id }}."""
+    return "{{ steps[" + str(i) + "].result." + path + " }}"
+
+
 def _by_kind(connections: list[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
     return next((c for c in connections if c.get("kind") == kind), None)
 
@@ -186,7 +191,7 @@ def _check_payment(d: _Draft, clause: str) -> bool:
         d.add(
             {
                 "tool": charge,
-                "arguments": {"charge_id": "{{ steps[%d].result.payment_reference }}" % i},
+                "arguments": {"charge_id": _ref(i, "payment_reference")},
                 "check": [
                     {
                         "field": "result.captured",
@@ -252,7 +257,7 @@ def _warehouse(d: _Draft, clause: str) -> bool:
             },
         }
     )
-    d.notes.append("sent to the warehouse (shipment {{ steps[%d].result.shipment.shipment_id }})" % i)
+    d.notes.append("sent to the warehouse (shipment " + _ref(i, "shipment.shipment_id") + ")")
     return True
 
 
@@ -280,7 +285,7 @@ def _crm_note(d: _Draft, clause: str) -> bool:
     )
     d.person_ticket()
     d.add(
-        {"tool": note, "arguments": {"contact_id": "{{ steps[%d].result.id }}" % i, "body": d.summary + "."}}
+        {"tool": note, "arguments": {"contact_id": _ref(i, "id"), "body": d.summary + "."}}
     )
     d.notes.append("logged in the CRM")
     return True
@@ -308,7 +313,7 @@ def _ticket(d: _Draft, clause: str) -> bool:
             },
         }
     )
-    d.notes.append("ticket #{{ steps[%d].result.ticket_id }}" % i)
+    d.notes.append("ticket #" + _ref(i, "ticket_id"))
     return True
 
 
@@ -320,7 +325,7 @@ def _issue(d: _Draft, clause: str) -> bool:
         d.missing.append(f"{clause!r}: filing an issue needs a tracker connection")
         return True
     i = d.add({"tool": tool, "arguments": {"team_id": "SUP", "title": d.summary, "description": d.summary}})
-    d.notes.append("issue {{ steps[%d].result.identifier or steps[%d].result.id }}" % (i, i))
+    d.notes.append("issue " + _ref(i, "identifier"))
     return True
 
 
@@ -342,7 +347,7 @@ def _count(d: _Draft, clause: str) -> bool:
     query += [f"status:{w}" for w in words if w in ("new", "pending")]
     i = d.add({"tool": tool, "arguments": {"query": " ".join(q for q in query if q)}})
     label = " ".join(words) + " tickets" if words else "open tickets"
-    d.summary = "{{ steps[%d].result | length }} %s" % (i, label)
+    d.summary = "{{ steps[" + str(i) + "].result | length }} " + label
     d.notes.append("as of {{ event.slot }}")
     return True
 
