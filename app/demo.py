@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -68,7 +69,14 @@ DEMO_CONNECTIONS: dict[str, DemoConnection] = {
     "inventory": DemoConnection(
         "mcp", "mcp", config={"confirmed_read_only": ["lookup_sku", "search_products"]}, path="/mcp"
     ),
+    "shop": DemoConnection(
+        "shop", "shop", "api_key", {"key": "shpat_demo"}, {"header": "X-Shopify-Access-Token"}
+    ),
+    "warehouse": DemoConnection(
+        "warehouse", "warehouse", "api_key", {"key": "TEST_demo"}, {"header": "API-Key"}
+    ),
 }
+DEMO_SHOP_WEBHOOK_SECRET = "shpss_demo_webhook_secret"
 SEED_TICKETS = 3
 
 
@@ -105,6 +113,42 @@ def ensure_connections(c: Container, base: str) -> None:
             owner="demo",
             actor="demo",
         )
+
+
+# Channels the order and engineering workflows post to, beside the chat seed's own.
+DEMO_CHANNELS = [
+    ("C07ORDERS01", "orders", "Paid orders and shipments", "Where the order workflows post"),
+    ("C07ENGINEER", "engineering", "Bugs customers report", "Issues filed from help-desk tickets"),
+]
+
+
+def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
+    """The shop and the warehouse send their signed webhooks to this process, and the
+    connections hold what verifies them, so a workflow triggers as it would in production."""
+    from app.services.webhook_secrets import set_webhook_secret
+    from connectors.chat.seed import BOT_USER_ID
+
+    chat = getattr(getattr(sims.get("chat"), "state", None), "chat", None)
+    if chat is not None:
+        for cid, name, topic, purpose in DEMO_CHANNELS:
+            if name not in {ch.get("name") for ch in chat.snapshot().get("channels", [])}:
+                chat.add_channel(
+                    channel_id=cid,
+                    name=name,
+                    topic=topic,
+                    purpose=purpose,
+                    members=[BOT_USER_ID],
+                    creator=BOT_USER_ID,
+                )
+
+    shop = getattr(sims.get("shop"), "state", None)
+    if shop is not None:
+        shop.shop.webhook.update(url=f"{base}/api/v1/webhooks/shop", secret=DEMO_SHOP_WEBHOOK_SECRET)
+        set_webhook_secret(c.db, c.box, "shop", DEMO_SHOP_WEBHOOK_SECRET, "demo")
+    warehouse = getattr(sims.get("warehouse"), "state", None)
+    if warehouse is not None:
+        warehouse.warehouse.webhook["url"] = f"{base}/api/v1/webhooks/warehouse"
+        set_webhook_secret(c.db, c.box, "warehouse", json.dumps(warehouse.warehouse.jwks()), "demo")
 
 
 async def seed_runs(c: Container, base: str) -> None:
@@ -181,5 +225,6 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
         )
     )
     sims = {kind: factory() for kind, factory in SIMULATORS.items()}
+    wire_webhooks(c, sims, base)
     api = create_app(c, simulators=sims, run_worker=True, on_ready=lambda cont: seed_runs(cont, base))
     uvicorn.run(api, host=host, port=port, log_level="warning")

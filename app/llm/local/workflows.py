@@ -292,7 +292,9 @@ def _crm_note(d: _Draft, clause: str) -> bool:
 
 
 def _ticket(d: _Draft, clause: str) -> bool:
-    if not re.search(r"\b(open|create|raise|file)\s+(a\s+)?(new\s+)?ticket", clause, re.I):
+    if not re.search(r"\b(open|create|raise|file)\s+(a\s+)?(new\s+)?ticket", clause, re.I) or re.search(
+        r"\b(count|number)\s+of\b", clause, re.I
+    ):
         return False
     tool = _tool(d.conn("helpdesk"), "create_ticket")
     if tool is None:
