@@ -34,6 +34,28 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], str]] = {
 }
 
 
+class NotWritten:
+    """Stands for a write's result in a dry run: any field of it reads as a marker, so
+    later steps show where that result would go instead of failing."""
+
+    def __init__(self, path: str):
+        self._path = path
+
+    def __getattr__(self, name: str) -> NotWritten:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return NotWritten(f"{self._path}.{name}")
+
+    def __getitem__(self, key: Any) -> NotWritten:
+        return NotWritten(f"{self._path}[{key!r}]")
+
+    def __str__(self) -> str:
+        return f"<{self._path}>"
+
+    def __bool__(self) -> bool:
+        return False
+
+
 def _brief(data: Any, limit: int = 600) -> str:
     text = json.dumps(data, default=str, ensure_ascii=False)
     return text if len(text) <= limit else text[:limit] + "…"
@@ -121,7 +143,7 @@ async def dry_run(
             reasons=decision.reasons,
             effects=tool.does.summary(arguments),
         )
-        return Outcome(None, False, "")  # not written: later templates see no result
+        return Outcome(NotWritten(f"result of {key}"), False, "")  # not written
 
     if not conditions_met(spec, event):
         outcome: dict[str, Any] = {"skipped": "conditions not met"}

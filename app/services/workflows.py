@@ -257,7 +257,7 @@ class WorkflowDraftPipeline:
             outcome = await ctx.read(f"check:{tool}", tool, {})
             return None if outcome.is_error else outcome.data
 
-        if not problems:
+        if isinstance(spec.get("steps"), list):
             problems += await missing_channels(spec, read)
         return {"spec": spec, "problems": problems}
 
