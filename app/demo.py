@@ -122,6 +122,28 @@ DEMO_CHANNELS = [
 ]
 
 
+def link_shop_payments(shop: Any, payments: Any) -> None:
+    """The store's seeded orders were paid through Stripe: give each its charge in the
+    payments simulator (an authorized order's charge is not captured), so reading an
+    order's payment leads to a real charge."""
+    by_email = {c["email"]: c["id"] for c in payments.customers.values()}
+    for order in sorted(shop.orders.values(), key=lambda o: o["id"]):
+        [transaction] = shop.transactions[order["id"]][:1]
+        customer = by_email.get(order["email"])
+        if customer is None or str(transaction.get("authorization", "")) in payments.charges:
+            continue
+        charge = payments.add_charge(
+            customer_id=customer,
+            amount=round(float(order["total_price"]) * 100),
+            currency="usd",
+            description=f"Northwind Home order {order['name']}",
+            metadata={"shopify_order_id": str(order["id"])},
+        )
+        if transaction["kind"] == "authorization":
+            payments.charges[charge["id"]]["captured"] = False
+        transaction["authorization"] = charge["id"]
+
+
 def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
     """The shop and the warehouse send their signed webhooks to this process, and the
     connections hold what verifies them, so a workflow triggers as it would in production."""
@@ -142,6 +164,9 @@ def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
                 )
 
     shop = getattr(sims.get("shop"), "state", None)
+    payments = getattr(getattr(sims.get("payments"), "state", None), "payments", None)
+    if shop is not None and payments is not None:
+        link_shop_payments(shop.shop, payments)
     if shop is not None:
         shop.shop.webhook.update(url=f"{base}/api/v1/webhooks/shop", secret=DEMO_SHOP_WEBHOOK_SECRET)
         set_webhook_secret(c.db, c.box, "shop", DEMO_SHOP_WEBHOOK_SECRET, "demo")

@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
 from app.main import Container
-from app.services import views, webhook_secrets, workflow_dryrun, workflows
+from app.services import webhook_secrets, workflow_dryrun, workflows
 from app.services.auth import Principal
 from app.services.errors import Invalid
-from app.store.tables import Run
 
 router = APIRouter(prefix="/api/v1")
 Viewer = Annotated[Principal, Depends(require("viewer"))]
@@ -40,22 +39,10 @@ class SecretIn(BaseModel):
     secret: str = Field(min_length=1, max_length=webhook_secrets.MAX_LENGTH)
 
 
-async def draft_from_sentence(
-    c: Container, request: str, who: Principal, edits: str | None = None
-) -> dict[str, Any]:
-    """Draft (a run of its own, recorded), then save it, as a new version of `edits` if given."""
-    with c.db.session() as s:
-        run = Run(
-            kind="workflow_draft", input={"workflow_request": {"request": request}}, created_by=who.name
-        )
-        s.add(run)
-        s.flush()
-        run_id = run.id
-    await c.orchestrator.advance_now(run_id, worker_id())
-    result = views.run_view(c.db, run_id)
-    if result["status"] != "succeeded":
-        raise Invalid(f"could not draft a workflow: {result['error'] or result['status']}", field="request")
-    return {**workflows.save_draft(c.db, request, who, result["result"], edits=edits), "run_id": run_id}
+async def draft_from_sentence(c: Container, request: str, who: Principal, edits: str | None = None) -> dict[str, Any]:
+    return await workflows.draft(
+        c.db, lambda run_id: c.orchestrator.advance_now(run_id, worker_id()), request, who, edits=edits
+    )
 
 
 @router.get("/workflows/help")

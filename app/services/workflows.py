@@ -14,6 +14,7 @@ makes a new version, which replaces the active one only when it is activated in 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -22,7 +23,7 @@ from sqlalchemy import func, select
 from app.agent.run import RunContext, RunFailed, Suspend
 from app.llm.base import ToolCall
 from app.llm.prompts import PromptLibrary
-from app.services import intake, schedules
+from app.services import intake, schedules, views
 from app.services.auth import Principal
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.workflow_engine import Outcome, Waiting, execute, holds
@@ -292,6 +293,28 @@ class WorkflowRunPipeline:
         if "problem" in result:
             ctx.record("problem", "note", {"problem": result["problem"], "step": result["stopped_at"]})
         return result
+
+
+async def draft(
+    db: Database,
+    advance: Callable[[str], Awaitable[Any]],
+    request: str,
+    who: Principal,
+    *,
+    edits: str | None = None,
+) -> dict[str, Any]:
+    """Draft from a sentence (a run of its own, so the model call is recorded), then save it,
+    as a new version of `edits` if given. `advance(run_id)` runs the drafting run now."""
+    with db.session() as s:
+        run = Run(kind="workflow_draft", input={"workflow_request": {"request": request}}, created_by=who.name)
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    await advance(run_id)
+    result = views.run_view(db, run_id)
+    if result["status"] != "succeeded":
+        raise Invalid(f"could not draft a workflow: {result['error'] or result['status']}", field="request")
+    return {**save_draft(db, request, who, result["result"], edits=edits), "run_id": run_id}
 
 
 def view(w: Workflow, last_runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:

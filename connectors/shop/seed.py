@@ -5,7 +5,8 @@ SKUs the inventory MCP server knows (connectors/mcp/demo_server.py), so an order
 items can be checked against stock. Orders #1001-#1006: older ones paid and fulfilled,
 #1005 paid and waiting for the warehouse, #1006 only authorized (payment not captured).
 Each order's transaction names the Stripe charge in `authorization`, the way a store
-using Stripe as its payment gateway records it.
+using Stripe as its payment gateway records it; the demo gives each its charge in the
+payments simulator (app/demo.py, link_shop_payments).
 """
 
 from __future__ import annotations
