@@ -39,7 +39,9 @@ class SecretIn(BaseModel):
     secret: str = Field(min_length=1, max_length=webhook_secrets.MAX_LENGTH)
 
 
-async def draft_from_sentence(c: Container, request: str, who: Principal, edits: str | None = None) -> dict[str, Any]:
+async def draft_from_sentence(
+    c: Container, request: str, who: Principal, edits: str | None = None
+) -> dict[str, Any]:
     return await workflows.draft(
         c.db, lambda run_id: c.orchestrator.advance_now(run_id, worker_id()), request, who, edits=edits
     )

@@ -353,6 +353,37 @@ def connections_test(name: str) -> None:
         _fail(f"{name}: {result['error']}")
 
 
+@connections_app.command("secret")
+def connections_secret(
+    name: str,
+    from_file: Path | None = typer.Option(
+        None, "--from-file", help="read it from a file (e.g. ShipStation's JSON key set); '-' for stdin"
+    ),
+) -> None:
+    """Set the secret NAME's webhooks are verified with (asked for, never echoed or printed)."""
+    from app.services.errors import ServiceError
+    from app.services.webhook_secrets import set_webhook_secret
+
+    if from_file is None:
+        secret = getpass.getpass(f"webhook secret for {name}: ")
+    elif str(from_file) == "-":
+        secret = typer.get_text_stream("stdin").read()
+    else:
+        try:
+            secret = from_file.read_text()
+        except OSError as exc:
+            _fail(f"cannot read {from_file}: {exc.strerror}")
+            return
+    c = _container()
+    try:
+        result = set_webhook_secret(c.db, c.box, name, secret, actor=f"cli:{getpass.getuser()}")
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    verb = "replaced" if result["replaced"] else "set"
+    console.print(f"webhook secret for {name} {verb}; events go to /api/v1/webhooks/{name}")
+
+
 # -- tokens ----------------------------------------------------------------
 @tokens_app.command("create")
 def tokens_create(name: str = typer.Option(..., "--name"), role: str = typer.Option(..., "--role")) -> None:

@@ -63,13 +63,14 @@ def tick(db: Database, now: datetime | None = None) -> list[str]:
         assert slot is not None
         following = next_slot(spec["trigger"], max(now, slot))
         with db.session() as s:
-            taken = s.execute(
+            res = s.execute(
                 update(Workflow)
                 .where(
                     Workflow.id == workflow_id, Workflow.schedule_next_at == slot, Workflow.status == "active"
                 )
                 .values(schedule_next_at=following)
-            ).rowcount
+            )
+            taken = res.rowcount  # type: ignore[attr-defined]
         if taken != 1:
             continue  # another worker took this slot
         slot_id = slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")

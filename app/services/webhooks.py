@@ -163,7 +163,8 @@ def _shop(db: Database, name: str, event: shopify.ShopEvent) -> dict[str, Any]:
 def _warehouse(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
     resource = str(payload.get("resource_type") or "")
     event = shipstation.EVENTS.get(resource, resource.lower())
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    raw = payload.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
     status = data.get("status_code") or ""
     event_id = f"{resource}:{data.get('label_id') or data.get('tracking_number')}:{status}"
     return _accepted(db, name, event, data=data, event_id=event_id)

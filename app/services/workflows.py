@@ -50,7 +50,7 @@ def events_of(kind: str) -> list[str]:
 
 
 OPS = ["equals", "not_equals", "contains", "greater_than", "less_than", "at_least", "at_most", "is_set"]
-_STEP = {
+_STEP: dict[str, Any] = {
     "type": "object",
     "required": ["tool", "arguments"],
     "additionalProperties": False,
@@ -306,7 +306,9 @@ async def draft(
     """Draft from a sentence (a run of its own, so the model call is recorded), then save it,
     as a new version of `edits` if given. `advance(run_id)` runs the drafting run now."""
     with db.session() as s:
-        run = Run(kind="workflow_draft", input={"workflow_request": {"request": request}}, created_by=who.name)
+        run = Run(
+            kind="workflow_draft", input={"workflow_request": {"request": request}}, created_by=who.name
+        )
         s.add(run)
         s.flush()
         run_id = run.id

@@ -194,7 +194,7 @@ class WarehouseState:
                 "modified_at": _iso(at),
                 "shipment_status": "pending",
                 "warehouse_id": wid,
-                "ship_from": spec.get("ship_from") or self.warehouses[wid]["origin_address"],
+                "ship_from": spec.get("ship_from") or self.warehouses[str(wid)]["origin_address"],
                 "ship_to": dict(ship_to),
                 "items": [dict(i) for i in items],
                 "packages": spec.get("packages") or [{"weight": {"value": 1.0, "unit": "pound"}}],

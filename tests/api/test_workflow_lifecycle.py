@@ -181,7 +181,7 @@ async def test_activate_pause_resume_edit_history(world: Any) -> None:
 
 
 async def test_sentences_it_cannot_build_say_what_and_what_instead(world: Any) -> None:
-    sy, api, people = world
+    _, api, people = world
     r = await api.post(
         "/api/v1/workflows",
         json={"request": "When the moon is full, water the plants"},

@@ -176,7 +176,7 @@ async def test_order_chain_from_one_sentence(world: Any) -> None:
     )
     assert r.status_code == 201, r.text
     paid = sy.charge("maria.gonzalez@example.com", 15900)
-    order4, body, headers = sy.order_paid("maria.gonzalez@example.com", [("NW-LAMP-BRS", 1)], paid)
+    _, body, headers = sy.order_paid("maria.gonzalez@example.com", [("NW-LAMP-BRS", 1)], paid)
     [run4] = await webhook(api, "shop", body, headers)
     assert await settle(sy, api, people, run4) == ["warehouse__create_shipment", "crm__add_note"]
     post = next(a for a in run_view(sy.c.db, run4)["actions"] if a["operation"] == "post_message")

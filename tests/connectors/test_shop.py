@@ -90,7 +90,9 @@ async def test_fulfilling_closes_the_fulfillment_order_and_a_retry_does_not_ship
     )
     assert again["deduplicated"] is True and again["fulfillment"]["id"] == first["fulfillment"]["id"]
     after = shop_sim.http.get(f"/admin/api/2024-10/orders/{order['id']}.json", headers=HEADER).json()["order"]
-    assert after["fulfillment_status"] == "fulfilled" and after["fulfillments"][0]["tracking_company"] == "UPS"
+    assert (
+        after["fulfillment_status"] == "fulfilled" and after["fulfillments"][0]["tracking_company"] == "UPS"
+    )
     assert len(state_of(shop_sim).fulfillments[order["id"]]) == 1
     assert state_of(shop_sim).orders[order["id"]]["fulfillment_status"] == "fulfilled"
     with pytest.raises(ConnectorError, match="nothing left to fulfil"):
@@ -99,7 +101,7 @@ async def test_fulfilling_closes_the_fulfillment_order_and_a_retry_does_not_ship
 
 async def test_errors_in_shopifys_shape(shop_sim: Sim, fake_sleep: FakeSleep) -> None:
     bad = connector(shop_sim.url, fake_sleep, token="shpat_wrong")
-    with pytest.raises(ConnectorError, match="401.*Invalid API key or access token"):
+    with pytest.raises(ConnectorError, match=r"401.*Invalid API key or access token"):
         await bad.get_order(1)
     await bad.aclose()
     good = connector(shop_sim.url, fake_sleep)

@@ -86,11 +86,11 @@ async def test_create_ship_track_and_cancel(warehouse: WarehouseConnector, sim: 
 
 async def test_errors_in_shipstations_shape(sim: Sim, fake_sleep: FakeSleep) -> None:
     bad = connector(sim.url, fake_sleep, key="wrong")
-    with pytest.raises(ConnectorError, match="401.*API key is invalid.*unauthorized"):
+    with pytest.raises(ConnectorError, match=r"401.*API key is invalid.*unauthorized"):
         await bad.list_warehouses()
     await bad.aclose()
     good = connector(sim.url, fake_sleep)
-    with pytest.raises(ConnectorError, match="404.*se-1 was not found") as exc:
+    with pytest.raises(ConnectorError, match=r"404.*se-1 was not found") as exc:
         await good.get_shipment("se-1")
     assert not exc.value.retryable
     r = sim.http.post(

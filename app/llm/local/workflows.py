@@ -284,9 +284,7 @@ def _crm_note(d: _Draft, clause: str) -> bool:
         }
     )
     d.person_ticket()
-    d.add(
-        {"tool": note, "arguments": {"contact_id": _ref(i, "id"), "body": d.summary + "."}}
-    )
+    d.add({"tool": note, "arguments": {"contact_id": _ref(i, "id"), "body": d.summary + "."}})
     d.notes.append("logged in the CRM")
     return True
 
@@ -427,7 +425,7 @@ def draft(variables: Mapping[str, Any]) -> dict[str, Any]:
     for channel in d.posts:  # type: ignore[attr-defined]
         if chat:
             d.steps.append({"tool": chat, "arguments": {"channel": f"#{channel}", "text": text}})
-    name = request.strip().rstrip(".")[:120]
+    name = request.strip().rstrip(".")[:200]
     spec: dict[str, Any] = {
         "name": name[:1].upper() + name[1:],
         "trigger": trigger,
