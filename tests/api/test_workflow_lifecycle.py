@@ -223,3 +223,39 @@ async def test_webhook_secret_set_through_the_api(world: Any) -> None:
     assert has_webhook_secret(sy.c.db, sy.c.box, "crm")
     assert "s3" not in r.text.replace('"s3"', "")
     _ = create_token
+
+
+async def test_every_example_in_the_help_drafts_cleanly_and_the_parcel_one_runs(world: Any) -> None:
+    """The help lists only what the local model can build: each example drafts with no problem."""
+    sy, api, people = world
+    help_ = (await api.get("/api/v1/workflows/help", headers=people["olivia"])).json()
+    drafted = {}
+    for sentence in help_["examples"]:
+        r = await api.post("/api/v1/workflows", json={"request": sentence}, headers=people["olivia"])
+        assert r.status_code == 201 and r.json()["problems"] == [], (sentence, r.json()["problems"])
+        drafted[sentence] = r.json()
+    parcel = drafted["When a parcel is delivered, post in #orders"]
+    assert parcel["spec"]["trigger"] == {"connection": "warehouse", "event": "track"}
+    assert (
+        await api.post(f"/api/v1/workflows/{parcel['id']}/activate", headers=people["adam"])
+    ).status_code == 200
+    warehouse = sy.state("warehouse")
+    label_id = next(lid for lid, lb in warehouse.labels.items() if lb["status_code"] == "IT")
+    warehouse.advance_tracking(label_id, "IT")  # still moving: conditions not met
+    warehouse.advance_tracking(label_id, "DE")
+    runs = []
+    for body, headers in warehouse.take_outbox():
+        r = await api.post("/api/v1/webhooks/warehouse", content=body, headers=headers)
+        assert r.status_code == 202, r.text
+        runs += r.json()["workflow_runs"]
+    forged = await api.post(
+        "/api/v1/webhooks/warehouse",
+        content=body,
+        headers={**headers, "x-shipengine-rsa-sha256-signature": "AAAA"},
+    )
+    assert forged.status_code == 401
+    await sy.c.orchestrator.drain("w")
+    moving, delivered = (run_view(sy.c.db, r) for r in runs)
+    assert moving["result"] == {"skipped": "conditions not met"}
+    [post] = delivered["actions"]
+    assert post["status"] == "pending" and "Delivered" in post["arguments"]["text"]

@@ -417,6 +417,8 @@ def draft(variables: Mapping[str, Any]) -> dict[str, Any]:
     if "schedule" not in trigger and not actions:
         actions = re.sub(r"^\s*when\b[^,]*?\b(then|do)\b", "", rest, flags=re.I)
     _mentions(d, head or request)
+    if d.event == "track" and re.search(r"\bdelivered\b", request, re.I):
+        d.conditions.append({"field": "event.status_code", "op": "equals", "value": "DE"})
     for clause in _clauses(actions):
         if not any([match(d, clause) for match in MATCHERS]):  # every matcher sees every clause
             d.missing.append(f"{clause!r}: not an action this model knows; it can {'; '.join(ACTIONS)}")
