@@ -28,7 +28,8 @@ from app.services import intake
 from app.services.auth import create_token
 from app.services.connections import add_connection
 from app.store.tables import Connection, Run
-from connectors.registry import CONNECTOR_TYPES, SIMULATORS
+from connectors.registry import CONNECTOR_TYPES
+from connectors.simulators import SIMULATORS
 
 log = logging.getLogger("switchboard.demo")
 

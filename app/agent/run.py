@@ -128,8 +128,9 @@ class RunContext:
         self._actions: dict[str, ActionRecord] = {a.tool_call_id: a for a in snapshot.actions}
         # What the run knows for a fact (the item, read results); the gate checks writes against it.
         self.facts: dict[str, Any] = new_facts()
-        # Set by pipelines where a person asked for the work (chat); four eyes applies to them.
-        self.requested_by: str | None = None
+        # Four eyes, in the gate: whoever asked for the run may not approve its writes. Only a run
+        # on an item a system delivered (a ticket, an invoice, an event) asks for nothing itself.
+        self.requested_by: str | None = None if snapshot.input.get("delivered") else snapshot.created_by
         self.requester_role: str | None = None
 
     def know(self, **fragment: Any) -> None:

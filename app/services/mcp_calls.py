@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 async def mcp_call_pipeline(ctx: RunContext) -> dict[str, Any]:
     request = ctx.run.input["mcp_call"]
     tool = ctx.catalogue.get(request["tool"])
-    ctx.requested_by = ctx.run.created_by
     outcome = await ctx.tool_call(
         "mcp", ToolCall(id="mcp", name=tool.name, arguments=request["arguments"]), {tool.name: tool}
     )

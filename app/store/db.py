@@ -12,6 +12,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.store import audit_chain
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -71,6 +73,7 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        audit_chain.install(self._factory)
 
     @property
     def is_postgres(self) -> bool:

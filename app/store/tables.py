@@ -173,6 +173,10 @@ class AuditEntry(Base):
     subject_type: Mapped[str | None] = mapped_column(String(30))
     subject_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The hash chain (app/store/audit_chain.py): filled in at commit, never updated after.
+    chain_seq: Mapped[int | None] = mapped_column(Integer, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Connection(Base):

@@ -51,7 +51,7 @@ from app.services.auth import Principal
 from app.services.connections import add_connection
 from app.services.triage import ACT_OPERATIONS
 from app.store.tables import Action, AuditEntry, Run, StandingRuleRow, Step
-from connectors.registry import SIMULATORS
+from connectors.simulators import SIMULATORS
 from evals.wiring import container
 
 CASES_PATH = Path(__file__).with_name("cases.jsonl")

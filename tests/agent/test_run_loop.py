@@ -26,7 +26,6 @@ APPROVER = Principal(name="pat", role="approver")
 
 
 async def loop_pipeline(ctx: RunContext) -> dict[str, Any]:
-    ctx.requested_by = ctx.run.created_by
     request = ModelRequest(
         system="help", messages=[Message(role="user", content=ctx.run.input["message"])], prompt="test@v1"
     )
@@ -44,9 +43,11 @@ def make(
     )
 
 
-def new_run(db: Database, message: str = "where is order 7?", created_by: str = "api-client") -> str:
+def new_run(
+    db: Database, message: str = "where is order 7?", created_by: str = "api-client", **extra: Any
+) -> str:
     with db.session() as s:
-        run = Run(kind="test", input={"message": message}, created_by=created_by)
+        run = Run(kind="test", input={"message": message, **extra}, created_by=created_by)
         s.add(run)
         s.flush()
         return run.id
@@ -263,3 +264,28 @@ async def test_stale_worker_cannot_write_after_losing_its_lease(db: Database) ->
     assert store.claim("w2", 30) == run_id
     with pytest.raises(LeaseLost):
         store.append_step(run_id, "w1", NewStep(kind="note", name="late", data={}))
+
+
+async def test_four_eyes_is_the_gates_default_not_a_pipelines_choice(db: Database) -> None:
+    """The test pipeline says nothing about who asked; the gate still keeps the asker from approving."""
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "Hi"}), text("ok")]
+    )
+    orch = make(db, model, FakeSystem())
+    asked = new_run(db, created_by="pat")
+    await orch.drain("w1")
+    [action] = approvals.list_actions(db, "pending")
+    assert action["run_id"] == asked and action["requested_by"] == "pat"
+    with pytest.raises(Forbidden, match="four eyes"):
+        approvals.approve(db, action["id"], APPROVER, lambda: FakeSystem().catalogue())
+
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "Hi"}), text("ok")]
+    )
+    orch = make(db, model, FakeSystem())
+    delivered = new_run(db, created_by="pat", delivered=True)  # an item a system delivered asks for nothing
+    await orch.drain("w1")
+    [action] = [a for a in approvals.list_actions(db, "pending") if a["run_id"] == delivered]
+    assert action["requested_by"] is None
+    approved = approvals.approve(db, action["id"], APPROVER, lambda: FakeSystem().catalogue())
+    assert approved["status"] == "approved"

@@ -472,7 +472,8 @@ def test_add_note_schema(tools: dict[str, Tool]) -> None:
 
 
 def test_registered_with_its_simulator() -> None:
-    from connectors.registry import CONNECTOR_TYPES, SIMULATORS  # slow to import: only here
+    from connectors.registry import CONNECTOR_TYPES
+    from connectors.simulators import SIMULATORS
 
     assert CONNECTOR_TYPES["crm"] is CrmConnector
     assert isinstance(SIMULATORS["crm"](seed=False), FastAPI)

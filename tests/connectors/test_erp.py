@@ -411,7 +411,8 @@ async def test_endpoint_config_and_no_network_for_the_wsdl(sim: ErpSim) -> None:
 
 
 def test_registered() -> None:
-    from connectors.registry import CONNECTOR_TYPES, SIMULATORS  # slow to import: only here
+    from connectors.registry import CONNECTOR_TYPES
+    from connectors.simulators import SIMULATORS
 
     assert CONNECTOR_TYPES["erp"] is ERPConnector
     app = SIMULATORS["erp"](seed=False)

@@ -16,8 +16,9 @@ from connectors.base import ConnectorError, OperationSpec
 from connectors.http import BearerAuth, build_client
 from connectors.mcp.client import McpConnector, sanitize_name, unique_names
 from connectors.mcp.demo_server import InventoryState, build_server, create_app
-from connectors.registry import CONNECTOR_TYPES, SIMULATORS
+from connectors.registry import CONNECTOR_TYPES
 from connectors.simulator_base import SimulatorAuth
+from connectors.simulators import SIMULATORS
 from tests.connectors.conftest import FakeSleep, retry_policy
 from tools.from_connector import tools_for
 

@@ -506,7 +506,8 @@ async def test_missing_credentials_are_named(petstore_sim: PetSim) -> None:
 
 
 def test_registered() -> None:
-    from connectors.registry import CONNECTOR_TYPES, SIMULATORS  # slow to import: only here
+    from connectors.registry import CONNECTOR_TYPES
+    from connectors.simulators import SIMULATORS
 
     assert CONNECTOR_TYPES["openapi"] is OpenAPIConnector
     assert "openapi" not in SIMULATORS  # one connector kind, many APIs: the Petstore is one of them

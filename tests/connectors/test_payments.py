@@ -614,7 +614,8 @@ def test_read_schemas(tools: dict[str, Tool]) -> None:
 
 
 def test_registered_with_its_simulator() -> None:
-    from connectors.registry import CONNECTOR_TYPES, SIMULATORS  # slow to import: only here
+    from connectors.registry import CONNECTOR_TYPES
+    from connectors.simulators import SIMULATORS
 
     assert CONNECTOR_TYPES["payments"] is PaymentsConnector
     assert isinstance(SIMULATORS["payments"](seed=False), FastAPI)

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 
 from connectors.base import Connector
 from connectors.helpdesk.client import HelpdeskConnector
-from connectors.registry import CONNECTOR_TYPES, SIMULATORS, connector_type
+from connectors.registry import CONNECTOR_TYPES, connector_type
+from connectors.simulators import SIMULATORS
 from tools.base import Tool
 from tools.from_connector import tools_for
 

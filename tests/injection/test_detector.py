@@ -14,7 +14,7 @@ from app.agent.injection import normalize, scan, scan_value, strings_of
 from connectors.crm.seed import INJECTION_TEXT
 from connectors.helpdesk import seed as helpdesk_seed
 from connectors.helpdesk.client import html_to_text
-from connectors.registry import SIMULATORS
+from connectors.simulators import SIMULATORS
 
 TICKETS_CSV = Path(__file__).resolve().parents[2] / "app/llm/local/data/support_tickets.csv"
 

@@ -19,7 +19,7 @@ from app.llm.base import Model
 from app.main import Container
 from app.services.auth import create_token
 from connectors.payments import webhooks as stripe
-from connectors.registry import SIMULATORS
+from connectors.simulators import SIMULATORS
 from connectors.shop.simulator import ShopState
 from tests.support.app import settings
 from tests.support.loopback import LoopbackServer

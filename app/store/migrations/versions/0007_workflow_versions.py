@@ -1,15 +1,15 @@
 """workflows: versions of one workflow share a family; schedules remember their last slot
 
-Revision ID: 0006_workflow_versions
-Revises: 0005
+Revision ID: 0007_workflow_versions
+Revises: 0006
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_workflow_versions"
-down_revision: str | None = "0005"
+revision: str = "0007_workflow_versions"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

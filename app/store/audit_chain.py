@@ -1,0 +1,195 @@
+"""The audit log as a hash chain: an edited, inserted or deleted row shows.
+
+Each row gets `chain_seq` (its place in the chain) and `hash` = SHA-256 of the
+previous row's hash and the row's own canonical content. Rows are sealed at
+commit, under one lock taken last in the transaction (PostgreSQL: an advisory
+lock; SQLite already has a single writer), so the chain follows commit order,
+concurrent writers never fork it, and the lock can never sit in a deadlock
+cycle with the row locks taken earlier. `verify` walks the chain; the head
+(sequence and hash) printed by `switchboard audit verify` or written by
+`export` anchors it, so even a rewrite of the whole chain is caught by
+comparing heads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.store.tables import AuditEntry
+
+GENESIS = "0" * 64
+# Any fixed 64-bit number; names the chain's lock among the database's advisory locks.
+_PG_LOCK = 0x5357_4254_4155_4454 & 0x7FFF_FFFF_FFFF_FFFF
+_PENDING = "audit_unsealed"
+
+
+def _iso(at: datetime | None) -> str:
+    if at is None:
+        return ""
+    if at.tzinfo is None:  # SQLite hands back naive datetimes; every stored time is UTC
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical(entry: Any) -> bytes:
+    """`entry`: an AuditEntry or any row with its columns as attributes (migrations use plain rows)."""
+    """What a row's hash covers: everything in it but the chain columns, as canonical JSON."""
+    body = {
+        "id": entry.id,
+        "at": _iso(entry.at),
+        "actor": entry.actor,
+        "event": entry.event,
+        "subject_type": entry.subject_type,
+        "subject_id": entry.subject_id,
+        "data": json.loads(json.dumps(entry.data or {}, default=str)),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def link(prev_hash: str, entry: Any) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(entry)).hexdigest()
+
+
+def _head(session: Session) -> tuple[int, str]:
+    row = session.execute(
+        select(AuditEntry.chain_seq, AuditEntry.hash)
+        .where(AuditEntry.chain_seq.is_not(None))
+        .order_by(AuditEntry.chain_seq.desc())
+        .limit(1)
+    ).first()
+    return (int(row[0] or 0), str(row[1])) if row is not None else (0, GENESIS)
+
+
+def _collect(session: Session, flush_context: Any) -> None:
+    new = [o for o in session.new if isinstance(o, AuditEntry)]
+    if new:
+        session.info.setdefault(_PENDING, []).extend(new)
+
+
+def _seal(session: Session) -> None:
+    if not session.info.get(_PENDING) and not any(isinstance(o, AuditEntry) for o in session.new):
+        return
+    session.flush()  # every row has its id before it is chained
+    entries = sorted(session.info.pop(_PENDING, []), key=lambda e: e.id)
+    if not entries:
+        return
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+    seq, prev = _head(session)
+    for entry in entries:
+        seq += 1
+        entry.chain_seq = seq
+        entry.prev_hash = prev
+        entry.hash = prev = link(prev, entry)
+    session.flush()
+    session.info.pop(_PENDING, None)
+
+
+def _forget(session: Session, *args: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def install(factory: sessionmaker[Session]) -> None:
+    """Seal every audit row written through sessions of `factory` when they commit."""
+    event.listen(factory, "after_flush", _collect)
+    event.listen(factory, "before_commit", _seal)
+    event.listen(factory, "after_rollback", _forget)
+
+
+@dataclass
+class Problem:
+    where: str  # "seq 12" or "id 40"
+    what: str
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def walk(session: Session, batch: int = 2000) -> Iterator[AuditEntry]:
+    """Chained rows in chain order, a batch at a time."""
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.chain_seq > last).order_by(AuditEntry.chain_seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = int(rows[-1].chain_seq or 0)
+        session.expunge_all()
+
+
+def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Report:
+    """Walk the chain and say where it breaks; `anchor` (seq, hash) must still be in it."""
+    report = Report()
+    prev_seq, prev_hash = 0, GENESIS
+    anchored = anchor is None
+    for entry in walk(session):
+        seq = int(entry.chain_seq or 0)
+        report.rows += 1
+        if seq != prev_seq + 1:
+            report.problems.append(
+                Problem(
+                    f"seq {prev_seq + 1}", f"{seq - prev_seq - 1} row(s) missing before seq {seq} (deleted)"
+                )
+            )
+        elif entry.prev_hash != prev_hash:
+            report.problems.append(
+                Problem(f"seq {seq}", "does not follow the row before it (inserted or reordered)")
+            )
+        expected = link(entry.prev_hash or "", entry)
+        if entry.hash != expected:
+            report.problems.append(
+                Problem(f"seq {seq}", f"content changed since it was written (id {entry.id})")
+            )
+        if anchor is not None and seq == anchor[0]:
+            anchored = entry.hash == anchor[1]
+            if not anchored:
+                report.problems.append(
+                    Problem(f"seq {seq}", "differs from the anchored head: the chain was rewritten")
+                )
+                anchored = True
+        prev_seq, prev_hash = seq, entry.hash or ""
+    if anchor is not None and not anchored:
+        report.problems.append(
+            Problem(f"seq {anchor[0]}", "the anchored head is no longer in the chain (truncated)")
+        )
+    loose = session.scalars(select(AuditEntry.id).where(AuditEntry.chain_seq.is_(None)).limit(20)).all()
+    for row_id in loose:
+        report.problems.append(Problem(f"id {row_id}", "is not in the chain (inserted outside Switchboard)"))
+    report.head_seq, report.head_hash = prev_seq, prev_hash
+    return report
+
+
+def as_record(entry: AuditEntry) -> dict[str, Any]:
+    """One exported line: the row with its chain fields, enough to re-verify it elsewhere."""
+    return {
+        "seq": entry.chain_seq,
+        "id": entry.id,
+        "at": _iso(entry.at),
+        "actor": entry.actor,
+        "event": entry.event,
+        "subject_type": entry.subject_type,
+        "subject_id": entry.subject_id,
+        "data": entry.data,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
