@@ -19,8 +19,8 @@ from app.llm.base import Model
 from app.main import Container
 from app.services.auth import create_token
 from connectors.payments import webhooks as stripe
-from connectors.simulators import SIMULATORS
 from connectors.shop.simulator import ShopState
+from connectors.simulators import SIMULATORS
 from tests.support.app import settings
 from tests.support.loopback import LoopbackServer
 
