@@ -108,4 +108,7 @@ def systems(db_url: str, data_dir: Path, model: Model | None = None, **extra: An
 
         set_webhook_secret(c.db, c.box, "payments", "whsec_test", "test")
         assert DEMO_SHOP_WEBHOOK_SECRET
-        yield Systems(c, sims, server.url)
+        try:
+            yield Systems(c, sims, server.url)
+        finally:
+            c.db.dispose()  # a shared PostgreSQL server has few connections to spare
