@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=0.5, alias="SWITCHBOARD_POLL_SECONDS")
     # How often a worker looks for scheduled workflows whose time has come.
     schedule_seconds: float = Field(default=20.0, alias="SWITCHBOARD_SCHEDULE_SECONDS")
+    # How often a worker looks for parked runs that have work (a safety net; decisions requeue runs).
+    sweep_seconds: float = Field(default=30.0, gt=0, alias="SWITCHBOARD_SWEEP_SECONDS")
     # Below this classification confidence a ticket goes to a person first.
     # The local model's text features: tfidf | embeddings | hybrid | auto (needs the embeddings extra).
     local_features: str = Field(default="tfidf", alias="SWITCHBOARD_LOCAL_FEATURES")

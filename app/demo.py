@@ -59,7 +59,9 @@ DEMO_CONNECTIONS: dict[str, DemoConnection] = {
     "tracker": DemoConnection(
         "tracker", "tracker", "api_key", {"key": "lin_api_demo"}, {"header": "Authorization"}
     ),
-    "erp": DemoConnection("erp", "erp", "basic", {"username": "switchboard", "password": "demo"}),
+    "erp": DemoConnection(
+        "erp", "erp", "basic", {"username": "switchboard", "password": "demo"}, path="/NorthwindERP.asmx"
+    ),
     "petstore": DemoConnection(
         "openapi",
         "petstore",

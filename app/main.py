@@ -152,6 +152,7 @@ class Container:
             },
             lease_seconds=self.settings.lease_seconds,
             on_parked=self._notifier(),
+            sweep_seconds=self.settings.sweep_seconds,
         )
 
     def _notifier(self) -> ApprovalNotifier | None:

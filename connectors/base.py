@@ -9,7 +9,9 @@ operation never means writing a schema by hand. A connector is handed its
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
@@ -199,10 +201,32 @@ class Connector:
     description: ClassVar[str] = ""
     # The system's name in messages when config has no `label` (e.g. "Zendesk").
     default_label: ClassVar[str] = ""
+    # The vendor's own retry advice on an answer (see `RetryPolicy.advice`), or None.
+    retry_advice: ClassVar[Any] = None  # Callable[[httpx.Response], bool | None] | None
+    # Calls a minute the vendor allows for one operation, on top of the connection's own
+    # rate limit (Linear's searchIssues: 30); the operation awaits `self.limit(name)`.
+    operation_limits: ClassVar[dict[str, float]] = {}
 
     def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
         self.client = client
         self.config = dict(config or {})
+        self._buckets: dict[str, Any] = {}
+        self.limit_clock: Callable[[], float] = time.monotonic  # tests swap these
+        self.limit_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    async def limit(self, operation: str) -> None:
+        """Wait for the vendor's per-operation limit, if it has one: spaced evenly, so no
+        sixty seconds ever see more calls than it allows."""
+        per_minute = self.operation_limits.get(operation)
+        if not per_minute:
+            return
+        bucket = self._buckets.get(operation)
+        if bucket is None:
+            from connectors.http import TokenBucket  # http imports this module
+
+            bucket = TokenBucket(per_minute / 60, 1, clock=self.limit_clock, sleep=self.limit_sleep)
+            self._buckets[operation] = bucket
+        await bucket.acquire()
 
     @property
     def label(self) -> str:
@@ -236,6 +260,11 @@ class Connector:
     async def check(self) -> dict[str, Any]:
         """A cheap read that proves the connection works; subclasses override."""
         return {"ok": True}
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        """Read-only calls that prove the client and the real service agree: each named,
+        each parsing the answer the way the operations do. Never a write."""
+        return [("check", self.check)]
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -62,6 +63,9 @@ class RetryPolicy:
     # A Retry-After longer than this is cut to it: a worker should not park for an hour.
     retry_after_max: float = 60.0
     statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    # The system's own word on one answer: True retry it (when safe), False never,
+    # None decide by `statuses` (e.g. Stripe's `Stripe-Should-Retry` header and 409s).
+    advice: Callable[[httpx.Response], bool | None] | None = field(default=None, compare=False)
     sleep: Sleep = field(default=asyncio.sleep, compare=False)
     clock: Clock = field(default=time.time, compare=False)  # wall clock, for HTTP-date Retry-After
     rng: random.Random = field(default_factory=random.Random, compare=False)
@@ -114,12 +118,20 @@ class RetryTransport(httpx.AsyncBaseTransport):
         self.policy = policy or RetryPolicy()
 
     def should_retry(
-        self, request: httpx.Request, *, status: int | None = None, exc: Exception | None = None
+        self,
+        request: httpx.Request,
+        *,
+        status: int | None = None,
+        exc: Exception | None = None,
+        response: httpx.Response | None = None,
     ) -> bool:
         if exc is not None:
             if isinstance(exc, _NOT_SENT):
                 return True
             return isinstance(exc, _MAYBE_SENT) and _safe_to_repeat(request)
+        advised = self.policy.advice(response) if self.policy.advice and response is not None else None
+        if advised is not None:
+            return advised and (status == 429 or _safe_to_repeat(request))
         if status not in self.policy.statuses:
             return False
         # 429 means the system refused the request without acting on it.
@@ -138,7 +150,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     raise
                 await policy.sleep(policy.backoff(attempt))
                 continue
-            if last or not self.should_retry(request, status=response.status_code):
+            if last or not self.should_retry(request, status=response.status_code, response=response):
                 return response
             delay = parse_retry_after(response.headers.get("retry-after"), now=policy.clock())
             delay = policy.backoff(attempt) if delay is None else min(delay, policy.retry_after_max)
@@ -233,7 +245,11 @@ class ApiKeyAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self.query_param:
-            request.url = request.url.copy_merge_params({self.query_param: self._key})
+            # Appended to the query as it is: re-parsing it would re-encode what an OpenAPI
+            # style deliberately left literal (`ids=1|2`, `filter[a]=b`, allowReserved values).
+            pair = urlencode({self.query_param: self._key}).encode()
+            query = request.url.query
+            request.url = request.url.copy_with(query=query + b"&" + pair if query else pair)
         else:
             request.headers[self.header] = f"{self.prefix}{self._key}"
         yield request

@@ -407,7 +407,8 @@ def answer_errors(app: FastAPI, error_type: type[Exception]) -> None:
 
     async def vendor_error(_: Request, exc: Exception) -> Response:
         err = cast(VendorError, exc)
-        return JSONResponse(err.body(), status_code=err.status)
+        headers = getattr(err, "headers", None) or None  # e.g. Stripe-Should-Retry
+        return JSONResponse(err.body(), status_code=err.status, headers=headers)
 
     app.add_exception_handler(error_type, vendor_error)
 

@@ -101,3 +101,53 @@ def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -
     bad.write_text('{"subject": "x"}\n')
     code, out = sb("triage", str(bad))
     assert code == 2 and "missing body, requester_email" in out
+
+
+def test_connections_test_live_says_exactly_what_failed(env: Path) -> None:
+    """A loopback server plays Stripe: the key works, but the restricted key may not read disputes."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from connectors.payments.simulator import create_app as stripe_app
+    from connectors.simulator_base import SimulatorAuth
+
+    key = "rk_live_restricted"
+    vendor = FastAPI()
+
+    @vendor.get("/v1/disputes")
+    async def no_disputes() -> JSONResponse:
+        message = f"The provided key '{key[:8]}***' does not have the required permissions for this endpoint"
+        return JSONResponse({"error": {"type": "invalid_request_error", "message": message}}, status_code=403)
+
+    vendor.mount("/", stripe_app(auth=SimulatorAuth(bearer=frozenset({key}))))
+    with LoopbackServer(vendor) as server:
+        base = ("connections", "add")
+        assert sb(*base, "pay", "--kind", "payments", "--base-url", server.url, "--auth", "bearer",
+                  "--credential", f"token={key}")[0] == 0  # fmt: skip
+        code, out = sb("connections", "test", "pay", "--live")
+        assert code != 0
+        assert "pay check: ok" in out and "pay find_customer: ok" in out and "pay list_refunds: ok" in out
+        assert "pay list_disputes: FAILED GET /v1/disputes answered 403" in " ".join(out.split())
+        assert "does not have the required permissions" in out
+        assert "1 of 4 live checks failed: list_disputes" in " ".join(out.split())
+        assert key not in out
+
+        assert sb(*base, "sim", "--kind", "payments", "--base-url", server.url + "/", "--auth", "bearer",
+                  "--credential", "token=sk_wrong")[0] == 0  # fmt: skip
+        code, out = sb("connections", "test", "sim", "--live")
+        assert code != 0 and "GET /v1/account answered 401" in " ".join(out.split())
+
+        assert sb(*base, "open", "--kind", "payments", "--base-url", server.url)[0] == 0
+        code, out = sb("connections", "test", "open", "--live")
+        assert code == 2 and "no key configured" in out
+
+
+def test_connections_test_live_passes_against_a_faithful_vendor(env: Path) -> None:
+    with LoopbackServer(create_app()) as server:
+        assert sb("connections", "add", "desk", "--kind", "helpdesk", "--base-url", server.url,
+                  "--auth", "zendesk_token", "--credential", "email=bot@example.com",
+                  "--credential", "token=t0k")[0] == 0  # fmt: skip
+        code, out = sb("connections", "test", "desk", "--live")
+        assert code == 0, out
+        for check in ("check", "search_tickets", "audits", "search_articles"):
+            assert f"desk {check}: ok" in out

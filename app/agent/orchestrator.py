@@ -3,6 +3,12 @@
 One loop for every kind of run. It holds the run's lease while it works and
 renews it, so a worker that dies simply lets the lease lapse and another
 worker picks the run up where its steps end.
+
+Only a cause a person must act on fails a run. A passing fault (a system's
+outage, a dropped database connection) sends it back to the queue with
+backoff; an approved write that failed parks it in needs_attention. The worker
+loop also sweeps now and then for parked runs that have work, so none is
+ever forgotten.
 """
 
 from __future__ import annotations
@@ -12,13 +18,15 @@ import contextlib
 import inspect
 import logging
 import os
+import random
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.agent.policy import Policy
-from app.agent.ports import LeaseLost, NewStep, RunStore
+from app.agent.ports import LeaseLost, NewStep, RunStore, Transient
 from app.agent.run import RunContext, RunFailed, Suspend
 from app.llm.base import Model, ModelError
 from tools.base import Catalogue
@@ -26,6 +34,15 @@ from tools.base import Catalogue
 log = logging.getLogger("switchboard.agent")
 
 Pipeline = Callable[[RunContext], Awaitable[dict[str, Any] | None]]
+
+
+BACKOFF_MAX_SECONDS = 300.0
+
+
+def backoff(retries: int, *, rng: random.Random | None = None) -> float:
+    """Seconds before the next try after `retries` passing faults in a row: 1, 2, 4 … 300, jittered."""
+    base = min(BACKOFF_MAX_SECONDS, 2.0 ** max(0, retries))
+    return base * (0.75 + 0.5 * (rng or random).random())
 
 
 def worker_id() -> str:
@@ -43,6 +60,7 @@ class Orchestrator:
         *,
         lease_seconds: float = 30.0,
         on_parked: Callable[[str], Awaitable[None]] | None = None,
+        sweep_seconds: float = 30.0,
     ):
         self.store = store
         self.model = model
@@ -52,16 +70,20 @@ class Orchestrator:
         self.lease_seconds = lease_seconds
         # Told when a run parks waiting for people (e.g. to post a notice); never fails the run.
         self.on_parked = on_parked
+        # How often the worker loop looks for parked runs that have work (the safety net).
+        self.sweep_seconds = sweep_seconds
 
     async def advance(self, run_id: str, owner: str, *, on_delta: Callable[[str], None] | None = None) -> str:
         """Move a claimed run as far as it can go; returns the status it was left in.
 
         `on_delta` is told answer text as a streaming model writes it (see RunContext).
         """
-        snapshot = self.store.load(run_id)
-        pipeline = self.pipelines.get(snapshot.kind)
         heartbeat = asyncio.create_task(self._heartbeat(run_id, owner))
+        retries = 0
         try:
+            snapshot = self.store.load(run_id)
+            retries = snapshot.retries
+            pipeline = self.pipelines.get(snapshot.kind)
             if pipeline is None:
                 raise RunFailed(f"no pipeline for runs of kind {snapshot.kind!r}")
             catalogue = self.catalogue()
@@ -76,29 +98,65 @@ class Orchestrator:
                 policy=self.policy(),
                 on_delta=on_delta,
             )
-            result = await pipeline(ctx)
-            self.store.set_status(run_id, owner, "succeeded", result=result or {})
-            return "succeeded"
-        except Suspend:
-            self.store.set_status(run_id, owner, "waiting_approval")
-            if self.on_parked is not None:
-                try:
-                    await self.on_parked(run_id)
-                except Exception:
-                    log.exception("notifying about run %s failed", run_id)
-            return "waiting_approval"
+            try:
+                result = await pipeline(ctx)
+            except Suspend:
+                self._fail_unreached(ctx)
+                return await self._park(run_id, owner)
+            if self._fail_unreached(ctx):
+                return await self._park(run_id, owner)
+            return self.store.set_status(run_id, owner, "succeeded", result=result or {})
         except LeaseLost:
             log.warning("lost the lease on run %s; another worker has it", run_id)
             return "lost"
         except (RunFailed, ModelError) as exc:
             return self._fail(run_id, owner, str(exc))
-        except Exception as exc:  # a bug or an outage: record it on the run, keep the worker alive
+        except Exception as exc:
+            if isinstance(exc, Transient) or self.store.is_transient(exc):
+                return self._retry_later(run_id, owner, exc, retries)
+            # a bug: record it on the run, keep the worker alive
             log.exception("run %s failed", run_id)
             return self._fail(run_id, owner, f"{type(exc).__name__}: {exc}")
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+    async def _park(self, run_id: str, owner: str) -> str:
+        status = self.store.set_status(run_id, owner, "waiting_approval")
+        if status != "queued" and self.on_parked is not None:
+            try:
+                await self.on_parked(run_id)
+            except Exception:
+                log.exception("notifying about run %s failed", run_id)
+        return status
+
+    def _fail_unreached(self, ctx: RunContext) -> bool:
+        """An approved write the pipeline no longer reaches waits for a person, not forever."""
+        missed = ctx.unreached_approved()
+        for a in missed:
+            log.warning("run %s did not reach approved action %s (%s)", ctx.run.id, a.id, a.tool)
+            self.store.fail_action(
+                a.id,
+                ctx.owner,
+                f"the run did not come back to this approved write ({a.tool} is no longer "
+                "offered, or the pipeline changed); retry it or dismiss it",
+            )
+        return bool(missed)
+
+    def _retry_later(self, run_id: str, owner: str, exc: BaseException, retries: int) -> str:
+        """A passing fault: back to the queue with backoff. If even that fails, the lease lapses
+        and the run is claimed again anyway."""
+        delay = backoff(retries)
+        message = f"will retry in {delay:.0f}s: {type(exc).__name__}: {str(exc)[:500]}"
+        log.warning("run %s: %s", run_id, message)
+        try:
+            self.store.requeue(run_id, owner, error=message, delay=delay)
+        except LeaseLost:
+            return "lost"
+        except Exception:
+            log.exception("could not requeue run %s; its lease will lapse", run_id)
+        return "queued"
 
     def _fail(self, run_id: str, owner: str, message: str) -> str:
         try:
@@ -115,8 +173,11 @@ class Orchestrator:
     async def _heartbeat(self, run_id: str, owner: str) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            if not self.store.renew_lease(run_id, owner, self.lease_seconds):
-                return
+            try:
+                if not self.store.renew_lease(run_id, owner, self.lease_seconds):
+                    return
+            except Exception:  # a dropped connection: try again at the next beat
+                log.warning("renewing the lease on run %s failed", run_id, exc_info=True)
 
     async def run_once(self, owner: str) -> str | None:
         """Claim one runnable run and advance it; None when there was nothing to do."""
@@ -151,7 +212,11 @@ class Orchestrator:
         """The worker loop: claim and advance until stopped; `wake` cuts the idle wait short."""
         stop = stop or asyncio.Event()
         wake = wake or asyncio.Event()
+        next_sweep = time.monotonic()
         while not stop.is_set():
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + self.sweep_seconds
+                self.sweep()
             try:
                 did = await self.run_once(owner)
             except Exception:
@@ -164,8 +229,17 @@ class Orchestrator:
                 for w in waiters:
                     w.cancel()
 
+    def sweep(self) -> int:
+        """Requeue parked runs that have work; never raises (the loop goes on)."""
+        try:
+            return self.store.sweep()
+        except Exception:
+            log.exception("sweeping for parked runs failed")
+            return 0
+
     async def drain(self, owner: str, *, limit: int = 1000) -> int:
         """Advance runs until none is runnable (tests, batch triage)."""
+        self.sweep()
         n = 0
         while n < limit and await self.run_once(owner) is not None:
             n += 1

@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 RUN_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-ACTION_DECIDED = frozenset({"approved", "executing", "succeeded", "failed", "rejected", "expired"})
+# A parked run waits for people: decisions on pending actions, or on an approved write that failed.
+RUN_PARKED = frozenset({"waiting_approval", "needs_attention"})
+ACTION_DECIDED = frozenset(
+    {"approved", "executing", "succeeded", "failed", "dismissed", "rejected", "expired"}
+)
 
 
 @dataclass
@@ -57,6 +61,8 @@ class ActionRecord:
     result: dict[str, Any] | None = None
     error: str | None = None
     attempts: int = 0
+    # start_execution found it already executing: an earlier attempt was cut off mid-call.
+    resumed: bool = False
 
 
 @dataclass
@@ -91,10 +97,16 @@ class RunSnapshot:
     actions: list[ActionRecord]
     classification: dict[str, Any] | None = None
     draft: dict[str, Any] | None = None
+    # Passing faults in a row that sent this run back to the queue (reset when it parks or ends).
+    retries: int = 0
 
 
 class LeaseLost(Exception):
     """Another worker owns this run now; stop without writing anything more."""
+
+
+class Transient(Exception):
+    """A passing fault (a system's outage, a dropped database connection): try the run again later."""
 
 
 class RunStore(Protocol):
@@ -133,7 +145,27 @@ class RunStore(Protocol):
         *,
         error: str | None = None,
         result: dict[str, Any] | None = None,
-    ) -> None: ...
+    ) -> str:
+        """Set and return the run's status. Parking ("waiting_approval") is decided under the
+        run's lock: it becomes "queued" when there is work (an approved write, or nothing left
+        to decide) and "needs_attention" while an approved write has failed."""
+        ...
+
+    def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:
+        """An approved write the run can no longer reach: failed, for a person to retry or dismiss."""
+        ...
+
+    def requeue(self, run_id: str, owner: str, *, error: str, delay: float) -> None:
+        """Back to the queue after a passing fault, not to be claimed for `delay` seconds."""
+        ...
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether a storage error is a passing fault (a dropped connection, a deadlock)."""
+        ...
+
+    def sweep(self) -> int:
+        """Requeue parked runs that have work (none should; this is the safety net); returns how many."""
+        ...
 
     def renew_lease(self, run_id: str, owner: str, seconds: float) -> bool: ...
 

@@ -20,7 +20,15 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from app.agent.policy import Policy, merge_facts, new_facts, observe
-from app.agent.ports import ActionRecord, NewAction, NewStep, RunSnapshot, RunStore, StepRecord
+from app.agent.ports import (
+    ActionRecord,
+    NewAction,
+    NewStep,
+    RunSnapshot,
+    RunStore,
+    StepRecord,
+    Transient,
+)
 from app.llm.base import (
     Message,
     Model,
@@ -39,6 +47,12 @@ from connectors.base import ConnectorError
 from tools.base import Catalogue, Tool
 
 TOOL_RESULT_TOKEN_BUDGET = 1500
+# A read that meets a system's outage sends the run back to the queue (with backoff) this many
+# times in a row; after that the model is told the read failed, as for any other error.
+READ_RETRIES = 5
+# An approved write that meets an outage is retried with the same idempotency key on later
+# passes, up to this many attempts in all; then it waits for a person (retry or dismiss).
+WRITE_ATTEMPTS = 5
 
 
 class Suspend(Exception):
@@ -57,6 +71,8 @@ class ToolOutcome:
     # True when the content came from outside (a system's data or error text):
     # the model then sees it fenced as untrusted data.
     external: bool = True
+    # The system said the failure may pass (an outage, 429/5xx, no answer).
+    retryable: bool = False
 
 
 def replayed(rec: StepRecord) -> ToolOutcome:
@@ -126,12 +142,22 @@ class RunContext:
         self.on_delta = on_delta
         self._steps: dict[str, StepRecord] = {s.name: s for s in snapshot.steps if s.name}
         self._actions: dict[str, ActionRecord] = {a.tool_call_id: a for a in snapshot.actions}
+        # Tool-call keys of writes this pass got to; an approved write it never reached is reported.
+        self._reached: set[str] = set()
         # What the run knows for a fact (the item, read results); the gate checks writes against it.
         self.facts: dict[str, Any] = new_facts()
         # Four eyes, in the gate: whoever asked for the run may not approve its writes. Only a run
         # on an item a system delivered (a ticket, an invoice, an event) asks for nothing itself.
         self.requested_by: str | None = None if snapshot.input.get("delivered") else snapshot.created_by
         self.requester_role: str | None = None
+
+    def unreached_approved(self) -> list[ActionRecord]:
+        """Approved writes, known when this pass began, that the pipeline did not come to.
+
+        A replay reaches every write it proposed before, so this is empty unless the tool
+        is gone or the pipeline changed; such a write must not wait, silently, forever.
+        """
+        return [a for key, a in self._actions.items() if a.status == "approved" and key not in self._reached]
 
     def know(self, **fragment: Any) -> None:
         """Add facts from the item itself (requester, ticket id, untrusted text...)."""
@@ -323,6 +349,8 @@ class RunContext:
             )
         if not tool.is_write:
             outcome = await self._invoke(tool, call.arguments, None)
+            if outcome.retryable and self.run.retries < READ_RETRIES:
+                raise Transient(outcome.content)
             observed = observe(outcome.data) if not outcome.is_error else {}
             merge_facts(self.facts, observed)
             return self._tool_step(key, call, tool, outcome, observed=observed)
@@ -334,11 +362,12 @@ class RunContext:
         try:
             data = await tool.invoke(arguments, idempotency_key)
         except ConnectorError as exc:
-            return ToolOutcome(f"{tool.name} failed: {exc}", True)
+            return ToolOutcome(f"{tool.name} failed: {exc}", True, retryable=exc.retryable)
         text = trim_to_tokens(_dump(data))
         return ToolOutcome(text, False, data)
 
     async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
+        self._reached.add(key)
         action = self._actions.get(key)
         if action is None:
             decision = self.policy.decide(
@@ -375,8 +404,8 @@ class RunContext:
             )
             [action] = self.store.propose_actions(self.run.id, self.owner, [new], step)
             self._actions[key] = action
-        if action.status == "pending":
-            return None
+        if action.status in ("pending", "failed"):
+            return None  # waits for people: a decision, or a retry/dismissal of the failed write
         if action.status in ("approved", "executing"):
             return await self._execute(key, call, tool, action)
         if action.status == "rejected":
@@ -396,42 +425,77 @@ class RunContext:
                 ToolOutcome("Not done: the approval expired without a decision.", True, external=False),
                 action_id=action.id,
             )
-        # succeeded/failed without a step cannot happen (finish_execution writes both); replay from the action.
+        if action.status == "dismissed":
+            who = action.decided_by or "a person"
+            return self._tool_step(
+                key,
+                call,
+                tool,
+                ToolOutcome(
+                    f"Not done: the write failed ({action.error or 'no error recorded'}) and {who} "
+                    f"dismissed it: {action.reason or 'no reason given'}",
+                    True,
+                    external=True,  # the error is the system's text
+                ),
+                action_id=action.id,
+            )
+        # succeeded without a step cannot happen (finish_execution writes both); replay from the action.
         return ToolOutcome(
             _dump(action.result) if action.result else (action.error or ""), action.status != "succeeded"
         )
 
-    async def _execute(self, key: str, call: ToolCall, tool: Tool, action: ActionRecord) -> ToolOutcome:
-        """Exactly once: executing is committed before the call; the action id is the idempotency key."""
+    async def _execute(
+        self, key: str, call: ToolCall, tool: Tool, action: ActionRecord
+    ) -> ToolOutcome | None:
+        """Exactly once: executing is committed before the call; the action id is the idempotency key.
+
+        Success is recorded as the tool call's result and the model goes on. A failure is
+        recorded as an attempt and the action waits for a person (None): the run then parks
+        in needs_attention until someone retries it (same key) or dismisses it. An outage is
+        retried on a later pass with the same key (Transient), when the system deduplicates.
+        """
         action = self.store.start_execution(action.id, self.owner)
-        edited = action.arguments != call.arguments
-        result: dict[str, Any] | None
-        error: str | None
-        if action.attempts > 1 and tool.idempotency == "none":
-            outcome = ToolOutcome(
-                f"Not retried: {tool.name} was interrupted mid-call and {tool.connection} cannot deduplicate writes; "
-                "check the system before proposing it again.",
-                True,
-                external=False,
+        if action.resumed and tool.idempotency == "none":
+            self._failed_write(
+                key,
+                call,
+                action,
+                f"Not retried: {tool.name} was interrupted mid-call and {tool.connection} cannot "
+                "deduplicate writes; check the system, then retry or dismiss.",
             )
-            status, result, error = "failed", None, outcome.content
-        else:
-            outcome = await self._invoke(tool, action.arguments, action.id)
-            status = "failed" if outcome.is_error else "succeeded"
-            result = {"data": outcome.data} if not outcome.is_error else None
-            error = outcome.content if outcome.is_error else None
-            if edited and not outcome.is_error:
-                outcome = ToolOutcome(
-                    _dump(
-                        {"edited_by_approver": True, "arguments": action.arguments, "result": outcome.data}
-                    ),
-                    False,
-                    outcome.data,
-                )
-        outcome_external = outcome.external
-        step = NewStep(
+            return None
+        outcome = await self._invoke(tool, action.arguments, action.id)
+        if outcome.is_error:
+            if outcome.retryable and tool.idempotency != "none" and action.attempts < WRITE_ATTEMPTS:
+                raise Transient(outcome.content)  # stays executing; the next pass resumes with the same key
+            self._failed_write(key, call, action, outcome.content)
+            return None
+        if action.arguments != call.arguments:
+            outcome = ToolOutcome(
+                _dump({"edited_by_approver": True, "arguments": action.arguments, "result": outcome.data}),
+                False,
+                outcome.data,
+            )
+        step = self._write_step(f"tool:{key}", call, action, outcome)
+        self._actions[key] = self.store.finish_execution(
+            action.id, self.owner, status="succeeded", result={"data": outcome.data}, error=None, step=step
+        )
+        self._steps[step.name] = StepRecord(seq=-1, kind=step.kind, name=step.name, data=step.data)
+        return outcome
+
+    def _failed_write(self, key: str, call: ToolCall, action: ActionRecord, error: str) -> None:
+        """Record the failed attempt (not as the call's result, so a retry runs it again)."""
+        outcome = ToolOutcome(error, True, external=False)
+        step = self._write_step(f"attempt:{key}/{action.attempts}", call, action, outcome)
+        self._actions[key] = self.store.finish_execution(
+            action.id, self.owner, status="failed", result=None, error=error, step=step
+        )
+
+    @staticmethod
+    def _write_step(name: str, call: ToolCall, action: ActionRecord, outcome: ToolOutcome) -> NewStep:
+        return NewStep(
             kind="tool_call",
-            name=f"tool:{key}",
+            name=name,
             data={
                 "tool": call.name,
                 "effect": "write",
@@ -441,11 +505,6 @@ class RunContext:
                 "attempt": action.attempts,
                 "result": outcome.content,
                 "is_error": outcome.is_error,
-                "external": outcome_external,
+                "external": outcome.external,
             },
         )
-        self._actions[key] = self.store.finish_execution(
-            action.id, self.owner, status=status, result=result, error=error, step=step
-        )
-        self._steps[step.name] = StepRecord(seq=-1, kind=step.kind, name=step.name, data=step.data)
-        return outcome

@@ -124,6 +124,29 @@ def reject(
     return result
 
 
+@router.post("/approvals/{action_id}/retry")
+def retry(
+    action_id: str, who: Principal = Depends(require("approver")), c: Container = Depends(container)
+) -> dict[str, Any]:
+    """Run a failed write again with the same idempotency key (409 unless it failed)."""
+    result = approvals.retry(c.db, action_id, who)
+    c.wake()
+    return result
+
+
+@router.post("/approvals/{action_id}/dismiss")
+def dismiss(
+    action_id: str,
+    body: RejectIn,
+    who: Principal = Depends(require("approver")),
+    c: Container = Depends(container),
+) -> dict[str, Any]:
+    """Accept that a failed write did not happen, with a reason the model is told (409 unless it failed)."""
+    result = approvals.dismiss(c.db, action_id, who, body.reason)
+    c.wake()
+    return result
+
+
 @router.get("/connections")
 def get_connections(
     who: Principal = Depends(require("viewer")), c: Container = Depends(container)

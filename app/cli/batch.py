@@ -43,7 +43,9 @@ async def _from_source(c: Container, source: str, limit: int) -> list[dict[str, 
         {
             "subject": t.get("subject") or "(no subject)",
             "body": t.get("description") or "",
-            "requester_email": t.get("requester_email") or "unknown@example.com",
+            # Zendesk tickets name their requester by id; the triage run looks the user up.
+            **({"requester_email": t["requester_email"]} if t.get("requester_email") else {}),
+            **({"requester_id": t["requester_id"]} if t.get("requester_id") is not None else {}),
             "external_id": t["id"],
         }
         for t in rows[:limit]

@@ -208,7 +208,7 @@ def approvals_list(
         console.print_json(json.dumps(rows, default=str))
         return
     table = Table(
-        "id", "tool", "risk", "status", "arguments", "reasons", title=f"{len(rows)} {status} actions"
+        "id", "tool", "risk", "status", "arguments", "reasons / error", title=f"{len(rows)} {status} actions"
     )
     for r in rows:
         table.add_row(
@@ -217,7 +217,7 @@ def approvals_list(
             r["risk"],
             r["status"],
             json.dumps(r["arguments"])[:80],
-            "; ".join(r["reasons"])[:60],
+            (r["error"] if r["status"] == "failed" and r["error"] else "; ".join(r["reasons"]))[:60],
         )
     console.print(table)
 
@@ -252,6 +252,8 @@ def approvals_approve(
         approvals.approve, c.db, action_id, Principal(as_name, "approver"), c.pool.catalogue, edited
     )
     console.print(f"approved {result['id']} ({result['tool']}); a worker will execute it")
+    if result["status"] == "pending":
+        console.print(f"it needs {result['required_approvals']} approvals; it has {len(result['approvals'])}")
 
 
 @approvals_app.command("reject")
@@ -266,6 +268,32 @@ def approvals_reject(
     c = _container()
     result = _decide(approvals.reject, c.db, action_id, Principal(as_name, "approver"), reason)
     console.print(f"rejected {result['id']} ({result['tool']})")
+
+
+@approvals_app.command("retry")
+def approvals_retry(action_id: str, as_name: str = typer.Option(_me(), "--as")) -> None:
+    """Run a failed write again, with the same idempotency key."""
+    from app.services import approvals
+    from app.services.auth import Principal
+
+    c = _container()
+    result = _decide(approvals.retry, c.db, action_id, Principal(as_name, "approver"))
+    console.print(f"retrying {result['id']} ({result['tool']}); a worker will execute it again")
+
+
+@approvals_app.command("dismiss")
+def approvals_dismiss(
+    action_id: str,
+    reason: str = typer.Option(..., "--reason", help="why; the model is told"),
+    as_name: str = typer.Option(_me(), "--as"),
+) -> None:
+    """Accept that a failed write did not happen; the run goes on."""
+    from app.services import approvals
+    from app.services.auth import Principal
+
+    c = _container()
+    result = _decide(approvals.dismiss, c.db, action_id, Principal(as_name, "approver"), reason)
+    console.print(f"dismissed {result['id']} ({result['tool']})")
 
 
 # -- connections -----------------------------------------------------------
@@ -333,14 +361,19 @@ def connections_add(
 
 
 @connections_app.command("test")
-def connections_test(name: str) -> None:
+def connections_test(
+    name: str,
+    live: bool = typer.Option(
+        False, "--live", help="run the read-only checks against the real service (needs its key)"
+    ),
+) -> None:
     from app.services.errors import ServiceError
 
     c = _container()
 
     async def main() -> dict[str, Any]:
         try:
-            return await c.pool.test(name)
+            return await (c.pool.test_live(name) if live else c.pool.test(name))
         finally:
             await c.pool.aclose()
 
@@ -348,6 +381,15 @@ def connections_test(name: str) -> None:
         result = asyncio.run(main())
     except ServiceError as exc:
         _fail(exc.message)
+        return
+    if live:
+        for check in result["checks"]:
+            mark = "[green]ok[/green]" if check["ok"] else "[red]FAILED[/red]"
+            console.print(f"{name} {check['check']}: {mark}" + ("" if check["ok"] else f" {check['error']}"))
+        failed = [c["check"] for c in result["checks"] if not c["ok"]]
+        if failed:
+            _fail(f"{name}: {len(failed)} of {len(result['checks'])} live checks failed: {', '.join(failed)}")
+        console.print(f"[green]{name}: ok ({len(result['checks'])} live checks)[/green]")
         return
     if result["health"] == "ok":
         console.print(f"[green]{name}: ok[/green]")

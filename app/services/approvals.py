@@ -20,7 +20,16 @@ from app.store.runs import audit, requeue_if_decided
 from app.store.tables import Action, utcnow
 from tools.base import Catalogue, UnknownTool
 
-STATUSES = ("pending", "approved", "executing", "succeeded", "failed", "rejected", "expired")
+STATUSES = (
+    "pending",
+    "approved",
+    "executing",
+    "succeeded",
+    "failed",
+    "dismissed",
+    "rejected",
+    "expired",
+)
 
 
 def list_actions(db: Database, status: str | None = "pending", limit: int = 500) -> list[dict[str, Any]]:
@@ -136,5 +145,63 @@ def reject(db: Database, action_id: str, who: Principal, reason: str) -> dict[st
             {"run_id": a.run_id, "tool": a.tool, "reason": a.reason},
         )
         requeue_if_decided(s, a.run_id)
+        s.flush()
+        return action_view(a)
+
+
+# -- approved writes that failed ------------------------------------------------------------------
+def _failed(s: Any, action_id: str, who: Principal) -> Action:
+    a = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one_or_none()
+    if a is None:
+        raise NotFound(f"no action {action_id}")
+    if a.status != "failed":
+        raise Conflict(
+            f"action {action_id} has not failed: it is {a.status}; only a failed write is retried or dismissed"
+        )
+    if a.requested_by and a.requested_by == who.name:
+        raise Forbidden("whoever asked for an action cannot retry or dismiss it (four eyes)")
+    return a
+
+
+def retry(db: Database, action_id: str, who: Principal) -> dict[str, Any]:
+    """Run a failed write again, with the same idempotency key (its id): the system deduplicates
+    it if the earlier attempt did land. Its run goes back to the queue at once."""
+    with db.session() as s:
+        a = _failed(s, action_id, who)
+        error = a.error
+        a.status = "approved"
+        a.error = None
+        audit(
+            s,
+            who.name,
+            "action.retried",
+            "action",
+            a.id,
+            {"run_id": a.run_id, "tool": a.tool, "attempts": a.attempts, "error": error},
+        )
+        requeue_if_decided(s, a.run_id, actor=who.name)
+        s.flush()
+        return action_view(a)
+
+
+def dismiss(db: Database, action_id: str, who: Principal, reason: str) -> dict[str, Any]:
+    """Accept that a failed write did not happen; the model is told, with the reason, and goes on."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise Invalid("reason is required: say why the failed write is dismissed", field="reason")
+    with db.session() as s:
+        a = _failed(s, action_id, who)
+        a.status = "dismissed"
+        a.reason = reason.strip()
+        a.decided_by = who.name
+        a.decided_at = utcnow()
+        audit(
+            s,
+            who.name,
+            "action.dismissed",
+            "action",
+            a.id,
+            {"run_id": a.run_id, "tool": a.tool, "reason": a.reason, "error": a.error},
+        )
+        requeue_if_decided(s, a.run_id, actor=who.name)
         s.flush()
         return action_view(a)

@@ -196,6 +196,8 @@ class ConnectorPool:
                 name=name,
             ),
         )
+        kind = CONNECTOR_TYPES[row.kind]
+        rate_limit = row.config.get("rate_limit")
         client = build_client(
             row.base_url,
             auth=make_auth(
@@ -208,15 +210,16 @@ class ConnectorPool:
                 on_failure=lambda message: self._mark(name, "error", f"credential refresh failed: {message}"),
             ),
             timeout=float(row.config.get("timeout", 15.0)),
-            rate_limit=row.config.get("rate_limit"),
+            rate_limit=rate_limit,
             transport=self.transport,
             circuit=breaker,
             retry=RetryPolicy(
                 max_attempts=int(row.config.get("retry_attempts", 4)),
                 backoff_initial=float(row.config.get("retry_backoff_seconds", 0.5)),
+                advice=kind.retry_advice,
             ),
         )
-        return CONNECTOR_TYPES[row.kind](client, row.config)
+        return kind(client, row.config)
 
     def _rows(self) -> list[Connection]:
         with self.db.session() as s:
@@ -314,9 +317,58 @@ class ConnectorPool:
         self._mark(name, status, error)
         return {"name": name, "health": status, "error": error, "detail": detail}
 
+    async def test_live(self, name: str) -> dict[str, Any]:
+        """Run the connection's read-only checks against the service it points at, and say
+        for each what it asked, what came back and, on a failure, exactly what failed."""
+        with self.db.session() as s:
+            row = s.scalar(select(Connection).where(Connection.name == name))
+            if row is None:
+                raise NotFound(f"no connection {name}")
+            has_key = row.auth_type != "none" and bool(self.box.open(row.credentials))
+        if not has_key:
+            raise Invalid(
+                f"connection {name} has no key configured (auth none): live checks run against the real "
+                "service with its credentials; add them with `switchboard connections add … --auth …`",
+                field="connection",
+            )
+        connector = self.connector(name)
+        return await run_live_checks(name, connector, self._mark)
+
     async def aclose(self) -> None:
         for c in self._connectors.values():
             await c.aclose()
         self._connectors.clear()
         self._dynamic_ready.clear()
         self._catalogue = None
+
+
+async def run_live_checks(name: str, connector: Connector, mark: Any = None) -> dict[str, Any]:
+    """Each live check in turn; a failure names the check, the request that failed (method,
+    path, status) and the service's own words, and the next check still runs."""
+    failed: list[httpx.Response] = []
+
+    async def remember(response: httpx.Response) -> None:
+        if not response.is_success:
+            failed.append(response)
+
+    hooks = connector.client.event_hooks
+    connector.client.event_hooks = {**hooks, "response": [*hooks.get("response", []), remember]}
+    results: list[dict[str, Any]] = []
+    try:
+        for check, call in connector.live_checks():
+            failed.clear()
+            try:
+                detail = await call()
+                results.append({"check": check, "ok": True, "error": None, "detail": detail})
+            except Exception as exc:  # each failure is reported, never raised
+                where = ""
+                if failed:
+                    last = failed[-1]
+                    where = f"{last.request.method} {last.request.url.path} answered {last.status_code}: "
+                results.append({"check": check, "ok": False, "error": f"{where}{exc}", "detail": None})
+    finally:
+        connector.client.event_hooks = hooks
+    bad = [r for r in results if not r["ok"]]
+    if mark is not None:
+        mark(name, "error" if bad else "ok", "; ".join(f"{r['check']}: {r['error']}" for r in bad) or None)
+    return {"name": name, "health": "error" if bad else "ok", "checks": results}

@@ -20,15 +20,19 @@ from app.services.views import action_view
 from app.store.db import Database
 from app.store.tables import Action, Connection, Item, Run, Step, utcnow
 
-# The queue's filter tabs and the action statuses each one shows.
+# The queue's filter tabs and the action statuses each one shows. A write that failed is not
+# "approved": it waits in its own tab for a person to retry or dismiss it.
 QUEUE_TABS: dict[str, tuple[str, ...] | None] = {
     "pending": ("pending",),
-    "approved": ("approved", "executing", "succeeded", "failed"),
+    "failed": ("failed",),
+    "approved": ("approved", "executing", "succeeded"),
     "rejected": ("rejected",),
     "expired": ("expired",),
     "all": None,
 }
 APPROVED = frozenset(QUEUE_TABS["approved"] or ())
+# People said yes to these, whatever happened next (for the approval rate).
+APPROVED_BY_PEOPLE = APPROVED | {"failed", "dismissed"}
 _CHUNK = 500  # stay far below SQLite's bound-parameter limit
 
 
@@ -179,12 +183,14 @@ def stats(db: Database, *, days: int = 14, now: datetime | None = None) -> dict[
     per_kind: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
     cost_per_day: dict[str, list[float]] = {d: [] for d in day_keys}
     tokens_per_day: dict[str, list[int]] = {d: [] for d in day_keys}
-    failed_runs = 0
+    failed_runs = attention_runs = 0
     for kind, status, classification, created_at, tin, tout, cost, item_kind in runs:
         day = _day(created_at)
         per_kind[kind].append((tin, tout, cost))
         if status == "failed":
             failed_runs += 1
+        elif status == "needs_attention":
+            attention_runs += 1
         if item_kind is None:  # chat turns and workflows are not tickets or records
             continue
         c = classification or {}
@@ -197,18 +203,20 @@ def stats(db: Database, *, days: int = 14, now: datetime | None = None) -> dict[
         priorities[c.get("priority") or "none"] += 1
 
     # decisions by people (standing rules decide as "rule:…" and are not counted as approvals)
-    approved = rejected = expired = edited = 0
+    approved = rejected = expired = edited = failed_writes = 0
     waits: list[float] = []
     errors_by_connection: Counter[str] = Counter()
     for status, connection, created_at, decided_at, decided_by, arguments, proposed in actions:
-        if status == "failed":
+        if status in ("failed", "dismissed"):
             errors_by_connection[connection] += 1
+        if status == "failed":
+            failed_writes += 1
         if status == "expired":
             expired += 1
             continue
         if decided_by is None or decided_by.startswith("rule:"):
             continue
-        if status in APPROVED:
+        if status in APPROVED_BY_PEOPLE:
             approved += 1
             if arguments != proposed:
                 edited += 1
@@ -255,6 +263,8 @@ def stats(db: Database, *, days: int = 14, now: datetime | None = None) -> dict[
             for kind, rows in sorted(per_kind.items())
         ],
         "failed_runs": failed_runs,
+        "attention_runs": attention_runs,
+        "failed_writes": failed_writes,
         "errors_by_connection": [
             {
                 "connection": name,

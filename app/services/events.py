@@ -23,7 +23,7 @@ from app.services.views import action_view, step_view
 from app.store.db import Database
 from app.store.tables import Action, Run, Step
 
-STOP = frozenset({"succeeded", "failed", "cancelled", "waiting_approval"})
+STOP = frozenset({"succeeded", "failed", "cancelled", "waiting_approval", "needs_attention"})
 
 
 def sse(event: str, data: Any) -> str:

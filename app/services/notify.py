@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.services.connections import ConnectorPool
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Action
+from app.store.tables import Action, AuditEntry
 
 log = logging.getLogger("switchboard.notify")
 
@@ -37,6 +37,16 @@ class ApprovalNotifier:
                 (a.id, a.tool, a.risk)
                 for a in s.scalars(select(Action).where(Action.run_id == run_id, Action.status == "pending"))
             ]
+            # A run parks again after each approved write runs; announce each action only once.
+            told = set(
+                s.scalars(
+                    select(AuditEntry.subject_id).where(
+                        AuditEntry.event == "approval.notified",
+                        AuditEntry.subject_id.in_([p[0] for p in pending]),
+                    )
+                )
+            )
+            pending = [p for p in pending if p[0] not in told]
         if not pending:
             return
         try:

@@ -82,6 +82,20 @@ class TriagePipeline:
         name = f"{self.connection}__{operation}"
         return name if name in ctx.catalogue else None
 
+    async def _requester(self, ctx: RunContext, ticket: dict[str, Any]) -> None:
+        """A ticket that names its requester only by id (Zendesk webhooks and searches):
+        read the user from the help desk, so the run knows who asked and whom to greet."""
+        requester_id = ticket.get("requester_id")
+        if ticket.get("requester_email") or requester_id is None:
+            return
+        if not (tool := self._tool(ctx, "get_user")):
+            return
+        out = await ctx.read("read:requester", tool, {"user_id": requester_id})
+        if not out.is_error and isinstance(out.data, dict) and out.data.get("email"):
+            ticket["requester_email"] = str(out.data["email"])
+            if out.data.get("name"):
+                ticket.setdefault("requester_name", str(out.data["name"]))
+
     async def _ground(
         self, ctx: RunContext, ticket: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -103,6 +117,7 @@ class TriagePipeline:
         ticket["external_id"] = (
             int(external_id) if external_id is not None and str(external_id).isdigit() else external_id
         )
+        await self._requester(ctx, ticket)
         ctx.know(
             requester_email=(ticket.get("requester_email") or "").lower() or None,
             ticket_id=ticket["external_id"],

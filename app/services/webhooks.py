@@ -137,14 +137,16 @@ def _helpdesk(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any
     kind = str(payload.get("type") or "")
     detail = payload.get("detail") or payload.get("ticket") or {}
     if kind.endswith("ticket.created") or (kind == "" and "ticket" in payload):
+        # Zendesk's ticket events carry `requester_id`, not an address: the triage run
+        # looks the requester up in the help desk (and records that read as a step).
         ticket = {
             "subject": detail.get("subject") or "(no subject)",
             "body": detail.get("description") or "",
-            "requester_email": detail.get("requester_email")
-            or (detail.get("requester") or {}).get("email")
-            or "unknown@example.com",
+            "requester_email": detail.get("requester_email") or (detail.get("requester") or {}).get("email"),
+            "requester_id": _int_or_none(detail.get("requester_id")),
             "external_id": detail.get("id"),
         }
+        ticket = {k: v for k, v in ticket.items() if v is not None}
         run_id, created = intake.submit(
             db, kind="ticket", run_kind="triage", payload=ticket, source=name, actor=f"webhook:{name}"
         )
@@ -153,6 +155,12 @@ def _helpdesk(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any
             db, name, "ticket.created", run_id, created, data=data, event_id=str(detail.get("id"))
         )
     return _accepted(db, name, kind)
+
+
+def _int_or_none(value: Any) -> int | None:
+    """Zendesk's event payloads spell ids as strings ("35436"); the API takes integers."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() else None
 
 
 def _shop(db: Database, name: str, event: shopify.ShopEvent) -> dict[str, Any]:

@@ -3,19 +3,37 @@
 Every write is fenced by the run's lease (the row is locked, the owner
 checked), so a worker that lost its lease cannot append to a run another
 worker now owns.
+
+Whether a parked run goes back to the queue is decided with the run's row
+locked first and its actions counted after (`requeue_if_decided`, `set_status`,
+`sweep`): on PostgreSQL's READ COMMITTED two people deciding sibling actions at
+once then see each other's decisions, whichever commits second, so no run is
+left parked with nothing to wait for. Locks are taken action first, run second.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from app.agent.ports import ActionRecord, LeaseLost, NewAction, NewStep, RunSnapshot, StepRecord
+from app.agent.ports import (
+    RUN_PARKED,
+    ActionRecord,
+    LeaseLost,
+    NewAction,
+    NewStep,
+    RunSnapshot,
+    StepRecord,
+)
 from app.store.db import Database
 from app.store.tables import Action, AuditEntry, Run, Step, utcnow
+
+log = logging.getLogger("switchboard.store")
 
 
 def step_record(s: Step) -> StepRecord:
@@ -86,6 +104,7 @@ class SqlRunStore:
                 actions=[action_record(a) for a in actions],
                 classification=run.classification,
                 draft=run.draft,
+                retries=run.retries or 0,
             )
 
     # -- fenced writes --------------------------------------------------------
@@ -190,6 +209,7 @@ class SqlRunStore:
             self._locked(s, action.run_id, owner)
             if action.status not in ("approved", "executing"):
                 raise LeaseLost(f"action {action_id} is {action.status}, not approved")
+            resumed = action.status == "executing"
             action.status = "executing"
             action.attempts += 1
             audit(
@@ -198,10 +218,12 @@ class SqlRunStore:
                 "action.executing",
                 "action",
                 action.id,
-                {"attempt": action.attempts, "tool": action.tool},
+                {"attempt": action.attempts, "tool": action.tool, "resumed": resumed},
             )
             s.flush()
-            return action_record(action)
+            record = action_record(action)
+            record.resumed = resumed
+            return record
 
     def finish_execution(
         self,
@@ -233,23 +255,69 @@ class SqlRunStore:
         *,
         error: str | None = None,
         result: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> str:
         with self.db.session() as s:
             run = self._locked(s, run_id, owner)
             if status == "waiting_approval":
-                pending = s.scalar(
-                    select(func.count())
-                    .select_from(Action)
-                    .where(Action.run_id == run_id, Action.status == "pending")
-                )
-                if not pending:  # people decided while we were parking: go straight on
-                    status = "queued"
+                # People may have decided while this pass ran: the lock is held, so count now.
+                status = park_status(s, run_id)
             run.status = status
             run.error = error
+            run.retries = 0
+            run.not_before = None
             if result is not None:
                 run.result = result
             run.updated_at = utcnow()
             audit(s, owner, f"run.{status}", "run", run_id, {"error": error} if error else {})
+            return status
+
+    def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:
+        with self.db.session() as s:
+            action = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one()
+            self._locked(s, action.run_id, owner)
+            if action.status not in ("approved", "executing"):
+                return action_record(action)
+            action.status = "failed"
+            action.error = error
+            action.executed_at = utcnow()
+            audit(s, owner, "action.failed", "action", action.id, {"tool": action.tool, "error": error})
+            return action_record(action)
+
+    def requeue(self, run_id: str, owner: str, *, error: str, delay: float) -> None:
+        with self.db.session() as s:
+            run = self._locked(s, run_id, owner)
+            run.status = "queued"
+            run.error = error
+            run.retries = (run.retries or 0) + 1
+            run.not_before = utcnow() + timedelta(seconds=delay)
+            run.lease_owner = None
+            run.lease_expires_at = None
+            run.updated_at = utcnow()
+            audit(
+                s,
+                owner,
+                "run.retry_later",
+                "run",
+                run_id,
+                {"error": error, "retries": run.retries, "delay_seconds": round(delay, 1)},
+            )
+
+    def is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, OperationalError):  # lost connection, deadlock, serialization, locked
+            return True
+        return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+    def sweep(self, limit: int = 100) -> int:
+        """Requeue parked runs that have work; each one locked (skipping any being decided right now)."""
+        with self.db.session() as s:
+            q = select(Run.id).where(Run.status.in_(RUN_PARKED), has_work(Run.id)).limit(limit)
+            if self.db.is_postgres:
+                q = q.with_for_update(skip_locked=True)
+            found = list(s.scalars(q))
+            n = sum(1 for run_id in found if requeue_if_decided(s, run_id, actor="sweeper"))
+            if n:
+                log.warning("sweeper requeued %d parked runs that had work: %s", n, found[:10])
+            return n
 
     # -- leases ---------------------------------------------------------------
     def renew_lease(self, run_id: str, owner: str, seconds: float) -> bool:
@@ -263,8 +331,11 @@ class SqlRunStore:
 
     @staticmethod
     def _runnable(now: Any) -> Any:
-        """Queued, or running under a lease that lapsed (its worker died)."""
-        return or_(Run.status == "queued", and_(Run.status == "running", Run.lease_expires_at < now))
+        """Queued (and past any backoff), or running under a lease that lapsed (its worker died)."""
+        return or_(
+            and_(Run.status == "queued", or_(Run.not_before.is_(None), Run.not_before <= now)),
+            and_(Run.status == "running", Run.lease_expires_at < now),
+        )
 
     def _take(self, s: Session, run_id: str, owner: str, seconds: float, now: Any) -> bool:
         """Compare-and-set the lease: only one worker can win a run."""
@@ -308,29 +379,57 @@ class SqlRunStore:
 
     def _expire_actions(self, s: Session, now: Any) -> None:
         """Pending actions past their deadline become expired (never rejected); their runs go on."""
-        expired = s.scalars(select(Action).where(Action.status == "pending", Action.expires_at < now)).all()
+        q = select(Action).where(Action.status == "pending", Action.expires_at < now)
+        if self.db.is_postgres:  # one being decided right now is left to its decision
+            q = q.with_for_update(skip_locked=True)
+        expired = s.scalars(q).all()
         for a in expired:
             a.status = "expired"
             audit(s, "system", "action.expired", "action", a.id, {"run_id": a.run_id})
-        for run_id in {a.run_id for a in expired}:
-            requeue_if_decided(s, run_id)
+        for run_id in sorted({a.run_id for a in expired}):
+            requeue_if_decided(s, run_id, actor="system")
 
     def audit(self, actor: str, event: str, subject_type: str, subject_id: str, data: dict[str, Any]) -> None:
         with self.db.session() as s:
             audit(s, actor, event, subject_type, subject_id, data)
 
 
-def requeue_if_decided(s: Session, run_id: str) -> bool:
-    """A parked run goes back to the queue once no action of it is pending."""
+def _any(run_id: Any, *statuses: str) -> Any:
+    return exists().where(Action.run_id == run_id, Action.status.in_(statuses))
+
+
+def has_work(run_id: Any) -> Any:
+    """A parked run has work when an approved write waits to run (an approved action executes
+    promptly, whatever its siblings wait for) or when nothing is left for people to decide."""
+    return or_(_any(run_id, "approved", "executing"), ~_any(run_id, "pending", "failed"))
+
+
+def park_status(s: Session, run_id: str) -> str:
+    """Where a run that cannot go on by itself goes; call with the run's row locked."""
     s.flush()
-    pending = s.scalar(
-        select(func.count()).select_from(Action).where(Action.run_id == run_id, Action.status == "pending")
-    )
-    if pending:
+    if s.scalar(select(has_work(run_id))):
+        return "queued"
+    return "needs_attention" if s.scalar(select(_any(run_id, "failed"))) else "waiting_approval"
+
+
+def requeue_if_decided(s: Session, run_id: str, *, actor: str = "system") -> bool:
+    """After a decision: lock the run, then look at its actions, and put it back in the queue
+    if it is parked and has work (or move it between waiting and needing attention).
+
+    The lock comes first so that two decisions on sibling actions serialise here and the
+    second one sees the first (READ COMMITTED takes a fresh snapshot per statement).
+    """
+    s.flush()
+    run = s.scalars(select(Run).where(Run.id == run_id).with_for_update()).one_or_none()
+    if run is None or run.status not in RUN_PARKED:
+        return False  # running: its worker parks it under this same lock and sees the decision
+    status = park_status(s, run_id)
+    if status == run.status:
         return False
-    res = s.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status == "waiting_approval")
-        .values(status="queued", updated_at=utcnow())
-    )
-    return bool(res.rowcount)  # type: ignore[attr-defined]
+    run.status = status
+    run.updated_at = utcnow()
+    if status == "queued":
+        run.not_before = None
+        audit(s, actor, "run.requeued", "run", run_id, {})
+        return True
+    return False

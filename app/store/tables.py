@@ -82,6 +82,7 @@ class Run(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(20))  # triage | record | chat | workflow
+    # queued | running | waiting_approval | needs_attention | succeeded | failed | cancelled
     status: Mapped[str] = mapped_column(String(20), default="queued")
     item_id: Mapped[str | None] = mapped_column(ForeignKey("items.id"))
     input: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -95,6 +96,10 @@ class Run(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # After a passing fault (outage, dropped database connection) a queued run waits until
+    # not_before; retries counts such faults in a row, for the backoff.
+    not_before: Mapped[datetime | None] = mapped_column()
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
@@ -140,6 +145,7 @@ class Action(Base):
     operation: Mapped[str] = mapped_column(String(100))
     arguments: Mapped[dict[str, Any]] = mapped_column(JSON)
     proposed_arguments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending | approved | executing | succeeded | failed | dismissed | rejected | expired
     status: Mapped[str] = mapped_column(String(20), default="pending")
     risk: Mapped[str] = mapped_column(String(10), default="low")
     reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -41,7 +41,15 @@ from tools.base import UnknownTool
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-RUN_STATUSES = ("queued", "running", "waiting_approval", "succeeded", "failed", "cancelled")
+RUN_STATUSES = (
+    "queued",
+    "running",
+    "waiting_approval",
+    "needs_attention",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
 ACTIVE_RUN = frozenset({"queued", "running"})
 PAGE = 100  # queue items per page; more load on demand, so a long queue stays fast to render and refresh
 MAX_SHOWN = 2000
@@ -86,6 +94,9 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         with container(request).db.session() as s:
             ctx["nav_pending"] = s.scalar(
                 select(func.count()).select_from(Action).where(Action.status == "pending")
+            )
+            ctx["nav_failed"] = s.scalar(
+                select(func.count()).select_from(Action).where(Action.status == "failed")
             )
     return templates.TemplateResponse(request, name, ctx, status_code=status)
 
@@ -359,6 +370,40 @@ async def reject(request: Request, action_id: str, who: Principal = Depends(requ
     if not is_htmx(request):
         return see_other("/ui/queue")
     return _item_response(request, action_id, flash="Rejected. The reason goes back to the model.")
+
+
+@router.post("/ui/queue/{action_id}/retry")
+async def retry(request: Request, action_id: str, who: Principal = Depends(require("approver"))) -> Response:
+    """A failed write runs again, with the same idempotency key."""
+    c = container(request)
+    try:
+        approvals.retry(c.db, action_id, who)
+    except ServiceError as exc:
+        return _item_response(request, action_id, status=exc.status, error=exc.message)
+    c.wake()
+    if not is_htmx(request):
+        return see_other("/ui/queue?status=failed")
+    return _item_response(request, action_id, flash="Retrying with the same idempotency key.")
+
+
+@router.post("/ui/queue/{action_id}/dismiss")
+async def dismiss(
+    request: Request, action_id: str, who: Principal = Depends(require("approver"))
+) -> Response:
+    """A person accepts that a failed write did not happen; the model is told why."""
+    c = container(request)
+    form = await form_lists(request)
+    reason = (form.get("reason") or [""])[-1]
+    try:
+        approvals.dismiss(c.db, action_id, who, reason)
+    except Invalid as exc:
+        return _item_response(request, action_id, status=422, dismiss_error=exc.message, dismissing=True)
+    except ServiceError as exc:
+        return _item_response(request, action_id, status=exc.status, error=exc.message)
+    c.wake()
+    if not is_htmx(request):
+        return see_other("/ui/queue?status=failed")
+    return _item_response(request, action_id, flash="Dismissed. The run goes on without it.")
 
 
 @router.post("/ui/queue/bulk")

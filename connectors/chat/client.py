@@ -13,13 +13,17 @@ Reads are GETs with query parameters, so the HTTP layer may repeat them on a 5xx
 `chat.postMessage` is a JSON POST, which it never repeats on its own. Slack has
 no idempotency key, so a post that carries an action id is check-then-write: the
 id rides in Slack's message metadata (`event_type: switchboard_action`) and the
-channel's recent history (or the thread) is searched for it before posting again.
+channel's recent history (or the thread) is searched for it before posting again,
+in one call of at most 15 messages from the last day, which Slack's limits for
+apps outside its Marketplace (one history call a minute) allow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -76,10 +80,15 @@ class ChatConnector(Connector):
     EVENT_TYPE: ClassVar[str] = "switchboard_action"  # message metadata event_type carrying the action id
     PAGE_SIZE: ClassVar[int] = 200  # Slack's recommended page size for cursor pagination
     MAX_PAGES: ClassVar[int] = 20  # pagination safety net
-    DEDUP_PAGES: ClassVar[int] = 5  # check-then-write looks at the newest 1,000 messages
+    # Check-then-write reads one page: Slack allows apps outside the Marketplace one
+    # conversations.history/replies call a minute, of at most 15 messages
+    # (docs.slack.dev/apis/web-api/rate-limits), so the scan is one call, bounded in time.
+    DEDUP_MESSAGES: ClassVar[int] = 15
+    DEDUP_LOOKBACK: ClassVar[float] = 24 * 3600  # seconds; an action is retried well within this
     MAX_TEXT: ClassVar[int] = 40_000
 
     default_label: ClassVar[str] = "Slack"
+    clock: Callable[[], float] = staticmethod(time.time)  # wall clock for `oldest`; tests swap it
 
     # --- plumbing ---
 
@@ -199,21 +208,18 @@ class ChatConnector(Connector):
         """The message an earlier attempt of this action posted, if any. Thread replies do not
         appear in conversations.history, so a reply is looked for in its thread."""
         what = f"checking channel {channel_id} for an earlier post"
+        lookback = float(self.config.get("dedup_lookback_seconds", self.DEDUP_LOOKBACK))
+        args: dict[str, Any] = {
+            "channel": channel_id,
+            "include_all_metadata": True,
+            "limit": int(self.config.get("dedup_messages", self.DEDUP_MESSAGES)),
+            "oldest": f"{max(0.0, self.clock() - lookback):.6f}",
+        }
         if thread_ts:
-            messages = await self._pages(
-                "conversations.replies",
-                "messages",
-                {"channel": channel_id, "ts": thread_ts, "include_all_metadata": True},
-                what=what,
-            )
+            body = await self._api("conversations.replies", {**args, "ts": thread_ts}, what=what)
         else:
-            messages = await self._pages(
-                "conversations.history",
-                "messages",
-                {"channel": channel_id, "include_all_metadata": True},
-                max_pages=self.DEDUP_PAGES,
-                what=what,
-            )
+            body = await self._api("conversations.history", args, what=what)
+        messages: list[dict[str, Any]] = body.get("messages") or []
         for message in messages:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
@@ -358,6 +364,9 @@ class ChatConnector(Connector):
             "permalink": await self._permalink(target["id"], ts),
             "deduplicated": deduplicated,
         }
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [("check", self.check), ("list_channels", lambda: self.list_channels(limit=5))]
 
     async def check(self) -> dict[str, Any]:
         """auth.test: proves the URL and token work, and says which bot and workspace we act as."""

@@ -15,6 +15,7 @@ seconds; a retry comes after a crash and a lease expiry, well past that.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -169,7 +170,11 @@ class CrmConnector(Connector):
             data = await self._json(
                 "POST",
                 f"/crm/v3/objects/{object_type}/batch/read",
-                json={"properties": list(properties), "inputs": [{"id": i} for i in chunk]},
+                json={
+                    "properties": list(properties),
+                    "propertiesWithHistory": [],  # required by HubSpot, even when empty
+                    "inputs": [{"id": i} for i in chunk],
+                },
             )
             out.extend(r for r in data.get("results") or [] if isinstance(r, dict))
         return out
@@ -280,6 +285,12 @@ class CrmConnector(Connector):
                 ) from exc
             raise
         return {"note_id": note.get("id"), "contact_id": contact_id, "deduplicated": False}
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [
+            ("check", self.check),
+            ("find_contact", lambda: self.find_contact("switchboard-live-check@example.com")),
+        ]
 
     async def check(self) -> dict[str, Any]:
         """GET account-info: proves the token works and names the portal."""

@@ -683,6 +683,15 @@ def create_app(
     async def search(object_name: str, request: Request) -> Any:
         t = object_type(object_name)
         data = await json_body(request)
+        # PublicObjectSearchRequest (hubspot-api-python): nothing else is accepted
+        allowed = {"filterGroups", "sorts", "query", "properties", "limit", "after"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise HubSpotAPIError(
+                400,
+                f'Invalid input JSON on line 1: Unrecognized field "{unknown[0]}"',
+                context={"field": unknown},
+            )
         limit, after = paging_args(data.get("limit"), data.get("after"), default=10, maximum=200)
         results = state.search(t, data)
         props = data.get("properties") if isinstance(data.get("properties"), list) else None
@@ -701,6 +710,22 @@ def create_app(
         inputs = data.get("inputs")
         if not isinstance(inputs, list) or len(inputs) > 100:
             raise HubSpotAPIError(400, "inputs must be an array of at most 100 {'id': ...} objects")
+        # BatchReadInputSimplePublicObjectId: inputs, properties and propertiesWithHistory
+        # are all required (hubspot-api-python's model refuses None for each).
+        for required in ("properties", "propertiesWithHistory"):
+            if not isinstance(data.get(required), list):
+                raise HubSpotAPIError(
+                    400,
+                    f"Invalid input JSON on line 1: missing required field '{required}'",
+                    context={"field": [required]},
+                )
+        unknown = sorted(set(data) - {"inputs", "properties", "propertiesWithHistory", "idProperty"})
+        if unknown:
+            raise HubSpotAPIError(
+                400,
+                f'Invalid input JSON on line 1: Unrecognized field "{unknown[0]}"',
+                context={"field": unknown},
+            )
         props = data.get("properties") if isinstance(data.get("properties"), list) else None
         started = iso(state.now())
         results, missing_ids = [], []

@@ -3,7 +3,8 @@
 The WSDL ships with the package (`erp.wsdl`) and is parsed once per process, so
 building a connector needs no network; requests go to the connection's base_url
 (plus the optional `endpoint` path in the config), never to the WSDL's
-soap:address. zeep speaks over the connector's own `httpx.AsyncClient`, so auth,
+soap:address. base_url is the service's own address, e.g.
+`https://erp.example.com/services/NorthwindERP.asmx`, posted to exactly as given. zeep speaks over the connector's own `httpx.AsyncClient`, so auth,
 timeouts, retries and rate limits are the same as for every other connector.
 
 Journal entries are exactly-once: the ERP takes a caller-chosen EntryId and
@@ -18,6 +19,7 @@ import functools
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -175,7 +177,12 @@ class ERPConnector(Connector):
         """Where envelopes are posted: base_url, or base_url joined with config `endpoint`."""
         endpoint = str(self.config.get("endpoint") or "")
         base = self.client.base_url
-        return str(base.join(endpoint)) if endpoint else str(base)
+        url = base.join(endpoint) if endpoint else base
+        # httpx keeps a base_url's path ending in "/"; an ASP.NET service lives at the
+        # .asmx itself and refuses `…/NorthwindERP.asmx/`, so the slash is dropped.
+        if url.path != "/":
+            url = url.copy_with(path=url.path.rstrip("/"))
+        return str(url)
 
     # --- plumbing ---
 
@@ -360,6 +367,9 @@ class ERPConnector(Connector):
             "total": entry.get("TotalDebit"),
             "deduplicated": deduplicated,
         }
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [("check", self.check), ("find_vendor", lambda: self.find_vendor("a"))]
 
     async def check(self) -> dict[str, Any]:
         accounts = await self.list_gl_accounts()

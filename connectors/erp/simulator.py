@@ -1,8 +1,10 @@
 """A loopback Northwind ERP: the SOAP 1.1 accounting service in `erp.wsdl`.
 
-It serves its WSDL (`GET /?wsdl`, `GET /erp.wsdl`, with soap:address pointing at
-itself under any mount prefix) and answers SOAP 1.1 envelopes at `POST /`,
-dispatching on the SOAPAction header or, without one, the body's element. Answers
+It serves its WSDL (`GET /NorthwindERP.asmx?wsdl`, `GET /erp.wsdl`, with soap:address
+pointing at itself under any mount prefix) and answers SOAP 1.1 envelopes at
+`POST /NorthwindERP.asmx` only, as ASP.NET does: a trailing slash or another path
+is refused, and so is a request without a SOAPAction header or whose SOAPAction
+does not name the body's element. Answers
 are proper envelopes; errors are SOAP faults (HTTP 500) with `soap:Client` or
 `soap:Server` faultcodes and an `ERPFault` detail carrying an error code such as
 `InvoiceNotFound`, `UnbalancedEntry`, `UnknownAccount` or `DuplicateEntry`. Like the
@@ -438,6 +440,14 @@ def dispatch(state: ERPState, raw: bytes, soap_action: str | None, principal: st
         return fault_response(ERPFault("MalformedRequest", "The SOAP Body is empty"))
     qname = etree.QName(payload)
     operation = qname.localname if qname.namespace == TNS else None
+    if soap_action is None:
+        # ASP.NET web services (.asmx) dispatch on the SOAPAction header alone, and refuse
+        # a SOAP 1.1 request without one rather than guess from the body.
+        return fault_response(
+            None,
+            faultcode="soap:Client",
+            message="Server did not recognize the value of HTTP Header SOAPAction: .",
+        )
     if soap_action is not None:
         action_op = soap_action.rsplit("/", 1)[-1] if soap_action.startswith(TNS) else None
         if action_op not in OPERATIONS:
@@ -483,6 +493,10 @@ def erp_error_body(status: int) -> dict[str, Any]:
 # --- the app -------------------------------------------------------------------------
 
 
+# The service's one address, as IIS serves an ASP.NET web service: nothing else answers SOAP.
+ENDPOINT = "/NorthwindERP.asmx"
+
+
 def create_app(
     state: ERPState | None = None,
     *,
@@ -514,14 +528,14 @@ def create_app(
     def endpoint(request: Request) -> str:
         # Not request.base_url: under a Mount that is the outer app's root.
         root = request.scope.get("root_path", "")
-        return str(request.url.replace(path=root + "/", query="", fragment=""))
+        return str(request.url.replace(path=root + ENDPOINT, query="", fragment=""))
 
     def wsdl_for(request: Request) -> Response:
         location = html.escape(endpoint(request), quote=True)
         text = re.sub(r'(<soap:address\s+location=")[^"]*(")', rf"\g<1>{location}\g<2>", wsdl_text)
         return Response(text, media_type=XML_CONTENT_TYPE)
 
-    @app.get("/", include_in_schema=False)
+    @app.get(ENDPOINT, include_in_schema=False)
     async def service_page(request: Request) -> Response:
         if "wsdl" in {k.lower() for k in request.query_params}:
             return wsdl_for(request)
@@ -537,11 +551,23 @@ def create_app(
     async def wsdl_file(request: Request) -> Response:
         return wsdl_for(request)
 
-    @app.post("/", include_in_schema=False)
+    @app.post(ENDPOINT, include_in_schema=False)
     async def soap(request: Request) -> Response:
         raw = await request.body()
         with state._lock:
             state.soap_requests += 1
         return dispatch(state, raw, _soap_action(request), getattr(request.state, "principal", None))
+
+    @app.post(ENDPOINT + "/{rest:path}", include_in_schema=False)
+    async def path_info(rest: str) -> Response:
+        # ASP.NET reads anything after `.asmx` as a method name (HTTP GET/POST bindings,
+        # off here); a bare trailing slash is refused with these exact words.
+        ending = f"'/{rest}'" if rest else "'/'"
+        return Response(
+            f"System.InvalidOperationException: Request format is unrecognized for URL unexpectedly "
+            f"ending in {ending}.",
+            status_code=500,
+            media_type="text/plain; charset=utf-8",
+        )
 
     return app

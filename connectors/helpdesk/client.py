@@ -14,6 +14,7 @@ layer never repeats it on its own after the request may have landed.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from html.parser import HTMLParser
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -207,7 +208,9 @@ class HelpdeskConnector(Connector):
         return None
 
     def _metadata(self, key: str | None) -> dict[str, Any]:
-        return {"metadata": {"custom": {self.ACTION_KEY: key}}} if key else {}
+        # Zendesk keeps what is sent in `ticket.metadata` as the audit's `metadata.custom`,
+        # so the key is sent at the top level and found at audit.metadata.custom[ACTION_KEY].
+        return {"metadata": {self.ACTION_KEY: key}} if key else {}
 
     # --- reads ---
 
@@ -250,6 +253,13 @@ class HelpdeskConnector(Connector):
                 found: dict[str, Any] = user
                 return found
         return None
+
+    @operation(effect="read")
+    async def get_user(self, user_id: int) -> dict[str, Any]:
+        """Fetch one help-desk user by id (a ticket's requester_id or assignee_id): name, email, role."""
+        data = await self._json("GET", f"/api/v2/users/{user_id}.json", what=f"user {user_id}")
+        user: dict[str, Any] = data["user"]
+        return user
 
     @operation(effect="read")
     async def search_articles(
@@ -396,6 +406,22 @@ class HelpdeskConnector(Connector):
             "ticket": created,
             "deduplicated": response.headers.get("x-idempotency-lookup") == "hit",
         }
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        async def audits() -> Any:
+            found = await self.search_tickets("status<solved")
+            if not found:
+                return "no open ticket to read audits from"
+            ticket_id = int(found[0]["id"])
+            await self.list_comments(ticket_id)
+            return await self._audit_with_key(ticket_id, "switchboard-live-check")  # expects none
+
+        return [
+            ("check", self.check),
+            ("search_tickets", lambda: self.search_tickets("status<solved")),
+            ("audits", audits),
+            ("search_articles", lambda: self.search_articles("refund", limit=1)),
+        ]
 
     async def check(self) -> dict[str, Any]:
         """GET users/me: proves the URL and credentials work, and says who we act as."""

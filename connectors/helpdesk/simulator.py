@@ -375,10 +375,16 @@ class HelpdeskState:
         }
 
     def _custom_metadata(self, payload: dict[str, Any]) -> Any:
-        metadata = payload.get("metadata") or {}
+        """What the request sent in `ticket.metadata`: Zendesk stores all of it, as sent,
+        under the audit's `metadata.custom` (its own `metadata.system` is never settable)."""
+        metadata = payload.get("metadata")
+        if metadata is None:
+            return None
         if not isinstance(metadata, dict):
             raise invalid("metadata", "Metadata: must be an object")
-        return metadata.get("custom")
+        if len(json.dumps(metadata)) > 1024:
+            raise invalid("metadata", "Metadata: is too long (maximum is 1 kilobyte)")
+        return metadata
 
     def create_ticket(
         self,

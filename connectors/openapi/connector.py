@@ -2,9 +2,10 @@
 
 Unlike the hand-written connectors, the operations are not decorated methods but
 come from the document, so `operations()` answers per instance (tools_for calls it
-on the instance) and `call()` builds the HTTP request itself: path parameters
-substituted and URL-escaped, query and header parameters serialised by their
-OpenAPI style, the body sent as JSON (or form, or raw, as the document says).
+on the instance) and `call()` builds the HTTP request itself: parameters
+serialised by their OpenAPI style and explode (`serialize.py`: simple, label, matrix,
+form, spaceDelimited, pipeDelimited, deepObject, allowReserved), the body sent as JSON,
+or as a form or multipart body per the document's Encoding Object, or raw.
 
 Config (the connection's `config`):
     spec                  the document: a dict, a file path, an http(s) URL or a bundled name ("petstore3")
@@ -12,8 +13,16 @@ Config (the connection's `config`):
     write_methods         HTTP methods that write (default POST, PUT, PATCH, DELETE)
     read_only_operations  operationIds (or tool names) that are reads whatever their method (POST /search)
     write_operations      operationIds that write whatever their method (GET /logout)
-    include_operations    only these operationIds become tools
-    exclude_operations    these operationIds never become tools
+    tags                  only operations with one of these tags become tools
+    include_operations    only these become tools: tool names, operationIds, "METHOD /path" or
+                          glob patterns of them ("get_*", "GET /v1/charges*")
+    exclude_operations    these never become tools (same forms)
+    schema_depth          $refs inlined this deep in a tool's input schema, the rest
+                          summarised (default 3; null inlines everything)
+    max_tool_tokens       a tool definition's budget in tokens; its depth is lowered to fit
+                          (default 3000; null: no budget)
+    max_description       characters kept of a property's description (default 300)
+    keep_read_only        keep readOnly properties in inputs (default false: dropped)
     idempotency_header    the header the API honours for safe retries (e.g. "Idempotency-Key");
                           without it writes are idempotency "none"
     label                 the system's name in error messages (default: the document's title)
@@ -25,19 +34,28 @@ client credentials with a cached token renewed before it expires).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 import httpx
 
 from connectors.auth import OAuth2ClientCredentials
 from connectors.base import Connector, ConnectorError, OperationSpec, transport_error
 from connectors.http import ApiKeyAuth, BearerAuth
-from connectors.openapi.importer import OpenAPIOperation, OpenAPISpec, Parameter, SpecError, import_spec
+from connectors.openapi import serialize
+from connectors.openapi.importer import (
+    OpenAPIOperation,
+    OpenAPISpec,
+    Parameter,
+    SchemaOptions,
+    SpecError,
+    import_spec,
+)
 
 DEFAULT_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_TEXT = 20_000  # characters of a non-JSON answer handed back
@@ -53,25 +71,43 @@ class _HybridOperations:
         return obj._instance_operations  # type: ignore[no-any-return]
 
 
-_spec_cache: dict[str, OpenAPISpec] = {}
+_spec_cache: dict[tuple[str, SchemaOptions], OpenAPISpec] = {}
 _spec_lock = threading.Lock()
 
 
-def _load_spec(source: Any) -> OpenAPISpec:
-    """Parse each path/URL once per process; a dict is parsed every time (it may change)."""
+def _load_spec(source: Any, options: SchemaOptions | None = None) -> OpenAPISpec:
+    """Parse each path/URL once per process and options; a dict is parsed every time."""
+    options = options or SchemaOptions()
     if isinstance(source, OpenAPISpec):
         return source
     if isinstance(source, Mapping):
-        return import_spec(source)
+        return import_spec(source, options=options)
     if not isinstance(source, str) or not source.strip():
         raise SpecError("an openapi connection needs config.spec: the document, a file path or a URL")
     with _spec_lock:
-        cached = _spec_cache.get(source)
+        cached = _spec_cache.get((source, options))
     if cached is None:
-        cached = import_spec(source)
+        cached = import_spec(source, options=options)
         with _spec_lock:
-            _spec_cache[source] = cached
+            _spec_cache[(source, options)] = cached
     return cached
+
+
+def _is_pattern(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
+
+
+def _ids(op: OpenAPIOperation) -> set[str]:
+    """What a config entry may name an operation by: tool name, operationId, "METHOD /path"."""
+    return {n for n in (op.name, op.operation_id, f"{op.method} {op.path}") if n}
+
+
+def _matches(op: OpenAPIOperation, entries: set[str]) -> bool:
+    ids = _ids(op)
+    return any(
+        any(fnmatch.fnmatchcase(i, entry) for i in ids) if _is_pattern(entry) else entry in ids
+        for entry in entries
+    )
 
 
 class OpenAPIConnector(Connector):
@@ -88,7 +124,7 @@ class OpenAPIConnector(Connector):
         super().__init__(client, config)
         if "spec" not in self.config:
             raise SpecError("an openapi connection needs config.spec: the document, a file path or a URL")
-        self.spec = _load_spec(self.config["spec"])
+        self.spec = _load_spec(self.config["spec"], SchemaOptions.from_config(self.config))
         self._specs, self._ops = self._build_operations()
 
     @property
@@ -104,39 +140,49 @@ class OpenAPIConnector(Connector):
         return {str(v) for v in value}
 
     def effect_of(self, op: OpenAPIOperation) -> str:
-        ids = {op.name, op.operation_id or ""}
-        if ids & self._names("read_only_operations"):
+        if _matches(op, self._names("read_only_operations")):
             return "read"
-        if ids & self._names("write_operations"):
+        if _matches(op, self._names("write_operations")):
             return "write"
         methods = self.config.get("write_methods")
         writes = {m.upper() for m in methods} if methods else DEFAULT_WRITE_METHODS
         return "write" if op.method in writes else "read"
 
-    def _build_operations(self) -> tuple[list[OperationSpec], dict[str, OpenAPIOperation]]:
+    def selected(self) -> list[OpenAPIOperation]:
+        """The operations an operator chose: by `tags` (any of them), then
+        `include_operations` / `exclude_operations`, each a tool name, an operationId,
+        "METHOD /path", or a glob pattern of any of these ("get_*", "GET /v1/charges*")."""
         include, exclude = self._names("include_operations"), self._names("exclude_operations")
-        known = {n for op in self.spec.operations for n in (op.name, op.operation_id) if n}
+        tags = self._names("tags")
         named = include | exclude | self._names("read_only_operations") | self._names("write_operations")
-        unknown = sorted(named - known)
+        unknown = sorted(e for e in named if not any(_matches(op, {e}) for op in self.spec.operations))
         if unknown:
             raise SpecError(
                 f"config names operations that {self.spec.title} does not have: {', '.join(unknown)}"
             )
+        known_tags = {t for op in self.spec.operations for t in op.tags}
+        if tags - known_tags:
+            raise SpecError(
+                f"config.tags names tags that {self.spec.title} does not use: "
+                f"{', '.join(sorted(tags - known_tags))} (it has {', '.join(sorted(known_tags)) or 'none'})"
+            )
+        return [
+            op
+            for op in self.spec.operations
+            if (not tags or tags & set(op.tags))
+            and (not include or _matches(op, include))
+            and not _matches(op, exclude)
+        ]
+
+    def _build_operations(self) -> tuple[list[OperationSpec], dict[str, OpenAPIOperation]]:
         keyed = bool(self.config.get("idempotency_header"))
         specs, ops = [], {}
-        for op in self.spec.operations:
-            ids = {op.name, op.operation_id or ""}
-            if (include and not ids & include) or ids & exclude:
-                continue
+        for op in self.selected():
             effect = self.effect_of(op)
-            text = op.summary or op.description or f"{op.method} {op.path}"
-            if op.summary and op.description and op.description.rstrip(".") != op.summary.rstrip("."):
-                text = f"{op.summary.rstrip('.')}. {op.description}"
-            text = f"{text} ({op.method} {op.path})" + (" Deprecated." if op.deprecated else "")
             specs.append(
                 OperationSpec(
                     name=op.name,
-                    description=text,
+                    description=op.description_text,
                     effect=effect,  # type: ignore[arg-type]
                     idempotency="key" if effect == "write" and keyed else "none",
                     input_schema=op.input_schema,
@@ -147,6 +193,21 @@ class OpenAPIConnector(Connector):
             )
             ops[op.name] = op
         return sorted(specs, key=lambda s: s.name), ops
+
+    def tool_sizes(self) -> list[dict[str, Any]]:
+        """Each selected tool's size for a model, largest first: tokens, and how deep its
+        schema was inlined to fit the budget."""
+        rows = [
+            {
+                "name": op.name,
+                "method": op.method,
+                "path": op.path,
+                "tokens": op.tokens,
+                "inline_depth": op.inline_depth,
+            }
+            for op in self._ops.values()
+        ]
+        return sorted(rows, key=lambda r: (-r["tokens"], r["name"]))
 
     def _instance_operations(self) -> list[OperationSpec]:
         return list(self._specs)
@@ -160,10 +221,12 @@ class OpenAPIConnector(Connector):
                 continue
             if arguments.get(p.argument) is None:
                 raise ConnectorError(f"{op.name} needs {p.argument}")
-            value = _scalar(arguments[p.argument])
-            if isinstance(arguments[p.argument], list):
-                value = ",".join(_scalar(v) for v in arguments[p.argument])
-            path = path.replace(f"{{{p.name}}}", quote(value, safe=""))
+            value = _content_value(p, arguments[p.argument])
+            try:
+                text = serialize.path_value(p.name, value, p.style, p.explode)
+            except serialize.SerializationError as exc:
+                raise ConnectorError(f"{op.name}: {p.argument}: {exc}") from None
+            path = path.replace(f"{{{p.name}}}", text)
         base = self.config.get("base_url") or (
             str(self.client.base_url) if self.client.base_url.host else None
         )
@@ -184,7 +247,7 @@ class OpenAPIConnector(Connector):
         extra = sorted(set(arguments) - allowed)
         if extra:
             raise ConnectorError(f"{op.name} does not take {', '.join(extra)}")
-        params: list[tuple[str, str | int | float | bool | None]] = []
+        query: list[str] = []
         headers: dict[str, str] = {}
         cookies: list[str] = []
         for p in op.parameters:
@@ -193,12 +256,16 @@ class OpenAPIConnector(Connector):
                 if p.required and p.location != "path":
                     raise ConnectorError(f"{op.name} needs {p.argument}")
                 continue
-            if p.location == "query":
-                params.extend(_query_pairs(p, value))
-            elif p.location == "header":
-                headers[p.name] = _joined(value)
-            elif p.location == "cookie":
-                cookies.append(f"{p.name}={quote(_joined(value), safe='')}")
+            value = _content_value(p, value)
+            try:
+                if p.location == "query":
+                    query += serialize.query_parts(p.name, value, p.style, p.explode, p.allow_reserved)
+                elif p.location == "header":
+                    headers[p.name] = serialize.header_value(value, p.explode)
+                elif p.location == "cookie":
+                    cookies += serialize.cookie_parts(p.name, value, p.explode)
+            except serialize.SerializationError as exc:
+                raise ConnectorError(f"{op.name}: {p.argument}: {exc}") from None
         if cookies:
             headers["Cookie"] = "; ".join(cookies)
         kwargs: dict[str, Any] = {}
@@ -217,22 +284,24 @@ class OpenAPIConnector(Connector):
                         raise ConnectorError(
                             f"{op.name}: {op.body.argument} must be an object of form fields"
                         )
-                    kwargs["data"] = {k: _joined(v) for k, v in body.items() if v is not None}
+                    kwargs["content"] = serialize.form_body(body, op.body.encoding).encode()
+                    headers["Content-Type"] = "application/x-www-form-urlencoded"
                 elif base_type == "multipart/form-data":
                     if not isinstance(body, Mapping):
                         raise ConnectorError(
                             f"{op.name}: {op.body.argument} must be an object of form fields"
                         )
-                    kwargs["files"] = {k: (None, _joined(v)) for k, v in body.items() if v is not None}
+                    kwargs["files"] = serialize.multipart_fields(body, op.body.encoding, op.body.schema)
                 else:
                     kwargs["content"] = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                     headers["Content-Type"] = ctype
         header_name = self.config.get("idempotency_header")
         if header_name and idempotency_key and self.effect_of(op) == "write":
             headers[str(header_name)] = idempotency_key
-        return self.client.build_request(
-            op.method, self._url(op, arguments), params=params or None, headers=headers, **kwargs
-        )
+        url = self._url(op, arguments)
+        if query:  # already encoded per style: httpx must not encode it again
+            url = f"{url}{'&' if '?' in url else '?'}{'&'.join(query)}"
+        return self.client.build_request(op.method, url, headers=headers, **kwargs)
 
     async def call(self, spec: OperationSpec, arguments: dict[str, Any], idempotency_key: str | None) -> Any:
         op = self._ops.get(spec.name)
@@ -261,40 +330,20 @@ class OpenAPIConnector(Connector):
             raise ConnectorError(f"could not reach {self.label}: {exc or type(exc).__name__}") from exc
         if response.status_code in (401, 403):
             raise ConnectorError(f"{self.label} rejected the credentials ({response.status_code})")
-        return {"ok": True, "operations": len(self._specs), "status": response.status_code}
+        sizes = self.tool_sizes()
+        return {
+            "ok": True,
+            "operations": len(self._specs),
+            "status": response.status_code,
+            "tool_tokens": {"total": sum(r["tokens"] for r in sizes), "largest": sizes[0] if sizes else None},
+        }
 
 
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def _joined(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(_scalar(v) for v in value)
-    if isinstance(value, dict):
-        return ",".join(f"{k},{_scalar(v)}" for k, v in value.items())
-    return _scalar(value)
-
-
-def _query_pairs(p: Parameter, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, list):
-        if p.style == "form" and p.explode:
-            return [(p.name, _scalar(v)) for v in value]
-        sep = {"spaceDelimited": " ", "pipeDelimited": "|"}.get(p.style, ",")
-        return [(p.name, sep.join(_scalar(v) for v in value))]
-    if isinstance(value, dict):
-        if p.style == "deepObject":
-            return [(f"{p.name}[{k}]", _scalar(v)) for k, v in value.items() if v is not None]
-        if p.explode:
-            return [(str(k), _scalar(v)) for k, v in value.items() if v is not None]
-        return [(p.name, _joined(value))]
-    return [(p.name, _scalar(value))]
+def _content_value(p: Parameter, value: Any) -> Any:
+    """A parameter defined by `content` (not `schema`) is sent as that media type: JSON text."""
+    if p.content_type and (p.content_type == "application/json" or p.content_type.endswith("+json")):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return value
 
 
 def _error(label: str, op: OpenAPIOperation, response: httpx.Response) -> ConnectorError:

@@ -18,12 +18,15 @@ import copy
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
+
+from connectors.openapi.serialize import DEFAULT_STYLE, STYLES
+from connectors.openapi.tokens import tool_tokens
 
 SPECS_DIR = Path(__file__).with_name("specs")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -41,6 +44,48 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
+class SchemaOptions:
+    """How much of the document a tool's input schema carries.
+
+    A large API's schemas, fully inlined, run to hundreds of kilobytes a tool: no model
+    takes that. `inline_depth` inlines `$ref`s that many levels deep and summarises the
+    rest (name, first sentence, field names); `max_tokens` lowers the depth further for a
+    tool until its definition fits, when it can; read-only properties (ids, timestamps the
+    server sets) are left out of inputs; long descriptions are cut."""
+
+    inline_depth: int | None = 3  # None: inline everything
+    max_tokens: int | None = 3000  # per tool definition; None: no budget
+    max_description: int | None = 300  # characters; None: keep whole
+    drop_read_only: bool = True
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SchemaOptions:
+        """From a connection's config: schema_depth, max_tool_tokens, max_description, keep_read_only."""
+        default = cls()
+
+        def number(key: str, fallback: int | None) -> int | None:
+            if key not in config:
+                return fallback
+            value = config[key]
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SpecError(f"config.{key} must be a whole number of at least 0, or null")
+            return value
+
+        return cls(
+            inline_depth=number("schema_depth", default.inline_depth),
+            max_tokens=number("max_tool_tokens", default.max_tokens),
+            max_description=number("max_description", default.max_description),
+            drop_read_only=not bool(config.get("keep_read_only", False)),
+        )
+
+
+# The importer as it was: every $ref inlined, nothing dropped (for comparisons and tests).
+FULL_SCHEMAS = SchemaOptions(inline_depth=None, max_tokens=None, max_description=None, drop_read_only=False)
+
+
+@dataclass(frozen=True)
 class Parameter:
     name: str  # as the API spells it
     location: str  # path | query | header | cookie
@@ -49,6 +94,8 @@ class Parameter:
     schema: dict[str, Any]
     style: str
     explode: bool
+    allow_reserved: bool = False
+    content_type: str | None = None  # a parameter given by `content` (serialized as that type)
 
 
 @dataclass(frozen=True)
@@ -57,6 +104,8 @@ class RequestBody:
     schema: dict[str, Any]
     required: bool
     argument: str = "body"
+    # The media type's Encoding Object per property (style, explode, allowReserved, contentType).
+    encoding: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +123,16 @@ class OpenAPIOperation:
     security: list[dict[str, list[str]]] | None
     tags: tuple[str, ...] = ()
     deprecated: bool = False
+    tokens: int = 0  # the tool definition's size for a model (name, description, input schema)
+    inline_depth: int | None = None  # how deep $refs were inlined to fit SchemaOptions.max_tokens
+
+    @property
+    def description_text(self) -> str:
+        """What the tool says about itself: summary, description, method and path."""
+        text = self.summary or self.description or f"{self.method} {self.path}"
+        if self.summary and self.description and self.description.rstrip(".") != self.summary.rstrip("."):
+            text = f"{self.summary.rstrip('.')}. {self.description}"
+        return f"{text} ({self.method} {self.path})" + (" Deprecated." if self.deprecated else "")
 
 
 @dataclass
@@ -181,18 +240,50 @@ def load_document(
     return _parse_text(path.read_text(encoding="utf-8"), str(path)), str(path)
 
 
-def import_spec(source: str | Mapping[str, Any], *, http: httpx.Client | None = None) -> OpenAPISpec:
+def import_spec(
+    source: str | Mapping[str, Any],
+    *,
+    http: httpx.Client | None = None,
+    options: SchemaOptions | None = None,
+) -> OpenAPISpec:
     """Load and check an OpenAPI 3.x document; see the module docstring."""
     document, origin = load_document(source, http=http)
-    return build_spec(document, source=origin)
+    return build_spec(document, source=origin, options=options)
 
 
 # --- $ref resolution and schema conversion ------------------------------------------
 
 
 class _Resolver:
-    def __init__(self, document: dict[str, Any]):
+    def __init__(self, document: dict[str, Any], options: SchemaOptions = FULL_SCHEMAS):
         self.document = document
+        self.options = options
+
+    def summary(self, target: Any, name: str, where: str) -> dict[str, Any]:
+        """A referenced schema past the inline depth: its type, and in words what it holds."""
+        node = self.deref(target, where) if isinstance(target, dict) else {}
+        fields: list[str] = []
+        kinds: list[str] = []
+        for part in [node, *[self.deref(p, where) for p in node.get("allOf") or [] if isinstance(p, dict)]]:
+            if isinstance(part, dict):
+                fields += [str(k) for k in (part.get("properties") or {}) if k not in fields]
+                if isinstance(part.get("type"), str):
+                    kinds.append(part["type"])
+        kind = node.get("type") if isinstance(node.get("type"), str) else (kinds[0] if kinds else None)
+        if kind is None and fields:
+            kind = "object"
+        text = f"a {name}"
+        about = " ".join(str(node.get("description") or "").split())
+        if about:
+            text += ": " + about.split(". ")[0].rstrip(".")[:160]
+        if fields:
+            text += "; fields: " + ", ".join(fields[:15]) + (", …" if len(fields) > 15 else "")
+        out: dict[str, Any] = {"description": text + " (not expanded here)"}
+        if kind is not None:
+            out["type"] = kind
+        if isinstance(node.get("enum"), list):
+            out["enum"] = copy.deepcopy(node["enum"])
+        return out
 
     def lookup(self, ref: str, where: str) -> Any:
         if not isinstance(ref, str):
@@ -239,12 +330,16 @@ class _Resolver:
             name = ref.rsplit("/", 1)[-1]
             if ref in stack:  # recursion: describe it, do not expand it again
                 return {"type": "object", "description": f"a {name} (recursive; same shape as above)"}
+            limit = self.options.inline_depth
+            if limit is not None and len(stack) >= limit:
+                return self.summary(target, name, where)
             resolved = self.schema(target, where, (*stack, ref), depth + 1)
             siblings = {k: v for k, v in node.items() if k != "$ref"}  # 3.1 allows these
             if siblings:
                 resolved = {**resolved, **self.schema(siblings, where, stack, depth + 1)}
             return resolved
         out: dict[str, Any] = {}
+        read_only: set[str] = set()
         for key, value in node.items():
             if key in _DROP_KEYS or key.startswith("x-"):
                 continue
@@ -254,6 +349,15 @@ class _Resolver:
                 out[key] = {
                     k: self.schema(v, f"{where}.{key}.{k}", stack, depth + 1) for k, v in value.items()
                 }
+                if key == "properties" and self.options.drop_read_only:
+                    # an input never carries what the server sets (OpenAPI: readOnly
+                    # properties SHOULD NOT be sent in a request)
+                    read_only = {k for k, v in out[key].items() if v.get("readOnly") is True}
+                    out[key] = {k: v for k, v in out[key].items() if k not in read_only}
+            elif key == "description" and isinstance(value, str):
+                limit = self.options.max_description
+                text = " ".join(value.split()) if limit is not None else value
+                out[key] = text if limit is None or len(text) <= limit else text[: limit - 1].rstrip() + "…"
             elif key in ("items", "additionalProperties", "not", "contains", "propertyNames",
                          "additionalItems", "unevaluatedProperties", "if", "then", "else"):  # fmt: skip
                 out[key] = (
@@ -291,6 +395,10 @@ class _Resolver:
                 out.pop(exclusive)
         if "example" in node and "examples" not in out:
             out["examples"] = [copy.deepcopy(node["example"])]
+        if read_only and isinstance(out.get("required"), list):
+            out["required"] = [r for r in out["required"] if r not in read_only]
+            if not out["required"]:
+                del out["required"]
         if (
             "properties" in out
             and "type" not in out
@@ -403,11 +511,13 @@ def _operation(
         name, location = str(param["name"]), str(param["in"])
         if location == "header" and name.lower() in ("accept", "content-type", "authorization"):
             continue  # OpenAPI says these are ignored as parameters
+        content_type = None
         if "schema" in param:
             schema = resolver.schema(param["schema"], f"{here}.schema")
         else:
             picked = _pick_content(param.get("content"), here)
             schema = resolver.schema(picked[1].get("schema", {}), f"{here}.content") if picked else {}
+            content_type = picked[0] if picked else None
         if param.get("description") and "description" not in schema:
             schema = {**schema, "description": " ".join(str(param["description"]).split())}
         if param.get("deprecated"):
@@ -417,8 +527,12 @@ def _operation(
             argument = _argument_name(f"{location}_{name}")
         used_args.add(argument)
         is_required = location == "path" or bool(param.get("required"))
-        default_style = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}[location]
-        style = str(param.get("style") or default_style)
+        style = str(param.get("style") or DEFAULT_STYLE[location])
+        if style not in STYLES[location]:
+            raise SpecError(
+                f"{here}: style {style!r} is not allowed in {location} "
+                f"(allowed: {', '.join(STYLES[location])})"
+            )
         parameters.append(
             Parameter(
                 name=name,
@@ -428,6 +542,8 @@ def _operation(
                 schema=schema,
                 style=style,
                 explode=bool(param.get("explode", style == "form")),
+                allow_reserved=bool(param.get("allowReserved")) and location == "query",
+                content_type=content_type,
             )
         )
         properties[argument] = schema
@@ -454,7 +570,15 @@ def _operation(
         if raw_body.get("description") and "description" not in schema:
             schema = {**schema, "description": " ".join(str(raw_body["description"]).split())}
         argument = "body" if "body" not in used_args else "request_body"
-        body = RequestBody(ctype, schema, bool(raw_body.get("required")), argument)
+        raw_encoding = media.get("encoding")
+        encoding: dict[str, Any] = raw_encoding if isinstance(raw_encoding, dict) else {}
+        body = RequestBody(
+            ctype,
+            schema,
+            bool(raw_body.get("required")),
+            argument,
+            {str(k): dict(v) for k, v in encoding.items() if isinstance(v, dict)},
+        )
         properties[argument] = schema
         if body.required:
             required.append(argument)
@@ -485,8 +609,38 @@ def _operation(
     )
 
 
-def build_spec(document: Any, *, source: str | None = None) -> OpenAPISpec:
+def _fitted(
+    document: dict[str, Any],
+    options: SchemaOptions,
+    path: str,
+    method: str,
+    path_item: dict[str, Any],
+    op: dict[str, Any],
+    taken: set[str],
+) -> OpenAPIOperation:
+    """The operation with its schema inlined as deep as options allow and its budget fits."""
+    depths: list[int | None] = [options.inline_depth]
+    if options.max_tokens is not None and options.inline_depth is not None:
+        depths += list(range(options.inline_depth - 1, -1, -1))
+    built: OpenAPIOperation | None = None
+    for depth in depths:
+        attempt = set(taken)
+        resolver = _Resolver(document, replace(options, inline_depth=depth))
+        built = _operation(resolver, path, method, path_item, op, attempt)
+        tokens = tool_tokens(built.name, built.description_text, built.input_schema)
+        built = replace(built, tokens=tokens, inline_depth=depth)
+        if options.max_tokens is None or tokens <= options.max_tokens:
+            break
+    assert built is not None
+    taken.add(built.name)
+    return built
+
+
+def build_spec(
+    document: Any, *, source: str | None = None, options: SchemaOptions | None = None
+) -> OpenAPISpec:
     """Check the document's shape and build its operations."""
+    options = options or SchemaOptions()
     name = source or "the OpenAPI document"
     if not isinstance(document, dict):
         raise SpecError(f"{name} must be a JSON/YAML object, not {type(document).__name__}")
@@ -532,7 +686,7 @@ def build_spec(document: Any, *, source: str | None = None) -> OpenAPISpec:
             op = path_item[method]
             if not isinstance(op, dict):
                 raise SpecError(f"{_where(path, method)} must be an object")
-            operations.append(_operation(resolver, path, method, path_item, op, taken))
+            operations.append(_fitted(document, options, path, method, path_item, op, taken))
     if not operations:
         raise SpecError(f"{name} has no operations under 'paths'")
     servers = []

@@ -14,7 +14,7 @@ any retry with the same parameters, so a refund retried after a crash is one ref
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlencode
 
@@ -32,6 +32,7 @@ DisputeStatus = Literal[
     "under_review",
     "won",
     "lost",
+    "prevented",
 ]
 Limit = Annotated[int, Field(ge=1, le=100)]
 
@@ -72,6 +73,21 @@ def _quote_search(value: str) -> str:
 # --- errors -------------------------------------------------------------------------
 
 
+def stripe_retry_advice(response: httpx.Response) -> bool | None:
+    """Whether Stripe says to retry this answer, as stripe-python decides
+    (`stripe/_http_client.py`, `HTTPClient._should_retry`): the `Stripe-Should-Retry`
+    header first, then any 409 (an idempotency key still in use, a lock conflict);
+    None leaves it to the general rules (429, 5xx)."""
+    should = response.headers.get("stripe-should-retry")
+    if should == "true":
+        return True
+    if should == "false":
+        return False
+    if response.status_code == 409:
+        return True
+    return None
+
+
 class StripeError(ConnectorError):
     """A Stripe error with its machine-readable parts kept, so callers can act on `param`/`code`."""
 
@@ -105,6 +121,7 @@ class PaymentsConnector(Connector):
     MAX_PAGES: ClassVar[int] = 20  # pagination safety net (100 objects a page)
 
     default_label: ClassVar[str] = "Stripe"
+    retry_advice = staticmethod(stripe_retry_advice)
 
     def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -160,6 +177,11 @@ class PaymentsConnector(Connector):
             text = f"{self.label} rejected the API key (401: {detail}); check the connection's secret key"
         elif status == 403:
             text = f"{self.label} refused access (403: {detail}); the key lacks permission for this"
+        elif code == "idempotency_key_in_use" or (etype == "idempotency_error" and status == 409):
+            text = (
+                f"{self.label} is still running an earlier request with the same idempotency key "
+                f"({status}: {detail}); retry the same action later"
+            )
         elif etype == "idempotency_error":
             text = (
                 f"{self.label} refused a reused idempotency key ({status}: {detail}); the same approved "
@@ -167,9 +189,8 @@ class PaymentsConnector(Connector):
             )
         else:
             text = f"{self.label} answered {status}: {detail}{about(what)}"
-        retryable = (
-            status in (408, 425, 429) or status >= 500 or (status == 409 and etype != "idempotency_error")
-        )
+        advised = stripe_retry_advice(response)
+        retryable = advised if advised is not None else status in (408, 425, 429) or status >= 500
         return StripeError(text, status=status, retryable=retryable, type=etype, code=code, param=param)
 
     async def _list(
@@ -282,11 +303,30 @@ class PaymentsConnector(Connector):
         refunded yet). The money goes back to the card that paid."""
         form: dict[str, Any] = {"charge": charge_id, "amount": amount, "reason": reason}
         if idempotency_key:
+            # Stripe forgets idempotency keys after 24 hours: an action retried later than
+            # that is recognised by the action id it left in its refund's metadata.
+            earlier = await self._refund_with_key(charge_id, idempotency_key)
+            if earlier is not None:
+                if amount is not None and earlier.get("amount") != amount:
+                    raise StripeError(
+                        f"{self.label} already holds refund {earlier.get('id')} of {earlier.get('amount')} "
+                        f"for action {idempotency_key}: a key can only be used again with the same "
+                        f"parameters, and this retry asks for amount {amount} (different arguments)",
+                        status=400,
+                        type="idempotency_error",
+                    )
+                return {"refund": earlier, "deduplicated": True}
             form["metadata"] = {ACTION_KEY: idempotency_key}
         response = await self._send(
             "POST", "/v1/refunds", form=form, idempotency_key=idempotency_key, what=f"charge {charge_id}"
         )
         return {"refund": self.json_object(response), "deduplicated": _replayed(response)}
+
+    async def _refund_with_key(self, charge_id: str, key: str) -> dict[str, Any] | None:
+        refunds = await self._list(
+            "/v1/refunds", [("charge", charge_id)], limit=100 * self.MAX_PAGES, what=f"charge {charge_id}"
+        )
+        return next((r for r in refunds if (r.get("metadata") or {}).get(ACTION_KEY) == key), None)
 
     @operation(effect="write", idempotency="key", final="submit")
     async def submit_dispute_evidence(
@@ -318,6 +358,14 @@ class PaymentsConnector(Connector):
             what=f"dispute {dispute_id}",
         )
         return {"dispute": self.json_object(response), "deduplicated": _replayed(response)}
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [
+            ("check", self.check),
+            ("find_customer", lambda: self.find_customer("switchboard-live-check@example.com")),
+            ("list_disputes", lambda: self.list_disputes(limit=1)),
+            ("list_refunds", lambda: self._list("/v1/refunds", [], limit=1)),
+        ]
 
     async def check(self) -> dict[str, Any]:
         """GET /v1/account: proves the key works and names the account it acts for."""

@@ -58,6 +58,7 @@ from connectors.simulator_base import (
 )
 
 API_VERSION = "2024-06-20"
+IDEMPOTENCY_TTL = 24 * 3600  # Stripe prunes idempotency keys once they are at least 24 hours old
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 ZERO_DECIMAL = frozenset(
     {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "vnd", "vuv", "xaf", "xof", "xpf"}
@@ -92,7 +93,7 @@ EVIDENCE_FIELDS = (
     "uncategorized_file",
     "uncategorized_text",
 )
-CLOSED_DISPUTE = frozenset({"won", "lost", "warning_closed"})
+CLOSED_DISPUTE = frozenset({"won", "lost", "warning_closed", "prevented"})
 SUBMITTED_DISPUTE = frozenset({"under_review", "warning_under_review"})
 _ID_CHARS = string.ascii_letters + string.digits
 
@@ -108,8 +109,10 @@ class StripeAPIError(Exception):
         type: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
+        self.headers = headers
         self.status = status
         self.message = message
         self.type = type
@@ -335,8 +338,11 @@ class PaymentsState:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.disputes: dict[str, dict[str, Any]] = {}
         self.events: dict[str, dict[str, Any]] = {}
-        # Idempotency-Key -> (request fingerprint, status, body)
-        self.idempotency: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        # Idempotency-Key -> (request fingerprint, status, body, stored at)
+        self.idempotency: dict[str, tuple[str, int, dict[str, Any], float]] = {}
+        self.in_flight: set[str] = set()  # keys whose first request is still running
+        # Tests set this to a callable run while a keyed request is in flight (to overlap two).
+        self.hold_in_flight: Callable[[], None] | None = None
         self.webhook: dict[str, Any] = {"url": None, "secret": "whsec_" + self._random(32)}
         self.deliveries: list[dict[str, Any]] = []
 
@@ -763,8 +769,21 @@ class PaymentsState:
             )
         with self._lock:
             earlier = self.idempotency.get(key)
+            if earlier is not None and self._clock() - earlier[3] >= IDEMPOTENCY_TTL:
+                del self.idempotency[key]  # Stripe prunes keys once they are 24 hours old
+                earlier = None
+            if key in self.in_flight:
+                raise StripeAPIError(
+                    409,
+                    "There is currently another in-progress request using this Idempotent Key (that "
+                    "probably means you submitted twice, and the other request is still going through): "
+                    f"{key}. Please try again later.",
+                    type="idempotency_error",
+                    code="idempotency_key_in_use",
+                    headers={"Stripe-Should-Retry": "true"},
+                )
             if earlier is not None:
-                stored_fingerprint, status, body = earlier
+                stored_fingerprint, status, body, _ = earlier
                 if stored_fingerprint != fingerprint:
                     raise StripeAPIError(
                         400,
@@ -774,9 +793,17 @@ class PaymentsState:
                         type="idempotency_error",
                     )
                 return status, copy.deepcopy(body), True
+            self.in_flight.add(key)
+        try:
+            if self.hold_in_flight is not None:
+                self.hold_in_flight()
             status, body = run()
+        finally:
+            with self._lock:
+                self.in_flight.discard(key)
+        with self._lock:
             if 200 <= status < 300:
-                self.idempotency[key] = (fingerprint, status, copy.deepcopy(body))
+                self.idempotency[key] = (fingerprint, status, copy.deepcopy(body), self._clock())
             return status, body, False
 
     def snapshot(self) -> dict[str, Any]:

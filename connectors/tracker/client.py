@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
@@ -133,6 +134,8 @@ class TrackerConnector(Connector):
     DESCRIPTION_CHARS: ClassVar[int] = 400  # description excerpt in search results
 
     default_label: ClassVar[str] = "Linear"
+    # Linear limits the searchIssues query to 30 calls a minute (developers' docs, Rate limiting).
+    operation_limits: ClassVar[dict[str, float]] = {"search_issues": 30}
 
     async def _gql(
         self, query: str, variables: dict[str, Any] | None = None, *, what: str = ""
@@ -202,6 +205,7 @@ class TrackerConnector(Connector):
         best matches first, each with state, priority, team, assignee, labels, url and a description excerpt."""
         if not query.strip():
             raise ConnectorError("the search query is empty")
+        await self.limit("search_issues")
         data = await self._gql(
             SEARCH_ISSUES, {"term": query.strip(), "first": first}, what=f"search {query!r}"
         )
@@ -368,6 +372,13 @@ class TrackerConnector(Connector):
                 f"unknown label(s) for team {team.get('key')}: {', '.join(unknown)}; available: {available}"
             )
         return ids
+
+    def live_checks(self) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        return [
+            ("check", self.check),
+            ("list_teams", self.list_teams),
+            ("search_issues", lambda: self.search_issues("switchboard", first=1)),
+        ]
 
     async def check(self) -> dict[str, Any]:
         """viewer: proves the URL and key work, and says which user we act as."""

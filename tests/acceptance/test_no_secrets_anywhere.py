@@ -144,7 +144,9 @@ def secret_container(
             c.box,
             name=name,
             kind=name,
-            base_url=payments_url if name == "payments" else f"http://{name}.sim",
+            base_url=payments_url
+            if name == "payments"
+            else f"http://{name}.sim" + ("/NorthwindERP.asmx" if name == "erp" else ""),
             auth_type=auth_type,
             credentials=creds,
             owner="ops",

@@ -393,7 +393,7 @@ def test_batch_read_reports_missing_ids_with_207(crm_sim: Sim) -> None:
     response = post(
         crm_sim,
         "/crm/v3/objects/deals/batch/read",
-        {"properties": ["dealname"], "inputs": [{"id": "12001"}, {"id": "1"}]},
+        {"properties": ["dealname"], "propertiesWithHistory": [], "inputs": [{"id": "12001"}, {"id": "1"}]},
     )
     assert response.status_code == 207
     body = response.json()
@@ -401,6 +401,24 @@ def test_batch_read_reports_missing_ids_with_207(crm_sim: Sim) -> None:
     assert body["errors"][0]["category"] == "OBJECT_NOT_FOUND" and body["errors"][0]["context"] == {
         "ids": ["1"]
     }
+
+
+def test_batch_read_without_properties_with_history_is_refused_as_hubspot_does(crm_sim: Sim) -> None:
+    response = post(
+        crm_sim, "/crm/v3/objects/deals/batch/read", {"properties": ["dealname"], "inputs": [{"id": "12001"}]}
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["status"] == "error" and body["category"] == "VALIDATION_ERROR"
+    assert "propertiesWithHistory" in body["message"]
+    unknown = post(
+        crm_sim,
+        "/crm/v3/objects/deals/batch/read",
+        {"properties": [], "propertiesWithHistory": [], "inputs": [], "limit": 5},
+    )
+    assert unknown.status_code == 400 and "limit" in unknown.json()["message"]
+    search = post(crm_sim, "/crm/v3/objects/contacts/search", {"filterGroups": [], "propertiez": ["email"]})
+    assert search.status_code == 400 and "propertiez" in search.json()["message"]
 
 
 def test_unknown_object_type_and_route(crm_sim: Sim) -> None:

@@ -18,8 +18,8 @@ from lxml import etree
 from connectors.base import ConnectorError
 from connectors.erp.client import ERPConnector, ERPFault
 from connectors.erp.seed import iban
-from connectors.erp.simulator import SOAP11_ENV, TNS, ERPState, create_app
-from connectors.http import build_client
+from connectors.erp.simulator import ENDPOINT, SOAP11_ENV, TNS, ERPState, create_app
+from connectors.http import NO_RETRY, build_client
 from connectors.simulator_base import SimulatorAuth
 from tests.connectors.conftest import FakeSleep, retry_policy
 from tools.from_connector import tools_for
@@ -51,6 +51,11 @@ class ErpSim:
         state: ERPState = self.app.state.erp
         return state
 
+    @property
+    def endpoint(self) -> str:
+        """The service's address: the .asmx itself, as a connection's base_url names it."""
+        return self.url + ENDPOINT
+
     def soap(self, body: str, action: str | None = None, *, envelope_ns: str = SOAP11_ENV) -> httpx.Response:
         """Post a hand-written envelope, the way any other SOAP client would."""
         envelope = (
@@ -60,7 +65,7 @@ class ErpSim:
         headers = {"Content-Type": "text/xml; charset=utf-8"}
         if action is not None:
             headers["SOAPAction"] = f'"{action}"'
-        return self.http.post("/", content=envelope, headers=headers)
+        return self.http.post(ENDPOINT, content=envelope, headers=headers)
 
 
 @pytest.fixture
@@ -82,7 +87,7 @@ def sim(make_erp_sim: Callable[..., ErpSim]) -> ErpSim:
 
 @pytest.fixture
 async def erp(sim: ErpSim, fake_sleep: FakeSleep) -> AsyncIterator[ERPConnector]:
-    connector = ERPConnector(build_client(sim.url, retry=retry_policy(fake_sleep), timeout=5.0))
+    connector = ERPConnector(build_client(sim.endpoint, retry=retry_policy(fake_sleep), timeout=5.0))
     yield connector
     await connector.aclose()
 
@@ -105,15 +110,15 @@ def _fault(response: httpx.Response) -> tuple[str, str, str | None]:
 
 
 def test_wsdl_is_served_with_its_own_address_and_works_for_any_soap_client(sim: ErpSim) -> None:
-    for path in ("/?wsdl", "/erp.wsdl"):
+    for path in (ENDPOINT + "?wsdl", "/erp.wsdl"):
         response = sim.http.get(path)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/xml")
         address = etree.fromstring(response.content).find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
-        assert address is not None and address.get("location") == sim.url + "/"  # mount prefix kept
+        assert address is not None and address.get("location") == sim.endpoint  # mount prefix kept
     # A plain, synchronous zeep client that knows nothing of ours reads the served WSDL
     # and calls the service at the address the WSDL names.
-    client = zeep.Client(sim.url + "/?wsdl")
+    client = zeep.Client(sim.endpoint + "?wsdl")
     service = client.bind("NorthwindERP", "NorthwindERPSoap")
     assert set(client.wsdl.bindings[f"{{{TNS}}}NorthwindERPSoap"]._operations) == {
         "GetInvoice",
@@ -137,11 +142,45 @@ def test_faults_for_bad_envelopes(sim: ErpSim) -> None:
         sim.soap("<e:ListGLAccounts/>", envelope_ns="http://www.w3.org/2003/05/soap-envelope")
     )
     assert code == "soap:VersionMismatch"
-    response = sim.http.post("/", content=b"<not-xml", headers={"Content-Type": "text/xml"})
+    response = sim.http.post(
+        ENDPOINT,
+        content=b"<not-xml",
+        headers={"Content-Type": "text/xml", "SOAPAction": f'"{TNS}/GetVendor"'},
+    )
     assert _fault(response)[2] == "MalformedRequest"
-    # Without a SOAPAction the body element decides.
-    ok = sim.soap("<e:GetVendor><e:VendorId>V1002</e:VendorId></e:GetVendor>")
+    ok = sim.soap("<e:GetVendor><e:VendorId>V1002</e:VendorId></e:GetVendor>", f"{TNS}/GetVendor")
     assert ok.status_code == 200 and b"Fabrikam Office Supplies" in ok.content
+
+
+def test_the_service_is_as_strict_as_an_asmx(sim: ErpSim) -> None:
+    """ASP.NET web services dispatch on SOAPAction and live at the .asmx itself."""
+    # no SOAPAction: refused, never guessed from the body
+    code, text, _ = _fault(sim.soap("<e:GetVendor><e:VendorId>V1002</e:VendorId></e:GetVendor>"))
+    assert code == "soap:Client" and "HTTP Header SOAPAction: ." in text
+    envelope = f'<s:Envelope xmlns:s="{SOAP11_ENV}" xmlns:e="{TNS}"><s:Body><e:ListGLAccounts/></s:Body></s:Envelope>'
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{TNS}/ListGLAccounts"'}
+    slash = sim.http.post(ENDPOINT + "/", content=envelope, headers=headers)
+    assert slash.status_code == 500 and "unexpectedly ending in '/'" in slash.text
+    assert sim.http.post("/", content=envelope, headers=headers).status_code in (404, 405)
+    assert sim.http.post(ENDPOINT, content=envelope, headers=headers).status_code == 200
+
+
+async def test_the_client_posts_to_the_asmx_without_a_trailing_slash(sim: ErpSim) -> None:
+    seen: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        async with httpx.AsyncClient(base_url=sim.url) as real:
+            return await real.send(request)
+
+    connector = ERPConnector(
+        build_client(sim.endpoint, transport=httpx.MockTransport(record), retry=NO_RETRY)
+    )
+    assert connector.address == sim.endpoint
+    assert (await connector.get_vendor("V1001"))["Currency"] == "GBP"
+    assert str(seen[0].url) == sim.endpoint
+    assert seen[0].headers["SOAPAction"] == f'"{TNS}/GetVendor"'
+    await connector.aclose()
 
 
 # --- reads --------------------------------------------------------------------------
@@ -368,7 +407,7 @@ async def test_an_entry_whose_answer_was_lost_lands_once(
     sim: ErpSim, fake_sleep: FakeSleep, key: str | None
 ) -> None:
     transport = LoseFirstAnswer()
-    connector = ERPConnector(build_client(sim.url, transport=transport, retry=retry_policy(fake_sleep)))
+    connector = ERPConnector(build_client(sim.endpoint, transport=transport, retry=retry_policy(fake_sleep)))
     before = len(sim.state.journal_entries)
     result = await connector.post_journal_entry("2025-03-14", "Refund NW-48102", REFUND, key)
     assert transport.lost == 1 and len(fake_sleep.delays) == 1  # retried by the HTTP layer
@@ -380,14 +419,14 @@ async def test_an_entry_whose_answer_was_lost_lands_once(
 
 async def test_errors_without_an_envelope(make_erp_sim: Callable[..., ErpSim], fake_sleep: FakeSleep) -> None:
     sim = make_erp_sim(auth=SimulatorAuth(basic=("svc-switchboard", "s3cret")))
-    wrong = ERPConnector(build_client(sim.url, auth=httpx.BasicAuth("svc-switchboard", "nope")))
+    wrong = ERPConnector(build_client(sim.endpoint, auth=httpx.BasicAuth("svc-switchboard", "nope")))
     with pytest.raises(ConnectorError, match="rejected the credentials") as caught:
         await wrong.list_gl_accounts()
     assert caught.value.status == 401
     await wrong.aclose()
     right = ERPConnector(
         build_client(
-            sim.url, auth=httpx.BasicAuth("svc-switchboard", "s3cret"), retry=retry_policy(fake_sleep)
+            sim.endpoint, auth=httpx.BasicAuth("svc-switchboard", "s3cret"), retry=retry_policy(fake_sleep)
         )
     )
     sim.http.post("/_faults", json={"fail_next": 9, "status": 503}).raise_for_status()
@@ -402,10 +441,8 @@ async def test_errors_without_an_envelope(make_erp_sim: Callable[..., ErpSim], f
 
 
 async def test_endpoint_config_and_no_network_for_the_wsdl(sim: ErpSim) -> None:
-    connector = ERPConnector(
-        build_client(sim.url.rsplit("/", 1)[0]), {"endpoint": sim.url.rsplit("/", 1)[1] + "/"}
-    )
-    assert connector.address == sim.url + "/"
+    connector = ERPConnector(build_client(sim.url + "/"), {"endpoint": ENDPOINT.lstrip("/")})
+    assert connector.address == sim.endpoint
     assert (await connector.get_vendor("V1001"))["Currency"] == "GBP"
     await connector.aclose()
 

@@ -273,6 +273,8 @@ async def test_refund_request_on_the_wire(fake_sleep: FakeSleep) -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":  # the look for an earlier refund of this action
+            return httpx.Response(200, json={"object": "list", "data": [], "has_more": False})
         seen.append(request)
         return httpx.Response(200, json={"id": "re_1", "object": "refund", "amount": 250})
 
@@ -620,3 +622,42 @@ def test_registered_with_its_simulator() -> None:
     assert CONNECTOR_TYPES["payments"] is PaymentsConnector
     assert isinstance(SIMULATORS["payments"](seed=False), FastAPI)
     assert len(CHARGES) >= 10
+
+
+async def test_a_refund_retried_a_day_later_is_still_one_refund(
+    make_sim: Callable[..., Sim], fake_sleep: FakeSleep
+) -> None:
+    """The simulator forgets keys after 24 hours as Stripe does; the client still refunds once."""
+    now = [float(NOW)]
+    sim = make_sim(app=create_app(auth=SimulatorAuth(bearer=frozenset({KEY})), clock=lambda: now[0]))
+    payments = connector(sim.url, fake_sleep)
+    charge = await charge_for(payments, "dana.whitfield@example.com", "NW-48102")
+    first = await payments.create_refund(charge["id"], 100, idempotency_key="act-late")
+    now[0] += 25 * 3600
+    again = await payments.create_refund(charge["id"], 100, idempotency_key="act-late")
+    assert again["deduplicated"] is True and again["refund"]["id"] == first["refund"]["id"]
+    refunds = [r for r in state_of(sim).refunds.values() if r["charge"] == charge["id"]]
+    assert sum(1 for r in refunds if r["metadata"].get("switchboard_action_id") == "act-late") == 1
+    await payments.aclose()
+
+
+def test_simulator_answers_409_while_a_key_is_in_flight() -> None:
+    """Stripe: a second request with a key whose first request is still running gets 409
+    `idempotency_key_in_use` (and `Stripe-Should-Retry: true`), not a second write."""
+    from connectors.payments.simulator import StripeAPIError
+
+    state = PaymentsState(clock=lambda: float(NOW))
+    inner: list[StripeAPIError] = []
+
+    def overlap() -> None:
+        state.hold_in_flight = None
+        with pytest.raises(StripeAPIError) as err:
+            state.idempotent("k-1", "same", lambda: (200, {"id": "re_2"}))
+        inner.append(err.value)
+
+    state.hold_in_flight = overlap
+    status, body, replayed = state.idempotent("k-1", "same", lambda: (200, {"id": "re_1"}))
+    assert (status, body, replayed) == (200, {"id": "re_1"}, False)
+    assert inner[0].status == 409 and inner[0].code == "idempotency_key_in_use"
+    assert inner[0].headers == {"Stripe-Should-Retry": "true"}
+    assert state.idempotent("k-1", "same", lambda: (200, {"id": "re_3"}))[1:] == ({"id": "re_1"}, True)

@@ -22,6 +22,7 @@ OPERATIONS = {
     "list_comments": ("read", "none"),
     "search_tickets": ("read", "none"),
     "find_user": ("read", "none"),
+    "get_user": ("read", "none"),
     "search_articles": ("read", "none"),
     "add_comment": ("write", "check"),
     "update_ticket": ("write", "check"),

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
+
 from app.llm.scripted import ScriptedModel
 from app.services import approvals, intake
 from app.services.auth import Principal
+from app.store.tables import AuditEntry
 from tests.support.app import full_container, triage_script
 
 
@@ -43,6 +46,11 @@ async def test_new_approvals_are_posted_once_with_a_link(db_url: str, tmp_path: 
     await c.orchestrator.on_parked(run_id)  # parked again with the same actions: no second notice
     assert len(await notices()) == 2
     approvals.approve(c.db, pending[0]["id"], Principal("pat", "approver"), c.pool.catalogue)
+    await c.orchestrator.drain("w")  # the approved write runs; the run parks again for the other
+    assert len(await notices()) == 2
+    with c.db.session() as s:
+        told = s.scalars(select(AuditEntry.subject_id).where(AuditEntry.event == "approval.notified")).all()
+    assert sorted(told) == sorted(a["id"] for a in pending)  # each announced (and audited) once
     approvals.reject(c.db, pending[1]["id"], Principal("pat", "approver"), "not now")
     await c.orchestrator.drain("w")
     assert len(await notices()) == 2

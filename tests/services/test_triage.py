@@ -98,3 +98,49 @@ async def test_secrets_never_reach_steps_or_the_model(db_url: str, tmp_path: Pat
         stored = s.query(Connection).one().credentials
     assert stored is not None and b"s3cr3t" not in stored
     await c.pool.aclose()
+
+
+async def test_a_zendesk_webhook_names_its_requester_by_id_and_the_run_looks_them_up(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Zendesk's ticket events carry `requester_id` (developer.zendesk.com, Ticket events:
+    `detail.requester_id`), never an address: the run reads the user and greets them by name."""
+    import json
+    from datetime import UTC, datetime
+
+    from app.services import webhooks
+    from app.services.connections import add_connection
+    from connectors.helpdesk import webhooks as zendesk
+
+    sim = create_app()
+    c = container(db_url, tmp_path, None, sim)
+    add_connection(
+        c.db, c.box, name="desk", kind="helpdesk", base_url="http://helpdesk.sim",
+        credentials={"webhook_secret": "whsec_x"},
+    )  # fmt: skip
+    ticket = sim.state.helpdesk.ticket(1)
+    user = sim.state.helpdesk.users[ticket["requester_id"]]
+    body = json.dumps(
+        {
+            "type": "zen:event-type:ticket.created",
+            "detail": {
+                "id": "1",
+                "subject": ticket["subject"],
+                "description": ticket["description"],
+                "requester_id": str(ticket["requester_id"]),
+            },
+        }
+    ).encode()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = webhooks.receive(c.db, c.box, "desk", zendesk.signed_headers(body, "whsec_x", stamp), body)
+    assert "unknown@example.com" not in json.dumps(run_view(c.db, result["run_id"])["input"])
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, result["run_id"])
+    reads = [s["data"] for s in view["steps"] if s["kind"] == "tool_call"]
+    assert reads[0]["tool"] == "helpdesk__get_user"
+    assert reads[0]["arguments"] == {"user_id": ticket["requester_id"]}
+    lookups = [r for r in reads if r["tool"] == "helpdesk__find_user"]
+    assert lookups and lookups[0]["arguments"] == {"email": user["email"]}
+    first_name = user["name"].split()[0]
+    assert view["draft"]["body"].startswith(f"Hello {first_name}") or first_name in view["draft"]["body"][:40]
+    await c.pool.aclose()

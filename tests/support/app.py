@@ -103,7 +103,7 @@ def full_container(
             c.box,
             name=name,
             kind=name,
-            base_url=f"http://{name}.sim",
+            base_url=f"http://{name}.sim" + ("/NorthwindERP.asmx" if name == "erp" else ""),
             auth_type=auth_type,
             credentials=creds,
             owner="ops",

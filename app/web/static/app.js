@@ -428,6 +428,8 @@
         } else if (event === "done") {
           if (data.status === "waiting_approval") {
             setStatus("Waiting for a decision on the proposed write.", false);
+          } else if (data.status === "needs_attention") {
+            setStatus("An approved write failed; an approver retries or dismisses it in the queue.", false);
           } else {
             status.classList.add("done");
             if (!answer.textContent && data.result && data.result.answer) answer.textContent = data.result.answer;

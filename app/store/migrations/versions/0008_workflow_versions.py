@@ -1,15 +1,15 @@
 """workflows: versions of one workflow share a family; schedules remember their last slot
 
-Revision ID: 0007_workflow_versions
-Revises: 0006
+Revision ID: 0008_workflow_versions
+Revises: 0007
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_workflow_versions"
-down_revision: str | None = "0006"
+revision: str = "0008_workflow_versions"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
