@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # worker's runs become claimable again once it lapses.
     lease_seconds: float = Field(default=30.0, alias="SWITCHBOARD_LEASE_SECONDS")
     poll_seconds: float = Field(default=0.5, alias="SWITCHBOARD_POLL_SECONDS")
+    # How often a worker looks for scheduled workflows whose time has come.
+    schedule_seconds: float = Field(default=20.0, alias="SWITCHBOARD_SCHEDULE_SECONDS")
     # How often a worker looks for parked runs that have work (a safety net; decisions requeue runs).
     sweep_seconds: float = Field(default=30.0, gt=0, alias="SWITCHBOARD_SWEEP_SECONDS")
     # Below this classification confidence a ticket goes to a person first.

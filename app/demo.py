@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import socket
@@ -74,7 +75,14 @@ DEMO_CONNECTIONS: dict[str, DemoConnection] = {
     "inventory": DemoConnection(
         "mcp", "mcp", config={"confirmed_read_only": ["lookup_sku", "search_products"]}, path="/mcp"
     ),
+    "shop": DemoConnection(
+        "shop", "shop", "api_key", {"key": "shpat_demo"}, {"header": "X-Shopify-Access-Token"}
+    ),
+    "warehouse": DemoConnection(
+        "warehouse", "warehouse", "api_key", {"key": "TEST_demo"}, {"header": "API-Key"}
+    ),
 }
+DEMO_SHOP_WEBHOOK_SECRET = "shpss_demo_webhook_secret"
 SEED_TICKETS = 3
 UNFINISHED = ("queued", "running", "waiting_approval")
 # An OAuth2 authorization server at /sim/oauth/ (token endpoint /sim/oauth/oauth/tokens), so the
@@ -208,6 +216,67 @@ def prepare(c: Container, data_dir: Path, base: str) -> str:
     return admin_token(c, data_dir)
 
 
+# Channels the order and engineering workflows post to, beside the chat seed's own.
+DEMO_CHANNELS = [
+    ("C07ORDERS01", "orders", "Paid orders and shipments", "Where the order workflows post"),
+    ("C07ENGINEER", "engineering", "Bugs customers report", "Issues filed from help-desk tickets"),
+]
+
+
+def link_shop_payments(shop: Any, payments: Any) -> None:
+    """The store's seeded orders were paid through Stripe: give each its charge in the
+    payments simulator (an authorized order's charge is not captured), so reading an
+    order's payment leads to a real charge."""
+    by_email = {c["email"]: c["id"] for c in payments.customers.values()}
+    for order in sorted(shop.orders.values(), key=lambda o: o["id"]):
+        [transaction] = shop.transactions[order["id"]][:1]
+        customer = by_email.get(order["email"])
+        if customer is None or str(transaction.get("authorization", "")) in payments.charges:
+            continue
+        charge = payments.add_charge(
+            customer_id=customer,
+            amount=round(float(order["total_price"]) * 100),
+            currency="usd",
+            description=f"Northwind Home order {order['name']}",
+            metadata={"shopify_order_id": str(order["id"])},
+        )
+        if transaction["kind"] == "authorization":
+            payments.charges[charge["id"]]["captured"] = False
+        transaction["authorization"] = charge["id"]
+
+
+def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
+    """The shop and the warehouse send their signed webhooks to this process, and the
+    connections hold what verifies them, so a workflow triggers as it would in production."""
+    from app.services.webhook_secrets import set_webhook_secret
+    from connectors.chat.seed import BOT_USER_ID
+
+    chat = getattr(getattr(sims.get("chat"), "state", None), "chat", None)
+    if chat is not None:
+        for cid, name, topic, purpose in DEMO_CHANNELS:
+            if name not in {ch.get("name") for ch in chat.snapshot().get("channels", [])}:
+                chat.add_channel(
+                    channel_id=cid,
+                    name=name,
+                    topic=topic,
+                    purpose=purpose,
+                    members=[BOT_USER_ID],
+                    creator=BOT_USER_ID,
+                )
+
+    shop = getattr(sims.get("shop"), "state", None)
+    payments = getattr(getattr(sims.get("payments"), "state", None), "payments", None)
+    if shop is not None and payments is not None:
+        link_shop_payments(shop.shop, payments)
+    if shop is not None:
+        shop.shop.webhook.update(url=f"{base}/api/v1/webhooks/shop", secret=DEMO_SHOP_WEBHOOK_SECRET)
+        set_webhook_secret(c.db, c.box, "shop", DEMO_SHOP_WEBHOOK_SECRET, "demo")
+    warehouse = getattr(sims.get("warehouse"), "state", None)
+    if warehouse is not None:
+        warehouse.warehouse.webhook["url"] = f"{base}/api/v1/webhooks/warehouse"
+        set_webhook_secret(c.db, c.box, "warehouse", json.dumps(warehouse.warehouse.jwks()), "demo")
+
+
 async def seed_runs(c: Container, base: str) -> None:
     """Once the server answers, triage a few open help-desk tickets (first start only)."""
     async with httpx.AsyncClient() as client:
@@ -328,5 +397,6 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     )
     sims = {kind: factory() for kind, factory in SIMULATORS.items()}
     sims["oauth"] = oauth_server()
+    wire_webhooks(c, sims, base)
     api = create_app(c, simulators=sims, run_worker=True, on_ready=lambda cont: seed_runs(cont, base))
     uvicorn.run(api, host=host, port=port, log_level="warning")

@@ -18,7 +18,9 @@ from app.api import metrics
 from app.api.edge import Edge
 from app.api.ratelimit import RateLimiter
 from app.api.routes import router
+from app.api.workflow_routes import router as workflow_router
 from app.main import Container
+from app.services import schedules
 from app.services.errors import ServiceError
 from app.web.routes import install as install_web
 
@@ -47,6 +49,16 @@ def create_app(
                         poll_seconds=container.settings.poll_seconds,
                         stop=stop,
                         wake=container.wake_event,
+                    )
+                )
+            )
+            tasks.append(
+                asyncio.create_task(
+                    schedules.loop(
+                        container.db,
+                        stop,
+                        every=container.settings.schedule_seconds,
+                        on_started=container.wake,
                     )
                 )
             )
@@ -99,6 +111,7 @@ def create_app(
         return PlainTextResponse(generate_latest(metrics.REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
+    app.include_router(workflow_router)
     install_web(app)  # the web UI: /ui pages, /static assets, GET / → /ui/
     app.add_middleware(Edge, container=container, limiter=limiter)  # outermost: runs before all else
     for name, sim in (simulators or {}).items():

@@ -171,12 +171,27 @@ def worker(once: bool = typer.Option(False, help="advance what is runnable now, 
                 console.print(f"advanced {n} runs")
             else:
                 console.print(f"worker {owner} waiting for runs (Ctrl-C to stop)")
-                await c.orchestrator.work(owner, poll_seconds=c.settings.poll_seconds)
+                await _work_and_schedule(c, owner)
         finally:
             await c.pool.aclose()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+async def _work_and_schedule(c: Container, owner: str) -> None:
+    """The worker loop, and the schedule tick beside it (any number of workers may tick)."""
+    from app.services import schedules
+
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(
+        schedules.loop(c.db, stop, every=c.settings.schedule_seconds, on_started=c.wake)
+    )
+    try:
+        await c.orchestrator.work(owner, poll_seconds=c.settings.poll_seconds, stop=stop, wake=c.wake_event)
+    finally:
+        stop.set()
+        await ticker
 
 
 @app.command()
@@ -555,6 +570,37 @@ def _retries_said(retries: list[dict[str, Any]]) -> str:
     waited = sum(float(e.get("wait_seconds") or 0) for e in retries)
     n = len(retries)
     return f" (after {n} retr{'ies' if n != 1 else 'y'}: {causes}; waited {waited:g} s)"
+
+
+@connections_app.command("secret")
+def connections_secret(
+    name: str,
+    from_file: Path | None = typer.Option(
+        None, "--from-file", help="read it from a file (e.g. ShipStation's JSON key set); '-' for stdin"
+    ),
+) -> None:
+    """Set the secret NAME's webhooks are verified with (asked for, never echoed or printed)."""
+    from app.services.errors import ServiceError
+    from app.services.webhook_secrets import set_webhook_secret
+
+    if from_file is None:
+        secret = getpass.getpass(f"webhook secret for {name}: ")
+    elif str(from_file) == "-":
+        secret = typer.get_text_stream("stdin").read()
+    else:
+        try:
+            secret = from_file.read_text()
+        except OSError as exc:
+            _fail(f"cannot read {from_file}: {exc.strerror}")
+            return
+    c = _container()
+    try:
+        result = set_webhook_secret(c.db, c.box, name, secret, actor=f"cli:{getpass.getuser()}")
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    verb = "replaced" if result["replaced"] else "set"
+    console.print(f"webhook secret for {name} {verb}; events go to /api/v1/webhooks/{name}")
 
 
 # -- tokens ----------------------------------------------------------------

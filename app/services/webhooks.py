@@ -24,6 +24,8 @@ from app.store.tables import Connection
 from connectors.chat import signing as slack
 from connectors.helpdesk import webhooks as zendesk
 from connectors.payments import webhooks as stripe
+from connectors.shop import webhooks as shopify
+from connectors.warehouse import webhooks as shipstation
 
 
 class Unauthorized(ServiceError):
@@ -61,7 +63,17 @@ def receive(
         if kind == "helpdesk":
             zendesk.verify_headers(body, headers, secret)
             return _helpdesk(db, name, _json(body), fallback_id)
-    except (stripe.SignatureError, slack.SignatureError, zendesk.SignatureError) as exc:
+        if kind == "shop":
+            return _shop(db, name, shopify.verify(body, headers, secret))
+        if kind == "warehouse":
+            return _warehouse(db, name, shipstation.verify(body, headers, secret))
+    except (
+        stripe.SignatureError,
+        slack.SignatureError,
+        zendesk.SignatureError,
+        shopify.SignatureError,
+        shipstation.SignatureError,
+    ) as exc:
         raise Unauthorized(f"webhook signature rejected: {exc}") from None
     raise Invalid(f"connections of kind {kind} do not take webhooks", field="connection")
 
@@ -185,3 +197,18 @@ def _int_or_none(value: Any) -> int | None:
     """Zendesk's event payloads spell ids as strings ("35436"); the API takes integers."""
     text = str(value).strip() if value is not None else ""
     return int(text) if text.isdigit() else None
+
+
+def _shop(db: Database, name: str, event: shopify.ShopEvent) -> dict[str, Any]:
+    """An order or refund from the store: only workflows act on it (the event id deduplicates)."""
+    return _accepted(db, name, event.topic, data=event.data, event_id=event.event_id)
+
+
+def _warehouse(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    resource = str(payload.get("resource_type") or "")
+    event = shipstation.EVENTS.get(resource, resource.lower())
+    raw = payload.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    status = data.get("status_code") or ""
+    event_id = f"{resource}:{data.get('label_id') or data.get('tracking_number')}:{status}"
+    return _accepted(db, name, event, data=data, event_id=event_id)

@@ -1,41 +1,79 @@
 """Natural-language workflows: drafted by a model, activated by a person, run on events.
 
 "When a dispute opens in payments, open a ticket and post in #billing" becomes
-a JSON-Schema-validated spec: a trigger (a connection's event), conditions on
-the event, and steps (tool calls whose arguments are Jinja templates over the
-event and earlier steps' results). Drafting is a run of its own, so the model
-call is recorded like any other. A draft does nothing until a person with the
-approver role activates it; even then every write it makes goes through the
-gate like any other.
+a JSON-Schema-validated spec: a trigger (a connection's event, or a daily time),
+conditions on the event, and steps (tool calls whose arguments are Jinja templates
+over the event and earlier steps' results; a step may run for each element of a list
+and check what it read, and a failed check hands the event to a person through the
+`on_problem` steps). Drafting is a run of its own, so the model call is recorded like
+any other. A draft does nothing until a person with the approver role, other than its
+author, activates it; even then every write it makes goes through the gate. Editing
+makes a new version, which replaces the active one only when it is activated in turn.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jsonschema import Draft202012Validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.agent.run import RunContext, RunFailed, Suspend
 from app.llm.base import ToolCall
 from app.llm.prompts import PromptLibrary
-from app.services import intake
+from app.services import intake, schedules, views
 from app.services.auth import Principal
-from app.services.errors import Conflict, Invalid, NotFound
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.workflow_engine import Outcome, Waiting, execute, holds
+from app.services.workflow_engine import field as _field_of
+from app.services.workflow_engine import render as render
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Connection, Run, Workflow, utcnow
+from app.store.tables import AuditEntry, Connection, Run, Workflow, utcnow
+from connectors.registry import CONNECTOR_TYPES
 from tools.base import Catalogue
 
-# What each kind of system can tell us happened (through its webhooks).
+# What each kind of system can tell us happened (through its webhooks). Connector
+# classes may announce their own (`events`); these are the ones intake knows for the rest.
 EVENTS: dict[str, list[str]] = {
     "payments": ["charge.dispute.created", "charge.refunded"],
     "helpdesk": ["ticket.created"],
     "chat": ["message"],
 }
 
+
+def events_of(kind: str) -> list[str]:
+    declared = getattr(CONNECTOR_TYPES.get(kind), "events", None)
+    return list(declared) if declared else EVENTS.get(kind, [])
+
+
+OPS = ["equals", "not_equals", "contains", "greater_than", "less_than", "at_least", "at_most", "is_set"]
+_STEP: dict[str, Any] = {
+    "type": "object",
+    "required": ["tool", "arguments"],
+    "additionalProperties": False,
+    "properties": {
+        "tool": {"type": "string"},
+        "arguments": {"type": "object"},
+        "each": {"type": "string", "description": "run once per element of this list, as `item`"},
+        "check": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "op", "value"],
+                "additionalProperties": False,
+                "properties": {
+                    "field": {"type": "string"},
+                    "op": {"enum": OPS},
+                    "value": {},
+                    "problem": {"type": "string"},
+                },
+            },
+        },
+    },
+}
 SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["name", "trigger", "steps"],
@@ -44,9 +82,21 @@ SPEC_SCHEMA: dict[str, Any] = {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "trigger": {
             "type": "object",
-            "required": ["connection", "event"],
             "additionalProperties": False,
-            "properties": {"connection": {"type": "string"}, "event": {"type": "string"}},
+            "properties": {
+                "connection": {"type": "string"},
+                "event": {"type": "string"},
+                "schedule": {
+                    "type": "object",
+                    "required": ["at"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "at": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                        "days": {"enum": ["daily", "weekdays"]},
+                        "timezone": {"type": "string"},
+                    },
+                },
+            },
         },
         "conditions": {
             "type": "array",
@@ -54,67 +104,31 @@ SPEC_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "required": ["field", "op", "value"],
                 "additionalProperties": False,
-                "properties": {
-                    "field": {"type": "string"},
-                    "op": {"enum": ["equals", "not_equals", "contains", "greater_than", "less_than"]},
-                    "value": {},
-                },
+                "properties": {"field": {"type": "string"}, "op": {"enum": OPS}, "value": {}},
             },
         },
-        "steps": {
+        "steps": {"type": "array", "items": _STEP},
+        "on_problem": {
             "type": "array",
             "items": {
-                "type": "object",
-                "required": ["tool", "arguments"],
-                "additionalProperties": False,
-                "properties": {"tool": {"type": "string"}, "arguments": {"type": "object"}},
+                **_STEP,
+                "properties": {k: v for k, v in _STEP["properties"].items() if k in ("tool", "arguments")},
             },
         },
+        "not_understood": {"type": "array", "items": {"type": "string"}},
     },
 }
 
-_env = ImmutableSandboxedEnvironment(autoescape=False)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
-def render(value: Any, context: dict[str, Any]) -> Any:
-    """Fill a step's argument templates from the event and earlier steps (sandboxed)."""
-    if isinstance(value, str):
-        if "{{" not in value and "{%" not in value:
-            return value
-        out = _env.from_string(value).render(**context)
-        whole = value.strip()
-        if whole.startswith("{{") and whole.endswith("}}") and out.strip().lstrip("-").isdigit():
-            return int(out)  # a placeholder standing alone for a number stays a number
-        return out
-    if isinstance(value, dict):
-        return {k: render(v, context) for k, v in value.items()}
-    if isinstance(value, list):
-        return [render(v, context) for v in value]
-    return value
+_CHANNEL = re.compile(r"^#?[a-z0-9][a-z0-9_-]*$")
 
 
 def _field(event: dict[str, Any], path: str) -> Any:
-    node: Any = event
-    for part in path.removeprefix("event.").split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def _holds(actual: Any, op: str, expected: Any) -> bool:
-    if op == "equals":
-        return bool(actual == expected)
-    if op == "not_equals":
-        return bool(actual != expected)
-    if op == "contains":
-        return str(expected).lower() in str(actual or "").lower()
-    if not isinstance(actual, int | float) or not isinstance(expected, int | float):
-        return False
-    return actual > expected if op == "greater_than" else actual < expected
+    return _field_of(event, path.removeprefix("event."))
 
 
 def conditions_met(spec: dict[str, Any], event: dict[str, Any]) -> bool:
-    return all(_holds(_field(event, c["field"]), c["op"], c["value"]) for c in spec.get("conditions") or [])
+    return all(holds(_field(event, c["field"]), c["op"], c["value"]) for c in spec.get("conditions") or [])
 
 
 def check_spec(spec: Any, catalogue: Catalogue, connections: dict[str, str]) -> list[str]:
@@ -125,25 +139,100 @@ def check_spec(spec: Any, catalogue: Catalogue, connections: dict[str, str]) -> 
     ]
     if problems:
         return problems
+    problems += [f"not understood: {part}" for part in spec.get("not_understood") or []]
     trigger = spec["trigger"]
-    kind = connections.get(trigger["connection"])
-    if kind is None:
-        problems.append(f"trigger: no connection named {trigger['connection']!r}")
-    elif trigger["event"] not in EVENTS.get(kind, []):
-        problems.append(
-            f"trigger: {trigger['connection']} ({kind}) has no event {trigger['event']!r}; it has {EVENTS.get(kind, [])}"
-        )
+    if "schedule" in trigger:
+        if trigger.get("connection") or trigger.get("event"):
+            problems.append("trigger: a schedule takes no connection or event")
+        zone = trigger["schedule"].get("timezone", "UTC")
+        if not schedules.valid_zone(zone):
+            problems.append(f"trigger: unknown time zone {zone!r}")
+    else:
+        kind = connections.get(trigger.get("connection") or "")
+        if not trigger.get("connection"):
+            problems.append("trigger: no event from a connected system, and no schedule")
+        elif kind is None:
+            problems.append(
+                f"trigger: no connection named {trigger['connection']!r}; connected: {', '.join(sorted(connections)) or 'none'}"
+            )
+        elif trigger.get("event") not in events_of(kind):
+            problems.append(
+                f"trigger: {trigger['connection']} ({kind}) has no event {trigger.get('event')!r}; it has {events_of(kind)}"
+            )
     if not spec["steps"]:
         problems.append("steps: a workflow needs at least one step")
-    for i, step in enumerate(spec["steps"]):
-        if step["tool"] not in catalogue:
-            problems.append(f"steps/{i}: no tool named {step['tool']!r}")
+    for where, steps in (("steps", spec["steps"]), ("on_problem", spec.get("on_problem") or [])):
+        for i, step in enumerate(steps):
+            tool = step["tool"]
+            if tool not in catalogue:
+                connection, _, operation = tool.partition("__")
+                if connection not in connections:
+                    problems.append(f"{where}/{i}: no connection named {connection!r} (for {tool})")
+                else:
+                    known = sorted(t.operation for t in catalogue.select(connections=[connection]))
+                    problems.append(
+                        f"{where}/{i}: {connection} has no operation {operation!r}; it has {', '.join(known)}"
+                    )
+            channel = step["arguments"].get("channel") if tool.endswith("__post_message") else None
+            if isinstance(channel, str) and "{{" not in channel and not _CHANNEL.match(channel):
+                problems.append(f"{where}/{i}: {channel!r} is not a channel name")
+    return problems
+
+
+async def missing_channels(spec: dict[str, Any], read: Any) -> list[str]:
+    """Channels the spec posts to that the chat system does not have (read through `read`)."""
+    wanted: dict[str, set[str]] = {}
+    for step in [*(spec.get("steps") or []), *(spec.get("on_problem") or [])]:
+        tool, channel = step.get("tool", ""), (step.get("arguments") or {}).get("channel")
+        if tool.endswith("__post_message") and isinstance(channel, str) and "{{" not in channel:
+            wanted.setdefault(tool.split("__")[0] + "__list_channels", set()).add(channel.lstrip("#"))
+    problems = []
+    for lister, names in wanted.items():
+        channels = await read(lister)
+        if channels is None:
+            continue
+        have = {str(c.get("name")) for c in channels if isinstance(c, dict)}
+        problems += [
+            f"chat has no channel #{n}; it has {', '.join('#' + h for h in sorted(have))}"
+            for n in sorted(names - have)
+        ]
     return problems
 
 
 def _connections(db: Database) -> dict[str, str]:
     with db.session() as s:
         return {r.name: r.kind for r in s.scalars(select(Connection))}
+
+
+connection_kinds = _connections
+
+
+def help_text(db: Database) -> dict[str, Any]:
+    """What can be asked for: example sentences, actions, and each connection's events."""
+    from app.llm.local.workflows import ACTIONS, EXAMPLES
+
+    kinds = _connections(db)
+    return {
+        "examples": EXAMPLES,
+        "actions": ACTIONS,
+        "events": {name: events_of(kind) for name, kind in sorted(kinds.items())},
+        "schedules": ["every day at 08:00", "every morning at 8", "every weekday at 9am"],
+    }
+
+
+def describe_connections(catalogue: Catalogue, kinds: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "kind": kind,
+            "events": events_of(kind),
+            "tools": [
+                {"name": t.name, "effect": t.effect, "schema": t.input_schema.get("properties", {})}
+                for t in catalogue.select(connections=[name])
+            ],
+        }
+        for name, kind in sorted(kinds.items())
+    ]
 
 
 class WorkflowDraftPipeline:
@@ -156,24 +245,21 @@ class WorkflowDraftPipeline:
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         request = ctx.run.input["workflow_request"]["request"]
         kinds = _connections(self.db)
-        described = [
-            {
-                "name": name,
-                "kind": kind,
-                "events": EVENTS.get(kind, []),
-                "tools": [
-                    {"name": t.name, "effect": t.effect, "schema": t.input_schema.get("properties", {})}
-                    for t in ctx.catalogue.select(connections=[name])
-                ],
-            }
-            for name, kind in sorted(kinds.items())
-        ]
-        variables = {"request": request, "connections": described}
+        variables = {"request": request, "connections": describe_connections(ctx.catalogue, kinds)}
         spec = await ctx.structured(
             "draft",
-            self.prompts.request("workflow/draft", variables, output_schema=SPEC_SCHEMA, max_tokens=1500),
+            self.prompts.request("workflow/draft", variables, output_schema=SPEC_SCHEMA, max_tokens=2500),
         )
         problems = check_spec(spec, ctx.catalogue, kinds)
+
+        async def read(tool: str) -> Any:
+            if tool not in ctx.catalogue:
+                return None
+            outcome = await ctx.read(f"check:{tool}", tool, {})
+            return None if outcome.is_error else outcome.data
+
+        if isinstance(spec.get("steps"), list):
+            problems += await missing_channels(spec, read)
         return {"spec": spec, "problems": problems}
 
 
@@ -188,31 +274,56 @@ class WorkflowRunPipeline:
         if not conditions_met(spec, event):
             ctx.record("conditions", "note", {"met": False})
             return {"skipped": "conditions not met"}
-        results: list[dict[str, Any]] = []
-        for i, step in enumerate(spec["steps"]):
-            if step["tool"] not in ctx.catalogue:
-                raise RunFailed(f"step {i}: tool {step['tool']} is no longer configured")
-            tool = ctx.catalogue.get(step["tool"])
-            try:
-                arguments = render(step["arguments"], {"event": event, "steps": results})
-            except Exception as exc:  # a template that does not fit this event
-                raise RunFailed(f"step {i}: cannot fill its arguments from the event: {exc}") from None
+
+        async def call(key: str, tool_name: str, arguments: dict[str, Any]) -> Outcome | None:
+            if tool_name not in ctx.catalogue:
+                raise RunFailed(f"{key}: tool {tool_name} is no longer configured")
+            tool = ctx.catalogue.get(tool_name)
             outcome = await ctx.tool_call(
-                f"step{i}", ToolCall(id=f"step{i}", name=tool.name, arguments=arguments), {tool.name: tool}
+                key, ToolCall(id=key, name=tool.name, arguments=arguments), {tool.name: tool}
             )
             if outcome is None:
-                raise Suspend()
-            results.append(
-                {"result": outcome.data, "is_error": outcome.is_error, "text": outcome.content[:500]}
-            )
-            if outcome.is_error:
-                return {"stopped_at": i, "reason": outcome.content[:500]}
-        return {"steps": len(results)}
+                return None
+            return Outcome(outcome.data, outcome.is_error, outcome.content[:500])
+
+        try:
+            result = await execute(spec, event, call)
+        except Waiting:
+            raise Suspend() from None
+        if "problem" in result:
+            ctx.record("problem", "note", {"problem": result["problem"], "step": result["stopped_at"]})
+        return result
 
 
-def view(w: Workflow) -> dict[str, Any]:
-    return {
+async def draft(
+    db: Database,
+    advance: Callable[[str], Awaitable[Any]],
+    request: str,
+    who: Principal,
+    *,
+    edits: str | None = None,
+) -> dict[str, Any]:
+    """Draft from a sentence (a run of its own, so the model call is recorded), then save it,
+    as a new version of `edits` if given. `advance(run_id)` runs the drafting run now."""
+    with db.session() as s:
+        run = Run(
+            kind="workflow_draft", input={"workflow_request": {"request": request}}, created_by=who.name
+        )
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    await advance(run_id)
+    result = views.run_view(db, run_id)
+    if result["status"] != "succeeded":
+        raise Invalid(f"could not draft a workflow: {result['error'] or result['status']}", field="request")
+    return {**save_draft(db, request, who, result["result"], edits=edits), "run_id": run_id}
+
+
+def view(w: Workflow, last_runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    out = {
         "id": w.id,
+        "family_id": w.family_id or w.id,
+        "version": w.version,
         "name": w.name,
         "request": w.request,
         "spec": w.spec,
@@ -221,7 +332,11 @@ def view(w: Workflow) -> dict[str, Any]:
         "activated_by": w.activated_by,
         "created_at": w.created_at.isoformat(),
         "activated_at": w.activated_at.isoformat() if w.activated_at else None,
+        "schedule_next_at": w.schedule_next_at.isoformat() if w.schedule_next_at else None,
     }
+    if last_runs is not None:
+        out["last_runs"] = last_runs
+    return out
 
 
 def queue_draft(db: Database, request: str, who: Principal) -> str:
@@ -235,43 +350,172 @@ def queue_draft(db: Database, request: str, who: Principal) -> str:
         return run.id
 
 
-def save_draft(db: Database, request: str, who: Principal, result: dict[str, Any]) -> dict[str, Any]:
+def save_draft(
+    db: Database, request: str, who: Principal, result: dict[str, Any], *, edits: str | None = None
+) -> dict[str, Any]:
+    """A new draft; `edits` names a workflow this is a new version of."""
     spec = result["spec"]
     with db.session() as s:
+        family, version = None, 1
+        if edits is not None:
+            base = s.get(Workflow, edits)
+            if base is None:
+                raise NotFound(f"no workflow {edits}")
+            family = base.family_id or base.id
+            version = 1 + (
+                s.scalar(select(func.max(Workflow.version)).where(Workflow.family_id == family)) or 1
+            )
         w = Workflow(
-            name=str(spec.get("name") or request[:80]),
+            name=str(spec.get("name") or request[:80])[:200],
             request=request,
             spec=spec,
             status="draft",
-            trigger_connection=spec.get("trigger", {}).get("connection"),
-            trigger_event=spec.get("trigger", {}).get("event"),
+            family_id=family,
+            version=version,
+            trigger_connection=(spec.get("trigger") or {}).get("connection"),
+            trigger_event=(spec.get("trigger") or {}).get("event"),
             created_by=who.name,
         )
         s.add(w)
         s.flush()
-        audit(s, who.name, "workflow.drafted", "workflow", w.id, {"request": request[:500]})
+        if w.family_id is None:
+            w.family_id = w.id
+        audit(
+            s, who.name, "workflow.drafted", "workflow", w.id, {"request": request[:500], "version": version}
+        )
         return {**view(w), "problems": result.get("problems", [])}
+
+
+def _locked(s: Any, workflow_id: str) -> Workflow:
+    w = s.scalars(select(Workflow).where(Workflow.id == workflow_id).with_for_update()).one_or_none()
+    if w is None:
+        raise NotFound(f"no workflow {workflow_id}")
+    return w
 
 
 def activate(db: Database, workflow_id: str, who: Principal, catalogue: Catalogue) -> dict[str, Any]:
     kinds = _connections(db)  # read before taking the row lock: SQLite allows one writer
     with db.session() as s:
-        w = s.scalars(select(Workflow).where(Workflow.id == workflow_id).with_for_update()).one_or_none()
-        if w is None:
-            raise NotFound(f"no workflow {workflow_id}")
+        w = _locked(s, workflow_id)
         if w.status == "active":
             raise Conflict(f"workflow {workflow_id} is active already")
+        if w.status == "superseded":
+            raise Conflict(f"workflow {workflow_id} was replaced by a later version")
+        if w.created_by and w.created_by == who.name:
+            raise Forbidden("a workflow is activated by someone other than the person who drafted it")
         problems = check_spec(w.spec, catalogue, kinds)
         if problems:
             raise Invalid("the workflow cannot run as drafted: " + "; ".join(problems), field="spec")
+        for old in s.scalars(
+            select(Workflow).where(
+                Workflow.family_id == w.family_id,
+                Workflow.id != w.id,
+                Workflow.status.in_(("active", "paused")),
+            )
+        ):
+            old.status = "superseded"
+            audit(s, who.name, "workflow.superseded", "workflow", old.id, {"by": w.id})
         w.status, w.activated_by, w.activated_at = "active", who.name, utcnow()
-        audit(s, who.name, "workflow.activated", "workflow", w.id, {"trigger": w.spec.get("trigger")})
+        w.schedule_next_at = (
+            schedules.next_slot(w.spec["trigger"], utcnow()) if "schedule" in w.spec["trigger"] else None
+        )
+        audit(
+            s,
+            who.name,
+            "workflow.activated",
+            "workflow",
+            w.id,
+            {"trigger": w.spec.get("trigger"), "version": w.version},
+        )
         return view(w)
+
+
+def pause(db: Database, workflow_id: str, who: Principal) -> dict[str, Any]:
+    with db.session() as s:
+        w = _locked(s, workflow_id)
+        if w.status != "active":
+            raise Conflict(f"workflow {workflow_id} is {w.status}, not active")
+        w.status = "paused"
+        audit(s, who.name, "workflow.paused", "workflow", w.id, {})
+        return view(w)
+
+
+def resume(db: Database, workflow_id: str, who: Principal) -> dict[str, Any]:
+    with db.session() as s:
+        w = _locked(s, workflow_id)
+        if w.status != "paused":
+            raise Conflict(f"workflow {workflow_id} is {w.status}, not paused")
+        w.status = "active"
+        if "schedule" in w.spec.get("trigger", {}):
+            w.schedule_next_at = schedules.next_slot(
+                w.spec["trigger"], utcnow()
+            )  # missed slots are not made up
+        audit(s, who.name, "workflow.resumed", "workflow", w.id, {})
+        return view(w)
+
+
+def _last_runs(s: Any, workflow_ids: list[str], per: int = 5) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {i: [] for i in workflow_ids}
+    if not workflow_ids:
+        return out
+    rows = s.scalars(
+        select(Run)
+        .where(Run.kind == "workflow", Run.created_by.in_([f"workflow:{i}" for i in workflow_ids]))
+        .order_by(Run.created_at.desc())
+        .limit(50 * len(workflow_ids))
+    )
+    for r in rows:
+        wid = (r.created_by or "").removeprefix("workflow:")
+        if len(out.setdefault(wid, [])) < per:
+            out[wid].append({"id": r.id, "status": r.status, "created_at": r.created_at.isoformat()})
+    return out
 
 
 def list_workflows(db: Database) -> list[dict[str, Any]]:
     with db.session() as s:
-        return [view(w) for w in s.scalars(select(Workflow).order_by(Workflow.created_at.desc()))]
+        flows = list(s.scalars(select(Workflow).order_by(Workflow.created_at.desc())))
+        runs = _last_runs(s, [w.id for w in flows])
+        return [view(w, runs.get(w.id, [])) for w in flows]
+
+
+def get_workflow(db: Database, workflow_id: str) -> dict[str, Any]:
+    with db.session() as s:
+        w = s.get(Workflow, workflow_id)
+        if w is None:
+            raise NotFound(f"no workflow {workflow_id}")
+        return view(w, _last_runs(s, [w.id], per=20)[w.id])
+
+
+def history(db: Database, workflow_id: str) -> dict[str, Any]:
+    """Every version of this workflow and everything done to them, oldest first."""
+    with db.session() as s:
+        w = s.get(Workflow, workflow_id)
+        if w is None:
+            raise NotFound(f"no workflow {workflow_id}")
+        versions = list(
+            s.scalars(
+                select(Workflow).where(Workflow.family_id == (w.family_id or w.id)).order_by(Workflow.version)
+            )
+        )
+        ids = [v.id for v in versions]
+        entries = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.subject_type == "workflow", AuditEntry.subject_id.in_(ids))
+            .order_by(AuditEntry.id)
+        )
+        return {
+            "versions": [view(v) for v in versions],
+            "events": [
+                {
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "event": e.event,
+                    "workflow_id": e.subject_id,
+                    "data": e.data,
+                }
+                for e in entries
+            ],
+        }
 
 
 def dispatch(
@@ -287,20 +531,22 @@ def dispatch(
             )
         ).all()
         specs = [(w.id, w.spec) for w in flows]
-    run_ids = []
-    for workflow_id, spec in specs:
-        run_id, _ = intake.submit(
-            db,
-            kind="event",
-            run_kind="workflow",
-            payload={
-                "external_id": f"{workflow_id}:{event_id}",
-                "workflow_id": workflow_id,
-                "spec": spec,
-                "event": event,
-            },
-            source=f"workflow:{workflow_id}",
-            actor=f"workflow:{workflow_id}",
-        )
-        run_ids.append(run_id)
-    return run_ids
+    return [start(db, workflow_id, spec, event, event_id) for workflow_id, spec in specs]
+
+
+def start(db: Database, workflow_id: str, spec: dict[str, Any], event: dict[str, Any], event_id: str) -> str:
+    """One run of a workflow for one event; the same event id never starts a second."""
+    run_id, _ = intake.submit(
+        db,
+        kind="event",
+        run_kind="workflow",
+        payload={
+            "external_id": f"{workflow_id}:{event_id}",
+            "workflow_id": workflow_id,
+            "spec": spec,
+            "event": event,
+        },
+        source=f"workflow:{workflow_id}",
+        actor=f"workflow:{workflow_id}",
+    )
+    return run_id

@@ -258,7 +258,13 @@ class Workflow(Base):
     name: Mapped[str] = mapped_column(String(200))
     request: Mapped[str] = mapped_column(Text)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | active | paused
+    # draft | active | paused | superseded (a later version was activated)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    # Every version of one workflow shares the first version's id; edits make a new version.
+    family_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # A scheduled workflow's next slot (UTC); workers claim a slot by moving it on.
+    schedule_next_at: Mapped[datetime | None] = mapped_column(index=True)
     trigger_connection: Mapped[str | None] = mapped_column(String(100), index=True)
     trigger_event: Mapped[str | None] = mapped_column(String(100))
     created_by: Mapped[str | None] = mapped_column(String(100))

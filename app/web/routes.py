@@ -713,7 +713,10 @@ def revoke_token(request: Request, token_id: str, who: Principal = Depends(requi
 # -- wiring -------------------------------------------------------------------------------------------
 def install(app: FastAPI) -> None:
     """Add the UI to the API app: pages under /ui, assets under /static, GET / → /ui/."""
+    from app.web.workflows import router as workflow_pages
+
     app.include_router(router)
+    app.include_router(workflow_pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.middleware("http")(csrf_guard)
 

@@ -93,7 +93,18 @@ def test_demo_seeds_the_queue_and_metrics(demo: tuple[str, str]) -> None:
     assert all(a["status"] == "pending" for a in seeded)
     assert "switchboard_runs" in httpx.get(f"{base}/metrics").text
     names = {row["name"] for row in api.get("/api/v1/connections").json()}
-    assert names == {"helpdesk", "payments", "crm", "chat", "tracker", "erp", "petstore", "inventory"}
+    assert names == {
+        "helpdesk",
+        "payments",
+        "crm",
+        "chat",
+        "tracker",
+        "erp",
+        "petstore",
+        "inventory",
+        "shop",
+        "warehouse",
+    }
     for name in sorted(names):  # every shipped system answers on the demo's own port
         r = api.post(f"/api/v1/connections/{name}/test")
         assert r.status_code == 200 and r.json()["health"] == "ok", (name, r.json())

@@ -123,6 +123,49 @@ def take(demo: Demo, out: Path) -> list[Path]:
         page.get_by_role("button", name="Create").click()
         expect(page.locator(".token-once")).to_be_visible()
         shot("tokens")
+
+        # workflows: two drafted by the admin, one activated by a second person and triggered by a paid order
+        approver = api.post("/api/v1/tokens", json={"name": "adam", "role": "approver"}).json()["token"]
+        as_adam = {"Authorization": f"Bearer {approver}"}
+        page.goto("/ui/workflows")
+        page.get_by_text("What can I ask for?").click()
+        page.fill("#wf-request", "When a dispute opens in payments, open a ticket and post in #billing")
+        page.get_by_role("button", name="Draft it").click()
+        page.wait_for_url("**/ui/workflows/*")
+        page.goto("/ui/workflows")
+        page.get_by_text("What can I ask for?").click()
+        page.locator(".wf-examples button").first.click()
+        page.get_by_role("button", name="Draft it").click()
+        page.wait_for_url("**/ui/workflows/*")
+        chain = page.url.rsplit("/", 1)[-1]
+        api.post(f"/api/v1/workflows/{chain}/activate", headers=as_adam)
+        charges = api.get(
+            "/sim/payments/v1/charges?limit=20", headers={"Authorization": "Bearer sk_test_demo"}
+        )
+        charge = next(c["id"] for c in charges.json()["data"] if c["captured"] and not c["refunded"])
+        api.post(
+            "/sim/shop/_orders",
+            json={
+                "email": "raj.patel@example.org",
+                "line_items": [{"sku": "NW-LAMP-BRS", "quantity": 1}],
+                "payment_reference": charge,
+            },
+        )
+        for _ in range(150):
+            runs = api.get("/api/v1/workflows").json()[0].get("last_runs")
+            if runs and runs[0]["status"] == "waiting_approval":
+                break
+            page.wait_for_timeout(200)
+        page.goto("/ui/workflows")
+        shot("workflows")
+        page.goto(f"/ui/workflows/{chain}")
+        shot("workflow")
+        page.get_by_role("button", name="Dry run").click()
+        expect(page.get_by_test_id("dry-run")).to_be_visible()
+        page.evaluate("document.querySelector('[data-testid=dry-run]').scrollIntoView({block: 'start'})")
+        shot("workflow-dry-run")
+        page.goto("/ui/work")
+        shot("work")
         browser.close()
     return shots
 

@@ -62,6 +62,14 @@ MATRIX: dict[tuple[str, str], tuple[str, int, dict[str, Any] | None]] = {
     ("GET", "/api/v1/workflows"): ("viewer", 200, None),
     ("POST", "/api/v1/workflows"): ("operator", 422, {}),
     ("POST", "/api/v1/workflows/{workflow_id}/activate"): ("approver", 404, None),
+    ("GET", "/api/v1/workflows/help"): ("viewer", 200, None),
+    ("GET", "/api/v1/workflows/{workflow_id}"): ("viewer", 404, None),
+    ("GET", "/api/v1/workflows/{workflow_id}/history"): ("viewer", 404, None),
+    ("POST", "/api/v1/workflows/{workflow_id}/dry-run"): ("operator", 404, None),
+    ("POST", "/api/v1/workflows/{workflow_id}/pause"): ("approver", 404, None),
+    ("POST", "/api/v1/workflows/{workflow_id}/resume"): ("approver", 404, None),
+    ("POST", "/api/v1/workflows/{workflow_id}/versions"): ("operator", 404, {}),
+    ("PUT", "/api/v1/connections/{name}/webhook-secret"): ("admin", 422, {}),  # no secret in the body
     # a system's events carry the vendor's signature instead of a token
     ("POST", "/api/v1/webhooks/{connection}"): (PUBLIC, 404, {}),
     # the web UI
@@ -85,6 +93,18 @@ MATRIX: dict[tuple[str, str], tuple[str, int, dict[str, Any] | None]] = {
     ("GET", "/ui/dashboard"): ("viewer", 200, None),
     ("GET", "/ui/connections"): ("viewer", 200, None),
     ("POST", "/ui/connections/{name}/test"): ("operator", 303, {}),  # a plain form post: back to the page
+    ("GET", "/ui/workflows"): ("viewer", 200, None),
+    ("POST", "/ui/workflows"): ("operator", 422, {}),  # no sentence
+    ("GET", "/ui/workflows/{workflow_id}"): ("viewer", 404, None),
+    ("POST", "/ui/workflows/{workflow_id}/activate"): ("approver", 404, {}),
+    ("POST", "/ui/workflows/{workflow_id}/pause"): ("approver", 404, {}),
+    ("POST", "/ui/workflows/{workflow_id}/resume"): ("approver", 404, {}),
+    ("POST", "/ui/workflows/{workflow_id}/dry-run"): ("operator", 404, {}),
+    ("POST", "/ui/workflows/{workflow_id}/versions"): ("operator", 404, {}),
+    ("GET", "/ui/work"): ("viewer", 200, None),
+    ("POST", "/ui/work/ticket"): ("operator", 422, {}),
+    ("POST", "/ui/work/record"): ("operator", 422, {}),
+    ("POST", "/ui/connections/{name}/webhook-secret"): ("admin", 422, {}),  # an empty secret
     ("GET", "/ui/tokens"): ("admin", 200, None),
     ("POST", "/ui/tokens"): ("admin", 422, {}),
     ("POST", "/ui/tokens/{token_id}/revoke"): ("admin", 404, {}),

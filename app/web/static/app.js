@@ -513,3 +513,11 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initChat);
   else initChat();
 })();
+
+// Workflows: an example sentence fills the describe box.
+document.addEventListener("click", function (e) {
+  const b = e.target.closest("[data-fill]");
+  if (!b) return;
+  const target = document.querySelector(b.getAttribute("data-fill"));
+  if (target) { target.value = b.getAttribute("data-text") || b.textContent.trim(); target.focus(); }
+});

@@ -1,0 +1,180 @@
+"""The shop connector, speaking Shopify's Admin REST API.
+
+`base_url` is `https://{shop}.myshopify.com` (or the demo's `/sim/shop`); the version
+sits in every path (`config.api_version`, default 2024-10). Auth is an Admin API access
+token in `X-Shopify-Access-Token` (auth_type `api_key`, header `X-Shopify-Access-Token`).
+Errors come as `{"errors": "..."}` or `{"errors": {field: [messages]}}`.
+
+Fulfilling is check-then-write: Shopify has no idempotency header for REST writes, but a
+fulfillment order can be fulfilled only once, so before writing the connector reads it,
+and a retry that finds it closed returns the fulfillment already made.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+import httpx
+from pydantic import Field
+
+from connectors.base import Connector, ConnectorError, Message, about, operation
+from connectors.shop import webhooks
+
+DEFAULT_VERSION = "2024-10"
+Limit = Annotated[int, Field(ge=1, le=250)]
+
+
+class ShopConnector(Connector):
+    """Shopify: orders, customers, products, fulfillment orders and fulfillments."""
+
+    kind: ClassVar[str] = "shop"
+    description: ClassVar[str] = (
+        "Shopify store: orders and their payments, customers, products, fulfillment orders and fulfillments."
+    )
+    default_label: ClassVar[str] = "Shopify"
+    # What the store announces through its webhooks (X-Shopify-Topic).
+    events: ClassVar[tuple[str, ...]] = webhooks.TOPICS
+
+    @property
+    def version(self) -> str:
+        return str(self.config.get("api_version", DEFAULT_VERSION))
+
+    def _path(self, path: str) -> str:
+        return f"/admin/api/{self.version}/{path.lstrip('/')}"
+
+    async def _get(self, path: str, *, what: str = "", **params: Any) -> dict[str, Any]:
+        params = {k: v for k, v in params.items() if v is not None}
+        return self.json_object(await self.send("GET", self._path(path), what=what, params=params))
+
+    def error(self, response: httpx.Response, what: str = "") -> ConnectorError:
+        status = response.status_code
+        try:
+            errors: Any = response.json().get("errors")
+        except (ValueError, AttributeError):
+            errors = None
+        if isinstance(errors, dict):
+            detail = "; ".join(
+                f"{field} {', '.join(map(str, msgs if isinstance(msgs, list) else [msgs]))}"
+                for field, msgs in errors.items()
+            )
+        else:
+            detail = str(errors or response.reason_phrase or "no details")
+        return ConnectorError(
+            f"{self.label} answered {status}: {detail}{about(what)}",
+            status=status,
+            retryable=status in (408, 429) or status >= 500,
+        )
+
+    # --- reads ---
+
+    @operation(effect="read")
+    async def get_order(self, order_id: int) -> dict[str, Any]:
+        """One order: number, customer email, line items (sku, quantity, price), totals,
+        financial status (paid, authorized, pending) and fulfillment status."""
+        return (await self._get(f"orders/{order_id}.json", what=f"order {order_id}"))["order"]
+
+    @operation(effect="read")
+    async def list_orders(
+        self,
+        financial_status: str | None = None,
+        fulfillment_status: str | None = None,
+        limit: Limit = 20,
+    ) -> list[dict[str, Any]]:
+        """Recent orders, oldest first; filter by financial_status (paid, authorized, pending)
+        or fulfillment_status (unfulfilled, shipped)."""
+        data = await self._get(
+            "orders.json",
+            status="any",
+            financial_status=financial_status,
+            fulfillment_status=fulfillment_status,
+            limit=limit,
+        )
+        return list(data.get("orders") or [])
+
+    @operation(effect="read")
+    async def get_order_payment(self, order_id: int) -> dict[str, Any]:
+        """How an order was paid: gateway, kind (sale, authorization, capture), status, amount,
+        and `payment_reference`, the payment processor's id (a Stripe charge for gateway stripe)."""
+        data = await self._get(f"orders/{order_id}/transactions.json", what=f"order {order_id}")
+        transactions = [t for t in data.get("transactions") or [] if t.get("status") == "success"]
+        if not transactions:
+            return {"order_id": order_id, "paid": False, "transactions": data.get("transactions") or []}
+        last = transactions[-1]
+        return {
+            "order_id": order_id,
+            "paid": last.get("kind") in ("sale", "capture"),
+            "gateway": last.get("gateway"),
+            "kind": last.get("kind"),
+            "amount": last.get("amount"),
+            "currency": last.get("currency"),
+            "payment_reference": last.get("authorization"),
+        }
+
+    @operation(effect="read")
+    async def find_customer(self, email: str) -> dict[str, Any] | None:
+        """A store customer by exact email: name, default address, orders count, total spent."""
+        data = await self._get("customers/search.json", query=f"email:{email.strip()}", limit=5)
+        return next(iter(data.get("customers") or []), None)
+
+    @operation(effect="read")
+    async def list_products(self, limit: Limit = 50) -> list[dict[str, Any]]:
+        """Products with their variants (sku, price, weight)."""
+        return list((await self._get("products.json", limit=limit)).get("products") or [])
+
+    @operation(effect="read")
+    async def list_fulfillment_orders(self, order_id: int) -> list[dict[str, Any]]:
+        """The fulfillment orders of an order (what is to be shipped from where), with status."""
+        data = await self._get(f"orders/{order_id}/fulfillment_orders.json", what=f"order {order_id}")
+        return list(data.get("fulfillment_orders") or [])
+
+    # --- writes ---
+
+    @operation(
+        effect="write",
+        idempotency="check",
+        message=Message("public", ("tracking_number",), public_flag="notify_customer"),
+        reversible=False,
+        final=True,
+    )
+    async def fulfill_order(
+        self,
+        order_id: int,
+        tracking_number: str | None = None,
+        tracking_company: str | None = None,
+        tracking_url: str | None = None,
+        notify_customer: bool = False,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Mark every open fulfillment order of an order as shipped, with its tracking number.
+        Cannot be undone once shipped; notify_customer emails the customer the tracking."""
+        fos = await self.list_fulfillment_orders(order_id)
+        open_fos = [fo for fo in fos if fo.get("status") == "open"]
+        if not open_fos:
+            done = await self._get(f"orders/{order_id}/fulfillments.json", what=f"order {order_id}")
+            earlier = list(done.get("fulfillments") or [])
+            if earlier and idempotency_key:
+                return {"fulfillment": earlier[-1], "deduplicated": True}
+            raise ConnectorError(f"{self.label}: order {order_id} has nothing left to fulfil")
+        fulfillment: dict[str, Any] = {
+            "line_items_by_fulfillment_order": [{"fulfillment_order_id": fo["id"]} for fo in open_fos],
+            "notify_customer": notify_customer,
+        }
+        tracking = {
+            k: v
+            for k, v in (("number", tracking_number), ("company", tracking_company), ("url", tracking_url))
+            if v
+        }
+        if tracking:
+            fulfillment["tracking_info"] = tracking
+        response = await self.send(
+            "POST",
+            self._path("fulfillments.json"),
+            json={"fulfillment": fulfillment},
+            what=f"order {order_id}",
+        )
+        return {"fulfillment": self.json_object(response).get("fulfillment"), "deduplicated": False}
+
+    async def check(self) -> dict[str, Any]:
+        """GET shop.json: proves the token works and names the store."""
+        shop = (await self._get("shop.json")).get("shop") or {}
+        return {"ok": True, "shop": shop.get("myshopify_domain"), "currency": shop.get("currency")}
