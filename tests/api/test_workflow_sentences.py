@@ -170,17 +170,31 @@ async def test_order_chain_from_one_sentence(world: Any) -> None:
     assert result["problem"] == "NW-KTL-STL is out of stock: 0 available, 1 ordered"
     assert shipments_for(sy, order3["order_number"]) == []
 
-    # a standing rule for chat posts: the post then runs without a person, the rest still waits
+    # a standing rule for chat posts bounds what it lets run unseen: a channel it lists may be
+    # chosen, but free text the workflow composed is never run without a person (provenance)
+    schema = {
+        "type": "object",
+        "properties": {
+            "channel": {"enum": ["#orders"]},
+            "text": {"type": "string", "maxLength": 500},
+            "thread_ts": {"type": "string", "maxLength": 40},
+        },
+        "additionalProperties": False,
+    }
     r = await api.post(
-        "/api/v1/rules", json={"tool": "chat__post_message", "max_risk": "medium"}, headers=people["root"]
+        "/api/v1/rules",
+        json={"tool": "chat__post_message", "max_risk": "medium", "arguments_schema": schema},
+        headers=people["root"],
     )
     assert r.status_code == 201, r.text
     paid = sy.charge("maria.gonzalez@example.com", 15900)
     _, body, headers = sy.order_paid("maria.gonzalez@example.com", [("NW-LAMP-BRS", 1)], paid)
     [run4] = await webhook(api, "shop", body, headers)
-    assert await settle(sy, api, people, run4) == ["warehouse__create_shipment", "crm__add_note"]
+    decided = await settle(sy, api, people, run4)
+    assert decided == ["warehouse__create_shipment", "crm__add_note", "chat__post_message"]
     post = next(a for a in run_view(sy.c.db, run4)["actions"] if a["operation"] == "post_message")
-    assert post["status"] == "succeeded" and post["decided_by"].startswith("rule:")
+    assert post["status"] == "succeeded" and not post["decided_by"].startswith("rule:")
+    assert any("text" in r and "does not list it" in r for r in post["reasons"]), post["reasons"]
 
 
 async def test_dispute_opens_a_ticket_and_pings_billing(world: Any) -> None:

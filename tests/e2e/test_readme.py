@@ -45,7 +45,7 @@ def test_the_readme_names_its_commands() -> None:
     blocks = readme_blocks((ROOT / "README.md").read_text())
     assert all(blocks.values()), {k: len(v) for k, v in blocks.items()}
     script = "\n".join(b for bs in blocks.values() for b in bs)
-    for command in ("connections add shop", "--config", "approvals list", "triage --source", "_faults"):
+    for command in ("connections add pets", "--config", "approvals list", "triage --source", "_faults"):
         assert command in script
 
 
@@ -80,7 +80,7 @@ def test_every_readme_command_works_against_the_demo(tmp_path: Path) -> None:
         assert '"public": true' in out  # the approved reply, on the help desk
         assert "helpdesk: ok (after 2 retries: 429, 429" in out  # the injected rate limit, retried
         assert "calls retried in the last hour" in out  # and on the connection's health
-        assert "shop: ok" in out and "warehouse: ok" in out and "desk: ok" in out
+        assert "pets: ok" in out and "stock: ok" in out and "desk: ok" in out
         assert "demo's database .switchboard/demo/switchboard.db" in done.stderr
         assert "credential expires within the hour" in out, out[-1500:]
     shutil.rmtree(checkout, ignore_errors=True)
