@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= .switchboard/demo
 
-.PHONY: demo test lint typecheck unit install clean eval
+.PHONY: demo test lint typecheck unit install clean eval bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/switchboard demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tools connectors evals tests
-	$(BIN)/ruff format --check app tools connectors evals tests
+	$(BIN)/ruff check app tools connectors evals bench tests
+	$(BIN)/ruff format --check app tools connectors evals bench tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -34,6 +34,16 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# Every benchmark section, one table each (bench/__main__.py); BENCH_ARGS="--quick --only cost" narrows it.
+# The bench extra brings what the comparisons need (LangGraph); it is never part of the product.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench --out .switchboard/bench/results.md $(BENCH_ARGS)
 
 eval: $(STAMP)
 	$(BIN)/switchboard eval classify --help
