@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 import httpx
 from pydantic import ConfigDict, TypeAdapter, create_model
 
+from connectors.ratelimit import TokenBucket
+
 Effect = Literal["read", "write"]
 # key: the system honours an idempotency key (e.g. Stripe's Idempotency-Key);
 # check: the operation looks for its own earlier write before writing (check-then-write);
@@ -247,7 +249,7 @@ class Connector:
     def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
         self.client = client
         self.config = dict(config or {})
-        self._buckets: dict[str, Any] = {}
+        self._buckets: dict[str, TokenBucket] = {}
         self.limit_clock: Callable[[], float] = time.monotonic  # tests swap these
         self.limit_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -259,8 +261,6 @@ class Connector:
             return
         bucket = self._buckets.get(operation)
         if bucket is None:
-            from connectors.http import TokenBucket  # http imports this module
-
             bucket = TokenBucket(per_minute / 60, 1, clock=self.limit_clock, sleep=self.limit_sleep)
             self._buckets[operation] = bucket
         await bucket.acquire()

@@ -25,7 +25,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -34,10 +34,9 @@ import httpx
 
 from connectors.base import note_call
 from connectors.circuit import CircuitBreaker, CircuitBreakerTransport
+from connectors.ratelimit import Clock, Sleep
+from connectors.ratelimit import TokenBucket as TokenBucket  # callers build a client's limit from here
 from connectors.reach import PublicOnlyTransport
-
-Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
 
 log = logging.getLogger("switchboard.connectors.http")
 
@@ -197,45 +196,6 @@ class RetryTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-class TokenBucket:
-    """At most `rate` acquisitions per second on average, bursts up to `burst`."""
-
-    def __init__(
-        self,
-        rate: float,
-        burst: float = 1.0,
-        *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-    ):
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        if burst < 1:
-            raise ValueError("burst must be at least 1")
-        self.rate = rate
-        self.capacity = burst
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = burst
-        self._updated = clock()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-
-    async def acquire(self) -> None:
-        # The lock keeps waiters in line, so the spacing holds under concurrency.
-        async with self._lock:
-            while True:
-                self._refill()
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await self._sleep((1 - self._tokens) / self.rate)
 
 
 class RateLimitTransport(httpx.AsyncBaseTransport):
