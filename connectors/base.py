@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ import httpx
 from pydantic import ConfigDict, TypeAdapter, create_model
 
 from connectors.ratelimit import TokenBucket
+from connectors.webhooks import SignatureError, WebhookEvent
 
 Effect = Literal["read", "write"]
 # key: the system honours an idempotency key (e.g. Stripe's Idempotency-Key);
@@ -305,6 +306,27 @@ class Connector:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    # --- webhooks (class methods: a delivery is checked before any client exists) ---
+
+    @classmethod
+    def takes_webhooks(cls) -> bool:
+        """True when the kind declares how to read its webhooks (overrides `parse_webhook`)."""
+        return any("parse_webhook" in vars(k) for k in cls.__mro__ if k is not Connector)
+
+    @classmethod
+    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """Return if `body` (the raw bytes, before any parsing) provably came from the system,
+        signed with the connection's `secret`; else raise `connectors.webhooks.SignatureError`
+        naming the check that failed. A kind that takes webhooks must override this: the
+        default refuses every delivery, so an unchecked body is never trusted."""
+        raise SignatureError(f"{cls.kind or cls.__name__} declares no webhook signature scheme")
+
+    @classmethod
+    def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """The verified delivery as one normalised event (see `connectors.webhooks`); a body
+        that cannot be read raises `connectors.webhooks.PayloadError` naming the field."""
+        raise NotImplementedError(f"{cls.kind or cls.__name__} does not take webhooks")
 
     # --- HTTP plumbing ---
 

@@ -23,13 +23,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, ClassVar
 
 import httpx
 from pydantic import Field
 
+from connectors import webhooks
 from connectors.base import Connector, ConnectorError, Message, about, operation, transport_error
+from connectors.chat import signing
 
 # Plain words for the error codes a model or a person is likely to meet.
 ERROR_HINTS: dict[str, str] = {
@@ -88,6 +90,24 @@ class ChatConnector(Connector):
     MAX_TEXT: ClassVar[int] = 40_000
 
     default_label: ClassVar[str] = "Slack"
+    events: ClassVar[tuple[str, ...]] = ("message",)
+
+    @classmethod
+    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """Slack's v0 signing: HMAC-SHA256 over `"v0:{timestamp}:{body}"`, five minutes' tolerance."""
+        signing.verify_headers(body, headers, secret)
+
+    @classmethod
+    def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> webhooks.WebhookEvent:
+        """An Events API delivery. The URL check when the endpoint is set up is answered with
+        its challenge. Other events are recorded by type only: they start nothing, since a
+        message event also fires for the bot's own posts and a workflow on it would feed itself."""
+        payload = webhooks.json_object(body)
+        if payload.get("type") == "url_verification":
+            return webhooks.WebhookEvent("url_verification", reply={"challenge": payload.get("challenge")})
+        inner = webhooks.object_at(payload.get("event"), "event")
+        return webhooks.WebhookEvent(str(inner.get("type") or payload.get("type")))
+
     clock: Callable[[], float] = staticmethod(time.time)  # wall clock for `oldest`; tests swap it
 
     # --- plumbing ---

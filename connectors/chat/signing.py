@@ -18,13 +18,15 @@ import hmac
 import time
 from collections.abc import Mapping
 
+from connectors import webhooks
+
 VERSION = "v0"
 TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 SIGNATURE_HEADER = "X-Slack-Signature"
 DEFAULT_TOLERANCE = 300  # seconds; Slack's own recommendation
 
 
-class SignatureError(ValueError):
+class SignatureError(webhooks.SignatureError):
     """The request is not provably from Slack; the message says which check failed."""
 
 

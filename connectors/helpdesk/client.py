@@ -14,7 +14,7 @@ layer never repeats it on its own after the request may have landed.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from html.parser import HTMLParser
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -23,7 +23,9 @@ import httpx
 from pydantic import Field
 
 from connectors.base import Connector, ConnectorError, Message, about, operation
+from connectors.helpdesk import webhooks
 from connectors.http import NOT_IDEMPOTENT
+from connectors.webhooks import WebhookEvent
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Status = Literal["open", "pending", "hold", "solved"]
@@ -123,6 +125,17 @@ class HelpdeskConnector(Connector):
     ARTICLE_CHARS: ClassVar[int] = 4000
 
     default_label: ClassVar[str] = "Zendesk"
+    events: ClassVar[tuple[str, ...]] = ("ticket.created",)
+
+    @classmethod
+    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """`X-Zendesk-Webhook-Signature`: base64 HMAC-SHA256 over timestamp + body, recent timestamp."""
+        webhooks.verify_headers(body, headers, secret)
+
+    @classmethod
+    def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """A new ticket goes to triage; other events are recorded."""
+        return webhooks.parse(body)
 
     # --- plumbing ---
 

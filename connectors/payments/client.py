@@ -22,6 +22,8 @@ import httpx
 from pydantic import Field
 
 from connectors.base import Connector, ConnectorError, Money, about, operation
+from connectors.payments import webhooks
+from connectors.webhooks import WebhookEvent, lowered
 
 RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
 DisputeStatus = Literal[
@@ -123,6 +125,18 @@ class PaymentsConnector(Connector):
 
     default_label: ClassVar[str] = "Stripe"
     retry_advice = staticmethod(stripe_retry_advice)
+    # Events the endpoint is subscribed to that workflows may start on.
+    events: ClassVar[tuple[str, ...]] = ("charge.dispute.created", "charge.refunded")
+
+    @classmethod
+    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """`Stripe-Signature: t=…,v1=…`, HMAC-SHA256 over `"{t}.{body}"`, five minutes' tolerance."""
+        webhooks.check(body, lowered(headers).get(webhooks.HEADER.lower()), secret)
+
+    @classmethod
+    def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """An Event object; a `charge.dispute.created` brings the dispute as a record."""
+        return webhooks.parse(body)
 
     def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
         headers: dict[str, str] = {}

@@ -6,8 +6,8 @@ while a secret is being rolled, and `v0` values (test-mode legacy scheme) that a
 ignored. The timestamp is signed too, so checking it against a tolerance stops an
 attacker from replaying an old, validly signed event.
 
-This module is pure (no FastAPI, no httpx): the app's webhook endpoint verifies with
-it and the payments simulator signs with it.
+This module is pure (no FastAPI, no httpx): the payments connector verifies and
+parses deliveries with it and the payments simulator signs with it.
 """
 
 from __future__ import annotations
@@ -16,14 +16,18 @@ import hashlib
 import hmac
 import json
 import time
+from decimal import Decimal
 from typing import Any
+
+from connectors import webhooks as base
+from connectors.webhooks import Intake, PayloadError, WebhookEvent
 
 HEADER = "Stripe-Signature"
 SCHEME = "v1"
 DEFAULT_TOLERANCE = 300  # seconds, Stripe's libraries' default
 
 
-class SignatureError(ValueError):
+class SignatureError(base.SignatureError):
     """The webhook's signature is missing, malformed, wrong or too old: do not trust the payload."""
 
 
@@ -60,20 +64,16 @@ def parse_header(header: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-def verify(
+def check(
     payload: bytes,
     header: str | None,
     secret: str,
     tolerance: int = DEFAULT_TOLERANCE,
     now: int | None = None,
-) -> dict[str, Any]:
-    """Check a webhook's signature and age, then return the event it carries.
-
-    Raises SignatureError when the header is missing or malformed, when no `v1`
+) -> None:
+    """Raise SignatureError when the header is missing or malformed, when no `v1`
     signature matches (wrong secret, or the body was changed), or when the timestamp
-    is more than `tolerance` seconds from `now`. Raises ValueError if a correctly
-    signed body is not a JSON object.
-    """
+    is more than `tolerance` seconds from `now` (0 turns the age check off)."""
     if not header or not header.strip():
         raise SignatureError(f"no {HEADER} header: the request was not signed by Stripe")
     if not secret:
@@ -90,10 +90,56 @@ def verify(
         raise SignatureError(f"the signature is {age} s old, more than the {tolerance} s tolerance (replay?)")
     if tolerance > 0 and -age > tolerance:
         raise SignatureError(f"the signature's timestamp is {-age} s in the future, beyond the tolerance")
+
+
+def verify(
+    payload: bytes,
+    header: str | None,
+    secret: str,
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """Check a webhook's signature and age (`check`), then return the event it carries.
+
+    Raises ValueError if a correctly signed body is not a JSON object.
+    """
+    check(payload, header, secret, tolerance, now)
     try:
         event = json.loads(payload)
     except ValueError as exc:
-        raise ValueError(f"the signed webhook body is not JSON: {exc}") from None
+        raise PayloadError(f"the signed webhook body is not JSON: {exc}") from None
     if not isinstance(event, dict):
-        raise ValueError("the signed webhook body is not a JSON object")
+        raise PayloadError("the signed webhook body is not a JSON object")
     return event
+
+
+def parse(payload: bytes) -> WebhookEvent:
+    """A verified event, normalised. Known by Stripe's event id; without one (Stripe always
+    sends one, a replay tool may not) by its object's id, else by the hash of its body, so
+    a redelivery is still recognised. A dispute brings a financial record to process."""
+    event = base.json_object(payload)
+    kind = str(event.get("type") or "")
+    obj = base.object_at(base.object_at(event.get("data"), "data").get("object"), "data.object")
+    object_id = base.text_id(obj.get("id"), "data.object.id")
+    event_id = str(base.text_id(event.get("id"), "id") or object_id or base.body_id(payload))
+    item = _dispute(obj, object_id, event_id) if kind == "charge.dispute.created" else None
+    return WebhookEvent(kind, event_id, obj, item)
+
+
+def _dispute(obj: dict[str, Any], object_id: str | int | None, event_id: str) -> Intake:
+    amount = obj.get("amount") or 0
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        raise PayloadError(
+            "data.object.amount must be a whole number of minor units", field="data.object.amount"
+        )
+    record = {
+        "kind": "dispute",
+        "amount": str(Decimal(amount) / 100),
+        "currency": str(obj.get("currency") or "usd").upper(),
+        "counterparty": str(obj.get("charge") or "cardholder"),
+        "description": f"Dispute opened: {obj.get('reason') or 'no reason given'}",
+        "external_id": object_id or event_id,
+        "dispute_id": object_id,
+        "charge_id": obj.get("charge"),
+    }
+    return Intake("record", record)

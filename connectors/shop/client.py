@@ -12,6 +12,7 @@ and a retry that finds it closed returns the fulfillment already made.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -19,6 +20,7 @@ from pydantic import Field
 
 from connectors.base import Connector, ConnectorError, Message, about, operation
 from connectors.shop import webhooks
+from connectors.webhooks import WebhookEvent
 
 DEFAULT_VERSION = "2024-10"
 Limit = Annotated[int, Field(ge=1, le=250)]
@@ -34,6 +36,16 @@ class ShopConnector(Connector):
     default_label: ClassVar[str] = "Shopify"
     # What the store announces through its webhooks (X-Shopify-Topic).
     events: ClassVar[tuple[str, ...]] = webhooks.TOPICS
+
+    @classmethod
+    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """`X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 over the raw body (no timestamp signed)."""
+        webhooks.check(body, headers, secret)
+
+    @classmethod
+    def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """The topic header names the event, `X-Shopify-Event-Id` identifies it."""
+        return webhooks.parse(body, headers)
 
     @property
     def version(self) -> str:

@@ -6,8 +6,8 @@ before parsing. The topic (`orders/paid`) comes in `X-Shopify-Topic`; `X-Shopify
 names the event, so a redelivery is recognised. Shopify signs no timestamp; replays are
 stopped by deduplicating on the event id.
 
-Pure (no FastAPI, no httpx): the app's webhook endpoint verifies with it and the shop
-simulator signs with it.
+Pure (no FastAPI, no httpx): the shop connector verifies and reads deliveries with it
+and the shop simulator signs with it.
 """
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connectors import webhooks as base
+from connectors.webhooks import PayloadError, WebhookEvent
+
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
 TOPICS = ("orders/create", "orders/paid", "refunds/create")
 
 
-class SignatureError(ValueError):
+class SignatureError(base.SignatureError):
     """The webhook is not from the shop (missing or wrong signature)."""
 
 
@@ -54,9 +57,9 @@ def signed_headers(
     }
 
 
-def verify(body: bytes, headers: Mapping[str, str], secret: str) -> ShopEvent:
-    """Check the signature, then return the topic, event id and order (or refund) it carries."""
-    lowered = {k.lower(): v for k, v in headers.items()}
+def check(body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    """Raise SignatureError unless the body carries the shop's signature and a topic."""
+    lowered = base.lowered(headers)
     given = lowered.get(HMAC_HEADER.lower())
     if not given:
         raise SignatureError(f"no {HMAC_HEADER} header: the request was not signed by the shop")
@@ -64,16 +67,33 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> ShopEvent:
         raise SignatureError("no webhook secret is configured for this shop")
     if not hmac.compare_digest(sign(body, secret), given.strip()):
         raise SignatureError("signature does not match: wrong secret, or the body was changed")
-    topic = lowered.get("x-shopify-topic", "")
-    if not topic:
+    if not lowered.get("x-shopify-topic"):
         raise SignatureError("no X-Shopify-Topic header")
+
+
+def read(body: bytes, headers: Mapping[str, str]) -> ShopEvent:
+    """The topic, event id and order (or refund) a checked delivery carries."""
+    lowered = base.lowered(headers)
+    topic = lowered.get("x-shopify-topic", "")
     try:
         data = json.loads(body)
     except ValueError as exc:
-        raise ValueError(f"the signed webhook body is not JSON: {exc}") from None
+        raise PayloadError(f"the signed webhook body is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError("the signed webhook body is not a JSON object")
+        raise PayloadError("the signed webhook body is not a JSON object")
     event_id = lowered.get("x-shopify-event-id") or lowered.get("x-shopify-webhook-id") or ""
     if not event_id:
         event_id = f"{topic}:{data.get('id')}"
     return ShopEvent(topic, event_id, lowered.get("x-shopify-shop-domain", ""), data)
+
+
+def verify(body: bytes, headers: Mapping[str, str], secret: str) -> ShopEvent:
+    """Check the signature, then return the topic, event id and order (or refund) it carries."""
+    check(body, headers, secret)
+    return read(body, headers)
+
+
+def parse(body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+    """An order or refund from the store: only workflows act on it (the event id deduplicates)."""
+    event = read(body, headers)
+    return WebhookEvent(event.topic, event.event_id, event.data)

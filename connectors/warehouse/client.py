@@ -11,6 +11,7 @@ a crash finds the shipment already made instead of sending a parcel twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import Connector, ConnectorError, about, operation
 from connectors.warehouse import webhooks
+from connectors.webhooks import WebhookEvent
 
 
 class Item(BaseModel):
@@ -47,6 +49,16 @@ class WarehouseConnector(Connector):
     )
     default_label: ClassVar[str] = "ShipStation"
     events: ClassVar[tuple[str, ...]] = tuple(webhooks.EVENTS.values())
+
+    @classmethod
+    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """RSA-SHA256 over `"{timestamp}.{body}"`; `secret` is ShipStation's published key set (JWKS)."""
+        webhooks.check(body, headers, secret)
+
+    @classmethod
+    def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """`resource_type` names the event; label, tracking number and status identify it."""
+        return webhooks.parse(body)
 
     def error(self, response: httpx.Response, what: str = "") -> ConnectorError:
         status = response.status_code

@@ -7,7 +7,8 @@ and is checked with the public key of that key id, published as a JSON Web Key S
 webhook secret; nothing secret is needed to verify, only the right public key. A
 timestamp more than five minutes away is refused (replays).
 
-Pure (no FastAPI, no httpx): the app verifies with it and the warehouse simulator signs.
+Pure (no FastAPI, no httpx): the warehouse connector verifies and reads deliveries with
+it and the warehouse simulator signs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from connectors import webhooks as base
+from connectors.webhooks import PayloadError, WebhookEvent
+
 KEY_ID = "x-shipengine-rsa-sha256-key-id"
 SIGNATURE = "x-shipengine-rsa-sha256-signature"
 TIMESTAMP = "x-shipengine-timestamp"
@@ -31,7 +35,7 @@ DEFAULT_TOLERANCE = 300
 EVENTS = {"API_TRACK": "track", "SHIPMENT_CANCELLED": "shipment_cancelled", "LABEL_CREATED": "label_created"}
 
 
-class SignatureError(ValueError):
+class SignatureError(base.SignatureError):
     """The webhook is not from the warehouse, or too old."""
 
 
@@ -82,16 +86,16 @@ def _public_key(key_set: str, kid: str) -> rsa.RSAPublicKey:
     raise SignatureError(f"no public key {kid!r} in the stored key set: refresh it from the JWKS")
 
 
-def verify(
+def check(
     body: bytes,
     headers: Mapping[str, str],
     key_set: str,
     *,
     tolerance: int = DEFAULT_TOLERANCE,
     now: float | None = None,
-) -> dict[str, Any]:
-    """Check signature and age; return the webhook body (`resource_url`, `resource_type`, `data`)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
+) -> None:
+    """Raise SignatureError unless the key set's key signed `"{timestamp}.{body}"` recently."""
+    lowered = base.lowered(headers)
     kid, signature, timestamp = lowered.get(KEY_ID), lowered.get(SIGNATURE), lowered.get(TIMESTAMP)
     if not kid or not signature or not timestamp:
         raise SignatureError("missing x-shipengine-rsa-sha256 signature, key id or timestamp header")
@@ -115,10 +119,34 @@ def verify(
         raise SignatureError(
             f"timestamp {timestamp} is more than {tolerance} s away: a replay, or a wrong clock"
         )
+
+
+def verify(
+    body: bytes,
+    headers: Mapping[str, str],
+    key_set: str,
+    *,
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Check signature and age; return the webhook body (`resource_url`, `resource_type`, `data`)."""
+    check(body, headers, key_set, tolerance=tolerance, now=now)
     try:
         data = json.loads(body)
     except ValueError as exc:
-        raise ValueError(f"the signed webhook body is not JSON: {exc}") from None
+        raise PayloadError(f"the signed webhook body is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError("the signed webhook body is not a JSON object")
+        raise PayloadError("the signed webhook body is not a JSON object")
     return data
+
+
+def parse(body: bytes) -> WebhookEvent:
+    """A tracking update, cancellation or label: only workflows act on it. One event per
+    label (or tracking number) and status, so a redelivery starts nothing new."""
+    payload = base.json_object(body)
+    resource = str(payload.get("resource_type") or "")
+    raw = payload.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    status = data.get("status_code") or ""
+    event_id = f"{resource}:{data.get('label_id') or data.get('tracking_number')}:{status}"
+    return WebhookEvent(EVENTS.get(resource, resource.lower()), event_id, data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -132,3 +132,115 @@ async def test_slack_url_verification_and_zendesk_ticket(hook) -> None:  # type:
     )
     assert r.status_code == 202
     assert run_view(c.db, r.json()["run_id"])["input"]["ticket"]["external_id"] == 77
+
+
+PAGER = """
+import hashlib
+import hmac
+import json
+
+from connectors.base import Connector
+from connectors.webhooks import Intake, SignatureError, WebhookEvent, json_object, lowered
+
+
+class PagerConnector(Connector):
+    kind = "pager"
+    description = "An on-call pager (test plug-in that takes webhooks)."
+    events = ("incident.opened",)
+
+    @classmethod
+    def verify_webhook(cls, body, headers, secret):
+        given = lowered(headers).get("x-pager-signature", "")
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(given, expected):
+            raise SignatureError("pager signature does not match")
+
+    @classmethod
+    def parse_webhook(cls, body, headers):
+        incident = json_object(body)
+        ticket = {
+            "subject": incident["title"],
+            "body": incident["summary"],
+            "requester_email": "oncall@example.com",
+            "external_id": incident["id"],
+        }
+        return WebhookEvent("incident.opened", incident["id"], incident, Intake("ticket", ticket))
+"""
+
+
+@pytest.fixture
+def pager_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A connector kind from another distribution, found through its entry point."""
+    import importlib
+
+    from connectors.registry import CONNECTOR_TYPES
+
+    site = tmp_path / "site"
+    (site / "pager_plugin").mkdir(parents=True)
+    (site / "pager_plugin" / "__init__.py").write_text(PAGER, encoding="utf-8")
+    info = site / "pager_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pager-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[switchboard.connectors]\npager = pager_plugin:PagerConnector\n")
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    yield
+    CONNECTOR_TYPES._loaded.pop("pager", None)
+    CONNECTOR_TYPES._points = None
+
+
+@pytest.mark.usefixtures("pager_installed")
+async def test_a_plugin_kind_takes_webhooks_with_no_edit_to_the_service(hook) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import hmac
+
+    client, c = hook
+    add_connection(
+        c.db,
+        c.box,
+        name="oncall",
+        kind="pager",
+        base_url="https://pager.example",
+        credentials={"webhook_secret": SECRET},
+    )
+    body = json.dumps({"id": "inc_7", "title": "Checkout down", "summary": "5xx on /pay"}).encode()
+    good = {"X-Pager-Signature": hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    r = await client.post("/api/v1/webhooks/oncall", content=body, headers=good)
+    assert r.status_code == 202 and r.json()["event"] == "incident.opened" and r.json()["created"] is True
+    run = run_view(c.db, r.json()["run_id"])
+    assert run["kind"] == "triage" and run["input"]["ticket"]["subject"] == "Checkout down"
+    again = await client.post("/api/v1/webhooks/oncall", content=body, headers=good)
+    assert again.json()["run_id"] == r.json()["run_id"] and again.json()["created"] is False
+    forged = await client.post("/api/v1/webhooks/oncall", content=body.replace(b"7", b"8"), headers=good)
+    assert forged.status_code == 401 and "pager signature" in forged.json()["error"]
+
+
+async def test_kinds_without_webhooks_and_unreadable_bodies_are_refused(hook) -> None:  # type: ignore[no-untyped-def]
+    client, c = hook
+    add_connection(
+        c.db,
+        c.box,
+        name="linear",
+        kind="tracker",
+        base_url="https://api.linear.app",
+        credentials={"webhook_secret": SECRET},
+    )
+    r = await client.post("/api/v1/webhooks/linear", content=b"{}")
+    assert r.status_code == 422 and "do not take webhooks" in r.json()["error"]
+    body = json.dumps(
+        {
+            "id": "evt_2",
+            "type": "charge.dispute.created",
+            "data": {"object": {"id": "dp_1", "amount": "lots"}},
+        }
+    ).encode()
+    headers = {"Stripe-Signature": stripe.sign(body, SECRET, int(time.time()))}
+    r = await client.post("/api/v1/webhooks/payments", content=body, headers=headers)
+    assert r.status_code == 422 and "data.object.amount" in r.json()["error"]
+    body = b"[1, 2]"
+    r = await client.post(
+        "/api/v1/webhooks/payments",
+        content=body,
+        headers={"Stripe-Signature": stripe.sign(body, SECRET, int(time.time()))},
+    )
+    assert r.status_code == 422 and "JSON object" in r.json()["error"]

@@ -1,0 +1,97 @@
+"""Each connector kind declares how its webhooks are verified and read; the service knows no vendor."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.base import Connector
+from connectors.chat import signing as slack
+from connectors.helpdesk import webhooks as zendesk
+from connectors.payments import webhooks as stripe
+from connectors.registry import CONNECTOR_TYPES, connector_type
+from connectors.shop import webhooks as shopify
+from connectors.webhooks import PayloadError, SignatureError
+
+SECRET = "whsec_unit"
+
+
+def test_the_kinds_that_take_webhooks_each_declare_their_own_signature_check() -> None:
+    takes = {kind for kind in CONNECTOR_TYPES if connector_type(kind).takes_webhooks()}
+    assert takes == {"chat", "helpdesk", "payments", "shop", "warehouse"}
+    for kind in takes:
+        cls = connector_type(kind)
+        assert any("verify_webhook" in vars(k) for k in cls.__mro__ if k is not Connector), kind
+    with pytest.raises(SignatureError, match="declares no webhook signature scheme"):
+        connector_type("tracker").verify_webhook(b"{}", {}, SECRET)
+
+
+def test_every_vendor_signature_error_is_the_shared_one() -> None:
+    for module in (slack, zendesk, stripe, shopify):
+        assert issubclass(module.SignatureError, SignatureError)
+
+
+def test_stripe_dispute_becomes_a_record_and_a_forged_one_is_refused() -> None:
+    payments = connector_type("payments")
+    body = json.dumps(
+        {
+            "id": "evt_1",
+            "type": "charge.dispute.created",
+            "data": {"object": {"id": "dp_1", "amount": 4599, "currency": "eur", "charge": "ch_1"}},
+        }
+    ).encode()
+    headers = {"Stripe-Signature": stripe.sign(body, SECRET, int(time.time()))}
+    payments.verify_webhook(body, headers, SECRET)
+    with pytest.raises(SignatureError):
+        payments.verify_webhook(body + b" ", headers, SECRET)
+    event = payments.parse_webhook(body, headers)
+    assert (event.type, event.id) == ("charge.dispute.created", "evt_1")
+    assert event.intake is not None and event.intake.kind == "record"
+    assert event.intake.payload["amount"] == "45.99" and event.intake.payload["currency"] == "EUR"
+    refund = json.dumps({"type": "charge.refunded", "data": {"object": {"id": "ch_1"}}}).encode()
+    assert payments.parse_webhook(refund, {}).id == "ch_1"  # no event id: known by its object
+    with pytest.raises(PayloadError) as bad:
+        payments.parse_webhook(b'{"type": "x", "data": []}', {})
+    assert bad.value.field == "data"
+
+
+def test_zendesk_ticket_event_carries_the_requester_id_as_a_number() -> None:
+    helpdesk = connector_type("helpdesk")
+    body = json.dumps(
+        {"type": "zen:event-type:ticket.created", "detail": {"id": "35436", "requester_id": "901"}}
+    ).encode()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    helpdesk.verify_webhook(body, zendesk.signed_headers(body, SECRET, stamp), SECRET)
+    event = helpdesk.parse_webhook(body, {})
+    assert event.type == "ticket.created" and event.id == "35436"
+    assert event.intake is not None and event.intake.payload["requester_id"] == 901
+    assert event.intake.payload["subject"] == "(no subject)"
+    other = helpdesk.parse_webhook(b'{"type": "zen:event-type:user.created"}', {})
+    assert other.type == "zen:event-type:user.created" and other.intake is None and other.id is None
+
+
+def test_slack_url_check_is_answered_and_events_start_nothing() -> None:
+    chat = connector_type("chat")
+    hello = json.dumps({"type": "url_verification", "challenge": "c1"}).encode()
+    chat.verify_webhook(hello, slack.signed_headers(hello, SECRET, int(time.time())), SECRET)
+    assert chat.parse_webhook(hello, {}).reply == {"challenge": "c1"}
+    message = json.dumps({"type": "event_callback", "event_id": "Ev1", "event": {"type": "message"}}).encode()
+    event = chat.parse_webhook(message, {})
+    assert event.type == "message" and event.id is None and event.reply is None
+
+
+def test_shopify_event_is_named_by_its_topic_and_id_headers() -> None:
+    shop = connector_type("shop")
+    body = json.dumps({"id": 820982911946154508, "total_price": "12.00"}).encode()
+    headers = shopify.signed_headers(
+        body, SECRET, "orders/paid", event_id="e-1", shop_domain="s.myshopify.com", api_version="2024-10"
+    )
+    shop.verify_webhook(body, headers, SECRET)
+    with pytest.raises(SignatureError, match="does not match"):
+        shop.verify_webhook(body, headers, "another secret")
+    event = shop.parse_webhook(body, headers)
+    assert (event.type, event.id, event.intake) == ("orders/paid", "e-1", None)
+    assert event.data is not None and event.data["total_price"] == "12.00"
