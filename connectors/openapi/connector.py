@@ -247,54 +247,9 @@ class OpenAPIConnector(Connector):
         extra = sorted(set(arguments) - allowed)
         if extra:
             raise ConnectorError(f"{op.name} does not take {', '.join(extra)}")
-        query: list[str] = []
-        headers: dict[str, str] = {}
-        cookies: list[str] = []
-        for p in op.parameters:
-            value = arguments.get(p.argument)
-            if value is None:
-                if p.required and p.location != "path":
-                    raise ConnectorError(f"{op.name} needs {p.argument}")
-                continue
-            value = _content_value(p, value)
-            try:
-                if p.location == "query":
-                    query += serialize.query_parts(p.name, value, p.style, p.explode, p.allow_reserved)
-                elif p.location == "header":
-                    headers[p.name] = serialize.header_value(value, p.explode)
-                elif p.location == "cookie":
-                    cookies += serialize.cookie_parts(p.name, value, p.explode)
-            except serialize.SerializationError as exc:
-                raise ConnectorError(f"{op.name}: {p.argument}: {exc}") from None
-        if cookies:
-            headers["Cookie"] = "; ".join(cookies)
-        kwargs: dict[str, Any] = {}
-        if op.body is not None:
-            body = arguments.get(op.body.argument)
-            if body is None and op.body.required:
-                raise ConnectorError(f"{op.name} needs {op.body.argument}")
-            if body is not None:
-                ctype = op.body.content_type
-                base_type = ctype.split(";")[0].strip().lower()
-                if base_type == "application/json" or base_type.endswith("+json"):
-                    kwargs["content"] = json.dumps(body, ensure_ascii=False).encode()
-                    headers["Content-Type"] = ctype
-                elif base_type == "application/x-www-form-urlencoded":
-                    if not isinstance(body, Mapping):
-                        raise ConnectorError(
-                            f"{op.name}: {op.body.argument} must be an object of form fields"
-                        )
-                    kwargs["content"] = serialize.form_body(body, op.body.encoding).encode()
-                    headers["Content-Type"] = "application/x-www-form-urlencoded"
-                elif base_type == "multipart/form-data":
-                    if not isinstance(body, Mapping):
-                        raise ConnectorError(
-                            f"{op.name}: {op.body.argument} must be an object of form fields"
-                        )
-                    kwargs["files"] = serialize.multipart_fields(body, op.body.encoding, op.body.schema)
-                else:
-                    kwargs["content"] = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                    headers["Content-Type"] = ctype
+        query, headers = _parameters(op, arguments)
+        kwargs, body_headers = _body(op, arguments)
+        headers.update(body_headers)
         header_name = self.config.get("idempotency_header")
         if header_name and idempotency_key and self.effect_of(op) == "write":
             headers[str(header_name)] = idempotency_key
@@ -537,3 +492,57 @@ def _describe(scheme: Mapping[str, Any]) -> str:
         flows = ", ".join(scheme.get("flows") or {})
         return f"oauth2 ({flows}), credentials 'client_id'/'client_secret' or 'token'"
     return kind
+
+
+def _parameters(op: OpenAPIOperation, arguments: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """Query parts (already encoded per style) and headers (cookies included) from the
+    operation's parameters; path parameters go into the URL elsewhere."""
+    query: list[str] = []
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for p in op.parameters:
+        value = arguments.get(p.argument)
+        if value is None:
+            if p.required and p.location != "path":
+                raise ConnectorError(f"{op.name} needs {p.argument}")
+            continue
+        value = _content_value(p, value)
+        try:
+            if p.location == "query":
+                query += serialize.query_parts(p.name, value, p.style, p.explode, p.allow_reserved)
+            elif p.location == "header":
+                headers[p.name] = serialize.header_value(value, p.explode)
+            elif p.location == "cookie":
+                cookies += serialize.cookie_parts(p.name, value, p.explode)
+        except serialize.SerializationError as exc:
+            raise ConnectorError(f"{op.name}: {p.argument}: {exc}") from None
+    if cookies:
+        headers["Cookie"] = "; ".join(cookies)
+    return query, headers
+
+
+def _body(op: OpenAPIOperation, arguments: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """httpx keyword arguments for the request body, and its Content-Type, in the media type
+    the operation declares (JSON, form, multipart, or as given)."""
+    if op.body is None:
+        return {}, {}
+    body = arguments.get(op.body.argument)
+    if body is None:
+        if op.body.required:
+            raise ConnectorError(f"{op.name} needs {op.body.argument}")
+        return {}, {}
+    ctype = op.body.content_type
+    base_type = ctype.split(";")[0].strip().lower()
+    if base_type == "application/json" or base_type.endswith("+json"):
+        return {"content": json.dumps(body, ensure_ascii=False).encode()}, {"Content-Type": ctype}
+    if base_type in ("application/x-www-form-urlencoded", "multipart/form-data") and not isinstance(
+        body, Mapping
+    ):
+        raise ConnectorError(f"{op.name}: {op.body.argument} must be an object of form fields")
+    if base_type == "application/x-www-form-urlencoded":
+        content = serialize.form_body(body, op.body.encoding).encode()
+        return {"content": content}, {"Content-Type": "application/x-www-form-urlencoded"}
+    if base_type == "multipart/form-data":
+        return {"files": serialize.multipart_fields(body, op.body.encoding, op.body.schema)}, {}
+    content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    return {"content": content}, {"Content-Type": ctype}

@@ -329,87 +329,109 @@ class _Resolver:
         if depth > MAX_SCHEMA_DEPTH:
             return {"type": "object", "description": "(nested too deeply to describe here)"}
         if "$ref" in node:
-            ref = node["$ref"]
-            target = self.lookup(ref, where)
-            name = ref.rsplit("/", 1)[-1]
-            if ref in stack:  # recursion: describe it, do not expand it again
-                return {"type": "object", "description": f"a {name} (recursive; same shape as above)"}
-            limit = self.options.inline_depth
-            if limit is not None and len(stack) >= limit:
-                return self.summary(target, name, where)
-            resolved = self.schema(target, where, (*stack, ref), depth + 1)
-            siblings = {k: v for k, v in node.items() if k != "$ref"}  # 3.1 allows these
-            if siblings:
-                resolved = {**resolved, **self.schema(siblings, where, stack, depth + 1)}
-            return resolved
+            return self._ref(node, where, stack, depth)
         out: dict[str, Any] = {}
-        read_only: set[str] = set()
         for key, value in node.items():
             if key in _DROP_KEYS or key.startswith("x-"):
                 continue
-            if key in ("properties", "patternProperties", "$defs", "definitions"):
-                if not isinstance(value, dict):
-                    raise SpecError(f"{where}.{key} must be an object")
-                out[key] = {
-                    k: self.schema(v, f"{where}.{key}.{k}", stack, depth + 1) for k, v in value.items()
-                }
-                if key == "properties" and self.options.drop_read_only:
-                    # an input never carries what the server sets (OpenAPI: readOnly
-                    # properties SHOULD NOT be sent in a request)
-                    read_only = {k for k, v in out[key].items() if v.get("readOnly") is True}
-                    out[key] = {k: v for k, v in out[key].items() if k not in read_only}
-            elif key == "description" and isinstance(value, str):
-                limit = self.options.max_description
-                text = " ".join(value.split()) if limit is not None else value
-                out[key] = text if limit is None or len(text) <= limit else text[: limit - 1].rstrip() + "…"
-            elif key in ("items", "additionalProperties", "not", "contains", "propertyNames",
-                         "additionalItems", "unevaluatedProperties", "if", "then", "else"):  # fmt: skip
-                out[key] = (
-                    value
-                    if isinstance(value, bool)
-                    else [
-                        self.schema(v, f"{where}.{key}[{i}]", stack, depth + 1) for i, v in enumerate(value)
-                    ]
-                    if isinstance(value, list)
-                    else self.schema(value, f"{where}.{key}", stack, depth + 1)
-                )
-            elif key in ("allOf", "anyOf", "oneOf", "prefixItems"):
-                if not isinstance(value, list):
-                    raise SpecError(f"{where}.{key} must be a list")
-                out[key] = [
-                    self.schema(v, f"{where}.{key}[{i}]", stack, depth + 1) for i, v in enumerate(value)
-                ]
-            elif key == "examples" and isinstance(value, dict):
+            if key == "examples" and isinstance(value, dict):
                 continue  # OpenAPI's examples map, not JSON Schema's list
-            else:
-                out[key] = copy.deepcopy(value)
-        # OpenAPI 3.0 dialect -> JSON Schema
-        if out.pop("nullable", False) is True:
-            kind = out.get("type")
-            if isinstance(kind, str):
-                out["type"] = [kind, "null"]
-            elif isinstance(kind, list) and "null" not in kind:
-                out["type"] = [*kind, "null"]
-            if "enum" in out and None not in out["enum"]:
-                out["enum"] = [*out["enum"], None]
-        for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
-            if out.get(exclusive) is True and bound in out:
-                out[exclusive] = out.pop(bound)
-            elif out.get(exclusive) is False:
-                out.pop(exclusive)
-        if "example" in node and "examples" not in out:
-            out["examples"] = [copy.deepcopy(node["example"])]
-        if read_only and isinstance(out.get("required"), list):
-            out["required"] = [r for r in out["required"] if r not in read_only]
-            if not out["required"]:
-                del out["required"]
-        if (
-            "properties" in out
-            and "type" not in out
-            and not any(k in out for k in ("allOf", "anyOf", "oneOf"))
-        ):
-            out["type"] = "object"
-        return out
+            out[key] = self._keyword(key, value, where, stack, depth + 1)
+        read_only = self._drop_read_only(out)
+        return _as_json_schema(out, node, read_only)
+
+    def _ref(self, node: dict[str, Any], where: str, stack: tuple[str, ...], depth: int) -> dict[str, Any]:
+        """A `$ref` inlined: described instead when it recurs or the inline depth is reached."""
+        ref = node["$ref"]
+        target = self.lookup(ref, where)
+        name = ref.rsplit("/", 1)[-1]
+        if ref in stack:  # recursion: describe it, do not expand it again
+            return {"type": "object", "description": f"a {name} (recursive; same shape as above)"}
+        limit = self.options.inline_depth
+        if limit is not None and len(stack) >= limit:
+            return self.summary(target, name, where)
+        resolved = self.schema(target, where, (*stack, ref), depth + 1)
+        siblings = {k: v for k, v in node.items() if k != "$ref"}  # 3.1 allows these
+        if siblings:
+            resolved = {**resolved, **self.schema(siblings, where, stack, depth + 1)}
+        return resolved
+
+    def _keyword(self, key: str, value: Any, where: str, stack: tuple[str, ...], depth: int) -> Any:
+        """One keyword of a schema object, its subschemas converted at `depth`."""
+        if key in _SCHEMA_MAPS:
+            if not isinstance(value, dict):
+                raise SpecError(f"{where}.{key} must be an object")
+            return {k: self.schema(v, f"{where}.{key}.{k}", stack, depth) for k, v in value.items()}
+        if key == "description" and isinstance(value, str):
+            return self._description(value)
+        if key in _SUBSCHEMAS:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, list):
+                return [self.schema(v, f"{where}.{key}[{i}]", stack, depth) for i, v in enumerate(value)]
+            return self.schema(value, f"{where}.{key}", stack, depth)
+        if key in _SCHEMA_LISTS:
+            if not isinstance(value, list):
+                raise SpecError(f"{where}.{key} must be a list")
+            return [self.schema(v, f"{where}.{key}[{i}]", stack, depth) for i, v in enumerate(value)]
+        return copy.deepcopy(value)
+
+    def _description(self, value: str) -> str:
+        limit = self.options.max_description
+        if limit is None:
+            return value
+        text = " ".join(value.split())
+        return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+    def _drop_read_only(self, out: dict[str, Any]) -> set[str]:
+        """Remove what the server sets from an input's properties (OpenAPI: readOnly
+        properties SHOULD NOT be sent in a request); return their names."""
+        properties = out.get("properties")
+        if not self.options.drop_read_only or not isinstance(properties, dict):
+            return set()
+        read_only = {k for k, v in properties.items() if v.get("readOnly") is True}
+        out["properties"] = {k: v for k, v in properties.items() if k not in read_only}
+        return read_only
+
+
+# Keywords whose value is a map of names to subschemas, a subschema (or a list of them, or a
+# boolean), or a list of subschemas.
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions"})
+_SUBSCHEMAS = frozenset(
+    {"items", "additionalProperties", "not", "contains", "propertyNames",
+     "additionalItems", "unevaluatedProperties", "if", "then", "else"}
+)  # fmt: skip
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+
+
+def _as_json_schema(out: dict[str, Any], node: dict[str, Any], read_only: set[str]) -> dict[str, Any]:
+    """OpenAPI 3.0's dialect (nullable, boolean exclusive bounds, `example`) as JSON Schema."""
+    if out.pop("nullable", False) is True:
+        _nullable(out)
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if out.get(exclusive) is True and bound in out:
+            out[exclusive] = out.pop(bound)
+        elif out.get(exclusive) is False:
+            out.pop(exclusive)
+    if "example" in node and "examples" not in out:
+        out["examples"] = [copy.deepcopy(node["example"])]
+    if read_only and isinstance(out.get("required"), list):
+        out["required"] = [r for r in out["required"] if r not in read_only]
+        if not out["required"]:
+            del out["required"]
+    if "properties" in out and "type" not in out and not any(k in out for k in ("allOf", "anyOf", "oneOf")):
+        out["type"] = "object"
+    return out
+
+
+def _nullable(out: dict[str, Any]) -> None:
+    kind = out.get("type")
+    if isinstance(kind, str):
+        out["type"] = [kind, "null"]
+    elif isinstance(kind, list) and "null" not in kind:
+        out["type"] = [*kind, "null"]
+    if "enum" in out and None not in out["enum"]:
+        out["enum"] = [*out["enum"], None]
 
 
 # --- names ---------------------------------------------------------------------------
@@ -512,80 +534,21 @@ def _operation(
     parameters: list[Parameter] = []
     used_args: set[str] = set()
     for param, here in _parameters(resolver, path, method, path_item, op):
-        name, location = str(param["name"]), str(param["in"])
-        if location == "header" and name.lower() in ("accept", "content-type", "authorization"):
-            continue  # OpenAPI says these are ignored as parameters
-        content_type = None
-        if "schema" in param:
-            schema = resolver.schema(param["schema"], f"{here}.schema")
-        else:
-            picked = _pick_content(param.get("content"), here)
-            schema = resolver.schema(picked[1].get("schema", {}), f"{here}.content") if picked else {}
-            content_type = picked[0] if picked else None
-        if param.get("description") and "description" not in schema:
-            schema = {**schema, "description": " ".join(str(param["description"]).split())}
-        if param.get("deprecated"):
-            schema = {**schema, "deprecated": True}
-        argument = _argument_name(name)
-        if argument in used_args:
-            argument = _argument_name(f"{location}_{name}")
-        used_args.add(argument)
-        is_required = location == "path" or bool(param.get("required"))
-        style = str(param.get("style") or DEFAULT_STYLE[location])
-        if style not in STYLES[location]:
-            raise SpecError(
-                f"{here}: style {style!r} is not allowed in {location} "
-                f"(allowed: {', '.join(STYLES[location])})"
-            )
-        parameters.append(
-            Parameter(
-                name=name,
-                location=location,
-                argument=argument,
-                required=is_required,
-                schema=schema,
-                style=style,
-                explode=bool(param.get("explode", style == "form")),
-                allow_reserved=bool(param.get("allowReserved")) and location == "query",
-                content_type=content_type,
-            )
-        )
-        properties[argument] = schema
-        if is_required:
-            required.append(argument)
+        parameter = _parameter(resolver, param, here, used_args)
+        if parameter is None:
+            continue
+        parameters.append(parameter)
+        properties[parameter.argument] = parameter.schema
+        if parameter.required:
+            required.append(parameter.argument)
     for placeholder in re.findall(r"{([^}]+)}", path):
         if not any(p.location == "path" and p.name == placeholder for p in parameters):
             raise SpecError(f"{where}: path parameter {placeholder!r} is used in the path but not declared")
-    body: RequestBody | None = None
-    if "requestBody" in op:
-        raw_body = resolver.deref(op["requestBody"], f"{where}.requestBody")
-        if not isinstance(raw_body, dict):
-            raise SpecError(f"{where}.requestBody must be an object")
-        picked = _pick_content(raw_body.get("content"), f"{where}.requestBody")
-        if picked is None:
-            raise SpecError(f"{where}.requestBody has no content")
-        ctype, media = picked
-        if not isinstance(media, dict):
-            raise SpecError(f"{where}.requestBody.content.{ctype} must be an object")
-        if _json_type(ctype) or ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            schema = resolver.schema(media.get("schema", {}), f"{where}.requestBody.content.{ctype}.schema")
-        else:
-            schema = {"type": "string", "description": f"raw {ctype} content"}
-        if raw_body.get("description") and "description" not in schema:
-            schema = {**schema, "description": " ".join(str(raw_body["description"]).split())}
-        argument = "body" if "body" not in used_args else "request_body"
-        raw_encoding = media.get("encoding")
-        encoding: dict[str, Any] = raw_encoding if isinstance(raw_encoding, dict) else {}
-        body = RequestBody(
-            ctype,
-            schema,
-            bool(raw_body.get("required")),
-            argument,
-            {str(k): dict(v) for k, v in encoding.items() if isinstance(v, dict)},
-        )
-        properties[argument] = schema
+    body = _request_body(resolver, op["requestBody"], where, used_args) if "requestBody" in op else None
+    if body is not None:
+        properties[body.argument] = body.schema
         if body.required:
-            required.append(argument)
+            required.append(body.argument)
     input_schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         input_schema["required"] = required
@@ -610,6 +573,74 @@ def _operation(
         security=security,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         deprecated=bool(op.get("deprecated")),
+    )
+
+
+def _parameter(
+    resolver: _Resolver, param: dict[str, Any], here: str, used_args: set[str]
+) -> Parameter | None:
+    """One declared parameter as an argument of the tool (None for headers OpenAPI ignores)."""
+    name, location = str(param["name"]), str(param["in"])
+    if location == "header" and name.lower() in ("accept", "content-type", "authorization"):
+        return None  # OpenAPI says these are ignored as parameters
+    content_type = None
+    if "schema" in param:
+        schema = resolver.schema(param["schema"], f"{here}.schema")
+    else:
+        picked = _pick_content(param.get("content"), here)
+        schema = resolver.schema(picked[1].get("schema", {}), f"{here}.content") if picked else {}
+        content_type = picked[0] if picked else None
+    if param.get("description") and "description" not in schema:
+        schema = {**schema, "description": " ".join(str(param["description"]).split())}
+    if param.get("deprecated"):
+        schema = {**schema, "deprecated": True}
+    argument = _argument_name(name)
+    if argument in used_args:
+        argument = _argument_name(f"{location}_{name}")
+    used_args.add(argument)
+    style = str(param.get("style") or DEFAULT_STYLE[location])
+    if style not in STYLES[location]:
+        raise SpecError(
+            f"{here}: style {style!r} is not allowed in {location} (allowed: {', '.join(STYLES[location])})"
+        )
+    return Parameter(
+        name=name,
+        location=location,
+        argument=argument,
+        required=location == "path" or bool(param.get("required")),
+        schema=schema,
+        style=style,
+        explode=bool(param.get("explode", style == "form")),
+        allow_reserved=bool(param.get("allowReserved")) and location == "query",
+        content_type=content_type,
+    )
+
+
+def _request_body(resolver: _Resolver, node: Any, where: str, used_args: set[str]) -> RequestBody:
+    """The operation's request body in the first media type we can send."""
+    raw_body = resolver.deref(node, f"{where}.requestBody")
+    if not isinstance(raw_body, dict):
+        raise SpecError(f"{where}.requestBody must be an object")
+    picked = _pick_content(raw_body.get("content"), f"{where}.requestBody")
+    if picked is None:
+        raise SpecError(f"{where}.requestBody has no content")
+    ctype, media = picked
+    if not isinstance(media, dict):
+        raise SpecError(f"{where}.requestBody.content.{ctype} must be an object")
+    if _json_type(ctype) or ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        schema = resolver.schema(media.get("schema", {}), f"{where}.requestBody.content.{ctype}.schema")
+    else:
+        schema = {"type": "string", "description": f"raw {ctype} content"}
+    if raw_body.get("description") and "description" not in schema:
+        schema = {**schema, "description": " ".join(str(raw_body["description"]).split())}
+    raw_encoding = media.get("encoding")
+    encoding: dict[str, Any] = raw_encoding if isinstance(raw_encoding, dict) else {}
+    return RequestBody(
+        ctype,
+        schema,
+        bool(raw_body.get("required")),
+        "body" if "body" not in used_args else "request_body",
+        {str(k): dict(v) for k, v in encoding.items() if isinstance(v, dict)},
     )
 
 
@@ -640,12 +671,8 @@ def _fitted(
     return built
 
 
-def build_spec(
-    document: Any, *, source: str | None = None, options: SchemaOptions | None = None
-) -> OpenAPISpec:
-    """Check the document's shape and build its operations."""
-    options = options or SchemaOptions()
-    name = source or "the OpenAPI document"
+def _openapi_version(document: Any, name: str) -> str:
+    """The document's OpenAPI 3.x version, or a SpecError saying what it is instead."""
     if not isinstance(document, dict):
         raise SpecError(f"{name} must be a JSON/YAML object, not {type(document).__name__}")
     if "swagger" in document and "openapi" not in document:
@@ -661,24 +688,26 @@ def build_spec(
             f"{name} is not an OpenAPI 3.x document: its 'openapi' field is missing or not a 3.x "
             "version like '3.0.3'"
         )
-    info_node = document.get("info")
-    info: dict[str, Any] = info_node if isinstance(info_node, dict) else {}
-    paths = document.get("paths")
-    if not isinstance(paths, dict):
-        raise SpecError(f"{name}: 'paths' must be an object mapping paths to operations")
-    components = document.get("components") or {}
+    return version
+
+
+def _security_schemes(resolver: _Resolver, components: Any, name: str) -> dict[str, dict[str, Any]]:
     if not isinstance(components, dict):
         raise SpecError(f"{name}: 'components' must be an object")
     schemes = components.get("securitySchemes") or {}
     if not isinstance(schemes, dict):
         raise SpecError(f"{name}: components.securitySchemes must be an object")
-    resolver = _Resolver(document)
-    security_schemes: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, Any]] = {}
     for scheme_name, raw in schemes.items():
         scheme = resolver.deref(raw, f"components.securitySchemes.{scheme_name}")
         if not isinstance(scheme, dict) or "type" not in scheme:
             raise SpecError(f"components.securitySchemes.{scheme_name} needs a 'type'")
-        security_schemes[str(scheme_name)] = scheme
+        found[str(scheme_name)] = scheme
+    return found
+
+
+def _operations(resolver: _Resolver, paths: dict[Any, Any], options: SchemaOptions) -> list[OpenAPIOperation]:
+    """Every operation under `paths`, in document order, each with a unique tool name."""
     operations: list[OpenAPIOperation] = []
     taken: set[str] = set()
     for path, raw_item in paths.items():
@@ -693,11 +722,14 @@ def build_spec(
             op = path_item[method]
             if not isinstance(op, dict):
                 raise SpecError(f"{_where(path, method)} must be an object")
-            operations.append(_fitted(document, options, path, method, path_item, op, taken))
-    if not operations:
-        raise SpecError(f"{name} has no operations under 'paths'")
+            operations.append(_fitted(resolver.document, options, path, method, path_item, op, taken))
+    return operations
+
+
+def _servers(raw: Any) -> list[str]:
+    """Server URLs with their variables set to their defaults."""
     servers = []
-    for i, server in enumerate(document.get("servers") or []):
+    for i, server in enumerate(raw):
         if not isinstance(server, dict) or not isinstance(server.get("url"), str):
             raise SpecError(f"servers[{i}] needs a 'url'")
         url = server["url"]
@@ -705,6 +737,27 @@ def build_spec(
             default = spec.get("default") if isinstance(spec, dict) else None
             url = url.replace(f"{{{var}}}", str(default if default is not None else ""))
         servers.append(url)
+    return servers
+
+
+def build_spec(
+    document: Any, *, source: str | None = None, options: SchemaOptions | None = None
+) -> OpenAPISpec:
+    """Check the document's shape and build its operations."""
+    options = options or SchemaOptions()
+    name = source or "the OpenAPI document"
+    version = _openapi_version(document, name)
+    info_node = document.get("info")
+    info: dict[str, Any] = info_node if isinstance(info_node, dict) else {}
+    paths = document.get("paths")
+    if not isinstance(paths, dict):
+        raise SpecError(f"{name}: 'paths' must be an object mapping paths to operations")
+    resolver = _Resolver(document)
+    security_schemes = _security_schemes(resolver, document.get("components") or {}, name)
+    operations = _operations(resolver, paths, options)
+    if not operations:
+        raise SpecError(f"{name} has no operations under 'paths'")
+    servers = _servers(document.get("servers") or [])
     return OpenAPISpec(
         document=document,
         title=str(info.get("title") or "API"),
