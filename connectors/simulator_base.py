@@ -464,50 +464,10 @@ def install(
     app.state.oauth = issuer
     skip_all = CONTROL_PATHS + (OAUTH_CONTROL_PATHS if issuer is not None else ())
 
-    @app.post("/_faults", include_in_schema=False)
-    async def set_faults(changes: dict[str, Any]) -> Response:
-        try:
-            faults.update(changes)
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            return JSONResponse({"error": "InvalidFaults", "description": str(exc)}, status_code=422)
-        return JSONResponse(faults.snapshot())
-
-    @app.get("/_faults", include_in_schema=False)
-    async def get_faults() -> dict[str, Any]:
-        return faults.snapshot()
-
-    @app.delete("/_faults", include_in_schema=False)
-    async def reset_faults() -> dict[str, Any]:
-        faults.reset()
-        return faults.snapshot()
-
-    if state_snapshot is not None:
-        snapshot = state_snapshot
-
-        @app.get("/_state", include_in_schema=False)
-        async def get_state() -> Any:
-            return snapshot()
-
+    _install_controls(app, faults, state_snapshot)
     if issuer is not None:
         _install_oauth(app, issuer)
-
-    def check_credentials(authorization: str | None) -> tuple[bool, str | None, str]:
-        """(allowed, principal, the WWW-Authenticate challenge if not allowed)."""
-        if issuer is not None:
-            scheme, _, value = (authorization or "").partition(" ")
-            token = value.strip()
-            if scheme.lower() == "bearer" and token:
-                if issuer.validate(token) or (auth.bearer and token in auth.bearer):
-                    return True, None, ""
-                challenge = (
-                    'Bearer realm="api", error="invalid_token", '
-                    'error_description="The access token is invalid, expired or revoked"'
-                )
-                return False, None, challenge
-            if auth.open:  # OAuth on and nothing else configured: a token is required
-                return False, None, 'Bearer realm="api"'
-        allowed, principal = auth.identify(authorization)
-        return allowed, principal, 'Basic realm="Web"'
+    check_credentials = _credentials_check(auth, issuer)
 
     @app.middleware("http")
     async def fault_and_auth_layer(
@@ -535,6 +495,61 @@ def install(
         if injection.delay_after_write and response.status_code < 400:
             await sleep(injection.delay_after_write)
         return response
+
+
+def _install_controls(app: FastAPI, faults: Faults, state_snapshot: Callable[[], Any] | None) -> None:
+    """`/_faults` (read, change, reset) and, when the simulator has one, `/_state`."""
+
+    @app.post("/_faults", include_in_schema=False)
+    async def set_faults(changes: dict[str, Any]) -> Response:
+        try:
+            faults.update(changes)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            return JSONResponse({"error": "InvalidFaults", "description": str(exc)}, status_code=422)
+        return JSONResponse(faults.snapshot())
+
+    @app.get("/_faults", include_in_schema=False)
+    async def get_faults() -> dict[str, Any]:
+        return faults.snapshot()
+
+    @app.delete("/_faults", include_in_schema=False)
+    async def reset_faults() -> dict[str, Any]:
+        faults.reset()
+        return faults.snapshot()
+
+    if state_snapshot is not None:
+        snapshot = state_snapshot
+
+        @app.get("/_state", include_in_schema=False)
+        async def get_state() -> Any:
+            return snapshot()
+
+
+def _credentials_check(
+    auth: SimulatorAuth, issuer: OAuthIssuer | None
+) -> Callable[[str | None], tuple[bool, str | None, str]]:
+    """How the simulator judges an Authorization header: OAuth bearer tokens first when it
+    issues them, then the configured static credentials."""
+
+    def check_credentials(authorization: str | None) -> tuple[bool, str | None, str]:
+        """(allowed, principal, the WWW-Authenticate challenge if not allowed)."""
+        if issuer is not None:
+            scheme, _, value = (authorization or "").partition(" ")
+            token = value.strip()
+            if scheme.lower() == "bearer" and token:
+                if issuer.validate(token) or (auth.bearer and token in auth.bearer):
+                    return True, None, ""
+                challenge = (
+                    'Bearer realm="api", error="invalid_token", '
+                    'error_description="The access token is invalid, expired or revoked"'
+                )
+                return False, None, challenge
+            if auth.open:  # OAuth on and nothing else configured: a token is required
+                return False, None, 'Bearer realm="api"'
+        allowed, principal = auth.identify(authorization)
+        return allowed, principal, 'Basic realm="Web"'
+
+    return check_credentials
 
 
 def _install_oauth(app: FastAPI, issuer: OAuthIssuer) -> None:

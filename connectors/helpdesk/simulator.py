@@ -506,22 +506,7 @@ class HelpdeskState:
             for field, choices in (("priority", PRIORITIES), ("status", STATUSES), ("type", TYPES)):
                 self._check_choice(payload, field, choices)
             custom = self._custom_metadata(payload)
-            new = dict(ticket)
-            for field in ("priority", "status", "type", "subject"):
-                if field in payload:
-                    new[field] = payload[field]
-            assignee_given, assignee_id = self._agent_id(payload)
-            if assignee_given:
-                new["assignee_id"] = assignee_id
-            if "tags" in payload:
-                new["tags"] = self._tags(payload["tags"], "tags")
-            if "additional_tags" in payload:
-                extra = self._tags(payload["additional_tags"], "additional_tags")
-                new["tags"] = list(new["tags"]) + [t for t in extra if t not in new["tags"]]
-            if "remove_tags" in payload:
-                drop = set(self._tags(payload["remove_tags"], "remove_tags"))
-                new["tags"] = [t for t in new["tags"] if t not in drop]
-
+            new = self._updated_fields(ticket, payload)
             events: list[Any] = []
             comment = None
             if payload.get("comment") is not None:
@@ -530,27 +515,9 @@ class HelpdeskState:
                 )
                 events.append(event)
             actor = self.users.get(comment["author_id"] if comment else author_id or -1)
-            is_agent = actor is not None and actor["role"] in AGENT_ROLES
-            if (
-                "status" not in payload
-                and new["status"] == "new"
-                and is_agent
-                and (comment or new["assignee_id"])
-            ):
-                new["status"] = "open"  # an agent touching a new ticket opens it
-            if new["status"] == "solved" and new["assignee_id"] is None and is_agent and actor is not None:
-                new["assignee_id"] = actor["id"]  # solving assigns the ticket to the solver
-            for field in ("subject", "status", "priority", "type", "assignee_id", "tags"):
-                if new[field] != ticket[field]:
-                    events.append(
-                        {
-                            "id": self._id("event"),
-                            "type": "Change",
-                            "field_name": field,
-                            "value": new[field],
-                            "previous_value": ticket[field],
-                        }
-                    )
+            if actor is not None and actor["role"] in AGENT_ROLES:
+                _agent_touch(new, payload, actor, commented=comment is not None)
+            events += self._changes(ticket, new)
             if not events:
                 return copy.deepcopy(ticket), None
             new["raw_subject"] = new["subject"]
@@ -566,6 +533,39 @@ class HelpdeskState:
             self.tickets[ticket_id] = new
             self.audits[ticket_id].append(audit)
             return copy.deepcopy(new), copy.deepcopy(audit)
+
+    def _updated_fields(self, ticket: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        """The ticket with the fields, assignee and tags the update sets (checked)."""
+        new = dict(ticket)
+        for field in ("priority", "status", "type", "subject"):
+            if field in payload:
+                new[field] = payload[field]
+        assignee_given, assignee_id = self._agent_id(payload)
+        if assignee_given:
+            new["assignee_id"] = assignee_id
+        if "tags" in payload:
+            new["tags"] = self._tags(payload["tags"], "tags")
+        if "additional_tags" in payload:
+            extra = self._tags(payload["additional_tags"], "additional_tags")
+            new["tags"] = list(new["tags"]) + [t for t in extra if t not in new["tags"]]
+        if "remove_tags" in payload:
+            drop = set(self._tags(payload["remove_tags"], "remove_tags"))
+            new["tags"] = [t for t in new["tags"] if t not in drop]
+        return new
+
+    def _changes(self, ticket: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+        """A Change audit event for every field the update changed."""
+        return [
+            {
+                "id": self._id("event"),
+                "type": "Change",
+                "field_name": field,
+                "value": new[field],
+                "previous_value": ticket[field],
+            }
+            for field in ("subject", "status", "priority", "type", "assignee_id", "tags")
+            if new[field] != ticket[field]
+        ]
 
     def ticket(self, ticket_id: int) -> dict[str, Any]:
         with self._lock:
@@ -1032,3 +1032,14 @@ def create_app(
         )
 
     return app
+
+
+def _agent_touch(
+    new: dict[str, Any], payload: dict[str, Any], agent: dict[str, Any], *, commented: bool
+) -> None:
+    """What Zendesk does on its own when an agent updates a ticket: a new ticket the agent
+    comments on or assigns opens, and a solved one with no assignee goes to the solver."""
+    if "status" not in payload and new["status"] == "new" and (commented or new["assignee_id"]):
+        new["status"] = "open"
+    if new["status"] == "solved" and new["assignee_id"] is None:
+        new["assignee_id"] = agent["id"]

@@ -440,47 +440,40 @@ def linear_error_body(status: int) -> dict[str, Any]:
 # --- filters ---------------------------------------------------------------------------
 
 
+def _same(value: Any, text: str, arg: Any) -> bool:
+    return text == arg if isinstance(arg, str) else bool(value == arg)
+
+
+# Linear's comparator operators: (the value, the value as text ("" for null), the argument).
+_OPERATORS: dict[str, Callable[[Any, str, Any], bool]] = {
+    "eq": _same,
+    "neq": lambda value, text, arg: not _same(value, text, arg),
+    "in": lambda value, text, arg: value in arg or text in arg,
+    "nin": lambda value, text, arg: value not in arg and text not in arg,
+    "null": lambda value, text, arg: (value is None) == arg,
+    "eqIgnoreCase": lambda value, text, arg: text.lower() == arg.lower(),
+    "neqIgnoreCase": lambda value, text, arg: text.lower() != arg.lower(),
+    "contains": lambda value, text, arg: value is not None and arg in text,
+    "containsIgnoreCase": lambda value, text, arg: value is not None and arg.lower() in text.lower(),
+    "notContains": lambda value, text, arg: arg not in text,
+    "notContainsIgnoreCase": lambda value, text, arg: arg.lower() not in text.lower(),
+    "startsWith": lambda value, text, arg: text.startswith(arg),
+    "endsWith": lambda value, text, arg: text.endswith(arg),
+    "lt": lambda value, text, arg: value is not None and value < arg,
+    "lte": lambda value, text, arg: value is not None and value <= arg,
+    "gt": lambda value, text, arg: value is not None and value > arg,
+    "gte": lambda value, text, arg: value is not None and value >= arg,
+}
+
+
 def _compare(value: Any, comparator: dict[str, Any] | None) -> bool:
-    """Every operator given in a Linear comparator must hold."""
-    if not comparator:
-        return True
-    for op, arg in comparator.items():
+    """Every operator given in a Linear comparator must hold (the schema lets only these through)."""
+    text = "" if value is None else str(value)
+    for op, arg in (comparator or {}).items():
         if arg is None:
             continue
-        text = "" if value is None else str(value)
-        if op == "eq":
-            ok = value == arg if not isinstance(arg, str) else text == arg
-        elif op == "neq":
-            ok = value != arg if not isinstance(arg, str) else text != arg
-        elif op == "in":
-            ok = value in arg or text in arg
-        elif op == "nin":
-            ok = value not in arg and text not in arg
-        elif op == "null":
-            ok = (value is None) == arg
-        elif op == "eqIgnoreCase":
-            ok = text.lower() == arg.lower()
-        elif op == "neqIgnoreCase":
-            ok = text.lower() != arg.lower()
-        elif op == "contains":
-            ok = value is not None and arg in text
-        elif op == "containsIgnoreCase":
-            ok = value is not None and arg.lower() in text.lower()
-        elif op == "notContains":
-            ok = arg not in text
-        elif op == "notContainsIgnoreCase":
-            ok = arg.lower() not in text.lower()
-        elif op == "startsWith":
-            ok = text.startswith(arg)
-        elif op == "endsWith":
-            ok = text.endswith(arg)
-        elif op in ("lt", "lte", "gt", "gte"):
-            if value is None:
-                return False
-            ok = {"lt": value < arg, "lte": value <= arg, "gt": value > arg, "gte": value >= arg}[op]
-        else:  # pragma: no cover - the schema only lets the operators above through
-            ok = False
-        if not ok:
+        check = _OPERATORS.get(op)
+        if check is None or not check(value, text, arg):
             return False
     return True
 
