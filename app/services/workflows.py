@@ -35,18 +35,12 @@ from app.store.tables import AuditEntry, Connection, Run, Workflow, utcnow
 from connectors.registry import CONNECTOR_TYPES
 from tools.base import Catalogue
 
-# What each kind of system can tell us happened (through its webhooks). Connector
-# classes may announce their own (`events`); these are the ones intake knows for the rest.
-EVENTS: dict[str, list[str]] = {
-    "payments": ["charge.dispute.created", "charge.refunded"],
-    "helpdesk": ["ticket.created"],
-    "chat": ["message"],
-}
-
 
 def events_of(kind: str) -> list[str]:
+    """What a kind of system can tell us happened through its webhooks, as its connector
+    class announces (`events`)."""
     declared = getattr(CONNECTOR_TYPES.get(kind), "events", None)
-    return list(declared) if declared else EVENTS.get(kind, [])
+    return list(declared) if declared else []
 
 
 OPS = ["equals", "not_equals", "contains", "greater_than", "less_than", "at_least", "at_most", "is_set"]
