@@ -285,7 +285,7 @@ async def post_webhook(connection: str, request: Request, c: Container = Depends
     """A system's event. No bearer token: the vendor's signature, checked with the connection's secret."""
     body = await request.body()
     result = await run_in_threadpool(webhooks.receive, c.db, c.box, connection, request.headers, body)
-    if "challenge" in result:
+    if "accepted" not in result:  # the system asked for an answer (Slack's URL check), not an event
         return JSONResponse(result, status_code=200)
     c.wake()
     return JSONResponse(result, status_code=202)

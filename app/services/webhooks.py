@@ -36,6 +36,8 @@ class Unauthorized(ServiceError):
 def receive(
     db: Database, box: SecretBox, name: str, headers: Mapping[str, str], body: bytes
 ) -> dict[str, Any]:
+    """The accepted event (`accepted`, `event`, `run_id`, `created`, `workflow_runs`), or the
+    answer the system asked for instead (a dict without `accepted`, e.g. Slack's challenge)."""
     kind, secret = _connection(db, box, name)
     system = _receiver(kind)
     if not secret:
