@@ -58,13 +58,13 @@ MODEL_SECONDS = Histogram(
     registry=REGISTRY,
 )
 MODEL_TOKENS = Counter(
-    "switchboard_model_tokens_total",
+    "switchboard_model_call_tokens_total",
     "Tokens by model and type (input, output, cache_read, cache_write)",
     ["model", "type"],
     registry=REGISTRY,
 )
 MODEL_COST = Counter(
-    "switchboard_model_cost_usd_total",
+    "switchboard_model_call_cost_usd_total",
     "Model cost in US dollars at list prices, by model",
     ["model"],
     registry=REGISTRY,

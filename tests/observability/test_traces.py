@@ -61,7 +61,7 @@ async def test_spans_of_a_run_across_two_advances_share_the_run_as_trace(
     )
     orch = orchestrator(db, model, system.catalogue())
     run_id = new_run(db)
-    cost_before = sample("switchboard_model_cost_usd_total", model="anthropic:claude-sonnet-4-5")
+    cost_before = sample("switchboard_model_call_cost_usd_total", model="anthropic:claude-sonnet-4-5")
     await orch.drain("w1")
     assert run_view(db, run_id)["status"] == "waiting_approval"
     [action] = run_view(db, run_id)["actions"]
@@ -101,7 +101,7 @@ async def test_spans_of_a_run_across_two_advances_share_the_run_as_trace(
     assert priced_span.parent is not None and priced_span.parent.span_id == second.context.span_id
     assert priced_span.attributes["gen_ai.response.model"] == "claude-sonnet-4-5"
     assert priced_span.attributes["switchboard.cost_usd"] > 0
-    assert sample("switchboard_model_cost_usd_total", model="anthropic:claude-sonnet-4-5") > cost_before
+    assert sample("switchboard_model_call_cost_usd_total", model="anthropic:claude-sonnet-4-5") > cost_before
 
     [read] = found["execute_tool shop__lookup"]
     assert read.attributes["gen_ai.operation.name"] == "execute_tool"
