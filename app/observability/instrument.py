@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from app.llm.base import Model, ModelRequest, ModelResponse, StreamEvent, StreamingModel, Usage
-from app.llm.pricing import cost_usd
+from app.llm.pricing import cost_usd, price_for
 from app.observability import tracing
 from app.observability.context import RUN_ID, TOOL_CALL_ID, bound_run
 from app.observability.metrics import (
@@ -130,61 +130,88 @@ def _model_attributes(name: str, request: ModelRequest) -> dict[str, Any]:
     return attrs
 
 
+@dataclass
+class _ModelCounters:
+    """One model's counter children, looked up once (labels() costs more than the increment)."""
+
+    ok: Any
+    seconds: Any
+    tokens: tuple[Any, Any, Any, Any]
+    cost: Any
+    priced: bool
+
+
+_MODEL_COUNTERS: dict[str, _ModelCounters] = {}
+
+
+def _counters(model_name: str, priced_as: str) -> _ModelCounters:
+    found = _MODEL_COUNTERS.get(model_name)
+    if found is None:
+        tokens = tuple(
+            MODEL_TOKENS.labels(model_name, k) for k in ("input", "output", "cache_read", "cache_write")
+        )
+        found = _MODEL_COUNTERS[model_name] = _ModelCounters(
+            ok=MODEL_CALLS.labels(model_name, "ok"),
+            seconds=MODEL_SECONDS.labels(model_name),
+            tokens=tokens,  # type: ignore[arg-type]
+            cost=MODEL_COST.labels(model_name),
+            priced=price_for(priced_as) is not None,
+        )
+    return found
+
+
 def _record_response(name: str, response: ModelResponse, span: Span | None, seconds: float) -> None:
     model_name = response.model or name
+    priced_as = model_name if ":" in model_name else name
     usage: Usage = response.usage
-    cost = cost_usd(model_name if ":" in model_name else name, usage)
-    MODEL_CALLS.labels(model_name, "ok").inc()
-    MODEL_SECONDS.labels(model_name).observe(seconds)
-    for kind, n in (
-        ("input", usage.input_tokens),
-        ("output", usage.output_tokens),
-        ("cache_read", usage.cache_read_tokens),
-        ("cache_write", usage.cache_write_tokens),
+    counters = _counters(model_name, priced_as)
+    cost = cost_usd(priced_as, usage) if counters.priced else 0.0
+    counters.ok.inc()
+    counters.seconds.observe(seconds)
+    for child, n in zip(
+        counters.tokens,
+        (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens),
+        strict=True,
     ):
         if n:
-            MODEL_TOKENS.labels(model_name, kind).inc(n)
+            child.inc(n)
     if cost:
-        MODEL_COST.labels(model_name).inc(cost)
+        counters.cost.inc(cost)
     if (totals := _TOTALS.get()) is not None:
         totals.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
         totals.output_tokens += usage.output_tokens
         totals.cost_usd += cost
-    if span is None:
-        return
-    span.set_attributes(
-        {
-            "gen_ai.response.model": provider_and_model(model_name)[1],
-            "gen_ai.response.finish_reasons": [response.stop_reason],
-            # The conventions count cached tokens in the input; the cache splits are their own.
-            "gen_ai.usage.input_tokens": usage.input_tokens
-            + usage.cache_read_tokens
-            + usage.cache_write_tokens,
-            "gen_ai.usage.output_tokens": usage.output_tokens,
-            "gen_ai.usage.cache_read.input_tokens": usage.cache_read_tokens,
-            "gen_ai.usage.cache_creation.input_tokens": usage.cache_write_tokens,
-            "switchboard.cost_usd": cost,
-            "switchboard.tool_calls": len(response.tool_calls),
-        }
-    )
+    if span is not None:
+        span.set_attributes(_response_attributes(model_name, response, cost))
+
+
+def _response_attributes(model_name: str, response: ModelResponse, cost: float) -> dict[str, Any]:
+    usage = response.usage
+    return {
+        "gen_ai.response.model": provider_and_model(model_name)[1],
+        "gen_ai.response.finish_reasons": [response.stop_reason],
+        # The conventions count cached tokens in the input; the cache splits are their own.
+        "gen_ai.usage.input_tokens": usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens,
+        "gen_ai.usage.output_tokens": usage.output_tokens,
+        "gen_ai.usage.cache_read.input_tokens": usage.cache_read_tokens,
+        "gen_ai.usage.cache_creation.input_tokens": usage.cache_write_tokens,
+        "switchboard.cost_usd": cost,
+        "switchboard.tool_calls": len(response.tool_calls),
+    }
 
 
 @contextmanager
-def _model_call(name: str, request: ModelRequest) -> Iterator[Callable[[ModelResponse], None]]:
-    """Yields `done(response)`; counts a failure by its error type."""
-    started = time.perf_counter()
+def _model_span(name: str, request: ModelRequest) -> Iterator[Span | None]:
     _, model = provider_and_model(name)
     kind = "internal" if name.partition(":")[0] in IN_PROCESS else "client"
     with _span(f"chat {model}", kind, _model_attributes(name, request)) as span:
-        try:
-            yield lambda response: _record_response(name, response, span, time.perf_counter() - started)
-        except BaseException as exc:
-            MODEL_CALLS.labels(name, error_type(exc)).inc()
-            raise
+        yield span
 
 
 class TracedModel:
-    """A Model that reports each call; everything else is the wrapped model's."""
+    """A Model that reports each call; everything else is the wrapped model's.
+
+    Without tracing a call costs a clock read and a few counter increments, no span work."""
 
     def __init__(self, inner: Model):
         self.inner = inner
@@ -196,9 +223,19 @@ class TracedModel:
         return getattr(self.inner, attr)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        with _model_call(self.name, request) as done:
+        if tracing.TRACER is not None:
+            with _model_span(self.name, request) as span:
+                return await self._complete(request, span)
+        return await self._complete(request, None)
+
+    async def _complete(self, request: ModelRequest, span: Span | None) -> ModelResponse:
+        started = time.perf_counter()
+        try:
             response = await self.inner.complete(request)
-            done(response)
+        except BaseException as exc:
+            MODEL_CALLS.labels(self.name, error_type(exc)).inc()
+            raise
+        _record_response(self.name, response, span, time.perf_counter() - started)
         return response
 
 
@@ -208,11 +245,17 @@ class TracedStreamingModel(TracedModel):
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         inner = self.inner
         assert isinstance(inner, StreamingModel)
-        with _model_call(self.name, request) as done:
-            async for event in inner.stream(request):
-                if isinstance(event, ModelResponse):
-                    done(event)
-                yield event
+        started = time.perf_counter()
+        with _model_span(self.name, request) as span:
+            try:
+                async for event in inner.stream(request):
+                    if isinstance(event, ModelResponse):
+                        _record_response(self.name, event, span, time.perf_counter() - started)
+                    yield event
+            except BaseException as exc:
+                if not isinstance(exc, GeneratorExit):
+                    MODEL_CALLS.labels(self.name, error_type(exc)).inc()
+                raise
 
 
 def traced_model(model: Model) -> Model:
@@ -254,22 +297,27 @@ def _retried(tool: Tool, notes: list[dict[str, Any]], span: Span | None) -> None
 
 def instrumented_tool(tool: Tool) -> Tool:
     inner = tool.invoke
+    latency = TOOL_CALL_SECONDS.labels(tool.connection, tool.operation)
 
-    async def invoke(arguments: dict[str, Any], idempotency_key: str | None) -> Any:
+    async def call(arguments: dict[str, Any], idempotency_key: str | None, span: Span | None) -> Any:
         started = time.perf_counter()
         notes: list[dict[str, Any]] = []
-        with _span(f"execute_tool {tool.name}", "internal", _tool_attributes(tool, idempotency_key)) as span:
-            try:
-                with noting_calls() as notes:
-                    return await inner(arguments, idempotency_key)
-            except BaseException as exc:
-                TOOL_ERRORS.labels(tool.connection, tool.operation, error_type(exc)).inc()
-                raise
-            finally:
-                TOOL_CALL_SECONDS.labels(tool.connection, tool.operation).observe(
-                    time.perf_counter() - started
-                )
+        try:
+            with noting_calls() as notes:
+                return await inner(arguments, idempotency_key)
+        except BaseException as exc:
+            TOOL_ERRORS.labels(tool.connection, tool.operation, error_type(exc)).inc()
+            raise
+        finally:
+            latency.observe(time.perf_counter() - started)
+            if notes:
                 _retried(tool, notes, span)
+
+    async def invoke(arguments: dict[str, Any], idempotency_key: str | None) -> Any:
+        if tracing.TRACER is None:
+            return await call(arguments, idempotency_key, None)
+        with _span(f"execute_tool {tool.name}", "internal", _tool_attributes(tool, idempotency_key)) as span:
+            return await call(arguments, idempotency_key, span)
 
     return replace(tool, invoke=invoke)
 
