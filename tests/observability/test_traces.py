@@ -209,3 +209,35 @@ async def test_without_tracing_no_span_is_made_but_counters_are_kept(db: Databas
     assert sample("switchboard_model_calls_total", model="scripted", outcome="ok") == calls + 2
     assert sample("switchboard_run_advances_total", kind="test", outcome="finished") == finished + 1
     assert system.reads == [{"order_id": 7}]
+
+
+async def test_a_streamed_model_call_is_one_span_with_its_usage(
+    db: Database, spans: InMemorySpanExporter
+) -> None:
+    model = ScriptedModel([text("Order 7 has shipped, it should arrive tomorrow.")])
+    orch = orchestrator(db, model, Catalogue())
+    run_id = new_run(db)
+    deltas: list[str] = []
+    assert await orch.advance_now(run_id, "w1", on_delta=deltas.append) == "succeeded"
+    assert "".join(deltas) == "Order 7 has shipped, it should arrive tomorrow."
+    [chat] = by_name(spans)["chat scripted"]
+    assert chat.attributes["gen_ai.usage.output_tokens"] == 5
+    assert chat.attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
+
+
+async def test_a_failing_model_call_fails_its_span_and_the_advance(
+    db: Database, spans: InMemorySpanExporter
+) -> None:
+    orch = orchestrator(db, ScriptedModel(), Catalogue())  # nothing scripted: the call raises
+    before = sample("switchboard_model_calls_total", model="scripted", outcome="ScriptExhausted")
+    run_id = new_run(db)
+    await orch.drain("w1")
+    assert run_view(db, run_id)["status"] == "failed"
+    found = by_name(spans)
+    [chat] = found["chat scripted"]
+    assert chat.status.status_code == StatusCode.ERROR
+    assert chat.attributes["error.type"] == "ScriptExhausted"
+    [advance] = found["invoke_agent test"]
+    assert advance.status.status_code == StatusCode.ERROR
+    assert advance.attributes["error.type"] == "ScriptExhausted"
+    assert sample("switchboard_model_calls_total", model="scripted", outcome="ScriptExhausted") == before + 1
