@@ -75,10 +75,10 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: str = "text", level: str = "INFO", stream: IO[str] | None = None) -> None:
-    """One handler on the root logger in the chosen format (calling again replaces it)."""
-    fmt = fmt.strip().lower()
-    if fmt not in ("text", "json"):
-        raise ValueError(f"SWITCHBOARD_LOG_FORMAT must be text or json, not {fmt!r}")
+    """One handler on the root logger in the chosen format (calling again replaces it); an
+    unknown format writes text and says so, rather than stopping a worker from starting."""
+    asked = fmt.strip().lower()
+    fmt = asked if asked in ("text", "json") else "text"
     root = logging.getLogger()
     for h in [h for h in root.handlers if getattr(h, "_switchboard", False)]:
         root.removeHandler(h)
@@ -91,6 +91,10 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: IO[str] | 
     if root.level > logging.DEBUG:
         for name in _CHATTY:
             logging.getLogger(name).setLevel(logging.WARNING)
+    if asked != fmt:
+        logging.getLogger("switchboard").warning(
+            "SWITCHBOARD_LOG_FORMAT must be text or json, not %r: writing text", asked
+        )
 
 
 def uvicorn_log_config(fmt: str) -> dict[str, Any] | None:
