@@ -47,6 +47,22 @@ class Settings(BaseSettings):
     # "CONNECTION:#channel": post a notice there when a write waits for approval.
     notify: str | None = Field(default=None, alias="SWITCHBOARD_NOTIFY")
     public_url: str | None = Field(default=None, alias="SWITCHBOARD_PUBLIC_URL")
+    # Observability (README: "Watching it run"). Logs: "text" (default) or "json", with run ids.
+    log_format: str = Field(default="text", alias="SWITCHBOARD_LOG_FORMAT")
+    log_level: str = Field(default="INFO", alias="SWITCHBOARD_LOG_LEVEL")
+    # OTLP/HTTP collector base URL for traces; the standard OTEL_EXPORTER_OTLP_* variables work too.
+    otlp_endpoint: str | None = Field(default=None, alias="SWITCHBOARD_OTLP_ENDPOINT")
+    # A worker's own /metrics port (its counters are per process); off by default.
+    metrics_port: int | None = Field(default=None, alias="SWITCHBOARD_METRICS_PORT")
+    # "CONNECTION:#channel": post operational alerts there. Each rule is off at 0.
+    alerts: str | None = Field(default=None, alias="SWITCHBOARD_ALERTS")
+    alert_every_seconds: float = Field(default=60.0, gt=0, alias="SWITCHBOARD_ALERT_SECONDS")
+    alert_window_minutes: float = Field(default=15.0, gt=0, alias="SWITCHBOARD_ALERT_WINDOW_MINUTES")
+    alert_repeat_minutes: float = Field(default=60.0, ge=0, alias="SWITCHBOARD_ALERT_REPEAT_MINUTES")
+    alert_errors: int = Field(default=10, ge=0, alias="SWITCHBOARD_ALERT_ERRORS")
+    alert_rate_limited: int = Field(default=20, ge=0, alias="SWITCHBOARD_ALERT_RATE_LIMITED")
+    alert_approval_hours: float = Field(default=4.0, ge=0, alias="SWITCHBOARD_ALERT_APPROVAL_HOURS")
+    alert_credential_hours: float = Field(default=72.0, ge=0, alias="SWITCHBOARD_ALERT_CREDENTIAL_HOURS")
 
     @property
     def trusted_domains(self) -> tuple[str, ...]:

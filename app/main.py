@@ -157,6 +157,7 @@ class Container:
     @cached_property
     def orchestrator(self) -> Orchestrator:
         from app.agent.orchestrator import Orchestrator
+        from app.observability.instrument import instrument
         from app.services.chat import ChatPipeline
         from app.services.finance import FinancePipeline
         from app.services.mcp_calls import mcp_call_pipeline
@@ -170,7 +171,7 @@ class Container:
             review_threshold=self.settings.review_threshold,
             trusted_domains=self.settings.trusted_domains,
         )
-        return Orchestrator(
+        orchestrator = Orchestrator(
             self.store,
             self.model,
             self.pool.load,
@@ -187,6 +188,7 @@ class Container:
             on_parked=self._on_parked(),
             sweep_seconds=self.settings.sweep_seconds,
         )
+        return instrument(orchestrator, otlp_endpoint=self.settings.otlp_endpoint)
 
     def _bookings(self, exclude_run: str) -> list[dict[str, Any]]:
         from app.services.bookings import own_bookings

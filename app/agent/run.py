@@ -43,6 +43,7 @@ from app.llm.base import (
 from app.llm.pricing import cost_usd
 from app.llm.prompts import untrusted
 from app.llm.tokens import count_tokens
+from app.observability.context import calling_tool
 from connectors.base import ConnectorError, noting_calls
 from tools.base import Catalogue, Tool
 
@@ -333,6 +334,7 @@ class RunContext:
         if (rec := self.recorded(f"tool:{key}")) is not None:
             merge_facts(self.facts, rec.data.get("observed") or {})
             return replayed(rec)
+        calling_tool(call.id)  # the tool's span names the model's call
         tool = tools.get(call.name)
         if tool is None:
             return self._tool_step(

@@ -20,7 +20,7 @@ from app.api.ratelimit import RateLimiter
 from app.api.routes import router
 from app.api.workflow_routes import router as workflow_router
 from app.main import Container
-from app.services import schedules
+from app.services import alerts, schedules
 from app.services.errors import ServiceError
 from app.web.routes import install as install_web
 
@@ -62,6 +62,8 @@ def create_app(
                     )
                 )
             )
+        if (watch := alerts.watcher(container.settings, container.db, container.pool)) is not None:
+            tasks.append(asyncio.create_task(watch.loop(stop, container.settings.alert_every_seconds)))
         if on_ready is not None:
             tasks.append(asyncio.create_task(on_ready(container)))
         try:

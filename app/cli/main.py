@@ -149,18 +149,29 @@ def serve(
     import uvicorn
 
     from app.api.app import create_app
+    from app.observability.logs import configure_logging, uvicorn_log_config
 
     c = _with_secret(_container())
+    configure_logging(c.settings.log_format, c.settings.log_level)
     c.db.upgrade()
-    uvicorn.run(create_app(c, run_worker=worker), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(c, run_worker=worker),
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=uvicorn_log_config(c.settings.log_format),
+    )
 
 
 @app.command()
 def worker(once: bool = typer.Option(False, help="advance what is runnable now, then exit")) -> None:
     """A background worker that claims and advances runs; run as many as you like."""
     from app.agent.orchestrator import worker_id
+    from app.observability import logs, metrics
 
     c = _with_secret(_container())
+    logs.configure_logging(c.settings.log_format, c.settings.log_level)
+    metrics.serve_metrics(c.settings.metrics_port)
     _require_tables(c)
     owner = worker_id()
 

@@ -1,0 +1,112 @@
+"""Counters of what this process did: model calls, tool calls, retries, run advances.
+
+They live in the one registry `/metrics` serves (app/api/metrics.py adds the gauges it
+reads from the database at scrape time). A separate worker process serves its own on
+SWITCHBOARD_METRICS_PORT, since counters are per process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+log = logging.getLogger("switchboard.metrics")
+
+REGISTRY = CollectorRegistry()
+
+# Seconds: from a few milliseconds (a simulator on loopback) to a slow system behind retries.
+_CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+TOOL_CALL_SECONDS = Histogram(
+    "switchboard_tool_call_seconds",
+    "Tool call latency (a connector operation, retries and waits included)",
+    ["connection", "operation"],
+    buckets=_CALL_BUCKETS,
+    registry=REGISTRY,
+)
+TOOL_ERRORS = Counter(
+    "switchboard_tool_call_errors_total",
+    "Tool calls that failed, by connection, operation and error type (a status code or exception)",
+    ["connection", "operation", "error_type"],
+    registry=REGISTRY,
+)
+RETRIES = Counter(
+    "switchboard_connection_retries_total",
+    "Calls to a connected system that were retried, by reason (rate_limited, unavailable, network)",
+    ["connection", "reason"],
+    registry=REGISTRY,
+)
+RATE_LIMIT_WAIT = Counter(
+    "switchboard_connection_rate_limit_wait_seconds_total",
+    "Seconds spent waiting before retrying calls a system refused with 429",
+    ["connection"],
+    registry=REGISTRY,
+)
+MODEL_CALLS = Counter(
+    "switchboard_model_calls_total",
+    "Model calls by model and outcome (ok or an error type)",
+    ["model", "outcome"],
+    registry=REGISTRY,
+)
+MODEL_SECONDS = Histogram(
+    "switchboard_model_call_seconds",
+    "Model call latency",
+    ["model"],
+    buckets=_CALL_BUCKETS,
+    registry=REGISTRY,
+)
+MODEL_TOKENS = Counter(
+    "switchboard_model_call_tokens_total",
+    "Tokens by model and type (input, output, cache_read, cache_write)",
+    ["model", "type"],
+    registry=REGISTRY,
+)
+MODEL_COST = Counter(
+    "switchboard_model_call_cost_usd_total",
+    "Model cost in US dollars at list prices, by model",
+    ["model"],
+    registry=REGISTRY,
+)
+RUN_ADVANCES = Counter(
+    "switchboard_run_advances_total",
+    "Run advances by kind and outcome (finished, waiting, failed, or an error type)",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+RUN_ADVANCE_SECONDS = Histogram(
+    "switchboard_run_advance_seconds",
+    "Time one advance of a run took (until it finished, parked or failed)",
+    ["kind"],
+    buckets=_CALL_BUCKETS,
+    registry=REGISTRY,
+)
+
+
+def retry_reason(event: dict[str, Any]) -> str:
+    """The kind of a retry the transport reported: rate_limited (429), unavailable (5xx), network."""
+    status = event.get("status")
+    if status == 429:
+        return "rate_limited"
+    if isinstance(status, int):
+        return "unavailable"
+    return "network"
+
+
+def observe_retries(connection: str, events: list[dict[str, Any]]) -> None:
+    for event in events:
+        reason = retry_reason(event)
+        RETRIES.labels(connection, reason).inc()
+        wait = event.get("wait_seconds")
+        if reason == "rate_limited" and isinstance(wait, int | float):
+            RATE_LIMIT_WAIT.labels(connection).inc(wait)
+
+
+def serve_metrics(port: int | None, addr: str = "0.0.0.0") -> bool:
+    """Serve this process's counters on their own port (a worker has no HTTP API)."""
+    if not port:
+        return False
+    start_http_server(port, addr=addr, registry=REGISTRY)
+    log.info("metrics on :%d/metrics", port)
+    return True
