@@ -34,6 +34,7 @@ WARM_UP = 10  # tickets run before the clock starts (imports, caches, the first 
 ENGINES = {
     "switchboard": None,
     "langgraph": "langgraph.checkpoint.sqlite",
+    "dbos": "dbos",
     "bare": None,
 }
 

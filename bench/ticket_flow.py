@@ -120,7 +120,7 @@ class TicketWork:
         return {
             "ticket": await self.desk.get_ticket(tid),
             "customer": await self.desk.find_user(ticket["requester_email"]),
-            "articles": await self.desk.search_articles(ticket["subject"], limit=5),
+            "articles": await self.desk.search_articles(f"{ticket['subject']} {ticket['body']}", limit=5),
             "tickets": await self.desk.search_tickets(f"requester:{ticket['requester_email']}"),
         }
 
@@ -140,7 +140,9 @@ class TicketWork:
     async def draft(
         self, ticket: dict[str, Any], classification: dict[str, Any], reads: dict[str, Any]
     ) -> dict[str, Any]:
-        topic = await self.desk.search_articles(classification["category"], limit=5)
+        topic = next(t for t in DEFAULT_TAXONOMY if t["name"] == classification["category"])
+        words = f"{topic['name'].replace('_', ' ')} {topic.get('description') or ''}"
+        topic = await self.desk.search_articles(words.strip()[:200], limit=5)
         variables = {
             "ticket": ticket,
             "classification": classification,
