@@ -99,7 +99,7 @@ class Orchestrator:
                 on_delta=on_delta,
             )
             try:
-                result = await pipeline(ctx)
+                result = await ctx.drive(pipeline)
             except Suspend:
                 self._fail_unreached(ctx)
                 return await self._park(run_id, owner)

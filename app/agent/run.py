@@ -11,9 +11,10 @@ exactly once with its id as the idempotency key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +154,11 @@ class RunContext:
         # on an item a system delivered (a ticket, an invoice, an event) asks for nothing itself.
         self.requested_by: str | None = None if snapshot.input.get("delivered") else snapshot.created_by
         self.requester_role: str | None = None
+        # Steps waiting for the next durable point (see `_append`); only with a store that
+        # commits several steps at once.
+        self._pending: list[NewStep] = []
+        self._pending_fields: dict[str, Any] = {}
+        self._append_many = getattr(store, "append_steps", None)
 
     def unreached_approved(self) -> list[ActionRecord]:
         """Approved writes, known when this pass began, that the pipeline did not come to.
@@ -170,10 +176,42 @@ class RunContext:
     def recorded(self, name: str) -> StepRecord | None:
         return self._steps.get(name)
 
-    def _append(self, step: NewStep, run_fields: dict[str, Any] | None = None) -> StepRecord:
-        rec = self.store.append_step(self.run.id, self.owner, step, run_fields=run_fields)
+    def _append(
+        self, step: NewStep, run_fields: dict[str, Any] | None = None, *, durable: bool = True
+    ) -> StepRecord:
+        """Record a step. A durable one (a model's answer) is committed before this returns,
+        with every step held since; the others (reads, the pipeline's own records, which a
+        replay can redo or rebuild) wait for the next durable point or the end of the pass,
+        so a pass commits where durability needs it, not once per step."""
+        if self._append_many is None:
+            rec = self.store.append_step(self.run.id, self.owner, step, run_fields=run_fields)
+        else:
+            self._pending.append(step)
+            self._pending_fields.update(run_fields or {})
+            rec = StepRecord(seq=-1, kind=step.kind, name=step.name, data=step.data)
+            if durable:
+                self.flush()
         self._steps[step.name] = rec
         return rec
+
+    def flush(self) -> None:
+        """Commit the steps held since the last durable point (one transaction, fenced)."""
+        if not self._pending or self._append_many is None:
+            return
+        steps, fields = self._pending, self._pending_fields
+        self._append_many(self.run.id, self.owner, steps, run_fields=fields or None)
+        self._pending, self._pending_fields = [], {}
+
+    async def drive(self, pipeline: Callable[[RunContext], Awaitable[Any]]) -> Any:
+        """Run the pipeline for this pass; whatever it did is committed however it ends."""
+        try:
+            result = await pipeline(self)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the cause is what matters; a lost lease stops here
+                self.flush()
+            raise
+        self.flush()
+        return result
 
     def record(
         self, name: str, kind: str, data: dict[str, Any], *, run_fields: dict[str, Any] | None = None
@@ -181,7 +219,7 @@ class RunContext:
         """A decision or result of the pipeline itself (classification, draft, note)."""
         if (rec := self.recorded(name)) is not None:
             return rec.data
-        return self._append(NewStep(kind=kind, name=name, data=data), run_fields).data
+        return self._append(NewStep(kind=kind, name=name, data=data), run_fields, durable=False).data
 
     async def model_call(self, name: str, request: ModelRequest) -> ModelResponse:
         if (rec := self.recorded(name)) is not None:
@@ -325,7 +363,8 @@ class RunContext:
                     **({"retries": list(outcome.retries)} if outcome.retries else {}),
                     **extra,
                 },
-            )
+            ),
+            durable=False,  # a read is redone on a replay that lacks it; the model's answer is the point
         )
         return outcome
 
@@ -412,6 +451,7 @@ class RunContext:
                     "provenance": decision.provenance,
                 },
             )
+            self.flush()
             [action] = self.store.propose_actions(self.run.id, self.owner, [new], step)
             self._actions[key] = action
         if action.status in ("pending", "failed"):
@@ -464,6 +504,7 @@ class RunContext:
         in needs_attention until someone retries it (same key) or dismisses it. An outage is
         retried on a later pass with the same key (Transient), when the system deduplicates.
         """
+        self.flush()  # everything before the write is committed before it starts
         action = self.store.start_execution(action.id, self.owner)
         if action.resumed and tool.idempotency == "none":
             self._failed_write(

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.store.tables import AuditEntry
+from app.store.tables import AuditEntry, utcnow
 
 GENESIS = "0" * 64
 # Any fixed 64-bit number; names the chain's lock among the database's advisory locks.
@@ -74,22 +74,57 @@ def _collect(session: Session, flush_context: Any) -> None:
         session.info.setdefault(_PENDING, []).extend(new)
 
 
+def _new_ids(session: Session, n: int, postgres: bool) -> list[int]:
+    """Ids for rows not yet inserted, so they are inserted chained (one batched INSERT, no UPDATE).
+    PostgreSQL draws them from the column's own sequence; SQLite's single writer (BEGIN
+    IMMEDIATE holds the lock) takes the next ones after the largest."""
+    if postgres:
+        q = text("SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) FROM generate_series(1, :n)")
+        return [int(i) for i in session.execute(q, {"n": n}).scalars()]
+    top = int(session.scalar(select(func.max(AuditEntry.id))) or 0)
+    return list(range(top + 1, top + n + 1))
+
+
+def _head_and_ids(session: Session, n: int, postgres: bool) -> tuple[tuple[int, str], list[int]]:
+    """The chain's head and, on SQLite, the next `n` ids, read in one statement."""
+    if postgres or not n:
+        return _head(session), _new_ids(session, n, postgres) if n else []
+    head = (
+        select(AuditEntry.chain_seq, AuditEntry.hash)
+        .where(AuditEntry.chain_seq.is_not(None))
+        .order_by(AuditEntry.chain_seq.desc())
+        .limit(1)
+        .subquery()
+    )
+    top = select(func.max(AuditEntry.id)).scalar_subquery()
+    row = session.execute(select(top, head.c.chain_seq, head.c.hash).select_from(head)).first()
+    if row is None:  # an empty chain: no head row to join
+        return (0, GENESIS), _new_ids(session, n, postgres)
+    start = int(row[0] or 0)
+    return (int(row[1] or 0), str(row[2])), list(range(start + 1, start + n + 1))
+
+
 def _seal(session: Session) -> None:
-    if not session.info.get(_PENDING) and not any(isinstance(o, AuditEntry) for o in session.new):
+    fresh = [o for o in session.new if isinstance(o, AuditEntry)]
+    if not session.info.get(_PENDING) and not fresh:
         return
-    session.flush()  # every row has its id before it is chained
-    entries = sorted(session.info.pop(_PENDING, []), key=lambda e: e.id)
-    if not entries:
-        return
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-    seq, prev = _head(session)
-    for entry in entries:
-        seq += 1
-        entry.chain_seq = seq
-        entry.prev_hash = prev
-        entry.hash = prev = link(prev, entry)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    with session.no_autoflush:
+        if postgres:  # ids first: the lock is the last one this transaction takes
+            ids = _new_ids(session, len(fresh), postgres) if fresh else []
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+            seq, prev = _head(session)
+        else:
+            (seq, prev), ids = _head_and_ids(session, len(fresh), postgres)
+        for entry, new_id in zip(fresh, ids, strict=True):
+            entry.id = new_id
+            entry.at = entry.at or utcnow()  # hashed as stored
+        entries = sorted([*session.info.pop(_PENDING, []), *fresh], key=lambda e: e.id)
+        for entry in entries:
+            seq += 1
+            entry.chain_seq = seq
+            entry.prev_hash = prev
+            entry.hash = prev = link(prev, entry)
     session.flush()
     session.info.pop(_PENDING, None)
 

@@ -114,8 +114,9 @@ class SqlRunStore:
             raise LeaseLost(run_id)
         return run
 
-    def _add_step(self, s: Session, run: Run, owner: str, step: NewStep) -> Step:
-        seq = (s.scalar(select(func.max(Step.seq)).where(Step.run_id == run.id)) or 0) + 1
+    def _add_step(self, s: Session, run: Run, owner: str, step: NewStep, seq: int | None = None) -> Step:
+        if seq is None:
+            seq = self._next_seq(s, run.id)
         row = Step(
             run_id=run.id,
             seq=seq,
@@ -147,8 +148,11 @@ class SqlRunStore:
                 tool=step.data.get("tool"), effect=step.data.get("effect"), is_error=step.data.get("is_error")
             )
         audit(s, owner, f"step.{step.kind}", "run", run.id, summary)
-        s.flush()
         return row
+
+    @staticmethod
+    def _next_seq(s: Session, run_id: str) -> int:
+        return int(s.scalar(select(func.max(Step.seq)).where(Step.run_id == run_id)) or 0) + 1
 
     def append_step(
         self, run_id: str, owner: str, step: NewStep, *, run_fields: dict[str, Any] | None = None
@@ -157,7 +161,23 @@ class SqlRunStore:
             run = self._locked(s, run_id, owner)
             for k, v in (run_fields or {}).items():
                 setattr(run, k, v)
-            return step_record(self._add_step(s, run, owner, step))
+            row = self._add_step(s, run, owner, step)
+            s.flush()
+            return step_record(row)
+
+    def append_steps(
+        self, run_id: str, owner: str, steps: list[NewStep], *, run_fields: dict[str, Any] | None = None
+    ) -> list[StepRecord]:
+        """Commit several steps (and run fields) in one transaction, fenced by the lease: a pass
+        holds the steps a replay could redo and commits them with the next durable one."""
+        with self.db.session() as s:
+            run = self._locked(s, run_id, owner)
+            for k, v in (run_fields or {}).items():
+                setattr(run, k, v)
+            first = self._next_seq(s, run_id)
+            rows = [self._add_step(s, run, owner, step, first + i) for i, step in enumerate(steps)]
+            s.flush()
+            return [step_record(r) for r in rows]
 
     def propose_actions(
         self, run_id: str, owner: str, actions: list[NewAction], step: NewStep
