@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
@@ -34,6 +35,7 @@ from app.services import (
     corrections,
     events,
     intake,
+    paging,
     rules,
     views,
     webhooks,
@@ -80,14 +82,34 @@ def post_record(
     return JSONResponse({"run_id": run_id, "created": created}, status_code=202)
 
 
+def _paged(request: Request, response: Response, page: paging.Page) -> list[dict[str, Any]]:
+    """The page's items as the bare JSON list CONTRACT.md names, and the next page's URL (this query
+    with the next cursor) in a `Link: <…>; rel="next"` header (RFC 8288, as GitHub's API does): the
+    body keeps the shape existing clients parse, and a client that ignores the header still gets the
+    newest items. No header on the last page."""
+    if page.next_cursor is not None:
+        url = request.url.include_query_params(cursor=page.next_cursor)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return page.items
+
+
 @router.get("/runs")
 def get_runs(
+    request: Request,
+    response: Response,
     status: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
+    kind: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(paging.DEFAULT_LIMIT, ge=1),
     who: Principal = Depends(require("viewer")),
     c: Container = Depends(container),
 ) -> list[dict[str, Any]]:
-    return views.list_runs(c.db, limit=limit, status=status, viewer=who)
+    """Runs newest first, a page at a time (see `_paged`)."""
+    filters = views.RunFilters(status or None, kind or None, created_after, created_before)
+    page = views.page_runs(c.db, filters, cursor=cursor, limit=limit, viewer=who)
+    return _paged(request, response, page)
 
 
 @router.get("/runs/{run_id}")
@@ -99,12 +121,37 @@ def get_run(
 
 @router.get("/approvals")
 def get_approvals(
+    request: Request,
+    response: Response,
     status: str | None = "pending",
-    limit: int = Query(500, ge=1, le=2000),
+    risk: str | None = None,
+    connection: str | None = None,
+    tool: str | None = None,
+    operation: str | None = None,
+    kind: str | None = None,
+    run_id: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(paging.DEFAULT_LIMIT, ge=1),
     who: Principal = Depends(require("viewer")),
     c: Container = Depends(container),
 ) -> list[dict[str, Any]]:
-    return approvals.list_actions(c.db, status or None, limit)
+    """Actions newest first (`status=all` or empty for every status), a page at a time (see `_paged`);
+    each a summary, the whole action at GET /approvals/{id}."""
+    filters = approvals.ActionFilters(
+        None if status in (None, "", "all") else status,
+        risk or None,
+        connection or None,
+        tool or None,
+        operation or None,
+        kind or None,
+        run_id or None,
+        created_after,
+        created_before,
+    )
+    page = approvals.page_actions(c.db, filters, cursor=cursor, limit=limit)
+    return _paged(request, response, page)
 
 
 @router.get("/approvals/{action_id}")
