@@ -100,7 +100,7 @@ def page_actions(
     used = asdict(filters)
     after = paging.decode(cursor, used) if cursor else None
     q = paging.keyset(filters.apply(action_summary.select()), Action.created_at, Action.id, after)
-    with db.session() as s:
+    with db.read() as s:
         rows = list(s.execute(q.limit(limit + 1)).all())
     rows, next_cursor = paging.cut(rows, limit, lambda r: (r.created_at, r.id), used)
     return paging.Page([action_summary.view(r) for r in rows], next_cursor, used)
@@ -110,7 +110,7 @@ def list_actions(db: Database, status: str | None = "pending", limit: int = 500)
     """The newest `limit` actions as whole items (for callers that need provenance and facts)."""
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", field="status")
-    with db.session() as s:
+    with db.read() as s:
         q = select(Action).order_by(Action.created_at.desc(), Action.id.desc()).limit(limit)
         if status:
             q = q.where(Action.status == status)
@@ -118,7 +118,7 @@ def list_actions(db: Database, status: str | None = "pending", limit: int = 500)
 
 
 def get_action(db: Database, action_id: str) -> dict[str, Any]:
-    with db.session() as s:
+    with db.read() as s:
         a = s.get(Action, action_id)
         if a is None:
             raise NotFound(f"no action {action_id}")

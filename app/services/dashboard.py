@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from app.services import paging
 from app.services.errors import Invalid
 from app.services.followups import follow_up_reply
+from app.services.paging import Page
 from app.services.views import action_view
 from app.store.db import Database
 from app.store.tables import Action, Connection, Item, Run, Step, utcnow
@@ -37,16 +39,27 @@ APPROVED_BY_PEOPLE = APPROVED | {"failed", "dismissed"}
 _CHUNK = 500  # stay far below SQLite's bound-parameter limit
 
 
-def queue(db: Database, tab: str = "pending", *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Actions for one tab, newest first, each with `origin` (what the run was about) and `expires_at`."""
+def queue(db: Database, tab: str = "pending", *, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest `limit` actions of one tab (see `queue_page`)."""
+    return queue_page(db, tab, limit=limit).items
+
+
+def queue_page(db: Database, tab: str = "pending", *, cursor: str | None = None, limit: int = 100) -> Page:
+    """One page of a tab's actions, newest first, as whole items (the cards show provenance and
+    edits), each with `origin` (what the run was about) and `expires_at`; the same keyset cursors as
+    the API's list, so a later page costs what the first does."""
     if tab not in QUEUE_TABS:
         raise Invalid(f"status must be one of {', '.join(QUEUE_TABS)}", field="status")
     statuses = QUEUE_TABS[tab]
-    with db.session() as s:
-        q = select(Action).order_by(Action.created_at.desc(), Action.id).limit(limit).offset(offset)
-        if statuses:
-            q = q.where(Action.status.in_(statuses))
-        rows = s.scalars(q).all()
+    used = {"tab": tab}
+    after = paging.decode(cursor, used) if cursor else None
+    q = paging.keyset(select(Action), Action.created_at, Action.id, after)
+    if statuses:
+        q = q.where(Action.status.in_(statuses))
+    with db.read() as s:
+        rows, next_cursor = paging.cut(
+            list(s.scalars(q.limit(limit + 1)).all()), limit, lambda a: (a.created_at, a.id), used
+        )
         items = []
         for a in rows:
             view = action_view(a)
@@ -55,12 +68,12 @@ def queue(db: Database, tab: str = "pending", *, limit: int = 100, offset: int =
     found = origins(db, {i["run_id"] for i in items})
     for item in items:
         item["origin"] = found.get(item["run_id"]) or {"kind": "run", "title": "(run not found)"}
-    return items
+    return Page(items, next_cursor, used)
 
 
 def queue_counts(db: Database) -> dict[str, int]:
     """How many actions each tab holds (for the tab labels)."""
-    with db.session() as s:
+    with db.read() as s:
         by_status = dict(s.execute(select(Action.status, func.count()).group_by(Action.status)).all())
     counts = {
         tab: sum(n for st, n in by_status.items() if statuses is None or st in statuses)
@@ -71,7 +84,7 @@ def queue_counts(db: Database) -> dict[str, int]:
 
 def queue_stamp(db: Database) -> str:
     """Changes whenever an action is proposed or decided: the UI polls it to know when to refresh."""
-    with db.session() as s:
+    with db.read() as s:
         n, created, decided, executed = s.execute(
             select(
                 func.count(Action.id),
@@ -119,7 +132,7 @@ def origins(db: Database, run_ids: set[str]) -> dict[str, dict[str, Any]]:
     needs_review, reply} for many runs at once (`reply`: the drafted reply that follows a new ticket)."""
     out: dict[str, dict[str, Any]] = {}
     ids = sorted(run_ids)
-    with db.session() as s:
+    with db.read() as s:
         for i in range(0, len(ids), _CHUNK):
             rows = s.execute(
                 select(
@@ -152,7 +165,7 @@ def stats(db: Database, *, days: int = 14, now: datetime | None = None) -> dict[
     now = now or utcnow()
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     day_keys = [_day(since + timedelta(days=i)) for i in range(days)]
-    with db.session() as s:
+    with db.read() as s:
         runs = s.execute(
             select(
                 Run.kind,

@@ -126,7 +126,7 @@ def visible(run: Run, viewer: Principal | None) -> bool:
 
 
 def run_view(db: Database, run_id: str, viewer: Principal | None = None) -> dict[str, Any]:
-    with db.session() as s:
+    with db.read() as s:
         run = s.get(Run, run_id)
         if run is None or not visible(run, viewer):
             raise NotFound(f"no run {run_id}")  # someone else's chat is not said to exist
@@ -238,7 +238,7 @@ def page_runs(
     used = asdict(filters)
     after = paging.decode(cursor, used) if cursor else None
     q = paging.keyset(filters.apply(select(*_RUN_COLUMNS), viewer), Run.created_at, Run.id, after)
-    with db.session() as s:
+    with db.read() as s:
         rows = list(s.execute(q.limit(limit + 1)).all())
     rows, next_cursor = paging.cut(rows, limit, lambda r: (r.created_at, r.id), used)
     return paging.Page([_run_summary(r) for r in rows], next_cursor, used)
