@@ -282,7 +282,22 @@ def _later_page(base: str, token: str, pages: int) -> str | None:
     return path
 
 
-def _row(database: str, what: str, times: list[float], errors: int, size: int, target: float) -> list[Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc), to report cost apart from contention."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(server: int, fn: Any) -> tuple[list[float], int, int, float]:
+    """Run a load; also the server's CPU milliseconds per request it served."""
+    before = cpu_seconds(server)
+    times, errors, size = fn()
+    return times, errors, size, (cpu_seconds(server) - before) * 1000 / max(1, len(times))
+
+
+def _row(
+    database: str, what: str, times: list[float], errors: int, size: int, target: float, cpu_ms: float
+) -> list[Any]:
     p95 = _pct(times, 0.95)
     return [
         database,
@@ -290,6 +305,7 @@ def _row(database: str, what: str, times: list[float], errors: int, size: int, t
         len(times),
         f"{statistics.median(times):.0f}",
         f"{p95:.0f}",
+        f"{cpu_ms:.1f}",
         f"{size / 1024:.1f}",
         errors,
         "yes" if p95 < target and not errors else "no",
@@ -304,7 +320,7 @@ def _ticket(n: int, k: int) -> dict[str, Any]:
     }
 
 
-def _lists(base: str, token: str, db_name: str, each: int) -> list[list[Any]]:
+def _lists(base: str, token: str, db_name: str, each: int, server: int) -> list[list[Any]]:
     h = {"Authorization": f"Bearer {token}"}
     some_id = httpx.get(f"{base}/api/v1/approvals?limit=1", headers=h, timeout=60).json()[0]["id"]
     later = _later_page(base, token, 10)
@@ -328,8 +344,8 @@ def _lists(base: str, token: str, db_name: str, each: int) -> list[list[Any]]:
     rows = []
     asyncio.run(_load(base, token, 2, "GET", ["/api/v1/approvals", "/api/v1/runs"]))  # warm up
     for what, paths in scenarios:
-        times, errors, size = asyncio.run(_load(base, token, each, "GET", paths))
-        rows.append(_row(db_name, what, times, errors, size, LIST_TARGET_MS))
+        measured = _measured(server, lambda p=paths: asyncio.run(_load(base, token, each, "GET", p)))
+        rows.append(_row(db_name, what, *measured[:3], LIST_TARGET_MS, measured[3]))
     return rows
 
 
@@ -426,19 +442,30 @@ def _one_database(db_name: str, db_url: str, workdir: Path, quick: bool) -> tupl
     try:
         _wait_up(f"{base}/healthz", server, log)
         each = 10 if quick else 30
-        rows = _lists(base, token, db_name, each)
+        rows = _lists(base, token, db_name, each, server.pid)
         queued = 150 if quick else 400
         worker = _busy_worker(db_url, workdir, env, queued)
         before = _wait_busy(db_url, queued)
-        times, errors, size = asyncio.run(_load(base, token, each, "POST", ["/api/v1/tickets"], _ticket))
+        worker_cpu, started = cpu_seconds(worker.pid), time.monotonic()
+        times, errors, size, cpu_ms = _measured(
+            server.pid,
+            lambda: asyncio.run(_load(base, token, each, "POST", ["/api/v1/tickets"], _ticket)),
+        )
+        busy = (cpu_seconds(worker.pid) - worker_cpu) / (time.monotonic() - started)
         after = _queued(db_url)
-        rows.append(_row(db_name, "POST /tickets, worker busy", times, errors, size, TICKET_TARGET_MS))
-        times, errors, size = asyncio.run(_load(base, token, each, "GET", ["/api/v1/approvals"]))
-        rows.append(_row(db_name, "approvals, first page, worker busy", times, errors, size, LIST_TARGET_MS))
+        rows.append(
+            _row(db_name, "POST /tickets, worker busy", times, errors, size, TICKET_TARGET_MS, cpu_ms)
+        )
+        measured = _measured(
+            server.pid, lambda: asyncio.run(_load(base, token, each, "GET", ["/api/v1/approvals"]))
+        )
+        rows.append(
+            _row(db_name, "approvals, first page, worker busy", *measured[:3], LIST_TARGET_MS, measured[3])
+        )
         advanced = before + len(times) - after
         notes.append(
-            f"{db_name}: the worker advanced {advanced} runs during the ticket load "
-            f"({before} queued before, {after} after; worker {'alive' if worker.poll() is None else 'dead'})"
+            f"{db_name}: during the ticket load the worker used {busy:.0%} of a core and advanced "
+            f"{advanced} runs ({before} queued before, {after} after)"
         )
         return rows, notes
     finally:
@@ -449,7 +476,17 @@ def _one_database(db_name: str, db_url: str, workdir: Path, quick: bool) -> tupl
 def run(options: Options) -> Section:
     section = Section(
         title=f"API latency: {PENDING:,} pending approvals, {CLIENTS} concurrent clients",
-        columns=["database", "request", "n", "p50 ms", "p95 ms", "KiB", "errors", "meets target"],
+        columns=[
+            "database",
+            "request",
+            "n",
+            "p50 ms",
+            "p95 ms",
+            "server CPU ms/req",
+            "KiB",
+            "errors",
+            "meets target",
+        ],
     )
     workdir = options.workdir / "api"
     sqlite_dir = workdir / f"sqlite-{uuid.uuid4().hex[:6]}"
@@ -469,6 +506,10 @@ def run(options: Options) -> Section:
         section.notes.append(
             "PostgreSQL not measured: pass --postgres URL or set BENCH_DATABASE_URL / TEST_DATABASE_URL"
         )
+    section.notes.append(
+        f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; latency includes "
+        "waiting for a CPU, server CPU ms/req does not"
+    )
     section.notes.append(
         f"targets: lists p95 < {LIST_TARGET_MS:.0f} ms; tickets p95 < {TICKET_TARGET_MS:.0f} ms while a worker is busy"
     )
