@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from app.agent import provenance
-from app.agent.policy import Policy, new_facts
 from app.services import paging
 from app.services.auth import Principal
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -26,7 +24,10 @@ from app.services.views import action_summary, action_view
 from app.store.db import Database
 from app.store.runs import audit, requeue_if_decided
 from app.store.tables import Action, Run, utcnow
-from tools.base import Catalogue, Tool, UnknownTool
+
+if TYPE_CHECKING:  # the gate and the catalogue load rule tables: only a decision with an edit needs them
+    from app.agent.policy import Policy
+    from tools.base import Catalogue, Tool
 
 STATUSES = (
     "pending",
@@ -145,6 +146,9 @@ def _pending(s: Any, action_id: str, who: Principal) -> Action:
 def _reassess(a: Action, tool: Tool, arguments: dict[str, Any], who: Principal, gate: Policy) -> None:
     """The edited write through the policy again, as if the model had proposed it, except
     that no standing rule applies (a person is deciding) and the edited values are the approver's."""
+    from app.agent import provenance
+    from app.agent.policy import new_facts
+
     facts = a.facts if isinstance(a.facts, dict) else new_facts()
     origin = provenance.trace(
         arguments, facts, approver=who.name, before=a.arguments, before_provenance=a.provenance
@@ -171,6 +175,9 @@ def approve(
     domains) an edit is re-assessed with; the default gate otherwise."""
     if arguments is not None and not isinstance(arguments, dict):
         raise Invalid("arguments must be a JSON object", field="arguments")
+    from app.agent.policy import Policy
+    from tools.base import UnknownTool
+
     # Read the configured gate before the row lock: it reads the store itself.
     gate = (policy() if policy is not None else Policy()) if arguments is not None else Policy()
     with db.session() as s:
