@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -34,6 +35,7 @@ from app.services import (
     corrections,
     events,
     intake,
+    paging,
     rules,
     views,
     webhooks,
@@ -80,14 +82,35 @@ def post_record(
     return JSONResponse({"run_id": run_id, "created": created}, status_code=202)
 
 
-@router.get("/runs")
+def _paged(request: Request, page: paging.Page) -> JSONResponse:
+    """The page's items as the bare JSON list CONTRACT.md names, and the next page's URL (this query
+    with the next cursor) in a `Link: <…>; rel="next"` header (RFC 8288, as GitHub's API does): the
+    body keeps the shape existing clients parse, and a client that ignores the header still gets the
+    newest items. No header on the last page. The items are plain JSON already, so they go out as
+    they are rather than through FastAPI's encoder (which cost more than the query)."""
+    headers = {}
+    if page.next_cursor is not None:
+        url = request.url.include_query_params(cursor=page.next_cursor)
+        headers["Link"] = f'<{url}>; rel="next"'
+    return JSONResponse(page.items, headers=headers)
+
+
+@router.get("/runs", response_model=list[dict[str, Any]])
 def get_runs(
+    request: Request,
     status: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
+    kind: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(paging.DEFAULT_LIMIT, ge=1),
     who: Principal = Depends(require("viewer")),
     c: Container = Depends(container),
-) -> list[dict[str, Any]]:
-    return views.list_runs(c.db, limit=limit, status=status, viewer=who)
+) -> JSONResponse:
+    """Runs newest first, a page at a time (see `_paged`)."""
+    filters = views.RunFilters(status or None, kind or None, created_after, created_before)
+    page = views.page_runs(c.db, filters, cursor=cursor, limit=limit, viewer=who)
+    return _paged(request, page)
 
 
 @router.get("/runs/{run_id}")
@@ -97,21 +120,45 @@ def get_run(
     return views.run_view(c.db, run_id, who)
 
 
-@router.get("/approvals")
+@router.get("/approvals", response_model=list[dict[str, Any]])
 def get_approvals(
+    request: Request,
     status: str | None = "pending",
-    limit: int = Query(500, ge=1, le=2000),
+    risk: str | None = None,
+    connection: str | None = None,
+    tool: str | None = None,
+    operation: str | None = None,
+    kind: str | None = None,
+    run_id: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(paging.DEFAULT_LIMIT, ge=1),
     who: Principal = Depends(require("viewer")),
     c: Container = Depends(container),
-) -> list[dict[str, Any]]:
-    return approvals.list_actions(c.db, status or None, limit)
+) -> JSONResponse:
+    """Actions newest first (`status=all` or empty for every status), a page at a time (see `_paged`);
+    each a summary, the whole action at GET /approvals/{id}."""
+    filters = approvals.ActionFilters(
+        None if status in (None, "", "all") else status,
+        risk or None,
+        connection or None,
+        tool or None,
+        operation or None,
+        kind or None,
+        run_id or None,
+        created_after,
+        created_before,
+    )
+    page = approvals.page_actions(c.db, filters, cursor=cursor, limit=limit)
+    return _paged(request, page)
 
 
-@router.get("/approvals/{action_id}")
+@router.get("/approvals/{action_id}", response_model=dict[str, Any])
 def get_approval(
     action_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
-) -> dict[str, Any]:
-    return approvals.get_action(c.db, action_id)
+) -> JSONResponse:
+    return JSONResponse(approvals.get_action(c.db, action_id))
 
 
 @router.post("/approvals/{action_id}/approve")

@@ -52,7 +52,9 @@ approvals_app = typer.Typer(help="The approval queue from a terminal.", no_args_
 connections_app = typer.Typer(help="Configured systems and their health.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens and their roles.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+runs_app = typer.Typer(help="Runs: tickets, records, chat turns and workflows.", no_args_is_help=True)
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(runs_app, name="runs")
 app.add_typer(connections_app, name="connections")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(db_app, name="db")
@@ -281,17 +283,62 @@ def db_upgrade() -> None:
 # -- approvals -------------------------------------------------------------
 @approvals_app.command("list")
 def approvals_list(
-    status: str = typer.Option("pending"), as_json: bool = typer.Option(False, "--json")
+    status: str = typer.Option("pending", help="pending, approved, failed, … or all"),
+    risk: str | None = typer.Option(None, help="low, medium or high"),
+    connection: str | None = typer.Option(None, help="only this connection's writes"),
+    tool: str | None = typer.Option(None, help="only this tool, e.g. helpdesk__add_comment"),
+    limit: int = typer.Option(50, min=1, help="how many to show (a page; at most 200)"),
+    cursor: str | None = typer.Option(None, help="the page after this cursor (printed under a full page)"),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Actions by status (pending by default); ids shown as short as they stay unique."""
+    """Actions by status (pending by default), newest first, a page at a time; ids shown as short as
+    they stay unique."""
     from app.services import approvals
 
     c = _container()
-    rows = approvals.list_actions(c.db, None if status == "all" else status)
+    filters = approvals.ActionFilters(None if status == "all" else status, risk, connection, tool)
+    page = _decide(lambda: approvals.page_actions(c.db, filters, cursor=cursor, limit=limit))
+    rows = page.items
     if as_json:
         console.print_json(json.dumps(rows, default=str))
-        return
-    console.print(_actions_table(c, rows, title=f"{len(rows)} {status} actions"))
+    else:
+        console.print(_actions_table(c, rows, title=f"{len(rows)} {status} actions"))
+    if page.next_cursor:
+        err.print(f"[dim]more: add --cursor {page.next_cursor}[/dim]", soft_wrap=True)
+
+
+@runs_app.command("list")
+def runs_list(
+    status: str | None = typer.Option(None, help="queued, running, waiting_approval, succeeded, failed, …"),
+    kind: str | None = typer.Option(None, help="triage, record, chat or workflow"),
+    limit: int = typer.Option(50, min=1, help="how many to show (a page; at most 200)"),
+    cursor: str | None = typer.Option(None, help="the page after this cursor (printed under a full page)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Runs newest first, a page at a time."""
+    from app.services import views
+    from app.services.lookup import display_ids
+    from app.store.tables import Run
+
+    c = _container()
+    filters = views.RunFilters(status, kind)
+    page = _decide(lambda: views.page_runs(c.db, filters, cursor=cursor, limit=limit))
+    rows = page.items
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+    else:
+        short = display_ids(c.db, Run, [r["id"] for r in rows])
+        table = Table(title=f"{len(rows)} runs")
+        for name in ("id", "kind", "status", "category", "tokens", "created"):
+            table.add_column(name, no_wrap=True, overflow="ellipsis")
+        for r in rows:
+            usage = r["usage"]
+            category = (r["classification"] or {}).get("category") or ""
+            tokens = str(usage["input_tokens"] + usage["output_tokens"])
+            table.add_row(short[r["id"]], r["kind"], r["status"], category, tokens, r["created_at"][:19])
+        console.print(table)
+    if page.next_cursor:
+        err.print(f"[dim]more: add --cursor {page.next_cursor}[/dim]", soft_wrap=True)
 
 
 def _actions_table(c: Container, rows: list[dict[str, Any]], *, title: str) -> Table:

@@ -11,19 +11,23 @@ asked for a run can never approve its actions (four eyes).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from app.agent import provenance
-from app.agent.policy import Policy, new_facts
+from app.services import paging
 from app.services.auth import Principal
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
-from app.services.views import action_view
+from app.services.views import action_summary, action_view
 from app.store.db import Database
 from app.store.runs import audit, requeue_if_decided
-from app.store.tables import Action, utcnow
-from tools.base import Catalogue, Tool, UnknownTool
+from app.store.tables import Action, Run, utcnow
+
+if TYPE_CHECKING:  # the gate and the catalogue load rule tables: only a decision with an edit needs them
+    from app.agent.policy import Policy
+    from tools.base import Catalogue, Tool
 
 STATUSES = (
     "pending",
@@ -37,18 +41,85 @@ STATUSES = (
 )
 
 
+RISKS = ("low", "medium", "high")
+RUN_KINDS = ("triage", "record", "chat", "workflow")
+
+
+@dataclass(frozen=True)
+class ActionFilters:
+    """What the approvals list may be narrowed by; every filter is applied in SQL."""
+
+    status: str | None = "pending"
+    risk: str | None = None
+    connection: str | None = None
+    tool: str | None = None
+    operation: str | None = None
+    kind: str | None = None  # the kind of run that proposed it: triage, record, chat, workflow
+    run_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def check(self) -> ActionFilters:
+        for name, value, allowed in (
+            ("status", self.status, STATUSES),
+            ("risk", self.risk, RISKS),
+            ("kind", self.kind, RUN_KINDS),
+        ):
+            if value is not None and value not in allowed:
+                raise Invalid(f"{name} must be one of {', '.join(allowed)}", field=name)
+        for name, when in (("created_after", self.created_after), ("created_before", self.created_before)):
+            if when is not None and when.tzinfo is None:
+                raise Invalid(f"{name} needs a time zone (for example 2026-12-01T00:00:00Z)", field=name)
+        return self
+
+    def apply(self, q: Any) -> Any:
+        equal = {
+            Action.status: self.status,
+            Action.risk: self.risk,
+            Action.connection: self.connection,
+            Action.tool: self.tool,
+            Action.operation: self.operation,
+            Action.run_id: self.run_id,
+        }
+        q = q.where(*(column == value for column, value in equal.items() if value is not None))
+        if self.kind is not None:
+            q = q.join(Run, Run.id == Action.run_id).where(Run.kind == self.kind)
+        if self.created_after is not None:
+            q = q.where(Action.created_at > self.created_after)
+        if self.created_before is not None:
+            q = q.where(Action.created_at < self.created_before)
+        return q
+
+
+def page_actions(
+    db: Database, filters: ActionFilters | None = None, *, cursor: str | None = None, limit: int | None = None
+) -> paging.Page:
+    """One page of actions, newest first, each a light summary (`views.action_summary`: no
+    provenance, facts, result or proposed arguments; `get_action` has the whole item)."""
+    filters = (filters or ActionFilters()).check()
+    limit = paging.check_limit(limit)
+    used = asdict(filters)
+    after = paging.decode(cursor, used) if cursor else None
+    q = paging.keyset(filters.apply(action_summary.select()), Action.created_at, Action.id, after)
+    with db.read() as s:
+        rows = list(s.execute(q.limit(limit + 1)).all())
+    rows, next_cursor = paging.cut(rows, limit, lambda r: (r.created_at, r.id), used)
+    return paging.Page([action_summary.view(r) for r in rows], next_cursor, used)
+
+
 def list_actions(db: Database, status: str | None = "pending", limit: int = 500) -> list[dict[str, Any]]:
+    """The newest `limit` actions as whole items (for callers that need provenance and facts)."""
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", field="status")
-    with db.session() as s:
-        q = select(Action).order_by(Action.created_at.desc()).limit(limit)
+    with db.read() as s:
+        q = select(Action).order_by(Action.created_at.desc(), Action.id.desc()).limit(limit)
         if status:
             q = q.where(Action.status == status)
         return [action_view(a) for a in s.scalars(q).all()]
 
 
 def get_action(db: Database, action_id: str) -> dict[str, Any]:
-    with db.session() as s:
+    with db.read() as s:
         a = s.get(Action, action_id)
         if a is None:
             raise NotFound(f"no action {action_id}")
@@ -75,6 +146,9 @@ def _pending(s: Any, action_id: str, who: Principal) -> Action:
 def _reassess(a: Action, tool: Tool, arguments: dict[str, Any], who: Principal, gate: Policy) -> None:
     """The edited write through the policy again, as if the model had proposed it, except
     that no standing rule applies (a person is deciding) and the edited values are the approver's."""
+    from app.agent import provenance
+    from app.agent.policy import new_facts
+
     facts = a.facts if isinstance(a.facts, dict) else new_facts()
     origin = provenance.trace(
         arguments, facts, approver=who.name, before=a.arguments, before_provenance=a.provenance
@@ -101,6 +175,9 @@ def approve(
     domains) an edit is re-assessed with; the default gate otherwise."""
     if arguments is not None and not isinstance(arguments, dict):
         raise Invalid("arguments must be a JSON object", field="arguments")
+    from app.agent.policy import Policy
+    from tools.base import UnknownTool
+
     # Read the configured gate before the row lock: it reads the store itself.
     gate = (policy() if policy is not None else Policy()) if arguments is not None else Policy()
     with db.session() as s:

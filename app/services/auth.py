@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.services.errors import Invalid, NotFound
 from app.store.db import Database
@@ -51,16 +51,20 @@ def create_token(
 
 
 def authenticate(db: Database, token: str) -> Principal | None:
-    with db.session() as s:
+    """Every request passes here, so it only reads; `last_used_at` is written at most once a minute."""
+    with db.read() as s:
         row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
         if row is None or row.revoked_at is not None:
             return None
         now = utcnow()
         if row.expires_at is not None and row.expires_at < now:
             return None
-        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-            row.last_used_at = now
-        return Principal(name=row.name, role=row.role, token_id=row.id)
+        stale = row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60
+        who = Principal(name=row.name, role=row.role, token_id=row.id)
+    if stale:
+        with db.session() as s:
+            s.execute(update(ApiToken).where(ApiToken.id == who.token_id).values(last_used_at=now))
+    return who
 
 
 def list_tokens(db: Database) -> list[dict[str, object]]:

@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from app.services import paging
 from app.services.errors import Invalid
 from app.services.followups import follow_up_reply
+from app.services.paging import Page
 from app.services.views import action_view
 from app.store.db import Database
 from app.store.tables import Action, Connection, Item, Run, Step, utcnow
@@ -37,16 +39,27 @@ APPROVED_BY_PEOPLE = APPROVED | {"failed", "dismissed"}
 _CHUNK = 500  # stay far below SQLite's bound-parameter limit
 
 
-def queue(db: Database, tab: str = "pending", *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Actions for one tab, newest first, each with `origin` (what the run was about) and `expires_at`."""
+def queue(db: Database, tab: str = "pending", *, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest `limit` actions of one tab (see `queue_page`)."""
+    return queue_page(db, tab, limit=limit).items
+
+
+def queue_page(db: Database, tab: str = "pending", *, cursor: str | None = None, limit: int = 100) -> Page:
+    """One page of a tab's actions, newest first, as whole items (the cards show provenance and
+    edits), each with `origin` (what the run was about) and `expires_at`; the same keyset cursors as
+    the API's list, so a later page costs what the first does."""
     if tab not in QUEUE_TABS:
         raise Invalid(f"status must be one of {', '.join(QUEUE_TABS)}", field="status")
     statuses = QUEUE_TABS[tab]
-    with db.session() as s:
-        q = select(Action).order_by(Action.created_at.desc(), Action.id).limit(limit).offset(offset)
-        if statuses:
-            q = q.where(Action.status.in_(statuses))
-        rows = s.scalars(q).all()
+    used = {"tab": tab}
+    after = paging.decode(cursor, used) if cursor else None
+    q = paging.keyset(select(Action), Action.created_at, Action.id, after)
+    if statuses:
+        q = q.where(Action.status.in_(statuses))
+    with db.read() as s:
+        rows, next_cursor = paging.cut(
+            list(s.scalars(q.limit(limit + 1)).all()), limit, lambda a: (a.created_at, a.id), used
+        )
         items = []
         for a in rows:
             view = action_view(a)
@@ -55,12 +68,12 @@ def queue(db: Database, tab: str = "pending", *, limit: int = 100, offset: int =
     found = origins(db, {i["run_id"] for i in items})
     for item in items:
         item["origin"] = found.get(item["run_id"]) or {"kind": "run", "title": "(run not found)"}
-    return items
+    return Page(items, next_cursor, used)
 
 
 def queue_counts(db: Database) -> dict[str, int]:
     """How many actions each tab holds (for the tab labels)."""
-    with db.session() as s:
+    with db.read() as s:
         by_status = dict(s.execute(select(Action.status, func.count()).group_by(Action.status)).all())
     counts = {
         tab: sum(n for st, n in by_status.items() if statuses is None or st in statuses)
@@ -71,7 +84,7 @@ def queue_counts(db: Database) -> dict[str, int]:
 
 def queue_stamp(db: Database) -> str:
     """Changes whenever an action is proposed or decided: the UI polls it to know when to refresh."""
-    with db.session() as s:
+    with db.read() as s:
         n, created, decided, executed = s.execute(
             select(
                 func.count(Action.id),
@@ -119,7 +132,7 @@ def origins(db: Database, run_ids: set[str]) -> dict[str, dict[str, Any]]:
     needs_review, reply} for many runs at once (`reply`: the drafted reply that follows a new ticket)."""
     out: dict[str, dict[str, Any]] = {}
     ids = sorted(run_ids)
-    with db.session() as s:
+    with db.read() as s:
         for i in range(0, len(ids), _CHUNK):
             rows = s.execute(
                 select(
@@ -147,17 +160,17 @@ def _day(dt: datetime) -> str:
     return dt.date().isoformat()
 
 
-def stats(db: Database, *, days: int = 14, now: datetime | None = None) -> dict[str, Any]:
-    """Everything the dashboard charts, over the last `days` days (UTC)."""
-    now = now or utcnow()
-    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    day_keys = [_day(since + timedelta(days=i)) for i in range(days)]
-    with db.session() as s:
-        runs = s.execute(
+def _run_rows(s: Any, since: datetime) -> list[Any]:
+    """The window's runs as narrow rows: category and priority read out of the JSON in SQL, so
+    no classification document is decoded per run."""
+    c = Run.classification
+    return list(
+        s.execute(
             select(
                 Run.kind,
                 Run.status,
-                Run.classification,
+                c["category"].as_string(),
+                c["priority"].as_string(),
                 Run.created_at,
                 Run.input_tokens,
                 Run.output_tokens,
@@ -167,100 +180,47 @@ def stats(db: Database, *, days: int = 14, now: datetime | None = None) -> dict[
             .outerjoin(Item, Run.item_id == Item.id)
             .where(Run.created_at >= since)
         ).all()
-        actions = s.execute(
-            select(
-                Action.status,
-                Action.connection,
-                Action.created_at,
-                Action.decided_at,
-                Action.decided_by,
-                Action.arguments,
-                Action.proposed_arguments,
-            ).where(Action.created_at >= since)
-        ).all()
-        tool_errors = s.execute(
-            select(Step.data["tool"].as_string()).where(
-                Step.kind == "tool_call", Step.created_at >= since, Step.data["is_error"].as_boolean()
-            )
-        ).all()
-        connections = s.execute(select(Connection.name, Connection.status, Connection.last_error)).all()
+    )
 
-    # items (tickets and records) per day, stacked by category; and by priority
+
+def _run_figures(runs: list[Any], day_keys: list[str]) -> dict[str, Any]:
+    """Items (tickets and records) per day stacked by category, by priority, cost and tokens per item."""
     per_day: dict[str, Counter[str]] = {d: Counter() for d in day_keys}
     categories: Counter[str] = Counter()
     priorities: Counter[str] = Counter()
-    per_kind: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
     cost_per_day: dict[str, list[float]] = {d: [] for d in day_keys}
     tokens_per_day: dict[str, list[int]] = {d: [] for d in day_keys}
-    failed_runs = attention_runs = 0
-    for kind, status, classification, created_at, tin, tout, cost, item_kind in runs:
+    item_runs = [r for r in runs if r[8] is not None]  # chat turns and workflows are not items
+    for _kind, _status, category, priority, created_at, tin, tout, cost, _item in item_runs:
         day = _day(created_at)
-        per_kind[kind].append((tin, tout, cost))
-        if status == "failed":
-            failed_runs += 1
-        elif status == "needs_attention":
-            attention_runs += 1
-        if item_kind is None:  # chat turns and workflows are not tickets or records
-            continue
-        c = classification or {}
-        category = c.get("category") or "unclassified"
+        category = category or "unclassified"
         if day in per_day:
             per_day[day][category] += 1
             cost_per_day[day].append(cost)
             tokens_per_day[day].append(tin + tout)
         categories[category] += 1
-        priorities[c.get("priority") or "none"] += 1
-
-    # decisions by people (standing rules decide as "rule:…" and are not counted as approvals)
-    approved = rejected = expired = edited = failed_writes = 0
-    waits: list[float] = []
-    errors_by_connection: Counter[str] = Counter()
-    for status, connection, created_at, decided_at, decided_by, arguments, proposed in actions:
-        if status in ("failed", "dismissed"):
-            errors_by_connection[connection] += 1
-        if status == "failed":
-            failed_writes += 1
-        if status == "expired":
-            expired += 1
-            continue
-        if decided_by is None or decided_by.startswith("rule:"):
-            continue
-        if status in APPROVED_BY_PEOPLE:
-            approved += 1
-            if arguments != proposed:
-                edited += 1
-        elif status == "rejected":
-            rejected += 1
-        if decided_at is not None:
-            waits.append((decided_at - created_at).total_seconds())
-    for (tool,) in tool_errors:
-        if tool and "__" in tool:
-            errors_by_connection[tool.split("__", 1)[0]] += 1
-
-    decided = approved + rejected
-    items = sum(categories.values())
-    item_runs = [r for r in runs if r[7] is not None]
+        priorities[priority or "none"] += 1
     return {
-        "days": day_keys,
-        "since": since,
-        "item_count": items,
+        "item_count": len(item_runs),
         "items_per_day": [{"day": d, "by": dict(per_day[d])} for d in day_keys],
         "categories": categories.most_common(),
         "priorities": priorities.most_common(),
-        "approved": approved,
-        "rejected": rejected,
-        "expired": expired,
-        "approval_rate": approved / decided if decided else None,
-        "median_decision_seconds": statistics.median(waits) if waits else None,
-        "edits_per_approval": edited / approved if approved else None,
-        "tokens_per_item": (sum(r[4] + r[5] for r in item_runs) / len(item_runs)) if item_runs else None,
-        "cost_per_item": (sum(r[6] for r in item_runs) / len(item_runs)) if item_runs else None,
-        "cost_per_day": [
-            {"day": d, "value": (sum(v) / len(v)) if v else None} for d, v in cost_per_day.items()
-        ],
-        "tokens_per_day": [
-            {"day": d, "value": (sum(v) / len(v)) if v else None} for d, v in tokens_per_day.items()
-        ],
+        "tokens_per_item": (sum(r[5] + r[6] for r in item_runs) / len(item_runs)) if item_runs else None,
+        "cost_per_item": (sum(r[7] for r in item_runs) / len(item_runs)) if item_runs else None,
+        "cost_per_day": [{"day": d, "value": _mean(v)} for d, v in cost_per_day.items()],
+        "tokens_per_day": [{"day": d, "value": _mean(v)} for d, v in tokens_per_day.items()],
+    }
+
+
+def _mean(values: list[Any]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _by_kind(runs: list[Any]) -> dict[str, Any]:
+    per_kind: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
+    for kind, _status, _c, _p, _at, tin, tout, cost, _item in runs:
+        per_kind[kind].append((tin, tout, cost))
+    return {
         "by_kind": [
             {
                 "kind": kind,
@@ -271,21 +231,99 @@ def stats(db: Database, *, days: int = 14, now: datetime | None = None) -> dict[
             }
             for kind, rows in sorted(per_kind.items())
         ],
-        "failed_runs": failed_runs,
-        "attention_runs": attention_runs,
+        "failed_runs": sum(1 for r in runs if r[1] == "failed"),
+        "attention_runs": sum(1 for r in runs if r[1] == "needs_attention"),
+    }
+
+
+def _by_people() -> Any:
+    """Decided by a person: standing rules decide as "rule:…" and are not counted as approvals."""
+    return Action.decided_by.is_not(None) & ~Action.decided_by.startswith("rule:")
+
+
+def _decision_figures(s: Any, since: datetime) -> dict[str, Any]:
+    """Counts in SQL; only decided actions are read row by row (their waits and edits), never the
+    pending queue, however long it is."""
+    window = Action.created_at >= since
+    counts = dict(
+        s.execute(
+            select(Action.status, func.count()).where(window, _by_people()).group_by(Action.status)
+        ).all()
+    )
+    approved = sum(n for st, n in counts.items() if st in APPROVED_BY_PEOPLE)
+    rejected = counts.get("rejected", 0)
+    expired, failed_writes = (
+        s.scalar(select(func.count()).select_from(Action).where(window, Action.status == status))
+        for status in ("expired", "failed")
+    )
+    decided = s.execute(
+        select(Action.status, Action.created_at, Action.decided_at).where(
+            window, _by_people(), Action.status.in_([*APPROVED_BY_PEOPLE, "rejected"])
+        )
+    ).all()
+    waits = [(at - created).total_seconds() for _st, created, at in decided if at is not None]
+    edits = s.execute(
+        select(Action.arguments, Action.proposed_arguments).where(
+            window, _by_people(), Action.status.in_(APPROVED_BY_PEOPLE)
+        )
+    ).all()
+    edited = sum(1 for arguments, proposed in edits if arguments != proposed)
+    return {
+        "approved": approved,
+        "rejected": rejected,
+        "expired": expired,
         "failed_writes": failed_writes,
-        "errors_by_connection": [
-            {
-                "connection": name,
-                "errors": errors_by_connection.get(name, 0),
-                "health": health,
-                "last_error": last_error,
-            }
-            for name, health, last_error in sorted(connections)
-        ]
-        + [
-            {"connection": name, "errors": n, "health": "removed", "last_error": None}
-            for name, n in sorted(errors_by_connection.items())
-            if name not in {c[0] for c in connections}
-        ],
+        "approval_rate": approved / (approved + rejected) if approved + rejected else None,
+        "median_decision_seconds": statistics.median(waits) if waits else None,
+        "edits_per_approval": edited / approved if approved else None,
+    }
+
+
+def _connection_errors(s: Any, since: datetime) -> list[dict[str, Any]]:
+    """Failed writes and failed tool calls per connection, beside each connection's health."""
+    errors: Counter[str] = Counter(
+        dict(
+            s.execute(
+                select(Action.connection, func.count())
+                .where(Action.created_at >= since, Action.status.in_(("failed", "dismissed")))
+                .group_by(Action.connection)
+            ).all()
+        )
+    )
+    tool_errors = s.execute(
+        select(Step.data["tool"].as_string()).where(
+            Step.kind == "tool_call", Step.created_at >= since, Step.data["is_error"].as_boolean()
+        )
+    ).all()
+    for (tool,) in tool_errors:
+        if tool and "__" in tool:
+            errors[tool.split("__", 1)[0]] += 1
+    connections = s.execute(select(Connection.name, Connection.status, Connection.last_error)).all()
+    names = {c[0] for c in connections}
+    return [
+        {"connection": name, "errors": errors.get(name, 0), "health": health, "last_error": last_error}
+        for name, health, last_error in sorted(connections)
+    ] + [
+        {"connection": name, "errors": n, "health": "removed", "last_error": None}
+        for name, n in sorted(errors.items())
+        if name not in names
+    ]
+
+
+def stats(db: Database, *, days: int = 14, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the dashboard charts, over the last `days` days (UTC)."""
+    now = now or utcnow()
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_keys = [_day(since + timedelta(days=i)) for i in range(days)]
+    with db.read() as s:
+        runs = _run_rows(s, since)
+        decisions = _decision_figures(s, since)
+        errors = _connection_errors(s, since)
+    return {
+        "days": day_keys,
+        "since": since,
+        **_run_figures(runs, day_keys),
+        **decisions,
+        **_by_kind(runs),
+        "errors_by_connection": errors,
     }

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
+from app.services import paging
 from app.services.auth import Principal
 from app.services.bulk import bulk_refusal
-from app.services.errors import NotFound
+from app.services.errors import Invalid, NotFound
 from app.store.db import Database
 from app.store.tables import Action, Run, Step
 
@@ -54,6 +57,50 @@ def _action_fields(a: Action) -> dict[str, Any]:
     }
 
 
+class _ActionSummary:
+    """An action as a list shows it: the columns a reader scans and decides by, read without the
+    heavy ones (proposed arguments, provenance, facts, result, the approvals so far)."""
+
+    COLUMNS = (
+        Action.id,
+        Action.run_id,
+        Action.tool,
+        Action.connection,
+        Action.operation,
+        Action.arguments,
+        Action.risk,
+        Action.reasons,
+        Action.effects,
+        Action.status,
+        Action.requested_by,
+        Action.required_approvals,
+        Action.expires_at,
+        Action.decided_by,
+        Action.decided_at,
+        Action.reason,
+        Action.error,
+        Action.attempts,
+        Action.created_at,
+        Action.executed_at,
+    )
+    TIMES = ("expires_at", "decided_at", "created_at", "executed_at")
+
+    def select(self) -> Select[Any]:
+        return select(*self.COLUMNS)
+
+    def view(self, row: Any) -> dict[str, Any]:
+        view: dict[str, Any] = dict(row._mapping)
+        view["reasons"] = list(view["reasons"] or [])
+        view["effects"] = dict(view["effects"] or {})
+        for name in self.TIMES:
+            view[name] = _iso(view[name])
+        view["bulk"] = bulk_refusal(view) is None
+        return view
+
+
+action_summary = _ActionSummary()
+
+
 def step_view(s: Step) -> dict[str, Any]:
     return {
         "seq": s.seq,
@@ -79,7 +126,7 @@ def visible(run: Run, viewer: Principal | None) -> bool:
 
 
 def run_view(db: Database, run_id: str, viewer: Principal | None = None) -> dict[str, Any]:
-    with db.session() as s:
+    with db.read() as s:
         run = s.get(Run, run_id)
         if run is None or not visible(run, viewer):
             raise NotFound(f"no run {run_id}")  # someone else's chat is not said to exist
@@ -107,27 +154,98 @@ def run_view(db: Database, run_id: str, viewer: Principal | None = None) -> dict
         }
 
 
+RUN_STATUSES = (
+    "queued",
+    "running",
+    "waiting_approval",
+    "needs_attention",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
+RUN_KINDS = ("triage", "record", "chat", "workflow")
+_RUN_COLUMNS = (
+    Run.id,
+    Run.kind,
+    Run.status,
+    Run.classification,
+    Run.created_at,
+    Run.input_tokens,
+    Run.output_tokens,
+    Run.cost_usd,
+)
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """What the runs list may be narrowed by; every filter is applied in SQL."""
+
+    status: str | None = None
+    kind: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def check(self) -> RunFilters:
+        for name, value, allowed in (("status", self.status, RUN_STATUSES), ("kind", self.kind, RUN_KINDS)):
+            if value is not None and value not in allowed:
+                raise Invalid(f"{name} must be one of {', '.join(allowed)}", field=name)
+        for name, when in (("created_after", self.created_after), ("created_before", self.created_before)):
+            if when is not None and when.tzinfo is None:
+                raise Invalid(f"{name} needs a time zone (for example 2026-12-01T00:00:00Z)", field=name)
+        return self
+
+    def apply(self, q: Any, viewer: Principal | None) -> Any:
+        if self.status is not None:
+            q = q.where(Run.status == self.status)
+        if self.kind is not None:
+            q = q.where(Run.kind == self.kind)
+        if self.created_after is not None:
+            q = q.where(Run.created_at > self.created_after)
+        if self.created_before is not None:
+            q = q.where(Run.created_at < self.created_before)
+        if viewer is not None and not viewer.can("admin"):
+            q = q.where(or_(Run.kind != "chat", Run.created_by == viewer.name))
+        return q
+
+
+def _run_summary(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "status": r.status,
+        "classification": r.classification,
+        "created_at": _iso(r.created_at),
+        "usage": {
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "cost_usd": round(r.cost_usd, 6),
+        },
+    }
+
+
+def page_runs(
+    db: Database,
+    filters: RunFilters | None = None,
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+    viewer: Principal | None = None,
+) -> paging.Page:
+    """One page of runs, newest first, each a summary (the steps and actions are at `run_view`).
+    Someone else's chat turns are left out in SQL, so a page is never short for hiding them."""
+    filters = (filters or RunFilters()).check()
+    limit = paging.check_limit(limit)
+    used = asdict(filters)
+    after = paging.decode(cursor, used) if cursor else None
+    q = paging.keyset(filters.apply(select(*_RUN_COLUMNS), viewer), Run.created_at, Run.id, after)
+    with db.read() as s:
+        rows = list(s.execute(q.limit(limit + 1)).all())
+    rows, next_cursor = paging.cut(rows, limit, lambda r: (r.created_at, r.id), used)
+    return paging.Page([_run_summary(r) for r in rows], next_cursor, used)
+
+
 def list_runs(
     db: Database, *, limit: int = 50, status: str | None = None, viewer: Principal | None = None
 ) -> list[dict[str, Any]]:
-    with db.session() as s:
-        q = select(Run).order_by(Run.created_at.desc()).limit(limit)
-        if status:
-            q = q.where(Run.status == status)
-        if viewer is not None and not viewer.can("admin"):
-            q = q.where(or_(Run.kind != "chat", Run.created_by == viewer.name))
-        return [
-            {
-                "id": r.id,
-                "kind": r.kind,
-                "status": r.status,
-                "classification": r.classification,
-                "created_at": _iso(r.created_at),
-                "usage": {
-                    "input_tokens": r.input_tokens,
-                    "output_tokens": r.output_tokens,
-                    "cost_usd": round(r.cost_usd, 6),
-                },
-            }
-            for r in s.scalars(q).all()
-        ]
+    """The newest `limit` runs (at most paging.MAX_LIMIT)."""
+    return page_runs(db, RunFilters(status=status), limit=min(limit, paging.MAX_LIMIT), viewer=viewer).items

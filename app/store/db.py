@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "switchboard_read_only"
 
 
 def normalize_url(url: str) -> str:
@@ -59,7 +60,9 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             # BEGIN IMMEDIATE takes the write lock up front, so two processes
             # cannot both read-then-write the same row (claims, decisions).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Reads (Database.read) begin deferred: under WAL they never wait for a writer.
+            read_only = conn.get_execution_options().get(READ_ONLY)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -86,6 +89,9 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
         audit_chain.install(self._factory)
 
     @property
@@ -104,6 +110,17 @@ class Database:
         except BaseException:
             s.rollback()
             raise
+        finally:
+            s.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit of work that only reads (lists, views, counts). On SQLite it does not take the
+        write lock, so readers neither queue behind each other nor behind a worker's writes."""
+        s = self._reader()
+        try:
+            yield s
+            s.rollback()
         finally:
             s.close()
 

@@ -78,7 +78,12 @@ class Item(Base):
 
 class Run(Base):
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_claim", "status", "lease_expires_at"),)
+    __table_args__ = (
+        Index("ix_runs_claim", "status", "lease_expires_at"),
+        # The runs list's keyset pages (app/services/paging.py), by status or not.
+        Index("ix_runs_status_created_id", "status", "created_at", "id"),
+        Index("ix_runs_created_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(20))  # triage | record | chat | workflow
@@ -134,7 +139,9 @@ class Action(Base):
     __tablename__ = "actions"
     __table_args__ = (
         UniqueConstraint("run_id", "tool_call_id", name="uq_actions_run_call"),
-        Index("ix_actions_status_created", "status", "created_at"),
+        # The approvals list's keyset pages (app/services/paging.py), by status or not.
+        Index("ix_actions_status_created_id", "status", "created_at", "id"),
+        Index("ix_actions_created_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

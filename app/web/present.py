@@ -387,53 +387,77 @@ def form_fields(schema: dict[str, Any] | None, arguments: dict[str, Any]) -> lis
     return fields
 
 
+_MISSING = object()  # a field left out of the arguments (no error: an optional field left blank)
+
+
+def _json_arguments(form: dict[str, list[str]]) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The raw JSON editor, for a tool whose schema has no form."""
+    raw = (form.get("arguments_json") or [""])[-1]
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return None, {"arguments_json": f"not valid JSON: {exc}"}
+    if not isinstance(value, dict):
+        return None, {"arguments_json": "must be a JSON object"}
+    return value, {}
+
+
+def _number(f: dict[str, Any], raw: str) -> Any:
+    whole = f.get("type") == "integer"
+    try:
+        return int(raw) if whole else float(raw)
+    except ValueError:
+        raise ValueError(f"{f['label']} must be a {'whole ' if whole else ''}number") from None
+
+
+def _json_value(f: dict[str, Any], raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{f['label']} is not valid JSON: {exc}") from None
+
+
+# How each widget's text becomes a value; ValueError carries the message the person sees.
+_PARSERS: dict[str, Any] = {
+    "number": _number,
+    "tags": lambda f, raw: [t.strip() for t in raw.split(",") if t.strip()],
+    "json": _json_value,
+}
+
+
+def _field_value(f: dict[str, Any], values: list[str] | None, original: dict[str, Any]) -> Any:
+    """The value of one form field, or _MISSING; ValueError with a message for a bad one."""
+    name, widget = f["name"], f["widget"]
+    if widget == "checkbox":  # an unticked box sends nothing: keep what it was
+        if values:
+            return values[-1] == "true"
+        return original.get(name, _MISSING)
+    raw = (values or [""])[-1]
+    raw = raw.replace("\r\n", "\n") if widget == "textarea" else raw.strip()
+    if not raw.strip():
+        if f["required"]:
+            raise ValueError(f"{f['label']} is required")
+        return _MISSING
+    parse = _PARSERS.get(widget)
+    return parse(f, raw) if parse is not None else raw
+
+
 def parse_form(
     fields: list[dict[str, Any]] | None, form: dict[str, list[str]], original: dict[str, Any]
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """Arguments from the submitted edit form, and per-field errors (the schema checks the rest)."""
-    errors: dict[str, str] = {}
     if fields is None:
-        raw = (form.get("arguments_json") or [""])[-1]
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            return None, {"arguments_json": f"not valid JSON: {exc}"}
-        if not isinstance(value, dict):
-            return None, {"arguments_json": "must be a JSON object"}
-        return value, {}
+        return _json_arguments(form)
+    errors: dict[str, str] = {}
     args: dict[str, Any] = {}
     for f in fields:
-        name, widget = f["name"], f["widget"]
-        values = form.get(f"f_{name}")
-        if widget == "checkbox":
-            if values:
-                args[name] = values[-1] == "true"
-            elif name in original:
-                args[name] = original[name]
+        try:
+            value = _field_value(f, form.get(f"f_{f['name']}"), original)
+        except ValueError as exc:
+            errors[f["name"]] = str(exc)
             continue
-        raw = (values or [""])[-1].strip() if widget != "textarea" else (values or [""])[-1]
-        if widget == "textarea":
-            raw = raw.replace("\r\n", "\n")
-        if not raw.strip():
-            if f["required"]:
-                errors[name] = f"{f['label']} is required"
-            continue
-        if widget == "number":
-            try:
-                args[name] = int(raw) if f.get("type") == "integer" else float(raw)
-            except ValueError:
-                errors[name] = (
-                    f"{f['label']} must be a {'whole ' if f.get('type') == 'integer' else ''}number"
-                )
-        elif widget == "tags":
-            args[name] = [t.strip() for t in raw.split(",") if t.strip()]
-        elif widget == "json":
-            try:
-                args[name] = json.loads(raw)
-            except ValueError as exc:
-                errors[name] = f"{f['label']} is not valid JSON: {exc}"
-        else:
-            args[name] = raw
+        if value is not _MISSING:
+            args[f["name"]] = value
     # keep arguments the schema does not describe (the service's validation decides about them)
     known = {f["name"] for f in fields}
     for k, v in original.items():

@@ -64,6 +64,7 @@ RUN_STATUSES = (
 )
 ACTIVE_RUN = frozenset({"queued", "running"})
 PAGE = 100  # queue items per page; more load on demand, so a long queue stays fast to render and refresh
+RUNS_PAGE = 100
 MAX_SHOWN = 2000
 
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -203,15 +204,16 @@ def _tab(status: str | None) -> str:
 def _panel(request: Request, tab: str, limit: int = PAGE, **extra: Any) -> dict[str, Any]:
     db = container(request).db
     limit = min(max(limit, PAGE), MAX_SHOWN)
-    items = dashboard.queue(db, tab, limit=limit)
+    page = dashboard.queue_page(db, tab, limit=limit)
     counts = dashboard.queue_counts(db)
     return {
         "tab": tab,
         "tabs": list(dashboard.QUEUE_TABS),
-        "items": items,
+        "items": page.items,
         "counts": counts,
-        "shown": len(items),
-        "left": max(0, counts[tab] - len(items)),
+        "shown": len(page.items),
+        "left": max(0, counts[tab] - len(page.items)) if page.next_cursor else 0,
+        "cursor": page.next_cursor,
         "page": PAGE,
         "stamp": dashboard.queue_stamp(db),
         **extra,
@@ -240,17 +242,32 @@ def queue_panel(
 def queue_more(
     request: Request,
     status: str = "pending",
-    offset: int = 0,
+    cursor: str = "",
+    shown: int = 0,
     who: Principal = Depends(require("viewer")),
 ) -> HTMLResponse:
-    """The next page of items, appended in place of the "show more" button."""
+    """The page after `cursor`, appended in place of the "show more" button (`shown`: how many the
+    page has already, for the count left and the live refresh)."""
     db = container(request).db
     tab = _tab(status)
-    offset = min(max(offset, 0), MAX_SHOWN)
-    items = dashboard.queue(db, tab, limit=min(PAGE, MAX_SHOWN - offset), offset=offset)
+    shown = min(max(shown, 0), MAX_SHOWN)
+    try:
+        page = dashboard.queue_page(
+            db, tab, cursor=cursor or None, limit=max(1, min(PAGE, MAX_SHOWN - shown))
+        )
+    except ServiceError as exc:
+        return error_page(request, exc.status, exc.message)
     total = dashboard.queue_counts(db)[tab]
-    shown = offset + len(items)
-    ctx = {"tab": tab, "items": items, "shown": shown, "left": max(0, total - shown), "page": PAGE}
+    shown += len(page.items)
+    left = max(0, total - shown) if page.next_cursor and shown < MAX_SHOWN else 0
+    ctx = {
+        "tab": tab,
+        "items": page.items,
+        "shown": shown,
+        "left": left,
+        "cursor": page.next_cursor,
+        "page": PAGE,
+    }
     return render(request, "_queue_more.html", ctx)
 
 
@@ -537,15 +554,32 @@ def _bulk(request: Request, who: Principal, form: dict[str, list[str]]) -> Respo
 # -- runs ---------------------------------------------------------------------------------------------
 @router.get("/ui/runs")
 def runs_page(
-    request: Request, status: str | None = None, who: Principal = Depends(require("viewer"))
+    request: Request,
+    status: str | None = None,
+    cursor: str | None = None,
+    who: Principal = Depends(require("viewer")),
 ) -> HTMLResponse:
+    """Runs newest first, a page at a time ("Older runs" follows the cursor)."""
     db = container(request).db
     status = status if status in RUN_STATUSES else None
-    runs = views.list_runs(db, limit=200, status=status, viewer=who)
+    try:
+        page = views.page_runs(
+            db, views.RunFilters(status=status), cursor=cursor, limit=RUNS_PAGE, viewer=who
+        )
+    except ServiceError as exc:
+        return error_page(request, exc.status, exc.message)
+    runs = page.items
     found = dashboard.origins(db, {r["id"] for r in runs})
     for r in runs:
         r["origin"] = found.get(r["id"], {})
-    return render(request, "runs.html", {"runs": runs, "status": status, "statuses": RUN_STATUSES})
+    ctx = {
+        "runs": runs,
+        "status": status,
+        "statuses": RUN_STATUSES,
+        "next_cursor": page.next_cursor,
+        "paged": bool(cursor),
+    }
+    return render(request, "runs.html", ctx)
 
 
 @router.get("/ui/runs/{run_id}")
