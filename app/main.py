@@ -186,6 +186,7 @@ class Container:
             lease_seconds=self.settings.lease_seconds,
             on_parked=self._on_parked(),
             sweep_seconds=self.settings.sweep_seconds,
+            backoff_max=self.settings.backoff_max_seconds,
         )
 
     def _bookings(self, exclude_run: str) -> list[dict[str, Any]]:
