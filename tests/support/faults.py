@@ -199,4 +199,6 @@ class Traffic:
             ):
                 print(f"\nsettled in {time.monotonic() - start:.1f}s")
                 return out
+            if os.environ.get("SWITCHBOARD_FAULT_TRACE"):
+                print(f"{time.monotonic() - start:5.1f}s", Counter(r["status"] for r in out.runs.values()))
             time.sleep(0.3)
