@@ -228,8 +228,8 @@ def test_database_connections_terminated_under_load(db_url: str, rig: Rig, helpd
                 stop.wait(0.3)
         engine.dispose()
 
-    # A worker checks the database once as it starts and exits if it cannot (its supervisor
-    # restarts it); this test is about runs in flight, so the cutting starts once they are.
+    # This test is about runs in flight (a worker's start-up check has its own few retries),
+    # so the cutting starts once runs are moving.
     wait_for("the workers at work", lambda: traffic.approvals, timeout=60)
     killer = threading.Thread(target=terminate)
     killer.start()
