@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     schedule_seconds: float = Field(default=20.0, alias="SWITCHBOARD_SCHEDULE_SECONDS")
     # How often a worker looks for parked runs that have work (a safety net; decisions requeue runs).
     sweep_seconds: float = Field(default=30.0, gt=0, alias="SWITCHBOARD_SWEEP_SECONDS")
+    # The longest wait before a run that met a passing fault (an outage, a rate limit, a dropped
+    # database connection) is tried again; the waits double from 1 s up to this.
+    backoff_max_seconds: float = Field(default=300.0, gt=0, alias="SWITCHBOARD_BACKOFF_MAX_SECONDS")
     # Below this classification confidence a ticket goes to a person first.
     # The local model's text features: tfidf | embeddings | hybrid | auto (needs the embeddings extra).
     local_features: str = Field(default="tfidf", alias="SWITCHBOARD_LOCAL_FEATURES")

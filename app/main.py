@@ -187,6 +187,7 @@ class Container:
             lease_seconds=self.settings.lease_seconds,
             on_parked=self._on_parked(),
             sweep_seconds=self.settings.sweep_seconds,
+            backoff_max=self.settings.backoff_max_seconds,
         )
         return instrument(orchestrator, otlp_endpoint=self.settings.otlp_endpoint)
 

@@ -17,6 +17,8 @@ Fault settings (all optional in a POST; unknown fields are a 422):
     delay_after_write_ms  a successful write is applied, then the answer waits this
                           long (a client timing out here has lost the answer, not the write)
     reject_auth           every request answers 401, as if the credentials expired
+    outage_seconds        every request answers `status` for this many seconds from now,
+                          then the system is back by itself (GET shows `outage_left`)
     methods, path         only requests with one of these methods / whose path contains
                           this text are affected (null = all)
     seed                  reseeds the RNG used by error_rate
@@ -82,6 +84,7 @@ class FaultSettings(BaseModel):
     fail_next: int = Field(default=0, ge=0)
     delay_after_write_ms: int = Field(default=0, ge=0, le=600_000)
     reject_auth: bool = False
+    outage_seconds: float = Field(default=0, ge=0, le=3600)
     methods: list[str] | None = None
     path: str | None = None
     seed: int | None = None
@@ -111,6 +114,7 @@ class Faults:
             self.rng = random.Random(self._default_seed)
             self.requests = 0
             self.injected = 0
+            self._down_until = 0.0
 
     def update(self, changes: dict[str, Any]) -> FaultSettings:
         with self._lock:
@@ -118,11 +122,18 @@ class Faults:
             self.settings = FaultSettings.model_validate(merged)
             if "seed" in changes and self.settings.seed is not None:
                 self.rng = random.Random(self.settings.seed)
+            if "outage_seconds" in changes:
+                self._down_until = time.monotonic() + self.settings.outage_seconds
             return self.settings
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return self.settings.model_dump() | {"requests": self.requests, "injected": self.injected}
+            left = max(0.0, self._down_until - time.monotonic())
+            return self.settings.model_dump() | {
+                "requests": self.requests,
+                "injected": self.injected,
+                "outage_left": round(left, 3),
+            }
 
     def _applies(self, method: str, path: str) -> bool:
         s = self.settings
@@ -142,6 +153,8 @@ class Faults:
                 out.delay_after_write = s.delay_after_write_ms / 1000
             if s.reject_auth:
                 out.status = 401
+            elif time.monotonic() < self._down_until:
+                out.status = s.status
             elif s.rate_limit_next > 0:
                 s.rate_limit_next -= 1
                 out.status, out.retry_after = 429, s.retry_after

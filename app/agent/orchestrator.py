@@ -37,11 +37,14 @@ Pipeline = Callable[[RunContext], Awaitable[dict[str, Any] | None]]
 
 
 BACKOFF_MAX_SECONDS = 300.0
+# A model that keeps answering "rate limited" or "overloaded" after its SDK's own retries sends
+# the run back to the queue this many passes in a row (1 + 2 + 4 … ≈ 4 minutes); then it fails.
+MODEL_RETRIES = 8
 
 
-def backoff(retries: int, *, rng: random.Random | None = None) -> float:
-    """Seconds before the next try after `retries` passing faults in a row: 1, 2, 4 … 300, jittered."""
-    base = min(BACKOFF_MAX_SECONDS, 2.0 ** max(0, retries))
+def backoff(retries: int, *, rng: random.Random | None = None, cap: float = BACKOFF_MAX_SECONDS) -> float:
+    """Seconds before the next try after `retries` passing faults in a row: 1, 2, 4 … `cap`, jittered."""
+    base = min(cap, 2.0 ** max(0, retries))
     return base * (0.75 + 0.5 * (rng or random).random())
 
 
@@ -61,6 +64,7 @@ class Orchestrator:
         lease_seconds: float = 30.0,
         on_parked: Callable[[str], Awaitable[None]] | None = None,
         sweep_seconds: float = 30.0,
+        backoff_max: float = BACKOFF_MAX_SECONDS,
     ):
         self.store = store
         self.model = model
@@ -72,6 +76,9 @@ class Orchestrator:
         self.on_parked = on_parked
         # How often the worker loop looks for parked runs that have work (the safety net).
         self.sweep_seconds = sweep_seconds
+        # The longest wait between passes of a run meeting passing faults (a setting, so a
+        # bounded fault test can shorten it without changing what is retried).
+        self.backoff_max = backoff_max
 
     async def advance(self, run_id: str, owner: str, *, on_delta: Callable[[str], None] | None = None) -> str:
         """Move a claimed run as far as it can go; returns the status it was left in.
@@ -110,6 +117,8 @@ class Orchestrator:
             log.warning("lost the lease on run %s; another worker has it", run_id)
             return "lost"
         except (RunFailed, ModelError) as exc:
+            if isinstance(exc, ModelError) and exc.retryable and retries < MODEL_RETRIES:
+                return self._retry_later(run_id, owner, exc, retries)
             return self._fail(run_id, owner, str(exc))
         except Exception as exc:
             if isinstance(exc, Transient) or self.store.is_transient(exc):
@@ -147,7 +156,7 @@ class Orchestrator:
     def _retry_later(self, run_id: str, owner: str, exc: BaseException, retries: int) -> str:
         """A passing fault: back to the queue with backoff. If even that fails, the lease lapses
         and the run is claimed again anyway."""
-        delay = backoff(retries)
+        delay = backoff(retries, cap=self.backoff_max)
         message = f"will retry in {delay:.0f}s: {type(exc).__name__}: {str(exc)[:500]}"
         log.warning("run %s: %s", run_id, message)
         try:

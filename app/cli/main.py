@@ -94,13 +94,27 @@ def _container(data_dir: Path | None = None) -> Container:
 
 
 def _require_tables(c: Container) -> None:
-    """Fail now, in words, rather than once per poll in a long-running loop."""
+    """Fail now, in words, rather than once per poll in a long-running loop.
+
+    A connection dropped under the check (the database restarting, a terminated backend) is
+    tried again a few times: a worker should not exit for what its loop would ride out.
+    """
+    import time
+
     from sqlalchemy import select
+    from sqlalchemy.exc import DBAPIError
 
     from app.store.tables import Run
 
-    with c.db.session() as s:
-        s.execute(select(Run.id).limit(1))
+    for attempt in range(5):
+        try:
+            with c.db.session() as s:
+                s.execute(select(Run.id).limit(1))
+            return
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == 4:
+                raise
+            time.sleep(0.2 * 2**attempt)
 
 
 def _fail(message: str) -> None:

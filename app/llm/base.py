@@ -81,7 +81,15 @@ class ModelResponse(BaseModel):
 
 
 class ModelError(Exception):
-    """A model call failed after the adapter's own retries; the message says why."""
+    """A model call failed after the adapter's own retries; the message says why.
+
+    `retryable` when the failure may pass (rate limited, overloaded, unreachable, timed
+    out): the run then goes back to the queue with backoff instead of failing.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @runtime_checkable

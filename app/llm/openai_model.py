@@ -253,15 +253,18 @@ class OpenAIModel:
 
     def _model_error(self, err: openai.OpenAIError) -> ModelError:
         if isinstance(err, openai.APIStatusError):
-            return ModelError(self._describe_status_error(err))
+            return ModelError(self._describe_status_error(err), retryable=_retryable(err.status_code))
         if isinstance(err, openai.APITimeoutError):
-            return ModelError(f"{self.name}: request timed out (after {_retries(self._max_retries)})")
+            return ModelError(
+                f"{self.name}: request timed out (after {_retries(self._max_retries)})", retryable=True
+            )
         if isinstance(err, openai.APIConnectionError):
             return ModelError(
                 self._redact(
                     f"{self.name}: could not reach {self._client.base_url} "
                     f"(after {_retries(self._max_retries)}): {err.message}"
-                )
+                ),
+                retryable=True,
             )
         return ModelError(self._redact(f"{self.name}: {type(err).__name__}: {err}"))
 

@@ -351,10 +351,12 @@ class SqlRunStore:
 
     @staticmethod
     def _runnable(now: Any) -> Any:
-        """Queued (and past any backoff), or running under a lease that lapsed (its worker died)."""
+        """Queued (and past any backoff), or running under a lease that lapsed (its worker died)
+        or under none (its worker let go of it without leaving a status: the requeue after a
+        dropped connection failed too, and the release that followed did not)."""
         return or_(
             and_(Run.status == "queued", or_(Run.not_before.is_(None), Run.not_before <= now)),
-            and_(Run.status == "running", Run.lease_expires_at < now),
+            and_(Run.status == "running", or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now)),
         )
 
     def _take(self, s: Session, run_id: str, owner: str, seconds: float, now: Any) -> bool:

@@ -46,6 +46,16 @@ def test_fault_control_endpoints(helpdesk_sim: Sim) -> None:
     assert helpdesk_sim.http.get("/api/v2/tickets/1.json").status_code == 200
 
 
+def test_an_outage_window_ends_by_itself(helpdesk_sim: Sim) -> None:
+    down = helpdesk_sim.faults(outage_seconds=60)
+    assert 59 < down["outage_left"] <= 60
+    assert helpdesk_sim.http.get("/api/v2/tickets/1.json").status_code == 503
+    assert helpdesk_sim.http.get("/api/v2/tickets/2.json").status_code == 503  # not used up, unlike fail_next
+    assert helpdesk_sim.faults(outage_seconds=0)["outage_left"] == 0  # a window of 0 from now: back
+    assert helpdesk_sim.http.get("/api/v2/tickets/1.json").status_code == 200
+    assert helpdesk_sim.fault_stats()["injected"] == 2
+
+
 def test_state_snapshot(helpdesk_sim: Sim) -> None:
     state = helpdesk_sim.get("/_state")
     assert len(state["tickets"]) == 12

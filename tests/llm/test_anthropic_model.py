@@ -260,6 +260,7 @@ async def test_persistent_server_error_raises_model_error(
     assert "request-id req_" in message
     assert "gave up after 3 retries" in message
     assert KEY not in message
+    assert caught.value.retryable
 
 
 async def test_overloaded_529_is_retried(
@@ -319,6 +320,7 @@ async def test_unreachable_server_raises_model_error(retry_sleeps: list[float]) 
             )
     assert len(retry_sleeps) == 1
     assert KEY not in str(caught.value)
+    assert caught.value.retryable
 
 
 def test_repr_and_name_hide_the_key() -> None:

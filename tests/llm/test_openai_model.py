@@ -270,6 +270,7 @@ async def test_persistent_server_error_raises_model_error(
     assert "request-id req_" in message
     assert "gave up after 1 retry" in message
     assert KEY not in message
+    assert caught.value.retryable  # the run goes back to the queue rather than failing
 
 
 async def test_auth_error_is_not_retried_and_never_shows_the_key(
@@ -292,6 +293,7 @@ async def test_auth_error_is_not_retried_and_never_shows_the_key(
     assert retry_sleeps == []
     assert "OPENAI_API_KEY" in str(caught.value)
     assert KEY not in str(caught.value)
+    assert not caught.value.retryable  # a person must fix the key: the run fails
 
 
 async def test_keyless_local_server_through_the_factory(fake_openai: FakeOpenAI, openai_url: str) -> None:

@@ -19,11 +19,11 @@ class LoopbackServer:
     and body writes meet delayed ACKs and each keep-alive request takes ~40 ms.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, port: int = 0) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))  # a given port: the same server back after an outage
         self._sock.listen(128)
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(app, log_config=None, log_level="warning", lifespan="off", access_log=False)
