@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy import func, select
+from typing import TYPE_CHECKING
 
-from app.store.db import Database
-from app.store.tables import Action, Run
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from app.services import dashboard
+
+if TYPE_CHECKING:
+    from app.services.dashboard import Database
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
@@ -31,22 +34,14 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 
 
 def refresh(db: Database) -> None:
-    with db.session() as s:
-        RUNS.clear()
-        for kind, status, n in s.execute(
-            select(Run.kind, Run.status, func.count()).group_by(Run.kind, Run.status)
-        ):
-            RUNS.labels(kind, status).set(n)
-        ACTIONS.clear()
-        for status, n in s.execute(select(Action.status, func.count()).group_by(Action.status)):
-            ACTIONS.labels(status).set(n)
-        inp, out, cost = s.execute(
-            select(
-                func.coalesce(func.sum(Run.input_tokens), 0),
-                func.coalesce(func.sum(Run.output_tokens), 0),
-                func.coalesce(func.sum(Run.cost_usd), 0.0),
-            )
-        ).one()
-        TOKENS.labels("input").set(inp)
-        TOKENS.labels("output").set(out)
-        COST.set(cost)
+    totals = dashboard.run_totals(db)
+    by_status = dashboard.actions_by_status(db)
+    RUNS.clear()
+    for kind, status, n in totals["runs"]:
+        RUNS.labels(kind, status).set(n)
+    ACTIONS.clear()
+    for status, n in by_status.items():
+        ACTIONS.labels(status).set(n)
+    TOKENS.labels("input").set(totals["input_tokens"])
+    TOKENS.labels("output").set(totals["output_tokens"])
+    COST.set(totals["cost_usd"])

@@ -93,12 +93,9 @@ def _container(data_dir: Path | None = None) -> Container:
 
 def _require_tables(c: Container) -> None:
     """Fail now, in words, rather than once per poll in a long-running loop."""
-    from sqlalchemy import select
+    from app.services.lookup import require_tables
 
-    from app.store.tables import Run
-
-    with c.db.session() as s:
-        s.execute(select(Run.id).limit(1))
+    require_tables(c.db)
 
 
 def _fail(message: str) -> None:
@@ -108,7 +105,7 @@ def _fail(message: str) -> None:
 
 def _with_secret(c: Container) -> Container:
     """Commands that touch stored credentials refuse to start without SWITCHBOARD_SECRET_KEY."""
-    from app.store.crypto import SecretBoxError
+    from app.services.errors import SecretBoxError
 
     try:
         c.box  # noqa: B018 - built here so a missing key stops the command before it starts
@@ -227,35 +224,24 @@ def mcp(
     port: int = typer.Option(8001),
 ) -> None:
     """Serve Switchboard's tools to MCP clients; writes wait in the approval queue."""
+    from app.agent.orchestrator import worker_id
     from app.mcp_server import run
     from app.services.auth import authenticate
-    from app.services.mcp_calls import proposer
-    from app.store.runs import audit
+    from app.services.mcp_calls import proposer, record_tool_call
 
     if transport not in ("stdio", "http"):
         _fail("--transport must be stdio or http")
     c = _with_secret(_container())
     c.db.upgrade()
 
-    def record(event: dict[str, Any]) -> None:
-        with c.db.session() as s:
-            audit(
-                s,
-                "mcp-client",
-                "mcp.tool_call",
-                "tool",
-                str(event.get("tool")),
-                {k: str(v)[:500] for k, v in event.items()},
-            )
-
     run(
         c.pool.load,
-        proposer(c),
+        proposer(c.db, lambda run_id: c.orchestrator.advance_now(run_id, worker_id())),
         transport=transport,  # type: ignore[arg-type]
         host=host,
         port=port,
         token_check=(lambda token: authenticate(c.db, token) is not None) if transport == "http" else None,
-        audit=record,
+        audit=lambda event: record_tool_call(c.db, event),
     )
 
 
@@ -287,9 +273,8 @@ def _actions_table(c: Container, rows: list[dict[str, Any]], *, title: str) -> T
     """Ids never cut: each is shown as its shortest unique prefix, which approve and reject accept.
     Arguments and reasons take what room is left, on one line each."""
     from app.services.lookup import display_ids
-    from app.store.tables import Action
 
-    short = display_ids(c.db, Action, [r["id"] for r in rows])
+    short = display_ids(c.db, "action", [r["id"] for r in rows])
     narrow = console.width < 110  # then the operation alone names the tool
     tools = [r["operation"] if narrow else r["tool"] for r in rows]
     widths = {
@@ -320,9 +305,8 @@ def _actions_table(c: Container, rows: list[dict[str, Any]], *, title: str) -> T
 def _action_id(c: Container, text: str) -> str:
     """The full id of the one action whose id starts with `text`."""
     from app.services.lookup import unique_id
-    from app.store.tables import Action
 
-    return _decide(unique_id, c.db, Action, text, "action")  # type: ignore[no-any-return]
+    return _decide(unique_id, c.db, "action", text, "action")  # type: ignore[no-any-return]
 
 
 def _decide(fn: Any, *args: Any) -> Any:
