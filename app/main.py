@@ -130,18 +130,9 @@ class Container:
         return DEFAULT_TAXONOMY
 
     def corrections(self) -> list[dict[str, str]]:
-        from sqlalchemy import select
+        from app.services.corrections import recent_examples
 
-        from app.store.tables import Correction
-
-        with self.db.session() as s:
-            rows = s.scalars(
-                select(Correction)
-                .where(Correction.field == "category")
-                .order_by(Correction.created_at.desc())
-                .limit(200)
-            ).all()
-            return [{"text": r.text, "category": r.value} for r in rows]
+        return recent_examples(self.db)
 
     def policy(self) -> Policy:
         """Read fresh for every run, so a revoked rule stops applying at once."""

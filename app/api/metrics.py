@@ -2,22 +2,22 @@
 
 The counters of model calls, tool calls, retries and run advances are kept where they
 happen (app/observability/metrics.py, one registry). The gauges here come from the
-database when `/metrics` is scraped, in a handful of aggregate queries whose cost does
+database when `/metrics` is scraped (app/services/monitoring.py), in a handful of aggregate queries whose cost does
 not grow with the rows they count beyond an index scan: runs by status, the queue and
 its oldest runnable run, pending approvals and the oldest, credentials' expiry.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session
 
 from app.observability.metrics import REGISTRY
-from app.store.db import Database
-from app.store.tables import Action, Connection, Run, utcnow
+from app.services import monitoring
+
+if TYPE_CHECKING:
+    from app.services.dashboard import Database
 
 __all__ = ["REGISTRY", "observe_request", "refresh"]
 
@@ -73,65 +73,25 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     LATENCY.labels(route).observe(seconds)
 
 
-def _age(now: datetime, since: datetime | None) -> float:
-    return max(0.0, (now - since).total_seconds()) if since is not None else 0.0
-
-
 def refresh(db: Database) -> None:
-    now = utcnow()
-    with db.session() as s:
-        RUNS.clear()
-        for kind, status, n in s.execute(
-            select(Run.kind, Run.status, func.count()).group_by(Run.kind, Run.status)
-        ):
-            RUNS.labels(kind, status).set(n)
-        ACTIONS.clear()
-        for status, n in s.execute(select(Action.status, func.count()).group_by(Action.status)):
-            ACTIONS.labels(status).set(n)
-        inp, out, cost = s.execute(
-            select(
-                func.coalesce(func.sum(Run.input_tokens), 0),
-                func.coalesce(func.sum(Run.output_tokens), 0),
-                func.coalesce(func.sum(Run.cost_usd), 0.0),
-            )
-        ).one()
-        TOKENS.labels("input").set(inp)
-        TOKENS.labels("output").set(out)
-        COST.set(cost)
-        _queue(s, now)
-        pending, oldest = s.execute(
-            select(func.count(), func.min(Action.created_at)).where(Action.status == "pending")
-        ).one()
-        APPROVALS_PENDING.set(pending)
-        APPROVALS_AGE.set(_age(now, oldest))
-        _connections(s, now)
-
-
-def _queue(s: Session, now: datetime) -> None:
-    runnable = or_(Run.not_before.is_(None), Run.not_before <= now)
-    # A run that waited out a backoff has waited in the queue since its not_before.
-    since = case(
-        (and_(Run.not_before.is_not(None), Run.not_before > Run.updated_at), Run.not_before),
-        else_=Run.updated_at,
-    )
-    ready, waiting, oldest = s.execute(
-        select(
-            func.count(case((runnable, 1))),
-            func.count(case((~runnable, 1))),
-            func.min(case((runnable, since))),
-        ).where(Run.status == "queued")
-    ).one()
-    QUEUE_DEPTH.labels("runnable").set(ready)
-    QUEUE_DEPTH.labels("backoff").set(waiting)
-    QUEUE_AGE.set(_age(now, oldest))
-
-
-def _connections(s: Session, now: datetime) -> None:
+    figures = monitoring.scrape(db)
+    RUNS.clear()
+    for kind, status, n in figures.runs:
+        RUNS.labels(kind, status).set(n)
+    ACTIONS.clear()
+    for status, n in figures.actions.items():
+        ACTIONS.labels(status).set(n)
+    TOKENS.labels("input").set(figures.input_tokens)
+    TOKENS.labels("output").set(figures.output_tokens)
+    COST.set(figures.cost_usd)
+    QUEUE_DEPTH.labels("runnable").set(figures.queue_ready)
+    QUEUE_DEPTH.labels("backoff").set(figures.queue_waiting)
+    QUEUE_AGE.set(figures.queue_age)
+    APPROVALS_PENDING.set(figures.approvals_pending)
+    APPROVALS_AGE.set(figures.approvals_age)
     CREDENTIAL_EXPIRY.clear()
+    for name, seconds in figures.credential_expiry.items():
+        CREDENTIAL_EXPIRY.labels(name).set(seconds)
     CONNECTION_UP.clear()
-    rows = s.execute(select(Connection.name, Connection.status, Connection.token_expires_at))
-    for name, status, expires in rows:
-        if expires is not None:
-            CREDENTIAL_EXPIRY.labels(name).set((expires - now).total_seconds())
-        if status in ("ok", "error"):
-            CONNECTION_UP.labels(name).set(1 if status == "ok" else 0)
+    for name, up in figures.connection_up.items():
+        CONNECTION_UP.labels(name).set(up)

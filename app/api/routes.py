@@ -42,7 +42,6 @@ from app.services import (
     workflows,
 )
 from app.services.auth import Principal
-from app.services.errors import Invalid
 
 router = APIRouter(prefix="/api/v1")
 
@@ -343,13 +342,9 @@ async def post_workflow(
     body: WorkflowIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)
 ) -> dict[str, Any]:
     """Draft a workflow from a sentence; it does nothing until an approver activates it."""
-    run_id = await run_in_threadpool(workflows.queue_draft, c.db, body.request, who)
-    await c.orchestrator.advance_now(run_id, worker_id())
-    result = await run_in_threadpool(views.run_view, c.db, run_id)
-    if result["status"] != "succeeded":
-        raise Invalid(f"could not draft a workflow: {result['error'] or result['status']}", field="request")
-    saved = await run_in_threadpool(workflows.save_draft, c.db, body.request, who, result["result"])
-    return {**saved, "run_id": run_id}
+    return await workflows.draft(
+        c.db, lambda r: c.orchestrator.advance_now(r, worker_id()), body.request, who
+    )
 
 
 @router.get("/workflows")

@@ -12,9 +12,9 @@ audit_app = typer.Typer(help="Verify the audit log's hash chain or export it.", 
 
 def _database():  # type: ignore[no-untyped-def]
     from app.config import Settings
-    from app.store.db import Database
+    from app.main import Container
 
-    return Database(Settings().resolved_database_url())
+    return Container(Settings()).db
 
 
 @audit_app.command("verify")

@@ -270,12 +270,12 @@ def decisions_cmd(
 ) -> None:
     """What people did with proposed writes: approval, edit and rejection rates, edit distance, time."""
     from app.config import Settings
+    from app.main import Container
     from app.services.decisions import decision_stats
-    from app.store.db import Database
 
     if by not in ("operation", "category", "model"):
         _fail(f"--by must be operation, category or model, not {by!r}")
-    stats = decision_stats(Database(Settings().resolved_database_url()), days=days)
+    stats = decision_stats(Container(Settings()).db, days=days)
     if as_json:
         print(json.dumps(stats, sort_keys=True))
         return

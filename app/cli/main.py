@@ -94,27 +94,10 @@ def _container(data_dir: Path | None = None) -> Container:
 
 
 def _require_tables(c: Container) -> None:
-    """Fail now, in words, rather than once per poll in a long-running loop.
+    """Fail now, in words, rather than once per poll in a long-running loop."""
+    from app.services.lookup import require_tables
 
-    A connection dropped under the check (the database restarting, a terminated backend) is
-    tried again a few times: a worker should not exit for what its loop would ride out.
-    """
-    import time
-
-    from sqlalchemy import select
-    from sqlalchemy.exc import DBAPIError
-
-    from app.store.tables import Run
-
-    for attempt in range(5):
-        try:
-            with c.db.session() as s:
-                s.execute(select(Run.id).limit(1))
-            return
-        except DBAPIError as exc:
-            if not exc.connection_invalidated or attempt == 4:
-                raise
-            time.sleep(0.2 * 2**attempt)
+    require_tables(c.db)
 
 
 def _fail(message: str) -> None:
@@ -124,7 +107,7 @@ def _fail(message: str) -> None:
 
 def _with_secret(c: Container) -> Container:
     """Commands that touch stored credentials refuse to start without SWITCHBOARD_SECRET_KEY."""
-    from app.store.crypto import SecretBoxError
+    from app.services.errors import SecretBoxError
 
     try:
         c.box  # noqa: B018 - built here so a missing key stops the command before it starts
@@ -254,35 +237,24 @@ def mcp(
     port: int = typer.Option(8001),
 ) -> None:
     """Serve Switchboard's tools to MCP clients; writes wait in the approval queue."""
+    from app.agent.orchestrator import worker_id
     from app.mcp_server import run
     from app.services.auth import authenticate
-    from app.services.mcp_calls import proposer
-    from app.store.runs import audit
+    from app.services.mcp_calls import proposer, record_tool_call
 
     if transport not in ("stdio", "http"):
         _fail("--transport must be stdio or http")
     c = _with_secret(_container())
     c.db.upgrade()
 
-    def record(event: dict[str, Any]) -> None:
-        with c.db.session() as s:
-            audit(
-                s,
-                "mcp-client",
-                "mcp.tool_call",
-                "tool",
-                str(event.get("tool")),
-                {k: str(v)[:500] for k, v in event.items()},
-            )
-
     run(
         c.pool.load,
-        proposer(c),
+        proposer(c.db, lambda run_id: c.orchestrator.advance_now(run_id, worker_id())),
         transport=transport,  # type: ignore[arg-type]
         host=host,
         port=port,
         token_check=(lambda token: authenticate(c.db, token) is not None) if transport == "http" else None,
-        audit=record,
+        audit=lambda event: record_tool_call(c.db, event),
     )
 
 
@@ -332,7 +304,6 @@ def runs_list(
     """Runs newest first, a page at a time."""
     from app.services import views
     from app.services.lookup import display_ids
-    from app.store.tables import Run
 
     c = _container()
     filters = views.RunFilters(status, kind)
@@ -341,7 +312,7 @@ def runs_list(
     if as_json:
         console.print_json(json.dumps(rows, default=str))
     else:
-        short = display_ids(c.db, Run, [r["id"] for r in rows])
+        short = display_ids(c.db, "run", [r["id"] for r in rows])
         table = Table(title=f"{len(rows)} runs")
         for name in ("id", "kind", "status", "category", "tokens", "created"):
             table.add_column(name, no_wrap=True, overflow="ellipsis")
@@ -359,9 +330,8 @@ def _actions_table(c: Container, rows: list[dict[str, Any]], *, title: str) -> T
     """Ids never cut: each is shown as its shortest unique prefix, which approve and reject accept.
     Arguments and reasons take what room is left, on one line each."""
     from app.services.lookup import display_ids
-    from app.store.tables import Action
 
-    short = display_ids(c.db, Action, [r["id"] for r in rows])
+    short = display_ids(c.db, "action", [r["id"] for r in rows])
     narrow = console.width < 110  # then the operation alone names the tool
     tools = [r["operation"] if narrow else r["tool"] for r in rows]
     widths = {
@@ -392,9 +362,8 @@ def _actions_table(c: Container, rows: list[dict[str, Any]], *, title: str) -> T
 def _action_id(c: Container, text: str) -> str:
     """The full id of the one action whose id starts with `text`."""
     from app.services.lookup import unique_id
-    from app.store.tables import Action
 
-    return _decide(unique_id, c.db, Action, text, "action")  # type: ignore[no-any-return]
+    return _decide(unique_id, c.db, "action", text, "action")  # type: ignore[no-any-return]
 
 
 def _decide(fn: Any, *args: Any) -> Any:

@@ -43,3 +43,15 @@ def correct_category(
         )
         audit(s, who.name, "classification.corrected", "run", run_id, {"from": before, "to": category})
         return dict(run.classification)
+
+
+def recent_examples(db: Database, limit: int = 200) -> list[dict[str, str]]:
+    """The latest category corrections as labelled examples for the triage model, newest first."""
+    with db.session() as s:
+        rows = s.scalars(
+            select(Correction)
+            .where(Correction.field == "category")
+            .order_by(Correction.created_at.desc())
+            .limit(limit)
+        ).all()
+        return [{"text": r.text, "category": r.value} for r in rows]

@@ -82,6 +82,42 @@ def queue_counts(db: Database) -> dict[str, int]:
     return counts
 
 
+def actions_by_status(db: Database) -> dict[str, int]:
+    """How many actions are in each status (the navigation's pending and failed badges, the metrics)."""
+    with db.session() as s:
+        return {st: n for st, n in s.execute(select(Action.status, func.count()).group_by(Action.status))}
+
+
+def queue_item(db: Database, action_id: str) -> dict[str, Any]:
+    """One action as the queue shows it on its own: with what it is about and when it expires."""
+    from app.services.approvals import get_action
+
+    item = get_action(db, action_id)
+    item["origin"] = origins(db, {item["run_id"]}).get(item["run_id"]) or {"title": "(run)"}
+    with db.session() as s:
+        item["expires_at"] = s.scalar(select(Action.expires_at).where(Action.id == action_id))
+    return item
+
+
+def run_totals(db: Database) -> dict[str, Any]:
+    """Runs by kind and status, and the model's tokens and cost over all runs (read at scrape time)."""
+    with db.session() as s:
+        runs = [
+            (k, st, n)
+            for k, st, n in s.execute(
+                select(Run.kind, Run.status, func.count()).group_by(Run.kind, Run.status)
+            )
+        ]
+        inp, out, cost = s.execute(
+            select(
+                func.coalesce(func.sum(Run.input_tokens), 0),
+                func.coalesce(func.sum(Run.output_tokens), 0),
+                func.coalesce(func.sum(Run.cost_usd), 0.0),
+            )
+        ).one()
+    return {"runs": runs, "input_tokens": inp, "output_tokens": out, "cost_usd": cost}
+
+
 def queue_stamp(db: Database) -> str:
     """Changes whenever an action is proposed or decided: the UI polls it to know when to refresh."""
     with db.read() as s:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Entry points catch a missing or short secret key without reaching into the store.
+from app.store.crypto import SecretBoxError as SecretBoxError
+
 
 class ServiceError(Exception):
     status = 400

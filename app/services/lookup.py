@@ -13,12 +13,42 @@ from sqlalchemy import func, select
 
 from app.services.errors import Invalid, NotFound
 from app.store.db import Database
+from app.store.tables import Action, Run
 
 MIN_SHOWN = 8
+# What entry points name by a word, so they need not know the tables.
+TABLES: dict[str, Any] = {"action": Action, "run": Run}
+
+
+def _table(model: Any) -> Any:
+    return TABLES[model] if isinstance(model, str) else model
+
+
+def require_tables(db: Database) -> None:
+    """Raise now if the database has no tables yet (a missing `switchboard db upgrade`).
+
+    A connection dropped under the check (the database restarting, a terminated backend) is
+    tried again a few times: a worker should not exit for what its loop would ride out.
+    """
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(5):
+        try:
+            with db.session() as s:
+                s.execute(select(Run.id).limit(1))
+            return
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == 4:
+                raise
+            time.sleep(0.2 * 2**attempt)
 
 
 def unique_id(db: Database, model: Any, prefix: str, noun: str) -> str:
-    """The one id of `model` starting with `prefix`; NotFound or Invalid (ambiguous) otherwise."""
+    """The one id of `model` (a table, or its name in TABLES) starting with `prefix`; NotFound or
+    Invalid (ambiguous) otherwise."""
+    model = _table(model)
     text = prefix.strip().lower()
     if not text:
         raise Invalid(f"give a {noun} id (or the start of one)", field="id")
@@ -63,6 +93,7 @@ def display_ids(db: Database, model: Any, ids: list[str], minimum: int = MIN_SHO
     """Short forms of `ids` that stay unique among every row of `model`, not only those shown."""
     if not ids:
         return {}
+    model = _table(model)
 
     heads = sorted({i[:minimum] for i in ids})
     with db.session() as s:

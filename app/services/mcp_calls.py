@@ -8,18 +8,18 @@ executes it exactly once, like any other action.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from app.agent.orchestrator import worker_id
 from app.agent.run import RunContext, Suspend
 from app.llm.base import ToolCall
 from app.services.views import run_view
+from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Run
 from tools.base import Tool
 
-if TYPE_CHECKING:
-    from app.main import Container
+ProposeWrite = Callable[[Tool, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 async def mcp_call_pipeline(ctx: RunContext) -> dict[str, Any]:
@@ -33,11 +33,14 @@ async def mcp_call_pipeline(ctx: RunContext) -> dict[str, Any]:
     return {"result": outcome.content, "is_error": outcome.is_error}
 
 
-def proposer(c: Container, client: str = "mcp-client"):  # type: ignore[no-untyped-def]
-    """`propose_write(tool, arguments)` for app.mcp_server: queue the write, answer with its action."""
+def proposer(
+    db: Database, advance_now: Callable[[str], Awaitable[Any]], client: str = "mcp-client"
+) -> ProposeWrite:
+    """`propose_write(tool, arguments)` for app.mcp_server: queue the write, advance it to the gate
+    at once (`advance_now(run_id)`), and answer with its action."""
 
     async def propose_write(tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
-        with c.db.session() as s:
+        with db.session() as s:
             run = Run(
                 kind="mcp_call",
                 input={"mcp_call": {"tool": tool.name, "arguments": arguments}},
@@ -47,8 +50,8 @@ def proposer(c: Container, client: str = "mcp-client"):  # type: ignore[no-untyp
             s.flush()
             audit(s, client, "mcp.write_requested", "run", run.id, {"tool": tool.name})
             run_id = run.id
-        await c.orchestrator.advance_now(run_id, worker_id())
-        view = run_view(c.db, run_id)
+        await advance_now(run_id)
+        view = run_view(db, run_id)
         action = next((a for a in view["actions"]), None)
         if action is None:
             return {"status": view["status"], "run_id": run_id, "error": view["error"]}
@@ -61,3 +64,16 @@ def proposer(c: Container, client: str = "mcp-client"):  # type: ignore[no-untyp
         }
 
     return propose_write
+
+
+def record_tool_call(db: Database, event: dict[str, Any], client: str = "mcp-client") -> None:
+    """Audit one tool call an MCP client made (its values cut to 500 characters)."""
+    with db.session() as s:
+        audit(
+            s,
+            client,
+            "mcp.tool_call",
+            "tool",
+            str(event.get("tool")),
+            {k: str(v)[:500] for k, v in event.items()},
+        )

@@ -13,6 +13,7 @@ makes a new version, which replaces the active one only when it is activated in 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -298,19 +299,15 @@ async def draft(
     edits: str | None = None,
 ) -> dict[str, Any]:
     """Draft from a sentence (a run of its own, so the model call is recorded), then save it,
-    as a new version of `edits` if given. `advance(run_id)` runs the drafting run now."""
-    with db.session() as s:
-        run = Run(
-            kind="workflow_draft", input={"workflow_request": {"request": request}}, created_by=who.name
-        )
-        s.add(run)
-        s.flush()
-        run_id = run.id
+    as a new version of `edits` if given. `advance(run_id)` runs the drafting run now. The
+    database work runs off the event loop."""
+    run_id = await asyncio.to_thread(queue_draft, db, request, who)
     await advance(run_id)
-    result = views.run_view(db, run_id)
+    result = await asyncio.to_thread(views.run_view, db, run_id)
     if result["status"] != "succeeded":
         raise Invalid(f"could not draft a workflow: {result['error'] or result['status']}", field="request")
-    return {**save_draft(db, request, who, result["result"], edits=edits), "run_id": run_id}
+    saved = await asyncio.to_thread(save_draft, db, request, who, result["result"], edits=edits)
+    return {**saved, "run_id": run_id}
 
 
 def view(w: Workflow, last_runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:

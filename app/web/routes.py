@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from app.services import (
@@ -34,7 +33,6 @@ from app.services import (
 from app.services.auth import ROLES, Principal
 from app.services.bulk import bulk_refusal
 from app.services.errors import Invalid, NotFound, ServiceError
-from app.store.tables import Action
 from app.web import present
 from app.web.security import (
     LoginRequired,
@@ -113,13 +111,9 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         **context,
     }
     if who is not None:
-        with container(request).db.session() as s:
-            ctx["nav_pending"] = s.scalar(
-                select(func.count()).select_from(Action).where(Action.status == "pending")
-            )
-            ctx["nav_failed"] = s.scalar(
-                select(func.count()).select_from(Action).where(Action.status == "failed")
-            )
+        by_status = dashboard.actions_by_status(container(request).db)
+        ctx["nav_pending"] = by_status.get("pending", 0)
+        ctx["nav_failed"] = by_status.get("failed", 0)
     return templates.TemplateResponse(request, name, ctx, status_code=status)
 
 
@@ -281,12 +275,7 @@ def queue_stamp(request: Request, stamp: str = "", who: Principal = Depends(requ
 
 
 def _item(request: Request, action_id: str) -> dict[str, Any]:
-    db = container(request).db
-    item = approvals.get_action(db, action_id)
-    item["origin"] = dashboard.origins(db, {item["run_id"]}).get(item["run_id"]) or {"title": "(run)"}
-    with db.session() as s:
-        item["expires_at"] = s.scalar(select(Action.expires_at).where(Action.id == action_id))
-    return item
+    return dashboard.queue_item(container(request).db, action_id)
 
 
 def _item_response(request: Request, action_id: str, *, status: int = 200, **extra: Any) -> HTMLResponse:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import Effects, Message
+from app.agent.run import RunContext
+from app.llm.base import Message as ModelMessage
+from app.llm.base import ModelRequest, ModelResponse, ToolCall
+from app.llm.scripted import tool_use
+from connectors.base import ConnectorError, Effects, Message
 from tools.base import Catalogue, Tool
 
 
@@ -61,3 +65,50 @@ class FakeSystem:
                 ),
             ]
         )
+
+
+class FlakySystem(FakeSystem):
+    """Fails the next calls as told: ("send" | "lookup", ConnectorError) pairs, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures: list[tuple[str, ConnectorError]] = []
+        self.keys: list[str | None] = []
+
+    def _maybe_fail(self, op: str) -> None:
+        if self.failures and self.failures[0][0] == op:
+            raise self.failures.pop(0)[1]
+
+    async def send(self, args: dict[str, Any], key: str | None) -> Any:
+        self.keys.append(key)
+        self._maybe_fail("send")
+        return await super().send(args, key)
+
+    async def lookup(self, args: dict[str, Any], key: str | None) -> Any:
+        self._maybe_fail("lookup")
+        return await super().lookup(args, key)
+
+
+async def loop(ctx: RunContext) -> dict[str, Any]:
+    ctx.know(requester_email="ann@example.com", emails=["bob@example.com"])
+    final = await ctx.agent_loop(
+        "loop",
+        ModelRequest(system="", messages=[ModelMessage(role="user", content="go")]),
+        list(ctx.catalogue),
+    )
+    return {"answer": final.content}
+
+
+def send(to: str, call_id: str) -> ToolCall:
+    return ToolCall(id=call_id, name="shop__send_message", arguments={"to": to, "body": f"hello {to}"})
+
+
+def two_sends() -> ModelResponse:
+    """One model turn that proposes two sibling writes."""
+    return ModelResponse(
+        tool_calls=[send("ann@example.com", "c1"), send("bob@example.com", "c2")], stop_reason="tool_use"
+    )
+
+
+def one_send() -> ModelResponse:
+    return tool_use("shop__send_message", {"to": "ann@example.com", "body": "hi"}, call_id="c1")

@@ -8,15 +8,17 @@
 - An outage (a retryable connector error) or a dropped database connection sends
   the run back to the queue with backoff instead of failing it.
 - The worker's sweep requeues parked runs that have work, so none is forgotten.
+
+Here the parts that need the database or the approval service; the loop's own handling of
+outages, lost tools, cut-off writes and the sweep runs on the in-memory store
+(tests/agent/test_passing_faults.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -26,8 +28,6 @@ from sqlalchemy import text as sql
 
 from app.agent.orchestrator import Orchestrator
 from app.agent.policy import Policy
-from app.agent.run import WRITE_ATTEMPTS, RunContext
-from app.llm.base import Message, ModelRequest, ModelResponse, ToolCall
 from app.llm.scripted import ScriptedModel, text, tool_use
 from app.services import approvals, dashboard
 from app.services.auth import Principal
@@ -35,43 +35,12 @@ from app.services.errors import Conflict, Invalid, NotFound
 from app.services.views import run_view
 from app.store.db import Database
 from app.store.runs import SqlRunStore
-from app.store.tables import Action, AuditEntry, Run, utcnow
+from app.store.tables import AuditEntry, Run, utcnow
 from connectors.base import ConnectorError
-from tests.agent.fakes import FakeSystem
-from tools.base import Catalogue
+from tests.agent.fakes import FakeSystem, FlakySystem, loop, one_send, two_sends
 
 PAT = Principal("pat", "approver")
 LEE = Principal("lee", "approver")
-
-
-class FlakySystem(FakeSystem):
-    """Fails the next calls as told: ("send" | "lookup", ConnectorError) pairs, in order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures: list[tuple[str, ConnectorError]] = []
-        self.keys: list[str | None] = []
-
-    def _maybe_fail(self, op: str) -> None:
-        if self.failures and self.failures[0][0] == op:
-            raise self.failures.pop(0)[1]
-
-    async def send(self, args: dict[str, Any], key: str | None) -> Any:
-        self.keys.append(key)
-        self._maybe_fail("send")
-        return await super().send(args, key)
-
-    async def lookup(self, args: dict[str, Any], key: str | None) -> Any:
-        self._maybe_fail("lookup")
-        return await super().lookup(args, key)
-
-
-async def loop(ctx: RunContext) -> dict[str, Any]:
-    ctx.know(requester_email="ann@example.com", emails=["bob@example.com"])
-    final = await ctx.agent_loop(
-        "loop", ModelRequest(system="", messages=[Message(role="user", content="go")]), list(ctx.catalogue)
-    )
-    return {"answer": final.content}
 
 
 def orchestrator(db: Database, model: ScriptedModel, system: FakeSystem) -> Orchestrator:
@@ -85,21 +54,6 @@ def new_run(db: Database) -> str:
         s.add(run)
         s.flush()
         return run.id
-
-
-def send(to: str, call_id: str) -> ToolCall:
-    return ToolCall(id=call_id, name="shop__send_message", arguments={"to": to, "body": f"hello {to}"})
-
-
-def two_sends() -> ModelResponse:
-    """One model turn that proposes two sibling writes."""
-    return ModelResponse(
-        tool_calls=[send("ann@example.com", "c1"), send("bob@example.com", "c2")], stop_reason="tool_use"
-    )
-
-
-def one_send() -> ModelResponse:
-    return tool_use("shop__send_message", {"to": "ann@example.com", "body": "hi"}, call_id="c1")
 
 
 def run_row(db: Database, run_id: str) -> Run:
@@ -219,63 +173,7 @@ async def test_a_dismissed_failure_is_told_to_the_model_which_goes_on(db: Databa
         assert entry.actor == "pat" and entry.data["reason"] == "sent it by hand"
 
 
-# -- passing faults: back to the queue with backoff ------------------------------------------------
-async def test_an_outage_during_a_write_requeues_with_backoff_and_the_same_key(db: Database) -> None:
-    system = FlakySystem()
-    model = ScriptedModel([one_send(), text("sent")])
-    orch = orchestrator(db, model, system)
-    run_id = new_run(db)
-    await orch.drain("w")
-    [a] = approvals.list_actions(db)
-    system.failures = [("send", ConnectorError("503 try later", status=503, retryable=True))]
-    approvals.approve(db, a["id"], PAT, system.catalogue)
-    await orch.drain("w")
-
-    run = run_row(db, run_id)
-    assert run.status == "queued" and run.retries == 1 and "503 try later" in (run.error or "")
-    assert run.not_before is not None and run.not_before > utcnow()
-    assert run_view(db, run_id)["actions"][0]["status"] == "executing"
-    assert await orch.drain("w") == 0  # honoured by claim: not before its time
-    past_backoff(db, run_id)
-    await orch.drain("w")
-    view = run_view(db, run_id)
-    assert view["status"] == "succeeded" and view["actions"][0]["attempts"] == 2
-    assert system.keys == [a["id"], a["id"]] and len(system.writes) == 1
-    assert run_row(db, run_id).retries == 0
-
-
-async def test_an_outage_that_lasts_ends_in_needs_attention_not_in_a_loop(db: Database) -> None:
-    system = FlakySystem()
-    orch = orchestrator(db, ScriptedModel([one_send(), text("sent")]), system)
-    run_id = new_run(db)
-    await orch.drain("w")
-    [a] = approvals.list_actions(db)
-    system.failures = [("send", ConnectorError("503 down", status=503, retryable=True))] * WRITE_ATTEMPTS
-    approvals.approve(db, a["id"], PAT, system.catalogue)
-    for _ in range(WRITE_ATTEMPTS):
-        past_backoff(db, run_id)
-        await orch.drain("w")
-    view = run_view(db, run_id)
-    assert view["status"] == "needs_attention" and view["actions"][0]["attempts"] == WRITE_ATTEMPTS
-    assert "503 down" in view["actions"][0]["error"]
-
-
-async def test_an_outage_during_a_read_requeues_instead_of_telling_the_model(db: Database) -> None:
-    system = FlakySystem()
-    model = ScriptedModel([tool_use("shop__lookup", {"order_id": 7}, call_id="r1"), text("shipped")])
-    orch = orchestrator(db, model, system)
-    run_id = new_run(db)
-    system.failures = [("lookup", ConnectorError("could not reach shop", retryable=True))]
-    await orch.drain("w")
-    assert run_row(db, run_id).status == "queued"
-    assert not [s for s in run_view(db, run_id)["steps"] if s["kind"] == "tool_call"]
-    past_backoff(db, run_id)
-    await orch.drain("w")
-    view = run_view(db, run_id)
-    assert view["status"] == "succeeded" and view["result"] == {"answer": "shipped"}
-    assert "could not reach" not in str(view["steps"])
-
-
+# -- a dropped database connection: back to the queue with backoff ---------------------------------
 @contextmanager
 def connection_dropped_at(db: Database, statement_prefix: str) -> Iterator[list[int]]:
     """The next statement starting with `statement_prefix` finds its connection gone.
@@ -323,101 +221,3 @@ async def test_a_dropped_database_connection_requeues_the_run(db: Database) -> N
     assert view["status"] == "succeeded" and view["result"] == {"answer": "shipped"}
     names = [s["name"] for s in view["steps"]]
     assert len(names) == len(set(names))
-
-
-# -- the sweeper ------------------------------------------------------------------------------------
-async def test_the_sweep_requeues_parked_runs_that_have_work(db: Database) -> None:
-    system = FakeSystem()
-    orch = orchestrator(db, ScriptedModel([two_sends(), text("done")]), system)
-    run_id = new_run(db)
-    await orch.drain("w")
-    first, second = sorted(approvals.list_actions(db), key=lambda a: a["arguments"]["to"])
-    store = SqlRunStore(db)
-    assert store.sweep() == 0  # waiting for people: nothing to do
-
-    # decisions that, as before the run lock, left the run parked behind them
-    with db.session() as s:
-        s.execute(update(Action).where(Action.id == first["id"]).values(status="approved", decided_by="pat"))
-    assert store.sweep() == 1 and run_view(db, run_id)["status"] == "queued"
-    await orch.drain("w")
-    assert len(system.writes) == 1 and run_view(db, run_id)["status"] == "waiting_approval"
-
-    with db.session() as s:
-        s.execute(
-            update(Action)
-            .where(Action.id == second["id"])
-            .values(status="rejected", reason="no", decided_by="l")
-        )
-    # the worker loop sweeps by itself
-    orch.sweep_seconds = 0.05
-    stop = asyncio.Event()
-    worker = asyncio.create_task(orch.work("w", poll_seconds=0.02, stop=stop))
-    for _ in range(200):
-        if run_view(db, run_id)["status"] == "succeeded":
-            break
-        await asyncio.sleep(0.02)
-    stop.set()
-    await worker
-    assert run_view(db, run_id)["status"] == "succeeded"
-    with db.session() as s:
-        assert s.scalars(select(AuditEntry).where(AuditEntry.actor == "sweeper")).all()
-
-
-async def test_an_approved_write_the_run_no_longer_reaches_does_not_wait_forever(db: Database) -> None:
-    system = FakeSystem()
-    cat = system.catalogue()
-    tools = {"offered": True}
-
-    async def pipeline(ctx: RunContext) -> dict[str, Any]:
-        offered = list(ctx.catalogue) if tools["offered"] else []
-        final = await ctx.agent_loop(
-            "loop", ModelRequest(system="", messages=[Message(role="user", content="go")]), offered
-        )
-        return {"answer": final.content}
-
-    model = ScriptedModel([one_send(), text("the tool went away")])
-    orch = Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: Policy(), {"t": pipeline})
-    run_id = new_run(db)
-    await orch.drain("w")
-    [a] = approvals.list_actions(db)
-    tools["offered"] = False  # e.g. its connection was removed
-    approvals.approve(db, a["id"], PAT, system.catalogue)
-    assert await orch.drain("w") == 1  # one pass, not a loop
-    view = run_view(db, run_id)
-    assert view["status"] == "needs_attention" and view["actions"][0]["status"] == "failed"
-    assert "did not come back" in view["actions"][0]["error"] and system.writes == []
-    approvals.dismiss(db, a["id"], PAT, "connection removed on purpose")
-    await orch.drain("w")
-    assert run_view(db, run_id)["status"] == "succeeded"
-
-
-async def test_a_write_cut_off_mid_call_on_a_system_that_cannot_deduplicate_waits_for_a_person(
-    db: Database,
-) -> None:
-    system = FakeSystem()
-    cat = Catalogue([replace(t, idempotency="none") if t.is_write else t for t in system.catalogue()])
-    model = ScriptedModel([one_send(), text("sent")])
-    orch = Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: Policy(), {"t": loop})
-    run_id = new_run(db)
-    await orch.drain("w")
-    [a] = approvals.list_actions(db)
-    approvals.approve(db, a["id"], PAT, lambda: cat)
-
-    # a worker marks it executing and dies before it knows whether the write landed
-    store = SqlRunStore(db)
-    assert store.claim("w2", 30) == run_id
-    store.start_execution(a["id"], "w2")
-    with db.session() as s:
-        s.execute(
-            update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
-    await orch.drain("w3")
-    view = run_view(db, run_id)
-    assert view["status"] == "needs_attention" and system.writes == []  # never repeated blindly
-    assert "cannot deduplicate" in view["actions"][0]["error"]
-
-    # a person checked the system and asks for it again: it runs, once
-    approvals.retry(db, a["id"], LEE)
-    await orch.drain("w3")
-    view = run_view(db, run_id)
-    assert view["status"] == "succeeded" and len(system.writes) == 1 and view["actions"][0]["attempts"] == 3

@@ -1,28 +1,20 @@
-"""The durable run loop and the approval gate, with a scripted model and a fake system."""
+"""The durable run loop and the approval gate, with a scripted model, a fake system and the
+in-memory run store (no database: the store's own contract is tests/store/test_run_store_contract.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
 
+from app.agent.memory import MemoryRunStore
 from app.agent.orchestrator import Orchestrator
 from app.agent.policy import Policy, StandingRule
+from app.agent.ports import LeaseLost, NewStep
 from app.agent.run import RunContext
 from app.llm.base import Message, ModelRequest
 from app.llm.scripted import ScriptedModel, text, tool_use
-from app.services import approvals
-from app.services.auth import Principal
-from app.services.errors import Conflict, Forbidden, Invalid
-from app.services.views import run_view
-from app.store.db import Database
-from app.store.runs import SqlRunStore
-from app.store.tables import AuditEntry, Run, utcnow
 from tests.agent.fakes import FakeSystem
-
-APPROVER = Principal(name="pat", role="approver")
 
 
 async def loop_pipeline(ctx: RunContext) -> dict[str, Any]:
@@ -35,161 +27,97 @@ async def loop_pipeline(ctx: RunContext) -> dict[str, Any]:
 
 
 def make(
-    db: Database, model: ScriptedModel, system: FakeSystem, rules: list[StandingRule] | None = None
+    store: MemoryRunStore, model: ScriptedModel, system: FakeSystem, rules: list[StandingRule] | None = None
 ) -> Orchestrator:
     cat = system.catalogue()
     return Orchestrator(
-        SqlRunStore(db), model, lambda: cat, lambda: Policy(rules), {"test": loop_pipeline}, lease_seconds=30
+        store, model, lambda: cat, lambda: Policy(rules), {"test": loop_pipeline}, lease_seconds=30
     )
 
 
-def new_run(
-    db: Database, message: str = "where is order 7?", created_by: str = "api-client", **extra: Any
-) -> str:
-    with db.session() as s:
-        run = Run(kind="test", input={"message": message, **extra}, created_by=created_by)
-        s.add(run)
-        s.flush()
-        return run.id
+def new_run(store: MemoryRunStore, message: str = "where is order 7?", created_by: str = "api-client") -> str:
+    return store.add_run("test", {"message": message}, created_by)
 
 
-def status(db: Database, run_id: str) -> str:
-    return run_view(db, run_id)["status"]
+def pending(store: MemoryRunStore) -> list[Any]:
+    return [a.record for a in store.actions.values() if a.record.status == "pending"]
 
 
-async def test_read_then_answer(db: Database) -> None:
-    system = FakeSystem()
+async def test_read_then_answer() -> None:
+    store, system = MemoryRunStore(), FakeSystem()
     model = ScriptedModel([tool_use("shop__lookup", {"order_id": 7}), text("Order 7 has shipped.")])
-    orch = make(db, model, system)
-    run_id = new_run(db)
-    await orch.drain("w1")
-    view = run_view(db, run_id)
-    assert view["status"] == "succeeded"
-    assert view["result"] == {"answer": "Order 7 has shipped."}
+    run_id = new_run(store)
+    await make(store, model, system).drain("w1")
+    assert store.status(run_id) == "succeeded"
+    assert store.result(run_id) == {"answer": "Order 7 has shipped."}
     assert system.reads == [{"order_id": 7}]
-    kinds = [s["kind"] for s in view["steps"]]
-    assert kinds == ["model_call", "tool_call", "model_call"]
+    steps = store.load(run_id).steps
+    assert [s.kind for s in steps] == ["model_call", "tool_call", "model_call"]
     # the model saw the read's result, fenced as untrusted data
     tool_msg = model.requests[1].messages[-1]
     assert tool_msg.role == "tool" and "shipped" in tool_msg.content and "<untrusted_data" in tool_msg.content
-    assert view["usage"]["input_tokens"] == 20
+    assert sum(s.input_tokens for s in steps) == 20
 
 
-async def test_write_waits_for_approval_then_runs_exactly_once(db: Database) -> None:
-    system = FakeSystem()
+async def test_write_waits_for_approval_then_runs_exactly_once() -> None:
+    store, system = MemoryRunStore(), FakeSystem()
     model = ScriptedModel(
         [tool_use("shop__send_message", {"to": "ann@example.com", "body": "It shipped."}), text("Sent.")]
     )
-    orch = make(db, model, system)
-    run_id = new_run(db)
+    orch = make(store, model, system)
+    run_id = new_run(store)
     await orch.drain("w1")
-    assert status(db, run_id) == "waiting_approval"
+    assert store.status(run_id) == "waiting_approval"
     assert system.writes == []  # promise 1: nothing written before a person approves
-    [pending] = approvals.list_actions(db, "pending")
-    assert pending["tool"] == "shop__send_message" and pending["risk"] == "medium"
-
-    approved = approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
-    assert approved["status"] == "approved"
-    assert status(db, run_id) == "queued"
-    with pytest.raises(Conflict):
-        approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
-
+    [action] = pending(store)
+    assert action.tool == "shop__send_message" and action.risk == "medium"
+    store.decide(action.id, "approved", by="pat")
+    assert store.status(run_id) == "queued"
     await orch.drain("w2")
-    view = run_view(db, run_id)
-    assert view["status"] == "succeeded"
-    assert len(system.writes) == 1 and system.writes[0]["key"] == pending["id"]
-    assert view["actions"][0]["status"] == "succeeded"
-    # the model was called twice in all: the loop resumed from its steps, not from scratch
-    assert len(model.requests) == 2
-    with db.session() as s:
-        events = [e.event for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-    for event in (
-        "action.proposed",
-        "action.approved",
-        "action.executing",
-        "action.succeeded",
-        "step.model_call",
-        "step.tool_call",
-    ):
-        assert event in events
+    assert store.status(run_id) == "succeeded"
+    assert len(system.writes) == 1 and system.writes[0]["key"] == action.id
+    assert store.action(action.id).status == "succeeded"
+    assert len(model.requests) == 2  # the loop resumed from its steps, not from scratch
+    events = {e["event"] for e in store.audit_log}
+    assert {"action.proposed", "action.approved", "action.executing", "action.succeeded"} <= events
 
 
-async def test_invalid_write_arguments_never_reach_the_system(db: Database) -> None:
-    system = FakeSystem()
+async def test_invalid_write_arguments_never_reach_the_system() -> None:
+    store, system = MemoryRunStore(), FakeSystem()
     model = ScriptedModel(
         [
             tool_use("shop__send_message", {"to": "ann@example.com", "body": "", "cc": "x@evil.test"}),
             text("I could not send it."),
         ]
     )
-    orch = make(db, model, system)
-    run_id = new_run(db)
-    await orch.drain("w1")
-    assert status(db, run_id) == "succeeded"
-    assert system.writes == []
-    assert approvals.list_actions(db, None) == []
+    run_id = new_run(store)
+    await make(store, model, system).drain("w1")
+    assert store.status(run_id) == "succeeded"
+    assert system.writes == [] and store.actions == {}
     result = model.requests[1].messages[-1]
     assert result.is_error
     assert "Invalid arguments" in result.content and "body" in result.content and "cc" in result.content
 
 
-async def test_reject_reason_goes_back_to_the_model(db: Database) -> None:
-    system = FakeSystem()
+async def test_reject_reason_goes_back_to_the_model() -> None:
+    store, system = MemoryRunStore(), FakeSystem()
     model = ScriptedModel(
         [tool_use("shop__send_message", {"to": "ann@example.com", "body": "Refund done"}), text("ok")]
     )
-    orch = make(db, model, system)
-    run_id = new_run(db)
+    orch = make(store, model, system)
+    run_id = new_run(store)
     await orch.drain("w1")
-    [pending] = approvals.list_actions(db)
-    with pytest.raises(Invalid):
-        approvals.reject(db, pending["id"], APPROVER, "  ")
-    approvals.reject(db, pending["id"], APPROVER, "we never promise refunds in writing")
+    [action] = pending(store)
+    store.decide(action.id, "rejected", by="pat", reason="we never promise refunds in writing")
     await orch.drain("w1")
-    assert status(db, run_id) == "succeeded"
+    assert store.status(run_id) == "succeeded"
     assert system.writes == []
     last = model.requests[-1].messages[-1]
     assert last.is_error and "Rejected by pat: we never promise refunds in writing" in last.content
 
 
-async def test_edited_arguments_are_validated_and_used(db: Database) -> None:
-    system = FakeSystem()
-    model = ScriptedModel(
-        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "draft"}), text("done")]
-    )
-    orch = make(db, model, system)
-    run_id = new_run(db)
-    await orch.drain("w1")
-    [pending] = approvals.list_actions(db)
-    with pytest.raises(Invalid) as err:
-        approvals.approve(
-            db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": 5}
-        )
-    assert "body" in str(err.value)
-    edited = approvals.approve(
-        db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": "final"}
-    )
-    assert edited["edited"] is True
-    await orch.drain("w1")
-    assert system.writes[0]["body"] == "final"
-    assert "edited_by_approver" in model.requests[-1].messages[-1].content
-    assert status(db, run_id) == "succeeded"
-
-
-async def test_requester_cannot_approve_own_action(db: Database) -> None:
-    system = FakeSystem()
-    orch = make(
-        db, ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"})]), system
-    )
-    new_run(db, created_by="pat")
-    await orch.drain("w1")
-    [pending] = approvals.list_actions(db)
-    with pytest.raises(Forbidden):
-        approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
-
-
-async def test_standing_rule_lets_a_low_risk_write_run(db: Database) -> None:
-    system = FakeSystem()
+async def test_standing_rule_lets_a_low_risk_write_run() -> None:
+    store, system = MemoryRunStore(), FakeSystem()
     # an internal note to a known address is still medium risk; the rule allows up to medium
     rule = StandingRule(
         tool="shop__send_*",
@@ -201,100 +129,57 @@ async def test_standing_rule_lets_a_low_risk_write_run(db: Database) -> None:
             "properties": {"to": {"enum": ["ann@example.com"]}, "body": {"enum": ["x"]}},
         },
     )
-    orch = make(
-        db,
-        ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")]),
-        system,
-        [rule],
-    )
-    run_id = new_run(db)
-    await orch.drain("w1")
-    assert status(db, run_id) == "succeeded"
-    assert len(system.writes) == 1
-    assert run_view(db, run_id)["actions"][0]["decided_by"].startswith("rule:")
-
-
-async def test_unknown_address_raises_risk_and_rule_does_not_apply(db: Database) -> None:
-    system = FakeSystem()
-    rule = StandingRule(tool="shop__*", approved_by="lead", max_risk="medium")
-    orch = make(
-        db,
-        ScriptedModel([tool_use("shop__send_message", {"to": "thief@evil.test", "body": "x"})]),
-        system,
-        [rule],
-    )
-    new_run(db)
-    await orch.drain("w1")
-    [pending] = approvals.list_actions(db)
-    assert pending["risk"] == "high"
-    assert any("thief@evil.test" in r for r in pending["reasons"])
-    assert system.writes == []
-
-
-async def test_crash_during_execution_retries_with_the_same_key(db: Database) -> None:
-    system = FakeSystem()
     model = ScriptedModel(
         [tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")]
     )
-    orch = make(db, model, system)
-    run_id = new_run(db)
-    await orch.drain("w1")
-    [pending] = approvals.list_actions(db)
-    approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
+    run_id = new_run(store)
+    await make(store, model, system, [rule]).drain("w1")
+    assert store.status(run_id) == "succeeded"
+    assert len(system.writes) == 1
+    decided_by = store.load(run_id).actions[0].decided_by
+    assert decided_by is not None and decided_by.startswith("rule:")
 
-    # worker w2 claims, marks the action executing, performs the write, then dies
-    store = SqlRunStore(db)
-    assert store.claim("w2", 30) == run_id
-    store.start_execution(pending["id"], "w2")
-    await system.send({"to": "ann@example.com", "body": "x"}, pending["id"])
-    with db.session() as s:  # its lease lapses
-        s.execute(
-            update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
+
+async def test_unknown_address_raises_risk_and_rule_does_not_apply() -> None:
+    store, system = MemoryRunStore(), FakeSystem()
+    rule = StandingRule(tool="shop__*", approved_by="lead", max_risk="medium")
+    model = ScriptedModel([tool_use("shop__send_message", {"to": "thief@evil.test", "body": "x"})])
+    new_run(store)
+    await make(store, model, system, [rule]).drain("w1")
+    [action] = pending(store)
+    assert action.risk == "high"
+    assert any("thief@evil.test" in r for r in action.reasons)
+    assert system.writes == []
+
+
+async def test_crash_during_execution_retries_with_the_same_key() -> None:
+    store, system = MemoryRunStore(), FakeSystem()
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"}), text("ok")]
+    )
+    orch = make(store, model, system)
+    run_id = new_run(store)
+    await orch.drain("w1")
+    [action] = pending(store)
+    store.decide(action.id, "approved", by="pat")
+
+    # worker w2 claims under a lease that lapses at once, marks the action executing, writes, then dies
+    assert store.claim("w2", -1) == run_id
+    store.start_execution(action.id, "w2")
+    await system.send({"to": "ann@example.com", "body": "x"}, action.id)
 
     await orch.drain("w3")
-    view = run_view(db, run_id)
-    assert view["status"] == "succeeded"
+    assert store.status(run_id) == "succeeded"
     assert len(system.writes) == 1
-    assert view["actions"][0]["attempts"] == 2
-    assert "deduplicated" in next(s for s in view["steps"] if s["kind"] == "tool_call")["data"]["result"]
+    assert store.action(action.id).attempts == 2
+    tool_step = next(s for s in store.load(run_id).steps if s.kind == "tool_call")
+    assert "deduplicated" in tool_step.data["result"]
 
 
-async def test_stale_worker_cannot_write_after_losing_its_lease(db: Database) -> None:
-    from app.agent.ports import LeaseLost, NewStep
-
-    store = SqlRunStore(db)
-    run_id = new_run(db)
-    assert store.claim("w1", 30) == run_id
-    with db.session() as s:
-        s.execute(
-            update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
+async def test_stale_worker_cannot_write_after_losing_its_lease() -> None:
+    store = MemoryRunStore()
+    run_id = new_run(store)
+    assert store.claim("w1", -1) == run_id  # its lease lapses at once
     assert store.claim("w2", 30) == run_id
     with pytest.raises(LeaseLost):
         store.append_step(run_id, "w1", NewStep(kind="note", name="late", data={}))
-
-
-async def test_four_eyes_is_the_gates_default_not_a_pipelines_choice(db: Database) -> None:
-    """The test pipeline says nothing about who asked; the gate still keeps the asker from approving."""
-    model = ScriptedModel(
-        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "Hi"}), text("ok")]
-    )
-    orch = make(db, model, FakeSystem())
-    asked = new_run(db, created_by="pat")
-    await orch.drain("w1")
-    [action] = approvals.list_actions(db, "pending")
-    assert action["run_id"] == asked and action["requested_by"] == "pat"
-    with pytest.raises(Forbidden, match="four eyes"):
-        approvals.approve(db, action["id"], APPROVER, lambda: FakeSystem().catalogue())
-
-    model = ScriptedModel(
-        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "Hi"}), text("ok")]
-    )
-    orch = make(db, model, FakeSystem())
-    delivered = new_run(db, created_by="pat", delivered=True)  # an item a system delivered asks for nothing
-    await orch.drain("w1")
-    [action] = [a for a in approvals.list_actions(db, "pending") if a["run_id"] == delivered]
-    assert action["requested_by"] is None
-    approved = approvals.approve(db, action["id"], APPROVER, lambda: FakeSystem().catalogue())
-    assert approved["status"] == "approved"

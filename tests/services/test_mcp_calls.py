@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
+from app.agent.orchestrator import worker_id
 from app.mcp_server import build_server
 from app.services import approvals
 from app.services.auth import Principal
@@ -21,7 +22,7 @@ async def test_write_from_an_mcp_client_goes_through_the_queue(db_url: str, tmp_
     sim = create_app()
     c = container(db_url, tmp_path, sim=sim)
     before = len(sim.state.helpdesk.ticket_comments(2))
-    server = build_server(c.pool.load, proposer(c))
+    server = build_server(c.pool.load, proposer(c.db, lambda r: c.orchestrator.advance_now(r, worker_id())))
     async with Client(server) as client:
         read = await client.call_tool("helpdesk__get_ticket", {"ticket_id": 2})
         write = await client.call_tool(

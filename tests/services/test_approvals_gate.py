@@ -1,0 +1,176 @@
+"""The approval service and the run loop together on a real database: decisions, edits, four eyes,
+the audit trail. The loop and the gate alone are tested on the in-memory store (tests/agent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.agent.orchestrator import Orchestrator
+from app.agent.policy import Policy, StandingRule
+from app.agent.run import RunContext
+from app.llm.base import Message, ModelRequest
+from app.llm.scripted import ScriptedModel, text, tool_use
+from app.services import approvals
+from app.services.auth import Principal
+from app.services.errors import Conflict, Forbidden, Invalid
+from app.services.views import run_view
+from app.store.db import Database
+from app.store.runs import SqlRunStore
+from app.store.tables import AuditEntry, Run
+from tests.agent.fakes import FakeSystem
+
+APPROVER = Principal(name="pat", role="approver")
+
+
+async def loop_pipeline(ctx: RunContext) -> dict[str, Any]:
+    request = ModelRequest(
+        system="help", messages=[Message(role="user", content=ctx.run.input["message"])], prompt="test@v1"
+    )
+    ctx.know(requester_email="ann@example.com")
+    final = await ctx.agent_loop("loop", request, list(ctx.catalogue))
+    return {"answer": final.content}
+
+
+def make(
+    db: Database, model: ScriptedModel, system: FakeSystem, rules: list[StandingRule] | None = None
+) -> Orchestrator:
+    cat = system.catalogue()
+    return Orchestrator(
+        SqlRunStore(db), model, lambda: cat, lambda: Policy(rules), {"test": loop_pipeline}, lease_seconds=30
+    )
+
+
+def new_run(
+    db: Database, message: str = "where is order 7?", created_by: str = "api-client", **extra: Any
+) -> str:
+    with db.session() as s:
+        run = Run(kind="test", input={"message": message, **extra}, created_by=created_by)
+        s.add(run)
+        s.flush()
+        return run.id
+
+
+def status(db: Database, run_id: str) -> str:
+    return run_view(db, run_id)["status"]
+
+
+async def test_write_waits_for_approval_then_runs_exactly_once(db: Database) -> None:
+    system = FakeSystem()
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "It shipped."}), text("Sent.")]
+    )
+    orch = make(db, model, system)
+    run_id = new_run(db)
+    await orch.drain("w1")
+    assert status(db, run_id) == "waiting_approval"
+    assert system.writes == []  # promise 1: nothing written before a person approves
+    [pending] = approvals.list_actions(db, "pending")
+    assert pending["tool"] == "shop__send_message" and pending["risk"] == "medium"
+
+    approved = approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
+    assert approved["status"] == "approved"
+    assert status(db, run_id) == "queued"
+    with pytest.raises(Conflict):
+        approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
+
+    await orch.drain("w2")
+    view = run_view(db, run_id)
+    assert view["status"] == "succeeded"
+    assert len(system.writes) == 1 and system.writes[0]["key"] == pending["id"]
+    assert view["actions"][0]["status"] == "succeeded"
+    # the model was called twice in all: the loop resumed from its steps, not from scratch
+    assert len(model.requests) == 2
+    with db.session() as s:
+        events = [e.event for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    for event in (
+        "action.proposed",
+        "action.approved",
+        "action.executing",
+        "action.succeeded",
+        "step.model_call",
+        "step.tool_call",
+    ):
+        assert event in events
+
+
+async def test_reject_reason_goes_back_to_the_model(db: Database) -> None:
+    system = FakeSystem()
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "Refund done"}), text("ok")]
+    )
+    orch = make(db, model, system)
+    run_id = new_run(db)
+    await orch.drain("w1")
+    [pending] = approvals.list_actions(db)
+    with pytest.raises(Invalid):
+        approvals.reject(db, pending["id"], APPROVER, "  ")
+    approvals.reject(db, pending["id"], APPROVER, "we never promise refunds in writing")
+    await orch.drain("w1")
+    assert status(db, run_id) == "succeeded"
+    assert system.writes == []
+    last = model.requests[-1].messages[-1]
+    assert last.is_error and "Rejected by pat: we never promise refunds in writing" in last.content
+
+
+async def test_edited_arguments_are_validated_and_used(db: Database) -> None:
+    system = FakeSystem()
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "draft"}), text("done")]
+    )
+    orch = make(db, model, system)
+    run_id = new_run(db)
+    await orch.drain("w1")
+    [pending] = approvals.list_actions(db)
+    with pytest.raises(Invalid) as err:
+        approvals.approve(
+            db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": 5}
+        )
+    assert "body" in str(err.value)
+    edited = approvals.approve(
+        db, pending["id"], APPROVER, lambda: system.catalogue(), {"to": "ann@example.com", "body": "final"}
+    )
+    assert edited["edited"] is True
+    await orch.drain("w1")
+    assert system.writes[0]["body"] == "final"
+    assert "edited_by_approver" in model.requests[-1].messages[-1].content
+    assert status(db, run_id) == "succeeded"
+
+
+async def test_requester_cannot_approve_own_action(db: Database) -> None:
+    system = FakeSystem()
+    orch = make(
+        db, ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"})]), system
+    )
+    new_run(db, created_by="pat")
+    await orch.drain("w1")
+    [pending] = approvals.list_actions(db)
+    with pytest.raises(Forbidden):
+        approvals.approve(db, pending["id"], APPROVER, lambda: system.catalogue())
+
+
+async def test_four_eyes_is_the_gates_default_not_a_pipelines_choice(db: Database) -> None:
+    """The test pipeline says nothing about who asked; the gate still keeps the asker from approving."""
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "Hi"}), text("ok")]
+    )
+    orch = make(db, model, FakeSystem())
+    asked = new_run(db, created_by="pat")
+    await orch.drain("w1")
+    [action] = approvals.list_actions(db, "pending")
+    assert action["run_id"] == asked and action["requested_by"] == "pat"
+    with pytest.raises(Forbidden, match="four eyes"):
+        approvals.approve(db, action["id"], APPROVER, lambda: FakeSystem().catalogue())
+
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "Hi"}), text("ok")]
+    )
+    orch = make(db, model, FakeSystem())
+    delivered = new_run(db, created_by="pat", delivered=True)  # an item a system delivered asks for nothing
+    await orch.drain("w1")
+    [action] = [a for a in approvals.list_actions(db, "pending") if a["run_id"] == delivered]
+    assert action["requested_by"] is None
+    approved = approvals.approve(db, action["id"], APPROVER, lambda: FakeSystem().catalogue())
+    assert approved["status"] == "approved"

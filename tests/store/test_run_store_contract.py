@@ -1,0 +1,306 @@
+"""One contract for every RunStore: the in-memory fake, SQLite and PostgreSQL pass the same tests,
+so the fake the agent's unit tests run on cannot drift from the store the product runs on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from app.agent.memory import MemoryRunStore
+from app.agent.ports import LeaseLost, NewAction, NewStep, RunStore
+from app.store.db import Database, normalize_url
+from app.store.runs import SqlRunStore, requeue_if_decided
+from app.store.tables import Action, Run
+from tests.conftest import PG_URL, _pg_schema_url
+
+
+class Harness(Protocol):
+    """A store, and what people and intake do to it (services on SQL, `decide` in memory)."""
+
+    store: RunStore
+
+    def new_run(self, kind: str = "test", created_by: str | None = "api-client") -> str: ...
+
+    def decide(self, action_id: str, status: str, *, requeue: bool = True) -> None: ...
+
+    def action_status(self, action_id: str) -> str: ...
+
+    def run_status(self, run_id: str) -> str: ...
+
+
+class MemoryHarness:
+    def __init__(self, ttl: float) -> None:
+        self.mem = MemoryRunStore(approval_ttl_hours=ttl)
+        self.store: RunStore = self.mem
+
+    def new_run(self, kind: str = "test", created_by: str | None = "api-client") -> str:
+        return self.mem.add_run(kind, {"message": "hello"}, created_by)
+
+    def decide(self, action_id: str, status: str, *, requeue: bool = True) -> None:
+        if requeue:
+            self.mem.decide(action_id, status, by="pat")
+        else:  # a decision whose requeue was lost: what the sweeper exists for
+            self.mem.actions[action_id].record.status = status
+
+    def action_status(self, action_id: str) -> str:
+        return self.mem.action(action_id).status
+
+    def run_status(self, run_id: str) -> str:
+        return self.mem.status(run_id)
+
+
+class SqlHarness:
+    def __init__(self, db: Database, ttl: float) -> None:
+        self.db = db
+        self.store: RunStore = SqlRunStore(db, approval_ttl_hours=ttl)
+
+    def new_run(self, kind: str = "test", created_by: str | None = "api-client") -> str:
+        with self.db.session() as s:
+            run = Run(kind=kind, input={"message": "hello"}, created_by=created_by)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def decide(self, action_id: str, status: str, *, requeue: bool = True) -> None:
+        with self.db.session() as s:
+            action = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one()
+            action.status = status
+            action.decided_by = "pat"
+            if requeue:
+                requeue_if_decided(s, action.run_id, actor="pat")
+
+    def action_status(self, action_id: str) -> str:
+        with self.db.session() as s:
+            return s.scalars(select(Action.status).where(Action.id == action_id)).one()
+
+    def run_status(self, run_id: str) -> str:
+        with self.db.session() as s:
+            return s.scalars(select(Run.status).where(Run.id == run_id)).one()
+
+
+def _sql_database(kind: str, tmp_path: Any) -> Iterator[Database]:
+    if kind == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'contract.db'}")
+        db.upgrade()
+        yield db
+        db.dispose()
+        return
+    if not PG_URL:
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    base = normalize_url(PG_URL)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(_pg_schema_url(base, schema))
+    try:
+        db.upgrade()
+        yield db
+    finally:
+        db.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def make(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
+    """`make(ttl=72.0)` builds the harness under test (one per test: a SQL one migrates once)."""
+    stack: list[Iterator[Database]] = []
+
+    def build(ttl: float = 72.0) -> Harness:
+        if request.param == "memory":
+            return MemoryHarness(ttl)
+        gen = _sql_database(request.param, tmp_path)
+        stack.append(gen)
+        return SqlHarness(next(gen), ttl)
+
+    yield build
+    for gen in stack:
+        next(gen, None)
+
+
+@pytest.fixture
+def h(make: Any) -> Harness:
+    return make()  # type: ignore[no-any-return]
+
+
+def step(name: str = "s", **data: Any) -> NewStep:
+    return NewStep(kind="note", name=name, data=data, input_tokens=3, output_tokens=2)
+
+
+def write(call: str = "t1") -> NewAction:
+    return NewAction(
+        tool_call_id=call,
+        tool="shop__send_message",
+        connection="shop",
+        operation="send_message",
+        arguments={"to": "ann@example.com", "body": "hi"},
+        risk="medium",
+        reasons=["sends a message"],
+    )
+
+
+def parked(h: Harness, n: int = 1) -> tuple[str, list[str]]:
+    """A run claimed by w1 that proposed `n` writes and parked waiting for people."""
+    run_id = h.new_run()
+    assert h.store.claim("w1", 30) == run_id
+    actions = h.store.propose_actions(run_id, "w1", [write(f"t{i}") for i in range(n)], step("propose"))
+    assert h.store.set_status(run_id, "w1", "waiting_approval") == "waiting_approval"
+    h.store.release(run_id, "w1")
+    return run_id, [a.id for a in actions]
+
+
+def test_claims_the_oldest_runnable_run_once(h: Harness) -> None:
+    first, second = h.new_run(), h.new_run()
+    assert h.store.claim("w1", 30) == first
+    assert h.store.claim("w2", 30) == second
+    assert h.store.claim("w3", 30) is None
+    assert not h.store.claim_run(first, "w3", 30)
+    snap = h.store.load(first)
+    assert snap.status == "running" and snap.kind == "test" and snap.created_by == "api-client"
+    with pytest.raises(KeyError):
+        h.store.load("no-such-run")
+
+
+def test_every_write_is_fenced_by_the_lease(h: Harness) -> None:
+    run_id = h.new_run()
+    assert h.store.claim_run(run_id, "w1", -1)  # a lease that has already lapsed: its worker died
+    with pytest.raises(LeaseLost):
+        h.store.append_step(run_id, "w2", step())
+    assert h.store.claim("w2", 30) == run_id  # taken over
+    with pytest.raises(LeaseLost):
+        h.store.append_step(run_id, "w1", step())
+    with pytest.raises(LeaseLost):
+        h.store.set_status(run_id, "w1", "succeeded")
+    with pytest.raises(LeaseLost):
+        h.store.requeue(run_id, "w1", error="x", delay=0)
+    assert not h.store.renew_lease(run_id, "w1", 30)
+    assert h.store.renew_lease(run_id, "w2", 30)
+    h.store.release(run_id, "w1")  # not the owner: nothing happens
+    h.store.append_step(run_id, "w2", step())
+    h.store.release(run_id, "w2")
+    with pytest.raises(LeaseLost):
+        h.store.append_step(run_id, "w2", step())
+
+
+def test_steps_are_numbered_and_run_fields_kept(h: Harness) -> None:
+    run_id = h.new_run()
+    h.store.claim("w1", 30)
+    one = h.store.append_step(run_id, "w1", step("a", n=1))
+    two = h.store.append_step(run_id, "w1", step("b"), run_fields={"classification": {"category": "billing"}})
+    assert (one.seq, two.seq) == (1, 2)
+    assert h.store.set_status(run_id, "w1", "succeeded", result={"answer": 42}) == "succeeded"
+    snap = h.store.load(run_id)
+    assert [(s.seq, s.name, s.data) for s in snap.steps] == [(1, "a", {"n": 1}), (2, "b", {})]
+    assert snap.classification == {"category": "billing"} and snap.status == "succeeded"
+    assert h.store.claim("w2", 30) is None  # a finished run is never claimed again
+
+
+def test_parking_waits_for_pending_decisions_only(h: Harness) -> None:
+    run_id = h.new_run()
+    h.store.claim("w1", 30)
+    assert h.store.set_status(run_id, "w1", "waiting_approval") == "queued"  # nothing to decide
+    assert h.store.claim("w1", 30) == run_id
+    h.store.set_status(run_id, "w1", "succeeded")
+
+    run_id, [a, _] = parked(h, 2)
+    assert [x.status for x in h.store.load(run_id).actions] == ["pending", "pending"]
+    h.decide(a, "approved")
+    assert h.run_status(run_id) == "queued"  # an approved write runs whatever its sibling waits for
+    assert h.store.claim("w1", 30) == run_id
+    assert h.store.set_status(run_id, "w1", "waiting_approval") == "queued"  # it still has work
+
+
+def test_rejecting_the_last_pending_write_requeues(h: Harness) -> None:
+    run_id, [a] = parked(h)
+    h.decide(a, "rejected")
+    assert h.run_status(run_id) == "queued"
+    assert h.store.claim("w2", 30) == run_id
+
+
+def test_execution_attempts_are_counted_and_resumed(h: Harness) -> None:
+    run_id, [a] = parked(h)
+    h.decide(a, "approved")
+    assert h.store.claim("w1", 30) == run_id
+    with pytest.raises(LeaseLost):
+        h.store.start_execution(a, "w2")
+    first = h.store.start_execution(a, "w1")
+    assert (first.status, first.attempts, first.resumed) == ("executing", 1, False)
+    again = h.store.start_execution(a, "w1")  # cut off mid-call, then tried again
+    assert (again.attempts, again.resumed) == (2, True)
+    done = h.store.finish_execution(a, "w1", status="succeeded", result={"ok": True}, error=None, step=step())
+    assert done.status == "succeeded" and done.result == {"ok": True}
+    with pytest.raises(LeaseLost):
+        h.store.start_execution(a, "w1")  # never twice
+    assert h.store.load(run_id).actions[0].status == "succeeded"
+
+
+def test_a_failed_write_needs_attention_until_retried_or_dismissed(h: Harness) -> None:
+    run_id, [a, b] = parked(h, 2)
+    h.decide(a, "approved")
+    h.decide(b, "approved")
+    assert h.store.claim("w1", 30) == run_id
+    assert h.store.fail_action(a, "w1", "system down").status == "failed"
+    assert h.store.fail_action(a, "w1", "again").error == "system down"  # only an approved one fails
+    assert h.store.set_status(run_id, "w1", "waiting_approval") == "queued"  # b still waits to run
+    assert h.store.claim("w1", 30) == run_id
+    h.store.start_execution(b, "w1")
+    h.store.finish_execution(b, "w1", status="succeeded", result={}, error=None, step=step())
+    assert h.store.set_status(run_id, "w1", "waiting_approval") == "needs_attention"
+    h.store.release(run_id, "w1")
+    assert h.store.claim("w2", 30) is None
+    h.decide(a, "approved")  # retry
+    assert h.run_status(run_id) == "queued"
+    assert h.store.claim("w1", 30) == run_id
+    h.store.fail_action(a, "w1", "still down")
+    assert h.store.set_status(run_id, "w1", "waiting_approval") == "needs_attention"
+    h.decide(a, "dismissed")
+    assert h.run_status(run_id) == "queued"
+
+
+def test_requeue_waits_out_its_backoff(h: Harness) -> None:
+    run_id = h.new_run()
+    h.store.claim("w1", 30)
+    h.store.requeue(run_id, "w1", error="connector down", delay=60)
+    assert h.run_status(run_id) == "queued"
+    assert h.store.load(run_id).retries == 1
+    assert h.store.claim("w2", 30) is None  # not before a minute has passed
+    assert not h.store.claim_run(run_id, "w2", 30)
+    other = h.new_run()
+    assert h.store.claim("w2", 30) == other
+    h.store.set_status(other, "w2", "succeeded")
+    with pytest.raises(LeaseLost):
+        h.store.append_step(run_id, "w1", step())  # the lease went with the requeue
+
+    again = h.new_run()
+    h.store.claim("w1", 30)
+    h.store.requeue(again, "w1", error="blip", delay=0)
+    assert h.store.claim("w1", 30) == again
+    assert h.store.load(again).retries == 1
+    h.store.set_status(again, "w1", "succeeded")
+    assert h.store.load(again).retries == 0
+
+
+def test_pending_writes_expire_into_their_own_state(make: Any) -> None:
+    h = make(ttl=-1.0)  # every pending action is already past its deadline
+    run_id, [a] = parked(h)
+    assert h.store.claim("w1", 30) == run_id  # expired at claim, the run goes on
+    assert h.action_status(a) == "expired"
+
+
+def test_the_sweeper_requeues_parked_runs_that_have_work(h: Harness) -> None:
+    run_id, [a] = parked(h)
+    waiting, _ = parked(h)
+    h.decide(a, "approved", requeue=False)
+    assert h.run_status(run_id) == "waiting_approval"
+    assert h.store.sweep() == 1
+    assert h.run_status(run_id) == "queued"
+    assert h.run_status(waiting) == "waiting_approval"
+    assert h.store.sweep() == 0
