@@ -27,6 +27,7 @@ from sqlalchemy import text as sql
 from app.agent.orchestrator import Orchestrator
 from app.agent.policy import Policy
 from app.agent.run import WRITE_ATTEMPTS, RunContext
+from app.agent.worker import Worker
 from app.llm.base import Message, ModelRequest, ModelResponse, ToolCall
 from app.llm.scripted import ScriptedModel, text, tool_use
 from app.services import approvals, dashboard
@@ -351,7 +352,7 @@ async def test_the_sweep_requeues_parked_runs_that_have_work(db: Database) -> No
     # the worker loop sweeps by itself
     orch.sweep_seconds = 0.05
     stop = asyncio.Event()
-    worker = asyncio.create_task(orch.work("w", poll_seconds=0.02, stop=stop))
+    worker = asyncio.create_task(Worker(orch, poll_seconds=0.02, owner="w").run(stop))
     for _ in range(200):
         if run_view(db, run_id)["status"] == "succeeded":
             break
