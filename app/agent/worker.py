@@ -12,6 +12,7 @@ all run this loop.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Coroutine
@@ -74,6 +75,10 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.wakeup = wakeup or Wakeup()
         self.owner = owner or worker_id()
+        # Each claim holds its lease under an owner of its own (`owner/n`): a run that parks and is
+        # queued again may be claimed anew while its first pass is still releasing it, and that
+        # release must not take the new pass's lease.
+        self._claims = itertools.count(1)
         self.in_flight: dict[str, asyncio.Task[Any]] = {}
         # The most runs this worker held at once (what a test or an operator may want to see).
         self.peak = 0
@@ -102,29 +107,30 @@ class Worker:
     async def _fill(self, stop: asyncio.Event) -> bool:
         """Claim until the slots are full or nothing is runnable; True when they are full."""
         while len(self.in_flight) < self.concurrency and not stop.is_set():
+            owner = f"{self.owner}/{next(self._claims)}"
             try:
-                run_id = await self.orchestrator.claim(self.owner)
+                run_id = await self.orchestrator.claim(owner)
             except Exception:
                 log.exception("claiming a run failed")
                 return False
             if run_id is None:
                 return False
-            task = asyncio.get_running_loop().create_task(self._advance(run_id))
-            self.in_flight[run_id] = task
+            task = asyncio.get_running_loop().create_task(self._advance(run_id, owner))
+            self.in_flight[owner] = task
             self.peak = max(self.peak, len(self.in_flight))
         return len(self.in_flight) >= self.concurrency
 
-    async def _advance(self, run_id: str) -> None:
+    async def _advance(self, run_id: str, owner: str) -> None:
         try:
-            await self.orchestrator.advance(run_id, self.owner)
+            await self.orchestrator.advance(run_id, owner)
         except Exception:  # advance records its own failures; this is a last resort
             log.exception("advancing run %s failed", run_id)
         finally:
             try:
-                await self.orchestrator.release(run_id, self.owner)
+                await self.orchestrator.release(run_id, owner)
             except Exception:  # its lease lapses instead
                 log.warning("releasing run %s failed", run_id, exc_info=True)
-            self.in_flight.pop(run_id, None)
+            self.in_flight.pop(owner, None)
 
     async def _idle(self, stop: asyncio.Event, wake: asyncio.Event, full: bool) -> None:
         """Full: wait for a slot to free. Otherwise wait for new work, a free slot's end, or the poll."""
