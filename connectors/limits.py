@@ -33,6 +33,7 @@ class ConcurrencyLimit:
         self.peak = 0
         # Calls that found every slot taken, and the seconds they waited in all.
         self.waits = 0
+        self.waiting = 0
         self.waited_seconds = 0.0
 
     @asynccontextmanager
@@ -50,9 +51,13 @@ class ConcurrencyLimit:
     async def _enter(self, sem: asyncio.Semaphore) -> None:
         if sem.locked():
             started = time.monotonic()
-            await sem.acquire()
+            self.waits += 1  # counted as it starts, so a stall shows while it lasts
+            self.waiting += 1
+            try:
+                await sem.acquire()
+            finally:
+                self.waiting -= 1
             waited = time.monotonic() - started
-            self.waits += 1
             self.waited_seconds += waited
             log.info(
                 "waited %.0f ms for a free slot of %s (%s at once)", waited * 1000, self.name, self.limit
@@ -70,6 +75,7 @@ class ConcurrencyLimit:
             "in_flight": self.in_flight,
             "peak": self.peak,
             "waits": self.waits,
+            "waiting": self.waiting,
             "waited_seconds": round(self.waited_seconds, 3),
         }
 
