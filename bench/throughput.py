@@ -296,7 +296,14 @@ def _single(options: Options) -> Section:
     )
     if not options.postgres_url:
         section.notes.append("no PostgreSQL (--postgres / TEST_DATABASE_URL): SQLite only")
+    section.notes.append(_load())
     return section
+
+
+def _load() -> str:
+    """Other work on the machine takes the CPU these figures need: say how much there was."""
+    one, five, _ = os.getloadavg()
+    return f"{os.cpu_count()} CPU cores; load average {one:.1f} (1 min), {five:.1f} (5 min) at the end"
 
 
 def _scaling(options: Options) -> Section:
@@ -332,7 +339,7 @@ def _scaling(options: Options) -> Section:
         row.append(f"{rate / previous:.2f}" if previous else "")
         previous = rate
         section.rows.append(row)
-    section.notes.append(f"{os.cpu_count()} CPU cores; the approver runs in the measuring process")
+    section.notes.append("the approver runs in the measuring process; " + _load())
     return section
 
 
