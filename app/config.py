@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, alias="SWITCHBOARD_LEASE_SECONDS")
     poll_seconds: float = Field(default=0.5, alias="SWITCHBOARD_POLL_SECONDS")
     # Runs one worker process advances at once (each waits mostly on a model or a system).
-    worker_concurrency: int = Field(default=16, ge=1, alias="SWITCHBOARD_WORKER_CONCURRENCY")
+    worker_concurrency: int = Field(default=1, ge=1, alias="SWITCHBOARD_WORKER_CONCURRENCY")
     # Database connections (and store threads) per process: enough for every run in flight.
     db_pool_size_override: int | None = Field(default=None, ge=1, alias="SWITCHBOARD_DB_POOL_SIZE")
     # Model calls in flight at once per process; unset: the provider's default (see app/llm/limits).

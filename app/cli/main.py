@@ -161,7 +161,7 @@ def worker(
     concurrency: int | None = typer.Option(
         None,
         min=1,
-        help="runs advanced at once (sets SWITCHBOARD_WORKER_CONCURRENCY; default 16)",
+        help="runs advanced at once (sets SWITCHBOARD_WORKER_CONCURRENCY; default 1)",
     ),
 ) -> None:
     """A background worker that claims and advances runs; run as many as you like."""
