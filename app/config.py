@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     # worker's runs become claimable again once it lapses.
     lease_seconds: float = Field(default=30.0, alias="SWITCHBOARD_LEASE_SECONDS")
     poll_seconds: float = Field(default=0.5, alias="SWITCHBOARD_POLL_SECONDS")
+    # Runs one worker process advances at once (each waits mostly on a model or a system).
+    worker_concurrency: int = Field(default=1, ge=1, alias="SWITCHBOARD_WORKER_CONCURRENCY")
+    # Database connections (and store threads) per process: enough for every run in flight.
+    db_pool_size_override: int | None = Field(default=None, ge=1, alias="SWITCHBOARD_DB_POOL_SIZE")
+    # Model calls in flight at once per process; unset: the provider's default (see app/llm/limits).
+    model_concurrency: int | None = Field(default=None, ge=1, alias="SWITCHBOARD_MODEL_CONCURRENCY")
+    # Requests in flight at once to one connection, unless its config sets `max_concurrency`.
+    connection_concurrency: int = Field(default=8, ge=1, alias="SWITCHBOARD_CONNECTION_CONCURRENCY")
     # How often a worker looks for scheduled workflows whose time has come.
     schedule_seconds: float = Field(default=20.0, alias="SWITCHBOARD_SCHEDULE_SECONDS")
     # How often a worker looks for parked runs that have work (a safety net; decisions requeue runs).
@@ -66,6 +74,11 @@ class Settings(BaseSettings):
     alert_rate_limited: int = Field(default=20, ge=0, alias="SWITCHBOARD_ALERT_RATE_LIMITED")
     alert_approval_hours: float = Field(default=4.0, ge=0, alias="SWITCHBOARD_ALERT_APPROVAL_HOURS")
     alert_credential_hours: float = Field(default=72.0, ge=0, alias="SWITCHBOARD_ALERT_CREDENTIAL_HOURS")
+
+    @property
+    def db_pool_size(self) -> int:
+        """Each run in flight may hold a connection, plus a few for leases, claims and the API."""
+        return self.db_pool_size_override or self.worker_concurrency + 4
 
     @property
     def trusted_domains(self) -> tuple[str, ...]:

@@ -6,7 +6,6 @@ the approval queue does not pay for the model, the pipelines or the connectors.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,8 +16,10 @@ from app.config import Settings
 if TYPE_CHECKING:
     import httpx
 
+    from app.agent.offload import Offload
     from app.agent.orchestrator import Orchestrator
     from app.agent.policy import Policy, StandingRule
+    from app.agent.worker import Background, Wakeup, Worker
     from app.llm.base import Model
     from app.llm.prompts import PromptLibrary
     from app.services.connections import ConnectorPool
@@ -35,30 +36,46 @@ class Container:
     model_override: Model | None = None
     transport: httpx.AsyncBaseTransport | None = None
     standing_rules: list[StandingRule] = field(default_factory=list)
-    _wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = field(
-        default=None, init=False, repr=False
-    )
 
-    @property
-    def wake_event(self) -> asyncio.Event:
-        """An event the in-process worker waits on; set when new work arrives."""
-        if self._wake is None:
-            self._wake = (asyncio.get_running_loop(), asyncio.Event())
-        return self._wake[1]
+    @cached_property
+    def wakeup(self) -> Wakeup:
+        """Set when new work arrives, so an idle in-process worker claims it at once."""
+        from app.agent.worker import Wakeup
 
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
+        return Wakeup()
 
-    def background(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run a coroutine on the current loop, keeping a reference until it is done."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    @cached_property
+    def tasks(self) -> Background:
+        from app.agent.worker import Background
+
+        return Background()
 
     def wake(self) -> None:
         """Nudge the in-process worker (safe from any thread)."""
-        if self._wake is not None:
-            loop, event = self._wake
-            loop.call_soon_threadsafe(event.set)
+        self.wakeup.set()
+
+    def background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine on the current loop, keeping a reference until it is done."""
+        self.tasks.spawn(coro)
+
+    def worker(self, *, concurrency: int | None = None, owner: str | None = None) -> Worker:
+        """A worker loop over this orchestrator (run it with `await worker.run(stop)`)."""
+        from app.agent.worker import Worker
+
+        return Worker(
+            self.orchestrator,
+            concurrency=concurrency or self.settings.worker_concurrency,
+            poll_seconds=self.settings.poll_seconds,
+            wakeup=self.wakeup,
+            owner=owner,
+        )
+
+    @cached_property
+    def offload(self) -> Offload:
+        """The threads store calls run on: as many as the database has connections."""
+        from app.agent.offload import Offload
+
+        return Offload(self.settings.db_pool_size)
 
     @cached_property
     def deltas(self) -> DeltaBus:
@@ -71,7 +88,7 @@ class Container:
     def db(self) -> Database:
         from app.store.db import Database
 
-        return Database(self.settings.resolved_database_url())
+        return Database(self.settings.resolved_database_url(), pool_size=self.settings.db_pool_size)
 
     @cached_property
     def box(self) -> SecretBox:
@@ -114,7 +131,11 @@ class Container:
         from app.services.connections import ConnectorPool
 
         return ConnectorPool(
-            self.db, self.box, transport=self.transport, allow_private=self.settings.allow_private_network
+            self.db,
+            self.box,
+            transport=self.transport,
+            allow_private=self.settings.allow_private_network,
+            concurrency=self.settings.connection_concurrency,
         )
 
     @cached_property
@@ -147,6 +168,7 @@ class Container:
 
     @cached_property
     def orchestrator(self) -> Orchestrator:
+        from app.agent.limits import limit_model
         from app.agent.orchestrator import Orchestrator
         from app.observability.instrument import instrument
         from app.services.chat import ChatPipeline
@@ -164,7 +186,7 @@ class Container:
         )
         orchestrator = Orchestrator(
             self.store,
-            self.model,
+            limit_model(self.model, self.settings.model_concurrency),
             self.pool.load,
             self.policy,
             {
@@ -179,6 +201,7 @@ class Container:
             on_parked=self._on_parked(),
             sweep_seconds=self.settings.sweep_seconds,
             backoff_max=self.settings.backoff_max_seconds,
+            io=self.offload,
         )
         return instrument(orchestrator, otlp_endpoint=self.settings.otlp_endpoint)
 

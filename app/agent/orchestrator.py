@@ -8,7 +8,10 @@ Only a cause a person must act on fails a run. A passing fault (a system's
 outage, a dropped database connection) sends it back to the queue with
 backoff; an approved write that failed parks it in needs_attention. The worker
 loop also sweeps now and then for parked runs that have work, so none is
-ever forgotten.
+ever forgotten. The loop itself (many runs at once, bounded) is in app/agent/worker.py.
+
+Every store call goes through `io` (a thread pool): one worker advances many
+runs on one event loop, and none of them may wait while another's SQL runs.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import logging
 import os
 import random
 import socket
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from app.agent.offload import Offloader, to_thread
 from app.agent.policy import Policy
 from app.agent.ports import LeaseLost, NewStep, RunStore, Transient
 from app.agent.run import RunContext, RunFailed, Suspend
@@ -65,6 +68,7 @@ class Orchestrator:
         on_parked: Callable[[str], Awaitable[None]] | None = None,
         sweep_seconds: float = 30.0,
         backoff_max: float = BACKOFF_MAX_SECONDS,
+        io: Offloader | None = None,
     ):
         self.store = store
         self.model = model
@@ -79,6 +83,8 @@ class Orchestrator:
         # The longest wait between passes of a run meeting passing faults (a setting, so a
         # bounded fault test can shorten it without changing what is retried).
         self.backoff_max = backoff_max
+        # Where blocking store calls run (a thread pool sized to the database's connections).
+        self.io: Offloader = io or to_thread
 
     async def advance(self, run_id: str, owner: str, *, on_delta: Callable[[str], None] | None = None) -> str:
         """Move a claimed run as far as it can go; returns the status it was left in.
@@ -88,7 +94,7 @@ class Orchestrator:
         heartbeat = asyncio.create_task(self._heartbeat(run_id, owner))
         retries = 0
         try:
-            snapshot = self.store.load(run_id)
+            snapshot = await self.io(self.store.load, run_id)
             retries = snapshot.retries
             pipeline = self.pipelines.get(snapshot.kind)
             if pipeline is None:
@@ -102,37 +108,38 @@ class Orchestrator:
                 owner=owner,
                 model=self.model,
                 catalogue=catalogue,
-                policy=self.policy(),
+                policy=await self.io(self.policy),
                 on_delta=on_delta,
+                io=self.io,
             )
             try:
                 result = await ctx.drive(pipeline)
             except Suspend:
-                self._fail_unreached(ctx)
+                await self._fail_unreached(ctx)
                 return await self._park(run_id, owner)
-            if self._fail_unreached(ctx):
+            if await self._fail_unreached(ctx):
                 return await self._park(run_id, owner)
-            return self.store.set_status(run_id, owner, "succeeded", result=result or {})
+            return await self.io(self.store.set_status, run_id, owner, "succeeded", result=result or {})
         except LeaseLost:
             log.warning("lost the lease on run %s; another worker has it", run_id)
             return "lost"
         except (RunFailed, ModelError) as exc:
             if isinstance(exc, ModelError) and exc.retryable and retries < MODEL_RETRIES:
-                return self._retry_later(run_id, owner, exc, retries)
-            return self._fail(run_id, owner, str(exc))
+                return await self._retry_later(run_id, owner, exc, retries)
+            return await self._fail(run_id, owner, str(exc))
         except Exception as exc:
             if isinstance(exc, Transient) or self.store.is_transient(exc):
-                return self._retry_later(run_id, owner, exc, retries)
+                return await self._retry_later(run_id, owner, exc, retries)
             # a bug: record it on the run, keep the worker alive
             log.exception("run %s failed", run_id)
-            return self._fail(run_id, owner, f"{type(exc).__name__}: {exc}")
+            return await self._fail(run_id, owner, f"{type(exc).__name__}: {exc}")
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
 
     async def _park(self, run_id: str, owner: str) -> str:
-        status = self.store.set_status(run_id, owner, "waiting_approval")
+        status = await self.io(self.store.set_status, run_id, owner, "waiting_approval")
         if status != "queued" and self.on_parked is not None:
             try:
                 await self.on_parked(run_id)
@@ -140,12 +147,13 @@ class Orchestrator:
                 log.exception("notifying about run %s failed", run_id)
         return status
 
-    def _fail_unreached(self, ctx: RunContext) -> bool:
+    async def _fail_unreached(self, ctx: RunContext) -> bool:
         """An approved write the pipeline no longer reaches waits for a person, not forever."""
         missed = ctx.unreached_approved()
         for a in missed:
             log.warning("run %s did not reach approved action %s (%s)", ctx.run.id, a.id, a.tool)
-            self.store.fail_action(
+            await self.io(
+                self.store.fail_action,
                 a.id,
                 ctx.owner,
                 f"the run did not come back to this approved write ({a.tool} is no longer "
@@ -153,28 +161,29 @@ class Orchestrator:
             )
         return bool(missed)
 
-    def _retry_later(self, run_id: str, owner: str, exc: BaseException, retries: int) -> str:
+    async def _retry_later(self, run_id: str, owner: str, exc: BaseException, retries: int) -> str:
         """A passing fault: back to the queue with backoff. If even that fails, the lease lapses
         and the run is claimed again anyway."""
         delay = backoff(retries, cap=self.backoff_max)
         message = f"will retry in {delay:.0f}s: {type(exc).__name__}: {str(exc)[:500]}"
         log.warning("run %s: %s", run_id, message)
         try:
-            self.store.requeue(run_id, owner, error=message, delay=delay)
+            await self.io(self.store.requeue, run_id, owner, error=message, delay=delay)
         except LeaseLost:
             return "lost"
         except Exception:
             log.exception("could not requeue run %s; its lease will lapse", run_id)
         return "queued"
 
-    def _fail(self, run_id: str, owner: str, message: str) -> str:
+    async def _fail(self, run_id: str, owner: str, message: str) -> str:
         try:
-            self.store.append_step(
+            await self.io(
+                self.store.append_step,
                 run_id,
                 owner,
                 NewStep(kind="error", name=f"error:{uuid.uuid4().hex[:8]}", data={"error": message}),
             )
-            self.store.set_status(run_id, owner, "failed", error=message)
+            await self.io(self.store.set_status, run_id, owner, "failed", error=message)
         except LeaseLost:
             return "lost"
         return "failed"
@@ -183,72 +192,51 @@ class Orchestrator:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
-                if not self.store.renew_lease(run_id, owner, self.lease_seconds):
+                if not await self.io(self.store.renew_lease, run_id, owner, self.lease_seconds):
                     return
             except Exception:  # a dropped connection: try again at the next beat
                 log.warning("renewing the lease on run %s failed", run_id, exc_info=True)
 
+    async def claim(self, owner: str) -> str | None:
+        """Claim one runnable run (its lease now ours), or None."""
+        return await self.io(self.store.claim, owner, self.lease_seconds)
+
+    async def release(self, run_id: str, owner: str) -> None:
+        await self.io(self.store.release, run_id, owner)
+
     async def run_once(self, owner: str) -> str | None:
         """Claim one runnable run and advance it; None when there was nothing to do."""
-        run_id = self.store.claim(owner, self.lease_seconds)
+        run_id = await self.claim(owner)
         if run_id is None:
             return None
         try:
             await self.advance(run_id, owner)
         finally:
-            self.store.release(run_id, owner)
+            await self.release(run_id, owner)
         return run_id
 
     async def advance_now(
         self, run_id: str, owner: str, *, on_delta: Callable[[str], None] | None = None
     ) -> str | None:
         """Advance a particular run here and now, if no one else holds it."""
-        if not self.store.claim_run(run_id, owner, self.lease_seconds):
+        if not await self.io(self.store.claim_run, run_id, owner, self.lease_seconds):
             return None
         try:
             return await self.advance(run_id, owner, on_delta=on_delta)
         finally:
-            self.store.release(run_id, owner)
+            await self.release(run_id, owner)
 
-    async def work(
-        self,
-        owner: str,
-        *,
-        poll_seconds: float = 0.5,
-        stop: asyncio.Event | None = None,
-        wake: asyncio.Event | None = None,
-    ) -> None:
-        """The worker loop: claim and advance until stopped; `wake` cuts the idle wait short."""
-        stop = stop or asyncio.Event()
-        wake = wake or asyncio.Event()
-        next_sweep = time.monotonic()
-        while not stop.is_set():
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + self.sweep_seconds
-                self.sweep()
-            try:
-                did = await self.run_once(owner)
-            except Exception:
-                log.exception("worker loop error")
-                did = None
-            if did is None:
-                wake.clear()
-                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-                await asyncio.wait(waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-                for w in waiters:
-                    w.cancel()
-
-    def sweep(self) -> int:
+    async def sweep(self) -> int:
         """Requeue parked runs that have work; never raises (the loop goes on)."""
         try:
-            return self.store.sweep()
+            return await self.io(self.store.sweep)
         except Exception:
             log.exception("sweeping for parked runs failed")
             return 0
 
     async def drain(self, owner: str, *, limit: int = 1000) -> int:
-        """Advance runs until none is runnable (tests, batch triage)."""
-        self.sweep()
+        """Advance runs one at a time until none is runnable (tests, batch triage)."""
+        await self.sweep()
         n = 0
         while n < limit and await self.run_once(owner) is not None:
             n += 1

@@ -20,6 +20,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from app.agent.offload import Offloader, to_thread
 from app.agent.policy import Policy, merge_facts, new_facts, observe
 from app.agent.ports import (
     ActionRecord,
@@ -134,6 +135,7 @@ class RunContext:
         catalogue: Catalogue,
         policy: Policy,
         on_delta: Callable[[str], None] | None = None,
+        io: Offloader = to_thread,
     ):
         self.run = snapshot
         self.store = store
@@ -144,6 +146,8 @@ class RunContext:
         # Told each piece of answer text as a streaming model produces it (live chat).
         # Only a convenience for whoever watches: steps, not deltas, are the record.
         self.on_delta = on_delta
+        # Store calls run here (a thread pool), never on the event loop other runs share.
+        self.io = io
         self._steps: dict[str, StepRecord] = {s.name: s for s in snapshot.steps if s.name}
         self._actions: dict[str, ActionRecord] = {a.tool_call_id: a for a in snapshot.actions}
         # Tool-call keys of writes this pass got to; an approved write it never reached is reported.
@@ -176,7 +180,7 @@ class RunContext:
     def recorded(self, name: str) -> StepRecord | None:
         return self._steps.get(name)
 
-    def _append(
+    async def _append(
         self, step: NewStep, run_fields: dict[str, Any] | None = None, *, durable: bool = True
     ) -> StepRecord:
         """Record a step. A durable one (a model's answer) is committed before this returns,
@@ -184,22 +188,22 @@ class RunContext:
         replay can redo or rebuild) wait for the next durable point or the end of the pass,
         so a pass commits where durability needs it, not once per step."""
         if self._append_many is None:
-            rec = self.store.append_step(self.run.id, self.owner, step, run_fields=run_fields)
+            rec = await self.io(self.store.append_step, self.run.id, self.owner, step, run_fields=run_fields)
         else:
             self._pending.append(step)
             self._pending_fields.update(run_fields or {})
             rec = StepRecord(seq=-1, kind=step.kind, name=step.name, data=step.data)
             if durable:
-                self.flush()
+                await self.flush()
         self._steps[step.name] = rec
         return rec
 
-    def flush(self) -> None:
+    async def flush(self) -> None:
         """Commit the steps held since the last durable point (one transaction, fenced)."""
         if not self._pending or self._append_many is None:
             return
         steps, fields = self._pending, self._pending_fields
-        self._append_many(self.run.id, self.owner, steps, run_fields=fields or None)
+        await self.io(self._append_many, self.run.id, self.owner, steps, run_fields=fields or None)
         self._pending, self._pending_fields = [], {}
 
     async def drive(self, pipeline: Callable[[RunContext], Awaitable[Any]]) -> Any:
@@ -208,18 +212,18 @@ class RunContext:
             result = await pipeline(self)
         except BaseException:
             with contextlib.suppress(Exception):  # the cause is what matters; a lost lease stops here
-                self.flush()
+                await self.flush()
             raise
-        self.flush()
+        await self.flush()
         return result
 
-    def record(
+    async def record(
         self, name: str, kind: str, data: dict[str, Any], *, run_fields: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """A decision or result of the pipeline itself (classification, draft, note)."""
         if (rec := self.recorded(name)) is not None:
             return rec.data
-        return self._append(NewStep(kind=kind, name=name, data=data), run_fields, durable=False).data
+        return (await self._append(NewStep(kind=kind, name=name, data=data), run_fields, durable=False)).data
 
     async def model_call(self, name: str, request: ModelRequest) -> ModelResponse:
         if (rec := self.recorded(name)) is not None:
@@ -245,7 +249,7 @@ class RunContext:
             response = streamed
         latency = (time.perf_counter() - started) * 1000
         model_name = response.model or self.model.name
-        self._append(
+        await self._append(
             NewStep(
                 kind="model_call",
                 name=name,
@@ -340,16 +344,16 @@ class RunContext:
             if waiting:
                 raise Suspend()
             messages.extend(results)
-        self.record(f"{name}/stopped", "note", {"message": f"stopped after {max_turns} model turns"})
+        await self.record(f"{name}/stopped", "note", {"message": f"stopped after {max_turns} model turns"})
         return ModelResponse(
             content=f"Stopped after {max_turns} turns without a final answer.", stop_reason="max_tokens"
         )
 
     # -- tools and the gate -------------------------------------------------
-    def _tool_step(
+    async def _tool_step(
         self, key: str, call: ToolCall, tool: Tool | None, outcome: ToolOutcome, **extra: Any
     ) -> ToolOutcome:
-        self._append(
+        await self._append(
             NewStep(
                 kind="tool_call",
                 name=f"tool:{key}",
@@ -376,7 +380,7 @@ class RunContext:
         calling_tool(call.id)  # the tool's span names the model's call
         tool = tools.get(call.name)
         if tool is None:
-            return self._tool_step(
+            return await self._tool_step(
                 key,
                 call,
                 None,
@@ -388,7 +392,7 @@ class RunContext:
         if errors:
             # Invalid arguments never reach the connector; the model reads why and may retry.
             msg = "Invalid arguments for " + call.name + ": " + "; ".join(errors)
-            return self._tool_step(
+            return await self._tool_step(
                 key, call, tool, ToolOutcome(msg, True, external=False), validation_errors=errors
             )
         if not tool.is_write:
@@ -397,7 +401,7 @@ class RunContext:
                 raise Transient(outcome.content)
             observed = observe(outcome.data) if not outcome.is_error else {}
             merge_facts(self.facts, observed)
-            return self._tool_step(key, call, tool, outcome, observed=observed)
+            return await self._tool_step(key, call, tool, outcome, observed=observed)
         return await self._write(key, call, tool)
 
     async def _invoke(
@@ -451,8 +455,8 @@ class RunContext:
                     "provenance": decision.provenance,
                 },
             )
-            self.flush()
-            [action] = self.store.propose_actions(self.run.id, self.owner, [new], step)
+            await self.flush()
+            [action] = await self.io(self.store.propose_actions, self.run.id, self.owner, [new], step)
             self._actions[key] = action
         if action.status in ("pending", "failed"):
             return None  # waits for people: a decision, or a retry/dismissal of the failed write
@@ -460,7 +464,7 @@ class RunContext:
             return await self._execute(key, call, tool, action)
         if action.status == "rejected":
             who = action.decided_by or "a person"
-            return self._tool_step(
+            return await self._tool_step(
                 key,
                 call,
                 tool,
@@ -468,7 +472,7 @@ class RunContext:
                 action_id=action.id,
             )
         if action.status == "expired":
-            return self._tool_step(
+            return await self._tool_step(
                 key,
                 call,
                 tool,
@@ -477,7 +481,7 @@ class RunContext:
             )
         if action.status == "dismissed":
             who = action.decided_by or "a person"
-            return self._tool_step(
+            return await self._tool_step(
                 key,
                 call,
                 tool,
@@ -504,10 +508,10 @@ class RunContext:
         in needs_attention until someone retries it (same key) or dismisses it. An outage is
         retried on a later pass with the same key (Transient), when the system deduplicates.
         """
-        self.flush()  # everything before the write is committed before it starts
-        action = self.store.start_execution(action.id, self.owner)
+        await self.flush()  # everything before the write is committed before it starts
+        action = await self.io(self.store.start_execution, action.id, self.owner)
         if action.resumed and tool.idempotency == "none":
-            self._failed_write(
+            await self._failed_write(
                 key,
                 call,
                 action,
@@ -519,7 +523,7 @@ class RunContext:
         if outcome.is_error:
             if outcome.retryable and tool.idempotency != "none" and action.attempts < WRITE_ATTEMPTS:
                 raise Transient(outcome.content)  # stays executing; the next pass resumes with the same key
-            self._failed_write(key, call, action, outcome.content)
+            await self._failed_write(key, call, action, outcome.content)
             return None
         if action.arguments != call.arguments:
             outcome = ToolOutcome(
@@ -529,18 +533,30 @@ class RunContext:
                 retries=outcome.retries,
             )
         step = self._write_step(f"tool:{key}", call, action, outcome)
-        self._actions[key] = self.store.finish_execution(
-            action.id, self.owner, status="succeeded", result={"data": outcome.data}, error=None, step=step
+        self._actions[key] = await self.io(
+            self.store.finish_execution,
+            action.id,
+            self.owner,
+            status="succeeded",
+            result={"data": outcome.data},
+            error=None,
+            step=step,
         )
         self._steps[step.name] = StepRecord(seq=-1, kind=step.kind, name=step.name, data=step.data)
         return outcome
 
-    def _failed_write(self, key: str, call: ToolCall, action: ActionRecord, error: str) -> None:
+    async def _failed_write(self, key: str, call: ToolCall, action: ActionRecord, error: str) -> None:
         """Record the failed attempt (not as the call's result, so a retry runs it again)."""
         outcome = ToolOutcome(error, True, external=False)
         step = self._write_step(f"attempt:{key}/{action.attempts}", call, action, outcome)
-        self._actions[key] = self.store.finish_execution(
-            action.id, self.owner, status="failed", result=None, error=error, step=step
+        self._actions[key] = await self.io(
+            self.store.finish_execution,
+            action.id,
+            self.owner,
+            status="failed",
+            result=None,
+            error=error,
+            step=step,
         )
 
     @staticmethod

@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.agent.orchestrator import worker_id
 from app.api import metrics
 from app.api.edge import Edge
 from app.api.ratelimit import RateLimiter
@@ -30,6 +29,12 @@ def _field(loc: Any) -> str:
     return ".".join(parts) or "body"
 
 
+async def _stopped(task: asyncio.Task[None], grace: float) -> None:
+    """Wait up to `grace` seconds for a stopping worker to drain, then cancel it (leases lapse)."""
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(task, grace)
+
+
 def create_app(
     container: Container,
     *,
@@ -41,17 +46,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks = []
+        working: asyncio.Task[None] | None = None
         if run_worker:
-            tasks.append(
-                asyncio.create_task(
-                    container.orchestrator.work(
-                        worker_id(),
-                        poll_seconds=container.settings.poll_seconds,
-                        stop=stop,
-                        wake=container.wake_event,
-                    )
-                )
-            )
+            working = asyncio.create_task(container.worker().run(stop))
             tasks.append(
                 asyncio.create_task(
                     schedules.loop(
@@ -70,6 +67,8 @@ def create_app(
             yield
         finally:
             stop.set()
+            if working is not None:  # let the runs in flight reach a stopping point first
+                await _stopped(working, container.settings.lease_seconds)
             for t in tasks:
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

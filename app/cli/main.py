@@ -163,11 +163,20 @@ def serve(
 
 
 @app.command()
-def worker(once: bool = typer.Option(False, help="advance what is runnable now, then exit")) -> None:
+def worker(
+    once: bool = typer.Option(False, help="advance what is runnable now, then exit"),
+    concurrency: int | None = typer.Option(
+        None,
+        min=1,
+        help="runs advanced at once (sets SWITCHBOARD_WORKER_CONCURRENCY; default 1)",
+    ),
+) -> None:
     """A background worker that claims and advances runs; run as many as you like."""
     from app.agent.orchestrator import worker_id
     from app.observability import logs, metrics
 
+    if concurrency is not None:
+        os.environ["SWITCHBOARD_WORKER_CONCURRENCY"] = str(concurrency)
     c = _with_secret(_container())
     logs.configure_logging(c.settings.log_format, c.settings.log_level)
     metrics.serve_metrics(c.settings.metrics_port)
@@ -180,7 +189,10 @@ def worker(once: bool = typer.Option(False, help="advance what is runnable now, 
                 n = await c.orchestrator.drain(owner)
                 console.print(f"advanced {n} runs")
             else:
-                console.print(f"worker {owner} waiting for runs (Ctrl-C to stop)")
+                console.print(
+                    f"worker {owner} advancing up to {c.settings.worker_concurrency} runs at once "
+                    "(Ctrl-C to stop: the runs in flight finish first)"
+                )
                 await _work_and_schedule(c, owner)
         finally:
             await c.pool.aclose()
@@ -194,14 +206,33 @@ async def _work_and_schedule(c: Container, owner: str) -> None:
     from app.services import schedules
 
     stop = asyncio.Event()
+    _stop_on_signals(stop)
     ticker = asyncio.create_task(
         schedules.loop(c.db, stop, every=c.settings.schedule_seconds, on_started=c.wake)
     )
     try:
-        await c.orchestrator.work(owner, poll_seconds=c.settings.poll_seconds, stop=stop, wake=c.wake_event)
+        await c.worker(owner=owner).run(stop)
     finally:
         stop.set()
         await ticker
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """The first Ctrl-C or SIGTERM stops claiming and lets the runs in flight finish; a second one
+    ends the process at once (those runs' leases lapse and another worker goes on from their steps)."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+
+    def first() -> None:
+        console.print("stopping: finishing the runs in flight (Ctrl-C again to quit now)")
+        stop.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, first)
 
 
 @app.command()

@@ -131,7 +131,7 @@ class ChatPipeline:
         chat = ctx.run.input["chat"]
         message: str = chat["message"]
         ctx.requester_role = chat.get("role")
-        history = ctx.record("chat:history", "note", self._history_step(ctx.run.id))
+        history = await ctx.record("chat:history", "note", self._history_step(ctx.run.id))
         effects: list[Effect] = ["read"] if chat.get("role", "viewer") == "viewer" else ["read", "write"]
         tools = ctx.catalogue.select(effects=effects)
         variables = {"message": message}

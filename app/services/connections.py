@@ -23,6 +23,7 @@ from connectors.auth import OAuth2ClientCredentials, OAuth2RefreshToken
 from connectors.base import Connector, noting_calls
 from connectors.circuit import CircuitBreaker
 from connectors.http import ApiKeyAuth, BearerAuth, RetryPolicy, build_client, zendesk_token_auth
+from connectors.limits import ConcurrencyLimit, ConcurrencyLimitTransport
 from connectors.openapi.importer import bundled_specs
 from connectors.reach import url_problem
 from connectors.registry import CONNECTOR_TYPES
@@ -268,6 +269,7 @@ class ConnectorPool:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         allow_private: bool = False,
+        concurrency: int | None = None,
     ):
         self.db = db
         self.box = box
@@ -277,6 +279,9 @@ class ConnectorPool:
         self._catalogue: Catalogue | None = None
         self._dynamic_ready: set[str] = set()
         self.breakers: dict[str, CircuitBreaker] = {}
+        # Requests in flight at once per connection (its config's `max_concurrency`, else this).
+        self.concurrency = concurrency
+        self.limits: dict[str, ConcurrencyLimit] = {}
 
     def _build(self, row: Connection) -> Connector:
         check_reach(row.base_url, row.config, allow_private=self.allow_private)  # rows stored before
@@ -305,7 +310,7 @@ class ConnectorPool:
             ),
             timeout=float(row.config.get("timeout", 15.0)),
             rate_limit=rate_limit,
-            transport=self.transport,
+            transport=self._limited(name, row.config),
             public_only=not self.allow_private,
             circuit=breaker,
             retry=RetryPolicy(
@@ -316,6 +321,14 @@ class ConnectorPool:
             ),
         )
         return kind(client, row.config)
+
+    def _limited(self, name: str, config: dict[str, Any]) -> httpx.AsyncBaseTransport:
+        """The innermost transport behind the connection's concurrency limit (kept across rebuilds)."""
+        cap = config.get("max_concurrency", self.concurrency)
+        limit = self.limits.get(name)
+        if limit is None or limit.limit != (int(cap) if cap else None):
+            limit = self.limits[name] = ConcurrencyLimit(f"connection:{name}", int(cap) if cap else None)
+        return ConcurrencyLimitTransport(self.transport or httpx.AsyncHTTPTransport(), limit)
 
     def _rows(self) -> list[Connection]:
         with self.db.session() as s:

@@ -327,10 +327,10 @@ class FinancePipeline:
         out = await ctx.read(step, tool, args)
         return None if out.is_error else out.data
 
-    def _own(self, ctx: RunContext) -> list[dict[str, Any]]:
+    async def _own(self, ctx: RunContext) -> list[dict[str, Any]]:
         """Recorded once, so a resumed run decides on what it saw the first time."""
         found = self.bookings(ctx.run.id) if self.bookings is not None else []
-        return list(ctx.record("read:own_bookings", "note", {"bookings": found})["bookings"])
+        return list((await ctx.record("read:own_bookings", "note", {"bookings": found}))["bookings"])
 
     async def _gather(self, ctx: RunContext, rec: dict[str, Any]) -> dict[str, Any]:
         facts: dict[str, Any] = {
@@ -506,7 +506,7 @@ class FinancePipeline:
             ],
         )
         g = await self._gather(ctx, rec)
-        own = self._own(ctx)
+        own = await self._own(ctx)
         found = detect_anomalies(
             rec,
             vendor=g["vendor"],
@@ -521,7 +521,7 @@ class FinancePipeline:
             found += booked.own_invoice_duplicates(rec, own, {str(x.get("entry_id")) for x in in_journal})
         if rec["kind"] == "refund":
             found += booked.refund_duplicates(rec.get("charge_id"), g["refunds"], own)
-        anomalies = ctx.record("anomalies", "note", {"anomalies": found})["anomalies"]
+        anomalies = (await ctx.record("anomalies", "note", {"anomalies": found}))["anomalies"]
         accounts = [str(a["AccountNumber"]) for a in g["accounts"] if a.get("Active", True)]
         payable = next(
             (
@@ -546,7 +546,7 @@ class FinancePipeline:
             ),
         )
         review = review_reasons(rec, out, g["vendor"], g["accounts"], anomalies)
-        anomalies = ctx.record("review", "note", {"anomalies": anomalies + review})["anomalies"]
+        anomalies = (await ctx.record("review", "note", {"anomalies": anomalies + review}))["anomalies"]
         flags = sorted({*(out.get("anomalies") or []), *(a["kind"] for a in anomalies)})
         out["anomalies"] = flags
         out["suspected_fraud"] = bool(out.get("suspected_fraud")) or "payee_changed" in flags
@@ -555,7 +555,7 @@ class FinancePipeline:
             out["rationale"] = f"{out.get('rationale', '')} Needs review: " + "; ".join(
                 r["reason"] for r in review
             )
-        classification = ctx.record(
+        classification = await ctx.record(
             "classification",
             "classification",
             {**out, "findings": anomalies},
@@ -579,11 +579,13 @@ class FinancePipeline:
         )
         check_balanced(draft_out, total if rec["kind"] == "invoice" else Decimal(0))
         if rec["kind"] == "dispute":
-            draft_out, anomalies = self._checked_evidence(ctx, draft_out, g, anomalies)
+            draft_out, anomalies = await self._checked_evidence(ctx, draft_out, g, anomalies)
             kinds = sorted({*classification.get("anomalies", []), *(a["kind"] for a in anomalies)})
             classification = {**classification, "anomalies": kinds, "findings": anomalies}
-            ctx.record("classification:evidence", "note", {}, run_fields={"classification": classification})
-        draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
+            await ctx.record(
+                "classification:evidence", "note", {}, run_fields={"classification": classification}
+            )
+        draft = await ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
         ctx.know(findings=gate_findings(rec, anomalies) + self._evidence_finding(rec, draft))
 
         wanted = {
@@ -609,7 +611,7 @@ class FinancePipeline:
         return {"summary": final.content}
 
     @staticmethod
-    def _checked_evidence(
+    async def _checked_evidence(
         ctx: RunContext, draft_out: dict[str, Any], g: dict[str, Any], anomalies: list[dict[str, Any]]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Check the draft's claims against the facts read; the evidence is written from the
@@ -623,7 +625,9 @@ class FinancePipeline:
             {"kind": "unsupported_claim", "reason": f"claim {r['claim']} was left out: {r['reason']}"}
             for r in checked.rejected
         ] + checked.contrary
-        anomalies = ctx.record("evidence_check", "note", {"anomalies": anomalies + extra})["anomalies"]
+        anomalies = (await ctx.record("evidence_check", "note", {"anomalies": anomalies + extra}))[
+            "anomalies"
+        ]
         draft_out = {
             **draft_out,
             "text": checked.text,
@@ -652,7 +656,7 @@ class FinancePipeline:
         done = ctx.recorded("draft")
         report = dict(done.data) if done is not None else await self._report(ctx, rec)
         draft_out = {"type": "reconciliation", **report}
-        draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
+        draft = await ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
         kinds = [d["kind"] for d in report["differences"]]
         summary = {
             "category": "reconciliation",
@@ -664,7 +668,7 @@ class FinancePipeline:
             "matched": len(report["matched"]),
             "differences": kinds,
         }
-        ctx.record("classification", "classification", summary, run_fields={"classification": summary})
+        await ctx.record("classification", "classification", summary, run_fields={"classification": summary})
         tools = [t for t in ctx.catalogue if t.connection == self.erp and t.operation == "post_journal_entry"]
         variables = {
             "record": rec,
@@ -713,7 +717,7 @@ class FinancePipeline:
         chart = await self._read(ctx, "read:accounts", self.erp, "list_gl_accounts", {})
         pending = [
             b
-            for b in self._own(ctx)
+            for b in await self._own(ctx)
             if b.get("operation") == "post_journal_entry" and b.get("status") in LIVE
         ]
         return recon.reconcile(

@@ -160,7 +160,7 @@ class TriagePipeline:
         out["needs_review"] = (
             bool(out.get("needs_review")) or float(out["confidence"]) < self.review_threshold
         )
-        classification = ctx.record(
+        classification = await ctx.record(
             "classification", "classification", out, run_fields={"classification": out}
         )
         # The run's own judgement: values the act step takes from it are trusted (provenance).
@@ -194,7 +194,7 @@ class TriagePipeline:
             self.prompts.request("triage/draft", variables, output_schema=DRAFT_SCHEMA, max_tokens=1500),
         )
         draft_out = self._clean_draft(ctx, draft_out)
-        draft = ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
+        draft = await ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
 
         # act
         tools = [

@@ -267,7 +267,7 @@ class WorkflowRunPipeline:
         # The spec was approved by a person: addresses written in it are known, not injected.
         ctx.know(emails=sorted({e.lower() for e in _EMAIL.findall(str(spec))}))
         if not conditions_met(spec, event):
-            ctx.record("conditions", "note", {"met": False})
+            await ctx.record("conditions", "note", {"met": False})
             return {"skipped": "conditions not met"}
 
         async def call(key: str, tool_name: str, arguments: dict[str, Any]) -> Outcome | None:
@@ -286,7 +286,7 @@ class WorkflowRunPipeline:
         except Waiting:
             raise Suspend() from None
         if "problem" in result:
-            ctx.record("problem", "note", {"problem": result["problem"], "step": result["stopped_at"]})
+            await ctx.record("problem", "note", {"problem": result["problem"], "step": result["stopped_at"]})
         return result
 
 

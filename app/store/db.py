@@ -35,9 +35,13 @@ def _json(value: Any) -> str:
     return json.dumps(clean(value))
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
+    """`pool_size`: connections kept open (a worker's runs in flight each need one at a time)."""
     url = normalize_url(url)
     kwargs: dict[str, Any] = {"future": True, "json_serializer": _json}
+    if pool_size is not None and ":memory:" not in url and url != "sqlite://":
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = max(10, pool_size // 2)
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
@@ -85,9 +89,9 @@ def upgrade(url: str, revision: str = "head") -> None:
 class Database:
     """One engine and its session factory; `session()` is a unit of work."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, pool_size: int | None = None):
         self.url = normalize_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_size=pool_size)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False

@@ -12,6 +12,7 @@ from app.agent.memory import MemoryRunStore
 from app.agent.orchestrator import Orchestrator
 from app.agent.policy import Policy
 from app.agent.run import WRITE_ATTEMPTS, RunContext
+from app.agent.worker import Worker
 from app.llm.base import Message, ModelRequest
 from app.llm.scripted import ScriptedModel, text, tool_use
 from connectors.base import ConnectorError
@@ -110,7 +111,7 @@ async def test_the_sweep_requeues_parked_runs_that_have_work() -> None:
     store.actions[second].record.status = "rejected"
     orch.sweep_seconds = 0.05  # the worker loop sweeps by itself
     stop = asyncio.Event()
-    worker = asyncio.create_task(orch.work("w", poll_seconds=0.02, stop=stop))
+    worker = asyncio.create_task(Worker(orch, poll_seconds=0.02, owner="w").run(stop))
     for _ in range(200):
         if store.status(run_id) == "succeeded":
             break

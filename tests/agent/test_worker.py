@@ -1,0 +1,220 @@
+"""One worker advances many runs at once, bounded; limits per model provider and per connection hold.
+
+- A worker with N slots holds N runs in flight, never more, and finishes them all.
+- Stopping it claims nothing more and lets the runs in flight finish.
+- A run whose lease is taken mid-flight stops writing; the worker's other runs go on.
+- A model provider's cap and a connection's cap bound the calls in flight; waits are counted.
+
+No assertion here is about speed (that is bench/throughput.py): each waits, bounded, for a state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from app.agent.limits import limit_model
+from app.agent.offload import Offload
+from app.agent.orchestrator import Orchestrator
+from app.agent.policy import Policy
+from app.agent.run import RunContext
+from app.agent.worker import Worker
+from app.llm.base import Message, ModelRequest, ModelResponse
+from app.store.db import Database
+from app.store.runs import SqlRunStore
+from app.store.tables import Run, Step
+from connectors.limits import ConcurrencyLimit, ConcurrencyLimitTransport
+from tools.base import Catalogue
+
+
+class GatedModel:
+    """Every call waits at a gate until the test opens it; counts the calls inside."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.inside = 0
+        self.peak = 0
+        self.calls = 0
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        self.calls += 1
+        self.inside += 1
+        self.peak = max(self.peak, self.inside)
+        try:
+            await self.gate.wait()
+        finally:
+            self.inside -= 1
+        return ModelResponse(content="done")
+
+
+async def pipeline(ctx: RunContext) -> dict[str, Any]:
+    answer = await ctx.model_call(
+        "ask", ModelRequest(system="", messages=[Message(role="user", content="go")])
+    )
+    await ctx.record("noted", "note", {"answer": answer.content})
+    return {"answer": answer.content}
+
+
+def orchestrator(db: Database, model: Any) -> Orchestrator:
+    cat = Catalogue([])
+    return Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: Policy(), {"t": pipeline}, io=Offload(8))
+
+
+def new_runs(db: Database, n: int) -> list[str]:
+    with db.session() as s:
+        runs = [Run(kind="t", input={}) for _ in range(n)]
+        s.add_all(runs)
+        s.flush()
+        return [r.id for r in runs]
+
+
+def statuses(db: Database, ids: list[str]) -> dict[str, str]:
+    with db.session() as s:
+        return dict(s.execute(select(Run.id, Run.status).where(Run.id.in_(ids))).tuples().all())
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Wait (bounded) for a state; a hang fails with what was awaited, not a stuck suite."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def test_a_worker_holds_n_runs_in_flight_and_never_more(db: Database) -> None:
+    model = GatedModel()
+    ids = new_runs(db, 6)
+    worker = Worker(orchestrator(db, model), concurrency=4, poll_seconds=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: model.inside == 4, "four runs at the model at once")
+    assert len(worker.in_flight) == 4
+    assert list(statuses(db, ids).values()).count("queued") == 2  # the other two wait their turn
+    model.gate.set()
+    await until(lambda: set(statuses(db, ids).values()) == {"succeeded"}, "every run to finish")
+    stop.set()
+    await task
+    assert model.peak == 4 and worker.peak == 4 and model.calls == 6
+    with db.session() as s:  # each run advanced once, by one claim, with its own lease
+        assert s.scalar(select(func.count()).where(Run.id.in_(ids), Run.lease_owner.is_not(None))) == 0
+        assert set(s.scalars(select(Run.attempts).where(Run.id.in_(ids)))) == {1}
+
+
+async def test_stop_claims_nothing_more_and_drains_the_runs_in_flight(db: Database) -> None:
+    model = GatedModel()
+    ids = new_runs(db, 3)
+    worker = Worker(orchestrator(db, model), concurrency=3, poll_seconds=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: model.inside == 3, "three runs in flight")
+    stop.set()
+    later = new_runs(db, 1)
+    for _ in range(20):  # the loop turns; the worker keeps waiting for its runs, claiming none
+        await asyncio.sleep(0)
+    assert not task.done()
+    model.gate.set()
+    await asyncio.wait_for(task, 20)
+    assert set(statuses(db, ids).values()) == {"succeeded"}
+    assert statuses(db, later) == {later[0]: "queued"}
+    assert not worker.in_flight
+
+
+async def test_a_lease_taken_mid_flight_stops_that_run_and_the_others_go_on(db: Database) -> None:
+    model = GatedModel()
+    taken, kept = new_runs(db, 2)
+    worker = Worker(orchestrator(db, model), concurrency=2, poll_seconds=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: model.inside == 2, "both runs in flight")
+    with db.session() as s:  # another worker took it over (as after a lapsed lease)
+        s.execute(update(Run).where(Run.id == taken).values(lease_owner="another-worker"))
+    model.gate.set()
+    await until(lambda: statuses(db, [kept]) == {kept: "succeeded"}, "the other run to finish")
+    await until(lambda: not worker.in_flight, "the taken run's pass to end")
+    stop.set()
+    await task
+    with db.session() as s:
+        run = s.get(Run, taken)
+        assert run is not None
+        # nothing written for it after it was taken: no step, no status, the new owner's lease kept
+        assert run.status == "running" and run.lease_owner == "another-worker"
+        assert s.scalar(select(func.count()).where(Step.run_id == taken)) == 0
+
+
+async def test_a_model_providers_cap_bounds_the_calls_in_flight(db: Database) -> None:
+    model = GatedModel()
+    limited = limit_model(model, 2)
+    ids = new_runs(db, 4)
+    worker = Worker(orchestrator(db, limited), concurrency=4, poll_seconds=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: len(worker.in_flight) == 4 and model.inside == 2, "four runs, two at the model")
+    await until(lambda: limited.limit.waiting == 2, "the other two waiting for a slot")  # type: ignore[attr-defined]
+    assert model.inside == 2 and limited.limit.waits == 2  # type: ignore[attr-defined]
+    model.gate.set()
+    await until(lambda: set(statuses(db, ids).values()) == {"succeeded"}, "every run to finish")
+    stop.set()
+    await task
+    assert model.peak == 2
+    stats = limited.limit.stats()  # type: ignore[attr-defined]
+    assert stats["limit"] == 2 and stats["peak"] == 2 and int(stats["waits"] or 0) >= 2
+
+
+async def test_a_connections_cap_bounds_its_requests_in_flight() -> None:
+    inside = {"now": 0, "peak": 0}
+    gate = asyncio.Event()
+
+    async def system(request: httpx.Request) -> httpx.Response:
+        inside["now"] += 1
+        inside["peak"] = max(inside["peak"], inside["now"])
+        await gate.wait()
+        inside["now"] -= 1
+        return httpx.Response(200, json={"ok": True})
+
+    limit = ConcurrencyLimit("connection:shop", 2)
+    client = httpx.AsyncClient(
+        base_url="http://shop.test", transport=ConcurrencyLimitTransport(httpx.MockTransport(system), limit)
+    )
+    calls = [asyncio.create_task(client.get(f"/orders/{i}")) for i in range(5)]
+    await until(lambda: inside["now"] == 2 and limit.in_flight == 2, "two requests at the system")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert inside["now"] == 2  # the other three wait for a slot
+    gate.set()
+    answers = await asyncio.gather(*calls)
+    assert [r.status_code for r in answers] == [200] * 5
+    assert inside["peak"] == 2 and limit.waits == 3 and limit.waited_seconds > 0
+    await client.aclose()
+
+
+async def test_a_connections_config_sets_its_cap(db: Database) -> None:
+    from app.services.connections import ConnectorPool, add_connection
+    from app.store.crypto import SecretBox
+
+    box = SecretBox("a-test-key-for-the-worker-tests")
+    for name, config in (("slow", {"max_concurrency": 1}), ("usual", {})):
+        add_connection(
+            db,
+            box,
+            name=name,
+            kind="helpdesk",
+            base_url=f"http://{name}.test",
+            auth_type="zendesk_token",
+            credentials={"email": "a@example.com", "token": "t"},
+            config=config,
+            owner="ops",
+        )
+    pool = ConnectorPool(db, box, transport=httpx.MockTransport(lambda r: httpx.Response(200)), concurrency=6)
+    pool.catalogue()
+    assert pool.limits["slow"].limit == 1
+    assert pool.limits["usual"].limit == 6
+    await pool.aclose()
