@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from connectors.chat import seed as seed_data
@@ -452,7 +452,315 @@ def _required(args: dict[str, Any], name: str, error: str | None = None) -> str:
 
 # --- the app -------------------------------------------------------------------------
 
-Handler = Callable[[dict[str, Any], Request], dict[str, Any]]
+Handler = Callable[[ChatState, dict[str, Any], Request], dict[str, Any]]
+
+
+def _permalink(request: Request, channel_id: str, ts: str) -> str:
+    return f"{mount_base(request)}/archives/{channel_id}/p{ts.replace('.', '')}"
+
+
+def _bot_user(state: ChatState) -> str:
+    if state.bot_user_id is None:
+        raise SlackError("not_allowed_token_type")
+    return state.bot_user_id
+
+
+# methods
+
+
+def auth_test(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    user = state.users.get(state.bot_user_id or "", {})
+    return {
+        "url": f"{mount_base(request)}/",
+        "team": state.team["name"],
+        "user": user.get("name"),
+        "team_id": state.team["id"],
+        "user_id": state.bot_user_id,
+        "bot_id": state.bot_id,
+        "is_enterprise_install": False,
+    }
+
+
+def api_test(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    if args.get("error"):
+        raise SlackError(str(args["error"]))
+    return {"args": {k: v for k, v in args.items() if k != "token"}}
+
+
+def conversations_list(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    types = {t.strip() for t in str(args.get("types") or "public_channel").split(",") if t.strip()}
+    unknown = types - {"public_channel", "private_channel", "mpim", "im"}
+    if unknown:
+        raise SlackError("invalid_types")
+    exclude_archived = _bool(args.get("exclude_archived", False))
+    limit = _int(args, "limit", 100, low=1, high=1000)
+    offset = decode_cursor(args.get("cursor"), "channel")
+    with state._lock:
+        found = []
+        for cid, channel in state.channels.items():
+            kind = "private_channel" if channel["is_private"] else "public_channel"
+            if kind not in types or not state.visible(cid):
+                continue
+            if exclude_archived and channel["is_archived"]:
+                continue
+            found.append(state.render_channel(cid))
+    page = found[offset : offset + limit]
+    more = offset + limit < len(found)
+    return {
+        "channels": page,
+        "response_metadata": {"next_cursor": encode_cursor("channel", offset + limit) if more else ""},
+    }
+
+
+def conversations_info(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    channel = state.channel(_required(args, "channel", "channel_not_found"))
+    if not state.visible(channel["id"]):
+        raise SlackError("channel_not_found")
+    return {"channel": state.render_channel(channel["id"])}
+
+
+def _window(args: dict[str, Any], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    inclusive = _bool(args.get("inclusive", False))
+    try:
+        oldest = _ts_key(str(args.get("oldest") or "0"))
+        latest = _ts_key(str(args["latest"])) if args.get("latest") else None
+    except ValueError:
+        raise SlackError("invalid_ts_oldest" if args.get("oldest") else "invalid_ts_latest") from None
+    out = []
+    for m in messages:
+        key = _ts_key(m["ts"])
+        if key < oldest or (key == oldest and not inclusive and args.get("oldest")):
+            continue
+        if latest is not None and (key > latest or (key == latest and not inclusive)):
+            continue
+        out.append(m)
+    return out
+
+
+def conversations_history(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    channel = state.channel(_required(args, "channel", "channel_not_found"))
+    state.require_member(channel["id"])
+    limit = _int(args, "limit", 100, low=1, high=999)
+    offset = decode_cursor(args.get("cursor"), "history")
+    with_metadata = _bool(args.get("include_all_metadata", False))
+    with state._lock:
+        top = [
+            m for m in state.messages[channel["id"]] if not m.get("thread_ts") or m["thread_ts"] == m["ts"]
+        ]
+        top = list(reversed(_window(args, top)))  # newest first
+        page = [state.render_message(m, with_metadata=with_metadata) for m in top[offset : offset + limit]]
+    more = offset + limit < len(top)
+    out: dict[str, Any] = {
+        "messages": page,
+        "has_more": more,
+        "pin_count": 0,
+        "channel_actions_ts": None,
+        "channel_actions_count": 0,
+    }
+    if more:
+        out["response_metadata"] = {"next_cursor": encode_cursor("history", offset + limit)}
+    return out
+
+
+def conversations_replies(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    channel = state.channel(_required(args, "channel", "channel_not_found"))
+    state.require_member(channel["id"])
+    ts = _required(args, "ts", "thread_not_found")
+    limit = _int(args, "limit", 1000, low=1, high=1000)
+    offset = decode_cursor(args.get("cursor"), "replies")
+    with_metadata = _bool(args.get("include_all_metadata", False))
+    with state._lock:
+        message = state.find_message(channel["id"], ts)
+        if message is None:
+            raise SlackError("thread_not_found")
+        parent_ts = message.get("thread_ts") or message["ts"]
+        thread = [
+            m
+            for m in state.messages[channel["id"]]
+            if m["ts"] == parent_ts or m.get("thread_ts") == parent_ts
+        ]
+        thread = _window(args, thread)  # oldest first, parent first
+        page = [state.render_message(m, with_metadata=with_metadata) for m in thread[offset : offset + limit]]
+    more = offset + limit < len(thread)
+    out: dict[str, Any] = {"messages": page, "has_more": more}
+    if more:
+        out["response_metadata"] = {"next_cursor": encode_cursor("replies", offset + limit)}
+    return out
+
+
+def users_list(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    limit = _int(args, "limit", 200, low=1, high=1000)
+    offset = decode_cursor(args.get("cursor"), "user")
+    with state._lock:
+        members = copy.deepcopy(list(state.users.values()))
+    more = offset + limit < len(members)
+    return {
+        "members": members[offset : offset + limit],
+        "cache_ts": int(state.now()),
+        "response_metadata": {"next_cursor": encode_cursor("user", offset + limit) if more else ""},
+    }
+
+
+def users_info(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    user_id = _required(args, "user", "user_not_found")
+    with state._lock:
+        user = copy.deepcopy(state.users.get(user_id))
+    if user is None:
+        raise SlackError("user_not_found")
+    return {"user": user}
+
+
+def users_lookup_by_email(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    user = state.user_by_email(_required(args, "email", "users_not_found"))
+    if user is None:
+        raise SlackError("users_not_found")
+    return {"user": user}
+
+
+def _metadata(metadata: Any) -> dict[str, Any] | None:
+    """chat.postMessage's `metadata`: a JSON object (or its text) with an event type and payload."""
+    if metadata is None or metadata == "":
+        return None
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            raise SlackError("invalid_metadata_format") from None
+    if not isinstance(metadata, dict):
+        raise SlackError("invalid_metadata_format")
+    if not EVENT_TYPE_RE.match(str(metadata.get("event_type") or "")) or not isinstance(
+        metadata.get("event_payload"), dict
+    ):
+        raise SlackError("invalid_metadata_schema")
+    return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
+
+
+def chat_post_message(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    sender = _bot_user(state)
+    channel = state.channel(_required(args, "channel", "channel_not_found"), allow_name=True)
+    if not state.visible(channel["id"]):
+        raise SlackError("channel_not_found")
+    text = args.get("text")
+    text = "" if text is None else str(text)
+    if not text.strip() and not args.get("blocks") and not args.get("attachments"):
+        raise SlackError("no_text")
+    if len(text) > MAX_TEXT:
+        raise SlackError("msg_too_long")
+    metadata = _metadata(args.get("metadata"))
+    thread_ts = args.get("thread_ts") or None
+    message = state.post(
+        channel["id"], sender, text, thread_ts=str(thread_ts) if thread_ts else None, metadata=metadata
+    )
+    return {
+        "channel": channel["id"],
+        "ts": message["ts"],
+        "message": state.render_message(message, with_metadata=True),
+    }
+
+
+def chat_get_permalink(state: ChatState, args: dict[str, Any], request: Request) -> dict[str, Any]:
+    channel = state.channel(_required(args, "channel", "channel_not_found"))
+    ts = _required(args, "message_ts", "message_not_found")
+    if state.find_message(channel["id"], ts) is None:
+        raise SlackError("message_not_found")
+    return {"channel": channel["id"], "permalink": _permalink(request, channel["id"], ts)}
+
+
+METHODS: dict[str, Handler] = {
+    "api.test": api_test,
+    "auth.test": auth_test,
+    "conversations.list": conversations_list,
+    "conversations.info": conversations_info,
+    "conversations.history": conversations_history,
+    "conversations.replies": conversations_replies,
+    "users.list": users_list,
+    "users.info": users_info,
+    "users.lookupByEmail": users_lookup_by_email,
+    "chat.postMessage": chat_post_message,
+    "chat.getPermalink": chat_get_permalink,
+}
+NO_AUTH = frozenset({"api.test"})
+
+
+async def _read_args(request: Request) -> tuple[dict[str, Any], list[str]]:
+    """Query parameters plus a form or JSON body, as Slack merges them; and warnings."""
+    args: dict[str, Any] = dict(request.query_params)
+    warnings: list[str] = []
+    if request.method != "POST":
+        return args, warnings
+    content_type = request.headers.get("content-type", "")
+    raw = await request.body()
+    if not raw:
+        return args, warnings
+    if content_type.startswith("application/json"):
+        if "charset" not in content_type.lower():
+            warnings.append("missing_charset")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise SlackError("invalid_json") from None
+        if not isinstance(data, dict):
+            raise SlackError("json_not_object")
+        args.update(data)
+    elif content_type.startswith("application/x-www-form-urlencoded") or not content_type:
+        args.update(dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)))
+    else:
+        raise SlackError("invalid_form_data")
+    return args, warnings
+
+
+def _check_token(request: Request, args: dict[str, Any]) -> None:
+    accepted: frozenset[str] | None = request.app.state.tokens
+    if accepted is None:
+        return
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" else str(args.get("token") or "")
+    if not token:
+        raise SlackError("not_authed")
+    if token not in accepted:
+        raise SlackError("invalid_auth")
+
+
+router = APIRouter()
+
+
+@router.api_route("/api/{method}", methods=["GET", "POST"])
+async def call(method: str, request: Request) -> Response:
+    handler = METHODS.get(method)
+    try:
+        if handler is None:
+            raise SlackError("unknown_method", status=404, req_method=method)
+        args, warnings = await _read_args(request)
+        if method not in NO_AUTH:
+            _check_token(request, args)
+        result = handler(request.app.state.chat, args, request)
+    except SlackError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    body: dict[str, Any] = {"ok": True, **result}
+    if warnings:
+        body["warning"] = ",".join(warnings)
+        meta = body.setdefault("response_metadata", {})
+        meta["warnings"] = warnings
+    return JSONResponse(body)
+
+
+@router.get("/archives/{channel_id}/{p_ts}", include_in_schema=False)
+async def permalink_page(channel_id: str, p_ts: str, request: Request) -> Response:
+    """The page a permalink opens, so links in approvals and answers work."""
+    state: ChatState = request.app.state.chat
+    match = re.fullmatch(r"p(\d+)(\d{6})", p_ts)
+    channel = state.channels.get(channel_id)
+    message = (
+        state.find_message(channel_id, f"{match.group(1)}.{match.group(2)}") if match and channel else None
+    )
+    if message is None or channel is None:
+        return HTMLResponse("<h1>Message not found</h1>", status_code=404)
+    author = state.users.get(message["user"], {}).get("real_name", message["user"])
+    return HTMLResponse(
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>#{html.escape(channel['name'])}"
+        f"</title></head><body><main><h1>#{html.escape(channel['name'])}</h1><p><strong>"
+        f"{html.escape(author)}</strong></p><p>{html.escape(message['text'])}</p></main></body></html>"
+    )
 
 
 def create_app(
@@ -485,292 +793,5 @@ def create_app(
     )
     app.state.tokens = accepted
 
-    def permalink(request: Request, channel_id: str, ts: str) -> str:
-        return f"{mount_base(request)}/archives/{channel_id}/p{ts.replace('.', '')}"
-
-    def bot_user() -> str:
-        if state.bot_user_id is None:
-            raise SlackError("not_allowed_token_type")
-        return state.bot_user_id
-
-    # methods
-
-    def auth_test(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        user = state.users.get(state.bot_user_id or "", {})
-        return {
-            "url": f"{mount_base(request)}/",
-            "team": state.team["name"],
-            "user": user.get("name"),
-            "team_id": state.team["id"],
-            "user_id": state.bot_user_id,
-            "bot_id": state.bot_id,
-            "is_enterprise_install": False,
-        }
-
-    def api_test(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        if args.get("error"):
-            raise SlackError(str(args["error"]))
-        return {"args": {k: v for k, v in args.items() if k != "token"}}
-
-    def conversations_list(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        types = {t.strip() for t in str(args.get("types") or "public_channel").split(",") if t.strip()}
-        unknown = types - {"public_channel", "private_channel", "mpim", "im"}
-        if unknown:
-            raise SlackError("invalid_types")
-        exclude_archived = _bool(args.get("exclude_archived", False))
-        limit = _int(args, "limit", 100, low=1, high=1000)
-        offset = decode_cursor(args.get("cursor"), "channel")
-        with state._lock:
-            found = []
-            for cid, channel in state.channels.items():
-                kind = "private_channel" if channel["is_private"] else "public_channel"
-                if kind not in types or not state.visible(cid):
-                    continue
-                if exclude_archived and channel["is_archived"]:
-                    continue
-                found.append(state.render_channel(cid))
-        page = found[offset : offset + limit]
-        more = offset + limit < len(found)
-        return {
-            "channels": page,
-            "response_metadata": {"next_cursor": encode_cursor("channel", offset + limit) if more else ""},
-        }
-
-    def conversations_info(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        channel = state.channel(_required(args, "channel", "channel_not_found"))
-        if not state.visible(channel["id"]):
-            raise SlackError("channel_not_found")
-        return {"channel": state.render_channel(channel["id"])}
-
-    def _window(args: dict[str, Any], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        inclusive = _bool(args.get("inclusive", False))
-        try:
-            oldest = _ts_key(str(args.get("oldest") or "0"))
-            latest = _ts_key(str(args["latest"])) if args.get("latest") else None
-        except ValueError:
-            raise SlackError("invalid_ts_oldest" if args.get("oldest") else "invalid_ts_latest") from None
-        out = []
-        for m in messages:
-            key = _ts_key(m["ts"])
-            if key < oldest or (key == oldest and not inclusive and args.get("oldest")):
-                continue
-            if latest is not None and (key > latest or (key == latest and not inclusive)):
-                continue
-            out.append(m)
-        return out
-
-    def conversations_history(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        channel = state.channel(_required(args, "channel", "channel_not_found"))
-        state.require_member(channel["id"])
-        limit = _int(args, "limit", 100, low=1, high=999)
-        offset = decode_cursor(args.get("cursor"), "history")
-        with_metadata = _bool(args.get("include_all_metadata", False))
-        with state._lock:
-            top = [
-                m
-                for m in state.messages[channel["id"]]
-                if not m.get("thread_ts") or m["thread_ts"] == m["ts"]
-            ]
-            top = list(reversed(_window(args, top)))  # newest first
-            page = [
-                state.render_message(m, with_metadata=with_metadata) for m in top[offset : offset + limit]
-            ]
-        more = offset + limit < len(top)
-        out: dict[str, Any] = {
-            "messages": page,
-            "has_more": more,
-            "pin_count": 0,
-            "channel_actions_ts": None,
-            "channel_actions_count": 0,
-        }
-        if more:
-            out["response_metadata"] = {"next_cursor": encode_cursor("history", offset + limit)}
-        return out
-
-    def conversations_replies(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        channel = state.channel(_required(args, "channel", "channel_not_found"))
-        state.require_member(channel["id"])
-        ts = _required(args, "ts", "thread_not_found")
-        limit = _int(args, "limit", 1000, low=1, high=1000)
-        offset = decode_cursor(args.get("cursor"), "replies")
-        with_metadata = _bool(args.get("include_all_metadata", False))
-        with state._lock:
-            message = state.find_message(channel["id"], ts)
-            if message is None:
-                raise SlackError("thread_not_found")
-            parent_ts = message.get("thread_ts") or message["ts"]
-            thread = [
-                m
-                for m in state.messages[channel["id"]]
-                if m["ts"] == parent_ts or m.get("thread_ts") == parent_ts
-            ]
-            thread = _window(args, thread)  # oldest first, parent first
-            page = [
-                state.render_message(m, with_metadata=with_metadata) for m in thread[offset : offset + limit]
-            ]
-        more = offset + limit < len(thread)
-        out: dict[str, Any] = {"messages": page, "has_more": more}
-        if more:
-            out["response_metadata"] = {"next_cursor": encode_cursor("replies", offset + limit)}
-        return out
-
-    def users_list(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        limit = _int(args, "limit", 200, low=1, high=1000)
-        offset = decode_cursor(args.get("cursor"), "user")
-        with state._lock:
-            members = copy.deepcopy(list(state.users.values()))
-        more = offset + limit < len(members)
-        return {
-            "members": members[offset : offset + limit],
-            "cache_ts": int(state.now()),
-            "response_metadata": {"next_cursor": encode_cursor("user", offset + limit) if more else ""},
-        }
-
-    def users_info(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        user_id = _required(args, "user", "user_not_found")
-        with state._lock:
-            user = copy.deepcopy(state.users.get(user_id))
-        if user is None:
-            raise SlackError("user_not_found")
-        return {"user": user}
-
-    def users_lookup_by_email(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        user = state.user_by_email(_required(args, "email", "users_not_found"))
-        if user is None:
-            raise SlackError("users_not_found")
-        return {"user": user}
-
-    def chat_post_message(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        sender = bot_user()
-        channel = state.channel(_required(args, "channel", "channel_not_found"), allow_name=True)
-        if not state.visible(channel["id"]):
-            raise SlackError("channel_not_found")
-        text = args.get("text")
-        text = "" if text is None else str(text)
-        if not text.strip() and not args.get("blocks") and not args.get("attachments"):
-            raise SlackError("no_text")
-        if len(text) > MAX_TEXT:
-            raise SlackError("msg_too_long")
-        metadata = args.get("metadata")
-        if metadata is not None and metadata != "":
-            if isinstance(metadata, str):
-                try:
-                    metadata = json.loads(metadata)
-                except ValueError:
-                    raise SlackError("invalid_metadata_format") from None
-            if not isinstance(metadata, dict):
-                raise SlackError("invalid_metadata_format")
-            if not EVENT_TYPE_RE.match(str(metadata.get("event_type") or "")) or not isinstance(
-                metadata.get("event_payload"), dict
-            ):
-                raise SlackError("invalid_metadata_schema")
-            metadata = {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
-        else:
-            metadata = None
-        thread_ts = args.get("thread_ts") or None
-        message = state.post(
-            channel["id"], sender, text, thread_ts=str(thread_ts) if thread_ts else None, metadata=metadata
-        )
-        return {
-            "channel": channel["id"],
-            "ts": message["ts"],
-            "message": state.render_message(message, with_metadata=True),
-        }
-
-    def chat_get_permalink(args: dict[str, Any], request: Request) -> dict[str, Any]:
-        channel = state.channel(_required(args, "channel", "channel_not_found"))
-        ts = _required(args, "message_ts", "message_not_found")
-        if state.find_message(channel["id"], ts) is None:
-            raise SlackError("message_not_found")
-        return {"channel": channel["id"], "permalink": permalink(request, channel["id"], ts)}
-
-    methods: dict[str, Handler] = {
-        "api.test": api_test,
-        "auth.test": auth_test,
-        "conversations.list": conversations_list,
-        "conversations.info": conversations_info,
-        "conversations.history": conversations_history,
-        "conversations.replies": conversations_replies,
-        "users.list": users_list,
-        "users.info": users_info,
-        "users.lookupByEmail": users_lookup_by_email,
-        "chat.postMessage": chat_post_message,
-        "chat.getPermalink": chat_get_permalink,
-    }
-    no_auth = frozenset({"api.test"})
-
-    async def read_args(request: Request) -> tuple[dict[str, Any], list[str]]:
-        """Query parameters plus a form or JSON body, as Slack merges them; and warnings."""
-        args: dict[str, Any] = dict(request.query_params)
-        warnings: list[str] = []
-        if request.method != "POST":
-            return args, warnings
-        content_type = request.headers.get("content-type", "")
-        raw = await request.body()
-        if not raw:
-            return args, warnings
-        if content_type.startswith("application/json"):
-            if "charset" not in content_type.lower():
-                warnings.append("missing_charset")
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                raise SlackError("invalid_json") from None
-            if not isinstance(data, dict):
-                raise SlackError("json_not_object")
-            args.update(data)
-        elif content_type.startswith("application/x-www-form-urlencoded") or not content_type:
-            args.update(dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)))
-        else:
-            raise SlackError("invalid_form_data")
-        return args, warnings
-
-    def check_token(request: Request, args: dict[str, Any]) -> None:
-        if accepted is None:
-            return
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else str(args.get("token") or "")
-        if not token:
-            raise SlackError("not_authed")
-        if token not in accepted:
-            raise SlackError("invalid_auth")
-
-    @app.api_route("/api/{method}", methods=["GET", "POST"])
-    async def call(method: str, request: Request) -> Response:
-        handler = methods.get(method)
-        try:
-            if handler is None:
-                raise SlackError("unknown_method", status=404, req_method=method)
-            args, warnings = await read_args(request)
-            if method not in no_auth:
-                check_token(request, args)
-            result = handler(args, request)
-        except SlackError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-        body: dict[str, Any] = {"ok": True, **result}
-        if warnings:
-            body["warning"] = ",".join(warnings)
-            meta = body.setdefault("response_metadata", {})
-            meta["warnings"] = warnings
-        return JSONResponse(body)
-
-    @app.get("/archives/{channel_id}/{p_ts}", include_in_schema=False)
-    async def permalink_page(channel_id: str, p_ts: str) -> Response:
-        """The page a permalink opens, so links in approvals and answers work."""
-        match = re.fullmatch(r"p(\d+)(\d{6})", p_ts)
-        channel = state.channels.get(channel_id)
-        message = (
-            state.find_message(channel_id, f"{match.group(1)}.{match.group(2)}")
-            if match and channel
-            else None
-        )
-        if message is None or channel is None:
-            return HTMLResponse("<h1>Message not found</h1>", status_code=404)
-        author = state.users.get(message["user"], {}).get("real_name", message["user"])
-        return HTMLResponse(
-            f"<!doctype html><html lang=en><head><meta charset=utf-8><title>#{html.escape(channel['name'])}"
-            f"</title></head><body><main><h1>#{html.escape(channel['name'])}</h1><p><strong>"
-            f"{html.escape(author)}</strong></p><p>{html.escape(message['text'])}</p></main></body></html>"
-        )
-
+    app.include_router(router)
     return app

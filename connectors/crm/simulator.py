@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -539,6 +539,275 @@ def hubspot_error_body(status: int) -> dict[str, Any]:
 # --- the app ------------------------------------------------------------------------
 
 
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in (404, 405):
+        return JSONResponse(
+            HubSpotAPIError(404, "resource not found", "OBJECT_NOT_FOUND").body(), status_code=404
+        )
+    return JSONResponse(HubSpotAPIError(exc.status_code, str(exc.detail)).body(), status_code=exc.status_code)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(HubSpotAPIError(400, f"Invalid input: {exc.errors()}").body(), status_code=400)
+
+
+def _wanted_properties(request: Request) -> list[str]:
+    names: list[str] = []
+    for raw in request.query_params.getlist("properties"):
+        names += [n.strip() for n in raw.split(",") if n.strip()]
+    return names
+
+
+def _render(
+    state: CrmState, object_type: str, obj: dict[str, Any], properties: Iterable[str] | None
+) -> dict[str, Any]:
+    """Only the asked-for properties (null when unset) plus the ones HubSpot always returns."""
+    names = list(properties or []) or list(DEFAULT_PROPERTIES[object_type])
+    known = state.properties[object_type]
+    created_name, modified_name = STAMPS[object_type]
+    keep = [n for n in names if n in known or n in (created_name, modified_name, "hs_object_id")]
+    props = {n: obj["properties"].get(n) for n in keep}
+    for n in (created_name, modified_name, "hs_object_id"):
+        props[n] = obj["properties"].get(n)
+    return {**obj, "properties": props}
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"null")
+    except ValueError as exc:
+        raise HubSpotAPIError(400, f"Invalid input JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HubSpotAPIError(400, "Invalid input JSON: expected an object")
+    return data
+
+
+def _paging_args(limit_raw: Any, after_raw: Any, *, default: int, maximum: int) -> tuple[int, int]:
+    try:
+        limit = int(limit_raw) if limit_raw not in (None, "") else default
+        after = int(after_raw) if after_raw not in (None, "") else 0
+    except (TypeError, ValueError):
+        raise HubSpotAPIError(400, "limit and after must be integers") from None
+    if limit < 1 or after < 0:
+        raise HubSpotAPIError(400, "limit must be positive and after non-negative")
+    return min(limit, maximum), after
+
+
+account_router = APIRouter()
+properties_router = APIRouter()
+objects_router = APIRouter()
+associations_router = APIRouter()
+
+# account
+
+
+@account_router.get("/account-info/v3/details")
+async def account_details(request: Request) -> Any:
+    return {
+        "portalId": PORTAL_ID,
+        "accountType": "STANDARD",
+        "timeZone": "US/Eastern",
+        "companyCurrency": "USD",
+        "additionalCurrencies": ["EUR", "GBP"],
+        "utcOffset": "-05:00",
+        "utcOffsetMilliseconds": -18000000,
+        "uiDomain": "app.hubspot.com",
+        "dataHostingLocation": "na1",
+    }
+
+
+# properties
+
+
+@properties_router.get("/crm/v3/properties/{object_name}")
+async def list_properties(object_name: str, request: Request) -> Any:
+    state: CrmState = request.app.state.crm
+    t = object_type(object_name)
+    with state._lock:
+        return {"results": copy.deepcopy(list(state.properties[t].values()))}
+
+
+@properties_router.post("/crm/v3/properties/{object_name}")
+async def create_property(object_name: str, request: Request) -> Response:
+    state: CrmState = request.app.state.crm
+    t = object_type(object_name)
+    data = await _json_body(request)
+    name = data.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise HubSpotAPIError(400, "name must be lowercase letters, digits and underscores")
+    prop = state.define_property(
+        t, name, label=str(data.get("label") or ""), kind=str(data.get("type") or "string")
+    )
+    return JSONResponse(prop, status_code=201)
+
+
+# objects
+
+
+@objects_router.get("/crm/v3/objects/{object_name}")
+async def list_objects(object_name: str, request: Request) -> Any:
+    state: CrmState = request.app.state.crm
+    t = object_type(object_name)
+    limit, after = _paging_args(
+        request.query_params.get("limit"), request.query_params.get("after"), default=10, maximum=100
+    )
+    with state._lock:
+        objs = [copy.deepcopy(o) for o in state.objects[t].values() if not o["archived"]]
+    props = _wanted_properties(request)
+    out: dict[str, Any] = {"results": [_render(state, t, o, props) for o in objs[after : after + limit]]}
+    if after + limit < len(objs):
+        nxt = str(after + limit)
+        link = str(request.url.include_query_params(after=nxt))  # the full path, mount prefix included
+        out["paging"] = {"next": {"after": nxt, "link": link}}
+    return out
+
+
+@objects_router.post("/crm/v3/objects/{object_name}")
+async def create_object(object_name: str, request: Request) -> Response:
+    state: CrmState = request.app.state.crm
+    t = object_type(object_name)
+    data = await _json_body(request)
+    obj = state.create(t, data.get("properties"), data.get("associations"))
+    return JSONResponse(obj, status_code=201)
+
+
+@objects_router.post("/crm/v3/objects/{object_name}/search")
+async def search(object_name: str, request: Request) -> Any:
+    state: CrmState = request.app.state.crm
+    t = object_type(object_name)
+    data = await _json_body(request)
+    # PublicObjectSearchRequest (hubspot-api-python): nothing else is accepted
+    allowed = {"filterGroups", "sorts", "query", "properties", "limit", "after"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise HubSpotAPIError(
+            400,
+            f'Invalid input JSON on line 1: Unrecognized field "{unknown[0]}"',
+            context={"field": unknown},
+        )
+    limit, after = _paging_args(data.get("limit"), data.get("after"), default=10, maximum=200)
+    results = state.search(t, data)
+    props = data.get("properties") if isinstance(data.get("properties"), list) else None
+    out: dict[str, Any] = {
+        "total": len(results),
+        "results": [_render(state, t, o, props) for o in results[after : after + limit]],
+    }
+    if after + limit < len(results):
+        out["paging"] = {"next": {"after": str(after + limit)}}
+    return out
+
+
+@objects_router.post("/crm/v3/objects/{object_name}/batch/read")
+async def batch_read(object_name: str, request: Request) -> Response:
+    state: CrmState = request.app.state.crm
+    t = object_type(object_name)
+    data = await _json_body(request)
+    inputs = data.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) > 100:
+        raise HubSpotAPIError(400, "inputs must be an array of at most 100 {'id': ...} objects")
+    # BatchReadInputSimplePublicObjectId: inputs, properties and propertiesWithHistory
+    # are all required (hubspot-api-python's model refuses None for each).
+    for required in ("properties", "propertiesWithHistory"):
+        if not isinstance(data.get(required), list):
+            raise HubSpotAPIError(
+                400,
+                f"Invalid input JSON on line 1: missing required field '{required}'",
+                context={"field": [required]},
+            )
+    unknown = sorted(set(data) - {"inputs", "properties", "propertiesWithHistory", "idProperty"})
+    if unknown:
+        raise HubSpotAPIError(
+            400,
+            f'Invalid input JSON on line 1: Unrecognized field "{unknown[0]}"',
+            context={"field": unknown},
+        )
+    props = data.get("properties") if isinstance(data.get("properties"), list) else None
+    started = iso(state.now())
+    results, missing_ids = [], []
+    for item in inputs:
+        oid = str(item.get("id")) if isinstance(item, dict) else ""
+        try:
+            results.append(_render(state, t, state.find(t, oid, data.get("idProperty")), props))
+        except HubSpotAPIError:
+            missing_ids.append(oid)
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": iso(state.now()),
+    }
+    if missing_ids:
+        body["numErrors"] = 1
+        body["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": f"Could not get some {SINGULAR[t].upper()} objects, they may be deleted or not "
+                "exist. Check that ids are valid.",
+                "context": {"ids": missing_ids},
+            }
+        ]
+        return JSONResponse(body, status_code=207)
+    return JSONResponse(body)
+
+
+@objects_router.get("/crm/v3/objects/{object_name}/{object_id}")
+async def get_object(object_name: str, object_id: str, request: Request) -> Any:
+    state: CrmState = request.app.state.crm
+    t = object_type(object_name)
+    obj = state.find(t, object_id, request.query_params.get("idProperty"))
+    out = _render(state, t, obj, _wanted_properties(request))
+    wanted_assocs: list[str] = []
+    for raw in request.query_params.getlist("associations"):
+        wanted_assocs += [a.strip() for a in raw.split(",") if a.strip()]
+    assocs: dict[str, Any] = {}
+    for name in wanted_assocs:
+        to_type = object_type_or_none(name)
+        if to_type is None:
+            continue
+        links = state.associated(t, obj["id"], to_type)
+        if links:
+            assocs[to_type] = {
+                "results": [{"id": oid, "type": ASSOCIATION_TYPES[tid][2]} for oid, tid in links]
+            }
+    if assocs:
+        out["associations"] = assocs
+    return out
+
+
+@associations_router.get("/crm/v4/objects/{from_name}/{object_id}/associations/{to_name}")
+async def list_associations(from_name: str, object_id: str, to_name: str, request: Request) -> Any:
+    state: CrmState = request.app.state.crm
+    from_type, to_type = object_type(from_name), object_type(to_name)
+    state.get(from_type, object_id)
+    limit, after = _paging_args(
+        request.query_params.get("limit"), request.query_params.get("after"), default=500, maximum=500
+    )
+    grouped: dict[str, list[int]] = {}
+    for oid, tid in state.associated(from_type, object_id, to_type):
+        grouped.setdefault(oid, []).append(tid)
+    rows = [
+        {
+            "toObjectId": int(oid),
+            "associationTypes": [
+                {
+                    "category": "HUBSPOT_DEFINED",
+                    "typeId": tid,
+                    "label": "Primary" if tid in PRIMARY_TYPES else None,
+                }
+                for tid in tids
+            ],
+        }
+        for oid, tids in grouped.items()
+    ]
+    out: dict[str, Any] = {"results": rows[after : after + limit]}
+    if after + limit < len(rows):
+        out["paging"] = {"next": {"after": str(after + limit)}}
+    return out
+
+
 def create_app(
     state: CrmState | None = None,
     *,
@@ -567,243 +836,8 @@ def create_app(
         sleep=sleep,
         error_type=HubSpotAPIError,
     )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code in (404, 405):
-            return JSONResponse(
-                HubSpotAPIError(404, "resource not found", "OBJECT_NOT_FOUND").body(), status_code=404
-            )
-        return JSONResponse(
-            HubSpotAPIError(exc.status_code, str(exc.detail)).body(), status_code=exc.status_code
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        return JSONResponse(HubSpotAPIError(400, f"Invalid input: {exc.errors()}").body(), status_code=400)
-
-    def wanted_properties(request: Request) -> list[str]:
-        names: list[str] = []
-        for raw in request.query_params.getlist("properties"):
-            names += [n.strip() for n in raw.split(",") if n.strip()]
-        return names
-
-    def render(object_type: str, obj: dict[str, Any], properties: Iterable[str] | None) -> dict[str, Any]:
-        """Only the asked-for properties (null when unset) plus the ones HubSpot always returns."""
-        names = list(properties or []) or list(DEFAULT_PROPERTIES[object_type])
-        known = state.properties[object_type]
-        created_name, modified_name = STAMPS[object_type]
-        keep = [n for n in names if n in known or n in (created_name, modified_name, "hs_object_id")]
-        props = {n: obj["properties"].get(n) for n in keep}
-        for n in (created_name, modified_name, "hs_object_id"):
-            props[n] = obj["properties"].get(n)
-        return {**obj, "properties": props}
-
-    async def json_body(request: Request) -> dict[str, Any]:
-        try:
-            data = json.loads(await request.body() or b"null")
-        except ValueError as exc:
-            raise HubSpotAPIError(400, f"Invalid input JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise HubSpotAPIError(400, "Invalid input JSON: expected an object")
-        return data
-
-    def paging_args(limit_raw: Any, after_raw: Any, *, default: int, maximum: int) -> tuple[int, int]:
-        try:
-            limit = int(limit_raw) if limit_raw not in (None, "") else default
-            after = int(after_raw) if after_raw not in (None, "") else 0
-        except (TypeError, ValueError):
-            raise HubSpotAPIError(400, "limit and after must be integers") from None
-        if limit < 1 or after < 0:
-            raise HubSpotAPIError(400, "limit must be positive and after non-negative")
-        return min(limit, maximum), after
-
-    # account
-
-    @app.get("/account-info/v3/details")
-    async def account_details() -> Any:
-        return {
-            "portalId": PORTAL_ID,
-            "accountType": "STANDARD",
-            "timeZone": "US/Eastern",
-            "companyCurrency": "USD",
-            "additionalCurrencies": ["EUR", "GBP"],
-            "utcOffset": "-05:00",
-            "utcOffsetMilliseconds": -18000000,
-            "uiDomain": "app.hubspot.com",
-            "dataHostingLocation": "na1",
-        }
-
-    # properties
-
-    @app.get("/crm/v3/properties/{object_name}")
-    async def list_properties(object_name: str) -> Any:
-        t = object_type(object_name)
-        with state._lock:
-            return {"results": copy.deepcopy(list(state.properties[t].values()))}
-
-    @app.post("/crm/v3/properties/{object_name}")
-    async def create_property(object_name: str, request: Request) -> Response:
-        t = object_type(object_name)
-        data = await json_body(request)
-        name = data.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-            raise HubSpotAPIError(400, "name must be lowercase letters, digits and underscores")
-        prop = state.define_property(
-            t, name, label=str(data.get("label") or ""), kind=str(data.get("type") or "string")
-        )
-        return JSONResponse(prop, status_code=201)
-
-    # objects
-
-    @app.get("/crm/v3/objects/{object_name}")
-    async def list_objects(object_name: str, request: Request) -> Any:
-        t = object_type(object_name)
-        limit, after = paging_args(
-            request.query_params.get("limit"), request.query_params.get("after"), default=10, maximum=100
-        )
-        with state._lock:
-            objs = [copy.deepcopy(o) for o in state.objects[t].values() if not o["archived"]]
-        props = wanted_properties(request)
-        out: dict[str, Any] = {"results": [render(t, o, props) for o in objs[after : after + limit]]}
-        if after + limit < len(objs):
-            nxt = str(after + limit)
-            link = str(request.url.include_query_params(after=nxt))  # the full path, mount prefix included
-            out["paging"] = {"next": {"after": nxt, "link": link}}
-        return out
-
-    @app.post("/crm/v3/objects/{object_name}")
-    async def create_object(object_name: str, request: Request) -> Response:
-        t = object_type(object_name)
-        data = await json_body(request)
-        obj = state.create(t, data.get("properties"), data.get("associations"))
-        return JSONResponse(obj, status_code=201)
-
-    @app.post("/crm/v3/objects/{object_name}/search")
-    async def search(object_name: str, request: Request) -> Any:
-        t = object_type(object_name)
-        data = await json_body(request)
-        # PublicObjectSearchRequest (hubspot-api-python): nothing else is accepted
-        allowed = {"filterGroups", "sorts", "query", "properties", "limit", "after"}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise HubSpotAPIError(
-                400,
-                f'Invalid input JSON on line 1: Unrecognized field "{unknown[0]}"',
-                context={"field": unknown},
-            )
-        limit, after = paging_args(data.get("limit"), data.get("after"), default=10, maximum=200)
-        results = state.search(t, data)
-        props = data.get("properties") if isinstance(data.get("properties"), list) else None
-        out: dict[str, Any] = {
-            "total": len(results),
-            "results": [render(t, o, props) for o in results[after : after + limit]],
-        }
-        if after + limit < len(results):
-            out["paging"] = {"next": {"after": str(after + limit)}}
-        return out
-
-    @app.post("/crm/v3/objects/{object_name}/batch/read")
-    async def batch_read(object_name: str, request: Request) -> Response:
-        t = object_type(object_name)
-        data = await json_body(request)
-        inputs = data.get("inputs")
-        if not isinstance(inputs, list) or len(inputs) > 100:
-            raise HubSpotAPIError(400, "inputs must be an array of at most 100 {'id': ...} objects")
-        # BatchReadInputSimplePublicObjectId: inputs, properties and propertiesWithHistory
-        # are all required (hubspot-api-python's model refuses None for each).
-        for required in ("properties", "propertiesWithHistory"):
-            if not isinstance(data.get(required), list):
-                raise HubSpotAPIError(
-                    400,
-                    f"Invalid input JSON on line 1: missing required field '{required}'",
-                    context={"field": [required]},
-                )
-        unknown = sorted(set(data) - {"inputs", "properties", "propertiesWithHistory", "idProperty"})
-        if unknown:
-            raise HubSpotAPIError(
-                400,
-                f'Invalid input JSON on line 1: Unrecognized field "{unknown[0]}"',
-                context={"field": unknown},
-            )
-        props = data.get("properties") if isinstance(data.get("properties"), list) else None
-        started = iso(state.now())
-        results, missing_ids = [], []
-        for item in inputs:
-            oid = str(item.get("id")) if isinstance(item, dict) else ""
-            try:
-                results.append(render(t, state.find(t, oid, data.get("idProperty")), props))
-            except HubSpotAPIError:
-                missing_ids.append(oid)
-        body: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": iso(state.now()),
-        }
-        if missing_ids:
-            body["numErrors"] = 1
-            body["errors"] = [
-                {
-                    "status": "error",
-                    "category": "OBJECT_NOT_FOUND",
-                    "message": f"Could not get some {SINGULAR[t].upper()} objects, they may be deleted or not "
-                    "exist. Check that ids are valid.",
-                    "context": {"ids": missing_ids},
-                }
-            ]
-            return JSONResponse(body, status_code=207)
-        return JSONResponse(body)
-
-    @app.get("/crm/v3/objects/{object_name}/{object_id}")
-    async def get_object(object_name: str, object_id: str, request: Request) -> Any:
-        t = object_type(object_name)
-        obj = state.find(t, object_id, request.query_params.get("idProperty"))
-        out = render(t, obj, wanted_properties(request))
-        wanted_assocs: list[str] = []
-        for raw in request.query_params.getlist("associations"):
-            wanted_assocs += [a.strip() for a in raw.split(",") if a.strip()]
-        assocs: dict[str, Any] = {}
-        for name in wanted_assocs:
-            to_type = object_type_or_none(name)
-            if to_type is None:
-                continue
-            links = state.associated(t, obj["id"], to_type)
-            if links:
-                assocs[to_type] = {
-                    "results": [{"id": oid, "type": ASSOCIATION_TYPES[tid][2]} for oid, tid in links]
-                }
-        if assocs:
-            out["associations"] = assocs
-        return out
-
-    @app.get("/crm/v4/objects/{from_name}/{object_id}/associations/{to_name}")
-    async def list_associations(from_name: str, object_id: str, to_name: str, request: Request) -> Any:
-        from_type, to_type = object_type(from_name), object_type(to_name)
-        state.get(from_type, object_id)
-        limit, after = paging_args(
-            request.query_params.get("limit"), request.query_params.get("after"), default=500, maximum=500
-        )
-        grouped: dict[str, list[int]] = {}
-        for oid, tid in state.associated(from_type, object_id, to_type):
-            grouped.setdefault(oid, []).append(tid)
-        rows = [
-            {
-                "toObjectId": int(oid),
-                "associationTypes": [
-                    {
-                        "category": "HUBSPOT_DEFINED",
-                        "typeId": tid,
-                        "label": "Primary" if tid in PRIMARY_TYPES else None,
-                    }
-                    for tid in tids
-                ],
-            }
-            for oid, tids in grouped.items()
-        ]
-        out: dict[str, Any] = {"results": rows[after : after + limit]}
-        if after + limit < len(rows):
-            out["paging"] = {"next": {"after": str(after + limit)}}
-        return out
-
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for router in (account_router, properties_router, objects_router, associations_router):
+        app.include_router(router)
     return app

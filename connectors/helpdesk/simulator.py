@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -787,6 +787,267 @@ def zendesk_error_body(status: int) -> dict[str, Any]:
     return {"error": "InvalidRequest", "description": f"Injected error {status}"}
 
 
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return JSONResponse({"error": "InvalidEndpoint", "description": "Not found"}, status_code=404)
+    return JSONResponse(
+        {"error": "InvalidRequest", "description": str(exc.detail)}, status_code=exc.status_code
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"error": "InvalidValue", "description": str(exc.errors())}, status_code=400)
+
+
+def _route(router: APIRouter, method: str, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `path.json` and `path`: Zendesk answers both."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route(f"{path}.json", fn, methods=[method])
+        router.add_api_route(path, fn, methods=[method], include_in_schema=False)
+        return fn
+
+    return register
+
+
+def _with_url(request: Request, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return {"url": f"{mount_base(request)}/api/v2/{kind}/{obj['id']}.json", **obj}
+
+
+def _render_article(request: Request, article: dict[str, Any]) -> dict[str, Any]:
+    root = mount_base(request)
+    return {
+        "url": f"{root}/api/v2/help_center/en-us/articles/{article['id']}.json",
+        "html_url": f"{root}/hc/en-us/articles/{article['id']}-{slugify(article['title'])}",
+        **article,
+    }
+
+
+def _page_params(request: Request) -> tuple[int, int]:
+    try:
+        page = int(request.query_params.get("page", "1"))
+        per_page = int(request.query_params.get("per_page", str(MAX_PER_PAGE)))
+    except ValueError:
+        raise ZendeskError(400, "InvalidPaginationParameter", "page and per_page must be integers") from None
+    if page < 1 or per_page < 1:
+        raise ZendeskError(400, "InvalidPaginationParameter", "page and per_page must be positive")
+    return page, min(per_page, MAX_PER_PAGE)
+
+
+def _paginate(request: Request, key: str, items: list[Any]) -> dict[str, Any]:
+    page, per_page = _page_params(request)
+    start = (page - 1) * per_page
+    more = start + per_page < len(items)
+    return {
+        key: items[start : start + per_page],
+        "next_page": str(request.url.include_query_params(page=page + 1)) if more else None,
+        "previous_page": str(request.url.include_query_params(page=page - 1)) if page > 1 else None,
+        "count": len(items),
+    }
+
+
+async def _body_of(request: Request, key: str) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise ZendeskError(400, "InvalidValue", "The request body is not valid JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        raise ZendeskError(400, "InvalidValue", f"Expected a JSON object with a {key!r} object")
+    return data[key]
+
+
+def _principal(request: Request) -> str | None:
+    return getattr(request.state, "principal", None)
+
+
+users_router = APIRouter()
+tickets_router = APIRouter()
+help_center_router = APIRouter()
+
+# users
+
+
+@_route(users_router, "GET", "/api/v2/users/me")
+async def me(request: Request) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    user_id = state.acting_user_id(_principal(request))
+    if user_id is None:
+        return {
+            "user": {
+                "id": None,
+                "name": "Anonymous user",
+                "email": "invalid@example.com",
+                "role": "end-user",
+            }
+        }
+    return {"user": _with_url(request, "users", state.users[user_id])}
+
+
+@_route(users_router, "GET", "/api/v2/users/search")
+async def search_users(request: Request) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    query = request.query_params.get("query") or request.query_params.get("external_id")
+    if not query:
+        raise ZendeskError(400, "InvalidValue", "query or external_id is required")
+    users = [_with_url(request, "users", u) for u in state.search_users(query)]
+    return _paginate(request, "users", users)
+
+
+@_route(users_router, "GET", "/api/v2/users/{user_id:int}")
+async def get_user(request: Request, user_id: int) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    with state._lock:
+        user = copy.deepcopy(state.users.get(user_id))
+    if user is None:
+        raise not_found()
+    return {"user": _with_url(request, "users", user)}
+
+
+@_route(users_router, "GET", "/api/v2/users")
+async def list_users(request: Request) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    with state._lock:
+        users = [_with_url(request, "users", u) for u in copy.deepcopy(list(state.users.values()))]
+    return _paginate(request, "users", users)
+
+
+# tickets
+
+
+@_route(tickets_router, "GET", "/api/v2/tickets")
+async def list_tickets(request: Request) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    with state._lock:
+        tickets = [_with_url(request, "tickets", t) for t in copy.deepcopy(list(state.tickets.values()))]
+    return _paginate(request, "tickets", tickets)
+
+
+@_route(tickets_router, "POST", "/api/v2/tickets")
+async def create_ticket(request: Request) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    payload = await _body_of(request, "ticket")
+    author = state.user_for_principal(_principal(request))
+    # Anonymous requests (allowed when the simulator accepts any credentials) act as
+    # the requester, like Zendesk's web form; API credentials act as their agent.
+    if author is not None:
+        author_id: int | None = author["id"]
+    elif request.headers.get("authorization"):
+        author_id = state.default_user_id
+    else:
+        author_id = None
+    key = request.headers.get("idempotency-key")
+    if key:
+        body, hit = state.create_ticket_idempotent(key, payload, author_id=author_id)
+        headers = {"x-idempotency-lookup": "hit" if hit else "miss"}
+    else:
+        ticket, audit = state.create_ticket(payload, author_id=author_id)
+        body, headers = {"ticket": ticket, "audit": audit}, {}
+    body = {**body, "ticket": _with_url(request, "tickets", body["ticket"])}
+    location = body["ticket"]["url"]
+    return JSONResponse(body, status_code=201, headers={**headers, "Location": location})
+
+
+@_route(tickets_router, "GET", "/api/v2/tickets/{ticket_id:int}")
+async def get_ticket(request: Request, ticket_id: int) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    return {"ticket": _with_url(request, "tickets", state.ticket(ticket_id))}
+
+
+@_route(tickets_router, "PUT", "/api/v2/tickets/{ticket_id:int}")
+async def update_ticket(request: Request, ticket_id: int) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    payload = await _body_of(request, "ticket")
+    ticket, audit = state.update_ticket(
+        ticket_id, payload, author_id=state.acting_user_id(_principal(request))
+    )
+    body: dict[str, Any] = {"ticket": _with_url(request, "tickets", ticket)}
+    if audit is not None:
+        body["audit"] = audit
+    return body
+
+
+@_route(tickets_router, "GET", "/api/v2/tickets/{ticket_id:int}/comments")
+async def list_comments(request: Request, ticket_id: int) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    comments = state.ticket_comments(ticket_id)
+    if request.query_params.get("sort_order") == "desc":
+        comments.reverse()
+    return _paginate(request, "comments", comments)
+
+
+@_route(tickets_router, "GET", "/api/v2/tickets/{ticket_id:int}/audits")
+async def list_audits(request: Request, ticket_id: int) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    audits = state.ticket_audits(ticket_id)
+    if request.query_params.get("sort_order") == "desc":
+        audits.reverse()
+    return _paginate(request, "audits", audits)
+
+
+@_route(tickets_router, "GET", "/api/v2/search")
+async def search(request: Request) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    query = request.query_params.get("query", "").strip()
+    if not query:
+        raise ZendeskError(400, "InvalidValue", "query is required")
+    results = state.search(query)
+    rendered = [
+        _with_url(request, "tickets" if r["result_type"] == "ticket" else "users", r) for r in results
+    ]
+    return {**_paginate(request, "results", rendered), "facets": None}
+
+
+# help center
+
+
+@_route(help_center_router, "GET", "/api/v2/help_center/articles/search")
+async def search_articles(request: Request) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    query = request.query_params.get("query", "").strip()
+    if not query:
+        raise ZendeskError(400, "InvalidValue", "query is required")
+    results = [_render_article(request, a) for a in state.search_articles(query)]
+    page, per_page = _page_params(request)
+    out = _paginate(request, "results", results)
+    return {**out, "page": page, "per_page": per_page, "page_count": -(-len(results) // per_page)}
+
+
+@_route(help_center_router, "GET", "/api/v2/help_center/articles")
+async def list_articles(request: Request) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    with state._lock:
+        articles = copy.deepcopy(list(state.articles.values()))
+    return _paginate(request, "articles", [_render_article(request, a) for a in articles])
+
+
+@_route(help_center_router, "GET", "/api/v2/help_center/articles/{article_id:int}")
+async def get_article(request: Request, article_id: int) -> Any:
+    state: HelpdeskState = request.app.state.helpdesk
+    with state._lock:
+        article = copy.deepcopy(state.articles.get(article_id))
+    if article is None:
+        raise not_found()
+    return {"article": _render_article(request, article)}
+
+
+@help_center_router.get("/hc/{locale}/articles/{slug}", include_in_schema=False)
+async def article_page(locale: str, slug: str, request: Request) -> Response:
+    """The public page an article's html_url points to, so links in drafts open."""
+    state: HelpdeskState = request.app.state.helpdesk
+    match = re.match(r"\d+", slug)
+    with state._lock:
+        article = copy.deepcopy(state.articles.get(int(match.group())) if match else None)
+    if article is None:
+        return HTMLResponse("<h1>Page not found</h1>", status_code=404)
+    title = html.escape(article["title"])
+    return HTMLResponse(
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title></head>"
+        f"<body><main><h1>{title}</h1>{article['body']}</main></body></html>"
+    )
+
+
 def create_app(
     state: HelpdeskState | None = None,
     *,
@@ -813,224 +1074,10 @@ def create_app(
         sleep=sleep,
         error_type=ZendeskError,
     )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404:
-            return JSONResponse({"error": "InvalidEndpoint", "description": "Not found"}, status_code=404)
-        return JSONResponse(
-            {"error": "InvalidRequest", "description": str(exc.detail)}, status_code=exc.status_code
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        return JSONResponse({"error": "InvalidValue", "description": str(exc.errors())}, status_code=400)
-
-    def route(method: str, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register `path.json` and `path`: Zendesk answers both."""
-
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            app.add_api_route(f"{path}.json", fn, methods=[method])
-            app.add_api_route(path, fn, methods=[method], include_in_schema=False)
-            return fn
-
-        return register
-
-    def with_url(request: Request, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return {"url": f"{mount_base(request)}/api/v2/{kind}/{obj['id']}.json", **obj}
-
-    def render_article(request: Request, article: dict[str, Any]) -> dict[str, Any]:
-        root = mount_base(request)
-        return {
-            "url": f"{root}/api/v2/help_center/en-us/articles/{article['id']}.json",
-            "html_url": f"{root}/hc/en-us/articles/{article['id']}-{slugify(article['title'])}",
-            **article,
-        }
-
-    def page_params(request: Request) -> tuple[int, int]:
-        try:
-            page = int(request.query_params.get("page", "1"))
-            per_page = int(request.query_params.get("per_page", str(MAX_PER_PAGE)))
-        except ValueError:
-            raise ZendeskError(
-                400, "InvalidPaginationParameter", "page and per_page must be integers"
-            ) from None
-        if page < 1 or per_page < 1:
-            raise ZendeskError(400, "InvalidPaginationParameter", "page and per_page must be positive")
-        return page, min(per_page, MAX_PER_PAGE)
-
-    def paginate(request: Request, key: str, items: list[Any]) -> dict[str, Any]:
-        page, per_page = page_params(request)
-        start = (page - 1) * per_page
-        more = start + per_page < len(items)
-        return {
-            key: items[start : start + per_page],
-            "next_page": str(request.url.include_query_params(page=page + 1)) if more else None,
-            "previous_page": str(request.url.include_query_params(page=page - 1)) if page > 1 else None,
-            "count": len(items),
-        }
-
-    async def body_of(request: Request, key: str) -> dict[str, Any]:
-        try:
-            data = await request.json()
-        except ValueError:
-            raise ZendeskError(400, "InvalidValue", "The request body is not valid JSON") from None
-        if not isinstance(data, dict) or not isinstance(data.get(key), dict):
-            raise ZendeskError(400, "InvalidValue", f"Expected a JSON object with a {key!r} object")
-        return data[key]
-
-    def principal(request: Request) -> str | None:
-        return getattr(request.state, "principal", None)
-
-    # users
-
-    @route("GET", "/api/v2/users/me")
-    async def me(request: Request) -> Any:
-        user_id = state.acting_user_id(principal(request))
-        if user_id is None:
-            return {
-                "user": {
-                    "id": None,
-                    "name": "Anonymous user",
-                    "email": "invalid@example.com",
-                    "role": "end-user",
-                }
-            }
-        return {"user": with_url(request, "users", state.users[user_id])}
-
-    @route("GET", "/api/v2/users/search")
-    async def search_users(request: Request) -> Any:
-        query = request.query_params.get("query") or request.query_params.get("external_id")
-        if not query:
-            raise ZendeskError(400, "InvalidValue", "query or external_id is required")
-        users = [with_url(request, "users", u) for u in state.search_users(query)]
-        return paginate(request, "users", users)
-
-    @route("GET", "/api/v2/users/{user_id:int}")
-    async def get_user(request: Request, user_id: int) -> Any:
-        with state._lock:
-            user = copy.deepcopy(state.users.get(user_id))
-        if user is None:
-            raise not_found()
-        return {"user": with_url(request, "users", user)}
-
-    @route("GET", "/api/v2/users")
-    async def list_users(request: Request) -> Any:
-        with state._lock:
-            users = [with_url(request, "users", u) for u in copy.deepcopy(list(state.users.values()))]
-        return paginate(request, "users", users)
-
-    # tickets
-
-    @route("GET", "/api/v2/tickets")
-    async def list_tickets(request: Request) -> Any:
-        with state._lock:
-            tickets = [with_url(request, "tickets", t) for t in copy.deepcopy(list(state.tickets.values()))]
-        return paginate(request, "tickets", tickets)
-
-    @route("POST", "/api/v2/tickets")
-    async def create_ticket(request: Request) -> Any:
-        payload = await body_of(request, "ticket")
-        author = state.user_for_principal(principal(request))
-        # Anonymous requests (allowed when the simulator accepts any credentials) act as
-        # the requester, like Zendesk's web form; API credentials act as their agent.
-        if author is not None:
-            author_id: int | None = author["id"]
-        elif request.headers.get("authorization"):
-            author_id = state.default_user_id
-        else:
-            author_id = None
-        key = request.headers.get("idempotency-key")
-        if key:
-            body, hit = state.create_ticket_idempotent(key, payload, author_id=author_id)
-            headers = {"x-idempotency-lookup": "hit" if hit else "miss"}
-        else:
-            ticket, audit = state.create_ticket(payload, author_id=author_id)
-            body, headers = {"ticket": ticket, "audit": audit}, {}
-        body = {**body, "ticket": with_url(request, "tickets", body["ticket"])}
-        location = body["ticket"]["url"]
-        return JSONResponse(body, status_code=201, headers={**headers, "Location": location})
-
-    @route("GET", "/api/v2/tickets/{ticket_id:int}")
-    async def get_ticket(request: Request, ticket_id: int) -> Any:
-        return {"ticket": with_url(request, "tickets", state.ticket(ticket_id))}
-
-    @route("PUT", "/api/v2/tickets/{ticket_id:int}")
-    async def update_ticket(request: Request, ticket_id: int) -> Any:
-        payload = await body_of(request, "ticket")
-        ticket, audit = state.update_ticket(
-            ticket_id, payload, author_id=state.acting_user_id(principal(request))
-        )
-        body: dict[str, Any] = {"ticket": with_url(request, "tickets", ticket)}
-        if audit is not None:
-            body["audit"] = audit
-        return body
-
-    @route("GET", "/api/v2/tickets/{ticket_id:int}/comments")
-    async def list_comments(request: Request, ticket_id: int) -> Any:
-        comments = state.ticket_comments(ticket_id)
-        if request.query_params.get("sort_order") == "desc":
-            comments.reverse()
-        return paginate(request, "comments", comments)
-
-    @route("GET", "/api/v2/tickets/{ticket_id:int}/audits")
-    async def list_audits(request: Request, ticket_id: int) -> Any:
-        audits = state.ticket_audits(ticket_id)
-        if request.query_params.get("sort_order") == "desc":
-            audits.reverse()
-        return paginate(request, "audits", audits)
-
-    @route("GET", "/api/v2/search")
-    async def search(request: Request) -> Any:
-        query = request.query_params.get("query", "").strip()
-        if not query:
-            raise ZendeskError(400, "InvalidValue", "query is required")
-        results = state.search(query)
-        rendered = [
-            with_url(request, "tickets" if r["result_type"] == "ticket" else "users", r) for r in results
-        ]
-        return {**paginate(request, "results", rendered), "facets": None}
-
-    # help center
-
-    @route("GET", "/api/v2/help_center/articles/search")
-    async def search_articles(request: Request) -> Any:
-        query = request.query_params.get("query", "").strip()
-        if not query:
-            raise ZendeskError(400, "InvalidValue", "query is required")
-        results = [render_article(request, a) for a in state.search_articles(query)]
-        page, per_page = page_params(request)
-        out = paginate(request, "results", results)
-        return {**out, "page": page, "per_page": per_page, "page_count": -(-len(results) // per_page)}
-
-    @route("GET", "/api/v2/help_center/articles")
-    async def list_articles(request: Request) -> Any:
-        with state._lock:
-            articles = copy.deepcopy(list(state.articles.values()))
-        return paginate(request, "articles", [render_article(request, a) for a in articles])
-
-    @route("GET", "/api/v2/help_center/articles/{article_id:int}")
-    async def get_article(request: Request, article_id: int) -> Any:
-        with state._lock:
-            article = copy.deepcopy(state.articles.get(article_id))
-        if article is None:
-            raise not_found()
-        return {"article": render_article(request, article)}
-
-    @app.get("/hc/{locale}/articles/{slug}", include_in_schema=False)
-    async def article_page(locale: str, slug: str) -> Response:
-        """The public page an article's html_url points to, so links in drafts open."""
-        match = re.match(r"\d+", slug)
-        with state._lock:
-            article = copy.deepcopy(state.articles.get(int(match.group())) if match else None)
-        if article is None:
-            return HTMLResponse("<h1>Page not found</h1>", status_code=404)
-        title = html.escape(article["title"])
-        return HTMLResponse(
-            f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title></head>"
-            f"<body><main><h1>{title}</h1>{article['body']}</main></body></html>"
-        )
-
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for router in (users_router, tickets_router, help_center_router):
+        app.include_router(router)
     return app
 
 

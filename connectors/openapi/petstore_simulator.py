@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from connectors.simulator_base import Faults, SimulatorAuth, relative_path, simulator_app
@@ -184,6 +184,292 @@ def petstore_error_body(status: int) -> dict[str, Any]:
     return {"code": status, "message": messages.get(status, f"Server error {status}")}
 
 
+async def _record_and_secure(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    path = relative_path(request)
+    state: PetstoreState = request.app.state.petstore
+    api_key, accepted_tokens = request.app.state.api_key, request.app.state.tokens
+    if path in ("/_faults", "/_state"):
+        return await call_next(request)
+    headers = request.headers
+    with state._lock:
+        state.requests.append(
+            {
+                "method": request.method,
+                "path": path,
+                "query": str(request.url.query),
+                "api_key": headers.get("api_key"),
+                "authorization": headers.get("authorization"),
+                "idempotency_key": headers.get("idempotency-key"),
+                "content_type": headers.get("content-type"),
+            }
+        )
+    if (api_key or accepted_tokens) and path.startswith(SECURED_PREFIXES):
+        scheme, _, token = (headers.get("authorization") or "").partition(" ")
+        key_ok = api_key is not None and headers.get("api_key") == api_key
+        token_ok = scheme.lower() == "bearer" and token.strip() in accepted_tokens
+        if not (key_ok or token_ok):
+            return JSONResponse(
+                {"code": 401, "message": "Unauthorized: missing or invalid api_key"}, status_code=401
+            )
+    return await call_next(request)
+
+
+async def _petstore_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PetstoreError)
+    return exc.response()
+
+
+pets_router = APIRouter()
+store_router = APIRouter()
+users_router = APIRouter()
+
+# pets
+
+
+@pets_router.post("/pet")
+async def add_pet(request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    pet = _check_pet(await _json_object(request, "Pet"))
+    with state._lock:
+        if not isinstance(pet.get("id"), int) or pet["id"] <= 0:
+            pet["id"] = state.new_pet_id()
+        state.pets[pet["id"]] = pet
+        return copy.deepcopy(pet)
+
+
+@pets_router.put("/pet")
+async def update_pet(request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    pet = _check_pet(await _json_object(request, "Pet"))
+    if not isinstance(pet.get("id"), int):
+        raise _invalid("id is required to update a pet")
+    with state._lock:
+        if pet["id"] not in state.pets:
+            raise PetstoreError(404, "Pet not found")
+        state.pets[pet["id"]] = pet
+        return copy.deepcopy(pet)
+
+
+@pets_router.get("/pet/findByStatus")
+async def find_by_status(request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    statuses = _values(request, "status") or ["available"]
+    bad = [s for s in statuses if s not in PET_STATUSES]
+    if bad:
+        raise _invalid(f"status `{bad[0]}` is not one of {', '.join(PET_STATUSES)}")
+    with state._lock:
+        return [copy.deepcopy(p) for p in state.pets.values() if p.get("status") in statuses]
+
+
+@pets_router.get("/pet/findByTags")
+async def find_by_tags(request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    tags = set(_values(request, "tags"))
+    if not tags:
+        raise PetstoreError(400, "No tags provided. Try again?")
+    with state._lock:
+        return [
+            copy.deepcopy(p) for p in state.pets.values() if tags & {t.get("name") for t in p.get("tags", [])}
+        ]
+
+
+@pets_router.get("/pet/{pet_id}")
+async def get_pet(pet_id: str, request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    pid = _int(pet_id, "petId")
+    with state._lock:
+        pet = state.pets.get(pid)
+        if pet is None:
+            raise PetstoreError(404, "Pet not found")
+        return copy.deepcopy(pet)
+
+
+@pets_router.post("/pet/{pet_id}")
+async def update_pet_with_form(request: Request, pet_id: str) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    pid = _int(pet_id, "petId")
+    name = request.query_params.get("name")
+    status = request.query_params.get("status")
+    if name is None:
+        raise PetstoreError(400, "No Name provided. Try again?")
+    with state._lock:
+        pet = state.pets.get(pid)
+        if pet is None:
+            raise PetstoreError(404, "Pet not found")
+        pet["name"] = name
+        if status is not None:
+            pet["status"] = status
+        return copy.deepcopy(pet)
+
+
+@pets_router.delete("/pet/{pet_id}")
+async def delete_pet(pet_id: str, request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    pid = _int(pet_id, "petId")
+    with state._lock:
+        state.pets.pop(pid, None)
+    return PlainTextResponse("Pet deleted")
+
+
+@pets_router.post("/pet/{pet_id}/uploadImage")
+async def upload_image(request: Request, pet_id: str) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    pid = _int(pet_id, "petId")
+    data = await request.body()
+    if not data:
+        raise PetstoreError(400, "No file uploaded")
+    with state._lock:
+        pet = state.pets.get(pid)
+        if pet is None:
+            raise PetstoreError(404, "Pet not found")
+        pet.setdefault("photoUrls", []).append(f"/tmp/inflector-upload-{pid}-{len(data)}.tmp")
+        return copy.deepcopy(pet)
+
+
+# store
+
+
+@store_router.get("/store/inventory")
+async def inventory(request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    counts: dict[str, int] = {}
+    with state._lock:
+        for pet in state.pets.values():
+            status = pet.get("status") or "unknown"
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+@store_router.post("/store/order")
+async def place_order(request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    body = await _json_object(request, "Order")
+    if not isinstance(body, dict):
+        raise PetstoreError(400, "No Order provided. Try again?")
+    if body.get("status") is not None and body["status"] not in ORDER_STATUSES:
+        raise _invalid(f"status must be one of {', '.join(ORDER_STATUSES)}")
+    with state._lock:
+        oid = body.get("id")
+        if not isinstance(oid, int) or oid <= 0:
+            oid = max(state.orders, default=10) + 1
+        order = {
+            "id": oid,
+            "petId": body.get("petId"),
+            "quantity": body.get("quantity", 1),
+            "shipDate": body.get("shipDate"),
+            "status": body.get("status") or "placed",
+            "complete": bool(body.get("complete", False)),
+        }
+        state.orders[oid] = {k: v for k, v in order.items() if v is not None}
+        return copy.deepcopy(state.orders[oid])
+
+
+@store_router.get("/store/order/{order_id}")
+async def get_order(order_id: str, request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    oid = _int(order_id, "orderId")
+    with state._lock:
+        order = state.orders.get(oid)
+        if order is None:
+            raise PetstoreError(404, "Order not found")
+        return copy.deepcopy(order)
+
+
+@store_router.delete("/store/order/{order_id}")
+async def delete_order(order_id: str, request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    oid = _int(order_id, "orderId")
+    with state._lock:
+        if state.orders.pop(oid, None) is None:
+            raise PetstoreError(404, "Order not found")
+    return PlainTextResponse("")
+
+
+# users
+
+
+def _user(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not body["username"]:
+        raise _invalid("username is required")
+    return {
+        k: v
+        for k, v in body.items()
+        if k in {"id", "username", "firstName", "lastName", "email", "password", "phone", "userStatus"}
+    }
+
+
+@users_router.post("/user")
+async def create_user(request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    user = _user(await _json_object(request, "User"))
+    with state._lock:
+        state.users[user["username"]] = user
+    return user
+
+
+@users_router.post("/user/createWithList")
+async def create_users(request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    body = await _json_object(request, "User list")
+    if not isinstance(body, list) or not body:
+        raise _invalid("a non-empty list of users is required")
+    users = [_user(u) for u in body]
+    with state._lock:
+        for user in users:
+            state.users[user["username"]] = user
+    return users[-1]
+
+
+@users_router.get("/user/login")
+async def login(request: Request) -> Any:
+    username = request.query_params.get("username")
+    if not username:
+        raise PetstoreError(400, "Invalid username/password supplied")
+    expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%a %b %d %H:%M:%S UTC %Y")
+    return JSONResponse(
+        f"Logged in user session: {abs(hash(username)) % 10**19}",
+        headers={"X-Rate-Limit": "5000", "X-Expires-After": expires},
+    )
+
+
+@users_router.get("/user/logout")
+async def logout(request: Request) -> Any:
+    return PlainTextResponse("User logged out")
+
+
+@users_router.get("/user/{username}")
+async def get_user(username: str, request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    with state._lock:
+        user = state.users.get(username)
+        if user is None:
+            raise PetstoreError(404, "User not found")
+        return copy.deepcopy(user)
+
+
+@users_router.put("/user/{username}")
+async def update_user(request: Request, username: str) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    user = _user(await _json_object(request, "User"))
+    with state._lock:
+        if username not in state.users:
+            raise PetstoreError(404, "User not found")
+        state.users.pop(username)
+        state.users[user["username"]] = user
+    return PlainTextResponse("")
+
+
+@users_router.delete("/user/{username}")
+async def delete_user(username: str, request: Request) -> Any:
+    state: PetstoreState = request.app.state.petstore
+    with state._lock:
+        if state.users.pop(username, None) is None:
+            raise PetstoreError(404, "User not found")
+    return PlainTextResponse("")
+
+
 def create_app(
     state: PetstoreState | None = None,
     *,
@@ -199,7 +485,6 @@ def create_app(
     if seed and not state.pets:
         state.seed()
     faults = faults or Faults()
-    accepted_tokens = frozenset(tokens)
     app = simulator_app(
         "Swagger Petstore simulator (OpenAPI 3.0)",
         state_name="petstore",
@@ -210,246 +495,9 @@ def create_app(
         sleep=sleep,
         openapi_url=None,
     )
-
-    @app.middleware("http")
-    async def record_and_secure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = relative_path(request)
-        if path in ("/_faults", "/_state"):
-            return await call_next(request)
-        headers = request.headers
-        with state._lock:
-            state.requests.append(
-                {
-                    "method": request.method,
-                    "path": path,
-                    "query": str(request.url.query),
-                    "api_key": headers.get("api_key"),
-                    "authorization": headers.get("authorization"),
-                    "idempotency_key": headers.get("idempotency-key"),
-                    "content_type": headers.get("content-type"),
-                }
-            )
-        if (api_key or accepted_tokens) and path.startswith(SECURED_PREFIXES):
-            scheme, _, token = (headers.get("authorization") or "").partition(" ")
-            key_ok = api_key is not None and headers.get("api_key") == api_key
-            token_ok = scheme.lower() == "bearer" and token.strip() in accepted_tokens
-            if not (key_ok or token_ok):
-                return JSONResponse(
-                    {"code": 401, "message": "Unauthorized: missing or invalid api_key"}, status_code=401
-                )
-        return await call_next(request)
-
-    @app.exception_handler(PetstoreError)
-    async def petstore_error(_: Request, exc: PetstoreError) -> Response:
-        return exc.response()
-
-    # pets
-
-    @app.post("/pet")
-    async def add_pet(request: Request) -> Any:
-        pet = _check_pet(await _json_object(request, "Pet"))
-        with state._lock:
-            if not isinstance(pet.get("id"), int) or pet["id"] <= 0:
-                pet["id"] = state.new_pet_id()
-            state.pets[pet["id"]] = pet
-            return copy.deepcopy(pet)
-
-    @app.put("/pet")
-    async def update_pet(request: Request) -> Any:
-        pet = _check_pet(await _json_object(request, "Pet"))
-        if not isinstance(pet.get("id"), int):
-            raise _invalid("id is required to update a pet")
-        with state._lock:
-            if pet["id"] not in state.pets:
-                raise PetstoreError(404, "Pet not found")
-            state.pets[pet["id"]] = pet
-            return copy.deepcopy(pet)
-
-    @app.get("/pet/findByStatus")
-    async def find_by_status(request: Request) -> Any:
-        statuses = _values(request, "status") or ["available"]
-        bad = [s for s in statuses if s not in PET_STATUSES]
-        if bad:
-            raise _invalid(f"status `{bad[0]}` is not one of {', '.join(PET_STATUSES)}")
-        with state._lock:
-            return [copy.deepcopy(p) for p in state.pets.values() if p.get("status") in statuses]
-
-    @app.get("/pet/findByTags")
-    async def find_by_tags(request: Request) -> Any:
-        tags = set(_values(request, "tags"))
-        if not tags:
-            raise PetstoreError(400, "No tags provided. Try again?")
-        with state._lock:
-            return [
-                copy.deepcopy(p)
-                for p in state.pets.values()
-                if tags & {t.get("name") for t in p.get("tags", [])}
-            ]
-
-    @app.get("/pet/{pet_id}")
-    async def get_pet(pet_id: str) -> Any:
-        pid = _int(pet_id, "petId")
-        with state._lock:
-            pet = state.pets.get(pid)
-            if pet is None:
-                raise PetstoreError(404, "Pet not found")
-            return copy.deepcopy(pet)
-
-    @app.post("/pet/{pet_id}")
-    async def update_pet_with_form(request: Request, pet_id: str) -> Any:
-        pid = _int(pet_id, "petId")
-        name = request.query_params.get("name")
-        status = request.query_params.get("status")
-        if name is None:
-            raise PetstoreError(400, "No Name provided. Try again?")
-        with state._lock:
-            pet = state.pets.get(pid)
-            if pet is None:
-                raise PetstoreError(404, "Pet not found")
-            pet["name"] = name
-            if status is not None:
-                pet["status"] = status
-            return copy.deepcopy(pet)
-
-    @app.delete("/pet/{pet_id}")
-    async def delete_pet(pet_id: str) -> Any:
-        pid = _int(pet_id, "petId")
-        with state._lock:
-            state.pets.pop(pid, None)
-        return PlainTextResponse("Pet deleted")
-
-    @app.post("/pet/{pet_id}/uploadImage")
-    async def upload_image(request: Request, pet_id: str) -> Any:
-        pid = _int(pet_id, "petId")
-        data = await request.body()
-        if not data:
-            raise PetstoreError(400, "No file uploaded")
-        with state._lock:
-            pet = state.pets.get(pid)
-            if pet is None:
-                raise PetstoreError(404, "Pet not found")
-            pet.setdefault("photoUrls", []).append(f"/tmp/inflector-upload-{pid}-{len(data)}.tmp")
-            return copy.deepcopy(pet)
-
-    # store
-
-    @app.get("/store/inventory")
-    async def inventory() -> Any:
-        counts: dict[str, int] = {}
-        with state._lock:
-            for pet in state.pets.values():
-                status = pet.get("status") or "unknown"
-                counts[status] = counts.get(status, 0) + 1
-        return counts
-
-    @app.post("/store/order")
-    async def place_order(request: Request) -> Any:
-        body = await _json_object(request, "Order")
-        if not isinstance(body, dict):
-            raise PetstoreError(400, "No Order provided. Try again?")
-        if body.get("status") is not None and body["status"] not in ORDER_STATUSES:
-            raise _invalid(f"status must be one of {', '.join(ORDER_STATUSES)}")
-        with state._lock:
-            oid = body.get("id")
-            if not isinstance(oid, int) or oid <= 0:
-                oid = max(state.orders, default=10) + 1
-            order = {
-                "id": oid,
-                "petId": body.get("petId"),
-                "quantity": body.get("quantity", 1),
-                "shipDate": body.get("shipDate"),
-                "status": body.get("status") or "placed",
-                "complete": bool(body.get("complete", False)),
-            }
-            state.orders[oid] = {k: v for k, v in order.items() if v is not None}
-            return copy.deepcopy(state.orders[oid])
-
-    @app.get("/store/order/{order_id}")
-    async def get_order(order_id: str) -> Any:
-        oid = _int(order_id, "orderId")
-        with state._lock:
-            order = state.orders.get(oid)
-            if order is None:
-                raise PetstoreError(404, "Order not found")
-            return copy.deepcopy(order)
-
-    @app.delete("/store/order/{order_id}")
-    async def delete_order(order_id: str) -> Any:
-        oid = _int(order_id, "orderId")
-        with state._lock:
-            if state.orders.pop(oid, None) is None:
-                raise PetstoreError(404, "Order not found")
-        return PlainTextResponse("")
-
-    # users
-
-    def _user(body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not body["username"]:
-            raise _invalid("username is required")
-        return {
-            k: v
-            for k, v in body.items()
-            if k in {"id", "username", "firstName", "lastName", "email", "password", "phone", "userStatus"}
-        }
-
-    @app.post("/user")
-    async def create_user(request: Request) -> Any:
-        user = _user(await _json_object(request, "User"))
-        with state._lock:
-            state.users[user["username"]] = user
-        return user
-
-    @app.post("/user/createWithList")
-    async def create_users(request: Request) -> Any:
-        body = await _json_object(request, "User list")
-        if not isinstance(body, list) or not body:
-            raise _invalid("a non-empty list of users is required")
-        users = [_user(u) for u in body]
-        with state._lock:
-            for user in users:
-                state.users[user["username"]] = user
-        return users[-1]
-
-    @app.get("/user/login")
-    async def login(request: Request) -> Any:
-        username = request.query_params.get("username")
-        if not username:
-            raise PetstoreError(400, "Invalid username/password supplied")
-        expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%a %b %d %H:%M:%S UTC %Y")
-        return JSONResponse(
-            f"Logged in user session: {abs(hash(username)) % 10**19}",
-            headers={"X-Rate-Limit": "5000", "X-Expires-After": expires},
-        )
-
-    @app.get("/user/logout")
-    async def logout() -> Any:
-        return PlainTextResponse("User logged out")
-
-    @app.get("/user/{username}")
-    async def get_user(username: str) -> Any:
-        with state._lock:
-            user = state.users.get(username)
-            if user is None:
-                raise PetstoreError(404, "User not found")
-            return copy.deepcopy(user)
-
-    @app.put("/user/{username}")
-    async def update_user(request: Request, username: str) -> Any:
-        user = _user(await _json_object(request, "User"))
-        with state._lock:
-            if username not in state.users:
-                raise PetstoreError(404, "User not found")
-            state.users.pop(username)
-            state.users[user["username"]] = user
-        return PlainTextResponse("")
-
-    @app.delete("/user/{username}")
-    async def delete_user(username: str) -> Any:
-        with state._lock:
-            if state.users.pop(username, None) is None:
-                raise PetstoreError(404, "User not found")
-        return PlainTextResponse("")
-
+    app.state.api_key, app.state.tokens = api_key, frozenset(tokens)
+    app.middleware("http")(_record_and_secure)
+    app.add_exception_handler(PetstoreError, _petstore_error)
+    for router in (pets_router, store_router, users_router):
+        app.include_router(router)
     return app

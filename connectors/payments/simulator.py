@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -852,6 +852,386 @@ def stripe_error_body(status: int) -> dict[str, Any]:
 _LIST_PARAMS = ("limit", "starting_after", "ending_before", "expand", "created")
 
 
+def _state(request: Request) -> PaymentsState:
+    """The simulator's state, on `app.state` of both the outer app and the API app."""
+    state: PaymentsState = request.app.state.payments
+    return state
+
+
+async def _stripe_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    response = await call_next(request)
+    response.headers.setdefault("Request-Id", "req_" + _state(request)._random(14))
+    response.headers.setdefault("Stripe-Version", request.headers.get("stripe-version") or API_VERSION)
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in (404, 405):
+        message = (
+            f"Unrecognized request URL ({request.method}: {relative_path(request)}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/."
+        )
+        return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=404)
+    return JSONResponse(
+        {"error": {"message": str(exc.detail), "type": "invalid_request_error"}},
+        status_code=exc.status_code,
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        {"error": {"message": str(exc.errors()), "type": "invalid_request_error"}}, status_code=400
+    )
+
+
+def _render(request: Request, obj: dict[str, Any]) -> dict[str, Any]:
+    if obj.get("object") == "charge":
+        obj = {**obj, "receipt_url": f"{mount_base(request)}/receipts/{obj['id']}"}
+    return obj
+
+
+def _query(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
+    params = decode_form(request.query_params.multi_items())
+    _check_keys(params, allowed)
+    return params
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if raw and ctype != "application/x-www-form-urlencoded":
+        raise StripeAPIError(
+            400,
+            f"Invalid request: unsupported Content-Type {ctype or 'none'}. If error persists and you need "
+            "assistance, please contact support@stripe.com.",
+        )
+    try:
+        pairs = parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise StripeAPIError(400, "Invalid request: the body is not UTF-8") from None
+    return decode_form(pairs)
+
+
+def _page(request: Request, items: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict[str, Any]:
+    """One page of a Stripe list: `limit` (1-100, default 10) after `starting_after`
+    or before `ending_before`, newest first, with `has_more`."""
+    limit = _int_param(params, "limit")
+    limit = 10 if limit is None else limit
+    if limit > 100:
+        message = f"This value must be less than or equal to 100 (it currently is '{limit}')"
+        raise StripeAPIError(400, message, param="limit")
+    if limit < 1:
+        raise StripeAPIError(400, "This value must be greater than or equal to 1.", param="limit")
+    kind = url.removeprefix("/v1/").removesuffix("s")  # "/v1/payment_intents" -> "payment_intent"
+    ids = [o["id"] for o in items]
+    for name in ("starting_after", "ending_before"):
+        cursor = params.get(name)
+        if cursor and cursor not in ids:
+            raise missing(kind, str(cursor), param=name, status=400)
+    if params.get("starting_after"):
+        items = items[ids.index(params["starting_after"]) + 1 :]
+    elif params.get("ending_before"):
+        items = items[: ids.index(params["ending_before"])][-limit:]
+    return {
+        "object": "list",
+        "data": [_render(request, o) for o in items[:limit]],
+        "has_more": len(items) > limit,
+        "url": url,
+    }
+
+
+async def _write(request: Request, run: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+    """A POST with Stripe's idempotency: the body is parsed, then run once per key."""
+    params = await _form(request)
+    key = request.headers.get("idempotency-key")
+    if not key:
+        return JSONResponse(_render(request, run(params)))
+    fingerprint = json.dumps([request.method, relative_path(request), params], sort_keys=True)
+    status, body, replayed = _state(request).idempotent(key, fingerprint, lambda: (200, run(params)))
+    headers = {"Idempotency-Key": key}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(_render(request, body), status_code=status, headers=headers)
+
+
+def _has(obj: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether `obj` has each of the given field values (a falsy value matches anything)."""
+    return all(not value or obj[name] == value for name, value in wanted.items())
+
+
+# --- routers per resource --------------------------------------------------------------
+
+account_router = APIRouter()
+
+
+@account_router.get("/v1/account")
+async def get_account(request: Request) -> Any:
+    return _state(request).account
+
+
+customers_router = APIRouter()
+
+
+@customers_router.get("/v1/customers/search")
+async def search_customers(request: Request) -> Any:
+    params = _query(request, ("query", "limit", "page", "expand"))
+    q = str(params.get("query") or "")
+    if not q.strip():
+        raise StripeAPIError(400, "Missing required param: query.", param="query", code="parameter_missing")
+    limit = _int_param(params, "limit") or 10
+    offset = int(params["page"]) if str(params.get("page") or "").isdigit() else 0
+    results = _state(request).search_customers(q)
+    more = offset + limit < len(results)
+    return {
+        "object": "search_result",
+        "data": results[offset : offset + limit],
+        "has_more": more,
+        "next_page": str(offset + limit) if more else None,
+        "url": "/v1/customers/search",
+    }
+
+
+@customers_router.get("/v1/customers")
+async def list_customers(request: Request) -> Any:
+    params = _query(request, (*_LIST_PARAMS, "email", "test_clock"))
+    email = params.get("email")
+    state = _state(request)
+    items = state.newest_first(state.customers, (lambda c: c["email"] == email) if email else None)
+    return _page(request, items, params, "/v1/customers")
+
+
+@customers_router.get("/v1/customers/{customer_id}")
+async def get_customer(customer_id: str, request: Request) -> Any:
+    _query(request, ("expand",))
+    return _state(request).customer(customer_id)
+
+
+charges_router = APIRouter()
+
+
+@charges_router.get("/v1/charges")
+async def list_charges(request: Request) -> Any:
+    params = _query(request, (*_LIST_PARAMS, "customer", "payment_intent", "transfer_group"))
+    wanted = {"customer": params.get("customer"), "payment_intent": params.get("payment_intent")}
+    state = _state(request)
+    items = state.newest_first(state.charges, lambda c: _has(c, wanted))
+    return _page(request, items, params, "/v1/charges")
+
+
+@charges_router.get("/v1/charges/{charge_id}")
+async def get_charge(charge_id: str, request: Request) -> Any:
+    _query(request, ("expand",))
+    return _render(request, _state(request).charge(charge_id))
+
+
+@charges_router.get("/v1/payment_intents")
+async def list_payment_intents(request: Request) -> Any:
+    params = _query(request, (*_LIST_PARAMS, "customer"))
+    customer = params.get("customer")
+    state = _state(request)
+    items = state.newest_first(state.payment_intents, lambda p: _has(p, {"customer": customer}))
+    return _page(request, items, params, "/v1/payment_intents")
+
+
+@charges_router.get("/v1/payment_intents/{payment_intent_id}")
+async def get_payment_intent(payment_intent_id: str, request: Request) -> Any:
+    _query(request, ("expand", "client_secret"))
+    return _state(request).payment_intent(payment_intent_id)
+
+
+refunds_router = APIRouter()
+
+
+@refunds_router.get("/v1/refunds")
+async def list_refunds(request: Request) -> Any:
+    params = _query(request, (*_LIST_PARAMS, "charge", "payment_intent"))
+    wanted = {"charge": params.get("charge"), "payment_intent": params.get("payment_intent")}
+    state = _state(request)
+    items = state.newest_first(state.refunds, lambda r: _has(r, wanted))
+    return _page(request, items, params, "/v1/refunds")
+
+
+@refunds_router.post("/v1/refunds")
+async def create_refund(request: Request) -> Response:
+    return await _write(request, _state(request).create_refund)
+
+
+@refunds_router.get("/v1/refunds/{refund_id}")
+async def get_refund(refund_id: str, request: Request) -> Any:
+    _query(request, ("expand",))
+    return _state(request).refund(refund_id)
+
+
+disputes_router = APIRouter()
+
+
+@disputes_router.get("/v1/disputes")
+async def list_disputes(request: Request) -> Any:
+    params = _query(request, (*_LIST_PARAMS, "charge", "payment_intent"))
+    wanted = {"charge": params.get("charge"), "payment_intent": params.get("payment_intent")}
+    state = _state(request)
+    items = [state.dispute(d["id"]) for d in state.newest_first(state.disputes, lambda d: _has(d, wanted))]
+    return _page(request, items, params, "/v1/disputes")
+
+
+@disputes_router.get("/v1/disputes/{dispute_id}")
+async def get_dispute(dispute_id: str, request: Request) -> Any:
+    _query(request, ("expand",))
+    return _state(request).dispute(dispute_id)
+
+
+@disputes_router.post("/v1/disputes/{dispute_id}")
+async def update_dispute(dispute_id: str, request: Request) -> Response:
+    state = _state(request)
+    return await _write(request, lambda params: state.update_dispute(dispute_id, params))
+
+
+events_router = APIRouter()
+
+
+@events_router.get("/v1/events")
+async def list_events(request: Request) -> Any:
+    params = _query(request, (*_LIST_PARAMS, "type", "types", "delivery_success"))
+    wanted = params.get("type")
+    state = _state(request)
+    items = state.newest_first(state.events, lambda e: not wanted or e["type"] == wanted)
+    return _page(request, items, params, "/v1/events")
+
+
+@events_router.get("/v1/events/{event_id}")
+async def get_event(event_id: str, request: Request) -> Any:
+    return _state(request).event(event_id)
+
+
+# --- the outer app's control endpoints and public pages (no faults, no auth) -----------
+
+
+async def _control_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise StripeAPIError(400, "the control request body is not JSON") from None
+    if not isinstance(data, dict):
+        raise StripeAPIError(400, "the control request body must be a JSON object")
+    return data
+
+
+control_router = APIRouter(include_in_schema=False)
+
+
+@control_router.get("/_webhook")
+async def get_webhook(request: Request) -> Any:
+    state = _state(request)
+    with state._lock:
+        return copy.deepcopy({**state.webhook, "deliveries": state.deliveries})
+
+
+@control_router.post("/_webhook")
+async def set_webhook(request: Request) -> Any:
+    data = await _control_body(request)
+    unknown = set(data) - {"url", "secret"}
+    if unknown:
+        raise StripeAPIError(400, f"unknown fields: {', '.join(sorted(unknown))}", param=sorted(unknown)[0])
+    url = data.get("url")
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise StripeAPIError(400, "url must be an http(s) URL or null", param="url")
+    secret = data.get("secret")
+    if secret is not None and not (isinstance(secret, str) and secret):
+        raise StripeAPIError(400, "secret must be a non-empty string", param="secret")
+    state = _state(request)
+    with state._lock:
+        if "url" in data:
+            state.webhook["url"] = url
+        if secret:
+            state.webhook["secret"] = secret
+        return dict(state.webhook)
+
+
+@control_router.post("/_emit/dispute_created")
+async def emit_dispute_created(request: Request) -> Any:
+    data = await _control_body(request)
+    state = _state(request)
+    if data.get("dispute"):
+        dispute = state.dispute(str(data["dispute"]))
+    else:
+        charge_id = data.get("charge") or _default_dispute_charge(state)
+        if not charge_id:
+            raise StripeAPIError(400, "give a charge to dispute", param="charge")
+        amount = data.get("amount")
+        if amount is not None and (not isinstance(amount, int) or amount <= 0):
+            raise StripeAPIError(400, "amount must be a positive integer (cents)", param="amount")
+        dispute = state.open_dispute(
+            str(charge_id), reason=str(data.get("reason") or "fraudulent"), amount=amount
+        )
+    event = state.record_event("charge.dispute.created", dispute)
+    delivery = await _deliver(state, event)
+    return {"event": event, "delivery": delivery}
+
+
+@control_router.get("/receipts/{charge_id}")
+async def receipt(charge_id: str, request: Request) -> Response:
+    """The public page a charge's receipt_url opens (no API key, as on pay.stripe.com)."""
+    try:
+        charge = _state(request).charge(charge_id)
+    except StripeAPIError:
+        return HTMLResponse("<h1>Receipt not found</h1>", status_code=404)
+    paid = html.escape(money(charge["amount"], charge["currency"]))
+    refunded = money(charge["amount_refunded"], charge["currency"]) if charge["amount_refunded"] else None
+    card = charge["payment_method_details"]["card"]
+    lines = [
+        f"<h1>Receipt from Northwind</h1><p>Amount paid: <strong>{paid}</strong></p>",
+        f"<p>{html.escape(charge['description'] or '')}</p>",
+        f"<p>Paid with {html.escape(card['brand'].title())} ending in {html.escape(card['last4'])}</p>",
+    ]
+    if refunded:
+        lines.append(f"<p>Refunded: {html.escape(refunded)}</p>")
+    return HTMLResponse(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Northwind receipt</title></head>"
+        f"<body><main>{''.join(lines)}</main></body></html>"
+    )
+
+
+async def _deliver(state: PaymentsState, event: dict[str, Any]) -> dict[str, Any] | None:
+    """POST the event to the webhook URL, signed as Stripe signs it; None if none is set."""
+    with state._lock:
+        url, secret = state.webhook["url"], state.webhook["secret"]
+    if not url:
+        return None
+    payload = json.dumps(event, indent=2).encode()
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        webhooks.HEADER: webhooks.sign(payload, secret, state.now()),
+    }
+    record: dict[str, Any] = {"event": event["id"], "type": event["type"], "url": url}
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            response = await client.post(url, content=payload, headers=headers)
+        record["status"] = response.status_code
+    except httpx.HTTPError as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    with state._lock:
+        state.deliveries.append(record)
+        if record.get("status", 0) // 100 == 2:
+            state.events[event["id"]]["pending_webhooks"] = 0
+    return record
+
+
+_API_ROUTERS = (
+    account_router,
+    customers_router,
+    charges_router,
+    refunds_router,
+    disputes_router,
+    events_router,
+)
+
+
 def create_app(
     state: PaymentsState | None = None,
     *,
@@ -889,348 +1269,20 @@ def create_app(
         sleep=sleep,
         error_type=StripeAPIError,
     )
-
-    @api.middleware("http")
-    async def stripe_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("Request-Id", "req_" + state._random(14))
-        response.headers.setdefault("Stripe-Version", request.headers.get("stripe-version") or API_VERSION)
-        return response
-
-    @api.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code in (404, 405):
-            message = (
-                f"Unrecognized request URL ({request.method}: {relative_path(request)}). Please see "
-                "https://stripe.com/docs or we can help at https://support.stripe.com/."
-            )
-            return JSONResponse(
-                {"error": {"message": message, "type": "invalid_request_error"}}, status_code=404
-            )
-        return JSONResponse(
-            {"error": {"message": str(exc.detail), "type": "invalid_request_error"}},
-            status_code=exc.status_code,
-        )
-
-    @api.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        return JSONResponse(
-            {"error": {"message": str(exc.errors()), "type": "invalid_request_error"}}, status_code=400
-        )
-
-    def render(request: Request, obj: dict[str, Any]) -> dict[str, Any]:
-        if obj.get("object") == "charge":
-            obj = {**obj, "receipt_url": f"{mount_base(request)}/receipts/{obj['id']}"}
-        return obj
-
-    def query(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
-        params = decode_form(request.query_params.multi_items())
-        _check_keys(params, allowed)
-        return params
-
-    async def form(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if raw and ctype != "application/x-www-form-urlencoded":
-            raise StripeAPIError(
-                400,
-                f"Invalid request: unsupported Content-Type {ctype or 'none'}. If error persists and you need "
-                "assistance, please contact support@stripe.com.",
-            )
-        try:
-            pairs = parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise StripeAPIError(400, "Invalid request: the body is not UTF-8") from None
-        return decode_form(pairs)
-
-    def page(
-        request: Request, items: list[dict[str, Any]], params: dict[str, Any], url: str
-    ) -> dict[str, Any]:
-        """One page of a Stripe list: `limit` (1-100, default 10) after `starting_after`
-        or before `ending_before`, newest first, with `has_more`."""
-        limit = _int_param(params, "limit")
-        limit = 10 if limit is None else limit
-        if limit > 100:
-            message = f"This value must be less than or equal to 100 (it currently is '{limit}')"
-            raise StripeAPIError(400, message, param="limit")
-        if limit < 1:
-            raise StripeAPIError(400, "This value must be greater than or equal to 1.", param="limit")
-        kind = url.removeprefix("/v1/").removesuffix("s")  # "/v1/payment_intents" -> "payment_intent"
-        ids = [o["id"] for o in items]
-        for name in ("starting_after", "ending_before"):
-            cursor = params.get(name)
-            if cursor and cursor not in ids:
-                raise missing(kind, str(cursor), param=name, status=400)
-        if params.get("starting_after"):
-            items = items[ids.index(params["starting_after"]) + 1 :]
-        elif params.get("ending_before"):
-            items = items[: ids.index(params["ending_before"])][-limit:]
-        return {
-            "object": "list",
-            "data": [render(request, o) for o in items[:limit]],
-            "has_more": len(items) > limit,
-            "url": url,
-        }
-
-    async def write(request: Request, run: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
-        """A POST with Stripe's idempotency: the body is parsed, then run once per key."""
-        params = await form(request)
-        key = request.headers.get("idempotency-key")
-        if not key:
-            return JSONResponse(render(request, run(params)))
-        fingerprint = json.dumps([request.method, relative_path(request), params], sort_keys=True)
-        status, body, replayed = state.idempotent(key, fingerprint, lambda: (200, run(params)))
-        headers = {"Idempotency-Key": key}
-        if replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return JSONResponse(render(request, body), status_code=status, headers=headers)
-
-    # account
-
-    @api.get("/v1/account")
-    async def get_account() -> Any:
-        return state.account
-
-    # customers
-
-    @api.get("/v1/customers/search")
-    async def search_customers(request: Request) -> Any:
-        params = query(request, ("query", "limit", "page", "expand"))
-        q = str(params.get("query") or "")
-        if not q.strip():
-            raise StripeAPIError(
-                400, "Missing required param: query.", param="query", code="parameter_missing"
-            )
-        limit = _int_param(params, "limit") or 10
-        offset = int(params["page"]) if str(params.get("page") or "").isdigit() else 0
-        results = state.search_customers(q)
-        more = offset + limit < len(results)
-        return {
-            "object": "search_result",
-            "data": results[offset : offset + limit],
-            "has_more": more,
-            "next_page": str(offset + limit) if more else None,
-            "url": "/v1/customers/search",
-        }
-
-    @api.get("/v1/customers")
-    async def list_customers(request: Request) -> Any:
-        params = query(request, (*_LIST_PARAMS, "email", "test_clock"))
-        email = params.get("email")
-        items = state.newest_first(state.customers, (lambda c: c["email"] == email) if email else None)
-        return page(request, items, params, "/v1/customers")
-
-    @api.get("/v1/customers/{customer_id}")
-    async def get_customer(customer_id: str, request: Request) -> Any:
-        query(request, ("expand",))
-        return state.customer(customer_id)
-
-    # charges and payment intents
-
-    @api.get("/v1/charges")
-    async def list_charges(request: Request) -> Any:
-        params = query(request, (*_LIST_PARAMS, "customer", "payment_intent", "transfer_group"))
-        customer, pi = params.get("customer"), params.get("payment_intent")
-        items = state.newest_first(
-            state.charges,
-            lambda c: (not customer or c["customer"] == customer) and (not pi or c["payment_intent"] == pi),
-        )
-        return page(request, items, params, "/v1/charges")
-
-    @api.get("/v1/charges/{charge_id}")
-    async def get_charge(charge_id: str, request: Request) -> Any:
-        query(request, ("expand",))
-        return render(request, state.charge(charge_id))
-
-    @api.get("/v1/payment_intents")
-    async def list_payment_intents(request: Request) -> Any:
-        params = query(request, (*_LIST_PARAMS, "customer"))
-        customer = params.get("customer")
-        items = state.newest_first(state.payment_intents, lambda p: not customer or p["customer"] == customer)
-        return page(request, items, params, "/v1/payment_intents")
-
-    @api.get("/v1/payment_intents/{payment_intent_id}")
-    async def get_payment_intent(payment_intent_id: str, request: Request) -> Any:
-        query(request, ("expand", "client_secret"))
-        return state.payment_intent(payment_intent_id)
-
-    # refunds
-
-    @api.get("/v1/refunds")
-    async def list_refunds(request: Request) -> Any:
-        params = query(request, (*_LIST_PARAMS, "charge", "payment_intent"))
-        charge, pi = params.get("charge"), params.get("payment_intent")
-        items = state.newest_first(
-            state.refunds,
-            lambda r: (not charge or r["charge"] == charge) and (not pi or r["payment_intent"] == pi),
-        )
-        return page(request, items, params, "/v1/refunds")
-
-    @api.post("/v1/refunds")
-    async def create_refund(request: Request) -> Response:
-        return await write(request, state.create_refund)
-
-    @api.get("/v1/refunds/{refund_id}")
-    async def get_refund(refund_id: str, request: Request) -> Any:
-        query(request, ("expand",))
-        return state.refund(refund_id)
-
-    # disputes
-
-    @api.get("/v1/disputes")
-    async def list_disputes(request: Request) -> Any:
-        params = query(request, (*_LIST_PARAMS, "charge", "payment_intent"))
-        charge, pi = params.get("charge"), params.get("payment_intent")
-        items = [
-            state.dispute(d["id"])
-            for d in state.newest_first(
-                state.disputes,
-                lambda d: (not charge or d["charge"] == charge) and (not pi or d["payment_intent"] == pi),
-            )
-        ]
-        return page(request, items, params, "/v1/disputes")
-
-    @api.get("/v1/disputes/{dispute_id}")
-    async def get_dispute(dispute_id: str, request: Request) -> Any:
-        query(request, ("expand",))
-        return state.dispute(dispute_id)
-
-    @api.post("/v1/disputes/{dispute_id}")
-    async def update_dispute(dispute_id: str, request: Request) -> Response:
-        return await write(request, lambda params: state.update_dispute(dispute_id, params))
-
-    # events
-
-    @api.get("/v1/events")
-    async def list_events(request: Request) -> Any:
-        params = query(request, (*_LIST_PARAMS, "type", "types", "delivery_success"))
-        wanted = params.get("type")
-        items = state.newest_first(state.events, lambda e: not wanted or e["type"] == wanted)
-        return page(request, items, params, "/v1/events")
-
-    @api.get("/v1/events/{event_id}")
-    async def get_event(event_id: str) -> Any:
-        return state.event(event_id)
-
-    balance.install(api, state, query=query, page=page, list_params=_LIST_PARAMS, missing=missing)
-
-    # --- the outer app: webhook control endpoints, then the API ---
+    api.middleware("http")(_stripe_headers)
+    api.add_exception_handler(StarletteHTTPException, _http_error)
+    api.add_exception_handler(RequestValidationError, _validation_error)
+    for router in _API_ROUTERS:
+        api.include_router(router)
+    balance.install(api, state, query=_query, page=_page, list_params=_LIST_PARAMS, missing=missing)
 
     app = FastAPI(title="Payments simulator (Stripe API)", docs_url=None, redoc_url=None)
     app.state.payments = state
     app.state.faults = faults
     app.state.auth = auth
     app.state.api = api
-
-    async def control_body(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw.strip():
-            return {}
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise StripeAPIError(400, "the control request body is not JSON") from None
-        if not isinstance(data, dict):
-            raise StripeAPIError(400, "the control request body must be a JSON object")
-        return data
-
     answer_errors(app, StripeAPIError)
-
-    @app.get("/_webhook", include_in_schema=False)
-    async def get_webhook() -> Any:
-        with state._lock:
-            return copy.deepcopy({**state.webhook, "deliveries": state.deliveries})
-
-    @app.post("/_webhook", include_in_schema=False)
-    async def set_webhook(request: Request) -> Any:
-        data = await control_body(request)
-        unknown = set(data) - {"url", "secret"}
-        if unknown:
-            raise StripeAPIError(
-                400, f"unknown fields: {', '.join(sorted(unknown))}", param=sorted(unknown)[0]
-            )
-        url = data.get("url")
-        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-            raise StripeAPIError(400, "url must be an http(s) URL or null", param="url")
-        secret = data.get("secret")
-        if secret is not None and not (isinstance(secret, str) and secret):
-            raise StripeAPIError(400, "secret must be a non-empty string", param="secret")
-        with state._lock:
-            if "url" in data:
-                state.webhook["url"] = url
-            if secret:
-                state.webhook["secret"] = secret
-            return dict(state.webhook)
-
-    @app.post("/_emit/dispute_created", include_in_schema=False)
-    async def emit_dispute_created(request: Request) -> Any:
-        data = await control_body(request)
-        if data.get("dispute"):
-            dispute = state.dispute(str(data["dispute"]))
-        else:
-            charge_id = data.get("charge") or _default_dispute_charge(state)
-            if not charge_id:
-                raise StripeAPIError(400, "give a charge to dispute", param="charge")
-            amount = data.get("amount")
-            if amount is not None and (not isinstance(amount, int) or amount <= 0):
-                raise StripeAPIError(400, "amount must be a positive integer (cents)", param="amount")
-            dispute = state.open_dispute(
-                str(charge_id), reason=str(data.get("reason") or "fraudulent"), amount=amount
-            )
-        event = state.record_event("charge.dispute.created", dispute)
-        delivery = await deliver(event)
-        return {"event": event, "delivery": delivery}
-
-    # the public page a charge's receipt_url opens (no API key, as on pay.stripe.com)
-
-    @app.get("/receipts/{charge_id}", include_in_schema=False)
-    async def receipt(charge_id: str) -> Response:
-        try:
-            charge = state.charge(charge_id)
-        except StripeAPIError:
-            return HTMLResponse("<h1>Receipt not found</h1>", status_code=404)
-        paid = html.escape(money(charge["amount"], charge["currency"]))
-        refunded = money(charge["amount_refunded"], charge["currency"]) if charge["amount_refunded"] else None
-        card = charge["payment_method_details"]["card"]
-        lines = [
-            f"<h1>Receipt from Northwind</h1><p>Amount paid: <strong>{paid}</strong></p>",
-            f"<p>{html.escape(charge['description'] or '')}</p>",
-            f"<p>Paid with {html.escape(card['brand'].title())} ending in {html.escape(card['last4'])}</p>",
-        ]
-        if refunded:
-            lines.append(f"<p>Refunded: {html.escape(refunded)}</p>")
-        return HTMLResponse(
-            "<!doctype html><html lang=en><head><meta charset=utf-8><title>Northwind receipt</title></head>"
-            f"<body><main>{''.join(lines)}</main></body></html>"
-        )
-
-    async def deliver(event: dict[str, Any]) -> dict[str, Any] | None:
-        """POST the event to the webhook URL, signed as Stripe signs it; None if none is set."""
-        with state._lock:
-            url, secret = state.webhook["url"], state.webhook["secret"]
-        if not url:
-            return None
-        payload = json.dumps(event, indent=2).encode()
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            webhooks.HEADER: webhooks.sign(payload, secret, state.now()),
-        }
-        record: dict[str, Any] = {"event": event["id"], "type": event["type"], "url": url}
-        try:
-            async with httpx.AsyncClient(timeout=10.0) as client:
-                response = await client.post(url, content=payload, headers=headers)
-            record["status"] = response.status_code
-        except httpx.HTTPError as exc:
-            record["error"] = f"{type(exc).__name__}: {exc}"
-        with state._lock:
-            state.deliveries.append(record)
-            if record.get("status", 0) // 100 == 2:
-                state.events[event["id"]]["pending_webhooks"] = 0
-        return record
-
+    app.include_router(control_router)
     app.router.routes.append(Mount("", app=api))
     return app
 

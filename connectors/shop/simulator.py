@@ -41,7 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
@@ -401,6 +401,261 @@ class ShopState:
             )
 
 
+async def _shopify_layer(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    path = relative_path(request)
+    if path.startswith("/_"):
+        return await call_next(request)
+    token = request.headers.get("x-shopify-access-token", "")
+    access_token = request.app.state.access_token
+    if not token or (access_token is not None and token != access_token):
+        return JSONResponse({"errors": INVALID_TOKEN}, status_code=401)
+    parts = path.split("/")
+    if len(parts) < 4 or parts[1] != "admin" or parts[2] != "api" or parts[3] not in API_VERSIONS:
+        return JSONResponse({"errors": "Not Found"}, status_code=404)
+    response = await call_next(request)
+    calls, state = request.app.state.calls, request.app.state.shop
+    calls["n"] = calls["n"] % BUCKET + 1
+    response.headers["X-Shopify-Shop-Api-Call-Limit"] = f"{calls['n']}/{BUCKET}"
+    response.headers["X-Request-Id"] = f"req-{state.new_id()}"
+    return response
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in (404, 405):
+        return JSONResponse({"errors": "Not Found"}, status_code=404)
+    return JSONResponse({"errors": str(exc.detail)}, status_code=exc.status_code)
+
+
+PREFIX = "/admin/api/{version}"
+shop_router = APIRouter()
+orders_router = APIRouter()
+customers_router = APIRouter()
+products_router = APIRouter()
+
+
+def _order_or_404(state: ShopState, order_id: str) -> dict[str, Any]:
+    if not order_id.isdigit() or int(order_id) not in state.orders:
+        raise ShopifyError(404, "Not Found")
+    return state.orders[int(order_id)]
+
+
+def _limit_of(request: Request, default: int = 50) -> int:
+    raw = request.query_params.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 250:
+        raise ShopifyError(400, {"limit": ["must be between 1 and 250"]})
+    return int(raw)
+
+
+@shop_router.get(PREFIX + "/shop.json")
+async def shop(version: str, request: Request) -> Any:
+    return {
+        "shop": {
+            "id": 68_310_000_001,
+            "name": "Northwind Home",
+            "email": "store@northwind.example",
+            "domain": "shop.northwind.example",
+            "myshopify_domain": SHOP_DOMAIN,
+            "currency": "USD",
+            "iana_timezone": "America/Chicago",
+            "plan_name": "basic",
+        }
+    }
+
+
+@orders_router.get(PREFIX + "/orders.json")
+async def list_orders(version: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    q = request.query_params
+    allowed = {"status", "financial_status", "fulfillment_status", "limit", "since_id", "ids", "fields"}
+    unknown = set(q.keys()) - allowed
+    if unknown:
+        raise ShopifyError(400, {sorted(unknown)[0]: ["is not a supported filter"]})
+    status = q.get("status", "open")
+    if status not in ("open", "closed", "cancelled", "any"):
+        raise ShopifyError(400, {"status": ["is not included in the list"]})
+    with state.lock:
+        orders = sorted(state.orders.values(), key=lambda o: o["id"])
+        if q.get("since_id"):
+            orders = [o for o in orders if o["id"] > int(q["since_id"])]
+        if q.get("ids"):
+            wanted = {int(i) for i in q["ids"].split(",") if i.strip().isdigit()}
+            orders = [o for o in orders if o["id"] in wanted]
+        if q.get("financial_status") not in (None, "any"):
+            orders = [o for o in orders if o["financial_status"] == q["financial_status"]]
+        fs = q.get("fulfillment_status")
+        if fs in ("unfulfilled", "unshipped"):
+            orders = [o for o in orders if o["fulfillment_status"] is None]
+        elif fs == "shipped":
+            orders = [o for o in orders if o["fulfillment_status"] == "fulfilled"]
+        if status == "open":
+            orders = [o for o in orders if o["closed_at"] is None and o["cancelled_at"] is None]
+        return {"orders": copy.deepcopy(orders[: _limit_of(request)])}
+
+
+@orders_router.get(PREFIX + "/orders/{order_id}.json")
+async def get_order(version: str, order_id: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    with state.lock:
+        return {"order": copy.deepcopy(_order_or_404(state, order_id))}
+
+
+@orders_router.get(PREFIX + "/orders/{order_id}/transactions.json")
+async def transactions(version: str, order_id: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    with state.lock:
+        order = _order_or_404(state, order_id)
+        return {"transactions": copy.deepcopy(state.transactions[order["id"]])}
+
+
+@orders_router.get(PREFIX + "/orders/{order_id}/fulfillment_orders.json")
+async def fulfillment_orders(version: str, order_id: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    with state.lock:
+        order = _order_or_404(state, order_id)
+        return {"fulfillment_orders": state.fulfillment_orders_for(order["id"])}
+
+
+@orders_router.get(PREFIX + "/orders/{order_id}/fulfillments.json")
+async def order_fulfillments(version: str, order_id: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    with state.lock:
+        order = _order_or_404(state, order_id)
+        return {"fulfillments": copy.deepcopy(state.fulfillments[order["id"]])}
+
+
+@orders_router.post(PREFIX + "/fulfillments.json")
+async def create_fulfillment(version: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        raise ShopifyError(400, "Bad Request: the body is not JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("fulfillment"), dict):
+        raise ShopifyError(400, {"fulfillment": ["Required parameter missing or invalid"]})
+    f = body["fulfillment"]
+    unknown = set(f) - {
+        "line_items_by_fulfillment_order",
+        "tracking_info",
+        "notify_customer",
+        "message",
+        "origin_address",
+    }
+    if unknown:
+        raise ShopifyError(422, {sorted(unknown)[0]: ["is not a permitted parameter"]})
+    groups = f.get("line_items_by_fulfillment_order")
+    if not isinstance(groups, list) or not groups:
+        raise ShopifyError(422, {"line_items_by_fulfillment_order": ["can't be blank"]})
+    ids = []
+    for g in groups:
+        if not isinstance(g, dict) or not isinstance(g.get("fulfillment_order_id"), int):
+            raise ShopifyError(422, {"fulfillment_order_id": ["must be an integer"]})
+        ids.append(g["fulfillment_order_id"])
+    tracking = f.get("tracking_info")
+    if tracking is not None and (
+        not isinstance(tracking, dict) or set(tracking) - {"number", "company", "url"}
+    ):
+        raise ShopifyError(422, {"tracking_info": ["may only have number, company and url"]})
+    notify = f.get("notify_customer", False)
+    if not isinstance(notify, bool):
+        raise ShopifyError(422, {"notify_customer": ["must be true or false"]})
+    return JSONResponse(
+        {"fulfillment": state.fulfill(ids, tracking, notify_customer=notify)}, status_code=201
+    )
+
+
+@customers_router.get(PREFIX + "/customers/search.json")
+async def search_customers(version: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    query = request.query_params.get("query", "")
+    field, _, value = query.partition(":")
+    with state.lock:
+        if field.strip() == "email":
+            hits = [c for c in state.customers.values() if c["email"].lower() == value.strip().lower()]
+        else:
+            hits = [c for c in state.customers.values() if query.lower() in json.dumps(c).lower()]
+        return {"customers": copy.deepcopy(hits[: _limit_of(request)])}
+
+
+@customers_router.get(PREFIX + "/customers/{customer_id}.json")
+async def get_customer(version: str, customer_id: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    with state.lock:
+        if not customer_id.isdigit() or int(customer_id) not in state.customers:
+            raise ShopifyError(404, "Not Found")
+        return {"customer": copy.deepcopy(state.customers[int(customer_id)])}
+
+
+@products_router.get(PREFIX + "/products.json")
+async def list_products(version: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    with state.lock:
+        return {"products": copy.deepcopy(list(state.products.values())[: _limit_of(request)])}
+
+
+@products_router.get(PREFIX + "/products/{product_id}.json")
+async def get_product(version: str, product_id: str, request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    with state.lock:
+        if not product_id.isdigit() or int(product_id) not in state.products:
+            raise ShopifyError(404, "Not Found")
+        return {"product": copy.deepcopy(state.products[int(product_id)])}
+
+
+async def _deliver(state: ShopState) -> list[dict[str, Any]]:
+    sent = []
+    for topic, body, headers in state.take_outbox():
+        record: dict[str, Any] = {"topic": topic, "event_id": headers["X-Shopify-Event-Id"]}
+        if state.webhook["url"]:
+            try:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    r = await client.post(state.webhook["url"], content=body, headers=headers)
+                record["status"] = r.status_code
+            except httpx.HTTPError as exc:
+                record["error"] = str(exc)
+        state.deliveries.append(record)
+        sent.append(record)
+    return sent
+
+
+control_router = APIRouter(include_in_schema=False)
+
+
+@control_router.post("/_orders")
+async def place(request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    data = await request.json()
+    if not isinstance(data, dict):
+        return JSONResponse({"errors": "the body must be an object"}, status_code=422)
+    try:
+        order = state.place_order(
+            str(data.get("email", "")),
+            list(data.get("line_items") or []),
+            payment_reference=data.get("payment_reference"),
+            financial_status=str(data.get("financial_status", "paid")),
+        )
+    except ShopifyError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    return {"order": order, "deliveries": await _deliver(state)}
+
+
+@control_router.get("/_webhook")
+async def get_webhook(request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    return {"url": state.webhook["url"], "deliveries": list(state.deliveries)}
+
+
+@control_router.post("/_webhook")
+async def set_webhook(request: Request) -> Any:
+    state: ShopState = request.app.state.shop
+    data = await request.json()
+    with state.lock:
+        for key in ("url", "secret"):
+            if key in data:
+                state.webhook[key] = data[key]
+    return {"url": state.webhook["url"]}
+
+
 def create_app(
     state: ShopState | None = None,
     *,
@@ -433,227 +688,16 @@ def create_app(
         sleep=sleep,
         error_type=ShopifyError,
     )
-    calls = {"n": 0}
+    api.state.access_token = access_token
+    api.state.calls = {"n": 0}
+    api.middleware("http")(_shopify_layer)
+    api.add_exception_handler(StarletteHTTPException, _http_error)
+    for router in (shop_router, orders_router, customers_router, products_router):
+        api.include_router(router)
 
-    @api.middleware("http")
-    async def shopify_layer(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = relative_path(request)
-        if path.startswith("/_"):
-            return await call_next(request)
-        token = request.headers.get("x-shopify-access-token", "")
-        if not token or (access_token is not None and token != access_token):
-            return JSONResponse({"errors": INVALID_TOKEN}, status_code=401)
-        parts = path.split("/")
-        if len(parts) < 4 or parts[1] != "admin" or parts[2] != "api" or parts[3] not in API_VERSIONS:
-            return JSONResponse({"errors": "Not Found"}, status_code=404)
-        response = await call_next(request)
-        calls["n"] = calls["n"] % BUCKET + 1
-        response.headers["X-Shopify-Shop-Api-Call-Limit"] = f"{calls['n']}/{BUCKET}"
-        response.headers["X-Request-Id"] = f"req-{state.new_id()}"
-        return response
-
-    @api.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code in (404, 405):
-            return JSONResponse({"errors": "Not Found"}, status_code=404)
-        return JSONResponse({"errors": str(exc.detail)}, status_code=exc.status_code)
-
-    prefix = "/admin/api/{version}"
-
-    def order_or_404(order_id: str) -> dict[str, Any]:
-        if not order_id.isdigit() or int(order_id) not in state.orders:
-            raise ShopifyError(404, "Not Found")
-        return state.orders[int(order_id)]
-
-    def limit_of(request: Request, default: int = 50) -> int:
-        raw = request.query_params.get("limit", str(default))
-        if not raw.isdigit() or not 1 <= int(raw) <= 250:
-            raise ShopifyError(400, {"limit": ["must be between 1 and 250"]})
-        return int(raw)
-
-    @api.get(prefix + "/shop.json")
-    async def shop(version: str) -> Any:
-        return {
-            "shop": {
-                "id": 68_310_000_001,
-                "name": "Northwind Home",
-                "email": "store@northwind.example",
-                "domain": "shop.northwind.example",
-                "myshopify_domain": SHOP_DOMAIN,
-                "currency": "USD",
-                "iana_timezone": "America/Chicago",
-                "plan_name": "basic",
-            }
-        }
-
-    @api.get(prefix + "/orders.json")
-    async def list_orders(version: str, request: Request) -> Any:
-        q = request.query_params
-        allowed = {"status", "financial_status", "fulfillment_status", "limit", "since_id", "ids", "fields"}
-        unknown = set(q.keys()) - allowed
-        if unknown:
-            raise ShopifyError(400, {sorted(unknown)[0]: ["is not a supported filter"]})
-        status = q.get("status", "open")
-        if status not in ("open", "closed", "cancelled", "any"):
-            raise ShopifyError(400, {"status": ["is not included in the list"]})
-        with state.lock:
-            orders = sorted(state.orders.values(), key=lambda o: o["id"])
-            if q.get("since_id"):
-                orders = [o for o in orders if o["id"] > int(q["since_id"])]
-            if q.get("ids"):
-                wanted = {int(i) for i in q["ids"].split(",") if i.strip().isdigit()}
-                orders = [o for o in orders if o["id"] in wanted]
-            if q.get("financial_status") not in (None, "any"):
-                orders = [o for o in orders if o["financial_status"] == q["financial_status"]]
-            fs = q.get("fulfillment_status")
-            if fs in ("unfulfilled", "unshipped"):
-                orders = [o for o in orders if o["fulfillment_status"] is None]
-            elif fs == "shipped":
-                orders = [o for o in orders if o["fulfillment_status"] == "fulfilled"]
-            if status == "open":
-                orders = [o for o in orders if o["closed_at"] is None and o["cancelled_at"] is None]
-            return {"orders": copy.deepcopy(orders[: limit_of(request)])}
-
-    @api.get(prefix + "/orders/{order_id}.json")
-    async def get_order(version: str, order_id: str) -> Any:
-        with state.lock:
-            return {"order": copy.deepcopy(order_or_404(order_id))}
-
-    @api.get(prefix + "/orders/{order_id}/transactions.json")
-    async def transactions(version: str, order_id: str) -> Any:
-        with state.lock:
-            order = order_or_404(order_id)
-            return {"transactions": copy.deepcopy(state.transactions[order["id"]])}
-
-    @api.get(prefix + "/orders/{order_id}/fulfillment_orders.json")
-    async def fulfillment_orders(version: str, order_id: str) -> Any:
-        with state.lock:
-            order = order_or_404(order_id)
-            return {"fulfillment_orders": state.fulfillment_orders_for(order["id"])}
-
-    @api.get(prefix + "/orders/{order_id}/fulfillments.json")
-    async def order_fulfillments(version: str, order_id: str) -> Any:
-        with state.lock:
-            order = order_or_404(order_id)
-            return {"fulfillments": copy.deepcopy(state.fulfillments[order["id"]])}
-
-    @api.post(prefix + "/fulfillments.json")
-    async def create_fulfillment(version: str, request: Request) -> Any:
-        try:
-            body = json.loads(await request.body() or b"null")
-        except ValueError:
-            raise ShopifyError(400, "Bad Request: the body is not JSON") from None
-        if not isinstance(body, dict) or not isinstance(body.get("fulfillment"), dict):
-            raise ShopifyError(400, {"fulfillment": ["Required parameter missing or invalid"]})
-        f = body["fulfillment"]
-        unknown = set(f) - {
-            "line_items_by_fulfillment_order",
-            "tracking_info",
-            "notify_customer",
-            "message",
-            "origin_address",
-        }
-        if unknown:
-            raise ShopifyError(422, {sorted(unknown)[0]: ["is not a permitted parameter"]})
-        groups = f.get("line_items_by_fulfillment_order")
-        if not isinstance(groups, list) or not groups:
-            raise ShopifyError(422, {"line_items_by_fulfillment_order": ["can't be blank"]})
-        ids = []
-        for g in groups:
-            if not isinstance(g, dict) or not isinstance(g.get("fulfillment_order_id"), int):
-                raise ShopifyError(422, {"fulfillment_order_id": ["must be an integer"]})
-            ids.append(g["fulfillment_order_id"])
-        tracking = f.get("tracking_info")
-        if tracking is not None and (
-            not isinstance(tracking, dict) or set(tracking) - {"number", "company", "url"}
-        ):
-            raise ShopifyError(422, {"tracking_info": ["may only have number, company and url"]})
-        notify = f.get("notify_customer", False)
-        if not isinstance(notify, bool):
-            raise ShopifyError(422, {"notify_customer": ["must be true or false"]})
-        return JSONResponse(
-            {"fulfillment": state.fulfill(ids, tracking, notify_customer=notify)}, status_code=201
-        )
-
-    @api.get(prefix + "/customers/search.json")
-    async def search_customers(version: str, request: Request) -> Any:
-        query = request.query_params.get("query", "")
-        field, _, value = query.partition(":")
-        with state.lock:
-            if field.strip() == "email":
-                hits = [c for c in state.customers.values() if c["email"].lower() == value.strip().lower()]
-            else:
-                hits = [c for c in state.customers.values() if query.lower() in json.dumps(c).lower()]
-            return {"customers": copy.deepcopy(hits[: limit_of(request)])}
-
-    @api.get(prefix + "/customers/{customer_id}.json")
-    async def get_customer(version: str, customer_id: str) -> Any:
-        with state.lock:
-            if not customer_id.isdigit() or int(customer_id) not in state.customers:
-                raise ShopifyError(404, "Not Found")
-            return {"customer": copy.deepcopy(state.customers[int(customer_id)])}
-
-    @api.get(prefix + "/products.json")
-    async def list_products(version: str, request: Request) -> Any:
-        with state.lock:
-            return {"products": copy.deepcopy(list(state.products.values())[: limit_of(request)])}
-
-    @api.get(prefix + "/products/{product_id}.json")
-    async def get_product(version: str, product_id: str) -> Any:
-        with state.lock:
-            if not product_id.isdigit() or int(product_id) not in state.products:
-                raise ShopifyError(404, "Not Found")
-            return {"product": copy.deepcopy(state.products[int(product_id)])}
-
-    # --- the outer app: control endpoints in front of the API (no auth, no faults) ---
+    # the outer app: control endpoints in front of the API (no auth, no faults)
     app = FastAPI(title="Shop simulator", docs_url=None, redoc_url=None)
     app.state.shop, app.state.faults = state, faults
-
-    async def deliver() -> list[dict[str, Any]]:
-        sent = []
-        for topic, body, headers in state.take_outbox():
-            record: dict[str, Any] = {"topic": topic, "event_id": headers["X-Shopify-Event-Id"]}
-            if state.webhook["url"]:
-                try:
-                    async with httpx.AsyncClient(timeout=10) as client:
-                        r = await client.post(state.webhook["url"], content=body, headers=headers)
-                    record["status"] = r.status_code
-                except httpx.HTTPError as exc:
-                    record["error"] = str(exc)
-            state.deliveries.append(record)
-            sent.append(record)
-        return sent
-
-    @app.post("/_orders", include_in_schema=False)
-    async def place(request: Request) -> Any:
-        data = await request.json()
-        if not isinstance(data, dict):
-            return JSONResponse({"errors": "the body must be an object"}, status_code=422)
-        try:
-            order = state.place_order(
-                str(data.get("email", "")),
-                list(data.get("line_items") or []),
-                payment_reference=data.get("payment_reference"),
-                financial_status=str(data.get("financial_status", "paid")),
-            )
-        except ShopifyError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-        return {"order": order, "deliveries": await deliver()}
-
-    @app.get("/_webhook", include_in_schema=False)
-    async def get_webhook() -> Any:
-        return {"url": state.webhook["url"], "deliveries": list(state.deliveries)}
-
-    @app.post("/_webhook", include_in_schema=False)
-    async def set_webhook(request: Request) -> Any:
-        data = await request.json()
-        with state.lock:
-            for key in ("url", "secret"):
-                if key in data:
-                    state.webhook[key] = data[key]
-        return {"url": state.webhook["url"]}
-
+    app.include_router(control_router)
     app.router.routes.append(Mount("/", app=api))
     return app

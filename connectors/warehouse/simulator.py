@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
@@ -334,6 +334,170 @@ class WarehouseState:
             )
 
 
+async def _api_key_layer(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    if relative_path(request).startswith("/_"):
+        return await call_next(request)
+    key = request.headers.get("api-key", "")
+    api_key = request.app.state.api_key
+    if not key or (api_key is not None and key != api_key):
+        return JSONResponse(error_body(401), status_code=401)
+    return await call_next(request)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = 404 if exc.status_code in (404, 405) else exc.status_code
+    message = (
+        f"{request.method} {relative_path(request)} is not a ShipStation endpoint"
+        if status == 404
+        else str(exc.detail)
+    )
+    return JSONResponse(ShipStationError(status, message, "not_found", "resource").body(), status_code=status)
+
+
+async def _body_of(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError:
+        raise ShipStationError(400, "The request body is not valid JSON", "invalid_request") from None
+
+
+warehouses_router = APIRouter()
+shipments_router = APIRouter()
+labels_router = APIRouter()
+
+
+@warehouses_router.get("/v2/warehouses")
+async def warehouses(request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    with state.lock:
+        return {"warehouses": copy.deepcopy(list(state.warehouses.values()))}
+
+
+@shipments_router.post("/v2/shipments")
+async def create_shipments(request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    data = await _body_of(request)
+    if not isinstance(data, dict) or not isinstance(data.get("shipments"), list) or not data["shipments"]:
+        raise ShipStationError(400, "shipments is required", "field_value_required")
+    out, has_errors = [], False
+    for spec in data["shipments"]:
+        if not isinstance(spec, dict):
+            raise ShipStationError(400, "each shipment must be an object")
+        try:
+            out.append({**state.create_shipment(spec), "errors": []})
+        except ShipStationError as exc:
+            if len(data["shipments"]) == 1:
+                raise
+            has_errors = True
+            out.append({**spec, "shipment_id": None, "errors": exc.body()["errors"]})
+    return {"has_errors": has_errors, "shipments": out}
+
+
+@shipments_router.get("/v2/shipments/external_shipment_id/{external_id}")
+async def by_external(external_id: str, request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    with state.lock:
+        for s in state.shipments.values():
+            if s["external_shipment_id"] == external_id:
+                return copy.deepcopy(s)
+    raise ShipStationError(
+        404, f"shipment with external_shipment_id {external_id} was not found", "not_found", "resource"
+    )
+
+
+@shipments_router.get("/v2/shipments/{shipment_id}")
+async def get_shipment(shipment_id: str, request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    with state.lock:
+        return copy.deepcopy(state.shipment(shipment_id))
+
+
+@shipments_router.put("/v2/shipments/{shipment_id}/cancel")
+async def cancel(shipment_id: str, request: Request) -> Response:
+    state: WarehouseState = request.app.state.warehouse
+    state.cancel(shipment_id)
+    return Response(status_code=204)
+
+
+@labels_router.post("/v2/labels/shipment/{shipment_id}")
+async def buy_label(shipment_id: str, request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    return state.create_label(shipment_id)
+
+
+@labels_router.get("/v2/labels")
+async def list_labels(request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    sid = request.query_params.get("shipment_id")
+    with state.lock:
+        labels = [lb for lb in state.labels.values() if sid is None or lb["shipment_id"] == sid]
+        return {"labels": copy.deepcopy(labels), "total": len(labels), "page": 1, "pages": 1}
+
+
+@labels_router.get("/v2/labels/{label_id}/track")
+async def track(label_id: str, request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    with state.lock:
+        return state.track(label_id)
+
+
+@labels_router.put("/v2/labels/{label_id}/void")
+async def void(label_id: str, request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    return state.void(label_id)
+
+
+control_router = APIRouter(include_in_schema=False)
+
+
+@control_router.get("/jwks")
+async def keys(request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    return state.jwks()
+
+
+@control_router.post("/_webhook")
+async def set_webhook(request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    data = await request.json()
+    state.webhook["url"] = data.get("url")
+    return {"url": state.webhook["url"]}
+
+
+@control_router.get("/_webhook")
+async def get_webhook(request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    return {"url": state.webhook["url"], "deliveries": list(state.deliveries)}
+
+
+@control_router.post("/_track/{label_id}")
+async def move(label_id: str, request: Request) -> Any:
+    state: WarehouseState = request.app.state.warehouse
+    data = await request.json()
+    try:
+        info = state.advance_tracking(label_id, str(data.get("status_code", "IT")))
+    except ShipStationError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    await _deliver(state, label_id)
+    return info
+
+
+async def _deliver(state: WarehouseState, label_id: str) -> None:
+    """POST the tracking events waiting in the outbox to the webhook URL, recording each."""
+    for body, headers in state.take_outbox():
+        record: dict[str, Any] = {"label_id": label_id}
+        if state.webhook["url"]:
+            try:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    record["status"] = (
+                        await client.post(state.webhook["url"], content=body, headers=headers)
+                    ).status_code
+            except httpx.HTTPError as exc:
+                record["error"] = str(exc)
+        state.deliveries.append(record)
+
+
 def create_app(
     state: WarehouseState | None = None,
     *,
@@ -360,135 +524,14 @@ def create_app(
         sleep=sleep,
         error_type=ShipStationError,
     )
-
-    @api.middleware("http")
-    async def api_key_layer(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if relative_path(request).startswith("/_"):
-            return await call_next(request)
-        key = request.headers.get("api-key", "")
-        if not key or (api_key is not None and key != api_key):
-            return JSONResponse(error_body(401), status_code=401)
-        return await call_next(request)
-
-    @api.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        status = 404 if exc.status_code in (404, 405) else exc.status_code
-        message = (
-            f"{request.method} {relative_path(request)} is not a ShipStation endpoint"
-            if status == 404
-            else str(exc.detail)
-        )
-        return JSONResponse(
-            ShipStationError(status, message, "not_found", "resource").body(), status_code=status
-        )
-
-    async def body_of(request: Request) -> Any:
-        try:
-            return json.loads(await request.body() or b"null")
-        except ValueError:
-            raise ShipStationError(400, "The request body is not valid JSON", "invalid_request") from None
-
-    @api.get("/v2/warehouses")
-    async def warehouses() -> Any:
-        with state.lock:
-            return {"warehouses": copy.deepcopy(list(state.warehouses.values()))}
-
-    @api.post("/v2/shipments")
-    async def create_shipments(request: Request) -> Any:
-        data = await body_of(request)
-        if not isinstance(data, dict) or not isinstance(data.get("shipments"), list) or not data["shipments"]:
-            raise ShipStationError(400, "shipments is required", "field_value_required")
-        out, has_errors = [], False
-        for spec in data["shipments"]:
-            if not isinstance(spec, dict):
-                raise ShipStationError(400, "each shipment must be an object")
-            try:
-                out.append({**state.create_shipment(spec), "errors": []})
-            except ShipStationError as exc:
-                if len(data["shipments"]) == 1:
-                    raise
-                has_errors = True
-                out.append({**spec, "shipment_id": None, "errors": exc.body()["errors"]})
-        return {"has_errors": has_errors, "shipments": out}
-
-    @api.get("/v2/shipments/external_shipment_id/{external_id}")
-    async def by_external(external_id: str) -> Any:
-        with state.lock:
-            for s in state.shipments.values():
-                if s["external_shipment_id"] == external_id:
-                    return copy.deepcopy(s)
-        raise ShipStationError(
-            404, f"shipment with external_shipment_id {external_id} was not found", "not_found", "resource"
-        )
-
-    @api.get("/v2/shipments/{shipment_id}")
-    async def get_shipment(shipment_id: str) -> Any:
-        with state.lock:
-            return copy.deepcopy(state.shipment(shipment_id))
-
-    @api.put("/v2/shipments/{shipment_id}/cancel")
-    async def cancel(shipment_id: str) -> Response:
-        state.cancel(shipment_id)
-        return Response(status_code=204)
-
-    @api.post("/v2/labels/shipment/{shipment_id}")
-    async def buy_label(shipment_id: str) -> Any:
-        return state.create_label(shipment_id)
-
-    @api.get("/v2/labels")
-    async def list_labels(request: Request) -> Any:
-        sid = request.query_params.get("shipment_id")
-        with state.lock:
-            labels = [lb for lb in state.labels.values() if sid is None or lb["shipment_id"] == sid]
-            return {"labels": copy.deepcopy(labels), "total": len(labels), "page": 1, "pages": 1}
-
-    @api.get("/v2/labels/{label_id}/track")
-    async def track(label_id: str) -> Any:
-        with state.lock:
-            return state.track(label_id)
-
-    @api.put("/v2/labels/{label_id}/void")
-    async def void(label_id: str) -> Any:
-        return state.void(label_id)
+    api.state.api_key = api_key
+    api.middleware("http")(_api_key_layer)
+    api.add_exception_handler(StarletteHTTPException, _http_error)
+    for router in (warehouses_router, shipments_router, labels_router):
+        api.include_router(router)
 
     app = FastAPI(title="Warehouse simulator", docs_url=None, redoc_url=None)
     app.state.warehouse, app.state.faults = state, faults
-
-    @app.get("/jwks", include_in_schema=False)
-    async def keys() -> Any:
-        return state.jwks()
-
-    @app.post("/_webhook", include_in_schema=False)
-    async def set_webhook(request: Request) -> Any:
-        data = await request.json()
-        state.webhook["url"] = data.get("url")
-        return {"url": state.webhook["url"]}
-
-    @app.get("/_webhook", include_in_schema=False)
-    async def get_webhook() -> Any:
-        return {"url": state.webhook["url"], "deliveries": list(state.deliveries)}
-
-    @app.post("/_track/{label_id}", include_in_schema=False)
-    async def move(label_id: str, request: Request) -> Any:
-        data = await request.json()
-        try:
-            info = state.advance_tracking(label_id, str(data.get("status_code", "IT")))
-        except ShipStationError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-        for body, headers in state.take_outbox():
-            record: dict[str, Any] = {"label_id": label_id}
-            if state.webhook["url"]:
-                try:
-                    async with httpx.AsyncClient(timeout=10) as client:
-                        record["status"] = (
-                            await client.post(state.webhook["url"], content=body, headers=headers)
-                        ).status_code
-                except httpx.HTTPError as exc:
-                    record["error"] = str(exc)
-            state.deliveries.append(record)
-        return info
-
+    app.include_router(control_router)
     app.router.routes.append(Mount("/", app=api))
     return app
