@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.report import Options, Section, render
 
-SECTIONS: list[str] = []
+SECTIONS: list[str] = ["tokens"]
 
 
 def main(argv: list[str] | None = None) -> int:
