@@ -203,3 +203,11 @@ async def test_a_search_that_finds_nothing_is_not_repeated(model: LocalModel) ->
     first = await model.complete(_request(message, tools=few))
     again = await model.complete(_request(message, _then(message, first, {"tools": []}), tools=few))
     assert all(c.name != "search_tools" for c in again.tool_calls)
+
+
+def test_every_shipped_prompt_has_a_handler(model: LocalModel) -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "prompts"
+    shipped = {str(p.parent.relative_to(root)) for p in root.rglob("v*.j2")}
+    assert shipped and shipped == set(model.handlers())
