@@ -358,6 +358,32 @@ def _redrafts(
     return calls
 
 
+def _after_rejection(
+    tools: list[ToolSpec], history: History, rejected: list[tuple[ToolCall, Message]]
+) -> ModelResponse:
+    """A redraft where a reviewer asked for one; else what was not done and why, and the rest."""
+    redrafts = _redrafts(tools, rejected, history, start=len(history.calls) + 1)
+    if redrafts:
+        return _tool_use(redrafts, "Redrafted the reply as the reviewer asked.")
+    replies = [c.arguments.get("ticket_id") for c in history.calls if split_tool(c.name)[1] == "add_comment"]
+    redone = [
+        (c, r)
+        for c, r in rejected
+        if replies.count(c.arguments.get("ticket_id")) > 1 and c.name.endswith("add_comment")
+    ]
+    refused = [(c, r) for c, r in rejected if (c, r) not in redone]
+    said = []
+    if refused:
+        not_done = "; ".join(f"{_describe(c)} (reason: {rejection_reason(r.content)})" for c, r in refused)
+        said.append(f"Not done, rejected by a reviewer: {not_done}.")
+    if redone:
+        why = "; ".join(rejection_reason(r.content) for _, r in redone)
+        said.append(f"The reply was redrafted after a reviewer's note ({why}).")
+    rejected_ids = {c.id for c, _ in rejected}
+    rest = _summary(History([c for c in history.calls if c.id not in rejected_ids], history.results))
+    return _end(" ".join([*said, rest]))
+
+
 def plan_act(request: ModelRequest) -> ModelResponse:
     """One step of the act loop: propose the writes, or finish with a summary."""
     v = request.variables
@@ -405,30 +431,7 @@ def plan_act(request: ModelRequest) -> ModelResponse:
     # length is redrafted once, as asked; anything else is reported as not done, with why.
     rejected = [(c, r) for c in history.calls if (r := history.result(c)) is not None and is_rejection(r)]
     if rejected:
-        redrafts = _redrafts(tools, rejected, history, start=len(history.calls) + 1)
-        if redrafts:
-            return _tool_use(redrafts, "Redrafted the reply as the reviewer asked.")
-        replies = [
-            c.arguments.get("ticket_id") for c in history.calls if split_tool(c.name)[1] == "add_comment"
-        ]
-        redone = [
-            (c, r)
-            for c, r in rejected
-            if replies.count(c.arguments.get("ticket_id")) > 1 and c.name.endswith("add_comment")
-        ]
-        refused = [(c, r) for c, r in rejected if (c, r) not in redone]
-        said = []
-        if refused:
-            not_done = "; ".join(
-                f"{_describe(c)} (reason: {rejection_reason(r.content)})" for c, r in refused
-            )
-            said.append(f"Not done, rejected by a reviewer: {not_done}.")
-        if redone:
-            why = "; ".join(rejection_reason(r.content) for _, r in redone)
-            said.append(f"The reply was redrafted after a reviewer's note ({why}).")
-        rejected_ids = {c.id for c, _ in rejected}
-        rest = _summary(History([c for c in history.calls if c.id not in rejected_ids], history.results))
-        return _end(" ".join([*said, rest]))
+        return _after_rejection(tools, history, rejected)
 
     if any(history.result(c) is None for c in history.calls):
         return _end("Waiting for the results of the proposed actions.")
