@@ -21,7 +21,6 @@ def test_a_description_that_matches_nothing_goes_to_the_charts_general_account()
 
 def test_no_chart_means_no_account_rather_than_a_made_up_one() -> None:
     assert finance.gl_account({"description": "anything"}, [], None)[0] == ""
-    assert finance.classify({"record": {"kind": "sale"}, "accounts": []})["gl_account"] == ""
 
 
 def test_the_payable_account_is_the_charts_and_not_a_tax_payable() -> None:
