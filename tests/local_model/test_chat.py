@@ -146,6 +146,7 @@ async def test_workflow_draft_reads_the_sentence(model: LocalModel) -> None:
             "kind": "helpdesk",
             "events": ["ticket.created"],
             "tools": [{"name": "helpdesk__create_ticket"}],
+            "defaults": {"create_ticket": {"requester_email": "ops@example.com"}},
         },
         {"name": "chat", "kind": "chat", "events": ["message"], "tools": [{"name": "chat__post_message"}]},
     ]
