@@ -55,12 +55,17 @@ DEMO_CONNECTIONS: dict[str, DemoConnection] = {
         "helpdesk",
         "zendesk_token",
         {"email": "switchboard@northwind.example", "token": "demo-helpdesk-token"},
+        {"defaults": {"create_ticket": {"requester_email": "orders@northwind.example"}}},
     ),
     "payments": DemoConnection("payments", "payments", "bearer", {"token": "sk_test_demo"}),
     "crm": DemoConnection("crm", "crm", "bearer", {"token": "pat-demo"}),
     "chat": DemoConnection("chat", "chat", "bearer", {"token": "xoxb-demo"}),
     "tracker": DemoConnection(
-        "tracker", "tracker", "api_key", {"key": "lin_api_demo"}, {"header": "Authorization"}
+        "tracker",
+        "tracker",
+        "api_key",
+        {"key": "lin_api_demo"},
+        {"header": "Authorization", "defaults": {"create_issue": {"team_id": "SUP"}}},
     ),
     "erp": DemoConnection(
         "erp", "erp", "basic", {"username": "switchboard", "password": "demo"}, path="/NorthwindERP.asmx"

@@ -191,7 +191,8 @@ def _score_chat(item: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
     answer = str(trace.get("answer") or "")
     facts = found_facts(item.get("facts") or [], answer)
     gold_tools = set(item.get("tools") or [])
-    called = list(dict.fromkeys(trace.get("tools_called") or []))
+    # Finding a tool is not choosing one: search_tools costs tokens, counted there, not here.
+    called = [t for t in dict.fromkeys(trace.get("tools_called") or []) if t != "search_tools"]
     writes = item.get("writes") or []
     return {
         "facts_found": sum(facts),

@@ -131,6 +131,8 @@ class OracleModel:
             (e for e in EMAIL.findall(seen) if not e.endswith("northwind.example")), None
         )
         number = TICKET_NO.search(question)
+        if (search := self._search(item, request, names, done)) is not None:
+            return search
         calls: list[ToolCall] = []
         for tool in item.get("tools") or []:
             if tool in done or tool not in names:
@@ -156,6 +158,33 @@ class OracleModel:
             )
         answer = "; ".join(alts[0] for alts in item.get("facts") or [])
         return ModelResponse(content=answer or "I cannot answer that.", usage=Usage(), model=self.name)
+
+    def _search(
+        self, item: dict[str, Any], request: ModelRequest, names: set[str], done: set[str]
+    ) -> ModelResponse | None:
+        """search_tools for each gold tool the turn was not offered, once, as a careful model would."""
+        searched = {
+            str(c.arguments.get("query"))
+            for m in request.messages
+            if m.role == "assistant"
+            for c in m.tool_calls
+            if c.name == "search_tools"
+        }
+        gold = [
+            *(item.get("tools") or []),
+            *(f"{w['connection']}__{w['operation']}" for w in item.get("writes") or []),
+        ]
+        queries = [
+            t.replace("__", " ").replace("_", " ") for t in dict.fromkeys(gold) if t not in names | done
+        ]
+        calls = [
+            ToolCall(id=f"gold_search_{i}", name="search_tools", arguments={"query": q, "limit": 3})
+            for i, q in enumerate(queries)
+            if q not in searched
+        ]
+        if "search_tools" not in names or not calls:
+            return None
+        return ModelResponse(tool_calls=calls, stop_reason="tool_use", usage=Usage(), model=self.name)
 
     @staticmethod
     def _args(tool: str, question: str, email: str | None, number: Any, seen: str) -> dict[str, Any] | None:

@@ -32,6 +32,12 @@ class HostRouter(httpx.AsyncBaseTransport):
         return await transport.handle_async_request(request)
 
 
+# Who tickets a workflow opens are from: each installation configures it on its help desk.
+WORKFLOW_DEFAULTS: dict[str, dict[str, Any]] = {
+    "helpdesk": {"defaults": {"create_ticket": {"requester_email": "orders@northwind.example"}}},
+}
+
+
 def settings(db_url: str, data_dir: Path, **extra: Any) -> Settings:
     """Eval and test settings: a credentials key of their own and private reach (the simulators
     answer on loopback or in-process) unless `extra` says otherwise."""
@@ -64,6 +70,7 @@ def container(
         base_url=HELPDESK_URL,
         auth_type="zendesk_token",
         credentials={"email": "switchboard@northwind.example", "token": "s3cr3t-helpdesk-token"},
+        config=WORKFLOW_DEFAULTS["helpdesk"],
         owner="ops",
     )
     return c
@@ -149,6 +156,7 @@ def full_container(
             base_url=f"http://{name}.sim" + ("/NorthwindERP.asmx" if name == "erp" else ""),
             auth_type=auth_type,
             credentials=creds,
+            config=WORKFLOW_DEFAULTS.get(name),
             owner="ops",
         )
     return c, sims

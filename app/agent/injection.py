@@ -45,6 +45,8 @@ from urllib.parse import unquote
 
 import yaml
 
+from app.agent.values import strings
+
 RULES_DIR = Path(__file__).with_name("injection_rules")
 
 
@@ -587,20 +589,9 @@ def scan(text: str) -> list[Finding]:
     return list(_scan_cached(text) if len(text) <= CACHE_CHARS else _scan_all(text))
 
 
-def strings_of(value: Any) -> list[str]:
-    """The string values inside a JSON-like value (dict keys are the system's, not text)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in strings_of(v)]
-    if isinstance(value, list | tuple):
-        return [s for v in value for s in strings_of(v)]
-    return []
-
-
 def scan_value(value: Any) -> list[Finding]:
     """Findings in every longer string of a read result, scanned as one text (one pass)."""
-    texts = [s for s in strings_of(value) if len(s) >= MIN_VALUE_CHARS]
+    texts = [s for s in strings(value) if len(s) >= MIN_VALUE_CHARS]
     return scan("\n".join(texts)) if texts else []
 
 

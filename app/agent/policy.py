@@ -19,6 +19,7 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 
 from app.agent import injection, outgoing, provenance
+from app.agent.values import strings
 from tools.base import Tool
 
 Risk = Literal["low", "medium", "high"]
@@ -69,16 +70,6 @@ def _max(a: Risk, b: Risk) -> Risk:
     return b if _RANK[b] > _RANK[a] else a
 
 
-def strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in strings(v)]
-    return []
-
-
 def _norm_iban(value: str) -> str:
     return re.sub(r"\s+", "", value).upper()
 
@@ -124,52 +115,71 @@ def observe(data: Any) -> dict[str, Any]:
         "phones": [],
         "record_values": [],
     }
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("html_url", "url"):
-                if isinstance(node.get(key), str) and node[key].startswith(("http://", "https://")):
-                    fragment["links"].append(node[key])
-            phone = node.get("phone") or node.get("Phone")
-            if isinstance(phone, str) and phone.strip():
-                fragment["phones"].append(phone)
-            for key, value in node.items():
-                if _ID_KEYS.search(str(key)):
-                    for v in value if isinstance(value, list) else [value]:
-                        short = isinstance(v, str | int) and not isinstance(v, bool) and len(str(v)) < 80
-                        if short and v not in fragment["record_values"]:
-                            fragment["record_values"].append(v)
-            email = node.get("email") or node.get("Email")
-            if isinstance(email, str) and _EMAIL.fullmatch(email):
-                fragment["emails"].append(email.lower())
-            obj = node.get("object")
-            if obj == "customer" and node.get("id"):
-                fragment["customers"][str(node["id"])] = (email or "").lower()
-            if obj == "charge" and node.get("id"):
-                fragment["charges"][str(node["id"])] = {
-                    "customer": node.get("customer"),
-                    "amount": node.get("amount"),
-                    "amount_refunded": node.get("amount_refunded") or 0,
-                    "currency": node.get("currency"),
-                }
-            iban = node.get("iban") or node.get("IBAN")
-            vendor_id = node.get("vendor_id") or node.get("VendorId") or node.get("id")
-            if isinstance(iban, str) and vendor_id is not None and ("name" in node or "Name" in node):
-                fragment["vendors"][str(vendor_id)] = {
-                    "name": node.get("name") or node.get("Name"),
-                    "iban": _norm_iban(iban),
-                }
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(data)
+    _walk(data, fragment)
     fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_value(data)]
-    text = "\n".join(s for s in injection.strings_of(data) if len(s) >= injection.MIN_VALUE_CHARS)
+    text = "\n".join(s for s in strings(data) if len(s) >= injection.MIN_VALUE_CHARS)
     fragment["untrusted_reads"] = [text[:READ_TEXT_CHARS]] if text else []
     return {k: v for k, v in fragment.items() if v}
+
+
+def _walk(node: Any, fragment: dict[str, Any]) -> None:
+    if isinstance(node, dict):
+        for note in (_note_contacts, _note_record_values, _note_payments, _note_vendor):
+            note(node, fragment)
+        for v in node.values():
+            _walk(v, fragment)
+    elif isinstance(node, list):
+        for v in node:
+            _walk(v, fragment)
+
+
+def _note_contacts(node: dict[str, Any], fragment: dict[str, Any]) -> None:
+    """Links a system gave (help-center articles), phone numbers and email addresses."""
+    for key in ("html_url", "url"):
+        if isinstance(node.get(key), str) and node[key].startswith(("http://", "https://")):
+            fragment["links"].append(node[key])
+    phone = node.get("phone") or node.get("Phone")
+    if isinstance(phone, str) and phone.strip():
+        fragment["phones"].append(phone)
+    email = node.get("email") or node.get("Email")
+    if isinstance(email, str) and _EMAIL.fullmatch(email):
+        fragment["emails"].append(email.lower())
+
+
+def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
+    """Short ids and tags on the systems' records."""
+    for key, value in node.items():
+        if _ID_KEYS.search(str(key)):
+            for v in value if isinstance(value, list) else [value]:
+                short = isinstance(v, str | int) and not isinstance(v, bool) and len(str(v)) < 80
+                if short and v not in fragment["record_values"]:
+                    fragment["record_values"].append(v)
+
+
+def _note_payments(node: dict[str, Any], fragment: dict[str, Any]) -> None:
+    """Payment customers (id -> email) and charges (what is left to refund)."""
+    obj = node.get("object")
+    if obj == "customer" and node.get("id"):
+        email = node.get("email") or node.get("Email")
+        fragment["customers"][str(node["id"])] = (email or "").lower()
+    if obj == "charge" and node.get("id"):
+        fragment["charges"][str(node["id"])] = {
+            "customer": node.get("customer"),
+            "amount": node.get("amount"),
+            "amount_refunded": node.get("amount_refunded") or 0,
+            "currency": node.get("currency"),
+        }
+
+
+def _note_vendor(node: dict[str, Any], fragment: dict[str, Any]) -> None:
+    """A vendor's bank account as the ERP holds it."""
+    iban = node.get("iban") or node.get("IBAN")
+    vendor_id = node.get("vendor_id") or node.get("VendorId") or node.get("id")
+    if isinstance(iban, str) and vendor_id is not None and ("name" in node or "Name" in node):
+        fragment["vendors"][str(vendor_id)] = {
+            "name": node.get("name") or node.get("Name"),
+            "iban": _norm_iban(iban),
+        }
 
 
 class Policy:

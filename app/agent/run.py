@@ -48,6 +48,7 @@ from app.llm.tokens import count_tokens
 from app.observability.context import calling_tool
 from connectors.base import ConnectorError, noting_calls
 from tools.base import Catalogue, Tool
+from tools.selection import SEARCH_TOOL, ToolOffer
 
 TOOL_RESULT_TOKEN_BUDGET = 1500
 # A read that meets a system's outage sends the run back to the queue (with backoff) this many
@@ -314,13 +315,21 @@ class RunContext:
         return outcome
 
     async def agent_loop(
-        self, name: str, request: ModelRequest, tools: list[Tool], *, max_turns: int = 8
+        self, name: str, request: ModelRequest, tools: list[Tool] | ToolOffer, *, max_turns: int = 8
     ) -> ModelResponse:
-        """The free loop: the model calls tools until it answers; writes wait at the gate."""
-        by_name = {t.name: t for t in tools}
-        specs = [ToolSpec(name=t.name, description=t.description, input_schema=t.input_schema) for t in tools]
+        """The free loop: the model calls tools until it answers; writes wait at the gate.
+
+        Given a ToolOffer, each call offers its current tools, and the tools a `search_tools`
+        call finds are offered from the next call on (recorded, so a replay offers the same).
+        """
+        offer = tools if isinstance(tools, ToolOffer) else ToolOffer.fixed(tools)
+        by_name = offer.allowed
         messages = list(request.messages)
         for turn in range(max_turns):
+            specs = [
+                ToolSpec(name=t.name, description=t.description, input_schema=t.input_schema)
+                for t in offer.tools()
+            ]
             response = await self.model_call(
                 f"{name}/model/{turn}",
                 request.model_copy(update={"messages": list(messages), "tools": specs}),
@@ -344,6 +353,12 @@ class RunContext:
             if waiting:
                 raise Suspend()
             messages.extend(results)
+            searches = [c.arguments for c in response.tool_calls if c.name == SEARCH_TOOL]
+            if searches:
+                found = await self.record(
+                    f"{name}/tools/{turn + 1}", "note", {"tools": offer.widened(searches)}
+                )
+                offer = offer.with_names(found["tools"])
         await self.record(f"{name}/stopped", "note", {"message": f"stopped after {max_turns} model turns"})
         return ModelResponse(
             content=f"Stopped after {max_turns} turns without a final answer.", stop_reason="max_tokens"

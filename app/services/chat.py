@@ -4,7 +4,9 @@ A conversation is the chain of chat runs sharing a conversation id. Earlier
 turns are replayed to the model inside a token budget: the newest turns are
 kept whole, older ones are folded into a short summary. The history a turn saw
 is recorded as a step, so a resumed turn sees exactly the same context.
-Tools are filtered by the asker's role: a viewer gets read tools only.
+Tools are filtered by the asker's role: a viewer gets read tools only. Of those, a
+turn offers the few its message (and the recent conversation) may need, and
+`search_tools` for the rest; the names offered are recorded with the history.
 """
 
 from __future__ import annotations
@@ -24,9 +26,18 @@ from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Run
 from connectors.base import Effect
+from tools import selection
+from tools.base import Tool
+from tools.selection import ToolOffer, search_tool
 
 HISTORY_TOKEN_BUDGET = 3000
 SUMMARY_CHARS = 160
+# Tools offered at the start of a turn, besides search_tools: the same few whatever the
+# catalogue's size. The core is always among them: the knowledge base answers many questions.
+OFFERED_TOOLS = 8
+CORE_TOOLS = ("*__search_articles",)
+# Earlier questions of the conversation that inform the choice ("and their charges?").
+CONTEXT_TURNS = 2
 
 
 def start_turn(db: Database, message: str, conversation_id: str | None, who: Principal) -> tuple[str, str]:
@@ -107,10 +118,20 @@ def fit_history(
 
 
 class ChatPipeline:
-    def __init__(self, prompts: PromptLibrary, db: Database, *, budget: int = HISTORY_TOKEN_BUDGET):
+    def __init__(
+        self,
+        prompts: PromptLibrary,
+        db: Database,
+        *,
+        budget: int = HISTORY_TOKEN_BUDGET,
+        offered: int = OFFERED_TOOLS,
+        core: tuple[str, ...] = CORE_TOOLS,
+    ):
         self.prompts = prompts
         self.db = db
         self.budget = budget
+        self.offered = offered
+        self.core = core
 
     def _earlier_turns(self, run_id: str) -> list[tuple[str, str]]:
         with self.db.session() as s:
@@ -131,21 +152,46 @@ class ChatPipeline:
         chat = ctx.run.input["chat"]
         message: str = chat["message"]
         ctx.requester_role = chat.get("role")
-        history = await ctx.record("chat:history", "note", self._history_step(ctx.run.id))
         effects: list[Effect] = ["read"] if chat.get("role", "viewer") == "viewer" else ["read", "write"]
         tools = ctx.catalogue.select(effects=effects)
+        history = await ctx.record("chat:history", "note", self._history_step(ctx.run.id, message, tools))
         variables = {"message": message}
         past = [Message.model_validate(m) for m in history["messages"]]
         final = await ctx.agent_loop(
             "chat",
             self.prompts.request("chat", variables, history=past),
-            tools,
+            offer(tools, history.get("tools")),
         )
         return {"answer": final.content}
 
-    def _history_step(self, run_id: str) -> dict[str, Any]:
-        messages, summarized = fit_history(self._earlier_turns(run_id), self.budget)
+    def _history_step(self, run_id: str, message: str, tools: list[Tool]) -> dict[str, Any]:
+        turns = self._earlier_turns(run_id)
+        messages, summarized = fit_history(turns, self.budget)
+        context = [question for question, _ in turns[-CONTEXT_TURNS:]]
         return {
             "messages": [m.model_dump(exclude_defaults=True) for m in messages],
             "summarized_turns": summarized,
+            "tools": offered_names(tools, message, context, self.offered, self.core),
         }
+
+
+def offered_names(
+    tools: list[Tool],
+    message: str,
+    context: list[str],
+    limit: int = OFFERED_TOOLS,
+    core: tuple[str, ...] = CORE_TOOLS,
+) -> list[str]:
+    """The tools a turn offers first: all when they are few, else the most relevant and search_tools."""
+    if len(tools) <= limit:
+        return [t.name for t in tools]
+    return [*selection.select(tools, message, context, limit=limit, core=core), search_tool(tools).name]
+
+
+def offer(tools: list[Tool], names: list[str] | None) -> ToolOffer:
+    """What a turn may call (its role's tools and search_tools) and the recorded names it offers.
+
+    A turn recorded before tools were chosen (no names) offers them all, as it did then.
+    """
+    allowed = {t.name: t for t in [*tools, search_tool(tools)]}
+    return ToolOffer(allowed, list(names) if names is not None else [t.name for t in tools])

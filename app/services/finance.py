@@ -529,7 +529,7 @@ class FinancePipeline:
                 for a in g["accounts"]
                 if "payable" in str(a.get("Name", "")).lower() and a.get("Type") == "LIABILITY"
             ),
-            "2000",
+            "",  # no payable account in the chart: the draft says so, a person picks one
         )
 
         variables: dict[str, Any] = {

@@ -215,12 +215,26 @@ def help_text(db: Database) -> dict[str, Any]:
     }
 
 
-def describe_connections(catalogue: Catalogue, kinds: dict[str, str]) -> list[dict[str, Any]]:
+def argument_defaults(db: Database) -> dict[str, dict[str, Any]]:
+    """Each connection's configured argument values per operation (its config's "defaults"):
+    the tracker team new issues go to, the requester of tickets a workflow opens."""
+    with db.session() as s:
+        return {
+            r.name: dict(r.config["defaults"])
+            for r in s.scalars(select(Connection))
+            if isinstance((r.config or {}).get("defaults"), dict)
+        }
+
+
+def describe_connections(
+    catalogue: Catalogue, kinds: dict[str, str], defaults: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
             "kind": kind,
             "events": events_of(kind),
+            "defaults": (defaults or {}).get(name, {}),
             "tools": [
                 {"name": t.name, "effect": t.effect, "schema": t.input_schema.get("properties", {})}
                 for t in catalogue.select(connections=[name])
@@ -240,7 +254,8 @@ class WorkflowDraftPipeline:
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         request = ctx.run.input["workflow_request"]["request"]
         kinds = _connections(self.db)
-        variables = {"request": request, "connections": describe_connections(ctx.catalogue, kinds)}
+        described = describe_connections(ctx.catalogue, kinds, argument_defaults(self.db))
+        variables = {"request": request, "connections": described}
         spec = await ctx.structured(
             "draft",
             self.prompts.request("workflow/draft", variables, output_schema=SPEC_SCHEMA, max_tokens=2500),

@@ -68,10 +68,10 @@ async def test_a_turn_streams_tool_calls_and_the_answer(chat: Chat) -> None:
 
 async def test_viewers_are_offered_read_tools_only(chat: Chat) -> None:
     chat.model.extend([text("hi"), text("hi")])
-    await chat.say("hello", role="viewer")
+    await chat.say("add a comment to ticket 3", role="viewer")
     offered = {t.name for t in chat.model.requests[-1].tools}
     assert "helpdesk__get_ticket" in offered and "helpdesk__add_comment" not in offered
-    await chat.say("hello", role="operator")
+    await chat.say("add a comment to ticket 3", role="operator")
     assert "helpdesk__add_comment" in {t.name for t in chat.model.requests[-1].tools}
 
 

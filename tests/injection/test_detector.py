@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from app.agent.injection import normalize, scan, scan_value, strings_of
+from app.agent.injection import normalize, scan, scan_value
+from app.agent.values import strings
 from connectors.crm.seed import INJECTION_TEXT
 from connectors.helpdesk import seed as helpdesk_seed
 from connectors.helpdesk.client import html_to_text
@@ -169,7 +170,7 @@ def _shipped_texts() -> dict[str, list[str]]:
     for kind in ("helpdesk", "crm", "chat", "payments", "erp"):
         state = getattr(SIMULATORS[kind]().state, kind)
         value = state.snapshot() if kind != "erp" else [state.invoices, state.vendors]
-        texts[f"{kind} simulator"] = [s for s in strings_of(value) if s.strip()]
+        texts[f"{kind} simulator"] = [s for s in strings(value) if s.strip()]
     return texts
 
 

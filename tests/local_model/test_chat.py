@@ -146,6 +146,7 @@ async def test_workflow_draft_reads_the_sentence(model: LocalModel) -> None:
             "kind": "helpdesk",
             "events": ["ticket.created"],
             "tools": [{"name": "helpdesk__create_ticket"}],
+            "defaults": {"create_ticket": {"requester_email": "ops@example.com"}},
         },
         {"name": "chat", "kind": "chat", "events": ["message"], "tools": [{"name": "chat__post_message"}]},
     ]
@@ -177,3 +178,37 @@ async def test_workflow_draft_reads_the_sentence(model: LocalModel) -> None:
         and unknown.output["steps"] == []
         and unknown.output["name"].startswith("Not understood")
     )
+
+
+SEARCH = ToolSpec(
+    name="search_tools",
+    description="Find more tools by what they do.",
+    input_schema={"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+)
+
+
+async def test_a_tool_not_offered_is_searched_for_then_used(model: LocalModel) -> None:
+    message = "What's going on with ticket #12?"
+    few = [t for name, t in TOOLS.items() if name != "get_ticket"] + [SEARCH]
+    first = await model.complete(_request(message, tools=few))
+    assert [(c.name, c.arguments["query"]) for c in first.tool_calls] == [("search_tools", "get ticket")]
+    found = {"tools": [{"name": "helpdesk__get_ticket", "description": "Fetch one ticket"}]}
+    history = _then(message, first, found)
+    second = await model.complete(_request(message, history, tools=[*few, TOOLS["get_ticket"]]))
+    assert [(c.name, c.arguments) for c in second.tool_calls] == [("helpdesk__get_ticket", {"ticket_id": 12})]
+
+
+async def test_a_search_that_finds_nothing_is_not_repeated(model: LocalModel) -> None:
+    message = "What's going on with ticket #12?"
+    few = [t for name, t in TOOLS.items() if name != "get_ticket"] + [SEARCH]
+    first = await model.complete(_request(message, tools=few))
+    again = await model.complete(_request(message, _then(message, first, {"tools": []}), tools=few))
+    assert all(c.name != "search_tools" for c in again.tool_calls)
+
+
+def test_every_shipped_prompt_has_a_handler(model: LocalModel) -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "prompts"
+    shipped = {str(p.parent.relative_to(root)) for p in root.rglob("v*.j2")}
+    assert shipped and shipped == set(model.handlers())

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.llm.base import Message, ModelResponse, ToolCall, ToolSpec
 from app.llm.local.replies import duplicate_charge, money
 
+SEARCH_TOOL = "search_tools"  # the tool that finds tools a request did not offer
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER = re.compile(r"\bNW-\d{4,6}\b")
 _WHO = re.compile(r"\b(who\s+is|who'?s|tell me about|what do we know about|look\s*up|lookup)\b", re.I)
@@ -49,6 +50,8 @@ class Turn:
     calls: list[ToolCall]
     results: dict[str, Message]
     ids: int
+    # Operations a step wanted that the request did not offer: search_tools may find them.
+    missing: list[str] = field(default_factory=list)
 
     def tool(self, operation: str) -> ToolSpec | None:
         return next((t for t in self.tools if t.name.rpartition("__")[2] == operation), None)
@@ -70,6 +73,7 @@ class Turn:
     def call(self, operation: str, **arguments: Any) -> ToolCall | None:
         tool = self.tool(operation)
         if tool is None:
+            self.missing.append(operation)
             return None
         self.ids += 1
         return ToolCall(id=f"local_{self.ids}", name=tool.name, arguments=arguments)
@@ -416,5 +420,23 @@ def plan(
     ]
     for fits, step in shapes:
         if fits:
-            return step()
+            found = step()
+            return search_for(turn.missing, tools, calls, turn.ids) or found
     return None
+
+
+def search_for(
+    operations: list[str], tools: list[ToolSpec], calls: list[ToolCall], ids: int
+) -> ModelResponse | None:
+    """A search_tools call for operations a step wanted and was not offered, once per operation."""
+    search = next((t for t in tools if t.name == SEARCH_TOOL), None)
+    searched = " ".join(str(c.arguments.get("query")) for c in calls if c.name == SEARCH_TOOL)
+    wanted = [op.replace("_", " ") for op in dict.fromkeys(operations)]
+    wanted = [w for w in wanted if w not in searched]
+    if search is None or not wanted:
+        return None
+    found = [
+        ToolCall(id=f"local_{ids + i}", name=search.name, arguments={"query": w, "limit": 3})
+        for i, w in enumerate(wanted, start=1)
+    ]
+    return ModelResponse(content="", tool_calls=found, stop_reason="tool_use")

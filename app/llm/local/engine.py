@@ -22,7 +22,7 @@ import hashlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,11 @@ def count_tokens(text: str) -> int:
 def ticket_text(ticket: Mapping[str, Any]) -> str:
     """What the classifier reads: subject and body."""
     return f"{ticket.get('subject') or ''}\n{ticket.get('body') or ''}".strip()
+
+
+def _structured(output: dict[str, Any]) -> ModelResponse:
+    """A structured answer: the output, and the same as JSON text."""
+    return ModelResponse(output=output, content=json.dumps(output, default=str))
 
 
 @dataclass
@@ -297,37 +302,37 @@ class LocalModel:
 
     def _respond(self, request: ModelRequest) -> ModelResponse:
         prompt = (request.prompt or "").split("@", 1)[0].strip()
-        v = request.variables
-        if prompt == "triage/classify":
-            output = self.classify(v.get("ticket") or {}, v.get("taxonomy"), v.get("examples"))
-            response = ModelResponse(output=output, content=json.dumps(output))
-        elif prompt == "triage/draft":
-            output = self.draft(
-                v.get("ticket") or {},
-                v.get("classification"),
-                v.get("articles"),
-                v.get("customer"),
-                v.get("account"),
-            )
-            response = ModelResponse(output=output, content=json.dumps(output))
-        elif prompt == "finance/classify":
-            output = finance.classify(v)
-            response = ModelResponse(output=output, content=json.dumps(output))
-        elif prompt == "finance/draft":
-            output = finance.draft(v)
-            response = ModelResponse(output=output, content=json.dumps(output, default=str))
-        elif prompt == "finance/act":
-            response = finance.act(request)
-        elif prompt == "workflow/draft":
-            output = workflows.draft(v)
-            response = ModelResponse(output=output, content=json.dumps(output))
-        elif prompt == "triage/act":
-            response = plan_act(request)
-        elif prompt == "chat":
-            response = plan_chat(request)
-        else:
+        handler = self.handlers().get(prompt)
+        if handler is None:
             response = ModelResponse(content=UNKNOWN_PROMPT_REPLY.format(prompt=request.prompt or "(none)"))
+        else:
+            response = handler(request)
         return response.model_copy(update={"usage": self._usage(request, response), "model": self.name})
+
+    def handlers(self) -> dict[str, Callable[[ModelRequest], ModelResponse]]:
+        """The prompt names this engine answers ("triage/classify@v1" is "triage/classify")."""
+        return {
+            "triage/classify": lambda r: _structured(
+                self.classify(
+                    r.variables.get("ticket") or {}, r.variables.get("taxonomy"), r.variables.get("examples")
+                )
+            ),
+            "triage/draft": lambda r: _structured(
+                self.draft(
+                    r.variables.get("ticket") or {},
+                    r.variables.get("classification"),
+                    r.variables.get("articles"),
+                    r.variables.get("customer"),
+                    r.variables.get("account"),
+                )
+            ),
+            "triage/act": plan_act,
+            "finance/classify": lambda r: _structured(finance.classify(r.variables)),
+            "finance/draft": lambda r: _structured(finance.draft(r.variables)),
+            "finance/act": finance.act,
+            "workflow/draft": lambda r: _structured(workflows.draft(r.variables)),
+            "chat": plan_chat,
+        }
 
     @staticmethod
     def _usage(request: ModelRequest, response: ModelResponse) -> Usage:

@@ -11,24 +11,20 @@ for anomalies; it never posts an entry for a suspected duplicate.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from app.llm.base import ModelRequest, ModelResponse, ToolCall
 from app.llm.local.heuristics import words
 from app.llm.local.planner import find_tool, fit_arguments, is_rejection, read_history
 
-SYNONYMS = {
-    "software": ("software", "subscription", "saas", "license", "licence", "cloud", "hosting"),
-    "office": ("office", "supplies", "stationery", "paper", "toner", "furniture"),
-    "travel": ("travel", "flight", "hotel", "train", "taxi", "mileage"),
-    "professional": ("consulting", "legal", "audit", "advisory", "review", "professional", "accounting"),
-    "cost of goods": ("inventory", "goods", "stock", "wholesale", "kitchenware", "rugs", "materials"),
-    "marketing": ("marketing", "advertising", "ads", "campaign"),
-    "utilities": ("electricity", "water", "utilities", "internet", "phone"),
-    "freight": ("shipping", "freight", "courier", "delivery", "postage"),
-}
+_CODING = json.loads((Path(__file__).parent / "data" / "gl_coding.json").read_text(encoding="utf-8"))
+SYNONYMS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _CODING["synonyms"].items()}
+# Names of accounts meant for what fits nowhere else: the fallback when no account matches.
+GENERAL = tuple(_CODING["general"])
 DUPLICATES = (
     "duplicate_invoice",
     "possible_duplicate",
@@ -74,8 +70,36 @@ def gl_account(
             best = (score, str(account.get("AccountNumber")), name)
     if best[0] > 0:
         return best[1], min(0.85, 0.55 + 0.1 * best[0]), f"description matches '{best[2]}'"
-    fallback = next(iter(sorted(a for a in active if a.startswith("6"))), next(iter(sorted(active)), "6000"))
-    return fallback, 0.35, "no account matched the description; needs a person"
+    return _fallback(accounts), 0.35, "no account matched the description; needs a person"
+
+
+def _fallback(accounts: list[Mapping[str, Any]]) -> str:
+    """An account for what fits nowhere: one named for that, else the first active expense
+    account, else the first active one; empty when the ERP gave no chart."""
+    active = [a for a in accounts if a.get("Active", True)]
+    expense = _expense_accounts(active)
+    general = [a for a in expense if set(words(str(a.get("Name", "")).lower())) & set(GENERAL)]
+    pick = (general or expense or active or [{}])[0]
+    return str(pick.get("AccountNumber") or "")
+
+
+def payable_account(accounts: list[Mapping[str, Any]]) -> str:
+    """The accounts payable account in the ERP's chart (a liability named payable); empty if none."""
+    return next(
+        (
+            str(a["AccountNumber"])
+            for a in accounts
+            if a.get("Active", True)
+            and str(a.get("Type", "")).upper() == "LIABILITY"
+            and "payable" in str(a.get("Name", "")).lower()
+            and "tax" not in str(a.get("Name", "")).lower()
+        ),
+        "",
+    )
+
+
+def _accounts(v: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [a for a in v.get("accounts") or [] if isinstance(a, Mapping)]
 
 
 def classify(v: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,6 +113,8 @@ def classify(v: Mapping[str, Any]) -> dict[str, Any]:
     else:
         account = next(
             (str(a["AccountNumber"]) for a in accounts if "clearing" in str(a.get("Name", "")).lower()),
+            # Non-invoice records come without the chart: the processor clearing account's usual
+            # number stands in (still to be read from the chart or configuration).
             "1010" if not accounts else str(accounts[0].get("AccountNumber")),
         )
         category = {"refund": "customer_refund", "dispute": "chargeback"}.get(kind, "sale")
@@ -125,7 +151,7 @@ def draft(v: Mapping[str, Any]) -> dict[str, Any]:
                     "description": str(record.get("description") or memo)[:120],
                 },
                 {
-                    "account": str(v.get("payable_account") or "2000"),
+                    "account": str(v.get("payable_account") or payable_account(_accounts(v))),
                     "debit": 0.0,
                     "credit": float(amount),
                     "description": f"Payable to {vendor}"[:120],

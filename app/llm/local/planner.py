@@ -358,6 +358,32 @@ def _redrafts(
     return calls
 
 
+def _after_rejection(
+    tools: list[ToolSpec], history: History, rejected: list[tuple[ToolCall, Message]]
+) -> ModelResponse:
+    """A redraft where a reviewer asked for one; else what was not done and why, and the rest."""
+    redrafts = _redrafts(tools, rejected, history, start=len(history.calls) + 1)
+    if redrafts:
+        return _tool_use(redrafts, "Redrafted the reply as the reviewer asked.")
+    replies = [c.arguments.get("ticket_id") for c in history.calls if split_tool(c.name)[1] == "add_comment"]
+    redone = [
+        (c, r)
+        for c, r in rejected
+        if replies.count(c.arguments.get("ticket_id")) > 1 and c.name.endswith("add_comment")
+    ]
+    refused = [(c, r) for c, r in rejected if (c, r) not in redone]
+    said = []
+    if refused:
+        not_done = "; ".join(f"{_describe(c)} (reason: {rejection_reason(r.content)})" for c, r in refused)
+        said.append(f"Not done, rejected by a reviewer: {not_done}.")
+    if redone:
+        why = "; ".join(rejection_reason(r.content) for _, r in redone)
+        said.append(f"The reply was redrafted after a reviewer's note ({why}).")
+    rejected_ids = {c.id for c, _ in rejected}
+    rest = _summary(History([c for c in history.calls if c.id not in rejected_ids], history.results))
+    return _end(" ".join([*said, rest]))
+
+
 def plan_act(request: ModelRequest) -> ModelResponse:
     """One step of the act loop: propose the writes, or finish with a summary."""
     v = request.variables
@@ -405,30 +431,7 @@ def plan_act(request: ModelRequest) -> ModelResponse:
     # length is redrafted once, as asked; anything else is reported as not done, with why.
     rejected = [(c, r) for c in history.calls if (r := history.result(c)) is not None and is_rejection(r)]
     if rejected:
-        redrafts = _redrafts(tools, rejected, history, start=len(history.calls) + 1)
-        if redrafts:
-            return _tool_use(redrafts, "Redrafted the reply as the reviewer asked.")
-        replies = [
-            c.arguments.get("ticket_id") for c in history.calls if split_tool(c.name)[1] == "add_comment"
-        ]
-        redone = [
-            (c, r)
-            for c, r in rejected
-            if replies.count(c.arguments.get("ticket_id")) > 1 and c.name.endswith("add_comment")
-        ]
-        refused = [(c, r) for c, r in rejected if (c, r) not in redone]
-        said = []
-        if refused:
-            not_done = "; ".join(
-                f"{_describe(c)} (reason: {rejection_reason(r.content)})" for c, r in refused
-            )
-            said.append(f"Not done, rejected by a reviewer: {not_done}.")
-        if redone:
-            why = "; ".join(rejection_reason(r.content) for _, r in redone)
-            said.append(f"The reply was redrafted after a reviewer's note ({why}).")
-        rejected_ids = {c.id for c, _ in rejected}
-        rest = _summary(History([c for c in history.calls if c.id not in rejected_ids], history.results))
-        return _end(" ".join([*said, rest]))
+        return _after_rejection(tools, history, rejected)
 
     if any(history.result(c) is None for c in history.calls):
         return _end("Waiting for the results of the proposed actions.")
@@ -558,6 +561,9 @@ def _summarize_articles(content: str, question: str) -> str:
     return text + (f"\n\nRead more: {url}" if url else "")
 
 
+_QUERY = ("query", "q", "text")
+
+
 def plan_chat(request: ModelRequest) -> ModelResponse:
     """Deterministic chat: look up a ticket, search tickets, or answer from an article."""
     users = [m for m in request.messages if m.role == "user"]
@@ -567,59 +573,73 @@ def plan_chat(request: ModelRequest) -> ModelResponse:
 
     from app.llm.local import chat_plans
 
-    step = chat_plans.plan(
-        message, tools, history.calls, history.results, len(read_history(request.messages).calls)
-    )
+    ids = len(read_history(request.messages).calls)
+    step = chat_plans.plan(message, tools, history.calls, history.results, ids)
     if step is not None:
         return step
+    searches = [c for c in history.calls if c.name == chat_plans.SEARCH_TOOL]
+    history.calls = [c for c in history.calls if c.name != chat_plans.SEARCH_TOOL]
 
     if history.calls:
-        replies = []
-        for call in history.calls:
-            result = history.result(call)
-            op = split_tool(call.name)[1]
-            if result is None:
-                continue
-            if is_rejection(result):
-                replies.append(f"I did not {op.replace('_', ' ')}: {rejection_reason(result.content)}")
-            elif result.is_error:
-                replies.append(f"I couldn't {op.replace('_', ' ')}: {_clip(plain(result.content), 200)}")
-            elif op == "get_ticket":
-                replies.append(_summarize_ticket(result.content))
-                if _PAYMENTS.search(message):
-                    replies.append(
-                        "I can't look up the requester's payments from here: the help desk gives me "
-                        "their id, not their email address. Ask me about their email and I'll list "
-                        "their charges."
-                    )
-            elif op == "search_tickets":
-                replies.append(
-                    _summarize_search(result.content, str(call.arguments.get("query") or _topic(message)))
-                )
-            elif op == "search_articles":
-                replies.append(_summarize_articles(result.content, message))
-            else:
-                replies.append(f"{op.replace('_', ' ')}: {_clip(plain(result.content))}")
-        return _end("\n\n".join(replies) or HELP)
+        return _end(_chat_summary(history, message))
 
     # Ids stay unique across the whole conversation, not just this turn.
-    call_id = f"local_{len(read_history(request.messages).calls) + 1}"
-    ref = _TICKET_REF.search(message)
-    get_ticket = find_tool(tools, None, "get_ticket")
-    if ref and get_ticket is not None:
-        number = int(ref.group(1) or ref.group(2))
-        args: dict[str, Any] = {_param(get_ticket, ("ticket_id", "id")): number}
-        return _tool_use([ToolCall(id=call_id, name=get_ticket.name, arguments=args)])
-
-    search = find_tool(tools, None, "search_tickets")
-    if search is not None and _TICKETS.search(message) and _SEARCH.search(message):
-        args = {_param(search, ("query", "q", "text")): _topic(message)}
-        return _tool_use([ToolCall(id=call_id, name=search.name, arguments=args)])
-
-    articles = find_tool(tools, None, "search_articles")
+    call_id = f"local_{ids + 1}"
     keywords = _keywords(message)
-    if articles is not None and keywords and (_HOW_TO.search(message) or message.strip().endswith("?")):
-        args = {_param(articles, ("query", "q", "text")): keywords}
-        return _tool_use([ToolCall(id=call_id, name=articles.name, arguments=args)])
-
+    ref = _TICKET_REF.search(message)
+    asks: list[tuple[bool, str, tuple[str, ...], Any]] = [
+        (ref is not None, "get_ticket", ("ticket_id", "id"), int(ref.group(1) or ref.group(2)) if ref else 0),
+        (
+            bool(_TICKETS.search(message) and _SEARCH.search(message)),
+            "search_tickets",
+            _QUERY,
+            _topic(message),
+        ),
+        (
+            bool(keywords and (_HOW_TO.search(message) or message.strip().endswith("?"))),
+            "search_articles",
+            _QUERY,
+            keywords,
+        ),
+    ]
+    for fits, operation, params, value in asks:
+        if not fits:
+            continue
+        tool = find_tool(tools, None, operation)
+        if tool is not None:
+            return _tool_use([ToolCall(id=call_id, name=tool.name, arguments={_param(tool, params): value})])
+        # Not offered: find it (once), else try the next kind of answer.
+        if (found := chat_plans.search_for([operation], tools, searches, ids)) is not None:
+            return found
     return _end(CANNOT + HELP)
+
+
+def _chat_summary(history: History, message: str) -> str:
+    """The answer from this turn's results: each call's result as a person reads it."""
+    replies = []
+    for call in history.calls:
+        result = history.result(call)
+        op = split_tool(call.name)[1]
+        if result is None:
+            continue
+        if is_rejection(result):
+            replies.append(f"I did not {op.replace('_', ' ')}: {rejection_reason(result.content)}")
+        elif result.is_error:
+            replies.append(f"I couldn't {op.replace('_', ' ')}: {_clip(plain(result.content), 200)}")
+        elif op == "get_ticket":
+            replies.append(_summarize_ticket(result.content))
+            if _PAYMENTS.search(message):
+                replies.append(
+                    "I can't look up the requester's payments from here: the help desk gives me "
+                    "their id, not their email address. Ask me about their email and I'll list "
+                    "their charges."
+                )
+        elif op == "search_tickets":
+            replies.append(
+                _summarize_search(result.content, str(call.arguments.get("query") or _topic(message)))
+            )
+        elif op == "search_articles":
+            replies.append(_summarize_articles(result.content, message))
+        else:
+            replies.append(f"{op.replace('_', ' ')}: {_clip(plain(result.content))}")
+    return "\n\n".join(replies) or HELP

@@ -143,6 +143,22 @@ class _Draft:
     def conn(self, kind: str) -> Mapping[str, Any] | None:
         return _by_kind(self.connections, kind)
 
+    def default(self, kind: str, operation: str, argument: str) -> Any:
+        """The value a connection is configured to use for an argument (its config's "defaults")."""
+        defaults = (self.conn(kind) or {}).get("defaults") or {}
+        return (defaults.get(operation) or {}).get(argument)
+
+    def requester(self, clause: str) -> str | None:
+        """Who tickets a workflow opens are from, as the help desk connection is configured."""
+        requester = self.default("helpdesk", "create_ticket", "requester_email")
+        note = (
+            f"{clause!r}: opening a ticket needs a requester; set the help desk connection's "
+            'config {"defaults": {"create_ticket": {"requester_email": ...}}}'
+        )
+        if not requester and note not in self.missing:
+            self.missing.append(note)
+        return str(requester) if requester else None
+
     def add(self, step: dict[str, Any]) -> int:
         self.steps.append(step)
         return len(self.steps) - 1
@@ -150,7 +166,7 @@ class _Draft:
     def person_ticket(self) -> None:
         """When a check fails: a ticket for a person on the help desk (once)."""
         tool = _tool(self.conn("helpdesk"), "create_ticket")
-        if tool and not self.on_problem:
+        if tool and not self.on_problem and (requester := self.requester("a ticket for a person")):
             self.on_problem.append(
                 {
                     "tool": tool,
@@ -158,7 +174,7 @@ class _Draft:
                         "subject": "Needs a person: {{ problem }}",
                         "body": self.summary
                         + ". The workflow stopped: {{ problem }}. Opened by a Switchboard workflow.",
-                        "requester_email": "orders@northwind.example",
+                        "requester_email": requester,
                         "priority": "high",
                         "tags": ["workflow", "needs-person"],
                     },
@@ -298,13 +314,16 @@ def _ticket(d: _Draft, clause: str) -> bool:
     if tool is None:
         d.missing.append(f"{clause!r}: opening a ticket needs a help desk connection")
         return True
+    requester = d.requester(clause)
+    if requester is None:
+        return True
     i = d.add(
         {
             "tool": tool,
             "arguments": {
                 "subject": d.summary,
                 "body": d.summary + ". Opened by a Switchboard workflow.",
-                "requester_email": "finance@northwind.example",
+                "requester_email": requester,
                 "priority": "high",
                 "tags": [
                     "workflow",
@@ -324,7 +343,14 @@ def _issue(d: _Draft, clause: str) -> bool:
     if tool is None:
         d.missing.append(f"{clause!r}: filing an issue needs a tracker connection")
         return True
-    i = d.add({"tool": tool, "arguments": {"team_id": "SUP", "title": d.summary, "description": d.summary}})
+    team = d.default("tracker", "create_issue", "team_id")
+    if not team:
+        d.missing.append(
+            f"{clause!r}: filing an issue needs a team; set the tracker connection's "
+            'config {"defaults": {"create_issue": {"team_id": ...}}}'
+        )
+        return True
+    i = d.add({"tool": tool, "arguments": {"team_id": team, "title": d.summary, "description": d.summary}})
     d.notes.append("issue " + _ref(i, "identifier"))
     return True
 
