@@ -51,15 +51,7 @@ from tools.base import UnknownTool
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-RUN_STATUSES = (
-    "queued",
-    "running",
-    "waiting_approval",
-    "needs_attention",
-    "succeeded",
-    "failed",
-    "cancelled",
-)
+RUN_STATUSES = views.RUN_STATUSES
 ACTIVE_RUN = frozenset({"queued", "running"})
 PAGE = 100  # queue items per page; more load on demand, so a long queue stays fast to render and refresh
 RUNS_PAGE = 100
