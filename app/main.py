@@ -134,7 +134,7 @@ class Container:
 
         from app.store.tables import Correction
 
-        with self.db.session() as s:
+        with self.db.read() as s:
             rows = s.scalars(
                 select(Correction)
                 .where(Correction.field == "category")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "switchboard_read_only"  # execution option of the engine behind Database.read
 
 
 def normalize_url(url: str) -> str:
@@ -58,8 +59,10 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # BEGIN IMMEDIATE takes the write lock up front, so two processes
-            # cannot both read-then-write the same row (claims, decisions).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # cannot both read-then-write the same row (claims, decisions). A read
+            # (Database.read) begins deferred: it never waits for or holds the lock.
+            reads = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if reads else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -86,6 +89,9 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
         audit_chain.install(self._factory)
 
     @property
@@ -106,6 +112,16 @@ class Database:
             raise
         finally:
             s.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session that only reads: on SQLite it neither takes nor waits for the write lock, and it
+        ends without a commit. Nothing written in it is kept."""
+        s = self._reader()
+        try:
+            yield s
+        finally:
+            s.close()  # ends the transaction; what was read stays readable, detached
 
     def dispose(self) -> None:
         self.engine.dispose()
