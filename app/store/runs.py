@@ -83,10 +83,12 @@ class SqlRunStore:
         self.db = db
         # A pending action expires (its own state, never a rejection) after this long.
         self.approval_ttl_hours = approval_ttl_hours
+        # Leases already given up by set_status in its own transaction: release has nothing to do.
+        self._released: set[tuple[str, str]] = set()
 
     # -- reading --------------------------------------------------------------
     def load(self, run_id: str) -> RunSnapshot:
-        with self.db.session() as s:
+        with self.db.read() as s:
             run = s.get(Run, run_id)
             if run is None:
                 raise KeyError(run_id)
@@ -288,8 +290,12 @@ class SqlRunStore:
             if result is not None:
                 run.result = result
             run.updated_at = utcnow()
+            # The pass ends here: give up the lease in the same commit rather than in a second one.
+            run.lease_owner = None
+            run.lease_expires_at = None
             audit(s, owner, f"run.{status}", "run", run_id, {"error": error} if error else {})
-            return status
+        self._released.add((run_id, owner))
+        return status
 
     def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:
         with self.db.session() as s:
@@ -371,6 +377,7 @@ class SqlRunStore:
         )
         if not res.rowcount:  # type: ignore[attr-defined]
             return False
+        self._released.discard((run_id, owner))  # a new pass holds the lease again
         audit(s, owner, "run.claimed", "run", run_id, {})
         return True
 
@@ -390,6 +397,9 @@ class SqlRunStore:
             return self._take(s, run_id, owner, seconds, utcnow())
 
     def release(self, run_id: str, owner: str) -> None:
+        if (run_id, owner) in self._released:
+            self._released.discard((run_id, owner))
+            return
         with self.db.session() as s:
             s.execute(
                 update(Run)
