@@ -148,7 +148,8 @@ class RunStore(Protocol):
     ) -> str:
         """Set and return the run's status. Parking ("waiting_approval") is decided under the
         run's lock: it becomes "queued" when there is work (an approved write, or nothing left
-        to decide) and "needs_attention" while an approved write has failed."""
+        to decide) and "needs_attention" while an approved write has failed. The pass is over:
+        the lease is given up in the same write, so a `release` after it has nothing to do."""
         ...
 
     def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:

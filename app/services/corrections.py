@@ -47,7 +47,7 @@ def correct_category(
 
 def recent_examples(db: Database, limit: int = 200) -> list[dict[str, str]]:
     """The latest category corrections as labelled examples for the triage model, newest first."""
-    with db.session() as s:
+    with db.read() as s:
         rows = s.scalars(
             select(Correction)
             .where(Correction.field == "category")

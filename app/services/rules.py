@@ -88,7 +88,7 @@ def create_rule(
 
 
 def list_rules(db: Database, *, include_revoked: bool = False) -> list[dict[str, Any]]:
-    with db.session() as s:
+    with db.read() as s:
         q = select(StandingRuleRow).order_by(StandingRuleRow.created_at)
         if not include_revoked:
             q = q.where(StandingRuleRow.revoked_at.is_(None))
@@ -111,7 +111,7 @@ def load_policy(
     extra: list[StandingRule] | None = None,
     trusted_domains: tuple[str, ...] = (),
 ) -> Policy:
-    with db.session() as s:
+    with db.read() as s:
         rows = s.scalars(select(StandingRuleRow).where(StandingRuleRow.revoked_at.is_(None))).all()
         rules = [
             StandingRule(

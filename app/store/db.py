@@ -124,9 +124,8 @@ class Database:
         s = self._reader()
         try:
             yield s
-            s.rollback()
         finally:
-            s.close()
+            s.close()  # ends the transaction; what was read stays readable, detached
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -14,10 +14,11 @@ left parked with nothing to wait for. Locks are taken action first, run second.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, event, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,8 @@ from app.agent.ports import (
 )
 from app.store.db import Database
 from app.store.tables import Action, AuditEntry, Run, Step, utcnow
+
+EXPIRY_SCAN_SECONDS = 30.0  # a busy queue still looks for expired approvals this often
 
 log = logging.getLogger("switchboard.store")
 
@@ -83,10 +86,16 @@ class SqlRunStore:
         self.db = db
         # A pending action expires (its own state, never a rejection) after this long.
         self.approval_ttl_hours = approval_ttl_hours
+        # Leases already given up by set_status in its own transaction: release has nothing to do.
+        self._released: set[tuple[str, str]] = set()
+        self._seqs: dict[tuple[str, str], int] = {}  # (run, lease owner) -> next step number
+        self._seq_key = ("next_seq", id(self))
+        event.listen(db._factory, "after_commit", self._commit_seq)
+        self._next_expiry_scan = 0.0  # time.monotonic() of the next claim that looks for expiries
 
     # -- reading --------------------------------------------------------------
     def load(self, run_id: str) -> RunSnapshot:
-        with self.db.session() as s:
+        with self.db.read() as s:
             run = s.get(Run, run_id)
             if run is None:
                 raise KeyError(run_id)
@@ -116,7 +125,8 @@ class SqlRunStore:
 
     def _add_step(self, s: Session, run: Run, owner: str, step: NewStep, seq: int | None = None) -> Step:
         if seq is None:
-            seq = self._next_seq(s, run.id)
+            seq = self._next_seq(s, run.id, owner)
+        s.info[self._seq_key] = ((run.id, owner), seq + 1)  # remembered once the write commits
         row = Step(
             run_id=run.id,
             seq=seq,
@@ -150,8 +160,17 @@ class SqlRunStore:
         audit(s, owner, f"step.{step.kind}", "run", run.id, summary)
         return row
 
-    @staticmethod
-    def _next_seq(s: Session, run_id: str) -> int:
+    def _commit_seq(self, s: Session) -> None:
+        pending = s.info.pop(self._seq_key, None)
+        if pending is not None:
+            self._seqs[pending[0]] = pending[1]
+
+    def _next_seq(self, s: Session, run_id: str, owner: str) -> int:
+        """The next step number. While this owner holds the lease no one else adds steps, so the
+        number is remembered from its last write instead of asked of the table each time."""
+        known = self._seqs.get((run_id, owner))
+        if known is not None:
+            return known
         return int(s.scalar(select(func.max(Step.seq)).where(Step.run_id == run_id)) or 0) + 1
 
     def append_step(
@@ -174,7 +193,7 @@ class SqlRunStore:
             run = self._locked(s, run_id, owner)
             for k, v in (run_fields or {}).items():
                 setattr(run, k, v)
-            first = self._next_seq(s, run_id)
+            first = self._next_seq(s, run_id, owner)
             rows = [self._add_step(s, run, owner, step, first + i) for i, step in enumerate(steps)]
             s.flush()
             return [step_record(r) for r in rows]
@@ -288,8 +307,12 @@ class SqlRunStore:
             if result is not None:
                 run.result = result
             run.updated_at = utcnow()
+            # The pass ends here: give up the lease in the same commit rather than in a second one.
+            run.lease_owner = None
+            run.lease_expires_at = None
             audit(s, owner, f"run.{status}", "run", run_id, {"error": error} if error else {})
-            return status
+        self._released.add((run_id, owner))
+        return status
 
     def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:
         with self.db.session() as s:
@@ -373,18 +396,32 @@ class SqlRunStore:
         )
         if not res.rowcount:  # type: ignore[attr-defined]
             return False
+        self._released.discard((run_id, owner))  # a new pass holds the lease again
+        self._seqs.pop((run_id, owner), None)
         audit(s, owner, "run.claimed", "run", run_id, {})
         return True
 
     def claim(self, owner: str, seconds: float) -> str | None:
+        """Take the oldest runnable run. Expired approvals are looked for only when the queue is
+        otherwise empty or EXPIRY_SCAN_SECONDS have passed, not on every claim: deadlines are
+        hours long, and the scan is most of a busy claim's cost."""
         now = utcnow()
+        scan = time.monotonic() >= self._next_expiry_scan
         with self.db.session() as s:
+            if not scan:
+                run_id = self._claim_one(s, owner, seconds, now)
+                if run_id is not None:
+                    return run_id
+            self._next_expiry_scan = time.monotonic() + EXPIRY_SCAN_SECONDS
             self._expire_actions(s, now)
-            q = select(Run.id).where(self._runnable(now)).order_by(Run.created_at).limit(1)
-            if self.db.is_postgres:
-                q = q.with_for_update(skip_locked=True)
-            run_id = s.scalar(q)
-            return run_id if run_id is not None and self._take(s, run_id, owner, seconds, now) else None
+            return self._claim_one(s, owner, seconds, now)
+
+    def _claim_one(self, s: Session, owner: str, seconds: float, now: Any) -> str | None:
+        q = select(Run.id).where(self._runnable(now)).order_by(Run.created_at).limit(1)
+        if self.db.is_postgres:
+            q = q.with_for_update(skip_locked=True)
+        run_id = s.scalar(q)
+        return run_id if run_id is not None and self._take(s, run_id, owner, seconds, now) else None
 
     def claim_run(self, run_id: str, owner: str, seconds: float) -> bool:
         """Claim one particular run if it is runnable (a chat turn advanced by the API that took it)."""
@@ -392,6 +429,9 @@ class SqlRunStore:
             return self._take(s, run_id, owner, seconds, utcnow())
 
     def release(self, run_id: str, owner: str) -> None:
+        if (run_id, owner) in self._released:
+            self._released.discard((run_id, owner))
+            return
         with self.db.session() as s:
             s.execute(
                 update(Run)
