@@ -14,7 +14,8 @@ from app.llm.base import ModelError
 from app.llm.scripted import text
 from app.store.db import Database
 from app.store.runs import SqlRunStore
-from tests.agent.test_model_outage import Flaky, make, new_run, status
+from tests.agent.test_model_outage import Flaky, make
+from tests.support.runs import new_run, status
 
 
 class DropsRequeue(SqlRunStore):

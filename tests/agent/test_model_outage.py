@@ -13,24 +13,12 @@ from app.agent.orchestrator import MODEL_RETRIES, Orchestrator
 from app.agent.policy import Policy
 from app.llm.base import ModelError, ModelRequest, ModelResponse
 from app.llm.scripted import ScriptedModel, text
-from app.services.views import run_view
 from app.store.db import Database
 from app.store.runs import SqlRunStore
 from app.store.tables import AuditEntry, Run
 from tests.agent.fakes import FakeSystem
 from tests.agent.test_run_loop import loop_pipeline
-
-
-def new_run(db: Database, message: str = "where is order 7?") -> str:
-    with db.session() as s:
-        run = Run(kind="test", input={"message": message}, created_by="api-client")
-        s.add(run)
-        s.flush()
-        return run.id
-
-
-def status(db: Database, run_id: str) -> str:
-    return str(run_view(db, run_id)["status"])
+from tests.support.runs import new_run, status
 
 
 class Flaky:

@@ -18,7 +18,7 @@ from app.observability.instrument import instrument
 from app.observability.logs import configure_logging, uvicorn_log_config
 from app.store.db import Database
 from app.store.runs import SqlRunStore
-from tests.agent.test_run_loop import new_run
+from tests.support.runs import new_run
 from tools.base import Catalogue
 
 log = logging.getLogger("switchboard.test")

@@ -15,8 +15,8 @@ from app.llm.scripted import ScriptedModel, text
 from app.observability import tracing
 from app.observability.instrument import instrument
 from app.store.db import Database
-from tests.agent.test_run_loop import new_run
 from tests.observability.test_traces import orchestrator
+from tests.support.runs import new_run
 from tools.base import Catalogue
 
 

@@ -21,8 +21,9 @@ from app.store.runs import SqlRunStore
 from connectors.base import ConnectorError
 from connectors.http import RetryPolicy, build_client
 from tests.agent.fakes import FakeSystem
-from tests.agent.test_run_loop import loop_pipeline, new_run
+from tests.agent.test_run_loop import loop_pipeline
 from tests.observability.conftest import sample
+from tests.support.runs import new_run
 from tools.base import Catalogue, Tool
 
 APPROVER = Principal(name="pat", role="approver")
