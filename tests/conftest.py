@@ -3,6 +3,7 @@ is set (CI sets it), on PostgreSQL too, each test in a schema of its own."""
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,17 @@ os.environ.setdefault("SWITCHBOARD_ALLOW_PRIVATE_NETWORK", "1")
 def _pg_schema_url(base: str, schema: str) -> str:
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging() -> Iterator[None]:
+    """Commands run in-process (`worker`, `serve`) set up logging for the whole process; put it
+    back, so one test's log lines do not end up in the next command's captured output."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

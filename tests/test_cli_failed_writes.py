@@ -33,7 +33,8 @@ def test_retry_and_dismiss_a_failed_write(env: Path, monkeypatch: pytest.MonkeyP
         pending = json.loads(sb("approvals", "list", "--json")[1])
         sim.state.faults.update({"error_rate": 1.0, "status": 422, "methods": ["PUT"]})
         for a in pending:
-            assert sb("approvals", "approve", a["id"])[0] == 0
+            code, said = sb("approvals", "approve", a["id"])
+            assert code == 0, said
         assert sb("worker", "--once")[0] == 0
 
         code, out = sb("approvals", "list", "--status", "failed", "--json")

@@ -74,6 +74,22 @@ class TextFormatter(logging.Formatter):
         return f"{first} [run {run_id}]{sep}{rest}"
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record is emitted, not when logging was set up:
+    a command run in-process (a test's captured stream) must not leave a handler on a dead one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: IO[str]) -> None:
+        pass
+
+
 def configure_logging(fmt: str = "text", level: str = "INFO", stream: IO[str] | None = None) -> None:
     """One handler on the root logger in the chosen format (calling again replaces it); an
     unknown format writes text and says so, rather than stopping a worker from starting."""
@@ -82,7 +98,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: IO[str] | 
     root = logging.getLogger()
     for h in [h for h in root.handlers if getattr(h, "_switchboard", False)]:
         root.removeHandler(h)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler._switchboard = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(RunContext())
