@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 
 import httpx
 from pydantic import ConfigDict, TypeAdapter, create_model
@@ -142,6 +142,32 @@ class Effects:
 READ_EFFECTS = Effects(reversible=True)
 
 
+class Facts(TypedDict, total=False):
+    """What one answer of a system establishes, in the words the gate checks writes with.
+
+    Each connector turns its own answers into these (`Connector.facts`); the gate never
+    reads a vendor's field names. Ids are strings; amounts are minor units."""
+
+    # payment customer id -> email
+    customers: dict[str, str]
+    # charge id -> {"customer", "amount", "amount_refunded", "currency"}
+    charges: dict[str, dict[str, Any]]
+    # payee (vendor) id -> {"name", "iban"}: the accounts money may be paid to
+    vendors: dict[str, dict[str, Any]]
+
+
+def objects(data: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object inside an answer, depth first: what `facts` implementations walk."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+
+
 @dataclass(frozen=True)
 class OperationSpec:
     name: str
@@ -151,6 +177,9 @@ class OperationSpec:
     input_schema: dict[str, Any]
     method_name: str
     takes_idempotency_key: bool = False
+    # What the operation is for, in words pipelines find tools by rather than by name:
+    # "refund" (gives a customer money back), "issue" (files work for a team). Imported
+    # OpenAPI operations carry the spec's own tags here.
     tags: tuple[str, ...] = field(default_factory=tuple)
     # None: not declared (imported OpenAPI and MCP operations); a write then counts as irreversible.
     effects: Effects | None = None
@@ -192,6 +221,7 @@ def operation(
     message: Message | None = None,
     reversible: bool = False,
     final: bool | str = False,
+    tags: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Mark a connector method as a tool. The docstring's first paragraph describes it.
 
@@ -209,6 +239,7 @@ def operation(
             input_schema=schema,
             method_name=fn.__name__,
             takes_idempotency_key=takes_key,
+            tags=tuple(tags),
             effects=Effects(
                 money=money,
                 message=message,
@@ -278,6 +309,14 @@ class Connector:
             if spec is not None:
                 specs.append(spec)
         return sorted(specs, key=lambda s: s.name)
+
+    @classmethod
+    def facts(cls, data: Any) -> Facts:
+        """The facts one of this connector's answers establishes (customers, charges, payees).
+
+        The default is none: a write that moves money from a source or to a payee this
+        system never vouched for is then rated high by the gate, which is the safe side."""
+        return {}
 
     async def call(self, spec: OperationSpec, arguments: dict[str, Any], idempotency_key: str | None) -> Any:
         fn = getattr(self, spec.method_name)

@@ -14,9 +14,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from connectors.base import READ_EFFECTS, Effect, Effects, Idempotency
+from connectors.base import READ_EFFECTS, Effect, Effects, Facts, Idempotency
 
 Invoke = Callable[[dict[str, Any], str | None], Awaitable[Any]]
+# What an answer of the tool's system establishes for the gate (its connector's `facts`).
+FactsOf = Callable[[Any], Facts]
 
 # Vendors allow ^[a-zA-Z0-9_-]{1,64}$ in tool names; "connection__operation" fits everywhere.
 SEPARATOR = "__"
@@ -43,6 +45,10 @@ class Tool:
     # What a write does (money, message, reversible, final), as its connector declares it;
     # left out, a write counts as irreversible and moving nothing the gate could check.
     effects: Effects | None = None
+    # Turns the tool's answers into the gate's facts; None: the system states none.
+    facts: FactsOf | None = None
+    # What the operation is for ("refund", "issue"), as its connector tags it.
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.effects is None:

@@ -24,6 +24,8 @@ def tools_for(connection: str, connector: Connector, *, describe_as: str | None 
                 idempotency=spec.idempotency,
                 invoke=_bind(connector, spec),
                 effects=spec.declared_effects,
+                facts=type(connector).facts,
+                tags=spec.tags,
             )
         )
     return tools

@@ -2,8 +2,9 @@
 
 Every write goes through `Policy.decide`. By default it needs a person. Risk
 comes from checking the write's arguments against what the run knows for a
-fact (its facts: the ticket's requester, the record's counterparty, and ids,
-owners and amounts that read tools returned), never from anything the model or
+fact (its facts: the ticket's requester, the record's counterparty, and the ids,
+owners, amounts and payees that read tools returned, as each tool's connector
+states them), never from anything the model or
 outside text claims. A standing rule that a person approved may let a matching
 low-risk write run at once; rules live in the store and configuration, and no
 tool, prompt or outside text can create, widen or use one beyond its terms.
@@ -20,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from app.agent import injection, outgoing, provenance
 from app.agent.values import strings
-from tools.base import Tool
+from tools.base import FactsOf, Tool
 
 Risk = Literal["low", "medium", "high"]
 _RANK = {"low": 0, "medium": 1, "high": 2}
@@ -103,19 +104,25 @@ def merge_facts(facts: dict[str, Any], fragment: dict[str, Any]) -> None:
             facts[key] = value
 
 
-def observe(data: Any) -> dict[str, Any]:
-    """Facts a read result establishes: addresses, payment customers, charges, vendors, and
+def observe(data: Any, facts_of: FactsOf | None = None) -> dict[str, Any]:
+    """Facts a read result establishes: addresses, links and ids on any record, what the
+    connector that answered says it means (`facts_of`: customers, charges, payees), and
     any instruction-like text in it (labels only, so the step stays small)."""
     fragment: dict[str, Any] = {
         "emails": [],
-        "customers": {},
-        "charges": {},
-        "vendors": {},
         "links": [],
         "phones": [],
         "record_values": [],
     }
     _walk(data, fragment)
+    if facts_of is not None:
+        told = facts_of(data)
+        fragment["customers"] = dict(told.get("customers") or {})
+        fragment["charges"] = dict(told.get("charges") or {})
+        fragment["vendors"] = {
+            str(k): {**v, "iban": _norm_iban(str(v.get("iban") or ""))}
+            for k, v in (told.get("vendors") or {}).items()
+        }
     fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_value(data)]
     text = "\n".join(s for s in strings(data) if len(s) >= injection.MIN_VALUE_CHARS)
     fragment["untrusted_reads"] = [text[:READ_TEXT_CHARS]] if text else []
@@ -124,7 +131,7 @@ def observe(data: Any) -> dict[str, Any]:
 
 def _walk(node: Any, fragment: dict[str, Any]) -> None:
     if isinstance(node, dict):
-        for note in (_note_contacts, _note_record_values, _note_payments, _note_vendor):
+        for note in (_note_contacts, _note_record_values):
             note(node, fragment)
         for v in node.values():
             _walk(v, fragment)
@@ -154,32 +161,6 @@ def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
                 short = isinstance(v, str | int) and not isinstance(v, bool) and len(str(v)) < 80
                 if short and v not in fragment["record_values"]:
                     fragment["record_values"].append(v)
-
-
-def _note_payments(node: dict[str, Any], fragment: dict[str, Any]) -> None:
-    """Payment customers (id -> email) and charges (what is left to refund)."""
-    obj = node.get("object")
-    if obj == "customer" and node.get("id"):
-        email = node.get("email") or node.get("Email")
-        fragment["customers"][str(node["id"])] = (email or "").lower()
-    if obj == "charge" and node.get("id"):
-        fragment["charges"][str(node["id"])] = {
-            "customer": node.get("customer"),
-            "amount": node.get("amount"),
-            "amount_refunded": node.get("amount_refunded") or 0,
-            "currency": node.get("currency"),
-        }
-
-
-def _note_vendor(node: dict[str, Any], fragment: dict[str, Any]) -> None:
-    """A vendor's bank account as the ERP holds it."""
-    iban = node.get("iban") or node.get("IBAN")
-    vendor_id = node.get("vendor_id") or node.get("VendorId") or node.get("id")
-    if isinstance(iban, str) and vendor_id is not None and ("name" in node or "Name" in node):
-        fragment["vendors"][str(vendor_id)] = {
-            "name": node.get("name") or node.get("Name"),
-            "iban": _norm_iban(iban),
-        }
 
 
 class Policy:

@@ -414,7 +414,7 @@ class RunContext:
             outcome = await self._invoke(tool, call.arguments, None)
             if outcome.retryable and self.run.retries < READ_RETRIES:
                 raise Transient(outcome.content)
-            observed = observe(outcome.data) if not outcome.is_error else {}
+            observed = observe(outcome.data, tool.facts) if not outcome.is_error else {}
             merge_facts(self.facts, observed)
             return await self._tool_step(key, call, tool, outcome, observed=observed)
         return await self._write(key, call, tool)

@@ -30,9 +30,9 @@ DEFAULT_TAXONOMY = [
     {"name": "general_question", "description": "anything else"},
 ]
 
-ACT_OPERATIONS = ("add_comment", "update_ticket", "create_ticket")
-# Writes on other systems a triage may propose (each still waits at the gate).
-ACROSS_OPERATIONS = ("create_refund", "create_issue")
+# Writes on other systems a triage may propose, by what their connectors tag them for
+# (each still waits at the gate); on the ticket's own help desk it may propose any write.
+ACROSS_TAGS = frozenset({"refund", "issue"})
 ARTICLES_PER_SEARCH = 5
 
 
@@ -197,9 +197,8 @@ class TriagePipeline:
         draft = await ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
 
         # act
-        tools = [
-            t for t in ctx.catalogue.select(connections=[self.connection]) if t.operation in ACT_OPERATIONS
-        ] + [t for t in ctx.catalogue.select(effects=["write"]) if t.operation in ACROSS_OPERATIONS]
+        writes = ctx.catalogue.select(effects=["write"])
+        tools = [t for t in writes if t.connection == self.connection or ACROSS_TAGS & set(t.tags)]
         variables = {
             "ticket": ticket,
             "classification": classification,

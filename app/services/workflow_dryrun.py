@@ -133,7 +133,7 @@ async def dry_run(
             except ConnectorError as exc:
                 entry.update(would="fail", error=str(exc))
                 return Outcome(None, True, str(exc))
-            merge_facts(facts, observe(data))
+            merge_facts(facts, observe(data, tool.facts))
             entry.update(would="read", result=_brief(data))
             return Outcome(data, False, "")
         decision = policy.decide(tool, arguments, facts)

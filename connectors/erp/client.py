@@ -33,7 +33,7 @@ from zeep.helpers import serialize_object
 from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
-from connectors.base import Connector, ConnectorError, operation, transport_error
+from connectors.base import Connector, ConnectorError, Facts, objects, operation, transport_error
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,16 @@ class ERPConnector(Connector):
         self._service = AsyncServiceProxy(zclient, binding, address=self.address)
 
     default_label: ClassVar[str] = "Northwind ERP"
+
+    @classmethod
+    def facts(cls, data: Any) -> Facts:
+        """The bank account on each vendor record in an answer: the payees a payment may go to."""
+        vendors: dict[str, dict[str, Any]] = {}
+        for node in objects(data):
+            vendor_id, iban = node.get("VendorId"), node.get("IBAN")
+            if vendor_id and isinstance(iban, str) and iban.strip() and "Name" in node:
+                vendors[str(vendor_id)] = {"name": node.get("Name"), "iban": "".join(iban.split()).upper()}
+        return {"vendors": vendors}
 
     @property
     def address(self) -> str:

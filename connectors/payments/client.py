@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, Money, about, operation
+from connectors.base import Connector, ConnectorError, Facts, Money, about, objects, operation
 from connectors.payments import webhooks
 from connectors.webhooks import WebhookEvent, lowered
 
@@ -137,6 +137,28 @@ class PaymentsConnector(Connector):
     def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """An Event object; a `charge.dispute.created` brings the dispute as a record."""
         return webhooks.parse(body)
+
+    @classmethod
+    def facts(cls, data: Any) -> Facts:
+        """Customers (id -> email) and charges with what is left to refund, from any Stripe
+        object in an answer (a list's `data`, an expanded `customer`)."""
+        customers: dict[str, str] = {}
+        charges: dict[str, dict[str, Any]] = {}
+        for node in objects(data):
+            kind, oid = node.get("object"), node.get("id")
+            if not isinstance(oid, str) or not oid:
+                continue
+            if kind == "customer":
+                customers[oid] = str(node.get("email") or "").lower()
+            elif kind == "charge":
+                owner = node.get("customer")
+                charges[oid] = {
+                    "customer": owner.get("id") if isinstance(owner, dict) else owner,
+                    "amount": node.get("amount"),
+                    "amount_refunded": node.get("amount_refunded") or 0,
+                    "currency": node.get("currency"),
+                }
+        return {"customers": customers, "charges": charges}
 
     def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -305,7 +327,10 @@ class PaymentsConnector(Connector):
     # --- writes ---
 
     @operation(
-        effect="write", idempotency="key", money=Money(amount="amount", currency=None, source="charge_id")
+        effect="write",
+        idempotency="key",
+        money=Money(amount="amount", currency=None, source="charge_id"),
+        tags=("refund",),
     )
     async def create_refund(
         self,

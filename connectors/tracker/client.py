@@ -241,7 +241,7 @@ class TrackerConnector(Connector):
 
     # --- writes ---
 
-    @operation(effect="write", idempotency="check", reversible=True)
+    @operation(effect="write", idempotency="check", reversible=True, tags=("issue",))
     async def create_issue(
         self,
         team_id: str,

@@ -58,7 +58,7 @@ from app.services import chat as chat_service
 from app.services import intake, rules
 from app.services.auth import Principal
 from app.services.connections import add_connection
-from app.services.triage import ACT_OPERATIONS
+from app.services.triage import ACROSS_TAGS
 from app.store.tables import Action, AuditEntry, Run, StandingRuleRow, Step
 from connectors.simulators import SIMULATORS
 from evals.wiring import container
@@ -780,7 +780,7 @@ class Bench:
             return False
         t = catalogue.get(tool)
         if case.channel in ("ticket", "article"):
-            return t.connection == "helpdesk" and t.operation in ACT_OPERATIONS
+            return t.is_write and (t.connection == "helpdesk" or bool(ACROSS_TAGS & set(t.tags)))
         if case.channel == "invoice":
             return t.is_write and t.connection in ("erp", "payments")
         return True  # chat offers every tool to an operator

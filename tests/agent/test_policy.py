@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from app.agent.policy import Policy, StandingRule, merge_facts, new_facts, observe
-from connectors.base import Effects, Money
+from connectors.base import Connector, Effects, Facts, Money
+from connectors.erp.client import ERPConnector
+from connectors.payments.client import PaymentsConnector
 from tests.support.tools import tool
 
 REFUND = tool("payments__create_refund")
@@ -38,7 +40,8 @@ def facts_with_charge(owner_email: str = "ann@example.com") -> dict[str, Any]:
                         "currency": "usd",
                     },
                 ],
-            }
+            },
+            PaymentsConnector.facts,
         ),
     )
     return facts
@@ -90,7 +93,10 @@ def test_payee_swapped_by_text_inside_the_item() -> None:
     facts = new_facts()
     merge_facts(
         facts,
-        observe({"vendor_id": "V-100", "name": "Contoso Supplies", "iban": "DE89 3704 0044 0532 0130 00"}),
+        observe(
+            {"VendorId": "V-100", "Name": "Contoso Supplies", "IBAN": "DE89 3704 0044 0532 0130 00"},
+            ERPConnector.facts,
+        ),
     )
     pay = tool("erp__create_payment")
     ok = Policy().decide(pay, {"vendor_id": "V-100", "iban": "DE89370400440532013000", "amount": 100}, facts)
@@ -194,3 +200,34 @@ def test_shipped_writes_declare_what_they_do() -> None:
         "payments__submit_dispute_evidence",
         "tracker__add_comment",
     ]
+
+
+def test_facts_come_from_the_connector_that_answered_not_from_field_names() -> None:
+    """Stripe-shaped data from a system that does not vouch for it establishes nothing, and a
+    connector with its own shapes establishes charges and payees the gate then checks."""
+    stripe_shaped = {"object": "charge", "id": "ch_9", "customer": "cus_1", "amount": 100}
+    assert "charges" not in observe(stripe_shaped)
+    assert "charges" not in observe(stripe_shaped, Connector.facts)
+
+    class Ledger(Connector):
+        kind = "ledger"
+
+        @classmethod
+        def facts(cls, data: Any) -> Facts:
+            return {
+                "charges": {
+                    data["txn"]: {"customer": data["payer"], "amount": data["cents"], "amount_refunded": 0}
+                },
+                "customers": {data["payer"]: data["payer_email"]},
+                "vendors": {"P1": {"name": "Payee", "iban": "de89 3704 0044 0532 0130 00"}},
+            }
+
+    answer = {"txn": "T-1", "payer": "c-7", "payer_email": "ann@example.com", "cents": 4000}
+    facts = new_facts()
+    merge_facts(facts, {"requester_email": "ann@example.com"})
+    merge_facts(facts, observe(answer, Ledger.facts))
+    assert facts["vendors"]["P1"]["iban"] == "DE89370400440532013000"
+    refund = tool("ledger__reverse", effects=Effects(money=Money(source="txn")))
+    assert Policy().decide(refund, {"txn": "T-1", "amount": 4000}, facts).risk == "medium"
+    too_much = Policy().decide(refund, {"txn": "T-1", "amount": 5000}, facts)
+    assert too_much.risk == "high" and any("exceeds what is left" in r for r in too_much.reasons)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.agent.policy import Policy, new_facts
+from app.agent.policy import Policy, merge_facts, new_facts, observe
 from app.services.connections import ConnectorPool, add_connection
 from app.store.crypto import SecretBox
 from app.store.db import Database
@@ -24,12 +24,26 @@ from connectors.registry import CONNECTOR_TYPES, connector_type
 PACKAGE = '''
 from typing import Any
 
-from connectors.base import Connector, Money, operation
+from connectors.base import Connector, Facts, Money, objects, operation
 
 
 class TreasuryConnector(Connector):
     kind = "treasury"
     description = "A bank's treasury API (test plug-in)."
+
+    @classmethod
+    def facts(cls, data: Any) -> Facts:
+        payees = {
+            str(n["payee_ref"]): {"name": n["display_name"], "iban": n["account"]}
+            for n in objects(data)
+            if "payee_ref" in n
+        }
+        return {"vendors": payees}
+
+    @operation(effect="read")
+    async def list_payees(self) -> list[dict[str, Any]]:
+        """The payees on file."""
+        return [{"payee_ref": "P-1", "display_name": "Contoso", "account": "DE89 3704 0044 0532 0130 00"}]
 
     @operation(effect="read")
     async def get_balance(self, account: str) -> dict[str, Any]:
@@ -38,7 +52,12 @@ class TreasuryConnector(Connector):
 
     @operation(effect="write", idempotency="key", money=Money(amount="amount_cents", currency="currency"))
     async def send_wire(
-        self, account: str, amount_cents: int, currency: str, idempotency_key: str | None = None
+        self,
+        account: str,
+        amount_cents: int,
+        currency: str,
+        iban: str = "",
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Wire money out of one of our accounts."""
         return {"sent": amount_cents}
@@ -93,5 +112,16 @@ async def test_a_plugin_kind_reaches_the_catalogue_and_the_policy_reads_its_decl
         assert "moves money, which cannot be undone" in big.reasons
         small = policy.decide(label, {"account": "A1", "label": "payroll"}, new_facts())
         assert small.needs_approval and small.risk == "low" and small.required_approvals == 1
+
+        # Its answers become the gate's facts through its own `facts`: a wire to a payee it
+        # listed is plain; one to an account it never listed is high risk.
+        payees = catalogue.get("bank__list_payees")
+        facts = new_facts()
+        merge_facts(facts, observe(await payees.invoke({}, None), payees.facts))
+        wire_to = {"account": "A1", "amount_cents": 500, "currency": "EUR"}
+        known = policy.decide(wire, {**wire_to, "iban": "DE89370400440532013000"}, facts)
+        assert known.risk == "medium" and not any("payee account" in r for r in known.reasons)
+        unknown = policy.decide(wire, {**wire_to, "iban": "GB29NWBK60161331926819"}, facts)
+        assert unknown.risk == "high" and any("not on any vendor record" in r for r in unknown.reasons)
     finally:
         await pool.aclose()

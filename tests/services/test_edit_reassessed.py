@@ -20,6 +20,7 @@ from app.store.runs import SqlRunStore
 from app.store.tables import Run
 from connectors.base import Effects, Money
 from connectors.base import Message as Said
+from connectors.payments.client import PaymentsConnector
 from tools.base import Catalogue, Tool
 
 PAT, LEE, KIM = (Principal(n, "approver") for n in ("pat", "lee", "kim"))
@@ -52,7 +53,9 @@ class Payments:
     def catalogue(self) -> Catalogue:
         def read(name: str, fn: Any, prop: str) -> Tool:
             schema = {"type": "object", "properties": {prop: {"type": "string"}}, "required": [prop]}
-            return Tool(f"pay__{name}", "pay", name, "", schema, "read", "none", fn)
+            return Tool(
+                f"pay__{name}", "pay", name, "", schema, "read", "none", fn, facts=PaymentsConnector.facts
+            )
 
         refund_schema = {
             "type": "object",

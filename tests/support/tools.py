@@ -30,8 +30,9 @@ async def _noop(args: dict[str, Any], key: str | None) -> Any:
 def tool(name: str, effect: str = "write", *, effects: Effects | None = None) -> Tool:
     """`connection__operation` as a tool; a shipped operation brings its declared effect and effects."""
     connection, operation = name.split("__")
-    spec = next((s for s in SHIPPED[connection].operations() if s.name == operation), None)
-    if spec is not None and effects is None:
+    kind = SHIPPED.get(connection)
+    spec = next((s for s in kind.operations() if s.name == operation), None) if kind else None
+    if kind is not None and spec is not None and effects is None:
         return Tool(
             name,
             connection,
@@ -42,5 +43,6 @@ def tool(name: str, effect: str = "write", *, effects: Effects | None = None) ->
             spec.idempotency,
             _noop,
             spec.declared_effects,
+            kind.facts,
         )
     return Tool(name, connection, operation, "", {"type": "object"}, effect, "key", _noop, effects)  # type: ignore[arg-type]
