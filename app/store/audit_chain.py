@@ -18,9 +18,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import Table, event, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.tables import AuditEntry, utcnow
@@ -29,6 +30,19 @@ GENESIS = "0" * 64
 # Any fixed 64-bit number; names the chain's lock among the database's advisory locks.
 _PG_LOCK = 0x5357_4254_4155_4454 & 0x7FFF_FFFF_FFFF_FFFF
 _PENDING = "audit_unsealed"
+_STAGED = "audit_staged"
+_COLUMNS = (
+    "id",
+    "at",
+    "actor",
+    "event",
+    "subject_type",
+    "subject_id",
+    "data",
+    "chain_seq",
+    "prev_hash",
+    "hash",
+)
 
 
 def _iso(at: datetime | None) -> str:
@@ -58,14 +72,46 @@ def link(prev_hash: str, entry: Any) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(entry)).hexdigest()
 
 
+# The chain's statements, built once: they run in every committing transaction, and
+# building a select costs more than SQLite takes to answer it.
+_HEAD = text(
+    "SELECT chain_seq, hash FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
+)
+_HEAD_AND_TOP = text(
+    "SELECT (SELECT max(id) FROM audit_log), chain_seq, hash FROM audit_log "
+    "WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
+)
+_TOP = text("SELECT max(id) FROM audit_log")
+_PG_IDS = text("SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) FROM generate_series(1, :n)")
+_PG_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
+
+
 def _head(session: Session) -> tuple[int, str]:
-    row = session.execute(
-        select(AuditEntry.chain_seq, AuditEntry.hash)
-        .where(AuditEntry.chain_seq.is_not(None))
-        .order_by(AuditEntry.chain_seq.desc())
-        .limit(1)
-    ).first()
+    row = session.connection().execute(_HEAD).first()
     return (int(row[0] or 0), str(row[1])) if row is not None else (0, GENESIS)
+
+
+def stage(
+    session: Session,
+    actor: str,
+    event: str,
+    subject_type: str | None,
+    subject_id: str | None,
+    data: dict[str, Any],
+) -> None:
+    """An audit row for this transaction, written chained with one INSERT when it commits.
+
+    Plain values rather than an ORM object: the unit of work costs more than the row."""
+    row = SimpleNamespace(
+        id=None,
+        at=utcnow(),
+        actor=actor,
+        event=event,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        data=data,
+    )
+    session.info.setdefault(_STAGED, []).append(row)
 
 
 def _collect(session: Session, flush_context: Any) -> None:
@@ -79,9 +125,8 @@ def _new_ids(session: Session, n: int, postgres: bool) -> list[int]:
     PostgreSQL draws them from the column's own sequence; SQLite's single writer (BEGIN
     IMMEDIATE holds the lock) takes the next ones after the largest."""
     if postgres:
-        q = text("SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) FROM generate_series(1, :n)")
-        return [int(i) for i in session.execute(q, {"n": n}).scalars()]
-    top = int(session.scalar(select(func.max(AuditEntry.id))) or 0)
+        return [int(i) for i in session.connection().execute(_PG_IDS, {"n": n}).scalars()]
+    top = int(session.connection().scalar(_TOP) or 0)
     return list(range(top + 1, top + n + 1))
 
 
@@ -89,15 +134,7 @@ def _head_and_ids(session: Session, n: int, postgres: bool) -> tuple[tuple[int, 
     """The chain's head and, on SQLite, the next `n` ids, read in one statement."""
     if postgres or not n:
         return _head(session), _new_ids(session, n, postgres) if n else []
-    head = (
-        select(AuditEntry.chain_seq, AuditEntry.hash)
-        .where(AuditEntry.chain_seq.is_not(None))
-        .order_by(AuditEntry.chain_seq.desc())
-        .limit(1)
-        .subquery()
-    )
-    top = select(func.max(AuditEntry.id)).scalar_subquery()
-    row = session.execute(select(top, head.c.chain_seq, head.c.hash).select_from(head)).first()
+    row = session.connection().execute(_HEAD_AND_TOP).first()
     if row is None:  # an empty chain: no head row to join
         return (0, GENESIS), _new_ids(session, n, postgres)
     start = int(row[0] or 0)
@@ -106,31 +143,39 @@ def _head_and_ids(session: Session, n: int, postgres: bool) -> tuple[tuple[int, 
 
 def _seal(session: Session) -> None:
     fresh = [o for o in session.new if isinstance(o, AuditEntry)]
-    if not session.info.get(_PENDING) and not fresh:
+    staged: list[Any] = session.info.pop(_STAGED, [])
+    if not session.info.get(_PENDING) and not fresh and not staged:
         return
     postgres = session.get_bind().dialect.name == "postgresql"
+    unnumbered = [*fresh, *staged]
     with session.no_autoflush:
         if postgres:  # ids first: the lock is the last one this transaction takes
-            ids = _new_ids(session, len(fresh), postgres) if fresh else []
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+            ids = _new_ids(session, len(unnumbered), postgres) if unnumbered else []
+            session.connection().execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
             seq, prev = _head(session)
         else:
-            (seq, prev), ids = _head_and_ids(session, len(fresh), postgres)
-        for entry, new_id in zip(fresh, ids, strict=True):
+            (seq, prev), ids = _head_and_ids(session, len(unnumbered), postgres)
+        for entry, new_id in zip(unnumbered, ids, strict=True):
             entry.id = new_id
             entry.at = entry.at or utcnow()  # hashed as stored
-        entries = sorted([*session.info.pop(_PENDING, []), *fresh], key=lambda e: e.id)
+        entries = sorted([*session.info.pop(_PENDING, []), *unnumbered], key=lambda e: e.id)
         for entry in entries:
             seq += 1
             entry.chain_seq = seq
             entry.prev_hash = prev
             entry.hash = prev = link(prev, entry)
+        if staged:
+            session.connection().execute(
+                insert(cast(Table, AuditEntry.__table__)),
+                [{c: getattr(e, c) for c in _COLUMNS} for e in staged],
+            )
     session.flush()
     session.info.pop(_PENDING, None)
 
 
 def _forget(session: Session, *args: Any) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_STAGED, None)
 
 
 def install(factory: sessionmaker[Session]) -> None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import and_, event, exists, func, or_, select, update
+from sqlalchemy import Table, and_, event, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -31,15 +32,19 @@ from app.agent.ports import (
     RunSnapshot,
     StepRecord,
 )
+from app.store import audit_chain
 from app.store.db import Database
-from app.store.tables import Action, AuditEntry, Run, Step, utcnow
+from app.store.tables import Action, Run, Step, new_id, utcnow
 
+# The store's hot paths speak SQLAlchemy Core to these tables: one statement each, with no
+# unit of work to flush (the ORM's bookkeeping cost more than the statements themselves).
+RUNS, STEPS, ACTIONS = (cast(Table, t.__table__) for t in (Run, Step, Action))
 EXPIRY_SCAN_SECONDS = 30.0  # a busy queue still looks for expired approvals this often
 
 log = logging.getLogger("switchboard.store")
 
 
-def step_record(s: Step) -> StepRecord:
+def step_record(s: Any) -> StepRecord:
     return StepRecord(
         seq=s.seq,
         kind=s.kind,
@@ -54,7 +59,19 @@ def step_record(s: Step) -> StepRecord:
     )
 
 
-def action_record(a: Action) -> ActionRecord:
+def _step_summary(r: StepRecord) -> dict[str, Any]:
+    """What the audit row of a step says: enough to follow a run without its payloads."""
+    summary: dict[str, Any] = {"seq": r.seq, "name": r.name}
+    if r.kind == "model_call":
+        summary.update(
+            model=r.model, prompt=r.prompt_version, input_tokens=r.input_tokens, output_tokens=r.output_tokens
+        )
+    elif r.kind == "tool_call":
+        summary.update(tool=r.data.get("tool"), effect=r.data.get("effect"), is_error=r.data.get("is_error"))
+    return summary
+
+
+def action_record(a: Any) -> ActionRecord:
     return ActionRecord(
         id=a.id,
         run_id=a.run_id,
@@ -78,7 +95,7 @@ def action_record(a: Action) -> ActionRecord:
 def audit(
     s: Session, actor: str, event: str, subject_type: str | None, subject_id: str | None, data: dict[str, Any]
 ) -> None:
-    s.add(AuditEntry(actor=actor, event=event, subject_type=subject_type, subject_id=subject_id, data=data))
+    audit_chain.stage(s, actor, event, subject_type, subject_id, data)
 
 
 class SqlRunStore:
@@ -96,13 +113,14 @@ class SqlRunStore:
     # -- reading --------------------------------------------------------------
     def load(self, run_id: str) -> RunSnapshot:
         with self.db.read() as s:
-            run = s.get(Run, run_id)
+            c = s.connection()
+            run = c.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
             if run is None:
                 raise KeyError(run_id)
-            steps = s.scalars(select(Step).where(Step.run_id == run_id).order_by(Step.seq)).all()
-            actions = s.scalars(
-                select(Action).where(Action.run_id == run_id).order_by(Action.created_at)
-            ).all()
+            steps = c.execute(select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.seq))
+            actions = c.execute(
+                select(ACTIONS).where(ACTIONS.c.run_id == run_id).order_by(ACTIONS.c.created_at)
+            )
             return RunSnapshot(
                 id=run.id,
                 kind=run.kind,
@@ -117,48 +135,54 @@ class SqlRunStore:
             )
 
     # -- fenced writes --------------------------------------------------------
-    def _locked(self, s: Session, run_id: str, owner: str) -> Run:
-        run = s.scalars(select(Run).where(Run.id == run_id).with_for_update()).one()
-        if run.lease_owner != owner:
-            raise LeaseLost(run_id)
-        return run
-
-    def _add_step(self, s: Session, run: Run, owner: str, step: NewStep, seq: int | None = None) -> Step:
-        if seq is None:
-            seq = self._next_seq(s, run.id, owner)
-        s.info[self._seq_key] = ((run.id, owner), seq + 1)  # remembered once the write commits
-        row = Step(
-            run_id=run.id,
-            seq=seq,
-            kind=step.kind,
-            name=step.name,
-            data=step.data,
-            prompt_version=step.prompt_version,
-            model=step.model,
-            input_tokens=step.input_tokens,
-            output_tokens=step.output_tokens,
-            cost_usd=step.cost_usd,
-            latency_ms=step.latency_ms,
+    @staticmethod
+    def _fence(s: Session, run_id: str, owner: str, **values: Any) -> None:
+        """Lock the run's row and check the lease in one statement: an UPDATE only the lease's
+        holder can match (PostgreSQL locks the row; SQLite's BEGIN IMMEDIATE holds the writer)."""
+        values.setdefault("updated_at", utcnow())
+        res = s.connection().execute(
+            update(RUNS).where(RUNS.c.id == run_id, RUNS.c.lease_owner == owner).values(**values)
         )
-        s.add(row)
-        run.input_tokens += step.input_tokens
-        run.output_tokens += step.output_tokens
-        run.cost_usd += step.cost_usd
-        run.updated_at = utcnow()
-        summary: dict[str, Any] = {"seq": seq, "name": step.name}
-        if step.kind == "model_call":
-            summary.update(
-                model=step.model,
-                prompt=step.prompt_version,
-                input_tokens=step.input_tokens,
-                output_tokens=step.output_tokens,
+        if not res.rowcount:
+            raise LeaseLost(run_id)
+
+    @staticmethod
+    def _usage(steps: list[NewStep]) -> dict[str, Any]:
+        """The run's token and cost totals, grown by these steps (in the fencing UPDATE)."""
+        if not any(st.input_tokens or st.output_tokens or st.cost_usd for st in steps):
+            return {}
+        return {
+            "input_tokens": RUNS.c.input_tokens + sum(st.input_tokens for st in steps),
+            "output_tokens": RUNS.c.output_tokens + sum(st.output_tokens for st in steps),
+            "cost_usd": RUNS.c.cost_usd + sum(st.cost_usd for st in steps),
+        }
+
+    def _insert_steps(self, s: Session, run_id: str, owner: str, steps: list[NewStep]) -> list[StepRecord]:
+        """Insert steps (call with the run fenced) and audit each; one INSERT for all of them."""
+        first = self._next_seq(s, run_id, owner)
+        s.info[self._seq_key] = ((run_id, owner), first + len(steps))  # remembered once this commits
+        now = utcnow()
+        records = [
+            StepRecord(
+                seq=first + i,
+                kind=st.kind,
+                name=st.name,
+                data=st.data,
+                prompt_version=st.prompt_version,
+                model=st.model,
+                input_tokens=st.input_tokens,
+                output_tokens=st.output_tokens,
+                cost_usd=st.cost_usd,
+                latency_ms=st.latency_ms,
             )
-        elif step.kind == "tool_call":
-            summary.update(
-                tool=step.data.get("tool"), effect=step.data.get("effect"), is_error=step.data.get("is_error")
-            )
-        audit(s, owner, f"step.{step.kind}", "run", run.id, summary)
-        return row
+            for i, st in enumerate(steps)
+        ]
+        s.connection().execute(
+            insert(STEPS), [{**vars(r), "run_id": run_id, "created_at": now} for r in records]
+        )
+        for r in records:
+            audit(s, owner, f"step.{r.kind}", "run", run_id, _step_summary(r))
+        return records
 
     def _commit_seq(self, s: Session) -> None:
         pending = s.info.pop(self._seq_key, None)
@@ -171,18 +195,13 @@ class SqlRunStore:
         known = self._seqs.get((run_id, owner))
         if known is not None:
             return known
-        return int(s.scalar(select(func.max(Step.seq)).where(Step.run_id == run_id)) or 0) + 1
+        top = s.connection().scalar(select(func.max(STEPS.c.seq)).where(STEPS.c.run_id == run_id))
+        return int(top or 0) + 1
 
     def append_step(
         self, run_id: str, owner: str, step: NewStep, *, run_fields: dict[str, Any] | None = None
     ) -> StepRecord:
-        with self.db.session() as s:
-            run = self._locked(s, run_id, owner)
-            for k, v in (run_fields or {}).items():
-                setattr(run, k, v)
-            row = self._add_step(s, run, owner, step)
-            s.flush()
-            return step_record(row)
+        return self.append_steps(run_id, owner, [step], run_fields=run_fields)[0]
 
     def append_steps(
         self, run_id: str, owner: str, steps: list[NewStep], *, run_fields: dict[str, Any] | None = None
@@ -190,77 +209,90 @@ class SqlRunStore:
         """Commit several steps (and run fields) in one transaction, fenced by the lease: a pass
         holds the steps a replay could redo and commits them with the next durable one."""
         with self.db.session() as s:
-            run = self._locked(s, run_id, owner)
-            for k, v in (run_fields or {}).items():
-                setattr(run, k, v)
-            first = self._next_seq(s, run_id, owner)
-            rows = [self._add_step(s, run, owner, step, first + i) for i, step in enumerate(steps)]
-            s.flush()
-            return [step_record(r) for r in rows]
+            self._fence(s, run_id, owner, **(run_fields or {}), **self._usage(steps))
+            return self._insert_steps(s, run_id, owner, steps)
 
     def propose_actions(
         self, run_id: str, owner: str, actions: list[NewAction], step: NewStep
     ) -> list[ActionRecord]:
         with self.db.session() as s:
-            run = self._locked(s, run_id, owner)
-            rows = []
-            for a in actions:
-                row = Action(
-                    run_id=run_id,
-                    tool_call_id=a.tool_call_id,
-                    tool=a.tool,
-                    connection=a.connection,
-                    operation=a.operation,
-                    arguments=a.arguments,
-                    proposed_arguments=a.arguments,
-                    status=a.status,
-                    risk=a.risk,
-                    reasons=a.reasons,
-                    effects=a.effects,
-                    provenance=a.provenance,
-                    facts=a.facts,
-                    requested_by=a.requested_by,
-                    required_approvals=a.required_approvals,
-                    expires_at=utcnow() + timedelta(hours=self.approval_ttl_hours)
-                    if a.status == "pending"
-                    else None,
-                    decided_by=a.decided_by,
-                    decided_at=utcnow() if a.status != "pending" else None,
-                )
-                s.add(row)
-                rows.append(row)
-            self._add_step(s, run, owner, step)
-            s.flush()
+            self._fence(s, run_id, owner, **self._usage([step]))
+            now = utcnow()
+            expires = now + timedelta(hours=self.approval_ttl_hours)
+            rows = [
+                {
+                    "id": new_id(),
+                    "run_id": run_id,
+                    "tool_call_id": a.tool_call_id,
+                    "tool": a.tool,
+                    "connection": a.connection,
+                    "operation": a.operation,
+                    "arguments": a.arguments,
+                    "proposed_arguments": a.arguments,
+                    "status": a.status,
+                    "risk": a.risk,
+                    "reasons": a.reasons,
+                    "effects": a.effects,
+                    "provenance": a.provenance,
+                    "facts": a.facts,
+                    "requested_by": a.requested_by,
+                    "required_approvals": a.required_approvals,
+                    "approvals": [],
+                    "attempts": 0,
+                    "expires_at": expires if a.status == "pending" else None,
+                    "decided_by": a.decided_by,
+                    "decided_at": now if a.status != "pending" else None,
+                    "created_at": now,
+                }
+                for a in actions
+            ]
+            if rows:
+                s.connection().execute(insert(ACTIONS), rows)
+            self._insert_steps(s, run_id, owner, [step])
             for row in rows:
                 audit(
                     s,
                     owner,
                     "action.proposed",
                     "action",
-                    row.id,
-                    {"run_id": run_id, "tool": row.tool, "status": row.status, "risk": row.risk},
+                    str(row["id"]),
+                    {"run_id": run_id, "tool": row["tool"], "status": row["status"], "risk": row["risk"]},
                 )
-            return [action_record(r) for r in rows]
+            return [
+                action_record(SimpleNamespace(**row, reason=None, result=None, error=None)) for row in rows
+            ]
+
+    @staticmethod
+    def _action(s: Session, action_id: str) -> Any:
+        """The action's row, locked (actions are locked before their run)."""
+        q = select(ACTIONS).where(ACTIONS.c.id == action_id).with_for_update()
+        row = s.connection().execute(q).first()
+        if row is None:
+            raise KeyError(action_id)
+        return row
+
+    @staticmethod
+    def _set_action(s: Session, action: Any, **values: Any) -> ActionRecord:
+        s.connection().execute(update(ACTIONS).where(ACTIONS.c.id == action.id).values(**values))
+        return action_record(SimpleNamespace(**{**action._mapping, **values}))
 
     def start_execution(self, action_id: str, owner: str) -> ActionRecord:
         with self.db.session() as s:
-            action = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one()
-            self._locked(s, action.run_id, owner)
+            action = self._action(s, action_id)
+            self._fence(s, action.run_id, owner)
             if action.status not in ("approved", "executing"):
                 raise LeaseLost(f"action {action_id} is {action.status}, not approved")
             resumed = action.status == "executing"
-            action.status = "executing"
-            action.attempts += 1
+            attempts = (action.attempts or 0) + 1
+            record = self._set_action(s, action, status="executing", attempts=attempts)
             audit(
                 s,
                 owner,
                 "action.executing",
                 "action",
                 action.id,
-                {"attempt": action.attempts, "tool": action.tool, "resumed": resumed},
+                {"attempt": attempts, "tool": action.tool, "resumed": resumed},
             )
-            s.flush()
-            record = action_record(action)
             record.resumed = resumed
             return record
 
@@ -275,16 +307,14 @@ class SqlRunStore:
         step: NewStep,
     ) -> ActionRecord:
         with self.db.session() as s:
-            action = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one()
-            run = self._locked(s, action.run_id, owner)
-            action.status = status
-            action.result = result
-            action.error = error
-            action.executed_at = utcnow()
-            self._add_step(s, run, owner, step)
+            action = self._action(s, action_id)
+            self._fence(s, action.run_id, owner, **self._usage([step]))
+            record = self._set_action(
+                s, action, status=status, result=result, error=error, executed_at=utcnow()
+            )
+            self._insert_steps(s, action.run_id, owner, [step])
             audit(s, owner, f"action.{status}", "action", action.id, {"tool": action.tool, "error": error})
-            s.flush()
-            return action_record(action)
+            return record
 
     def set_status(
         self,
@@ -296,53 +326,50 @@ class SqlRunStore:
         result: dict[str, Any] | None = None,
     ) -> str:
         with self.db.session() as s:
-            run = self._locked(s, run_id, owner)
             if status == "waiting_approval":
-                # People may have decided while this pass ran: the lock is held, so count now.
+                # People may have decided while this pass ran: lock first, then count.
+                self._fence(s, run_id, owner)
                 status = park_status(s, run_id)
-            run.status = status
-            run.error = error
-            run.retries = 0
-            run.not_before = None
+            fields: dict[str, Any] = {"status": status, "error": error, "retries": 0, "not_before": None}
             if result is not None:
-                run.result = result
-            run.updated_at = utcnow()
+                fields["result"] = result
             # The pass ends here: give up the lease in the same commit rather than in a second one.
-            run.lease_owner = None
-            run.lease_expires_at = None
+            self._fence(s, run_id, owner, **fields, lease_owner=None, lease_expires_at=None)
             audit(s, owner, f"run.{status}", "run", run_id, {"error": error} if error else {})
         self._released.add((run_id, owner))
         return status
 
     def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:
         with self.db.session() as s:
-            action = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one()
-            self._locked(s, action.run_id, owner)
+            action = self._action(s, action_id)
+            self._fence(s, action.run_id, owner)
             if action.status not in ("approved", "executing"):
                 return action_record(action)
-            action.status = "failed"
-            action.error = error
-            action.executed_at = utcnow()
+            record = self._set_action(s, action, status="failed", error=error, executed_at=utcnow())
             audit(s, owner, "action.failed", "action", action.id, {"tool": action.tool, "error": error})
-            return action_record(action)
+            return record
 
     def requeue(self, run_id: str, owner: str, *, error: str, delay: float) -> None:
         with self.db.session() as s:
-            run = self._locked(s, run_id, owner)
-            run.status = "queued"
-            run.error = error
-            run.retries = (run.retries or 0) + 1
-            run.not_before = utcnow() + timedelta(seconds=delay)
-            run.lease_owner = None
-            run.lease_expires_at = None
-            run.updated_at = utcnow()
+            self._fence(
+                s,
+                run_id,
+                owner,
+                status="queued",
+                error=error,
+                retries=RUNS.c.retries + 1,
+                not_before=utcnow() + timedelta(seconds=delay),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            retries = s.connection().scalar(select(RUNS.c.retries).where(RUNS.c.id == run_id))
             audit(
                 s,
                 owner,
                 "run.retry_later",
                 "run",
                 run_id,
-                {"error": error, "retries": run.retries, "delay_seconds": round(delay, 1)},
+                {"error": error, "retries": retries, "delay_seconds": round(delay, 1)},
             )
 
     def is_transient(self, exc: BaseException) -> bool:
