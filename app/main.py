@@ -218,7 +218,7 @@ class Container:
         notifier = self._notifier()
 
         async def parked(run_id: str) -> None:
-            if follow_up(run_id):
+            if await self.offload(follow_up, run_id):
                 self.wake()
             if notifier is not None:
                 await notifier(run_id)

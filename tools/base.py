@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -64,13 +65,17 @@ class Tool:
     def is_write(self) -> bool:
         return self.effect == "write"
 
+    @cached_property
+    def _validator(self) -> Draft202012Validator:
+        """Built once per tool: a tool's schema does not change while it is in a catalogue."""
+        return Draft202012Validator(self.input_schema)
+
     def validate(self, arguments: Any) -> list[str]:
         """Every way the arguments break the schema, as 'path: message' lines."""
         if not isinstance(arguments, dict):
             return [f"arguments must be a JSON object, got {type(arguments).__name__}"]
-        validator = Draft202012Validator(self.input_schema)
         errors = []
-        for err in sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path)):
+        for err in sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.absolute_path)):
             where = "/".join(str(p) for p in err.absolute_path) or "(root)"
             errors.append(f"{where}: {err.message}")
         return errors

@@ -98,7 +98,8 @@ def replayed(rec: StepRecord) -> ToolOutcome:
 
 def trim_to_tokens(text: str, budget: int = TOOL_RESULT_TOKEN_BUDGET) -> str:
     """Keep a tool result inside its token budget, saying that it was cut."""
-    if count_tokens(text) <= budget:
+    # Every token stands for at least one UTF-8 byte: a short text fits without being counted.
+    if len(text.encode()) <= budget or count_tokens(text) <= budget:
         return text
     lo, hi = 0, len(text)
     while lo < hi:  # longest prefix that fits

@@ -48,10 +48,22 @@ class PromptLibrary:
         )
         self.env.filters["untrusted"] = untrusted
         self.env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
+        self._versions: dict[str, tuple[int, list[int]]] = {}
 
     def versions(self, name: str) -> list[int]:
+        """The template versions on disk, read again only when the folder changed (a new file
+        changes its mtime): every model call asks, and a glob costs more than the render."""
         folder = self.root / name
-        return sorted(int(p.stem[1:]) for p in folder.glob("v*.j2") if p.stem[1:].isdigit())
+        try:
+            stamp = folder.stat().st_mtime_ns
+        except OSError:
+            return []
+        known = self._versions.get(name)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        found = sorted(int(p.stem[1:]) for p in folder.glob("v*.j2") if p.stem[1:].isdigit())
+        self._versions[name] = (stamp, found)
+        return found
 
     def latest(self, name: str) -> int:
         versions = self.versions(name)

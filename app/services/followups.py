@@ -75,12 +75,14 @@ class ReplyFollowUp:
         self.catalogue = catalogue
 
     def __call__(self, run_id: str) -> int:
-        with self.db.session() as s:
+        with self.db.read() as s:
             created = s.scalars(
                 select(Action).where(
                     Action.run_id == run_id, Action.operation == CREATE, Action.status == "succeeded"
                 )
             ).all()
+            if not created:
+                return 0
             ahead = {
                 e.subject_id: e
                 for e in s.scalars(

@@ -149,7 +149,8 @@ class TriagePipeline:
         variables: dict[str, Any] = {
             "ticket": _public(ticket),
             "taxonomy": self.taxonomy,
-            "examples": self.examples(),
+            # Read off the event loop, and only when the model is to be asked (not on a replay).
+            "examples": [] if ctx.recorded("classify/0") else await ctx.io(self.examples),
         }
         out = await ctx.structured(
             "classify",

@@ -19,7 +19,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, event, exists, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, event, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -399,29 +399,12 @@ class SqlRunStore:
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
 
-    @staticmethod
-    def _runnable(now: Any) -> Any:
-        """Queued (and past any backoff), or running under a lease that lapsed (its worker died)
-        or under none (its worker let go of it without leaving a status: the requeue after a
-        dropped connection failed too, and the release that followed did not)."""
-        return or_(
-            and_(Run.status == "queued", or_(Run.not_before.is_(None), Run.not_before <= now)),
-            and_(Run.status == "running", or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now)),
-        )
-
     def _take(self, s: Session, run_id: str, owner: str, seconds: float, now: Any) -> bool:
         """Compare-and-set the lease: only one worker can win a run."""
-        res = s.execute(
-            update(Run)
-            .where(Run.id == run_id, self._runnable(now))
-            .values(
-                status="running",
-                lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=seconds),
-                attempts=Run.attempts + 1,
-            )
+        res = s.connection().execute(
+            _TAKE, {"run_id": run_id, "owner": owner, "now": now, "until": now + timedelta(seconds=seconds)}
         )
-        if not res.rowcount:  # type: ignore[attr-defined]
+        if not res.rowcount:
             return False
         self._released.discard((run_id, owner))  # a new pass holds the lease again
         self._seqs.pop((run_id, owner), None)
@@ -441,13 +424,12 @@ class SqlRunStore:
                     return run_id
             self._next_expiry_scan = time.monotonic() + EXPIRY_SCAN_SECONDS
             self._expire_actions(s, now)
+            s.flush()  # the claim below is a Core statement: it does not flush for us
             return self._claim_one(s, owner, seconds, now)
 
     def _claim_one(self, s: Session, owner: str, seconds: float, now: Any) -> str | None:
-        q = select(Run.id).where(self._runnable(now)).order_by(Run.created_at).limit(1)
-        if self.db.is_postgres:
-            q = q.with_for_update(skip_locked=True)
-        run_id = s.scalar(q)
+        q = _OLDEST_LOCKED if self.db.is_postgres else _OLDEST
+        run_id = s.connection().scalar(q, {"now": now})
         return run_id if run_id is not None and self._take(s, run_id, owner, seconds, now) else None
 
     def claim_run(self, run_id: str, owner: str, seconds: float) -> bool:
@@ -483,6 +465,35 @@ class SqlRunStore:
             audit(s, actor, event, subject_type, subject_id, data)
 
 
+def _runnable(now: Any) -> Any:
+    """Queued (and past any backoff), or running under a lease that lapsed (its worker died)
+    or under none (its worker let go of it without leaving a status: the requeue after a
+    dropped connection failed too, and the release that followed did not)."""
+    return or_(
+        and_(RUNS.c.status == "queued", or_(RUNS.c.not_before.is_(None), RUNS.c.not_before <= now)),
+        and_(
+            RUNS.c.status == "running",
+            or_(RUNS.c.lease_expires_at.is_(None), RUNS.c.lease_expires_at < now),
+        ),
+    )
+
+
+# Claims run many times a second on a busy queue: their statements are built once.
+_NOW: Any = bindparam("now")
+_OLDEST = select(RUNS.c.id).where(_runnable(_NOW)).order_by(RUNS.c.created_at).limit(1)
+_OLDEST_LOCKED = _OLDEST.with_for_update(skip_locked=True)
+_TAKE = (
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("run_id"), _runnable(_NOW))
+    .values(
+        status="running",
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until"),
+        attempts=RUNS.c.attempts + 1,
+    )
+)
+
+
 def _any(run_id: Any, *statuses: str) -> Any:
     return exists().where(Action.run_id == run_id, Action.status.in_(statuses))
 
@@ -509,16 +520,18 @@ def requeue_if_decided(s: Session, run_id: str, *, actor: str = "system") -> boo
     second one sees the first (READ COMMITTED takes a fresh snapshot per statement).
     """
     s.flush()
-    run = s.scalars(select(Run).where(Run.id == run_id).with_for_update()).one_or_none()
-    if run is None or run.status not in RUN_PARKED:
+    c = s.connection()
+    current = c.scalar(select(RUNS.c.status).where(RUNS.c.id == run_id).with_for_update())
+    if current is None or current not in RUN_PARKED:
         return False  # running: its worker parks it under this same lock and sees the decision
     status = park_status(s, run_id)
-    if status == run.status:
+    if status == current:
         return False
-    run.status = status
-    run.updated_at = utcnow()
+    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
     if status == "queued":
-        run.not_before = None
+        values["not_before"] = None
+    c.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
+    if status == "queued":
         audit(s, actor, "run.requeued", "run", run_id, {})
         return True
     return False
