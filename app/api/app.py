@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,6 +34,23 @@ async def _stopped(task: asyncio.Task[None], grace: float) -> None:
     """Wait up to `grace` seconds for a stopping worker to drain, then cancel it (leases lapse)."""
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await asyncio.wait_for(task, grace)
+
+
+# `switchboard serve --workers N`: the settings every server process builds its app from.
+SERVE_SETTINGS = "SWITCHBOARD_SERVE_SETTINGS"
+SERVE_WORKER = "SWITCHBOARD_SERVE_WORKER"
+
+
+def from_environment() -> FastAPI:
+    """The app of one of several server processes: the parent's resolved settings, from the
+    environment it set, so every process serves the same database with the same key."""
+    from app.config import Settings
+    from app.main import Container
+    from app.observability.logs import configure_logging
+
+    settings = Settings.model_validate_json(os.environ[SERVE_SETTINGS])
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(Container(settings), run_worker=bool(os.environ.get(SERVE_WORKER)))
 
 
 def create_app(

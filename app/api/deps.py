@@ -1,20 +1,25 @@
-"""Request-scoped dependencies: the container, the caller, their role."""
+"""Request-scoped dependencies: the container, the caller, their role.
+
+They are `async def`: FastAPI runs a plain `def` dependency on a worker thread, and a
+hop per dependency per request costs more than what these do. The one that may read
+the store (a caller the edge did not already know) does so on a thread."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.main import Container
 from app.services.auth import Principal, authenticate
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 
 
-def principal(request: Request, c: Container = Depends(container)) -> Principal:
+async def principal(request: Request, c: Container = Depends(container)) -> Principal:
     known = getattr(request.state, "principal", None)  # authenticated at the edge (app/api/edge.py)
     if isinstance(known, Principal):
         return known
@@ -28,15 +33,15 @@ def principal(request: Request, c: Container = Depends(container)) -> Principal:
                 "missing bearer token: send 'Authorization: Bearer TOKEN'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-    who = authenticate(c.db, token.strip())
+    who = await run_in_threadpool(authenticate, c.db, token.strip())
     if who is None:
         raise HTTPException(401, "unknown, revoked or expired token", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = who
     return who
 
 
-def require(role: str) -> Callable[..., Principal]:
-    def check(who: Principal = Depends(principal)) -> Principal:
+def require(role: str) -> Callable[..., Awaitable[Principal]]:
+    async def check(who: Principal = Depends(principal)) -> Principal:
         if not who.can(role):
             raise HTTPException(403, f"this needs the {role} role; {who.name} has {who.role}")
         return who

@@ -143,22 +143,35 @@ def serve(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
     worker: bool = typer.Option(False, "--worker/--no-worker", help="also advance runs in this process"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="server processes taking requests on the same port (one per core)"
+    ),
 ) -> None:
     """The API and web UI, configured from the environment."""
     import uvicorn
 
-    from app.api.app import create_app
+    from app.api.app import SERVE_SETTINGS, SERVE_WORKER, create_app
     from app.observability.logs import configure_logging, uvicorn_log_config
 
     c = _with_secret(_container())
     configure_logging(c.settings.log_format, c.settings.log_level)
     c.db.upgrade()
+    log_config = uvicorn_log_config(c.settings.log_format)
+    if workers == 1:
+        app_or_factory: Any = create_app(c, run_worker=worker)
+    else:
+        # Each process builds its own app from the settings resolved here (data dir, key).
+        os.environ[SERVE_SETTINGS] = c.settings.model_dump_json()
+        os.environ[SERVE_WORKER] = "1" if worker else ""
+        app_or_factory = "app.api.app:from_environment"
     uvicorn.run(
-        create_app(c, run_worker=worker),
+        app_or_factory,
         host=host,
         port=port,
         log_level="info",
-        log_config=uvicorn_log_config(c.settings.log_format),
+        log_config=log_config,
+        workers=workers if workers > 1 else None,
+        factory=workers > 1,
     )
 
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from app.services.errors import Invalid, NotFound
 from app.store.db import Database
@@ -50,10 +50,16 @@ def create_token(
         return row.id, token
 
 
+# Every request asks this: the statement is built once and read as plain columns.
+_BY_HASH = select(
+    ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.revoked_at, ApiToken.expires_at, ApiToken.last_used_at
+).where(ApiToken.token_hash == bindparam("hash"))
+
+
 def authenticate(db: Database, token: str) -> Principal | None:
     """Every request passes here, so it only reads; `last_used_at` is written at most once a minute."""
     with db.read() as s:
-        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        row = s.connection().execute(_BY_HASH, {"hash": hash_token(token)}).first()
         if row is None or row.revoked_at is not None:
             return None
         now = utcnow()

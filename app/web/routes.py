@@ -35,11 +35,11 @@ from app.services.bulk import bulk_refusal
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.web import present
 from app.web.security import (
+    CsrfGuard,
     LoginRequired,
     RoleRequired,
     clear_session,
     container,
-    csrf_guard,
     current,
     login_redirect,
     require,
@@ -733,7 +733,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(workflow_pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.middleware("http")(csrf_guard)
+    app.add_middleware(CsrfGuard)
 
     async def need_login(request: Request, exc: Exception) -> Response:
         return login_redirect(request)

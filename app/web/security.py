@@ -9,12 +9,14 @@ failing that, Referer) must name this host, otherwise it is refused with 403.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.main import Container
 from app.services.auth import Principal, authenticate
@@ -128,27 +130,42 @@ SECURITY_HEADERS = {
 }
 
 
-async def csrf_guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+class CsrfGuard:
     """Refuse cookie-authenticated state changes from other sites; add security headers to UI pages.
-    (Body size, text and sign-in are checked before this, at the edge: app/api/edge.py.)"""
-    path = request.url.path
-    guarded = path.startswith(("/ui/", "/api/"))
-    if (
-        guarded
-        and request.method not in SAFE_METHODS
-        and request.cookies.get(COOKIE)
-        and not _bearer(request)
-        and not same_origin(request)
-    ):
-        return JSONResponse(
-            {"error": "cross-site request refused: the Origin header does not match this site"}, 403
-        )
-    response = await call_next(request)
-    if path == "/ui" or path.startswith("/ui/"):
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+    (Body size, text and sign-in are checked before this, at the edge: app/api/edge.py.)
+
+    Pure ASGI rather than `@app.middleware("http")`: that wrapper runs every request through
+    a task group and memory streams, which costs more than this check."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path.startswith(("/ui/", "/api/")) and scope["method"] not in SAFE_METHODS:
+            request = Request(scope)
+            if request.cookies.get(COOKIE) and not _bearer(request) and not same_origin(request):
+                refused = JSONResponse(
+                    {"error": "cross-site request refused: the Origin header does not match this site"}, 403
+                )
+                await refused(scope, receive, send)
+                return
+        if not (path == "/ui" or path.startswith("/ui/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, v in SECURITY_HEADERS.items():
+                    headers.setdefault(k, v)
+                headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def template_user(who: Principal | None) -> dict[str, Any]:
