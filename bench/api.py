@@ -39,6 +39,9 @@ from bench.report import Options, Section
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 16
+# `switchboard serve --workers N`. One process by default: on a two-core machine that also
+# runs the clients, a worker and the database, a second server process only adds contention.
+SERVER_PROCESSES = int(os.environ.get("BENCH_SERVER_PROCESSES", "1"))
 PENDING = 5000
 LIST_TARGET_MS = 150.0
 TICKET_TARGET_MS = 100.0
@@ -282,10 +285,24 @@ def _later_page(base: str, token: str, pages: int) -> str | None:
     return path
 
 
+def _stat(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used (Linux /proc), to report cost apart from contention."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU a process and its live children (`serve --workers N`) have used
+    (Linux /proc), to report cost apart from contention."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat(entry.name)
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _measured(server: int, fn: Any) -> tuple[list[float], int, int, float]:
@@ -436,7 +453,8 @@ def _one_database(db_name: str, db_url: str, workdir: Path, quick: bool) -> tupl
         "SWITCHBOARD_POLL_SECONDS": "0.1",
     }
     log = workdir / "serve.log"
-    server = _spawn([sys.executable, "-m", "app", "serve", "--port", str(port)], env, log)
+    workers = str(SERVER_PROCESSES)
+    server = _spawn([sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", workers], env, log)
     _SPAWNED.append(server)
     base = f"http://127.0.0.1:{port}"
     try:
