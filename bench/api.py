@@ -454,7 +454,9 @@ def _one_database(db_name: str, db_url: str, workdir: Path, quick: bool) -> tupl
     }
     log = workdir / "serve.log"
     workers = str(SERVER_PROCESSES)
-    server = _spawn([sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", workers], env, log)
+    server = _spawn(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", workers], env, log
+    )
     _SPAWNED.append(server)
     base = f"http://127.0.0.1:{port}"
     try:
