@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import ClassVar
 
 import httpx
 
@@ -22,6 +24,9 @@ log = logging.getLogger("switchboard.limits")
 
 class ConcurrencyLimit:
     """At most `limit` holders at once (None: no limit); waits are counted, never hidden."""
+
+    # Every limit alive in this process, for the metrics scrape (app/observability/metrics.py).
+    live: ClassVar[weakref.WeakSet[ConcurrencyLimit]] = weakref.WeakSet()
 
     def __init__(self, name: str, limit: int | None):
         if limit is not None and limit < 1:
@@ -35,6 +40,7 @@ class ConcurrencyLimit:
         self.waits = 0
         self.waiting = 0
         self.waited_seconds = 0.0
+        ConcurrencyLimit.live.add(self)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -11,6 +11,10 @@ import logging
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from connectors.limits import ConcurrencyLimit
 
 log = logging.getLogger("switchboard.metrics")
 
@@ -110,3 +114,48 @@ def serve_metrics(port: int | None, addr: str = "0.0.0.0") -> bool:
     start_http_server(port, addr=addr, registry=REGISTRY)
     log.info("metrics on :%d/metrics", port)
     return True
+
+
+class LimitCollector(Collector):
+    """Calls in flight and waits on each concurrency limit of this process (per model provider,
+    per connection), read from the limits themselves when scraped; same-named limits add up."""
+
+    def collect(self) -> Any:
+        totals: dict[str, dict[str, float]] = {}
+        for limit in list(ConcurrencyLimit.live):
+            t = totals.setdefault(
+                limit.name, {"slots": 0, "in_flight": 0, "waiting": 0, "waits": 0, "seconds": 0}
+            )
+            t["slots"] += limit.limit or 0
+            t["in_flight"] += limit.in_flight
+            t["waiting"] += limit.waiting
+            t["waits"] += limit.waits
+            t["seconds"] += limit.waited_seconds
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            "slots": GaugeMetricFamily(
+                "switchboard_concurrency_limit_slots", "Calls allowed at once (0: no limit)", labels=["limit"]
+            ),
+            "in_flight": GaugeMetricFamily(
+                "switchboard_concurrency_limit_in_flight", "Calls holding a slot now", labels=["limit"]
+            ),
+            "waiting": GaugeMetricFamily(
+                "switchboard_concurrency_limit_waiting", "Calls waiting for a free slot now", labels=["limit"]
+            ),
+            "waits": CounterMetricFamily(
+                "switchboard_concurrency_limit_waits",
+                "Calls that had to wait for a free slot",
+                labels=["limit"],
+            ),
+            "seconds": CounterMetricFamily(
+                "switchboard_concurrency_limit_wait_seconds",
+                "Seconds calls spent waiting for a free slot",
+                labels=["limit"],
+            ),
+        }
+        for name, t in sorted(totals.items()):
+            for key, family in families.items():
+                family.add_metric([name], t[key])
+        yield from families.values()
+
+
+REGISTRY.register(LimitCollector())
