@@ -134,7 +134,7 @@ class ChatPipeline:
         self.core = core
 
     def _earlier_turns(self, run_id: str) -> list[tuple[str, str]]:
-        with self.db.session() as s:
+        with self.db.read() as s:
             this = s.get(Run, run_id)
             assert this is not None
             rows = s.scalars(
@@ -154,7 +154,11 @@ class ChatPipeline:
         ctx.requester_role = chat.get("role")
         effects: list[Effect] = ["read"] if chat.get("role", "viewer") == "viewer" else ["read", "write"]
         tools = ctx.catalogue.select(effects=effects)
-        history = await ctx.record("chat:history", "note", self._history_step(ctx.run.id, message, tools))
+        if (rec := ctx.recorded("chat:history")) is not None:
+            history = rec.data
+        else:  # read off the event loop, on the first pass only
+            step = await ctx.io(self._history_step, ctx.run.id, message, tools)
+            history = await ctx.record("chat:history", "note", step)
         variables = {"message": message}
         past = [Message.model_validate(m) for m in history["messages"]]
         final = await ctx.agent_loop(

@@ -329,7 +329,9 @@ class FinancePipeline:
 
     async def _own(self, ctx: RunContext) -> list[dict[str, Any]]:
         """Recorded once, so a resumed run decides on what it saw the first time."""
-        found = self.bookings(ctx.run.id) if self.bookings is not None else []
+        if (rec := ctx.recorded("read:own_bookings")) is not None:
+            return list(rec.data["bookings"])
+        found = await ctx.io(self.bookings, ctx.run.id) if self.bookings is not None else []  # off the loop
         return list((await ctx.record("read:own_bookings", "note", {"bookings": found}))["bookings"])
 
     async def _gather(self, ctx: RunContext, rec: dict[str, Any]) -> dict[str, Any]:
