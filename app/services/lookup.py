@@ -27,22 +27,33 @@ def _table(model: Any) -> Any:
 def require_tables(db: Database) -> None:
     """Raise now if the database has no tables yet (a missing `switchboard db upgrade`).
 
-    A connection dropped under the check (the database restarting, a terminated backend) is
-    tried again a few times: a worker should not exit for what its loop would ride out.
+    A connection dropped or refused under the check (the database restarting, a backend
+    terminated, even while the first connection is being set up) is tried again for about
+    ten seconds: a worker should not exit for what its loop would ride out. A missing table,
+    database or role is not a dropped connection and is raised at once.
     """
     import time
 
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
-    for attempt in range(5):
+    attempts = 8
+    for attempt in range(attempts):
         try:
-            with db.session() as s:
+            with db.read() as s:
                 s.execute(select(Run.id).limit(1))
             return
         except DBAPIError as exc:
-            if not exc.connection_invalidated or attempt == 4:
+            passing = exc.connection_invalidated or isinstance(exc, OperationalError)
+            if not passing or _misconfigured(exc) or attempt == attempts - 1:
                 raise
-            time.sleep(0.2 * 2**attempt)
+            time.sleep(min(2.0, 0.2 * 2**attempt))
+
+
+def _misconfigured(exc: Exception) -> bool:
+    """A missing table (SQLite says so with an OperationalError too), database or role: no
+    retry brings it back, so it is raised at once."""
+    text = str(exc)
+    return "no such table" in text or "does not exist" in text
 
 
 def unique_id(db: Database, model: Any, prefix: str, noun: str) -> str:
