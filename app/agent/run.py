@@ -44,7 +44,7 @@ from app.llm.base import (
 )
 from app.llm.pricing import cost_usd
 from app.llm.prompts import untrusted
-from app.llm.tokens import count_tokens
+from app.llm.tokens import truncate_to_tokens
 from app.observability.context import calling_tool
 from connectors.base import ConnectorError, noting_calls
 from tools.base import Catalogue, Tool
@@ -99,16 +99,12 @@ def replayed(rec: StepRecord) -> ToolOutcome:
 def trim_to_tokens(text: str, budget: int = TOOL_RESULT_TOKEN_BUDGET) -> str:
     """Keep a tool result inside its token budget, saying that it was cut."""
     # Every token stands for at least one UTF-8 byte: a short text fits without being counted.
-    if len(text.encode()) <= budget or count_tokens(text) <= budget:
+    if len(text.encode()) <= budget:
         return text
-    lo, hi = 0, len(text)
-    while lo < hi:  # longest prefix that fits
-        mid = (lo + hi + 1) // 2
-        if count_tokens(text[:mid]) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[:lo] + f"\n…[trimmed to {budget} tokens of {count_tokens(text)}]"
+    head, total = truncate_to_tokens(text, budget)
+    if total <= budget:
+        return text
+    return head + f"\n…[trimmed to {budget} tokens of {total}]"
 
 
 def _dump(value: Any) -> str:

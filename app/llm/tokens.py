@@ -49,6 +49,18 @@ def count_tokens(text: str, model: str | None = None) -> int:
     return len(encoding_for(model).encode(text, disallowed_special=()))
 
 
+def truncate_to_tokens(text: str, budget: int, model: str | None = None) -> tuple[str, int]:
+    """The longest prefix of `text` within `budget` tokens, and how many tokens `text` has.
+
+    One encoding of the whole text; the prefix is cut at a token boundary and never splits
+    a character (a partial UTF-8 sequence at the cut is dropped)."""
+    tokens = encoding_for(model).encode(text, disallowed_special=())
+    if len(tokens) <= budget:
+        return text, len(tokens)
+    head = encoding_for(model).decode_bytes(tokens[:budget])
+    return head.decode("utf-8", errors="ignore"), len(tokens)
+
+
 def count_message_tokens(request: ModelRequest, model: str | None = None) -> int:
     """Approximate prompt size of `request`: system, messages, tool calls, tool and output schemas.
 

@@ -130,3 +130,19 @@ def test_tool_sizes_share_the_offline_loader(offline: list[object]) -> None:
     assert tokenizer.cl100k() is encoding_for(None)
     assert tokenizer.offline_encoding("o200k_base").name == OFFLINE_ENCODING  # not cached: bundled
     assert offline == []
+
+
+def test_a_tool_result_over_its_budget_is_cut_at_a_token_boundary_and_says_so() -> None:
+    from app.agent.run import trim_to_tokens
+    from app.llm.tokens import count_tokens, truncate_to_tokens
+
+    short = "Refunds take 5-10 business days."
+    assert trim_to_tokens(short, 50) == short
+    text = " ".join(f"Artikel {i}: Rückerstattung über €{i},00 — 払い戻し 🙂" for i in range(400))
+    total = count_tokens(text)
+    trimmed = trim_to_tokens(text, 300)
+    head, marker = trimmed.rsplit("\n", 1)
+    assert marker == f"…[trimmed to 300 tokens of {total}]"
+    assert text.startswith(head) and count_tokens(head) <= 300 and len(head) > 100
+    assert "\ufffd" not in head  # no character split at the cut
+    assert truncate_to_tokens(text, total) == (text, total)
