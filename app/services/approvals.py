@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from app.services import paging
+from app.services import booked, paging
 from app.services.auth import Principal
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.views import action_summary, action_view
@@ -208,6 +208,7 @@ def approve(
         a.approvals = approvals_so_far
         complete = len(approvals_so_far) >= (a.required_approvals or 1)
         if complete:
+            _no_second_booking(s, a, db.is_postgres)
             a.status = "approved"
             a.decided_by = ", ".join(x["by"] for x in approvals_so_far)
             a.decided_at = utcnow()
@@ -232,6 +233,42 @@ def approve(
             requeue_if_decided(s, a.run_id)
         s.flush()
         return action_view(a)
+
+
+# Names the lock that approvals of bookings queue on (PostgreSQL's advisory locks; any fixed number).
+_BOOKING_LOCK = 0x5357_424F_4F4B_494E & 0x7FFF_FFFF_FFFF_FFFF
+BOOKING = "post_journal_entry"
+BOOKED = ("approved", "executing", "succeeded")
+
+
+def _no_second_booking(s: Any, a: Action, postgres: bool) -> None:
+    """Refuse to approve a booking of an invoice another run's approved booking already covers.
+
+    Two copies of one invoice arriving at the same instant are triaged side by side, and
+    neither run sees the other's proposal, so both may wait in the queue. Only one of them may
+    be approved: approvals of bookings queue on one lock (PostgreSQL: an advisory lock, taken
+    after the action's row lock and before the chain's; SQLite: its single writer), so the
+    second approver sees the first one's decision."""
+    if a.operation != BOOKING:
+        return
+    record = (s.scalar(select(Run.input).where(Run.id == a.run_id)) or {}).get("record") or {}
+    key = booked.invoice_key(record)
+    if key is None:
+        return
+    if postgres:
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOKING_LOCK})
+    others = s.execute(
+        select(Action.id, Action.status, Run.input)
+        .join(Run, Action.run_id == Run.id)
+        .where(Action.operation == BOOKING, Action.status.in_(BOOKED), Action.run_id != a.run_id)
+    ).all()
+    for other_id, status, run_input in others:
+        if booked.invoice_key((run_input or {}).get("record") or {}) == key:
+            vendor, number = key
+            raise Conflict(
+                f"invoice {number} from {vendor} is booked already by action {other_id} ({status}); "
+                "approving this one would book it twice: reject it as a duplicate"
+            )
 
 
 def reject(db: Database, action_id: str, who: Principal, reason: str) -> dict[str, Any]:
@@ -275,6 +312,7 @@ def retry(db: Database, action_id: str, who: Principal) -> dict[str, Any]:
     it if the earlier attempt did land. Its run goes back to the queue at once."""
     with db.session() as s:
         a = _failed(s, action_id, who)
+        _no_second_booking(s, a, db.is_postgres)  # a sibling may have been approved meanwhile
         error = a.error
         a.status = "approved"
         a.error = None

@@ -95,6 +95,13 @@ def journal_duplicates(
     return out
 
 
+def invoice_key(rec: dict[str, Any]) -> tuple[str, str] | None:
+    """(vendor, invoice number) as one invoice is known by, normalised; None without a number."""
+    number = _norm(rec.get("invoice_number"))
+    who = str(rec.get("vendor_id") or rec.get("counterparty") or "").strip().lower()
+    return (who, number) if number else None
+
+
 def own_invoice_duplicates(
     rec: dict[str, Any], own: list[dict[str, Any]], seen_entries: set[str]
 ) -> list[dict[str, Any]]:
