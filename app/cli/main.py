@@ -183,6 +183,11 @@ def worker(
         min=1,
         help="runs advanced at once (sets SWITCHBOARD_WORKER_CONCURRENCY; default 1)",
     ),
+    alerts: bool = typer.Option(
+        False,
+        "--alerts/--no-alerts",
+        help="also evaluate and post SWITCHBOARD_ALERTS here (where no API process runs; in one worker)",
+    ),
 ) -> None:
     """A background worker that claims and advances runs; run as many as you like."""
     from app.agent.orchestrator import worker_id
@@ -194,6 +199,8 @@ def worker(
     logs.configure_logging(c.settings.log_format, c.settings.log_level)
     metrics.serve_metrics(c.settings.metrics_port)
     _require_tables(c)
+    if alerts and not c.settings.alerts:
+        _fail("--alerts posts the alerts SWITCHBOARD_ALERTS names (e.g. chat:#ops), and it is not set")
     owner = worker_id()
 
     async def main() -> None:
@@ -206,7 +213,7 @@ def worker(
                     f"worker {owner} advancing up to {c.settings.worker_concurrency} runs at once "
                     "(Ctrl-C to stop: the runs in flight finish first)"
                 )
-                await _work_and_schedule(c, owner)
+                await _work_and_schedule(c, owner, alerts=alerts)
         finally:
             await c.pool.aclose()
 
@@ -214,20 +221,27 @@ def worker(
         asyncio.run(main())
 
 
-async def _work_and_schedule(c: Container, owner: str) -> None:
-    """The worker loop, and the schedule tick beside it (any number of workers may tick)."""
+async def _work_and_schedule(
+    c: Container, owner: str, *, alerts: bool = False, stop: asyncio.Event | None = None
+) -> None:
+    """The worker loop, the schedule tick beside it (any number of workers may tick) and, with
+    `alerts`, the alert watcher an API process would otherwise run."""
+    from app.services import alerts as alerting
     from app.services import schedules
 
-    stop = asyncio.Event()
-    _stop_on_signals(stop)
-    ticker = asyncio.create_task(
-        schedules.loop(c.db, stop, every=c.settings.schedule_seconds, on_started=c.wake)
-    )
+    if stop is None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+    tasks = [
+        asyncio.create_task(schedules.loop(c.db, stop, every=c.settings.schedule_seconds, on_started=c.wake))
+    ]
+    if alerts and (watch := alerting.watcher(c.settings, c.db, c.pool)) is not None:
+        tasks.append(asyncio.create_task(watch.loop(stop, c.settings.alert_every_seconds)))
     try:
         await c.worker(owner=owner).run(stop)
     finally:
         stop.set()
-        await ticker
+        await asyncio.gather(*tasks)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

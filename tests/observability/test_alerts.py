@@ -152,3 +152,44 @@ async def test_the_api_process_evaluates_alerts_on_a_schedule(db_url: str, tmp_p
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)  # a few more evaluations: still one message
     assert await posted(c) == ["1 approval has waited longer than 4 hours (the oldest 5 hours): /ui/queue"]
+
+
+async def test_a_worker_told_to_evaluates_alerts_where_no_api_process_runs(
+    db_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from app.cli.main import _work_and_schedule
+
+    c, _ = full_container(
+        db_url, tmp_path, SWITCHBOARD_ALERTS="chat:#general", SWITCHBOARD_ALERT_SECONDS="0.05"
+    )
+    overdue_approval(c, hours=5)
+    stop = asyncio.Event()
+    working = asyncio.create_task(_work_and_schedule(c, "w-alerts", alerts=True, stop=stop))
+    try:
+        for _ in range(200):
+            if await posted(c):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await working
+    assert await posted(c) == ["1 approval has waited longer than 4 hours (the oldest 5 hours): /ui/queue"]
+
+
+def test_worker_alerts_without_a_channel_is_refused_in_words(tmp_path: Path, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli.main import app as cli
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'sb.db'}")
+    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SWITCHBOARD_SECRET_KEY", "a-test-key-of-sixteen-chars")
+    monkeypatch.delenv("SWITCHBOARD_ALERTS", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(cli, ["worker", "--alerts"])
+    assert result.exit_code == 2
+    assert "SWITCHBOARD_ALERTS" in result.output and "not set" in result.output
