@@ -15,7 +15,7 @@ import copy
 import itertools
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,45 +170,39 @@ class MemoryRunStore:
     def append_step(
         self, run_id: str, owner: str, step: NewStep, *, run_fields: dict[str, Any] | None = None
     ) -> StepRecord:
-        with self._lock:
-            run = self._locked(run_id, owner)
-            for k, v in (run_fields or {}).items():
-                if not hasattr(run, k):
-                    raise AttributeError(f"runs have no field {k!r}")
-                setattr(run, k, copy.deepcopy(v))
-            return self._add_step(run, owner, step)
+        return self.append_steps(run_id, owner, [step], run_fields=run_fields)[0]
 
-    def propose_actions(
-        self, run_id: str, owner: str, actions: list[NewAction], step: NewStep
-    ) -> list[ActionRecord]:
+    def append_steps(
+        self,
+        run_id: str,
+        owner: str,
+        steps: Sequence[NewStep],
+        *,
+        run_fields: dict[str, Any] | None = None,
+        actions: Sequence[NewAction] = (),
+    ) -> list[StepRecord]:
         with self._lock:
             run = self._locked(run_id, owner)
-            now = self.clock()
-            made = []
-            for a in actions:
-                record = ActionRecord(
-                    id=uuid.uuid4().hex,
-                    run_id=run_id,
-                    tool_call_id=a.tool_call_id,
-                    tool=a.tool,
-                    connection=a.connection,
-                    operation=a.operation,
-                    arguments=copy.deepcopy(a.arguments),
-                    status=a.status,
-                    risk=a.risk,
-                    reasons=list(a.reasons),
-                    effects=copy.deepcopy(a.effects),
-                    decided_by=a.decided_by,
-                )
-                pending = a.status == "pending"
-                expires = now + timedelta(hours=self.approval_ttl_hours) if pending else None
-                self.actions[record.id] = _Action(record, expires, a.requested_by, copy.deepcopy(a.facts))
-                run.actions.append(record.id)
-                made.append(record)
-            self._add_step(run, owner, step)
-            for r in made:
-                self._audit(owner, "action.proposed", "action", r.id, {"run_id": run_id, "status": r.status})
-            return copy.deepcopy(made)
+            self._set_fields(run, run_fields)
+            self._add_actions(run, owner, actions)
+            return [self._add_step(run, owner, step) for step in steps]
+
+    @staticmethod
+    def _set_fields(run: _Run, run_fields: dict[str, Any] | None) -> None:
+        for k, v in (run_fields or {}).items():
+            if not hasattr(run, k):
+                raise AttributeError(f"runs have no field {k!r}")
+            setattr(run, k, copy.deepcopy(v))
+
+    def _add_actions(self, run: _Run, owner: str, actions: Sequence[NewAction]) -> None:
+        now = self.clock()
+        for a in actions:
+            record = copy.deepcopy(a.record(run.id))
+            pending = a.status == "pending"
+            expires = now + timedelta(hours=self.approval_ttl_hours) if pending else None
+            self.actions[record.id] = _Action(record, expires, a.requested_by, copy.deepcopy(a.facts))
+            run.actions.append(record.id)
+            self._audit(owner, "action.proposed", "action", record.id, {"run_id": run.id, "status": a.status})
 
     def _fenced_action(self, action_id: str, owner: str) -> ActionRecord:
         action = self.actions[action_id].record
@@ -255,9 +249,16 @@ class MemoryRunStore:
         *,
         error: str | None = None,
         result: dict[str, Any] | None = None,
+        steps: Sequence[NewStep] = (),
+        run_fields: dict[str, Any] | None = None,
+        actions: Sequence[NewAction] = (),
     ) -> str:
         with self._lock:
             run = self._locked(run_id, owner)
+            self._set_fields(run, run_fields)
+            self._add_actions(run, owner, actions)
+            for step in steps:
+                self._add_step(run, owner, step)
             if status == "waiting_approval":
                 status = self._park_status(run)
             run.status = status

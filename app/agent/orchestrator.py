@@ -116,10 +116,13 @@ class Orchestrator:
                 result = await ctx.drive(pipeline)
             except Suspend:
                 await self._fail_unreached(ctx)
-                return await self._park(run_id, owner)
+                return await self._park(run_id, owner, ctx.held())
             if await self._fail_unreached(ctx):
-                return await self._park(run_id, owner)
-            return await self.io(self.store.set_status, run_id, owner, "succeeded", result=result or {})
+                return await self._park(run_id, owner, ctx.held())
+            # What the pass still holds (its last answer) commits with the status: one transaction.
+            return await self.io(
+                self.store.set_status, run_id, owner, "succeeded", result=result or {}, **ctx.held()
+            )
         except LeaseLost:
             log.warning("lost the lease on run %s; another worker has it", run_id)
             return "lost"
@@ -138,8 +141,8 @@ class Orchestrator:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
 
-    async def _park(self, run_id: str, owner: str) -> str:
-        status = await self.io(self.store.set_status, run_id, owner, "waiting_approval")
+    async def _park(self, run_id: str, owner: str, held: dict[str, Any]) -> str:
+        status = await self.io(self.store.set_status, run_id, owner, "waiting_approval", **held)
         if status != "queued" and self.on_parked is not None:
             try:
                 await self.on_parked(run_id)
@@ -176,14 +179,9 @@ class Orchestrator:
         return "queued"
 
     async def _fail(self, run_id: str, owner: str, message: str) -> str:
+        step = NewStep(kind="error", name=f"error:{uuid.uuid4().hex[:8]}", data={"error": message})
         try:
-            await self.io(
-                self.store.append_step,
-                run_id,
-                owner,
-                NewStep(kind="error", name=f"error:{uuid.uuid4().hex[:8]}", data={"error": message}),
-            )
-            await self.io(self.store.set_status, run_id, owner, "failed", error=message)
+            await self.io(self.store.set_status, run_id, owner, "failed", error=message, steps=[step])
         except LeaseLost:
             return "lost"
         return "failed"

@@ -5,6 +5,8 @@ The agent never sees SQL; app/store implements RunStore.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -84,6 +86,25 @@ class NewAction:
     provenance: dict[str, Any] | None = None
     # The facts the gate checked against, kept so an approver's edit is checked the same way.
     facts: dict[str, Any] | None = None
+    # Chosen when proposed, so a pass can hold the proposal for its next commit and still name it.
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def record(self, run_id: str) -> ActionRecord:
+        """The action as it will be stored once committed (no decision, no attempt yet)."""
+        return ActionRecord(
+            id=self.id,
+            run_id=run_id,
+            tool_call_id=self.tool_call_id,
+            tool=self.tool,
+            connection=self.connection,
+            operation=self.operation,
+            arguments=self.arguments,
+            status=self.status,
+            risk=self.risk,
+            reasons=list(self.reasons),
+            effects=dict(self.effects),
+            decided_by=self.decided_by,
+        )
 
 
 @dataclass
@@ -118,9 +139,18 @@ class RunStore(Protocol):
         """Commit a step (and optional run fields such as classification) atomically, fenced by the lease."""
         ...
 
-    def propose_actions(
-        self, run_id: str, owner: str, actions: list[NewAction], step: NewStep
-    ) -> list[ActionRecord]: ...
+    def append_steps(
+        self,
+        run_id: str,
+        owner: str,
+        steps: Sequence[NewStep],
+        *,
+        run_fields: dict[str, Any] | None = None,
+        actions: Sequence[NewAction] = (),
+    ) -> list[StepRecord]:
+        """Commit steps, run fields and newly proposed actions in one transaction, fenced by the
+        lease: what a pass held since its last durable point (see RunContext)."""
+        ...
 
     def start_execution(self, action_id: str, owner: str) -> ActionRecord:
         """approved → executing (or executing again after a crash); returns the action with attempts counted."""
@@ -145,8 +175,12 @@ class RunStore(Protocol):
         *,
         error: str | None = None,
         result: dict[str, Any] | None = None,
+        steps: Sequence[NewStep] = (),
+        run_fields: dict[str, Any] | None = None,
+        actions: Sequence[NewAction] = (),
     ) -> str:
-        """Set and return the run's status. Parking ("waiting_approval") is decided under the
+        """Set and return the run's status, committing with it the steps, run fields and
+        proposed actions the pass still held (the pass ends in one transaction). Parking ("waiting_approval") is decided under the
         run's lock: it becomes "queued" when there is work (an approved write, or nothing left
         to decide) and "needs_attention" while an approved write has failed. The pass is over:
         the lease is given up in the same write, so a `release` after it has nothing to do."""

@@ -156,11 +156,11 @@ class RunContext:
         # on an item a system delivered (a ticket, an invoice, an event) asks for nothing itself.
         self.requested_by: str | None = None if snapshot.input.get("delivered") else snapshot.created_by
         self.requester_role: str | None = None
-        # Steps waiting for the next durable point (see `_append`); only with a store that
-        # commits several steps at once.
+        # What the pass holds for its next commit (see `_append`): steps, run fields, proposals.
         self._pending: list[NewStep] = []
         self._pending_fields: dict[str, Any] = {}
-        self._append_many = getattr(store, "append_steps", None)
+        self._pending_actions: list[NewAction] = []
+        self._must_commit = False  # something held may not be redone: a model's answer
 
     def unreached_approved(self) -> list[ActionRecord]:
         """Approved writes, known when this pass began, that the pipeline did not come to.
@@ -181,39 +181,55 @@ class RunContext:
     async def _append(
         self, step: NewStep, run_fields: dict[str, Any] | None = None, *, durable: bool = True
     ) -> StepRecord:
-        """Record a step. A durable one (a model's answer) is committed before this returns,
-        with every step held since; the others (reads, the pipeline's own records, which a
-        replay can redo or rebuild) wait for the next durable point or the end of the pass,
-        so a pass commits where durability needs it, not once per step."""
-        if self._append_many is None:
-            rec = await self.io(self.store.append_step, self.run.id, self.owner, step, run_fields=run_fields)
-        else:
-            self._pending.append(step)
-            self._pending_fields.update(run_fields or {})
-            rec = StepRecord(seq=-1, kind=step.kind, name=step.name, data=step.data)
-            if durable:
-                await self.flush()
+        """Hold a step for the pass's next commit.
+
+        A durable step (a model's answer, which a replay must not ask for again) is committed
+        before the pass makes its next outside call, a model's or a tool's, or with the run's
+        status when the pass ends. The others (reads, the pipeline's own records, which a
+        replay can redo or rebuild) ride along. So a pass commits where durability needs it,
+        not once per step."""
+        self._pending.append(step)
+        self._pending_fields.update(run_fields or {})
+        self._must_commit = self._must_commit or durable
+        rec = StepRecord(seq=-1, kind=step.kind, name=step.name, data=step.data)
         self._steps[step.name] = rec
         return rec
 
+    async def _before_call(self) -> None:
+        """An outside call is next: commit what may not be redone first."""
+        if self._must_commit:
+            await self.flush()
+
     async def flush(self) -> None:
-        """Commit the steps held since the last durable point (one transaction, fenced)."""
-        if not self._pending or self._append_many is None:
+        """Commit everything held (one transaction, fenced)."""
+        if not (self._pending or self._pending_fields or self._pending_actions):
             return
-        steps, fields = self._pending, self._pending_fields
-        await self.io(self._append_many, self.run.id, self.owner, steps, run_fields=fields or None)
-        self._pending, self._pending_fields = [], {}
+        held = self.held()
+        await self.io(self.store.append_steps, self.run.id, self.owner, **held)
+
+    def held(self) -> dict[str, Any]:
+        """Take what the pass holds, as `append_steps`/`set_status` keyword arguments: the
+        orchestrator commits it with the run's status when the pass ends."""
+        held = {
+            "steps": self._pending,
+            "run_fields": self._pending_fields or None,
+            "actions": self._pending_actions,
+        }
+        self._pending, self._pending_fields, self._pending_actions = [], {}, []
+        self._must_commit = False
+        return held
 
     async def drive(self, pipeline: Callable[[RunContext], Awaitable[Any]]) -> Any:
-        """Run the pipeline for this pass; whatever it did is committed however it ends."""
+        """Run the pipeline for this pass. What it still holds when it returns or suspends is
+        for the caller to commit with the run's status (`held`); a failure commits it here."""
         try:
-            result = await pipeline(self)
+            return await pipeline(self)
+        except Suspend:
+            raise
         except BaseException:
             with contextlib.suppress(Exception):  # the cause is what matters; a lost lease stops here
                 await self.flush()
             raise
-        await self.flush()
-        return result
 
     async def record(
         self, name: str, kind: str, data: dict[str, Any], *, run_fields: dict[str, Any] | None = None
@@ -226,6 +242,7 @@ class RunContext:
     async def model_call(self, name: str, request: ModelRequest) -> ModelResponse:
         if (rec := self.recorded(name)) is not None:
             return ModelResponse.model_validate(rec.data["response"])
+        await self._before_call()
         started = time.perf_counter()
         on_delta = self.on_delta
         if (
@@ -419,6 +436,7 @@ class RunContext:
     async def _invoke(
         self, tool: Tool, arguments: dict[str, Any], idempotency_key: str | None
     ) -> ToolOutcome:
+        await self._before_call()
         with noting_calls() as notes:
             try:
                 data = await tool.invoke(arguments, idempotency_key)
@@ -467,9 +485,11 @@ class RunContext:
                     "provenance": decision.provenance,
                 },
             )
-            await self.flush()
-            [action] = await self.io(self.store.propose_actions, self.run.id, self.owner, [new], step)
-            self._actions[key] = action
+            # Held with the model's answer that asked for it: committed before the next outside
+            # call (an approved write's, below) or with the park that ends the pass.
+            self._pending_actions.append(new)
+            await self._append(step, durable=False)
+            action = self._actions[key] = new.record(self.run.id)
         if action.status in ("pending", "failed"):
             return None  # waits for people: a decision, or a retry/dismissal of the failed write
         if action.status in ("approved", "executing"):

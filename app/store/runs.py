@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
@@ -34,7 +35,7 @@ from app.agent.ports import (
 )
 from app.store import audit_chain
 from app.store.db import Database
-from app.store.tables import Action, Run, Step, new_id, utcnow
+from app.store.tables import Action, Run, Step, utcnow
 
 # The store's hot paths speak SQLAlchemy Core to these tables: one statement each, with no
 # unit of work to flush (the ORM's bookkeeping cost more than the statements themselves).
@@ -147,7 +148,7 @@ class SqlRunStore:
             raise LeaseLost(run_id)
 
     @staticmethod
-    def _usage(steps: list[NewStep]) -> dict[str, Any]:
+    def _usage(steps: Sequence[NewStep]) -> dict[str, Any]:
         """The run's token and cost totals, grown by these steps (in the fencing UPDATE)."""
         if not any(st.input_tokens or st.output_tokens or st.cost_usd for st in steps):
             return {}
@@ -157,7 +158,9 @@ class SqlRunStore:
             "cost_usd": RUNS.c.cost_usd + sum(st.cost_usd for st in steps),
         }
 
-    def _insert_steps(self, s: Session, run_id: str, owner: str, steps: list[NewStep]) -> list[StepRecord]:
+    def _insert_steps(
+        self, s: Session, run_id: str, owner: str, steps: Sequence[NewStep]
+    ) -> list[StepRecord]:
         """Insert steps (call with the run fenced) and audit each; one INSERT for all of them."""
         first = self._next_seq(s, run_id, owner)
         s.info[self._seq_key] = ((run_id, owner), first + len(steps))  # remembered once this commits
@@ -204,63 +207,64 @@ class SqlRunStore:
         return self.append_steps(run_id, owner, [step], run_fields=run_fields)[0]
 
     def append_steps(
-        self, run_id: str, owner: str, steps: list[NewStep], *, run_fields: dict[str, Any] | None = None
+        self,
+        run_id: str,
+        owner: str,
+        steps: Sequence[NewStep],
+        *,
+        run_fields: dict[str, Any] | None = None,
+        actions: Sequence[NewAction] = (),
     ) -> list[StepRecord]:
-        """Commit several steps (and run fields) in one transaction, fenced by the lease: a pass
-        holds the steps a replay could redo and commits them with the next durable one."""
+        """Commit steps, run fields and proposed actions in one transaction, fenced by the lease:
+        a pass holds what a replay could redo and commits it with the next durable point."""
         with self.db.session() as s:
             self._fence(s, run_id, owner, **(run_fields or {}), **self._usage(steps))
-            return self._insert_steps(s, run_id, owner, steps)
+            self._insert_actions(s, run_id, owner, actions)
+            return self._insert_steps(s, run_id, owner, steps) if steps else []
 
-    def propose_actions(
-        self, run_id: str, owner: str, actions: list[NewAction], step: NewStep
-    ) -> list[ActionRecord]:
-        with self.db.session() as s:
-            self._fence(s, run_id, owner, **self._usage([step]))
-            now = utcnow()
-            expires = now + timedelta(hours=self.approval_ttl_hours)
-            rows = [
-                {
-                    "id": new_id(),
-                    "run_id": run_id,
-                    "tool_call_id": a.tool_call_id,
-                    "tool": a.tool,
-                    "connection": a.connection,
-                    "operation": a.operation,
-                    "arguments": a.arguments,
-                    "proposed_arguments": a.arguments,
-                    "status": a.status,
-                    "risk": a.risk,
-                    "reasons": a.reasons,
-                    "effects": a.effects,
-                    "provenance": a.provenance,
-                    "facts": a.facts,
-                    "requested_by": a.requested_by,
-                    "required_approvals": a.required_approvals,
-                    "approvals": [],
-                    "attempts": 0,
-                    "expires_at": expires if a.status == "pending" else None,
-                    "decided_by": a.decided_by,
-                    "decided_at": now if a.status != "pending" else None,
-                    "created_at": now,
-                }
-                for a in actions
-            ]
-            if rows:
-                s.connection().execute(insert(ACTIONS), rows)
-            self._insert_steps(s, run_id, owner, [step])
-            for row in rows:
-                audit(
-                    s,
-                    owner,
-                    "action.proposed",
-                    "action",
-                    str(row["id"]),
-                    {"run_id": run_id, "tool": row["tool"], "status": row["status"], "risk": row["risk"]},
-                )
-            return [
-                action_record(SimpleNamespace(**row, reason=None, result=None, error=None)) for row in rows
-            ]
+    def _insert_actions(self, s: Session, run_id: str, owner: str, actions: Sequence[NewAction]) -> None:
+        """Insert proposed actions (call with the run fenced), each audited."""
+        if not actions:
+            return
+        now = utcnow()
+        expires = now + timedelta(hours=self.approval_ttl_hours)
+        rows = [
+            {
+                "id": a.id,
+                "run_id": run_id,
+                "tool_call_id": a.tool_call_id,
+                "tool": a.tool,
+                "connection": a.connection,
+                "operation": a.operation,
+                "arguments": a.arguments,
+                "proposed_arguments": a.arguments,
+                "status": a.status,
+                "risk": a.risk,
+                "reasons": a.reasons,
+                "effects": a.effects,
+                "provenance": a.provenance,
+                "facts": a.facts,
+                "requested_by": a.requested_by,
+                "required_approvals": a.required_approvals,
+                "approvals": [],
+                "attempts": 0,
+                "expires_at": expires if a.status == "pending" else None,
+                "decided_by": a.decided_by,
+                "decided_at": now if a.status != "pending" else None,
+                "created_at": now,
+            }
+            for a in actions
+        ]
+        s.connection().execute(insert(ACTIONS), rows)
+        for row in rows:
+            audit(
+                s,
+                owner,
+                "action.proposed",
+                "action",
+                str(row["id"]),
+                {"run_id": run_id, "tool": row["tool"], "status": row["status"], "risk": row["risk"]},
+            )
 
     @staticmethod
     def _action(s: Session, action_id: str) -> Any:
@@ -324,20 +328,36 @@ class SqlRunStore:
         *,
         error: str | None = None,
         result: dict[str, Any] | None = None,
+        steps: Sequence[NewStep] = (),
+        run_fields: dict[str, Any] | None = None,
+        actions: Sequence[NewAction] = (),
     ) -> str:
+        values: dict[str, Any] = {**(run_fields or {}), **self._usage(steps)}
+        parking = status == "waiting_approval"
         with self.db.session() as s:
-            if status == "waiting_approval":
+            if parking:
                 # People may have decided while this pass ran: lock first, then count.
-                self._fence(s, run_id, owner)
+                self._fence(s, run_id, owner, **values)
+                values = {}
+                self._insert_actions(s, run_id, owner, actions)
                 status = park_status(s, run_id)
             fields: dict[str, Any] = {"status": status, "error": error, "retries": 0, "not_before": None}
             if result is not None:
                 fields["result"] = result
             # The pass ends here: give up the lease in the same commit rather than in a second one.
-            self._fence(s, run_id, owner, **fields, lease_owner=None, lease_expires_at=None)
+            self._fence(s, run_id, owner, **values, **fields, lease_owner=None, lease_expires_at=None)
+            if not parking:
+                self._insert_actions(s, run_id, owner, actions)
+            if steps:
+                self._insert_steps(s, run_id, owner, steps)
             audit(s, owner, f"run.{status}", "run", run_id, {"error": error} if error else {})
-        self._released.add((run_id, owner))
+        self._pass_over(run_id, owner)
         return status
+
+    def _pass_over(self, run_id: str, owner: str) -> None:
+        """The lease is given up: nothing more to remember about this pass."""
+        self._released.add((run_id, owner))
+        self._seqs.pop((run_id, owner), None)
 
     def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:
         with self.db.session() as s:
@@ -438,6 +458,7 @@ class SqlRunStore:
             return self._take(s, run_id, owner, seconds, utcnow())
 
     def release(self, run_id: str, owner: str) -> None:
+        self._seqs.pop((run_id, owner), None)
         if (run_id, owner) in self._released:
             self._released.discard((run_id, owner))
             return

@@ -183,3 +183,77 @@ async def test_stale_worker_cannot_write_after_losing_its_lease() -> None:
     assert store.claim("w2", 30) == run_id
     with pytest.raises(LeaseLost):
         store.append_step(run_id, "w1", NewStep(kind="note", name="late", data={}))
+
+
+class CountingStore(MemoryRunStore):
+    """Counts commits (each store write is one transaction in the SQL store)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits: list[str] = []
+
+    def append_steps(self, run_id: str, owner: str, steps: Any, **kw: Any) -> Any:
+        self.commits.append("steps")
+        return super().append_steps(run_id, owner, steps, **kw)
+
+    def set_status(self, run_id: str, owner: str, status: str, **kw: Any) -> str:
+        self.commits.append(status)
+        return super().set_status(run_id, owner, status, **kw)
+
+    def start_execution(self, action_id: str, owner: str) -> Any:
+        self.commits.append("executing")
+        return super().start_execution(action_id, owner)
+
+    def finish_execution(self, action_id: str, owner: str, **kw: Any) -> Any:
+        self.commits.append("executed")
+        return super().finish_execution(action_id, owner, **kw)
+
+
+async def test_each_answer_is_committed_before_the_next_outside_call() -> None:
+    """A model's answer is never redone once anything outside has acted on it: it is committed
+    before the next model call or tool call, and a pass's last answer commits with its status."""
+    store, system = CountingStore(), FakeSystem()
+    run_id = new_run(store)
+    committed: list[list[str]] = []  # the committed steps' names, as each outside call starts
+
+    def seen() -> None:
+        committed.append([s.name or "" for s in store.load(run_id).steps])
+
+    script = iter(
+        [
+            tool_use("shop__lookup", {"order_id": 7}),
+            tool_use("shop__send_message", {"to": "ann@example.com", "body": "It shipped."}),
+            text("Sent."),
+        ]
+    )
+
+    def answer(request: ModelRequest) -> Any:
+        seen()
+        return next(script)
+
+    lookup = system.lookup
+
+    async def read(args: dict[str, Any], key: str | None) -> Any:
+        seen()
+        return await lookup(args, key)
+
+    system.lookup = read  # type: ignore[method-assign]
+    orch = make(store, ScriptedModel(fallback=answer), system)
+    await orch.drain("w1")
+    assert store.status(run_id) == "waiting_approval"
+    # the first answer was committed before the read it asked for; a read (which a replay may
+    # redo) rides along with the next commit
+    assert committed == [[], ["loop/model/0"], ["loop/model/0"]]
+    # the read, the answer proposing the write, the gate's decision and the proposal commit with the park
+    assert store.commits == ["steps", "waiting_approval"]
+    names = [(s.name or "").rsplit("/", 1)[0] for s in store.load(run_id).steps]
+    assert names == ["loop/model", "tool:loop/0", "loop/model", "gate:loop/1"]
+    [action] = pending(store)
+
+    store.decide(action.id, "approved", by="pat")
+    store.commits.clear()
+    await orch.drain("w2")
+    assert store.status(run_id) == "succeeded" and len(system.writes) == 1
+    # around the write, then the last answer with the run's end: no commit of its own
+    assert store.commits == ["executing", "executed", "succeeded"]
+    assert [s.name for s in store.load(run_id).steps][-1] == "loop/model/2"

@@ -151,8 +151,9 @@ def parked(h: Harness, n: int = 1) -> tuple[str, list[str]]:
     """A run claimed by w1 that proposed `n` writes and parked waiting for people."""
     run_id = h.new_run()
     assert h.store.claim("w1", 30) == run_id
-    actions = h.store.propose_actions(run_id, "w1", [write(f"t{i}") for i in range(n)], step("propose"))
-    assert h.store.set_status(run_id, "w1", "waiting_approval") == "waiting_approval"
+    actions = [write(f"t{i}") for i in range(n)]
+    status = h.store.set_status(run_id, "w1", "waiting_approval", steps=[step("propose")], actions=actions)
+    assert status == "waiting_approval"
     h.store.release(run_id, "w1")
     return run_id, [a.id for a in actions]
 
@@ -201,6 +202,38 @@ def test_steps_are_numbered_and_run_fields_kept(h: Harness) -> None:
     assert [(s.seq, s.name, s.data) for s in snap.steps] == [(1, "a", {"n": 1}), (2, "b", {})]
     assert snap.classification == {"category": "billing"} and snap.status == "succeeded"
     assert h.store.claim("w2", 30) is None  # a finished run is never claimed again
+
+
+def test_a_pass_ends_in_one_commit_with_what_it_held(h: Harness) -> None:
+    run_id = h.new_run()
+    h.store.claim("w1", 30)
+    h.store.append_steps(run_id, "w1", [step("read"), step("answer")], actions=[held := write("t0")])
+    assert [a.id for a in h.store.load(run_id).actions] == [held.id]  # proposed with its steps
+    status = h.store.set_status(
+        run_id,
+        "w1",
+        "waiting_approval",
+        steps=[step("gate")],
+        run_fields={"draft": {"body": "hi"}},
+        actions=[later := write("t1")],
+    )
+    assert status == "waiting_approval"  # the write proposed in the same commit is waited for
+    snap = h.store.load(run_id)
+    assert [(s.seq, s.name) for s in snap.steps] == [(1, "read"), (2, "answer"), (3, "gate")]
+    assert [(a.id, a.status) for a in snap.actions] == [(held.id, "pending"), (later.id, "pending")]
+    assert snap.draft == {"body": "hi"}
+    assert h.store.claim("w2", 30) is None  # parked, lease given up
+
+
+def test_a_pass_that_lost_its_lease_commits_nothing_at_its_end(h: Harness) -> None:
+    run_id = h.new_run()
+    assert h.store.claim_run(run_id, "w1", -1)  # w1's lease lapses
+    assert h.store.claim("w2", 30) == run_id
+    for status in ("succeeded", "waiting_approval"):
+        with pytest.raises(LeaseLost):
+            h.store.set_status(run_id, "w1", status, steps=[step("late")], actions=[write()])
+    snap = h.store.load(run_id)
+    assert (snap.status, snap.steps, snap.actions) == ("running", [], [])
 
 
 def test_parking_waits_for_pending_decisions_only(h: Harness) -> None:
