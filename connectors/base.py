@@ -50,6 +50,28 @@ def noting_calls() -> Iterator[list[dict[str, Any]]]:
         _CALL_NOTES.reset(token)
 
 
+_FIRST_ATTEMPT: ContextVar[bool] = ContextVar("switchboard_first_attempt", default=False)
+
+
+@contextmanager
+def first_attempt() -> Iterator[None]:
+    """The write made inside has never been tried with its idempotency key (the run knows: its
+    action was never executing before), so no earlier write can carry that key."""
+    token = _FIRST_ATTEMPT.set(True)
+    try:
+        yield
+    finally:
+        _FIRST_ATTEMPT.reset(token)
+
+
+def tried_before() -> bool:
+    """Whether a write with this call's idempotency key may already have been made. An operation
+    that deduplicates by looking for an earlier write (idempotency="check") looks only when this
+    is true: on a first attempt the lookup is a round trip that can find nothing. Outside
+    `first_attempt()` (a retry, a resumed action, a caller that cannot tell) it is true."""
+    return not _FIRST_ATTEMPT.get()
+
+
 def note_call(event: dict[str, Any]) -> None:
     """Told by the transports (e.g. a retry); kept only inside `noting_calls()`."""
     notes = _CALL_NOTES.get()

@@ -46,7 +46,7 @@ from app.llm.pricing import cost_usd
 from app.llm.prompts import untrusted
 from app.llm.tokens import truncate_to_tokens
 from app.observability.context import calling_tool
-from connectors.base import ConnectorError, noting_calls
+from connectors.base import ConnectorError, first_attempt, noting_calls
 from tools.base import Catalogue, Tool
 from tools.selection import SEARCH_TOOL, ToolOffer
 
@@ -551,7 +551,11 @@ class RunContext:
                 "deduplicate writes; check the system, then retry or dismiss.",
             )
             return None
-        outcome = await self._invoke(tool, action.arguments, action.id)
+        # Never tried before: a connector that deduplicates by looking for an earlier write
+        # with this key need not look (see connectors.base.tried_before).
+        fresh = action.attempts == 1 and not action.resumed
+        with first_attempt() if fresh else contextlib.nullcontext():
+            outcome = await self._invoke(tool, action.arguments, action.id)
         if outcome.is_error:
             if outcome.retryable and tool.idempotency != "none" and action.attempts < WRITE_ATTEMPTS:
                 raise Transient(outcome.content)  # stays executing; the next pass resumes with the same key

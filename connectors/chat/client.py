@@ -30,7 +30,15 @@ import httpx
 from pydantic import Field
 
 from connectors import webhooks
-from connectors.base import Connector, ConnectorError, Message, about, operation, transport_error
+from connectors.base import (
+    Connector,
+    ConnectorError,
+    Message,
+    about,
+    operation,
+    transport_error,
+    tried_before,
+)
 from connectors.chat import signing
 
 # Plain words for the error codes a model or a person is likely to meet.
@@ -352,7 +360,7 @@ class ChatConnector(Connector):
                 f"the message is {len(text)} characters; Slack allows at most {self.MAX_TEXT}"
             )
         target = await self._resolve_channel(channel)
-        if idempotency_key:
+        if idempotency_key and tried_before():
             earlier = await self._find_action(target["id"], idempotency_key, thread_ts)
             if earlier is not None:
                 return await self._post_result(target, earlier, deduplicated=True)

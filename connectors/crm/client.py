@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base import Connector, ConnectorError, Message, about, operation
+from connectors.base import Connector, ConnectorError, Message, about, operation, tried_before
 
 ACTION_PROPERTY = "switchboard_action_id"
 NOTE_TO_CONTACT = 202  # HUBSPOT_DEFINED association type: note -> contact
@@ -245,7 +245,7 @@ class CrmConnector(Connector):
             raise ConnectorError("the note body is empty")
         if len(body) > NOTE_BODY_MAX:
             raise ConnectorError(f"the note body has {len(body)} characters; HubSpot allows {NOTE_BODY_MAX}")
-        if idempotency_key:
+        if idempotency_key and tried_before():
             earlier = await self._search(
                 "notes",
                 [{"propertyName": ACTION_PROPERTY, "operator": "EQ", "value": idempotency_key}],

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, Message, about, operation
+from connectors.base import Connector, ConnectorError, Message, about, operation, tried_before
 from connectors.helpdesk import webhooks
 from connectors.http import NOT_IDEMPOTENT
 from connectors.webhooks import WebhookEvent
@@ -309,7 +309,7 @@ class HelpdeskConnector(Connector):
         """Add a comment to a ticket: public replies are emailed to the customer, private ones are internal notes for agents."""
         if not body.strip():
             raise ConnectorError("the comment body is empty")
-        if idempotency_key:
+        if idempotency_key and tried_before():
             earlier = await self._audit_with_key(ticket_id, idempotency_key)
             if earlier is not None:
                 return self._comment_result(ticket_id, earlier, deduplicated=True)
@@ -361,7 +361,7 @@ class HelpdeskConnector(Connector):
                 "update_ticket needs at least one of priority, status, add_tags, assignee_email"
             )
         what = f"ticket {ticket_id}"
-        if idempotency_key:
+        if idempotency_key and tried_before():
             earlier = await self._audit_with_key(ticket_id, idempotency_key)
             if earlier is not None:
                 current = await self._json("GET", f"/api/v2/tickets/{ticket_id}.json", what=what)

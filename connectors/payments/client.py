@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, Facts, Money, about, objects, operation
+from connectors.base import Connector, ConnectorError, Facts, Money, about, objects, operation, tried_before
 from connectors.payments import webhooks
 from connectors.webhooks import WebhookEvent, lowered
 
@@ -342,7 +342,7 @@ class PaymentsConnector(Connector):
         """Refund a charge, in full (no amount) or in part (amount in cents, at most what is not
         refunded yet). The money goes back to the card that paid."""
         form: dict[str, Any] = {"charge": charge_id, "amount": amount, "reason": reason}
-        if idempotency_key:
+        if idempotency_key and tried_before():
             # Stripe forgets idempotency keys after 24 hours: an action retried later than
             # that is recognised by the action id it left in its refund's metadata.
             earlier = await self._refund_with_key(charge_id, idempotency_key)
@@ -356,6 +356,7 @@ class PaymentsConnector(Connector):
                         type="idempotency_error",
                     )
                 return {"refund": earlier, "deduplicated": True}
+        if idempotency_key:
             form["metadata"] = {ACTION_KEY: idempotency_key}
         response = await self._send(
             "POST", "/v1/refunds", form=form, idempotency_key=idempotency_key, what=f"charge {charge_id}"

@@ -27,7 +27,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, Message, operation
+from connectors.base import Connector, ConnectorError, Message, operation, tried_before
 from connectors.graphql import GraphQLRequestError, execute
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -263,7 +263,7 @@ class TrackerConnector(Connector):
         team = self._find_team(team_id, teams)
         label_ids = self._label_ids(team, labels or [], all_labels)
         new_id = action_uuid("issue", idempotency_key) if idempotency_key else None
-        if new_id:
+        if new_id and tried_before():
             earlier = await self._issue_by_id(new_id)
             if earlier is not None:
                 return {**self._summary(earlier), "deduplicated": True}
@@ -298,7 +298,7 @@ class TrackerConnector(Connector):
         ref = issue_id.strip()
         issue = (await self._gql(ISSUE_REF, {"id": ref}, what=f"issue {ref}"))["issue"]
         new_id = action_uuid("comment", idempotency_key) if idempotency_key else None
-        if new_id:
+        if new_id and tried_before():
             earlier = await self._comment_by_id(new_id)
             if earlier is not None:
                 return self._comment_result(issue, earlier, deduplicated=True)

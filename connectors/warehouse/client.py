@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import Connector, ConnectorError, about, operation
+from connectors.base import Connector, ConnectorError, about, operation, tried_before
 from connectors.warehouse import webhooks
 from connectors.webhooks import WebhookEvent
 
@@ -111,7 +111,7 @@ class WarehouseConnector(Connector):
         """Send an order to the warehouse: a shipment to pick, pack and ship (cancellable until
         a label is bought). warehouse_id defaults to the default warehouse."""
         external = f"switchboard-{idempotency_key}" if idempotency_key else f"order-{order_number}"
-        if idempotency_key:
+        if idempotency_key and tried_before():
             try:
                 found = await self._json("GET", f"/v2/shipments/external_shipment_id/{external}")
                 return {"shipment": found, "deduplicated": True}

@@ -8,7 +8,7 @@ from app.agent.run import RunContext
 from app.llm.base import Message as ModelMessage
 from app.llm.base import ModelRequest, ModelResponse, ToolCall
 from app.llm.scripted import tool_use
-from connectors.base import ConnectorError, Effects, Message
+from connectors.base import ConnectorError, Effects, Message, tried_before
 from tools.base import Catalogue, Tool
 
 
@@ -17,13 +17,16 @@ class FakeSystem:
         self.writes: list[dict[str, Any]] = []
         self.reads: list[dict[str, Any]] = []
         self.seen_keys: set[str] = set()
+        self.looked: list[bool] = []  # per send: whether it looked for an earlier write with its key
 
     async def lookup(self, args: dict[str, Any], key: str | None) -> Any:
         self.reads.append(args)
         return {"order": args["order_id"], "status": "shipped", "email": "ann@example.com"}
 
     async def send(self, args: dict[str, Any], key: str | None) -> Any:
-        if key in self.seen_keys:  # check-then-write, as a real connector does
+        # check-then-write, as a real connector does: it looks only if the key may have been used
+        self.looked.append(tried_before())
+        if self.looked[-1] and key in self.seen_keys:
             return {"sent": True, "deduplicated": True}
         self.seen_keys.add(key or "")
         self.writes.append({**args, "key": key})

@@ -76,6 +76,7 @@ async def test_write_waits_for_approval_then_runs_exactly_once() -> None:
     await orch.drain("w2")
     assert store.status(run_id) == "succeeded"
     assert len(system.writes) == 1 and system.writes[0]["key"] == action.id
+    assert system.looked == [False]  # a first attempt: nothing with its key can exist yet
     assert store.action(action.id).status == "succeeded"
     assert len(model.requests) == 2  # the loop resumed from its steps, not from scratch
     events = {e["event"] for e in store.audit_log}
@@ -170,8 +171,8 @@ async def test_crash_during_execution_retries_with_the_same_key() -> None:
 
     await orch.drain("w3")
     assert store.status(run_id) == "succeeded"
-    assert len(system.writes) == 1
-    assert store.action(action.id).attempts == 2
+    assert len(system.writes) == 1  # the resumed attempt looked for the first one, and found it
+    assert system.looked == [True, True] and store.action(action.id).attempts == 2
     tool_step = next(s for s in store.load(run_id).steps if s.kind == "tool_call")
     assert "deduplicated" in tool_step.data["result"]
 

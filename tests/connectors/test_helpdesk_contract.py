@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, first_attempt
 from connectors.helpdesk.client import HelpdeskConnector, html_to_text
 from connectors.helpdesk.seed import API_USER_EMAIL, TICKETS
 from connectors.http import build_client
@@ -145,6 +146,24 @@ async def test_add_comment_twice_with_the_same_key_writes_once(
     assert comments[-1]["public"] is False
     assert second["deduplicated"] is True
     assert (second["comment_id"], second["audit_id"]) == (first["comment_id"], first["audit_id"])
+
+
+async def test_a_first_attempt_skips_the_lookup_and_a_retry_still_finds_it(
+    helpdesk: HelpdeskConnector, helpdesk_sim: Sim
+) -> None:
+    sent: list[str] = []
+
+    async def note(request: httpx.Request) -> None:
+        sent.append(f"{request.method} /api/{request.url.path.split('/api/', 1)[1]}")
+
+    helpdesk.client.event_hooks["request"].append(note)
+    with first_attempt():  # the run's action was never executing: no earlier write can exist
+        first = await helpdesk.add_comment(1, "Refund issued.", idempotency_key="act-8")
+    assert sent == ["PUT /api/v2/tickets/1.json"]  # one round trip, no audits lookup
+    sent.clear()
+    again = await helpdesk.add_comment(1, "Refund issued.", idempotency_key="act-8")  # a retry
+    assert sent == ["GET /api/v2/tickets/1/audits.json"]  # looked, found it, wrote nothing
+    assert again["deduplicated"] is True and again["comment_id"] == first["comment_id"]
 
 
 async def test_add_comment_without_key_is_not_deduplicated(

@@ -8,6 +8,7 @@ a local receiver are covered, as are 429s with Retry-After and the tool schemas.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, first_attempt
 from connectors.http import BearerAuth, build_client
 from connectors.payments import webhooks
 from connectors.payments.client import ACTION_KEY, PaymentsConnector, StripeError, encode_form
@@ -268,12 +269,17 @@ async def test_refund_of_an_unknown_charge(stripe: PaymentsConnector) -> None:
     assert "No such charge: 'ch_nope'" in str(err.value)
 
 
-async def test_refund_request_on_the_wire(fake_sleep: FakeSleep) -> None:
-    """Form-encoded, nested metadata key, bearer key and Idempotency-Key, exactly as Stripe takes them."""
+@pytest.mark.parametrize("first", [False, True], ids=["retry", "first-attempt"])
+async def test_refund_request_on_the_wire(fake_sleep: FakeSleep, first: bool) -> None:
+    """Form-encoded, nested metadata key, bearer key and Idempotency-Key, exactly as Stripe takes
+    them; the action's key is in the metadata on a first attempt too (a retry past Stripe's
+    24 hours finds the refund by it), though only a retry looks for an earlier refund."""
     seen: list[httpx.Request] = []
+    looked: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "GET":  # the look for an earlier refund of this action
+            looked.append(request)
             return httpx.Response(200, json={"object": "list", "data": [], "has_more": False})
         seen.append(request)
         return httpx.Response(200, json={"id": "re_1", "object": "refund", "amount": 250})
@@ -286,10 +292,12 @@ async def test_refund_request_on_the_wire(fake_sleep: FakeSleep) -> None:
     )
     c = PaymentsConnector(client, {"stripe_version": "2024-06-20"})
     try:
-        result = await c.create_refund("ch_123", amount=250, reason="duplicate", idempotency_key="act-1")
+        with first_attempt() if first else contextlib.nullcontext():
+            result = await c.create_refund("ch_123", amount=250, reason="duplicate", idempotency_key="act-1")
     finally:
         await c.aclose()
     assert result == {"refund": {"id": "re_1", "object": "refund", "amount": 250}, "deduplicated": False}
+    assert len(looked) == (0 if first else 1)
     (request,) = seen
     assert request.method == "POST" and request.url.path == "/v1/refunds"
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
