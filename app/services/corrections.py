@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.services.auth import Principal
 from app.services.errors import Conflict, Invalid, NotFound
@@ -48,10 +48,14 @@ def correct_category(
 def recent_examples(db: Database, limit: int = 200) -> list[dict[str, str]]:
     """The latest category corrections as labelled examples for the triage model, newest first."""
     with db.read() as s:
-        rows = s.scalars(
-            select(Correction)
-            .where(Correction.field == "category")
-            .order_by(Correction.created_at.desc())
-            .limit(limit)
-        ).all()
-        return [{"text": r.text, "category": r.value} for r in rows]
+        rows = s.connection().execute(_CATEGORY_FIXES, {"limit": limit})
+        return [{"text": text, "category": value} for text, value in rows]
+
+
+# Read on every triage's first pass: built once, run on the connection (two columns, no entities).
+_CATEGORY_FIXES = (
+    select(Correction.text, Correction.value)
+    .where(Correction.field == "category")
+    .order_by(Correction.created_at.desc())
+    .limit(bindparam("limit"))
+)

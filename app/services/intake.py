@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.store.db import Database
@@ -115,13 +115,23 @@ def _existing_run(db: Database, kind: str, source: str, external_id: str) -> str
     # Tickets stored before items were keyed by system kept their channel as source.
     sources = [source, *CHANNELS] if kind == "ticket" and source == TICKET_SYSTEM else [source]
     with db.read() as s:
-        return s.scalar(
-            select(Run.id)
-            .join(Item, Run.item_id == Item.id)
-            .where(Item.kind == kind, Item.source.in_(sources), Item.external_id == external_id)
-            .order_by(Run.created_at)
-            .limit(1)
-        )
+        params = {"kind": kind, "sources": sources, "external_id": external_id}
+        found = s.connection().scalar(_FIRST_RUN, params)
+        return str(found) if found is not None else None
+
+
+# Asked of every item that arrives: built once, run on the connection.
+_FIRST_RUN = (
+    select(Run.id)
+    .join(Item, Run.item_id == Item.id)
+    .where(
+        Item.kind == bindparam("kind"),
+        Item.source.in_(bindparam("sources", expanding=True)),
+        Item.external_id == bindparam("external_id"),
+    )
+    .order_by(Run.created_at)
+    .limit(1)
+)
 
 
 def _rerun(db: Database, first_run_id: str, actor: str) -> str:

@@ -104,6 +104,18 @@ def revoke_rule(db: Database, rule_id: str, who: Principal) -> None:
         audit(s, who.name, "rule.revoked", "rule", rule_id, {"tool": row.tool})
 
 
+# Read at the start of every pass of every run: built once, run on the connection (plain rows).
+_IN_FORCE = select(
+    StandingRuleRow.id,
+    StandingRuleRow.tool,
+    StandingRuleRow.approved_by,
+    StandingRuleRow.max_risk,
+    StandingRuleRow.max_amount,
+    StandingRuleRow.roles,
+    StandingRuleRow.arguments_schema,
+).where(StandingRuleRow.revoked_at.is_(None))
+
+
 def load_policy(
     db: Database,
     *,
@@ -112,7 +124,7 @@ def load_policy(
     trusted_domains: tuple[str, ...] = (),
 ) -> Policy:
     with db.read() as s:
-        rows = s.scalars(select(StandingRuleRow).where(StandingRuleRow.revoked_at.is_(None))).all()
+        rows = s.connection().execute(_IN_FORCE).all()
         rules = [
             StandingRule(
                 tool=r.tool,

@@ -525,12 +525,20 @@ def has_work(run_id: Any) -> Any:
     return or_(_any(run_id, "approved", "executing"), ~_any(run_id, "pending", "failed"))
 
 
+# Whether the run has work, and whether a write of it failed: one statement, built once.
+_PARK = select(has_work(bindparam("run_id")), _any(bindparam("run_id"), "failed"))
+
+
 def park_status(s: Session, run_id: str) -> str:
     """Where a run that cannot go on by itself goes; call with the run's row locked."""
     s.flush()
-    if s.scalar(select(has_work(run_id))):
+    work, failed = s.connection().execute(_PARK, {"run_id": run_id}).one()
+    if work:
         return "queued"
-    return "needs_attention" if s.scalar(select(_any(run_id, "failed"))) else "waiting_approval"
+    return "needs_attention" if failed else "waiting_approval"
+
+
+_STATUS_LOCKED = select(RUNS.c.status).where(RUNS.c.id == bindparam("run_id")).with_for_update()
 
 
 def requeue_if_decided(s: Session, run_id: str, *, actor: str = "system") -> bool:
@@ -542,7 +550,7 @@ def requeue_if_decided(s: Session, run_id: str, *, actor: str = "system") -> boo
     """
     s.flush()
     c = s.connection()
-    current = c.scalar(select(RUNS.c.status).where(RUNS.c.id == run_id).with_for_update())
+    current = c.scalar(_STATUS_LOCKED, {"run_id": run_id})
     if current is None or current not in RUN_PARKED:
         return False  # running: its worker parks it under this same lock and sees the decision
     status = park_status(s, run_id)
