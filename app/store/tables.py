@@ -119,7 +119,7 @@ class Step(Base):
     __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_steps_run_seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))  # uq_steps_run_seq leads with it
     seq: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(30))
     name: Mapped[str | None] = mapped_column(String(200))
@@ -145,7 +145,7 @@ class Action(Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))  # uq_actions_run_call leads with it
     tool_call_id: Mapped[str] = mapped_column(String(100))
     tool: Mapped[str] = mapped_column(String(200))
     connection: Mapped[str] = mapped_column(String(100))
