@@ -10,12 +10,14 @@ asked for a run can never approve its actions (four eyes).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, bindparam, select, text, update
 
 from app.services import booked, paging
 from app.services.auth import Principal
@@ -29,6 +31,7 @@ if TYPE_CHECKING:  # the gate and the catalogue load rule tables: only a decisio
     from app.agent.policy import Policy
     from tools.base import Catalogue, Tool
 
+ACTIONS = cast(Table, Action.__table__)
 STATUSES = (
     "pending",
     "approved",
@@ -126,14 +129,35 @@ def get_action(db: Database, action_id: str) -> dict[str, Any]:
         return action_view(a)
 
 
-def _pending(s: Any, action_id: str, who: Principal) -> Action:
-    a = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one_or_none()
-    if a is None:
+# A decision reads the action's row under its lock and writes back what it changed: plain rows
+# and one UPDATE, not the ORM's unit of work (which cost more than the decision's SQL).
+_LOCKED = select(ACTIONS).where(ACTIONS.c.id == bindparam("id")).with_for_update()
+
+
+def _locked(s: Any, action_id: str) -> Any:
+    """The action's row, locked, as attributes to change; `_save` writes back the changed ones."""
+    row = s.connection().execute(_LOCKED, {"id": action_id}).first()
+    if row is None:
         raise NotFound(f"no action {action_id}")
+    a = SimpleNamespace(**row._mapping)
+    a._read = copy.deepcopy(dict(row._mapping))
+    return a
+
+
+def _save(s: Any, a: Any) -> None:
+    changed = {k: v for k, v in vars(a).items() if not k.startswith("_") and v != a._read[k]}
+    if changed:
+        s.connection().execute(update(ACTIONS).where(ACTIONS.c.id == a.id).values(**changed))
+        a._read.update(copy.deepcopy(changed))
+
+
+def _pending(s: Any, action_id: str, who: Principal) -> Any:
+    a = _locked(s, action_id)
     if a.status != "pending":
         raise Conflict(f"action {action_id} is no longer pending: it is {a.status}")
     if a.expires_at is not None and a.expires_at < utcnow():
         a.status = "expired"
+        _save(s, a)
         audit(s, "system", "action.expired", "action", a.id, {"run_id": a.run_id})
         requeue_if_decided(s, a.run_id)
         s.commit()
@@ -143,7 +167,7 @@ def _pending(s: Any, action_id: str, who: Principal) -> Action:
     return a
 
 
-def _reassess(a: Action, tool: Tool, arguments: dict[str, Any], who: Principal, gate: Policy) -> None:
+def _reassess(a: Any, tool: Tool, arguments: dict[str, Any], who: Principal, gate: Policy) -> None:
     """The edited write through the policy again, as if the model had proposed it, except
     that no standing rule applies (a person is deciding) and the edited values are the approver's."""
     from app.agent import provenance
@@ -226,12 +250,12 @@ def approve(
                 for k in sorted(set(before) | set(arguments))
                 if before.get(k) != arguments.get(k)
             }
+        _save(s, a)
         audit(
             s, who.name, "action.approved" if complete else "action.approval_recorded", "action", a.id, data
         )
         if complete:
             requeue_if_decided(s, a.run_id)
-        s.flush()
         return action_view(a)
 
 
@@ -241,7 +265,7 @@ BOOKING = "post_journal_entry"
 BOOKED = ("approved", "executing", "succeeded")
 
 
-def _no_second_booking(s: Any, a: Action, postgres: bool) -> None:
+def _no_second_booking(s: Any, a: Any, postgres: bool) -> None:
     """Refuse to approve a booking of an invoice another run's approved booking already covers.
 
     Two copies of one invoice arriving at the same instant are triaged side by side, and
@@ -280,6 +304,7 @@ def reject(db: Database, action_id: str, who: Principal, reason: str) -> dict[st
         a.decided_by = who.name
         a.decided_at = utcnow()
         a.reason = reason.strip()
+        _save(s, a)
         audit(
             s,
             who.name,
@@ -289,15 +314,12 @@ def reject(db: Database, action_id: str, who: Principal, reason: str) -> dict[st
             {"run_id": a.run_id, "tool": a.tool, "reason": a.reason},
         )
         requeue_if_decided(s, a.run_id)
-        s.flush()
         return action_view(a)
 
 
 # -- approved writes that failed ------------------------------------------------------------------
-def _failed(s: Any, action_id: str, who: Principal) -> Action:
-    a = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).one_or_none()
-    if a is None:
-        raise NotFound(f"no action {action_id}")
+def _failed(s: Any, action_id: str, who: Principal) -> Any:
+    a = _locked(s, action_id)
     if a.status != "failed":
         raise Conflict(
             f"action {action_id} has not failed: it is {a.status}; only a failed write is retried or dismissed"
@@ -316,6 +338,7 @@ def retry(db: Database, action_id: str, who: Principal) -> dict[str, Any]:
         error = a.error
         a.status = "approved"
         a.error = None
+        _save(s, a)
         audit(
             s,
             who.name,
@@ -325,7 +348,6 @@ def retry(db: Database, action_id: str, who: Principal) -> dict[str, Any]:
             {"run_id": a.run_id, "tool": a.tool, "attempts": a.attempts, "error": error},
         )
         requeue_if_decided(s, a.run_id, actor=who.name)
-        s.flush()
         return action_view(a)
 
 
@@ -339,6 +361,7 @@ def dismiss(db: Database, action_id: str, who: Principal, reason: str) -> dict[s
         a.reason = reason.strip()
         a.decided_by = who.name
         a.decided_at = utcnow()
+        _save(s, a)
         audit(
             s,
             who.name,
@@ -348,5 +371,4 @@ def dismiss(db: Database, action_id: str, who: Principal, reason: str) -> dict[s
             {"run_id": a.run_id, "tool": a.tool, "reason": a.reason, "error": a.error},
         )
         requeue_if_decided(s, a.run_id, actor=who.name)
-        s.flush()
         return action_view(a)
