@@ -84,6 +84,7 @@ _HEAD_AND_TOP = text(
 _TOP = text("SELECT max(id) FROM audit_log")
 _PG_IDS = text("SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) FROM generate_series(1, :n)")
 _PG_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
+_INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
 def _head(session: Session) -> tuple[int, str]:
@@ -165,10 +166,7 @@ def _seal(session: Session) -> None:
             entry.prev_hash = prev
             entry.hash = prev = link(prev, entry)
         if staged:
-            session.connection().execute(
-                insert(cast(Table, AuditEntry.__table__)),
-                [{c: getattr(e, c) for c in _COLUMNS} for e in staged],
-            )
+            session.connection().execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
     session.flush()
     session.info.pop(_PENDING, None)
 
