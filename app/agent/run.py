@@ -12,6 +12,7 @@ exactly once with its id as the idempotency key.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -470,7 +471,8 @@ class RunContext:
                 required_approvals=decision.required_approvals,
                 effects=tool.does.summary(call.arguments),
                 provenance=decision.provenance,
-                facts=self.facts,
+                # A copy: the proposal may be held while later reads of this turn add facts.
+                facts=copy.deepcopy(self.facts),
             )
             step = NewStep(
                 kind="decision",

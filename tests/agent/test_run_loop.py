@@ -12,7 +12,7 @@ from app.agent.orchestrator import Orchestrator
 from app.agent.policy import Policy, StandingRule
 from app.agent.ports import LeaseLost, NewStep
 from app.agent.run import RunContext
-from app.llm.base import Message, ModelRequest
+from app.llm.base import Message, ModelRequest, ModelResponse, ToolCall
 from app.llm.scripted import ScriptedModel, text, tool_use
 from tests.agent.fakes import FakeSystem
 
@@ -258,3 +258,32 @@ async def test_each_answer_is_committed_before_the_next_outside_call() -> None:
     # around the write, then the last answer with the run's end: no commit of its own
     assert store.commits == ["executing", "executed", "succeeded"]
     assert [s.name for s in store.load(run_id).steps][-1] == "loop/model/2"
+
+
+async def test_a_held_proposal_keeps_the_facts_it_was_proposed_with() -> None:
+    """A read made after a write was proposed, in the same turn, does not change the facts the
+    proposal was checked against (an approver's edit is checked against those)."""
+    store, system = MemoryRunStore(), FakeSystem()
+    lookup = system.lookup
+
+    async def read(args: dict[str, Any], key: str | None) -> Any:
+        found = await lookup(args, key)
+        return {**found, "email": f"customer{args['order_id']}@example.com"}
+
+    system.lookup = read  # type: ignore[method-assign]
+    turn = ModelResponse(
+        tool_calls=[
+            ToolCall(id="r1", name="shop__lookup", arguments={"order_id": 7}),
+            ToolCall(id="w", name="shop__send_message", arguments={"to": "ann@example.com", "body": "hi"}),
+            ToolCall(id="r2", name="shop__lookup", arguments={"order_id": 8}),
+        ],
+        stop_reason="tool_use",
+    )
+    run_id = new_run(store)
+    await make(store, ScriptedModel([turn]), system).drain("w1")
+    assert store.status(run_id) == "waiting_approval"
+    [action] = pending(store)
+    facts = store.actions[action.id].facts
+    assert facts is not None
+    assert "customer7@example.com" in facts["emails"]  # read before the proposal
+    assert "customer8@example.com" not in facts["emails"]  # read after it
