@@ -265,6 +265,8 @@ class MemoryRunStore:
             run.error = error
             run.retries = 0
             run.not_before = None
+            run.lease_owner = None  # the pass is over: the lease goes with this write
+            run.lease_expires_at = None
             if result is not None:
                 run.result = copy.deepcopy(result)
             self._audit(owner, f"run.{status}", "run", run_id, {"error": error} if error else {})

@@ -84,7 +84,21 @@ class Orchestrator:
         # bounded fault test can shorten it without changing what is retried).
         self.backoff_max = backoff_max
         # Where blocking store calls run (a thread pool sized to the database's connections).
+        # Each trip to it costs far more than a call (a thread woken, the loop woken back), so
+        # a pass makes as few as it can: see `_begin` and `release`.
         self.io: Offloader = io or to_thread
+        # Passes whose lease was given up by the write that ended them (set_status, requeue).
+        self._ended: set[tuple[str, str]] = set()
+
+    def _begin(self, run_id: str) -> tuple[Any, Policy]:
+        """What a pass starts from, read in one trip to the store's thread: the run and the gate."""
+        return self.store.load(run_id), self.policy()
+
+    async def _end(self, run_id: str, owner: str, status: str, **fields: Any) -> str:
+        """End the pass with `status` (one commit with what it held); the lease goes with it."""
+        status = await self.io(self.store.set_status, run_id, owner, status, **fields)
+        self._ended.add((run_id, owner))
+        return status
 
     async def advance(self, run_id: str, owner: str, *, on_delta: Callable[[str], None] | None = None) -> str:
         """Move a claimed run as far as it can go; returns the status it was left in.
@@ -94,7 +108,7 @@ class Orchestrator:
         heartbeat = asyncio.create_task(self._heartbeat(run_id, owner))
         retries = 0
         try:
-            snapshot = await self.io(self.store.load, run_id)
+            snapshot, policy = await self.io(self._begin, run_id)
             retries = snapshot.retries
             pipeline = self.pipelines.get(snapshot.kind)
             if pipeline is None:
@@ -108,7 +122,7 @@ class Orchestrator:
                 owner=owner,
                 model=self.model,
                 catalogue=catalogue,
-                policy=await self.io(self.policy),
+                policy=policy,
                 on_delta=on_delta,
                 io=self.io,
             )
@@ -120,9 +134,7 @@ class Orchestrator:
             if await self._fail_unreached(ctx):
                 return await self._park(run_id, owner, ctx.held())
             # What the pass still holds (its last answer) commits with the status: one transaction.
-            return await self.io(
-                self.store.set_status, run_id, owner, "succeeded", result=result or {}, **ctx.held()
-            )
+            return await self._end(run_id, owner, "succeeded", result=result or {}, **ctx.held())
         except LeaseLost:
             log.warning("lost the lease on run %s; another worker has it", run_id)
             return "lost"
@@ -142,7 +154,7 @@ class Orchestrator:
                 await heartbeat
 
     async def _park(self, run_id: str, owner: str, held: dict[str, Any]) -> str:
-        status = await self.io(self.store.set_status, run_id, owner, "waiting_approval", **held)
+        status = await self._end(run_id, owner, "waiting_approval", **held)
         if status != "queued" and self.on_parked is not None:
             try:
                 await self.on_parked(run_id)
@@ -172,6 +184,7 @@ class Orchestrator:
         log.warning("run %s: %s", run_id, message)
         try:
             await self.io(self.store.requeue, run_id, owner, error=message, delay=delay)
+            self._ended.add((run_id, owner))
         except LeaseLost:
             return "lost"
         except Exception:
@@ -181,7 +194,7 @@ class Orchestrator:
     async def _fail(self, run_id: str, owner: str, message: str) -> str:
         step = NewStep(kind="error", name=f"error:{uuid.uuid4().hex[:8]}", data={"error": message})
         try:
-            await self.io(self.store.set_status, run_id, owner, "failed", error=message, steps=[step])
+            await self._end(run_id, owner, "failed", error=message, steps=[step])
         except LeaseLost:
             return "lost"
         return "failed"
@@ -200,6 +213,10 @@ class Orchestrator:
         return await self.io(self.store.claim, owner, self.lease_seconds)
 
     async def release(self, run_id: str, owner: str) -> None:
+        """Give up the lease, unless the write that ended the pass already did (no trip then)."""
+        if (run_id, owner) in self._ended:
+            self._ended.discard((run_id, owner))
+            return
         await self.io(self.store.release, run_id, owner)
 
     async def run_once(self, owner: str) -> str | None:

@@ -104,8 +104,6 @@ class SqlRunStore:
         self.db = db
         # A pending action expires (its own state, never a rejection) after this long.
         self.approval_ttl_hours = approval_ttl_hours
-        # Leases already given up by set_status in its own transaction: release has nothing to do.
-        self._released: set[tuple[str, str]] = set()
         self._seqs: dict[tuple[str, str], int] = {}  # (run, lease owner) -> next step number
         self._seq_key = ("next_seq", id(self))
         event.listen(db._factory, "after_commit", self._commit_seq)
@@ -356,7 +354,6 @@ class SqlRunStore:
 
     def _pass_over(self, run_id: str, owner: str) -> None:
         """The lease is given up: nothing more to remember about this pass."""
-        self._released.add((run_id, owner))
         self._seqs.pop((run_id, owner), None)
 
     def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:
@@ -391,6 +388,7 @@ class SqlRunStore:
                 run_id,
                 {"error": error, "retries": retries, "delay_seconds": round(delay, 1)},
             )
+        self._pass_over(run_id, owner)
 
     def is_transient(self, exc: BaseException) -> bool:
         if isinstance(exc, OperationalError):  # lost connection, deadlock, serialization, locked
@@ -426,7 +424,6 @@ class SqlRunStore:
         )
         if not res.rowcount:
             return False
-        self._released.discard((run_id, owner))  # a new pass holds the lease again
         self._seqs.pop((run_id, owner), None)
         audit(s, owner, "run.claimed", "run", run_id, {})
         return True
@@ -458,10 +455,7 @@ class SqlRunStore:
             return self._take(s, run_id, owner, seconds, utcnow())
 
     def release(self, run_id: str, owner: str) -> None:
-        self._seqs.pop((run_id, owner), None)
-        if (run_id, owner) in self._released:
-            self._released.discard((run_id, owner))
-            return
+        self._pass_over(run_id, owner)
         with self.db.session() as s:
             s.execute(
                 update(Run)

@@ -287,3 +287,36 @@ async def test_a_held_proposal_keeps_the_facts_it_was_proposed_with() -> None:
     assert facts is not None
     assert "customer7@example.com" in facts["emails"]  # read before the proposal
     assert "customer8@example.com" not in facts["emails"]  # read after it
+
+
+async def test_a_pass_ended_by_its_status_write_needs_no_release_trip() -> None:
+    """The write that ends a pass gives up the lease, so the store is not asked again; a pass
+    that ends otherwise (its lease lost to another worker) still releases."""
+    store, system = CountingStore(), FakeSystem()
+    released: list[str] = []
+    release = store.release
+
+    def counted(run_id: str, owner: str) -> None:
+        released.append(owner)
+        release(run_id, owner)
+
+    store.release = counted  # type: ignore[method-assign]
+    run_id = new_run(store)
+    model = ScriptedModel(
+        [tool_use("shop__send_message", {"to": "ann@example.com", "body": "It shipped."}), text("Sent.")]
+    )
+    orch = make(store, model, system)
+    await orch.drain("w1")
+    [action] = pending(store)
+    assert store.runs[run_id].lease_owner is None and released == []
+    store.decide(action.id, "approved", by="pat")
+    await orch.drain("w2")
+    assert store.status(run_id) == "succeeded" and released == []
+    assert store.runs[run_id].lease_owner is None
+
+    other = new_run(store)
+    assert store.claim("w3", -1) == other  # w3's lease lapses at once
+    assert store.claim("w4", 30) == other  # and w4 takes the run over
+    assert await orch.advance(other, "w3") == "lost"
+    await orch.release(other, "w3")
+    assert released == ["w3"] and store.runs[other].lease_owner == "w4"
