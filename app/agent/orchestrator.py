@@ -29,7 +29,7 @@ from typing import Any
 
 from app.agent.offload import Offloader, to_thread
 from app.agent.policy import Policy
-from app.agent.ports import LeaseLost, NewStep, RunStore, Transient
+from app.agent.ports import LeaseLost, NewStep, RunSnapshot, RunStore, Transient
 from app.agent.run import RunContext, RunFailed, Suspend
 from app.llm.base import Model, ModelError
 from tools.base import Catalogue
@@ -90,7 +90,7 @@ class Orchestrator:
         # Passes whose lease was given up by the write that ended them (set_status, requeue).
         self._ended: set[tuple[str, str]] = set()
 
-    def _begin(self, run_id: str) -> tuple[Any, Policy]:
+    def _begin(self, run_id: str) -> tuple[RunSnapshot, Policy]:
         """What a pass starts from, read in one trip to the store's thread: the run and the gate."""
         return self.store.load(run_id), self.policy()
 
