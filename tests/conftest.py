@@ -38,6 +38,25 @@ def _root_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
+@pytest.fixture(autouse=True)
+def _dispose_databases(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every database a test opened (a container, a command run in-process) when it ends.
+
+    A pool left to the garbage collector keeps its PostgreSQL connections open until a cycle
+    collection happens to run, and a server with the default 100 connections runs out mid-suite."""
+    opened: list[Database] = []
+    init = Database.__init__
+
+    def tracked(self: Database, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(self)
+
+    monkeypatch.setattr(Database, "__init__", tracked)
+    yield
+    for database in opened:
+        database.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     if request.param == "sqlite":
