@@ -25,6 +25,7 @@ import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from app.agent.offload import Offloader, to_thread
@@ -89,10 +90,32 @@ class Orchestrator:
         self.io: Offloader = io or to_thread
         # Passes whose lease was given up by the write that ended them (set_status, requeue).
         self._ended: set[tuple[str, str]] = set()
+        # What claimed passes start from, read in the claim's own trip (see `_claim_and_begin`).
+        self._started: dict[tuple[str, str], tuple[RunSnapshot, Policy]] = {}
 
     def _begin(self, run_id: str) -> tuple[RunSnapshot, Policy]:
         """What a pass starts from, read in one trip to the store's thread: the run and the gate."""
         return self.store.load(run_id), self.policy()
+
+    def _claim_and_begin(
+        self, claim: Callable[[], str | None]
+    ) -> tuple[str | None, tuple[RunSnapshot, Policy] | None]:
+        """Claim, then read what the pass starts from, in the same trip to the store's thread.
+        A failed read is left to `advance`, which reads again and handles it as any pass does."""
+        run_id = claim()
+        if run_id is None:
+            return None, None
+        try:
+            return run_id, self._begin(run_id)
+        except Exception:
+            log.debug("reading claimed run %s failed; the pass reads it again", run_id, exc_info=True)
+            return run_id, None
+
+    async def _claimed(self, claim: Callable[[], str | None], owner: str) -> str | None:
+        run_id, start = await self.io(self._claim_and_begin, claim)
+        if run_id is not None and start is not None:
+            self._started[(run_id, owner)] = start
+        return run_id
 
     async def _end(self, run_id: str, owner: str, status: str, **fields: Any) -> str:
         """End the pass with `status` (one commit with what it held); the lease goes with it."""
@@ -108,7 +131,10 @@ class Orchestrator:
         heartbeat = asyncio.create_task(self._heartbeat(run_id, owner))
         retries = 0
         try:
-            snapshot, policy = await self.io(self._begin, run_id)
+            started = self._started.pop((run_id, owner), None)
+            if started is None:
+                started = await self.io(self._begin, run_id)
+            snapshot, policy = started
             retries = snapshot.retries
             pipeline = self.pipelines.get(snapshot.kind)
             if pipeline is None:
@@ -209,11 +235,13 @@ class Orchestrator:
                 log.warning("renewing the lease on run %s failed", run_id, exc_info=True)
 
     async def claim(self, owner: str) -> str | None:
-        """Claim one runnable run (its lease now ours), or None."""
-        return await self.io(self.store.claim, owner, self.lease_seconds)
+        """Claim one runnable run (its lease now ours), or None. What its pass starts from is read
+        in the same trip; `advance` takes it from there."""
+        return await self._claimed(partial(self.store.claim, owner, self.lease_seconds), owner)
 
     async def release(self, run_id: str, owner: str) -> None:
         """Give up the lease, unless the write that ended the pass already did (no trip then)."""
+        self._started.pop((run_id, owner), None)  # claimed but never advanced
         if (run_id, owner) in self._ended:
             self._ended.discard((run_id, owner))
             return
@@ -234,12 +262,16 @@ class Orchestrator:
         self, run_id: str, owner: str, *, on_delta: Callable[[str], None] | None = None
     ) -> str | None:
         """Advance a particular run here and now, if no one else holds it."""
-        if not await self.io(self.store.claim_run, run_id, owner, self.lease_seconds):
+        take = partial(self._take, run_id, owner)
+        if await self._claimed(take, owner) is None:
             return None
         try:
             return await self.advance(run_id, owner, on_delta=on_delta)
         finally:
             await self.release(run_id, owner)
+
+    def _take(self, run_id: str, owner: str) -> str | None:
+        return run_id if self.store.claim_run(run_id, owner, self.lease_seconds) else None
 
     async def sweep(self) -> int:
         """Requeue parked runs that have work; never raises (the loop goes on)."""

@@ -320,3 +320,58 @@ async def test_a_pass_ended_by_its_status_write_needs_no_release_trip() -> None:
     assert await orch.advance(other, "w3") == "lost"
     await orch.release(other, "w3")
     assert released == ["w3"] and store.runs[other].lease_owner == "w4"
+
+
+class TripLog:
+    """An offloader that runs calls inline and notes where each trip to the store's thread begins."""
+
+    def __init__(self, store: MemoryRunStore) -> None:
+        self.log: list[str] = []
+        for name in ("claim", "claim_run", "load", "append_steps", "set_status"):
+            setattr(store, name, self._noted(name, getattr(store, name)))
+
+    def _noted(self, name: str, fn: Any) -> Any:
+        def noted(*args: Any, **kwargs: Any) -> Any:
+            self.log.append(name)
+            return fn(*args, **kwargs)
+
+        return noted
+
+    async def __call__(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.log.append("|")
+        return fn(*args, **kwargs)
+
+
+async def test_a_claimed_pass_reads_its_run_in_the_claims_trip() -> None:
+    """Claiming and reading what the pass starts from is one trip to the store's thread,
+    whether the worker claims the oldest run or the API claims a particular one."""
+    store, system = MemoryRunStore(), FakeSystem()
+    trips = TripLog(store)
+    model = ScriptedModel([text("Hello."), text("Hi again.")])
+    cat = system.catalogue()
+    orch = Orchestrator(store, model, lambda: cat, lambda: Policy(), {"test": loop_pipeline}, io=trips)
+    first = new_run(store)
+    assert await orch.run_once("w1") == first
+    assert trips.log[:3] == ["|", "claim", "load"]
+    assert trips.log.count("load") == 1 and store.status(first) == "succeeded"
+
+    trips.log.clear()
+    second = new_run(store)
+    assert await orch.advance_now(second, "w2") == "succeeded"
+    assert trips.log[:3] == ["|", "claim_run", "load"] and trips.log.count("load") == 1
+    assert not orch._started  # nothing left behind
+
+
+async def test_a_claimed_run_that_cannot_be_read_in_the_claims_trip_is_read_again() -> None:
+    store, system = MemoryRunStore(), FakeSystem()
+    load, failures = store.load, [OSError("connection reset")]
+
+    def flaky(run_id: str) -> Any:
+        if failures:
+            raise failures.pop()
+        return load(run_id)
+
+    store.load = flaky  # type: ignore[method-assign]
+    run_id = new_run(store)
+    await make(store, ScriptedModel([text("Hello.")]), system).drain("w1")
+    assert store.status(run_id) == "succeeded" and not failures
