@@ -240,30 +240,39 @@ async def _load(
     base: str, token: str, requests_each: int, method: str, paths: list[str], body: Any = None
 ) -> tuple[list[float], int, int]:
     """CLIENTS clients, each sending `requests_each` requests back to back (cycling through `paths`).
-    Returns (milliseconds per request, errors, bytes of the last answer)."""
+    Returns (milliseconds per request, errors, bytes of the last answer).
+
+    Every client is built and has its connection open (an untimed GET /healthz) before the
+    first timed request: building an httpx client costs tens of milliseconds of this process's
+    CPU (its TLS context), and built inside the timed loop it stalled the other clients'
+    requests, so each client's first request measured the bench, not the server."""
     times: list[float] = []
     errors = 0
     size = 0
+    headers = {"Authorization": f"Bearer {token}"}
+    clients = [httpx.AsyncClient(base_url=base, headers=headers, timeout=60) for _ in range(CLIENTS)]
 
-    async def client(n: int) -> None:
+    async def client(n: int, http: httpx.AsyncClient) -> None:
         nonlocal errors, size
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
-            for k in range(requests_each):
-                path = paths[(n + k) % len(paths)]
-                payload = body(n, k) if callable(body) else body
-                started = time.perf_counter()
-                try:
-                    r = await http.request(method, path, json=payload)
-                except httpx.HTTPError:  # a dropped connection counts as an error, not the end
-                    r = None
-                times.append((time.perf_counter() - started) * 1000)
-                if r is None or r.status_code >= 400:
-                    errors += 1
-                else:
-                    size = len(r.content)
+        for k in range(requests_each):
+            path = paths[(n + k) % len(paths)]
+            payload = body(n, k) if callable(body) else body
+            started = time.perf_counter()
+            try:
+                r = await http.request(method, path, json=payload)
+            except httpx.HTTPError:  # a dropped connection counts as an error, not the end
+                r = None
+            times.append((time.perf_counter() - started) * 1000)
+            if r is None or r.status_code >= 400:
+                errors += 1
+            else:
+                size = len(r.content)
 
-    await asyncio.gather(*(client(n) for n in range(CLIENTS)))
+    try:
+        await asyncio.gather(*(http.get("/healthz") for http in clients))
+        await asyncio.gather(*(client(n, http) for n, http in enumerate(clients)))
+    finally:
+        await asyncio.gather(*(http.aclose() for http in clients))
     return times, errors, size
 
 
