@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -23,6 +25,11 @@ READ_ONLY = "switchboard_read_only"
 # How long a unit of work waits for this process's other SQLite writers before it goes ahead
 # and leaves the waiting to SQLite (as it would with no lock at all): never a deadlock.
 WRITER_WAIT_SECONDS = 30.0
+# SQLite's wait for a writer of another process: polled (see `_begin_immediate`) for this
+# long, then left to SQLite's busy handler for its timeout, whose error names the lock.
+BUSY_POLL_SECONDS = 5.0
+BUSY_TIMEOUT_MS = 30_000
+_POLL_FIRST, _POLL_MOST = 0.0005, 0.005
 
 
 def normalize_url(url: str) -> str:
@@ -66,7 +73,7 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -75,10 +82,45 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
             # BEGIN IMMEDIATE takes the write lock up front, so two processes
             # cannot both read-then-write the same row (claims, decisions).
             # Reads (Database.read) begin deferred: under WAL they never wait for a writer.
-            read_only = conn.get_execution_options().get(READ_ONLY)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                _begin_immediate(conn)
 
     return engine
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "database is locked" in str(exc)
+
+
+def _begin_immediate(conn: Any) -> None:
+    """Take SQLite's write lock, waiting for a writer of another process by polling it often.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 ... up to 100 ms between tries, so a write
+    that finds the lock taken waits on average half a sleep longer than the lock is held: the
+    tail of an API write while a worker commits. Polled here at 0.5-5 ms for BUSY_POLL_SECONDS;
+    after that SQLite's handler waits out its timeout and its error is raised as any other."""
+    raw = conn.connection.dbapi_connection
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline, wait = time.monotonic() + BUSY_POLL_SECONDS, _POLL_FIRST
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    break
+            _pause(wait)
+            wait = min(wait * 2, _POLL_MOST)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:
