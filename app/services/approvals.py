@@ -202,16 +202,19 @@ def approve(
     from app.agent.policy import Policy
     from tools.base import UnknownTool
 
-    # Read the configured gate before the row lock: it reads the store itself.
+    # Read the configured gate and the tools before the row lock: both may read the store
+    # themselves, and a second unit of work inside this one would wait for its own lock.
     gate = (policy() if policy is not None else Policy()) if arguments is not None else Policy()
+    tools = catalogue() if arguments is not None else None
     with db.session() as s:
         a = _pending(s, action_id, who)
         edited = arguments is not None and arguments != a.arguments
         before: dict[str, Any] = a.arguments
         risk_before = a.risk
         if arguments is not None and edited:
+            assert tools is not None
             try:
-                tool = catalogue().get(a.tool)
+                tool = tools.get(a.tool)
             except UnknownTool:
                 raise Conflict(
                     f"tool {a.tool} is no longer configured; the action cannot be edited"

@@ -331,7 +331,7 @@ class ConnectorPool:
         return ConcurrencyLimitTransport(self.transport or httpx.AsyncHTTPTransport(), limit)
 
     def _rows(self) -> list[Connection]:
-        with self.db.session() as s:
+        with self.db.read() as s:
             return list(s.scalars(select(Connection).order_by(Connection.name)).all())
 
     def _connector(self, row: Connection) -> Connector | None:

@@ -174,3 +174,32 @@ async def test_four_eyes_is_the_gates_default_not_a_pipelines_choice(db: Databas
     assert action["requested_by"] is None
     approved = approvals.approve(db, action["id"], APPROVER, lambda: FakeSystem().catalogue())
     assert approved["status"] == "approved"
+
+
+async def test_an_edit_whose_catalogue_reads_the_store_is_approved(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalogue may read the store itself (connections not loaded yet, as in an API-only
+    process). It is read before the action's row is locked: inside, its own unit of work would
+    wait for the one holding the lock (on SQLite, its own thread's write lock) until it failed."""
+    from app.store import db as db_module
+
+    monkeypatch.setattr(db_module, "BUSY_POLL_SECONDS", 0.05)  # a wait that would fail, fails fast
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 100)
+    system = FakeSystem()
+    orch = make(
+        db, ScriptedModel([tool_use("shop__send_message", {"to": "ann@example.com", "body": "x"})]), system
+    )
+    new_run(db)
+    await orch.drain("w1")
+    [pending] = approvals.list_actions(db)
+
+    def catalogue() -> Any:
+        with db.session() as s:  # as ConnectionPool does when it has no catalogue cached
+            s.execute(select(AuditEntry.id).limit(1)).all()
+        return system.catalogue()
+
+    edited = approvals.approve(
+        db, pending["id"], APPROVER, catalogue, {"to": "ann@example.com", "body": "final"}
+    )
+    assert edited["edited"] is True and edited["status"] == "approved"
