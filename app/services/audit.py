@@ -22,13 +22,14 @@ def parse_anchor(value: str | None) -> tuple[int, str] | None:
 
 
 def verify(db: Database, anchor: tuple[int, str] | None = None) -> audit_chain.Report:
-    with db.session() as s:
+    # Read transactions: a walk of the whole chain must not hold SQLite's write lock.
+    with db.read() as s:
         return audit_chain.verify(s, anchor=anchor)
 
 
 def export_lines(db: Database) -> Iterator[str]:
     """The chain as JSON lines, oldest first, then a last line naming the head to anchor."""
-    with db.session() as s:
+    with db.read() as s:
         head: dict[str, Any] = {"seq": 0, "hash": audit_chain.GENESIS}
         for entry in audit_chain.walk(s):
             record = audit_chain.as_record(entry)
