@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -104,23 +105,34 @@ def _begin_immediate(conn: Any) -> None:
     SQLite's own busy handler sleeps 1, 2, 5, 10 ... up to 100 ms between tries, so a write
     that finds the lock taken waits on average half a sleep longer than the lock is held: the
     tail of an API write while a worker commits. Polled here at 0.5-5 ms for BUSY_POLL_SECONDS;
-    after that SQLite's handler waits out its timeout and its error is raised as any other."""
+    then SQLite's handler waits what is left of BUSY_TIMEOUT_MS. Any error but a busy lock,
+    and the last one, is raised by SQLAlchemy's own BEGIN, wrapped as every database error is."""
     raw = conn.connection.dbapi_connection
-    raw.execute("PRAGMA busy_timeout=0")
+    started = time.monotonic()
     try:
-        deadline, wait = time.monotonic() + BUSY_POLL_SECONDS, _POLL_FIRST
+        raw.execute("PRAGMA busy_timeout=0")
+        wait = _POLL_FIRST
         while True:
             try:
                 raw.execute("BEGIN IMMEDIATE")
-                return
             except sqlite3.OperationalError as exc:
-                if not _busy(exc) or time.monotonic() >= deadline:
+                if not _busy(exc) or time.monotonic() - started >= BUSY_POLL_SECONDS:
                     break
+            else:
+                with contextlib.suppress(sqlite3.Error):
+                    raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                return
             _pause(wait)
             wait = min(wait * 2, _POLL_MOST)
+        left = max(1, BUSY_TIMEOUT_MS - round((time.monotonic() - started) * 1000))
+        raw.execute(f"PRAGMA busy_timeout={left}")
+    except sqlite3.Error:
+        pass  # the BEGIN below meets it again and raises it wrapped
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
     finally:
-        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+        with contextlib.suppress(sqlite3.Error):
+            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def alembic_config(url: str) -> Config:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.store import db as db_module
 from app.store.db import Database
@@ -57,6 +57,11 @@ def _count(database: Database) -> int:
         return int(s.scalar(select(func.count()).select_from(AuditEntry)) or 0)
 
 
+def _busy_timeout(database: Database) -> int:
+    with database.engine.connect() as c:
+        return int(c.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+
+
 def test_concurrent_writers_of_one_process_never_meet_in_sqlite(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -80,6 +85,7 @@ def test_writers_that_meet_in_sqlite_poll_its_lock_often(
     assert _write_from_threads(database, threads=8, each=40) == []
     assert _count(database) == 8 * 40
     assert pauses and max(pauses) <= db_module._POLL_MOST
+    assert _busy_timeout(database) == db_module.BUSY_TIMEOUT_MS  # SQLite's wait is back for the rest
     database.dispose()
 
 
@@ -102,6 +108,7 @@ def test_a_lock_held_past_the_polling_fails_as_sqlite_says(
         other.execute("ROLLBACK")
         other.close()
     assert _count(database) == 0
+    assert _busy_timeout(database) == 50  # the connection waits in SQLite again, as configured
     with database.session() as s:  # and the lock, once free, is taken as usual
         audit(s, "pat", "test.write", "test", "2", {})
     assert _count(database) == 1
@@ -115,23 +122,29 @@ def test_a_writer_kept_waiting_too_long_goes_ahead(tmp_path: Path, monkeypatch: 
     database = Database(f"sqlite:///{tmp_path / 'w.db'}")
     database.upgrade()
     assert database._writers is not None
-    held, done = threading.Event(), threading.Event()
+    held, release = threading.Event(), threading.Event()
 
     def holder() -> None:
-        with database._writers.turn():  # holds the turn, not SQLite's lock
+        with database._writers.turn():  # holds the turn, not SQLite's lock, until told
             held.set()
-            done.wait(10)
+            release.wait()
 
-    t = threading.Thread(target=holder)
-    t.start()
-    held.wait(10)
-    try:
+    def writer() -> None:
         with database.session() as s:
             audit(s, "pat", "test.write", "test", "1", {})
+
+    holding = threading.Thread(target=holder, daemon=True)
+    holding.start()
+    held.wait(10)
+    writing = threading.Thread(target=writer, daemon=True)
+    writing.start()
+    writing.join(10)
+    try:
+        assert not writing.is_alive(), "the writer waited for a turn that was never given up"
         assert _count(database) == 1
     finally:
-        done.set()
-        t.join()
+        release.set()
+        holding.join(10)
         database.dispose()
 
 
@@ -155,4 +168,19 @@ def test_a_unit_of_work_opened_inside_another_on_one_thread_takes_its_turn_at_on
     t.join(10)
     assert not t.is_alive(), "the inner unit of work waited for its own thread's turn"
     assert _count(database) == 2
+    database.dispose()
+
+
+def test_an_error_other_than_a_busy_lock_is_raised_by_sqlalchemy_wrapped(tmp_path: Path) -> None:
+    """A broken connection's error comes out of SQLAlchemy's own BEGIN (a DBAPIError, which the
+    run store can recognise as passing), not raw from the polling."""
+    database = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    database.upgrade()
+    with database.engine.connect() as c:
+        raw = c.connection.dbapi_connection
+        assert raw is not None
+        raw.close()  # as a connection the database dropped
+        with pytest.raises(DBAPIError, match="closed database"):
+            db_module._begin_immediate(c)
+        c.invalidate()
     database.dispose()
