@@ -96,6 +96,7 @@ async def switchboard(tickets: int, workdir: Path) -> dict[str, Any]:
     from app.services import approvals, intake
     from app.services.auth import Principal
     from app.store.tables import Action, AuditEntry, Run
+    from bench import ticket_flow
     from bench.ticket_flow import help_desk, model, ticket_payload
     from evals.wiring import container
 
@@ -138,15 +139,16 @@ async def switchboard(tickets: int, workdir: Path) -> dict[str, Any]:
     counter.on = False
     with c.db.session() as s:
         step_bytes = s.scalar(text("SELECT sum(length(data)) FROM steps")) or 0
+    await c.pool.aclose()
+    c.db.dispose()
     runs = WARM_UP + tickets
     figures.update(
         statements=counter.statements / tickets,
         commits=counter.commits / tickets,
         audit_rows=(count(AuditEntry) - audit_before) / tickets,
         step_bytes=step_bytes / runs,
-        db_bytes=sum(p.stat().st_size for p in workdir.glob("switchboard.db*")) / runs,
+        db_bytes=ticket_flow.stored_bytes(workdir / "switchboard.db") / runs,
     )
-    await c.pool.aclose()
     return figures
 
 

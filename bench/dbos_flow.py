@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.ticket_flow import TicketWork, ticket_payload
+from bench.ticket_flow import TicketWork, stored_bytes, ticket_payload
 
 _work: TicketWork | None = None
 
@@ -101,5 +101,4 @@ async def run_tickets(work: TicketWork, db_path: Path, timed: Any, runs: int) ->
         await timed(one)
     finally:
         DBOS.destroy()
-    size = sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
-    return {"db_bytes": size / runs}
+    return {"db_bytes": stored_bytes(db_path) / runs}

@@ -12,7 +12,7 @@ import itertools
 from pathlib import Path
 from typing import Any, TypedDict
 
-from bench.ticket_flow import TicketWork, ticket_payload
+from bench.ticket_flow import TicketWork, stored_bytes, ticket_payload
 
 
 class TicketState(TypedDict, total=False):
@@ -82,5 +82,4 @@ async def run_tickets(work: TicketWork, db_path: Path, timed: Any, runs: int) ->
             assert done["answer"], done
 
         await timed(one)
-    size = db_path.stat().st_size + sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "-*"))
-    return {"db_bytes": size / runs}
+    return {"db_bytes": stored_bytes(db_path) / runs}
