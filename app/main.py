@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from app.agent.offload import Offload
     from app.agent.orchestrator import Orchestrator
     from app.agent.policy import Policy, StandingRule
+    from app.agent.ports import ActionRecord
     from app.agent.worker import Background, Wakeup, Worker
     from app.llm.base import Model
     from app.llm.prompts import PromptLibrary
@@ -210,15 +211,16 @@ class Container:
 
         return own_bookings(self.db, exclude_run)
 
-    def _on_parked(self) -> Callable[[str], Awaitable[None]]:
+    def _on_parked(self) -> Callable[[str, list[ActionRecord]], Awaitable[None]]:
         """When a run waits for people: approve replies a person approved ahead, then announce the rest."""
         from app.services.followups import ReplyFollowUp
 
         follow_up = ReplyFollowUp(self.db, self.pool.catalogue)
         notifier = self._notifier()
 
-        async def parked(run_id: str) -> None:
-            if await self.offload(follow_up, run_id):
+        async def parked(run_id: str, actions: list[ActionRecord]) -> None:
+            approved = await self.offload(follow_up, run_id) if follow_up.may_apply(actions) else 0
+            if approved:
                 self.wake()
             if notifier is not None:
                 await notifier(run_id)

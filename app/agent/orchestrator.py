@@ -30,7 +30,7 @@ from typing import Any
 
 from app.agent.offload import Offloader, to_thread
 from app.agent.policy import Policy
-from app.agent.ports import LeaseLost, NewStep, RunSnapshot, RunStore, Transient
+from app.agent.ports import ActionRecord, LeaseLost, NewStep, RunSnapshot, RunStore, Transient
 from app.agent.run import RunContext, RunFailed, Suspend
 from app.llm.base import Model, ModelError
 from tools.base import Catalogue
@@ -66,7 +66,7 @@ class Orchestrator:
         pipelines: dict[str, Pipeline],
         *,
         lease_seconds: float = 30.0,
-        on_parked: Callable[[str], Awaitable[None]] | None = None,
+        on_parked: Callable[[str, list[ActionRecord]], Awaitable[None]] | None = None,
         sweep_seconds: float = 30.0,
         backoff_max: float = BACKOFF_MAX_SECONDS,
         io: Offloader | None = None,
@@ -77,7 +77,8 @@ class Orchestrator:
         self.policy = policy
         self.pipelines = pipelines
         self.lease_seconds = lease_seconds
-        # Told when a run parks waiting for people (e.g. to post a notice); never fails the run.
+        # Told when a run parks waiting for people (e.g. to post a notice), with the run's actions
+        # as the pass left them (so a hook with nothing to do needs no read); never fails the run.
         self.on_parked = on_parked
         # How often the worker loop looks for parked runs that have work (the safety net).
         self.sweep_seconds = sweep_seconds
@@ -156,9 +157,9 @@ class Orchestrator:
                 result = await ctx.drive(pipeline)
             except Suspend:
                 await self._fail_unreached(ctx)
-                return await self._park(run_id, owner, ctx.held())
+                return await self._park(run_id, owner, ctx.held(), ctx.actions())
             if await self._fail_unreached(ctx):
-                return await self._park(run_id, owner, ctx.held())
+                return await self._park(run_id, owner, ctx.held(), ctx.actions())
             # What the pass still holds (its last answer) commits with the status: one transaction.
             return await self._end(run_id, owner, "succeeded", result=result or {}, **ctx.held())
         except LeaseLost:
@@ -179,11 +180,11 @@ class Orchestrator:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
 
-    async def _park(self, run_id: str, owner: str, held: dict[str, Any]) -> str:
+    async def _park(self, run_id: str, owner: str, held: dict[str, Any], actions: list[ActionRecord]) -> str:
         status = await self._end(run_id, owner, "waiting_approval", **held)
         if status != "queued" and self.on_parked is not None:
             try:
-                await self.on_parked(run_id)
+                await self.on_parked(run_id, actions)
             except Exception:
                 log.exception("notifying about run %s failed", run_id)
         return status

@@ -171,6 +171,11 @@ class RunContext:
         """
         return [a for key, a in self._actions.items() if a.status == "approved" and key not in self._reached]
 
+    def actions(self) -> list[ActionRecord]:
+        """Every action of the run as this pass knows it: those it began with, those it proposed,
+        with the status of any it executed (a person may have decided one since)."""
+        return list(self._actions.values())
+
     def know(self, **fragment: Any) -> None:
         """Add facts from the item itself (requester, ticket id, untrusted text...)."""
         merge_facts(self.facts, fragment)

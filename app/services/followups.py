@@ -13,7 +13,7 @@ high risk. Anything else stays in the queue for a person, as every write does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -81,9 +81,15 @@ class ReplyFollowUp:
         self.db = db
         self.catalogue = catalogue
 
+    @staticmethod
+    def may_apply(actions: Iterable[Any]) -> bool:
+        """Whether the run has a ticket creation at all, by the actions its pass knows (an action's
+        operation never changes): almost no parking run has, and then nothing is read."""
+        return any(getattr(a, "operation", None) == CREATE for a in actions)
+
     def __call__(self, run_id: str) -> int:
         with self.db.read() as s:
-            # Every parking run asks; almost none created a ticket: one plain statement says so.
+            # One plain statement says whether the creation succeeded.
             if s.connection().scalar(_CREATED, {"run_id": run_id}) is None:
                 return 0
             created = s.scalars(

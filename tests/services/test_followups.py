@@ -108,3 +108,47 @@ async def test_anything_else_waits_for_a_person(db_url: str, tmp_path: Path, ahe
     reply = next(a for a in view["actions"] if a["operation"] == "add_comment")
     assert reply["status"] == "pending"
     await c.pool.aclose()
+
+
+@pytest.fixture
+def looked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The runs the follow-up read the store for."""
+    runs: list[str] = []
+    call = followups.ReplyFollowUp.__call__
+
+    def counted(self: followups.ReplyFollowUp, run_id: str) -> int:
+        runs.append(run_id)
+        return call(self, run_id)
+
+    monkeypatch.setattr(followups.ReplyFollowUp, "__call__", counted)
+    return runs
+
+
+async def test_a_run_that_created_no_ticket_parks_without_a_follow_up_read(
+    db_url: str, tmp_path: Path, looked: list[str]
+) -> None:
+    """The hook is told the run's actions: with no ticket creation among them it reads nothing."""
+    plain = [
+        *script(REPLY)[:2],
+        ModelResponse(
+            tool_calls=[
+                ToolCall(id="c1", name="helpdesk__add_comment", arguments={"ticket_id": 1, "body": REPLY})
+            ],
+            stop_reason="tool_use",
+        ),
+    ]
+    c = container(db_url, tmp_path, ScriptedModel(plain))
+    run_id = intake.submit(
+        c.db, kind="ticket", run_kind="triage", payload={**TICKET, "external_id": 1}, source="api", actor="a"
+    )[0]
+    await c.orchestrator.drain("w")
+    assert run_view(c.db, run_id)["status"] == "waiting_approval" and looked == []
+    await c.pool.aclose()
+
+
+async def test_a_run_that_created_a_ticket_is_followed_up(
+    db_url: str, tmp_path: Path, looked: list[str]
+) -> None:
+    c, run_id = await _create_approved(db_url, tmp_path, REPLY, ahead=True)
+    assert run_id in looked and run_view(c.db, run_id)["status"] == "succeeded"
+    await c.pool.aclose()

@@ -43,7 +43,7 @@ async def test_new_approvals_are_posted_once_with_a_link(db_url: str, tmp_path: 
     for action in pending:
         assert sum(f"https://sb.example/ui/queue/{action['id']}" in t for t in texts) == 1
     assert c.orchestrator.on_parked is not None
-    await c.orchestrator.on_parked(run_id)  # parked again with the same actions: no second notice
+    await c.orchestrator.on_parked(run_id, [])  # parked again with the same actions: no second notice
     assert len(await notices()) == 2
     approvals.approve(c.db, pending[0]["id"], Principal("pat", "approver"), c.pool.catalogue)
     await c.orchestrator.drain("w")  # the approved write runs; the run parks again for the other
