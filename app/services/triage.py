@@ -127,6 +127,25 @@ class TriagePipeline:
         does not trust: a reply never points the customer anywhere on outside text's word."""
         return _strip(draft, outgoing.Trust.of(ctx.facts, self.trusted_domains))
 
+    async def _classify(self, ctx: RunContext, ticket: dict[str, Any]) -> dict[str, Any]:
+        categories = [c["name"] for c in self.taxonomy]
+        variables: dict[str, Any] = {
+            "ticket": _public(ticket),
+            "taxonomy": self.taxonomy,
+            # Read off the event loop, and only when the model is to be asked (not on a replay).
+            "examples": [] if ctx.recorded("classify/0") else await ctx.io(self.examples),
+        }
+        out = await ctx.structured(
+            "classify",
+            self.prompts.request(
+                "triage/classify", variables, output_schema=classification_schema(categories)
+            ),
+        )
+        out["needs_review"] = (
+            bool(out.get("needs_review")) or float(out["confidence"]) < self.review_threshold
+        )
+        return await ctx.record("classification", "classification", out, run_fields={"classification": out})
+
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         ticket: dict[str, Any] = dict(ctx.run.input["ticket"])
         external_id = ticket.get("external_id")
@@ -144,26 +163,11 @@ class TriagePipeline:
         customer, articles = await self._ground(ctx, ticket)
         account = await read_account(ctx, ticket.get("requester_email"), exclude=ticket["external_id"])
 
-        # classify
-        categories = [c["name"] for c in self.taxonomy]
-        variables: dict[str, Any] = {
-            "ticket": _public(ticket),
-            "taxonomy": self.taxonomy,
-            # Read off the event loop, and only when the model is to be asked (not on a replay).
-            "examples": [] if ctx.recorded("classify/0") else await ctx.io(self.examples),
-        }
-        out = await ctx.structured(
-            "classify",
-            self.prompts.request(
-                "triage/classify", variables, output_schema=classification_schema(categories)
-            ),
-        )
-        out["needs_review"] = (
-            bool(out.get("needs_review")) or float(out["confidence"]) < self.review_threshold
-        )
-        classification = await ctx.record(
-            "classification", "classification", out, run_fields={"classification": out}
-        )
+        # classify (a replay that recorded the classification takes it: no prompt, no model answer)
+        if (recorded := ctx.recorded("classification")) is not None:
+            classification = recorded.data
+        else:
+            classification = await self._classify(ctx, ticket)
         # The run's own judgement: values the act step takes from it are trusted (provenance).
         ctx.know(
             classification={
@@ -181,26 +185,29 @@ class TriagePipeline:
                 a for a in await self._articles(ctx, "read:articles:topic", words) if a.get("id") not in seen
             ]
 
-        # draft
-        variables = {
-            "ticket": _public(ticket),
-            "classification": classification,
-            "articles": articles,
-            # a name is outside text: only its name words reach the drafting model
-            "customer": {**customer, "name": clean_name(customer.get("name"))} if customer else None,
-            "account": account,
-        }
-        draft_out = await ctx.structured(
-            "draft",
-            self.prompts.request("triage/draft", variables, output_schema=DRAFT_SCHEMA, max_tokens=1500),
-        )
-        draft_out = self._clean_draft(ctx, draft_out)
-        draft = await ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
+        # draft (as the classification, taken as recorded on a replay)
+        if (recorded := ctx.recorded("draft")) is not None:
+            draft = recorded.data
+        else:
+            variables: dict[str, Any] = {
+                "ticket": _public(ticket),
+                "classification": classification,
+                "articles": articles,
+                # a name is outside text: only its name words reach the drafting model
+                "customer": {**customer, "name": clean_name(customer.get("name"))} if customer else None,
+                "account": account,
+            }
+            draft_out = await ctx.structured(
+                "draft",
+                self.prompts.request("triage/draft", variables, output_schema=DRAFT_SCHEMA, max_tokens=1500),
+            )
+            draft_out = self._clean_draft(ctx, draft_out)
+            draft = await ctx.record("draft", "draft", draft_out, run_fields={"draft": draft_out})
 
         # act
         writes = ctx.catalogue.select(effects=["write"])
         tools = [t for t in writes if t.connection == self.connection or ACROSS_TAGS & set(t.tags)]
-        variables = {
+        act: dict[str, Any] = {
             "ticket": ticket,
             "classification": classification,
             "draft": draft,
@@ -209,7 +216,7 @@ class TriagePipeline:
         }
         final = await ctx.agent_loop(
             "act",
-            self.prompts.request("triage/act", variables),
+            self.prompts.request("triage/act", act),
             tools,
         )
         return {"summary": final.content}

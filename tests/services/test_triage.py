@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from app.llm.scripted import ScriptedModel
 from app.services import approvals, intake
@@ -63,6 +66,36 @@ async def test_ticket_is_classified_drafted_and_its_writes_wait(db_url: str, tmp
     assert len(comments) == comments_before + 1
     assert comments[-1]["body"] == "Thanks, we have refunded the duplicate charge."
     assert "billing" in sim.state.helpdesk.ticket(1)["tags"]
+    await c.pool.aclose()
+
+
+async def test_a_resumed_triage_takes_its_classification_and_draft_as_recorded(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass after an approval renders no classify or draft prompt: it takes both records
+    (the act prompt is rendered again, since its conversation goes on)."""
+    from app.llm.prompts import PromptLibrary
+
+    rendered: list[str] = []
+    request = PromptLibrary.request
+
+    def noted(self: PromptLibrary, name: str, *args: Any, **kwargs: Any) -> Any:
+        rendered.append(name)
+        return request(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(PromptLibrary, "request", noted)
+    c = container(db_url, tmp_path, ScriptedModel(triage_script(1)), create_app())
+    run_id = submit(c, 1)
+    await c.orchestrator.drain("w")
+    assert rendered == ["triage/classify", "triage/draft", "triage/act"]
+    before = run_view(c.db, run_id)
+    rendered.clear()
+    for a in before["actions"]:
+        approvals.approve(c.db, a["id"], APPROVER, c.pool.catalogue)
+    await c.orchestrator.drain("w")
+    after = run_view(c.db, run_id)
+    assert after["status"] == "succeeded" and rendered == ["triage/act"]
+    assert (after["classification"], after["draft"]) == (before["classification"], before["draft"])
     await c.pool.aclose()
 
 
