@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from app.agent.ports import ActionRecord
 from app.services import approvals
 from app.services.auth import Principal
 from app.services.errors import ServiceError
@@ -82,10 +83,10 @@ class ReplyFollowUp:
         self.catalogue = catalogue
 
     @staticmethod
-    def may_apply(actions: Iterable[Any]) -> bool:
+    def may_apply(actions: Iterable[ActionRecord]) -> bool:
         """Whether the run has a ticket creation at all, by the actions its pass knows (an action's
         operation never changes): almost no parking run has, and then nothing is read."""
-        return any(getattr(a, "operation", None) == CREATE for a in actions)
+        return any(a.operation == CREATE for a in actions)
 
     def __call__(self, run_id: str) -> int:
         with self.db.read() as s:

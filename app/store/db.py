@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +118,7 @@ def _begin_immediate(conn: Any) -> None:
                 if not _busy(exc) or time.monotonic() - started >= BUSY_POLL_SECONDS:
                     break
             else:
-                with contextlib.suppress(sqlite3.Error):
+                with suppress(sqlite3.Error):
                     raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                 return
             _pause(wait)
@@ -131,7 +130,7 @@ def _begin_immediate(conn: Any) -> None:
     try:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     finally:
-        with contextlib.suppress(sqlite3.Error):
+        with suppress(sqlite3.Error):
             raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
