@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, event, insert, select, text
+from sqlalchemy import Connection, Table, event, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.tables import AuditEntry, utcnow
@@ -43,6 +43,17 @@ _COLUMNS = (
     "prev_hash",
     "hash",
 )
+
+
+class UnitOfWork(Protocol):
+    """What staging and sealing need of a transaction: a Session or app.store.db.Work."""
+
+    @property
+    def info(self) -> dict[Any, Any]: ...
+
+    def connection(self) -> Connection: ...
+
+    def flush(self) -> None: ...
 
 
 def _iso(at: datetime | None) -> str:
@@ -87,13 +98,13 @@ _PG_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
 _INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
-def _head(session: Session) -> tuple[int, str]:
+def _head(session: UnitOfWork) -> tuple[int, str]:
     row = session.connection().execute(_HEAD).first()
     return (int(row[0] or 0), str(row[1])) if row is not None else (0, GENESIS)
 
 
 def stage(
-    session: Session,
+    session: UnitOfWork,
     actor: str,
     event: str,
     subject_type: str | None,
@@ -121,7 +132,7 @@ def _collect(session: Session, flush_context: Any) -> None:
         session.info.setdefault(_PENDING, []).extend(new)
 
 
-def _new_ids(session: Session, n: int, postgres: bool) -> list[int]:
+def _new_ids(session: UnitOfWork, n: int, postgres: bool) -> list[int]:
     """Ids for rows not yet inserted, so they are inserted chained (one batched INSERT, no UPDATE).
     PostgreSQL draws them from the column's own sequence; SQLite's single writer (BEGIN
     IMMEDIATE holds the lock) takes the next ones after the largest."""
@@ -131,7 +142,7 @@ def _new_ids(session: Session, n: int, postgres: bool) -> list[int]:
     return list(range(top + 1, top + n + 1))
 
 
-def _head_and_ids(session: Session, n: int, postgres: bool) -> tuple[tuple[int, str], list[int]]:
+def _head_and_ids(session: UnitOfWork, n: int, postgres: bool) -> tuple[tuple[int, str], list[int]]:
     """The chain's head and, on SQLite, the next `n` ids, read in one statement."""
     if postgres or not n:
         return _head(session), _new_ids(session, n, postgres) if n else []
@@ -148,27 +159,39 @@ def _seal(session: Session) -> None:
     if not session.info.get(_PENDING) and not fresh and not staged:
         return
     postgres = session.get_bind().dialect.name == "postgresql"
-    unnumbered = [*fresh, *staged]
     with session.no_autoflush:
-        if postgres:  # ids first: the lock is the last one this transaction takes
-            ids = _new_ids(session, len(unnumbered), postgres) if unnumbered else []
-            session.connection().execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
-            seq, prev = _head(session)
-        else:
-            (seq, prev), ids = _head_and_ids(session, len(unnumbered), postgres)
-        for entry, new_id in zip(unnumbered, ids, strict=True):
-            entry.id = new_id
-            entry.at = entry.at or utcnow()  # hashed as stored
-        entries = sorted([*session.info.pop(_PENDING, []), *unnumbered], key=lambda e: e.id)
-        for entry in entries:
-            seq += 1
-            entry.chain_seq = seq
-            entry.prev_hash = prev
-            entry.hash = prev = link(prev, entry)
+        _chain(session, [*fresh, *staged], session.info.pop(_PENDING, []), postgres)
         if staged:
             session.connection().execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
     session.flush()
     session.info.pop(_PENDING, None)
+
+
+def seal_staged(work: Any) -> None:
+    """Seal the rows staged on a unit of work that is not a Session (app.store.db.Work) and
+    insert them: what `_seal` does at a session's commit, with nothing flushed to collect."""
+    staged: list[Any] = work.info.pop(_STAGED, [])
+    if staged:
+        _chain(work, staged, [], work.postgres)
+        work.connection().execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
+
+
+def _chain(uow: UnitOfWork, unnumbered: list[Any], numbered: list[Any], postgres: bool) -> None:
+    """Give `unnumbered` rows their ids, then link every row after the chain's head, by id."""
+    if postgres:  # ids first: the lock is the last one this transaction takes
+        ids = _new_ids(uow, len(unnumbered), postgres) if unnumbered else []
+        uow.connection().execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
+        seq, prev = _head(uow)
+    else:
+        (seq, prev), ids = _head_and_ids(uow, len(unnumbered), postgres)
+    for entry, new_id in zip(unnumbered, ids, strict=True):
+        entry.id = new_id
+        entry.at = entry.at or utcnow()  # hashed as stored
+    for entry in sorted([*numbered, *unnumbered], key=lambda e: e.id):
+        seq += 1
+        entry.chain_seq = seq
+        entry.prev_hash = prev
+        entry.hash = prev = link(prev, entry)
 
 
 def _forget(session: Session, *args: Any) -> None:

@@ -6,12 +6,12 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store import audit_chain
@@ -183,6 +183,25 @@ class Database:
                 s.close()
 
     @contextmanager
+    def transaction(self) -> Iterator[Work]:
+        """A unit of work on a plain Connection, for the run store's hot paths: what a Session
+        adds (identity map, flush, its events) costs more there than the statements do. Audit
+        rows staged on it are sealed into the chain at commit, as a session's are."""
+        turn = self._writers.turn() if self._writers is not None else nullcontext()
+        with turn, self.engine.connect() as conn:
+            work = Work(conn, postgres=self.is_postgres)
+            conn.begin()
+            try:
+                yield work
+                audit_chain.seal_staged(work)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        for done in work.after_commit:
+            done()
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A unit of work that only reads (lists, views, counts). On SQLite it does not take the
         write lock, so readers neither queue behind each other nor behind a worker's writes."""
@@ -194,6 +213,23 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class Work:
+    """One transaction on a Connection. `connection()` and `info` are a Session's own names, so
+    a helper that only runs statements and stages audit rows (see app.store.runs) takes either."""
+
+    def __init__(self, conn: Connection, *, postgres: bool):
+        self.conn = conn
+        self.postgres = postgres
+        self.info: dict[str, Any] = {}
+        self.after_commit: list[Callable[[], None]] = []  # run once the commit succeeded
+
+    def connection(self) -> Connection:
+        return self.conn
+
+    def flush(self) -> None:
+        """Nothing is held back on a Connection: every statement has already run."""
 
 
 class _Writers:

@@ -20,9 +20,9 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, event, exists, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ClauseElement
 
 from app.agent.ports import (
     RUN_PARKED,
@@ -34,7 +34,8 @@ from app.agent.ports import (
     StepRecord,
 )
 from app.store import audit_chain
-from app.store.db import Database
+from app.store.audit_chain import UnitOfWork
+from app.store.db import Database, Work
 from app.store.tables import Action, Run, Step, utcnow
 
 # The store's hot paths speak SQLAlchemy Core to these tables: one statement each, with no
@@ -94,7 +95,12 @@ def action_record(a: Any) -> ActionRecord:
 
 
 def audit(
-    s: Session, actor: str, event: str, subject_type: str | None, subject_id: str | None, data: dict[str, Any]
+    s: UnitOfWork,
+    actor: str,
+    event: str,
+    subject_type: str | None,
+    subject_id: str | None,
+    data: dict[str, Any],
 ) -> None:
     audit_chain.stage(s, actor, event, subject_type, subject_id, data)
 
@@ -105,28 +111,27 @@ class SqlRunStore:
         # A pending action expires (its own state, never a rejection) after this long.
         self.approval_ttl_hours = approval_ttl_hours
         self._seqs: dict[tuple[str, str], int] = {}  # (run, lease owner) -> next step number
-        self._seq_key = ("next_seq", id(self))
-        event.listen(db._factory, "after_commit", self._commit_seq)
         self._next_expiry_scan = 0.0  # time.monotonic() of the next claim that looks for expiries
 
     # -- reading --------------------------------------------------------------
-    def load(self, run_id: str) -> RunSnapshot:
+    def load(self, run_id: str, *, owner: str | None = None) -> RunSnapshot:
+        """With `owner` (the lease's holder, after its claim), the next step number is taken from
+        the steps read here: no one else adds steps while the lease is held."""
         with self.db.read() as s:
             c = s.connection()
-            run = c.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
+            run = c.execute(_RUN, {"run_id": run_id}).first()
             if run is None:
                 raise KeyError(run_id)
-            steps = c.execute(select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.seq))
-            actions = c.execute(
-                select(ACTIONS).where(ACTIONS.c.run_id == run_id).order_by(ACTIONS.c.created_at)
-            )
+            steps = c.execute(_STEPS_OF, {"run_id": run_id})
+            actions = c.execute(_ACTIONS_OF, {"run_id": run_id})
+            records = [step_record(x) for x in steps]
             return RunSnapshot(
                 id=run.id,
                 kind=run.kind,
                 status=run.status,
                 input=run.input,
                 created_by=run.created_by,
-                steps=[step_record(x) for x in steps],
+                steps=records,
                 actions=[action_record(a) for a in actions],
                 classification=run.classification,
                 draft=run.draft,
@@ -135,33 +140,37 @@ class SqlRunStore:
 
     # -- fenced writes --------------------------------------------------------
     @staticmethod
-    def _fence(s: Session, run_id: str, owner: str, **values: Any) -> None:
+    def _fence(s: UnitOfWork, run_id: str, owner: str, **values: Any) -> None:
         """Lock the run's row and check the lease in one statement: an UPDATE only the lease's
-        holder can match (PostgreSQL locks the row; SQLite's BEGIN IMMEDIATE holds the writer)."""
+        holder can match (PostgreSQL locks the row; SQLite's BEGIN IMMEDIATE holds the writer).
+
+        `values` are the columns to set, as plain values (a statement built once, its SET clause
+        named by the keys), plus `_usage`'s; a SQL expression among them builds one for the call."""
         values.setdefault("updated_at", utcnow())
-        res = s.connection().execute(
-            update(RUNS).where(RUNS.c.id == run_id, RUNS.c.lease_owner == owner).values(**values)
-        )
+        if any(isinstance(v, ClauseElement) for v in values.values()):
+            stmt = _FENCE.values(**values)
+            values = {}
+        else:
+            stmt = _FENCE_USAGE if _ADD_INPUT in values else _FENCE
+        res = s.connection().execute(stmt, {"fence_run": run_id, "fence_owner": owner, **values})
         if not res.rowcount:
             raise LeaseLost(run_id)
 
     @staticmethod
     def _usage(steps: Sequence[NewStep]) -> dict[str, Any]:
-        """The run's token and cost totals, grown by these steps (in the fencing UPDATE)."""
+        """What these steps add to the run's token and cost totals (in the fencing UPDATE)."""
         if not any(st.input_tokens or st.output_tokens or st.cost_usd for st in steps):
             return {}
         return {
-            "input_tokens": RUNS.c.input_tokens + sum(st.input_tokens for st in steps),
-            "output_tokens": RUNS.c.output_tokens + sum(st.output_tokens for st in steps),
-            "cost_usd": RUNS.c.cost_usd + sum(st.cost_usd for st in steps),
+            _ADD_INPUT: sum(st.input_tokens for st in steps),
+            _ADD_OUTPUT: sum(st.output_tokens for st in steps),
+            _ADD_COST: sum(st.cost_usd for st in steps),
         }
 
-    def _insert_steps(
-        self, s: Session, run_id: str, owner: str, steps: Sequence[NewStep]
-    ) -> list[StepRecord]:
+    def _insert_steps(self, s: Work, run_id: str, owner: str, steps: Sequence[NewStep]) -> list[StepRecord]:
         """Insert steps (call with the run fenced) and audit each; one INSERT for all of them."""
         first = self._next_seq(s, run_id, owner)
-        s.info[self._seq_key] = ((run_id, owner), first + len(steps))  # remembered once this commits
+        s.after_commit.append(lambda: self._seqs.__setitem__((run_id, owner), first + len(steps)))
         now = utcnow()
         records = [
             StepRecord(
@@ -185,12 +194,7 @@ class SqlRunStore:
             audit(s, owner, f"step.{r.kind}", "run", run_id, _step_summary(r))
         return records
 
-    def _commit_seq(self, s: Session) -> None:
-        pending = s.info.pop(self._seq_key, None)
-        if pending is not None:
-            self._seqs[pending[0]] = pending[1]
-
-    def _next_seq(self, s: Session, run_id: str, owner: str) -> int:
+    def _next_seq(self, s: Work, run_id: str, owner: str) -> int:
         """The next step number. While this owner holds the lease no one else adds steps, so the
         number is remembered from its last write instead of asked of the table each time."""
         known = self._seqs.get((run_id, owner))
@@ -215,12 +219,12 @@ class SqlRunStore:
     ) -> list[StepRecord]:
         """Commit steps, run fields and proposed actions in one transaction, fenced by the lease:
         a pass holds what a replay could redo and commits it with the next durable point."""
-        with self.db.session() as s:
+        with self.db.transaction() as s:
             self._fence(s, run_id, owner, **(run_fields or {}), **self._usage(steps))
             self._insert_actions(s, run_id, owner, actions)
             return self._insert_steps(s, run_id, owner, steps) if steps else []
 
-    def _insert_actions(self, s: Session, run_id: str, owner: str, actions: Sequence[NewAction]) -> None:
+    def _insert_actions(self, s: Work, run_id: str, owner: str, actions: Sequence[NewAction]) -> None:
         """Insert proposed actions (call with the run fenced), each audited."""
         if not actions:
             return
@@ -265,21 +269,20 @@ class SqlRunStore:
             )
 
     @staticmethod
-    def _action(s: Session, action_id: str) -> Any:
+    def _action(s: Work, action_id: str) -> Any:
         """The action's row, locked (actions are locked before their run)."""
-        q = select(ACTIONS).where(ACTIONS.c.id == action_id).with_for_update()
-        row = s.connection().execute(q).first()
+        row = s.connection().execute(_ACTION_LOCKED, {"action_id": action_id}).first()
         if row is None:
             raise KeyError(action_id)
         return row
 
     @staticmethod
-    def _set_action(s: Session, action: Any, **values: Any) -> ActionRecord:
-        s.connection().execute(update(ACTIONS).where(ACTIONS.c.id == action.id).values(**values))
+    def _set_action(s: Work, action: Any, **values: Any) -> ActionRecord:
+        s.connection().execute(_SET_ACTION, {"action_id": action.id, **values})
         return action_record(SimpleNamespace(**{**action._mapping, **values}))
 
     def start_execution(self, action_id: str, owner: str) -> ActionRecord:
-        with self.db.session() as s:
+        with self.db.transaction() as s:
             action = self._action(s, action_id)
             self._fence(s, action.run_id, owner)
             if action.status not in ("approved", "executing"):
@@ -308,7 +311,7 @@ class SqlRunStore:
         error: str | None,
         step: NewStep,
     ) -> ActionRecord:
-        with self.db.session() as s:
+        with self.db.transaction() as s:
             action = self._action(s, action_id)
             self._fence(s, action.run_id, owner, **self._usage([step]))
             record = self._set_action(
@@ -332,7 +335,7 @@ class SqlRunStore:
     ) -> str:
         values: dict[str, Any] = {**(run_fields or {}), **self._usage(steps)}
         parking = status == "waiting_approval"
-        with self.db.session() as s:
+        with self.db.transaction() as s:
             if parking:
                 # People may have decided while this pass ran: lock first, then count.
                 self._fence(s, run_id, owner, **values)
@@ -357,7 +360,7 @@ class SqlRunStore:
         self._seqs.pop((run_id, owner), None)
 
     def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:
-        with self.db.session() as s:
+        with self.db.transaction() as s:
             action = self._action(s, action_id)
             self._fence(s, action.run_id, owner)
             if action.status not in ("approved", "executing"):
@@ -367,7 +370,7 @@ class SqlRunStore:
             return record
 
     def requeue(self, run_id: str, owner: str, *, error: str, delay: float) -> None:
-        with self.db.session() as s:
+        with self.db.transaction() as s:
             self._fence(
                 s,
                 run_id,
@@ -397,11 +400,11 @@ class SqlRunStore:
 
     def sweep(self, limit: int = 100) -> int:
         """Requeue parked runs that have work; each one locked (skipping any being decided right now)."""
-        with self.db.session() as s:
-            q = select(Run.id).where(Run.status.in_(RUN_PARKED), has_work(Run.id)).limit(limit)
+        with self.db.transaction() as s:
+            q = select(RUNS.c.id).where(RUNS.c.status.in_(RUN_PARKED), has_work(RUNS.c.id)).limit(limit)
             if self.db.is_postgres:
                 q = q.with_for_update(skip_locked=True)
-            found = list(s.scalars(q))
+            found = list(s.connection().scalars(q))
             n = sum(1 for run_id in found if requeue_if_decided(s, run_id, actor="sweeper"))
             if n:
                 log.warning("sweeper requeued %d parked runs that had work: %s", n, found[:10])
@@ -409,15 +412,18 @@ class SqlRunStore:
 
     # -- leases ---------------------------------------------------------------
     def renew_lease(self, run_id: str, owner: str, seconds: float) -> bool:
-        with self.db.session() as s:
-            res = s.execute(
-                update(Run)
-                .where(Run.id == run_id, Run.lease_owner == owner)
-                .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
+        with self.db.transaction() as s:
+            res = s.connection().execute(
+                _FENCE,
+                {
+                    "fence_run": run_id,
+                    "fence_owner": owner,
+                    "lease_expires_at": utcnow() + timedelta(seconds=seconds),
+                },
             )
-            return bool(res.rowcount)  # type: ignore[attr-defined]
+            return bool(res.rowcount)
 
-    def _take(self, s: Session, run_id: str, owner: str, seconds: float, now: Any) -> bool:
+    def _take(self, s: Work, run_id: str, owner: str, seconds: float, now: Any) -> bool:
         """Compare-and-set the lease: only one worker can win a run."""
         res = s.connection().execute(
             _TAKE, {"run_id": run_id, "owner": owner, "now": now, "until": now + timedelta(seconds=seconds)}
@@ -434,49 +440,50 @@ class SqlRunStore:
         hours long, and the scan is most of a busy claim's cost."""
         now = utcnow()
         scan = time.monotonic() >= self._next_expiry_scan
-        with self.db.session() as s:
+        with self.db.transaction() as s:
             if not scan:
                 run_id = self._claim_one(s, owner, seconds, now)
                 if run_id is not None:
                     return run_id
             self._next_expiry_scan = time.monotonic() + EXPIRY_SCAN_SECONDS
             self._expire_actions(s, now)
-            s.flush()  # the claim below is a Core statement: it does not flush for us
             return self._claim_one(s, owner, seconds, now)
 
-    def _claim_one(self, s: Session, owner: str, seconds: float, now: Any) -> str | None:
+    def _claim_one(self, s: Work, owner: str, seconds: float, now: Any) -> str | None:
         q = _OLDEST_LOCKED if self.db.is_postgres else _OLDEST
         run_id = s.connection().scalar(q, {"now": now})
         return run_id if run_id is not None and self._take(s, run_id, owner, seconds, now) else None
 
     def claim_run(self, run_id: str, owner: str, seconds: float) -> bool:
         """Claim one particular run if it is runnable (a chat turn advanced by the API that took it)."""
-        with self.db.session() as s:
+        with self.db.transaction() as s:
             return self._take(s, run_id, owner, seconds, utcnow())
 
     def release(self, run_id: str, owner: str) -> None:
         self._pass_over(run_id, owner)
-        with self.db.session() as s:
-            s.execute(
-                update(Run)
-                .where(Run.id == run_id, Run.lease_owner == owner)
-                .values(lease_owner=None, lease_expires_at=None)
+        with self.db.transaction() as s:
+            s.connection().execute(
+                _FENCE,
+                {"fence_run": run_id, "fence_owner": owner, "lease_owner": None, "lease_expires_at": None},
             )
 
-    def _expire_actions(self, s: Session, now: Any) -> None:
+    def _expire_actions(self, s: Work, now: Any) -> None:
         """Pending actions past their deadline become expired (never rejected); their runs go on."""
-        q = select(Action).where(Action.status == "pending", Action.expires_at < now)
+        q = select(ACTIONS.c.id, ACTIONS.c.run_id).where(
+            ACTIONS.c.status == "pending", ACTIONS.c.expires_at < now
+        )
         if self.db.is_postgres:  # one being decided right now is left to its decision
             q = q.with_for_update(skip_locked=True)
-        expired = s.scalars(q).all()
+        c = s.connection()
+        expired = c.execute(q).all()
         for a in expired:
-            a.status = "expired"
+            c.execute(_SET_ACTION, {"action_id": a.id, "status": "expired"})
             audit(s, "system", "action.expired", "action", a.id, {"run_id": a.run_id})
         for run_id in sorted({a.run_id for a in expired}):
             requeue_if_decided(s, run_id, actor="system")
 
     def audit(self, actor: str, event: str, subject_type: str, subject_id: str, data: dict[str, Any]) -> None:
-        with self.db.session() as s:
+        with self.db.transaction() as s:
             audit(s, actor, event, subject_type, subject_id, data)
 
 
@@ -492,6 +499,24 @@ def _runnable(now: Any) -> Any:
         ),
     )
 
+
+# The hot paths' statements, built once (building one costs more than SQLite takes to run it).
+# The fence: an UPDATE of the run that only the lease's holder matches; the columns it sets are
+# named by the parameters it is run with (see `SqlRunStore._fence`).
+_FENCE = update(RUNS).where(
+    RUNS.c.id == bindparam("fence_run"), RUNS.c.lease_owner == bindparam("fence_owner")
+)
+_ADD_INPUT, _ADD_OUTPUT, _ADD_COST = "add_input_tokens", "add_output_tokens", "add_cost_usd"
+_FENCE_USAGE = _FENCE.values(
+    input_tokens=RUNS.c.input_tokens + bindparam(_ADD_INPUT),
+    output_tokens=RUNS.c.output_tokens + bindparam(_ADD_OUTPUT),
+    cost_usd=RUNS.c.cost_usd + bindparam(_ADD_COST),
+)
+_RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
+_STEPS_OF = select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq)
+_ACTIONS_OF = select(ACTIONS).where(ACTIONS.c.run_id == bindparam("run_id")).order_by(ACTIONS.c.created_at)
+_ACTION_LOCKED = select(ACTIONS).where(ACTIONS.c.id == bindparam("action_id")).with_for_update()
+_SET_ACTION = update(ACTIONS).where(ACTIONS.c.id == bindparam("action_id"))
 
 # Claims run many times a second on a busy queue: their statements are built once.
 _NOW: Any = bindparam("now")
@@ -523,7 +548,7 @@ def has_work(run_id: Any) -> Any:
 _PARK = select(has_work(bindparam("run_id")), _any(bindparam("run_id"), "failed"))
 
 
-def park_status(s: Session, run_id: str) -> str:
+def park_status(s: UnitOfWork, run_id: str) -> str:
     """Where a run that cannot go on by itself goes; call with the run's row locked."""
     s.flush()
     work, failed = s.connection().execute(_PARK, {"run_id": run_id}).one()
@@ -535,7 +560,7 @@ def park_status(s: Session, run_id: str) -> str:
 _STATUS_LOCKED = select(RUNS.c.status).where(RUNS.c.id == bindparam("run_id")).with_for_update()
 
 
-def requeue_if_decided(s: Session, run_id: str, *, actor: str = "system") -> bool:
+def requeue_if_decided(s: UnitOfWork, run_id: str, *, actor: str = "system") -> bool:
     """After a decision: lock the run, then look at its actions, and put it back in the queue
     if it is parked and has work (or move it between waiting and needing attention).
 
