@@ -122,7 +122,7 @@ class MemoryRunStore:
             return copy.deepcopy(self.runs[run_id].result)
 
     # -- reading ---------------------------------------------------------------
-    def load(self, run_id: str) -> RunSnapshot:
+    def load(self, run_id: str, *, owner: str | None = None) -> RunSnapshot:
         with self._lock:
             run = self.runs.get(run_id)
             if run is None:

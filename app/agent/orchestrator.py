@@ -94,12 +94,12 @@ class Orchestrator:
         # What claimed passes start from, read in the claim's own trip (see `_claim_and_begin`).
         self._started: dict[tuple[str, str], tuple[RunSnapshot, Policy]] = {}
 
-    def _begin(self, run_id: str) -> tuple[RunSnapshot, Policy]:
+    def _begin(self, run_id: str, owner: str) -> tuple[RunSnapshot, Policy]:
         """What a pass starts from, read in one trip to the store's thread: the run and the gate."""
-        return self.store.load(run_id), self.policy()
+        return self.store.load(run_id, owner=owner), self.policy()
 
     def _claim_and_begin(
-        self, claim: Callable[[], str | None]
+        self, claim: Callable[[], str | None], owner: str
     ) -> tuple[str | None, tuple[RunSnapshot, Policy] | None]:
         """Claim, then read what the pass starts from, in the same trip to the store's thread.
         A failed read is left to `advance`, which reads again and handles it as any pass does."""
@@ -107,13 +107,13 @@ class Orchestrator:
         if run_id is None:
             return None, None
         try:
-            return run_id, self._begin(run_id)
+            return run_id, self._begin(run_id, owner)
         except Exception:
             log.debug("reading claimed run %s failed; the pass reads it again", run_id, exc_info=True)
             return run_id, None
 
     async def _claimed(self, claim: Callable[[], str | None], owner: str) -> str | None:
-        run_id, start = await self.io(self._claim_and_begin, claim)
+        run_id, start = await self.io(self._claim_and_begin, claim, owner)
         if run_id is not None and start is not None:
             self._started[(run_id, owner)] = start
         return run_id
@@ -134,7 +134,7 @@ class Orchestrator:
         try:
             started = self._started.pop((run_id, owner), None)
             if started is None:
-                started = await self.io(self._begin, run_id)
+                started = await self.io(self._begin, run_id, owner)
             snapshot, policy = started
             retries = snapshot.retries
             pipeline = self.pipelines.get(snapshot.kind)

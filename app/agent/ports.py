@@ -131,7 +131,10 @@ class Transient(Exception):
 
 
 class RunStore(Protocol):
-    def load(self, run_id: str) -> RunSnapshot: ...
+    def load(self, run_id: str, *, owner: str | None = None) -> RunSnapshot:
+        """The run as stored. `owner`: the lease holder loading it to advance it, so the store
+        may take what it needs for that pass (the next step number) from this read."""
+        ...
 
     def append_step(
         self, run_id: str, owner: str, step: NewStep, *, run_fields: dict[str, Any] | None = None

@@ -125,6 +125,8 @@ class SqlRunStore:
             steps = c.execute(_STEPS_OF, {"run_id": run_id})
             actions = c.execute(_ACTIONS_OF, {"run_id": run_id})
             records = [step_record(x) for x in steps]
+            if owner is not None and run.lease_owner == owner:
+                self._seqs[(run_id, owner)] = (records[-1].seq if records else 0) + 1
             return RunSnapshot(
                 id=run.id,
                 kind=run.kind,

@@ -366,10 +366,10 @@ async def test_a_claimed_run_that_cannot_be_read_in_the_claims_trip_is_read_agai
     store, system = MemoryRunStore(), FakeSystem()
     load, failures = store.load, [OSError("connection reset")]
 
-    def flaky(run_id: str) -> Any:
+    def flaky(run_id: str, **kw: Any) -> Any:
         if failures:
             raise failures.pop()
-        return load(run_id)
+        return load(run_id, **kw)
 
     store.load = flaky  # type: ignore[method-assign]
     run_id = new_run(store)

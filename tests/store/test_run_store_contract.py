@@ -204,6 +204,19 @@ def test_steps_are_numbered_and_run_fields_kept(h: Harness) -> None:
     assert h.store.claim("w2", 30) is None  # a finished run is never claimed again
 
 
+def test_a_later_pass_numbers_its_steps_after_the_ones_it_loaded(h: Harness) -> None:
+    run_id = h.new_run()
+    h.store.claim("w1", 30)
+    h.store.append_steps(run_id, "w1", [step("a"), step("b")])
+    h.store.requeue(run_id, "w1", error="try later", delay=-1)
+    h.store.load(run_id, owner="w2")  # not (yet) its holder: takes nothing from this read
+    assert h.store.claim("w2", 30) == run_id
+    assert [s.seq for s in h.store.load(run_id, owner="w2").steps] == [1, 2]
+    assert h.store.append_step(run_id, "w2", step("c")).seq == 3
+    h.store.set_status(run_id, "w2", "succeeded", steps=[step("d")])
+    assert [(s.seq, s.name) for s in h.store.load(run_id).steps] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+
+
 def test_a_pass_ends_in_one_commit_with_what_it_held(h: Harness) -> None:
     run_id = h.new_run()
     h.store.claim("w1", 30)

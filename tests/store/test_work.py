@@ -5,11 +5,12 @@ the commit runs only after it."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from app.agent.ports import NewStep
 from app.store import audit_chain
 from app.store.db import Database
-from app.store.runs import audit
+from app.store.runs import SqlRunStore, audit
 from app.store.tables import AuditEntry, Run
 
 
@@ -45,3 +46,19 @@ def test_a_failed_unit_keeps_nothing_and_runs_nothing_after_commit(db: Database)
         w.after_commit.append(lambda: done.append("ran"))
         assert done == []
     assert done == ["ran"]
+
+
+def test_a_claimed_pass_numbers_its_steps_without_asking_the_table(db: Database) -> None:
+    store = SqlRunStore(db)
+    with db.session() as s:
+        s.add(Run(id="r1", kind="test", input={}))
+    assert store.claim("w1", 30) == "r1"
+    store.append_steps("r1", "w1", [NewStep(kind="note", name="a", data={})])
+    store.requeue("r1", "w1", error="later", delay=-1)
+    assert store.claim("w2", 30) == "r1"
+    seen: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    store.load("r1", owner="w2")
+    step = store.append_step("r1", "w2", NewStep(kind="note", name="b", data={}))
+    assert step.seq == 2
+    assert not [q for q in seen if "max(steps.seq)" in q]
