@@ -23,7 +23,7 @@ from app.services import booked, paging
 from app.services.auth import Principal
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.views import action_summary, action_view
-from app.store.db import Database
+from app.store.db import Database, Work
 from app.store.runs import audit, requeue_if_decided
 from app.store.tables import Action, Run, utcnow
 
@@ -134,7 +134,7 @@ def get_action(db: Database, action_id: str) -> dict[str, Any]:
 _LOCKED = select(ACTIONS).where(ACTIONS.c.id == bindparam("id")).with_for_update()
 
 
-def _locked(s: Any, action_id: str) -> Any:
+def _locked(s: Work, action_id: str) -> Any:
     """The action's row, locked, as attributes to change; `_save` writes back the changed ones."""
     row = s.connection().execute(_LOCKED, {"id": action_id}).first()
     if row is None:
@@ -144,14 +144,14 @@ def _locked(s: Any, action_id: str) -> Any:
     return a
 
 
-def _save(s: Any, a: Any) -> None:
+def _save(s: Work, a: Any) -> None:
     changed = {k: v for k, v in vars(a).items() if not k.startswith("_") and v != a._read[k]}
     if changed:
         s.connection().execute(update(ACTIONS).where(ACTIONS.c.id == a.id).values(**changed))
         a._read.update(copy.deepcopy(changed))
 
 
-def _pending(s: Any, action_id: str, who: Principal) -> Any:
+def _pending(s: Work, action_id: str, who: Principal) -> Any:
     a = _locked(s, action_id)
     if a.status != "pending":
         raise Conflict(f"action {action_id} is no longer pending: it is {a.status}")
@@ -206,7 +206,7 @@ def approve(
     # themselves, and a second unit of work inside this one would wait for its own lock.
     gate = (policy() if policy is not None else Policy()) if arguments is not None else Policy()
     tools = catalogue() if arguments is not None else None
-    with db.session() as s:
+    with db.transaction() as s:
         a = _pending(s, action_id, who)
         edited = arguments is not None and arguments != a.arguments
         before: dict[str, Any] = a.arguments
@@ -268,7 +268,7 @@ BOOKING = "post_journal_entry"
 BOOKED = ("approved", "executing", "succeeded")
 
 
-def _no_second_booking(s: Any, a: Any, postgres: bool) -> None:
+def _no_second_booking(s: Work, a: Any, postgres: bool) -> None:
     """Refuse to approve a booking of an invoice another run's approved booking already covers.
 
     Two copies of one invoice arriving at the same instant are triaged side by side, and
@@ -278,13 +278,14 @@ def _no_second_booking(s: Any, a: Any, postgres: bool) -> None:
     second approver sees the first one's decision."""
     if a.operation != BOOKING:
         return
-    record = (s.scalar(select(Run.input).where(Run.id == a.run_id)) or {}).get("record") or {}
+    c = s.connection()
+    record = (c.scalar(select(Run.input).where(Run.id == a.run_id)) or {}).get("record") or {}
     key = booked.invoice_key(record)
     if key is None:
         return
     if postgres:
-        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOKING_LOCK})
-    others = s.execute(
+        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOKING_LOCK})
+    others = c.execute(
         select(Action.id, Action.status, Run.input)
         .join(Run, Action.run_id == Run.id)
         .where(Action.operation == BOOKING, Action.status.in_(BOOKED), Action.run_id != a.run_id)
@@ -301,7 +302,7 @@ def _no_second_booking(s: Any, a: Any, postgres: bool) -> None:
 def reject(db: Database, action_id: str, who: Principal, reason: str) -> dict[str, Any]:
     if not isinstance(reason, str) or not reason.strip():
         raise Invalid("reason is required: say why, it goes back to the model", field="reason")
-    with db.session() as s:
+    with db.transaction() as s:
         a = _pending(s, action_id, who)
         a.status = "rejected"
         a.decided_by = who.name
@@ -321,7 +322,7 @@ def reject(db: Database, action_id: str, who: Principal, reason: str) -> dict[st
 
 
 # -- approved writes that failed ------------------------------------------------------------------
-def _failed(s: Any, action_id: str, who: Principal) -> Any:
+def _failed(s: Work, action_id: str, who: Principal) -> Any:
     a = _locked(s, action_id)
     if a.status != "failed":
         raise Conflict(
@@ -335,7 +336,7 @@ def _failed(s: Any, action_id: str, who: Principal) -> Any:
 def retry(db: Database, action_id: str, who: Principal) -> dict[str, Any]:
     """Run a failed write again, with the same idempotency key (its id): the system deduplicates
     it if the earlier attempt did land. Its run goes back to the queue at once."""
-    with db.session() as s:
+    with db.transaction() as s:
         a = _failed(s, action_id, who)
         _no_second_booking(s, a, db.is_postgres)  # a sibling may have been approved meanwhile
         error = a.error
@@ -358,7 +359,7 @@ def dismiss(db: Database, action_id: str, who: Principal, reason: str) -> dict[s
     """Accept that a failed write did not happen; the model is told, with the reason, and goes on."""
     if not isinstance(reason, str) or not reason.strip():
         raise Invalid("reason is required: say why the failed write is dismissed", field="reason")
-    with db.session() as s:
+    with db.transaction() as s:
         a = _failed(s, action_id, who)
         a.status = "dismissed"
         a.reason = reason.strip()

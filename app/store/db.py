@@ -231,6 +231,16 @@ class Work:
     def flush(self) -> None:
         """Nothing is held back on a Connection: every statement has already run."""
 
+    def commit(self) -> None:
+        """Commit what was done so far and go on in a new transaction (as a Session's commit):
+        for a decision that must keep one change even though it then refuses the rest."""
+        audit_chain.seal_staged(self)
+        self.conn.commit()
+        done, self.after_commit = self.after_commit, []
+        for callback in done:
+            callback()
+        self.conn.begin()
+
 
 class _Writers:
     """SQLite has one writer at a time. Units of work of one process take turns here, where the
