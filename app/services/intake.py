@@ -65,9 +65,9 @@ def submit(
             return existing, False
     try:
         item_id, run_id = new_id(), new_id()
-        with db.session() as s:
-            # Two plain INSERTs: items arrive at the rate of a busy help desk, and the unit
-            # of work's bookkeeping costs more than the rows.
+        with db.transaction() as s:
+            # Two plain INSERTs on a Connection: items arrive at the rate of a busy help desk,
+            # and a Session's bookkeeping costs more than the rows.
             c = s.connection()
             c.execute(
                 insert(Item),
