@@ -1,0 +1,43 @@
+"""Intake keys items by their system's id: a delivery that comes again gets its first run back,
+even when two deliveries of one item race past the look-up and meet in the unique index."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.services import intake
+from app.store.db import Database
+from app.store.tables import AuditEntry, Item, Run
+
+
+def submit(db: Database) -> tuple[str, bool]:
+    payload = {"external_id": 7, "subject": "Charged twice", "body": "Refund one, please."}
+    return intake.submit(
+        db, kind="ticket", run_kind="triage", payload=payload, source="api", actor="api-client"
+    )
+
+
+def test_a_delivery_that_loses_the_race_gets_the_first_run(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, created = submit(db)
+    assert created
+    looked_up = intake._existing_run
+    misses = [None]  # the racing delivery's look-up ran before the first one committed
+
+    def late(*args: object) -> str | None:
+        return misses.pop() if misses else looked_up(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(intake, "_existing_run", late)
+    assert submit(db) == (first, False)
+    assert not misses
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Item)) == 1
+        assert s.scalar(select(func.count()).select_from(Run)) == 1
+        assert (
+            s.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.event == "ticket.received")
+            )
+            == 1
+        )
