@@ -93,8 +93,13 @@ _HEAD_AND_TOP = text(
     "WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
 )
 _TOP = text("SELECT max(id) FROM audit_log")
-_PG_IDS = text("SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) FROM generate_series(1, :n)")
-_PG_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k)")
+# The new rows' ids and then the chain's lock, in one statement (drawing from a sequence never
+# waits, so the lock is still the last this transaction takes). The head is read after it, in a
+# statement of its own: READ COMMITTED takes a statement's snapshot before the statement runs.
+_PG_IDS_THEN_LOCK = text(
+    "SELECT array(SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) FROM generate_series(1, :n)), "
+    "pg_advisory_xact_lock(:k)"
+)
 _INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
@@ -132,23 +137,21 @@ def _collect(session: Session, flush_context: Any) -> None:
         session.info.setdefault(_PENDING, []).extend(new)
 
 
-def _new_ids(session: UnitOfWork, n: int, postgres: bool) -> list[int]:
-    """Ids for rows not yet inserted, so they are inserted chained (one batched INSERT, no UPDATE).
-    PostgreSQL draws them from the column's own sequence; SQLite's single writer (BEGIN
-    IMMEDIATE holds the lock) takes the next ones after the largest."""
-    if postgres:
-        return [int(i) for i in session.connection().execute(_PG_IDS, {"n": n}).scalars()]
+def _next_ids(session: UnitOfWork, n: int) -> list[int]:
+    """SQLite: ids for rows not yet inserted, so they are inserted chained (one batched INSERT,
+    no UPDATE); its single writer (BEGIN IMMEDIATE holds the lock) takes the next after the
+    largest. PostgreSQL draws them from the column's own sequence (`_PG_IDS_THEN_LOCK`)."""
     top = int(session.connection().scalar(_TOP) or 0)
     return list(range(top + 1, top + n + 1))
 
 
-def _head_and_ids(session: UnitOfWork, n: int, postgres: bool) -> tuple[tuple[int, str], list[int]]:
-    """The chain's head and, on SQLite, the next `n` ids, read in one statement."""
-    if postgres or not n:
-        return _head(session), _new_ids(session, n, postgres) if n else []
+def _head_and_ids(session: UnitOfWork, n: int) -> tuple[tuple[int, str], list[int]]:
+    """SQLite: the chain's head and the next `n` ids, read in one statement."""
+    if not n:
+        return _head(session), []
     row = session.connection().execute(_HEAD_AND_TOP).first()
     if row is None:  # an empty chain: no head row to join
-        return (0, GENESIS), _new_ids(session, n, postgres)
+        return (0, GENESIS), _next_ids(session, n)
     start = int(row[0] or 0)
     return (int(row[1] or 0), str(row[2])), list(range(start + 1, start + n + 1))
 
@@ -179,11 +182,11 @@ def seal_staged(work: Any) -> None:
 def _chain(uow: UnitOfWork, unnumbered: list[Any], numbered: list[Any], postgres: bool) -> None:
     """Give `unnumbered` rows their ids, then link every row after the chain's head, by id."""
     if postgres:  # ids first: the lock is the last one this transaction takes
-        ids = _new_ids(uow, len(unnumbered), postgres) if unnumbered else []
-        uow.connection().execute(_PG_LOCK_SQL, {"k": _PG_LOCK})
+        row = uow.connection().execute(_PG_IDS_THEN_LOCK, {"n": len(unnumbered), "k": _PG_LOCK}).one()
+        ids = [int(i) for i in row[0]]
         seq, prev = _head(uow)
     else:
-        (seq, prev), ids = _head_and_ids(uow, len(unnumbered), postgres)
+        (seq, prev), ids = _head_and_ids(uow, len(unnumbered))
     for entry, new_id in zip(unnumbered, ids, strict=True):
         entry.id = new_id
         entry.at = entry.at or utcnow()  # hashed as stored
