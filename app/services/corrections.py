@@ -47,8 +47,8 @@ def correct_category(
 
 def recent_examples(db: Database, limit: int = 200) -> list[dict[str, str]]:
     """The latest category corrections as labelled examples for the triage model, newest first."""
-    with db.read() as s:
-        rows = s.connection().execute(_CATEGORY_FIXES, {"limit": limit})
+    with db.reading() as c:
+        rows = c.execute(_CATEGORY_FIXES, {"limit": limit})
         return [{"text": text, "category": value} for text, value in rows]
 
 

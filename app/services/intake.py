@@ -114,9 +114,9 @@ def existing_run(db: Database, kind: str, source: str, external_id: Any) -> str 
 def _existing_run(db: Database, kind: str, source: str, external_id: str) -> str | None:
     # Tickets stored before items were keyed by system kept their channel as source.
     sources = [source, *CHANNELS] if kind == "ticket" and source == TICKET_SYSTEM else [source]
-    with db.read() as s:
+    with db.reading() as c:
         params = {"kind": kind, "sources": sources, "external_id": external_id}
-        found = s.connection().scalar(_FIRST_RUN, params)
+        found = c.scalar(_FIRST_RUN, params)
         return str(found) if found is not None else None
 
 

@@ -123,8 +123,8 @@ def load_policy(
     extra: list[StandingRule] | None = None,
     trusted_domains: tuple[str, ...] = (),
 ) -> Policy:
-    with db.read() as s:
-        rows = s.connection().execute(_IN_FORCE).all()
+    with db.reading() as c:
+        rows = c.execute(_IN_FORCE).all()
         rules = [
             StandingRule(
                 tool=r.tool,

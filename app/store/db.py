@@ -156,9 +156,8 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
-        )
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
         audit_chain.install(self._factory)
         self._writers = _Writers() if self.engine.dialect.name == "sqlite" else None
 
@@ -200,6 +199,17 @@ class Database:
                 raise
         for done in work.after_commit:
             done()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """`read()` on a plain Connection, for the hot reads that only run Core statements (a run
+        loaded to advance it, the gate's rules): no Session to set up and tear down."""
+        with self._read_engine.connect() as conn:
+            conn.begin()
+            try:
+                yield conn
+            finally:
+                conn.rollback()  # ends the transaction; the rows read stay readable
 
     @contextmanager
     def read(self) -> Iterator[Session]:

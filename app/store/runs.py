@@ -117,8 +117,7 @@ class SqlRunStore:
     def load(self, run_id: str, *, owner: str | None = None) -> RunSnapshot:
         """With `owner` (the lease's holder, after its claim), the next step number is taken from
         the steps read here: no one else adds steps while the lease is held."""
-        with self.db.read() as s:
-            c = s.connection()
+        with self.db.reading() as c:
             run = c.execute(_RUN, {"run_id": run_id}).first()
             if run is None:
                 raise KeyError(run_id)

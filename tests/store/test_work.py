@@ -62,3 +62,14 @@ def test_a_claimed_pass_numbers_its_steps_without_asking_the_table(db: Database)
     step = store.append_step("r1", "w2", NewStep(kind="note", name="b", data={}))
     assert step.seq == 2
     assert not [q for q in seen if "max(steps.seq)" in q]
+
+
+def test_a_read_on_a_connection_neither_waits_for_a_writer_nor_sees_its_work(db: Database) -> None:
+    with db.session() as s:
+        s.add(Run(id="r0", kind="test", input={}))
+    with db.transaction() as w:  # a writer holds its lock (SQLite) and a row not yet committed
+        w.connection().execute(Run.__table__.insert(), {"id": "r1", "kind": "test", "status": "queued"})
+        with db.reading() as c:  # would wait for the writer (and time out) if it took the lock
+            assert c.scalars(select(Run.id).order_by(Run.id)).all() == ["r0"]
+    with db.reading() as c:
+        assert c.scalars(select(Run.id).order_by(Run.id)).all() == ["r0", "r1"]
