@@ -192,13 +192,10 @@ class Database:
             conn.begin()
             try:
                 yield work
-                audit_chain.seal_staged(work)
-                conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
-        for done in work.after_commit:
-            done()
+            work.commit(then_begin=False)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -241,15 +238,23 @@ class Work:
     def flush(self) -> None:
         """Nothing is held back on a Connection: every statement has already run."""
 
-    def commit(self) -> None:
+    def commit(self, *, then_begin: bool = True) -> None:
         """Commit what was done so far and go on in a new transaction (as a Session's commit):
-        for a decision that must keep one change even though it then refuses the rest."""
-        audit_chain.seal_staged(self)
-        self.conn.commit()
+        for a decision that must keep one change even though it then refuses the rest.
+
+        What waits for the commit runs once it succeeded and before anything else of this
+        process writes (SQLite's writers still wait their turn); never after a failed one."""
         done, self.after_commit = self.after_commit, []
+        try:
+            audit_chain.seal_staged(self)
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
         for callback in done:
             callback()
-        self.conn.begin()
+        if then_begin:
+            self.conn.begin()
 
 
 class _Writers:

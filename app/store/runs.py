@@ -148,8 +148,12 @@ class SqlRunStore:
         `values` are the columns to set, as plain values (a statement built once, its SET clause
         named by the keys), plus `_usage`'s; a SQL expression among them builds one for the call."""
         values.setdefault("updated_at", utcnow())
+        unknown = values.keys() - _RUN_COLUMNS - _ADDS.keys()
+        if unknown:  # a SET clause named by parameters would leave them out without a word
+            raise AttributeError(f"runs have no field {', '.join(map(repr, sorted(unknown)))}")
         if any(isinstance(v, ClauseElement) for v in values.values()):
-            stmt = _FENCE.values(**values)
+            adds = {_ADDS[k]: RUNS.c[_ADDS[k]] + values.pop(k) for k in list(values) if k in _ADDS}
+            stmt = _FENCE.values(**values, **adds)
             values = {}
         else:
             stmt = _FENCE_USAGE if _ADD_INPUT in values else _FENCE
@@ -508,6 +512,8 @@ _FENCE = update(RUNS).where(
     RUNS.c.id == bindparam("fence_run"), RUNS.c.lease_owner == bindparam("fence_owner")
 )
 _ADD_INPUT, _ADD_OUTPUT, _ADD_COST = "add_input_tokens", "add_output_tokens", "add_cost_usd"
+_ADDS = {_ADD_INPUT: "input_tokens", _ADD_OUTPUT: "output_tokens", _ADD_COST: "cost_usd"}
+_RUN_COLUMNS = frozenset(RUNS.c.keys())
 _FENCE_USAGE = _FENCE.values(
     input_tokens=RUNS.c.input_tokens + bindparam(_ADD_INPUT),
     output_tokens=RUNS.c.output_tokens + bindparam(_ADD_OUTPUT),

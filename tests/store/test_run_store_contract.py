@@ -217,6 +217,14 @@ def test_a_later_pass_numbers_its_steps_after_the_ones_it_loaded(h: Harness) -> 
     assert [(s.seq, s.name) for s in h.store.load(run_id).steps] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
 
 
+def test_a_field_runs_do_not_have_is_refused_and_nothing_commits(h: Harness) -> None:
+    run_id = h.new_run()
+    h.store.claim("w1", 30)
+    with pytest.raises(AttributeError, match="classificaton"):
+        h.store.append_steps(run_id, "w1", [step("a")], run_fields={"classificaton": {"category": "x"}})
+    assert h.store.load(run_id).steps == []
+
+
 def test_a_pass_ends_in_one_commit_with_what_it_held(h: Harness) -> None:
     run_id = h.new_run()
     h.store.claim("w1", 30)

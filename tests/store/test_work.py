@@ -5,7 +5,7 @@ the commit runs only after it."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, null, select
 
 from app.agent.ports import NewStep
 from app.store import audit_chain
@@ -73,3 +73,16 @@ def test_a_read_on_a_connection_neither_waits_for_a_writer_nor_sees_its_work(db:
             assert c.scalars(select(Run.id).order_by(Run.id)).all() == ["r0"]
     with db.reading() as c:
         assert c.scalars(select(Run.id).order_by(Run.id)).all() == ["r0", "r1"]
+
+
+def test_a_sql_null_among_a_runs_fields_commits_with_its_token_counts(db: Database) -> None:
+    store = SqlRunStore(db)
+    with db.session() as s:
+        s.add(Run(id="r1", kind="test", input={}, draft={"body": "old"}))
+    assert store.claim("w1", 30) == "r1"
+    spent = NewStep(kind="model_call", name="m", data={}, input_tokens=7, output_tokens=3, cost_usd=0.5)
+    store.append_steps("r1", "w1", [spent], run_fields={"draft": null()})
+    with db.read() as s:
+        run = s.get(Run, "r1")
+        assert run is not None
+        assert (run.draft, run.input_tokens, run.output_tokens, run.cost_usd) == (None, 7, 3, 0.5)
