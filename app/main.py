@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
@@ -62,6 +62,7 @@ class Container:
     def worker(self, *, concurrency: int | None = None, owner: str | None = None) -> Worker:
         """A worker loop over this orchestrator (run it with `await worker.run(stop)`)."""
         from app.agent.worker import Worker
+        from app.store.signals import listen_for_queued
 
         return Worker(
             self.orchestrator,
@@ -69,6 +70,7 @@ class Container:
             poll_seconds=self.settings.poll_seconds,
             wakeup=self.wakeup,
             owner=owner,
+            listen=partial(listen_for_queued, self.db.url) if self.db.is_postgres else None,
         )
 
     @cached_property

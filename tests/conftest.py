@@ -3,6 +3,7 @@ is set (CI sets it), on PostgreSQL too, each test in a schema of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -57,11 +58,9 @@ def _dispose_databases(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         database.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
+@contextlib.contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """The URL of a schema of its own on TEST_DATABASE_URL's server, dropped afterwards."""
     if not PG_URL:
         pytest.skip(
             "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
@@ -77,6 +76,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: 
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    with _postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[Database]:
+    """A migrated database on PostgreSQL only, for what exists there alone (LISTEN/NOTIFY)."""
+    with _postgres_schema() as url:
+        database = Database(url)
+        database.upgrade()
+        yield database
+        database.dispose()
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ all run this loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from app.agent.orchestrator import Orchestrator, worker_id
@@ -67,7 +68,10 @@ class Worker:
         poll_seconds: float = 0.5,
         wakeup: Wakeup | None = None,
         owner: str | None = None,
+        listen: Callable[[Callable[[], None]], Awaitable[None]] | None = None,
     ):
+        """`listen(wake)`, where given, runs beside the loop and calls `wake()` when another
+        process queues a run (PostgreSQL's NOTIFY), so an idle worker need not wait for its poll."""
         if concurrency < 1:
             raise ValueError("a worker needs at least one slot")
         self.orchestrator = orchestrator
@@ -75,6 +79,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.wakeup = wakeup or Wakeup()
         self.owner = owner or worker_id()
+        self.listen = listen
         # Each claim holds its lease under an owner of its own (`owner/n`): a run that parks and is
         # queued again may be claimed anew while its first pass is still releasing it, and that
         # release must not take the new pass's lease.
@@ -88,6 +93,7 @@ class Worker:
         stop = stop or asyncio.Event()
         wake = self.wakeup.event()
         next_sweep = time.monotonic()
+        listener = asyncio.ensure_future(self.listen(self.wakeup.set)) if self.listen else None
         try:
             while not stop.is_set():
                 if time.monotonic() >= next_sweep:
@@ -97,6 +103,10 @@ class Worker:
                 full = await self._fill(stop)
                 await self._idle(stop, wake, full)
         finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             await self.drain()
 
     async def drain(self) -> None:

@@ -5,6 +5,9 @@
 - A run whose lease is taken mid-flight stops writing; the worker's other runs go on.
 - A model provider's cap and a connection's cap bound the calls in flight; waits are counted.
 
+- On PostgreSQL an idle worker hears a run queued by another process (NOTIFY) long before its
+  poll, also after its listening connection was cut; on SQLite it polls.
+
 No assertion here is about speed (that is bench/throughput.py): each waits, bounded, for a state.
 """
 
@@ -16,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from app.agent.limits import limit_model
 from app.agent.offload import Offload
@@ -27,6 +30,7 @@ from app.agent.worker import Worker
 from app.llm.base import Message, ModelRequest, ModelResponse
 from app.store.db import Database
 from app.store.runs import SqlRunStore
+from app.store.signals import LISTENER_NAME, listen_for_queued
 from app.store.tables import Run, Step
 from connectors.limits import ConcurrencyLimit, ConcurrencyLimitTransport
 from tools.base import Catalogue
@@ -218,3 +222,94 @@ async def test_a_connections_config_sets_its_cap(db: Database) -> None:
     assert pool.limits["slow"].limit == 1
     assert pool.limits["usual"].limit == 6
     await pool.aclose()
+
+
+def _listening_backends(db: Database) -> list[int]:
+    with db.engine.connect() as conn:
+        return list(
+            conn.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": LISTENER_NAME},
+            )
+        )
+
+
+async def _hears(db: Database, worker: Worker, heard: list[int]) -> None:
+    """Queue a run from another Database (as the API or another worker process would: this
+    worker's own wake-up is never set) and wait for it to finish, far sooner than the poll."""
+    elsewhere = Database(db.url)
+    try:
+        ids = new_runs(elsewhere, 1)
+    finally:
+        elsewhere.dispose()
+    await until(lambda: statuses(db, ids) == {ids[0]: "succeeded"}, "the run queued elsewhere", 15)
+    assert heard, "the run was claimed without a notice"
+
+
+async def test_an_idle_worker_hears_a_run_queued_by_another_process(postgres_db: Database) -> None:
+    db = postgres_db
+    model = GatedModel()
+    model.gate.set()
+    heard: list[int] = []
+
+    async def listen(wake: Callable[[], None]) -> None:
+        def noted() -> None:
+            heard.append(1)
+            wake()
+
+        await listen_for_queued(db.url, noted)
+
+    # A poll of ten minutes: only the notice can bring the run to it within the test.
+    worker = Worker(orchestrator(db, model), concurrency=2, poll_seconds=600, listen=listen)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: bool(heard), "the listener to connect (it wakes the worker once)")
+    await asyncio.sleep(0.2)  # the worker's first claim finds nothing and it goes idle
+    heard.clear()
+    await _hears(db, worker, heard)
+    stop.set()
+    await asyncio.wait_for(task, 20)
+
+
+async def test_the_listener_reconnects_after_its_connection_is_cut(postgres_db: Database) -> None:
+    db = postgres_db
+    model = GatedModel()
+    model.gate.set()
+    heard: list[int] = []
+
+    def noted() -> None:
+        heard.append(1)
+        worker.wakeup.set()
+
+    worker = Worker(orchestrator(db, model), concurrency=2, poll_seconds=600)
+    worker.listen = lambda wake: listen_for_queued(db.url, noted)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: len(_listening_backends(db)) == 1, "the listener to connect")
+    first = _listening_backends(db)[0]
+    with db.engine.begin() as conn:  # as a server restart or a network cut would
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    await until(lambda: _listening_backends(db) not in ([], [first]), "the listener to connect again", 15)
+    await asyncio.sleep(0.2)
+    heard.clear()
+    await _hears(db, worker, heard)
+    stop.set()
+    await asyncio.wait_for(task, 20)
+    assert _listening_backends(db) == []  # a stopped worker leaves no connection behind
+
+
+async def test_on_sqlite_there_is_nothing_to_listen_for_and_workers_poll(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'poll.db'}"
+    await asyncio.wait_for(listen_for_queued(url, lambda: pytest.fail("a notice on SQLite")), 1)
+    db = Database(url)
+    db.upgrade()
+    model = GatedModel()
+    model.gate.set()
+    worker = Worker(orchestrator(db, model), concurrency=1, poll_seconds=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.1)
+    ids = new_runs(db, 1)
+    await until(lambda: statuses(db, ids) == {ids[0]: "succeeded"}, "the poll to find the run")
+    stop.set()
+    await asyncio.wait_for(task, 20)

@@ -1,0 +1,52 @@
+"""Wake-ups across processes: PostgreSQL's LISTEN/NOTIFY for runs that are ready to claim.
+
+A trigger (migration 0012) sends a notice on CHANNEL whenever a run is queued. NOTIFY is
+delivered when the transaction commits, so a listener never hears of a run it cannot see yet.
+`listen_for_queued` keeps one connection listening and calls `wake()` for each notice. The
+worker's poll stays the fallback: a notice sent while the listener reconnects is found by the
+next poll, and a wake-up on reconnecting covers the gap. SQLite has no such signal: there it
+returns at once and workers poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("switchboard.signals")
+
+CHANNEL = "switchboard_runs"
+LISTENER_NAME = "switchboard-listener"  # its application_name, as operators see it in pg_stat_activity
+RETRY_FIRST, RETRY_MOST = 0.5, 10.0
+
+
+def libpq_url(url: str) -> str:
+    """The database URL as libpq reads it (SQLAlchemy's names its driver: postgresql+psycopg)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def listen_for_queued(url: str, wake: Callable[[], None]) -> None:
+    """Until cancelled: listen on CHANNEL and call `wake()` for each notice, reconnecting with a
+    growing pause when the connection fails. Returns at once for a database that is not PostgreSQL."""
+    if make_url(url).get_backend_name() != "postgresql":
+        return
+    import psycopg
+
+    pause = RETRY_FIRST
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                libpq_url(url), autocommit=True, application_name=LISTENER_NAME
+            ) as conn:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                pause = RETRY_FIRST
+                wake()  # runs queued while nobody listened
+                async for _ in conn.notifies():
+                    wake()
+        except Exception as exc:  # never the worker's end: it polls while this reconnects
+            log.warning("listening for queued runs failed (%s); polling until it reconnects", exc)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, RETRY_MOST)
