@@ -2,11 +2,16 @@
 
 The model sleeps 200 ms per call (no CPU), as a hosted model's latency would.
 One ticket: classify → draft → one reply proposed; approved; the reply is
-posted to the help desk (its simulator, in-process) → the model's closing
-word: 4 model calls. Ideal = concurrency ÷ (4 × 0.2 s) tickets per second.
-Approvals are made in the measuring process while the workers run, as
-approvers would. CPU per ticket is every process's CPU (workers, approver)
-divided by the tickets.
+posted to the help desk → the model's closing word: 4 model calls.
+Ideal = concurrency ÷ (4 × 0.2 s) tickets per second.
+
+Everything runs as it is deployed: each worker is a process of its own
+(`Container.worker()`, as `switchboard worker` runs it); the help desk is a
+remote system (its simulator served by uvicorn in another process, reached over
+loopback HTTP); approvals are made in the measuring process while the workers
+run, as approvers using the API would. Switchboard's CPU per ticket is the
+workers' and the approver's CPU divided by the tickets; the help desk's own CPU
+is reported beside it, since on this machine it takes the same cores.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import os
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +29,10 @@ from bench.report import Options, Section
 
 LATENCY = 0.2
 CALLS_PER_TICKET = 4  # classify, draft, act (proposes the reply), the closing answer
+# (worker processes, runs at once in each): one worker at 1, 8 and 32, and 32 over two workers
+LEVELS = ((1, 1), (1, 8), (1, 32), (2, 16))
+WORKERS = (1, 2, 4)
+PER_WORKER = 4  # runs at once per worker process in the scaling section
 
 
 class LatencyModel:
@@ -65,11 +75,21 @@ class LatencyModel:
         return ModelResponse(tool_calls=[call], stop_reason="tool_use", usage=usage, model="bench")
 
 
-def _tickets(sim: Any, n: int) -> None:
-    """The same `n` tickets in every process's help desk (ids 1..n, after any seeded ones)."""
-    state = sim.state.helpdesk
-    for i in range(n):
-        state.create_ticket(
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve_help_desk(port: int, tickets: int) -> None:
+    """The help desk's simulator with tickets 1..`tickets`, served over loopback HTTP."""
+    import uvicorn
+
+    from connectors.helpdesk.simulator import create_app
+
+    sim = create_app(seed=False)
+    for i in range(tickets):
+        sim.state.helpdesk.create_ticket(
             {
                 "subject": f"Charged twice #{i}",
                 "comment": {"body": "I was billed twice this month, please refund one."},
@@ -77,16 +97,49 @@ def _tickets(sim: Any, n: int) -> None:
             },
             author_id=None,
         )
+    uvicorn.run(sim, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _container(db_url: str, workdir: Path, concurrency: int, *, migrate: bool) -> tuple[Any, Any]:
-    import httpx
+class HelpDesk:
+    """The help desk in a process of its own; `cpu()` is its CPU once it has stopped."""
 
+    def __init__(self, tickets: int):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = mp.get_context("spawn").Process(target=_serve_help_desk, args=(self.port, tickets))
+
+    def __enter__(self) -> HelpDesk:
+        import httpx
+
+        self.process.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not self.process.is_alive():
+                raise RuntimeError(f"the help desk simulator exited with {self.process.exitcode}")
+            try:
+                httpx.get(f"{self.url}/api/v2/tickets/1.json", timeout=1)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the help desk simulator did not answer on {self.url} within 60 s")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.join(30)
+
+    def cpu(self) -> float | None:
+        """Its CPU so far, in seconds, where the system says (Linux's /proc); else None."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _container(db_url: str, workdir: Path, concurrency: int, help_desk: str, *, migrate: bool) -> Any:
     from app.config import Settings
     from app.main import Container
-    from connectors.helpdesk.simulator import create_app
 
-    sim = create_app(seed=False)
     settings = Settings.model_validate(
         {
             "DATABASE_URL": db_url,
@@ -98,7 +151,7 @@ def _container(db_url: str, workdir: Path, concurrency: int, *, migrate: bool) -
             "SWITCHBOARD_POLL_SECONDS": "0.05",
         }
     )
-    c = Container(settings, model_override=LatencyModel(), transport=httpx.ASGITransport(app=sim))
+    c = Container(settings, model_override=LatencyModel())
     if migrate:
         from app.services.connections import add_connection
 
@@ -108,12 +161,13 @@ def _container(db_url: str, workdir: Path, concurrency: int, *, migrate: bool) -
             c.box,
             name="helpdesk",
             kind="helpdesk",
-            base_url="http://helpdesk.sim",
+            base_url=help_desk,
             auth_type="zendesk_token",
             credentials={"email": "bench@example.com", "token": "bench-token"},
             owner="bench",
+            allow_private=True,
         )
-    return c, sim
+    return c
 
 
 def _submit(c: Any, first: int, n: int) -> list[str]:
@@ -144,16 +198,12 @@ async def _approve_until_done(c: Any, run_ids: list[str], timeout: float) -> int
     who = Principal("bench-approver", "approver")
 
     def step() -> int:
-        with c.db.session() as s:
-            pending = s.scalars(select(Action.id).where(Action.status == "pending")).all()
+        with c.db.reading() as conn:
+            pending = conn.scalars(select(Action.id).where(Action.status == "pending")).all()
+            done = conn.scalar(select(func.count()).where(Run.id.in_(run_ids), Run.status == "succeeded"))
         for action_id in pending:
             approvals.approve(c.db, action_id, who, c.pool.catalogue)
-        if pending:
-            c.wake()
-        with c.db.session() as s:
-            return int(
-                s.scalar(select(func.count()).where(Run.id.in_(run_ids), Run.status == "succeeded")) or 0
-            )
+        return int(done or 0)
 
     deadline = time.monotonic() + timeout
     done = 0
@@ -161,74 +211,90 @@ async def _approve_until_done(c: Any, run_ids: list[str], timeout: float) -> int
         done = await asyncio.to_thread(step)
         if done >= len(run_ids):
             break
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
     return done
 
 
-async def _one_process(db_url: str, workdir: Path, concurrency: int, tickets: int) -> dict[str, float]:
-    c, sim = _container(db_url, workdir, concurrency, migrate=True)
-    warm = max(2, concurrency // 4)
-    _tickets(sim, warm + tickets)
-    stop = asyncio.Event()
-    worker = asyncio.create_task(c.worker().run(stop))
-    # warm up (imports, the catalogue, the classifier's caches), then measure
-    await _approve_until_done(c, _submit(c, 1, warm), 60)
-    calls0 = c.model.calls
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    ids = _submit(c, warm + 1, tickets)
-    done = await _approve_until_done(c, ids, 180)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    stop.set()
-    await worker
-    await c.pool.aclose()
-    c.db.dispose()
-    return {"done": done, "wall": wall, "cpu": cpu, "calls": (c.model.calls - calls0) / max(done, 1)}
+def _worker_process(db_url: str, workdir: str, concurrency: int, help_desk: str, out: Any) -> None:
+    """One `switchboard worker`: advances runs until the stop file appears; reports the CPU it
+    spent between the measure file and the stop file."""
+    flags = Path(workdir)
 
-
-def _worker_process(db_url: str, workdir: str, concurrency: int, tickets: int, go: Any, out: Any) -> None:
     async def main() -> None:
-        c, sim = _container(db_url, Path(workdir), concurrency, migrate=False)
-        _tickets(sim, tickets)
+        c = _container(db_url, flags, concurrency, help_desk, migrate=False)
         await c.pool.load()
         stop = asyncio.Event()
-        go.wait()
-        cpu0 = time.process_time()
         worker = asyncio.create_task(c.worker().run(stop))
-        while not os.path.exists(Path(workdir) / "stop"):
-            await asyncio.sleep(0.05)
+        cpu0 = None
+        while not (flags / "stop").exists():
+            if cpu0 is None and (flags / "measure").exists():
+                cpu0 = time.process_time()
+            await asyncio.sleep(0.02)
+        cpu = time.process_time() - (cpu0 or 0.0)
         stop.set()
         await worker
-        out.put(time.process_time() - cpu0)
+        out.put(cpu)
         await c.pool.aclose()
 
     asyncio.run(main())
 
 
-async def _many_processes(
+async def _measure(
     db_url: str, workdir: Path, procs: int, concurrency: int, tickets: int
 ) -> dict[str, float]:
-    c, _ = _container(db_url, workdir, concurrency, migrate=True)
-    ctx = mp.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    (workdir / "stop").unlink(missing_ok=True)
-    workers = [
-        ctx.Process(target=_worker_process, args=(db_url, str(workdir), concurrency, tickets, go, out))
-        for _ in range(procs)
-    ]
-    for p in workers:
-        p.start()
-    await asyncio.sleep(4.0)  # let them import and start
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    ids = _submit(c, 1, tickets)
-    go.set()
-    done = await _approve_until_done(c, ids, 180)
-    wall = time.perf_counter() - t0
-    (workdir / "stop").touch()
-    cpu = time.process_time() - cpu0 + sum(out.get(timeout=120) for _ in workers)
-    for p in workers:
-        p.join(30)
-    c.db.dispose()
-    return {"done": done, "wall": wall, "cpu": cpu}
+    """`procs` workers of `concurrency` runs each: a warm-up, then `tickets` submitted at once."""
+    warm = max(2, procs * concurrency // 4)
+    with HelpDesk(warm + tickets) as desk:
+        c = _container(db_url, workdir, concurrency, desk.url, migrate=True)
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        for flag in ("measure", "stop"):
+            (workdir / flag).unlink(missing_ok=True)
+        workers = [
+            ctx.Process(target=_worker_process, args=(db_url, str(workdir), concurrency, desk.url, out))
+            for _ in range(procs)
+        ]
+        for p in workers:
+            p.start()
+        # warm up (imports, the catalogue, the classifier's caches, the first connections)
+        warmed = await _approve_until_done(c, _submit(c, 1, warm), 120)
+        if warmed < warm:
+            raise RuntimeError(f"the warm-up finished {warmed} of {warm} tickets")
+        calls0 = await asyncio.to_thread(_model_calls, c)
+        (workdir / "measure").touch()
+        await asyncio.sleep(0.1)  # every worker has seen the measure flag
+        desk_cpu0 = desk.cpu()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        ids = _submit(c, warm + 1, tickets)
+        done = await _approve_until_done(c, ids, 180)
+        wall = time.perf_counter() - t0
+        (workdir / "stop").touch()
+        approver_cpu = time.process_time() - cpu0
+        worker_cpu = sum(out.get(timeout=120) for _ in workers)
+        for p in workers:
+            p.join(30)
+        desk_cpu1 = desk.cpu()
+        calls = (await asyncio.to_thread(_model_calls, c) - calls0) / max(done, 1)
+        c.db.dispose()
+    desk_cpu = None if desk_cpu0 is None or desk_cpu1 is None else desk_cpu1 - desk_cpu0
+    return {
+        "done": done,
+        "wall": wall,
+        "cpu": approver_cpu + worker_cpu,
+        "worker_cpu": worker_cpu,
+        "desk_cpu": desk_cpu,
+        "calls": calls,
+    }
+
+
+def _model_calls(c: Any) -> int:
+    """Model calls so far, from the runs' own steps (the workers' models are in their processes)."""
+    from sqlalchemy import func, select
+
+    from app.store.tables import Step
+
+    with c.db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(Step).where(Step.kind == "model_call")) or 0)
 
 
 def _pg_schema(base: str) -> tuple[str, Any]:
@@ -253,9 +319,28 @@ def _pg_schema(base: str) -> tuple[str, Any]:
     return f"{base}{sep}options={quote(f'-csearch_path={schema}')}", drop
 
 
+def _run(
+    options: Options, db_name: str, label: str, procs: int, concurrency: int, tickets: int
+) -> dict[str, float]:
+    workdir = options.workdir / f"throughput-{label}-{uuid.uuid4().hex[:6]}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    if db_name == "sqlite":
+        url, drop = f"sqlite:///{(workdir / 'bench.db').resolve()}", None
+    else:
+        assert options.postgres_url
+        url, drop = _pg_schema(options.postgres_url)
+    try:
+        return asyncio.run(_measure(url, workdir, procs, concurrency, tickets))
+    finally:
+        if drop:
+            drop()
+
+
 def _row(label: Any, concurrency: int, r: dict[str, float]) -> list[Any]:
     ideal = concurrency / (CALLS_PER_TICKET * LATENCY)
     rate = r["done"] / r["wall"]
+    per = max(r["done"], 1)
+    desk = "" if r["desk_cpu"] is None else f"{1000 * r['desk_cpu'] / per:.0f}"
     return [
         label,
         concurrency,
@@ -263,36 +348,26 @@ def _row(label: Any, concurrency: int, r: dict[str, float]) -> list[Any]:
         f"{rate:.1f}",
         f"{ideal:.1f}",
         f"{rate / ideal:.2f}",
-        f"{1000 * r['cpu'] / max(r['done'], 1):.0f}",
+        f"{1000 * r['cpu'] / per:.0f}",
+        desk,
     ]
 
 
+COLUMNS = ["tickets", "tickets/s", "ideal/s", "of ideal", "CPU ms/ticket", "help desk CPU ms/ticket"]
+
+
 def _single(options: Options) -> Section:
-    section = Section(
-        "Throughput, one worker process (model 200 ms a call)",
-        ["database", "concurrency", "tickets", "tickets/s", "ideal/s", "of ideal", "CPU ms/ticket"],
-    )
-    levels = [1, 8, 32]
+    section = Section("Throughput (model 200 ms a call)", ["database", "workers", "concurrency", *COLUMNS])
     for db_name in ["sqlite", "postgresql"] if options.postgres_url else ["sqlite"]:
-        for n in levels:
+        for procs, each in LEVELS:
+            n = procs * each
             tickets = max(4, n * (2 if options.quick else 4))
-            workdir = options.workdir / f"throughput-{db_name}-{n}-{uuid.uuid4().hex[:6]}"
-            workdir.mkdir(parents=True, exist_ok=True)
-            if db_name == "sqlite":
-                url, drop = f"sqlite:///{(workdir / 'bench.db').resolve()}", None
-            else:
-                assert options.postgres_url
-                url, drop = _pg_schema(options.postgres_url)
-            try:
-                r = asyncio.run(_one_process(url, workdir, n, tickets))
-            finally:
-                if drop:
-                    drop()
-            section.rows.append(_row(db_name, n, r))
-            section.notes.append(f"{db_name} at {n}: {r['calls']:.1f} model calls per ticket")
+            r = _run(options, db_name, f"{db_name}-{procs}x{each}", procs, each, tickets)
+            section.rows.append([db_name, *_row(procs, n, r)])
+            section.notes.append(f"{db_name}, {procs} × {each}: {r['calls']:.1f} model calls per ticket")
     section.notes.append(
-        f"ideal = concurrency ÷ ({CALLS_PER_TICKET} calls × {LATENCY * 1000:.0f} ms); CPU is the whole "
-        "process (worker, store threads, in-process help desk and the approver)"
+        f"ideal = concurrency ÷ ({CALLS_PER_TICKET} calls × {LATENCY * 1000:.0f} ms); CPU is the worker "
+        "processes' and the approver's; the help desk simulator runs in a process of its own"
     )
     if not options.postgres_url:
         section.notes.append("no PostgreSQL (--postgres / TEST_DATABASE_URL): SQLite only")
@@ -307,35 +382,19 @@ def _load() -> str:
 
 
 def _scaling(options: Options) -> Section:
-    per = 4
     section = Section(
-        f"Worker scaling on PostgreSQL ({per} runs at once per worker process)",
-        [
-            "workers",
-            "concurrency",
-            "tickets",
-            "tickets/s",
-            "ideal/s",
-            "of ideal",
-            "CPU ms/ticket",
-            "× previous",
-        ],
+        f"Worker scaling on PostgreSQL ({PER_WORKER} runs at once per worker process)",
+        ["workers", "concurrency", *COLUMNS, "× previous"],
     )
     if not options.postgres_url:
         section.notes.append("skipped: no PostgreSQL (pass --postgres URL or set TEST_DATABASE_URL)")
         return section
     previous = None
-    for procs in (1, 2, 4):
-        workdir = options.workdir / f"scaling-{procs}-{uuid.uuid4().hex[:6]}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        url, drop = _pg_schema(options.postgres_url)
-        tickets = procs * per * (3 if options.quick else 6)
-        try:
-            r = asyncio.run(_many_processes(url, workdir, procs, per, tickets))
-        finally:
-            drop()
+    for procs in WORKERS:
+        tickets = procs * PER_WORKER * (3 if options.quick else 6)
+        r = _run(options, "postgresql", f"scaling-{procs}", procs, PER_WORKER, tickets)
         rate = r["done"] / r["wall"]
-        row = _row(procs, procs * per, r)
+        row = _row(procs, procs * PER_WORKER, r)
         row.append(f"{rate / previous:.2f}" if previous else "")
         previous = rate
         section.rows.append(row)
