@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store import audit_chain
@@ -30,6 +31,8 @@ WRITER_WAIT_SECONDS = 30.0
 BUSY_POLL_SECONDS = 5.0
 BUSY_TIMEOUT_MS = 30_000
 _POLL_FIRST, _POLL_MOST = 0.0005, 0.005
+# A pooled PostgreSQL connection idle longer than this is pinged before use (_ping_when_idle).
+PING_IDLE_SECONDS = 1.0
 
 
 def normalize_url(url: str) -> str:
@@ -61,9 +64,9 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
         kwargs["max_overflow"] = max(10, pool_size // 2)
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    else:
-        kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
+    if not url.startswith("sqlite"):
+        _ping_when_idle(engine)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")
@@ -88,6 +91,28 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
                 _begin_immediate(conn)
 
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use when it has been idle a while, as `pool_pre_ping`
+    does before every use: a connection used within PING_IDLE_SECONDS was alive then, and the
+    ping (a round trip) would double the trips of a short read. A dead one is replaced before
+    the caller sees it; one that died in that last second fails its statement, which every
+    caller already meets as a transient database error."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_from"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_from = record.info.pop("idle_from", None)
+        if idle_from is None or time.monotonic() - idle_from < PING_IDLE_SECONDS:
+            return  # just opened, or just used
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection was found closed: {exc}") from exc
 
 
 def _pause(seconds: float) -> None:
@@ -156,7 +181,13 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        reads: dict[str, Any] = {READ_ONLY: True}
+        if self.engine.dialect.name == "postgresql":
+            # Under READ COMMITTED every statement takes its own snapshot, in a transaction or
+            # not, so a read-only unit loses nothing in autocommit and saves its BEGIN and
+            # ROLLBACK, two of the three round trips of a one-query read.
+            reads["isolation_level"] = "AUTOCOMMIT"
+        self._read_engine = self.engine.execution_options(**reads)
         self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
         audit_chain.install(self._factory)
         self._writers = _Writers() if self.engine.dialect.name == "sqlite" else None
