@@ -21,6 +21,9 @@ log = logging.getLogger("switchboard.signals")
 CHANNEL = "switchboard_runs"
 LISTENER_NAME = "switchboard-listener"  # its application_name, as operators see it in pg_stat_activity
 RETRY_FIRST, RETRY_MOST = 0.5, 10.0
+# A connection dropped silently (a NAT or firewall forgetting it) never says so: the listener
+# asks the server something this often while no notice comes, and reconnects if it gets no answer.
+HEARTBEAT_SECONDS = 30.0
 
 
 def libpq_url(url: str) -> str:
@@ -30,7 +33,8 @@ def libpq_url(url: str) -> str:
 
 async def listen_for_queued(url: str, wake: Callable[[], None]) -> None:
     """Until cancelled: listen on CHANNEL and call `wake()` for each notice, reconnecting with a
-    growing pause when the connection fails. Returns at once for a database that is not PostgreSQL."""
+    growing pause when the connection fails or stops answering. Returns at once for a database
+    that is not PostgreSQL."""
     if make_url(url).get_backend_name() != "postgresql":
         return
     import psycopg
@@ -44,8 +48,10 @@ async def listen_for_queued(url: str, wake: Callable[[], None]) -> None:
                 await conn.execute(f"LISTEN {CHANNEL}")
                 pause = RETRY_FIRST
                 wake()  # runs queued while nobody listened
-                async for _ in conn.notifies():
-                    wake()
+                while True:
+                    async for _ in conn.notifies(timeout=HEARTBEAT_SECONDS):
+                        wake()
+                    await asyncio.wait_for(conn.execute("SELECT 1"), HEARTBEAT_SECONDS)
         except Exception as exc:  # never the worker's end: it polls while this reconnects
             log.warning("listening for queued runs failed (%s); polling until it reconnects", exc)
         await asyncio.sleep(pause)

@@ -28,6 +28,7 @@ from app.agent.policy import Policy
 from app.agent.run import RunContext
 from app.agent.worker import Worker
 from app.llm.base import Message, ModelRequest, ModelResponse
+from app.store import signals
 from app.store.db import Database
 from app.store.runs import SqlRunStore
 from app.store.signals import LISTENER_NAME, listen_for_queued
@@ -246,8 +247,11 @@ async def _hears(db: Database, worker: Worker, heard: list[int]) -> None:
     assert heard, "the run was claimed without a notice"
 
 
-async def test_an_idle_worker_hears_a_run_queued_by_another_process(postgres_db: Database) -> None:
+async def test_an_idle_worker_hears_a_run_queued_by_another_process(
+    postgres_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = postgres_db
+    monkeypatch.setattr(signals, "HEARTBEAT_SECONDS", 0.05)  # several heartbeats before the notice
     model = GatedModel()
     model.gate.set()
     heard: list[int] = []
@@ -264,7 +268,7 @@ async def test_an_idle_worker_hears_a_run_queued_by_another_process(postgres_db:
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await until(lambda: bool(heard), "the listener to connect (it wakes the worker once)")
-    await asyncio.sleep(0.2)  # the worker's first claim finds nothing and it goes idle
+    await asyncio.sleep(0.3)  # the worker's first claim finds nothing and it goes idle
     heard.clear()
     await _hears(db, worker, heard)
     stop.set()
