@@ -159,7 +159,7 @@ class Container:
         return recent_examples(self.db)
 
     def policy(self) -> Policy:
-        """Read fresh for every run, so a revoked rule stops applying at once."""
+        """Read fresh whenever a pass first proposes a write, so a revoked rule stops applying at once."""
         from app.services.rules import load_policy
 
         return load_policy(

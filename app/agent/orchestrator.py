@@ -92,15 +92,16 @@ class Orchestrator:
         # Passes whose lease was given up by the write that ended them (set_status, requeue).
         self._ended: set[tuple[str, str]] = set()
         # What claimed passes start from, read in the claim's own trip (see `_claim_and_begin`).
-        self._started: dict[tuple[str, str], tuple[RunSnapshot, Policy]] = {}
+        self._started: dict[tuple[str, str], RunSnapshot] = {}
 
-    def _begin(self, run_id: str, owner: str) -> tuple[RunSnapshot, Policy]:
-        """What a pass starts from, read in one trip to the store's thread: the run and the gate."""
-        return self.store.load(run_id, owner=owner), self.policy()
+    def _begin(self, run_id: str, owner: str) -> RunSnapshot:
+        """What a pass starts from: the run. (The gate is read when the pass first proposes a
+        write: see RunContext.policy.)"""
+        return self.store.load(run_id, owner=owner)
 
     def _claim_and_begin(
         self, claim: Callable[[], str | None], owner: str
-    ) -> tuple[str | None, tuple[RunSnapshot, Policy] | None]:
+    ) -> tuple[str | None, RunSnapshot | None]:
         """Claim, then read what the pass starts from, in the same trip to the store's thread.
         A failed read is left to `advance`, which reads again and handles it as any pass does."""
         run_id = claim()
@@ -132,10 +133,9 @@ class Orchestrator:
         heartbeat = asyncio.create_task(self._heartbeat(run_id, owner))
         retries = 0
         try:
-            started = self._started.pop((run_id, owner), None)
-            if started is None:
-                started = await self.io(self._begin, run_id, owner)
-            snapshot, policy = started
+            snapshot = self._started.pop((run_id, owner), None)
+            if snapshot is None:
+                snapshot = await self.io(self._begin, run_id, owner)
             retries = snapshot.retries
             pipeline = self.pipelines.get(snapshot.kind)
             if pipeline is None:
@@ -149,7 +149,7 @@ class Orchestrator:
                 owner=owner,
                 model=self.model,
                 catalogue=catalogue,
-                policy=policy,
+                policy=self.policy,
                 on_delta=on_delta,
                 io=self.io,
             )

@@ -132,16 +132,20 @@ class RunContext:
         owner: str,
         model: Model,
         catalogue: Catalogue,
-        policy: Policy,
+        policy: Policy | Callable[[], Policy],
         on_delta: Callable[[str], None] | None = None,
         io: Offloader = to_thread,
     ):
+        """`policy` is the gate, or how to read it (the standing rules are rows): then it is read
+        when the pass first proposes a write, so a pass that proposes none reads no rules, and a
+        rule revoked while the run waited on its model no longer applies."""
         self.run = snapshot
         self.store = store
         self.owner = owner
         self.model = model
         self.catalogue = catalogue
-        self.policy = policy
+        self._policy = policy if isinstance(policy, Policy) else None
+        self._read_policy = policy
         # Told each piece of answer text as a streaming model produces it (live chat).
         # Only a convenience for whoever watches: steps, not deltas, are the record.
         self.on_delta = on_delta
@@ -439,6 +443,14 @@ class RunContext:
             return await self._tool_step(key, call, tool, outcome, observed=observed)
         return await self._write(key, call, tool)
 
+    async def policy(self) -> Policy:
+        """The gate, read (on the store's thread) the first time this pass needs it."""
+        if self._policy is None:
+            read = self._read_policy
+            assert callable(read)
+            self._policy = await self.io(read)
+        return self._policy
+
     async def _invoke(
         self, tool: Tool, arguments: dict[str, Any], idempotency_key: str | None
     ) -> ToolOutcome:
@@ -457,7 +469,7 @@ class RunContext:
         self._reached.add(key)
         action = self._actions.get(key)
         if action is None:
-            decision = self.policy.decide(
+            decision = (await self.policy()).decide(
                 tool, call.arguments, self.facts, requester_role=self.requester_role
             )
             new = NewAction(

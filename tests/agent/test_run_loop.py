@@ -375,3 +375,48 @@ async def test_a_claimed_run_that_cannot_be_read_in_the_claims_trip_is_read_agai
     run_id = new_run(store)
     await make(store, ScriptedModel([text("Hello.")]), system).drain("w1")
     assert store.status(run_id) == "succeeded" and not failures
+
+
+async def test_the_gate_is_read_when_a_pass_first_proposes_a_write_and_only_then() -> None:
+    """A pass that proposes no write reads no standing rules (the pass after an approval, a
+    read-only answer); one that proposes writes reads them once, on the store's thread, at the
+    moment it proposes, so a rule revoked while the run waited on its model no longer applies."""
+    store, system = MemoryRunStore(), FakeSystem()
+    rule = StandingRule(tool="shop__send_*", approved_by="lead", max_risk="medium")
+    rules: list[StandingRule] = [rule]
+    reads: list[str] = []
+    trips = TripLog(store)
+
+    def gate() -> Policy:
+        reads.append("rules")
+        trips.log.append("rules")
+        return Policy(list(rules))
+
+    class Model(ScriptedModel):
+        async def complete(self, request: ModelRequest) -> ModelResponse:
+            rules.clear()  # the rule is revoked while the model thinks
+            return await super().complete(request)
+
+    two = tool_use("shop__send_message", {"to": "ann@example.com", "body": "It shipped."})
+    two.tool_calls.append(
+        ToolCall(id="second", name="shop__send_message", arguments={"to": "ann@example.com", "body": "Also."})
+    )
+    model = Model([two, text("Sent."), text("Nothing to send.")])
+    cat = system.catalogue()
+    orch = Orchestrator(store, model, lambda: cat, gate, {"test": loop_pipeline}, io=trips)
+    run_id = new_run(store)
+    await orch.drain("w1")
+    assert reads == ["rules"]  # one read for the pass's two proposals
+    assert trips.log[trips.log.index("rules") - 1] == "|"  # on the store's thread
+    assert [a.status for a in store.load(run_id).actions] == ["pending", "pending"]  # rule gone
+
+    for action in pending(store):
+        store.decide(action.id, "approved", by="pat")
+    reads.clear()
+    await orch.drain("w2")
+    assert store.status(run_id) == "succeeded" and len(system.writes) == 2
+    assert reads == []  # the pass that ran the approved writes proposed none
+
+    answer = new_run(store, "hello")
+    await orch.drain("w3")
+    assert store.status(answer) == "succeeded" and reads == []
