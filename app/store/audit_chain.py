@@ -65,8 +65,8 @@ def _iso(at: datetime | None) -> str:
 
 
 def canonical(entry: Any) -> bytes:
-    """`entry`: an AuditEntry or any row with its columns as attributes (migrations use plain rows)."""
-    """What a row's hash covers: everything in it but the chain columns, as canonical JSON."""
+    """What a row's hash covers: everything in it but the chain columns, as canonical JSON.
+    `entry`: an AuditEntry or any row with its columns as attributes (migrations use plain rows)."""
     body = {
         "id": entry.id,
         "at": _iso(entry.at),

@@ -65,8 +65,6 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     engine = create_engine(url, **kwargs)
-    if not url.startswith("sqlite"):
-        _ping_when_idle(engine)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")
@@ -90,6 +88,8 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
             else:
                 _begin_immediate(conn)
 
+    else:
+        _ping_when_idle(engine)
     return engine
 
 
