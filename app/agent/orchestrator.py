@@ -41,6 +41,8 @@ Pipeline = Callable[[RunContext], Awaitable[dict[str, Any] | None]]
 
 
 BACKOFF_MAX_SECONDS = 300.0
+# advance_now, when another worker holds the run: how long it waits for it, and how often it looks.
+OTHERS_WAIT_SECONDS, OTHERS_POLL_SECONDS = 120.0, 0.05
 # A model that keeps answering "rate limited" or "overloaded" after its SDK's own retries sends
 # the run back to the queue this many passes in a row (1 + 2 + 4 … ≈ 4 minutes); then it fails.
 MODEL_RETRIES = 8
@@ -260,12 +262,26 @@ class Orchestrator:
         return run_id
 
     async def advance_now(
-        self, run_id: str, owner: str, *, on_delta: Callable[[str], None] | None = None
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        on_delta: Callable[[str], None] | None = None,
+        wait: float = OTHERS_WAIT_SECONDS,
     ) -> str | None:
-        """Advance a particular run here and now, if no one else holds it."""
+        """Advance a particular run here and now; None when another took it.
+
+        The caller has just queued the run and reads its outcome next (a workflow's draft, an
+        MCP client's write), but a worker may claim it first (PostgreSQL wakes workers the
+        moment a run is queued): then this waits, at most `wait` seconds, until that worker has
+        brought it to a stop, and takes it over if it is queued again meanwhile."""
         take = partial(self._take, run_id, owner)
-        if await self._claimed(take, owner) is None:
-            return None
+        deadline = asyncio.get_running_loop().time() + wait
+        while await self._claimed(take, owner) is None:
+            status = (await self.io(self.store.load, run_id)).status
+            if status != "running" or asyncio.get_running_loop().time() > deadline:
+                return None
+            await asyncio.sleep(OTHERS_POLL_SECONDS)
         try:
             return await self.advance(run_id, owner, on_delta=on_delta)
         finally:

@@ -3,6 +3,7 @@ in-memory run store (no database: the store's own contract is tests/store/test_r
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -420,3 +421,28 @@ async def test_the_gate_is_read_when_a_pass_first_proposes_a_write_and_only_then
     answer = new_run(store, "hello")
     await orch.drain("w3")
     assert store.status(answer) == "succeeded" and reads == []
+
+
+async def test_advance_now_waits_for_a_worker_that_took_the_run_first() -> None:
+    """The caller of advance_now reads the run's outcome next (a workflow's draft, an MCP write):
+    when a worker claimed the run the moment it was queued, advance_now waits for that worker
+    to bring it to a stop, and takes the run over if it is queued again meanwhile."""
+    store, system = MemoryRunStore(), FakeSystem()
+    model = ScriptedModel([text("Hello.")])
+    orch = make(store, model, system)
+    run_id = new_run(store)
+    assert store.claim_run(run_id, "worker", 30)
+    waiting = asyncio.create_task(orch.advance_now(run_id, "api"))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # returning now would leave the caller a run still running
+    store.set_status(run_id, "worker", "succeeded", result={"answer": "done by the worker"})
+    assert await asyncio.wait_for(waiting, 5) is None
+    assert store.result(run_id) == {"answer": "done by the worker"} and model.requests == []
+
+    again = new_run(store)
+    assert store.claim_run(again, "worker", 30)
+    waiting = asyncio.create_task(orch.advance_now(again, "api"))
+    await asyncio.sleep(0.1)
+    store.requeue(again, "worker", error="a passing fault", delay=-1)
+    assert await asyncio.wait_for(waiting, 5) == "succeeded"  # taken over and advanced here
+    assert len(model.requests) == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -315,5 +316,24 @@ async def test_on_sqlite_there_is_nothing_to_listen_for_and_workers_poll(tmp_pat
     await asyncio.sleep(0.1)
     ids = new_runs(db, 1)
     await until(lambda: statuses(db, ids) == {ids[0]: "succeeded"}, "the poll to find the run")
+    stop.set()
+    await asyncio.wait_for(task, 20)
+
+
+async def test_advance_now_beside_a_listening_worker_returns_a_stopped_run(postgres_db: Database) -> None:
+    """The worker hears each run the moment it is queued and races advance_now for it; whoever
+    wins, advance_now returns only once the run has stopped, so its caller reads an outcome."""
+    db = postgres_db
+    model = GatedModel()
+    model.gate.set()
+    orch = orchestrator(db, model)
+    worker = Worker(orch, concurrency=4, poll_seconds=600, listen=partial(listen_for_queued, db.url))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.3)  # listening
+    for _ in range(8):
+        [run_id] = new_runs(db, 1)
+        await orch.advance_now(run_id, "api")
+        assert statuses(db, [run_id]) == {run_id: "succeeded"}
     stop.set()
     await asyncio.wait_for(task, 20)
