@@ -1,7 +1,8 @@
 """Wake-ups across processes: PostgreSQL's LISTEN/NOTIFY for runs that are ready to claim.
 
-A trigger (migration 0012) sends a notice on CHANNEL whenever a run is queued. NOTIFY is
-delivered when the transaction commits, so a listener never hears of a run it cannot see yet.
+A trigger (migration 0012) sends a notice on CHANNEL whenever a run is queued, but for the runs
+their creator advances at once (a chat turn, a workflow's draft, an MCP client's write). NOTIFY
+is delivered when the transaction commits, so a listener never hears of a run it cannot see yet.
 `listen_for_queued` keeps one connection listening and calls `wake()` for each notice. The
 worker's poll stays the fallback: a notice sent while the listener reconnects is found by the
 next poll, and a wake-up on reconnecting covers the gap. SQLite has no such signal: there it
