@@ -41,8 +41,10 @@ Pipeline = Callable[[RunContext], Awaitable[dict[str, Any] | None]]
 
 
 BACKOFF_MAX_SECONDS = 300.0
-# advance_now, when another worker holds the run: how long it waits for it, and how often it looks.
-OTHERS_WAIT_SECONDS, OTHERS_POLL_SECONDS = 120.0, 0.05
+# advance_now, when another worker holds the run: how long it waits for it, and how often it
+# looks (from every 50 ms, doubling up to every second).
+OTHERS_WAIT_SECONDS = 120.0
+OTHERS_POLL_FIRST, OTHERS_POLL_MOST = 0.05, 1.0
 # A model that keeps answering "rate limited" or "overloaded" after its SDK's own retries sends
 # the run back to the queue this many passes in a row (1 + 2 + 4 … ≈ 4 minutes); then it fails.
 MODEL_RETRIES = 8
@@ -274,14 +276,19 @@ class Orchestrator:
         The caller has just queued the run and reads its outcome next (a workflow's draft, an
         MCP client's write), but a worker may claim it first (PostgreSQL wakes workers the
         moment a run is queued): then this waits, at most `wait` seconds, until that worker has
-        brought it to a stop, and takes it over if it is queued again meanwhile."""
+        brought it to a stop, and takes it over if it is queued again meanwhile (a run in a
+        backoff is taken once its wait is over, within `wait`)."""
         take = partial(self._take, run_id, owner)
-        deadline = asyncio.get_running_loop().time() + wait
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + wait, OTHERS_POLL_FIRST
         while await self._claimed(take, owner) is None:
-            status = (await self.io(self.store.load, run_id)).status
-            if status != "running" or asyncio.get_running_loop().time() > deadline:
+            # Running elsewhere, or queued (ended as queued by the other worker, or in a short
+            # backoff): look again. Stopped (done, parked for people): the caller reads it.
+            status = await self.io(self.store.status, run_id)
+            if status not in ("running", "queued") or loop.time() > deadline:
                 return None
-            await asyncio.sleep(OTHERS_POLL_SECONDS)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, OTHERS_POLL_MOST)
         try:
             return await self.advance(run_id, owner, on_delta=on_delta)
         finally:

@@ -131,6 +131,10 @@ class Transient(Exception):
 
 
 class RunStore(Protocol):
+    def status(self, run_id: str) -> str:
+        """A run's status alone: a cheap look at a run another worker is advancing. KeyError if none."""
+        ...
+
     def load(self, run_id: str, *, owner: str | None = None) -> RunSnapshot:
         """The run as stored. `owner`: the lease holder loading it to advance it, so the store
         may take what it needs for that pass (the next step number) from this read."""

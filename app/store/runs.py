@@ -114,6 +114,13 @@ class SqlRunStore:
         self._next_expiry_scan = 0.0  # time.monotonic() of the next claim that looks for expiries
 
     # -- reading --------------------------------------------------------------
+    def status(self, run_id: str) -> str:
+        with self.db.reading() as c:
+            status = c.scalar(_STATUS, {"run_id": run_id})
+        if status is None:
+            raise KeyError(run_id)
+        return str(status)
+
     def load(self, run_id: str, *, owner: str | None = None) -> RunSnapshot:
         """With `owner` (the lease's holder, after its claim), the next step number is taken from
         the steps read here: no one else adds steps while the lease is held."""
@@ -520,6 +527,7 @@ _FENCE_USAGE = _FENCE.values(
     cost_usd=RUNS.c.cost_usd + bindparam(_ADD_COST),
 )
 _RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
+_STATUS = select(RUNS.c.status).where(RUNS.c.id == bindparam("run_id"))
 _STEPS_OF = select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq)
 _ACTIONS_OF = select(ACTIONS).where(ACTIONS.c.run_id == bindparam("run_id")).order_by(ACTIONS.c.created_at)
 _ACTION_LOCKED = select(ACTIONS).where(ACTIONS.c.id == bindparam("action_id")).with_for_update()

@@ -446,3 +446,28 @@ async def test_advance_now_waits_for_a_worker_that_took_the_run_first() -> None:
     store.requeue(again, "worker", error="a passing fault", delay=-1)
     assert await asyncio.wait_for(waiting, 5) == "succeeded"  # taken over and advanced here
     assert len(model.requests) == 1
+
+
+async def test_advance_now_looks_only_at_the_status_and_goes_on_when_the_run_is_queued_again() -> None:
+    """The look between two claims reads the status alone (not the run's steps), and a run the
+    other worker left queued right after this one's failed claim is taken over, not given up."""
+
+    class Racing(MemoryRunStore):
+        looks = loads = 0
+
+        def status(self, run_id: str) -> str:
+            Racing.looks += 1
+            if Racing.looks == 3:  # the worker's pass ends queued between a claim and this look
+                self.requeue(run_id, "worker", error="approved meanwhile", delay=-1)
+            return super().status(run_id)
+
+        def load(self, run_id: str, **kw: Any) -> Any:
+            Racing.loads += 1
+            return super().load(run_id, **kw)
+
+    store, system = Racing(), FakeSystem()
+    model = ScriptedModel([text("Hello.")])
+    run_id = new_run(store)
+    assert store.claim_run(run_id, "worker", 30)
+    assert await asyncio.wait_for(make(store, model, system).advance_now(run_id, "api"), 5) == "succeeded"
+    assert Racing.looks == 3 and Racing.loads == 1  # one load: the pass that advanced it here

@@ -158,6 +158,15 @@ def parked(h: Harness, n: int = 1) -> tuple[str, list[str]]:
     return run_id, [a.id for a in actions]
 
 
+def test_status_is_read_alone(h: Harness) -> None:
+    run_id = h.new_run()
+    assert h.store.status(run_id) == "queued"
+    assert h.store.claim("w1", 30) == run_id
+    assert h.store.status(run_id) == "running"
+    with pytest.raises(KeyError):
+        h.store.status("no-such-run")
+
+
 def test_claims_the_oldest_runnable_run_once(h: Harness) -> None:
     first, second = h.new_run(), h.new_run()
     assert h.store.claim("w1", 30) == first
