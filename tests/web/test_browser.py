@@ -91,6 +91,36 @@ def test_pages_need_sign_in_and_sign_out_works(browser: Browser, demo: Demo) -> 
     context.close()
 
 
+def test_the_edit_form_takes_the_focus_once_and_never_from_a_chosen_field(page: Page, demo: Demo) -> None:
+    _, reply, _ = pending_run(demo)
+    item = page.locator(f"#a-{reply['id']}")
+    # someone clicks into the reply as soon as the form appears, before htmx settles it
+    page.evaluate(
+        """() => document.addEventListener("htmx:afterSwap", (e) => {
+            const body = e.detail.target.querySelector && e.detail.target.querySelector("textarea[name=f_body]");
+            if (body) body.focus();
+        })"""
+    )
+    item.locator(".origin .title").click()
+    page.keyboard.press("e")
+    expect(item.locator("textarea[name=f_body]")).to_be_focused()
+    page.wait_for_timeout(200)  # well past htmx's settle delay (20 ms)
+    expect(item.locator("textarea[name=f_body]")).to_be_focused()
+    page.keyboard.press("Escape")  # back to the card, nothing decided
+    expect(item.locator("textarea[name=f_body]")).to_have_count(0)
+    assert api(demo).get(f"/api/v1/approvals/{reply['id']}").json()["status"] == "pending"
+
+
+def test_keyboard_edit_puts_the_cursor_in_the_form(page: Page, demo: Demo) -> None:
+    _, reply, _ = pending_run(demo)
+    item = page.locator(f"#a-{reply['id']}")
+    item.locator(".origin .title").click()
+    page.keyboard.press("e")
+    expect(item.locator(".edit-form input:not([type=hidden]), .edit-form textarea").first).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(item.locator(".edit-form")).to_have_count(0)
+
+
 def test_edit_approve_and_reject_from_the_queue(page: Page, demo: Demo) -> None:
     run_id, reply, others = pending_run(demo)
     ticket_id = reply["arguments"]["ticket_id"]

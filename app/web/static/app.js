@@ -199,10 +199,18 @@
     }
     const cur = cursorItem();
     if (cur) cur.classList.add("cursor");
-    const editing = target && target.querySelector && target.querySelector(".edit-form textarea, .edit-form input:not([type=hidden])");
-    if (editing && target.closest(".queue-item")) editing.focus();
+    focusEditForm(target);
     updateBulk();
   });
+  // An edit form takes the focus once htmx has settled it (its buttons work from then on), unless
+  // someone already chose one of its fields in those 20 ms: their keystrokes must not move.
+  function focusEditForm(target) {
+    if (!target || !target.isConnected || !target.closest(".queue-item")) return;
+    const form = target.querySelector(".edit-form");
+    if (!form || form.contains(document.activeElement)) return;
+    const first = form.querySelector("textarea, input:not([type=hidden])");
+    if (first) first.focus();
+  }
 
   // ---------------------------------------------------------------- chat
   async function readEvents(response, onEvent) {
