@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     db_pool_size_override: int | None = Field(default=None, ge=1, alias="SWITCHBOARD_DB_POOL_SIZE")
     # Model calls in flight at once per process; unset: the provider's default (see app/llm/limits).
     model_concurrency: int | None = Field(default=None, ge=1, alias="SWITCHBOARD_MODEL_CONCURRENCY")
+    # Threads for the API's hot reads (lists, one item) per server process; see app/api/reads.py.
+    api_read_threads: int = Field(default=2, ge=1, alias="SWITCHBOARD_API_READ_THREADS")
     # Requests in flight at once to one connection, unless its config sets `max_concurrency`.
     connection_concurrency: int = Field(default=8, ge=1, alias="SWITCHBOARD_CONNECTION_CONCURRENCY")
     # How often a worker looks for scheduled workflows whose time has come.

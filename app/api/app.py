@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.api import metrics
 from app.api.edge import Edge
 from app.api.ratelimit import RateLimiter
+from app.api.reads import Reads
 from app.api.routes import router
 from app.api.workflow_routes import router as workflow_router
 from app.main import Container
@@ -95,6 +96,7 @@ def create_app(
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
     app.state.container = container
+    app.state.reads = Reads(container.settings.api_read_threads)
     limiter = RateLimiter(
         rate=container.settings.rate_limit_per_second, burst=container.settings.rate_limit_burst
     )
@@ -132,7 +134,9 @@ def create_app(
     app.include_router(router)
     app.include_router(workflow_router)
     install_web(app)  # the web UI: /ui pages, /static assets, GET / → /ui/
-    app.add_middleware(Edge, container=container, limiter=limiter)  # outermost: runs before all else
+    app.add_middleware(
+        Edge, container=container, limiter=limiter, reads=app.state.reads
+    )  # outermost: runs before all else
     for name, sim in (simulators or {}).items():
         app.mount(f"/sim/{name}", sim)
     return app

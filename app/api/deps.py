@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, Request
-from starlette.concurrency import run_in_threadpool
 
+from app.api.reads import signed_in
 from app.main import Container
-from app.services.auth import Principal, authenticate
+from app.services.auth import Principal
 
 
 async def container(request: Request) -> Container:
@@ -33,7 +33,7 @@ async def principal(request: Request, c: Container = Depends(container)) -> Prin
                 "missing bearer token: send 'Authorization: Bearer TOKEN'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-    who = await run_in_threadpool(authenticate, c.db, token.strip())
+    who = await signed_in(c, request.app.state.reads, token.strip())
     if who is None:
         raise HTTPException(401, "unknown, revoked or expired token", headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = who

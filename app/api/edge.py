@@ -15,15 +15,15 @@ import logging
 import time
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import metrics
 from app.api.ratelimit import RateLimiter
+from app.api.reads import Reads, signed_in
 from app.main import Container
-from app.services.auth import Principal, authenticate
+from app.services.auth import Principal
 from app.text import BadText, check_body, check_query, problem
 from app.web.security import COOKIE, login_redirect
 
@@ -77,10 +77,11 @@ def _error(status: int, message: str, field: str | None = None, **headers: str) 
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, container: Container, limiter: RateLimiter):
+    def __init__(self, app: ASGIApp, container: Container, limiter: RateLimiter, reads: Reads):
         self.app = app
         self.container = container
         self.limiter = limiter
+        self.reads = reads
         self.failures = FailureLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -127,7 +128,7 @@ class Edge:
         who: Principal | None = None
         token = _token(request) if (api or ui) else None
         if token:
-            who = await run_in_threadpool(authenticate, self.container.db, token)
+            who = await signed_in(self.container, self.reads, token)
         state = scope.setdefault("state", {})
         state["principal"] = state["ui_principal"] = who
         state["auth_failed"] = bool(token) and who is None

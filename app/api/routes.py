@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.agent.orchestrator import worker_id
 from app.api.deps import container, require
+from app.api.reads import Reads, reads
 from app.api.schemas import (
     ApproveIn,
     ChatIn,
@@ -95,7 +96,7 @@ def _paged(request: Request, page: paging.Page) -> JSONResponse:
 
 
 @router.get("/runs", response_model=list[dict[str, Any]])
-def get_runs(
+async def get_runs(
     request: Request,
     status: str | None = None,
     kind: str | None = None,
@@ -105,22 +106,26 @@ def get_runs(
     limit: int = Query(paging.DEFAULT_LIMIT, ge=1),
     who: Principal = Depends(require("viewer")),
     c: Container = Depends(container),
+    read: Reads = Depends(reads),
 ) -> JSONResponse:
     """Runs newest first, a page at a time (see `_paged`)."""
     filters = views.RunFilters(status or None, kind or None, created_after, created_before)
-    page = views.page_runs(c.db, filters, cursor=cursor, limit=limit, viewer=who)
+    page = await read(views.page_runs, c.db, filters, cursor=cursor, limit=limit, viewer=who)
     return _paged(request, page)
 
 
 @router.get("/runs/{run_id}")
-def get_run(
-    run_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
+async def get_run(
+    run_id: str,
+    who: Principal = Depends(require("viewer")),
+    c: Container = Depends(container),
+    read: Reads = Depends(reads),
 ) -> dict[str, Any]:
-    return views.run_view(c.db, run_id, who)
+    return await read(views.run_view, c.db, run_id, who)
 
 
 @router.get("/approvals", response_model=list[dict[str, Any]])
-def get_approvals(
+async def get_approvals(
     request: Request,
     status: str | None = "pending",
     risk: str | None = None,
@@ -135,6 +140,7 @@ def get_approvals(
     limit: int = Query(paging.DEFAULT_LIMIT, ge=1),
     who: Principal = Depends(require("viewer")),
     c: Container = Depends(container),
+    read: Reads = Depends(reads),
 ) -> JSONResponse:
     """Actions newest first (`status=all` or empty for every status), a page at a time (see `_paged`);
     each a summary, the whole action at GET /approvals/{id}."""
@@ -149,15 +155,18 @@ def get_approvals(
         created_after,
         created_before,
     )
-    page = approvals.page_actions(c.db, filters, cursor=cursor, limit=limit)
+    page = await read(approvals.page_actions, c.db, filters, cursor=cursor, limit=limit)
     return _paged(request, page)
 
 
 @router.get("/approvals/{action_id}", response_model=dict[str, Any])
-def get_approval(
-    action_id: str, who: Principal = Depends(require("viewer")), c: Container = Depends(container)
+async def get_approval(
+    action_id: str,
+    who: Principal = Depends(require("viewer")),
+    c: Container = Depends(container),
+    read: Reads = Depends(reads),
 ) -> JSONResponse:
-    return JSONResponse(approvals.get_action(c.db, action_id))
+    return JSONResponse(await read(approvals.get_action, c.db, action_id))
 
 
 @router.post("/approvals/{action_id}/approve")

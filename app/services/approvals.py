@@ -104,8 +104,8 @@ def page_actions(
     used = asdict(filters)
     after = paging.decode(cursor, used) if cursor else None
     q = paging.keyset(filters.apply(action_summary.select()), Action.created_at, Action.id, after)
-    with db.read() as s:  # columns, not entities: Core runs it without the ORM's layer
-        rows = list(s.connection().execute(q.limit(limit + 1)).all())
+    with db.reading() as conn:  # columns, not entities: Core runs it without the ORM's layer
+        rows = list(conn.execute(q.limit(limit + 1)).all())
     rows, next_cursor = paging.cut(rows, limit, lambda r: (r.created_at, r.id), used)
     return paging.Page([action_summary.view(r) for r in rows], next_cursor, used)
 

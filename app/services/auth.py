@@ -58,19 +58,30 @@ _BY_HASH = select(
 
 def authenticate(db: Database, token: str) -> Principal | None:
     """Every request passes here, so it only reads; `last_used_at` is written at most once a minute."""
-    with db.read() as s:
-        row = s.connection().execute(_BY_HASH, {"hash": hash_token(token)}).first()
-        if row is None or row.revoked_at is not None:
-            return None
-        now = utcnow()
-        if row.expires_at is not None and row.expires_at < now:
-            return None
-        stale = row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60
-        who = Principal(name=row.name, role=row.role, token_id=row.id)
-    if stale:
-        with db.session() as s:
-            s.execute(update(ApiToken).where(ApiToken.id == who.token_id).values(last_used_at=now))
+    who, stale = identify(db, token)
+    if who is not None and stale:
+        touch(db, who)
     return who
+
+
+def identify(db: Database, token: str) -> tuple[Principal | None, bool]:
+    """`authenticate`'s read: who the token is (None: unknown, revoked or expired), and whether
+    its `last_used_at` is over a minute old (then `touch` it)."""
+    with db.reading() as conn:
+        row = conn.execute(_BY_HASH, {"hash": hash_token(token)}).first()
+    if row is None or row.revoked_at is not None:
+        return None, False
+    now = utcnow()
+    if row.expires_at is not None and row.expires_at < now:
+        return None, False
+    stale = row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60
+    return Principal(name=row.name, role=row.role, token_id=row.id), stale
+
+
+def touch(db: Database, who: Principal) -> None:
+    """Record that `who`'s token was used just now."""
+    with db.session() as s:
+        s.execute(update(ApiToken).where(ApiToken.id == who.token_id).values(last_used_at=utcnow()))
 
 
 def list_tokens(db: Database) -> list[dict[str, object]]:

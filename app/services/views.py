@@ -238,8 +238,8 @@ def page_runs(
     used = asdict(filters)
     after = paging.decode(cursor, used) if cursor else None
     q = paging.keyset(filters.apply(select(*_RUN_COLUMNS), viewer), Run.created_at, Run.id, after)
-    with db.read() as s:
-        rows = list(s.execute(q.limit(limit + 1)).all())
+    with db.reading() as conn:  # columns, not entities: no Session to set up for a list
+        rows = list(conn.execute(q.limit(limit + 1)).all())
     rows, next_cursor = paging.cut(rows, limit, lambda r: (r.created_at, r.id), used)
     return paging.Page([_run_summary(r) for r in rows], next_cursor, used)
 
