@@ -280,7 +280,8 @@ def run(options: Options) -> Section:
         "LangGraph: AsyncSqliteSaver, durability='sync' (each checkpoint written before the next node, "
         "as Switchboard commits a step before going on); the approval is interrupt() + Command(resume)",
         "DBOS Transact: each call a @DBOS.step, the approval a durable recv() after set_event(); "
-        "on SQLite its waits poll, so its wall is mostly waiting (bench/dbos_flow.py)",
+        "on SQLite its waits poll (every 50 ms here; DBOS's default is 1 s), so its wall is mostly "
+        "waiting (bench/dbos_flow.py)",
         "bare: the same calls with no engine and no storage; framework cost = engine − bare",
     ]
     if missing:
