@@ -85,6 +85,10 @@ async def sample_event(
     sample = SAMPLES.get(trigger.get("event", ""))
     tool_name = f"{trigger.get('connection')}__{sample[0]}" if sample else ""
     if sample and tool_name in catalogue:
+        if catalogue.get(tool_name).is_write:
+            # A dry run writes nothing: a connection whose operation of that name writes (an
+            # imported spec's POST, say) gives no sample rather than being called unapproved.
+            return {}, f"no sample: {tool_name} is a write, and a dry run only reads; pass an event"
         try:
             found = await catalogue.get(tool_name).invoke(sample[1], None)
         except ConnectorError as exc:
