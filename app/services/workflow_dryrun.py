@@ -10,7 +10,6 @@ sample read from the system (the newest paid order, open dispute, new ticket).
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,13 +17,12 @@ from sqlalchemy import select
 
 from app.agent.policy import Policy, merge_facts, new_facts, observe
 from app.services.workflow_engine import Outcome, Waiting, execute
-from app.services.workflows import conditions_met
+from app.services.workflows import conditions_met, event_facts
 from app.store.db import Database
 from app.store.tables import Run, Workflow
 from connectors.base import ConnectorError
 from tools.base import Catalogue
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # trigger event -> (operation to read a sample with, its arguments, how to pick one from the answer)
 SAMPLES: dict[str, tuple[str, dict[str, Any], str]] = {
     "orders/paid": ("list_orders", {"financial_status": "paid", "limit": 250}, "last"),
@@ -116,7 +114,7 @@ async def dry_run(
         source = "the event given"
     spec = workflow["spec"]
     facts = new_facts()
-    merge_facts(facts, {"emails": sorted({e.lower() for e in _EMAIL.findall(str(spec))})})
+    merge_facts(facts, event_facts(spec, event))
     steps: list[dict[str, Any]] = []
 
     async def call(key: str, tool_name: str, arguments: dict[str, Any]) -> Outcome | None:

@@ -21,7 +21,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
+from app.agent.policy import observe
 from app.agent.run import RunContext, RunFailed, Suspend
+from app.agent.values import strings
 from app.llm.base import ToolCall
 from app.llm.prompts import PromptLibrary
 from app.services import intake, schedules, views
@@ -273,14 +275,34 @@ class WorkflowDraftPipeline:
         return {"spec": spec, "problems": problems}
 
 
+def event_facts(spec: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """What a workflow's run knows before its first step (the run and its dry run alike).
+
+    The spec was approved by a person: addresses written in it are known, not injected. The
+    event is outside text, as a ticket's body is: a system delivered it, but people outside
+    write parts of it (an order's note, a dispute's reason). Its ids and addresses are facts,
+    as a read result's are; every string in it is text the gate traces argument values to
+    (no standing rule runs a value taken from it) and the detector reads. A schedule's slot
+    is written here, not delivered, so it is not outside text."""
+    facts = {key: value for key, value in observe(event).items() if key in _EVENT_FACTS}
+    emails = {e.lower() for e in _EMAIL.findall(str(spec))} | set(facts.pop("emails", []))
+    facts["emails"] = sorted(emails)
+    if "schedule" not in (spec.get("trigger") or {}):
+        facts["untrusted_text"] = [s for s in strings(event) if s.strip()]
+    return facts
+
+
+# What the event establishes as a read result would (the rest of `observe` is its text).
+_EVENT_FACTS = frozenset({"emails", "links", "phones", "record_values"})
+
+
 class WorkflowRunPipeline:
     """One execution: conditions, then each step through the gate, in order."""
 
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         run_input = ctx.run.input["event"]
         spec, event = run_input["spec"], run_input["event"]
-        # The spec was approved by a person: addresses written in it are known, not injected.
-        ctx.know(emails=sorted({e.lower() for e in _EMAIL.findall(str(spec))}))
+        ctx.know(**event_facts(spec, event))
         if not conditions_met(spec, event):
             await ctx.record("conditions", "note", {"met": False})
             return {"skipped": "conditions not met"}
