@@ -31,6 +31,7 @@ retries one after a crash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -68,18 +69,32 @@ def sanitize_name(name: str) -> str:
 
 
 def unique_names(names: list[str]) -> dict[str, str]:
-    """real name -> operation name, unique; collisions get _2, _3... in sorted real-name order."""
-    out: dict[str, str] = {}
-    taken: set[str] = set()
+    """real name -> operation name, unique, and never one that another real name had before.
+
+    An approved action names its operation; it must call the same server tool whenever it
+    runs, even if the server's list changed since. So names that collide after sanitizing
+    (`getOrder`, `get-order`) all take a suffix from a hash of their own real name, not a
+    number from their order in the list: a tool added later can never take over a name an
+    approved write points at. It can only make a formerly unique name collide, and then that
+    name disappears (the write fails as unknown, for a person to see) rather than move."""
+    groups: dict[str, list[str]] = {}
     for real in sorted(set(names)):
-        base = sanitize_name(real)
-        candidate, n = base, 2
-        while candidate in taken:
-            suffix = f"_{n}"
-            candidate = base[: MAX_OPERATION_NAME - len(suffix)] + suffix
-            n += 1
-        taken.add(candidate)
-        out[real] = candidate
+        groups.setdefault(sanitize_name(real), []).append(real)
+    out: dict[str, str] = {}
+    for base, members in groups.items():
+        if len(members) == 1:
+            out[members[0]] = base
+            continue
+        for real in members:
+            digest = hashlib.sha256(real.encode()).hexdigest()
+            width = 6
+            while True:  # a longer digest in the (unlikely) case two of them agree this far
+                suffix = "_" + digest[:width]
+                candidate = base[: MAX_OPERATION_NAME - len(suffix)] + suffix
+                if candidate not in out.values() and candidate not in groups:
+                    break
+                width += 2
+            out[real] = candidate
     return out
 
 

@@ -198,7 +198,22 @@ def test_sanitize_and_unique_names() -> None:
     assert sanitize_name("files/read-text") == "files_read_text"
     assert sanitize_name("__") == "tool"
     assert len(sanitize_name("x" * 200)) == 48
-    assert unique_names(["a-b", "a_b", "A.B"]) == {"A.B": "a_b", "a-b": "a_b_2", "a_b": "a_b_3"}
+    names = unique_names(["a-b", "a_b", "A.B", "getOrder"])
+    assert names["getOrder"] == "get_order"  # unique: its sanitized name
+    colliding = [names[n] for n in ("a-b", "a_b", "A.B")]
+    assert len(set(colliding)) == 3 and all(n.startswith("a_b_") for n in colliding)
+
+
+def test_a_tool_added_later_never_takes_over_a_name_an_approved_write_points_at() -> None:
+    """An approved action names its operation; whatever the server lists next, that name
+    means the same tool or no tool at all."""
+    before = unique_names(["getOrder", "get_order.v2", "cancelOrder"])
+    for added in (["get-order"], ["Get.Order", "get order"], ["cancel-order", "cancel_order"]):
+        after = unique_names([*before, *added])
+        meant = {op: real for real, op in before.items()}
+        now = {op: real for real, op in after.items()}
+        for op, real in meant.items():
+            assert now.get(op, real) == real, f"{op} moved from {real} to {now.get(op)} when {added} came"
 
 
 async def test_a_server_that_cannot_be_reached_is_a_retryable_connector_error() -> None:
