@@ -339,7 +339,7 @@ def delete_rule(
 async def post_webhook(connection: str, request: Request, c: Container = Depends(container)) -> JSONResponse:
     """A system's event. No bearer token: the vendor's signature, checked with the connection's secret."""
     body = await request.body()
-    url = webhooks.vendor_url(c.settings.public_url, str(request.url))
+    url = webhooks.vendor_url(c.settings.public_url, str(request.url), request.scope.get("root_path", ""))
     result = await run_in_threadpool(
         webhooks.receive, c.db, c.box, connection, request.headers, body, method=request.method, url=url
     )

@@ -82,14 +82,17 @@ def receive(
     }
 
 
-def vendor_url(public_url: str | None, request_url: str) -> str:
+def vendor_url(public_url: str | None, request_url: str, root_path: str = "") -> str:
     """The URL the system called. Behind a proxy the server sees another scheme, host or
-    prefix than the vendor used, so with `SWITCHBOARD_PUBLIC_URL` set the request's path and
-    query are joined to it; without it the request's own URL is taken as it arrived."""
+    prefix than the vendor used, so with `SWITCHBOARD_PUBLIC_URL` set (where the app's root
+    is reached from outside, prefix included) the request's path below the app's root
+    (`root_path`) and its query are joined to it; without it the request's own URL is taken
+    as it arrived."""
     if not public_url:
         return request_url
     parts = urlsplit(request_url)
-    return public_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+    path = parts.path[len(root_path) :] if root_path and parts.path.startswith(root_path) else parts.path
+    return public_url.rstrip("/") + path + (f"?{parts.query}" if parts.query else "")
 
 
 def _verify(
