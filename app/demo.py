@@ -88,6 +88,8 @@ DEMO_CONNECTIONS: dict[str, DemoConnection] = {
     ),
 }
 DEMO_SHOP_WEBHOOK_SECRET = "shpss_demo_webhook_secret"
+DEMO_CRM_WEBHOOK_SECRET = "hubspot-demo-app-client-secret"  # a HubSpot app's client secret
+DEMO_TRACKER_WEBHOOK_SECRET = "lin_wh_demo_webhook_signing_secret"  # a Linear webhook's signing secret
 SEED_TICKETS = 3
 UNFINISHED = ("queued", "running", "waiting_approval")
 # An OAuth2 authorization server at /sim/oauth/ (token endpoint /sim/oauth/oauth/tokens), so the
@@ -251,8 +253,9 @@ def link_shop_payments(shop: Any, payments: Any) -> None:
 
 
 def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
-    """The shop and the warehouse send their signed webhooks to this process, and the
-    connections hold what verifies them, so a workflow triggers as it would in production."""
+    """The shop, the warehouse, the CRM and the tracker send their signed webhooks to this
+    process, and the connections hold what verifies them, so a workflow triggers as it would
+    in production."""
     from app.services.webhook_secrets import set_webhook_secret
     from connectors.chat.seed import BOT_USER_ID
 
@@ -280,6 +283,11 @@ def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
     if warehouse is not None:
         warehouse.warehouse.webhook["url"] = f"{base}/api/v1/webhooks/warehouse"
         set_webhook_secret(c.db, c.box, "warehouse", json.dumps(warehouse.warehouse.jwks()), "demo")
+    for name, secret in (("crm", DEMO_CRM_WEBHOOK_SECRET), ("tracker", DEMO_TRACKER_WEBHOOK_SECRET)):
+        state = getattr(getattr(sims.get(name), "state", None), name, None)
+        if state is not None:
+            state.webhooks.configure({"url": f"{base}/api/v1/webhooks/{name}", "secret": secret})
+            set_webhook_secret(c.db, c.box, name, secret, "demo")
 
 
 async def seed_runs(c: Container, base: str) -> None:

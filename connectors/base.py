@@ -372,15 +372,24 @@ class Connector:
 
     @classmethod
     def takes_webhooks(cls) -> bool:
-        """True when the kind declares how to read its webhooks (overrides `parse_webhook`)."""
-        return any("parse_webhook" in vars(k) for k in cls.__mro__ if k is not Connector)
+        """True when the kind declares how to read its webhooks (overrides `parse_webhook`, or
+        `parse_webhooks` for a vendor that batches events)."""
+        return any(
+            "parse_webhook" in vars(k) or "parse_webhooks" in vars(k)
+            for k in cls.__mro__
+            if k is not Connector
+        )
 
     @classmethod
-    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify_webhook(
+        cls, body: bytes, headers: Mapping[str, str], secret: str, *, method: str = "POST", url: str = ""
+    ) -> None:
         """Return if `body` (the raw bytes, before any parsing) provably came from the system,
         signed with the connection's `secret`; else raise `connectors.webhooks.SignatureError`
-        naming the check that failed. A kind that takes webhooks must override this: the
-        default refuses every delivery, so an unchecked body is never trusted."""
+        naming the check that failed. `method` and `url` are the request as the system sent
+        it (the URL it called, which behind a proxy is not the one this server sees): most
+        schemes sign only the body, HubSpot's signs both. A kind that takes webhooks must
+        override this: the default refuses every delivery, so an unchecked body is never trusted."""
         raise SignatureError(f"{cls.kind or cls.__name__} declares no webhook signature scheme")
 
     @classmethod
@@ -388,6 +397,13 @@ class Connector:
         """The verified delivery as one normalised event (see `connectors.webhooks`); a body
         that cannot be read raises `connectors.webhooks.PayloadError` naming the field."""
         raise NotImplementedError(f"{cls.kind or cls.__name__} does not take webhooks")
+
+    @classmethod
+    def parse_webhooks(cls, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        """Every event the verified delivery carries, in order. Most vendors send one event a
+        delivery (this default wraps `parse_webhook`); one that batches (HubSpot sends up to
+        100) overrides this instead, and each event is then deduplicated by its own id."""
+        return [cls.parse_webhook(body, headers)]
 
     # --- HTTP plumbing ---
 

@@ -440,17 +440,27 @@ def simulator_app(
     error_body: ErrorBody,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     error_type: type[Exception] | None = None,
+    controls: tuple[str, ...] = (),
     **fastapi_options: Any,
 ) -> FastAPI:
     """A simulator's FastAPI app with the wiring every one repeats: the state (as
     `app.state.<state_name>`), faults and auth on `app.state` for in-process tests, the
     fault/auth layer with /_faults and /_state (the state's snapshot), and, given
-    `error_type`, its vendor-format error answers."""
+    `error_type`, its vendor-format error answers. `controls`: the simulator's own control
+    paths (e.g. `/_webhook`), which skip faults and auth like /_faults."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, **fastapi_options)
     setattr(app.state, state_name, state)
     app.state.faults = faults
     app.state.auth = auth
-    install(app, faults=faults, auth=auth, error_body=error_body, state_snapshot=state.snapshot, sleep=sleep)
+    install(
+        app,
+        faults=faults,
+        auth=auth,
+        error_body=error_body,
+        state_snapshot=state.snapshot,
+        sleep=sleep,
+        controls=controls,
+    )
     if error_type is not None:
         answer_errors(app, error_type)
     return app
@@ -465,6 +475,7 @@ def install(
     state_snapshot: Callable[[], Any] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     oauth: OAuthSettings | None = None,
+    controls: tuple[str, ...] = (),
 ) -> None:
     """Add the control endpoints and the fault/auth layer to a simulator app.
 
@@ -475,7 +486,7 @@ def install(
     oauth = oauth or auth.oauth
     issuer = OAuthIssuer(oauth) if oauth is not None else None
     app.state.oauth = issuer
-    skip_all = CONTROL_PATHS + (OAUTH_CONTROL_PATHS if issuer is not None else ())
+    skip_all = CONTROL_PATHS + controls + (OAUTH_CONTROL_PATHS if issuer is not None else ())
 
     _install_controls(app, faults, state_snapshot)
     if issuer is not None:

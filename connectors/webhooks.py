@@ -1,9 +1,11 @@
 """What a connector tells the service about a webhook delivery: genuine or not, and what happened.
 
 A connector kind that receives webhooks overrides `Connector.verify_webhook` (its
-vendor's signature scheme) and `Connector.parse_webhook` (its vendor's body, turned
-into one `WebhookEvent`). The service that receives deliveries knows no vendor: it
-looks the kind up, calls both, and hands the event on. Errors are these two types,
+vendor's signature scheme, given the request's method and the URL the vendor called)
+and `Connector.parse_webhook` (its vendor's body, turned into one `WebhookEvent`), or
+`parse_webhooks` when the vendor batches several events in a delivery (HubSpot). The
+service that receives deliveries knows no vendor: it looks the kind up, calls both, and
+hands each event on. Errors are these two types,
 so the service can answer 401 for a forged delivery and 422 for a bad body without
 knowing which vendor raised them.
 """

@@ -44,6 +44,7 @@ ENTRY_POINTS = ("app.api", "app.web", "app.cli", "app.mcp_server")
 DEMO = (
     "connectors.simulators",
     "connectors.simulator_base",
+    "connectors.simulator_webhooks",
     "connectors.demo_books",
     "connectors.payments.balance",
     "connectors.mcp.demo_server",

@@ -339,7 +339,10 @@ def delete_rule(
 async def post_webhook(connection: str, request: Request, c: Container = Depends(container)) -> JSONResponse:
     """A system's event. No bearer token: the vendor's signature, checked with the connection's secret."""
     body = await request.body()
-    result = await run_in_threadpool(webhooks.receive, c.db, c.box, connection, request.headers, body)
+    url = webhooks.vendor_url(c.settings.public_url, str(request.url), request.scope.get("root_path", ""))
+    result = await run_in_threadpool(
+        webhooks.receive, c.db, c.box, connection, request.headers, body, method=request.method, url=url
+    )
     if "accepted" not in result:  # the system asked for an answer (Slack's URL check), not an event
         return JSONResponse(result, status_code=200)
     c.wake()

@@ -2,16 +2,19 @@
 
 The connection's kind says how: its connector class verifies the delivery with the
 secret stored (encrypted) on the connection as `webhook_secret`, and turns the body
-into one normalised event (`connectors.webhooks.WebhookEvent`). This module knows no
-vendor: a kind installed through an entry point takes webhooks with no edit here.
-Intake is idempotent on the item's external id and workflows on the event id, so a
-redelivered event never starts a second run.
+into normalised events (`connectors.webhooks.WebhookEvent`): one for most vendors, up
+to 100 for HubSpot, which batches. This module knows no vendor: a kind installed
+through an entry point takes webhooks with no edit here. Intake is idempotent on the
+item's external id and workflows on the event id, so a redelivered event never starts
+a second run, in a batch or alone.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -34,10 +37,19 @@ class Unauthorized(ServiceError):
 
 
 def receive(
-    db: Database, box: SecretBox, name: str, headers: Mapping[str, str], body: bytes
+    db: Database,
+    box: SecretBox,
+    name: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    method: str = "POST",
+    url: str = "",
 ) -> dict[str, Any]:
-    """The accepted event (`accepted`, `event`, `run_id`, `created`, `workflow_runs`), or the
-    answer the system asked for instead (a dict without `accepted`, e.g. Slack's challenge)."""
+    """The accepted delivery (`accepted`, `event`, `run_id`, `created`, `workflow_runs`, and
+    `events`: the same for each event it carried), or the answer the system asked for instead
+    (a dict without `accepted`, e.g. Slack's challenge). `method` and `url` are the request as
+    the system sent it (see `vendor_url`); HubSpot signs them."""
     kind, secret = _connection(db, box, name)
     system = _receiver(kind)
     if not secret:
@@ -48,15 +60,52 @@ def receive(
     # A rejected signature is counted in metrics and sampled in the log at the edge, never audited
     # row by row: a flood of forged events must not fill the audit log.
     try:
-        system.verify_webhook(body, headers, secret)
-        event = system.parse_webhook(body, headers)
+        _verify(system, body, headers, secret, method=method, url=url)
+        events = system.parse_webhooks(body, headers)
     except SignatureError as exc:
         raise Unauthorized(f"webhook signature rejected: {exc}") from None
     except PayloadError as exc:
         raise Invalid(str(exc), field=exc.field) from None
-    if event.reply is not None:
-        return event.reply
-    return _accept(db, name, event)
+    if not events:
+        raise Invalid("the delivery carries no event", field="body")
+    if len(events) == 1 and events[0].reply is not None:
+        return events[0].reply
+    results = [_accept(db, name, event) for event in events]
+    first = results[0]
+    return {
+        "accepted": True,
+        "event": first["event"],
+        "run_id": next((r["run_id"] for r in results if r["run_id"]), None),
+        "created": any(r["created"] for r in results),
+        "workflow_runs": [run for r in results for run in r["workflow_runs"]],
+        "events": results,
+    }
+
+
+def vendor_url(public_url: str | None, request_url: str, root_path: str = "") -> str:
+    """The URL the system called. Behind a proxy the server sees another scheme, host or
+    prefix than the vendor used, so with `SWITCHBOARD_PUBLIC_URL` set (where the app's root
+    is reached from outside, prefix included) the request's path below the app's root
+    (`root_path`) and its query are joined to it; without it the request's own URL is taken
+    as it arrived."""
+    if not public_url:
+        return request_url
+    parts = urlsplit(request_url)
+    path = parts.path[len(root_path) :] if root_path and parts.path.startswith(root_path) else parts.path
+    return public_url.rstrip("/") + path + (f"?{parts.query}" if parts.query else "")
+
+
+def _verify(
+    system: type[Connector], body: bytes, headers: Mapping[str, str], secret: str, *, method: str, url: str
+) -> None:
+    """Check the signature, handing the request's method and URL to kinds that take them; a
+    plug-in written before they existed (`verify_webhook(body, headers, secret)`) still works."""
+    params = inspect.signature(system.verify_webhook).parameters
+    takes_request = "url" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if takes_request:
+        system.verify_webhook(body, headers, secret, method=method, url=url)
+    else:
+        system.verify_webhook(body, headers, secret)
 
 
 def _connection(db: Database, box: SecretBox, name: str) -> tuple[str, str | None]:
@@ -80,7 +129,8 @@ def _receiver(kind: str) -> type[Connector]:
 
 def _accept(db: Database, name: str, event: WebhookEvent) -> dict[str, Any]:
     """Hand the event's item to intake, start the active workflows it triggers (once per
-    event id), and record it."""
+    event id), and record it. An event without an item (a CRM or tracker change) starts
+    workflows only."""
     run_id, created = None, False
     if event.intake is not None:
         run_id, created = intake.submit(
@@ -103,11 +153,17 @@ def _accept(db: Database, name: str, event: WebhookEvent) -> dict[str, Any]:
             "webhook.received",
             "connection",
             name,
-            {"event": event.type, "run_id": run_id, "created": created, "workflow_runs": started},
+            {
+                "event": event.type,
+                "event_id": event.id,
+                "run_id": run_id,
+                "created": created,
+                "workflow_runs": started,
+            },
         )
     return {
-        "accepted": True,
         "event": event.type,
+        "id": event.id,
         "run_id": run_id,
         "created": created,
         "workflow_runs": started,

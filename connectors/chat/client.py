@@ -101,7 +101,9 @@ class ChatConnector(Connector):
     events: ClassVar[tuple[str, ...]] = ("message",)
 
     @classmethod
-    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify_webhook(
+        cls, body: bytes, headers: Mapping[str, str], secret: str, *, method: str = "POST", url: str = ""
+    ) -> None:
         """Slack's v0 signing: HMAC-SHA256 over `"v0:{timestamp}:{body}"`, five minutes' tolerance."""
         signing.verify_headers(body, headers, secret)
 

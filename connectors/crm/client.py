@@ -15,13 +15,15 @@ seconds; a retry comes after a crash and a lease expiry, well past that.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 
 from connectors.base import Connector, ConnectorError, Message, about, operation, tried_before
+from connectors.crm import webhooks
+from connectors.webhooks import WebhookEvent
 
 ACTION_PROPERTY = "switchboard_action_id"
 NOTE_TO_CONTACT = 202  # HUBSPOT_DEFINED association type: note -> contact
@@ -92,6 +94,21 @@ class CrmConnector(Connector):
     MAX_PAGES: ClassVar[int] = 20
 
     default_label: ClassVar[str] = "HubSpot"
+    # What a webhook subscription reports (`subscriptionType`), for workflow triggers.
+    events: ClassVar[tuple[str, ...]] = webhooks.EVENTS
+
+    @classmethod
+    def verify_webhook(
+        cls, body: bytes, headers: Mapping[str, str], secret: str, *, method: str = "POST", url: str = ""
+    ) -> None:
+        """`X-HubSpot-Signature-v3`: base64 HMAC-SHA256 over method + URL + body + timestamp,
+        five minutes' tolerance; `secret` is the app's client secret."""
+        webhooks.check(body, headers, secret, method=method, url=url)
+
+    @classmethod
+    def parse_webhooks(cls, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        """A batch of up to 100 events, each known by portal, subscription and event id."""
+        return webhooks.parse(body)
 
     # --- plumbing ---
 

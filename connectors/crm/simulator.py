@@ -10,6 +10,14 @@ written), and errors as `{"status": "error", "message", "correlationId", "catego
 
 Faults and credentials are steered through `connectors.simulator_base`
 (`POST /_faults`, `GET /_state`). State is in memory behind a lock.
+
+Webhooks as a HubSpot app receives them (`connectors.simulator_webhooks`): a JSON array of
+up to 100 events, signed with `X-HubSpot-Signature-v3` over method, URL, body and
+timestamp. Control endpoints (no auth, no faults):
+    POST /_events   {"events": [{"subscriptionType", "objectId", "propertyName"?,
+                    "propertyValue"?}]}: the changes happen (a property change is applied
+                    to the object) and their events go out in one signed delivery
+    POST /_webhook  {"url", "secret"}; GET /_webhook; POST /_webhook/redeliver
 """
 
 from __future__ import annotations
@@ -31,9 +39,15 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.crm import seed as seed_data
+from connectors.crm import webhooks as hubspot
 from connectors.simulator_base import Faults, SimulatorAuth, simulator_app
+from connectors.simulator_webhooks import CONTROL_PATHS as WEBHOOK_CONTROLS
+from connectors.simulator_webhooks import WebhookSender
+from connectors.simulator_webhooks import control_router as webhook_router
 
 PORTAL_ID = 24681357
+APP_ID = 3141592
+DEMO_CLIENT_SECRET = "hubspot-demo-client-secret"
 OBJECT_TYPES = {
     "contacts": "contacts",
     "contact": "contacts",
@@ -240,6 +254,65 @@ class CrmState:
         if action_property:
             self.define_property("notes", "switchboard_action_id", label="Switchboard action id")
         self._next = dict(FIRST_ID)
+        self.webhooks = WebhookSender(self._render, secret=DEMO_CLIENT_SECRET, batch=hubspot.MAX_EVENTS)
+        self._event_ids = iter(range(5_100_000_001, 10**12))
+        self._subscriptions: dict[str, int] = {}
+
+    # webhooks
+
+    def emit(
+        self,
+        subscription_type: str,
+        object_id: str,
+        *,
+        property_name: str | None = None,
+        property_value: str | None = None,
+    ) -> dict[str, Any]:
+        """The change happens (a property change is applied) and its event is queued, in
+        HubSpot's shape; `flush` on the sender sends it."""
+        name, _, change = subscription_type.partition(".")
+        object_type = OBJECT_TYPES.get(name)
+        if object_type is None or change not in (*hubspot.CHANGES, "privacyDeletion"):
+            raise HubSpotAPIError(400, f"Unknown subscription type: {subscription_type}")
+        with self._lock:
+            obj = self.get(object_type, str(object_id))
+            if change == "propertyChange":
+                if not property_name or property_name not in self.properties[object_type]:
+                    raise HubSpotAPIError(400, f'Property "{property_name}" does not exist')
+                stamp = iso(self.now())
+                stored = self.objects[object_type][obj["id"]]
+                stored["properties"][property_name] = _text(property_value)
+                stored["properties"][STAMPS[object_type][1]] = stamp
+                stored["updatedAt"] = stamp
+            event: dict[str, Any] = {
+                "eventId": next(self._event_ids),
+                "subscriptionId": self._subscriptions.setdefault(
+                    subscription_type, 2_400_000 + len(self._subscriptions)
+                ),
+                "portalId": PORTAL_ID,
+                "appId": APP_ID,
+                "occurredAt": int(self.now().timestamp() * 1000),
+                "subscriptionType": subscription_type,
+                "attemptNumber": 0,
+                "objectId": int(obj["id"]),
+                "changeSource": "CRM_UI",
+            }
+            if change == "propertyChange":
+                event |= {"propertyName": property_name, "propertyValue": _text(property_value)}
+            if change == "creation":
+                event["changeFlag"] = "CREATED"
+        self.webhooks.queue(event)
+        return event
+
+    @staticmethod
+    def _render(
+        events: list[dict[str, Any]], secret: str, url: str, attempt: int
+    ) -> tuple[bytes, dict[str, str]]:
+        """One delivery as HubSpot sends it: the batch, its attempt number, signed for `url` now."""
+        batch = [{**e, "attemptNumber": attempt - 1} for e in events]
+        body = json.dumps(batch, separators=(",", ":")).encode()
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        return body, hubspot.signed_headers(secret, "POST", url, body, now_ms)
 
     def now(self) -> datetime:
         return self._clock()
@@ -808,6 +881,34 @@ async def list_associations(from_name: str, object_id: str, to_name: str, reques
     return out
 
 
+events_router = APIRouter(include_in_schema=False)
+
+
+@events_router.post("/_events")
+async def post_events(request: Request) -> Response:
+    """Changes made in the portal, sent to the webhook URL as one signed delivery."""
+    state: CrmState = request.app.state.crm
+    data = await request.json()
+    events = data.get("events") if isinstance(data, dict) else None
+    if not isinstance(events, list) or not events or not all(isinstance(e, dict) for e in events):
+        return JSONResponse(
+            {"error": "give {'events': [{'subscriptionType', 'objectId', ...}]}"}, status_code=422
+        )
+    try:
+        sent = [
+            state.emit(
+                str(e.get("subscriptionType")),
+                str(e.get("objectId")),
+                property_name=e.get("propertyName"),
+                property_value=e.get("propertyValue"),
+            )
+            for e in events
+        ]
+    except HubSpotAPIError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse({"events": sent, "deliveries": await state.webhooks.flush()})
+
+
 def create_app(
     state: CrmState | None = None,
     *,
@@ -835,9 +936,12 @@ def create_app(
         error_body=hubspot_error_body,
         sleep=sleep,
         error_type=HubSpotAPIError,
+        controls=(*WEBHOOK_CONTROLS, "/_events"),
     )
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(webhook_router(lambda request: request.app.state.crm.webhooks))
+    app.include_router(events_router)
     for router in (account_router, properties_router, objects_router, associations_router):
         app.include_router(router)
     return app

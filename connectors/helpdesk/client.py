@@ -128,7 +128,9 @@ class HelpdeskConnector(Connector):
     events: ClassVar[tuple[str, ...]] = ("ticket.created",)
 
     @classmethod
-    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify_webhook(
+        cls, body: bytes, headers: Mapping[str, str], secret: str, *, method: str = "POST", url: str = ""
+    ) -> None:
         """`X-Zendesk-Webhook-Signature`: base64 HMAC-SHA256 over timestamp + body, recent timestamp."""
         webhooks.verify_headers(body, headers, secret)
 

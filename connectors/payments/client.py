@@ -129,7 +129,9 @@ class PaymentsConnector(Connector):
     events: ClassVar[tuple[str, ...]] = ("charge.dispute.created", "charge.refunded")
 
     @classmethod
-    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify_webhook(
+        cls, body: bytes, headers: Mapping[str, str], secret: str, *, method: str = "POST", url: str = ""
+    ) -> None:
         """`Stripe-Signature: t=…,v1=…`, HMAC-SHA256 over `"{t}.{body}"`, five minutes' tolerance."""
         webhooks.check(body, lowered(headers).get(webhooks.HEADER.lower()), secret)
 

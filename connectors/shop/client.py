@@ -38,7 +38,9 @@ class ShopConnector(Connector):
     events: ClassVar[tuple[str, ...]] = webhooks.TOPICS
 
     @classmethod
-    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify_webhook(
+        cls, body: bytes, headers: Mapping[str, str], secret: str, *, method: str = "POST", url: str = ""
+    ) -> None:
         """`X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 over the raw body (no timestamp signed)."""
         webhooks.check(body, headers, secret)
 

@@ -22,13 +22,15 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
 from connectors.base import Connector, ConnectorError, Message, operation, tried_before
 from connectors.graphql import GraphQLRequestError, execute
+from connectors.tracker import webhooks
+from connectors.webhooks import WebhookEvent
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
@@ -136,6 +138,21 @@ class TrackerConnector(Connector):
     default_label: ClassVar[str] = "Linear"
     # Linear limits the searchIssues query to 30 calls a minute (developers' docs, Rate limiting).
     operation_limits: ClassVar[dict[str, float]] = {"search_issues": 30}
+    # What a data change webhook reports (`type` and `action`), for workflow triggers.
+    events: ClassVar[tuple[str, ...]] = webhooks.EVENTS
+
+    @classmethod
+    def verify_webhook(
+        cls, body: bytes, headers: Mapping[str, str], secret: str, *, method: str = "POST", url: str = ""
+    ) -> None:
+        """`Linear-Signature`: hex HMAC-SHA256 over the raw body; `webhookTimestamp` in the
+        signed body within 60 s."""
+        webhooks.check(body, headers, secret)
+
+    @classmethod
+    def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """`Issue.create`, `Comment.update`, ...; known by signed fields, not the delivery header."""
+        return webhooks.parse(body)
 
     async def _gql(
         self, query: str, variables: dict[str, Any] | None = None, *, what: str = ""

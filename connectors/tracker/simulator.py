@@ -13,6 +13,13 @@ failures as HTTP 200 with Linear's `ENTITY_NOT_FOUND` / `INVALID_INPUT` and a
 
 Auth is Linear's: a personal API key sent bare (`Authorization: lin_api_...`) or an
 OAuth token as `Bearer ...` (see `LinearAuth`). Faults through `POST /_faults`.
+
+Webhooks as Linear sends them (`connectors.simulator_webhooks`): once a URL is set, each
+issue or comment created through the API goes out as a data change event (`Issue` /
+`Comment`, action `create`) after the answer, one event a delivery, signed with
+`Linear-Signature` over the raw body, which carries `webhookTimestamp`. Control endpoints
+(no auth, no faults): POST /_webhook {"url", "secret"}; GET /_webhook; POST
+/_webhook/redeliver (the same event again: same `Linear-Delivery`, fresh timestamp).
 """
 
 from __future__ import annotations
@@ -34,9 +41,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from graphql import GraphQLError, build_schema, execute_sync, parse, validate
+from starlette.background import BackgroundTask
 
 from connectors.simulator_base import Faults, SimulatorAuth, mount_base, simulator_app
+from connectors.simulator_webhooks import CONTROL_PATHS as WEBHOOK_CONTROLS
+from connectors.simulator_webhooks import WebhookSender
+from connectors.simulator_webhooks import control_router as webhook_router
 from connectors.tracker import seed as seed_data
+from connectors.tracker import webhooks as linear
 
 SCHEMA_SDL = '''
 """ISO 8601 date-time string."""
@@ -510,6 +522,9 @@ def _terms(text: str) -> set[str]:
     return {_stem(w) for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS}
 
 
+DEMO_SIGNING_SECRET = "lin_wh_demo_signing_secret"
+
+
 class TrackerState:
     """Organization, users, teams (workflow states, labels), issues and comments, in memory."""
 
@@ -526,6 +541,9 @@ class TrackerState:
         self.comments: dict[str, dict[str, Any]] = {}
         self.viewer_id: str | None = None
         self.last_sync_id = 1_000_000
+        self.webhooks = WebhookSender(self._render, secret=DEMO_SIGNING_SECRET)
+        self.webhook_id = self._uuid()
+        self._changes: list[tuple[str, str, str]] = []  # (type, action, id) awaiting their event
 
     def now(self) -> datetime:
         return self._clock()
@@ -742,6 +760,7 @@ class TrackerState:
             }
             self.issues[issue_id] = issue
             self._sync()
+            self._changed("Issue", "create", issue_id)
             return issue
 
     def create_comment(
@@ -773,7 +792,55 @@ class TrackerState:
             self.comments[comment_id] = comment
             self.issues[issue_id]["updatedAt"] = max(self.issues[issue_id]["updatedAt"], stamp)
             self._sync()
+            self._changed("Comment", "create", comment_id)
             return comment
+
+    # webhooks
+
+    def _changed(self, kind: str, action: str, entity_id: str) -> None:
+        if self.webhooks.url:
+            self._changes.append((kind, action, entity_id))
+
+    def queue_events(self, base: str) -> bool:
+        """Turn the changes made since the last call into Linear's data change events, queued
+        on the sender; True when there is something to send."""
+        with self._lock:
+            changes, self._changes = self._changes, []
+            views = Views(self, base)
+            for kind, action, entity_id in changes:
+                record = self.issues[entity_id] if kind == "Issue" else self.comments[entity_id]
+                data = views.issue_event(record) if kind == "Issue" else views.comment_event(record)
+                actor_id = record.get("creator_id") or record.get("user_id")
+                actor = self.users.get(actor_id or "")
+                payload = {
+                    "action": action,
+                    "actor": {
+                        "id": actor["id"],
+                        "name": actor["name"],
+                        "email": actor["email"],
+                        "type": "user",
+                    }
+                    if actor
+                    else None,
+                    "createdAt": _iso(self._ts()),
+                    "data": data,
+                    "url": data["url"],
+                    "type": kind,
+                    "organizationId": self.organization["id"],
+                    "webhookId": self.webhook_id,
+                }
+                self.webhooks.queue({"payload": payload, "delivery": self._uuid()})
+        return bool(changes)
+
+    @staticmethod
+    def _render(
+        events: list[dict[str, Any]], secret: str, url: str, attempt: int
+    ) -> tuple[bytes, dict[str, str]]:
+        """One delivery as Linear sends it: the event with the send time in its signed body."""
+        [event] = events
+        stamped = {**event["payload"], linear.TIMESTAMP_FIELD: int(datetime.now(UTC).timestamp() * 1000)}
+        body = json.dumps(stamped, separators=(",", ":")).encode()
+        return body, linear.signed_headers(body, secret, event=stamped["type"], delivery=event["delivery"])
 
     # search
 
@@ -1037,6 +1104,40 @@ class Views:
             ),
         }
 
+    def issue_event(self, record: dict[str, Any]) -> dict[str, Any]:
+        """An issue as a webhook's `data` carries it: plain fields and ids, no connections."""
+        st = self.state
+        team, state = st.teams[record["team_id"]], st.states[record["state_id"]]
+        return {
+            **{k: record[k] for k in ("id", "number", "title", "description", "priority")},
+            "identifier": st.identifier(record),
+            "priorityLabel": PRIORITY_LABELS.get(int(record["priority"]), "No priority"),
+            "url": self.issue_url(record),
+            "createdAt": _iso(record["createdAt"]),
+            "updatedAt": _iso(record["updatedAt"]),
+            "teamId": team["id"],
+            "team": {"id": team["id"], "key": team["key"], "name": team["name"]},
+            "stateId": state["id"],
+            "state": {k: state[k] for k in ("id", "name", "type", "color")},
+            "assigneeId": record["assignee_id"],
+            "creatorId": record["creator_id"],
+            "labelIds": list(record["label_ids"]),
+            "labels": [{k: st.labels[i][k] for k in ("id", "name", "color")} for i in record["label_ids"]],
+        }
+
+    def comment_event(self, record: dict[str, Any]) -> dict[str, Any]:
+        issue = self.state.issues[record["issue_id"]]
+        return {
+            **{k: record[k] for k in ("id", "body")},
+            "url": f"{self.issue_url(issue)}#comment-{record['id'][:8]}",
+            "createdAt": _iso(record["createdAt"]),
+            "updatedAt": _iso(record["updatedAt"]),
+            "issueId": issue["id"],
+            "issue": {"id": issue["id"], "identifier": self.state.identifier(issue), "title": issue["title"]},
+            "userId": record["user_id"],
+            "parentId": record["parent_id"],
+        }
+
     @staticmethod
     def _comment_matches(record: dict[str, Any], spec: dict[str, Any] | None) -> bool:
         return not spec or (
@@ -1266,7 +1367,9 @@ def create_app(
         auth=auth,
         error_body=linear_error_body,
         sleep=sleep,
+        controls=WEBHOOK_CONTROLS,
     )
+    app.include_router(webhook_router(lambda request: request.app.state.tracker.webhooks))
 
     @app.post("/graphql")
     async def graphql_endpoint(request: Request) -> Response:
@@ -1287,7 +1390,9 @@ def create_app(
             payload.get("variables"),
             payload.get("operationName"),
         )
-        return JSONResponse(body, status_code=status)
+        # Linear sends its webhooks after the write, not as part of the answer.
+        sends = BackgroundTask(state.webhooks.flush) if state.queue_events(mount_base(request)) else None
+        return JSONResponse(body, status_code=status, background=sends)
 
     @app.get("/{org}/issue/{identifier}", include_in_schema=False)
     @app.get("/{org}/issue/{identifier}/{slug}", include_in_schema=False)

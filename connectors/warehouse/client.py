@@ -51,7 +51,9 @@ class WarehouseConnector(Connector):
     events: ClassVar[tuple[str, ...]] = tuple(webhooks.EVENTS.values())
 
     @classmethod
-    def verify_webhook(cls, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify_webhook(
+        cls, body: bytes, headers: Mapping[str, str], secret: str, *, method: str = "POST", url: str = ""
+    ) -> None:
         """RSA-SHA256 over `"{timestamp}.{body}"`; `secret` is ShipStation's published key set (JWKS)."""
         webhooks.check(body, headers, secret)
 

@@ -220,12 +220,12 @@ async def test_kinds_without_webhooks_and_unreadable_bodies_are_refused(hook) ->
     add_connection(
         c.db,
         c.box,
-        name="linear",
-        kind="tracker",
-        base_url="https://api.linear.app",
+        name="books",
+        kind="erp",
+        base_url="https://erp.example/NorthwindERP.asmx",
         credentials={"webhook_secret": SECRET},
     )
-    r = await client.post("/api/v1/webhooks/linear", content=b"{}")
+    r = await client.post("/api/v1/webhooks/books", content=b"{}")
     assert r.status_code == 422 and "do not take webhooks" in r.json()["error"]
     body = json.dumps(
         {

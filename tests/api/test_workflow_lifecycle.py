@@ -209,18 +209,24 @@ async def test_sentences_it_cannot_build_say_what_and_what_instead(world: Any) -
 
 async def test_webhook_secret_set_through_the_api(world: Any) -> None:
     sy, api, people = world
-    r = await api.put("/api/v1/connections/crm/webhook-secret", json={"secret": "s3"}, headers=people["adam"])
+    r = await api.put(
+        "/api/v1/connections/chat/webhook-secret", json={"secret": "s3"}, headers=people["adam"]
+    )
     assert r.status_code == 403
-    r = await api.put("/api/v1/connections/crm/webhook-secret", json={"secret": "  "}, headers=people["root"])
+    r = await api.put(
+        "/api/v1/connections/chat/webhook-secret", json={"secret": "  "}, headers=people["root"]
+    )
     assert r.status_code == 422 and "empty" in r.json()["error"]
     r = await api.put(
         "/api/v1/connections/nope/webhook-secret", json={"secret": "s3"}, headers=people["root"]
     )
     assert r.status_code == 404
-    assert not has_webhook_secret(sy.c.db, sy.c.box, "crm")
-    r = await api.put("/api/v1/connections/crm/webhook-secret", json={"secret": "s3"}, headers=people["root"])
-    assert r.json() == {"connection": "crm", "webhook_secret": "set", "replaced": False}
-    assert has_webhook_secret(sy.c.db, sy.c.box, "crm")
+    assert not has_webhook_secret(sy.c.db, sy.c.box, "chat")
+    r = await api.put(
+        "/api/v1/connections/chat/webhook-secret", json={"secret": "s3"}, headers=people["root"]
+    )
+    assert r.json() == {"connection": "chat", "webhook_secret": "set", "replaced": False}
+    assert has_webhook_secret(sy.c.db, sy.c.box, "chat")
     assert "s3" not in r.text.replace('"s3"', "")
     _ = create_token
 

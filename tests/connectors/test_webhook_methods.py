@@ -21,12 +21,12 @@ SECRET = "whsec_unit"
 
 def test_the_kinds_that_take_webhooks_each_declare_their_own_signature_check() -> None:
     takes = {kind for kind in CONNECTOR_TYPES if connector_type(kind).takes_webhooks()}
-    assert takes == {"chat", "helpdesk", "payments", "shop", "warehouse"}
+    assert takes == {"chat", "crm", "helpdesk", "payments", "shop", "tracker", "warehouse"}
     for kind in takes:
         cls = connector_type(kind)
         assert any("verify_webhook" in vars(k) for k in cls.__mro__ if k is not Connector), kind
     with pytest.raises(SignatureError, match="declares no webhook signature scheme"):
-        connector_type("tracker").verify_webhook(b"{}", {}, SECRET)
+        connector_type("erp").verify_webhook(b"{}", {}, SECRET)
 
 
 def test_every_vendor_signature_error_is_the_shared_one() -> None:
