@@ -142,6 +142,11 @@ def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -
             )
             + "\n"
         )
+        code, out = sb("triage", str(tickets))  # a person posts them: who, is an API token's owner
+        assert code == 2 and "triaging a file needs an API token of the operator role" in out
+        monkeypatch.setenv(
+            "SWITCHBOARD_TOKEN", sb("tokens", "create", "--name", "otto", "--role", "operator")[1].strip()
+        )
         code, out = sb("triage", str(tickets))
         assert code == 0, out
         assert "account_access" in out and "waiting_approval" in out
@@ -289,7 +294,8 @@ def test_triage_source_skips_tickets_that_have_a_run(env: Path) -> None:
                 {"subject": "s", "body": "b", "requester_email": "a@example.com", "external_id": second}
             )
         )
-        assert sb("triage", str(via_file))[0] == 0
+        operator = sb("tokens", "create", "--name", "otto", "--role", "operator")[1].strip()
+        assert sb("triage", str(via_file), "--token", operator)[0] == 0
 
         code, out = sb("triage", "--source", "helpdesk", "--limit", "3")
         assert code == 0, out

@@ -275,16 +275,28 @@ def triage(
     again: bool = typer.Option(
         False, "--again", help="triage tickets that already have a run once more (default: skip them)"
     ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        help="FILE: an API token of the operator role or above, whose owner posts the tickets "
+        "(default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token)",
+    ),
 ) -> None:
-    """Batch triage with a progress bar and a summary table."""
+    """Batch triage with a progress bar and a summary table.
+
+    Tickets from a FILE are posted by a person, as through the API: the owner of the API token
+    (--token, $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token), who cannot approve the refunds and
+    final submissions proposed from them. Tickets pulled from --source are delivered by that
+    system."""
     from app.cli.batch import run_batch
 
     if (file is None) == (source is None):
         _fail("give either FILE.jsonl or --source CONNECTION")
     c = _with_secret(_container())
     c.db.upgrade()
+    actor = _caller(c, token, "operator", "triaging a file").name if file is not None else "cli"
     try:
-        asyncio.run(run_batch(c, console, file=file, source=source, limit=limit, again=again))
+        asyncio.run(run_batch(c, console, file=file, source=source, limit=limit, again=again, actor=actor))
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
 
