@@ -6,9 +6,15 @@ and call them, and the approval gate still holds (promise 1):
 - reads run at once: arguments are validated against the tool's JSON Schema, then
   `tool.invoke(arguments, None)`; the result comes back as JSON text (and as
   structured content when it is an object);
-- writes NEVER run here: after validation they go to `propose_write(tool, arguments)`,
+- writes NEVER run here: after validation they go to `propose_write(tool, arguments, who)`,
   which files a pending action in the approval queue, and the MCP result tells the
   client the write is waiting for a person (with the action id to look it up);
+- every write has a requester, the person the caller is (`Principal`): over HTTP the
+  owner of the bearer token the request carried, over stdio whoever `caller()` names
+  (`switchboard mcp` resolves an API token as the CLI does). Four eyes holds against that
+  person, and proposing a write needs the operator role, as submitting work through the API
+  does; a viewer, or a caller nobody can name, gets reads only. There is no shared
+  "MCP client" identity that anyone could approve for;
 - bad arguments, unknown tools' failures and connector errors are `isError` results
   the calling model can read and fix.
 
@@ -34,6 +40,8 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.services.auth import Principal
+from app.services.mcp_calls import PROPOSER_ROLE
 from connectors.base import ConnectorError
 from connectors.mcp.asgi import McpHttpApp, loopback_security
 from tools.base import Catalogue, Tool, UnknownTool
@@ -41,11 +49,17 @@ from tools.base import Catalogue, Tool, UnknownTool
 log = logging.getLogger("switchboard.mcp")
 
 CatalogueProvider = Callable[[], Catalogue | Awaitable[Catalogue]]
-# (tool, validated arguments) -> e.g. {"status": "pending_approval", "action_id": "..."}
-ProposeWrite = Callable[[Tool, dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
-# One record per call: {"tool", "effect", "arguments", "outcome", "detail"}; for the audit log.
+# (tool, validated arguments, who asks) -> e.g. {"status": "pending_approval", "action_id": "..."}
+ProposeWrite = Callable[[Tool, dict[str, Any], Principal], dict[str, Any] | Awaitable[dict[str, Any]]]
+# One record per call: {"tool", "effect", "arguments", "outcome", "detail", "caller"}; for the audit log.
 Audit = Callable[[dict[str, Any]], Awaitable[None] | None]
-TokenCheck = Callable[[str], bool | Awaitable[bool]]
+# token -> the person it belongs to, or None (unknown, revoked, expired).
+TokenCheck = Callable[[str], Principal | Awaitable[Principal | None] | None]
+# Who is asking when no HTTP request says so (stdio, in-process): None means nobody known.
+Caller = Callable[[], Principal | Awaitable[Principal | None] | None]
+
+# Where BearerGate leaves the authenticated caller in the ASGI scope for the handlers.
+CALLER_KEY = "switchboard.caller"
 
 INSTRUCTIONS = (
     "Switchboard's tools across the company's connected systems. Read tools answer at once. "
@@ -103,10 +117,24 @@ def build_server(
     name: str = "switchboard",
     version: str = "0.1.0",
     audit: Audit | None = None,
+    caller: Caller | None = None,
 ) -> Server[Any]:
-    """An MCP server over the catalogue; writes go to `propose_write`, never to `invoke`."""
+    """An MCP server over the catalogue; writes go to `propose_write`, never to `invoke`.
 
-    async def record(tool: Tool, arguments: Any, outcome: str, detail: Any = None) -> None:
+    Who asks is the principal BearerGate put on the HTTP request, else `caller()` (stdio and
+    in-process clients); without either, the server answers reads and refuses writes."""
+
+    async def asker(ctx: Any) -> Principal | None:
+        request = getattr(ctx, "request", None)
+        scope = getattr(request, "scope", None)
+        if isinstance(scope, dict) and isinstance(scope.get(CALLER_KEY), Principal):
+            return scope[CALLER_KEY]  # type: ignore[no-any-return]
+        who = await _maybe_await(caller()) if caller is not None else None
+        return who if isinstance(who, Principal) else None
+
+    async def record(
+        tool: Tool, arguments: Any, outcome: str, detail: Any = None, who: Principal | None = None
+    ) -> None:
         if audit is not None:
             event = {
                 "tool": tool.name,
@@ -114,6 +142,7 @@ def build_server(
                 "arguments": arguments,
                 "outcome": outcome,
                 "detail": detail,
+                "caller": who.name if who is not None else None,
             }
             await _maybe_await(audit(event))
 
@@ -128,18 +157,24 @@ def build_server(
         except UnknownTool:
             raise MCPError(mtypes.INVALID_PARAMS, f"unknown tool {params.name!r}") from None
         arguments = params.arguments if params.arguments is not None else {}
+        who = await asker(ctx)
         problems = tool.validate(arguments)
         if problems:
-            await record(tool, arguments, "invalid", problems)
+            await record(tool, arguments, "invalid", problems, who)
             return _error(f"invalid arguments for {tool.name}:\n" + "\n".join(problems))
         if tool.is_write:
+            refusal = _may_not_propose(tool, who)
+            if refusal is not None:
+                await record(tool, arguments, "refused", refusal, who)
+                return _error(refusal)
+            assert who is not None
             try:
-                proposal = await _maybe_await(propose_write(tool, arguments))
+                proposal = await _maybe_await(propose_write(tool, arguments, who))
             except Exception as exc:
                 log.exception("could not propose %s", tool.name)
-                await record(tool, arguments, "proposal_failed", str(exc))
+                await record(tool, arguments, "proposal_failed", str(exc), who)
                 return _error(f"could not propose {tool.name}: {exc}")
-            await record(tool, arguments, "proposed", proposal)
+            await record(tool, arguments, "proposed", proposal, who)
             return mtypes.CallToolResult(
                 content=[
                     mtypes.TextContent(type="text", text=pending_text(tool, proposal)),
@@ -150,13 +185,13 @@ def build_server(
         try:
             result = await tool.invoke(arguments, None)
         except ConnectorError as exc:
-            await record(tool, arguments, "failed", str(exc))
+            await record(tool, arguments, "failed", str(exc), who)
             return _error(str(exc))
         except Exception as exc:
             log.exception("read tool %s failed", tool.name)
-            await record(tool, arguments, "failed", type(exc).__name__)
+            await record(tool, arguments, "failed", type(exc).__name__, who)
             return _error(f"{tool.name} failed ({type(exc).__name__}); see Switchboard's log")
-        await record(tool, arguments, "ok")
+        await record(tool, arguments, "ok", None, who)
         return mtypes.CallToolResult(
             content=[mtypes.TextContent(type="text", text=_json(result))],
             structured_content=result if isinstance(result, dict) else None,
@@ -171,17 +206,40 @@ def build_server(
     )
 
 
+def _may_not_propose(tool: Tool, who: Principal | None) -> str | None:
+    """Why `who` may not put `tool`'s write into the approval queue, or None if they may."""
+    if who is None:
+        return (
+            f"{tool.name} is a write, and this server does not know who is asking, so it proposes "
+            "no writes: start `switchboard mcp` with an operator's API token (--token or "
+            "SWITCHBOARD_TOKEN)"
+        )
+    if not who.can(PROPOSER_ROLE):
+        return (
+            f"{tool.name} is a write: proposing writes needs the {PROPOSER_ROLE} role; "
+            f"{who.name} has {who.role}"
+        )
+    return None
+
+
 async def serve_stdio(
-    catalogue_provider: CatalogueProvider, propose_write: ProposeWrite, *, audit: Audit | None = None
+    catalogue_provider: CatalogueProvider,
+    propose_write: ProposeWrite,
+    *,
+    audit: Audit | None = None,
+    caller: Caller | None = None,
 ) -> None:
-    """Serve over stdin/stdout until the client closes them. Log to stderr only: stdout is the wire."""
-    server = build_server(catalogue_provider, propose_write, audit=audit)
+    """Serve over stdin/stdout until the client closes them. Log to stderr only: stdout is the wire.
+
+    `caller()` names who asks for each write (the process has no request to say so)."""
+    server = build_server(catalogue_provider, propose_write, audit=audit, caller=caller)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
 class BearerGate:
-    """Let a request through only with `Authorization: Bearer <token>` that `check` accepts."""
+    """Let a request through only with `Authorization: Bearer <token>` that `check` knows, and
+    hand the person it belongs to on to the handlers (under `CALLER_KEY` in the scope)."""
 
     def __init__(self, app: ASGIApp, check: TokenCheck):
         self.app = app
@@ -191,8 +249,14 @@ class BearerGate:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
             scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-            ok = scheme.lower() == "bearer" and bool(token) and await _maybe_await(self.check(token.strip()))
-            if not ok:
+            who = (
+                await _maybe_await(self.check(token.strip()))
+                if scheme.lower() == "bearer" and token.strip()
+                else None
+            )
+            if isinstance(who, Principal):
+                scope = {**scope, CALLER_KEY: who}
+            else:
                 body = json.dumps(
                     {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": "Unauthorized"}}
                 ).encode()
@@ -221,8 +285,10 @@ def http_app(
 ) -> ASGIApp:
     """Streamable HTTP at whatever path the app is served or mounted at (e.g. /mcp).
 
-    `token_check(token) -> bool` guards it with bearer tokens (wire it to Switchboard's
-    API tokens); without it anyone who can reach the port can read through the tools.
+    `token_check(token) -> Principal | None` guards it with bearer tokens (wire it to
+    Switchboard's API tokens): each request acts as the token's owner, who is the requester
+    of the writes it proposes. Without it anyone who can reach the port can read through the
+    tools, and nobody can propose a write.
     Hosts other than loopback must be listed in `extra_hosts` ("mcp.example.com:*")."""
     server = build_server(catalogue_provider, propose_write, audit=audit)
     app: ASGIApp = McpHttpApp.for_server(server, stateless=True, security=loopback_security(extra_hosts))
@@ -239,15 +305,17 @@ def run(
     token_check: TokenCheck | None = None,
     extra_hosts: list[str] | None = None,
     audit: Audit | None = None,
+    caller: Caller | None = None,
 ) -> None:
     """Blocking entry for `switchboard mcp`: stdio, or streamable HTTP at http://host:port/mcp.
 
+    Over stdio `caller()` names who asks; over HTTP each request's bearer token does.
     Clients must reach it by a loopback name, by `host`, or by one of `extra_hosts`
     ("mcp.example.com:*"); other Host headers are refused (DNS-rebinding protection)."""
     if transport == "stdio":
         import anyio
 
-        anyio.run(lambda: serve_stdio(catalogue_provider, propose_write, audit=audit))
+        anyio.run(lambda: serve_stdio(catalogue_provider, propose_write, audit=audit, caller=caller))
         return
     import uvicorn
     from starlette.applications import Starlette

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
+from mcp import Client, StdioServerParameters
 from typer.testing import CliRunner
 
 from app.cli.main import app
@@ -138,6 +141,11 @@ def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -
                 }
             )
             + "\n"
+        )
+        code, out = sb("triage", str(tickets))  # a person posts them: who, is an API token's owner
+        assert code == 2 and "triaging a file needs an API token of the operator role" in out
+        monkeypatch.setenv(
+            "SWITCHBOARD_TOKEN", sb("tokens", "create", "--name", "otto", "--role", "operator")[1].strip()
         )
         code, out = sb("triage", str(tickets))
         assert code == 0, out
@@ -286,7 +294,8 @@ def test_triage_source_skips_tickets_that_have_a_run(env: Path) -> None:
                 {"subject": "s", "body": "b", "requester_email": "a@example.com", "external_id": second}
             )
         )
-        assert sb("triage", str(via_file))[0] == 0
+        operator = sb("tokens", "create", "--name", "otto", "--role", "operator")[1].strip()
+        assert sb("triage", str(via_file), "--token", operator)[0] == 0
 
         code, out = sb("triage", "--source", "helpdesk", "--limit", "3")
         assert code == 0, out
@@ -459,3 +468,47 @@ async def test_batch_waits_for_runs_another_worker_holds(env: Path) -> None:
         assert [run_view(c.db, r)["status"] for r in run_ids] == ["waiting_approval"] * 3
         assert "3/3" in out.getvalue()
         c.db.dispose()
+
+
+def stdio_server(env: Path, token: str | None) -> StdioServerParameters:
+    """`switchboard mcp` as an MCP client (Claude Desktop, an IDE) starts it: a process on stdio."""
+    keep = (
+        "DATABASE_URL",
+        "SWITCHBOARD_DATA_DIR",
+        "SWITCHBOARD_SECRET_KEY",
+        "SWITCHBOARD_ALLOW_PRIVATE_NETWORK",
+    )
+    environ = {k: os.environ[k] for k in keep if k in os.environ} | {"PATH": os.environ.get("PATH", "")}
+    if token is not None:
+        environ["SWITCHBOARD_TOKEN"] = token
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "app", "mcp"], env=environ, cwd=str(Path(__file__).parents[1])
+    )
+
+
+async def test_mcp_over_stdio_asks_as_its_tokens_owner(env: Path) -> None:
+    """Over stdio the requester is the owner of the token the server was started with; without
+    one it answers reads and proposes no write, rather than filing one anyone could approve."""
+    from app.services import approvals
+    from app.store.db import Database
+
+    sim = create_app()
+    with LoopbackServer(sim) as server:
+        assert sb("connections", "add", "helpdesk", "--kind", "helpdesk", "--base-url", server.url)[0] == 0
+        olga = sb("tokens", "create", "--name", "olga", "--role", "approver")[1].strip()
+        comment = {"ticket_id": 2, "body": "Asked over stdio", "public": False}
+        async with Client(stdio_server(env, olga)) as client:
+            asked = await client.call_tool("helpdesk__add_comment", comment)
+        async with Client(stdio_server(env, None)) as client:
+            read = await client.call_tool("helpdesk__get_ticket", {"ticket_id": 2})
+            nobody = await client.call_tool("helpdesk__add_comment", comment)
+    assert asked.is_error is False, asked.content
+    assert read.is_error is False
+    assert nobody.is_error and "does not know who is asking" in nobody.content[0].text  # type: ignore[union-attr]
+    db = Database(os.environ["DATABASE_URL"])
+    [action] = approvals.list_actions(db, None)
+    db.dispose()
+    assert action["id"] == asked.structured_content["action_id"]  # type: ignore[index]
+    assert action["requested_by"] == "olga"
+    code, out = sb("approvals", "approve", action["id"], "--token", olga)
+    assert code == 2 and "four eyes" in out

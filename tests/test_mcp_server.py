@@ -1,7 +1,8 @@
 """`switchboard mcp`: the catalogue served to MCP clients, driven by the real `mcp` SDK client.
 
-Reads run; writes are only proposed (the write's invoke is never called); bad
-arguments come back as isError results the calling model can read."""
+Reads run; writes are only proposed (the write's invoke is never called), as the request of
+the person the caller is, and only for an operator or above; bad arguments come back as
+isError results the calling model can read."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from app.mcp_server import build_server, http_app
+from app.services.auth import Principal
 from connectors.base import ConnectorError
 from tests.support.loopback import LoopbackServer
 from tools.base import Catalogue, Tool
@@ -40,6 +42,7 @@ class Shop:
         self.reads: list[dict[str, Any]] = []
         self.writes: list[dict[str, Any]] = []
         self.proposals: list[tuple[str, dict[str, Any]]] = []
+        self.askers: list[str] = []
         self.fail_reads = False
         self.extra: list[Tool] = []
 
@@ -53,8 +56,9 @@ class Shop:
         self.writes.append(args)
         return {"sent": True}
 
-    def propose(self, tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
+    def propose(self, tool: Tool, arguments: dict[str, Any], who: Principal) -> dict[str, Any]:
         self.proposals.append((tool.name, arguments))
+        self.askers.append(who.name)
         return {"status": "pending_approval", "action_id": f"act-{len(self.proposals)}"}
 
     def catalogue(self) -> Catalogue:
@@ -90,8 +94,13 @@ def shop() -> Shop:
     return Shop()
 
 
-def client_for(shop: Shop, audit: list[dict[str, Any]] | None = None) -> Client:
-    server = build_server(shop.catalogue, shop.propose, audit=audit.append if audit is not None else None)
+ANN = Principal("ann", "operator")
+
+
+def client_for(shop: Shop, audit: list[dict[str, Any]] | None = None, who: Principal | None = ANN) -> Client:
+    server = build_server(
+        shop.catalogue, shop.propose, audit=audit.append if audit is not None else None, caller=lambda: who
+    )
     return Client(server)  # the SDK's in-process transport: the same handlers a stdio/HTTP client reaches
 
 
@@ -130,8 +139,29 @@ async def test_a_write_is_proposed_and_never_executed(shop: Shop) -> None:
     text = result.content[0].text  # type: ignore[union-attr]
     assert "waiting for a person's approval" in text and "act-1" in text
     assert shop.writes == []  # the write's invoke was NOT called
-    assert shop.proposals == [("shop__send_message", args)]
-    assert [(e["tool"], e["outcome"]) for e in audit] == [("shop__send_message", "proposed")]
+    assert shop.proposals == [("shop__send_message", args)] and shop.askers == ["ann"]
+    assert [(e["tool"], e["outcome"], e["caller"]) for e in audit] == [
+        ("shop__send_message", "proposed", "ann")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("who", "why"),
+    [
+        (None, "does not know who is asking"),
+        (Principal("val", "viewer"), "needs the operator role; val has viewer"),
+    ],
+)
+async def test_a_write_needs_a_known_operator(shop: Shop, who: Principal | None, why: str) -> None:
+    """No caller is never a shared identity anyone may approve for: it gets reads only, as a viewer does."""
+    audit: list[dict[str, Any]] = []
+    async with client_for(shop, audit, who) as client:
+        read = await client.call_tool("shop__lookup", {"order_id": 1})
+        write = await client.call_tool("shop__send_message", {"to": "ann.lee@example.com", "body": "hi"})
+    assert read.is_error is False
+    assert write.is_error is True and why in write.content[0].text  # type: ignore[union-attr]
+    assert shop.proposals == [] and shop.writes == []
+    assert [e["outcome"] for e in audit] == ["ok", "refused"]
 
 
 async def test_invalid_arguments_are_an_error_result_and_nothing_runs(shop: Shop) -> None:
@@ -181,7 +211,8 @@ def leaves(group: BaseExceptionGroup[MCPError]) -> list[MCPError]:
 
 @pytest.fixture
 def served(shop: Shop) -> Iterator[str]:
-    app = http_app(shop.catalogue, shop.propose, token_check=lambda token: token == "secret")
+    people = {"secret": Principal("ann", "operator"), "look": Principal("val", "viewer")}
+    app = http_app(shop.catalogue, shop.propose, token_check=people.get)
     with LoopbackServer(app) as server:
         yield server.url + "/mcp"
 
@@ -197,7 +228,16 @@ async def test_over_streamable_http_with_a_bearer_token(shop: Shop, served: str)
     assert names == {"shop__lookup", "shop__send_message"}
     assert read.structured_content["order"] == 5  # type: ignore[index]
     assert write.structured_content == {"status": "pending_approval", "action_id": "act-1"}
-    assert shop.writes == []
+    assert shop.writes == [] and shop.askers == ["ann"]  # the token's owner asked
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": "Bearer look"}) as http,
+        Client(streamable_http_client(served, http_client=http)) as client,
+    ):
+        assert (await client.call_tool("shop__lookup", {"order_id": 5})).is_error is False
+        viewer = await client.call_tool("shop__send_message", {"to": "ann.lee@example.com", "body": "hi"})
+    assert viewer.is_error and "val has viewer" in viewer.content[0].text  # type: ignore[union-attr]
+    assert shop.askers == ["ann"]
 
     refused: list[MCPError] = []
     async with httpx2.AsyncClient(headers={"Authorization": "Bearer wrong"}) as http:

@@ -158,8 +158,11 @@ class RunContext:
         # What the run knows for a fact (the item, read results); the gate checks writes against it.
         self.facts: dict[str, Any] = new_facts()
         # Four eyes, in the gate: whoever asked for the run may not approve its writes. Only a run
-        # on an item a system delivered (a ticket, an invoice, an event) asks for nothing itself.
+        # on an item a system delivered (a ticket, an invoice, an event) asks for nothing itself;
+        # a person who posted such an item still asked for some of its writes (`requester_of`).
         self.requested_by: str | None = None if snapshot.input.get("delivered") else snapshot.created_by
+        posted_by = snapshot.input.get("posted_by")
+        self.posted_by: str | None = str(posted_by) if posted_by and self.requested_by is None else None
         self.requester_role: str | None = None
         # What the pass holds for its next commit (see `_append`): steps, run fields, proposals.
         self._pending: list[NewStep] = []
@@ -179,6 +182,33 @@ class RunContext:
         """Every action of the run as this pass knows it: those it began with, those it proposed,
         with the status of any it executed (a person may have decided one since)."""
         return list(self._actions.values())
+
+    def requester_of(self, tool: Tool) -> str | None:
+        """Who asked for `tool`'s write on this run, and so may not approve it (four eyes).
+
+        A run that is a request (a chat turn, an MCP call, a refund record) is its creator's for
+        every write. An item a person posted by hand (through the API, the CLI or the web UI) is
+        that person's request for the writes that commit the company for good: those that move
+        money (a refund) or may be a final submission (a ledger entry, a dispute's evidence, a
+        fulfilment). The poster wrote the text the agent proposes them from, so approving them
+        would be asking for money or a booking and granting it oneself, which is what four eyes
+        (segregation of duties) exists to stop; and the gate already never treats those writes
+        as low risk. Judged on what the tool declares, not on these arguments, so an edit that
+        turns a draft into a submission cannot slip past.
+
+        The item's other writes (a reply, tags, priority, a tracker issue) stay approvable by
+        whoever posted it, as for an item a system delivered: they are reversible or routine, the
+        approver sees where each value came from, and a support agent who types in a customer's
+        call and answers it is a desk's ordinary work; requiring a second person for every reply
+        to a ticket entered by hand would leave a one-approver desk (and the demo) unable to
+        answer one. A person who asks for a write itself, in chat or over MCP, is its requester
+        for every write."""
+        if self.requested_by is not None:
+            return self.requested_by
+        does = tool.does
+        if self.posted_by is not None and (does.money is not None or bool(does.final)):
+            return self.posted_by
+        return None
 
     def know(self, **fragment: Any) -> None:
         """Add facts from the item itself (requester, ticket id, untrusted text...)."""
@@ -484,7 +514,7 @@ class RunContext:
                 decided_by=None
                 if decision.needs_approval
                 else f"rule:{decision.rule.tool if decision.rule else ''}",
-                requested_by=self.requested_by,
+                requested_by=self.requester_of(tool),
                 required_approvals=decision.required_approvals,
                 effects=tool.does.summary(call.arguments),
                 provenance=decision.provenance,

@@ -70,8 +70,12 @@ async def run_batch(
     source: str | None,
     limit: int,
     again: bool = False,
+    actor: str = "cli",
 ) -> None:
-    """Submit each ticket once (one ticket of one system is one item), then advance the runs here."""
+    """Submit each ticket once (one ticket of one system is one item), then advance the runs here.
+
+    `actor` submits them: from a file, the person the command runs as (the CLI is then a channel
+    a person posts through, and they cannot approve what four eyes keeps from a poster)."""
     channel = source or "cli"
     skipped: list[tuple[str, dict[str, Any]]] = []
     try:
@@ -90,7 +94,7 @@ async def run_batch(
         tickets = fresh
         run_ids = [
             intake.submit(
-                c.db, kind="ticket", run_kind="triage", payload=t, source=channel, actor="cli", again=again
+                c.db, kind="ticket", run_kind="triage", payload=t, source=channel, actor=actor, again=again
             )[0]
             for t in tickets
         ]

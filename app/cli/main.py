@@ -8,6 +8,7 @@ import functools
 import getpass
 import json
 import os
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -274,16 +275,28 @@ def triage(
     again: bool = typer.Option(
         False, "--again", help="triage tickets that already have a run once more (default: skip them)"
     ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        help="FILE: an API token of the operator role or above, whose owner posts the tickets "
+        "(default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token)",
+    ),
 ) -> None:
-    """Batch triage with a progress bar and a summary table."""
+    """Batch triage with a progress bar and a summary table.
+
+    Tickets from a FILE are posted by a person, as through the API: the owner of the API token
+    (--token, $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token), who cannot approve the refunds and
+    final submissions proposed from them. Tickets pulled from --source are delivered by that
+    system."""
     from app.cli.batch import run_batch
 
     if (file is None) == (source is None):
         _fail("give either FILE.jsonl or --source CONNECTION")
     c = _with_secret(_container())
     c.db.upgrade()
+    actor = _caller(c, token, "operator", "triaging a file").name if file is not None else "cli"
     try:
-        asyncio.run(run_batch(c, console, file=file, source=source, limit=limit, again=again))
+        asyncio.run(run_batch(c, console, file=file, source=source, limit=limit, again=again, actor=actor))
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
 
@@ -293,17 +306,47 @@ def mcp(
     transport: str = typer.Option("stdio", help="stdio, or http (streamable HTTP at /mcp)"),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8001),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        help="stdio: the API token whose owner asks for the writes "
+        "(default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token); http: each request's own",
+    ),
 ) -> None:
-    """Serve Switchboard's tools to MCP clients; writes wait in the approval queue."""
+    """Serve Switchboard's tools to MCP clients; writes wait in the approval queue.
+
+    Every write is asked for by a person: over HTTP, the owner of the bearer token each request
+    carries; over stdio, the owner of the token the server was started with (looked up again for
+    each call, so revoking it takes effect at once). Proposing writes needs the operator role;
+    with a viewer's token, or over stdio with no token at all, the server answers reads only."""
+    import anyio
+
     from app.agent.orchestrator import worker_id
     from app.mcp_server import run
-    from app.services.auth import authenticate
-    from app.services.mcp_calls import proposer, record_tool_call
+    from app.services.auth import Principal, authenticate
+    from app.services.mcp_calls import PROPOSER_ROLE, authenticator, proposer, record_tool_call
 
     if transport not in ("stdio", "http"):
         _fail("--transport must be stdio or http")
     c = _with_secret(_container())
     c.db.upgrade()
+
+    if transport == "http" and token is not None:
+        _fail("--token is for stdio; over http each request carries its own bearer token")
+    given = _given_token(c, token) if transport == "stdio" else ""
+    if transport == "stdio":
+        who = authenticate(c.db, given) if given else None
+        if given and who is None:
+            _fail("that token is unknown, revoked or expired")
+        if who is None or not who.can(PROPOSER_ROLE):  # stdout is the wire: say it on stderr
+            err.print(
+                "switchboard mcp: reads only; proposing writes needs an API token of the "
+                f"{PROPOSER_ROLE} role (--token or SWITCHBOARD_TOKEN)"
+                + (f": {who.name} has {who.role}" if who is not None else "")
+            )
+
+    def caller() -> Awaitable[Principal | None]:
+        return anyio.to_thread.run_sync(authenticate, c.db, given)
 
     run(
         c.pool.load,
@@ -311,8 +354,9 @@ def mcp(
         transport=transport,  # type: ignore[arg-type]
         host=host,
         port=port,
-        token_check=(lambda token: authenticate(c.db, token) is not None) if transport == "http" else None,
+        token_check=authenticator(c.db) if transport == "http" else None,
         audit=lambda event: record_tool_call(c.db, event),
+        caller=caller if given else None,
     )
 
 
@@ -437,23 +481,34 @@ def _decide(fn: Any, *args: Any) -> Any:
 TOKEN_HELP = "an API token of an approver (default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token)"
 
 
-def _approver(c: Container, token: str | None) -> Any:
-    """Who decides: the identity of an API token, as on the API; never a name typed on the command line."""
-    from app.services.auth import authenticate
-
+def _given_token(c: Container, token: str | None) -> str:
+    """The API token a command acts as: --token, else $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token."""
     token = (token or os.environ.get("SWITCHBOARD_TOKEN") or "").strip()
     if not token:
         saved = c.settings.data_dir / "admin-token"
         token = saved.read_text().strip() if saved.is_file() else ""
+    return token
+
+
+def _caller(c: Container, token: str | None, role: str, doing: str) -> Any:
+    """Who acts: the identity of an API token, as on the API; never a name typed on the command line."""
+    from app.services.auth import authenticate
+
+    token = _given_token(c, token)
     if not token:
-        _fail("deciding needs an approver's API token: pass --token or set SWITCHBOARD_TOKEN")
+        _fail(f"{doing} needs an API token of the {role} role: pass --token or set SWITCHBOARD_TOKEN")
     who = authenticate(c.db, token)
     if who is None:
         _fail("that token is unknown, revoked or expired")
         raise AssertionError  # _fail exits
-    if not who.can("approver"):
-        _fail(f"this needs the approver role; {who.name} has {who.role}")
+    if not who.can(role):
+        _fail(f"this needs the {role} role; {who.name} has {who.role}")
     return who
+
+
+def _approver(c: Container, token: str | None) -> Any:
+    """Who decides: the identity of an approver's API token."""
+    return _caller(c, token, "approver", "deciding")
 
 
 @approvals_app.command("approve")

@@ -20,13 +20,31 @@ from app.store.runs import audit
 from app.store.tables import Item, Run, new_id
 
 # Items that are themselves a person's request for a write. Any other ticket, record or event
-# that a system delivers asks for nothing by itself, so whoever submitted it may approve what
-# the agent proposes; the gate applies four eyes to every other run (see RunContext).
+# asks for nothing by itself, so whoever submitted it may approve what the agent proposes,
+# except that a person who posted it (BY_PERSON below) asked for its money movements and final
+# submissions; the gate applies four eyes to every other run (see RunContext).
 REQUESTS = frozenset({("record", "refund")})
 
 
 def delivered(kind: str, payload: dict[str, Any]) -> bool:
     return (kind, payload.get("kind")) not in REQUESTS
+
+
+# Channels through which a person posts an item under their own name: the API and the web UI
+# with their token, the CLI with the token it was given. Such an item is still not a request
+# for every write the agent proposes from it, but it is the poster's request for the writes
+# that commit the company for good, so the poster is recorded (`posted_by`) and the gate keeps
+# them from approving those (RunContext.requester_of says which and why). Items that systems
+# deliver (webhooks, a connector's pull, a workflow's event) have no poster.
+BY_PERSON = frozenset({"api", "cli", "ui"})
+
+
+def run_input(kind: str, payload: dict[str, Any], via: str, actor: str) -> dict[str, Any]:
+    """A new run's input for an item that came in through `via`, submitted by `actor`."""
+    data: dict[str, Any] = {kind: payload, "delivered": delivered(kind, payload)}
+    if via in BY_PERSON:
+        data["posted_by"] = actor
+    return data
 
 
 # The help desk whose ticket ids an API or file ticket's external_id names: triage's connection.
@@ -85,7 +103,7 @@ def submit(
                     "id": run_id,
                     "kind": run_kind,
                     "item_id": item_id,
-                    "input": {kind: payload, "delivered": delivered(kind, payload)},
+                    "input": run_input(kind, payload, via, actor),
                     "created_by": actor,
                     "status": "queued",
                 },

@@ -176,3 +176,54 @@ async def test_connections_show_health_without_secrets(api: Api) -> None:
     rows = (await api.call("GET", "/api/v1/connections", role="viewer")).json()
     assert rows[0]["name"] == "helpdesk" and rows[0]["health"] == "ok" and rows[0]["owner"] == "ops"
     assert "s3cr3t" not in str(rows)
+
+
+async def test_a_refund_asked_for_in_a_ticket_someone_posts_is_theirs(db_url: str, tmp_path: Path) -> None:
+    """A person who posts a ticket asking for money back cannot approve the refund the agent proposes
+    from it (four eyes), as if they had asked for it in chat; a second approver can. Its reply,
+    which moves no money, stays theirs to approve, as for a ticket a system delivered."""
+    from evals.wiring import demo_container
+
+    c, _ = demo_container(db_url, tmp_path)
+    alice = create_token(c.db, "alice", "approver")[1]
+    bob = create_token(c.db, "bob", "approver")[1]
+    subject, body = (
+        "Charged twice for Plus",
+        "My card shows the Plus renewal twice. Please refund the duplicate.",
+    )
+    created = await c.pool.connector("helpdesk").create_ticket(  # type: ignore[attr-defined]
+        subject=subject, body=body, requester_email="raj.patel@example.org"
+    )
+    ticket = {
+        "subject": subject,
+        "body": body,
+        "requester_email": "raj.patel@example.org",
+        "external_id": created["ticket_id"],
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(c)), base_url="http://sb"
+    ) as client:
+
+        async def post(path: str, token: str, **kw: Any) -> httpx.Response:
+            return await client.post(path, headers={"Authorization": f"Bearer {token}"}, **kw)
+
+        r = await post("/api/v1/tickets", alice, json=ticket)
+        assert r.status_code == 202
+        await c.orchestrator.drain("w")
+        run = (
+            await client.get(f"/api/v1/runs/{r.json()['run_id']}", headers={"Authorization": f"Bearer {bob}"})
+        ).json()
+        [refund] = [a for a in run["actions"] if a["operation"] == "create_refund"]
+        [reply] = [a for a in run["actions"] if a["operation"] == "add_comment"]
+
+        refused = await post(f"/api/v1/approvals/{refund['id']}/approve", alice)
+        assert refused.status_code == 403 and "four eyes" in refused.json()["error"]
+        assert (await post(f"/api/v1/approvals/{reply['id']}/approve", alice)).status_code == 200
+        approved = await post(f"/api/v1/approvals/{refund['id']}/approve", bob)
+        assert approved.status_code == 200 and approved.json()["decided_by"] == "bob"
+        await c.orchestrator.drain("w")
+        done = (
+            await client.get(f"/api/v1/approvals/{refund['id']}", headers={"Authorization": f"Bearer {bob}"})
+        ).json()
+    assert done["status"] == "succeeded" and done["requested_by"] == "alice"
+    await c.pool.aclose()

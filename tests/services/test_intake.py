@@ -41,3 +41,24 @@ def test_a_delivery_that_loses_the_race_gets_the_first_run(
             )
             == 1
         )
+
+
+@pytest.mark.parametrize(
+    ("via", "actor", "poster"),
+    [
+        ("api", "alice", "alice"),  # POST /api/v1/tickets under alice's token
+        ("ui", "alice", "alice"),  # the web UI's form
+        ("cli", "alice", "alice"),  # `switchboard triage FILE` under alice's token
+        ("helpdesk", "cli", None),  # pulled from the help desk: the system delivered it
+        ("payments", "webhook:payments", None),  # a webhook
+    ],
+)
+def test_an_item_a_person_posts_names_its_poster(
+    db: Database, via: str, actor: str, poster: str | None
+) -> None:
+    """The gate keeps the poster from approving the refunds and final submissions proposed from it."""
+    payload = {"subject": "Charged twice", "body": "Refund one, please.", "requester_email": "a@b.co"}
+    run_id, _ = intake.submit(db, kind="ticket", run_kind="triage", payload=payload, source=via, actor=actor)
+    with db.read() as s:
+        data = s.get(Run, run_id).input  # type: ignore[union-attr]
+    assert data["delivered"] is True and data.get("posted_by") == poster
