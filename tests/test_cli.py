@@ -142,13 +142,22 @@ def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -
             )
             + "\n"
         )
-        code, out = sb("triage", str(tickets))  # a person posts them: who, is an API token's owner
-        assert code == 2 and "triaging a file needs an API token of the operator role" in out
+        # A person posts them: the owner of the API token found, who must be an operator ...
+        viewer = sb("tokens", "create", "--name", "vic", "--role", "viewer")[1].strip()
+        code, out = sb("triage", str(tickets), "--token", viewer)
+        assert code == 2 and "this needs the operator role; vic has viewer" in out
         monkeypatch.setenv(
             "SWITCHBOARD_TOKEN", sb("tokens", "create", "--name", "otto", "--role", "operator")[1].strip()
         )
         code, out = sb("triage", str(tickets))
         assert code == 0, out
+        from sqlalchemy import select
+
+        from app.store.db import Database
+        from app.store.tables import Run
+
+        with Database(os.environ["DATABASE_URL"]).session() as s:
+            assert {r.created_by for r in s.scalars(select(Run))} == {"otto"}
         assert "account_access" in out and "waiting_approval" in out
         code, out = sb("approvals", "list", "--json")
         pending = json.loads(out)
@@ -164,6 +173,23 @@ def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -
     bad.write_text('{"subject": "x"}\n')
     code, out = sb("triage", str(bad))
     assert code == 2 and "missing body, requester_email" in out
+
+
+def test_triage_of_a_file_needs_no_token_on_a_fresh_data_dir(env: Path) -> None:
+    """No token anywhere (no demo ran, none given): the tickets are posted as `cli`, as before."""
+    from sqlalchemy import select
+
+    from app.store.db import Database
+    from app.store.tables import Run
+
+    tickets = env / "tickets.jsonl"
+    tickets.write_text(
+        json.dumps({"subject": "Cannot log in", "body": "Reset link", "requester_email": "a@b.co"})
+    )
+    code, out = sb("triage", str(tickets))
+    assert code == 0, out
+    with Database(os.environ["DATABASE_URL"]).session() as s:
+        assert [r.created_by for r in s.scalars(select(Run))] == ["cli"]
 
 
 def test_connections_test_live_says_exactly_what_failed(env: Path) -> None:

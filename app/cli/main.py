@@ -279,22 +279,25 @@ def triage(
         None,
         "--token",
         help="FILE: an API token of the operator role or above, whose owner posts the tickets "
-        "(default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token)",
+        "(default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token, else posted as 'cli')",
     ),
 ) -> None:
     """Batch triage with a progress bar and a summary table.
 
     Tickets from a FILE are posted by a person, as through the API: the owner of the API token
     (--token, $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token), who cannot approve the refunds and
-    final submissions proposed from them. Tickets pulled from --source are delivered by that
-    system."""
+    final submissions proposed from them. With no token anywhere (a fresh data directory) they
+    are posted as `cli`, as before tokens existed: whoever runs the command holds the database
+    and its key already. Tickets pulled from --source are delivered by that system."""
     from app.cli.batch import run_batch
 
     if (file is None) == (source is None):
         _fail("give either FILE.jsonl or --source CONNECTION")
     c = _with_secret(_container())
     c.db.upgrade()
-    actor = _caller(c, token, "operator", "triaging a file").name if file is not None else "cli"
+    actor = "cli"
+    if file is not None and (token or _given_token(c, None)):
+        actor = _caller(c, token, "operator", "triaging a file").name
     try:
         asyncio.run(run_batch(c, console, file=file, source=source, limit=limit, again=again, actor=actor))
     except (ValueError, FileNotFoundError) as exc:
