@@ -173,7 +173,8 @@ class Policy:
         trusted_domains: tuple[str, ...] | list[str] = (),
     ):
         self.standing_rules = list(standing_rules or [])
-        # Refunds and payments above this many minor units need two different approvers.
+        # Money writes (refunds, payments, journal entries by their debits) above this many minor
+        # units need two different approvers.
         self.two_approvers_above = two_approvers_above
         # The company's own domains: messages may link to them (and their subdomains).
         self.trusted_domains = tuple(trusted_domains)
