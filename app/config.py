@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     # The local model's text features: tfidf | embeddings | hybrid | auto (needs the embeddings extra).
     local_features: str = Field(default="tfidf", alias="SWITCHBOARD_LOCAL_FEATURES")
     review_threshold: float = Field(default=0.55, alias="SWITCHBOARD_REVIEW_THRESHOLD")
-    # Refunds and payments above this many minor units need two different approvers.
+    # Money writes (refunds, payments, journal entries by their debits) above this many minor
+    # units need two different approvers.
     two_approvers_above: int = Field(default=50_000, alias="SWITCHBOARD_TWO_APPROVERS_ABOVE")
     # The company's own domains, comma-separated: replies may link to them and their subdomains
     # (the help center's article links and the systems' records are trusted without this).

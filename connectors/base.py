@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
 from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 
 import httpx
@@ -88,17 +89,69 @@ class ConnectorError(Exception):
         self.retryable = retryable
 
 
+# Minor units in one major unit: the cents of the two-decimal currencies a ledger keeps.
+MINOR_PER_MAJOR = 100
+
+
 @dataclass(frozen=True)
 class Money:
     """The write moves money. Names the arguments that carry it, so the gate never guesses.
 
     `amount` holds minor units; when the argument is left out the write moves the whole
     of what `source` has left (Stripe refunds a charge in full without an amount).
-    `source` names the argument saying where the money comes from (a charge id)."""
+    `source` names the argument saying where the money comes from (a charge id).
+
+    `lines` names an argument holding a list of lines (a journal entry's); the amount is
+    then the sum of each line's `amount` field (a line without it adds nothing), and a
+    missing or malformed list leaves the amount unknown. `major_units`: the amounts are
+    written in major units with two decimals (12.34), not minor units (1234)."""
 
     amount: str = "amount"
     currency: str | None = "currency"
     source: str | None = None
+    lines: str | None = None
+    major_units: bool = False
+
+    def minor_amount(self, arguments: Mapping[str, Any]) -> int | None:
+        """The amount these arguments move, in minor units; None when they do not say (an
+        amount left out) or say something that is not one: a value that is not a finite
+        number (text, a boolean, NaN, infinity), a negative one, or lines that are not a
+        list of objects. Computed with Decimal from each value's shortest repr, so 0.1 + 0.2
+        major units are exactly 30 minor units; a fraction of a minor unit rounds up."""
+        if self.lines is None:
+            return self._minor(arguments.get(self.amount))
+        lines = arguments.get(self.lines)
+        if not isinstance(lines, list):
+            return None
+        total = Decimal(0)
+        for line in lines:
+            if not isinstance(line, Mapping):
+                return None
+            value = line.get(self.amount)
+            if value is None:
+                continue
+            amount = self._decimal(value)
+            if amount is None:
+                return None
+            total += amount
+        return self._to_minor(total)
+
+    def _minor(self, value: Any) -> int | None:
+        amount = self._decimal(value)
+        return None if amount is None else self._to_minor(amount)
+
+    @staticmethod
+    def _decimal(value: Any) -> Decimal | None:
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            return None
+        amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        if not amount.is_finite() or amount < 0:
+            return None
+        return amount
+
+    def _to_minor(self, amount: Decimal) -> int:
+        scaled = amount * MINOR_PER_MAJOR if self.major_units else amount
+        return int(scaled.to_integral_value(rounding=ROUND_CEILING))
 
 
 Audience = Literal["public", "internal", "team"]
@@ -149,7 +202,7 @@ class Effects:
         out: dict[str, Any] = {"reversible": self.reversible, "final": self.is_final(arguments)}
         if self.money is not None:
             out["money"] = {
-                "amount": arguments.get(self.money.amount),
+                "amount": self.money.minor_amount(arguments),
                 "currency": arguments.get(self.money.currency) if self.money.currency else None,
                 "source": arguments.get(self.money.source) if self.money.source else None,
             }

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 
 from app.agent import injection, outgoing, provenance
 from app.agent.values import strings
+from connectors.base import Money
 from tools.base import FactsOf, Tool
 
 Risk = Literal["low", "medium", "high"]
@@ -172,7 +173,8 @@ class Policy:
         trusted_domains: tuple[str, ...] | list[str] = (),
     ):
         self.standing_rules = list(standing_rules or [])
-        # Refunds and payments above this many minor units need two different approvers.
+        # Money writes (refunds, payments, journal entries by their debits) above this many minor
+        # units need two different approvers.
         self.two_approvers_above = two_approvers_above
         # The company's own domains: messages may link to them (and their subdomains).
         self.trusted_domains = tuple(trusted_domains)
@@ -229,10 +231,25 @@ class Policy:
         """The money at stake in minor units, as declared by the operation; None when it moves none.
 
         A money movement without an amount moves all that its source has left; when that is
-        unknown (the source was never read) the amount counts as unbounded."""
+        unknown (the source was never read), or an amount is given that is not a finite number
+        (`Money.minor_amount`), the amount counts as unbounded."""
         money = tool.does.money
-        raw = arguments.get(money.amount) if money is not None else arguments.get("amount")
-        amount = int(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        # An undeclared write's `amount` argument, in minor units, still counts against the record.
+        amount = (money or Money()).minor_amount(arguments)
+        if money is not None and amount is None:
+            if money.lines is not None:
+                flag(
+                    "high",
+                    f"moves money, but its {money.lines} do not give each {money.amount} "
+                    "as a finite number of at least 0",
+                )
+                amount = UNBOUNDED
+            elif (stated := arguments.get(money.amount)) is not None:
+                flag(
+                    "high",
+                    f"moves money, but its {money.amount} {_short(stated)} is not a finite number of at least 0",
+                )
+                amount = UNBOUNDED
         source_id = arguments.get(money.source) if money is not None and money.source else None
         if money is not None and source_id is not None:
             charge = facts.get("charges", {}).get(str(source_id))

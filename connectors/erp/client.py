@@ -33,7 +33,7 @@ from zeep.helpers import serialize_object
 from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
-from connectors.base import Connector, ConnectorError, Facts, objects, operation, transport_error
+from connectors.base import Connector, ConnectorError, Facts, Money, objects, operation, transport_error
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,15 @@ class JournalLine(BaseModel):
 
 
 _LINES = TypeAdapter(list[JournalLine])
+
+# What a journal entry puts at stake: its total debits (a balanced entry's credits are the same
+# sum), written in major units on each line and read by the gate as minor units. An entry names
+# no currency: the ERP keeps its ledger in one currency with two decimals (the lines are refused
+# with more), and every line is in it. So the gate counts the debits' cents against its
+# two-approver threshold as it counts a refund's, and against the record's amount on the
+# assumption that the record is in the ledger's currency (the finance pipeline books a record's
+# amount as it is, converting nothing).
+JOURNAL_MONEY = Money(amount="debit", currency=None, lines="lines", major_units=True)
 
 
 class ERPFault(ConnectorError):
@@ -301,7 +310,7 @@ class ERPConnector(Connector):
 
     # --- writes ---
 
-    @operation(effect="write", idempotency="key", final=True)
+    @operation(effect="write", idempotency="key", final=True, money=JOURNAL_MONEY)
     async def post_journal_entry(
         self,
         date: IsoDate,

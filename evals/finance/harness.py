@@ -4,7 +4,8 @@ clean records are flagged.
 Each case in `cases.jsonl` is one of:
 - a record (invoice or refund) that goes through the finance pipeline with the local model on
   fresh in-process simulators (payments, ERP, help desk, CRM, chat), after optional `setup`
-  records (each approved and executed, or left waiting in the queue);
+  records (each approved, by two people where the write needs two, and executed; or left
+  waiting in the queue);
 - a `dispute` on a seeded customer's charge, run through the pipeline like a webhook would;
 - `claims` checked directly against `facts` (app/services/evidence.py), for claims the local
   model would never draft.
@@ -49,6 +50,9 @@ CATEGORIES = (
     "clean",
 )
 APPROVER = Principal("eval-approver", "approver")
+# A money write above the two-approver threshold (a refund, or a journal entry's debits) needs a
+# different second person; a setup step that approves gives it every approval it needs.
+SECOND_APPROVER = Principal("eval-second-approver", "approver")
 MONEY_WRITES = ("post_journal_entry", "create_refund")
 
 
@@ -135,10 +139,21 @@ async def _setup(c: Any, step: dict[str, Any], n: int) -> None:
         if a["status"] != "pending":
             continue
         if a["operation"] in MONEY_WRITES:
-            approvals.approve(c.db, a["id"], APPROVER, c.pool.catalogue)
+            for who in (APPROVER, SECOND_APPROVER)[: a["required_approvals"]]:
+                approvals.approve(c.db, a["id"], who, c.pool.catalogue)
         else:
             approvals.reject(c.db, a["id"], APPROVER, "not needed for the setup")
     await c.orchestrator.drain("eval")
+    # A setup that says "approve" means the write happened: a booking left waiting for another
+    # approval would make the case measure a pending duplicate instead of a booked one.
+    after = run_view(c.db, view["id"])
+    unwritten = [
+        f"{a['operation']} ({a['status']})"
+        for a in after["actions"]
+        if a["operation"] in MONEY_WRITES and a["status"] != "succeeded"
+    ]
+    if unwritten:
+        raise RuntimeError(f"setup record {n} was approved but not written: {', '.join(unwritten)}")
 
 
 async def _dispute(c: Any, spec: dict[str, Any]) -> dict[str, Any]:

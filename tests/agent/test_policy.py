@@ -186,6 +186,16 @@ def test_shipped_writes_declare_what_they_do() -> None:
     assert declared["payments__create_refund"].money is not None
     assert declared["payments__submit_dispute_evidence"].final == "submit"
     assert declared["erp__post_journal_entry"].final is True
+    journal = declared["erp__post_journal_entry"].money
+    assert journal is not None and (journal.lines, journal.amount, journal.major_units) == (
+        "lines",
+        "debit",
+        True,
+    )
+    assert sorted(n for n, e in declared.items() if e.money is not None) == [
+        "erp__post_journal_entry",
+        "payments__create_refund",
+    ]
     assert declared["helpdesk__update_ticket"].reversible
     reply = declared["helpdesk__add_comment"].message
     assert reply is not None and reply.audience == "public"

@@ -28,7 +28,9 @@ def submit(c: Any, record: dict[str, Any], actor: str = "erp-sync") -> str:
     return intake.submit(c.db, kind="record", run_kind="record", payload=record, source="api", actor=actor)[0]
 
 
-async def test_new_invoice_gets_a_balanced_entry_posted_after_approval(rig: Any) -> None:
+async def test_new_invoice_gets_a_balanced_entry_posted_after_two_approvals(rig: Any) -> None:
+    """The entry books 486.20, above the rig's threshold of 200.00: its debits count as a refund's
+    amount does, so it needs two different approvers and is posted once, after the second."""
     c, _ = rig
     run_id = submit(
         c,
@@ -51,11 +53,26 @@ async def test_new_invoice_gets_a_balanced_entry_posted_after_approval(rig: Any)
     assert sum(x["debit"] for x in lines) == sum(x["credit"] for x in lines) == 486.20
     [entry] = [a for a in view["actions"] if a["operation"] == "post_journal_entry"]
     assert entry["arguments"]["lines"] == lines
+    assert entry["effects"]["money"]["amount"] == 48_620
+    assert entry["required_approvals"] == 2 and entry["risk"] == "medium", entry["reasons"]
+    assert "amount 48620 is above 20000: two different approvers" in entry["reasons"]
+
+    erp = c.pool.connector("erp")
+    before = await erp.list_journal_entries()  # type: ignore[attr-defined]
     approvals.approve(c.db, entry["id"], PAT, c.pool.catalogue)
+    with pytest.raises(Conflict):  # the same person twice is still one approver
+        approvals.approve(c.db, entry["id"], PAT, c.pool.catalogue)
+    await c.orchestrator.drain("w")
+    assert run_view(c.db, run_id)["status"] == "waiting_approval"
+    assert await erp.list_journal_entries() == before  # type: ignore[attr-defined]
+
+    approvals.approve(c.db, entry["id"], LEE, c.pool.catalogue)
     await c.orchestrator.drain("w")
     view = run_view(c.db, run_id)
     assert view["status"] == "succeeded", view["error"]
-    posted = await c.pool.connector("erp").get_journal_entry(entry_id=entry["id"])  # type: ignore[attr-defined]
+    after = await erp.list_journal_entries()  # type: ignore[attr-defined]
+    assert [e["EntryId"] for e in after if e not in before] == [entry["id"]]
+    posted = await erp.get_journal_entry(entry_id=entry["id"])  # type: ignore[attr-defined]
     assert posted["Memo"].startswith("Invoice FAB-30001")
 
 

@@ -71,6 +71,7 @@ async def test_the_same_invoice_posted_again_after_its_entry_was_booked_is_a_dup
     c, _ = rig
     first = await run(c, README_INVOICE)
     [entry] = [a for a in first["actions"] if a["operation"] == "post_journal_entry"]
+    assert entry["required_approvals"] == 1  # 486.20 is below the default threshold of 500.00
     approvals.approve(c.db, entry["id"], PAT, c.pool.catalogue)
     await c.orchestrator.drain("w")
     assert run_view(c.db, first["id"])["status"] == "succeeded"

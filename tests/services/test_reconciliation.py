@@ -85,6 +85,11 @@ async def test_the_seeded_month_finds_each_planted_difference_and_proposes_nothi
         ("4900", 0.0, 45.0),
     ]
     assert all(e["risk"] != "low" and e["bulk"] is False for e in entries)  # a posted entry is final
+    # Each books its debits, below the default threshold of 500.00: one approver each.
+    assert (
+        fee_entry["effects"]["money"]["amount"] == fees_b and reversal["effects"]["money"]["amount"] == 4500
+    )
+    assert [e["required_approvals"] for e in entries] == [1, 1]
 
     # While they wait, a second run proposes them again? No: waiting entries count as booked.
     again = await reconcile_run(c, last_month())
