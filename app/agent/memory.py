@@ -209,11 +209,15 @@ class MemoryRunStore:
         self._locked(action.run_id, owner)
         return action
 
-    def start_execution(self, action_id: str, owner: str) -> ActionRecord:
+    def start_execution(
+        self, action_id: str, owner: str, *, lease_seconds: float | None = None
+    ) -> ActionRecord:
         with self._lock:
             action = self._fenced_action(action_id, owner)
             if action.status not in ("approved", "executing"):
                 raise LeaseLost(f"action {action_id} is {action.status}, not approved")
+            if lease_seconds is not None:
+                self.runs[action.run_id].lease_expires_at = self.clock() + timedelta(seconds=lease_seconds)
             resumed = action.status == "executing"
             action.status = "executing"
             action.attempts += 1

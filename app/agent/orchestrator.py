@@ -23,11 +23,13 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+from app.agent.lease import Lease
 from app.agent.offload import Offloader, to_thread
 from app.agent.policy import Policy
 from app.agent.ports import ActionRecord, LeaseLost, NewStep, RunSnapshot, RunStore, Transient
@@ -74,6 +76,8 @@ class Orchestrator:
         sweep_seconds: float = 30.0,
         backoff_max: float = BACKOFF_MAX_SECONDS,
         io: Offloader | None = None,
+        lease_margin: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.store = store
         self.model = model
@@ -81,6 +85,11 @@ class Orchestrator:
         self.policy = policy
         self.pipelines = pipelines
         self.lease_seconds = lease_seconds
+        # How much sooner than the store's expiry a worker counts its lease as gone (clock skew
+        # between workers; None: a fifth of the lease), and the monotonic clock it counts on.
+        # An approved write is sent and waited on only inside the lease: see app/agent/lease.py.
+        self.lease_margin = lease_margin
+        self.clock = clock
         # Told when a run parks waiting for people (e.g. to post a notice), with the run's actions
         # as the pass left them (so a hook with nothing to do needs no read); never fails the run.
         self.on_parked = on_parked
@@ -134,7 +143,8 @@ class Orchestrator:
 
         `on_delta` is told answer text as a streaming model writes it (see RunContext).
         """
-        heartbeat = asyncio.create_task(self._heartbeat(run_id, owner))
+        lease = Lease(self.lease_seconds, margin=self.lease_margin, clock=self.clock)
+        heartbeat = asyncio.create_task(self._heartbeat(run_id, owner, lease))
         retries = 0
         try:
             snapshot = self._started.pop((run_id, owner), None)
@@ -156,6 +166,7 @@ class Orchestrator:
                 policy=self.policy,
                 on_delta=on_delta,
                 io=self.io,
+                lease=lease,
             )
             try:
                 result = await ctx.drive(pipeline)
@@ -230,14 +241,21 @@ class Orchestrator:
             return "lost"
         return "failed"
 
-    async def _heartbeat(self, run_id: str, owner: str) -> None:
+    async def _heartbeat(self, run_id: str, owner: str, lease: Lease) -> None:
+        """Renew the lease every third of it. Each renewal moves the deadline of a write waiting
+        for its answer; a lost lease cancels it (a failed renewal moves nothing)."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
+            started = lease.renewing()
             try:
-                if not await self.io(self.store.renew_lease, run_id, owner, self.lease_seconds):
-                    return
+                renewed = await self.io(self.store.renew_lease, run_id, owner, self.lease_seconds)
             except Exception:  # a dropped connection: try again at the next beat
                 log.warning("renewing the lease on run %s failed", run_id, exc_info=True)
+                continue
+            if not renewed:
+                lease.lost()
+                return
+            lease.renewed(started)
 
     async def claim(self, owner: str) -> str | None:
         """Claim one runnable run (its lease now ours), or None. What its pass starts from is read

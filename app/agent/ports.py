@@ -159,8 +159,12 @@ class RunStore(Protocol):
         lease: what a pass held since its last durable point (see RunContext)."""
         ...
 
-    def start_execution(self, action_id: str, owner: str) -> ActionRecord:
-        """approved → executing (or executing again after a crash); returns the action with attempts counted."""
+    def start_execution(
+        self, action_id: str, owner: str, *, lease_seconds: float | None = None
+    ) -> ActionRecord:
+        """approved → executing (or executing again after a crash); returns the action with attempts counted.
+        With `lease_seconds`, the run's lease is renewed for that long in the same write, so the
+        worker knows how long the lease holds for the call it makes next (app/agent/lease.py)."""
         ...
 
     def finish_execution(

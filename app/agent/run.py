@@ -16,11 +16,13 @@ import copy
 import json
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from app.agent.lease import CutOff, Lease
 from app.agent.offload import Offloader, to_thread
 from app.agent.policy import Policy, merge_facts, new_facts, observe
 from app.agent.ports import (
@@ -133,12 +135,14 @@ class RunContext:
         model: Model,
         catalogue: Catalogue,
         policy: Policy | Callable[[], Policy],
+        lease: Lease,
         on_delta: Callable[[str], None] | None = None,
         io: Offloader = to_thread,
     ):
         """`policy` is the gate, or how to read it (the standing rules are rows): then it is read
         when the pass first proposes a write, so a pass that proposes none reads no rules, and a
-        rule revoked while the run waited on its model no longer applies."""
+        rule revoked while the run waited on its model no longer applies. `lease` is this
+        worker's lease on the run, which its heartbeat renews: approved writes are held to it."""
         self.run = snapshot
         self.store = store
         self.owner = owner
@@ -151,6 +155,9 @@ class RunContext:
         self.on_delta = on_delta
         # Store calls run here (a thread pool), never on the event loop other runs share.
         self.io = io
+        self.lease = lease
+        # While an approved write is being made: when it must have gone out by (see `_execute`).
+        self._send_by: float | None = None
         self._steps: dict[str, StepRecord] = {s.name: s for s in snapshot.steps if s.name}
         self._actions: dict[str, ActionRecord] = {a.tool_call_id: a for a in snapshot.actions}
         # Tool-call keys of writes this pass got to; an approved write it never reached is reported.
@@ -487,13 +494,25 @@ class RunContext:
         await self._before_call()
         with noting_calls() as notes:
             try:
-                data = await tool.invoke(arguments, idempotency_key)
+                async with self._within_lease(tool):
+                    data = await tool.invoke(arguments, idempotency_key)
             except ConnectorError as exc:
                 return ToolOutcome(
                     f"{tool.name} failed: {exc}", True, retryable=exc.retryable, retries=tuple(notes)
                 )
         text = trim_to_tokens(_dump(data))
         return ToolOutcome(text, False, data, retries=tuple(notes))
+
+    def _within_lease(self, tool: Tool) -> AbstractAsyncContextManager[None]:
+        """An approved write goes out only with enough of the lease left that `start_execution`
+        set (NotSent otherwise: checked here, as close to the request as this layer gets), and
+        waits for its answer only while the heartbeat keeps the lease (CutOff at the deadline).
+        A read is not bound: making it twice does no harm. See app/agent/lease.py, which also
+        says what window is left (a stall between this check and the socket write)."""
+        if self._send_by is None:
+            return contextlib.nullcontext()
+        self.lease.send_by(self._send_by, tool.name)
+        return self.lease.held(tool.name)
 
     async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
         self._reached.add(key)
@@ -588,9 +607,21 @@ class RunContext:
         recorded as an attempt and the action waits for a person (None): the run then parks
         in needs_attention until someone retries it (same key) or dismisses it. An outage is
         retried on a later pass with the same key (Transient), when the system deduplicates.
+
+        The write is bound to the lease (app/agent/lease.py): `start_execution` renews it in
+        the same commit, and the request goes out only while enough of that renewal is left, by
+        this worker's clock, from before it asked. Otherwise nothing is sent (NotSent); a call
+        still unanswered when the lease runs out is cancelled (CutOff). Either way the action
+        stays executing and the run goes back to the queue; whoever resumes it looks for an
+        earlier write first. So no worker sends, or waits on, a write once another may have
+        taken the run over, but for the window lease.py describes.
         """
         await self.flush()  # everything before the write is committed before it starts
-        action = await self.io(self.store.start_execution, action.id, self.owner)
+        started = self.lease.renewing()
+        action = await self.io(
+            self.store.start_execution, action.id, self.owner, lease_seconds=self.lease.seconds
+        )
+        send_by = self.lease.renewed(started)
         if action.resumed and tool.idempotency == "none":
             await self._failed_write(
                 key,
@@ -602,9 +633,21 @@ class RunContext:
             return None
         # Never tried before: a connector that deduplicates by looking for an earlier write
         # with this key need not look (see connectors.base.tried_before).
+        # (Sound only because a write goes out inside the lease: no other worker could have.)
         fresh = action.attempts == 1 and not action.resumed
-        with first_attempt() if fresh else contextlib.nullcontext():
-            outcome = await self._invoke(tool, action.arguments, action.id)
+        self._send_by = send_by
+        try:
+            with first_attempt() if fresh else contextlib.nullcontext():
+                outcome = await self._invoke(tool, action.arguments, action.id)
+        except CutOff as exc:
+            if action.attempts < WRITE_ATTEMPTS:
+                raise  # stays executing; the next pass resumes it and looks first
+            await self._failed_write(
+                key, call, action, f"{exc}; check {tool.connection}, then retry or dismiss"
+            )
+            return None
+        finally:
+            self._send_by = None
         if outcome.is_error:
             if outcome.retryable and tool.idempotency != "none" and action.attempts < WRITE_ATTEMPTS:
                 raise Transient(outcome.content)  # stays executing; the next pass resumes with the same key

@@ -293,10 +293,17 @@ class SqlRunStore:
         s.connection().execute(_SET_ACTION, {"action_id": action.id, **values})
         return action_record(SimpleNamespace(**{**action._mapping, **values}))
 
-    def start_execution(self, action_id: str, owner: str) -> ActionRecord:
+    def start_execution(
+        self, action_id: str, owner: str, *, lease_seconds: float | None = None
+    ) -> ActionRecord:
         with self.db.transaction() as s:
             action = self._action(s, action_id)
-            self._fence(s, action.run_id, owner)
+            renew = (
+                {}
+                if lease_seconds is None
+                else {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
+            )
+            self._fence(s, action.run_id, owner, **renew)
             if action.status not in ("approved", "executing"):
                 raise LeaseLost(f"action {action_id} is {action.status}, not approved")
             resumed = action.status == "executing"

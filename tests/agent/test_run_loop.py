@@ -202,9 +202,9 @@ class CountingStore(MemoryRunStore):
         self.commits.append(status)
         return super().set_status(run_id, owner, status, **kw)
 
-    def start_execution(self, action_id: str, owner: str) -> Any:
+    def start_execution(self, action_id: str, owner: str, **kw: Any) -> Any:
         self.commits.append("executing")
-        return super().start_execution(action_id, owner)
+        return super().start_execution(action_id, owner, **kw)
 
     def finish_execution(self, action_id: str, owner: str, **kw: Any) -> Any:
         self.commits.append("executed")

@@ -305,6 +305,23 @@ def test_execution_attempts_are_counted_and_resumed(h: Harness) -> None:
     assert h.store.load(run_id).actions[0].status == "succeeded"
 
 
+def test_starting_a_write_can_renew_the_lease_in_the_same_commit(h: Harness) -> None:
+    """The worker counts how long it may make the write from this renewal (app/agent/lease.py):
+    a lease about to lapse is renewed, so no one else can take the run meanwhile."""
+    run_id, [a, b] = parked(h, 2)
+    h.decide(a, "approved")
+    h.decide(b, "approved")
+    assert h.store.claim("w1", -1) == run_id  # its lease has lapsed already
+    h.store.start_execution(a, "w1", lease_seconds=30)
+    assert h.store.claim("w2", 30) is None  # renewed with the write
+    h.store.finish_execution(a, "w1", status="succeeded", result={}, error=None, step=step())
+    assert h.store.renew_lease(run_id, "w1", -1)
+    h.store.start_execution(b, "w1")  # without lease_seconds, the lease is left as it is
+    assert h.store.claim("w2", 30) == run_id
+    with pytest.raises(LeaseLost):
+        h.store.start_execution(b, "w1", lease_seconds=30)  # renewing never takes a run back
+
+
 def test_a_failed_write_needs_attention_until_retried_or_dismissed(h: Harness) -> None:
     run_id, [a, b] = parked(h, 2)
     h.decide(a, "approved")
