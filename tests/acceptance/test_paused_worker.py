@@ -41,7 +41,9 @@ async def test_a_worker_frozen_before_its_request_does_not_post_the_reply_again(
     clock = c.orchestrator.clock = Monotonic()
     propose = proposer(c.db, lambda r: c.orchestrator.advance_now(r, worker_id()))
     tool = (await c.pool.load()).get("helpdesk__add_comment")
-    proposal = await propose(tool, {"ticket_id": 2, "body": REPLY, "public": True})
+    proposal = await propose(
+        tool, {"ticket_id": 2, "body": REPLY, "public": True}, Principal("olga", "operator")
+    )
     action_id = proposal["action_id"]
     approvals.approve(c.db, action_id, Principal("pat", "approver"), c.pool.catalogue)
     before = len(sim.state.helpdesk.ticket_comments(2))

@@ -432,9 +432,11 @@ async def test_lost_answer_after_the_refund_landed_is_replayed(
         curtains = await charge_for(seed_client, "greta.lindqvist@example.net", "NW-47761")
     finally:
         await seed_client.aclose()
-    stripe_sim.faults(delay_after_write_ms=300)
+    # The refund is made at once and its answer held for 3 s; the client gives up after 0.5 s
+    # (room enough for a loaded machine to make the refund first, which the test is about).
+    stripe_sim.faults(delay_after_write_ms=3000)
     fake_sleep.then = stripe_sim.app.state.faults.reset  # the outage ends before the retry
-    c = connector(stripe_sim.url, fake_sleep, timeout=0.05)
+    c = connector(stripe_sim.url, fake_sleep, timeout=0.5)
     try:
         result = await c.create_refund(curtains["id"], amount=14900, idempotency_key="act-31")
     finally:
