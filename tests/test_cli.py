@@ -538,3 +538,46 @@ async def test_mcp_over_stdio_asks_as_its_tokens_owner(env: Path) -> None:
     assert action["requested_by"] == "olga"
     code, out = sb("approvals", "approve", action["id"], "--token", olga)
     assert code == 2 and "four eyes" in out
+
+
+def test_audit_and_decisions_find_the_database_every_command_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit verify|export` and `eval decisions` use the running demo's data (or --data-dir's) as
+    every other command does, and a read never leaves an empty database for later commands to pick."""
+    from app.cli.where import write_demo_note
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_DATA_DIR", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    demo = tmp_path / "demo-data"
+    made = runner.invoke(app, ["--data-dir", str(demo), "tokens", "create", "--name", "d", "--role", "admin"])
+    assert made.exit_code == 0, made.output
+
+    nowhere = runner.invoke(app, ["audit", "verify"])  # no demo yet, nothing in .switchboard
+    assert nowhere.exit_code == 2, nowhere.output
+    assert ".switchboard/switchboard.db does not exist yet" in nowhere.stderr
+    assert "run switchboard db upgrade" in nowhere.stderr
+    assert not (tmp_path / ".switchboard").exists()
+
+    write_demo_note(demo, "http://127.0.0.1:8100")
+    out = tmp_path / "audit.jsonl"
+    for args in (
+        ["audit", "verify"],
+        ["audit", "export", "--out", str(out)],
+        ["eval", "decisions", "--json"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "using the running demo's database" in result.stderr, args
+    assert any('"token.created"' in line for line in out.read_text().splitlines())
+    assert not (tmp_path / ".switchboard" / "switchboard.db").exists()
+
+    for args in (["audit", "verify"], ["audit", "export"], ["eval", "decisions"]):
+        result = runner.invoke(app, ["--data-dir", "other", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "other/switchboard.db does not exist yet" in result.stderr, args
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "other").exists()
+    assert "audit chain intact" in runner.invoke(app, ["--data-dir", str(demo), "audit", "verify"]).stdout

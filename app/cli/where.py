@@ -87,6 +87,23 @@ def resolve(data_dir: Path | None = None) -> Where:
     return Where(settings)
 
 
+def sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite file the settings name (DATABASE_URL's, else the data dir's); None for another
+    database. Opening a file that is not there creates it empty, so a command that only reads
+    looks first."""
+    if not settings.database_url:
+        return settings.data_dir / DB_FILE
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(settings.database_url)
+    except Exception:
+        return None
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:") or url.query:
+        return None
+    return Path(url.database)
+
+
 def _as_the_demo(settings: Settings, demo_dir: Path) -> None:
     """Work on a demo's data the way the demo does: with the key it keeps for its own stored
     credentials (unless one is set) and with loopback reach, where its simulators answer."""
