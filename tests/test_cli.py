@@ -581,3 +581,37 @@ def test_audit_and_decisions_find_the_database_every_command_does(
         assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not (tmp_path / "other").exists()
     assert "audit chain intact" in runner.invoke(app, ["--data-dir", str(demo), "audit", "verify"]).stdout
+
+
+def test_connections_add_beside_the_demo_reaches_loopback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README adds systems against the demo's simulators on loopback: beside the demo,
+    `connections add` has the demo's loopback reach, as `connections test` does; elsewhere
+    private addresses still need SWITCHBOARD_ALLOW_PRIVATE_NETWORK."""
+    from app.cli.where import write_demo_note
+
+    for var in ("DATABASE_URL", "SWITCHBOARD_DATA_DIR", "SWITCHBOARD_ALLOW_PRIVATE_NETWORK"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    demo = tmp_path / "demo-data"
+    assert runner.invoke(app, ["--data-dir", str(demo), "db", "upgrade"]).exit_code == 0
+    write_demo_note(demo, "http://127.0.0.1:8100")
+    add = [
+        "connections",
+        "add",
+        "pets",
+        "--kind",
+        "helpdesk",
+        "--base-url",
+        "http://127.0.0.1:8100/sim/helpdesk",
+    ]
+
+    result = runner.invoke(app, add)
+    assert result.exit_code == 0, result.output
+    assert "added connection pets" in result.stdout
+    assert "pets" in runner.invoke(app, ["connections", "list"]).stdout
+
+    result = runner.invoke(app, ["--data-dir", "mine", *add])
+    assert result.exit_code == 2 and "SWITCHBOARD_ALLOW_PRIVATE_NETWORK" in result.output

@@ -677,6 +677,7 @@ def connections_add(
             config=settings,
             owner=owner or _me(),
             actor=_me(),
+            allow_private=c.settings.allow_private_network,  # beside the demo: its loopback reach
         )
     except ServiceError as exc:
         _fail(exc.message)
