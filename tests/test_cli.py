@@ -615,3 +615,17 @@ def test_connections_add_beside_the_demo_reaches_loopback(
 
     result = runner.invoke(app, ["--data-dir", "mine", *add])
     assert result.exit_code == 2 and "SWITCHBOARD_ALLOW_PRIVATE_NETWORK" in result.output
+
+
+def test_triage_source_names_a_wrong_connection_in_one_line(env: Path) -> None:
+    """No traceback for a typo or for a system that has no tickets: one error line, exit 2."""
+    assert (
+        sb("connections", "add", "payments", "--kind", "payments", "--base-url", "http://127.0.0.1:9")[0] == 0
+    )
+    result = runner.invoke(app, ["triage", "--source", "nosuch"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "error: no connection nosuch"
+    result = runner.invoke(app, ["triage", "--source", "payments"])
+    assert result.exit_code == 2, result.output
+    assert "error: payments offers no ticket search (it is a payments connection)" in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, AttributeError)

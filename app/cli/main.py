@@ -306,6 +306,7 @@ def triage(
     are posted as `cli`, as before tokens existed: whoever runs the command holds the database
     and its key already. Tickets pulled from --source are delivered by that system."""
     from app.cli.batch import run_batch
+    from app.services.errors import ServiceError
 
     if (file is None) == (source is None):
         _fail("give either FILE.jsonl or --source CONNECTION")
@@ -316,6 +317,8 @@ def triage(
         actor = _caller(c, token, "operator", "triaging a file").name
     try:
         asyncio.run(run_batch(c, console, file=file, source=source, limit=limit, again=again, actor=actor))
+    except ServiceError as exc:  # e.g. no connection of the --source name
+        _fail(exc.message)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
 
