@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -629,3 +630,45 @@ def test_triage_source_names_a_wrong_connection_in_one_line(env: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "error: payments offers no ticket search (it is a payments connection)" in result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, AttributeError)
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("bogus", "unknown model spec 'bogus'"),
+        ("openai:gpt-4o-mini", "needs OPENAI_API_KEY to be set"),
+        ("anthropic:claude-sonnet-4-5", "needs ANTHROPIC_API_KEY to be set"),
+    ],
+)
+def test_a_model_that_cannot_be_built_stops_before_anything_starts(
+    spec: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One error line and exit 2 from demo, serve and worker: no "ready" banner, no server."""
+    import socket
+
+    import uvicorn
+
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SWITCHBOARD_MODEL", spec)
+    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: served.append(a))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    for args in (
+        ["demo", "--port", port, "--data-dir", str(tmp_path / "demo")],
+        ["serve", "--port", port, "--worker"],
+        ["worker", "--once"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        said_in_one_line = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert len(said_in_one_line) == 1 and said in said_in_one_line[0], (args, result.output)
+        assert "ready" not in result.output and "admin token" not in result.output, args
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+    assert served == []

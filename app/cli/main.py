@@ -134,6 +134,17 @@ def _with_secret(c: Container) -> Container:
     return c
 
 
+def _with_model(c: Container) -> Container:
+    """Build the model SWITCHBOARD_MODEL names before anything starts: a bad spec or a missing
+    API key is one line now, not a traceback from the first run (or the server's start-up)."""
+    try:
+        c.model  # noqa: B018
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return c
+
+
 def _me() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -170,7 +181,7 @@ def serve(
     from app.api.app import SERVE_SETTINGS, SERVE_WORKER, create_app
     from app.observability.logs import configure_logging, uvicorn_log_config
 
-    c = _container(create=True, secret=True)
+    c = _with_model(_container(create=True, secret=True))
     configure_logging(c.settings.log_format, c.settings.log_level)
     c.db.upgrade()
     log_config = uvicorn_log_config(c.settings.log_format)
@@ -212,7 +223,7 @@ def worker(
 
     if concurrency is not None:
         os.environ["SWITCHBOARD_WORKER_CONCURRENCY"] = str(concurrency)
-    c = _container(secret=True)
+    c = _with_model(_container(secret=True))
     logs.configure_logging(c.settings.log_format, c.settings.log_level)
     metrics.serve_metrics(c.settings.metrics_port)
     _require_tables(c)
@@ -310,7 +321,7 @@ def triage(
 
     if (file is None) == (source is None):
         _fail("give either FILE.jsonl or --source CONNECTION")
-    c = _container(create=True, secret=True)
+    c = _with_model(_container(create=True, secret=True))
     c.db.upgrade()
     actor = "cli"
     if file is not None and (token or _given_token(c, None)):
