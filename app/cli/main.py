@@ -129,7 +129,7 @@ def _with_secret(c: Container) -> Container:
     try:
         c.box  # noqa: B018 - built here so a missing key stops the command before it starts
     except SecretBoxError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=False, highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     return c
 
