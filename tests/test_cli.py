@@ -672,3 +672,29 @@ def test_a_model_that_cannot_be_built_stops_before_anything_starts(
         assert "ready" not in result.output and "admin token" not in result.output, args
         assert result.exception is None or isinstance(result.exception, SystemExit), args
     assert served == []
+
+
+def test_a_postgresql_database_that_does_not_exist_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server answers but the database is not there yet: one line saying to create it."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from app.store.db import normalize_url
+
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    name = f"switchboard_missing_{uuid.uuid4().hex[:8]}"
+    url = make_url(normalize_url(base)).set(database=name)
+    monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("COLUMNS", "200")
+    for args in (["db", "upgrade"], ["approvals", "list"], ["worker", "--once"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: the database postgresql"), (args, lines)
+        assert f"/{name} does not exist: create it (createdb {name} on its server)" in lines[0], args
+        assert result.exception is None or isinstance(result.exception, SystemExit), args

@@ -26,14 +26,25 @@ if TYPE_CHECKING:  # the container pulls in every connector, the model and the s
 
 
 class _Group(TyperGroup):
-    """Every command: a database without its tables is a sentence to act on, not a traceback."""
+    """Every command: a database that is not there or has no tables is a sentence to act on,
+    not a traceback."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            from app.cli.where import missing_table
+            import shlex
 
+            from app.cli.where import missing_database, missing_table
+
+            if (name := missing_database(exc)) is not None:
+                err.print(
+                    f"[red]error:[/red] the database {escape(_STATE.get('database', name))} does not "
+                    f"exist: create it ([bold]createdb {escape(shlex.quote(name))}[/bold] on its "
+                    "server), then run [bold]switchboard db upgrade[/bold]",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(2) from None
             if not missing_table(exc):
                 raise
             _not_ready("has no Switchboard tables (or an older version of them)")

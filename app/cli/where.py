@@ -130,6 +130,15 @@ def describe(url: str) -> str:
         return url
 
 
+def missing_database(exc: BaseException) -> str | None:
+    """The name in PostgreSQL's 'database "NAME" does not exist' (the server is there, the
+    database not yet), else None."""
+    import re
+
+    found = re.search(r'database "([^"]+)" does not exist', str(exc))
+    return found.group(1) if found else None
+
+
 def missing_table(exc: BaseException) -> bool:
     """True for SQLite's "no such table" and PostgreSQL's undefined table."""
     text = str(exc).lower()
