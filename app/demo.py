@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from sqlalchemy import select
 
@@ -394,6 +395,11 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     base = f"http://{reach}:{port}"
     settings = demo_settings(data_dir, base)
     c = Container(settings)
+    try:  # built before the banner: a bad SWITCHBOARD_MODEL or a missing key is one line, not a traceback
+        c.model  # noqa: B018
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
     token = prepare(c, data_dir, base)
     admin_token_file = data_dir / "admin-token"
     write_demo_note(data_dir, base)

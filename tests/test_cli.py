@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -538,3 +539,162 @@ async def test_mcp_over_stdio_asks_as_its_tokens_owner(env: Path) -> None:
     assert action["requested_by"] == "olga"
     code, out = sb("approvals", "approve", action["id"], "--token", olga)
     assert code == 2 and "four eyes" in out
+
+
+def test_audit_and_decisions_find_the_database_every_command_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit verify|export` and `eval decisions` use the running demo's data (or --data-dir's) as
+    every other command does, and a read never leaves an empty database for later commands to pick."""
+    from app.cli.where import write_demo_note
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_DATA_DIR", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    demo = tmp_path / "demo-data"
+    made = runner.invoke(app, ["--data-dir", str(demo), "tokens", "create", "--name", "d", "--role", "admin"])
+    assert made.exit_code == 0, made.output
+
+    nowhere = runner.invoke(app, ["audit", "verify"])  # no demo yet, nothing in .switchboard
+    assert nowhere.exit_code == 2, nowhere.output
+    assert ".switchboard/switchboard.db does not exist yet" in nowhere.stderr
+    assert "run switchboard db upgrade" in nowhere.stderr
+    assert not (tmp_path / ".switchboard").exists()
+
+    write_demo_note(demo, "http://127.0.0.1:8100")
+    out = tmp_path / "audit.jsonl"
+    for args in (
+        ["audit", "verify"],
+        ["audit", "export", "--out", str(out)],
+        ["eval", "decisions", "--json"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "using the running demo's database" in result.stderr, args
+    assert any('"token.created"' in line for line in out.read_text().splitlines())
+    assert not (tmp_path / ".switchboard" / "switchboard.db").exists()
+
+    for args in (["audit", "verify"], ["audit", "export"], ["eval", "decisions"]):
+        result = runner.invoke(app, ["--data-dir", "other", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "other/switchboard.db does not exist yet" in result.stderr, args
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "other").exists()
+    assert "audit chain intact" in runner.invoke(app, ["--data-dir", str(demo), "audit", "verify"]).stdout
+
+
+def test_connections_add_beside_the_demo_reaches_loopback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README adds systems against the demo's simulators on loopback: beside the demo,
+    `connections add` has the demo's loopback reach, as `connections test` does; elsewhere
+    private addresses still need SWITCHBOARD_ALLOW_PRIVATE_NETWORK."""
+    from app.cli.where import write_demo_note
+
+    for var in ("DATABASE_URL", "SWITCHBOARD_DATA_DIR", "SWITCHBOARD_ALLOW_PRIVATE_NETWORK"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    demo = tmp_path / "demo-data"
+    assert runner.invoke(app, ["--data-dir", str(demo), "db", "upgrade"]).exit_code == 0
+    write_demo_note(demo, "http://127.0.0.1:8100")
+    add = [
+        "connections",
+        "add",
+        "pets",
+        "--kind",
+        "helpdesk",
+        "--base-url",
+        "http://127.0.0.1:8100/sim/helpdesk",
+    ]
+
+    result = runner.invoke(app, add)
+    assert result.exit_code == 0, result.output
+    assert "added connection pets" in result.stdout
+    assert "pets" in runner.invoke(app, ["connections", "list"]).stdout
+
+    result = runner.invoke(app, ["--data-dir", "mine", *add])
+    assert result.exit_code == 2 and "SWITCHBOARD_ALLOW_PRIVATE_NETWORK" in result.output
+
+
+def test_triage_source_names_a_wrong_connection_in_one_line(env: Path) -> None:
+    """No traceback for a typo or for a system that has no tickets: one error line, exit 2."""
+    assert (
+        sb("connections", "add", "payments", "--kind", "payments", "--base-url", "http://127.0.0.1:9")[0] == 0
+    )
+    result = runner.invoke(app, ["triage", "--source", "nosuch"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "error: no connection nosuch"
+    result = runner.invoke(app, ["triage", "--source", "payments"])
+    assert result.exit_code == 2, result.output
+    assert "error: payments offers no ticket search (it is a payments connection)" in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, AttributeError)
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("bogus", "unknown model spec 'bogus'"),
+        ("openai:gpt-4o-mini", "needs OPENAI_API_KEY to be set"),
+        ("anthropic:claude-sonnet-4-5", "needs ANTHROPIC_API_KEY to be set"),
+    ],
+)
+def test_a_model_that_cannot_be_built_stops_before_anything_starts(
+    spec: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One error line and exit 2 from demo, serve and worker: no "ready" banner, no server."""
+    import socket
+
+    import uvicorn
+
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SWITCHBOARD_MODEL", spec)
+    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: served.append(a))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    for args in (
+        ["demo", "--port", port, "--data-dir", str(tmp_path / "demo")],
+        ["serve", "--port", port, "--worker"],
+        ["worker", "--once"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        said_in_one_line = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert len(said_in_one_line) == 1 and said in said_in_one_line[0], (args, result.output)
+        assert "ready" not in result.output and "admin token" not in result.output, args
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+    assert served == []
+
+
+def test_a_postgresql_database_that_does_not_exist_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server answers but the database is not there yet: one line saying to create it."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from app.store.db import normalize_url
+
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip(
+            "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    name = f"switchboard_missing_{uuid.uuid4().hex[:8]}"
+    url = make_url(normalize_url(base)).set(database=name)
+    monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("COLUMNS", "200")
+    for args in (["db", "upgrade"], ["approvals", "list"], ["worker", "--once"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: the database postgresql"), (args, lines)
+        assert f"/{name} does not exist: create it (createdb {name} on its server)" in lines[0], args
+        assert result.exception is None or isinstance(result.exception, SystemExit), args

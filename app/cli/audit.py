@@ -11,10 +11,10 @@ audit_app = typer.Typer(help="Verify the audit log's hash chain or export it.", 
 
 
 def _database():  # type: ignore[no-untyped-def]
-    from app.config import Settings
-    from app.main import Container
+    """The database every other command uses: --data-dir, the environment, or a demo's."""
+    from app.cli.main import _container  # main imports this module: at call time, not before
 
-    return Container(Settings()).db
+    return _container().db
 
 
 @audit_app.command("verify")
@@ -46,10 +46,13 @@ def export(
 ) -> None:
     """Every row with its hashes as JSON lines, oldest first; the last line names the head."""
     from app.services import audit
+    from app.services.lookup import require_tables
 
+    db = _database()
+    require_tables(db)  # before the file is opened: no empty export when there is nothing to read
     stream = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
-        for line in audit.export_lines(_database()):
+        for line in audit.export_lines(db):
             stream.write(line + "\n")
     finally:
         if out:

@@ -46,8 +46,14 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 async def _from_source(c: Container, source: str, limit: int) -> list[dict[str, Any]]:
-    connector = c.pool.connector(source)
-    found = await connector.search_tickets(query="status<solved")  # type: ignore[attr-defined]
+    connector = c.pool.connector(source)  # NotFound: no connection of that name
+    search = getattr(connector, "search_tickets", None)
+    if search is None:
+        raise ValueError(
+            f"{source} offers no ticket search (it is a {connector.kind} connection); "
+            "--source takes a help-desk connection"
+        )
+    found = await search(query="status<solved")
     rows = found.get("results", []) if isinstance(found, dict) else found
     return [
         {

@@ -269,13 +269,12 @@ def decisions_cmd(
     as_json: bool = typer.Option(False, "--json", help="print every grouping as one JSON object"),
 ) -> None:
     """What people did with proposed writes: approval, edit and rejection rates, edit distance, time."""
-    from app.config import Settings
-    from app.main import Container
+    from app.cli.main import _container  # main imports this module: at call time, not before
     from app.services.decisions import decision_stats
 
     if by not in ("operation", "category", "model"):
         _fail(f"--by must be operation, category or model, not {by!r}")
-    stats = decision_stats(Container(Settings()).db, days=days)
+    stats = decision_stats(_container().db, days=days)
     if as_json:
         print(json.dumps(stats, sort_keys=True))
         return

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -25,23 +26,38 @@ if TYPE_CHECKING:  # the container pulls in every connector, the model and the s
 
 
 class _Group(TyperGroup):
-    """Every command: a database without its tables is a sentence to act on, not a traceback."""
+    """Every command: a database that is not there or has no tables is a sentence to act on,
+    not a traceback."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            from app.cli.where import missing_table
+            import shlex
 
+            from app.cli.where import missing_database, missing_table
+
+            if (name := missing_database(exc)) is not None:
+                err.print(
+                    f"[red]error:[/red] the database {escape(_STATE.get('database', name))} does not "
+                    f"exist: create it ([bold]createdb {escape(shlex.quote(name))}[/bold] on its "
+                    "server), then run [bold]switchboard db upgrade[/bold]",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(2) from None
             if not missing_table(exc):
                 raise
-            err.print(
-                f"[red]error:[/red] the database {_STATE.get('database', '')} has no Switchboard tables "
-                "(or an older version of them): run [bold]switchboard db upgrade[/bold] first, "
-                "or point --data-dir, SWITCHBOARD_DATA_DIR or DATABASE_URL at another database",
-                soft_wrap=True,
-            )
-            raise typer.Exit(2) from None
+            _not_ready("has no Switchboard tables (or an older version of them)")
+
+
+def _not_ready(state: str) -> None:
+    err.print(
+        f"[red]error:[/red] the database {escape(_STATE.get('database', ''))} {state}: run "
+        "[bold]switchboard db upgrade[/bold] first, "
+        "or point --data-dir, SWITCHBOARD_DATA_DIR or DATABASE_URL at another database",
+        soft_wrap=True,
+    )
+    raise typer.Exit(2) from None
 
 
 app = typer.Typer(
@@ -82,14 +98,25 @@ def _options(
     _STATE["data_dir"] = data_dir
 
 
-def _container(data_dir: Path | None = None) -> Container:
-    from app.cli.where import describe, resolve
+def _container(data_dir: Path | None = None, *, create: bool = False, secret: bool = False) -> Container:
+    """The database every command resolves the same way (--data-dir, the environment, a demo's).
+
+    Only commands that set up the tables (`create`) may bring a SQLite file into being: any
+    other would leave an empty one behind, which later commands would then pick. Commands that
+    touch stored credentials (`secret`) refuse to start without SWITCHBOARD_SECRET_KEY."""
+    from app.cli.where import describe, resolve, sqlite_file
     from app.main import Container
 
     where = resolve(data_dir if data_dir is not None else _STATE.get("data_dir"))
     if where.note:
         err.print(f"[dim]{where.note}[/dim]", soft_wrap=True)
-    c = Container(where.settings)
+    c = Container(where.settings)  # builds nothing yet: the database opens at first use
+    if secret:
+        _with_secret(c)
+    file = sqlite_file(where.settings)
+    if not create and file is not None and not file.exists():
+        _STATE["database"] = describe(where.settings.database_url or f"sqlite:///{file.resolve()}")
+        _not_ready("does not exist yet")
     _STATE["database"] = describe(c.db.url)
     return c
 
@@ -113,7 +140,18 @@ def _with_secret(c: Container) -> Container:
     try:
         c.box  # noqa: B018 - built here so a missing key stops the command before it starts
     except SecretBoxError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=False, highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return c
+
+
+def _with_model(c: Container) -> Container:
+    """Build the model SWITCHBOARD_MODEL names before anything starts: a bad spec or a missing
+    API key is one line now, not a traceback from the first run (or the server's start-up)."""
+    try:
+        c.model  # noqa: B018
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     return c
 
@@ -154,7 +192,7 @@ def serve(
     from app.api.app import SERVE_SETTINGS, SERVE_WORKER, create_app
     from app.observability.logs import configure_logging, uvicorn_log_config
 
-    c = _with_secret(_container())
+    c = _with_model(_container(create=True, secret=True))
     configure_logging(c.settings.log_format, c.settings.log_level)
     c.db.upgrade()
     log_config = uvicorn_log_config(c.settings.log_format)
@@ -196,7 +234,7 @@ def worker(
 
     if concurrency is not None:
         os.environ["SWITCHBOARD_WORKER_CONCURRENCY"] = str(concurrency)
-    c = _with_secret(_container())
+    c = _with_model(_container(secret=True))
     logs.configure_logging(c.settings.log_format, c.settings.log_level)
     metrics.serve_metrics(c.settings.metrics_port)
     _require_tables(c)
@@ -290,16 +328,19 @@ def triage(
     are posted as `cli`, as before tokens existed: whoever runs the command holds the database
     and its key already. Tickets pulled from --source are delivered by that system."""
     from app.cli.batch import run_batch
+    from app.services.errors import ServiceError
 
     if (file is None) == (source is None):
         _fail("give either FILE.jsonl or --source CONNECTION")
-    c = _with_secret(_container())
+    c = _with_model(_container(create=True, secret=True))
     c.db.upgrade()
     actor = "cli"
     if file is not None and (token or _given_token(c, None)):
         actor = _caller(c, token, "operator", "triaging a file").name
     try:
         asyncio.run(run_batch(c, console, file=file, source=source, limit=limit, again=again, actor=actor))
+    except ServiceError as exc:  # e.g. no connection of the --source name
+        _fail(exc.message)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
 
@@ -331,7 +372,7 @@ def mcp(
 
     if transport not in ("stdio", "http"):
         _fail("--transport must be stdio or http")
-    c = _with_secret(_container())
+    c = _container(create=True, secret=True)
     c.db.upgrade()
 
     if transport == "http" and token is not None:
@@ -366,7 +407,7 @@ def mcp(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations."""
-    c = _container()
+    c = _container(create=True)
     c.db.upgrade()
     console.print(f"database at head: {c.db.engine.url.render_as_string(hide_password=True)}")
 
@@ -522,7 +563,7 @@ def approvals_approve(
 ) -> None:
     from app.services import approvals
 
-    c = _with_secret(_container())
+    c = _container(secret=True)
     who = _approver(c, token)
     edited = None
     if arguments is not None:
@@ -647,7 +688,7 @@ def connections_add(
                 _fail(f"environment variable {var} is not set")
             value = os.environ[var]
         creds[key] = value
-    c = _with_secret(_container())
+    c = _container(create=True, secret=True)
     c.db.upgrade()
     try:
         add_connection(
@@ -661,6 +702,7 @@ def connections_add(
             config=settings,
             owner=owner or _me(),
             actor=_me(),
+            allow_private=c.settings.allow_private_network,  # beside the demo: its loopback reach
         )
     except ServiceError as exc:
         _fail(exc.message)
@@ -690,7 +732,7 @@ def connections_test(
 ) -> None:
     from app.services.errors import ServiceError
 
-    c = _with_secret(_container())
+    c = _container(secret=True)
 
     async def main() -> dict[str, Any]:
         try:
@@ -767,7 +809,7 @@ def tokens_create(name: str = typer.Option(..., "--name"), role: str = typer.Opt
     from app.services.auth import create_token
     from app.services.errors import ServiceError
 
-    c = _container()
+    c = _container(create=True)
     c.db.upgrade()
     try:
         _, token = create_token(c.db, name, role, actor=_me())

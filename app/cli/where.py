@@ -87,6 +87,23 @@ def resolve(data_dir: Path | None = None) -> Where:
     return Where(settings)
 
 
+def sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite file the settings name (DATABASE_URL's, else the data dir's); None for another
+    database. Opening a file that is not there creates it empty, so a command that only reads
+    looks first."""
+    if not settings.database_url:
+        return settings.data_dir / DB_FILE
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(settings.database_url)
+    except Exception:
+        return None
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:") or url.query:
+        return None
+    return Path(url.database)
+
+
 def _as_the_demo(settings: Settings, demo_dir: Path) -> None:
     """Work on a demo's data the way the demo does: with the key it keeps for its own stored
     credentials (unless one is set) and with loopback reach, where its simulators answer."""
@@ -111,6 +128,15 @@ def describe(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url
+
+
+def missing_database(exc: BaseException) -> str | None:
+    """The name in PostgreSQL's 'database "NAME" does not exist' (the server is there, the
+    database not yet), else None."""
+    import re
+
+    found = re.search(r'database "([^"]+)" does not exist', str(exc))
+    return found.group(1) if found else None
 
 
 def missing_table(exc: BaseException) -> bool:

@@ -60,6 +60,7 @@ def test_commands_that_touch_credentials_refuse_to_start_without_a_key(
         result = runner.invoke(cli, args)
         assert result.exit_code == 2, (args, result.output)
         assert "SWITCHBOARD_SECRET_KEY is not set" in result.output and "export" in result.output, args
+        assert result.output.startswith("error: SWITCHBOARD_SECRET_KEY"), args  # styled, not "[red]"
     assert served == []  # the server never started
     # what does not touch credentials still works
     assert runner.invoke(cli, ["tokens", "create", "--name", "ops", "--role", "viewer"]).exit_code == 0
