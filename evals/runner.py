@@ -84,12 +84,18 @@ def suite_items(suite: str, split: str, limit: int | None = None) -> list[dict[s
         rows = load_dataset(dataset, split)
         items += rows[:n] if n is not None else rows
     if limit is not None:
-        # Keep each dataset's share: the first N items overall could all be tickets.
-        by: dict[str, list[dict[str, Any]]] = {}
-        for it in items:
-            by.setdefault(it["dataset"], []).append(it)
-        share = max(1, limit // len(by))
-        items = [it for rows in by.values() for it in rows[:share]][:limit]
+        # Keep each dataset's share: the first N items overall could all be tickets. Take one
+        # from each dataset in turn until N are taken (a share a dataset cannot fill goes to the
+        # others), then keep them in suite order: `--limit 5` on tickets and chat is 3 + 2.
+        by: dict[str, list[int]] = {}
+        for i, it in enumerate(items):
+            by.setdefault(it["dataset"], []).append(i)
+        taken: set[int] = set()
+        for depth in range(max(len(at) for at in by.values()) if by else 0):
+            for at in by.values():
+                if depth < len(at) and len(taken) < limit:
+                    taken.add(at[depth])
+        items = [it for i, it in enumerate(items) if i in taken]
     return items
 
 

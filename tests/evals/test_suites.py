@@ -85,6 +85,17 @@ def test_limit_keeps_each_dataset_in_a_mixed_suite() -> None:
     assert Counter(i["dataset"] for i in items) == {"tickets": 3, "chat": 3}
 
 
+def test_limit_runs_exactly_that_many_items() -> None:
+    """`--limit 5` on tickets and chat is 3 + 2, not 2 + 2; a share chat cannot fill goes to tickets."""
+    everything = suite_items("ci", "tuning")
+    assert Counter(i["dataset"] for i in suite_items("ci", "tuning", limit=5)) == {"tickets": 3, "chat": 2}
+    assert Counter(i["dataset"] for i in suite_items("ci", "tuning", limit=30)) == {"tickets": 20, "chat": 10}
+    for n in range(1, len(everything) + 3):
+        items = suite_items("ci", "tuning", limit=n)
+        assert len(items) == min(n, len(everything)), n
+        assert items == [it for it in everything if it in items], n  # suite order kept
+
+
 # --- metrics --------------------------------------------------------------------------------
 
 
