@@ -292,7 +292,8 @@ def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
 
 
 async def seed_runs(c: Container, base: str) -> None:
-    """Once the server answers, triage a few open help-desk tickets (first start only)."""
+    """Once the server answers, triage a few open help-desk tickets and propose the large
+    refund; on a restart, the same again (the previous session's runs were cancelled)."""
     async with httpx.AsyncClient() as client:
         for _ in range(100):
             with contextlib.suppress(httpx.HTTPError):
@@ -329,7 +330,7 @@ async def seed_runs(c: Container, base: str) -> None:
             c.db, kind="ticket", run_kind="triage", payload=payload, source="helpdesk", actor="demo-seed"
         )
         if not created:  # triaged in an earlier session, against simulators since reset: again
-            retriage(c, "helpdesk", str(payload["external_id"]), payload)
+            run_again(c, "ticket", "triage", "helpdesk", payload)
     await seed_large_refund(c)
     c.wake()
 
@@ -346,36 +347,39 @@ async def seed_large_refund(c: Container) -> None:
         return
     if not charges:
         return
-    intake.submit(
-        c.db,
-        kind="record",
-        run_kind="record",
-        payload={
-            "kind": "refund",
-            "amount": "780.00",
-            "currency": "USD",
-            "counterparty": "Harbor Lane Hotels",
-            "description": "10 of the 40 bedding sets arrived stained; refund agreed by phone",
-            "customer_email": "purchasing@harborlane.example",
-            "charge_id": charges[0]["id"],
-            "external_id": "demo-refund-NW-48230",
-        },
-        source="demo",
-        actor="demo-seed",
+    payload = {
+        "kind": "refund",
+        "amount": "780.00",
+        "currency": "USD",
+        "counterparty": "Harbor Lane Hotels",
+        "description": "10 of the 40 bedding sets arrived stained; refund agreed by phone",
+        "customer_email": "purchasing@harborlane.example",
+        "charge_id": charges[0]["id"],
+        "external_id": "demo-refund-NW-48230",
+    }
+    _, created = intake.submit(
+        c.db, kind="record", run_kind="record", payload=payload, source="demo", actor="demo-seed"
     )
+    if not created:  # proposed in an earlier session, whose run the restart cancelled: again
+        run_again(c, "record", "record", "demo", payload)
 
 
-def retriage(c: Container, source: str, external_id: str, payload: dict[str, Any]) -> None:
+def run_again(c: Container, kind: str, run_kind: str, source: str, payload: dict[str, Any]) -> None:
+    """A new queued run on an item an earlier session seeded (the seeded tickets, the large
+    refund): its run was cancelled by the restart and the simulators it read are back at their
+    seed, so it is worked again, with what the simulators hold now and the input `intake.submit`
+    gives a new item."""
+    external_id = str(payload["external_id"])
     with c.db.session() as s:
         item = s.scalar(
-            select(Item).where(Item.kind == "ticket", Item.source == source, Item.external_id == external_id)
+            select(Item).where(Item.kind == kind, Item.source == source, Item.external_id == external_id)
         )
         if item is not None:
             s.add(
                 Run(
-                    kind="triage",
+                    kind=run_kind,
                     item_id=item.id,
-                    input={"ticket": payload, "delivered": True},
+                    input=intake.run_input(kind, payload, source, "demo-seed"),
                     created_by="demo-seed",
                 )
             )

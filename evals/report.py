@@ -71,6 +71,8 @@ def load_baseline(suite: str, folder: Path = BASELINES) -> dict[str, Any] | None
 
 def baseline_from(summary: dict[str, Any]) -> dict[str, Any]:
     """The headline figures of a run, in the shape `regressions` compares against."""
+    if (why := not_a_score(summary)) is not None:
+        raise ValueError(f"an incomplete run is no baseline: {why}")
     return {
         "suite": summary["suite"],
         "model": summary["model"],
@@ -305,13 +307,28 @@ def write_report(
     return {"markdown": md, "html": page}
 
 
+def not_a_score(summary: dict[str, Any]) -> str | None:
+    """Why a summary must not be reported or used as a baseline, or None.
+
+    A summary `eval run` marked incomplete (items that did not finish or errored, or all
+    failed). Summaries written before runs were checked carry no mark and are taken as
+    they are.
+    """
+    if summary.get("complete", True):
+        return None
+    return str(summary.get("incomplete") or "the run did not complete")
+
+
 def merge(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One summary per (model, split): each suite's sections together, costs added up.
 
-    Latency percentiles cannot be added: the merged figure is the worst suite's.
+    Latency percentiles cannot be added: the merged figure is the worst suite's. An
+    incomplete run is refused (ValueError), never merged into figures.
     """
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for s in summaries:
+        if (why := not_a_score(s)) is not None:
+            raise ValueError(f"{s.get('suite')} · {s.get('model')} · {s.get('split')} is not a score: {why}")
         key = (s["model"], s["split"])
         into = merged.setdefault(
             key, {"model": s["model"], "split": s["split"], "suite": [], "items": 0, "metrics": {}}

@@ -56,6 +56,56 @@ class EvalError(ValueError):
     """Bad input to an eval (unknown suite, split or dataset line): the message names it."""
 
 
+# Where an item's run stopped, and whether that measured the model.
+FINISHED = ("succeeded", "waiting_approval", "needs_attention")
+OUTCOMES = ("finished", "failed", "unfinished", "errored")
+
+
+def outcome(trace: dict[str, Any]) -> str:
+    """What became of one item, and so whether its scores say anything about the model.
+
+    - `finished`: the run came to a stop a person would see (done, writes waiting at the
+      gate, an approved write needing attention): measured.
+    - `failed`: the pipeline failed the run (the model answered something it could not use,
+      or a fault that does not pass, such as a refused API key): measured, against the
+      model, as the product would show it.
+    - `unfinished`: the run is still queued or running: it met a passing fault (the model
+      unreachable, rate limited, overloaded) and was sent back to the queue to try later,
+      which an eval does not wait for. Nothing was measured.
+    - `errored`: the eval itself raised on the item. Nothing was measured.
+    """
+    status = trace.get("status")
+    if status == "error":
+        return "errored"
+    if status == "failed":
+        return "failed"
+    return "finished" if status in FINISHED else "unfinished"
+
+
+def incomplete(outcomes: dict[str, int]) -> str | None:
+    """Why a run's figures are not a score, or None when they are.
+
+    A run is a score only when every item was measured (finished or failed) and at least
+    one finished. An unfinished or errored item is left out of the figures, so the figures
+    would be over fewer items than the run claims and would not compare with other runs
+    or the baseline; counting it as a zero instead (what `eval run` used to do) reports
+    an unreachable model as a model that answers nothing right. One such item is enough
+    to refuse the run, because which items drop out is not random (the slow ones, the
+    long ones, the ones past a rate limit). A run whose every item failed measured
+    nothing either: that is a key, a model name or a server that is wrong, not a model
+    that is bad at the work, and it is refused too. Some failed items among finished
+    ones are a result, counted in the figures and shown.
+    """
+    total = sum(outcomes.values())
+    lost = {"did not finish": outcomes.get("unfinished", 0), "errored": outcomes.get("errored", 0)}
+    if any(lost.values()):
+        parts = ", ".join(f"{n} {what}" for what, n in lost.items() if n)
+        return f"{sum(lost.values())} of {total} items not measured ({parts})"
+    if total and outcomes.get("failed", 0) == total:
+        return f"all {total} items failed"
+    return None
+
+
 def load_dataset(name: str, split: str, folder: Path = DATASETS) -> list[dict[str, Any]]:
     path = folder / f"{name}.{split}.jsonl"
     if not path.exists():
@@ -84,12 +134,18 @@ def suite_items(suite: str, split: str, limit: int | None = None) -> list[dict[s
         rows = load_dataset(dataset, split)
         items += rows[:n] if n is not None else rows
     if limit is not None:
-        # Keep each dataset's share: the first N items overall could all be tickets.
-        by: dict[str, list[dict[str, Any]]] = {}
-        for it in items:
-            by.setdefault(it["dataset"], []).append(it)
-        share = max(1, limit // len(by))
-        items = [it for rows in by.values() for it in rows[:share]][:limit]
+        # Keep each dataset's share: the first N items overall could all be tickets. Take one
+        # from each dataset in turn until N are taken (a share a dataset cannot fill goes to the
+        # others), then keep them in suite order: `--limit 5` on tickets and chat is 3 + 2.
+        by: dict[str, list[int]] = {}
+        for i, it in enumerate(items):
+            by.setdefault(it["dataset"], []).append(i)
+        taken: set[int] = set()
+        for depth in range(max(len(at) for at in by.values()) if by else 0):
+            for at in by.values():
+                if depth < len(at) and len(taken) < limit:
+                    taken.add(at[depth])
+        items = [it for i, it in enumerate(items) if i in taken]
     return items
 
 
@@ -242,7 +298,12 @@ async def run_suite(
     on_item: Callable[[dict[str, Any]], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every item of a suite; returns the summary (metrics and where the results are stored)."""
+    """Run every item of a suite; returns the summary (metrics and where the results are stored).
+
+    The summary counts each item's `outcome`; when `complete` is false (see `incomplete`) it
+    says why in `incomplete`, lists the items not measured, is stored as `*.incomplete.json`,
+    and the caller must not report its figures as a score (`eval run` exits 3).
+    """
     from evals.wiring import demo_container, settings
 
     items = suite_items(suite, split, limit)
@@ -285,19 +346,35 @@ async def run_suite(
             c.db.engine.dispose()
             cached.close()
     done = [r for r in records if r is not None]
+    for r in done:
+        r["outcome"] = outcome(r["trace"])
+    measured = [r for r in done if r["outcome"] in ("finished", "failed")]
+    outcomes = {k: sum(1 for r in done if r["outcome"] == k) for k in OUTCOMES}
+    why = incomplete(outcomes)
     summary = {
         "suite": suite,
         "model": model,
         "split": split,
         "items": len(done),
+        "measured": len(measured),
+        "outcomes": outcomes,
+        "complete": why is None,
         "limit": limit,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "cache": {
             "hits": sum(1 for x in cached.calls if x.cached),
             "misses": sum(1 for x in cached.calls if not x.cached),
         },
-        "metrics": metrics.summarize(done, cached.calls),
+        # Over the measured items only: an item that never reached the model scores nothing.
+        "metrics": metrics.summarize(measured, cached.calls),
     }
+    if why is not None:
+        summary["incomplete"] = why
+        summary["not_measured"] = [
+            {"id": r["item"].get("id"), "outcome": r["outcome"], "error": r["trace"].get("error")}
+            for r in done
+            if r["outcome"] not in ("finished", "failed") or outcomes["failed"] == len(done)
+        ]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     stem = f"{suite}-{model.replace(':', '_').replace('/', '_')}-{split}-{stamp}"
     results = out_dir / f"{stem}.jsonl"
@@ -305,5 +382,9 @@ async def run_suite(
         for r in done:
             f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
     summary["results"] = str(results)
-    (out_dir / f"{stem}.summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    # An incomplete run's summary is kept for the record, under a name `*.summary.json` does
+    # not match, so `eval report DIR/evals/*.summary.json` never takes it for a score.
+    name = f"{stem}.summary.json" if why is None else f"{stem}.incomplete.json"
+    summary["summary"] = str(out_dir / name)
+    (out_dir / name).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

@@ -157,7 +157,12 @@ def run(
     ),
     as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object"),
 ) -> None:
-    """Run a suite through the real pipelines against the demo's systems, in-process; store every result."""
+    """Run a suite through the real pipelines against the demo's systems, in-process; store every result.
+
+    Exits 3 when the figures are not a score: an item did not finish (the model unreachable
+    or rate limited) or errored, or every item failed. The summary then says so and is kept
+    as *.incomplete.json, which `eval report` refuses.
+    """
     import asyncio
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -195,7 +200,10 @@ def run(
             _fail(str(exc))
             return
     baseline = report.load_baseline(suite)
-    if write_baseline:
+    why = report.not_a_score(summary)
+    if write_baseline and why is not None:
+        err.print(f"[red]no baseline written:[/red] {escape(why)}", highlight=False, soft_wrap=True)
+    elif write_baseline:
         report.BASELINES.mkdir(parents=True, exist_ok=True)
         path = report.BASELINES / f"{suite}.json"
         path.write_text(json.dumps(report.baseline_from(summary), indent=2, sort_keys=True) + "\n")
@@ -203,7 +211,8 @@ def run(
     if as_json:
         print(json.dumps(summary, sort_keys=True))
     else:
-        table = Table(title=f"{suite} · {model} · {split} ({summary['items']} items)")
+        measured = "" if why is None else f", {summary['measured']} measured"
+        table = Table(title=f"{suite} · {model} · {split} ({summary['items']} items{measured})")
         table.add_column("figure")
         table.add_column("value", justify="right")
         if baseline:
@@ -220,12 +229,26 @@ def run(
         for key, label in report.COSTS:
             table.add_row(label, report.fmt(cost.get(key), 2), *([""] if baseline else []))
         console.print(table)
+        outcomes = summary["outcomes"]
         console.print(
+            f"items: {outcomes['finished']} finished, {outcomes['failed']} failed, "
+            f"{outcomes['unfinished']} did not finish, {outcomes['errored']} errored · "
             f"cache: {summary['cache']['hits']} hits, {summary['cache']['misses']} calls made · "
             f"results: {summary['results']}",
             highlight=False,
             soft_wrap=True,
         )
+    if why is not None:
+        # Not a score: say so on stderr and exit 3 (1 is "below baseline", 2 bad input).
+        errors = [x["error"] for x in summary.get("not_measured", []) if x.get("error")]
+        err.print(
+            f"[red]error:[/red] not a score: {escape(why)}"
+            + (f"; first error: {escape(str(errors[0])[:300].rstrip('.'))}" if errors else "")
+            + f". The summary is kept as {escape(summary['summary'])}; `eval report` refuses it.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(3)
     if check and baseline and not write_baseline:
         failures = report.regressions(summary, baseline)
         for f in failures:
@@ -253,6 +276,8 @@ def report_cmd(
             loaded.append(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
             _fail(f"{path}: {exc}")
+        if (why := report.not_a_score(loaded[-1])) is not None:
+            _fail(f"{path} is not a score ({why}); run the eval again once every item can finish")
     base = report.load_baseline(baseline) if baseline else None
     if baseline and base is None:
         _fail(f"no baseline {report.BASELINES / (baseline + '.json')}")

@@ -9,16 +9,18 @@ model's retrieval on purpose and shows the gate catching it.
 from __future__ import annotations
 
 import json
+import socket
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
-from app.llm.base import ModelRequest, ModelResponse, Usage
+from app.llm.base import ModelError, ModelRequest, ModelResponse, Usage
 from evals import metrics, report
+from evals import runner as runner_module
 from evals.cache import CachedModel, request_key
 from evals.runner import DATASETS, EvalError, load_dataset, run_suite, suite_items
 
@@ -83,6 +85,17 @@ def test_unknown_suite_split_and_bad_lines_are_named(tmp_path: Path) -> None:
 def test_limit_keeps_each_dataset_in_a_mixed_suite() -> None:
     items = suite_items("ci", "tuning", limit=6)
     assert Counter(i["dataset"] for i in items) == {"tickets": 3, "chat": 3}
+
+
+def test_limit_runs_exactly_that_many_items() -> None:
+    """`--limit 5` on tickets and chat is 3 + 2, not 2 + 2; a share chat cannot fill goes to tickets."""
+    everything = suite_items("ci", "tuning")
+    assert Counter(i["dataset"] for i in suite_items("ci", "tuning", limit=5)) == {"tickets": 3, "chat": 2}
+    assert Counter(i["dataset"] for i in suite_items("ci", "tuning", limit=30)) == {"tickets": 20, "chat": 10}
+    for n in range(1, len(everything) + 3):
+        items = suite_items("ci", "tuning", limit=n)
+        assert len(items) == min(n, len(everything)), n
+        assert items == [it for it in everything if it in items], n  # suite order kept
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -162,10 +175,94 @@ async def test_cache_answers_a_repeated_request_without_the_model(tmp_path: Path
 async def test_a_rerun_costs_nothing_and_scores_the_same(tmp_path: Path) -> None:
     first = await run_suite("ci", model="scripted", limit=6, data_dir=tmp_path)
     again = await run_suite("ci", model="scripted", limit=6, data_dir=tmp_path)
+    assert first["complete"] and first["outcomes"]["finished"] == first["measured"] == 6
+    assert Path(first["summary"]).name.endswith(".summary.json") and "incomplete" not in first
     assert first["cache"]["misses"] > 0 and again["cache"] == {"hits": first["cache"]["misses"], "misses": 0}
     assert again["metrics"]["tickets"] == first["metrics"]["tickets"]
     stored = [json.loads(line) for line in Path(again["results"]).read_text().splitlines()]
     assert len(stored) == 6 and all({"item", "trace", "scores"} <= r.keys() for r in stored)
+
+
+# --- runs that did not measure the model ----------------------------------------------------
+
+
+class _FailsOnce:
+    """The scripted model, but its first call is unreachable (the run goes back to the queue)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.failed = inner, inner.name, False
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        if not self.failed:
+            self.failed = True
+            raise ModelError("scripted: could not reach the model", retryable=True)
+        return cast(ModelResponse, await self.inner.complete(request))
+
+
+class _KeyRefused:
+    name = "refused"
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        raise ModelError("refused: 401 invalid API key")
+
+
+async def test_an_item_that_did_not_finish_is_counted_left_out_and_not_a_score(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = runner_module.model_for
+    monkeypatch.setattr(
+        runner_module,
+        "model_for",
+        lambda spec, items, s: (_FailsOnce(real(spec, items, s)[0]), "v-fails-once"),
+    )
+    summary = await run_suite("tickets", model="scripted", limit=4, data_dir=tmp_path, concurrency=1)
+    assert summary["outcomes"] == {"finished": 3, "failed": 0, "unfinished": 1, "errored": 0}
+    assert summary["complete"] is False and summary["measured"] == 3 and summary["items"] == 4
+    assert summary["incomplete"] == "1 of 4 items not measured (1 did not finish)"
+    assert summary["metrics"]["tickets"]["items"] == 3  # the figures leave the unmeasured item out
+    (lost,) = summary["not_measured"]
+    assert lost["outcome"] == "unfinished" and "could not reach the model" in lost["error"]
+    # Kept for the record, where `eval report DIR/evals/*.summary.json` does not pick it up.
+    assert Path(summary["summary"]).name.endswith(".incomplete.json")
+    assert not list((tmp_path / "evals").glob("*.summary.json"))
+    stored = [json.loads(line) for line in Path(summary["results"]).read_text().splitlines()]
+    assert sorted(r["outcome"] for r in stored) == ["finished"] * 3 + ["unfinished"]
+    with pytest.raises(ValueError, match="not a score: 1 of 4 items not measured"):
+        report.merge([summary])
+    with pytest.raises(ValueError, match="no baseline"):
+        report.baseline_from(summary)
+
+
+async def test_a_run_whose_every_item_failed_is_not_a_score(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "model_for", lambda spec, items, s: (_KeyRefused(), "v-refused"))
+    summary = await run_suite("chat", model="refused", limit=2, data_dir=tmp_path)
+    assert summary["outcomes"] == {"finished": 0, "failed": 2, "unfinished": 0, "errored": 0}
+    assert summary["complete"] is False and summary["incomplete"] == "all 2 items failed"
+    assert all("invalid API key" in x["error"] for x in summary["not_measured"])
+
+
+def test_eval_run_against_an_unreachable_model_exits_3_and_report_refuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's `eval run --model openai:llama3.1` with nothing listening at OPENAI_BASE_URL."""
+    with socket.socket() as s:  # a loopback port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    args = ["eval", "run", "--suite", "tickets", "--model", "openai:llama3.1", "--split", "held-out"]
+    result = runner.invoke(app, [*args, "--limit", "1", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    assert "0 finished, 0 failed, 1 did not finish, 0 errored" in result.stdout
+    assert "0.000" not in result.stdout  # no table of zeros for a model that never answered
+    assert "not a score: 1 of 1 items not measured (1 did not finish)" in result.stderr
+    assert f"could not reach http://127.0.0.1:{port}/v1" in result.stderr
+    assert not list((tmp_path / "evals").glob("*.summary.json"))
+    (kept,) = (tmp_path / "evals").glob("*.incomplete.json")
+    refused = runner.invoke(app, ["eval", "report", str(kept), "--out", str(tmp_path / "report")])
+    assert refused.exit_code == 2 and "is not a score (1 of 1 items not measured" in refused.output
+    assert not (tmp_path / "report").exists()
 
 
 # --- reports --------------------------------------------------------------------------------

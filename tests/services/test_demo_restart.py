@@ -8,14 +8,16 @@ are cancelled) rather than leave approvals that would write against records that
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
-from app.demo import RESTARTED, demo_settings, prepare
+from app.demo import RESTARTED, demo_settings, prepare, seed_large_refund
 from app.main import Container
 from app.services import approvals, intake
 from app.services.auth import authenticate, revoke_token
-from app.store.tables import Action, ApiToken, Run
+from app.store.tables import Action, ApiToken, Item, Run
 
 BASE = "http://127.0.0.1:8000"
 
@@ -86,3 +88,42 @@ def test_a_restart_puts_away_what_the_previous_session_left_waiting(db_url: str,
     with c.db.session() as s:
         run = s.get(Run, run_id)
         assert run is not None and run.status == "cancelled" and run.error == RESTARTED
+
+
+class _Payments:
+    """The payments connection as the seed reads it: the hotel and its seeded charge."""
+
+    async def find_customer(self, email: str) -> dict[str, Any]:
+        return {"id": "cus_harbor", "email": email}
+
+    async def list_charges(self, customer_id: str) -> list[dict[str, Any]]:
+        return [{"id": "ch_harbor_3120", "customer": customer_id}]
+
+
+def _refund_runs(c: Container) -> list[Run]:
+    with c.db.session() as s:
+        item = s.scalar(select(Item).where(Item.kind == "record", Item.external_id == "demo-refund-NW-48230"))
+        assert item is not None
+        return list(s.scalars(select(Run).where(Run.item_id == item.id).order_by(Run.created_at)))
+
+
+async def test_a_restart_proposes_the_seeded_two_approver_refund_again(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README promises the queue starts with the $780.00 refund, on every start: its first run
+    is cancelled by the restart, so the seed runs it again, as it triages the seeded tickets again."""
+    c = demo_container(db_url, tmp_path)
+    prepare(c, tmp_path, BASE)
+    monkeypatch.setattr(c.pool, "connector", lambda name: _Payments())
+    await seed_large_refund(c)
+    [first] = _refund_runs(c)
+    assert first.status == "queued" and first.input["record"]["charge_id"] == "ch_harbor_3120"
+
+    again = demo_container(db_url, tmp_path)
+    prepare(again, tmp_path, BASE)  # the restart: the first run is put away
+    monkeypatch.setattr(again.pool, "connector", lambda name: _Payments())
+    await seed_large_refund(again)
+    cancelled, rerun = _refund_runs(again)
+    assert (cancelled.id, cancelled.status, cancelled.error) == (first.id, "cancelled", RESTARTED)
+    assert rerun.status == "queued" and rerun.kind == "record" and rerun.created_by == "demo-seed"
+    assert rerun.input == first.input  # the same request for a refund, four eyes and all
