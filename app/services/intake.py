@@ -40,8 +40,13 @@ BY_PERSON = frozenset({"api", "cli", "ui"})
 
 
 def run_input(kind: str, payload: dict[str, Any], via: str, actor: str) -> dict[str, Any]:
-    """A new run's input for an item that came in through `via`, submitted by `actor`."""
+    """A new run's input for an item that came in through `via`, submitted by `actor`.
+
+    A ticket names its `system`: the help desk its ids belong to, whose tools its triage reads
+    and writes with (another connection of the same kind is another help desk)."""
     data: dict[str, Any] = {kind: payload, "delivered": delivered(kind, payload)}
+    if kind == "ticket":
+        data["system"] = system_of(kind, via)
     if via in BY_PERSON:
         data["posted_by"] = actor
     return data
@@ -50,7 +55,7 @@ def run_input(kind: str, payload: dict[str, Any], via: str, actor: str) -> dict[
 # The help desk whose ticket ids an API or file ticket's external_id names: triage's connection.
 TICKET_SYSTEM = "helpdesk"
 # Channels rather than systems: what came through them belongs to the system above.
-CHANNELS = ("api", "cli")
+CHANNELS = ("api", "cli", "ui")
 
 
 def system_of(kind: str, source: str) -> str:
