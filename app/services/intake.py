@@ -129,6 +129,41 @@ def submit(
         raise
 
 
+def learn_external_id(db: Database, run_id: str, system: str, external_id: Any) -> bool:
+    """The item of `run_id`, which came in without its system's id, learns it once a write of
+    the run made it there (a help-desk ticket the run created): a later pull, webhook or post of
+    that ticket then finds this item's run instead of starting a second triage. An item that
+    has an id keeps it; one that another item holds already (its webhook came first) is left
+    as it is. Returns whether the item learned it."""
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        item = s.get(Item, run.item_id) if run is not None and run.item_id else None
+        if item is None or item.external_id is not None or external_id is None:
+            return False
+        taken = s.scalar(
+            select(Item.id).where(
+                Item.kind == item.kind, Item.source == system, Item.external_id == str(external_id)
+            )
+        )
+        if taken is not None:
+            return False
+        item.source, item.external_id = system, str(external_id)
+        try:
+            s.flush()
+        except IntegrityError:  # a delivery of the new ticket keyed its own item meanwhile
+            s.rollback()
+            return False
+        audit(
+            s,
+            "system",
+            f"{item.kind}.keyed",
+            "run",
+            run_id,
+            {"item_id": item.id, "external_id": item.external_id, "source": system},
+        )
+        return True
+
+
 def existing_run(db: Database, kind: str, source: str, external_id: Any) -> str | None:
     """The first run of the item `external_id` of `source`'s system, if it came in before."""
     return _existing_run(db, kind, system_of(kind, source), str(external_id))
