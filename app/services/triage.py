@@ -91,9 +91,12 @@ class TriagePipeline:
     def desk(self, ctx: RunContext) -> str:
         """The help desk the ticket belongs to (intake records it as the run's `system`): its
         tools read the ticket and take the writes, never another connection of the same kind.
-        Runs queued before the system was recorded have the pipeline's configured help desk."""
+        A run without one (queued before it was recorded), or whose system is no connected help
+        desk (a channel such as an evaluation's), has the pipeline's configured help desk."""
         system = ctx.run.input.get("system")
-        return str(system) if system else self.connection
+        if system and f"{system}__get_ticket" in ctx.catalogue:
+            return str(system)
+        return self.connection
 
     def _tool(self, ctx: RunContext, operation: str) -> str | None:
         name = f"{self.desk(ctx)}__{operation}"
