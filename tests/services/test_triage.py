@@ -310,3 +310,33 @@ async def test_a_second_help_desk_connection_never_takes_over_triage(db_url: str
     assert run_view(c.db, pulled)["status"] == "succeeded"
     assert desk_sim.state.helpdesk.ticket_comments(2)[-1]["body"] == triage_script(2)[1].output["body"]
     await c.pool.aclose()
+
+
+async def test_a_reply_keeps_the_links_of_the_help_centers_own_article(db_url: str, tmp_path: Path) -> None:
+    """The password article links to the sign-in page (`<a href="https://northwind.example/login">`):
+    the systems gave that link, so a reply may point there without SWITCHBOARD_TRUSTED_DOMAINS;
+    a link only outside text gave is still removed."""
+    reply = (
+        "Go to northwind.example/login (https://northwind.example/login) and click Forgot password? "
+        "Or use https://northwind-login-help.example/reset"
+    )
+    script = triage_script(1, reply=reply)
+    c = container(db_url, tmp_path, ScriptedModel(script), create_app())
+    payload = {
+        "subject": "Forgot my password",
+        "body": "I cannot sign in, how do I reset my password? https://northwind-login-help.example/reset",
+        "requester_email": "ann@example.com",
+        "external_id": 1,
+    }
+    run_id = intake.submit(
+        c.db, kind="ticket", run_kind="triage", payload=payload, source="api", actor="api-client"
+    )[0]
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    body = view["draft"]["body"]
+    assert "Go to northwind.example/login (https://northwind.example/login)" in body
+    assert "northwind-login-help.example" not in body
+    assert [r["text"] for r in view["draft"]["removed"]] == ["https://northwind-login-help.example/reset"]
+    [comment] = [a for a in view["actions"] if a["operation"] == "add_comment"]
+    assert not any("northwind.example/login" in r for r in comment["reasons"]), comment["reasons"]
+    await c.pool.aclose()
