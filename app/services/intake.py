@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Item, Run, new_id
+from tools.base import Catalogue
 
 # Items that are themselves a person's request for a write. Any other ticket, record or event
 # asks for nothing by itself, so whoever submitted it may approve what the agent proposes,
@@ -61,6 +62,23 @@ CHANNELS = ("api", "cli", "ui")
 def system_of(kind: str, source: str) -> str:
     """The system an item's external_id belongs to."""
     return TICKET_SYSTEM if kind == "ticket" and source in CHANNELS else source
+
+
+def ticket_id_problem(catalogue: Catalogue, source: str, external_id: Any) -> str | None:
+    """Why `external_id` cannot name a ticket of the help desk it belongs to, by that help desk's
+    own `get_ticket` schema (Zendesk's ticket ids are integers), or None. Said at intake, so a
+    ticket with an id its help desk cannot have is refused with the field named, rather than
+    triaged into writes that no help desk takes. A help desk that is not connected says nothing."""
+    tool = f"{system_of('ticket', source)}__get_ticket"
+    if external_id is None or tool not in catalogue:
+        return None
+    digits = isinstance(external_id, str) and external_id.strip().isdigit()
+    value = int(external_id) if digits else external_id
+    for error in catalogue.get(tool).validate({"ticket_id": value}):
+        where, _, why = error.partition(": ")
+        if where == "ticket_id":
+            return f"external_id {external_id!r} is not a ticket id of {tool.split('__')[0]}: {why}"
+    return None
 
 
 def submit(
