@@ -202,6 +202,7 @@ class Container:
             },
             lease_seconds=self.settings.lease_seconds,
             on_parked=self._on_parked(),
+            on_succeeded=self._on_succeeded(),
             sweep_seconds=self.settings.sweep_seconds,
             backoff_max=self.settings.backoff_max_seconds,
             io=self.offload,
@@ -228,6 +229,18 @@ class Container:
                 await notifier(run_id)
 
         return parked
+
+    def _on_succeeded(self) -> Callable[[str, list[ActionRecord]], Awaitable[None]]:
+        """When a run ends: a ticket it created keys its item (as when it parks, in the follow-up)."""
+        from app.services.followups import ReplyFollowUp
+
+        follow_up = ReplyFollowUp(self.db, self.pool.catalogue)
+
+        async def succeeded(run_id: str, actions: list[ActionRecord]) -> None:
+            if follow_up.may_apply(actions):
+                await self.offload(follow_up.created, run_id)
+
+        return succeeded
 
     def _notifier(self) -> ApprovalNotifier | None:
         if not self.settings.notify:

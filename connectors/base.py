@@ -229,6 +229,9 @@ class Facts(TypedDict, total=False):
     charges: dict[str, dict[str, Any]]
     # payee (vendor) id -> {"name", "iban"}: the accounts money may be paid to
     vendors: dict[str, dict[str, Any]]
+    # URLs the system published for people to follow (a help-center article's own links):
+    # where an outgoing message may point
+    links: list[str]
 
 
 def objects(data: Any) -> Iterator[dict[str, Any]]:

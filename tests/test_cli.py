@@ -174,6 +174,17 @@ def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -
     bad.write_text('{"subject": "x"}\n')
     code, out = sb("triage", str(bad))
     assert code == 2 and "missing body, requester_email" in out
+    # an id the help desk cannot have is refused, naming the line and the field; nothing is queued
+    ticket = {"subject": "Cannot log in", "body": "Reset link", "requester_email": "a@b.co"}
+    bad.write_text(
+        json.dumps({**ticket, "external_id": 4}) + "\n" + json.dumps({**ticket, "external_id": "ext-77"})
+    )
+    before = sb("runs", "list", "--json")[1]
+    code, out = sb("triage", str(bad))
+    assert code == 2 and f"{bad}:2: external_id 'ext-77' is not a ticket id of helpdesk" in " ".join(
+        out.split()
+    )
+    assert sb("runs", "list", "--json")[1] == before
 
 
 def test_triage_of_a_file_needs_no_token_on_a_fresh_data_dir(env: Path) -> None:

@@ -73,6 +73,7 @@ class Orchestrator:
         *,
         lease_seconds: float = 30.0,
         on_parked: Callable[[str, list[ActionRecord]], Awaitable[None]] | None = None,
+        on_succeeded: Callable[[str, list[ActionRecord]], Awaitable[None]] | None = None,
         sweep_seconds: float = 30.0,
         backoff_max: float = BACKOFF_MAX_SECONDS,
         io: Offloader | None = None,
@@ -93,6 +94,9 @@ class Orchestrator:
         # Told when a run parks waiting for people (e.g. to post a notice), with the run's actions
         # as the pass left them (so a hook with nothing to do needs no read); never fails the run.
         self.on_parked = on_parked
+        # Told when a run ends succeeded, with its actions (e.g. to key its item by what a write
+        # of it created); never fails the run.
+        self.on_succeeded = on_succeeded
         # How often the worker loop looks for parked runs that have work (the safety net).
         self.sweep_seconds = sweep_seconds
         # The longest wait between passes of a run meeting passing faults (a setting, so a
@@ -176,7 +180,9 @@ class Orchestrator:
             if await self._fail_unreached(ctx):
                 return await self._park(run_id, owner, ctx.held(), ctx.actions())
             # What the pass still holds (its last answer) commits with the status: one transaction.
-            return await self._end(run_id, owner, "succeeded", result=result or {}, **ctx.held())
+            status = await self._end(run_id, owner, "succeeded", result=result or {}, **ctx.held())
+            await self._tell(self.on_succeeded, run_id, ctx.actions())
+            return status
         except LeaseLost:
             log.warning("lost the lease on run %s; another worker has it", run_id)
             return "lost"
@@ -197,12 +203,22 @@ class Orchestrator:
 
     async def _park(self, run_id: str, owner: str, held: dict[str, Any], actions: list[ActionRecord]) -> str:
         status = await self._end(run_id, owner, "waiting_approval", **held)
-        if status != "queued" and self.on_parked is not None:
-            try:
-                await self.on_parked(run_id, actions)
-            except Exception:
-                log.exception("notifying about run %s failed", run_id)
+        if status != "queued":
+            await self._tell(self.on_parked, run_id, actions)
         return status
+
+    @staticmethod
+    async def _tell(
+        hook: Callable[[str, list[ActionRecord]], Awaitable[None]] | None,
+        run_id: str,
+        actions: list[ActionRecord],
+    ) -> None:
+        if hook is None:
+            return
+        try:
+            await hook(run_id, actions)
+        except Exception:
+            log.exception("notifying about run %s failed", run_id)
 
     async def _fail_unreached(self, ctx: RunContext) -> bool:
         """An approved write the pipeline no longer reaches waits for a person, not forever."""

@@ -124,6 +124,7 @@ def observe(data: Any, facts_of: FactsOf | None = None) -> dict[str, Any]:
             str(k): {**v, "iban": _norm_iban(str(v.get("iban") or ""))}
             for k, v in (told.get("vendors") or {}).items()
         }
+        fragment["links"] += [u for u in told.get("links") or [] if u not in fragment["links"]]
     fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_value(data)]
     text = "\n".join(s for s in strings(data) if len(s) >= injection.MIN_VALUE_CHARS)
     fragment["untrusted_reads"] = [text[:READ_TEXT_CHARS]] if text else []

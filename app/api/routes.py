@@ -43,6 +43,7 @@ from app.services import (
     workflows,
 )
 from app.services.auth import Principal
+from app.services.errors import Invalid
 
 router = APIRouter(prefix="/api/v1")
 
@@ -51,6 +52,8 @@ router = APIRouter(prefix="/api/v1")
 def post_ticket(
     body: TicketIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)
 ) -> JSONResponse:
+    if problem := intake.ticket_id_problem(c.pool.catalogue(), "api", body.external_id):
+        raise Invalid(problem, field="external_id")
     run_id, created = intake.submit(
         c.db, kind="ticket", run_kind="triage", payload=body.model_dump(), source="api", actor=who.name
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ SETTLED_NOT = ("queued", "running")
 REQUIRED = ("subject", "body", "requester_email")
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path, check: Callable[[Any], str | None] = lambda _: None) -> list[dict[str, Any]]:
+    """The tickets of a JSONL file; `check` says what is wrong with a row's external_id, if anything."""
     tickets = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -41,6 +43,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         missing = [k for k in REQUIRED if not isinstance(row, dict) or not row.get(k)]
         if missing:
             raise ValueError(f"{path}:{n}: missing {', '.join(missing)}")
+        if problem := check(row.get("external_id")):
+            raise ValueError(f"{path}:{n}: {problem}")
         tickets.append(row)
     return tickets
 
@@ -85,7 +89,11 @@ async def run_batch(
     channel = source or "cli"
     skipped: list[tuple[str, dict[str, Any]]] = []
     try:
-        tickets = read_jsonl(file) if file else await _from_source(c, source or "", limit)
+        if file:
+            catalogue = c.pool.catalogue()
+            tickets = read_jsonl(file, lambda tid: intake.ticket_id_problem(catalogue, channel, tid))
+        else:
+            tickets = await _from_source(c, source or "", limit)
         fresh: list[dict[str, Any]] = []
         for t in tickets:
             known = (

@@ -1,7 +1,9 @@
 """One approval for a new ticket and its reply.
 
 A ticket that came in without a help-desk id is first created there, and only
-then can the drafted reply be posted on it. The queue shows both on one card;
+then can the drafted reply be posted on it. Once it is created, the item learns
+the new ticket's id (so a later pull of that ticket is the same item, not a new
+triage). The queue shows both on one card;
 an approver who approves "the ticket and its reply" approves the reply's exact
 text at the same time. That decision is recorded (audit `action.reply_approved_ahead`),
 and when the run then proposes the reply, this hook approves it in that
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from app.agent.ports import ActionRecord
-from app.services import approvals
+from app.services import approvals, intake
 from app.services.auth import Principal
 from app.services.errors import ServiceError
 from app.store.db import Database
@@ -88,6 +90,26 @@ class ReplyFollowUp:
         operation never changes): almost no parking run has, and then nothing is read."""
         return any(a.operation == CREATE for a in actions)
 
+    def learn(self, run_id: str, made: list[tuple[str, Any]]) -> None:
+        """The run's item is the ticket it created: keyed by that ticket's id on its help desk."""
+        for connection, ticket_id in made:
+            if ticket_id is not None and intake.learn_external_id(self.db, run_id, connection, ticket_id):
+                return
+
+    def created(self, run_id: str) -> None:
+        """For a run that ended after creating a ticket (with nothing left to park on): the item
+        learns the ticket's id all the same."""
+        with self.db.read() as s:
+            made = [
+                (c.connection, _created_id(c.result))
+                for c in s.scalars(
+                    select(Action).where(
+                        Action.run_id == run_id, Action.operation == CREATE, Action.status == "succeeded"
+                    )
+                )
+            ]
+        self.learn(run_id, made)
+
     def __call__(self, run_id: str) -> int:
         with self.db.read() as s:
             # One plain statement says whether the creation succeeded.
@@ -112,6 +134,7 @@ class ReplyFollowUp:
                 )
             ).all()
             plans: list[tuple[str, str, str]] = []
+            made = [(c.connection, _created_id(c.result)) for c in created]
             for c in created:
                 entry = ahead.get(c.id)
                 if entry is None:
@@ -127,6 +150,7 @@ class ReplyFollowUp:
                         and a.risk != "high"
                     ):
                         plans.append((a.id, entry.actor, str(entry.data.get("role") or "approver")))
+        self.learn(run_id, made)
         done = 0
         for action_id, name, role in plans:
             try:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Item, Run, new_id
+from tools.base import Catalogue
 
 # Items that are themselves a person's request for a write. Any other ticket, record or event
 # asks for nothing by itself, so whoever submitted it may approve what the agent proposes,
@@ -40,8 +41,13 @@ BY_PERSON = frozenset({"api", "cli", "ui"})
 
 
 def run_input(kind: str, payload: dict[str, Any], via: str, actor: str) -> dict[str, Any]:
-    """A new run's input for an item that came in through `via`, submitted by `actor`."""
+    """A new run's input for an item that came in through `via`, submitted by `actor`.
+
+    A ticket names its `system`: the help desk its ids belong to, whose tools its triage reads
+    and writes with (another connection of the same kind is another help desk)."""
     data: dict[str, Any] = {kind: payload, "delivered": delivered(kind, payload)}
+    if kind == "ticket":
+        data["system"] = system_of(kind, via)
     if via in BY_PERSON:
         data["posted_by"] = actor
     return data
@@ -50,12 +56,29 @@ def run_input(kind: str, payload: dict[str, Any], via: str, actor: str) -> dict[
 # The help desk whose ticket ids an API or file ticket's external_id names: triage's connection.
 TICKET_SYSTEM = "helpdesk"
 # Channels rather than systems: what came through them belongs to the system above.
-CHANNELS = ("api", "cli")
+CHANNELS = ("api", "cli", "ui")
 
 
 def system_of(kind: str, source: str) -> str:
     """The system an item's external_id belongs to."""
     return TICKET_SYSTEM if kind == "ticket" and source in CHANNELS else source
+
+
+def ticket_id_problem(catalogue: Catalogue, source: str, external_id: Any) -> str | None:
+    """Why `external_id` cannot name a ticket of the help desk it belongs to, by that help desk's
+    own `get_ticket` schema (Zendesk's ticket ids are integers), or None. Said at intake, so a
+    ticket with an id its help desk cannot have is refused with the field named, rather than
+    triaged into writes that no help desk takes. A help desk that is not connected says nothing."""
+    tool = f"{system_of('ticket', source)}__get_ticket"
+    if external_id is None or tool not in catalogue:
+        return None
+    digits = isinstance(external_id, str) and external_id.strip().isdigit()
+    value = int(external_id) if digits else external_id
+    for error in catalogue.get(tool).validate({"ticket_id": value}):
+        where, _, why = error.partition(": ")
+        if where == "ticket_id":
+            return f"external_id {external_id!r} is not a ticket id of {tool.split('__')[0]}: {why}"
+    return None
 
 
 def submit(
@@ -122,6 +145,41 @@ def submit(
         if existing:
             return existing, False
         raise
+
+
+def learn_external_id(db: Database, run_id: str, system: str, external_id: Any) -> bool:
+    """The item of `run_id`, which came in without its system's id, learns it once a write of
+    the run made it there (a help-desk ticket the run created): a later pull, webhook or post of
+    that ticket then finds this item's run instead of starting a second triage. An item that
+    has an id keeps it; one that another item holds already (its webhook came first) is left
+    as it is. Returns whether the item learned it."""
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        item = s.get(Item, run.item_id) if run is not None and run.item_id else None
+        if item is None or item.external_id is not None or external_id is None:
+            return False
+        taken = s.scalar(
+            select(Item.id).where(
+                Item.kind == item.kind, Item.source == system, Item.external_id == str(external_id)
+            )
+        )
+        if taken is not None:
+            return False
+        item.source, item.external_id = system, str(external_id)
+        try:
+            s.flush()
+        except IntegrityError:  # a delivery of the new ticket keyed its own item meanwhile
+            s.rollback()
+            return False
+        audit(
+            s,
+            "system",
+            f"{item.kind}.keyed",
+            "run",
+            run_id,
+            {"item_id": item.id, "external_id": item.external_id, "source": system},
+        )
+        return True
 
 
 def existing_run(db: Database, kind: str, source: str, external_id: Any) -> str | None:

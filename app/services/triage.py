@@ -88,8 +88,18 @@ class TriagePipeline:
         self.examples = examples
         self.review_threshold = review_threshold
 
+    def desk(self, ctx: RunContext) -> str:
+        """The help desk the ticket belongs to (intake records it as the run's `system`): its
+        tools read the ticket and take the writes, never another connection of the same kind.
+        A run without one (queued before it was recorded), or whose system is no connected help
+        desk (a channel such as an evaluation's), has the pipeline's configured help desk."""
+        system = ctx.run.input.get("system")
+        if system and f"{system}__get_ticket" in ctx.catalogue:
+            return str(system)
+        return self.connection
+
     def _tool(self, ctx: RunContext, operation: str) -> str | None:
-        name = f"{self.connection}__{operation}"
+        name = f"{self.desk(ctx)}__{operation}"
         return name if name in ctx.catalogue else None
 
     async def _requester(self, ctx: RunContext, ticket: dict[str, Any]) -> None:
@@ -161,7 +171,9 @@ class TriagePipeline:
         if ticket["external_id"] is not None and (tool := self._tool(ctx, "get_ticket")):
             await ctx.read("read:ticket", tool, {"ticket_id": ticket["external_id"]})
         customer, articles = await self._ground(ctx, ticket)
-        account = await read_account(ctx, ticket.get("requester_email"), exclude=ticket["external_id"])
+        account = await read_account(
+            ctx, ticket.get("requester_email"), exclude=ticket["external_id"], desk=self.desk(ctx)
+        )
 
         # classify (a replay that recorded the classification takes it: no prompt, no model answer)
         if (recorded := ctx.recorded("classification")) is not None:
@@ -206,12 +218,13 @@ class TriagePipeline:
 
         # act
         writes = ctx.catalogue.select(effects=["write"])
-        tools = [t for t in writes if t.connection == self.connection or ACROSS_TAGS & set(t.tags)]
+        desk = self.desk(ctx)
+        tools = [t for t in writes if t.connection == desk or ACROSS_TAGS & set(t.tags)]
         act: dict[str, Any] = {
             "ticket": ticket,
             "classification": classification,
             "draft": draft,
-            "connection": self.connection,
+            "connection": desk,
             "account": account,
         }
         final = await ctx.agent_loop(
@@ -229,21 +242,34 @@ def _strip(draft: dict[str, Any], trust: outgoing.Trust) -> dict[str, Any]:
     return {**draft, "body": body, "removed": [{"kind": s.kind, "text": s.text} for s in removed]}
 
 
-def _tool_for(ctx: RunContext, operation: str) -> str | None:
-    """The first read tool, on any connection, that performs `operation`."""
-    return next((t.name for t in ctx.catalogue.select(effects=["read"]) if t.operation == operation), None)
+def _tool_for(ctx: RunContext, operation: str, *, on: str | None = None) -> str | None:
+    """A read tool that performs `operation`: on the connection `on` when given, else the
+    first connection that offers it (the requester's CRM, payments: other systems than the
+    ticket's help desk)."""
+    return next(
+        (
+            t.name
+            for t in ctx.catalogue.select(effects=["read"])
+            if t.operation == operation and (on is None or t.connection == on)
+        ),
+        None,
+    )
 
 
 def _pick(d: Any, *keys: str) -> dict[str, Any]:
     return {k: d.get(k) for k in keys if isinstance(d, dict) and d.get(k) is not None}
 
 
-async def read_account(ctx: RunContext, email: str | None, *, exclude: Any = None) -> dict[str, Any]:
+async def read_account(
+    ctx: RunContext, email: str | None, *, exclude: Any = None, desk: str | None = None
+) -> dict[str, Any]:
     """What the connected systems know about a requester, compact, each read recorded as a step.
 
     The CRM contact, the payment customer's charges (with refunds, and disputes on them),
-    and their other help-desk tickets. A system that is not connected, or does not know
-    the address, is simply absent.
+    and their other tickets on the help desk `desk` (the ticket's own; without one, none are
+    read). A system that is not connected, or does not know the address, is simply absent.
+    The charges, refunds and disputes are read on the connection that found the customer:
+    its ids mean nothing to another payments system.
     """
     account: dict[str, Any] = {}
     if not email:
@@ -255,7 +281,9 @@ async def read_account(ctx: RunContext, email: str | None, *, exclude: Any = Non
             account["contact"] = _pick(
                 props, "firstname", "lastname", "company", "jobtitle", "city", "country", "lifecyclestage"
             )
-    if (tool := _tool_for(ctx, "find_customer")) and (charges_tool := _tool_for(ctx, "list_charges")):
+    tool = _tool_for(ctx, "find_customer")
+    payments = ctx.catalogue.get(tool).connection if tool else None
+    if tool and (charges_tool := _tool_for(ctx, "list_charges", on=payments)):
         out = await ctx.read("read:account:customer", tool, {"email": email})
         customer = out.data if not out.is_error and isinstance(out.data, dict) else None
         if customer and customer.get("id"):
@@ -282,7 +310,7 @@ async def read_account(ctx: RunContext, email: str | None, *, exclude: Any = Non
                 for ch in charges
                 if isinstance(ch, dict)
             ]
-            refunds_tool = _tool_for(ctx, "list_refunds")
+            refunds_tool = _tool_for(ctx, "list_refunds", on=payments)
             for ch in account["charges"]:
                 if refunds_tool and ch.get("amount_refunded"):
                     got = await ctx.read(
@@ -299,14 +327,14 @@ async def read_account(ctx: RunContext, email: str | None, *, exclude: Any = Non
                         if isinstance(r, dict)
                     ]
             ids = {ch["id"] for ch in account["charges"]}
-            if ids and (tool := _tool_for(ctx, "list_disputes")):
+            if ids and (tool := _tool_for(ctx, "list_disputes", on=payments)):
                 got = await ctx.read("read:account:disputes", tool, {"limit": 50})
                 account["disputes"] = [
                     _pick(d, "id", "charge", "amount", "currency", "reason", "status")
                     for d in (got.data if not got.is_error and isinstance(got.data, list) else [])
                     if isinstance(d, dict) and d.get("charge") in ids
                 ]
-    if tool := _tool_for(ctx, "search_tickets"):
+    if desk is not None and (tool := _tool_for(ctx, "search_tickets", on=desk)):
         out = await ctx.read("read:account:tickets", tool, {"query": f"requester:{email}"})
         if not out.is_error and isinstance(out.data, list):
             account["tickets"] = [

@@ -17,12 +17,12 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from html.parser import HTMLParser
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, Message, about, operation, tried_before
+from connectors.base import Connector, ConnectorError, Facts, Message, about, objects, operation, tried_before
 from connectors.helpdesk import webhooks
 from connectors.http import NOT_IDEMPOTENT
 from connectors.webhooks import WebhookEvent
@@ -67,9 +67,12 @@ class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.hrefs: list[str] = []  # where the markup's links point, as written
         self._skip = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a" and not self._skip:
+            self.hrefs += [v.strip() for k, v in attrs if k == "href" and v and v.strip()]
         if tag in ("script", "style"):
             self._skip += 1
         elif tag == "li":
@@ -105,6 +108,21 @@ def html_to_text(markup: str) -> str:
     return "\n".join(lines).strip()
 
 
+def article_links(markup: str, page: str | None) -> list[str]:
+    """The web links an article's author made (`<a href>`), absolute: a relative one is on the
+    Help Center that serves the article (`page`, its html_url). URLs written as plain text are
+    not among them."""
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    out: list[str] = []
+    for href in parser.hrefs:
+        url = urljoin(page or "", href)
+        if url.startswith(("http://", "https://")) and url not in out:
+            out.append(url)
+    return out
+
+
 def _name_from_email(email: str) -> str:
     local = email.split("@", 1)[0]
     return " ".join(part.capitalize() for part in re.split(r"[._+-]+", local) if part) or email
@@ -138,6 +156,17 @@ class HelpdeskConnector(Connector):
     def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """A new ticket goes to triage; other events are recorded."""
         return webhooks.parse(body)
+
+    @classmethod
+    def facts(cls, data: Any) -> Facts:
+        """The Help Center's links, from the articles `search_articles` returns: each article's
+        page and the links its author put in it (an agent publishes articles; customers write
+        tickets and comments, whose text links nowhere a reply may point)."""
+        links: list[str] = []
+        for node in objects(data):
+            if isinstance(node.get("html_url"), str) and isinstance(node.get("links"), list):
+                links += [u for u in node["links"] if isinstance(u, str) and u not in links]
+        return {"links": links} if links else {}
 
     # --- plumbing ---
 
@@ -287,7 +316,8 @@ class HelpdeskConnector(Connector):
         )
         out = []
         for article in (data.get("results") or [])[:limit]:
-            body = html_to_text(article.get("body") or "")
+            markup = article.get("body") or ""
+            body = html_to_text(markup)
             if len(body) > self.ARTICLE_CHARS:
                 body = body[: self.ARTICLE_CHARS].rstrip() + " …"
             out.append(
@@ -296,6 +326,8 @@ class HelpdeskConnector(Connector):
                     "title": article.get("title"),
                     "body": body,
                     "html_url": article.get("html_url"),
+                    # where the article's own links point (its text keeps only their words)
+                    "links": article_links(markup, article.get("html_url")),
                 }
             )
         return out

@@ -88,6 +88,17 @@ async def test_validation_errors_name_the_field(api: Api) -> None:
     assert r.status_code == 422 and r.json()["field"] == "status"
 
 
+async def test_a_ticket_id_the_help_desk_cannot_have_is_refused(api: Api) -> None:
+    """The help desk's ticket ids are integers (its get_ticket says so): "ext-77" would be triaged
+    into writes no help desk takes, so it is refused at intake, naming the field; "5" is ticket 5."""
+    r = await api.call("POST", "/api/v1/tickets", role="operator", json={**TICKET, "external_id": "ext-77"})
+    assert r.status_code == 422 and r.json()["field"] == "external_id"
+    assert "'ext-77' is not a ticket id of helpdesk" in r.json()["error"]
+    assert (await api.call("GET", "/api/v1/runs")).json() == []
+    r = await api.call("POST", "/api/v1/tickets", role="operator", json={**TICKET, "external_id": "5"})
+    assert r.status_code == 202
+
+
 async def test_roles(api: Api) -> None:
     assert (await api.call("POST", "/api/v1/tickets", role="viewer", json=TICKET)).status_code == 403
     assert (await api.call("GET", "/api/v1/tokens", role="approver")).status_code == 403

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from connectors.base import ConnectorError, first_attempt
-from connectors.helpdesk.client import HelpdeskConnector, html_to_text
+from connectors.helpdesk.client import HelpdeskConnector, article_links, html_to_text
 from connectors.helpdesk.seed import API_USER_EMAIL, TICKETS
 from connectors.http import build_client
 from tests.connectors.conftest import FakeSleep, Sim, retry_policy
@@ -96,13 +96,33 @@ async def test_find_user_exact_email_only(helpdesk: HelpdeskConnector) -> None:
 async def test_search_articles_plain_text_with_links(helpdesk: HelpdeskConnector, helpdesk_sim: Sim) -> None:
     articles = await helpdesk.search_articles("reset my password")
     assert articles[0]["title"] == "How to reset your password"
-    assert set(articles[0]) == {"id", "title", "body", "html_url"}
+    assert set(articles[0]) == {"id", "title", "body", "html_url", "links"}
+    assert articles[0]["links"] == ["https://northwind.example/login"]  # its author's <a href>
     assert "<" not in articles[0]["body"] and "60 minutes" in articles[0]["body"]
     assert articles[0]["html_url"].startswith(f"{helpdesk_sim.url}/hc/en-us/articles/{articles[0]['id']}-")
     page = helpdesk_sim.http.get(articles[0]["html_url"])
     assert page.status_code == 200 and "Forgot password?" in page.text
     assert len(await helpdesk.search_articles("refund", limit=1)) == 1
     assert len(await helpdesk.search_articles("refund charge billing", limit=5)) == 5
+
+
+def test_an_articles_links_are_its_hrefs_and_the_gates_facts() -> None:
+    """Relative links are on the article's Help Center; URLs in plain text are not links the
+    author made; the facts are the links of article results only."""
+    page = "https://help.northwind.example/hc/en-us/articles/7-reset"
+    markup = (
+        '<p><a href="/hc/en-us/articles/8-locked">Locked?</a> <a href="https://northwind.example/login">'
+        'sign in</a> <a href="mailto:help@northwind.example">mail</a> or https://evil.example/x</p>'
+        '<script><a href="https://script.example/">x</a></script>'
+    )
+    links = article_links(markup, page)
+    assert links == [
+        "https://help.northwind.example/hc/en-us/articles/8-locked",
+        "https://northwind.example/login",
+    ]
+    article = {"id": 7, "title": "Reset", "body": "…", "html_url": page, "links": links}
+    assert HelpdeskConnector.facts([article]) == {"links": links}
+    assert HelpdeskConnector.facts({"ticket": {"id": 1, "links": ["https://evil.example/"]}}) == {}
 
 
 def test_html_to_text() -> None:

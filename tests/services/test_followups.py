@@ -152,3 +152,41 @@ async def test_a_run_that_created_a_ticket_is_followed_up(
     c, run_id = await _create_approved(db_url, tmp_path, REPLY, ahead=True)
     assert run_id in looked and run_view(c.db, run_id)["status"] == "succeeded"
     await c.pool.aclose()
+
+
+def _created(c: Any, run_id: str) -> str:
+    [create] = [a for a in run_view(c.db, run_id)["actions"] if a["operation"] == "create_ticket"]
+    ticket_id = followups._created_id(create["result"])
+    assert ticket_id is not None
+    return str(ticket_id)
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+async def test_the_created_ticket_is_the_same_item(db_url: str, tmp_path: Path, ahead: bool) -> None:
+    """Once the help desk made the ticket, its id keys the item: a later pull of it
+    (`switchboard triage --source helpdesk`), a webhook or a post of that id gets this run."""
+    c, run_id = await _create_approved(db_url, tmp_path, REPLY, ahead=ahead)
+    ticket_id = _created(c, run_id)
+    assert intake.existing_run(c.db, "ticket", "helpdesk", ticket_id) == run_id
+    pulled = {**TICKET, "external_id": int(ticket_id)}
+    for via in ("helpdesk", "api"):
+        assert intake.submit(
+            c.db, kind="ticket", run_kind="triage", payload=pulled, source=via, actor="cli"
+        ) == (run_id, False)
+    await c.pool.aclose()
+
+
+async def test_a_run_that_ends_after_creating_the_ticket_keys_its_item(db_url: str, tmp_path: Path) -> None:
+    """No reply to park on after the creation: the item learns the id when the run ends."""
+    ends = [*script(REPLY)[:3], text("Created the ticket.")]
+    c = container(db_url, tmp_path, ScriptedModel(ends))
+    run_id = intake.submit(
+        c.db, kind="ticket", run_kind="triage", payload=TICKET, source="api", actor="api-client"
+    )[0]
+    await c.orchestrator.drain("w")
+    [create] = run_view(c.db, run_id)["actions"]
+    approvals.approve(c.db, create["id"], APPROVER, c.pool.catalogue)
+    await c.orchestrator.drain("w")
+    assert run_view(c.db, run_id)["status"] == "succeeded"
+    assert intake.existing_run(c.db, "ticket", "helpdesk", _created(c, run_id)) == run_id
+    await c.pool.aclose()

@@ -62,3 +62,23 @@ def test_an_item_a_person_posts_names_its_poster(
     with db.read() as s:
         data = s.get(Run, run_id).input  # type: ignore[union-attr]
     assert data["delivered"] is True and data.get("posted_by") == poster
+
+
+@pytest.mark.parametrize(
+    ("via", "system"),
+    [
+        ("api", "helpdesk"),
+        ("cli", "helpdesk"),
+        ("ui", "helpdesk"),
+        ("helpdesk", "helpdesk"),
+        ("desk", "desk"),
+    ],
+)
+def test_a_ticket_names_the_help_desk_its_ids_belong_to(db: Database, via: str, system: str) -> None:
+    """Triage reads and writes on that help desk, never on another connection of its kind; a
+    ticket posted through a channel (API, CLI, web UI) belongs to the configured help desk."""
+    payload = {"external_id": 7, "subject": "Charged twice", "body": "Refund one, please."}
+    run_id, _ = intake.submit(db, kind="ticket", run_kind="triage", payload=payload, source=via, actor="a")
+    with db.read() as s:
+        assert s.get(Run, run_id).input["system"] == system  # type: ignore[union-attr]
+        assert s.scalar(select(Item.source)) == system

@@ -177,9 +177,10 @@ async def test_a_zendesk_webhook_names_its_requester_by_id_and_the_run_looks_the
     await c.orchestrator.drain("w")
     view = run_view(c.db, result["run_id"])
     reads = [s["data"] for s in view["steps"] if s["kind"] == "tool_call"]
-    assert reads[0]["tool"] == "helpdesk__get_user"
+    # the ticket is desk's: its requester is read on desk (here answered by the same simulator)
+    assert reads[0]["tool"] == "desk__get_user"
     assert reads[0]["arguments"] == {"user_id": ticket["requester_id"]}
-    lookups = [r for r in reads if r["tool"] == "helpdesk__find_user"]
+    lookups = [r for r in reads if r["tool"] == "desk__find_user"]
     assert lookups and lookups[0]["arguments"] == {"email": user["email"]}
     first_name = user["name"].split()[0]
     assert view["draft"]["body"].startswith(f"Hello {first_name}") or first_name in view["draft"]["body"][:40]
@@ -231,4 +232,111 @@ async def test_the_drafting_model_sees_only_the_name_words_of_a_requester_name(
     draft_request = model.requests[1].messages[0].content
     assert '"name": "Dana"' in draft_request
     assert "northwind-refunds" not in draft_request and "portal" not in draft_request
+    await c.pool.aclose()
+
+
+def _two_help_desks(db_url: str, tmp_path: Path, model: ScriptedModel) -> tuple[Any, Any, Any]:
+    """`helpdesk` and a second help desk, `desk` (README: `connections add desk --kind helpdesk`),
+    each its own simulator: `desk` sorts first in the catalogue."""
+    from app.main import Container
+    from app.services.connections import add_connection
+    from tests.support.app import HostRouter, settings
+
+    sims = {"helpdesk": create_app(), "desk": create_app()}
+    c = Container(
+        settings(db_url, tmp_path),
+        model_override=model,
+        transport=HostRouter({f"{k}.sim": v for k, v in sims.items()}),
+    )
+    c.db.upgrade()
+    for name in sims:
+        add_connection(
+            c.db, c.box, name=name, kind="helpdesk", base_url=f"http://{name}.sim",
+            auth_type="zendesk_token",
+            credentials={"email": "switchboard@northwind.example", "token": "s3cr3t-helpdesk-token"},
+        )  # fmt: skip
+    return c, sims["helpdesk"], sims["desk"]
+
+
+def _on(connection: str, script: list[Any]) -> list[Any]:
+    """`script` with its proposed writes named on `connection`."""
+    return [
+        r.model_copy(
+            update={
+                "tool_calls": [
+                    t.model_copy(update={"name": t.name.replace("helpdesk__", f"{connection}__")})
+                    for t in r.tool_calls
+                ]
+            }
+        )
+        if getattr(r, "tool_calls", None)
+        else r
+        for r in script
+    ]
+
+
+async def test_a_second_help_desk_connection_never_takes_over_triage(db_url: str, tmp_path: Path) -> None:
+    """A ticket of `helpdesk` is read and answered on `helpdesk` only, though `desk` offers the
+    same operations and sorts first; a ticket `desk` delivered (a pull or a webhook) on `desk`."""
+    model = ScriptedModel([*triage_script(1), *_on("desk", triage_script(2))])
+    c, _, desk_sim = _two_help_desks(db_url, tmp_path, model)
+    run_id = submit(c, 1)
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    assert view["status"] == "waiting_approval", view["error"]
+    tools = [s["data"]["tool"] for s in view["steps"] if s["kind"] == "tool_call"]
+    assert tools and all(t.startswith("helpdesk__") for t in tools), tools
+    assert {a["connection"] for a in view["actions"]} == {"helpdesk"}
+
+    payload = {"subject": "Charged twice", "body": "Billed twice.", "requester_email": "ann@example.com"}
+    pulled = intake.submit(
+        c.db,
+        kind="ticket",
+        run_kind="triage",
+        payload={**payload, "external_id": 2},
+        source="desk",
+        actor="cli",
+    )[0]
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, pulled)
+    assert view["status"] == "waiting_approval", view["error"]
+    tools = [s["data"]["tool"] for s in view["steps"] if s["kind"] == "tool_call"]
+    assert "desk__get_ticket" in tools and "desk__search_tickets" in tools
+    assert not [t for t in tools if t.startswith("helpdesk__")], tools
+    assert {a["connection"] for a in view["actions"]} == {"desk"}
+    for a in view["actions"]:
+        approvals.approve(c.db, a["id"], APPROVER, c.pool.catalogue)
+    await c.orchestrator.drain("w")
+    assert run_view(c.db, pulled)["status"] == "succeeded"
+    assert desk_sim.state.helpdesk.ticket_comments(2)[-1]["body"] == triage_script(2)[1].output["body"]
+    await c.pool.aclose()
+
+
+async def test_a_reply_keeps_the_links_of_the_help_centers_own_article(db_url: str, tmp_path: Path) -> None:
+    """The password article links to the sign-in page (`<a href="https://northwind.example/login">`):
+    the systems gave that link, so a reply may point there without SWITCHBOARD_TRUSTED_DOMAINS;
+    a link only outside text gave is still removed."""
+    reply = (
+        "Go to northwind.example/login (https://northwind.example/login) and click Forgot password? "
+        "Or use https://northwind-login-help.example/reset"
+    )
+    script = triage_script(1, reply=reply)
+    c = container(db_url, tmp_path, ScriptedModel(script), create_app())
+    payload = {
+        "subject": "Forgot my password",
+        "body": "I cannot sign in, how do I reset my password? https://northwind-login-help.example/reset",
+        "requester_email": "ann@example.com",
+        "external_id": 1,
+    }
+    run_id = intake.submit(
+        c.db, kind="ticket", run_kind="triage", payload=payload, source="api", actor="api-client"
+    )[0]
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    body = view["draft"]["body"]
+    assert "Go to northwind.example/login (https://northwind.example/login)" in body
+    assert "northwind-login-help.example" not in body
+    assert [r["text"] for r in view["draft"]["removed"]] == ["https://northwind-login-help.example/reset"]
+    [comment] = [a for a in view["actions"] if a["operation"] == "add_comment"]
+    assert not any("northwind.example/login" in r for r in comment["reasons"]), comment["reasons"]
     await c.pool.aclose()
