@@ -342,7 +342,7 @@ def delete_rule(
 async def post_webhook(connection: str, request: Request, c: Container = Depends(container)) -> JSONResponse:
     """A system's event. No bearer token: the vendor's signature, checked with the connection's secret."""
     body = await request.body()
-    url = webhooks.vendor_url(c.settings.public_url, str(request.url), request.scope.get("root_path", ""))
+    url = webhooks.vendor_url(c.settings.public_url, _as_sent(request), request.scope.get("root_path", ""))
     result = await run_in_threadpool(
         webhooks.receive, c.db, c.box, connection, request.headers, body, method=request.method, url=url
     )
@@ -350,6 +350,15 @@ async def post_webhook(connection: str, request: Request, c: Container = Depends
         return JSONResponse(result, status_code=200)
     c.wake()
     return JSONResponse(result, status_code=202)
+
+
+def _as_sent(request: Request) -> str:
+    """The request's URL as its sender wrote it: the raw path, not `request.url`'s decoded one
+    (a vendor signs `/hooks/a%20b`, and `/hooks/a b` would not match its signature)."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) and raw else request.url.path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{request.url.scheme}://{request.url.netloc}{path}" + (f"?{query}" if query else "")
 
 
 @router.post("/workflows", status_code=201)

@@ -101,11 +101,10 @@ def _verify(
     """Check the signature, handing the request's method and URL to kinds that take them; a
     plug-in written before they existed (`verify_webhook(body, headers, secret)`) still works."""
     params = inspect.signature(system.verify_webhook).parameters
-    takes_request = "url" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-    if takes_request:
-        system.verify_webhook(body, headers, secret, method=method, url=url)
-    else:
-        system.verify_webhook(body, headers, secret)
+    request = {"method": method, "url": url}
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        request = {name: value for name, value in request.items() if name in params}
+    system.verify_webhook(body, headers, secret, **request)
 
 
 def _connection(db: Database, box: SecretBox, name: str) -> tuple[str, str | None]:

@@ -81,6 +81,9 @@ def signed_headers(secret: str, method: str, url: str, body: bytes, timestamp_ms
     }
 
 
+_MILLIS = re.compile(r"[0-9]{1,16}")
+
+
 def check(
     body: bytes,
     headers: Mapping[str, str],
@@ -104,7 +107,7 @@ def check(
         raise SignatureError("no client secret is configured for this HubSpot app")
     if not url:
         raise SignatureError("the request URL is unknown, and HubSpot signs it")
-    if not stamp.isdigit():
+    if not _MILLIS.fullmatch(stamp):  # ASCII digits only: str.isdigit() takes '²' and '١٢٣'.
         raise SignatureError(f"{TIMESTAMP} is not Unix time in milliseconds: {stamp[:40]!r}")
     age = (time.time() * 1000 if now_ms is None else now_ms) - int(stamp)
     if abs(age) > TOLERANCE_MS:
@@ -150,5 +153,29 @@ def _event(item: Any, at: str) -> WebhookEvent:
     subject, _, change = kind.partition(".")
     if subject == "object":  # a generic subscription: the object type comes by id
         subject = OBJECT_TYPE_IDS.get(str(item.get("objectTypeId")), subject)
-    key = ":".join(str(item.get(n, "")) for n in ("portalId", "subscriptionId", "eventId"))
-    return WebhookEvent(f"{subject}.{change}", key, dict(item))
+    return WebhookEvent(f"{subject}.{change}", _key(item), dict(item))
+
+
+# What a redelivery keeps and two events do not share. HubSpot says eventId alone is not
+# unique, so the event's own facts are part of the key; attemptNumber is not (a retry moves it).
+_KEY_FIELDS = (
+    "portalId",
+    "subscriptionId",
+    "eventId",
+    "subscriptionType",
+    "objectTypeId",
+    "objectId",
+    "occurredAt",
+    "propertyName",
+    "propertyValue",
+    "changeSource",
+)
+
+
+def _key(item: dict[str, Any]) -> str:
+    """The event's identity for deduplication: portal, subscription and event id to read, then a
+    digest of every field above as a JSON list, so no two different events, nor two different
+    combinations of values (a joined '1:2' + '3' and '1' + '2:3'), spell the same key."""
+    fields = json.dumps([item.get(name) for name in _KEY_FIELDS], sort_keys=True, default=str)
+    readable = ":".join(str(item.get(n, "")) for n in ("portalId", "subscriptionId", "eventId"))
+    return f"{readable}:{hashlib.sha256(fields.encode()).hexdigest()[:24]}"

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 import uuid
 from collections.abc import Mapping
@@ -73,7 +74,7 @@ def check(body: bytes, headers: Mapping[str, str], secret: str, *, now_ms: float
     if not hmac.compare_digest(sign(body, secret).encode(), given.lower().encode()):
         raise SignatureError("signature does not match: wrong signing secret, or the body was changed")
     stamp = base.json_object(body).get(TIMESTAMP_FIELD)
-    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float) or not math.isfinite(stamp):
         raise SignatureError(
             f"the signed body has no {TIMESTAMP_FIELD} (Unix ms), so a replay cannot be told"
         )

@@ -168,8 +168,8 @@ async def test_the_answer_lists_every_event_of_a_batch(world: World) -> None:
     assert r.status_code == 202, r.text
     answer = r.json()
     assert answer["accepted"] is True and answer["event"] == "deal.creation" and answer["run_id"] is None
-    assert [(e["event"], e["id"]) for e in answer["events"]] == [
-        ("deal.creation", "9:5:11"),
+    assert [(e["event"], e["id"].rsplit(":", 1)[0]) for e in answer["events"]] == [
+        ("deal.creation", "9:5:11"),  # portal, subscription and event id, then a digest of the rest
         ("contact.deletion", "9:6:12"),
     ]
     assert (
@@ -327,3 +327,29 @@ def test_the_vendor_url_is_the_public_one_when_configured() -> None:
     assert vendor_url("https://sb.example/", seen) == "https://sb.example/api/v1/webhooks/crm?a=1"
     mounted = "http://10.0.0.5:8000/sb/api/v1/webhooks/crm"
     assert vendor_url("https://sb.example/sb", mounted, "/sb") == "https://sb.example/sb/api/v1/webhooks/crm"
+
+
+async def test_the_signed_url_is_the_path_as_sent_not_as_decoded(world: World) -> None:
+    """HubSpot signs the URI it called, decoding only the encodings it lists; `%63` is not one
+    of them. The path is checked as it arrived, so a vendor whose target URL carries such an
+    encoding is not refused for it (nor is one signed over the decoded path accepted)."""
+    w = world
+    body = json.dumps(
+        [
+            {
+                "eventId": 9,
+                "subscriptionId": 2,
+                "portalId": 3,
+                "objectId": 4,
+                "subscriptionType": "contact.creation",
+            }
+        ]
+    ).encode()
+    now = int(time.time() * 1000)
+    as_sent = "http://sb/api/v1/webhooks/%63rm"
+    good = hubspot.signed_headers(CRM_SECRET, "POST", as_sent, body, now)
+    r = await w.api.post("/api/v1/webhooks/%63rm", content=body, headers=good)
+    assert r.status_code == 202, r.text
+    decoded = hubspot.signed_headers(CRM_SECRET, "POST", "http://sb/api/v1/webhooks/crm", body, now)
+    r = await w.api.post("/api/v1/webhooks/%63rm", content=body, headers=decoded)
+    assert r.status_code == 401 and "does not match" in r.json()["error"]

@@ -244,3 +244,37 @@ async def test_kinds_without_webhooks_and_unreadable_bodies_are_refused(hook) ->
         headers={"Stripe-Signature": stripe.sign(body, SECRET, int(time.time()))},
     )
     assert r.status_code == 422 and "JSON object" in r.json()["error"]
+
+
+def test_a_signature_check_is_handed_only_the_request_parts_it_names() -> None:
+    """A plug-in's `verify_webhook` may name `url`, `method`, both, neither, or take **kwargs:
+    each gets what it names, and none fails for a part it did not ask for."""
+    from typing import Any, ClassVar
+
+    from app.services.webhooks import _verify
+
+    class Seen:
+        calls: ClassVar[list[dict[str, Any]]] = []
+
+    class UrlOnly:
+        @classmethod
+        def verify_webhook(cls, body: bytes, headers: Any, secret: str, url: str = "") -> None:
+            Seen.calls.append({"url": url})
+
+    class Both:
+        @classmethod
+        def verify_webhook(cls, body: bytes, headers: Any, secret: str, **request: Any) -> None:
+            Seen.calls.append(request)
+
+    class Neither:
+        @classmethod
+        def verify_webhook(cls, body: bytes, headers: Any, secret: str) -> None:
+            Seen.calls.append({})
+
+    for system in (UrlOnly, Both, Neither):
+        _verify(system, b"{}", {}, "s", method="POST", url="https://sb.example/hook")  # type: ignore[arg-type]
+    assert Seen.calls == [
+        {"url": "https://sb.example/hook"},
+        {"method": "POST", "url": "https://sb.example/hook"},
+        {},
+    ]

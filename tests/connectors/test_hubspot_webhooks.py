@@ -91,6 +91,9 @@ def test_missing_and_malformed_headers_are_named() -> None:
         ({"X-HubSpot-Signature": "abc", "X-HubSpot-Signature-Version": "v1"}, "only the v1 signature"),
         ({"X-HubSpot-Signature-v3": good}, "no X-HubSpot-Request-Timestamp header"),
         (headers(good, stamp="yesterday"), "not Unix time in milliseconds"),
+        # digits by str.isdigit() but not ASCII: refused as malformed, never a 500 from int()
+        (headers(good, stamp="179\u00b2"), "not Unix time in milliseconds"),
+        (headers(good, stamp="\u0661\u0662\u0663"), "not Unix time in milliseconds"),
     ]
     for given, message in cases:
         with pytest.raises(SignatureError, match=message):
@@ -113,7 +116,7 @@ def test_the_connector_verifies_with_the_request_it_is_handed() -> None:
     assert "deal.propertyChange" in crm.events and "contact.creation" in crm.events
 
 
-def test_each_event_of_a_batch_is_its_own_event_known_by_portal_subscription_and_id() -> None:
+def test_each_event_of_a_batch_is_its_own_event() -> None:
     batch = [
         *json.loads(BODY),
         {
@@ -137,11 +140,12 @@ def test_each_event_of_a_batch_is_its_own_event_known_by_portal_subscription_and
         },
     ]
     events = connector_type("crm").parse_webhooks(json.dumps(batch).encode(), {})
-    assert [(e.type, e.id) for e in events] == [
-        ("contact.creation", "62515:12345:1"),
-        ("deal.propertyChange", "62515:900:7"),
-        ("deal.creation", "62515:901:8"),  # a generic subscription's object type, by its id
+    assert [e.type for e in events] == [
+        "contact.creation",
+        "deal.propertyChange",
+        "deal.creation",  # a generic subscription's object type, by its id
     ]
+    assert len({e.id for e in events}) == 3
     assert events[1].data is not None and events[1].data["propertyValue"] == "closedwon"
     assert all(e.intake is None for e in events)  # HubSpot sends ids, not a ticket: workflows only
 
@@ -170,3 +174,23 @@ def test_a_body_not_in_hubspots_shape_names_the_field(body: bytes, field: str, m
     with pytest.raises(PayloadError, match=message) as bad:
         hubspot.parse(body)
     assert bad.value.field == field
+
+
+def test_a_redelivery_is_the_same_event_and_a_reused_event_id_is_not() -> None:
+    """HubSpot says eventId is not guaranteed unique: two events that share portal, subscription
+    and eventId but not their object or time are two events; a retry (attemptNumber moves) is one."""
+    crm = connector_type("crm")
+    [first] = json.loads(BODY)
+    retry = {**first, "attemptNumber": 3}
+    other = {**first, "objectId": 124, "occurredAt": first["occurredAt"] + 5}
+
+    def key(event: dict[str, object]) -> str | None:
+        [parsed] = crm.parse_webhooks(json.dumps([event]).encode(), {})
+        return parsed.id
+
+    assert key(retry) == key(first)
+    assert key(other) != key(first)
+    # no two different sets of values spell one key (as "1:2" + "3" and "1" + "2:3" would)
+    a = {**first, "subscriptionId": "5:1", "eventId": 2}
+    b = {**first, "subscriptionId": 5, "eventId": "1:2"}
+    assert key(a) != key(b)

@@ -76,6 +76,12 @@ def test_missing_signature_or_timestamp_is_named() -> None:
         linear.check(
             body_of(bare), {"Linear-Signature": linear.sign(body_of(bare), SECRET)}, SECRET, now_ms=SENT
         )
+    # Python's json reads NaN and Infinity; no age can be told from either, so neither passes
+    for odd in (b"NaN", b"Infinity", b"-Infinity"):
+        body = body_of(payload()).replace(str(SENT).encode(), odd)
+        assert odd in body
+        with pytest.raises(SignatureError, match="no webhookTimestamp"):
+            linear.check(body, {"Linear-Signature": linear.sign(body, SECRET)}, SECRET, now_ms=SENT)
 
 
 def test_an_event_is_type_dot_action_known_by_signed_fields_not_the_delivery_header() -> None:
