@@ -280,20 +280,18 @@ def event_facts(spec: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
 
     The spec was approved by a person: addresses written in it are known, not injected. The
     event is outside text, as a ticket's body is: a system delivered it, but people outside
-    write parts of it (an order's note, a dispute's reason). Its ids and addresses are facts,
-    as a read result's are; every string in it is text the gate traces argument values to
-    (no standing rule runs a value taken from it) and the detector reads. A schedule's slot
-    is written here, not delivered, so it is not outside text."""
-    facts = {key: value for key, value in observe(event).items() if key in _EVENT_FACTS}
-    emails = {e.lower() for e in _EMAIL.findall(str(spec))} | set(facts.pop("emails", []))
-    facts["emails"] = sorted(emails)
+    write parts of it (an order's note, a dispute's reason), and a generic event may nest what
+    they wrote under any key, `charge_id` or `url` included. So nothing in it is a trusted id
+    or link: every string in it is text the gate traces argument values to (no standing rule
+    runs a value taken from it) and the detector reads. A step that needs an id as a fact reads
+    it from its system first. Only the addresses under its `email` keys are known, as a
+    ticket's requester is. A schedule's slot is written here, not delivered: not outside text."""
+    emails = {e.lower() for e in _EMAIL.findall(str(spec))}
+    emails |= set(observe(event).get("emails", []))
+    facts: dict[str, Any] = {"emails": sorted(emails)}
     if "schedule" not in (spec.get("trigger") or {}):
         facts["untrusted_text"] = [s for s in strings(event) if s.strip()]
     return facts
-
-
-# What the event establishes as a read result would (the rest of `observe` is its text).
-_EVENT_FACTS = frozenset({"emails", "links", "phones", "record_values"})
 
 
 class WorkflowRunPipeline:

@@ -71,3 +71,19 @@ async def test_instructions_in_the_event_raise_the_risk_approvers_see(db_url: st
     assert any("instruction-like text" in r for r in held["reasons"])
     assert action["provenance"]["text"]["source"] == "untrusted"
     await c.pool.aclose()
+
+
+def test_nothing_under_an_id_or_link_key_of_the_event_becomes_a_trusted_fact() -> None:
+    """A generic event may nest what outsiders wrote under any key: an id or a link found there
+    is outside text like the rest, never a fact a rule or a reply could lean on."""
+    from app.agent import provenance
+    from app.agent.policy import merge_facts, new_facts
+    from app.services.workflows import event_facts
+
+    event = {"note": {"charge_id": "ch_EVIL", "url": "https://evil.example/pay", "email": "ann@example.com"}}
+    facts = new_facts()
+    merge_facts(facts, event_facts(_spec([]), event))
+    assert not facts["record_values"] and not facts["links"]
+    assert facts["emails"] == ["ann@example.com"]  # an address under `email`, as a requester's
+    traced = provenance.trace({"charge": "ch_EVIL"}, facts)
+    assert traced["charge"]["source"] == "untrusted"
