@@ -106,6 +106,12 @@ async def proxied(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
         yield w
 
 
+def _contact_created(event_id: int = 1) -> bytes:
+    """A one-event HubSpot delivery: contact 4 created, in portal 3's subscription 2."""
+    event = {"eventId": event_id, "subscriptionId": 2, "portalId": 3, "objectId": 4}
+    return json.dumps([{**event, "subscriptionType": "contact.creation"}]).encode()
+
+
 def _deal(w: World) -> str:
     return next(iter(w.crm.state.crm.objects["deals"]))
 
@@ -179,17 +185,7 @@ async def test_the_answer_lists_every_event_of_a_batch(world: World) -> None:
 
 async def test_forged_edited_stale_and_unsigned_hubspot_deliveries_are_refused(world: World) -> None:
     w = world
-    body = json.dumps(
-        [
-            {
-                "eventId": 1,
-                "subscriptionId": 2,
-                "portalId": 3,
-                "objectId": 4,
-                "subscriptionType": "contact.creation",
-            }
-        ]
-    ).encode()
+    body = _contact_created()
     url, now = w.url.format("crm"), int(time.time() * 1000)
     cases = [
         (body, hubspot.signed_headers("not the client secret", "POST", url, body, now), "does not match"),
@@ -214,17 +210,7 @@ async def test_forged_edited_stale_and_unsigned_hubspot_deliveries_are_refused(w
 
 async def test_behind_a_proxy_the_public_url_is_the_one_checked(proxied: World) -> None:
     w = proxied
-    body = json.dumps(
-        [
-            {
-                "eventId": 1,
-                "subscriptionId": 2,
-                "portalId": 3,
-                "objectId": 4,
-                "subscriptionType": "contact.creation",
-            }
-        ]
-    ).encode()
+    body = _contact_created()
     now = int(time.time() * 1000)
     public = f"{PUBLIC}/api/v1/webhooks/crm?source=hubspot"
     r = await w.api.post(
@@ -334,17 +320,7 @@ async def test_the_signed_url_is_the_path_as_sent_not_as_decoded(world: World) -
     of them. The path is checked as it arrived, so a vendor whose target URL carries such an
     encoding is not refused for it (nor is one signed over the decoded path accepted)."""
     w = world
-    body = json.dumps(
-        [
-            {
-                "eventId": 9,
-                "subscriptionId": 2,
-                "portalId": 3,
-                "objectId": 4,
-                "subscriptionType": "contact.creation",
-            }
-        ]
-    ).encode()
+    body = _contact_created(event_id=9)
     now = int(time.time() * 1000)
     as_sent = "http://sb/api/v1/webhooks/%63rm"
     good = hubspot.signed_headers(CRM_SECRET, "POST", as_sent, body, now)
