@@ -440,10 +440,11 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def pipeline_findings(tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
-    """Flag a write that a finding names: `operation`, optional `match` (arguments it concerns)
-    and `unless` (arguments that make it fine, e.g. the exact evidence text that was checked)."""
+    """Flag a write that a finding names: `operation` ("*" for any write), optional `match`
+    (arguments it concerns) and `unless` (arguments that make it fine, e.g. the exact evidence
+    text that was checked)."""
     for f in facts.get("findings") or []:
-        if not isinstance(f, dict) or f.get("operation") != tool.operation:
+        if not isinstance(f, dict) or f.get("operation") not in (tool.operation, "*"):
             continue
         if any(arguments.get(k) != v for k, v in (f.get("match") or {}).items()):
             continue

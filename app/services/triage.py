@@ -169,7 +169,9 @@ class TriagePipeline:
             untrusted_text=[ticket.get("subject") or "", ticket.get("body") or ""],
         )
         if ticket["external_id"] is not None and (tool := self._tool(ctx, "get_ticket")):
-            await ctx.read("read:ticket", tool, {"ticket_id": ticket["external_id"]})
+            read = await ctx.read("read:ticket", tool, {"ticket_id": ticket["external_id"]})
+            if read.is_error:
+                ctx.know(findings=[unread_ticket(ticket["external_id"], read.content)])
         customer, articles = await self._ground(ctx, ticket)
         account = await read_account(
             ctx, ticket.get("requester_email"), exclude=ticket["external_id"], desk=self.desk(ctx)
@@ -258,6 +260,18 @@ def _tool_for(ctx: RunContext, operation: str, *, on: str | None = None) -> str 
 
 def _pick(d: Any, *keys: str) -> dict[str, Any]:
     return {k: d.get(k) for k in keys if isinstance(d, dict) and d.get(k) is not None}
+
+
+def unread_ticket(ticket_id: Any, error: str) -> dict[str, Any]:
+    """A finding for the gate (policy.pipeline_findings): the run could not read its own ticket
+    (none by that id, or the help desk refused), so every write that names the ticket is high
+    risk, with the system's answer as the reason, instead of going to a ticket nobody saw."""
+    return {
+        "operation": "*",
+        "match": {"ticket_id": ticket_id},
+        "level": "high",
+        "reason": f"ticket {ticket_id} could not be read in this run ({error[:160]}); check it exists",
+    }
 
 
 async def read_account(

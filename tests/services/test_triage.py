@@ -340,3 +340,19 @@ async def test_a_reply_keeps_the_links_of_the_help_centers_own_article(db_url: s
     [comment] = [a for a in view["actions"] if a["operation"] == "add_comment"]
     assert not any("northwind.example/login" in r for r in comment["reasons"]), comment["reasons"]
     await c.pool.aclose()
+
+
+async def test_writes_to_a_ticket_the_run_could_not_read_are_high_risk(db_url: str, tmp_path: Path) -> None:
+    """A well-formed id of a ticket the help desk does not have: the run's read of it fails, so
+    every write that names it says so and is high risk (never a standing rule or bulk approval)."""
+    sim = create_app()
+    c = container(db_url, tmp_path, ScriptedModel(triage_script(99999)), sim)
+    run_id = submit(c, 99999)
+    await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    assert view["status"] == "waiting_approval"
+    assert sorted(a["operation"] for a in view["actions"]) == ["add_comment", "update_ticket"]
+    for a in view["actions"]:
+        assert a["risk"] == "high"
+        assert any("ticket 99999 could not be read" in r for r in a["reasons"]), a["reasons"]
+    await c.pool.aclose()
