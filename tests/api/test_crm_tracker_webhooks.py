@@ -21,13 +21,12 @@ from sqlalchemy import func, select
 
 from app.api.app import create_app
 from app.main import Container
-from app.services.connections import add_connection
 from app.store.tables import Run, Workflow
 from connectors.crm import simulator as crm_sim
 from connectors.crm import webhooks as hubspot
 from connectors.tracker import simulator as tracker_sim
 from connectors.tracker import webhooks as linear
-from tests.support.app import container
+from tests.support.app import container, webhook_connections
 
 CRM_SECRET = "hubspot-client-secret-test"
 LINEAR_SECRET = "lin_wh_test_secret"
@@ -67,16 +66,7 @@ class World:
 
 async def _world(db_url: str, tmp_path: Path, **settings: str) -> AsyncIterator[World]:
     c = container(db_url, tmp_path, **settings)
-    for name, secret in (("crm", CRM_SECRET), ("tracker", LINEAR_SECRET)):
-        add_connection(
-            c.db,
-            c.box,
-            name=name,
-            kind=name,
-            base_url=f"http://{name}.sim",
-            auth_type="bearer",
-            credentials={"token": "t", "webhook_secret": secret},
-        )
+    webhook_connections(c, {"crm": CRM_SECRET, "tracker": LINEAR_SECRET})
     app = create_app(c)
     base = settings.get("SWITCHBOARD_PUBLIC_URL", "http://sb")
     url = base + "/api/v1/webhooks/{}"

@@ -17,7 +17,7 @@ from app.services.views import run_view
 from connectors.chat import signing as slack
 from connectors.helpdesk import webhooks as zendesk
 from connectors.payments import webhooks as stripe
-from tests.support.app import container
+from tests.support.app import container, webhook_connections
 
 SECRET = "whsec_test_secret"
 
@@ -25,16 +25,7 @@ SECRET = "whsec_test_secret"
 @pytest.fixture
 async def hook(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
     c = container(db_url, tmp_path)
-    for name in ("payments", "chat"):
-        add_connection(
-            c.db,
-            c.box,
-            name=name,
-            kind=name,
-            base_url=f"http://{name}.sim",
-            auth_type="bearer",
-            credentials={"token": "t", "webhook_secret": SECRET},
-        )
+    webhook_connections(c, {"payments": SECRET, "chat": SECRET})
     add_connection(
         c.db,
         c.box,

@@ -53,3 +53,20 @@ def triage_script(
         ),
         text("Replied and set priority."),
     ]
+
+
+def webhook_connections(c: Any, secrets: dict[str, str]) -> None:
+    """A connection of each kind (named as the kind) on a stand-in address, each with the
+    webhook secret its deliveries are signed with: what the webhook API tests receive on."""
+    from app.services.connections import add_connection
+
+    for kind, secret in secrets.items():
+        add_connection(
+            c.db,
+            c.box,
+            name=kind,
+            kind=kind,
+            base_url=f"http://{kind}.sim",
+            auth_type="bearer",
+            credentials={"token": "t", "webhook_secret": secret},
+        )
