@@ -23,6 +23,12 @@ class BadText(ValueError):
         self.message = message
 
 
+def digits(value: str) -> bool:
+    """Whether `value` is ASCII digits 0-9 only: what int() reads as the number it shows.
+    str.isdigit() also takes '²' (which int() refuses) and other scripts' digits ('١٢')."""
+    return value.isascii() and value.isdigit()
+
+
 def problem(value: str) -> str | None:
     """Why `value` cannot be accepted, or None."""
     found = _BAD.search(value)

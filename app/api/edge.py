@@ -24,7 +24,7 @@ from app.api.ratelimit import RateLimiter
 from app.api.reads import Reads, signed_in
 from app.main import Container
 from app.services.auth import Principal
-from app.text import BadText, check_body, check_query, problem
+from app.text import BadText, check_body, check_query, digits, problem
 from app.web.security import COOKIE, login_redirect
 
 log = logging.getLogger("switchboard.auth")
@@ -154,7 +154,7 @@ class Edge:
             return None, receive
         limit = settings.max_body_bytes
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
+        if digits(length) and int(length) > limit:
             return _error(413, f"body too large: limit is {limit} bytes"), receive
         body, refused = await _read_body(receive, limit)
         if refused is not None:

@@ -9,6 +9,7 @@ from typing import Any
 from app.services.errors import Invalid
 from app.store import audit_chain
 from app.store.db import Database
+from app.text import digits
 
 
 def parse_anchor(value: str | None) -> tuple[int, str] | None:
@@ -16,7 +17,7 @@ def parse_anchor(value: str | None) -> tuple[int, str] | None:
     if not value:
         return None
     seq, _, digest = value.partition(":")
-    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    if not digits(seq) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise Invalid("the anchor must be SEQ:HASH as printed by 'switchboard audit verify'", field="anchor")
     return int(seq), digest
 

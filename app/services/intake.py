@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Item, Run, new_id
+from app.text import digits
 from tools.base import Catalogue
 
 # Items that are themselves a person's request for a write. Any other ticket, record or event
@@ -72,8 +73,8 @@ def ticket_id_problem(catalogue: Catalogue, source: str, external_id: Any) -> st
     tool = f"{system_of('ticket', source)}__get_ticket"
     if external_id is None or tool not in catalogue:
         return None
-    digits = isinstance(external_id, str) and external_id.strip().isdigit()
-    value = int(external_id) if digits else external_id
+    numeric = isinstance(external_id, str) and digits(external_id.strip())
+    value = int(external_id) if numeric else external_id
     for error in catalogue.get(tool).validate({"ticket_id": value}):
         where, _, why = error.partition(": ")
         if where == "ticket_id":

@@ -18,6 +18,7 @@ from app.agent import outgoing
 from app.agent.run import RunContext
 from app.llm.names import clean_name
 from app.llm.prompts import PromptLibrary
+from app.text import digits
 
 DEFAULT_TAXONOMY = [
     {"name": "billing", "description": "invoices, charges, payment methods, pricing"},
@@ -160,7 +161,7 @@ class TriagePipeline:
         ticket: dict[str, Any] = dict(ctx.run.input["ticket"])
         external_id = ticket.get("external_id")
         ticket["external_id"] = (
-            int(external_id) if external_id is not None and str(external_id).isdigit() else external_id
+            int(external_id) if external_id is not None and digits(str(external_id)) else external_id
         )
         await self._requester(ctx, ticket)
         ctx.know(

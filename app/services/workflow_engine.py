@@ -14,6 +14,8 @@ from typing import Any
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from app.text import digits
+
 
 def _pick(value: Any, *keys: str) -> Any:
     """`line_items | map('pick', 'sku', 'quantity') | list`: only these keys of each object."""
@@ -54,7 +56,7 @@ def field(scope: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(node, dict):
             node = node.get(part)
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+        elif isinstance(node, list) and digits(part.lstrip("-")) and -len(node) <= int(part) < len(node):
             node = node[int(part)]
         else:
             return None

@@ -94,6 +94,10 @@ async def test_a_ticket_id_the_help_desk_cannot_have_is_refused(api: Api) -> Non
     r = await api.call("POST", "/api/v1/tickets", role="operator", json={**TICKET, "external_id": "ext-77"})
     assert r.status_code == 422 and r.json()["field"] == "external_id"
     assert "'ext-77' is not a ticket id of helpdesk" in r.json()["error"]
+    # digits to str.isdigit() that int() refuses ('²') or reads as another number ('١٢')
+    for odd in ("\u00b2", "\u0661\u0662"):
+        r = await api.call("POST", "/api/v1/tickets", role="operator", json={**TICKET, "external_id": odd})
+        assert r.status_code == 422 and r.json()["field"] == "external_id", r.text
     assert (await api.call("GET", "/api/v1/runs")).json() == []
     r = await api.call("POST", "/api/v1/tickets", role="operator", json={**TICKET, "external_id": "5"})
     assert r.status_code == 202

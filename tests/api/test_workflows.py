@@ -131,3 +131,12 @@ async def test_a_request_it_cannot_build_says_so(db_url: str, tmp_path: Path) ->
             )
         ).status_code == 422
     await c.pool.aclose()
+
+
+def test_a_path_index_is_ascii_digits_only() -> None:
+    """`event.items.²` is no index (int() refuses '²'): the field is missing, not an error."""
+    from app.services.workflow_engine import field
+
+    scope = {"event": {"items": ["a", "b"]}}
+    assert field(scope, "event.items.1") == "b" and field(scope, "event.items.-1") == "b"
+    assert field(scope, "event.items.\u00b2") is None

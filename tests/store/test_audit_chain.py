@@ -150,4 +150,6 @@ def test_cli_verify_and_export(db: Database, tmp_path: Path, monkeypatch: pytest
 def test_anchor_parsing_names_the_problem() -> None:
     with pytest.raises(Invalid, match="SEQ:HASH"):
         audit_service.parse_anchor("12:abc")
+    with pytest.raises(Invalid, match="SEQ:HASH"):  # a digit to str.isdigit(), not to int()
+        audit_service.parse_anchor("\u00b2:" + "a" * 64)
     assert audit_service.parse_anchor("3:" + "a" * 64) == (3, "a" * 64)
