@@ -89,6 +89,7 @@ DEMO_CONNECTIONS: dict[str, DemoConnection] = {
     ),
 }
 DEMO_SHOP_WEBHOOK_SECRET = "shpss_demo_webhook_secret"
+DEMO_PAYMENTS_WEBHOOK_SECRET = "whsec_demo_webhook_signing_secret"  # a Stripe endpoint's signing secret
 DEMO_CRM_WEBHOOK_SECRET = "hubspot-demo-app-client-secret"  # a HubSpot app's client secret
 DEMO_TRACKER_WEBHOOK_SECRET = "lin_wh_demo_webhook_signing_secret"  # a Linear webhook's signing secret
 SEED_TICKETS = 3
@@ -254,9 +255,9 @@ def link_shop_payments(shop: Any, payments: Any) -> None:
 
 
 def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
-    """The shop, the warehouse, the CRM and the tracker send their signed webhooks to this
-    process, and the connections hold what verifies them, so a workflow triggers as it would
-    in production."""
+    """The shop, the warehouse, payments, the CRM and the tracker send their signed webhooks to
+    this process, and the connections hold what verifies them, so a workflow triggers as it
+    would in production (a dispute opened in payments: `charge.dispute.created`)."""
     from app.services.webhook_secrets import set_webhook_secret
     from connectors.chat.seed import BOT_USER_ID
 
@@ -277,6 +278,11 @@ def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
     payments = getattr(getattr(sims.get("payments"), "state", None), "payments", None)
     if shop is not None and payments is not None:
         link_shop_payments(shop.shop, payments)
+    if payments is not None:
+        payments.configure_webhook(
+            url=f"{base}/api/v1/webhooks/payments", secret=DEMO_PAYMENTS_WEBHOOK_SECRET
+        )
+        set_webhook_secret(c.db, c.box, "payments", DEMO_PAYMENTS_WEBHOOK_SECRET, "demo")
     if shop is not None:
         shop.shop.webhook.update(url=f"{base}/api/v1/webhooks/shop", secret=DEMO_SHOP_WEBHOOK_SECRET)
         set_webhook_secret(c.db, c.box, "shop", DEMO_SHOP_WEBHOOK_SECRET, "demo")

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
 from app.agent.policy import observe
-from app.agent.run import RunContext, RunFailed, Suspend
+from app.agent.run import READ_RETRIES, RunContext, RunFailed, Suspend
 from app.agent.values import strings
 from app.llm.base import ToolCall
 from app.llm.prompts import PromptLibrary
@@ -295,7 +295,14 @@ def event_facts(spec: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
 
 
 class WorkflowRunPipeline:
-    """One execution: conditions, then each step through the gate, in order."""
+    """One execution: conditions, then each step through the gate, in order.
+
+    A step that failed fails the run, with the failure in its steps and `error`, and the steps
+    after it do not run: they would run on data the run does not have. A read that met an
+    outage never gets here: the run goes back to the queue with backoff (`RunContext.tool_call`)
+    and fails only when the system stays down past READ_RETRIES passes. A write that people
+    decided against (rejected, expired, dismissed) is no failure: the chain stops there and
+    the run ends with where and why (the engine's `stopped_at` and `reason`)."""
 
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         run_input = ctx.run.input["event"]
@@ -314,6 +321,10 @@ class WorkflowRunPipeline:
             )
             if outcome is None:
                 return None
+            if outcome.is_error and not any(a.tool_call_id == key for a in ctx.actions()):
+                # Not a decision of people: a read that failed, or arguments that do not fit.
+                tries = f" (still failing after {READ_RETRIES} retries)" if outcome.retryable else ""
+                raise RunFailed(f"{key}: {outcome.content[:500]}{tries}; the steps after it did not run")
             return Outcome(outcome.data, outcome.is_error, outcome.content[:500])
 
         try:

@@ -107,7 +107,12 @@ class CrmConnector(Connector):
 
     @classmethod
     def parse_webhooks(cls, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
-        """A batch of up to 100 events, each known by portal, subscription and event id."""
+        """The delivery's events (a JSON array of 1 to 100), in order, each typed
+        `<object>.<change>` and known by its portal, subscription and event id followed by a
+        digest of the event's own fields: HubSpot's eventId is not unique, so two events that
+        share the ids stay two, while a retry (same fields, a higher attemptNumber) is the same
+        event. None brings an item to triage: they start workflows only. A body of another
+        shape is a PayloadError naming the field."""
         return webhooks.parse(body)
 
     # --- plumbing ---

@@ -18,7 +18,8 @@ The body is a JSON array of up to 100 events (`eventId`, `subscriptionId`, `port
 `deal.propertyChange`, `attemptNumber` from 0, `objectId`, and for property changes
 `propertyName`/`propertyValue`). HubSpot says an `eventId` is not guaranteed unique and
 that an event may come more than once, so an event is known by portal, subscription and
-event id together; a retry carries the same three (and a higher `attemptNumber`).
+event id together with a digest of its own fields (type, object, time, property change); a
+retry carries the same (and a higher `attemptNumber`, which is left out of the key).
 
 Sources: developers.hubspot.com "Validating requests" (v3 section and its decoding table),
 "Webhooks API" (payload fields, batching); HubSpot/hubspot-api-python

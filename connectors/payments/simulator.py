@@ -712,6 +712,16 @@ class PaymentsState:
             self.events[eid] = event
             return copy.deepcopy(event)
 
+    def configure_webhook(self, **changes: str | None) -> dict[str, Any]:
+        """Where events are delivered (`url`, None for nowhere) and the endpoint's signing
+        secret (`secret`), as a Stripe webhook endpoint holds them; leaves out what is not given."""
+        with self._lock:
+            if "url" in changes:
+                self.webhook["url"] = changes["url"]
+            if changes.get("secret"):
+                self.webhook["secret"] = changes["secret"]
+            return dict(self.webhook)
+
     # reads
 
     def _get(self, table: dict[str, dict[str, Any]], kind: str, object_id: str) -> dict[str, Any]:
@@ -1143,13 +1153,7 @@ async def set_webhook(request: Request) -> Any:
     secret = data.get("secret")
     if secret is not None and not (isinstance(secret, str) and secret):
         raise StripeAPIError(400, "secret must be a non-empty string", param="secret")
-    state = _state(request)
-    with state._lock:
-        if "url" in data:
-            state.webhook["url"] = url
-        if secret:
-            state.webhook["secret"] = secret
-        return dict(state.webhook)
+    return _state(request).configure_webhook(**data)
 
 
 @control_router.post("/_emit/dispute_created")

@@ -9,6 +9,8 @@ a local receiver are covered, as are 429s with Retry-After and the tool schemas.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -541,6 +543,11 @@ async def test_dispute_webhook_is_delivered_signed(
     (body, headers) = received[0]
     assert len(received) == 1
     assert headers["content-type"].startswith("application/json")
+    # Signed exactly as Stripe signs, worked out here without our webhooks module (stripe-python
+    # `stripe/_webhook.py`, WebhookSignature.generate_signature_header): the send time, and the
+    # hex HMAC-SHA256 of "<time>.<body>" under the endpoint's secret, as that secret's text.
+    v1 = hmac.new(SECRET.encode(), f"{NOW}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers["stripe-signature"] == f"t={NOW},v1={v1}"
     event = webhooks.verify(body, headers["stripe-signature"], SECRET, now=NOW + 5)
     assert event["object"] == "event" and event["type"] == "charge.dispute.created"
     assert event["id"] == emitted.json()["event"]["id"] and event["api_version"]

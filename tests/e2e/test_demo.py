@@ -108,3 +108,59 @@ def test_demo_seeds_the_queue_and_metrics(demo: tuple[str, str]) -> None:
     for name in sorted(names):  # every shipped system answers on the demo's own port
         r = api.post(f"/api/v1/connections/{name}/test")
         assert r.status_code == 200 and r.json()["health"] == "ok", (name, r.json())
+
+
+DISPUTE_SENTENCE = "When a dispute opens in payments, open a ticket and post in #billing"
+
+
+def test_a_dispute_opened_in_payments_runs_the_active_workflow(demo: tuple[str, str]) -> None:
+    """The headline workflow end to end: the payments simulator delivers its signed
+    `charge.dispute.created` to the demo itself, which starts the active workflow's run."""
+    base, token = demo
+    admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    made = admin.post("/api/v1/tokens", json={"name": "second-approver", "role": "approver"})
+    assert made.status_code == 201, made.text
+    approver = httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {made.json()['token']}"}, timeout=60
+    )
+
+    r = admin.post("/api/v1/workflows", json={"request": DISPUTE_SENTENCE})
+    assert r.status_code == 201, r.text
+    draft = r.json()
+    assert draft["problems"] == [] and draft["spec"]["trigger"] == {
+        "connection": "payments",
+        "event": "charge.dispute.created",
+    }
+    r = approver.post(f"/api/v1/workflows/{draft['id']}/activate")
+    assert r.status_code == 200 and r.json()["status"] == "active", r.text
+
+    # the card issuer opens a dispute: Stripe sends the event, signed, to the demo's webhook
+    emitted = httpx.post(f"{base}/sim/payments/_emit/dispute_created", json={}, timeout=60)
+    assert emitted.status_code == 200, emitted.text
+    event, delivery = emitted.json()["event"], emitted.json()["delivery"]
+    assert delivery == {
+        "event": event["id"],
+        "type": "charge.dispute.created",
+        "url": f"{base}/api/v1/webhooks/payments",
+        "status": 202,
+    }
+    dispute = event["data"]["object"]["id"]
+
+    [listed] = wait_for(
+        "the workflow's run",
+        lambda: admin.get(f"/api/v1/workflows/{draft['id']}").json()["last_runs"],
+        timeout=30,
+    )
+    run = wait_for(
+        "the run to propose its first write",
+        lambda: (
+            (v := admin.get(f"/api/v1/runs/{listed['id']}").json())["status"]
+            in ("waiting_approval", "failed", "succeeded")
+            and v
+        ),
+    )
+    assert run["status"] == "waiting_approval", run.get("error")
+    assert run["kind"] == "workflow" and run["input"]["event"]["event"]["id"] == dispute
+    [ticket] = [a for a in run["actions"] if a["status"] == "pending"]
+    assert ticket["connection"] == "helpdesk" and ticket["operation"] == "create_ticket"
+    assert dispute in str(ticket["arguments"])

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from starlette.routing import Mount, Router
 
-from app.demo import DEMO_SHOP_WEBHOOK_SECRET, ensure_connections, wire_webhooks
+from app.demo import DEMO_PAYMENTS_WEBHOOK_SECRET, ensure_connections, wire_webhooks
 from app.llm.base import Model
 from app.main import Container
 from app.services.auth import create_token
@@ -86,7 +86,7 @@ class Systems:
                 },
             }
         ).encode()
-        return body, {"Stripe-Signature": stripe.sign(body, "whsec_test", int(time.time()))}
+        return body, {"Stripe-Signature": stripe.sign(body, DEMO_PAYMENTS_WEBHOOK_SECRET, int(time.time()))}
 
     def tokens(self, *people: tuple[str, str]) -> dict[str, dict[str, str]]:
         return {
@@ -104,10 +104,6 @@ def systems(db_url: str, data_dir: Path, model: Model | None = None, **extra: An
         c.db.upgrade()
         ensure_connections(c, server.url)
         wire_webhooks(c, sims, server.url)
-        from app.services.webhook_secrets import set_webhook_secret
-
-        set_webhook_secret(c.db, c.box, "payments", "whsec_test", "test")
-        assert DEMO_SHOP_WEBHOOK_SECRET
         try:
             yield Systems(c, sims, server.url)
         finally:
