@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.report import Options, Section, render
 
-SECTIONS: list[str] = ["cost", "throughput", "tokens", "api", "observability"]
+SECTIONS: list[str] = ["machine", "cost", "throughput", "tokens", "api", "observability"]
 
 
 def main(argv: list[str] | None = None) -> int:
