@@ -22,7 +22,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from app.agent.lease import CutOff, Lease
+from app.agent.lease import CutOff, Lease, NotSent
 from app.agent.offload import Offloader, to_thread
 from app.agent.policy import Policy, merge_facts, new_facts, observe
 from app.agent.ports import (
@@ -610,11 +610,13 @@ class RunContext:
 
         The write is bound to the lease (app/agent/lease.py): `start_execution` renews it in
         the same commit, and the request goes out only while enough of that renewal is left, by
-        this worker's clock, from before it asked. Otherwise nothing is sent (NotSent); a call
-        still unanswered when the lease runs out is cancelled (CutOff). Either way the action
-        stays executing and the run goes back to the queue; whoever resumes it looks for an
-        earlier write first. So no worker sends, or waits on, a write once another may have
-        taken the run over, but for the window lease.py describes.
+        this worker's clock, from before it asked. Otherwise nothing is sent (NotSent): the
+        attempt is taken back, fenced by the lease, and the write waits, approved, for the next
+        pass, which sends it as any approved write (if the lease is gone, the action is left
+        executing). A call still unanswered when the lease runs out is cancelled (CutOff): the
+        action stays executing, and whoever resumes it looks for an earlier write first. Either
+        way the run goes back to the queue. So no worker sends, or waits on, a write once another
+        may have taken the run over, but for the window lease.py describes.
         """
         await self.flush()  # everything before the write is committed before it starts
         started = self.lease.renewing()
@@ -639,6 +641,13 @@ class RunContext:
         try:
             with first_attempt() if fresh else contextlib.nullcontext():
                 outcome = await self._invoke(tool, action.arguments, action.id)
+        except NotSent as exc:
+            # Nothing went out: the check comes before the request. Taken back to approved, the
+            # write is not mistaken next pass for one whose outcome is unknown (which a system that
+            # cannot deduplicate would leave to a person). Fenced: a worker that lost the run
+            # changes nothing (LeaseLost) and the action stays executing for whoever holds it now.
+            await self.io(self.store.return_unsent, action.id, self.owner, reason=str(exc))
+            raise
         except CutOff as exc:
             if action.attempts < WRITE_ATTEMPTS:
                 raise  # stays executing; the next pass resumes it and looks first
