@@ -177,7 +177,9 @@ class Effects:
     reversible: a person can undo it in the system (a tag, a priority); False for money
     movements, sent messages, posted entries and anything not declared.
     final: a submission that cannot be withdrawn once made; a string names the boolean
-    argument that makes it final (Stripe's dispute evidence `submit`)."""
+    argument that makes it final (Stripe's dispute evidence `submit`).
+    payee: the write creates or changes a payee (a vendor in the ERP's master data), and so
+    where money is paid; names the argument holding the bank account (IBAN) it sets."""
 
     money: Money | None = None
     message: Message | None = None
@@ -185,6 +187,7 @@ class Effects:
     final: bool | str = False
     # What the `final` argument is when left out (Stripe's `submit` defaults to true).
     final_default: bool = False
+    payee: str | None = None
 
     def is_final(self, arguments: dict[str, Any]) -> bool:
         if isinstance(self.final, str):
@@ -211,6 +214,8 @@ class Effects:
             if audience == "public" and not self.is_public_message(arguments):
                 audience = "internal"
             out["message"] = {"audience": audience}
+        if self.payee is not None:
+            out["payee"] = {"account": arguments.get(self.payee)}
         return out
 
 
@@ -299,11 +304,12 @@ def operation(
     message: Message | None = None,
     reversible: bool = False,
     final: bool | str = False,
+    payee: str | None = None,
     tags: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Mark a connector method as a tool. The docstring's first paragraph describes it.
 
-    A write declares what it does (money, message, reversible, final); an undeclared
+    A write declares what it does (money, message, reversible, final, payee); an undeclared
     write counts as irreversible, so the gate errs on the side of asking."""
 
     def decorate(fn: F) -> F:
@@ -324,6 +330,7 @@ def operation(
                 reversible=reversible,
                 final=final,
                 final_default=_default_of(fn, final) if isinstance(final, str) else False,
+                payee=payee,
             )
             if effect == "write"
             else READ_EFFECTS,

@@ -195,13 +195,16 @@ class RunContext:
 
         A run that is a request (a chat turn, an MCP call, a refund record) is its creator's for
         every write. An item a person posted by hand (through the API, the CLI or the web UI) is
-        that person's request for the writes that commit the company for good: those that move
-        money (a refund) or may be a final submission (a ledger entry, a dispute's evidence, a
-        fulfilment). The poster wrote the text the agent proposes them from, so approving them
-        would be asking for money or a booking and granting it oneself, which is what four eyes
-        (segregation of duties) exists to stop; and the gate already never treats those writes
-        as low risk. Judged on what the tool declares, not on these arguments, so an edit that
-        turns a draft into a submission cannot slip past.
+        that person's request for the writes that commit the company: those that move money (a
+        refund), may be a final submission (a ledger entry, a dispute's evidence, a fulfilment),
+        or create or change a payee and so where money is paid (a vendor with its bank account:
+        the classic vendor-master fraud is to add a payee with one's own account and then get it
+        paid). The poster wrote the text the agent
+        proposes them from, so approving them would be asking for money, a booking or a payee
+        and granting it oneself, which is what four eyes (segregation of duties) exists to stop;
+        and the gate never treats those writes as low risk. Judged on what the tool declares (its
+        money, final and payee effects), not on these arguments, so an edit that turns a draft
+        into a submission, or adds a bank account, cannot slip past.
 
         The item's other writes (a reply, tags, priority, a tracker issue) stay approvable by
         whoever posted it, as for an item a system delivered: they are reversible or routine, the
@@ -213,7 +216,8 @@ class RunContext:
         if self.requested_by is not None:
             return self.requested_by
         does = tool.does
-        if self.posted_by is not None and (does.money is not None or bool(does.final)):
+        commits = does.money is not None or bool(does.final) or does.payee is not None
+        if self.posted_by is not None and commits:
             return self.posted_by
         return None
 
