@@ -98,7 +98,9 @@ class Money:
     """The write moves money. Names the arguments that carry it, so the gate never guesses.
 
     `amount` holds minor units; when the argument is left out the write moves the whole
-    of what `source` has left (Stripe refunds a charge in full without an amount).
+    of what `source` has left (Stripe refunds a charge in full without an amount). None:
+    no argument says how much, the system prices the write when it makes it (a carrier's
+    postage for a label), so the amount is unknown until then.
     `source` names the argument saying where the money comes from (a charge id).
 
     `lines` names an argument holding a list of lines (a journal entry's); the amount is
@@ -106,7 +108,7 @@ class Money:
     missing or malformed list leaves the amount unknown. `major_units`: the amounts are
     written in major units with two decimals (12.34), not minor units (1234)."""
 
-    amount: str = "amount"
+    amount: str | None = "amount"
     currency: str | None = "currency"
     source: str | None = None
     lines: str | None = None
@@ -118,6 +120,8 @@ class Money:
         number (text, a boolean, NaN, infinity), a negative one, or lines that are not a
         list of objects. Computed with Decimal from each value's shortest repr, so 0.1 + 0.2
         major units are exactly 30 minor units; a fraction of a minor unit rounds up."""
+        if self.amount is None:
+            return None
         if self.lines is None:
             return self._minor(arguments.get(self.amount))
         lines = arguments.get(self.lines)

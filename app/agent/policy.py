@@ -247,7 +247,7 @@ class Policy:
                     "as a finite number of at least 0",
                 )
                 amount = UNBOUNDED
-            elif (stated := arguments.get(money.amount)) is not None:
+            elif money.amount is not None and (stated := arguments.get(money.amount)) is not None:
                 flag(
                     "high",
                     f"moves money, but its {money.amount} {_short(stated)} is not a finite number of at least 0",
@@ -274,7 +274,13 @@ class Policy:
                 self._owner(str(source_id), charge, facts, flag)
         elif money is not None and amount is None:
             amount = UNBOUNDED
-            flag("high", "moves money without saying how much")
+            if money.amount is None:
+                flag(
+                    "high",
+                    "moves money that the system prices only when the write is made: how much is unknown",
+                )
+            else:
+                flag("high", "moves money without saying how much")
         record_amount = facts.get("record_amount")
         if amount is not None and record_amount is not None and amount > int(record_amount):
             shown = "an unknown amount" if amount == UNBOUNDED else f"amount {amount}"

@@ -195,11 +195,11 @@ class RunContext:
 
         A run that is a request (a chat turn, an MCP call, a refund record) is its creator's for
         every write. An item a person posted by hand (through the API, the CLI or the web UI) is
-        that person's request for the writes that commit the company: those that move money (a
-        refund), may be a final submission (a ledger entry, a dispute's evidence, a fulfilment),
-        or create or change a payee and so where money is paid (a vendor with its bank account:
-        the classic vendor-master fraud is to add a payee with one's own account and then get it
-        paid). The poster wrote the text the agent
+        that person's request for the writes that commit the company: those that move or spend
+        money (a refund, a shipping label's postage), may be a final submission (a ledger entry,
+        a dispute's evidence, a fulfilment), or create or change a payee and so where money is
+        paid (a vendor with its bank account: the classic vendor-master fraud is to add a payee
+        with one's own account and then get it paid). The poster wrote the text the agent
         proposes them from, so approving them would be asking for money, a booking or a payee
         and granting it oneself, which is what four eyes (segregation of duties) exists to stop;
         and the gate never treats those writes as low risk. Judged on what the tool declares (its

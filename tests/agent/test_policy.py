@@ -195,7 +195,10 @@ def test_shipped_writes_declare_what_they_do() -> None:
     assert sorted(n for n, e in declared.items() if e.money is not None) == [
         "erp__post_journal_entry",
         "payments__create_refund",
+        "warehouse__buy_label",
     ]
+    postage = declared["warehouse__buy_label"].money
+    assert postage is not None and postage.amount is None  # priced by ShipStation when bought
     assert {n: e.payee for n, e in declared.items() if e.payee is not None} == {"erp__create_vendor": "iban"}
     assert declared["helpdesk__update_ticket"].reversible
     reply = declared["helpdesk__add_comment"].message
@@ -210,6 +213,7 @@ def test_shipped_writes_declare_what_they_do() -> None:
         "payments__create_refund",
         "payments__submit_dispute_evidence",
         "tracker__add_comment",
+        "warehouse__buy_label",
     ]
 
 
