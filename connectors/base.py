@@ -98,7 +98,9 @@ class Money:
     """The write moves money. Names the arguments that carry it, so the gate never guesses.
 
     `amount` holds minor units; when the argument is left out the write moves the whole
-    of what `source` has left (Stripe refunds a charge in full without an amount).
+    of what `source` has left (Stripe refunds a charge in full without an amount). None:
+    no argument says how much, the system prices the write when it makes it (a carrier's
+    postage for a label), so the amount is unknown until then.
     `source` names the argument saying where the money comes from (a charge id).
 
     `lines` names an argument holding a list of lines (a journal entry's); the amount is
@@ -106,7 +108,7 @@ class Money:
     missing or malformed list leaves the amount unknown. `major_units`: the amounts are
     written in major units with two decimals (12.34), not minor units (1234)."""
 
-    amount: str = "amount"
+    amount: str | None = "amount"
     currency: str | None = "currency"
     source: str | None = None
     lines: str | None = None
@@ -118,6 +120,8 @@ class Money:
         number (text, a boolean, NaN, infinity), a negative one, or lines that are not a
         list of objects. Computed with Decimal from each value's shortest repr, so 0.1 + 0.2
         major units are exactly 30 minor units; a fraction of a minor unit rounds up."""
+        if self.amount is None:
+            return None
         if self.lines is None:
             return self._minor(arguments.get(self.amount))
         lines = arguments.get(self.lines)
@@ -177,7 +181,9 @@ class Effects:
     reversible: a person can undo it in the system (a tag, a priority); False for money
     movements, sent messages, posted entries and anything not declared.
     final: a submission that cannot be withdrawn once made; a string names the boolean
-    argument that makes it final (Stripe's dispute evidence `submit`)."""
+    argument that makes it final (Stripe's dispute evidence `submit`).
+    payee: the write creates or changes a payee (a vendor in the ERP's master data), and so
+    where money is paid; names the argument holding the bank account (IBAN) it sets."""
 
     money: Money | None = None
     message: Message | None = None
@@ -185,6 +191,7 @@ class Effects:
     final: bool | str = False
     # What the `final` argument is when left out (Stripe's `submit` defaults to true).
     final_default: bool = False
+    payee: str | None = None
 
     def is_final(self, arguments: dict[str, Any]) -> bool:
         if isinstance(self.final, str):
@@ -211,6 +218,8 @@ class Effects:
             if audience == "public" and not self.is_public_message(arguments):
                 audience = "internal"
             out["message"] = {"audience": audience}
+        if self.payee is not None:
+            out["payee"] = {"account": arguments.get(self.payee)}
         return out
 
 
@@ -299,11 +308,12 @@ def operation(
     message: Message | None = None,
     reversible: bool = False,
     final: bool | str = False,
+    payee: str | None = None,
     tags: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Mark a connector method as a tool. The docstring's first paragraph describes it.
 
-    A write declares what it does (money, message, reversible, final); an undeclared
+    A write declares what it does (money, message, reversible, final, payee); an undeclared
     write counts as irreversible, so the gate errs on the side of asking."""
 
     def decorate(fn: F) -> F:
@@ -324,6 +334,7 @@ def operation(
                 reversible=reversible,
                 final=final,
                 final_default=_default_of(fn, final) if isinstance(final, str) else False,
+                payee=payee,
             )
             if effect == "write"
             else READ_EFFECTS,

@@ -11,7 +11,8 @@ and made it too. So an approved write is bound to the lease on this side as well
   then + `seconds` - `margin`, the margin covering skew between its clock and the clocks of
   the workers that compare the expiry with their `utcnow()` (and a step of its wall clock).
 - The request goes out only while at least `margin` of that deadline is left (`send_by`).
-  Checked just before the connector is called; otherwise nothing is sent (`NotSent`).
+  Checked just before the connector is called; otherwise nothing is sent (`NotSent`), and the
+  action goes back to approved (fenced by the lease), to be sent on the next pass.
 - Once sent, the worker waits for the answer only while its heartbeat keeps the lease: the
   call runs under a timeout that each renewal moves and a lost lease ends (`held`). A call
   still unanswered at the deadline is cancelled (`CutOff`): its outcome is unknown, the action
@@ -51,9 +52,10 @@ MARGIN_SHARE = 0.2
 
 
 class NotSent(Transient):
-    """A write was not sent: too little of the lease was left. Nothing went out from here, but
-    the action stays executing (another worker may hold the run), so it is resumed with the
-    look-up for an earlier write."""
+    """A write was not sent: too little of the lease was left. Nothing went out, so the run puts
+    the action back to approved (`RunStore.return_unsent`, fenced by the lease) and the next pass
+    sends it as any approved write. If the lease is gone by then, the action stays executing
+    (another worker may hold the run) and is resumed with the look-up for an earlier write."""
 
 
 class CutOff(Transient):
@@ -98,8 +100,8 @@ class Lease:
         if left < self.margin:
             raise NotSent(
                 f"{what} was not sent: {max(left, 0.0):.1f}s of the lease was left, less than the "
-                f"{self.margin:.1f}s a write needs (the worker stalled); the next pass looks for "
-                "an earlier write before writing"
+                f"{self.margin:.1f}s a write needs (the worker stalled); it waits, approved, for "
+                "the next pass"
             )
 
     @asynccontextmanager

@@ -285,6 +285,18 @@ class MemoryRunStore:
                 self._audit(owner, "action.failed", "action", action_id, {"error": error})
             return copy.deepcopy(action)
 
+    def return_unsent(self, action_id: str, owner: str, *, reason: str) -> ActionRecord:
+        with self._lock:
+            action = self._fenced_action(action_id, owner)
+            if action.status == "executing":
+                attempt = action.attempts
+                action.status = "approved"
+                action.attempts = max(attempt - 1, 0)
+                self._audit(
+                    owner, "action.not_sent", "action", action_id, {"attempt": attempt, "reason": reason}
+                )
+            return copy.deepcopy(action)
+
     def requeue(self, run_id: str, owner: str, *, error: str, delay: float) -> None:
         with self._lock:
             run = self._locked(run_id, owner)

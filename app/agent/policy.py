@@ -210,6 +210,8 @@ class Policy:
             flag("medium", "moves money, which cannot be undone")
         if does.is_final(arguments):
             flag("medium", "a final submission: it cannot be changed or withdrawn once made")
+        if does.payee is not None:
+            flag("medium", "creates or changes a payee: where money is paid from now on")
         self._message(tool, arguments, facts, flag)
         known = {e.lower() for e in facts.get("emails", [])}
         requester = (facts.get("requester_email") or "").lower()
@@ -224,7 +226,7 @@ class Policy:
             flag("high", f"acts on ticket {target}, but this run is about ticket {ticket_id}")
 
         amount = self._amount(tool, arguments, facts, flag)
-        self._payee(arguments, facts, flag)
+        self._payee(tool, arguments, facts, flag)
         pipeline_findings(tool, arguments, facts, flag)
         return risk, reasons, amount
 
@@ -245,7 +247,7 @@ class Policy:
                     "as a finite number of at least 0",
                 )
                 amount = UNBOUNDED
-            elif (stated := arguments.get(money.amount)) is not None:
+            elif money.amount is not None and (stated := arguments.get(money.amount)) is not None:
                 flag(
                     "high",
                     f"moves money, but its {money.amount} {_short(stated)} is not a finite number of at least 0",
@@ -272,7 +274,13 @@ class Policy:
                 self._owner(str(source_id), charge, facts, flag)
         elif money is not None and amount is None:
             amount = UNBOUNDED
-            flag("high", "moves money without saying how much")
+            if money.amount is None:
+                flag(
+                    "high",
+                    "moves money that the system prices only when the write is made: how much is unknown",
+                )
+            else:
+                flag("high", "moves money without saying how much")
         record_amount = facts.get("record_amount")
         if amount is not None and record_amount is not None and amount > int(record_amount):
             shown = "an unknown amount" if amount == UNBOUNDED else f"amount {amount}"
@@ -310,15 +318,18 @@ class Policy:
             else:
                 flag("medium", f"the owner of charge {charge_id} was not matched to the requester")
 
-    def _payee(self, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
+    def _payee(self, tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
+        """Accounts in the arguments (the one a payee write declares, IBANs anywhere) that no
+        vendor record read in this run holds."""
         vendors = facts.get("vendors", {})
         known_ibans = {v.get("iban") for v in vendors.values() if v.get("iban")}
         untrusted = " ".join(facts.get("untrusted_text", []))
         untrusted_ibans = {_norm_iban(m) for m in _IBAN.findall(untrusted.upper())}
-        candidates = [str(v) for k, v in _walk_items(arguments) if k.lower() in PAYEE_KEYS and v]
+        declared = tool.does.payee
+        candidates = [str(arguments[declared])] if declared and arguments.get(declared) else []
+        candidates += [str(v) for k, v in _walk_items(arguments) if k.lower() in PAYEE_KEYS and v]
         candidates += [m for text in strings(arguments) for m in _IBAN.findall(text.upper())]
-        for raw in candidates:
-            value = _norm_iban(raw)
+        for value in dict.fromkeys(_norm_iban(raw) for raw in candidates):
             if not _IBAN.fullmatch(value) and not any(c.isdigit() for c in value):
                 continue
             if value not in known_ibans:

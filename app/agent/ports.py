@@ -201,6 +201,15 @@ class RunStore(Protocol):
         """An approved write the run can no longer reach: failed, for a person to retry or dismiss."""
         ...
 
+    def return_unsent(self, action_id: str, owner: str, *, reason: str) -> ActionRecord:
+        """executing → approved, the attempt taken back: the write was never sent (too little of
+        the lease was left to send it, app/agent/lease.py), so the next pass sends it as any
+        approved write rather than as one whose outcome is unknown. Audited with `reason`.
+        Fenced by the lease like every write: LeaseLost when another worker may hold the run,
+        and the action stays executing (the safe side). An action that is not executing is
+        returned as it is."""
+        ...
+
     def requeue(self, run_id: str, owner: str, *, error: str, delay: float) -> None:
         """Back to the queue after a passing fault, not to be claimed for `delay` seconds."""
         ...

@@ -22,7 +22,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from app.agent.lease import CutOff, Lease
+from app.agent.lease import CutOff, Lease, NotSent
 from app.agent.offload import Offloader, to_thread
 from app.agent.policy import Policy, merge_facts, new_facts, observe
 from app.agent.ports import (
@@ -195,13 +195,16 @@ class RunContext:
 
         A run that is a request (a chat turn, an MCP call, a refund record) is its creator's for
         every write. An item a person posted by hand (through the API, the CLI or the web UI) is
-        that person's request for the writes that commit the company for good: those that move
-        money (a refund) or may be a final submission (a ledger entry, a dispute's evidence, a
-        fulfilment). The poster wrote the text the agent proposes them from, so approving them
-        would be asking for money or a booking and granting it oneself, which is what four eyes
-        (segregation of duties) exists to stop; and the gate already never treats those writes
-        as low risk. Judged on what the tool declares, not on these arguments, so an edit that
-        turns a draft into a submission cannot slip past.
+        that person's request for the writes that commit the company: those that move or spend
+        money (a refund, a shipping label's postage), may be a final submission (a ledger entry,
+        a dispute's evidence, a fulfilment), or create or change a payee and so where money is
+        paid (a vendor with its bank account: the classic vendor-master fraud is to add a payee
+        with one's own account and then get it paid). The poster wrote the text the agent
+        proposes them from, so approving them would be asking for money, a booking or a payee
+        and granting it oneself, which is what four eyes (segregation of duties) exists to stop;
+        and the gate never treats those writes as low risk. Judged on what the tool declares (its
+        money, final and payee effects), not on these arguments, so an edit that turns a draft
+        into a submission, or adds a bank account, cannot slip past.
 
         The item's other writes (a reply, tags, priority, a tracker issue) stay approvable by
         whoever posted it, as for an item a system delivered: they are reversible or routine, the
@@ -213,7 +216,8 @@ class RunContext:
         if self.requested_by is not None:
             return self.requested_by
         does = tool.does
-        if self.posted_by is not None and (does.money is not None or bool(does.final)):
+        commits = does.money is not None or bool(does.final) or does.payee is not None
+        if self.posted_by is not None and commits:
             return self.posted_by
         return None
 
@@ -610,11 +614,13 @@ class RunContext:
 
         The write is bound to the lease (app/agent/lease.py): `start_execution` renews it in
         the same commit, and the request goes out only while enough of that renewal is left, by
-        this worker's clock, from before it asked. Otherwise nothing is sent (NotSent); a call
-        still unanswered when the lease runs out is cancelled (CutOff). Either way the action
-        stays executing and the run goes back to the queue; whoever resumes it looks for an
-        earlier write first. So no worker sends, or waits on, a write once another may have
-        taken the run over, but for the window lease.py describes.
+        this worker's clock, from before it asked. Otherwise nothing is sent (NotSent): the
+        attempt is taken back, fenced by the lease, and the write waits, approved, for the next
+        pass, which sends it as any approved write (if the lease is gone, the action is left
+        executing). A call still unanswered when the lease runs out is cancelled (CutOff): the
+        action stays executing, and whoever resumes it looks for an earlier write first. Either
+        way the run goes back to the queue. So no worker sends, or waits on, a write once another
+        may have taken the run over, but for the window lease.py describes.
         """
         await self.flush()  # everything before the write is committed before it starts
         started = self.lease.renewing()
@@ -639,6 +645,13 @@ class RunContext:
         try:
             with first_attempt() if fresh else contextlib.nullcontext():
                 outcome = await self._invoke(tool, action.arguments, action.id)
+        except NotSent as exc:
+            # Nothing went out: the check comes before the request. Taken back to approved, the
+            # write is not mistaken next pass for one whose outcome is unknown (which a system that
+            # cannot deduplicate would leave to a person). Fenced: a worker that lost the run
+            # changes nothing (LeaseLost) and the action stays executing for whoever holds it now.
+            await self.io(self.store.return_unsent, action.id, self.owner, reason=str(exc))
+            raise
         except CutOff as exc:
             if action.attempts < WRITE_ATTEMPTS:
                 raise  # stays executing; the next pass resumes it and looks first

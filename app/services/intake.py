@@ -23,8 +23,8 @@ from tools.base import Catalogue
 
 # Items that are themselves a person's request for a write. Any other ticket, record or event
 # asks for nothing by itself, so whoever submitted it may approve what the agent proposes,
-# except that a person who posted it (BY_PERSON below) asked for its money movements and final
-# submissions; the gate applies four eyes to every other run (see RunContext).
+# except that a person who posted it (BY_PERSON below) asked for its money movements, final
+# submissions and new payees; the gate applies four eyes to every other run (see RunContext).
 REQUESTS = frozenset({("record", "refund")})
 
 

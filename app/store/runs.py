@@ -388,6 +388,24 @@ class SqlRunStore:
             audit(s, owner, "action.failed", "action", action.id, {"tool": action.tool, "error": error})
             return record
 
+    def return_unsent(self, action_id: str, owner: str, *, reason: str) -> ActionRecord:
+        with self.db.transaction() as s:
+            action = self._action(s, action_id)
+            self._fence(s, action.run_id, owner)
+            if action.status != "executing":
+                return action_record(action)
+            attempt = action.attempts or 0
+            record = self._set_action(s, action, status="approved", attempts=max(attempt - 1, 0))
+            audit(
+                s,
+                owner,
+                "action.not_sent",
+                "action",
+                action.id,
+                {"tool": action.tool, "attempt": attempt, "reason": reason},
+            )
+            return record
+
     def requeue(self, run_id: str, owner: str, *, error: str, delay: float) -> None:
         with self.db.transaction() as s:
             self._fence(

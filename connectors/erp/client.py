@@ -406,7 +406,9 @@ class ERPConnector(Connector):
         found = await self._call("ListJournalEntries", **kwargs)
         return found if isinstance(found, list) else []
 
-    @operation(effect="write", idempotency="key")
+    # A new payee, with the bank account payments to it will go to (`payee`: the gate then keeps
+    # whoever posted the invoice from approving it, and never rates it low).
+    @operation(effect="write", idempotency="key", payee="iban")
     async def create_vendor(
         self,
         name: Annotated[str, Field(min_length=2, max_length=200)],

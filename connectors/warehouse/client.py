@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import Connector, ConnectorError, about, operation, tried_before
+from connectors.base import Connector, ConnectorError, Money, about, operation, tried_before
 from connectors.warehouse import webhooks
 from connectors.webhooks import WebhookEvent
 
@@ -153,7 +153,9 @@ class WarehouseConnector(Connector):
         await self._json("PUT", f"/v2/shipments/{shipment_id}/cancel", what=f"shipment {shipment_id}")
         return {"shipment_id": shipment_id, "cancelled": True, "deduplicated": False}
 
-    @operation(effect="write", idempotency="check", reversible=False)
+    # Postage is spent: money, whose amount no argument states. ShipStation prices the label
+    # when it is bought (its `shipment_cost`); a shipment carries no price before that.
+    @operation(effect="write", idempotency="check", reversible=False, money=Money(amount=None, currency=None))
     async def buy_label(self, shipment_id: str) -> dict[str, Any]:
         """Buy the shipping label for a shipment: the carrier's tracking number. Costs postage."""
         current = await self.get_shipment(shipment_id)

@@ -195,7 +195,11 @@ def test_shipped_writes_declare_what_they_do() -> None:
     assert sorted(n for n, e in declared.items() if e.money is not None) == [
         "erp__post_journal_entry",
         "payments__create_refund",
+        "warehouse__buy_label",
     ]
+    postage = declared["warehouse__buy_label"].money
+    assert postage is not None and postage.amount is None  # priced by ShipStation when bought
+    assert {n: e.payee for n, e in declared.items() if e.payee is not None} == {"erp__create_vendor": "iban"}
     assert declared["helpdesk__update_ticket"].reversible
     reply = declared["helpdesk__add_comment"].message
     assert reply is not None and reply.audience == "public"
@@ -209,6 +213,26 @@ def test_shipped_writes_declare_what_they_do() -> None:
         "payments__create_refund",
         "payments__submit_dispute_evidence",
         "tracker__add_comment",
+        "warehouse__buy_label",
+    ]
+
+
+def test_a_new_payee_is_never_low_even_with_an_account_the_run_has_read() -> None:
+    """A write that declares it sets where money is paid (`payee`) is looked at whatever the
+    account; an account no vendor record read in this run holds makes it high, said once."""
+    vendor = tool("erp__create_vendor")
+    facts = new_facts()
+    merge_facts(facts, {"vendors": {"V1002": {"name": "Fabrikam", "iban": "DE89370400440532013000"}}})
+    new = {"name": "Fabrikam Services", "currency": "EUR"}
+    known = Policy().decide(vendor, {**new, "iban": "DE89 3704 0044 0532 0130 00"}, facts)
+    assert known.risk == "medium" and known.reasons == [
+        "creates or changes a payee: where money is paid from now on"
+    ]
+    assert Policy().decide(vendor, new, facts).risk == "medium"
+    unknown = Policy().decide(vendor, {**new, "iban": "DE44 5001 0517 5407 3249 31"}, facts)
+    assert unknown.risk == "high"
+    assert [r for r in unknown.reasons if "payee account" in r] == [
+        "payee account DE44500105175407324931 is not on any vendor record read in this run"
     ]
 
 

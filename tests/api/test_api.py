@@ -185,6 +185,55 @@ async def test_ticket_to_approval_to_write(api: Api) -> None:
     assert 'switchboard_actions{status="succeeded"} 1.0' in metrics.text
 
 
+async def test_a_payee_proposed_from_an_invoice_someone_posts_is_theirs(db_url: str, tmp_path: Path) -> None:
+    """A person who posts an invoice from a vendor the ERP does not know cannot approve the vendor
+    the agent proposes from it, with the bank account they typed in: creating a payee with one's
+    own account and then getting it paid is the classic vendor-master fraud (four eyes). A second
+    approver can, and the gate never rates a new payee low."""
+    from evals.wiring import demo_container
+
+    c, _ = demo_container(db_url, tmp_path)
+    alice = create_token(c.db, "alice", "approver")[1]
+    bob = create_token(c.db, "bob", "approver")[1]
+    invoice = {
+        "kind": "invoice",
+        "amount": "380.00",
+        "currency": "EUR",
+        "counterparty": "Sparkle Office Cleaning GmbH",
+        "description": "Office cleaning, November",
+        "invoice_number": "SOC-2211",
+        "date": "2026-11-28",
+        "iban": "DE44 5001 0517 5407 3249 31",
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(c)), base_url="http://sb"
+    ) as client:
+
+        async def post(path: str, token: str, **kw: Any) -> httpx.Response:
+            return await client.post(path, headers={"Authorization": f"Bearer {token}"}, **kw)
+
+        r = await post("/api/v1/records", alice, json=invoice)
+        assert r.status_code == 202
+        await c.orchestrator.drain("w")
+        run = (
+            await client.get(f"/api/v1/runs/{r.json()['run_id']}", headers={"Authorization": f"Bearer {bob}"})
+        ).json()
+        [vendor] = [a for a in run["actions"] if a["operation"] == "create_vendor"]
+        assert vendor["arguments"]["iban"] == invoice["iban"]
+
+        refused = await post(f"/api/v1/approvals/{vendor['id']}/approve", alice)
+        assert refused.status_code == 403 and "four eyes" in refused.json()["error"]
+        assert vendor["risk"] != "low" and vendor["effects"]["payee"] == {"account": invoice["iban"]}
+        approved = await post(f"/api/v1/approvals/{vendor['id']}/approve", bob)
+        assert approved.status_code == 200 and approved.json()["decided_by"] == "bob"
+        await c.orchestrator.drain("w")
+        done = (
+            await client.get(f"/api/v1/approvals/{vendor['id']}", headers={"Authorization": f"Bearer {bob}"})
+        ).json()
+    assert done["status"] == "succeeded" and done["requested_by"] == "alice"
+    await c.pool.aclose()
+
+
 async def test_connections_show_health_without_secrets(api: Api) -> None:
     r = await api.call("POST", "/api/v1/connections/helpdesk/test", role="operator")
     assert r.status_code == 200 and r.json()["health"] == "ok"

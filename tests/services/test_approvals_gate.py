@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -20,7 +21,11 @@ from app.services.views import run_view
 from app.store.db import Database
 from app.store.runs import SqlRunStore
 from app.store.tables import AuditEntry, Run
+from connectors.warehouse import simulator as warehouse_sim
+from connectors.warehouse.client import WarehouseConnector
 from tests.agent.fakes import FakeSystem
+from tools.base import Catalogue
+from tools.from_connector import tools_for
 
 APPROVER = Principal(name="pat", role="approver")
 
@@ -174,6 +179,52 @@ async def test_four_eyes_is_the_gates_default_not_a_pipelines_choice(db: Databas
     assert action["requested_by"] is None
     approved = approvals.approve(db, action["id"], APPROVER, lambda: FakeSystem().catalogue())
     assert approved["status"] == "approved"
+
+
+async def test_postage_for_an_item_someone_posted_is_theirs_to_ask_for_not_to_approve(db: Database) -> None:
+    """Buying a shipping label spends money (its operation declares it), so a person who posted
+    the item by hand cannot approve the label the agent proposes from it, as for a refund. ShipStation
+    prices the label only when it is bought: an amount the gate cannot bound, so it is never low
+    risk and needs two other approvers; then the label is bought once."""
+    sim = warehouse_sim.create_app()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim),
+        base_url="http://warehouse.sim",
+        headers={"API-Key": "TEST_key"},
+    )
+    warehouse = WarehouseConnector(client)
+    made = await warehouse.create_shipment(
+        "1099",
+        {
+            "name": "Raj Patel",
+            "address_line1": "88 E Santa Clara St",
+            "city_locality": "San Jose",
+            "state_province": "CA",
+            "postal_code": "95112",
+            "country_code": "US",
+        },
+        [{"sku": "NW-BLND-129", "quantity": 1}],
+    )
+    shipment_id = made["shipment"]["shipment_id"]
+    cat = Catalogue(tools_for("warehouse", warehouse))
+    model = ScriptedModel([tool_use("warehouse__buy_label", {"shipment_id": shipment_id}), text("bought")])
+    orch = Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: Policy(), {"test": loop_pipeline})
+    run_id = new_run(db, "ship order 1099", created_by="pat", delivered=True, posted_by="pat")
+    await orch.drain("w1")
+
+    [label] = approvals.list_actions(db, "pending")
+    assert label["run_id"] == run_id and label["requested_by"] == "pat"
+    with pytest.raises(Forbidden, match="four eyes"):
+        approvals.approve(db, label["id"], APPROVER, lambda: cat)
+    assert label["risk"] == "high" and label["effects"]["money"]["amount"] is None
+    assert any("how much is unknown" in r for r in label["reasons"])
+    approvals.approve(db, label["id"], Principal("lee", "approver"), lambda: cat)
+    approvals.approve(db, label["id"], Principal("kim", "approver"), lambda: cat)  # the second approver
+    await orch.drain("w2")
+    assert status(db, run_id) == "succeeded"
+    bought = [lb for lb in sim.state.warehouse.labels.values() if lb["shipment_id"] == shipment_id]
+    assert len(bought) == 1
+    await client.aclose()
 
 
 async def test_an_edit_whose_catalogue_reads_the_store_is_approved(

@@ -14,7 +14,7 @@ from app.agent.memory import MemoryRunStore
 from app.agent.ports import LeaseLost, NewAction, NewStep, RunStore
 from app.store.db import Database, normalize_url
 from app.store.runs import SqlRunStore, requeue_if_decided
-from app.store.tables import Action, Run
+from app.store.tables import Action, AuditEntry, Run
 from tests.conftest import PG_URL, _pg_schema_url
 
 
@@ -30,6 +30,10 @@ class Harness(Protocol):
     def action_status(self, action_id: str) -> str: ...
 
     def run_status(self, run_id: str) -> str: ...
+
+    def events(self, subject_id: str) -> list[tuple[str, str]]:
+        """(actor, event) of the audit entries about one subject, oldest first."""
+        ...
 
 
 class MemoryHarness:
@@ -51,6 +55,9 @@ class MemoryHarness:
 
     def run_status(self, run_id: str) -> str:
         return self.mem.status(run_id)
+
+    def events(self, subject_id: str) -> list[tuple[str, str]]:
+        return [(e["actor"], e["event"]) for e in self.mem.audit_log if e["subject_id"] == subject_id]
 
 
 class SqlHarness:
@@ -80,6 +87,15 @@ class SqlHarness:
     def run_status(self, run_id: str) -> str:
         with self.db.session() as s:
             return s.scalars(select(Run.status).where(Run.id == run_id)).one()
+
+    def events(self, subject_id: str) -> list[tuple[str, str]]:
+        with self.db.session() as s:
+            rows = s.execute(
+                select(AuditEntry.actor, AuditEntry.event)
+                .where(AuditEntry.subject_id == subject_id)
+                .order_by(AuditEntry.id)
+            )
+            return [(actor, event) for actor, event in rows]
 
 
 def _sql_database(kind: str, tmp_path: Any) -> Iterator[Database]:
@@ -303,6 +319,42 @@ def test_execution_attempts_are_counted_and_resumed(h: Harness) -> None:
     with pytest.raises(LeaseLost):
         h.store.start_execution(a, "w1")  # never twice
     assert h.store.load(run_id).actions[0].status == "succeeded"
+
+
+def test_a_write_that_was_not_sent_goes_back_to_approved(h: Harness) -> None:
+    """Too little of the lease was left to send it (app/agent/lease.py): nothing went out, so the
+    attempt is taken back, audited, and the next one is a first attempt, not a resumed one."""
+    run_id, [a] = parked(h)
+    h.decide(a, "approved")
+    assert h.store.claim("w1", 30) == run_id
+    h.store.start_execution(a, "w1")
+    with pytest.raises(LeaseLost):
+        h.store.return_unsent(a, "w2", reason="not its run")
+    back = h.store.return_unsent(a, "w1", reason="0.0s of the lease was left")
+    assert (back.status, back.attempts) == ("approved", 0) and h.action_status(a) == "approved"
+    assert h.events(a)[-2:] == [("w1", "action.executing"), ("w1", "action.not_sent")]
+    again = h.store.start_execution(a, "w1")
+    assert (again.status, again.attempts, again.resumed) == ("executing", 1, False)
+    h.store.finish_execution(a, "w1", status="succeeded", result={}, error=None, step=step())
+    late = h.store.return_unsent(a, "w1", reason="late")  # only an executing write is taken back
+    assert (late.status, late.attempts) == ("succeeded", 1)
+
+
+def test_a_write_not_sent_after_the_run_was_taken_over_stays_executing(h: Harness) -> None:
+    """The worker that did not send it lost the run meanwhile: the store refuses to take the
+    attempt back, and whoever holds the run now resumes the write as one whose outcome is unknown."""
+    run_id, [a] = parked(h)
+    h.decide(a, "approved")
+    assert h.store.claim("w1", 30) == run_id
+    h.store.start_execution(a, "w1")
+    assert h.store.renew_lease(run_id, "w1", -1)  # w1 stalls: its lease lapses
+    assert h.store.claim("w2", 30) == run_id
+    with pytest.raises(LeaseLost):
+        h.store.return_unsent(a, "w1", reason="0.0s of the lease was left")
+    assert h.action_status(a) == "executing"
+    assert ("w1", "action.not_sent") not in h.events(a)
+    resumed = h.store.start_execution(a, "w2")
+    assert (resumed.attempts, resumed.resumed) == (2, True)
 
 
 def test_starting_a_write_can_renew_the_lease_in_the_same_commit(h: Harness) -> None:

@@ -11,6 +11,7 @@ from connectors.erp.client import ERPConnector
 from connectors.helpdesk.client import HelpdeskConnector
 from connectors.payments.client import PaymentsConnector
 from connectors.tracker.client import TrackerConnector
+from connectors.warehouse.client import WarehouseConnector
 from tools.base import Tool
 
 SHIPPED: dict[str, type[Connector]] = {
@@ -20,6 +21,7 @@ SHIPPED: dict[str, type[Connector]] = {
     "chat": ChatConnector,
     "erp": ERPConnector,
     "tracker": TrackerConnector,
+    "warehouse": WarehouseConnector,
 }
 
 
