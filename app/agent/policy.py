@@ -165,6 +165,13 @@ def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
                     fragment["record_values"].append(v)
 
 
+# Why a write whose requester nobody recorded needs two approvers (see `Policy.decide`).
+UNKNOWN_REQUESTER = (
+    "who asked for this write was never recorded: two different approvers, so whoever asked "
+    "cannot approve it alone"
+)
+
+
 class Policy:
     def __init__(
         self,
@@ -344,10 +351,13 @@ class Policy:
         facts: dict[str, Any],
         *,
         requester_role: str | None = None,
+        requester_unknown: bool = False,
         origin: dict[str, dict[str, Any]] | None = None,
     ) -> Decision:
         """The gate's decision. `origin` is the arguments' provenance when the caller knows
-        it (an approver's edit); otherwise it is traced from the facts."""
+        it (an approver's edit); otherwise it is traced from the facts. `requester_unknown`: a
+        person asked for this write but nobody recorded who (app.agent.run.requester_unknown),
+        so four eyes has no name to keep from approving it and two different people must."""
         risk, reasons, amount = self.assess(tool, arguments, facts)
         if not tool.is_write:
             return Decision(needs_approval=False, risk=risk, reasons=reasons)
@@ -387,6 +397,9 @@ class Policy:
                     rule=rule,
                     provenance=traced,
                 )
+        if requester_unknown:  # after the rules: a standing rule asks nobody, as for any write
+            required = max(required, 2)
+            reasons.append(UNKNOWN_REQUESTER)
         return Decision(
             needs_approval=True,
             risk=risk,

@@ -84,6 +84,32 @@ class ToolOutcome:
     retries: tuple[dict[str, Any], ...] = ()
 
 
+def commits_for_good(tool: Tool) -> bool:
+    """Whether `tool` is declared to move money, to be (or be able to be) a final submission, or
+    to set where money is paid: the writes a person who posted an item by hand asked for
+    (`RunContext.requester_of`)."""
+    does = tool.does
+    return does.money is not None or bool(does.final) or does.payee is not None
+
+
+# The run input's mark for a run whose requester a person was but nobody recorded, left by
+# migration 0013 on data written before requesters were kept: "poster", an item posted by hand
+# (API, CLI, web UI) before `posted_by` was; "creator", a request filed under a placeholder
+# instead of its person (an MCP client's write as "mcp-client").
+REQUESTER_UNKNOWN = "requester_unknown"
+
+
+def requester_unknown(run_input: dict[str, Any], tool: Tool) -> bool:
+    """Whether a person nobody can name asked for `tool`'s write on a run with this input: as
+    `requester_of` would have named them, the poster for the writes that commit the company for
+    good, the creator for every write. Four eyes has no name to hold against them, so the gate
+    wants two different approvers instead (`Policy.decide`), here and when an approver edits."""
+    scope = run_input.get(REQUESTER_UNKNOWN)
+    if scope == "creator":
+        return True
+    return scope == "poster" and commits_for_good(tool)
+
+
 def replayed(rec: StepRecord) -> ToolOutcome:
     """A recorded tool result, with its data parsed back when it was JSON."""
     content = rec.data.get("result", "")
@@ -215,9 +241,7 @@ class RunContext:
         for every write."""
         if self.requested_by is not None:
             return self.requested_by
-        does = tool.does
-        commits = does.money is not None or bool(does.final) or does.payee is not None
-        if self.posted_by is not None and commits:
+        if self.posted_by is not None and commits_for_good(tool):
             return self.posted_by
         return None
 
@@ -523,7 +547,11 @@ class RunContext:
         action = self._actions.get(key)
         if action is None:
             decision = (await self.policy()).decide(
-                tool, call.arguments, self.facts, requester_role=self.requester_role
+                tool,
+                call.arguments,
+                self.facts,
+                requester_role=self.requester_role,
+                requester_unknown=requester_unknown(self.run.input, tool),
             )
             new = NewAction(
                 tool_call_id=key,

@@ -5,7 +5,8 @@ decision and one 409. Edited arguments are re-validated against the tool's
 schema and go through the whole policy again, against the facts the write was
 proposed with: risk, reasons, effects, provenance and the number of approvers
 are recomputed, and the edit counts as the first approval at most. Whoever
-asked for a run can never approve its actions (four eyes).
+asked for a run can never approve its actions (four eyes); where nobody recorded who asked
+(data from before requesters were kept), two different people must approve, edit or not.
 """
 
 from __future__ import annotations
@@ -167,17 +168,22 @@ def _pending(s: Work, action_id: str, who: Principal) -> Any:
     return a
 
 
-def _reassess(a: Any, tool: Tool, arguments: dict[str, Any], who: Principal, gate: Policy) -> None:
+def _reassess(s: Work, a: Any, tool: Tool, arguments: dict[str, Any], who: Principal, gate: Policy) -> None:
     """The edited write through the policy again, as if the model had proposed it, except
-    that no standing rule applies (a person is deciding) and the edited values are the approver's."""
+    that no standing rule applies (a person is deciding) and the edited values are the approver's.
+    A write whose requester nobody recorded keeps needing two approvers (the run says so)."""
     from app.agent import provenance
     from app.agent.policy import new_facts
+    from app.agent.run import requester_unknown
 
     facts = a.facts if isinstance(a.facts, dict) else new_facts()
     origin = provenance.trace(
         arguments, facts, approver=who.name, before=a.arguments, before_provenance=a.provenance
     )
-    decision = gate.without_rules().decide(tool, arguments, facts, origin=origin)
+    run_input = s.connection().scalar(select(Run.input).where(Run.id == a.run_id)) or {}
+    decision = gate.without_rules().decide(
+        tool, arguments, facts, origin=origin, requester_unknown=requester_unknown(run_input, tool)
+    )
     kept = "" if isinstance(a.facts, dict) else " (without the facts it was proposed with: none were kept)"
     a.risk = decision.risk
     a.reasons = [*decision.reasons, f"arguments edited by {who.name}; risk re-assessed{kept}"]
@@ -224,7 +230,7 @@ def approve(
                 raise Invalid(
                     "edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments"
                 )
-            _reassess(a, tool, arguments, who, gate)
+            _reassess(s, a, tool, arguments, who, gate)
             a.arguments = arguments
         approvals_so_far = [] if edited else [x for x in (a.approvals or []) if isinstance(x, dict)]
         if any(x.get("by") == who.name for x in approvals_so_far):

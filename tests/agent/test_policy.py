@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.agent.policy import Policy, StandingRule, merge_facts, new_facts, observe
+from app.agent.policy import UNKNOWN_REQUESTER, Policy, StandingRule, merge_facts, new_facts, observe
+from app.agent.run import REQUESTER_UNKNOWN, requester_unknown
 from connectors.base import Connector, Effects, Facts, Money
 from connectors.erp.client import ERPConnector
 from connectors.payments.client import PaymentsConnector
@@ -79,6 +80,38 @@ def test_large_refunds_need_two_approvers_and_no_rule_can_skip_that() -> None:
     rule = StandingRule(tool="payments__*", approved_by="lead", max_risk="medium")
     d = Policy([rule], two_approvers_above=50_000).decide(REFUND, {"charge_id": "ch_1"}, facts)
     assert d.needs_approval and d.required_approvals == 2 and d.rule is None
+
+
+def test_a_write_whose_requester_nobody_recorded_needs_two_approvers() -> None:
+    """Four eyes with no name to hold against: two different people, whatever the amount; a
+    standing rule, which asks nobody, still applies as to any write."""
+    d = Policy().decide(
+        REFUND, {"charge_id": "ch_1", "amount": 400}, facts_with_charge(), requester_unknown=True
+    )
+    assert d.needs_approval and d.required_approvals == 2
+    assert d.reasons[-1] == UNKNOWN_REQUESTER
+    large = Policy(two_approvers_above=100).decide(
+        REFUND, {"charge_id": "ch_1", "amount": 400}, facts_with_charge(), requester_unknown=True
+    )
+    assert large.required_approvals == 2 and "above 100" in large.reasons[-2]
+    tag = tool("helpdesk__update_ticket")
+    ruled = Policy(
+        [StandingRule(tool="helpdesk__update_ticket", approved_by="lead", arguments_schema=TAG_SCHEMA)]
+    )
+    assert not ruled.decide(
+        tag, {"ticket_id": 1, "add_tags": ["x"]}, new_facts(), requester_unknown=True
+    ).needs_approval
+
+
+def test_whose_writes_an_unrecorded_requester_asked_for() -> None:
+    """An item posted by hand before posters were kept: its money movements and (possibly) final
+    submissions, by declaration; a request filed under a placeholder: every write."""
+    evidence, reply = tool("payments__submit_dispute_evidence"), tool("helpdesk__add_comment")
+    poster, creator = {REQUESTER_UNKNOWN: "poster"}, {REQUESTER_UNKNOWN: "creator"}
+    assert requester_unknown(poster, REFUND) and requester_unknown(poster, evidence)
+    assert not requester_unknown(poster, reply)
+    assert requester_unknown(creator, REFUND) and requester_unknown(creator, reply)
+    assert not requester_unknown({"ticket": {}, "delivered": True}, REFUND)
 
 
 def test_message_to_an_unknown_address_is_high_risk() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from app.agent.orchestrator import Orchestrator
-from app.agent.policy import Policy
-from app.agent.run import RunContext
+from app.agent.policy import UNKNOWN_REQUESTER, Policy
+from app.agent.run import REQUESTER_UNKNOWN, RunContext
 from app.llm.base import Message, ModelRequest
 from app.llm.scripted import ScriptedModel, text, tool_use
 from app.services import approvals
@@ -107,7 +107,9 @@ async def pipeline(ctx: RunContext) -> dict[str, Any]:
     return {"answer": final.content}
 
 
-async def proposed(db: Database, write: tuple[str, dict[str, Any]]) -> tuple[Payments, dict[str, Any]]:
+async def proposed(
+    db: Database, write: tuple[str, dict[str, Any]], run_input: dict[str, Any] | None = None
+) -> tuple[Payments, dict[str, Any]]:
     system = Payments()
     cat = system.catalogue()
     model = ScriptedModel(
@@ -121,7 +123,7 @@ async def proposed(db: Database, write: tuple[str, dict[str, Any]]) -> tuple[Pay
     policy = Policy(two_approvers_above=THRESHOLD)
     orch = Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: policy, {"t": pipeline})
     with db.session() as s:
-        run = Run(kind="t", input={})
+        run = Run(kind="t", input=run_input or {})
         s.add(run)
         s.flush()
         run_id = run.id
@@ -187,3 +189,28 @@ async def test_a_reply_edited_to_carry_an_unknown_link_is_high_risk(db: Database
     edited = approve(db, action, PAT, {"body": "Track it at https://refunds-portal.example/track"})
     assert edited["risk"] == "high"
     assert any("'https://refunds-portal.example/track'" in r for r in edited["reasons"])
+
+
+async def test_a_write_whose_requester_nobody_recorded_keeps_two_approvers_through_an_edit(
+    db: Database,
+) -> None:
+    """An item posted by hand before posters were kept (migration 0013 marked its run): its refund
+    needs two different people, and an edit that lowers the amount does not let the editor, who
+    may be the unnamed poster, approve it alone. Its reply stays one approver's."""
+    poster = {"ticket": {}, "delivered": True, REQUESTER_UNKNOWN: "poster"}
+    system, action = await proposed(
+        db, ("pay__create_refund", {"charge_id": "ch_1", "amount": 1_000}), poster
+    )
+    assert action["required_approvals"] == 2 and action["reasons"][-1] == UNKNOWN_REQUESTER
+
+    edited = approve(db, action, PAT, {"charge_id": "ch_1", "amount": 900})
+    assert edited["status"] == "pending" and edited["required_approvals"] == 2
+    assert UNKNOWN_REQUESTER in edited["reasons"]
+    with pytest.raises(Conflict):
+        approve(db, action, PAT)
+    assert approve(db, action, LEE)["status"] == "approved"
+    await action["_orch"].drain("w")
+    assert system.writes == [{"charge_id": "ch_1", "amount": 900}]
+
+    _, reply = await proposed(db, ("pay__reply", {"body": "Your refund is on its way."}), poster)
+    assert reply["required_approvals"] == 1 and UNKNOWN_REQUESTER not in reply["reasons"]
