@@ -3,7 +3,9 @@
 A trigger (migration 0012) sends a notice on CHANNEL whenever a run is queued, but for the runs
 their creator advances at once (a chat turn, a workflow's draft, an MCP client's write). NOTIFY
 is delivered when the transaction commits, so a listener never hears of a run it cannot see yet.
-`listen_for_queued` keeps one connection listening and calls `wake()` for each notice. The
+`listen_for_queued` keeps one connection listening and calls `wake()` for each notice about
+its own schema (a notice names the schema of its run, migration 0014: channels belong to the
+whole database, which several deployments may share in schemas of their own). The
 worker's poll stays the fallback: a notice sent while the listener reconnects is found by the
 next poll, and a wake-up on reconnecting covers the gap. SQLite has no such signal: there it
 returns at once and workers poll.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -32,6 +35,14 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def _schema(conn: Any) -> str:
+    """The schema this connection's tables are found in (its search_path's first), as the
+    trigger names a run's."""
+    cur = await conn.execute("SELECT current_schema()")
+    row = await cur.fetchone()
+    return str(row[0]) if row else ""
+
+
 async def listen_for_queued(url: str, wake: Callable[[], None]) -> None:
     """Until cancelled: listen on CHANNEL and call `wake()` for each notice, reconnecting with a
     growing pause when the connection fails or stops answering. Returns at once for a database
@@ -47,11 +58,13 @@ async def listen_for_queued(url: str, wake: Callable[[], None]) -> None:
                 libpq_url(url), autocommit=True, application_name=LISTENER_NAME
             ) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
+                ours = await _schema(conn)
                 pause = RETRY_FIRST
                 wake()  # runs queued while nobody listened
                 while True:
-                    async for _ in conn.notifies(timeout=HEARTBEAT_SECONDS):
-                        wake()
+                    async for notice in conn.notifies(timeout=HEARTBEAT_SECONDS):
+                        if notice.payload in (ours, ""):  # "": a trigger from before 0014
+                            wake()
                     await asyncio.wait_for(conn.execute("SELECT 1"), HEARTBEAT_SECONDS)
         except Exception as exc:  # never the worker's end: it polls while this reconnects
             log.warning("listening for queued runs failed (%s); polling until it reconnects", exc)

@@ -14,6 +14,7 @@ No assertion here is about speed (that is bench/throughput.py): each waits, boun
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -32,7 +33,7 @@ from app.llm.base import Message, ModelRequest, ModelResponse
 from app.store import signals
 from app.store.db import Database
 from app.store.runs import SqlRunStore
-from app.store.signals import LISTENER_NAME, listen_for_queued
+from app.store.signals import listen_for_queued
 from app.store.tables import Run, Step
 from connectors.limits import ConcurrencyLimit, ConcurrencyLimitTransport
 from tools.base import Catalogue
@@ -231,7 +232,7 @@ def _listening_backends(db: Database) -> list[int]:
         return list(
             conn.scalars(
                 text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
-                {"name": LISTENER_NAME},
+                {"name": signals.LISTENER_NAME},
             )
         )
 
@@ -276,8 +277,12 @@ async def test_an_idle_worker_hears_a_run_queued_by_another_process(
     await asyncio.wait_for(task, 20)
 
 
-async def test_the_listener_reconnects_after_its_connection_is_cut(postgres_db: Database) -> None:
+async def test_the_listener_reconnects_after_its_connection_is_cut(
+    postgres_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = postgres_db
+    # Named for this test alone: other tests' workers may listen on the same server meanwhile.
+    monkeypatch.setattr(signals, "LISTENER_NAME", f"switchboard-listener-{uuid.uuid4().hex[:8]}")
     model = GatedModel()
     model.gate.set()
     heard: list[int] = []

@@ -5,16 +5,22 @@ has no such signal: its workers poll, tests/agent/test_worker.py.)"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import psycopg
+import pytest
 from sqlalchemy import update
 
 from app.store.db import Database
-from app.store.signals import CHANNEL, libpq_url
+from app.store.signals import CHANNEL, libpq_url, listen_for_queued
 from app.store.tables import Run
 
 
 def _notices(conn: psycopg.Connection) -> int:
-    return sum(1 for _ in conn.notifies(timeout=0.3))
+    """Notices about runs in this connection's schema (other tests may share the server)."""
+    ours = conn.execute("SELECT current_schema()").fetchone()
+    return sum(1 for n in conn.notifies(timeout=0.3) if ours and n.payload == ours[0])
 
 
 def test_a_notice_comes_when_a_run_is_queued_and_committed(postgres_db: Database) -> None:
@@ -62,3 +68,25 @@ def test_a_run_its_creator_advances_at_once_is_announced_only_when_queued_again(
         with db.session() as s:
             s.execute(update(Run).where(Run.id == run_id).values(status="queued"))
         assert _notices(listener) == 1
+
+
+async def test_a_listener_wakes_for_its_own_schemas_runs_only(postgres_db: Database) -> None:
+    """Channels belong to the whole database: a deployment in another schema of it (or another
+    test) queues runs this one's workers have no business waking for."""
+    db = postgres_db
+    woken = asyncio.Event()
+    listening = asyncio.create_task(listen_for_queued(db.url, woken.set))
+    try:
+        await asyncio.wait_for(woken.wait(), 10)  # connected: it wakes once for what it missed
+        woken.clear()
+        with psycopg.connect(libpq_url(db.url), autocommit=True) as other:
+            other.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "another_schema"))
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(woken.wait(), 0.5)
+            with db.session() as s:
+                s.add(Run(kind="t", input={}))
+        await asyncio.wait_for(woken.wait(), 10)
+    finally:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
