@@ -15,6 +15,12 @@ from sqlalchemy import create_engine, text
 
 from app.store.db import Database, normalize_url
 
+# pytest-xdist's workers are handed the controller's terminal size as COLUMNS and LINES, which a
+# rich Console made at import would keep: the CLI's tables would be cut to 80 columns in one run
+# and not in another. Tests that care about the width set their own.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 # As a deployment sets them: a key for stored credentials, and (the simulators answer on loopback)
