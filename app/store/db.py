@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "switchboard_read_only"
-# A unit of work whose commit may be lost with the machine, never with the process: see
-# `Database.transaction(durable=False)`.
-LAZY_SYNC = "switchboard_lazy_sync"
 # How long a unit of work waits for this process's other SQLite writers before it goes ahead
 # and leaves the waiting to SQLite (as it would with no lock at all): never a deadlock.
 WRITER_WAIT_SECONDS = 30.0
@@ -79,7 +76,6 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=FULL")  # every commit durable unless it says otherwise
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -87,11 +83,9 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
             # BEGIN IMMEDIATE takes the write lock up front, so two processes
             # cannot both read-then-write the same row (claims, decisions).
             # Reads (Database.read) begin deferred: under WAL they never wait for a writer.
-            options = conn.get_execution_options()
-            if options.get(READ_ONLY):
+            if conn.get_execution_options().get(READ_ONLY):
                 conn.exec_driver_sql("BEGIN")
             else:
-                _synchronous(conn, "NORMAL" if options.get(LAZY_SYNC) else "FULL")
                 _begin_immediate(conn)
 
     else:
@@ -119,15 +113,6 @@ def _ping_when_idle(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_conn)
         except Exception as exc:
             raise DisconnectionError(f"a pooled connection was found closed: {exc}") from exc
-
-
-def _synchronous(conn: Any, level: str) -> None:
-    """Set SQLite's fsync level for the transaction about to begin (it cannot change inside one),
-    remembered on the pooled connection so that it is only sent when it changes."""
-    info = conn.connection.info
-    if info.get("synchronous", "FULL") != level:
-        conn.connection.dbapi_connection.execute(f"PRAGMA synchronous={level}")
-        info["synchronous"] = level
 
 
 def _pause(seconds: float) -> None:
@@ -228,29 +213,14 @@ class Database:
                 s.close()
 
     @contextmanager
-    def transaction(self, *, durable: bool = True) -> Iterator[Work]:
+    def transaction(self) -> Iterator[Work]:
         """A unit of work on a plain Connection, for the run store's hot paths: what a Session
         adds (identity map, flush, its events) costs more there than the statements do. Audit
-        rows staged on it are sealed into the chain at commit, as a session's are.
-
-        `durable=False` is for a commit nobody outside was told of and that precedes no
-        external effect (a worker's steps, claims and parking). It survives a crash of the
-        process, as every commit does, but not one of the machine or the database server: it
-        is not flushed to disk before the commit returns (SQLite's synchronous=NORMAL under
-        WAL; PostgreSQL's synchronous_commit=off). What such a crash loses is always the latest
-        commits, never one before a durable commit (which flushes everything before it), and
-        the run resumes from what was kept, redoing reads and model calls. Commits that acknowledge something
-        (an item accepted, a person's decision) or precede a write to a connected system stay
-        durable: that is where durability is needed. The fsync the others skip is most of a
-        commit's cost on SQLite and the wait of one on PostgreSQL."""
+        rows staged on it are sealed into the chain at commit, as a session's are."""
         turn = self._writers.turn() if self._writers is not None else nullcontext()
         with turn, self.engine.connect() as conn:
             work = Work(conn, postgres=self.is_postgres)
-            if not durable and not self.is_postgres:
-                conn.execution_options(**{LAZY_SYNC: True})
             conn.begin()
-            if not durable and self.is_postgres:
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
             try:
                 yield work
             except BaseException:

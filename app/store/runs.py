@@ -9,12 +9,6 @@ locked first and its actions counted after (`requeue_if_decided`, `set_status`,
 `sweep`): on PostgreSQL's READ COMMITTED two people deciding sibling actions at
 once then see each other's decisions, whichever commits second, so no run is
 left parked with nothing to wait for. Locks are taken action first, run second.
-
-Only `start_execution` commits durably (flushed to disk before it returns), because a
-write to a connected system follows it: the other commits of a worker survive a crash
-of the process, but the latest of them may be lost with the machine or the database
-server (`Database.transaction(durable=False)`); the run then resumes from what
-was kept, and an action found executing is looked up or retried with its key.
 """
 
 from __future__ import annotations
@@ -237,7 +231,7 @@ class SqlRunStore:
     ) -> list[StepRecord]:
         """Commit steps, run fields and proposed actions in one transaction, fenced by the lease:
         a pass holds what a replay could redo and commits it with the next durable point."""
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             self._fence(s, run_id, owner, **(run_fields or {}), **self._usage(steps))
             self._insert_actions(s, run_id, owner, actions)
             return self._insert_steps(s, run_id, owner, steps) if steps else []
@@ -336,7 +330,7 @@ class SqlRunStore:
         error: str | None,
         step: NewStep,
     ) -> ActionRecord:
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             action = self._action(s, action_id)
             self._fence(s, action.run_id, owner, **self._usage([step]))
             record = self._set_action(
@@ -360,7 +354,7 @@ class SqlRunStore:
     ) -> str:
         values: dict[str, Any] = {**(run_fields or {}), **self._usage(steps)}
         parking = status == "waiting_approval"
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             if parking:
                 # People may have decided while this pass ran: lock first, then count.
                 self._fence(s, run_id, owner, **values)
@@ -385,7 +379,7 @@ class SqlRunStore:
         self._seqs.pop((run_id, owner), None)
 
     def fail_action(self, action_id: str, owner: str, error: str) -> ActionRecord:
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             action = self._action(s, action_id)
             self._fence(s, action.run_id, owner)
             if action.status not in ("approved", "executing"):
@@ -395,7 +389,7 @@ class SqlRunStore:
             return record
 
     def return_unsent(self, action_id: str, owner: str, *, reason: str) -> ActionRecord:
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             action = self._action(s, action_id)
             self._fence(s, action.run_id, owner)
             if action.status != "executing":
@@ -413,7 +407,7 @@ class SqlRunStore:
             return record
 
     def requeue(self, run_id: str, owner: str, *, error: str, delay: float) -> None:
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             self._fence(
                 s,
                 run_id,
@@ -443,7 +437,7 @@ class SqlRunStore:
 
     def sweep(self, limit: int = 100) -> int:
         """Requeue parked runs that have work; each one locked (skipping any being decided right now)."""
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             q = select(RUNS.c.id).where(RUNS.c.status.in_(RUN_PARKED), has_work(RUNS.c.id)).limit(limit)
             if self.db.is_postgres:
                 q = q.with_for_update(skip_locked=True)
@@ -455,7 +449,7 @@ class SqlRunStore:
 
     # -- leases ---------------------------------------------------------------
     def renew_lease(self, run_id: str, owner: str, seconds: float) -> bool:
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             res = s.connection().execute(
                 _FENCE,
                 {
@@ -483,7 +477,7 @@ class SqlRunStore:
         hours long, and the scan is most of a busy claim's cost."""
         now = utcnow()
         scan = time.monotonic() >= self._next_expiry_scan
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             if not scan:
                 run_id = self._claim_one(s, owner, seconds, now)
                 if run_id is not None:
@@ -499,12 +493,12 @@ class SqlRunStore:
 
     def claim_run(self, run_id: str, owner: str, seconds: float) -> bool:
         """Claim one particular run if it is runnable (a chat turn advanced by the API that took it)."""
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             return self._take(s, run_id, owner, seconds, utcnow())
 
     def release(self, run_id: str, owner: str) -> None:
         self._pass_over(run_id, owner)
-        with self.db.transaction(durable=False) as s:
+        with self.db.transaction() as s:
             s.connection().execute(
                 _FENCE,
                 {"fence_run": run_id, "fence_owner": owner, "lease_owner": None, "lease_expires_at": None},
