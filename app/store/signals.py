@@ -35,12 +35,18 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _schema(conn: Any) -> str:
-    """The schema this connection's tables are found in (its search_path's first), as the
-    trigger names a run's."""
-    cur = await conn.execute("SELECT current_schema()")
+# The schema that holds the runs table this connection sees (its search_path may name others
+# first, or ones that do not exist), spelled as the trigger's TG_TABLE_SCHEMA: unquoted.
+RUNS_SCHEMA = (
+    "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.oid = to_regclass('runs')"
+)
+
+
+async def _schema(conn: Any) -> str | None:
+    cur = await conn.execute(RUNS_SCHEMA)
     row = await cur.fetchone()
-    return str(row[0]) if row else ""
+    return str(row[0]) if row else None
 
 
 async def listen_for_queued(url: str, wake: Callable[[], None]) -> None:
@@ -63,7 +69,7 @@ async def listen_for_queued(url: str, wake: Callable[[], None]) -> None:
                 wake()  # runs queued while nobody listened
                 while True:
                     async for notice in conn.notifies(timeout=HEARTBEAT_SECONDS):
-                        if notice.payload in (ours, ""):  # "": a trigger from before 0014
+                        if notice.payload == ours:  # a database not yet at 0014: polls alone
                             wake()
                     await asyncio.wait_for(conn.execute("SELECT 1"), HEARTBEAT_SECONDS)
         except Exception as exc:  # never the worker's end: it polls while this reconnects

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import update
 
 from app.store.db import Database
-from app.store.signals import CHANNEL, libpq_url, listen_for_queued
+from app.store.signals import CHANNEL, RUNS_SCHEMA, libpq_url, listen_for_queued
 from app.store.tables import Run
 
 
 def _notices(conn: psycopg.Connection) -> int:
     """Notices about runs in this connection's schema (other tests may share the server)."""
-    ours = conn.execute("SELECT current_schema()").fetchone()
+    ours = conn.execute(RUNS_SCHEMA).fetchone()
     return sum(1 for n in conn.notifies(timeout=0.3) if ours and n.payload == ours[0])
 
 
