@@ -205,14 +205,15 @@ def _request(run_input: dict[str, Any]) -> bool:
 
 def _mcp_placeholders(conn: sa.Connection) -> Iterator[Marked]:
     """Each MCP request filed as the placeholder rather than as its person."""
-    named = sa.select(audit_log.c.subject_id).where(
+    named = sa.exists().where(  # NOT EXISTS, not NOT IN: one NULL subject would match nothing
         audit_log.c.event == "mcp.write_requested",
         audit_log.c.subject_type == "run",
+        audit_log.c.subject_id == runs.c.id,
         audit_log.c.data["role"].as_string().is_not(None),
     )
     rows = conn.execute(
         sa.select(runs.c.id, runs.c.input)
-        .where(runs.c.kind == "mcp_call", runs.c.created_by == MCP_PLACEHOLDER, runs.c.id.not_in(named))
+        .where(runs.c.kind == "mcp_call", runs.c.created_by == MCP_PLACEHOLDER, ~named)
         .order_by(runs.c.id)
     ).all()
     for run_id, run_input in rows:
