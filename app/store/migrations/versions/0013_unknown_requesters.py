@@ -113,13 +113,15 @@ actions = sa.table(
 def upgrade() -> None:
     conn = op.get_bind()
     work = Work(conn, postgres=conn.dialect.name == "postgresql")
-    posters: dict[str, str | None] = {}
+    posters: dict[str, str | None] = {}  # every run posted by hand, marked now or before
+    marked = 0
     for run_id, run_input, scope, detail, poster in itertools.chain(
-        _posted_by_hand(conn), _mcp_placeholders(conn)
+        _posted_by_hand(conn, posters), _mcp_placeholders(conn)
     ):
         conn.execute(runs.update().where(runs.c.id == run_id).values(input={**run_input, MARK: scope}))
         audit_chain.stage(work, ACTOR, "run.requester_unknown", "run", run_id, {"scope": scope, **detail})
         posters[run_id] = poster
+        marked += 1
     raised = 0
     for action_id, run_id, tool, effects, reasons, requested_by, required, scope in conn.execute(
         sa.select(
@@ -159,17 +161,19 @@ def upgrade() -> None:
         )
         raised += 1
     audit_chain.seal_staged(work)  # last: the chain's lock is the last lock this transaction takes
-    if posters:
+    if marked or raised:
         log.info(
             "0013: %d run(s) whose requester nobody recorded; %d pending action(s) now need two approvers",
-            len(posters),
+            marked,
             raised,
         )
 
 
-def _posted_by_hand(conn: sa.Connection) -> Iterator[Marked]:
+def _posted_by_hand(conn: sa.Connection, posters: dict[str, str | None]) -> Iterator[Marked]:
     """Each run of an item a person posted by hand whose poster the gate cannot hold to the
-    refunds and final submissions proposed from it."""
+    refunds and final submissions proposed from it. `posters` learns the poster of every run
+    posted by hand that is marked already, so that a second upgrade (after a downgrade, which
+    keeps the marks) holds its actions as the first did."""
     channel = sa.func.coalesce(audit_log.c.data["via"].as_string(), audit_log.c.data["source"].as_string())
     receipts = conn.execute(
         sa.select(runs.c.item_id, audit_log.c.actor, channel)
@@ -188,6 +192,9 @@ def _posted_by_hand(conn: sa.Connection) -> Iterator[Marked]:
         for run_id, item_id, created_by, run_input in rows:
             via, poster = posted[item_id]
             run_input = run_input if isinstance(run_input, dict) else {}
+            if run_input.get(MARK) == POSTER:
+                posters[run_id] = poster
+                continue  # marked already
             if MARK in run_input or run_input.get("posted_by"):
                 continue  # the new code's run, or marked already
             if _request(run_input) and poster is not None and created_by == poster:
