@@ -13,9 +13,9 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 
@@ -105,13 +105,16 @@ class Money:
 
     `lines` names an argument holding a list of lines (a journal entry's); the amount is
     then the sum of each line's `amount` field (a line without it adds nothing), and a
-    missing or malformed list leaves the amount unknown. `major_units`: the amounts are
+    missing or malformed list leaves the amount unknown. `counter`, with `lines`: each line's
+    field holding the other side of the entry (a journal's credits), which must come to the
+    same total, so a reader can see whether it balances. `major_units`: the amounts are
     written in major units with two decimals (12.34), not minor units (1234)."""
 
     amount: str | None = "amount"
     currency: str | None = "currency"
     source: str | None = None
     lines: str | None = None
+    counter: str | None = None
     major_units: bool = False
 
     def minor_amount(self, arguments: Mapping[str, Any]) -> int | None:
@@ -204,22 +207,43 @@ class Effects:
             return False
         return m.public_flag is None or bool(arguments.get(m.public_flag, True))
 
-    def summary(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        """Plain data for the action row and the queue: what this write does with these arguments."""
+    def summary(self, arguments: dict[str, Any], facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Plain data for the action row and the queue: what this write does with these arguments,
+        and (`declared`) which arguments say it, so the queue shows exactly what the gate read.
+
+        `facts` (see `Facts`) are what the run knows of the money's source: a charge's currency
+        when no argument states one, and its owner."""
         out: dict[str, Any] = {"reversible": self.reversible, "final": self.is_final(arguments)}
+        declared: dict[str, Any] = {}
         if self.money is not None:
+            money = self.money
+            source = arguments.get(money.source) if money.source else None
+            known = ((facts or {}).get("charges") or {}).get(str(source)) if source is not None else None
             out["money"] = {
-                "amount": self.money.minor_amount(arguments),
-                "currency": arguments.get(self.money.currency) if self.money.currency else None,
-                "source": arguments.get(self.money.source) if self.money.source else None,
+                "amount": money.minor_amount(arguments),
+                "currency": arguments.get(money.currency) if money.currency else None,
+                "source": source,
             }
+            if isinstance(known, Mapping):
+                if out["money"]["currency"] is None and known.get("currency"):
+                    out["money"]["currency"] = str(known["currency"])
+                with suppress(TypeError, ValueError):  # what a refund without an amount moves
+                    refunded = int(known.get("amount_refunded") or 0)
+                    out["money"]["left"] = int(known.get("amount") or 0) - refunded
+                if known.get("customer"):
+                    owner = str(known["customer"])
+                    out["money"]["owner"] = ((facts or {}).get("customers") or {}).get(owner) or owner
+            declared["money"] = asdict(money)
         if self.message is not None:
             audience = self.message.audience
             if audience == "public" and not self.is_public_message(arguments):
                 audience = "internal"
             out["message"] = {"audience": audience}
+            declared["message"] = {"text": list(self.message.text), "public_flag": self.message.public_flag}
         if self.payee is not None:
             out["payee"] = {"account": arguments.get(self.payee)}
+            declared["payee"] = self.payee
+        out["declared"] = declared
         return out
 
 

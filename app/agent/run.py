@@ -553,6 +553,7 @@ class RunContext:
                 requester_role=self.requester_role,
                 requester_unknown=requester_unknown(self.run.input, tool),
             )
+            effects = tool.does.summary(call.arguments, self.facts)
             new = NewAction(
                 tool_call_id=key,
                 tool=tool.name,
@@ -567,7 +568,7 @@ class RunContext:
                 else f"rule:{decision.rule.tool if decision.rule else ''}",
                 requested_by=self.requester_of(tool),
                 required_approvals=decision.required_approvals,
-                effects=tool.does.summary(call.arguments),
+                effects=effects,
                 provenance=decision.provenance,
                 # A copy: the proposal may be held while later reads of this turn add facts.
                 facts=copy.deepcopy(self.facts),
@@ -583,6 +584,7 @@ class RunContext:
                     "reasons": decision.reasons,
                     "required_approvals": decision.required_approvals,
                     "provenance": decision.provenance,
+                    "effects": effects,
                 },
             )
             # Held with the model's answer that asked for it: committed before the next outside

@@ -188,7 +188,7 @@ def _reassess(s: Work, a: Any, tool: Tool, arguments: dict[str, Any], who: Princ
     a.risk = decision.risk
     a.reasons = [*decision.reasons, f"arguments edited by {who.name}; risk re-assessed{kept}"]
     a.required_approvals = decision.required_approvals
-    a.effects = tool.does.summary(arguments)
+    a.effects = tool.does.summary(arguments, facts)
     a.provenance = origin
 
 

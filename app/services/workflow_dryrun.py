@@ -143,7 +143,7 @@ async def dry_run(
             would="wait for approval" if decision.needs_approval else "run under a standing rule",
             risk=decision.risk,
             reasons=decision.reasons,
-            effects=tool.does.summary(arguments),
+            effects=tool.does.summary(arguments, facts),
         )
         return Outcome(NotWritten(f"result of {key}"), False, "")  # not written
 

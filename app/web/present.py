@@ -10,10 +10,14 @@ import contextlib
 import json
 import math
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from markupsafe import Markup, escape
+
+from connectors.base import MINOR_PER_MAJOR, Money
 
 ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND"})
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
@@ -183,11 +187,16 @@ def short_id(value: str | None) -> str:
 
 
 # -- tool arguments, readably ----------------------------------------------------------------------
-TEXT_KEYS = ("body", "text", "message", "comment", "content")
-MINOR_KEYS = ("amount", "amount_minor", "amount_cents", "amount_in_minor_units")
-CUSTOMER_KEYS = ("customer", "customer_id", "customer_email", "email")
-CHARGE_KEYS = ("charge", "charge_id", "payment_intent", "payment_intent_id", "payment_id")
+# What an action's arguments show comes from its recorded effects (`Effects.summary`): what the
+# tool declares it does (money, a message) and which arguments say so. The amount shown is the
+# one the gate assessed; an operation's name decides nothing.
+TEXT_KEYS = ("body", "text", "message", "comment", "content")  # long text in the edit form
 TARGET_KEYS = ("ticket_id", "issue_id", "invoice_id", "id")
+AUDIENCE = {
+    "public": "the customer will read this",
+    "internal": "only agents see it",
+    "team": "colleagues read it",
+}
 
 
 def humanize(name: str) -> str:
@@ -201,118 +210,163 @@ def _first(args: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any
     return None, None
 
 
-def _journal_lines(args: dict[str, Any]) -> list[dict[str, Any]] | None:
-    lines = args.get("lines") or args.get("entries") or args.get("journal_lines")
-    if not isinstance(lines, list) or not lines or not all(isinstance(x, dict) for x in lines):
+def _flat(value: Any) -> bool:
+    scalar = (str, int, float, bool, type(None))
+    return isinstance(value, scalar) or (
+        isinstance(value, list) and all(isinstance(v, scalar) for v in value)
+    )
+
+
+def _major(minor: int | None) -> str:
+    """Minor units as a ledger writes them: 12050 → '120.50'."""
+    return "" if minor is None else amount(Decimal(minor) / MINOR_PER_MAJOR)
+
+
+def _declared_money(declared: dict[str, Any]) -> Money | None:
+    fields = declared.get("money")
+    if not isinstance(fields, dict):
         return None
-    out = []
-    for line in lines:
-        debit = line.get("debit", line.get("debit_amount"))
-        credit = line.get("credit", line.get("credit_amount"))
-        side = str(line.get("side") or line.get("type") or line.get("posting_type") or "").lower()
-        if debit is None and credit is None and "amount" in line:
-            if side.startswith("d"):
-                debit = line["amount"]
-            elif side.startswith("c"):
-                credit = line["amount"]
-        out.append(
-            {
-                "account": line.get("account")
-                or line.get("account_code")
-                or line.get("account_id")
-                or line.get("gl_account")
-                or "",
-                "description": line.get("description") or line.get("memo") or "",
-                "debit": debit,
-                "credit": credit,
-            }
-        )
-    return out
+    with contextlib.suppress(TypeError):
+        return Money(**fields)
+    return None
 
 
-def _num(v: Any) -> float:
-    try:
-        return float(v or 0)
-    except (TypeError, ValueError):
-        return 0.0
+def _amount_text(money_fx: dict[str, Any], declared: Money | None, args: dict[str, Any]) -> str:
+    """The amount the gate assessed, as a person reads it."""
+    minor, currency = money_fx.get("amount"), money_fx.get("currency")
+    if minor is not None:
+        return money(minor, currency)
+    if declared is None:
+        return "not stated"
+    if declared.amount is None:
+        return "priced when bought"
+    stated = args.get(declared.amount)
+    if stated is not None:
+        return f"not a valid amount: {json.dumps(stated, ensure_ascii=False, default=str)}"
+    if declared.source is not None:
+        left = money_fx.get("left")
+        return "full amount" + (f" ({money(left, currency)} left)" if isinstance(left, int) else "")
+    return "not stated"
 
 
-def argument_view(operation: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """How an action's arguments should read: a reply, field changes, a refund, a journal entry,
-    a new ticket, or JSON."""
+def _money_view(
+    args: dict[str, Any], money_fx: dict[str, Any], declared: Money | None, target: str | None
+) -> dict[str, Any]:
+    if declared is not None and declared.lines is not None:
+        return _journal_view(args, money_fx, declared)
+    used = {f for f in (declared.amount, declared.currency, declared.source) if f} if declared else set()
+    source_field = declared.source if declared else None
+    return {
+        "kind": "money",
+        "target": target,
+        "amount": _amount_text(money_fx, declared, args),
+        "owner": money_fx.get("owner"),
+        "source_label": humanize(source_field.removesuffix("_id")) if source_field else None,
+        "source": money_fx.get("source"),
+        "extra": {k: v for k, v in args.items() if k not in used and v is not None},
+    }
+
+
+def _journal_view(args: dict[str, Any], money_fx: dict[str, Any], declared: Money) -> dict[str, Any]:
+    """Lines in the declared field; the declared amount (and counter) fields as the money columns."""
+    assert declared.lines is not None
+    raw = args.get(declared.lines)
+    lines = [x for x in raw if isinstance(x, dict)] if isinstance(raw, list) else []
+    sides = [f for f in (declared.amount, declared.counter) if f]
+    columns = list(dict.fromkeys(k for line in lines for k in line if k not in sides))
+
+    def cell(value: Any) -> str:
+        if value is None or value == 0:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return str(value)
+        return amount(value) if declared.major_units else _major(int(value))
+
+    counter_total = None
+    if declared.counter is not None:
+        counter_total = replace(declared, amount=declared.counter).minor_amount(args)
+    total = money_fx.get("amount")
+    return {
+        "kind": "journal",
+        "columns": [humanize(c) for c in columns],
+        "sides": [humanize(f) for f in sides],
+        "rows": [
+            {"cells": [line.get(c, "") for c in columns], "sides": [cell(line.get(f)) for f in sides]}
+            for line in lines
+        ],
+        "totals": [_major(total), _major(counter_total)][: len(sides)],
+        "balanced": None if declared.counter is None else (total is not None and total == counter_total),
+        "currency": money_fx.get("currency"),
+        "extra": {k: v for k, v in args.items() if k not in (declared.lines, declared.currency)},
+    }
+
+
+def _message_view(
+    args: dict[str, Any],
+    message: dict[str, Any],
+    declared: dict[str, Any],
+    tkey: str | None,
+    target: str | None,
+) -> dict[str, Any] | None:
+    fields = [f for f in declared.get("text") or [] if isinstance(args.get(f), str)]
+    if not fields:
+        return None
+    *heads, body = fields
+    audience = message.get("audience") or "public"
+    return {
+        "kind": "text",
+        "target": target,
+        "subject": " · ".join(args[f] for f in heads) or None,
+        "text": args[body],
+        "audience": audience,
+        "audience_title": AUDIENCE.get(audience, ""),
+        "public": audience == "public",
+        "extra": {
+            k: v
+            for k, v in args.items()
+            if k not in (*fields, tkey, declared.get("public_flag")) and v is not None
+        },
+    }
+
+
+def _changes_view(args: dict[str, Any], tkey: str | None, target: str | None) -> dict[str, Any]:
+    changes = []
+    for k, v in args.items():
+        if k == tkey or v is None:
+            continue
+        if isinstance(v, list) and k.startswith("add"):
+            changes.append({"field": humanize(k.removeprefix("add_")), "op": "add", "value": v})
+        elif isinstance(v, list) and k.startswith("remove"):
+            changes.append({"field": humanize(k.removeprefix("remove_")), "op": "remove", "value": v})
+        else:
+            changes.append({"field": humanize(k), "op": "set", "value": v})
+    return {"kind": "changes", "target": target, "changes": changes}
+
+
+def argument_view(arguments: dict[str, Any], effects: dict[str, Any] | None = None) -> dict[str, Any]:
+    """How an action's arguments read, from its recorded effects: money (an amount, or a journal's
+    lines), a message with its audience, else field changes when every value is plain, else JSON."""
     args = arguments or {}
-    op = operation.lower()
+    fx = effects or {}
+    recorded = fx.get("declared")
+    declared: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     tkey, target = _first(args, TARGET_KEYS)
     target_label = (
         f"{tkey.removesuffix('_id').replace('_', ' ')} #{target}" if tkey and tkey != "id" else None
     )
-    text_key, text = _first(args, TEXT_KEYS)
-    if isinstance(text, str) and any(w in op for w in ("comment", "reply", "message", "note", "post")):
-        return {
-            "kind": "text",
-            "target": target_label,
-            "text": text,
-            "public": bool(args.get("public", True)),
-            "has_visibility": "public" in args or "comment" in op,
-            "extra": {k: v for k, v in args.items() if k not in (text_key, tkey, "public")},
-        }
-    if "refund" in op:
-        _, minor = _first(args, MINOR_KEYS)
-        currency = args.get("currency") or "USD"
-        _, customer = _first(args, CUSTOMER_KEYS)
-        _, charge = _first(args, CHARGE_KEYS)
-        return {
-            "kind": "refund",
-            "amount": money(minor, currency) if minor is not None else "full amount",
-            "customer": customer,
-            "charge": charge,
-            "reason": args.get("reason"),
-            "extra": {
-                k: v
-                for k, v in args.items()
-                if k not in (*MINOR_KEYS, *CUSTOMER_KEYS, *CHARGE_KEYS, "currency", "reason")
-            },
-        }
-    lines = _journal_lines(args)
-    if lines is not None and ("journal" in op or "entry" in op or "ledger" in op or "lines" in args):
-        debit = sum(_num(x["debit"]) for x in lines)
-        credit = sum(_num(x["credit"]) for x in lines)
-        return {
-            "kind": "journal",
-            "lines": lines,
-            "debit": debit,
-            "credit": credit,
-            "balanced": abs(debit - credit) < 0.005,
-            "currency": args.get("currency"),
-            "extra": {k: v for k, v in args.items() if k not in ("lines", "entries", "journal_lines")},
-        }
-    if op.startswith(("update", "set", "edit", "patch", "change", "assign", "tag")):
-        changes = []
-        for k, v in args.items():
-            if k == tkey or v is None:
-                continue
-            if isinstance(v, list) and k.startswith("add"):
-                changes.append({"field": humanize(k.removeprefix("add_")), "op": "add", "value": v})
-            elif isinstance(v, list) and k.startswith("remove"):
-                changes.append({"field": humanize(k.removeprefix("remove_")), "op": "remove", "value": v})
-            else:
-                changes.append({"field": humanize(k), "op": "set", "value": v})
-        return {"kind": "changes", "target": target_label, "changes": changes}
-    if "ticket" in op and op.startswith(("create", "open", "new")) and isinstance(args.get("subject"), str):
-        return {
-            "kind": "ticket",
-            "subject": args["subject"],
-            "requester": args.get("requester_email") or args.get("requester"),
-            "body": args.get("body") or args.get("description") or "",
-            "priority": args.get("priority"),
-            "tags": [t for t in args.get("tags") or [] if isinstance(t, str)],
-            "extra": {
-                k: v
-                for k, v in args.items()
-                if k
-                not in ("subject", "requester_email", "requester", "body", "description", "priority", "tags")
-            },
-        }
+    if isinstance(fx.get("money"), dict):
+        return _money_view(args, fx["money"], _declared_money(declared), target_label)
+    if isinstance(fx.get("message"), dict) and isinstance(declared.get("message"), dict):
+        view = _message_view(args, fx["message"], declared["message"], tkey, target_label)
+        if view is not None:
+            return view
+    if args and all(_flat(v) for v in args.values()):
+        view = _changes_view(args, tkey, target_label)
+        payee = declared.get("payee")
+        if isinstance(payee, str) and isinstance(fx.get("payee"), dict):  # where money is paid from now on
+            view["changes"] = [c for c in view["changes"] if c["field"] != humanize(payee)]
+            view["payee"] = {"field": humanize(payee), "account": fx["payee"].get("account")}
+        return view
     return {"kind": "json", "target": target_label, "json": pretty(args)}
 
 
@@ -511,13 +565,20 @@ def timeline(run: dict[str, Any]) -> list[dict[str, Any]]:
                 edited=data.get("proposed_arguments") not in (None, data.get("arguments")),
             )
         elif step["kind"] == "decision":
+            action = match(data.get("tool", ""), data.get("arguments"))
+            # What the proposed arguments do: as recorded with the decision, or (a step from before
+            # decisions kept them) the action's, while its arguments are still the proposed ones.
+            effects = data.get("effects")
+            if effects is None and action is not None and not action.get("edited"):
+                effects = action.get("effects")
             entry.update(
                 tool=data.get("tool"),
                 risk=data.get("risk"),
                 reasons=data.get("reasons") or [],
                 needs_approval=data.get("needs_approval"),
                 arguments=data.get("arguments"),
-                action=match(data.get("tool", ""), data.get("arguments")),
+                action=action,
+                effects=effects,
             )
         elif step["kind"] == "error":
             entry.update(error=data.get("error"))

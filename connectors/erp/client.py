@@ -67,7 +67,7 @@ _LINES = TypeAdapter(list[JournalLine])
 # two-approver threshold as it counts a refund's, and against the record's amount on the
 # assumption that the record is in the ledger's currency (the finance pipeline books a record's
 # amount as it is, converting nothing).
-JOURNAL_MONEY = Money(amount="debit", currency=None, lines="lines", major_units=True)
+JOURNAL_MONEY = Money(amount="debit", currency=None, lines="lines", counter="credit", major_units=True)
 
 
 class ERPFault(ConnectorError):

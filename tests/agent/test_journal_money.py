@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.agent.policy import UNBOUNDED, Policy, merge_facts, new_facts
-from connectors.base import Money
+from connectors.base import Effects, Money
 from tests.support.tools import tool
 
 JOURNAL = tool("erp__post_journal_entry")
@@ -107,3 +107,24 @@ def test_a_refund_amount_that_is_not_a_finite_amount_counts_as_unknown_too(amoun
     )
     assert d.risk == "high" and d.required_approvals == 2
     assert any(f"its amount {amount!r} is not a finite number" in r for r in d.reasons), d.reasons
+
+
+def test_the_recorded_effects_say_which_arguments_carry_the_money() -> None:
+    """The queue reads these: the declared fields, and the charge's currency and owner as facts."""
+    refund = Effects(money=Money(amount="amount", currency=None, source="charge_id"))
+    facts = {
+        "charges": {
+            "ch_1": {"customer": "cus_9", "amount": 5000, "amount_refunded": 1000, "currency": "eur"}
+        },
+        "customers": {"cus_9": "ann.lee@example.com"},
+    }
+    fx = refund.summary({"charge_id": "ch_1"}, facts)
+    assert fx["money"] == {
+        "amount": None,
+        "currency": "eur",
+        "source": "ch_1",
+        "left": 4000,
+        "owner": "ann.lee@example.com",
+    }
+    assert fx["declared"]["money"]["source"] == "charge_id"
+    assert JOURNAL.does.summary(entry(1, 1))["declared"]["money"]["counter"] == "credit"

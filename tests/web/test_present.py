@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from app.web import present
+from connectors.base import Effects, Message, Money
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -29,14 +31,52 @@ def test_relative_times() -> None:
     assert 'datetime="2026-03-10T12:00:00+00:00"' in tag and 'title="2026-03-10 12:00:00 UTC"' in tag
 
 
-def test_a_reply_reads_as_text_with_its_visibility() -> None:
-    v = present.argument_view("add_comment", {"ticket_id": 7, "body": "Hi <b>there</b>", "public": False})
-    assert v["kind"] == "text" and v["text"] == "Hi <b>there</b>" and v["public"] is False
+def _fx(does: Effects, arguments: dict[str, Any], facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The effects an action records for these arguments, as the run loop stores them."""
+    return does.summary(arguments, facts)
+
+
+REPLY = Effects(message=Message("public", ("body",), public_flag="public"))
+REFUND = Effects(money=Money(amount="amount", currency=None, source="charge_id"))
+JOURNAL = Effects(
+    money=Money(amount="debit", currency=None, lines="lines", counter="credit", major_units=True), final=True
+)
+CHARGES = {
+    "charges": {"ch_1": {"customer": "cus_9", "amount": 4999, "amount_refunded": 999, "currency": "eur"}},
+    "customers": {"cus_9": "ann.lee@example.com"},
+}
+
+
+def test_a_reply_reads_as_text_with_its_audience() -> None:
+    args = {"ticket_id": 7, "body": "Hi <b>there</b>", "public": False}
+    v = present.argument_view(args, _fx(REPLY, args))
+    assert v["kind"] == "text" and v["text"] == "Hi <b>there</b>" and v["audience"] == "internal"
     assert v["target"] == "ticket #7" and v["extra"] == {}
 
 
+def test_a_message_named_oddly_reads_as_text_with_its_declared_audience() -> None:
+    args = {"to": "ops", "content": "Heads up: the invoice run failed", "priority": 2}
+    does = Effects(message=Message("team", ("content",)))
+    v = present.argument_view(args, _fx(does, args))
+    assert (v["kind"], v["text"], v["audience"]) == ("text", "Heads up: the invoice run failed", "team")
+    assert v["extra"] == {"to": "ops", "priority": 2}
+    # a write named like a reply that declares no message is not shown as one
+    v = present.argument_view(
+        {"ticket_id": 3, "body": "x", "public": True}, _fx(Effects(reversible=True), {})
+    )
+    assert v["kind"] == "changes"
+
+
+def test_a_message_with_several_text_fields_has_a_subject() -> None:
+    args = {"subject": "Order 1042", "body": "Hello", "requester_email": "bo@example.com", "tags": ["vip"]}
+    v = present.argument_view(args, _fx(Effects(message=Message("public", ("subject", "body"))), args))
+    assert (v["subject"], v["text"], v["audience"]) == ("Order 1042", "Hello", "public")
+    assert v["extra"] == {"requester_email": "bo@example.com", "tags": ["vip"]}
+
+
 def test_an_update_reads_as_field_changes() -> None:
-    v = present.argument_view("update_ticket", {"ticket_id": 7, "priority": "high", "add_tags": ["vip"]})
+    args = {"ticket_id": 7, "priority": "high", "add_tags": ["vip"]}
+    v = present.argument_view(args, _fx(Effects(reversible=True), args))
     assert v["kind"] == "changes"
     assert v["changes"] == [
         {"field": "Priority", "op": "set", "value": "high"},
@@ -44,39 +84,82 @@ def test_an_update_reads_as_field_changes() -> None:
     ]
 
 
-def test_a_refund_reads_as_money_customer_and_charge() -> None:
-    v = present.argument_view(
-        "create_refund", {"charge": "ch_123", "amount": 2500, "currency": "eur", "customer": "cus_9"}
+def test_a_payee_write_names_the_declared_account() -> None:
+    args = {"name": "Acme", "iban": "DE89370400440532013000"}
+    v = present.argument_view(args, _fx(Effects(payee="iban"), args))
+    assert v["payee"] == {"field": "Iban", "account": "DE89370400440532013000"}
+    assert [c["field"] for c in v["changes"]] == ["Name"]
+
+
+def test_a_refund_reads_as_the_assessed_amount_its_owner_and_charge() -> None:
+    args = {"charge_id": "ch_1", "amount": 2500, "reason": "requested_by_customer"}
+    v = present.argument_view(args, _fx(REFUND, args, CHARGES))
+    assert (v["kind"], v["amount"], v["owner"], v["source"]) == (
+        "money",
+        "€25.00",
+        "ann.lee@example.com",
+        "ch_1",
     )
-    assert (v["kind"], v["amount"], v["customer"], v["charge"]) == ("refund", "€25.00", "cus_9", "ch_123")
-    assert present.argument_view("refund_charge", {"charge_id": "ch_1"})["amount"] == "full amount"
+    assert v["source_label"] == "Charge" and v["extra"] == {"reason": "requested_by_customer"}
+    whole = {"charge_id": "ch_1"}
+    assert present.argument_view(whole, _fx(REFUND, whole, CHARGES))["amount"] == "full amount (€40.00 left)"
+    assert present.argument_view(whole, _fx(REFUND, whole))["amount"] == "full amount"
 
 
-def test_a_journal_entry_reads_as_balanced_lines() -> None:
+def test_a_money_write_whose_name_says_nothing_of_refunds_shows_its_declared_amount() -> None:
+    args = {"claim": "cl_4", "value": 1234, "currency": "GBP"}
+    does = Effects(money=Money(amount="value", currency="currency"))
+    v = present.argument_view(args, _fx(does, args))
+    assert (v["kind"], v["amount"]) == ("money", "£12.34")
+    assert v["extra"] == {"claim": "cl_4"}
+
+
+def test_a_second_amount_like_key_does_not_stand_in_for_the_declared_one() -> None:
+    args = {"amount": 100, "amount_cents": 990000, "total": 5, "currency": "usd"}
+    does = Effects(money=Money(amount="amount_cents"))
+    v = present.argument_view(args, _fx(does, args))
+    assert v["amount"] == "$9,900.00"
+    assert v["extra"] == {"amount": 100, "total": 5}
+
+
+def test_amounts_read_in_the_units_the_tool_declares() -> None:
+    args = {"amount": 12.345, "currency": "USD"}
+    v = present.argument_view(args, _fx(Effects(money=Money(major_units=True)), args))
+    assert v["amount"] == "$12.35"  # what the gate counts: a fraction of a cent rounds up
+    bad = {"amount": "lots", "currency": "USD"}
+    assert (
+        present.argument_view(bad, _fx(Effects(money=Money()), bad))["amount"] == 'not a valid amount: "lots"'
+    )
+
+
+def test_money_the_system_prices_itself_reads_as_priced_when_bought() -> None:
+    args = {"shipment_id": "se-1"}
+    v = present.argument_view(args, _fx(Effects(money=Money(amount=None, currency=None)), args))
+    assert (v["kind"], v["amount"], v["extra"]) == ("money", "priced when bought", {"shipment_id": "se-1"})
+
+
+def test_a_journal_entry_reads_as_its_declared_lines_and_balance() -> None:
     lines = [
         {"account": "6100", "debit": 120.5, "description": "Office chairs"},
         {"account": "2100", "credit": 120.5},
     ]
-    v = present.argument_view("post_journal_entry", {"date": "2026-03-01", "lines": lines, "currency": "USD"})
-    assert v["kind"] == "journal" and v["balanced"] and v["debit"] == v["credit"] == 120.5
-    assert v["lines"][0] == {
-        "account": "6100",
-        "description": "Office chairs",
-        "debit": 120.5,
-        "credit": None,
-    }
-    assert v["extra"] == {"date": "2026-03-01", "currency": "USD"}
-    sided = [
-        {"account_code": "1", "amount": 10, "side": "debit"},
-        {"account_code": "2", "amount": 9, "side": "credit"},
-    ]
-    v = present.argument_view("create_journal", {"lines": sided})
-    assert not v["balanced"] and (v["debit"], v["credit"]) == (10, 9)
+    args = {"date": "2026-03-01", "lines": lines}
+    v = present.argument_view(args, _fx(JOURNAL, args))
+    assert v["kind"] == "journal" and v["balanced"] is True
+    assert (v["columns"], v["sides"]) == (["Account", "Description"], ["Debit", "Credit"])
+    assert v["rows"][0] == {"cells": ["6100", "Office chairs"], "sides": ["120.50", ""]}
+    assert v["totals"] == ["120.50", "120.50"]
+    assert v["extra"] == {"date": "2026-03-01"}
+    short = {"lines": [{"account": "1", "debit": 10}, {"account": "2", "credit": 9}]}
+    v = present.argument_view(short, _fx(JOURNAL, short))
+    assert v["balanced"] is False and v["totals"] == ["10.00", "9.00"]
 
 
-def test_anything_else_is_pretty_json() -> None:
-    v = present.argument_view("send_message", {"channel": "#billing", "blocks": [{"type": "section"}]})
+def test_without_declared_effects_nested_arguments_are_pretty_json() -> None:
+    args = {"channel": "#billing", "blocks": [{"type": "section"}]}
+    v = present.argument_view(args, _fx(Effects(), args))
     assert v["kind"] == "json" and '"channel": "#billing"' in v["json"]
+    assert present.argument_view(args, None)["kind"] == "json"
 
 
 def test_edit_form_fields_follow_the_tool_schema() -> None:
