@@ -154,6 +154,11 @@ async def dry_run(
             outcome = await execute(spec, event, call)
         except Waiting:  # cannot happen: a dry run never waits
             outcome = {"stopped": "waiting"}
+        failed = next((s for s in steps if s.get("would") == "fail"), None)
+        if failed is not None:
+            # As the run would: a step that fails fails it, whatever comes after or on_problem
+            # says (WorkflowRunPipeline), so the dry run says that, not that it stops.
+            outcome = {**outcome, "fails": f"{failed['key']}: {failed['error']}"}
     return {
         "workflow_id": workflow_id,
         "event": event,

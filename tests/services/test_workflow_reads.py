@@ -126,3 +126,17 @@ async def test_an_outage_that_lasts_fails_the_run_with_the_error(db_url: str, tm
     assert "payments__get_dispute" in run["error"] and "503" in run["error"]
     assert run["actions"] == []
     await c.pool.aclose()
+
+
+async def test_a_dry_run_says_the_run_would_fail_where_a_read_fails(db_url: str, tmp_path: Path) -> None:
+    from app.services import workflow_dryrun
+
+    c, _ = full_container(db_url, tmp_path)
+    saved = workflows.save_draft(c.db, "post each new dispute", Principal("olga", "operator"), {"spec": SPEC})
+    catalogue = await c.pool.load()
+
+    out = await workflow_dryrun.dry_run(c.db, saved["id"], catalogue, c.policy(), {"id": "dp_nothere"})
+
+    assert out["outcome"]["fails"].startswith("step0: ") and "dp_nothere" in out["outcome"]["fails"]
+    assert [s["would"] for s in out["steps"]] == ["fail"]  # the post was never tried
+    await c.pool.aclose()
