@@ -148,6 +148,21 @@ async def test_a_second_refund_for_a_charge_with_a_refund_pending_or_done_is_a_d
     assert any("already has refund re_" in r for r in reasons), reasons
 
 
+async def test_a_yen_invoice_is_weighed_and_shown_in_yen(rig: Any) -> None:
+    """JPY has no minor unit: a ¥120,000 invoice is 120,000 minor units to the gate, and its
+    journal entry (which names no currency) is read in the record's currency, so the gate does
+    not see an entry 100 times the record and the queue totals it as 120,000 JPY."""
+    c, _ = rig
+    yen = {**README_INVOICE, "amount": "120000", "currency": "JPY", "invoice_number": "FAB-30777"}
+    view = await run(c, yen)
+    [entry] = [a for a in view["actions"] if a["operation"] == "post_journal_entry"]
+    money = entry["effects"]["money"]
+    assert (money["amount"], money["currency"]) == (120_000, "JPY")
+    assert not [r for r in entry["reasons"] if "larger than the record's amount" in r], entry["reasons"]
+    queue = await _ui_get(c, "/ui/queue")  # the entry's total, in the record's currency
+    assert "Total (JPY)" in queue and ">120,000<" in queue and "12,000,000" not in queue
+
+
 # --- 2. dispute evidence --------------------------------------------------------------------------
 
 
