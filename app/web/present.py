@@ -19,7 +19,6 @@ from markupsafe import Markup, escape
 from connectors.base import Money
 from connectors.currency import major_text
 
-ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND"})
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
 
 
@@ -87,16 +86,15 @@ def duration(seconds: float | None) -> str:
 
 # -- numbers and money -----------------------------------------------------------------------------
 def money(minor: Any, currency: str | None = "USD") -> str:
-    """Minor units (cents) → '$12.34' / '1,200 ¥' / '12.34 SEK'."""
+    """Minor units → '$12.34' / '¥1,200' / '5,000 XOF' / '5.120 KWD', with the currency's decimals."""
     cur = (currency or "USD").upper()
     try:
         amount = int(minor)
     except (TypeError, ValueError):
         return str(minor)
-    value = amount if cur in ZERO_DECIMAL else amount / 100
-    text = f"{value:,.0f}" if cur in ZERO_DECIMAL else f"{value:,.2f}"
+    text = major_text(amount, cur, grouped=True)
     if cur in SYMBOLS:
-        sign = "-" if value < 0 else ""
+        sign = "-" if amount < 0 else ""
         return f"{sign}{SYMBOLS[cur]}{text.lstrip('-')}"
     return f"{text} {cur}"
 
