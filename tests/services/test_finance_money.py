@@ -163,6 +163,34 @@ async def test_a_yen_invoice_is_weighed_and_shown_in_yen(rig: Any) -> None:
     assert "Total (JPY)" in queue and ">120,000<" in queue and "12,000,000" not in queue
 
 
+async def test_a_yen_refund_proposes_as_many_yen_as_the_record_asks(rig: Any) -> None:
+    """Stripe counts JPY in whole yen: refunding ¥5,000 of a ¥5,000 charge is amount=5000, which
+    is all that is left on it and no more than the record, not 500,000."""
+    c, sims = rig
+    state = sims["payments"].state.payments
+    kenji = state.add_customer(name="Kenji Sato", email="kenji.sato@example.jp", currency="jpy")
+    charge = state.add_charge(customer_id=kenji["id"], amount=5000, currency="jpy", description="Tea set")
+    view = await run(
+        c,
+        {
+            "kind": "refund",
+            "amount": "5000",
+            "currency": "JPY",
+            "counterparty": "Kenji Sato",
+            "description": "tea set arrived broken",
+            "customer_email": "kenji.sato@example.jp",
+            "charge_id": charge["id"],
+        },
+        actor="clerk-kim",
+    )
+    assert not view["classification"]["findings"], view["classification"]["findings"]
+    [refund] = [a for a in view["actions"] if a["operation"] == "create_refund"]
+    assert refund["arguments"]["amount"] == 5000
+    assert (refund["effects"]["money"]["amount"], refund["effects"]["money"]["left"]) == (5000, 5000)
+    assert not [r for r in refund["reasons"] if "exceeds" in r or "larger than" in r], refund["reasons"]
+    assert "¥5,000" in await _ui_get(c, "/ui/queue")
+
+
 # --- 2. dispute evidence --------------------------------------------------------------------------
 
 
