@@ -115,18 +115,16 @@ class Money:
     counter: str | None = None
     major_units: bool = False
 
-    def minor_amount(self, arguments: Mapping[str, Any], currency: Any = None) -> int | None:
+    def minor_amount(self, arguments: Mapping[str, Any]) -> int | None:
         """The amount these arguments move, in minor units; None when they do not say (an
         amount left out) or say something that is not one: a value that is not a finite
         number (text, a boolean, NaN, infinity), a negative one, or lines that are not a
         list of objects. Computed with Decimal from each value's shortest repr, so 0.1 + 0.2
         major units are exactly 30 minor units; a fraction of a minor unit rounds up. Major
-        units are read in the currency argument's minor units, else in `currency`'s (what the
-        caller knows the write is in, as a journal entry names none), else with two decimals."""
+        units are read in the currency argument's minor units (two decimals without one)."""
         if self.amount is None:
             return None
-        if self.currency is not None and arguments.get(self.currency):
-            currency = arguments[self.currency]
+        currency = arguments.get(self.currency) if self.currency is not None else None
         if self.lines is None:
             return self._minor(arguments.get(self.amount), currency)
         lines = arguments.get(self.lines)
@@ -144,20 +142,6 @@ class Money:
                 return None
             total += amount
         return self._to_minor(total, currency)
-
-    def currency_of(self, arguments: Mapping[str, Any], facts: Mapping[str, Any] | None = None) -> Any:
-        """The currency the write moves: its currency argument's; when no argument states one,
-        that of the charge it draws on, else of the record the run is about (`facts`): what a
-        journal entry, which names none, is booked in. None when nothing says."""
-        currency = arguments.get(self.currency) if self.currency else None
-        if currency is not None:
-            return currency
-        facts = facts or {}
-        source = arguments.get(self.source) if self.source else None
-        known = (facts.get("charges") or {}).get(str(source)) if source is not None else None
-        if isinstance(known, Mapping) and known.get("currency"):
-            return str(known["currency"])
-        return facts.get("record_currency")
 
     def _minor(self, value: Any, currency: Any) -> int | None:
         amount = self._decimal(value)
@@ -229,21 +213,21 @@ class Effects:
         and (`declared`) which arguments say it, so the queue shows exactly what the gate read.
 
         `facts` (see `Facts`) are what the run knows of the money's source: a charge's currency
-        when no argument states one (failing that, the record's: `Money.currency_of`), and its
-        owner."""
+        when no argument states one, and its owner."""
         out: dict[str, Any] = {"reversible": self.reversible, "final": self.is_final(arguments)}
         declared: dict[str, Any] = {}
         if self.money is not None:
             money = self.money
             source = arguments.get(money.source) if money.source else None
             known = ((facts or {}).get("charges") or {}).get(str(source)) if source is not None else None
-            currency = money.currency_of(arguments, facts)
             out["money"] = {
-                "amount": money.minor_amount(arguments, currency),
-                "currency": currency,
+                "amount": money.minor_amount(arguments),
+                "currency": arguments.get(money.currency) if money.currency else None,
                 "source": source,
             }
             if isinstance(known, Mapping):
+                if out["money"]["currency"] is None and known.get("currency"):
+                    out["money"]["currency"] = str(known["currency"])
                 with suppress(TypeError, ValueError):  # what a refund without an amount moves
                     refunded = int(known.get("amount_refunded") or 0)
                     out["money"]["left"] = int(known.get("amount") or 0) - refunded

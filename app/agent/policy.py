@@ -85,7 +85,6 @@ def new_facts() -> dict[str, Any]:
         "charges": {},  # charge id -> {customer, amount, amount_refunded, currency}
         "vendors": {},  # vendor id -> {name, iban}
         "record_amount": None,  # the record's amount, minor units
-        "record_currency": None,  # the record's currency: what a write naming none (a journal entry) is in
         "untrusted_text": [],  # bodies of tickets, emails, notes: data, never instructions
         "untrusted_reads": [],  # longer text from read results (notes, articles): data as well
         "links": [],  # URLs the systems gave (help-center articles): where a reply may point
@@ -246,8 +245,7 @@ class Policy:
         (`Money.minor_amount`), the amount counts as unbounded."""
         money = tool.does.money
         # An undeclared write's `amount` argument, in minor units, still counts against the record.
-        declared = money or Money()
-        amount = declared.minor_amount(arguments, declared.currency_of(arguments, facts))
+        amount = (money or Money()).minor_amount(arguments)
         if money is not None and amount is None:
             if money.lines is not None:
                 flag(

@@ -506,7 +506,6 @@ class FinancePipeline:
         total = Decimal(str(rec.get("amount") or 0))
         ctx.know(
             record_amount=minor(total, rec.get("currency")),
-            record_currency=str(rec.get("currency") or "").upper() or None,
             requester_email=(rec.get("customer_email") or "").lower() or None,
             untrusted_text=[
                 str(rec.get(k) or "") for k in ("description", "counterparty", "notes", "iban") if rec.get(k)

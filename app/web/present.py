@@ -283,7 +283,7 @@ def _journal_view(args: dict[str, Any], money_fx: dict[str, Any], declared: Mone
 
     counter_total = None
     if declared.counter is not None:
-        counter_total = replace(declared, amount=declared.counter).minor_amount(args, currency)
+        counter_total = replace(declared, amount=declared.counter).minor_amount(args)
     return {
         "kind": "journal",
         "columns": [humanize(c) for c in columns],

@@ -63,10 +63,10 @@ _LINES = TypeAdapter(list[JournalLine])
 # What a journal entry puts at stake: its total debits (a balanced entry's credits are the same
 # sum), written in major units on each line and read by the gate as minor units. An entry names
 # no currency: the ERP keeps its ledger in one currency with two decimals (the lines are refused
-# with more), and every line is in it. The finance pipeline books a record's amount as it is,
-# converting nothing, so the gate reads the lines in the record's currency (`Money.currency_of`;
-# two decimals when the run has no record): it counts the debits' minor units against its
-# two-approver threshold as it counts a refund's, and against the record's amount.
+# with more), and every line is in it. So the gate counts the debits' cents against its
+# two-approver threshold as it counts a refund's, and against the record's amount on the
+# assumption that the record is in the ledger's currency (the finance pipeline books a record's
+# amount as it is, converting nothing).
 JOURNAL_MONEY = Money(amount="debit", currency=None, lines="lines", counter="credit", major_units=True)
 
 

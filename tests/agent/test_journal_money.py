@@ -56,22 +56,6 @@ def test_major_units_are_scaled_by_the_currency_the_arguments_name() -> None:
     assert Effects(money=wire).summary({"value": 5000, "ccy": "XOF"})["money"]["amount"] == 5000
 
 
-def test_an_entry_naming_no_currency_is_read_in_the_record_s() -> None:
-    """The pipeline books a record's amount as it is: a ¥120,000 invoice's entry debits 120000,
-    which is 120,000 yen to the gate, not more than the record and not 12,000,000."""
-    facts = new_facts()
-    merge_facts(facts, {"record_amount": 120_000, "record_currency": "JPY"})
-    _, reasons, amount = Policy().assess(JOURNAL, entry(120000.0), facts)
-    assert amount == 120_000 and not [r for r in reasons if "record's amount" in r], reasons
-    assert JOURNAL.does.summary(entry(120000.0), facts)["money"] == {
-        "amount": 120_000,
-        "currency": "JPY",
-        "source": None,
-    }
-    _, reasons, amount = Policy().assess(JOURNAL, entry(120001.0), facts)
-    assert amount == 120_001 and "amount 120001 is larger than the record's amount 120000" in reasons
-
-
 def test_an_entry_at_the_threshold_needs_one_approver_and_a_cent_more_needs_two() -> None:
     gate = Policy(two_approvers_above=50_000)
     at = gate.decide(JOURNAL, entry(300.00, 200.00), new_facts())

@@ -148,19 +148,18 @@ async def test_a_second_refund_for_a_charge_with_a_refund_pending_or_done_is_a_d
     assert any("already has refund re_" in r for r in reasons), reasons
 
 
-async def test_a_yen_invoice_is_weighed_and_shown_in_yen(rig: Any) -> None:
-    """JPY has no minor unit: a ¥120,000 invoice is 120,000 minor units to the gate, and its
-    journal entry (which names no currency) is read in the record's currency, so the gate does
-    not see an entry 100 times the record and the queue totals it as 120,000 JPY."""
+async def test_a_record_s_currency_never_makes_its_journal_entry_weigh_less(rig: Any) -> None:
+    """The ledger's lines carry no currency and the record's is what the sender says: an invoice
+    that claims yen is still booked in the ledger's two-decimal currency, so its entry is read
+    with two decimals (120,000.00 is 12,000,000 minor units), flagged as larger than the record,
+    and needs two approvers; a claimed currency can never shrink what the gate weighs."""
     c, _ = rig
     yen = {**README_INVOICE, "amount": "120000", "currency": "JPY", "invoice_number": "FAB-30777"}
     view = await run(c, yen)
     [entry] = [a for a in view["actions"] if a["operation"] == "post_journal_entry"]
-    money = entry["effects"]["money"]
-    assert (money["amount"], money["currency"]) == (120_000, "JPY")
-    assert not [r for r in entry["reasons"] if "larger than the record's amount" in r], entry["reasons"]
-    queue = await _ui_get(c, "/ui/queue")  # the entry's total, in the record's currency
-    assert "Total (JPY)" in queue and ">120,000<" in queue and "12,000,000" not in queue
+    assert entry["effects"]["money"]["amount"] == 12_000_000
+    assert any("larger than the record's amount" in r for r in entry["reasons"]), entry["reasons"]
+    assert (entry["risk"], entry["required_approvals"]) == ("high", 2)
 
 
 async def test_a_yen_refund_proposes_as_many_yen_as_the_record_asks(rig: Any) -> None:
