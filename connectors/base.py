@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 import httpx
 from pydantic import ConfigDict, TypeAdapter, create_model
 
+from connectors.currency import to_minor
 from connectors.ratelimit import TokenBucket
 from connectors.webhooks import SignatureError, WebhookEvent
 
@@ -89,10 +90,6 @@ class ConnectorError(Exception):
         self.retryable = retryable
 
 
-# Minor units in one major unit: the cents of the two-decimal currencies a ledger keeps.
-MINOR_PER_MAJOR = 100
-
-
 @dataclass(frozen=True)
 class Money:
     """The write moves money. Names the arguments that carry it, so the gate never guesses.
@@ -108,7 +105,8 @@ class Money:
     missing or malformed list leaves the amount unknown. `counter`, with `lines`: each line's
     field holding the other side of the entry (a journal's credits), which must come to the
     same total, so a reader can see whether it balances. `major_units`: the amounts are
-    written in major units with two decimals (12.34), not minor units (1234)."""
+    written in major units (12.34), not minor units (1234), and are scaled by the exponent of
+    the currency `currency` names (connectors/currency.py: ¥500 is 500 minor units)."""
 
     amount: str | None = "amount"
     currency: str | None = "currency"
@@ -122,11 +120,13 @@ class Money:
         amount left out) or say something that is not one: a value that is not a finite
         number (text, a boolean, NaN, infinity), a negative one, or lines that are not a
         list of objects. Computed with Decimal from each value's shortest repr, so 0.1 + 0.2
-        major units are exactly 30 minor units; a fraction of a minor unit rounds up."""
+        major units are exactly 30 minor units; a fraction of a minor unit rounds up. Major
+        units are read in the currency argument's minor units (two decimals without one)."""
         if self.amount is None:
             return None
+        currency = arguments.get(self.currency) if self.currency is not None else None
         if self.lines is None:
-            return self._minor(arguments.get(self.amount))
+            return self._minor(arguments.get(self.amount), currency)
         lines = arguments.get(self.lines)
         if not isinstance(lines, list):
             return None
@@ -141,11 +141,11 @@ class Money:
             if amount is None:
                 return None
             total += amount
-        return self._to_minor(total)
+        return self._to_minor(total, currency)
 
-    def _minor(self, value: Any) -> int | None:
+    def _minor(self, value: Any, currency: Any) -> int | None:
         amount = self._decimal(value)
-        return None if amount is None else self._to_minor(amount)
+        return None if amount is None else self._to_minor(amount, currency)
 
     @staticmethod
     def _decimal(value: Any) -> Decimal | None:
@@ -156,9 +156,10 @@ class Money:
             return None
         return amount
 
-    def _to_minor(self, amount: Decimal) -> int:
-        scaled = amount * MINOR_PER_MAJOR if self.major_units else amount
-        return int(scaled.to_integral_value(rounding=ROUND_CEILING))
+    def _to_minor(self, amount: Decimal, currency: Any) -> int:
+        if self.major_units:
+            return to_minor(amount, currency, rounding=ROUND_CEILING)
+        return int(amount.to_integral_value(rounding=ROUND_CEILING))
 
 
 Audience = Literal["public", "internal", "team"]

@@ -16,6 +16,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from connectors.currency import major_text
+
 WINDOW_DAYS = 7
 INVOICE_DUPLICATES = (
     "duplicate_invoice",
@@ -147,11 +149,11 @@ def refund_duplicates(
     for r in refunds:
         if r.get("status") in ("failed", "canceled"):
             continue
-        amount = Decimal(int(r.get("amount") or 0)) / 100
+        amount = major_text(int(r.get("amount") or 0), r.get("currency"))
         out.append(
             {
                 "kind": "duplicate_refund",
-                "reason": f"charge {charge_id} already has refund {r.get('id')} of {amount:.2f} "
+                "reason": f"charge {charge_id} already has refund {r.get('id')} of {amount} "
                 f"{str(r.get('currency') or '').upper()} ({r.get('status')}): a second refund needs a "
                 "person to confirm it is not the same one",
             }

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
+
+from connectors.currency import major_text
 
 CLAIMS = (
     "payment_authorised",
@@ -60,8 +61,8 @@ def _ts(value: Any) -> float | None:
         return None
 
 
-def _money(cents: Any, currency: Any) -> str:
-    return f"{Decimal(int(cents or 0)) / 100:.2f} {str(currency or '').upper()}".strip()
+def _money(minor: Any, currency: Any) -> str:
+    return f"{major_text(int(minor or 0), currency)} {str(currency or '').upper()}".strip()
 
 
 def cite(source: str) -> str:

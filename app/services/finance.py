@@ -29,6 +29,7 @@ from app.agent.run import RunContext, RunFailed
 from app.llm.prompts import PromptLibrary
 from app.services import booked, evidence
 from app.services import reconcile as recon
+from connectors.currency import to_minor
 
 RECORD_KINDS = ("transaction", "invoice", "refund", "dispute", "reconciliation")
 FINANCE_OPERATIONS = (
@@ -42,8 +43,10 @@ DUPLICATE_WINDOW_DAYS = 7
 OUTLIER_FACTOR = 3.0
 
 
-def minor(amount: Any) -> int:
-    return int((Decimal(str(amount)) * 100).to_integral_value())
+def minor(amount: Any, currency: Any) -> int:
+    """A record's amount (major units) in its currency's minor units, the units the gate and the
+    payments system count in: 120000 JPY is 120000, 486.20 EUR is 48620."""
+    return to_minor(amount, currency)
 
 
 def _day(value: Any) -> date | None:
@@ -120,11 +123,12 @@ def detect_anomalies(
             )
     if record.get("kind") in ("refund", "transaction") and charge is not None:
         left = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
-        if minor(amount) > left:
+        wanted = minor(amount, record.get("currency"))
+        if wanted > left:
             out.append(
                 {
                     "kind": "refund_exceeds_charge",
-                    "reason": f"{minor(amount)} is more than the {left} left on charge {charge.get('id')}",
+                    "reason": f"{wanted} is more than the {left} left on charge {charge.get('id')}",
                 }
             )
     seen: dict[tuple[int, str], str] = {}
@@ -501,7 +505,7 @@ class FinancePipeline:
             return await self._reconcile(ctx, rec)
         total = Decimal(str(rec.get("amount") or 0))
         ctx.know(
-            record_amount=minor(total),
+            record_amount=minor(total, rec.get("currency")),
             requester_email=(rec.get("customer_email") or "").lower() or None,
             untrusted_text=[
                 str(rec.get(k) or "") for k in ("description", "counterparty", "notes", "iban") if rec.get(k)

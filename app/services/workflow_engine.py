@@ -15,6 +15,7 @@ from typing import Any
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.text import digits
+from connectors.currency import major_text
 
 
 def _pick(value: Any, *keys: str) -> Any:
@@ -22,8 +23,15 @@ def _pick(value: Any, *keys: str) -> Any:
     return {k: value.get(k) for k in keys} if isinstance(value, dict) else value
 
 
+def _major(minor: Any, currency: Any = None) -> str:
+    """`event.amount | major(event.currency)`: minor units (Stripe's) written in major units with
+    the currency's decimals: 4599 USD → '45.99', 5000 JPY → '5000'."""
+    return major_text(int(minor or 0), currency)
+
+
 _env = ImmutableSandboxedEnvironment(autoescape=False)
 _env.filters["pick"] = _pick
+_env.filters["major"] = _major
 
 
 class TemplateError(ValueError):

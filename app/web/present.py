@@ -12,14 +12,13 @@ import math
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from markupsafe import Markup, escape
 
-from connectors.base import MINOR_PER_MAJOR, Money
+from connectors.base import Money
+from connectors.currency import major_text
 
-ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND"})
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
 
 
@@ -87,16 +86,15 @@ def duration(seconds: float | None) -> str:
 
 # -- numbers and money -----------------------------------------------------------------------------
 def money(minor: Any, currency: str | None = "USD") -> str:
-    """Minor units (cents) → '$12.34' / '1,200 ¥' / '12.34 SEK'."""
+    """Minor units → '$12.34' / '¥1,200' / '5,000 XOF' / '5.120 KWD', with the currency's decimals."""
     cur = (currency or "USD").upper()
     try:
         amount = int(minor)
     except (TypeError, ValueError):
         return str(minor)
-    value = amount if cur in ZERO_DECIMAL else amount / 100
-    text = f"{value:,.0f}" if cur in ZERO_DECIMAL else f"{value:,.2f}"
+    text = major_text(amount, cur, grouped=True)
     if cur in SYMBOLS:
-        sign = "-" if value < 0 else ""
+        sign = "-" if amount < 0 else ""
         return f"{sign}{SYMBOLS[cur]}{text.lstrip('-')}"
     return f"{text} {cur}"
 
@@ -217,9 +215,9 @@ def _flat(value: Any) -> bool:
     )
 
 
-def _major(minor: int | None) -> str:
-    """Minor units as a ledger writes them: 12050 → '120.50'."""
-    return "" if minor is None else amount(Decimal(minor) / MINOR_PER_MAJOR)
+def _major(minor: int | None, currency: Any) -> str:
+    """Minor units as a ledger writes them: 12050 → '120.50' (in JPY, 12050 → '12,050')."""
+    return "" if minor is None else major_text(minor, currency, grouped=True)
 
 
 def _declared_money(declared: dict[str, Any]) -> Money | None:
@@ -274,18 +272,18 @@ def _journal_view(args: dict[str, Any], money_fx: dict[str, Any], declared: Mone
     lines = [x for x in raw if isinstance(x, dict)] if isinstance(raw, list) else []
     sides = [f for f in (declared.amount, declared.counter) if f]
     columns = list(dict.fromkeys(k for line in lines for k in line if k not in sides))
+    total, currency = money_fx.get("amount"), money_fx.get("currency")
 
     def cell(value: Any) -> str:
         if value is None or value == 0:
             return ""
         if isinstance(value, bool) or not isinstance(value, int | float):
             return str(value)
-        return amount(value) if declared.major_units else _major(int(value))
+        return amount(value) if declared.major_units else _major(int(value), currency)
 
     counter_total = None
     if declared.counter is not None:
         counter_total = replace(declared, amount=declared.counter).minor_amount(args)
-    total = money_fx.get("amount")
     return {
         "kind": "journal",
         "columns": [humanize(c) for c in columns],
@@ -294,9 +292,9 @@ def _journal_view(args: dict[str, Any], money_fx: dict[str, Any], declared: Mone
             {"cells": [line.get(c, "") for c in columns], "sides": [cell(line.get(f)) for f in sides]}
             for line in lines
         ],
-        "totals": [_major(total), _major(counter_total)][: len(sides)],
+        "totals": [_major(total, currency), _major(counter_total, currency)][: len(sides)],
         "balanced": None if declared.counter is None else (total is not None and total == counter_total),
-        "currency": money_fx.get("currency"),
+        "currency": currency,
         "extra": {k: v for k, v in args.items() if k not in (declared.lines, declared.currency)},
     }
 

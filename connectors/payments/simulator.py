@@ -46,6 +46,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
+from connectors.currency import major_text
 from connectors.payments import balance, webhooks
 from connectors.payments import seed as seed_data
 from connectors.simulator_base import (
@@ -60,9 +61,6 @@ from connectors.simulator_base import (
 API_VERSION = "2024-06-20"
 IDEMPOTENCY_TTL = 24 * 3600  # Stripe prunes idempotency keys once they are at least 24 hours old
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "vnd", "vuv", "xaf", "xof", "xpf"}
-)
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$", "aud": "A$", "jpy": "¥", "sek": "SEK "}
 EVIDENCE_FIELDS = (
     "access_activity_log",
@@ -138,12 +136,9 @@ def unknown_param(name: str) -> StripeAPIError:
 
 
 def money(amount: int, currency: str) -> str:
-    """'$9.99', '€59.90', '¥500': how Stripe quotes amounts in its messages."""
+    """'$9.99', '€59.90', '¥500', 'KWD 5.120': how Stripe quotes amounts in its messages."""
     cur = currency.lower()
-    symbol = SYMBOLS.get(cur, cur.upper() + " ")
-    if cur in ZERO_DECIMAL:
-        return f"{symbol}{amount}"
-    return f"{symbol}{amount // 100}.{amount % 100:02d}"
+    return SYMBOLS.get(cur, cur.upper() + " ") + major_text(amount, cur)
 
 
 # --- form decoding ------------------------------------------------------------------

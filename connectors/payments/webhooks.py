@@ -16,10 +16,10 @@ import hashlib
 import hmac
 import json
 import time
-from decimal import Decimal
 from typing import Any
 
 from connectors import webhooks as base
+from connectors.currency import to_major
 from connectors.webhooks import Intake, PayloadError, WebhookEvent
 
 HEADER = "Stripe-Signature"
@@ -132,10 +132,11 @@ def _dispute(obj: dict[str, Any], object_id: str | int | None, event_id: str) ->
         raise PayloadError(
             "data.object.amount must be a whole number of minor units", field="data.object.amount"
         )
+    currency = str(obj.get("currency") or "usd").upper()
     record = {
         "kind": "dispute",
-        "amount": str(Decimal(amount) / 100),
-        "currency": str(obj.get("currency") or "usd").upper(),
+        "amount": str(to_major(amount, currency)),  # Stripe's minor units: ¥5000 is amount=5000
+        "currency": currency,
         "counterparty": str(obj.get("charge") or "cardholder"),
         "description": f"Dispute opened: {obj.get('reason') or 'no reason given'}",
         "external_id": object_id or event_id,

@@ -43,6 +43,19 @@ def test_minor_units_stay_as_they_are_and_a_fraction_of_a_cent_never_counts_less
     assert Money(major_units=True).minor_amount({"amount": 10.005}) == 1001
 
 
+def test_major_units_are_scaled_by_the_currency_the_arguments_name() -> None:
+    """¥120,000 is 120,000 minor units and 5.125 KWD is 5,125: not every currency has cents."""
+    money = Money(major_units=True)
+    assert money.minor_amount({"amount": 120000, "currency": "JPY"}) == 120_000
+    assert money.minor_amount({"amount": 120000, "currency": "jpy"}) == 120_000
+    assert money.minor_amount({"amount": 5.125, "currency": "KWD"}) == 5125
+    assert money.minor_amount({"amount": 12.5, "currency": "JPY"}) == 13  # a part of a yen rounds up
+    assert money.minor_amount({"amount": 120000}) == 12_000_000  # no currency: two decimals
+    wire = Money(amount="value", currency="ccy", major_units=True)
+    assert wire.minor_amount({"value": 5000, "ccy": "XOF"}) == 5000
+    assert Effects(money=wire).summary({"value": 5000, "ccy": "XOF"})["money"]["amount"] == 5000
+
+
 def test_an_entry_at_the_threshold_needs_one_approver_and_a_cent_more_needs_two() -> None:
     gate = Policy(two_approvers_above=50_000)
     at = gate.decide(JOURNAL, entry(300.00, 200.00), new_facts())

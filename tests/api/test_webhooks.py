@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -41,7 +42,7 @@ async def hook(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncCl
     await c.pool.aclose()
 
 
-def dispute_event() -> bytes:
+def dispute_event(amount: int = 4599, currency: str = "usd") -> bytes:
     return json.dumps(
         {
             "id": "evt_1",
@@ -51,8 +52,8 @@ def dispute_event() -> bytes:
                 "object": {
                     "id": "dp_123",
                     "object": "dispute",
-                    "amount": 4599,
-                    "currency": "usd",
+                    "amount": amount,
+                    "currency": currency,
                     "charge": "ch_9",
                     "reason": "fraudulent",
                 }
@@ -74,6 +75,17 @@ async def test_a_signed_dispute_starts_one_record_run(hook) -> None:  # type: ig
     assert run["kind"] == "record" and run["input"]["record"]["dispute_id"] == "dp_123"
     again = await client.post("/api/v1/webhooks/payments", content=body, headers=headers)
     assert again.json()["run_id"] == r.json()["run_id"] and again.json()["created"] is False
+
+
+async def test_a_yen_dispute_becomes_a_record_of_as_many_yen(hook) -> None:  # type: ignore[no-untyped-def]
+    """JPY has no minor unit: Stripe's amount=5000 is ¥5,000, and the record says so."""
+    client, c = hook
+    body = dispute_event(amount=5000, currency="jpy")
+    headers = {"Stripe-Signature": stripe.sign(body, SECRET, int(time.time()))}
+    r = await client.post("/api/v1/webhooks/payments", content=body, headers=headers)
+    assert r.status_code == 202, r.text
+    record = run_view(c.db, r.json()["run_id"])["input"]["record"]
+    assert (Decimal(record["amount"]), record["currency"]) == (Decimal(5000), "JPY")
 
 
 async def test_bad_signatures_are_refused(hook) -> None:  # type: ignore[no-untyped-def]

@@ -210,6 +210,17 @@ async def test_dispute_opens_a_ticket_and_pings_billing(world: Any) -> None:
     )
 
 
+async def test_a_yen_dispute_opens_a_ticket_in_yen(world: Any) -> None:
+    """Stripe's amount=5000 in JPY is ¥5,000: the ticket says 5000 JPY, not 50.00."""
+    sy, api, people = world
+    await draft_and_activate(api, people, DISPUTE)
+    body, headers = sy.dispute("ch_3Nw46890RugAnn", "dp_1Q78", amount=5000, currency="jpy")
+    [run_id] = await webhook(api, "payments", body, headers)
+    assert await settle(sy, api, people, run_id) == ["helpdesk__create_ticket", "chat__post_message"]
+    ticket = max(sy.state("helpdesk").tickets.values(), key=lambda t: t["id"])
+    assert "Dispute dp_1Q78" in ticket["subject"] and "for 5000 JPY" in ticket["subject"], ticket
+
+
 async def test_daily_count_runs_once_per_slot(world: Any) -> None:
     sy, api, people = world
     helpdesk = sy.state("helpdesk")

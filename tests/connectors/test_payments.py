@@ -680,3 +680,22 @@ def test_simulator_answers_409_while_a_key_is_in_flight() -> None:
     assert inner[0].status == 409 and inner[0].code == "idempotency_key_in_use"
     assert inner[0].headers == {"Stripe-Should-Retry": "true"}
     assert state.idempotent("k-1", "same", lambda: (200, {"id": "re_3"}))[1:] == ({"id": "re_1"}, True)
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount", "left"),
+    [("kwd", "KWD 5.130", "KWD 5.120"), ("jpy", "¥5130", "¥5120"), ("xof", "XOF 5130", "XOF 5120")],
+)
+def test_a_refund_over_what_is_left_is_quoted_in_the_currency_s_decimals(
+    currency: str, amount: str, left: str
+) -> None:
+    """Stripe quotes amounts in its own messages as the currency writes them: 5120 is 5.120 KWD."""
+    from connectors.payments.simulator import StripeAPIError
+
+    state = PaymentsState(clock=lambda: float(NOW))
+    customer = state.add_customer(name="Noor", email="noor@example.com", currency=currency)
+    charge = state.add_charge(customer_id=customer["id"], amount=5120, currency=currency, description="x")
+    with pytest.raises(StripeAPIError) as err:
+        state.create_refund({"charge": charge["id"], "amount": "5130"})
+    assert err.value.code == "amount_too_large"
+    assert f"({amount}) is greater than unrefunded amount on charge ({left})" in str(err.value)

@@ -58,6 +58,26 @@ def test_stripe_dispute_becomes_a_record_and_a_forged_one_is_refused() -> None:
     assert bad.value.field == "data"
 
 
+@pytest.mark.parametrize(
+    ("amount", "currency", "record"),
+    [(5000, "jpy", ("5000", "JPY")), (5120, "kwd", ("5.12", "KWD")), (4599, None, ("45.99", "USD"))],
+)
+def test_a_dispute_amount_is_read_in_its_currency_s_minor_units(
+    amount: int, currency: str | None, record: tuple[str, str]
+) -> None:
+    """Stripe's amount is in the currency's minor units: ¥5,000 arrives as 5000, 5.120 KWD as 5120."""
+    body = json.dumps(
+        {
+            "id": "evt_2",
+            "type": "charge.dispute.created",
+            "data": {"object": {"id": "dp_2", "amount": amount, "currency": currency, "charge": "ch_2"}},
+        }
+    ).encode()
+    event = connector_type("payments").parse_webhook(body, {})
+    assert event.intake is not None
+    assert (event.intake.payload["amount"], event.intake.payload["currency"]) == record
+
+
 def test_zendesk_ticket_event_carries_the_requester_id_as_a_number() -> None:
     helpdesk = connector_type("helpdesk")
     body = json.dumps(

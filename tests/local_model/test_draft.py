@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.llm.base import ModelRequest
 from app.llm.local import LocalModel
+from app.llm.local.replies import account_facts
 from app.llm.local.retrieval import best_sentences, rank_articles, stem, strip_html
 
 REFUND_ARTICLE = {
@@ -128,3 +129,17 @@ def test_retrieval_helpers() -> None:
     assert best_sentences("when is my refund issued", str(REFUND_ARTICLE["body"]), n=1) == [
         "Refunds are issued to the original payment method within 5-10 business days after we receive your return."
     ]
+
+
+def test_account_facts_quote_amounts_in_the_currency_s_units() -> None:
+    """Stripe's amount=5000 in JPY is ¥5,000, not 50.00: what the reply tells the customer."""
+    charge = {
+        "id": "ch_1",
+        "order": "NW-40001",
+        "description": "Northwind Home order NW-40001: Tea set",
+        "amount": 5000,
+        "currency": "jpy",
+        "refunds": [{"amount": 2000}],
+    }
+    [line] = account_facts("Where is my refund for NW-40001?", {"charges": [charge]})
+    assert "paid 5,000 JPY" in line and "A refund of 2,000 JPY" in line, line

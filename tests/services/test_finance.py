@@ -9,7 +9,10 @@ import pytest
 
 from app.services import approvals, intake
 from app.services.auth import Principal
+from app.services.booked import refund_duplicates
 from app.services.errors import Conflict, Forbidden
+from app.services.evidence import check_claims
+from app.services.finance import detect_anomalies
 from app.services.views import run_view
 from tests.support.app import full_container
 
@@ -167,3 +170,30 @@ async def test_refund_of_someone_elses_charge_is_high_risk(rig: Any) -> None:
     [refund] = [a for a in run_view(c.db, run_id)["actions"] if a["operation"] == "create_refund"]
     assert refund["risk"] == "high"
     assert any("not to the requester" in r for r in refund["reasons"]), refund["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "charged", "over"),
+    [("5000", "JPY", 5000, False), ("5001", "jpy", 5000, True), ("5.13", "KWD", 5120, True)],
+)
+def test_a_refund_is_weighed_against_its_charge_in_the_currency_s_minor_units(
+    amount: str, currency: str, charged: int, over: bool
+) -> None:
+    """Stripe's ¥5,000 charge has amount=5000: a ¥5,000 refund of it is not more than what is
+    left, and ¥5,001 is; 5.130 KWD is more than a 5.120 KWD charge."""
+    record = {"kind": "refund", "amount": amount, "currency": currency, "charge_id": "ch_1"}
+    charge = {"id": "ch_1", "amount": charged, "amount_refunded": 0, "currency": currency.lower()}
+    found = detect_anomalies(record, vendor=None, history=[], existing=None, charges=[charge], charge=charge)
+    assert [f["kind"] for f in found] == (["refund_exceeds_charge"] if over else [])
+
+
+def test_dispute_evidence_and_findings_write_amounts_in_the_currency_s_units() -> None:
+    """A ¥5,000 charge (Stripe's amount=5000) is quoted as 5000 JPY, a 5.120 KWD refund as such."""
+    charge = {"type": "charge", "status": "succeeded", "amount": 5000, "currency": "jpy", "created": 0}
+    checked = check_claims(
+        [{"claim": "payment_authorised", "sources": ["payments.charge:ch_1"]}],
+        {"payments.charge:ch_1": charge},
+    )
+    assert "The payment of 5000 JPY on" in checked.text, checked
+    [found] = refund_duplicates("ch_1", [{"id": "re_1", "amount": 5120, "currency": "kwd"}], [])
+    assert "already has refund re_1 of 5.120 KWD" in found["reason"], found

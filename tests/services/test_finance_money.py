@@ -148,6 +148,48 @@ async def test_a_second_refund_for_a_charge_with_a_refund_pending_or_done_is_a_d
     assert any("already has refund re_" in r for r in reasons), reasons
 
 
+async def test_a_record_s_currency_never_makes_its_journal_entry_weigh_less(rig: Any) -> None:
+    """The ledger's lines carry no currency and the record's is what the sender says: an invoice
+    that claims yen is still booked in the ledger's two-decimal currency, so its entry is read
+    with two decimals (120,000.00 is 12,000,000 minor units), flagged as larger than the record,
+    and needs two approvers; a claimed currency can never shrink what the gate weighs."""
+    c, _ = rig
+    yen = {**README_INVOICE, "amount": "120000", "currency": "JPY", "invoice_number": "FAB-30777"}
+    view = await run(c, yen)
+    [entry] = [a for a in view["actions"] if a["operation"] == "post_journal_entry"]
+    assert entry["effects"]["money"]["amount"] == 12_000_000
+    assert any("larger than the record's amount" in r for r in entry["reasons"]), entry["reasons"]
+    assert (entry["risk"], entry["required_approvals"]) == ("high", 2)
+
+
+async def test_a_yen_refund_proposes_as_many_yen_as_the_record_asks(rig: Any) -> None:
+    """Stripe counts JPY in whole yen: refunding ¥5,000 of a ¥5,000 charge is amount=5000, which
+    is all that is left on it and no more than the record, not 500,000."""
+    c, sims = rig
+    state = sims["payments"].state.payments
+    kenji = state.add_customer(name="Kenji Sato", email="kenji.sato@example.jp", currency="jpy")
+    charge = state.add_charge(customer_id=kenji["id"], amount=5000, currency="jpy", description="Tea set")
+    view = await run(
+        c,
+        {
+            "kind": "refund",
+            "amount": "5000",
+            "currency": "JPY",
+            "counterparty": "Kenji Sato",
+            "description": "tea set arrived broken",
+            "customer_email": "kenji.sato@example.jp",
+            "charge_id": charge["id"],
+        },
+        actor="clerk-kim",
+    )
+    assert not view["classification"]["findings"], view["classification"]["findings"]
+    [refund] = [a for a in view["actions"] if a["operation"] == "create_refund"]
+    assert refund["arguments"]["amount"] == 5000
+    assert (refund["effects"]["money"]["amount"], refund["effects"]["money"]["left"]) == (5000, 5000)
+    assert not [r for r in refund["reasons"] if "exceeds" in r or "larger than" in r], refund["reasons"]
+    assert "¥5,000" in await _ui_get(c, "/ui/queue")
+
+
 # --- 2. dispute evidence --------------------------------------------------------------------------
 
 

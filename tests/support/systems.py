@@ -69,7 +69,9 @@ class Systems:
         paid = [(b, h) for topic, b, h in self.shop.take_outbox() if topic == "orders/paid"]
         return order, *paid[0]
 
-    def dispute(self, charge: str, dispute_id: str) -> tuple[bytes, dict[str, str]]:
+    def dispute(
+        self, charge: str, dispute_id: str, amount: int = 12900, currency: str = "usd"
+    ) -> tuple[bytes, dict[str, str]]:
         body = json.dumps(
             {
                 "id": f"evt_{dispute_id}",
@@ -78,8 +80,8 @@ class Systems:
                     "object": {
                         "id": dispute_id,
                         "object": "dispute",
-                        "amount": 12900,
-                        "currency": "usd",
+                        "amount": amount,
+                        "currency": currency,
                         "charge": charge,
                         "reason": "fraudulent",
                     }

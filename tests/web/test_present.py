@@ -19,6 +19,13 @@ def test_money_from_minor_units() -> None:
     assert present.money("n/a", "USD") == "n/a"
 
 
+def test_money_has_as_many_decimals_as_the_currency_s_minor_unit() -> None:
+    assert present.money(5000, "XOF") == "5,000 XOF"  # zero-decimal, like JPY
+    assert present.money(5000, "xpf") == "5,000 XPF"
+    assert present.money(5120, "KWD") == "5.120 KWD"  # three decimals
+    assert present.money(500, "UGX") == "5.00 UGX"  # Stripe's two-decimal special case
+
+
 def test_relative_times() -> None:
     assert present.reltime(NOW - timedelta(seconds=10), NOW) == "just now"
     assert present.reltime(NOW - timedelta(minutes=5), NOW) == "5 min ago"

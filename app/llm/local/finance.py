@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
 from app.llm.base import ModelRequest, ModelResponse, ToolCall
 from app.llm.local.heuristics import words
 from app.llm.local.planner import find_tool, fit_arguments, is_rejection, read_history
+from connectors.currency import to_minor
 
 _CODING = json.loads((Path(__file__).parent / "data" / "gl_coding.json").read_text(encoding="utf-8"))
 SYNONYMS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _CODING["synonyms"].items()}
@@ -285,7 +286,8 @@ def act(request: ModelRequest) -> ModelResponse:
             "create_refund",
             {
                 "charge_id": record["charge_id"],
-                "amount": int(Decimal(str(record.get("amount") or 0)) * 100),
+                # Stripe's minor units: a ¥5,000 refund is amount=5000; never more than the record.
+                "amount": to_minor(record.get("amount") or 0, record.get("currency"), rounding=ROUND_DOWN),
                 "reason": "requested_by_customer",
             },
         )

@@ -23,6 +23,7 @@ from typing import Any
 
 from app.llm.local.heuristics import words
 from app.llm.local.retrieval import content_terms, strip_html
+from connectors.currency import major_text
 
 DATA_DIR = Path(__file__).parent / "data"
 MAX_PASSAGES = 3
@@ -110,10 +111,10 @@ def best_passages(query: str, body: str) -> list[str]:
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 
 
-def money(cents: Any, currency: Any) -> str:
-    if not isinstance(cents, int | float):
+def money(minor: Any, currency: Any) -> str:
+    if not isinstance(minor, int | float):
         return ""
-    value = f"{cents / 100:,.2f}"
+    value = major_text(int(minor), currency, grouped=True)
     cur = str(currency or "").lower()
     return f"{SYMBOLS[cur]}{value}" if cur in SYMBOLS else f"{value} {cur.upper()}".strip()
 

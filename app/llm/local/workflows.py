@@ -69,8 +69,8 @@ SCHEDULE = re.compile(
 CHANNEL = re.compile(r"#([a-z0-9_-]+)", re.I)
 
 SUMMARY = {
-    "charge.dispute.created": "Dispute {{ event.id }} opened on charge {{ event.charge }} for {{ '%.2f' % ((event.amount or 0) / 100) }} {{ (event.currency or '') | upper }} ({{ event.reason or 'no reason given' }})",
-    "charge.refunded": "Charge {{ event.id }} was refunded: {{ '%.2f' % ((event.amount_refunded or 0) / 100) }} {{ (event.currency or '') | upper }}",
+    "charge.dispute.created": "Dispute {{ event.id }} opened on charge {{ event.charge }} for {{ event.amount | major(event.currency) }} {{ (event.currency or '') | upper }} ({{ event.reason or 'no reason given' }})",
+    "charge.refunded": "Charge {{ event.id }} was refunded: {{ event.amount_refunded | major(event.currency) }} {{ (event.currency or '') | upper }}",
     "ticket.created": "New ticket #{{ event.id }}: {{ event.subject }}",
     "message": "Message in {{ event.channel }}: {{ event.text }}",
     "orders/paid": "Order {{ event.name }} paid by {{ event.email }}: {{ event.total_price }} {{ event.currency }}",
