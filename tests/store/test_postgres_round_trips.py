@@ -68,3 +68,37 @@ def test_a_connection_that_died_while_idle_is_replaced_before_use(
     with db.reading() as conn:
         assert conn.scalar(text("SELECT pg_backend_pid()")) != pid
     assert pings, "the idle connection was not checked"
+
+
+def test_a_claim_never_waits_for_the_audit_chain(postgres_db: Database) -> None:
+    """The chain's lock serialises every transaction that writes audit rows, across all workers;
+    a claim writes none (the lease names its holder, and the pass's own rows name it as actor), so
+    a worker refills a free slot even while another transaction is sealing its rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.services import intake
+    from app.store import audit_chain
+    from app.store.runs import SqlRunStore
+    from app.store.tables import AuditEntry
+
+    run_id, _ = intake.submit(
+        postgres_db,
+        kind="ticket",
+        run_kind="triage",
+        payload={"subject": "s", "body": "b"},
+        source="api",
+        actor="a",
+    )
+    store = SqlRunStore(postgres_db)
+    with postgres_db.engine.connect() as sealer, ThreadPoolExecutor(1) as pool:
+        sealer.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": audit_chain._PG_LOCK})
+        claim = pool.submit(store.claim, "w1/1", 60)
+        try:
+            claimed_id = claim.result(timeout=10)
+        finally:
+            sealer.rollback()  # lets a claim that did wait finish, so the pool can close
+    assert claimed_id == run_id
+    with postgres_db.read() as s:
+        assert s.scalar(select(Run.lease_owner).where(Run.id == run_id)) == "w1/1"
+        rows = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.event == "run.claimed"))
+    assert rows == 0
