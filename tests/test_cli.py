@@ -188,11 +188,16 @@ def test_triage_file_and_approvals(env: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_triage_of_a_file_needs_no_token_on_a_fresh_data_dir(env: Path) -> None:
-    """No token anywhere (no demo ran, none given): the tickets are posted as `cli`, as before."""
+    """No token anywhere (no demo ran, none given): the tickets are posted as `cli`, which names
+    nobody, so the writes that commit the company (money, final, payee) want two approvers: the
+    person who ran the command could otherwise approve a refund their own ticket asked for."""
     from sqlalchemy import select
 
+    from app.agent.run import requester_unknown
     from app.store.db import Database
     from app.store.tables import Run
+    from connectors.base import Effects, Money
+    from tools.base import Tool
 
     tickets = env / "tickets.jsonl"
     tickets.write_text(
@@ -201,7 +206,20 @@ def test_triage_of_a_file_needs_no_token_on_a_fresh_data_dir(env: Path) -> None:
     code, out = sb("triage", str(tickets))
     assert code == 0, out
     with Database(os.environ["DATABASE_URL"]).session() as s:
-        assert [r.created_by for r in s.scalars(select(Run))] == ["cli"]
+        [run] = s.scalars(select(Run)).all()
+    assert run.created_by == "cli" and run.input["posted_by"] == "cli"
+
+    def write(operation: str, effects: Effects) -> Tool:
+        async def never(_args: dict[str, Any], _key: str | None) -> None: ...
+
+        name = f"sys__{operation}"
+        return Tool(name, "sys", operation, "", {}, "write", "key", never, effects=effects)
+
+    refund, reply = (
+        write("create_refund", Effects(money=Money())),
+        write("add_comment", Effects(reversible=True)),
+    )
+    assert requester_unknown(run.input, refund) and not requester_unknown(run.input, reply)
 
 
 def test_connections_test_live_says_exactly_what_failed(env: Path) -> None:

@@ -317,7 +317,8 @@ def triage(
         None,
         "--token",
         help="FILE: an API token of the operator role or above, whose owner posts the tickets "
-        "(default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token, else posted as 'cli')",
+        "(default: $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token, else posted as 'cli', whose "
+        "money and final writes then need two approvers)",
     ),
 ) -> None:
     """Batch triage with a progress bar and a summary table.
@@ -325,8 +326,9 @@ def triage(
     Tickets from a FILE are posted by a person, as through the API: the owner of the API token
     (--token, $SWITCHBOARD_TOKEN, else DATA_DIR/admin-token), who cannot approve the refunds and
     final submissions proposed from them. With no token anywhere (a fresh data directory) they
-    are posted as `cli`, as before tokens existed: whoever runs the command holds the database
-    and its key already. Tickets pulled from --source are delivered by that system."""
+    are posted as `cli`: whoever runs the command holds the database and its key already, but
+    nobody is named to hold four eyes against, so the money, final and payee writes proposed
+    from them need two different approvers. Tickets pulled from --source are delivered by that system."""
     from app.cli.batch import run_batch
     from app.services.errors import ServiceError
 
@@ -334,7 +336,9 @@ def triage(
         _fail("give either FILE.jsonl or --source CONNECTION")
     c = _with_model(_container(create=True, secret=True))
     c.db.upgrade()
-    actor = "cli"
+    from app.services.intake import UNNAMED_POSTER
+
+    actor = UNNAMED_POSTER
     if file is not None and (token or _given_token(c, None)):
         actor = _caller(c, token, "operator", "triaging a file").name
     try:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from app.agent.run import REQUESTER_UNKNOWN
 from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Item, Run, new_id
@@ -39,6 +40,11 @@ def delivered(kind: str, payload: dict[str, Any]) -> bool:
 # them from approving those (RunContext.requester_of says which and why). Items that systems
 # deliver (webhooks, a connector's pull, a workflow's event) have no poster.
 BY_PERSON = frozenset({"api", "cli", "ui"})
+# Who the CLI posts a file's items as when no token names anyone (a fresh data directory): a
+# channel, not a person, so four eyes has nobody to hold against the poster. Such a run is marked
+# as one whose poster nobody can name, and its money, final and payee writes want two approvers
+# (`requester_unknown`), as for items posted before posters were recorded.
+UNNAMED_POSTER = "cli"
 
 
 def run_input(kind: str, payload: dict[str, Any], via: str, actor: str) -> dict[str, Any]:
@@ -51,6 +57,8 @@ def run_input(kind: str, payload: dict[str, Any], via: str, actor: str) -> dict[
         data["system"] = system_of(kind, via)
     if via in BY_PERSON:
         data["posted_by"] = actor
+        if via == "cli" and actor == UNNAMED_POSTER:
+            data[REQUESTER_UNKNOWN] = "poster"
     return data
 
 
