@@ -22,7 +22,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from app.agent.run import RunContext, RunFailed
@@ -47,6 +47,15 @@ def minor(amount: Any, currency: Any) -> int:
     """A record's amount (major units) in its currency's minor units, the units the gate and the
     payments system count in: 120000 JPY is 120000, 486.20 EUR is 48620."""
     return to_minor(amount, currency)
+
+
+def record_cap(amount: Any, currency: Any) -> int:
+    """The record's amount as the gate's cap on what its writes may move (`record_amount`): in
+    its currency's minor units, but never more than the amount read with two decimals, and
+    rounded down. The currency is what the record's sender claims, and a claimed KWD (three
+    decimals) must not let a refund of ten times the amount pass as the record's, nor hide an
+    entry ten times the invoice; a genuine three-decimal record is flagged more, not less."""
+    return min(to_minor(amount, currency, rounding=ROUND_FLOOR), to_minor(amount, None, rounding=ROUND_FLOOR))
 
 
 def _day(value: Any) -> date | None:
@@ -122,6 +131,17 @@ def detect_anomalies(
                 }
             )
     if record.get("kind") in ("refund", "transaction") and charge is not None:
+        claimed, charged = (
+            str(x or "").strip().upper() for x in (record.get("currency"), charge.get("currency"))
+        )
+        if claimed and charged and claimed != charged:
+            out.append(
+                {
+                    "kind": "currency_mismatch",
+                    "reason": f"the record is in {claimed}, but charge {charge.get('id')} is in {charged}: "
+                    "a refund is paid in the charge's currency, so the record's amount says nothing of it",
+                }
+            )
         left = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
         wanted = minor(amount, record.get("currency"))
         if wanted > left:
@@ -276,7 +296,7 @@ def gate_findings(rec: dict[str, Any], anomalies: list[dict[str, Any]]) -> list[
         kind = a.get("kind")
         if kind in booked.INVOICE_DUPLICATES:
             out.append({"operation": "post_journal_entry", "level": "high", "reason": a["reason"]})
-        elif kind == "duplicate_refund" and rec.get("charge_id"):
+        elif kind in ("duplicate_refund", "currency_mismatch") and rec.get("charge_id"):
             out.append(
                 {
                     "operation": "create_refund",
@@ -505,7 +525,7 @@ class FinancePipeline:
             return await self._reconcile(ctx, rec)
         total = Decimal(str(rec.get("amount") or 0))
         ctx.know(
-            record_amount=minor(total, rec.get("currency")),
+            record_amount=record_cap(total, rec.get("currency")),
             requester_email=(rec.get("customer_email") or "").lower() or None,
             untrusted_text=[
                 str(rec.get(k) or "") for k in ("description", "counterparty", "notes", "iban") if rec.get(k)

@@ -190,6 +190,51 @@ async def test_a_yen_refund_proposes_as_many_yen_as_the_record_asks(rig: Any) ->
     assert "¥5,000" in await _ui_get(c, "/ui/queue")
 
 
+async def test_a_claimed_currency_never_raises_what_a_record_lets_a_write_move(rig: Any) -> None:
+    """A refund record that says 12.90 KWD (three decimals) for a $129.00 USD charge: read in the
+    claimed currency it would cap the refund at 12900, ten times the record, and a refund of the
+    whole charge would pass as "the record's amount". The record's cap is never more than its
+    amount read with two decimals, and a currency that is not the charge's is a finding: no refund
+    is proposed, and one a person proposes by hand is high risk."""
+    c, sims = rig
+    state = sims["payments"].state.payments
+    dana = state.add_customer(name="Dana Reyes", email="dana.reyes@example.com", currency="usd")
+    charge = state.add_charge(customer_id=dana["id"], amount=12900, currency="usd", description="Blender")
+    view = await run(
+        c,
+        {
+            "kind": "refund",
+            "amount": "12.90",
+            "currency": "KWD",
+            "counterparty": "Dana Reyes",
+            "description": "blender arrived broken",
+            "customer_email": "dana.reyes@example.com",
+            "charge_id": charge["id"],
+        },
+        actor="clerk-kim",
+    )
+    findings = {f["kind"]: f["reason"] for f in view["classification"]["findings"]}
+    assert "is in KWD, but charge" in findings.get("currency_mismatch", ""), findings
+    assert "create_refund" not in ops(view)
+
+    from app.agent.policy import Policy, new_facts
+    from app.services.finance import gate_findings, record_cap
+
+    assert (record_cap("12.90", "KWD"), record_cap("12.90", "USD"), record_cap("5000", "JPY")) == (
+        1290,
+        1290,
+        5000,
+    )
+    facts = new_facts()
+    facts.update(record_amount=record_cap("12.90", "KWD"))
+    facts["findings"] = gate_findings({"charge_id": charge["id"]}, view["classification"]["findings"])
+    refund = c.pool.catalogue().get("payments__create_refund")
+    decision = Policy().decide(refund, {"charge_id": charge["id"], "amount": 12900}, facts)
+    assert decision.risk == "high", decision.reasons
+    assert any("larger than the record's amount 1290" in r for r in decision.reasons), decision.reasons
+    assert any("is in KWD, but charge" in r for r in decision.reasons), decision.reasons
+
+
 # --- 2. dispute evidence --------------------------------------------------------------------------
 
 

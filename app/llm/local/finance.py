@@ -279,7 +279,7 @@ def act(request: ModelRequest) -> ModelResponse:
     if (
         kind == "refund"
         and record.get("charge_id")
-        and not kinds & {"refund_exceeds_charge", "duplicate_refund"}
+        and not kinds & {"refund_exceeds_charge", "duplicate_refund", "currency_mismatch"}
     ):
         propose(
             "payments",
