@@ -6,9 +6,10 @@ import re
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from app.services.month_end import normalize_period
+from connectors.currency import exponent
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -80,8 +81,8 @@ class RecordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["transaction", "invoice", "refund", "dispute"]
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
-    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$")  # before `amount`, whose decimals it sets
+    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=3)
     counterparty: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=5000)
     external_id: str | int | None = None
@@ -113,6 +114,18 @@ class RecordIn(BaseModel):
             f"must be an amount in major units written with digits and at most one decimal point "
             f"(like 1000 or 486.20), not {str(v)[:40]!r}"
         )
+
+    @field_validator("amount")
+    @classmethod
+    def decimals_of_its_currency(cls, v: Decimal, info: ValidationInfo) -> Decimal:
+        """No finer than the currency's minor unit: 5000.5 JPY or 12.345 USD names no amount a
+        payment system can move; 5.125 KWD does (three decimals)."""
+        currency = info.data.get("currency")
+        places = exponent(currency)
+        if currency and -int(v.normalize().as_tuple().exponent) > places:
+            unit = "no decimals" if places == 0 else f"at most {places} decimals"
+            raise ValueError(f"{str(currency).upper()} amounts have {unit}, not {v}")
+        return v
 
 
 class ReconciliationIn(BaseModel):

@@ -271,3 +271,21 @@ async def test_record_amounts_are_plain_numbers(edge: Edge) -> None:
             "/api/v1/records", headers=edge.h, json={**record, "amount": good, "external_id": str(good)}
         )
         assert r.status_code == 202, (good, r.text)
+
+
+async def test_record_amounts_are_no_finer_than_their_currency(edge: Edge) -> None:
+    """A yen has no decimals and a dinar three: 5000.5 JPY and 12.345 USD name no amount a
+    payment system can move and are refused naming `amount`; 5.125 KWD is taken."""
+    record = {"kind": "invoice", "counterparty": "Fabrikam"}
+    for amount, currency in (("5000.5", "JPY"), ("12.345", "USD"), ("1.2345", "KWD")):
+        r = await edge.client.post(
+            "/api/v1/records", headers=edge.h, json={**record, "amount": amount, "currency": currency}
+        )
+        assert r.status_code == 422 and r.json()["fields"] == ["amount"], (amount, currency, r.text)
+    for amount, currency in (("5.125", "KWD"), ("5000", "JPY"), ("486.20", "EUR")):
+        r = await edge.client.post(
+            "/api/v1/records",
+            headers=edge.h,
+            json={**record, "amount": amount, "currency": currency, "external_id": f"{amount}{currency}"},
+        )
+        assert r.status_code == 202, (amount, currency, r.text)
