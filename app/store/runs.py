@@ -468,7 +468,8 @@ class SqlRunStore:
         if not res.rowcount:
             return False
         # No audit row: the lease names its holder, and every row the pass writes has it as actor.
-        # A claim is the busiest write there is, and one without a row never waits for the chain.
+        # A claim is the busiest write there is, and one without rows never waits for the chain's
+        # lock (only the occasional claim whose expiry scan finds lapsed approvals writes any).
         self._seqs.pop((run_id, owner), None)
         return True
 
