@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from connectors.currency import exponent, major_text
+
 REFERENCE = re.compile(r"\b(?:po|ch|re|txn|py)_[A-Za-z0-9]+\b|\b[A-Z]{2,5}-\d{3,}\b")
 ON_THE_WAY = ("pending", "in_transit")
 
@@ -58,6 +60,11 @@ def accounts_from_chart(chart: list[dict[str, Any]]) -> Accounts:
 
 def references(text: str) -> set[str]:
     return {m.group(0).upper() for m in REFERENCE.finditer(text or "")}
+
+
+# The ERP's ledger keeps two decimals (its journal refuses more): payouts in a currency with other
+# minor units (JPY's none, KWD's three) are not compared in cents.
+LEDGER_EXPONENT = 2
 
 
 def _cents(value: Any) -> int:
@@ -228,6 +235,22 @@ def reconcile(
 
     for p in sorted(payouts, key=lambda x: int(x.get("created") or 0)):
         pid = str(p["id"])
+        currency = str(p.get("currency") or "").upper()
+        if exponent(currency) != LEDGER_EXPONENT:
+            # Its minor units are not the ledger's cents (¥98,000 is 98000, not 980.00): comparing or
+            # booking it needs the rate the bank applied, which only a person has.
+            report["differences"].append(
+                {
+                    "kind": "other_currency",
+                    "item": f"payout {pid}",
+                    "amount": f"{major_text(int(p.get('amount') or 0), currency, grouped=True)} {currency}",
+                    "explanation": f"payout {pid} is in {currency}, whose amounts have {exponent(currency)} "
+                    "decimals; the ERP's ledger keeps two, so it is neither compared nor booked here: book "
+                    "it by hand at the rate the bank applied",
+                    "proposal": None,
+                }
+            )
+            continue
         txns = transactions.get(pid) or []
         charges = [t for t in txns if t.get("type") in ("charge", "payment")]
         refunds = [t for t in txns if t.get("type") in ("refund", "payment_refund")]

@@ -213,3 +213,24 @@ async def test_the_api_starts_one_names_a_bad_period_and_the_page_shows_the_repo
             headers={"Cookie": f"sb_token={token}", "Origin": "http://sb"},
         )
         assert form.status_code == 422 and "period must be a month" in form.text
+
+
+def test_a_payout_in_a_currency_without_cents_is_left_to_a_person_not_booked_in_cents() -> None:
+    """Stripe's yen have no minor unit: a ¥98,000 payout is amount=98000. Read as the ledger's
+    cents it would be 980.00, and an entry for "missing" sales of 1000.00 would be proposed. It is
+    named as a payout in another currency instead, with nothing proposed."""
+    payout = {
+        "id": "po_JP",
+        "amount": 98_000,
+        "currency": "jpy",
+        "status": "paid",
+        "created": 1_790_000_000,
+        "arrival_date": 1_790_200_000,
+    }
+    report = reconcile(
+        (date(2026, 10, 1), date(2026, 10, 31)), [payout], {"po_JP": [_txn("charge", 100_000, 2_000)]}, []
+    )
+    [diff] = report["differences"]
+    assert (diff["kind"], diff["amount"]) == ("other_currency", "98,000 JPY"), diff
+    assert "book it by hand" in diff["explanation"]
+    assert report["proposals"] == [] and report["payouts"] == []
