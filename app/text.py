@@ -104,3 +104,15 @@ def clean(value: Any) -> Any:
     if isinstance(value, list):
         return [clean(v) for v in value]
     return value
+
+
+def stored_json(value: Any) -> str:
+    """JSON for the database without NUL or lone surrogates: text from connected systems may carry
+    them, and PostgreSQL cannot read them back (every page that reads the row would break).
+
+    The dump is ASCII, so a NUL or a surrogate can only appear as a `\\u0000` or `\\udXXX` escape:
+    the walk that removes them runs only for text that shows one (most rows never do)."""
+    text = json.dumps(value)
+    if "\\u0000" in text or "\\ud" in text:
+        return json.dumps(clean(value))
+    return text

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Table, event, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.tables import AuditEntry, utcnow
+from app.text import stored_json
 
 GENESIS = "0" * 64
 # Any fixed 64-bit number; names the chain's lock among the database's advisory locks.
@@ -101,6 +102,20 @@ _PG_IDS_THEN_LOCK = text(
     "pg_advisory_xact_lock(:k)"
 )
 _INSERT = insert(cast(Table, AuditEntry.__table__))
+# PostgreSQL seals in one statement (migration 0016's function): ids drawn first, then the lock,
+# the head, the hashes and the INSERT on the server, so the chain's lock is held for that statement
+# and the COMMIT only, not for round trips the sealing thread has to wait its turn between.
+# The ids, and whether the function is there (a database not yet at 0016 seals as before).
+_PG_IDS = text(
+    "SELECT array(SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) FROM generate_series(1, :n)), "
+    "to_regprocedure('switchboard_seal_audit(bigint, bigint[], timestamptz[], text[], text[], text[], "
+    "text[], text[], bytea[])') IS NOT NULL"
+)
+_PG_SEAL = text(
+    "SELECT switchboard_seal_audit(:k, CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[]), "
+    "CAST(:actors AS text[]), CAST(:events AS text[]), CAST(:subject_types AS text[]), "
+    "CAST(:subject_ids AS text[]), CAST(:datas AS text[]), CAST(:bodies AS bytea[]))"
+)
 
 
 def _head(session: UnitOfWork) -> tuple[int, str]:
@@ -174,9 +189,41 @@ def seal_staged(work: Any) -> None:
     """Seal the rows staged on a unit of work that is not a Session (app.store.db.Work) and
     insert them: what `_seal` does at a session's commit, with nothing flushed to collect."""
     staged: list[Any] = work.info.pop(_STAGED, [])
-    if staged:
-        _chain(work, staged, [], work.postgres)
-        work.connection().execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
+    if not staged:
+        return
+    if work.postgres:
+        _seal_on_server(work, staged)
+        return
+    _chain(work, staged, [], work.postgres)
+    work.connection().execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
+
+
+def _seal_on_server(work: UnitOfWork, staged: list[Any]) -> None:
+    """PostgreSQL: number the rows, write what each hash covers, and let the server chain and
+    insert them under the chain's lock in one statement (`switchboard_seal_audit`)."""
+    conn = work.connection()
+    ids, on_server = conn.execute(_PG_IDS, {"n": len(staged)}).one()
+    for entry, new_id in zip(staged, ids, strict=True):
+        entry.id = int(new_id)
+        entry.at = entry.at or utcnow()
+    if not on_server:  # not yet migrated (0016): sealed from here, as sessions' rows are
+        _chain(work, staged, [], postgres=True)  # draws ids of its own: a sequence's gaps are harmless
+        conn.execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
+        return
+    conn.execute(
+        _PG_SEAL,
+        {
+            "k": _PG_LOCK,
+            "ids": [e.id for e in staged],
+            "ats": [e.at for e in staged],
+            "actors": [e.actor for e in staged],
+            "events": [e.event for e in staged],
+            "subject_types": [e.subject_type for e in staged],
+            "subject_ids": [e.subject_id for e in staged],
+            "datas": [stored_json(e.data or {}) for e in staged],
+            "bodies": [canonical(e) for e in staged],
+        },
+    )
 
 
 def _chain(uow: UnitOfWork, unnumbered: list[Any], numbered: list[Any], postgres: bool) -> None:

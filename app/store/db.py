@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -16,7 +15,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store import audit_chain
-from app.text import clean
+from app.text import stored_json
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -43,22 +42,10 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _json(value: Any) -> str:
-    """JSON for the database without NUL or lone surrogates: text from connected systems may carry
-    them, and PostgreSQL cannot read them back (every page that reads the row would break).
-
-    The dump is ASCII, so a NUL or a surrogate can only appear as a `\\u0000` or `\\udXXX` escape:
-    the walk that removes them runs only for text that shows one (most rows never do)."""
-    text = json.dumps(value)
-    if "\\u0000" in text or "\\ud" in text:
-        return json.dumps(clean(value))
-    return text
-
-
 def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
     """`pool_size`: connections kept open (a worker's runs in flight each need one at a time)."""
     url = normalize_url(url)
-    kwargs: dict[str, Any] = {"future": True, "json_serializer": _json}
+    kwargs: dict[str, Any] = {"future": True, "json_serializer": stored_json}
     if pool_size is not None and ":memory:" not in url and url != "sqlite://":
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = max(10, pool_size // 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 from pathlib import Path
 
@@ -104,6 +105,36 @@ def test_concurrent_writers_never_fork_the_chain(db: Database) -> None:
     assert not errors
     report = chain(db)
     assert report.ok and report.rows == 60, report.problems
+
+
+def _write_in_transactions(url: str, actor: str, n: int) -> None:
+    """A worker process's hot path: audit rows staged on plain transactions (the run store's)."""
+    db = Database(url)
+    try:
+        for i in range(n):
+            with db.transaction() as w:
+                for j in range(1 + i % 2):
+                    audit(w, actor, "test.step", "run", f"{actor}-{i}", {"i": i, "j": j, "note": "naïve ✓"})
+    finally:
+        db.dispose()
+
+
+def test_writers_in_several_processes_never_fork_the_chain(db: Database) -> None:
+    """Three processes seal their rows at once, on the run store's path (on PostgreSQL, by the
+    server in one statement): one chain, every row in it, and what each hash covers is what
+    was stored."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_in_transactions, args=(db.url, f"p{k}", 20)) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    report = chain(db)
+    assert report.ok and report.rows == 3 * 30, report.problems
+    with db.read() as s:
+        seqs = s.scalars(select(AuditEntry.chain_seq).order_by(AuditEntry.chain_seq)).all()
+    assert seqs == list(range(1, 91))
 
 
 def test_rows_written_before_the_chain_existed_are_chained_by_the_migration(db_url: str) -> None:
