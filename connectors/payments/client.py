@@ -118,7 +118,8 @@ class PaymentsConnector(Connector):
 
     kind: ClassVar[str] = "payments"
     description: ClassVar[str] = (
-        "Stripe payments: customers, charges, refunds and disputes (amounts in cents)."
+        "Stripe payments: customers, charges, refunds and disputes (amounts in minor units: cents, "
+        "whole yen for JPY)."
     )
 
     MAX_PAGES: ClassVar[int] = 20  # pagination safety net (100 objects a page)
@@ -341,8 +342,9 @@ class PaymentsConnector(Connector):
         reason: RefundReason | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Refund a charge, in full (no amount) or in part (amount in cents, at most what is not
-        refunded yet). The money goes back to the card that paid."""
+        """Refund a charge, in full (no amount) or in part (amount in the charge currency's minor
+        units, as the charge's own amount: cents, whole yen for JPY; at most what is not refunded
+        yet). The money goes back to the card that paid."""
         form: dict[str, Any] = {"charge": charge_id, "amount": amount, "reason": reason}
         if idempotency_key and tried_before():
             # Stripe forgets idempotency keys after 24 hours: an action retried later than
