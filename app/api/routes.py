@@ -37,6 +37,7 @@ from app.services import (
     events,
     intake,
     paging,
+    reruns,
     rules,
     views,
     webhooks,
@@ -125,6 +126,17 @@ async def get_run(
     read: Reads = Depends(reads),
 ) -> dict[str, Any]:
     return await read(views.run_view, c.db, run_id, who)
+
+
+@router.post("/runs/{run_id}/again", status_code=202)
+def run_again(
+    run_id: str, who: Principal = Depends(require("operator")), c: Container = Depends(container)
+) -> JSONResponse:
+    """A failed run once more: a new queued run on the same item with the same input (409 unless
+    the run failed and its kind may run again; see app/services/reruns.py)."""
+    result = reruns.run_again(c.db, run_id, who)
+    c.wake()
+    return JSONResponse(result, status_code=202)
 
 
 @router.get("/approvals", response_model=list[dict[str, Any]])

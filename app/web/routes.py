@@ -28,6 +28,7 @@ from app.services import (
     decisions,
     followups,
     month_end,
+    reruns,
     views,
 )
 from app.services.auth import ROLES, Principal
@@ -580,8 +581,23 @@ def run_page(request: Request, run_id: str, who: Principal = Depends(require("vi
             "timeline": present.timeline(run),
             "active": run["status"] in ACTIVE_RUN,
             "categories": [t["name"] for t in container(request).taxonomy],
+            # whether a failed run may run again, why not, or the run it was run again as
+            "again": reruns.offer(db, run_id) if run["status"] == "failed" else None,
         },
     )
+
+
+@router.post("/ui/runs/{run_id}/again")
+def run_again(request: Request, run_id: str, who: Principal = Depends(require("operator"))) -> Response:
+    """A failed run once more, as a new run on the same item; its page follows. A plain `def`: the
+    store work, and the error page's, runs on a worker thread."""
+    c = container(request)
+    try:
+        result = reruns.run_again(c.db, run_id, who)
+    except ServiceError as exc:
+        return error_page(request, exc.status, exc.message)
+    c.wake()
+    return see_other(f"/ui/runs/{result['run_id']}")
 
 
 @router.post("/ui/runs/{run_id}/classification")

@@ -59,6 +59,7 @@ MATRIX: dict[tuple[str, str], tuple[str, int, dict[str, Any] | None]] = {
     ("POST", "/api/v1/rules"): ("admin", 422, {}),
     ("DELETE", "/api/v1/rules/{rule_id}"): ("admin", 404, None),
     ("POST", "/api/v1/runs/{run_id}/classification"): ("approver", 422, {}),
+    ("POST", "/api/v1/runs/{run_id}/again"): ("operator", 409, None),  # the run did not fail
     ("GET", "/api/v1/workflows"): ("viewer", 200, None),
     ("POST", "/api/v1/workflows"): ("operator", 422, {}),
     ("POST", "/api/v1/workflows/{workflow_id}/activate"): ("approver", 404, None),
@@ -74,6 +75,7 @@ MATRIX: dict[tuple[str, str], tuple[str, int, dict[str, Any] | None]] = {
     ("POST", "/api/v1/webhooks/{connection}"): (PUBLIC, 404, {}),
     # the web UI
     ("POST", "/ui/runs/{run_id}/classification"): ("approver", 422, {}),
+    ("POST", "/ui/runs/{run_id}/again"): ("operator", 409, {}),  # the run did not fail
     ("GET", "/ui/queue"): ("viewer", 200, None),
     ("GET", "/ui/queue/panel"): ("viewer", 200, None),
     ("GET", "/ui/queue/more"): ("viewer", 200, None),

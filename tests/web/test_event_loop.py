@@ -95,6 +95,8 @@ async def test_async_routes_do_their_database_work_off_the_loop(ui: Ui, on_loop:
     assert r.status_code in (200, 303)
     r = await ui.post(f"/ui/runs/{ui.run_id}/classification", role="approver", data={"category": "billing"})
     assert r.status_code == 303
+    r = await ui.post(f"/ui/runs/{ui.run_id}/again", role="operator")
+    assert r.status_code == 409  # it did not fail; asked on a worker thread all the same
     r = await ui.post("/ui/tokens", role="admin", data={"name": "bot", "role": "viewer"})
     assert r.status_code == 201
     r = await ui.post("/ui/connections/helpdesk/test", role="operator", headers=htmx)
