@@ -107,6 +107,24 @@ def test_concurrent_writers_never_fork_the_chain(db: Database) -> None:
     assert report.ok and report.rows == 60, report.problems
 
 
+def test_a_row_whose_data_holds_a_nul_verifies_as_stored(db: Database) -> None:
+    """The database keeps JSON without NUL or lone surrogates (a path httpx decoded from `%00`
+    can carry one): the hash covers what is stored, so verify holds, on both sealing paths."""
+    with db.transaction() as w:
+        audit(
+            w, "ann", "connection.retried", "connection", "c1", {"path": "/tickets/T-1\x00", "odd": "\ud800x"}
+        )
+    with db.session() as s:
+        audit(s, "ann", "connection.retried", "connection", "c2", {"path": "/x\x00y"})
+    report = chain(db)
+    assert report.ok and report.rows == 2, report.problems
+    with db.read() as s:
+        assert s.scalars(select(AuditEntry.data).order_by(AuditEntry.chain_seq)).all() == [
+            {"path": "/tickets/T-1", "odd": "?x"},  # a lone surrogate is replaced, as stored_json does
+            {"path": "/xy"},
+        ]
+
+
 def _write_in_transactions(url: str, actor: str, n: int) -> None:
     """A worker process's hot path: audit rows staged on plain transactions (the run store's)."""
     db = Database(url)
