@@ -19,7 +19,9 @@ Whoever ran it again is named in the audit log (`run.run_again`) in every case.
 
 Only triage, record and workflow runs are run again (`KINDS`); see `REFUSED` for why the others
 are not. A workflow's run is run again only while its workflow is active. A failed run that was
-run again already is not run a second time: its later run is the one to run again.
+run again already is not run a second time: its later run is the one to run again. Nor is one
+that made any of its writes (a message posted before a later read failed): a new run would
+propose them again under new idempotency keys, which the system cannot tell from new writes.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from app.services.errors import Conflict, NotFound, ServiceError
 from app.services.views import visible
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Run, Workflow
+from app.store.tables import Action, Run, Workflow
 
 # Runs whose input is all a new run needs, and whose result nobody is waiting on.
 KINDS = frozenset({"triage", "record", "workflow"})
@@ -116,7 +118,24 @@ def _refusal(s: Any, first: Run, *, lock: bool) -> ServiceError | None:
         return Conflict(
             f"run {first.id} was run again already, as run {later}: run that one again if it failed too"
         )
+    if made := _writes_made(s, first):
+        return Conflict(
+            f"run {first.id} already made {', '.join(made)}: a new run would propose them again, under "
+            "new idempotency keys the system cannot tell from new writes; finish what is left by hand"
+        )
     return None
+
+
+# A write in these states may have reached its system: a new run would propose it again as new.
+MADE = ("executing", "succeeded")
+
+
+def _writes_made(s: Any, first: Run) -> list[str]:
+    """The writes the failed run made (or may have made), as `tool (action id)`."""
+    rows = s.execute(
+        select(Action.tool, Action.id).where(Action.run_id == first.id, Action.status.in_(MADE))
+    ).all()
+    return [f"{tool} ({action_id})" for tool, action_id in rows]
 
 
 def _workflow_problem(s: Any, first: Run, *, lock: bool) -> str | None:

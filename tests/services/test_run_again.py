@@ -175,3 +175,47 @@ async def test_requests_whose_asker_has_moved_on_are_not_run_again(
     with c.db.session() as s:
         assert s.query(Run).count() == 1
     await c.pool.aclose()
+
+
+async def test_a_run_that_made_a_write_before_it_failed_is_not_run_again(db_url: str, tmp_path: Path) -> None:
+    """A workflow posts in #billing, then its read of the dispute meets an outage past its retries.
+    Run again, it would post a second time (the new action's id is a new idempotency key): it is
+    refused, naming the write it made, and the page offers nothing."""
+    c, sims = full_container(db_url, tmp_path)
+    with c.db.session() as s:
+        row = s.query(Connection).filter_by(name="payments").one()
+        row.config = {**(row.config or {}), "retry_attempts": 1}
+    spec = {
+        "name": "post then read",
+        "trigger": {"connection": "payments", "event": "charge.dispute.created"},
+        "steps": [
+            {
+                "tool": "chat__post_message",
+                "arguments": {"channel": "#billing", "text": "A dispute was opened"},
+            },
+            {"tool": "payments__get_dispute", "arguments": {"dispute_id": "{{ event.id }}"}},
+        ],
+    }
+    saved = workflows.save_draft(c.db, "post then read", Principal("olga", "operator"), {"spec": spec})
+    workflow = workflows.activate(c.db, saved["id"], PAT, await c.pool.load())
+    dispute = str(next(iter(sims["payments"].state.payments.disputes)))
+    run_id = workflows.start(c.db, workflow["id"], workflow["spec"], {"id": dispute}, "evt_made")
+    await c.orchestrator.drain("w")
+    [pending] = [a for a in run_view(c.db, run_id)["actions"] if a["status"] == "pending"]
+    approvals.approve(c.db, pending["id"], PAT, c.pool.catalogue)  # the post goes out...
+    sims["payments"].state.faults.update({"outage_seconds": 600, "status": 503})  # ...then the read fails
+    await c.orchestrator.drain("w")
+    for _ in range(READ_RETRIES + 2):
+        _past_backoff(c, run_id)
+        await c.orchestrator.drain("w")
+    view = run_view(c.db, run_id)
+    assert view["status"] == "failed", view["status"]
+    [post] = [a for a in view["actions"] if a["operation"] == "post_message"]
+    assert post["status"] == "succeeded"
+
+    with pytest.raises(Conflict, match=f"already made chat__post_message \\({post['id']}\\)"):
+        reruns.run_again(c.db, run_id, OLLY)
+    assert reruns.offer(c.db, run_id)["can"] is False
+    with c.db.session() as s:
+        assert s.query(Run).filter(Run.kind == "workflow").count() == 1  # nothing was queued
+    await c.pool.aclose()
