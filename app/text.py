@@ -106,13 +106,13 @@ def clean(value: Any) -> Any:
     return value
 
 
-def stored_json(value: Any) -> str:
+def stored_json(value: Any, default: Any = None) -> str:
     """JSON for the database without NUL or lone surrogates: text from connected systems may carry
     them, and PostgreSQL cannot read them back (every page that reads the row would break).
 
     The dump is ASCII, so a NUL or a surrogate can only appear as a `\\u0000` or `\\udXXX` escape:
     the walk that removes them runs only for text that shows one (most rows never do)."""
-    text = json.dumps(value)
+    text = json.dumps(value, default=default)
     if "\\u0000" in text or "\\ud" in text:
-        return json.dumps(clean(value))
+        return json.dumps(clean(value), default=default)
     return text

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Table, event, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.tables import AuditEntry, utcnow
-from app.text import clean, stored_json
+from app.text import stored_json
 
 GENESIS = "0" * 64
 # Any fixed 64-bit number; names the chain's lock among the database's advisory locks.
@@ -75,18 +75,9 @@ def canonical(entry: Any) -> bytes:
         "event": entry.event,
         "subject_type": entry.subject_type,
         "subject_id": entry.subject_id,
-        "data": json.loads(_stored_text(entry.data or {})),
+        "data": json.loads(stored_json(entry.data or {}, default=str)),  # as stored: no NUL
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _stored_text(data: Any) -> str:
-    """`data` as the database keeps it: without NUL or lone surrogates (`app.text.stored_json`
-    drops them when it writes the row), so the hash covers what a later read gives back."""
-    text = json.dumps(data, default=str)
-    if "\\u0000" in text or "\\ud" in text:
-        return json.dumps(clean(data), default=str)
-    return text
 
 
 def link(prev_hash: str, entry: Any) -> str:
