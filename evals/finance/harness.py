@@ -36,6 +36,7 @@ from typing import Any
 from app.services import approvals, evidence, intake
 from app.services.auth import Principal
 from app.services.views import run_view
+from connectors.currency import to_major
 from evals.wiring import full_container
 
 CASES_PATH = Path(__file__).with_name("cases.jsonl")
@@ -173,7 +174,7 @@ async def _dispute(c: Any, spec: dict[str, Any]) -> dict[str, Any]:
         dispute = emitted.json()["event"]["data"]["object"]
     return {
         "kind": "dispute",
-        "amount": f"{dispute['amount'] / 100:.2f}",
+        "amount": str(to_major(dispute["amount"], dispute["currency"])),  # as the payments webhook reads it
         "currency": str(dispute["currency"]).upper(),
         "counterparty": charge["id"],
         "description": f"Dispute opened: {dispute['reason']}",
