@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -39,7 +41,11 @@ def _request(ticket: dict, **variables: object) -> ModelRequest:
         system="classify",
         messages=[],
         prompt="triage/classify@v1",
-        variables={"ticket": ticket, "taxonomy": load_default_taxonomy(), **variables},
+        variables={
+            "ticket": ticket,
+            "taxonomy": variables.pop("taxonomy", load_default_taxonomy()),
+            **variables,
+        },
         output_schema={"type": "object"},
     )
 
@@ -190,6 +196,43 @@ def test_add_examples_is_cheap_and_newest_label_wins(monkeypatch: pytest.MonkeyP
     assert model.corrections == [Example(text, "account_access")]
 
 
+def test_classifications_at_once_wait_for_one_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that starts with tickets queued classifies several at once on its threads: they
+    share one fit of the classifier instead of each fitting the same one (a second of CPU each)."""
+    fits = []
+    fit = TextClassifier.fit
+
+    def counted(self: TextClassifier, *args: Any, **kwargs: Any) -> TextClassifier:
+        fits.append(1)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(TextClassifier, "fit", counted)
+    model = LocalModel()
+    tickets = [{"subject": "Charged twice", "body": f"I was billed twice for order {n}."} for n in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        out = list(pool.map(model.classify, tickets))
+    assert len(fits) == 1
+    assert {o["category"] for o in out} == {"billing"}
+
+
+async def test_warm_fits_what_the_first_ticket_then_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`warm` with triage's taxonomy and the stored corrections leaves nothing to fit for the
+    first ticket's classification (a worker warms before it claims)."""
+    from app.services.triage import DEFAULT_TAXONOMY
+
+    model = LocalModel()
+    corrections = [{"text": "Please resend the invoice to my colleague", "category": "general_question"}]
+    model.warm(DEFAULT_TAXONOMY, corrections)
+
+    def refit(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the first classification fitted again")
+
+    monkeypatch.setattr(TextClassifier, "fit", refit)
+    ticket = {"subject": "Invoice", "body": "Please resend the invoice to my colleague"}
+    response = await model.complete(_request(ticket, examples=corrections, taxonomy=DEFAULT_TAXONOMY))
+    assert response.output is not None and response.output["category"] == "general_question"
+
+
 def test_low_confidence_needs_review() -> None:
     model = LocalModel(review_threshold=0.99)
     out = model.classify({"subject": "Hmm", "body": "Something about my stuff."})
@@ -253,3 +296,28 @@ async def test_spam_is_flagged_and_a_customer_mentioning_a_link_is_not(model: Lo
     }
     assert (await model.complete(_request({**pitch, "requester_email": "x@y.co"}))).output["spam"] is True  # type: ignore[index]
     assert (await model.complete(_request({**customer, "requester_email": "x@y.co"}))).output["spam"] is False  # type: ignore[index]
+
+
+async def test_a_containers_worker_warms_for_triage_and_its_stored_corrections(
+    db_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker `Container.worker()` builds warms the local model with what triage will ask it:
+    triage's taxonomy and the corrections people stored, so its first ticket fits nothing."""
+    from app.store.tables import Correction
+    from tests.support.app import full_container
+
+    c, _ = full_container(db_url, tmp_path, LocalModel())
+    text = "Please resend the invoice to my colleague"
+    with c.db.session() as s:
+        s.add(Correction(kind="ticket", text=text, field="category", value="general_question", by="pat"))
+    prepare = c.worker().prepare
+    assert prepare is not None
+    await prepare()
+
+    def refit(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the first ticket's classification fitted again")
+
+    monkeypatch.setattr(TextClassifier, "fit", refit)
+    out = c.model.classify({"subject": "", "body": text}, c.taxonomy, c.corrections())  # type: ignore[attr-defined]
+    assert out["category"] == "general_question"
+    await c.pool.aclose()

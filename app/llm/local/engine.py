@@ -137,6 +137,7 @@ class LocalModel:
         self._corrections: dict[str, Example] = {}
         self._version = 0
         self._trained: dict[str, _Trained] = {}
+        self._fitting: dict[str, threading.Lock] = {}  # taxonomy key -> held while it is fitted
         self._lock = threading.Lock()
         if examples:
             self.add_examples(examples)
@@ -164,9 +165,19 @@ class LocalModel:
         return list(self._corrections.values())
 
     def _classifier(self, taxonomy: list[dict[str, str]]) -> TextClassifier | None:
-        """The trained classifier for this taxonomy, (re)training if corrections changed."""
-        names = [t["name"] for t in taxonomy]
+        """The trained classifier for this taxonomy, (re)training if corrections changed.
+
+        One fit at a time per taxonomy: a worker that starts with many tickets queued reaches
+        its first classifications together, and each fit costs a second or more of CPU, so the
+        others wait for the first fit rather than each training the same classifier."""
         key = hashlib.sha256(json.dumps(taxonomy, sort_keys=True).encode()).hexdigest()
+        with self._lock:
+            fitting = self._fitting.setdefault(key, threading.Lock())
+        with fitting:
+            return self._fit(taxonomy, key)
+
+    def _fit(self, taxonomy: list[dict[str, str]], key: str) -> TextClassifier | None:
+        names = [t["name"] for t in taxonomy]
         with self._lock:
             cached = self._trained.get(key)
             if cached is not None and cached.version == self._version:
@@ -217,13 +228,17 @@ class LocalModel:
 
     # -- the prompts ---------------------------------------------------------
 
-    def classify(
+    def warm(
         self,
-        ticket: Mapping[str, Any],
         taxonomy: Sequence[Mapping[str, Any]] | None = None,
         examples: Sequence[ExampleLike] | None = None,
-    ) -> dict[str, Any]:
-        """The `triage/classify` output for one ticket."""
+    ) -> None:
+        """Fit the classifier `classify` will use for this taxonomy and these corrections now, so
+        the first ticket after a start does not wait for it (a worker calls this before it claims)."""
+        self._learn(examples)
+        self._classifier(self._taxonomy(taxonomy))
+
+    def _learn(self, examples: Sequence[ExampleLike] | None) -> None:
         if examples:
             # Request data: skip malformed items rather than fail the whole classification.
             self.add_examples(
@@ -233,11 +248,23 @@ class LocalModel:
                 or (isinstance(e, Mapping) and e.get("text") and e.get("category"))
                 or (isinstance(e, tuple | list) and len(e) == 2)
             )
-        tax = [
+
+    def _taxonomy(self, taxonomy: Sequence[Mapping[str, Any]] | None) -> list[dict[str, str]]:
+        return [
             {"name": str(t["name"]), "description": str(t.get("description") or "")}
             for t in (taxonomy or [])
             if isinstance(t, Mapping) and t.get("name")
         ] or self.default_taxonomy
+
+    def classify(
+        self,
+        ticket: Mapping[str, Any],
+        taxonomy: Sequence[Mapping[str, Any]] | None = None,
+        examples: Sequence[ExampleLike] | None = None,
+    ) -> dict[str, Any]:
+        """The `triage/classify` output for one ticket."""
+        self._learn(examples)
+        tax = self._taxonomy(taxonomy)
         text = ticket_text(ticket)
         classifier = self._classifier(tax)
         read_as = with_gloss(text)  # a German "Rechnung" is read as an invoice too
