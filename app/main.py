@@ -6,6 +6,7 @@ the approval queue does not pay for the model, the pipelines or the connectors.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -71,7 +72,16 @@ class Container:
             wakeup=self.wakeup,
             owner=owner,
             listen=partial(listen_for_queued, self.db.url) if self.db.is_postgres else None,
+            prepare=self.warm_model,
         )
+
+    async def warm_model(self) -> None:
+        """Let the model do now what it would do at its first call (the local model fits its
+        classifier for triage's taxonomy and the stored corrections: a second or more of CPU)."""
+        warm = getattr(self.model, "warm", None)
+        if warm is None:
+            return
+        await asyncio.to_thread(lambda: warm(self.taxonomy, self.corrections()))
 
     @cached_property
     def offload(self) -> Offload:

@@ -69,9 +69,12 @@ class Worker:
         wakeup: Wakeup | None = None,
         owner: str | None = None,
         listen: Callable[[Callable[[], None]], Awaitable[None]] | None = None,
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ):
         """`listen(wake)`, where given, runs beside the loop and calls `wake()` when another
-        process queues a run (PostgreSQL's NOTIFY), so an idle worker need not wait for its poll."""
+        process queues a run (PostgreSQL's NOTIFY), so an idle worker need not wait for its poll.
+        `prepare()`, where given, runs once before the first claim (the local model fits its
+        classifier), so no run this worker claims waits on it; a failure is logged, not fatal."""
         if concurrency < 1:
             raise ValueError("a worker needs at least one slot")
         self.orchestrator = orchestrator
@@ -80,6 +83,7 @@ class Worker:
         self.wakeup = wakeup or Wakeup()
         self.owner = owner or worker_id()
         self.listen = listen
+        self.prepare = prepare
         # Each claim holds its lease under an owner of its own (`owner/n`): a run that parks and is
         # queued again may be claimed anew while its first pass is still releasing it, and that
         # release must not take the new pass's lease.
@@ -95,6 +99,7 @@ class Worker:
         next_sweep = time.monotonic()
         listener = asyncio.ensure_future(self.listen(self.wakeup.set)) if self.listen else None
         try:
+            await self._prepare(stop)
             while not stop.is_set():
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + self.orchestrator.sweep_seconds
@@ -108,6 +113,14 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
             await self.drain()
+
+    async def _prepare(self, stop: asyncio.Event) -> None:
+        if self.prepare is None or stop.is_set():
+            return
+        try:
+            await self.prepare()
+        except Exception:  # a worker that could not warm up still works, only its first run is slower
+            log.exception("preparing the worker failed; going on without it")
 
     async def drain(self) -> None:
         """Wait for every run in flight to reach a stopping point (parked, finished, requeued)."""

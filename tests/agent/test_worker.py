@@ -135,6 +135,43 @@ async def test_stop_claims_nothing_more_and_drains_the_runs_in_flight(db: Databa
     assert not worker.in_flight
 
 
+async def test_a_worker_prepares_before_its_first_claim_and_goes_on_if_that_fails(db: Database) -> None:
+    """`prepare` (the local model fitting its classifier) runs before any run is claimed, so no
+    run waits on it holding a slot and a lease; if it fails the worker still works."""
+    model = GatedModel()
+    model.gate.set()
+    ids = new_runs(db, 2)
+    seen: list[dict[str, str]] = []
+    release = asyncio.Event()
+
+    async def prepare() -> None:
+        seen.append(statuses(db, ids))
+        await release.wait()
+
+    worker = Worker(orchestrator(db, model), concurrency=2, poll_seconds=0.02, prepare=prepare)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: bool(seen), "the worker to start preparing")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert set(statuses(db, ids).values()) == {"queued"} and model.calls == 0  # nothing claimed yet
+    release.set()
+    await until(lambda: set(statuses(db, ids).values()) == {"succeeded"}, "both runs to finish")
+    stop.set()
+    await task
+
+    async def broken() -> None:
+        raise RuntimeError("no classifier today")
+
+    later = new_runs(db, 1)
+    worker = Worker(orchestrator(db, model), concurrency=1, poll_seconds=0.02, prepare=broken)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: statuses(db, later) == {later[0]: "succeeded"}, "the run after a failed prepare")
+    stop.set()
+    await task
+
+
 async def test_a_lease_taken_mid_flight_stops_that_run_and_the_others_go_on(db: Database) -> None:
     model = GatedModel()
     taken, kept = new_runs(db, 2)
