@@ -727,3 +727,46 @@ def test_a_postgresql_database_that_does_not_exist_is_named(monkeypatch: pytest.
         assert len(lines) == 1 and lines[0].startswith("error: the database postgresql"), (args, lines)
         assert f"/{name} does not exist: create it (createdb {name} on its server)" in lines[0], args
         assert result.exception is None or isinstance(result.exception, SystemExit), args
+
+
+def test_approving_an_edited_write_names_the_version_read(env: Path) -> None:
+    """Once someone edited a write, `approvals approve` applies only with `--version` (what
+    `approvals list --json` showed): a click on arguments one never read approves nothing."""
+    from app.services import approvals
+    from app.store.db import Database
+    from app.store.tables import Action, Run
+
+    assert sb("db", "upgrade")[0] == 0
+    lee = sb("tokens", "create", "--name", "lee", "--role", "approver")[1].strip()
+    proposed = {"charge_id": "ch_1", "amount": 1000}
+    edited = {"charge_id": "ch_1", "amount": 9000}
+    db = Database(os.environ["DATABASE_URL"])
+    with db.session() as s:
+        run = Run(kind="triage", input={}, status="waiting_approval")
+        s.add(run)
+        s.flush()
+        action = Action(
+            run_id=run.id,
+            tool_call_id="c1",
+            tool="payments__create_refund",
+            connection="payments",
+            operation="create_refund",
+            arguments=edited,
+            proposed_arguments=proposed,
+            required_approvals=2,
+            approvals=[{"by": "pat", "at": "2026-12-04T10:00:00+00:00", "edited": True}],
+        )
+        s.add(action)
+        s.flush()
+        action_id = action.id
+    version = approvals.get_action(db, action_id)["version"]
+
+    code, out = sb("approvals", "approve", action_id, "--token", lee)
+    assert code == 2 and "was edited by pat after it was proposed" in out
+    code, out = sb("approvals", "approve", action_id, "--token", lee, "--version", "0123456789abcdef")
+    assert code == 2 and "was edited since you read it" in out
+    assert approvals.get_action(db, action_id)["status"] == "pending"
+    code, out = sb("approvals", "approve", action_id, "--token", lee, "--version", version)
+    assert code == 0, out
+    assert approvals.get_action(db, action_id)["status"] == "approved"
+    db.dispose()

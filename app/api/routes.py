@@ -192,7 +192,13 @@ def approve(
     c: Container = Depends(container),
 ) -> dict[str, Any]:
     result = approvals.approve(
-        c.db, action_id, who, c.pool.catalogue, body.arguments if body else None, policy=c.policy
+        c.db,
+        action_id,
+        who,
+        c.pool.catalogue,
+        body.arguments if body else None,
+        policy=c.policy,
+        seen=body.version if body else None,
     )
     c.wake()
     return result

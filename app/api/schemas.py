@@ -36,6 +36,8 @@ class ApproveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     arguments: dict[str, Any] | None = None
+    # The `version` of the action the approver read: the approval applies to those arguments only.
+    version: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class RejectIn(BaseModel):

@@ -563,6 +563,11 @@ def _approver(c: Container, token: str | None) -> Any:
 def approvals_approve(
     action_id: str,
     arguments: str | None = typer.Option(None, help="edited arguments as a JSON object"),
+    version: str | None = typer.Option(
+        None,
+        "--version",
+        help="the version you read (`approvals list --json`): approve those arguments only; needed once edited",
+    ),
     token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
 ) -> None:
     from app.services import approvals
@@ -575,7 +580,7 @@ def approvals_approve(
             edited = json.loads(arguments)
         except ValueError:
             _fail("--arguments is not valid JSON")
-    approve = functools.partial(approvals.approve, policy=c.policy)
+    approve = functools.partial(approvals.approve, policy=c.policy, seen=version)
     result = _decide(approve, c.db, _action_id(c, action_id), who, c.pool.catalogue, edited)
     if result["edited"]:
         console.print(f"edited: risk {result['risk']}: {'; '.join(result['reasons'])}")

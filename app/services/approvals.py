@@ -4,9 +4,14 @@ A decision is taken under a row lock, so two people clicking at once get one
 decision and one 409. Edited arguments are re-validated against the tool's
 schema and go through the whole policy again, against the facts the write was
 proposed with: risk, reasons, effects, provenance and the number of approvers
-are recomputed, and the edit counts as the first approval at most. Whoever
+are recomputed, and the edit counts as the first approval at most; in a write that moves money,
+is final or sets a payee, values an approver chose are confirmed by a second approver. Whoever
 asked for a run can never approve its actions (four eyes); where nobody recorded who asked
 (data from before requesters were kept), two different people must approve, edit or not.
+
+An approval is of the arguments its approver read: it carries their `version` (views.
+arguments_version), and is refused if they changed since; without one it applies only to
+arguments still as proposed, so nobody completes an edit they never saw.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy import Table, bindparam, select, text, update
 from app.services import booked, paging
 from app.services.auth import Principal
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
-from app.services.views import action_summary, action_view
+from app.services.views import action_summary, action_view, arguments_version
 from app.store.db import Database, Work
 from app.store.runs import audit, requeue_if_decided
 from app.store.tables import Action, Run, utcnow
@@ -200,12 +205,19 @@ def approve(
     arguments: dict[str, Any] | None = None,
     *,
     policy: Callable[[], Policy] | None = None,
+    seen: str | None = None,
 ) -> dict[str, Any]:
     """Approve, or edit and approve. `policy` gives the configured gate (thresholds, trusted
-    domains) an edit is re-assessed with; the default gate otherwise."""
+    domains) an edit is re-assessed with; the default gate otherwise.
+
+    `seen` is the version of the arguments the approver read (`version` in the action's view):
+    the approval applies to those arguments only, and a 409 says so when they have changed since.
+    Without it an approval applies only to arguments still as proposed: once someone edited
+    them, whoever approves next must show that they read the edited ones."""
     if arguments is not None and not isinstance(arguments, dict):
         raise Invalid("arguments must be a JSON object", field="arguments")
     from app.agent.policy import Policy
+    from app.agent.run import commits_for_good
     from tools.base import UnknownTool
 
     # Read the configured gate and the tools before the row lock: both may read the store
@@ -214,6 +226,7 @@ def approve(
     tools = catalogue() if arguments is not None else None
     with db.transaction() as s:
         a = _pending(s, action_id, who)
+        _read_what_it_approves(a, seen, editing=arguments is not None)
         edited = arguments is not None and arguments != a.arguments
         before: dict[str, Any] = a.arguments
         risk_before = a.risk
@@ -231,6 +244,11 @@ def approve(
                     "edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments"
                 )
             _reassess(s, a, tool, arguments, who, gate)
+            if commits_for_good(tool) and (a.required_approvals or 1) < 2:
+                # The approver chose these values: someone else confirms them, as four eyes holds
+                # for whoever supplied a payee or an amount when posting the item.
+                a.required_approvals = 2
+                a.reasons = [*a.reasons, EDITED_FOR_GOOD.format(who=who.name)]
             a.arguments = arguments
         approvals_so_far = [] if edited else [x for x in (a.approvals or []) if isinstance(x, dict)]
         if any(x.get("by") == who.name for x in approvals_so_far):
@@ -266,6 +284,30 @@ def approve(
         if complete:
             requeue_if_decided(s, a.run_id)
         return action_view(a)
+
+
+EDITED_FOR_GOOD = (
+    "values chosen at approval by {who} in a write that moves money, is final or sets a payee: "
+    "a second approver confirms them"
+)
+
+
+def _read_what_it_approves(a: Any, seen: str | None, *, editing: bool) -> None:
+    """Refuse an approval made on arguments other than those it would approve."""
+    current = arguments_version(a.arguments)
+    if seen is not None and seen != current:
+        raise Conflict(
+            f"action {a.id} was edited since you read it (version {seen}; it is now {current}): "
+            "read it again before you decide"
+        )
+    if seen is None and not editing and a.arguments != a.proposed_arguments:
+        by = ", ".join(
+            str(x.get("by")) for x in (a.approvals or []) if isinstance(x, dict) and x.get("edited")
+        )
+        raise Conflict(
+            f"action {a.id} was edited{f' by {by}' if by else ''} after it was proposed: approve it "
+            f"with the version you read (now {current}), so your approval is of the arguments you saw"
+        )
 
 
 # Names the lock that approvals of bookings queue on (PostgreSQL's advisory locks; any fixed number).

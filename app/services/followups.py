@@ -24,6 +24,7 @@ from app.agent.ports import ActionRecord
 from app.services import approvals, intake
 from app.services.auth import Principal
 from app.services.errors import ServiceError
+from app.services.views import arguments_version
 from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Action, AuditEntry
@@ -133,7 +134,7 @@ class ReplyFollowUp:
                     Action.run_id == run_id, Action.operation == REPLY, Action.status == "pending"
                 )
             ).all()
-            plans: list[tuple[str, str, str]] = []
+            plans: list[tuple[str, str, str, str]] = []
             made = [(c.connection, _created_id(c.result)) for c in created]
             for c in created:
                 entry = ahead.get(c.id)
@@ -149,12 +150,19 @@ class ReplyFollowUp:
                         and args.get("public", True) is True
                         and a.risk != "high"
                     ):
-                        plans.append((a.id, entry.actor, str(entry.data.get("role") or "approver")))
+                        plans.append(
+                            (
+                                a.id,
+                                entry.actor,
+                                str(entry.data.get("role") or "approver"),
+                                arguments_version(args),
+                            )
+                        )
         self.learn(run_id, made)
         done = 0
-        for action_id, name, role in plans:
-            try:
-                approvals.approve(self.db, action_id, Principal(name, role), self.catalogue)
+        for action_id, name, role, version in plans:
+            try:  # of the arguments checked above, not of any edit made since
+                approvals.approve(self.db, action_id, Principal(name, role), self.catalogue, seen=version)
             except ServiceError as exc:  # e.g. decided meanwhile, or four eyes: it stays for a person
                 log.info("reply %s approved ahead was left for a person: %s", action_id, exc.message)
                 continue

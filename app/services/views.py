@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,13 @@ def _iso(dt: Any) -> str | None:
     return dt.isoformat() if dt is not None else None
 
 
+def arguments_version(arguments: Any) -> str:
+    """A short fingerprint of a write's arguments as they stand: an approver sends back the
+    version they read, so their approval applies to those arguments and to no later edit."""
+    body = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
 def action_view(a: Action) -> dict[str, Any]:
     view = _action_fields(a)
     # Whether "Select all low-risk" may take it: low risk and undoable (app/services/bulk.py).
@@ -35,6 +44,7 @@ def _action_fields(a: Action) -> dict[str, Any]:
         "connection": a.connection,
         "operation": a.operation,
         "arguments": a.arguments,
+        "version": arguments_version(a.arguments),
         "proposed_arguments": a.proposed_arguments,
         "edited": a.arguments != a.proposed_arguments,
         "risk": a.risk,
@@ -90,6 +100,7 @@ class _ActionSummary:
 
     def view(self, row: Any) -> dict[str, Any]:
         view: dict[str, Any] = dict(row._mapping)
+        view["version"] = arguments_version(view["arguments"])
         view["reasons"] = list(view["reasons"] or [])
         view["effects"] = dict(view["effects"] or {})
         for name in self.TIMES:

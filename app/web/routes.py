@@ -354,7 +354,8 @@ def _approve(request: Request, action_id: str, who: Principal, form: dict[str, l
     with_reply = (form.get("with_reply") or [""])[-1] == "1" and arguments is None
     reply = _follow_up(request, action_id) if with_reply else None
     try:
-        approvals.approve(c.db, action_id, who, c.pool.catalogue, arguments, policy=c.policy)
+        seen = (form.get("version") or [""])[-1] or None
+        approvals.approve(c.db, action_id, who, c.pool.catalogue, arguments, policy=c.policy, seen=seen)
         if reply is not None:
             followups.approve_ahead(c.db, action_id, who, reply)
     except Invalid as exc:

@@ -134,8 +134,15 @@ async def proposed(
     return system, action
 
 
-def approve(db: Database, action: dict[str, Any], who: Principal, arguments: Any = None) -> dict[str, Any]:
-    return approvals.approve(db, action["id"], who, action["_cat"], arguments, policy=action["_policy"])
+def approve(
+    db: Database, action: dict[str, Any], who: Principal, arguments: Any = None, *, read: bool = True
+) -> dict[str, Any]:
+    """`who` approves (or edits) as an approver does: after reading the action (`read`), with
+    the version of the arguments they read."""
+    seen = approvals.get_action(db, action["id"])["version"] if read else None
+    return approvals.approve(
+        db, action["id"], who, action["_cat"], arguments, policy=action["_policy"], seen=seen
+    )
 
 
 async def test_a_refund_edited_above_the_threshold_needs_a_second_approver(db: Database) -> None:
@@ -154,6 +161,13 @@ async def test_a_refund_edited_above_the_threshold_needs_a_second_approver(db: D
 
     with pytest.raises(Conflict):  # four eyes: the editor cannot be the second approver
         approve(db, action, PAT)
+    # Lee's approval is of the arguments Lee read: not of the 1,000 proposed, nor blind.
+    with pytest.raises(
+        Conflict, match="was edited by pat after it was proposed: approve it with the version"
+    ):
+        approve(db, action, LEE, read=False)
+    with pytest.raises(Conflict, match="was edited since you read it"):
+        approvals.approve(db, action["id"], LEE, action["_cat"], seen=action["version"])
     await action["_orch"].drain("w")
     assert system.writes == []
     done = approve(db, action, LEE)
@@ -180,6 +194,28 @@ async def test_an_edit_that_lowers_the_amount_is_re_assessed_too(db: Database) -
     _, action = await proposed(db, ("pay__create_refund", {"charge_id": "ch_1", "amount": 9_000}))
     assert action["required_approvals"] == 2
     edited = approve(db, action, PAT, {"charge_id": "ch_1", "amount": 900})
+    assert not any("above 5000" in r for r in edited["reasons"])  # the gate's figure is the new amount
+    # ...but the approver chose it: someone else confirms it (see the test below)
+    assert edited["status"] == "pending" and edited["required_approvals"] == 2
+
+
+async def test_money_an_approver_chose_is_confirmed_by_someone_else(db: Database) -> None:
+    """An approver who edits a refund chose its amount or its charge: their approval is the first
+    of two, as four eyes holds for whoever supplies a payee or an amount when posting an item.
+    A reply edited by its approver is still that approver's alone."""
+    system, action = await proposed(db, ("pay__create_refund", {"charge_id": "ch_1", "amount": 1_000}))
+    assert action["required_approvals"] == 1
+    edited = approve(db, action, PAT, {"charge_id": "ch_1", "amount": 2_000})
+    assert edited["status"] == "pending" and edited["required_approvals"] == 2
+    assert any("values chosen at approval by pat" in r for r in edited["reasons"])
+    await action["_orch"].drain("w")
+    assert system.writes == []
+    assert approve(db, action, LEE)["status"] == "approved"
+    await action["_orch"].drain("w")
+    assert system.writes == [{"charge_id": "ch_1", "amount": 2_000}]
+
+    _, reply = await proposed(db, ("pay__reply", {"body": "Your refund is on its way."}))
+    edited = approve(db, reply, PAT, {"body": "Your refund of 20.00 EUR is on its way."})
     assert edited["status"] == "approved" and edited["required_approvals"] == 1
 
 

@@ -145,6 +145,22 @@ async def test_edit_then_approve_records_the_diff(ui: Ui) -> None:
         assert entry.data["diff"]["public"] == {"from": True, "to": False}
 
 
+async def test_the_approve_button_approves_the_version_on_the_page(ui: Ui) -> None:
+    """The queue's approve form carries the version of the arguments it shows: a form older than
+    the item (edited meanwhile) is refused with the reason, and approves nothing."""
+    reply = _reply(ui)
+    html = (await ui.get("/ui/queue?status=pending", role="approver")).text
+    item = html[html.index(f'id="a-{reply["id"]}"') :]
+    [version] = re.findall(r'name="version" value="([0-9a-f]+)"', item[:6000])[:1]
+    assert version == approvals.get_action(ui.c.db, reply["id"])["version"]
+    url, htmx = f"/ui/queue/{reply['id']}/approve", {"HX-Request": "true"}
+    r = await ui.post(url, role="approver", data={"version": "0123456789abcdef"}, headers=htmx)
+    assert r.status_code == 409 and "was edited since you read it" in r.text
+    assert approvals.get_action(ui.c.db, reply["id"])["status"] == "pending"
+    r = await ui.post(url, role="approver", data={"version": version}, headers=htmx)
+    assert r.status_code == 200 and approvals.get_action(ui.c.db, reply["id"])["status"] == "approved"
+
+
 async def test_edit_errors_are_shown_inline_and_nothing_is_approved(ui: Ui) -> None:
     reply = _reply(ui)
     url = f"/ui/queue/{reply['id']}/approve"

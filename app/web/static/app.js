@@ -336,11 +336,13 @@
         if (a.status === "pending") watch();
         card.addEventListener("click", function (e) {
           const b = e.target.closest("[data-act]");
-          if (b) decide(card, a.id, b.dataset.act);
+          if (b) decide(card, a, b.dataset.act);
         });
         scroll();
       }
-      async function decide(card, id, act) {
+      async function decide(card, a, act) {
+        // An approval is of the arguments this card shows (their version): never of a later edit.
+        const id = a.id;
         const error = card.querySelector(".card-error");
         const reason = card.querySelector("input[name=reason]");
         error.textContent = "";
@@ -350,7 +352,7 @@
           method: "POST",
           credentials: "same-origin",
           headers: { "Content-Type": "application/json" },
-          body: act === "reject" ? JSON.stringify({ reason: reason.value.trim() }) : "{}",
+          body: JSON.stringify(act === "reject" ? { reason: reason.value.trim() } : a.version ? { version: a.version } : {}),
         });
         const body = await res.json().catch(function () { return {}; });
         if (!res.ok) {
