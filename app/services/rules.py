@@ -177,6 +177,12 @@ def check_arguments_schema(schema: Any) -> None:
             "a rule names every argument it allows",
             field=_FIELD,
         )
+    if "patternProperties" in schema:  # what a pattern matches is not "additional": any would pass
+        raise Invalid(
+            "arguments_schema may not use patternProperties: a rule names every argument it allows "
+            "in properties",
+            field=_FIELD,
+        )
     for name, sub in (schema.get("properties") or {}).items():
         if (why := _unbounded(sub)) is not None:
             raise Invalid(f"arguments_schema: property '{name}' is not bounded: {why}", field=_FIELD)

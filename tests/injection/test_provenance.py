@@ -184,6 +184,15 @@ ADMIN = Principal("root", "admin")
             "not a valid JSON Schema",
         ),
         (["not", "an", "object"], "JSON Schema object"),
+        (  # names matched by a pattern are not "additional": the pattern would let any through
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"add_tags": {"enum": [["a"]]}},
+                "patternProperties": {".*": {}},
+            },
+            "patternProperties",
+        ),
     ],
 )
 def test_a_rule_schema_is_checked_when_the_rule_is_made(db: Database, schema: Any, names: str) -> None:
