@@ -353,11 +353,14 @@ class Policy:
         requester_role: str | None = None,
         requester_unknown: bool = False,
         origin: dict[str, dict[str, Any]] | None = None,
+        requester: str | None = None,
     ) -> Decision:
         """The gate's decision. `origin` is the arguments' provenance when the caller knows
         it (an approver's edit); otherwise it is traced from the facts. `requester_unknown`: a
         person asked for this write but nobody recorded who (app.agent.run.requester_unknown),
-        so four eyes has no name to keep from approving it and two different people must."""
+        so four eyes has no name to keep from approving it and two different people must.
+        `requester`: who asked for it, whom no standing rule of their own approves it for (a rule
+        is its maker's approval given ahead, and nobody approves their own request)."""
         risk, reasons, amount = self.assess(tool, arguments, facts)
         if not tool.is_write:
             return Decision(needs_approval=False, risk=risk, reasons=reasons)
@@ -385,6 +388,12 @@ class Policy:
                     and (rule.max_amount is None or (amount or 0) <= rule.max_amount)
                     and (not rule.roles or requester_role in rule.roles)
                 ):
+                    continue
+                if requester is not None and rule.approved_by == requester:
+                    reasons.append(
+                        f"standing rule '{rule.tool}' was made by {requester}, who asked for this write "
+                        "(four eyes): it does not approve it"
+                    )
                     continue
                 refused = rule_refuses(rule, arguments, traced)
                 if refused:

@@ -546,12 +546,14 @@ class RunContext:
         self._reached.add(key)
         action = self._actions.get(key)
         if action is None:
+            requester = self.requester_of(tool)
             decision = (await self.policy()).decide(
                 tool,
                 call.arguments,
                 self.facts,
                 requester_role=self.requester_role,
                 requester_unknown=requester_unknown(self.run.input, tool),
+                requester=requester,
             )
             effects = tool.does.summary(call.arguments, self.facts)
             new = NewAction(
@@ -566,7 +568,7 @@ class RunContext:
                 decided_by=None
                 if decision.needs_approval
                 else f"rule:{decision.rule.tool if decision.rule else ''}",
-                requested_by=self.requester_of(tool),
+                requested_by=requester,
                 required_approvals=decision.required_approvals,
                 effects=effects,
                 provenance=decision.provenance,

@@ -103,6 +103,21 @@ def test_a_write_whose_requester_nobody_recorded_needs_two_approvers() -> None:
     ).needs_approval
 
 
+def test_a_standing_rule_never_approves_its_own_makers_request() -> None:
+    """A rule is its maker's approval given ahead of time; nobody approves their own request,
+    so the rule lead made covers others' writes and not a write lead asked for."""
+    tag = tool("helpdesk__update_ticket")
+    ruled = Policy(
+        [StandingRule(tool="helpdesk__update_ticket", approved_by="lead", arguments_schema=TAG_SCHEMA)]
+    )
+    args = {"ticket_id": 1, "add_tags": ["x"]}
+    assert not ruled.decide(tag, args, new_facts(), requester="olga").needs_approval
+    assert not ruled.decide(tag, args, new_facts()).needs_approval  # a delivered item: nobody asked
+    own = ruled.decide(tag, args, new_facts(), requester="lead")
+    assert own.needs_approval and own.rule is None
+    assert "was made by lead, who asked for this write (four eyes)" in own.reasons[-1]
+
+
 def test_whose_writes_an_unrecorded_requester_asked_for() -> None:
     """An item posted by hand before posters were kept: its money movements and (possibly) final
     submissions, by declaration; a request filed under a placeholder: every write."""
