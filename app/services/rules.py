@@ -183,9 +183,52 @@ def check_arguments_schema(schema: Any) -> None:
             "in properties",
             field=_FIELD,
         )
+    if (keyword := elsewhere(schema)) is not None:
+        raise Invalid(
+            f"arguments_schema may not use {keyword}: the bounds checked here must be the ones the "
+            "rule is validated with (JSON Schema 2020-12, written out in place)",
+            field=_FIELD,
+        )
     for name, sub in (schema.get("properties") or {}).items():
         if (why := _unbounded(sub)) is not None:
             raise Invalid(f"arguments_schema: property '{name}' is not bounded: {why}", field=_FIELD)
+
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# Keywords that read part of a schema in another dialect (a subschema's own `$schema` makes the
+# validator apply, say, draft 4, which has no `const`) or from somewhere else (a reference): the
+# bounds `_unbounded` checks would then not be the ones that apply.
+ELSEWHERE = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$ref",
+        "$dynamicRef",
+        "$dynamicAnchor",
+        "$anchor",
+        "$recursiveRef",
+        "$recursiveAnchor",
+        "$vocabulary",
+        "$defs",
+        "definitions",
+    }
+)
+DATA = frozenset({"enum", "const", "default", "examples"})  # values, not schemas: not walked
+
+
+def elsewhere(schema: Any, at: str = "") -> str | None:
+    """The first dialect or reference keyword in `schema` (`$schema` at its root only as 2020-12),
+    as `path/keyword`, or None."""
+    if isinstance(schema, list):
+        return next((w for i, x in enumerate(schema) if (w := elsewhere(x, f"{at}{i}/")) is not None), None)
+    if not isinstance(schema, dict):
+        return None
+    for key, value in schema.items():
+        if key in ELSEWHERE and not (at == "" and key == "$schema" and value == DIALECT):
+            return f"{at}{key}"
+        if key not in DATA and (found := elsewhere(value, f"{at}{key}/")) is not None:
+            return found
+    return None
 
 
 def _unbounded(sub: Any) -> str | None:

@@ -193,6 +193,34 @@ ADMIN = Principal("root", "admin")
             },
             "patternProperties",
         ),
+        (  # a subschema in draft 4 is validated without `const`: its bound would not apply
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "add_tags": {"$schema": "http://json-schema.org/draft-04/schema#", "const": ["a"]}
+                },
+            },
+            "properties/add_tags/$schema",
+        ),
+        (  # a reference is read from elsewhere: what is checked here is not what applies
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"add_tags": {"$ref": "#/$defs/tags"}},
+                "$defs": {"tags": {"type": "array"}},
+            },
+            "$ref",
+        ),
+        (
+            {
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"add_tags": {"enum": [["a"]]}},
+            },
+            "may not use $schema",
+        ),
     ],
 )
 def test_a_rule_schema_is_checked_when_the_rule_is_made(db: Database, schema: Any, names: str) -> None:
@@ -200,6 +228,12 @@ def test_a_rule_schema_is_checked_when_the_rule_is_made(db: Database, schema: An
         rules.create_rule(db, ADMIN, tool="helpdesk__update_ticket", arguments_schema=schema)
     assert names in err.value.message and err.value.field == "arguments_schema"
     assert rules.list_rules(db) == []
+
+
+def test_a_rule_schema_may_name_its_own_dialect_at_its_root(db: Database) -> None:
+    schema = {"$schema": rules.DIALECT, **LOOSE}
+    made = rules.create_rule(db, ADMIN, tool="helpdesk__update_ticket", arguments_schema=schema)
+    assert made["arguments_schema"] == schema
 
 
 def test_a_bounded_rule_is_stored_and_loaded(db: Database) -> None:
