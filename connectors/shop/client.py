@@ -46,7 +46,7 @@ class ShopConnector(Connector):
 
     @classmethod
     def parse_webhook(cls, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        """The topic header names the event, `X-Shopify-Event-Id` identifies it."""
+        """The topic header names the event; its signed body identifies it (headers are unsigned)."""
         return webhooks.parse(body, headers)
 
     @property

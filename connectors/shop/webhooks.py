@@ -2,9 +2,9 @@
 
 The secret is the app's client secret (or the one shown for webhooks made in the admin).
 The digest is base64, not hex, and covers the raw body only, so a receiver must verify
-before parsing. The topic (`orders/paid`) comes in `X-Shopify-Topic`; `X-Shopify-Event-Id`
-names the event, so a redelivery is recognised. Shopify signs no timestamp; replays are
-stopped by deduplicating on the event id.
+before parsing. The topic (`orders/paid`) comes in `X-Shopify-Topic`. Shopify signs no
+timestamp and no header, so a delivery is known by the hash of its signed body: a replay, even
+under a new `X-Shopify-Event-Id`, is recognised as the delivery it copies.
 
 Pure (no FastAPI, no httpx): the shop connector verifies and reads deliveries with it
 and the shop simulator signs with it.
@@ -81,10 +81,10 @@ def read(body: bytes, headers: Mapping[str, str]) -> ShopEvent:
         raise PayloadError(f"the signed webhook body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise PayloadError("the signed webhook body is not a JSON object")
-    event_id = lowered.get("x-shopify-event-id") or lowered.get("x-shopify-webhook-id") or ""
-    if not event_id:
-        event_id = f"{topic}:{data.get('id')}"
-    return ShopEvent(topic, event_id, lowered.get("x-shopify-shop-domain", ""), data)
+    # Known by its signed body, never by the event-id headers: Shopify signs the body alone, so
+    # anyone holding one delivery could resend it under a fresh X-Shopify-Event-Id and start it
+    # again. A redelivery (Shopify's own retry) carries the same body, and is still recognised.
+    return ShopEvent(topic, base.body_id(body), lowered.get("x-shopify-shop-domain", ""), data)
 
 
 def verify(body: bytes, headers: Mapping[str, str], secret: str) -> ShopEvent:
