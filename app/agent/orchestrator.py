@@ -150,6 +150,7 @@ class Orchestrator:
         lease = Lease(self.lease_seconds, margin=self.lease_margin, clock=self.clock)
         heartbeat = asyncio.create_task(self._heartbeat(run_id, owner, lease))
         retries = 0
+        ctx: RunContext | None = None
         try:
             snapshot = self._started.pop((run_id, owner), None)
             if snapshot is None:
@@ -189,6 +190,8 @@ class Orchestrator:
         except (RunFailed, ModelError) as exc:
             if isinstance(exc, ModelError) and exc.retryable and retries < MODEL_RETRIES:
                 return await self._retry_later(run_id, owner, exc, retries)
+            if ctx is not None:  # an approved write the failed run will not come back to: failed, not left
+                await self._fail_unreached(ctx)
             return await self._fail(run_id, owner, str(exc))
         except Exception as exc:
             if isinstance(exc, Transient) or self.store.is_transient(exc):
