@@ -188,7 +188,7 @@ class Container:
         from app.services.finance import FinancePipeline
         from app.services.mcp_calls import mcp_call_pipeline
         from app.services.triage import TriagePipeline
-        from app.services.workflows import WorkflowDraftPipeline, WorkflowRunPipeline
+        from app.services.workflows import WorkflowDraftPipeline, WorkflowRunPipeline, status_of
 
         triage = TriagePipeline(
             self.prompts,
@@ -208,7 +208,7 @@ class Container:
                 "record": FinancePipeline(self.prompts, bookings=self._bookings),
                 "mcp_call": mcp_call_pipeline,
                 "workflow_draft": WorkflowDraftPipeline(self.prompts, self.db),
-                "workflow": WorkflowRunPipeline(),
+                "workflow": WorkflowRunPipeline(partial(status_of, self.db)),
             },
             lease_seconds=self.settings.lease_seconds,
             on_parked=self._on_parked(),

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from app.agent.policy import observe
 from app.agent.run import READ_RETRIES, RunContext, RunFailed, Suspend
@@ -304,9 +304,26 @@ class WorkflowRunPipeline:
     decided against (rejected, expired, dismissed) is no failure: the chain stops there and
     the run ends with where and why (the engine's `stopped_at` and `reason`)."""
 
+    def __init__(self, status: Callable[[str], str | None] | None = None):
+        """`status(workflow_id)` reads a workflow's status (None: not stored); each pass checks it."""
+        self.status = status
+
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
         run_input = ctx.run.input["event"]
         spec, event = run_input["spec"], run_input["event"]
+        if self.status is not None:
+            # A paused workflow runs nothing until resumed, and a replaced one's steps are no
+            # longer what people approved to run: its runs stop at their next pass, queued or
+            # waiting for a decision alike (an approved write of theirs is failed, not sent).
+            # (Workflows are never deleted: a run of none stored was started straight from a
+            # spec, as evaluations do, and runs as started.)
+            workflow_id = str(run_input.get("workflow_id") or "")
+            status = await ctx.io(self.status, workflow_id)
+            if status is not None and status != "active":
+                raise RunFailed(
+                    f"workflow {workflow_id} is {status}, not active: its run stops here; "
+                    "resume the workflow (or activate a version) and run it again"
+                )
         ctx.know(**event_facts(spec, event))
         if not conditions_met(spec, event):
             await ctx.record("conditions", "note", {"met": False})
@@ -430,9 +447,24 @@ def _locked(s: Any, workflow_id: str) -> Workflow:
     return w
 
 
+def _lock_family(s: Any, workflow_id: str) -> None:
+    """Lock every version of the workflow's family, in one order: two versions activated at
+    the same moment (two approvers, two processes) then take turns, and the second sees the
+    first active and supersedes it, so one version is ever active. (SQLite's BEGIN IMMEDIATE
+    serializes them already.)"""
+    family = s.scalar(select(Workflow.family_id).where(Workflow.id == workflow_id))
+    s.scalars(
+        select(Workflow.id)
+        .where(or_(Workflow.family_id == (family or workflow_id), Workflow.id == workflow_id))
+        .order_by(Workflow.id)
+        .with_for_update()
+    ).all()
+
+
 def activate(db: Database, workflow_id: str, who: Principal, catalogue: Catalogue) -> dict[str, Any]:
     kinds = _connections(db)  # read before taking the row lock: SQLite allows one writer
     with db.session() as s:
+        _lock_family(s, workflow_id)
         w = _locked(s, workflow_id)
         if w.status == "active":
             raise Conflict(f"workflow {workflow_id} is active already")
@@ -555,6 +587,13 @@ def history(db: Database, workflow_id: str) -> dict[str, Any]:
         }
 
 
+def status_of(db: Database, workflow_id: str) -> str | None:
+    """A workflow's status, None when there is no such workflow (a run's pass checks it)."""
+    with db.reading() as c:
+        found = c.execute(select(Workflow.status).where(Workflow.id == workflow_id)).scalar()
+        return str(found) if found is not None else None
+
+
 def dispatch(
     db: Database, connection: str, event_type: str, event: dict[str, Any], event_id: str
 ) -> list[str]:
@@ -567,23 +606,42 @@ def dispatch(
                 Workflow.trigger_event == event_type,
             )
         ).all()
-        specs = [(w.id, w.spec) for w in flows]
-    return [start(db, workflow_id, spec, event, event_id) for workflow_id, spec in specs]
+        specs = [(w.id, w.spec, w.family_id or w.id) for w in flows]
+    return [
+        start(db, workflow_id, spec, event, event_id, family=family) for workflow_id, spec, family in specs
+    ]
 
 
-def start(db: Database, workflow_id: str, spec: dict[str, Any], event: dict[str, Any], event_id: str) -> str:
-    """One run of a workflow for one event; the same event id never starts a second."""
+def start(
+    db: Database,
+    workflow_id: str,
+    spec: dict[str, Any],
+    event: dict[str, Any],
+    event_id: str,
+    *,
+    family: str | None = None,
+) -> str:
+    """One run of a workflow for one event; the same event id never starts a second, in any
+    version of the workflow: a vendor's retry after a new version was activated is the event
+    the family ran already. The run is the version's (`workflow:ID` creates it)."""
+    family = family or _family(db, workflow_id)
     run_id, _ = intake.submit(
         db,
         kind="event",
         run_kind="workflow",
         payload={
-            "external_id": f"{workflow_id}:{event_id}",
+            "external_id": f"{family}:{event_id}",
             "workflow_id": workflow_id,
             "spec": spec,
             "event": event,
         },
-        source=f"workflow:{workflow_id}",
+        source=f"workflow:{family}",
         actor=f"workflow:{workflow_id}",
     )
     return run_id
+
+
+def _family(db: Database, workflow_id: str) -> str:
+    with db.reading() as c:
+        found = c.execute(select(Workflow.family_id).where(Workflow.id == workflow_id)).scalar()
+        return str(found or workflow_id)

@@ -1,0 +1,172 @@
+"""One event starts one run of a workflow, and only an active workflow runs: through the API.
+
+- a shop delivery replayed under a new (unsigned) event id is the delivery it copies;
+- a workflow paused or replaced stops its runs at their next pass;
+- a vendor's retry after a new version was activated starts nothing new;
+- two versions activated at the same moment leave one active (PostgreSQL, two sessions)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.api.app import create_app
+from app.services import workflows
+from app.services.views import run_view
+from tests.api.test_workflow_sentences import ORDER_CHAIN, draft_and_activate, webhook
+from tests.support.systems import Systems, systems
+
+DISPUTE = "When a dispute opens in payments, open a ticket and post in #billing"
+
+
+@pytest.fixture
+async def world(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[Systems, httpx.AsyncClient, Any]]:
+    with systems(db_url, tmp_path) as sy:
+        people = sy.tokens(
+            ("olivia", "operator"), ("adam", "approver"), ("bea", "approver"), ("root", "admin")
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(sy.c)), base_url="http://sb"
+        ) as api:
+            yield sy, api, people
+        await sy.c.pool.aclose()
+
+
+async def test_a_replayed_shop_delivery_under_a_new_event_id_starts_nothing(world: Any) -> None:
+    """Shopify signs only the body; X-Shopify-Event-Id is not signed. A replay of one signed
+    orders/paid delivery under another event id is that delivery: no second shipment."""
+    sy, api, people = world
+    await draft_and_activate(api, people, ORDER_CHAIN)
+    charge = sy.charge("raj.patel@example.org", 12900)
+    _, body, headers = sy.order_paid("raj.patel@example.org", [("NW-BLND-129", 1)], charge)
+    [first] = await webhook(api, "shop", body, headers)
+    replay = {**headers, "X-Shopify-Event-Id": "replayed-1", "X-Shopify-Webhook-Id": "replayed-1"}
+    again = await webhook(api, "shop", body, replay)  # same signed body, new unsigned id
+    assert again == [first], f"the same signed delivery started another run: {again} besides {first}"
+
+
+async def test_a_paused_workflows_queued_run_runs_nothing(world: Any) -> None:
+    """A run queued while the workflow was active stops at its pass once the workflow is paused
+    ('a paused one runs nothing until resumed'), saying why."""
+    sy, api, people = world
+    draft = await draft_and_activate(api, people, DISPUTE)
+    body, headers = sy.dispute("ch_x", "dp_p1")
+    [run_id] = await webhook(api, "payments", body, headers)
+    r = await api.post(f"/api/v1/workflows/{draft['id']}/pause", headers=people["adam"])
+    assert r.json()["status"] == "paused"
+    await sy.c.orchestrator.drain("w")
+    proposed = [a["operation"] for a in run_view(sy.c.db, run_id)["actions"]]
+    assert proposed == [], f"the paused workflow's run went on and proposed {proposed}"
+    view = run_view(sy.c.db, run_id)
+    assert view["status"] == "failed" and "is paused, not active" in view["error"]
+
+
+async def test_a_redelivery_after_a_new_version_starts_nothing(world: Any) -> None:
+    """'Each event starts the workflows it triggers once: a redelivery starts nothing new', in
+    any version: a vendor's retry after v2 is activated is the event v1 ran."""
+    sy, api, people = world
+    v1 = await draft_and_activate(api, people, DISPUTE)
+    body, headers = sy.dispute("ch_x", "dp_v1")
+    [first] = await webhook(api, "payments", body, headers)
+    r = await api.post(
+        f"/api/v1/workflows/{v1['id']}/versions", json={"request": DISPUTE}, headers=people["olivia"]
+    )
+    v2 = r.json()
+    assert (
+        await api.post(f"/api/v1/workflows/{v2['id']}/activate", headers=people["adam"])
+    ).status_code == 200
+    again = await webhook(api, "payments", body, headers)  # Stripe's retry of the same event
+    assert again in ([], [first]), f"the redelivered event started {again} besides {first}"
+
+
+def test_two_versions_activated_at_once_leave_one_active(db_url: str, tmp_path: Path) -> None:
+    """Two drafts of one workflow activated at the same time (two approvers, two sessions): the
+    family is locked (on SQLite the single writer takes them in turn), so the second sees the first active and supersedes it. One is active, and
+    an event starts one run."""
+    from app.services.auth import Principal
+
+    with systems(db_url, tmp_path) as sy:
+        catalogue = asyncio.run(sy.c.pool.load())
+        olivia = Principal(name="olivia", role="operator")
+        spec_result: dict[str, Any] = {"spec": None, "problems": []}
+        base = workflows.save_draft(
+            sy.c.db, DISPUTE, olivia, {**spec_result, "spec": _dispute_spec(sy, catalogue)}
+        )
+        v2 = workflows.save_draft(
+            sy.c.db, DISPUTE, olivia, {**spec_result, "spec": base["spec"]}, edits=base["id"]
+        )
+        barrier = threading.Barrier(2, timeout=3)  # the second waits on the family's lock
+        real = workflows.check_spec
+
+        def slow_check(*a: Any, **k: Any) -> list[str]:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()  # without the family's lock both would be here at once
+            return real(*a, **k)
+
+        workflows.check_spec = slow_check  # type: ignore[assignment]
+        errors: list[BaseException] = []
+
+        def act(wid: str, name: str) -> None:
+            try:
+                workflows.activate(sy.c.db, wid, Principal(name=name, role="approver"), catalogue)
+            except BaseException as exc:
+                errors.append(exc)
+
+        try:
+            threads = [
+                threading.Thread(target=act, args=(base["id"], "adam")),
+                threading.Thread(target=act, args=(v2["id"], "bea")),
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(20)
+        finally:
+            workflows.check_spec = real  # type: ignore[assignment]
+        statuses = {w["version"]: w["status"] for w in workflows.list_workflows(sy.c.db)}
+        body, headers = sy.dispute("ch_x", "dp_race")
+        from app.services import webhooks
+
+        started = webhooks.receive(sy.c.db, sy.c.box, "payments", headers, body)["workflow_runs"]
+        assert list(statuses.values()).count("active") <= 1 and len(started) <= 1, (
+            f"versions {statuses}; one event started {len(started)} runs; errors {errors}"
+        )
+
+
+def _dispute_spec(sy: Systems, catalogue: Any) -> dict[str, Any]:
+    from app.llm.local.workflows import draft
+
+    kinds = workflows.connection_kinds(sy.c.db)
+    described = workflows.describe_connections(catalogue, kinds, workflows.argument_defaults(sy.c.db))
+    return draft({"request": DISPUTE, "connections": described})
+
+
+async def test_a_write_approved_after_the_pause_is_not_sent(world: Any) -> None:
+    """A run waits for its create_ticket; the workflow is paused; then someone approves the
+    write. The run's next pass stops, and the approved write is failed for people to see, not
+    sent and not left 'approved' forever."""
+    sy, api, people = world
+    draft = await draft_and_activate(api, people, DISPUTE)
+    body, headers = sy.dispute("ch_x", "dp_p2")
+    [run_id] = await webhook(api, "payments", body, headers)
+    await sy.c.orchestrator.drain("w")
+    [pending] = [a for a in run_view(sy.c.db, run_id)["actions"] if a["status"] == "pending"]
+    tickets_before = len(sy.state("helpdesk").tickets)
+    assert (
+        await api.post(f"/api/v1/workflows/{draft['id']}/pause", headers=people["adam"])
+    ).status_code == 200
+    r = await api.post(f"/api/v1/approvals/{pending['id']}/approve", headers=people["bea"])
+    assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    await sy.c.orchestrator.drain("w")
+    view = run_view(sy.c.db, run_id)
+    assert view["status"] == "failed" and "is paused, not active" in view["error"]
+    [action] = [a for a in view["actions"] if a["id"] == pending["id"]]
+    assert action["status"] == "failed"
+    assert len(sy.state("helpdesk").tickets) == tickets_before
