@@ -625,6 +625,12 @@ def start(
     version of the workflow: a vendor's retry after a new version was activated is the event
     the family ran already. The run is the version's (`workflow:ID` creates it)."""
     family = family or _family(db, workflow_id)
+    if family != workflow_id:
+        # Before runs were keyed on the family, a later version's were keyed on its own id: an
+        # event it ran then, redelivered now, is still the event it ran.
+        earlier = intake.existing_run(db, "event", f"workflow:{workflow_id}", f"{workflow_id}:{event_id}")
+        if earlier is not None:
+            return earlier
     run_id, _ = intake.submit(
         db,
         kind="event",

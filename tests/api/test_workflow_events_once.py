@@ -170,3 +170,35 @@ async def test_a_write_approved_after_the_pause_is_not_sent(world: Any) -> None:
     [action] = [a for a in view["actions"] if a["id"] == pending["id"]]
     assert action["status"] == "failed"
     assert len(sy.state("helpdesk").tickets) == tickets_before
+
+
+async def test_an_event_a_later_version_ran_before_family_keys_is_still_recognised(world: Any) -> None:
+    """Runs of a second version were keyed on its own id before keys were the family's: the
+    event such a run ran, redelivered now, starts nothing new."""
+    from app.services import intake
+
+    sy, api, people = world
+    v1 = await draft_and_activate(api, people, DISPUTE)
+    r = await api.post(
+        f"/api/v1/workflows/{v1['id']}/versions", json={"request": DISPUTE}, headers=people["olivia"]
+    )
+    v2 = r.json()
+    assert (
+        await api.post(f"/api/v1/workflows/{v2['id']}/activate", headers=people["adam"])
+    ).status_code == 200
+    # as `start` keyed it before: the version's own id
+    old_run, _ = intake.submit(
+        sy.c.db,
+        kind="event",
+        run_kind="workflow",
+        payload={
+            "external_id": f"{v2['id']}:evt_old",
+            "workflow_id": v2["id"],
+            "spec": v2["spec"],
+            "event": {},
+        },
+        source=f"workflow:{v2['id']}",
+        actor=f"workflow:{v2['id']}",
+    )
+    again = workflows.start(sy.c.db, v2["id"], v2["spec"], {}, "evt_old")
+    assert again == old_run
