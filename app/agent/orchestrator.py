@@ -191,7 +191,7 @@ class Orchestrator:
             if isinstance(exc, ModelError) and exc.retryable and retries < MODEL_RETRIES:
                 return await self._retry_later(run_id, owner, exc, retries)
             if ctx is not None:  # an approved write the failed run will not come back to: failed, not left
-                await self._fail_unreached(ctx)
+                await self._fail_unreached(ctx, failed=str(exc))
             return await self._fail(run_id, owner, str(exc))
         except Exception as exc:
             if isinstance(exc, Transient) or self.store.is_transient(exc):
@@ -223,18 +223,19 @@ class Orchestrator:
         except Exception:
             log.exception("notifying about run %s failed", run_id)
 
-    async def _fail_unreached(self, ctx: RunContext) -> bool:
-        """An approved write the pipeline no longer reaches waits for a person, not forever."""
+    async def _fail_unreached(self, ctx: RunContext, *, failed: str | None = None) -> bool:
+        """An approved write the pipeline no longer reaches waits for a person, not forever.
+        `failed`: why the run failed, when it did (the write was then not sent)."""
         missed = ctx.unreached_approved()
         for a in missed:
             log.warning("run %s did not reach approved action %s (%s)", ctx.run.id, a.id, a.tool)
-            await self.io(
-                self.store.fail_action,
-                a.id,
-                ctx.owner,
-                f"the run did not come back to this approved write ({a.tool} is no longer "
-                "offered, or the pipeline changed); retry it or dismiss it",
+            why = (
+                f"the run failed before this approved write was sent, so it was not sent: {failed[:300]}"
+                if failed is not None
+                else f"the run did not come back to this approved write ({a.tool} is no longer "
+                "offered, or the pipeline changed); retry it or dismiss it"
             )
+            await self.io(self.store.fail_action, a.id, ctx.owner, why)
         return bool(missed)
 
     async def _retry_later(self, run_id: str, owner: str, exc: BaseException, retries: int) -> str:

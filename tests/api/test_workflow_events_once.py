@@ -168,7 +168,8 @@ async def test_a_write_approved_after_the_pause_is_not_sent(world: Any) -> None:
     view = run_view(sy.c.db, run_id)
     assert view["status"] == "failed" and "is paused, not active" in view["error"]
     [action] = [a for a in view["actions"] if a["id"] == pending["id"]]
-    assert action["status"] == "failed"
+    assert action["status"] == "failed" and "it was not sent" in action["error"]
+    assert "is paused, not active" in action["error"]
     assert len(sy.state("helpdesk").tickets) == tickets_before
 
 
