@@ -226,15 +226,23 @@ class Orchestrator:
     async def _fail_unreached(self, ctx: RunContext, *, failed: str | None = None) -> bool:
         """An approved write the pipeline no longer reaches waits for a person, not forever.
         `failed`: why the run failed, when it did (the write was then not sent)."""
-        missed = ctx.unreached_approved()
+        missed = ctx.unreached_approved() if failed is None else ctx.unreached_writes()
         for a in missed:
             log.warning("run %s did not reach approved action %s (%s)", ctx.run.id, a.id, a.tool)
-            why = (
-                f"the run failed before this approved write was sent, so it was not sent: {failed[:300]}"
-                if failed is not None
-                else f"the run did not come back to this approved write ({a.tool} is no longer "
-                "offered, or the pipeline changed); retry it or dismiss it"
-            )
+            if failed is None:
+                why = (
+                    f"the run did not come back to this approved write ({a.tool} is no longer "
+                    "offered, or the pipeline changed); retry it or dismiss it"
+                )
+            elif a.status == "executing":  # an attempt went out: it may have landed
+                why = (
+                    f"the run failed before this write's answer was known ({failed[:300]}); an attempt "
+                    f"may have reached {a.connection}: check there, then dismiss it or finish it by hand"
+                )
+            else:
+                why = (
+                    f"the run failed before this approved write was sent, so it was not sent: {failed[:300]}"
+                )
             await self.io(self.store.fail_action, a.id, ctx.owner, why)
         return bool(missed)
 

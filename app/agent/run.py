@@ -211,6 +211,15 @@ class RunContext:
         """
         return [a for key, a in self._actions.items() if a.status == "approved" and key not in self._reached]
 
+    def unreached_writes(self) -> list[ActionRecord]:
+        """Approved writes and writes being sent (an attempt that met an outage, to be sent again
+        with the same key) that this pass did not come to: what a run that fails leaves behind."""
+        return [
+            a
+            for key, a in self._actions.items()
+            if a.status in ("approved", "executing") and key not in self._reached
+        ]
+
     def actions(self) -> list[ActionRecord]:
         """Every action of the run as this pass knows it: those it began with, those it proposed,
         with the status of any it executed (a person may have decided one since)."""

@@ -381,11 +381,22 @@ def _failed(s: Work, action_id: str, who: Principal) -> Any:
     return a
 
 
+# A run that has ended: nothing sends its writes any more.
+ENDED = ("failed", "succeeded", "cancelled")
+
+
 def retry(db: Database, action_id: str, who: Principal) -> dict[str, Any]:
     """Run a failed write again, with the same idempotency key (its id): the system deduplicates
-    it if the earlier attempt did land. Its run goes back to the queue at once."""
+    it if the earlier attempt did land. Its run goes back to the queue at once. A write of a run
+    that has ended is not retried: no pass would send it (the run is run again instead)."""
     with db.transaction() as s:
         a = _failed(s, action_id, who)
+        run_status = s.connection().scalar(select(Run.status).where(Run.id == a.run_id))
+        if run_status in ENDED:
+            raise Conflict(
+                f"action {action_id} belongs to run {a.run_id}, which is {run_status}: no pass of it "
+                "would send the write; dismiss it, and run the run again once its cause is gone"
+            )
         _no_second_booking(s, a, db.is_postgres)  # a sibling may have been approved meanwhile
         error = a.error
         a.status = "approved"

@@ -131,9 +131,13 @@ MADE = ("executing", "succeeded")
 
 
 def _writes_made(s: Any, first: Run) -> list[str]:
-    """The writes the failed run made (or may have made), as `tool (action id)`."""
+    """The writes the failed run made (or may have made), as `tool (action id)`: those sent or
+    being sent, and those that failed after an attempt went out (it may have landed)."""
     rows = s.execute(
-        select(Action.tool, Action.id).where(Action.run_id == first.id, Action.status.in_(MADE))
+        select(Action.tool, Action.id).where(
+            Action.run_id == first.id,
+            or_(Action.status.in_(MADE), and_(Action.status == "failed", Action.attempts > 0)),
+        )
     ).all()
     return [f"{tool} ({action_id})" for tool, action_id in rows]
 

@@ -20,7 +20,7 @@ import pytest
 from app.api.app import create_app
 from app.services import workflows
 from app.services.views import run_view
-from tests.api.test_workflow_sentences import ORDER_CHAIN, draft_and_activate, webhook
+from tests.api.test_workflow_sentences import ORDER_CHAIN, draft_and_activate, settle, webhook
 from tests.support.systems import Systems, systems
 
 DISPUTE = "When a dispute opens in payments, open a ticket and post in #billing"
@@ -203,3 +203,82 @@ async def test_an_event_a_later_version_ran_before_family_keys_is_still_recognis
     )
     again = workflows.start(sy.c.db, v2["id"], v2["spec"], {}, "evt_old")
     assert again == old_run
+
+
+async def test_a_write_failed_with_its_run_is_run_again_not_retried(world: Any) -> None:
+    """The write approved after the pause was failed, never sent. Retrying it would answer
+    'approved' with nothing left to send it: it is refused, naming what to do. Run again (the
+    workflow resumed), the run proposes it afresh and it is sent once."""
+    sy, api, people = world
+    draft = await draft_and_activate(api, people, DISPUTE)
+    body, headers = sy.dispute("ch_x", "dp_again")
+    [run_id] = await webhook(api, "payments", body, headers)
+    await sy.c.orchestrator.drain("w")
+    [pending] = [a for a in run_view(sy.c.db, run_id)["actions"] if a["status"] == "pending"]
+    tickets_before = len(sy.state("helpdesk").tickets)
+    assert (
+        await api.post(f"/api/v1/workflows/{draft['id']}/pause", headers=people["adam"])
+    ).status_code == 200
+    assert (
+        await api.post(f"/api/v1/approvals/{pending['id']}/approve", headers=people["bea"])
+    ).status_code == 200
+    await sy.c.orchestrator.drain("w")
+    assert (
+        await api.post(f"/api/v1/workflows/{draft['id']}/resume", headers=people["adam"])
+    ).status_code == 200
+
+    r = await api.post(f"/api/v1/approvals/{pending['id']}/retry", headers=people["bea"])
+    assert r.status_code == 409 and "run the run again" in r.json()["error"], r.text
+    r = await api.post(f"/api/v1/runs/{run_id}/again", headers=people["olivia"])
+    assert r.status_code == 202, r.text
+    again = r.json()["run_id"]
+    assert await settle(sy, api, people, again) == ["helpdesk__create_ticket", "chat__post_message"]
+    assert len(sy.state("helpdesk").tickets) == tickets_before + 1
+
+
+async def test_a_write_in_flight_when_paused_is_failed_as_maybe_sent(world: Any) -> None:
+    """An approved create_ticket met a 503 and waits to be sent again with the same key; then the
+    workflow is paused. The failed run leaves it failed (not 'executing' for ever), saying an
+    attempt may have landed; run again is refused, as a new key could send it twice."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.store.tables import Connection, Run, utcnow
+
+    sy, api, people = world
+    with sy.c.db.session() as s:
+        row = s.query(Connection).filter_by(name="helpdesk").one()
+        row.config = {**(row.config or {}), "retry_attempts": 1}
+    draft = await draft_and_activate(api, people, DISPUTE)
+    body, headers = sy.dispute("ch_x", "dp_inflight")
+    [run_id] = await webhook(api, "payments", body, headers)
+    await sy.c.orchestrator.drain("w")
+    [pending] = [a for a in run_view(sy.c.db, run_id)["actions"] if a["status"] == "pending"]
+    sy.sims["helpdesk"].state.faults.update({"fail_next": 1, "status": 503, "methods": ["POST"]})
+    assert (
+        await api.post(f"/api/v1/approvals/{pending['id']}/approve", headers=people["bea"])
+    ).status_code == 200
+    await sy.c.orchestrator.drain("w")
+    [mid] = [a for a in run_view(sy.c.db, run_id)["actions"] if a["id"] == pending["id"]]
+    assert mid["status"] == "executing"
+
+    assert (
+        await api.post(f"/api/v1/workflows/{draft['id']}/pause", headers=people["adam"])
+    ).status_code == 200
+    with sy.c.db.session() as s:  # past the outage's backoff
+        s.execute(update(Run).where(Run.id == run_id).values(not_before=utcnow() - timedelta(seconds=1)))
+    await sy.c.orchestrator.drain("w")
+    view = run_view(sy.c.db, run_id)
+    [action] = [a for a in view["actions"] if a["id"] == pending["id"]]
+    assert view["status"] == "failed" and action["status"] == "failed"
+    assert "may have reached helpdesk" in action["error"]
+    assert (
+        await api.post(f"/api/v1/workflows/{draft['id']}/resume", headers=people["adam"])
+    ).status_code == 200
+    r = await api.post(f"/api/v1/runs/{run_id}/again", headers=people["olivia"])
+    assert r.status_code == 409 and "already made helpdesk__create_ticket" in r.json()["error"], r.text
+    r = await api.post(
+        f"/api/v1/approvals/{pending['id']}/dismiss", json={"reason": "not there"}, headers=people["bea"]
+    )
+    assert r.status_code == 200 and r.json()["status"] == "dismissed"
