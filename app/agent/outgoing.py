@@ -89,12 +89,21 @@ class Span:
 
 
 def _host(url: str) -> str:
+    """The host a browser would open ("" when none can be trusted). Browsers read a link as the
+    WHATWG URL standard says, where a backslash in an http(s) link ends the host as a slash does:
+    `https://evil.test\\@help.example` opens evil.test, though `urlsplit` names help.example. And
+    a link with a user part (`https://help.example@evil.test`) is a way to mislead its reader:
+    it is trusted for no host."""
+    url = url.replace("\\", "/")
     if url.lower().startswith("www."):
         url = "//" + url
     if url.startswith("//"):
         url = "http:" + url
     try:
-        return (urlsplit(url).hostname or "").lower().rstrip(".")
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            return ""
+        return (parts.hostname or "").lower().rstrip(".")
     except ValueError:
         return ""
 
