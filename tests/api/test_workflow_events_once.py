@@ -148,16 +148,25 @@ def _dispute_spec(sy: Systems, catalogue: Any) -> dict[str, Any]:
     return draft({"request": DISPUTE, "connections": described})
 
 
+async def waiting_for_its_ticket(
+    sy: Systems, api: httpx.AsyncClient, people: Any, dispute: str
+) -> tuple[Any, str, Any]:
+    """An active dispute workflow, and its run for `dispute` waiting for its create_ticket:
+    (the workflow, the run's id, the pending action)."""
+    draft = await draft_and_activate(api, people, DISPUTE)
+    body, headers = sy.dispute("ch_x", dispute)
+    [run_id] = await webhook(api, "payments", body, headers)
+    await sy.c.orchestrator.drain("w")
+    [pending] = [a for a in run_view(sy.c.db, run_id)["actions"] if a["status"] == "pending"]
+    return draft, run_id, pending
+
+
 async def test_a_write_approved_after_the_pause_is_not_sent(world: Any) -> None:
     """A run waits for its create_ticket; the workflow is paused; then someone approves the
     write. The run's next pass stops, and the approved write is failed for people to see, not
     sent and not left 'approved' forever."""
     sy, api, people = world
-    draft = await draft_and_activate(api, people, DISPUTE)
-    body, headers = sy.dispute("ch_x", "dp_p2")
-    [run_id] = await webhook(api, "payments", body, headers)
-    await sy.c.orchestrator.drain("w")
-    [pending] = [a for a in run_view(sy.c.db, run_id)["actions"] if a["status"] == "pending"]
+    draft, run_id, pending = await waiting_for_its_ticket(sy, api, people, "dp_p2")
     tickets_before = len(sy.state("helpdesk").tickets)
     assert (
         await api.post(f"/api/v1/workflows/{draft['id']}/pause", headers=people["adam"])
@@ -210,11 +219,7 @@ async def test_a_write_failed_with_its_run_is_run_again_not_retried(world: Any) 
     'approved' with nothing left to send it: it is refused, naming what to do. Run again (the
     workflow resumed), the run proposes it afresh and it is sent once."""
     sy, api, people = world
-    draft = await draft_and_activate(api, people, DISPUTE)
-    body, headers = sy.dispute("ch_x", "dp_again")
-    [run_id] = await webhook(api, "payments", body, headers)
-    await sy.c.orchestrator.drain("w")
-    [pending] = [a for a in run_view(sy.c.db, run_id)["actions"] if a["status"] == "pending"]
+    draft, run_id, pending = await waiting_for_its_ticket(sy, api, people, "dp_again")
     tickets_before = len(sy.state("helpdesk").tickets)
     assert (
         await api.post(f"/api/v1/workflows/{draft['id']}/pause", headers=people["adam"])
@@ -250,11 +255,7 @@ async def test_a_write_in_flight_when_paused_is_failed_as_maybe_sent(world: Any)
     with sy.c.db.session() as s:
         row = s.query(Connection).filter_by(name="helpdesk").one()
         row.config = {**(row.config or {}), "retry_attempts": 1}
-    draft = await draft_and_activate(api, people, DISPUTE)
-    body, headers = sy.dispute("ch_x", "dp_inflight")
-    [run_id] = await webhook(api, "payments", body, headers)
-    await sy.c.orchestrator.drain("w")
-    [pending] = [a for a in run_view(sy.c.db, run_id)["actions"] if a["status"] == "pending"]
+    draft, run_id, pending = await waiting_for_its_ticket(sy, api, people, "dp_inflight")
     sy.sims["helpdesk"].state.faults.update({"fail_next": 1, "status": 503, "methods": ["POST"]})
     assert (
         await api.post(f"/api/v1/approvals/{pending['id']}/approve", headers=people["bea"])
