@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Table, event, insert, select, text
+from sqlalchemy import Connection, Table, event, insert, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.tables import AuditEntry, utcnow
@@ -323,7 +323,10 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Report
         report.problems.append(
             Problem(f"seq {anchor[0]}", "the anchored head is no longer in the chain (truncated)")
         )
-    loose = session.scalars(select(AuditEntry.id).where(AuditEntry.chain_seq.is_(None)).limit(20)).all()
+    # Outside the chain: never sealed (NULL), or given a place before its first row, which the
+    # walk (chain_seq > 0) never reaches; every other reader of the log still sees such a row.
+    outside = or_(AuditEntry.chain_seq.is_(None), AuditEntry.chain_seq < 1)
+    loose = session.scalars(select(AuditEntry.id).where(outside).order_by(AuditEntry.id).limit(20)).all()
     for row_id in loose:
         report.problems.append(Problem(f"id {row_id}", "is not in the chain (inserted outside Switchboard)"))
     report.head_seq, report.head_hash = prev_seq, prev_hash

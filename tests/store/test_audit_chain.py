@@ -73,6 +73,27 @@ def test_an_inserted_row_is_named(db: Database) -> None:
     assert any(p.what.startswith("is not in the chain") for p in report.problems)
 
 
+@pytest.mark.parametrize("forged_seq", [0, -1])
+def test_a_row_given_a_place_before_the_chain_is_named(db: Database, forged_seq: int) -> None:
+    """A row forged with chain_seq 0 or below is neither walked nor NULL: it must still be named,
+    anchor or not, since every other reader of the log (workflow history, alerts) sees it."""
+    write(db, 3)
+    head = chain(db)
+    with db.engine.begin() as conn:
+        conn.execute(
+            insert(AuditEntry).values(
+                actor="mallory",
+                event="workflow.activated",
+                data={},
+                chain_seq=forged_seq,
+                prev_hash=audit_chain.GENESIS,
+                hash="f" * 64,
+            )
+        )
+    report = audit_service.verify(db, (head.head_seq, head.head_hash))
+    assert [p.what for p in report.problems] == ["is not in the chain (inserted outside Switchboard)"]
+
+
 def test_a_rewritten_chain_is_caught_by_its_anchor(db: Database) -> None:
     write(db, 3)
     anchor = (chain(db).head_seq, chain(db).head_hash)
