@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, ClassVar, Literal, TypedDict, TypeVar
+from urllib.parse import unquote
 
 import httpx
 from pydantic import ConfigDict, TypeAdapter, create_model
@@ -529,6 +530,18 @@ class Connector:
         if not isinstance(data, dict):
             raise ConnectorError(f"{self.label} answered with JSON that is not an object")
         return data
+
+
+def path_segment(value: str, what: str) -> str:
+    """`value` as one segment of a URL path, or a ConnectorError. A `/` or `\\` in it (even
+    percent-encoded: servers decode %2F before routing), or a `.`/`..` segment, would reach
+    another endpoint of the system, such as a write behind a read's path."""
+    decoded = unquote(value).strip()
+    if not decoded or "/" in decoded or "\\" in decoded or "?" in decoded or "#" in decoded:
+        raise ConnectorError(f"{value!r} is not a single {what}: it would change the path it is sent to")
+    if decoded in (".", ".."):
+        raise ConnectorError(f"{value!r} is not a {what}")
+    return value
 
 
 def about(what: str) -> str:

@@ -45,7 +45,7 @@ from urllib.parse import urljoin
 import httpx
 
 from connectors.auth import OAuth2ClientCredentials
-from connectors.base import Connector, ConnectorError, OperationSpec, transport_error
+from connectors.base import Connector, ConnectorError, OperationSpec, path_segment, transport_error
 from connectors.http import ApiKeyAuth, BearerAuth
 from connectors.openapi import serialize
 from connectors.openapi.importer import (
@@ -226,7 +226,7 @@ class OpenAPIConnector(Connector):
                 text = serialize.path_value(p.name, value, p.style, p.explode)
             except serialize.SerializationError as exc:
                 raise ConnectorError(f"{op.name}: {p.argument}: {exc}") from None
-            path = path.replace(f"{{{p.name}}}", text)
+            path = path.replace(f"{{{p.name}}}", path_segment(text, f"{op.name} {p.argument}"))
         base = self.config.get("base_url") or (
             str(self.client.base_url) if self.client.base_url.host else None
         )

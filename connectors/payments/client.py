@@ -21,7 +21,17 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, Facts, Money, about, objects, operation, tried_before
+from connectors.base import (
+    Connector,
+    ConnectorError,
+    Facts,
+    Money,
+    about,
+    objects,
+    operation,
+    path_segment,
+    tried_before,
+)
 from connectors.payments import webhooks
 from connectors.webhooks import WebhookEvent, lowered
 
@@ -461,10 +471,7 @@ class PaymentsConnector(Connector):
 
 def _id(value: str) -> str:
     """An object id as a single path segment (ids never contain '/'; refuse anything that would)."""
-    value = value.strip()
-    if not value or "/" in value or "?" in value or "#" in value or value in (".", ".."):
-        raise ConnectorError(f"{value!r} is not a Stripe object id")
-    return value
+    return path_segment(value.strip(), "Stripe object id")
 
 
 def _replayed(response: httpx.Response) -> bool:
