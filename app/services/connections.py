@@ -430,6 +430,8 @@ class ConnectorPool:
             try:
                 detail = await connector.check()
                 status, error = "ok", None
+                if connector.dynamic:  # it listed its tools again: offer them as they are now
+                    self.invalidate()
             except Exception as exc:  # any failure is the health we report
                 detail, status, error = {}, "error", str(exc)
         await asyncio.to_thread(self._mark, name, status, error)

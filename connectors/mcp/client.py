@@ -366,14 +366,19 @@ class McpConnector(Connector):
 
     async def call(self, spec: OperationSpec, arguments: dict[str, Any], idempotency_key: str | None) -> Any:
         """`tools/call`: structured content or text; an `isError` result raises ConnectorError."""
-        name = self._real_names.get(spec.name, spec.method_name)
+        # The tool the effect was decided for: never a name a later listing moved to another tool.
+        name = spec.method_name or spec.name
         bridge = HttpxBridge(self.client)
         sent = False
         try:
             async with AsyncExitStack() as stack:
                 client = await self._open(stack, bridge)
+                if spec.effect == "read":
+                    await self._still_a_read(client, name)
                 sent = True
                 result = await client.call_tool(name, dict(arguments))
+        except ConnectorError:
+            raise
         except Exception as exc:
             # Before tools/call went out nothing happened; after, a write may have landed.
             retry = not sent or spec.effect == "read"
@@ -382,6 +387,29 @@ class McpConnector(Connector):
             text = _content_text(result.content) or json.dumps(result.structured_content, default=str)
             raise ConnectorError(f"MCP tool {name} reported an error: {text[:1000]}", retryable=False)
         return result_value(result)
+
+    async def _still_a_read(self, client: Client, name: str) -> None:
+        """A server may change its tools at any time: a read runs without a person only while
+        the server still lists it as read-only, as when its owner confirmed it."""
+        cursor: str | None = None
+        for _ in range(100):
+            page = await client.list_tools(cursor=cursor)
+            for tool in page.tools:
+                if tool.name == name:
+                    if tool.annotations is not None and tool.annotations.read_only_hint is True:
+                        return
+                    raise ConnectorError(
+                        f"MCP tool {name} is no longer read-only on {self.server_name or self.endpoint}: "
+                        "not run as a read; test the connection to offer it as a write",
+                        retryable=False,
+                    )
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        raise ConnectorError(
+            f"MCP server {self.server_name or self.endpoint} no longer lists {name}: not run",
+            retryable=False,
+        )
 
     async def check(self) -> dict[str, Any]:
         specs = await self.refresh()
