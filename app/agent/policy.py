@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from app.agent import injection, outgoing, provenance
 from app.agent.values import strings
 from connectors.base import Money
-from tools.base import FactsOf, Tool
+from tools.base import SEPARATOR, FactsOf, Tool
 
 Risk = Literal["low", "medium", "high"]
 _RANK = {"low": 0, "medium": 1, "high": 2}
@@ -171,6 +171,16 @@ UNKNOWN_REQUESTER = (
     "cannot approve it alone"
 )
 
+
+
+def covers(pattern: str, tool: Tool) -> bool:
+    """Whether a standing rule's `connection__operation` glob names `tool`. Each side is matched
+    on its own, so "helpdesk__*" never reaches the tools of a connection named "helpdesk_"
+    (whose joined names, "helpdesk___…", the whole glob would match)."""
+    connection, sep, operation = pattern.partition(SEPARATOR)
+    if not sep:
+        return fnmatch.fnmatchcase(tool.name, pattern)
+    return fnmatch.fnmatchcase(tool.connection, connection) and fnmatch.fnmatchcase(tool.operation, operation)
 
 class Policy:
     def __init__(
@@ -383,7 +393,7 @@ class Policy:
         if required == 1 and not steered:
             for rule in self.standing_rules:
                 if not (
-                    fnmatch.fnmatchcase(tool.name, rule.tool)
+                    covers(rule.tool, tool)
                     and _RANK[risk] <= _RANK[rule.max_risk]
                     and (rule.max_amount is None or (amount or 0) <= rule.max_amount)
                     and (not rule.roles or requester_role in rule.roles)

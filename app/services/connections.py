@@ -143,8 +143,17 @@ def add_connection(
         )
     if not base_url.startswith(("http://", "https://")):
         raise Invalid("base_url must start with http:// or https://", field="base_url")
-    if not name.replace("_", "").replace("-", "").isalnum() or "__" in name:
-        raise Invalid("name may hold letters, digits, single - and _", field="name")
+    if (
+        not name.replace("_", "").replace("-", "").isalnum()
+        or "__" in name
+        or name[0] in "_-"
+        or name[-1] in "_-"
+    ):
+        raise Invalid(
+            "name may hold letters, digits, single - and _ (not at either end: tool names join it to "
+            "the operation with __)",
+            field="name",
+        )
     if allow_private is None:
         from app.config import Settings
 

@@ -12,7 +12,7 @@ Config (the connection's `config`):
     base_url              send requests here instead of the client's base_url
     write_methods         HTTP methods that write (default POST, PUT, PATCH, DELETE)
     read_only_operations  operationIds (or tool names) that are reads whatever their method (POST /search)
-    write_operations      operationIds that write whatever their method (GET /logout)
+    write_operations      operationIds that write whatever their method (GET /logout); this list wins
     tags                  only operations with one of these tags become tools
     include_operations    only these become tools: tool names, operationIds, "METHOD /path" or
                           glob patterns of them ("get_*", "GET /v1/charges*")
@@ -140,10 +140,11 @@ class OpenAPIConnector(Connector):
         return {str(v) for v in value}
 
     def effect_of(self, op: OpenAPIOperation) -> str:
-        if _matches(op, self._names("read_only_operations")):
-            return "read"
+        # A write named outright stays a write, whatever broader read pattern also matches it.
         if _matches(op, self._names("write_operations")):
             return "write"
+        if _matches(op, self._names("read_only_operations")):
+            return "read"
         methods = self.config.get("write_methods")
         writes = {m.upper() for m in methods} if methods else DEFAULT_WRITE_METHODS
         return "write" if op.method in writes else "read"
