@@ -670,9 +670,16 @@ class FinancePipeline:
         return [
             {
                 "operation": "submit_dispute_evidence",
-                "unless": {"uncategorized_text": draft.get("text")},
+                # Every evidence field the issuer reads: the checked text, and nothing unchecked
+                # beside it (Stripe's other fields would carry claims no one checked).
+                "unless": {
+                    "uncategorized_text": draft.get("text"),
+                    "product_description": None,
+                    "customer_email_address": None,
+                },
                 "level": "high",
-                "reason": "the evidence text is not the text whose claims were checked against the facts read",
+                "reason": "the evidence is not the text whose claims were checked against the facts read, "
+                "alone",
             }
         ]
 

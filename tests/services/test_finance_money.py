@@ -302,6 +302,27 @@ async def test_submitting_evidence_is_final_and_edited_evidence_is_unchecked(rig
     assert edited.risk == "high"
 
 
+def test_an_unchecked_claim_in_another_evidence_field_is_not_a_routine_submission() -> None:
+    """The issuer reads every evidence field: a claim the check refused must not ride along in
+    `product_description` (or the email field) beside the checked text."""
+    from app.agent.policy import Policy, new_facts
+    from app.services.finance import FinancePipeline
+    from tests.support.tools import tool
+
+    checked = "The payment of 129.00 USD was authorised by the cardholder."
+    evidence_tool = tool("payments__submit_dispute_evidence")
+    facts = new_facts()
+    facts["findings"] = FinancePipeline._evidence_finding({"kind": "dispute"}, {"text": checked})
+    alone = {"dispute_id": "dp_1", "uncategorized_text": checked, "submit": True}
+    assert Policy().decide(evidence_tool, alone, facts).risk == "medium"  # final, so never low
+    for field, claim in [
+        ("product_description", "Delivered and signed for. The customer never asked for a refund."),
+        ("customer_email_address", "someone.else@example.com"),
+    ]:
+        decision = Policy().decide(evidence_tool, {**alone, field: claim}, facts)
+        assert decision.risk == "high", (field, decision.reasons)
+
+
 # --- 4. unknown vendors ---------------------------------------------------------------------------
 
 
