@@ -317,34 +317,44 @@ BOOKED = ("approved", "executing", "succeeded")
 
 
 def _no_second_booking(s: Work, a: Any, postgres: bool) -> None:
-    """Refuse to approve a booking of an invoice another run's approved booking already covers.
+    """Refuse to approve a booking of an invoice another approved booking already covers.
 
     Two copies of one invoice arriving at the same instant are triaged side by side, and
-    neither run sees the other's proposal, so both may wait in the queue. Only one of them may
-    be approved: approvals of bookings queue on one lock (PostgreSQL: an advisory lock, taken
-    after the action's row lock and before the chain's; SQLite: its single writer), so the
-    second approver sees the first one's decision."""
+    neither run sees the other's proposal, so both may wait in the queue; one run may also
+    propose two entries for one invoice. Only one of them may be approved: approvals of
+    bookings queue on one lock (PostgreSQL: an advisory lock, taken after the action's row lock
+    and before the chain's; SQLite: its single writer), so the second approver sees the first
+    one's decision. Copies are compared by the vendor each run resolved in the ERP."""
     if a.operation != BOOKING:
         return
     c = s.connection()
-    record = (c.scalar(select(Run.input).where(Run.id == a.run_id)) or {}).get("record") or {}
-    key = booked.invoice_key(record)
+    mine = c.execute(select(Run.input, Run.classification).where(Run.id == a.run_id)).one_or_none()
+    record = ((mine.input if mine else None) or {}).get("record") or {}
+    vendor = _resolved_vendor(mine.classification if mine else None)
+    key = booked.invoice_key(record, vendor)
     if key is None:
         return
     if postgres:
         c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOKING_LOCK})
     others = c.execute(
-        select(Action.id, Action.status, Run.input)
+        select(Action.id, Action.status, Run.input, Run.classification)
         .join(Run, Action.run_id == Run.id)
-        .where(Action.operation == BOOKING, Action.status.in_(BOOKED), Action.run_id != a.run_id)
+        .where(Action.operation == BOOKING, Action.status.in_(BOOKED), Action.id != a.id)
     ).all()
-    for other_id, status, run_input in others:
-        if booked.invoice_key((run_input or {}).get("record") or {}) == key:
-            vendor, number = key
+    for other_id, status, run_input, classification in others:
+        other = (run_input or {}).get("record") or {}
+        if booked.same_invoice(record, vendor, other, _resolved_vendor(classification)):
+            vendor_name, number = key
             raise Conflict(
-                f"invoice {number} from {vendor} is booked already by action {other_id} ({status}); "
+                f"invoice {number} from {vendor_name} is booked already by action {other_id} ({status}); "
                 "approving this one would book it twice: reject it as a duplicate"
             )
+
+
+def _resolved_vendor(classification: Any) -> str | None:
+    """The ERP vendor id a record run resolved (kept with its classification), if any."""
+    found = classification.get("vendor_id") if isinstance(classification, dict) else None
+    return str(found) if found else None
 
 
 def reject(db: Database, action_id: str, who: Principal, reason: str) -> dict[str, Any]:

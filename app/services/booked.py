@@ -97,11 +97,32 @@ def journal_duplicates(
     return out
 
 
-def invoice_key(rec: dict[str, Any]) -> tuple[str, str] | None:
-    """(vendor, invoice number) as one invoice is known by, normalised; None without a number."""
+def invoice_key(rec: dict[str, Any], vendor_id: str | None = None) -> tuple[str, str] | None:
+    """(vendor, invoice number) as one invoice is known by, normalised; None without a number.
+    `vendor_id` is the vendor the run resolved in the ERP, which wins over how the record named it."""
     number = _norm(rec.get("invoice_number"))
-    who = str(rec.get("vendor_id") or rec.get("counterparty") or "").strip().lower()
+    who = str(vendor_id or rec.get("vendor_id") or rec.get("counterparty") or "").strip().lower()
     return (who, number) if number else None
+
+
+def same_invoice(a: dict[str, Any], a_vendor: str | None, b: dict[str, Any], b_vendor: str | None) -> bool:
+    """Whether two records are one invoice: the same number from the same vendor. A vendor named
+    by id in one copy and by name in the other (and resolved in neither run) is taken as the
+    same when the amounts agree too: booking one invoice twice costs more than asking."""
+    ka, kb = invoice_key(a, a_vendor), invoice_key(b, b_vendor)
+    if ka is None or kb is None or ka[1] != kb[1]:
+        return False
+    if ka[0] == kb[0]:
+        return True
+    by_id_a, by_id_b = bool(a_vendor or a.get("vendor_id")), bool(b_vendor or b.get("vendor_id"))
+    return by_id_a != by_id_b and _amount(a) == _amount(b) and _amount(a) is not None
+
+
+def _amount(rec: dict[str, Any]) -> Decimal | None:
+    try:
+        return Decimal(str(rec.get("amount")))
+    except (ArithmeticError, ValueError):
+        return None
 
 
 def own_invoice_duplicates(

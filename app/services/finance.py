@@ -577,6 +577,9 @@ class FinancePipeline:
         out["anomalies"] = flags
         out["suspected_fraud"] = bool(out.get("suspected_fraud")) or "payee_changed" in flags
         out["needs_review"] = bool(review) or bool(out.get("needs_review"))
+        # The ERP's own id for the vendor, however the record named it: one invoice is one
+        # (vendor, number), whether a copy gave the vendor's id or its name.
+        out["vendor_id"] = str((g["vendor"] or {}).get("VendorId") or "") or None
         if review:
             out["rationale"] = f"{out.get('rationale', '')} Needs review: " + "; ".join(
                 r["reason"] for r in review

@@ -102,3 +102,72 @@ def test_two_approvers_at_the_same_instant_book_one_copy(db: Database) -> None:
         with db.session() as s:
             for a in s.scalars(select(Action).where(Action.id.in_([first, second]))):
                 a.status = "rejected"
+
+
+def _try(db: Database, action_id: str, who: Principal) -> str:
+    try:
+        approve(db, action_id, who)
+    except Conflict:
+        return "refused"
+    return "approved"
+
+
+def test_a_copy_naming_the_vendor_by_name_is_booked_a_second_time(db: Database) -> None:
+    by_id = booking(db, INVOICE)  # vendor_id V1004, INV-7781
+    by_name = booking(
+        db,
+        {
+            "kind": "invoice",
+            "counterparty": "Lindqvist Design AB",
+            "invoice_number": "INV-7781",
+            "amount": "1200.00",
+        },
+    )
+    assert _try(db, by_id, PAT) == "approved"
+    assert _try(db, by_name, LEE) == "refused"  # the same number and amount, the vendor by name
+    assert status(db, by_name) == "pending"
+
+
+def test_copies_are_compared_by_the_vendor_each_run_resolved(db: Database) -> None:
+    """A run keeps the ERP's vendor id with its classification: copies naming the vendor two ways
+    are one invoice even at another amount, and another vendor's INV-7781 is not."""
+    first = booking(db, INVOICE)
+    other_vendor = booking(db, {**INVOICE, "vendor_id": "V2001"})
+    by_name = booking(db, {"kind": "invoice", "counterparty": "lindqvist design", "invoice_number": "INV-7781",
+                           "amount": "1250.00"})  # fmt: skip
+    with db.session() as s:
+        run_id = s.scalar(select(Action.run_id).where(Action.id == by_name))
+        s.get(Run, run_id).classification = {"vendor_id": "V1004"}
+    assert _try(db, first, PAT) == "approved"
+    assert _try(db, other_vendor, PAT) == "approved"
+    assert _try(db, by_name, LEE) == "refused"
+
+
+def _two_in_one_run(db: Database, record: dict[str, Any]) -> tuple[str, str]:
+    lines = [{"account": "6100", "debit": 1200.0}, {"account": "2000", "credit": 1200.0}]
+    args = {"date": "2026-11-20", "memo": "INV-7781", "lines": lines}
+    with db.session() as s:
+        run = Run(kind="record", input={"record": record}, status="waiting_approval")
+        s.add(run)
+        s.flush()
+        ids = []
+        for call in ("c1", "c2"):
+            a = Action(
+                run_id=run.id,
+                tool_call_id=call,
+                tool="erp__post_journal_entry",
+                connection="erp",
+                operation="post_journal_entry",
+                arguments=args,
+                proposed_arguments=args,
+            )
+            s.add(a)
+            s.flush()
+            ids.append(a.id)
+        return ids[0], ids[1]
+
+
+def test_two_entries_for_one_invoice_in_one_run_are_both_approvable(db: Database) -> None:
+    first, second = _two_in_one_run(db, INVOICE)
+    assert _try(db, first, PAT) == "approved"
+    assert _try(db, second, LEE) == "refused"  # 2,400.00 would be booked for a 1,200.00 invoice
