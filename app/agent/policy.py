@@ -172,7 +172,6 @@ UNKNOWN_REQUESTER = (
 )
 
 
-
 def covers(pattern: str, tool: Tool) -> bool:
     """Whether a standing rule's `connection__operation` glob names `tool`. Each side is matched
     on its own, so "helpdesk__*" never reaches the tools of a connection named "helpdesk_"
@@ -181,6 +180,7 @@ def covers(pattern: str, tool: Tool) -> bool:
     if not sep:
         return fnmatch.fnmatchcase(tool.name, pattern)
     return fnmatch.fnmatchcase(tool.connection, connection) and fnmatch.fnmatchcase(tool.operation, operation)
+
 
 class Policy:
     def __init__(
@@ -364,14 +364,24 @@ class Policy:
         requester_unknown: bool = False,
         origin: dict[str, dict[str, Any]] | None = None,
         requester: str | None = None,
+        alongside: int = 0,
     ) -> Decision:
         """The gate's decision. `origin` is the arguments' provenance when the caller knows
         it (an approver's edit); otherwise it is traced from the facts. `requester_unknown`: a
         person asked for this write but nobody recorded who (app.agent.run.requester_unknown),
         so four eyes has no name to keep from approving it and two different people must.
         `requester`: who asked for it, whom no standing rule of their own approves it for (a rule
-        is its maker's approval given ahead, and nobody approves their own request)."""
+        is its maker's approval given ahead, and nobody approves their own request).
+        `alongside`: minor units other live writes of the run take from the same source (the
+        same charge): the threshold and a rule's `max_amount` weigh them together, so splitting
+        one refund in two never dodges a second approver."""
         risk, reasons, amount = self.assess(tool, arguments, facts)
+        if alongside and amount is not None and tool.does.money is not None:
+            amount = min(UNBOUNDED, amount + alongside)
+            shown = "unknown" if amount == UNBOUNDED else str(amount)
+            reasons.append(
+                f"with the run's other writes from the same {tool.does.money.source}: {shown} in all"
+            )
         if not tool.is_write:
             return Decision(needs_approval=False, risk=risk, reasons=reasons)
         traced = origin if origin is not None else provenance.trace(arguments, facts)

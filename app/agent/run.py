@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator
 
 from app.agent.lease import CutOff, Lease, NotSent
 from app.agent.offload import Offloader, to_thread
-from app.agent.policy import Policy, merge_facts, new_facts, observe
+from app.agent.policy import UNBOUNDED, Policy, merge_facts, new_facts, observe
 from app.agent.ports import (
     ActionRecord,
     NewAction,
@@ -60,6 +60,10 @@ READ_RETRIES = 5
 # An approved write that meets an outage is retried with the same idempotency key on later
 # passes, up to this many attempts in all; then it waits for a person (retry or dismiss).
 WRITE_ATTEMPTS = 5
+
+
+# Writes that have moved, or may yet move, what they name: a person has not turned them down.
+LIVE = ("pending", "approved", "executing", "succeeded")
 
 
 class Suspend(Exception):
@@ -551,6 +555,23 @@ class RunContext:
         self.lease.send_by(self._send_by, tool.name)
         return self.lease.held(tool.name)
 
+    def _alongside(self, tool: Tool, arguments: dict[str, Any]) -> int:
+        """Minor units this run's other live writes of `tool` take from the source `arguments`
+        names (the same charge); an amount they do not state counts as unbounded."""
+        money = tool.does.money
+        if money is None or money.source is None or not arguments.get(money.source):
+            return 0
+        total = 0
+        for a in self._actions.values():
+            if (
+                a.tool == tool.name
+                and a.status in LIVE
+                and a.arguments.get(money.source) == arguments[money.source]
+            ):
+                moved = money.minor_amount(a.arguments)
+                total += UNBOUNDED if moved is None else max(moved, 0)
+        return min(total, UNBOUNDED)
+
     async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
         self._reached.add(key)
         action = self._actions.get(key)
@@ -563,6 +584,7 @@ class RunContext:
                 requester_role=self.requester_role,
                 requester_unknown=requester_unknown(self.run.input, tool),
                 requester=requester,
+                alongside=self._alongside(tool, call.arguments),
             )
             effects = tool.does.summary(call.arguments, self.facts)
             new = NewAction(

@@ -17,6 +17,7 @@ arguments still as proposed, so nobody completes an edit they never saw.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -33,7 +34,7 @@ from app.store.db import Database, Work
 from app.store.runs import audit, requeue_if_decided
 from app.store.tables import Action, Run, utcnow
 
-if TYPE_CHECKING:  # the gate and the catalogue load rule tables: only a decision with an edit needs them
+if TYPE_CHECKING:  # imported where used: the gate and the catalogue load rule tables
     from app.agent.policy import Policy
     from tools.base import Catalogue, Tool
 
@@ -222,8 +223,8 @@ def approve(
 
     # Read the configured gate and the tools before the row lock: both may read the store
     # themselves, and a second unit of work inside this one would wait for its own lock.
-    gate = (policy() if policy is not None else Policy()) if arguments is not None else Policy()
-    tools = catalogue() if arguments is not None else None
+    gate = policy() if policy is not None else Policy()
+    tools = catalogue()
     with db.transaction() as s:
         a = _pending(s, action_id, who)
         _read_what_it_approves(a, seen, editing=arguments is not None)
@@ -231,7 +232,6 @@ def approve(
         before: dict[str, Any] = a.arguments
         risk_before = a.risk
         if arguments is not None and edited:
-            assert tools is not None
             try:
                 tool = tools.get(a.tool)
             except UnknownTool:
@@ -257,6 +257,8 @@ def approve(
             )
         approvals_so_far.append({"by": who.name, "at": utcnow().isoformat(), "edited": edited})
         a.approvals = approvals_so_far
+        if len(approvals_so_far) < 2 and (a.required_approvals or 1) < 2:
+            _weigh_with_its_source(s, a, tools, gate, db.is_postgres)
         complete = len(approvals_so_far) >= (a.required_approvals or 1)
         if complete:
             _no_second_booking(s, a, db.is_postgres)
@@ -349,6 +351,53 @@ def _no_second_booking(s: Work, a: Any, postgres: bool) -> None:
                 f"invoice {number} from {vendor_name} is booked already by action {other_id} ({status}); "
                 "approving this one would book it twice: reject it as a duplicate"
             )
+
+
+def _weigh_with_its_source(s: Work, a: Any, tools: Catalogue, gate: Policy, postgres: bool) -> None:
+    """Money from one source (a charge) is weighed as a whole: a write that, with the writes
+    already approved from the same source, goes past the two-approver threshold needs two
+    approvers, so splitting a refund, in one run or across runs, never dodges four eyes.
+    Approvals from one source queue on a lock (PostgreSQL: an advisory lock keyed on it)."""
+    from app.agent.policy import UNBOUNDED
+    from tools.base import UnknownTool
+
+    try:
+        tool = tools.get(a.tool)
+    except UnknownTool:
+        return
+    money = tool.does.money
+    source = a.arguments.get(money.source) if money is not None and money.source else None
+    if money is None or money.source is None or not isinstance(source, str) or not source:
+        return
+    c = s.connection()
+    if postgres:
+        digest = hashlib.sha256(f"{a.connection}\0{a.operation}\0{source}".encode()).digest()
+        c.execute(
+            text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)}
+        )
+    others = c.execute(
+        select(Action.arguments).where(
+            Action.connection == a.connection,
+            Action.operation == a.operation,
+            Action.status.in_(BOOKED),
+            Action.id != a.id,
+            Action.arguments[money.source].as_string() == source,
+        )
+    ).all()
+    if not others:
+        return
+    total = 0
+    for args in [a.arguments, *(row[0] for row in others)]:
+        moved = money.minor_amount(args or {})
+        total += UNBOUNDED if moved is None else max(moved, 0)
+    if total > gate.two_approvers_above:
+        shown = "an amount no one stated" if total >= UNBOUNDED else f"{total} in all"
+        a.required_approvals = 2
+        a.reasons = [
+            *(a.reasons or []),
+            f"with {len(others)} approved write(s) from {source} already, {shown} is above "
+            f"{gate.two_approvers_above}: two different approvers",
+        ]
 
 
 def _resolved_vendor(classification: Any) -> str | None:

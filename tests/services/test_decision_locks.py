@@ -71,7 +71,7 @@ def statuses(db: Database, run_ids: list[str]) -> dict[str, int]:
 
 def test_sibling_decisions_at_once_always_requeue_the_run(db: Database) -> None:
     runs = parked_runs(db, RUNS)
-    catalogue = Catalogue.__new__(Catalogue)  # never consulted: nothing is edited
+    catalogue = Catalogue()  # no tool of these actions is configured: nothing to weigh or edit
     pairs: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
     for n, (_, (first, second)) in enumerate(runs.items()):
 
