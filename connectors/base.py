@@ -534,10 +534,10 @@ class Connector:
 
 def path_segment(value: str, what: str) -> str:
     """`value` as one segment of a URL path, or a ConnectorError. A `/` or `\\` in it (even
-    percent-encoded: servers decode %2F before routing), or a `.`/`..` segment, would reach
-    another endpoint of the system, such as a write behind a read's path."""
+    percent-encoded: servers decode %2F before routing), a `.`/`..` segment, or a raw `?` or `#`
+    would reach another endpoint of the system, such as a write behind a read's path."""
     decoded = unquote(value).strip()
-    if not decoded or "/" in decoded or "\\" in decoded or "?" in decoded or "#" in decoded:
+    if not decoded or "/" in decoded or "\\" in decoded or "?" in value or "#" in value:
         raise ConnectorError(f"{value!r} is not a single {what}: it would change the path it is sent to")
     if decoded in (".", ".."):
         raise ConnectorError(f"{value!r} is not a {what}")

@@ -290,9 +290,11 @@ def test_recursion_nullable_and_names() -> None:
 def test_requests_are_built_from_the_document() -> None:
     connector = offline({"spec": "petstore3"})
     spec = connector.spec
-    request = connector.build_request(spec.operation("get_user_by_name"), {"username": "ann lee/admin"})
+    request = connector.build_request(spec.operation("get_user_by_name"), {"username": "ann lee:admin"})
     assert request.method == "GET"
-    assert request.url.raw_path == b"/v3/user/ann%20lee%2Fadmin"
+    assert request.url.raw_path == b"/v3/user/ann%20lee%3Aadmin"
+    with pytest.raises(ConnectorError, match="would change the path"):  # servers decode %2F, then route
+        connector.build_request(spec.operation("get_user_by_name"), {"username": "ann lee/admin"})
     tags = connector.build_request(spec.operation("find_pets_by_tags"), {"tags": ["puppy", "indoor"]})
     assert tags.url.query == b"tags=puppy&tags=indoor"
     delete = connector.build_request(spec.operation("delete_pet"), {"petId": 7, "api_key": "k"})

@@ -109,8 +109,8 @@ def test_petstore_v3_requests_follow_its_document() -> None:
     )
     assert upload.headers["content-type"] == "application/octet-stream" and upload.content == b"BYTES"
     assert upload.url.query == b"additionalMetadata=x%20y"
-    user = c.build_request(spec.operation("get_user_by_name"), {"username": "a b/c"})
-    assert user.url.raw_path == b"/user/a%20b%2Fc"
+    user = c.build_request(spec.operation("get_user_by_name"), {"username": "a b?c"})
+    assert user.url.raw_path == b"/user/a%20b%3Fc"
     # the Pet schema: category and tags inlined from $ref, required kept
     pet = spec.operation("add_pet").input_schema["properties"]["body"]
     assert pet["required"] == ["name", "photoUrls"]

@@ -133,7 +133,7 @@ async def test_get_customer_and_a_missing_one(stripe: PaymentsConnector) -> None
     assert err.value.status == 404 and err.value.code == "resource_missing" and err.value.param == "id"
     assert "No such customer: 'cus_doesnotexist'" in str(err.value)
     assert "customer cus_doesnotexist" in str(err.value)
-    with pytest.raises(ConnectorError, match="not a Stripe object id"):
+    with pytest.raises(ConnectorError, match="not a single Stripe object id"):
         await stripe.get_customer("../v1/account")
 
 
