@@ -197,6 +197,9 @@ class Effects:
     # What the `final` argument is when left out (Stripe's `submit` defaults to true).
     final_default: bool = False
     payee: str | None = None
+    # False for an imported write (OpenAPI, MCP) that declares nothing: the gate cannot trust
+    # the absence of money to mean it moves none.
+    declared: bool = True
 
     def is_final(self, arguments: dict[str, Any]) -> bool:
         if isinstance(self.final, str):
@@ -250,6 +253,7 @@ class Effects:
 
 
 READ_EFFECTS = Effects(reversible=True)
+UNDECLARED = Effects(declared=False)  # an imported write: nothing known, nothing trusted
 
 
 class Facts(TypedDict, total=False):
@@ -301,7 +305,7 @@ class OperationSpec:
     def declared_effects(self) -> Effects:
         if self.effects is not None:
             return self.effects
-        return READ_EFFECTS if self.effect == "read" else Effects()
+        return READ_EFFECTS if self.effect == "read" else UNDECLARED
 
 
 def _schema_from_signature(fn: Callable[..., Any]) -> tuple[dict[str, Any], bool]:

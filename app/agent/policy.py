@@ -254,8 +254,15 @@ class Policy:
         unknown (the source was never read), or an amount is given that is not a finite number
         (`Money.minor_amount`), the amount counts as unbounded."""
         money = tool.does.money
-        # An undeclared write's `amount` argument, in minor units, still counts against the record.
+        # An undeclared write's `amount` argument, in minor units, still counts against the record,
+        # and is weighed as money: an imported operation (OpenAPI, MCP) cannot declare what it
+        # moves, and one made from a payment API's document carries it in its request `body`.
         amount = (money or Money()).minor_amount(arguments)
+        undeclared = not tool.does.declared and tool.is_write
+        if undeclared and amount is None and isinstance(arguments.get("body"), dict):
+            amount = Money().minor_amount(arguments["body"])
+        if undeclared and amount is not None:
+            flag("medium", f"states an amount ({amount}) and declares nothing it does: weighed as money")
         if money is not None and amount is None:
             if money.lines is not None:
                 flag(
@@ -395,7 +402,8 @@ class Policy:
                 f"{path} {_short(o.get('value'))} comes from outside text ({o.get('detail')}){more}"
             )
         required = 1
-        if tool.does.money is not None and amount is not None and amount > self.two_approvers_above:
+        weighed = tool.does.money is not None or not tool.does.declared
+        if weighed and amount is not None and amount > self.two_approvers_above:
             required = 2
             shown = "the amount is unknown, so counted as" if amount == UNBOUNDED else f"amount {amount} is"
             reasons.append(f"{shown} above {self.two_approvers_above}: two different approvers")
