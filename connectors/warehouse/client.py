@@ -91,12 +91,16 @@ class WarehouseConnector(Connector):
     @operation(effect="read")
     async def get_shipment(self, shipment_id: str) -> dict[str, Any]:
         """One shipment: status (pending, label_purchased, cancelled), address, items."""
-        return await self._json("GET", f"/v2/shipments/{path_segment(shipment_id, 'shipment id')}", what=f"shipment {shipment_id}")
+        return await self._json(
+            "GET", f"/v2/shipments/{path_segment(shipment_id, 'shipment id')}", what=f"shipment {shipment_id}"
+        )
 
     @operation(effect="read")
     async def get_tracking(self, label_id: str) -> dict[str, Any]:
         """Where a parcel is: tracking number and URL, status (AC, IT, DE, EX), events, ETA."""
-        return await self._json("GET", f"/v2/labels/{path_segment(label_id, 'label id')}/track", what=f"label {label_id}")
+        return await self._json(
+            "GET", f"/v2/labels/{path_segment(label_id, 'label id')}/track", what=f"label {label_id}"
+        )
 
     # --- writes ---
 
@@ -115,7 +119,9 @@ class WarehouseConnector(Connector):
         external = f"switchboard-{idempotency_key}" if idempotency_key else f"order-{order_number}"
         if idempotency_key and tried_before():
             try:
-                found = await self._json("GET", f"/v2/shipments/external_shipment_id/{path_segment(external, 'shipment id')}")
+                found = await self._json(
+                    "GET", f"/v2/shipments/external_shipment_id/{path_segment(external, 'shipment id')}"
+                )
                 return {"shipment": found, "deduplicated": True}
             except ConnectorError as exc:
                 if exc.status != 404:
@@ -150,7 +156,11 @@ class WarehouseConnector(Connector):
         current = await self.get_shipment(shipment_id)
         if current.get("shipment_status") == "cancelled":
             return {"shipment_id": shipment_id, "cancelled": True, "deduplicated": True}
-        await self._json("PUT", f"/v2/shipments/{path_segment(shipment_id, 'shipment id')}/cancel", what=f"shipment {shipment_id}")
+        await self._json(
+            "PUT",
+            f"/v2/shipments/{path_segment(shipment_id, 'shipment id')}/cancel",
+            what=f"shipment {shipment_id}",
+        )
         return {"shipment_id": shipment_id, "cancelled": True, "deduplicated": False}
 
     # Postage is spent: money, whose amount no argument states. ShipStation prices the label
@@ -164,7 +174,11 @@ class WarehouseConnector(Connector):
             live = [lb for lb in labels.get("labels") or [] if lb.get("status") == "completed"]
             if live:
                 return {**live[-1], "deduplicated": True}
-        return await self._json("POST", f"/v2/labels/shipment/{path_segment(shipment_id, 'shipment id')}", what=f"shipment {shipment_id}")
+        return await self._json(
+            "POST",
+            f"/v2/labels/shipment/{path_segment(shipment_id, 'shipment id')}",
+            what=f"shipment {shipment_id}",
+        )
 
     async def check(self) -> dict[str, Any]:
         houses = await self.list_warehouses()

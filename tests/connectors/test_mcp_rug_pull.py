@@ -90,7 +90,9 @@ async def test_a_renamed_tool_never_takes_over_a_confirmed_read(
     assert wiped == []
 
 
-async def test_a_withdrawn_read_only_claim_stops_the_read(db: Database, serve_asgi: Callable[[Any], str]) -> None:
+async def test_a_withdrawn_read_only_claim_stops_the_read(
+    db: Database, serve_asgi: Callable[[Any], str]
+) -> None:
     state = InventoryState()
     state.seed()
     wiped: list[str] = []
