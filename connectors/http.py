@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from connectors.aio import AiohttpTransport
 from connectors.base import note_call
 from connectors.circuit import CircuitBreaker, CircuitBreakerTransport
 from connectors.ratelimit import Clock, Sleep
@@ -281,7 +282,7 @@ def build_client(
     (e.g. `httpx.MockTransport` in tests). A `circuit` breaker goes outside the retries,
     so one call counts once however many attempts it took. `public_only` refuses, before any
     retry, requests to loopback, link-local and private addresses (connectors/reach.py)."""
-    inner: httpx.AsyncBaseTransport = transport or httpx.AsyncHTTPTransport()
+    inner: httpx.AsyncBaseTransport = transport or AiohttpTransport()
     bucket = rate_limiter or (TokenBucket(rate_limit) if rate_limit else None)
     if bucket is not None:
         inner = RateLimitTransport(inner, bucket)

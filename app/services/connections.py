@@ -19,6 +19,7 @@ from app.store.crypto import SecretBox
 from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import AuditEntry, Connection, utcnow
+from connectors.aio import AiohttpTransport
 from connectors.auth import OAuth2ClientCredentials, OAuth2RefreshToken
 from connectors.base import Connector, noting_calls
 from connectors.circuit import CircuitBreaker
@@ -337,7 +338,7 @@ class ConnectorPool:
         limit = self.limits.get(name)
         if limit is None or limit.limit != (int(cap) if cap else None):
             limit = self.limits[name] = ConcurrencyLimit(f"connection:{name}", int(cap) if cap else None)
-        return ConcurrencyLimitTransport(self.transport or httpx.AsyncHTTPTransport(), limit)
+        return ConcurrencyLimitTransport(self.transport or AiohttpTransport(), limit)
 
     def _rows(self) -> list[Connection]:
         with self.db.read() as s:
