@@ -312,6 +312,20 @@ class MemoryRunStore:
         """Memory has no passing faults of its own."""
         return False
 
+    def moved_from(
+        self, connection: str, operation: str, source: str, *, besides: str
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                copy.deepcopy(a.record.effects)
+                for a in self.actions.values()
+                if a.record.run_id != besides
+                and a.record.connection == connection
+                and a.record.operation == operation
+                and a.record.status in ("approved", "executing", "succeeded", "failed")
+                and ((a.record.effects or {}).get("money") or {}).get("source") == source
+            ]
+
     def sweep(self, limit: int = 100) -> int:
         with self._lock:
             found = [r.id for r in self._by_age() if r.status in RUN_PARKED and self._has_work(r)][:limit]

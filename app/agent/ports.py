@@ -218,6 +218,14 @@ class RunStore(Protocol):
         """Whether a storage error is a passing fault (a dropped connection, a deadlock)."""
         ...
 
+    def moved_from(
+        self, connection: str, operation: str, source: str, *, besides: str
+    ) -> list[dict[str, Any]]:
+        """The effects of other runs' writes of `operation` on `connection` whose money comes from
+        `source` (a charge) and has left, or may have: approved, executing, succeeded or failed.
+        `besides`: the asking run, whose own writes it knows."""
+        ...
+
     def sweep(self) -> int:
         """Requeue parked runs that have work (none should; this is the safety net); returns how many."""
         ...

@@ -62,8 +62,8 @@ READ_RETRIES = 5
 WRITE_ATTEMPTS = 5
 
 
-# Writes that have moved, or may yet move, what they name: a person has not turned them down.
-LIVE = ("pending", "approved", "executing", "succeeded")
+# Writes that have moved, or may yet move, what they name: none turned down, none dismissed.
+LIVE = ("pending", "approved", "executing", "succeeded", "failed")
 
 
 class Suspend(Exception):
@@ -555,21 +555,26 @@ class RunContext:
         self.lease.send_by(self._send_by, tool.name)
         return self.lease.held(tool.name)
 
-    def _alongside(self, tool: Tool, arguments: dict[str, Any]) -> int:
-        """Minor units this run's other live writes of `tool` take from the source `arguments`
-        names (the same charge); an amount they do not state counts as unbounded."""
+    async def _alongside(self, tool: Tool, arguments: dict[str, Any]) -> int:
+        """Minor units other writes of `tool` take from the source `arguments` names (the same
+        charge): this run's live ones, and other runs' approved, sent or failed ones (a standing
+        rule weighs them too, as an approver does); an amount not stated counts as unbounded."""
         money = tool.does.money
-        if money is None or money.source is None or not arguments.get(money.source):
+        field = money.source if money is not None else None
+        source = arguments.get(field) if field else None
+        if money is None or field is None or not isinstance(source, str) or not source:
             return 0
         total = 0
         for a in self._actions.values():
-            if (
-                a.tool == tool.name
-                and a.status in LIVE
-                and a.arguments.get(money.source) == arguments[money.source]
-            ):
+            if a.tool == tool.name and a.status in LIVE and a.arguments.get(field) == source:
                 moved = money.minor_amount(a.arguments)
                 total += UNBOUNDED if moved is None else max(moved, 0)
+        elsewhere = await self.io(
+            self.store.moved_from, tool.connection, tool.operation, source, besides=self.run.id
+        )
+        for effects in elsewhere:
+            stated = (effects.get("money") or {}).get("amount")
+            total += stated if isinstance(stated, int) and stated >= 0 else UNBOUNDED
         return min(total, UNBOUNDED)
 
     async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
@@ -584,7 +589,7 @@ class RunContext:
                 requester_role=self.requester_role,
                 requester_unknown=requester_unknown(self.run.input, tool),
                 requester=requester,
-                alongside=self._alongside(tool, call.arguments),
+                alongside=await self._alongside(tool, call.arguments),
             )
             effects = tool.does.summary(call.arguments, self.facts)
             new = NewAction(

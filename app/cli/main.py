@@ -614,7 +614,14 @@ def approvals_retry(
     from app.services import approvals
 
     c = _container()
-    result = _decide(approvals.retry, c.db, _action_id(c, action_id), _approver(c, token))
+    retry = functools.partial(approvals.retry, policy=c.policy)
+    result = _decide(retry, c.db, _action_id(c, action_id), _approver(c, token))
+    if result["status"] == "pending":
+        console.print(
+            f"{result['id']} ({result['tool']}) waits for a second approver before it runs again: "
+            + "; ".join(result["reasons"][-1:])
+        )
+        return
     console.print(f"retrying {result['id']} ({result['tool']}); a worker will execute it again")
 
 

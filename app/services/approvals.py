@@ -224,7 +224,7 @@ def approve(
     # Read the configured gate and the tools before the row lock: both may read the store
     # themselves, and a second unit of work inside this one would wait for its own lock.
     gate = policy() if policy is not None else Policy()
-    tools = catalogue()
+    tools = catalogue() if arguments is not None else None
     with db.transaction() as s:
         a = _pending(s, action_id, who)
         _read_what_it_approves(a, seen, editing=arguments is not None)
@@ -232,6 +232,7 @@ def approve(
         before: dict[str, Any] = a.arguments
         risk_before = a.risk
         if arguments is not None and edited:
+            assert tools is not None
             try:
                 tool = tools.get(a.tool)
             except UnknownTool:
@@ -258,7 +259,7 @@ def approve(
         approvals_so_far.append({"by": who.name, "at": utcnow().isoformat(), "edited": edited})
         a.approvals = approvals_so_far
         if len(approvals_so_far) < 2 and (a.required_approvals or 1) < 2:
-            _weigh_with_its_source(s, a, tools, gate, db.is_postgres)
+            _weigh_with_its_source(s, a, gate.two_approvers_above, db.is_postgres)
         complete = len(approvals_so_far) >= (a.required_approvals or 1)
         if complete:
             _no_second_booking(s, a, db.is_postgres)
@@ -353,21 +354,18 @@ def _no_second_booking(s: Work, a: Any, postgres: bool) -> None:
             )
 
 
-def _weigh_with_its_source(s: Work, a: Any, tools: Catalogue, gate: Policy, postgres: bool) -> None:
+def _weigh_with_its_source(s: Work, a: Any, threshold: int, postgres: bool) -> None:
     """Money from one source (a charge) is weighed as a whole: a write that, with the writes
-    already approved from the same source, goes past the two-approver threshold needs two
-    approvers, so splitting a refund, in one run or across runs, never dodges four eyes.
-    Approvals from one source queue on a lock (PostgreSQL: an advisory lock keyed on it)."""
+    already approved from the same source (executing, done, or failed and so perhaps done), goes
+    past the two-approver threshold needs two approvers, so splitting a refund, in one run or
+    across runs, never dodges four eyes. Read from the money each action's effects state (what
+    the gate read when it was proposed or edited). Approvals from one source queue on a lock
+    (PostgreSQL: an advisory lock keyed on it)."""
     from app.agent.policy import UNBOUNDED
-    from tools.base import UnknownTool
 
-    try:
-        tool = tools.get(a.tool)
-    except UnknownTool:
-        return
-    money = tool.does.money
-    source = a.arguments.get(money.source) if money is not None and money.source else None
-    if money is None or money.source is None or not isinstance(source, str) or not source:
+    money = (a.effects or {}).get("money") if isinstance(a.effects, dict) else None
+    source = money.get("source") if isinstance(money, dict) else None
+    if not isinstance(source, str) or not source:
         return
     c = s.connection()
     if postgres:
@@ -376,28 +374,40 @@ def _weigh_with_its_source(s: Work, a: Any, tools: Catalogue, gate: Policy, post
             text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)}
         )
     others = c.execute(
-        select(Action.arguments).where(
+        select(Action.effects).where(
             Action.connection == a.connection,
             Action.operation == a.operation,
-            Action.status.in_(BOOKED),
+            Action.status.in_(MOVED),
             Action.id != a.id,
-            Action.arguments[money.source].as_string() == source,
+            Action.effects[("money", "source")].as_string() == source,
         )
     ).all()
     if not others:
         return
-    total = 0
-    for args in [a.arguments, *(row[0] for row in others)]:
-        moved = money.minor_amount(args or {})
-        total += UNBOUNDED if moved is None else max(moved, 0)
-    if total > gate.two_approvers_above:
+    total = sum(min(_moved(e), UNBOUNDED) for e in [a.effects, *(row[0] for row in others)])
+    if total > threshold:
         shown = "an amount no one stated" if total >= UNBOUNDED else f"{total} in all"
         a.required_approvals = 2
         a.reasons = [
             *(a.reasons or []),
             f"with {len(others)} approved write(s) from {source} already, {shown} is above "
-            f"{gate.two_approvers_above}: two different approvers",
+            f"{threshold}: two different approvers",
         ]
+
+
+# Writes whose money has left, or may have: approved, sent, done, or failed (perhaps after landing).
+MOVED = (*BOOKED, "failed")
+
+
+def _moved(effects: Any) -> int:
+    """Minor units a write's stated effects move; what it does not state counts as unbounded."""
+    from app.agent.policy import UNBOUNDED
+
+    money = effects.get("money") if isinstance(effects, dict) else None
+    amount = money.get("amount") if isinstance(money, dict) else None
+    if amount is None and isinstance(money, dict):
+        amount = money.get("left")  # a refund without an amount takes what is left
+    return amount if isinstance(amount, int) and not isinstance(amount, bool) and amount >= 0 else UNBOUNDED
 
 
 def _resolved_vendor(classification: Any) -> str | None:
@@ -444,10 +454,17 @@ def _failed(s: Work, action_id: str, who: Principal) -> Any:
 ENDED = ("failed", "succeeded", "cancelled")
 
 
-def retry(db: Database, action_id: str, who: Principal) -> dict[str, Any]:
+def retry(
+    db: Database, action_id: str, who: Principal, *, policy: Callable[[], Policy] | None = None
+) -> dict[str, Any]:
     """Run a failed write again, with the same idempotency key (its id): the system deduplicates
     it if the earlier attempt did land. Its run goes back to the queue at once. A write of a run
-    that has ended is not retried: no pass would send it (the run is run again instead)."""
+    that has ended is not retried: no pass would send it (the run is run again instead). Money
+    is weighed again with what its source has moved since: past the threshold, the write waits
+    for a second approver instead."""
+    from app.agent.policy import Policy
+
+    threshold = (policy() if policy is not None else Policy()).two_approvers_above
     with db.transaction() as s:
         a = _failed(s, action_id, who)
         run_status = s.connection().scalar(select(Run.status).where(Run.id == a.run_id))
@@ -457,8 +474,11 @@ def retry(db: Database, action_id: str, who: Principal) -> dict[str, Any]:
                 "would send the write; dismiss it, and run the run again once its cause is gone"
             )
         _no_second_booking(s, a, db.is_postgres)  # a sibling may have been approved meanwhile
+        if (a.required_approvals or 1) < 2:
+            _weigh_with_its_source(s, a, threshold, db.is_postgres)
+        approvers = {x.get("by") for x in (a.approvals or []) if isinstance(x, dict)}
         error = a.error
-        a.status = "approved"
+        a.status = "approved" if len(approvers) >= (a.required_approvals or 1) else "pending"
         a.error = None
         _save(s, a)
         audit(
@@ -467,7 +487,7 @@ def retry(db: Database, action_id: str, who: Principal) -> dict[str, Any]:
             "action.retried",
             "action",
             a.id,
-            {"run_id": a.run_id, "tool": a.tool, "attempts": a.attempts, "error": error},
+            {"run_id": a.run_id, "tool": a.tool, "attempts": a.attempts, "error": error, "status": a.status},
         )
         requeue_if_decided(s, a.run_id, actor=who.name)
         return action_view(a)

@@ -114,6 +114,19 @@ class SqlRunStore:
         self._next_expiry_scan = 0.0  # time.monotonic() of the next claim that looks for expiries
 
     # -- reading --------------------------------------------------------------
+    def moved_from(
+        self, connection: str, operation: str, source: str, *, besides: str
+    ) -> list[dict[str, Any]]:
+        query = select(Action.effects).where(
+            Action.connection == connection,
+            Action.operation == operation,
+            Action.status.in_(("approved", "executing", "succeeded", "failed")),
+            Action.run_id != besides,
+            Action.effects[("money", "source")].as_string() == source,
+        )
+        with self.db.reading() as c:
+            return [dict(e or {}) for e in c.scalars(query).all()]
+
     def status(self, run_id: str) -> str:
         with self.db.reading() as c:
             status = c.scalar(_STATUS, {"run_id": run_id})

@@ -451,7 +451,7 @@ async def retry(request: Request, action_id: str, who: Principal = Depends(requi
     """A failed write runs again, with the same idempotency key."""
     c = container(request)
     try:
-        approvals.retry(c.db, action_id, who)
+        approvals.retry(c.db, action_id, who, policy=c.policy)
     except ServiceError as exc:
         return _item_response(request, action_id, status=exc.status, error=exc.message)
     c.wake()

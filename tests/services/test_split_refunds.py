@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from app.agent.orchestrator import Orchestrator
 from app.agent.policy import Policy, StandingRule
@@ -21,7 +22,8 @@ from app.services.auth import Principal
 from app.services.errors import Conflict
 from app.store.db import Database
 from app.store.runs import SqlRunStore
-from app.store.tables import Run
+from app.store.tables import Action, Run
+from connectors.base import ConnectorError
 from tests.services.test_edit_reassessed import THRESHOLD, Payments, pipeline
 
 PAT, LEE = Principal("pat", "approver"), Principal("lee", "approver")
@@ -118,4 +120,66 @@ async def test_a_standing_rule_does_not_approve_the_halves_of_a_refund_above_its
     run_id = await propose(db, system, refunds(4_000, 4_000), policy)
     waiting = pending(db, run_id)
     assert len(waiting) == 1  # the first half under the rule's limit ran; the second waits
+    assert system.writes == [{"charge_id": "ch_1", "amount": 4_000}]
+
+
+class FailsFirst(Payments):
+    """The first refund sent fails (the system refused it, or it timed out); later ones go through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def write(self, args: dict[str, Any], key: str | None) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise ConnectorError("payments answered 400: try again later", retryable=False)
+        return await super().write(args, key)
+
+
+async def test_a_failed_refund_counts_and_is_weighed_again_when_retried(db: Database) -> None:
+    system = FailsFirst()
+    policy = Policy(two_approvers_above=THRESHOLD)
+    run_one = await propose(db, system, refunds(4_000), policy)
+    run_two = await propose(db, system, refunds(4_000), policy)
+    [one], [two] = pending(db, run_one), pending(db, run_two)
+    approve(db, system, one["id"], PAT)
+    cat = system.catalogue()
+    orch = Orchestrator(
+        SqlRunStore(db), ScriptedModel([text("done")] * 4), lambda: cat, lambda: policy, {"t": pipeline}
+    )
+    await orch.drain("w")
+    with db.read() as s:
+        assert s.scalar(select(Action.status).where(Action.id == one["id"])) == "failed"
+    held = approve(db, system, two["id"], PAT)  # the failed one may have landed: it counts
+    assert held["status"] == "pending" and held["required_approvals"] == 2
+    approve(db, system, two["id"], LEE)
+    await orch.drain("w")
+    assert system.writes == [{"charge_id": "ch_1", "amount": 4_000}]
+    again = approvals.retry(db, one["id"], PAT, policy=lambda: policy)
+    assert again["status"] == "pending" and again["required_approvals"] == 2  # 8,000 with the other
+    await orch.drain("w")
+    assert len(system.writes) == 1  # nothing more went out on pat's say-so
+    assert approve(db, system, one["id"], LEE)["status"] == "approved"
+
+
+async def test_a_standing_rule_weighs_what_other_runs_took_from_the_charge(db: Database) -> None:
+    system = Payments()
+    allowed = {
+        "type": "object",
+        "properties": {"charge_id": {"const": "ch_1"}, "amount": {"enum": [4_000]}},
+        "additionalProperties": False,
+    }
+    rule = StandingRule(
+        tool="pay__create_refund",
+        approved_by="lead",
+        id="r1",
+        max_risk="medium",
+        max_amount=THRESHOLD,
+        arguments_schema=allowed,
+    )
+    policy = Policy(two_approvers_above=20_000, standing_rules=[rule])
+    assert pending(db, await propose(db, system, refunds(4_000), policy)) == []  # the rule ran it
+    [waiting] = pending(db, await propose(db, system, refunds(4_000), policy))
+    assert any("8000 in all" in r for r in waiting["reasons"])
     assert system.writes == [{"charge_id": "ch_1", "amount": 4_000}]
