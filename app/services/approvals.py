@@ -347,7 +347,7 @@ def _no_second_booking(s: Work, a: Any, postgres: bool) -> None:
     for other_id, status, run_input, classification in others:
         other = (run_input or {}).get("record") or {}
         if booked.same_invoice(record, vendor, other, _resolved_vendor(classification)):
-            vendor_name, number = key
+            vendor_name, number = key[0], str(record.get("invoice_number") or key[1]).strip()
             raise Conflict(
                 f"invoice {number} from {vendor_name} is booked already by action {other_id} ({status}); "
                 "approving this one would book it twice: reject it as a duplicate"

@@ -37,7 +37,9 @@ def _day(value: Any) -> date | None:
 
 
 def _norm(number: Any) -> str:
-    return re.sub(r"\s+", "", str(number or "")).upper()
+    """An invoice number by its letters and digits: "INV-7781", "inv 7781" and "INV/7781" are
+    one number however a copy spelled it."""
+    return re.sub(r"[^0-9A-Z]", "", str(number or "").upper())
 
 
 def _entry_text(entry: dict[str, Any]) -> str:
@@ -46,9 +48,9 @@ def _entry_text(entry: dict[str, Any]) -> str:
 
 
 def _quotes(text: str, number: str) -> bool:
-    return (
-        bool(number) and re.search(rf"(?<![A-Z0-9]){re.escape(number)}(?![A-Z0-9])", text.upper()) is not None
-    )
+    """Whether `text` quotes the (normalised) number, spelled with or without separators."""
+    spelled = r"[\s\-/._#]?".join(re.escape(c) for c in number)
+    return bool(number) and re.search(rf"(?<![A-Z0-9]){spelled}(?![A-Z0-9])", text.upper()) is not None
 
 
 def _close(a: Any, b: Any, days: int = WINDOW_DAYS) -> bool:
@@ -77,7 +79,8 @@ def journal_duplicates(
             out.append(
                 {
                     "kind": "already_booked",
-                    "reason": f"invoice {number} is already booked in the ERP's journal: {where}",
+                    "reason": f"invoice {str(rec.get('invoice_number')).strip()} is already booked in the "
+                    f"ERP's journal: {where}",
                     "entry_id": e.get("EntryId"),
                 }
             )
