@@ -13,6 +13,7 @@ tool, prompt or outside text can create, widen or use one beyond its terms.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -172,6 +173,50 @@ UNKNOWN_REQUESTER = (
 )
 
 
+_MONEY_KEY = re.compile(r"amount|total|price|cents", re.IGNORECASE)
+_DECIMAL = re.compile(r"\s*-?\d+(?:[.,]\d+)?\s*")
+
+
+def stated_amount(arguments: Any, depth: int = 0) -> int | None:
+    """The largest amount an undeclared write states anywhere in its arguments, in minor units:
+    under a key that names money (`amount`, `total_cents`, `price`), as a number (an integer
+    counts as minor units, a fraction or a decimal string as major units, the larger reading),
+    or an object holding its `value` (PayPal's and Adyen's shape). A money key holding anything
+    else counts as unbounded; None when no argument names money."""
+    found: int | None = None
+    items = (
+        arguments.items()
+        if isinstance(arguments, dict)
+        else enumerate(arguments)
+        if isinstance(arguments, list)
+        else ()
+    )
+    for key, value in items:
+        if depth > 6:
+            return UNBOUNDED
+        amount = _money_value(value) if isinstance(key, str) and _MONEY_KEY.search(key) else None
+        if amount is None and isinstance(value, (dict, list)):
+            amount = stated_amount(value, depth + 1)
+        if amount is not None:
+            found = max(found or 0, amount)
+    return found
+
+
+def _money_value(value: Any) -> int | None:
+    if isinstance(value, dict):
+        inner = value.get("value", value.get("amount"))
+        return UNBOUNDED if inner is None else _money_value(inner)
+    if isinstance(value, bool) or value is None:
+        return UNBOUNDED
+    if isinstance(value, int):
+        return max(value, 0)
+    if isinstance(value, float):
+        return UNBOUNDED if not math.isfinite(value) else max(math.ceil(value * 100), 0)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return max(math.ceil(float(value.strip().replace(",", ".")) * 100), 0)
+    return UNBOUNDED
+
+
 def covers(pattern: str, tool: Tool) -> bool:
     """Whether a standing rule's `connection__operation` glob names `tool`. Each side is matched
     on its own, so "helpdesk__*" never reaches the tools of a connection named "helpdesk_"
@@ -259,8 +304,8 @@ class Policy:
         # moves, and one made from a payment API's document carries it in its request `body`.
         amount = (money or Money()).minor_amount(arguments)
         undeclared = not tool.does.declared and tool.is_write
-        if undeclared and amount is None and isinstance(arguments.get("body"), dict):
-            amount = Money().minor_amount(arguments["body"])
+        if undeclared:
+            amount = stated_amount(arguments)
         if undeclared and amount is not None:
             flag("medium", f"states an amount ({amount}) and declares nothing it does: weighed as money")
         if money is not None and amount is None:
