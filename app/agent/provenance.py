@@ -6,7 +6,7 @@ inside the model, but it can compare each value with what the run holds:
 - approver: a person put it there by editing the action;
 - fact: the run's trusted facts: the item's ids and requester, what read tools
   returned from the systems' records (ids, addresses, amounts, accounts);
-- classifier: the run's own classification (category, priority, language...);
+- classifier: the run's own classification (category, priority, sentiment: fixed lists);
 - untrusted: it appears in outside text (the item's body, notes, articles) and
   in none of the above;
 - model: none of these; the model chose it.
@@ -77,9 +77,17 @@ def _trusted_values(facts: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+# The classification's fields whose values come from a fixed list (the taxonomy, the priority and
+# sentiment scales). A free-text field (the language, 2 to 8 characters) is not trusted: a model
+# the ticket steers could write the ticket's own words there and launder them as its judgement.
+CLASSIFIED_FIELDS = ("category", "priority", "sentiment")
+
+
 def _classified(facts: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for field, value in (facts.get("classification") or {}).items():
+        if field not in CLASSIFIED_FIELDS:
+            continue
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             out.setdefault(_key(value), f"the classifier's {field}")
     return out
