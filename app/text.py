@@ -16,6 +16,16 @@ from urllib.parse import parse_qsl
 _BAD = re.compile("[\x00\ud800-\udfff]")
 
 
+# Unicode's format characters (category Cf): bidi overrides and isolates, zero-width spaces and
+# joiners, the soft hyphen, tag characters. Each draws nothing or reorders what follows, so an
+# IBAN or an address written with them paints as another one (the web shows them as markers,
+# the gate flags a write that carries them).
+INVISIBLE = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+    "\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
+
+
 class BadText(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")

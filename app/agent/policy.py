@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 
 from app.agent import injection, outgoing, provenance
 from app.agent.values import strings
+from app.text import INVISIBLE
 from connectors.base import Money
 from tools.base import SEPARATOR, FactsOf, Tool
 
@@ -287,6 +288,13 @@ class Policy:
         if ticket_id is not None and target is not None and str(target) != str(ticket_id):
             flag("high", f"acts on ticket {target}, but this run is about ticket {ticket_id}")
 
+        hidden = sorted({f"U+{ord(c):04X}" for text in strings(arguments) for c in INVISIBLE.findall(text)})
+        if hidden:
+            flag(
+                "high",
+                f"holds invisible or direction-changing characters ({', '.join(hidden[:4])}): "
+                "a value may read as something it is not",
+            )
         amount = self._amount(tool, arguments, facts, flag)
         self._payee(tool, arguments, facts, flag)
         pipeline_findings(tool, arguments, facts, flag)

@@ -13,9 +13,11 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
+from app.text import INVISIBLE
 from connectors.base import Money
 from connectors.currency import major_text
 
@@ -585,6 +587,33 @@ def timeline(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 _FENCE_TAG = re.compile(r"</?untrusted_data\b[^>]*>")
+
+
+def _marker(m: re.Match[str]) -> str:
+    return f"⟨U+{ord(m.group()):04X}⟩"
+
+
+def visible(value: Any) -> Any:
+    """Every value a page shows, as it is written: invisible and direction-changing characters
+    become a visible ⟨U+202E⟩ marker, so attacker text cannot paint one customer, account or
+    amount as another. Markup (made by the templates themselves) passes as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup) and INVISIBLE.search(value):
+        return INVISIBLE.sub(_marker, value)
+    return value
+
+
+def web_link(url: Any) -> bool:
+    """Whether `url` may be a link on a page: http(s) to a host. A draft's source URL is written
+    by the model, which read the ticket: a `javascript:` or `data:` URL is shown as text."""
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def host(url: Any) -> str:
+    """The host a link opens, shown beside its title so a title cannot pass for another site."""
+    return urlsplit(str(url).strip()).hostname or ""
 
 
 def plain(text: Any) -> str:

@@ -59,6 +59,8 @@ RUNS_PAGE = 100
 MAX_SHOWN = 2000
 
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.finalize = present.visible  # every {{ value }} shows its invisible characters
+templates.env.tests["web_link"] = present.web_link
 templates.env.filters.update(
     reltime=present.reltime,
     timetag=present.timetag,
@@ -72,6 +74,7 @@ templates.env.filters.update(
     humanize=present.humanize,
     plain=present.plain,
     confidence=present.confidence,
+    host=present.host,
 )
 templates.env.globals.update(
     argument_view=present.argument_view,

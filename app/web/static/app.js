@@ -31,9 +31,17 @@
   }
   setInterval(refreshTimes, 30000);
 
+  // Invisible and direction-changing characters (Unicode Cf) shown as a marker, as the server's
+  // pages show them (app/web/present.py `visible`): they cannot paint one value as another.
+  const INVISIBLE = /[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]|\udb40[\udc00-\udc7f]/g;
+  function visible(text) {
+    return text.replace(INVISIBLE, function (c) {
+      return "⟨U+" + c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0") + "⟩";
+    });
+  }
   function esc(value) {
     const d = document.createElement("div");
-    d.textContent = value == null ? "" : String(value);
+    d.textContent = value == null ? "" : visible(String(value));
     return d.innerHTML;
   }
   function inlineArgs(args) {
@@ -73,15 +81,21 @@
 
   // ---------------------------------------------------------------- the approval queue
   let cursorId = null;
+  let cursorVersion = null; // the arguments' version the approver selected: a key acts on that only
   let seenIds = null;
 
   function items() { return Array.from(document.querySelectorAll("#queue-list .queue-item")); }
   function cursorItem() { return cursorId ? document.getElementById("a-" + cursorId) : null; }
+  function versionOf(el) {
+    const v = el && el.querySelector('input[name="version"]');
+    return v ? v.value : null;
+  }
   function setCursor(el, scroll) {
     items().forEach(function (x) { x.classList.remove("cursor"); });
-    if (!el) { cursorId = null; return; }
+    if (!el) { cursorId = null; cursorVersion = null; return; }
     el.classList.add("cursor");
     cursorId = el.dataset.id;
+    cursorVersion = versionOf(el);
     if (scroll) {
       el.scrollIntoView({ block: "nearest" });
       el.focus({ preventScroll: true });
@@ -157,7 +171,9 @@
       case "?": { const h = document.getElementById("help"); if (h && !h.open) h.showModal(); break; }
       case "Escape": closeForms(item); break;
       case "a": case "e": case "r": case "x": case "o": {
-        if (!item) { move(1); item = cursorItem(); if (!item) return; }
+        // Nothing selected: the key selects the first item and shows it, and does nothing else;
+        // a decision is only ever taken on an item the approver has seen selected.
+        if (!item) { move(1); e.preventDefault(); return; }
         if (e.key === "r") { openReject(item); e.preventDefault(); break; }
         if (e.key === "x") { const c = item.querySelector(".bulk-check"); if (c) { c.checked = !c.checked; updateBulk(); } break; }
         if (e.key === "o") { const l = item.querySelector(".run-link"); if (l) window.location.href = l.href; break; }
@@ -176,6 +192,12 @@
     if (elt && elt.id === "queue-panel" && e.detail.requestConfig && e.detail.requestConfig.verb === "get" && busyEditing()) {
       e.preventDefault();
     }
+  });
+  let decidedHere = null; // the item this page last sent a decision or an edit for
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    const elt = e.detail.elt;
+    const item = elt && elt.closest && elt.closest(".queue-item");
+    if (item && e.detail.requestConfig && e.detail.requestConfig.verb !== "get") decidedHere = item.dataset.id;
   });
   let keepChecked = [];
   document.addEventListener("htmx:beforeSwap", function (e) {
@@ -198,10 +220,34 @@
       seenIds = null;
     }
     const cur = cursorItem();
-    if (cur) cur.classList.add("cursor");
+    if (cursorId && cursorId === decidedHere) {
+      // The approver's own decision or edit: taken off the queue, or its new version is theirs.
+      decidedHere = null;
+      if (!cur) setCursor(null, false);
+      else { cursorVersion = versionOf(cur); cur.classList.add("cursor"); }
+    } else if (target && target.id === "queue-panel" && cursorId && (!cur || versionOf(cur) !== cursorVersion)) {
+      // Decided by someone else, or its arguments changed: the selection is dropped, so a key
+      // never acts on an item other than the one the approver selected and read.
+      const gone = !cur;
+      setCursor(null, false);
+      notice(gone ? "The item you had selected was decided by someone else." : "The item you had selected changed: read it again.");
+    } else if (cur) cur.classList.add("cursor");
     focusEditForm(target);
     updateBulk();
   });
+  function notice(text) {
+    const panel = document.getElementById("queue-panel");
+    if (!panel) return;
+    let box = document.getElementById("queue-notice");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "queue-notice";
+      box.className = "notice";
+      box.setAttribute("role", "status");
+      panel.parentNode.insertBefore(box, panel);
+    }
+    box.textContent = text;
+  }
   // An edit form takes the focus once htmx has settled it (its buttons work from then on), unless
   // someone already chose one of its fields in those 20 ms: their keystrokes must not move.
   function focusEditForm(target) {
