@@ -12,28 +12,37 @@ writes by itself.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from app.text import INVISIBLE
+
 Kind = Literal["link", "image", "domain", "email", "phone", "iban"]
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?\b")
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[\s-]?[A-Z0-9]{4}){2,7}(?:[\s-]?[A-Z0-9]{1,3})?\b")
+# An address spelled out so that no parser sees it: "refunds at northwind-help dot com".
+_SPELLED_EMAIL = re.compile(
+    r"(?<![\w.+-])([\w.+-]+)\s*(?:\s|[(\[])at(?:\s|[)\]])\s*([\w-]+(?:\s*(?:\s|[(\[])dot(?:\s|[)\]])\s*[\w-]+)+)",
+    re.IGNORECASE,
+)
+_SPELLED_DOT = re.compile(r"\s*(?:\s|[(\[])dot(?:\s|[)\]])\s*", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|//|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
 _IMAGE = re.compile(
     r"!\[[^\]]*\]\(\s*(?P<md>[^)\s]+)[^)]*\)|<img\b[^>]*?\bsrc\s*=\s*[\"']?(?P<html>[^\"'\s>]+)[^>]*>",
     re.IGNORECASE,
 )
-_DOMAIN = re.compile(
-    r"(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,23}(?![\w-])", re.I
-)
+# Labels in any script: a look-alike of the company's domain (a Cyrillic "о") is a domain too.
+_DOMAIN = re.compile(r"(?<![\w@.-])(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_][\w-]{1,23}(?![\w-])")
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?!\w)|\+\d{8,15}\b"
 )
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Words that look like domains but name files or versions, not places on the web.
+# Words that look like domains but name files or versions, not places on the web. Endings that
+# are real top-level domains too (.zip, .mov, .md, .py) are not among them: such a name opens.
 _NOT_TLDS = frozenset(
     [
         "pdf",
@@ -49,19 +58,16 @@ _NOT_TLDS = frozenset(
         "gif",
         "svg",
         "webp",
-        "zip",
         "gz",
         "tar",
         "json",
         "xml",
         "yaml",
         "yml",
-        "md",
         "html",
         "htm",
         "js",
         "ts",
-        "py",
         "exe",
         "dmg",
         "msi",
@@ -73,7 +79,6 @@ _NOT_TLDS = frozenset(
         "ics",
         "mp3",
         "mp4",
-        "mov",
         "wav",
     ]
 )
@@ -103,13 +108,55 @@ def _host(url: str) -> str:
         parts = urlsplit(url)
         if parts.username is not None or parts.password is not None:
             return ""
-        return (parts.hostname or "").lower().rstrip(".")
+        return _domain_value(parts.hostname or "")
     except ValueError:
         return ""
 
 
+# Dots that IDNA reads as a full stop (ideographic, fullwidth, halfwidth): a browser opens them.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def _as_read(text: str) -> tuple[str, list[int]]:
+    """`text` as a browser or a reader takes it in: each character in its compatibility form
+    (NFKC: fullwidth letters are letters), IDNA's dots as dots, invisible characters dropped;
+    with, for each character of the result, the position in `text` it came from."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, c in enumerate(text):
+        if INVISIBLE.match(c):
+            continue
+        for d in unicodedata.normalize("NFKC", c.translate(_DOTS)):
+            out.append(d)
+            where.append(i)
+    where.append(len(text))
+    return "".join(out), where
+
+
+def _domain_value(name: str) -> str:
+    """A host as compared with trusted ones: lower case, IDNA (punycode) where not ASCII."""
+    host = name.lower().rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
 def spans(text: str) -> list[Span]:
-    """Every link, remote image, bare domain, address, phone number and IBAN in `text`."""
+    """Every link, remote image, bare domain, address, phone number and IBAN in `text`, read
+    as people and browsers read it (`_as_read`); each span's text and place are the original's."""
+    read, where = _as_read(text)
+    return [
+        Span(
+            s.kind, text[where[s.start] : where[s.end - 1] + 1], s.value, where[s.start], where[s.end - 1] + 1
+        )
+        for s in _spans(read)
+    ]
+
+
+def _spans(text: str) -> list[Span]:
     found: list[Span] = []
     taken: list[tuple[int, int]] = []
 
@@ -133,12 +180,14 @@ def spans(text: str) -> list[Span]:
             taken.append((m.start(), m.start() + len(raw)))
     for m in EMAIL.finditer(text):
         add("email", m, m.group().lower())
+    for m in _SPELLED_EMAIL.finditer(text):
+        add("email", m, f"{m.group(1)}@{_SPELLED_DOT.sub('.', m.group(2))}".lower())
     for m in IBAN.finditer(text):
-        add("iban", m, re.sub(r"\s+", "", m.group()).upper())
+        add("iban", m, re.sub(r"[\s-]+", "", m.group()).upper())
     for m in _DOMAIN.finditer(text):
         tld = m.group().rsplit(".", 1)[-1].lower()
         if tld not in _NOT_TLDS and not tld.isdigit():
-            add("domain", m, m.group().lower().rstrip("."))
+            add("domain", m, _domain_value(m.group()))
     for m in _PHONE.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         if 9 <= len(digits) <= 15 and not _DATE.match(m.group()):

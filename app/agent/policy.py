@@ -367,7 +367,8 @@ class Policy:
     def _message(self, tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
         """Links, domains, numbers and accounts in the message text that the run does not trust.
 
-        Addresses and IBANs are checked for every argument below; here they are left out."""
+        Addresses (written with an @) and IBANs are checked for every argument below; here they
+        are left out. An address spelled out ("at ... dot") only this check sees."""
         message = tool.does.message
         if message is None:
             return
@@ -377,7 +378,8 @@ class Policy:
         for name in message.text:
             for text in strings(arguments.get(name)):
                 for span in outgoing.untrusted_spans(text, trust):
-                    if span.kind in ("email", "iban") or span.text in seen:
+                    written = span.kind == "email" and "@" in span.text
+                    if written or span.kind == "iban" or span.text in seen:
                         continue
                     seen.add(span.text)
                     flag(level, outgoing.describe(span, facts))
