@@ -372,11 +372,26 @@ class Policy:
         message = tool.does.message
         if message is None:
             return
-        level: Risk = "high" if tool.does.is_public_message(arguments) else "medium"
+        public = tool.does.is_public_message(arguments)
+        level: Risk = "high" if public else "medium"
         trust = outgoing.Trust.of(facts, self.trusted_domains)
+        # The customer's own contact details are trusted in a reply to them; passed on to
+        # colleagues (a chat channel, an issue) they are personal data a person should see go.
+        theirs = {str(facts.get("requester_email") or "").lower()} | {
+            re.sub(r"\D", "", str(p)) for p in facts.get("phones") or []
+        }
         seen: set[str] = set()
         for name in message.text:
             for text in strings(arguments.get(name)):
+                if message.audience == "team":
+                    for span in outgoing.spans(text):
+                        if (
+                            span.kind in ("email", "phone")
+                            and span.value in theirs - {""}
+                            and span.text not in seen
+                        ):
+                            seen.add(span.text)
+                            flag("medium", f"passes the customer's {span.kind} '{span.text}' on to the team")
                 for span in outgoing.untrusted_spans(text, trust):
                     written = span.kind == "email" and "@" in span.text
                     if written or span.kind == "iban" or span.text in seen:

@@ -146,7 +146,10 @@ class ShopConnector(Connector):
     @operation(
         effect="write",
         idempotency="check",
-        message=Message("public", ("tracking_number",), public_flag="notify_customer"),
+        # All three reach the customer (the shipping email, the order status page).
+        message=Message(
+            "public", ("tracking_number", "tracking_company", "tracking_url"), public_flag="notify_customer"
+        ),
         reversible=False,
         final=True,
     )

@@ -258,7 +258,14 @@ class TrackerConnector(Connector):
 
     # --- writes ---
 
-    @operation(effect="write", idempotency="check", reversible=True, tags=("issue",))
+    # The title and the (rendered Markdown) description are read, and their links clicked, by the team.
+    @operation(
+        effect="write",
+        idempotency="check",
+        reversible=True,
+        tags=("issue",),
+        message=Message("team", ("title", "description")),
+    )
     async def create_issue(
         self,
         team_id: str,
