@@ -290,9 +290,10 @@ async def _measure(
 
 
 def _steady_rate(c: Any, run_ids: list[str]) -> float | None:
-    """Tickets a second between the 10th and the 90th percentile of completions: the rate once
-    every slot is busy, without the start (slots filling) and the end (the last few runs
-    finishing while slots stand idle) that the whole-run rate also counts."""
+    """Tickets a second once every slot is busy: the least-squares slope of completions over time
+    between the 10th and the 90th percentile of them. The whole-run rate also counts the start
+    (slots filling) and the end (the last runs finishing while slots stand idle); a slope over
+    the middle is not moved by the bursts in which completions arrive, as two end points are."""
     from sqlalchemy import select
 
     from app.store.tables import Run
@@ -301,11 +302,16 @@ def _steady_rate(c: Any, run_ids: list[str]) -> float | None:
         ends = sorted(
             s.scalars(select(Run.updated_at).where(Run.id.in_(run_ids), Run.status == "succeeded")).all()
         )
-    first, last = int(0.1 * len(ends)), int(0.9 * len(ends)) - 1
-    if last - first < 4:
+    middle = ends[int(0.1 * len(ends)) : int(0.9 * len(ends))]
+    if len(middle) < 8:
         return None
-    seconds = (ends[last] - ends[first]).total_seconds()
-    return (last - first) / seconds if seconds > 0 else None
+    t = [(e - middle[0]).total_seconds() for e in middle]
+    n = list(range(len(middle)))
+    mean_t, mean_n = sum(t) / len(t), sum(n) / len(n)
+    spread = sum((x - mean_t) ** 2 for x in t)
+    if spread <= 0:
+        return None
+    return sum((x - mean_t) * (y - mean_n) for x, y in zip(t, n, strict=True)) / spread
 
 
 def _model_calls(c: Any) -> int:
@@ -392,7 +398,7 @@ def _single(options: Options) -> Section:
     for db_name in ["sqlite", "postgresql"] if options.postgres_url else ["sqlite"]:
         for procs, each in LEVELS:
             n = procs * each
-            tickets = max(4, n * (2 if options.quick else 4))
+            tickets = max(4, n * (2 if options.quick else 8))
             r = _run(options, db_name, f"{db_name}-{procs}x{each}", procs, each, tickets)
             section.rows.append([db_name, *_row(procs, n, r)])
             section.notes.append(f"{db_name}, {procs} × {each}: {r['calls']:.1f} model calls per ticket")
@@ -401,8 +407,8 @@ def _single(options: Options) -> Section:
         "processes' and the approver's; the help desk simulator runs in a process of its own"
     )
     section.notes.append(
-        "of ideal: all tickets over the whole run, from submission to the last one done; steady: "
-        "between the 10th and 90th percentile of completions, once every slot is busy"
+        "of ideal: all tickets over the whole run, from submission to the last one done; steady: the "
+        "slope of completions over time between their 10th and 90th percentile, once every slot is busy"
     )
     if not options.postgres_url:
         section.notes.append("no PostgreSQL (--postgres / TEST_DATABASE_URL): SQLite only")
