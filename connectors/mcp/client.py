@@ -197,6 +197,19 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
+def _definition(tool: mtypes.Tool) -> str:
+    """A tool's definition as the effect of it was decided from: its description, input schema
+    and annotations, canonically written (a changed word, argument or hint changes it)."""
+    annotations = tool.annotations.model_dump(mode="json", exclude_none=True) if tool.annotations else {}
+    about = {
+        "description": tool.description,
+        "title": tool.title,
+        "input_schema": tool.input_schema,
+        "annotations": annotations,
+    }
+    return hashlib.sha256(json.dumps(about, sort_keys=True, default=str).encode()).hexdigest()
+
+
 # --- the connector ----------------------------------------------------------------------
 
 
@@ -214,6 +227,9 @@ class McpConnector(Connector):
         self.skipped: dict[str, str] = {}  # real tool name -> why it is not offered
         self._specs: list[OperationSpec] | None = None
         self._real_names: dict[str, str] = {}  # operation name -> the server's tool name
+        # The server's tool name -> its definition as listed when the operations were built: a
+        # read runs only while the server still lists exactly that (see `_still_a_read`).
+        self._definitions: dict[str, str] = {}
         self._mode: str = "auto"
         self._prior_discover: mtypes.DiscoverResult | None = None
 
@@ -306,6 +322,7 @@ class McpConnector(Connector):
         names = unique_names([t.name for t in tools])
         specs: list[OperationSpec] = []
         real: dict[str, str] = {}
+        definitions: dict[str, str] = {}
         self.skipped = {}
         for tool in tools:
             schema = dict(tool.input_schema or {})
@@ -339,8 +356,10 @@ class McpConnector(Connector):
                 )
             )
             real[op] = tool.name
+            definitions[tool.name] = _definition(tool)
         self._specs = sorted(specs, key=lambda s: s.name)
         self._real_names = real
+        self._definitions = definitions
 
     def _effect(self, tool: mtypes.Tool, op: str) -> tuple[Effect, str]:
         """(effect, note for the description): read only when claimed AND confirmed."""
@@ -396,13 +415,20 @@ class McpConnector(Connector):
             page = await client.list_tools(cursor=cursor)
             for tool in page.tools:
                 if tool.name == name:
-                    if tool.annotations is not None and tool.annotations.read_only_hint is True:
-                        return
-                    raise ConnectorError(
-                        f"MCP tool {name} is no longer read-only on {self.server_name or self.endpoint}: "
-                        "not run as a read; test the connection to offer it as a write",
-                        retryable=False,
-                    )
+                    if not (tool.annotations is not None and tool.annotations.read_only_hint is True):
+                        raise ConnectorError(
+                            f"MCP tool {name} is no longer read-only on {self.server_name or self.endpoint}: "
+                            "not run as a read; test the connection to offer it as a write",
+                            retryable=False,
+                        )
+                    if _definition(tool) != self._definitions.get(name):
+                        raise ConnectorError(
+                            f"MCP tool {name} changed on {self.server_name or self.endpoint} (its description, "
+                            "input schema or annotations) since it was listed as a read: not run; test the "
+                            "connection, and confirm it again if it still only reads",
+                            retryable=False,
+                        )
+                    return
             cursor = page.next_cursor
             if not cursor:
                 break
