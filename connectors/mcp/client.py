@@ -425,7 +425,7 @@ class McpConnector(Connector):
                         raise ConnectorError(
                             f"MCP tool {name} changed on {self.server_name or self.endpoint} (its description, "
                             "input schema or annotations) since it was listed as a read: not run; test the "
-                            "connection, and confirm it again if it still only reads",
+                            "connection to list it again",
                             retryable=False,
                         )
                     return
