@@ -380,9 +380,13 @@ class Policy:
         theirs = {str(facts.get("requester_email") or "").lower()} | {
             re.sub(r"\D", "", str(p)) for p in facts.get("phones") or []
         }
+        requester = str(facts.get("requester_email") or "").lower()
+        recipient = str(arguments.get("requester_email") or "").lower()
         seen: set[str] = set()
         for name in message.text:
             for text in strings(arguments.get(name)):
+                if public and requester:
+                    self._someone_elses(text, requester, recipient, trust, seen, flag)
                 if message.audience == "team":
                     for span in outgoing.spans(text):
                         if (
@@ -398,6 +402,23 @@ class Policy:
                         continue
                     seen.add(span.text)
                     flag(level, outgoing.describe(span, facts))
+
+    @staticmethod
+    def _someone_elses(
+        text: str, requester: str, recipient: str, trust: outgoing.Trust, seen: set[str], flag: Any
+    ) -> None:
+        """A public message speaks to the requester: another customer's address the run happened
+        to read (a search that returned their ticket) is theirs to keep, and the requester's own
+        address goes to nobody else."""
+        for span in outgoing.spans(text):
+            if span.kind != "email" or span.value == requester or span.text in seen:
+                continue
+            if span.value in trust.emails and not _under_any(span.value, trust.domains):
+                seen.add(span.text)
+                flag("high", f"the message gives '{span.text}', someone's address other than the requester's")
+        if recipient and recipient != requester and requester in text.lower() and requester not in seen:
+            seen.add(requester)
+            flag("high", f"the message goes to {recipient} and carries the requester's address {requester}")
 
     @staticmethod
     def _owner(charge_id: str, charge: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
@@ -596,3 +617,9 @@ def _walk_items(value: Any) -> list[tuple[str, Any]]:
         for v in value:
             out.extend(_walk_items(v))
     return out
+
+
+def _under_any(email: str, domains: frozenset[str]) -> bool:
+    """Whether an address is at one of the company's (trusted) domains: its own mailboxes."""
+    host = email.rpartition("@")[2]
+    return any(host == d or host.endswith("." + d) for d in domains if d)

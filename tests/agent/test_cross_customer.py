@@ -1,0 +1,52 @@
+"""A public message speaks to the run's requester: another customer's address that a read
+happened to return (a search that listed their ticket) is flagged, and so is the requester's
+own address in a message that goes to someone else."""
+
+from __future__ import annotations
+
+from app.agent.policy import Policy, merge_facts, observe
+from tests.agent.test_outgoing import facts
+from tests.support.tools import tool
+
+
+def facts_with_another_customer() -> dict:
+    f = facts()  # ticket 7, requester dana@example.com
+    # e.g. a search_tickets / find_user read that also returned ticket 8 of another customer
+    merge_facts(
+        f,
+        observe(
+            [
+                {
+                    "id": 8,
+                    "subject": "Order",
+                    "requester": {"id": 44, "email": "bob@example.com", "phone": "+1 212 555 0147"},
+                }
+            ]
+        ),
+    )
+    return f
+
+
+def test_a_reply_to_dana_giving_bobs_address_and_phone_is_flagged() -> None:
+    d = Policy().decide(
+        tool("helpdesk__add_comment"),
+        {
+            "ticket_id": 7,
+            "body": "Hi Dana, the customer who bought it before you is bob@example.com, +1 212 555 0147.",
+        },
+        facts_with_another_customer(),
+    )
+    assert any("bob@example.com" in r for r in d.reasons), d.reasons
+
+
+def test_a_new_ticket_to_bob_carrying_danas_data_is_flagged() -> None:
+    d = Policy().decide(
+        tool("helpdesk__create_ticket"),
+        {
+            "subject": "Your refund",
+            "body": "Dana (dana@example.com, +44 20 7946 0958) asked about the refund of her order.",
+            "requester_email": "bob@example.com",
+        },
+        facts_with_another_customer(),
+    )
+    assert any("bob@example.com" in r or "dana@example.com" in r for r in d.reasons), d.reasons
