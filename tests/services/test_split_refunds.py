@@ -67,6 +67,23 @@ def approve(db: Database, system: Payments, action_id: str, who: Principal) -> d
     )
 
 
+def refund_rule() -> StandingRule:
+    """A rule that lets refunds of 4,000 from ch_1 run, up to the threshold each."""
+    allowed = {
+        "type": "object",
+        "properties": {"charge_id": {"const": "ch_1"}, "amount": {"enum": [4_000]}},
+        "additionalProperties": False,
+    }
+    return StandingRule(
+        tool="pay__create_refund",
+        approved_by="lead",
+        id="r1",
+        max_risk="medium",
+        max_amount=THRESHOLD,
+        arguments_schema=allowed,
+    )
+
+
 async def test_two_halves_of_one_refund_need_two_approvers_together(db: Database) -> None:
     system = Payments()
     run_id = await propose(db, system, refunds(4_000, 4_000), Policy(two_approvers_above=THRESHOLD))
@@ -103,19 +120,7 @@ async def test_a_refund_that_adds_up_past_the_threshold_with_another_runs_needs_
 
 async def test_a_standing_rule_does_not_approve_the_halves_of_a_refund_above_its_limit(db: Database) -> None:
     system = Payments()
-    allowed = {
-        "type": "object",
-        "properties": {"charge_id": {"const": "ch_1"}, "amount": {"enum": [4_000]}},
-        "additionalProperties": False,
-    }
-    rule = StandingRule(
-        tool="pay__create_refund",
-        approved_by="lead",
-        id="r1",
-        max_risk="medium",
-        max_amount=THRESHOLD,
-        arguments_schema=allowed,
-    )
+    rule = refund_rule()
     policy = Policy(two_approvers_above=20_000, standing_rules=[rule])
     run_id = await propose(db, system, refunds(4_000, 4_000), policy)
     waiting = pending(db, run_id)
@@ -165,19 +170,7 @@ async def test_a_failed_refund_counts_and_is_weighed_again_when_retried(db: Data
 
 async def test_a_standing_rule_weighs_what_other_runs_took_from_the_charge(db: Database) -> None:
     system = Payments()
-    allowed = {
-        "type": "object",
-        "properties": {"charge_id": {"const": "ch_1"}, "amount": {"enum": [4_000]}},
-        "additionalProperties": False,
-    }
-    rule = StandingRule(
-        tool="pay__create_refund",
-        approved_by="lead",
-        id="r1",
-        max_risk="medium",
-        max_amount=THRESHOLD,
-        arguments_schema=allowed,
-    )
+    rule = refund_rule()
     policy = Policy(two_approvers_above=20_000, standing_rules=[rule])
     assert pending(db, await propose(db, system, refunds(4_000), policy)) == []  # the rule ran it
     [waiting] = pending(db, await propose(db, system, refunds(4_000), policy))
