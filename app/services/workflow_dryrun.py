@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.agent.policy import Policy, merge_facts, new_facts, observe
-from app.services.workflow_engine import Outcome, Waiting, execute
+from app.services.workflow_engine import Outcome, Unknowable, Waiting, execute
 from app.services.workflows import conditions_met, event_facts
 from app.store.db import Database
 from app.store.tables import Run, Workflow
@@ -34,7 +34,9 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], str]] = {
 
 class NotWritten:
     """Stands for a write's result in a dry run: any field of it reads as a marker, so
-    later steps show where that result would go instead of failing."""
+    later steps show where that result would go instead of failing. A question of its value
+    (true or false, equal to, greater than) has no answer before the write is made: it raises
+    Unknowable rather than answer one way in the dry run and another in the real run."""
 
     def __init__(self, path: str):
         self._path = path
@@ -50,8 +52,12 @@ class NotWritten:
     def __str__(self) -> str:
         return f"<{self._path}>"
 
-    def __bool__(self) -> bool:
-        return False
+    def _unknown(self, *_: Any) -> Any:
+        raise Unknowable(f"{self._path} is known only once that write is made")
+
+    __bool__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __len__ = __contains__ = _unknown
+    __iter__ = __int__ = __float__ = __index__ = _unknown
+    __hash__ = object.__hash__
 
 
 def _brief(data: Any, limit: int = 600) -> str:
@@ -154,6 +160,12 @@ async def dry_run(
             outcome = await execute(spec, event, call)
         except Waiting:  # cannot happen: a dry run never waits
             outcome = {"stopped": "waiting"}
+        except Unknowable as exc:
+            # What comes next depends on a write's result: the dry run shows no more than it knows.
+            outcome = {
+                "unknown": f"after {steps[-1]['key'] if steps else 'the start'}: {exc}; "
+                "the dry run cannot show the steps from here"
+            }
         failed = next((s for s in steps if s.get("would") == "fail"), None)
         if failed is not None:
             # As the run would: a step that fails fails it, whatever comes after or on_problem

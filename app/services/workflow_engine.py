@@ -38,6 +38,11 @@ class TemplateError(ValueError):
     """A template that does not fit the event (a typo, a field the event lacks)."""
 
 
+class Unknowable(Exception):
+    """A template or check asked a question of a value not known yet (in a dry run, the result
+    of a write that is not made): what the run would do from there cannot be shown."""
+
+
 def render(value: Any, context: dict[str, Any]) -> Any:
     """Fill argument templates (sandboxed). A value that is one `{{ expression }}` keeps its
     type (a number, a list of objects); anything else renders as text."""
@@ -49,6 +54,8 @@ def render(value: Any, context: dict[str, Any]) -> Any:
             if whole.startswith("{{") and whole.endswith("}}") and whole.count("{{") == 1:
                 return _env.compile_expression(whole[2:-2].strip())(**context)
             return _env.from_string(value).render(**context)
+        except Unknowable:
+            raise
         except Exception as exc:  # jinja raises many kinds; all mean the same to a person
             raise TemplateError(f"{value!r}: {exc}") from None
     if isinstance(value, dict):
