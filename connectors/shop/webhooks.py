@@ -16,12 +16,15 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connectors import webhooks as base
 from connectors.webhooks import PayloadError, WebhookEvent
+
+log = logging.getLogger("switchboard.connectors.shop")
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
 TOPICS = ("orders/create", "orders/paid", "refunds/create")
@@ -93,7 +96,32 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> ShopEvent:
     return read(body, headers)
 
 
+# What a body must be to be the topic it arrives under: Shopify signs the body, not the topic
+# header, so a signed `orders/create` body resent as `orders/paid` would otherwise be taken for a
+# paid order. A paid order may be refunded by the time its `orders/paid` is delivered.
+PAID = frozenset({"paid", "partially_refunded", "refunded"})
+
+
+def misfit(topic: str, data: dict[str, Any]) -> str | None:
+    """Why `data` cannot be a `topic` delivery, or None when it can."""
+    is_order = "line_items" in data and "financial_status" in data
+    is_refund = "order_id" in data and "refund_line_items" in data
+    if topic.startswith("orders/") and not is_order:
+        return f"an {topic} delivery whose body is not an order"
+    if topic == "orders/paid" and data.get("financial_status") not in PAID:
+        return f"an orders/paid delivery for an order whose payment is {data.get('financial_status')!r}"
+    if topic.startswith("refunds/") and not is_refund:
+        return f"a {topic} delivery whose body is not a refund"
+    return None
+
+
 def parse(body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-    """An order or refund from the store: only workflows act on it (the event id deduplicates)."""
+    """An order or refund from the store: only workflows act on it (the event id deduplicates).
+    A body that does not fit its (unsigned) topic is accepted, so the shop does not retry it,
+    and starts nothing: it carries no event id."""
     event = read(body, headers)
+    why = misfit(event.topic, event.data)
+    if why is not None:
+        log.warning("shop webhook starts nothing: %s", why)
+        return WebhookEvent(event.topic, None, event.data)
     return WebhookEvent(event.topic, event.event_id, event.data)

@@ -39,6 +39,34 @@ async def world(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[Systems, htt
         await sy.c.pool.aclose()
 
 
+PAID_ORDERS = "When an order is paid in the shop, send it to the warehouse and post in #orders"
+
+
+async def test_a_delivery_resent_under_another_topic_starts_nothing(world: Any) -> None:
+    """Shopify signs the body, not X-Shopify-Topic: an unpaid order's orders/create body resent as
+    orders/paid is accepted (so the shop does not retry it) and starts no paid-order run."""
+    sy, api, people = world
+    await draft_and_activate(api, people, PAID_ORDERS)
+    charge = sy.charge("raj.patel@example.org", 12900)
+    sy.shop.place_order(
+        "raj.patel@example.org",
+        [{"sku": "NW-BLND-129", "quantity": 1}],
+        payment_reference=charge,
+        financial_status="authorized",  # not paid: the shop sends orders/create only
+    )
+    [(topic, body, headers)] = sy.shop.take_outbox()
+    assert topic == "orders/create"
+    assert await webhook(api, "shop", body, headers) == []  # no workflow listens to orders/create
+    assert await webhook(api, "shop", body, {**headers, "X-Shopify-Topic": "orders/paid"}) == []
+    # a genuinely paid order still starts the chain
+    paid = sy.charge("ann.lee@example.com", 12900)
+    sy.shop.place_order(
+        "ann.lee@example.com", [{"sku": "NW-BLND-129", "quantity": 1}], payment_reference=paid
+    )
+    deliveries = {t: (b, h) for t, b, h in sy.shop.take_outbox()}
+    assert len(await webhook(api, "shop", *deliveries["orders/paid"])) == 1
+
+
 async def test_a_replayed_shop_delivery_under_a_new_event_id_starts_nothing(world: Any) -> None:
     """Shopify signs only the body; X-Shopify-Event-Id is not signed. A replay of one signed
     orders/paid delivery under another event id is that delivery: no second shipment."""
