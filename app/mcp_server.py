@@ -44,6 +44,7 @@ from app.services.auth import Principal
 from app.services.mcp_calls import PROPOSER_ROLE
 from connectors.base import ConnectorError
 from connectors.mcp.asgi import McpHttpApp, loopback_security
+from connectors.ratelimit import KeyedBuckets
 from tools.base import Catalogue, Tool, UnknownTool
 
 log = logging.getLogger("switchboard.mcp")
@@ -237,13 +238,26 @@ async def serve_stdio(
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
+async def _answer(send: Send, status: int, error: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class BearerGate:
     """Let a request through only with `Authorization: Bearer <token>` that `check` knows, and
     hand the person it belongs to on to the handlers (under `CALLER_KEY` in the scope)."""
 
-    def __init__(self, app: ASGIApp, check: TokenCheck):
+    def __init__(self, app: ASGIApp, check: TokenCheck, limiter: KeyedBuckets | None = None):
         self.app = app
         self.check = check
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -254,23 +268,23 @@ class BearerGate:
                 if scheme.lower() == "bearer" and token.strip()
                 else None
             )
+            # As the API's edge: a bucket per token once it is known, else per address, so
+            # guessing tokens (a store lookup each) and flooding the tools are both slowed down.
+            client = (scope.get("client") or ("?",))[0]
+            key = f"token:{who.token_id or who.name}" if isinstance(who, Principal) else f"addr:{client}"
+            if self.limiter is not None and not self.limiter.allow(key):
+                await _answer(
+                    send,
+                    429,
+                    {"code": -32000, "message": "too many requests; slow down"},
+                    [(b"retry-after", b"1")],
+                )
+                return
             if isinstance(who, Principal):
                 scope = {**scope, CALLER_KEY: who}
             else:
-                body = json.dumps(
-                    {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": "Unauthorized"}}
-                ).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b'Bearer realm="switchboard"'),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                challenge = [(b"www-authenticate", b'Bearer realm="switchboard"')]
+                await _answer(send, 401, {"code": -32001, "message": "Unauthorized"}, challenge)
                 return
         await self.app(scope, receive, send)
 
@@ -282,17 +296,24 @@ def http_app(
     token_check: TokenCheck | None = None,
     extra_hosts: list[str] | None = None,
     audit: Audit | None = None,
+    limiter: KeyedBuckets | None = None,
 ) -> ASGIApp:
     """Streamable HTTP at whatever path the app is served or mounted at (e.g. /mcp).
 
     `token_check(token) -> Principal | None` guards it with bearer tokens (wire it to
     Switchboard's API tokens): each request acts as the token's owner, who is the requester
     of the writes it proposes. Without it anyone who can reach the port can read through the
-    tools, and nobody can propose a write.
+    tools, and nobody can propose a write. Requests are rate limited per token (per address
+    before one is known) as the API's are (`limiter`, else SWITCHBOARD_RATE_* settings).
     Hosts other than loopback must be listed in `extra_hosts` ("mcp.example.com:*")."""
     server = build_server(catalogue_provider, propose_write, audit=audit)
     app: ASGIApp = McpHttpApp.for_server(server, stateless=True, security=loopback_security(extra_hosts))
-    return BearerGate(app, token_check) if token_check is not None else app
+    if limiter is None:
+        from app.config import Settings
+
+        settings = Settings()
+        limiter = KeyedBuckets(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+    return BearerGate(app, token_check, limiter) if token_check is not None else app
 
 
 def run(
