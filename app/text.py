@@ -16,13 +16,14 @@ from urllib.parse import parse_qsl
 _BAD = re.compile("[\x00\ud800-\udfff]")
 
 
-# Unicode's format characters (category Cf): bidi overrides and isolates, zero-width spaces and
-# joiners, the soft hyphen, tag characters. Each draws nothing or reorders what follows, so an
+# Unicode's format characters (category Cf: bidi overrides and isolates, zero-width spaces and
+# joiners, the soft hyphen, tag characters) and what IDNA ignores (variation selectors, the
+# combining grapheme joiner). Each draws nothing or reorders what follows, so an
 # IBAN or an address written with them paints as another one (the web shows them as markers,
 # the gate flags a write that carries them).
 INVISIBLE = re.compile(
-    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
-    "\ufff9-\ufffb\U000e0000-\U000e007f]"
+    "[\u00ad\u034f\u061c\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U0001bca0-\U0001bca3\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
 
 

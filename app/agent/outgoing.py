@@ -22,8 +22,10 @@ from app.text import INVISIBLE
 
 Kind = Literal["link", "image", "domain", "email", "phone", "iban"]
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[\s-]?[A-Z0-9]{4}){2,7}(?:[\s-]?[A-Z0-9]{1,3})?\b")
+# The local part as RFC 5322 allows it (any of its atext characters, or a quoted string); a
+# quote or bracket before the first character is the text's, not the address's.
+EMAIL = re.compile(r"(?:\"[^\"\s@]+\"|[\w!#$%&*+/=?^`{|}~-][\w.!#$%&'*+/=?^`{|}~-]*)@[\w-]+(?:\.[\w-]+)+")
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[\s./-]?[A-Z0-9]{4}){2,7}(?:[\s./-]?[A-Z0-9]{1,3})?\b")
 # An address spelled out so that no parser sees it: "refunds at northwind-help dot com".
 _SPELLED_EMAIL = re.compile(
     r"(?<![\w.+-])([\w.+-]+)\s*(?:\s|[(\[])at(?:\s|[)\]])\s*([\w-]+(?:\s*(?:\s|[(\[])dot(?:\s|[)\]])\s*[\w-]+)+)",
@@ -36,10 +38,13 @@ _IMAGE = re.compile(
     re.IGNORECASE,
 )
 # Labels in any script: a look-alike of the company's domain (a Cyrillic "о") is a domain too.
-_DOMAIN = re.compile(r"(?<![\w@.-])(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_][\w-]{1,23}(?![\w-])")
+# (A host right after a stray `@` is a domain too: addresses are taken first, as spans.)
+_DOMAIN = re.compile(r"(?<![\w.-])(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_][\w-]{1,23}(?![\w-])")
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?!\w)|\+\d{8,15}\b"
+    r"(?<![\w+])(?:\+\d{1,3}[\s./-]?)?(?:\(\d{1,4}\)[\s./-]?)?\d{2,4}(?:[\s./-]\d{2,4}){1,4}(?!\w)|\+\d{8,15}\b"
 )
+# Not phone numbers: a date (with a time after it), or a list of equal four-digit numbers.
+_NOT_PHONE = re.compile(r"^\d{4}-\d{2}-\d{2}|^\d{1,2}[./]\d{1,2}[./]\d{2,4}|^\d{4}(?: \d{4})+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Words that look like domains but name files or versions, not places on the web. Endings that
 # are real top-level domains too (.zip, .mov, .md, .py) are not among them: such a name opens.
@@ -117,6 +122,12 @@ def _host(url: str) -> str:
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
+_LOOKALIKES = str.maketrans(
+    "АВЕКМНОРСТХУІЅЈΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "ABEKMHOPCTXYISJABEZHIKMNOPTYX",
+)
+
+
 def _as_read(text: str) -> tuple[str, list[int]]:
     """`text` as a browser or a reader takes it in: each character in its compatibility form
     (NFKC: fullwidth letters are letters), IDNA's dots as dots, invisible characters dropped;
@@ -175,22 +186,37 @@ def _spans(text: str) -> list[Span]:
         taken.append(m.span())
     for m in _URL.finditer(text):
         raw = m.group().rstrip(".,;:!?")
+        # A link cut short by a quote or bracket (`https://help.example'@evil.test`) opens the host
+        # after the `@`: with an `@` before the next space, it is trusted for no host.
+        rest = re.match(r"[^\s<>]*", text[m.start() + len(raw) :])
+        host = "" if rest is not None and "@" in rest.group() else _host(raw)
         if free(m.start(), m.start() + len(raw)):
-            found.append(Span("link", raw, _host(raw), m.start(), m.start() + len(raw)))
+            found.append(Span("link", raw, host, m.start(), m.start() + len(raw)))
             taken.append((m.start(), m.start() + len(raw)))
     for m in EMAIL.finditer(text):
         add("email", m, m.group().lower())
     for m in _SPELLED_EMAIL.finditer(text):
         add("email", m, f"{m.group(1)}@{_SPELLED_DOT.sub('.', m.group(2))}".lower())
-    for m in IBAN.finditer(text):
-        add("iban", m, re.sub(r"[\s-]+", "", m.group()).upper())
+    # Cyrillic and Greek capitals that look like Latin ones, one character for one, so an IBAN's
+    # country code written with them (`DЕ89…`) is still an IBAN, at the same place.
+    for m in IBAN.finditer(text.translate(_LOOKALIKES)):
+        value = re.sub(r"[\s./-]+", "", m.group()).upper()
+        if not text[m.start() : m.end()].isascii():  # never the same as an account on record
+            value += " (written with look-alike letters)"
+        add("iban", m, value)
     for m in _DOMAIN.finditer(text):
         tld = m.group().rsplit(".", 1)[-1].lower()
         if tld not in _NOT_TLDS and not tld.isdigit():
             add("domain", m, _domain_value(m.group()))
     for m in _PHONE.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if 9 <= len(digits) <= 15 and not _DATE.match(m.group()):
+        timed = re.match(r":\d\d", text[m.end() :]) is not None
+        if (
+            9 <= len(digits) <= 15
+            and not _DATE.match(m.group())
+            and not _NOT_PHONE.search(m.group())
+            and not timed
+        ):
             add("phone", m, digits)
     return sorted(found, key=lambda s: s.start)
 

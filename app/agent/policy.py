@@ -75,7 +75,7 @@ def _max(a: Risk, b: Risk) -> Risk:
 
 
 def _norm_iban(value: str) -> str:
-    return re.sub(r"\s+", "", value).upper()
+    return re.sub(r"[\s./-]+", "", value).upper()
 
 
 def new_facts() -> dict[str, Any]:
@@ -439,11 +439,14 @@ class Policy:
         vendors = facts.get("vendors", {})
         known_ibans = {v.get("iban") for v in vendors.values() if v.get("iban")}
         untrusted = " ".join(facts.get("untrusted_text", []))
-        untrusted_ibans = {_norm_iban(m) for m in _IBAN.findall(untrusted.upper())}
+        untrusted_ibans = {s.value for s in outgoing.spans(untrusted.upper()) if s.kind == "iban"}
         declared = tool.does.payee
         candidates = [str(arguments[declared])] if declared and arguments.get(declared) else []
         candidates += [str(v) for k, v in _walk_items(arguments) if k.lower() in PAYEE_KEYS and v]
-        candidates += [m for text in strings(arguments) for m in _IBAN.findall(text.upper())]
+        # Read as a reader reads them (fullwidth digits, groups split by dots or slashes).
+        candidates += [
+            s.value for text in strings(arguments) for s in outgoing.spans(text.upper()) if s.kind == "iban"
+        ]
         for value in dict.fromkeys(_norm_iban(raw) for raw in candidates):
             if not _IBAN.fullmatch(value) and not any(c.isdigit() for c in value):
                 continue

@@ -33,7 +33,7 @@
 
   // Invisible and direction-changing characters (Unicode Cf) shown as a marker, as the server's
   // pages show them (app/web/present.py `visible`): they cannot paint one value as another.
-  const INVISIBLE = /[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]|\udb40[\udc00-\udc7f]/g;
+  const INVISIBLE = /[\u00ad\u034f\u061c\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufe00-\ufe0f\ufeff\ufff9-\ufffb]|\ud82f[\udca0-\udca3]|\udb40[\udc00-\udc7f\udd00-\uddef]/g;
   function visible(text) {
     return text.replace(INVISIBLE, function (c) {
       return "⟨U+" + c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0") + "⟩";
