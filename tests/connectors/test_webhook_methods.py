@@ -105,7 +105,8 @@ def test_slack_url_check_is_answered_and_events_start_nothing() -> None:
 
 def test_shopify_event_is_named_by_its_topic_and_signed_body() -> None:
     shop = connector_type("shop")
-    body = json.dumps({"id": 820982911946154508, "total_price": "12.00"}).encode()
+    order = {"id": 820982911946154508, "total_price": "12.00", "financial_status": "paid", "line_items": []}
+    body = json.dumps(order).encode()
     headers = shopify.signed_headers(
         body, SECRET, "orders/paid", event_id="e-1", shop_domain="s.myshopify.com", api_version="2024-10"
     )
