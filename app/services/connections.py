@@ -380,6 +380,8 @@ class ConnectorPool:
                 self._dynamic_ready.add(row.name)
             except Exception as exc:
                 self._mark(row.name, "error", f"could not list its tools: {exc}")
+                continue
+            await asyncio.to_thread(self._pin, row.name, connector)
         self._catalogue = self._assemble(include_dynamic=True)
         return self._catalogue
 
@@ -397,6 +399,23 @@ class ConnectorPool:
 
     def invalidate(self) -> None:
         self._catalogue = None
+
+    def _pin(self, name: str, connector: Connector) -> None:
+        """Keep the definitions of confirmed reads seen for the first time since their owner
+        confirmed them (MCP's `confirmed_definitions`): a later change makes them writes again."""
+        unpinned = getattr(connector, "unpinned_reads", None)
+        found = unpinned() if callable(unpinned) else {}
+        if not found:
+            return
+        with self.db.session() as s:
+            row = s.scalar(select(Connection).where(Connection.name == name).with_for_update())
+            if row is None:
+                return
+            config = dict(row.config or {})
+            pins = {**found, **dict(config.get("confirmed_definitions") or {})}
+            row.config = {**config, "confirmed_definitions": pins}
+            audit(s, "system", "connection.reads_pinned", "connection", row.id, {"tools": sorted(found)})
+        connector.confirmed_definitions.update(found)  # type: ignore[attr-defined]
 
     def _token_renewed(self, name: str, expires_at: Any, refresh_token: str | None) -> None:
         """Record a new access token's expiry, and keep a rotated refresh token (encrypted)."""
@@ -441,6 +460,7 @@ class ConnectorPool:
                 detail = await connector.check()
                 status, error = "ok", None
                 if connector.dynamic:  # it listed its tools again: offer them as they are now
+                    await asyncio.to_thread(self._pin, name, connector)
                     self.invalidate()
             except Exception as exc:  # any failure is the health we report
                 detail, status, error = {}, "error", str(exc)

@@ -222,6 +222,10 @@ class McpConnector(Connector):
     def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
         super().__init__(client, config)
         self.confirmed_read_only = frozenset(self.config.get("confirmed_read_only") or ())
+        # The definition each confirmed read had when it was first listed after its confirmation
+        # (kept in the connection's config by the pool): a changed one is a write again until
+        # its owner confirms it anew, by taking its entry out of this map.
+        self.confirmed_definitions: dict[str, str] = dict(self.config.get("confirmed_definitions") or {})
         self.timeout = float(self.config.get("timeout", 30.0))
         self.server_name: str | None = None
         self.skipped: dict[str, str] = {}  # real tool name -> why it is not offered
@@ -365,6 +369,9 @@ class McpConnector(Connector):
         """(effect, note for the description): read only when claimed AND confirmed."""
         claims = tool.annotations is not None and tool.annotations.read_only_hint is True
         confirmed = tool.name in self.confirmed_read_only or op in self.confirmed_read_only
+        pinned = self.confirmed_definitions.get(tool.name)
+        if claims and confirmed and pinned is not None and pinned != _definition(tool):
+            return "write", "(changed since its owner confirmed it as read-only: confirm it again)"
         if claims and confirmed:
             return "read", ""
         if claims:
@@ -372,6 +379,16 @@ class McpConnector(Connector):
         if confirmed:
             return "write", "(listed as read-only by the owner, but the server does not claim it)"
         return "write", ""
+
+    def unpinned_reads(self) -> dict[str, str]:
+        """Confirmed reads listed for the first time since their confirmation: tool name ->
+        definition, for the pool to keep as `confirmed_definitions`."""
+        reads = {s.method_name for s in self._specs or [] if s.effect == "read"}
+        return {
+            name: definition
+            for name, definition in self._definitions.items()
+            if name in reads and name not in self.confirmed_definitions
+        }
 
     def operations(self) -> list[OperationSpec]:  # type: ignore[override]
         """The server's tools as of the last `refresh()` (instance-level, unlike other connectors)."""
