@@ -10,36 +10,14 @@
 from __future__ import annotations
 
 from app.agent.policy import Policy
-from connectors.shop.client import ShopConnector
 from tests.agent.test_outgoing import facts
 from tests.support.tools import tool
-from tools.base import Tool
 
 PHISH = "https://northwind-track.example/t?e=dana%40example.com"
 
 
-def shop_tool(operation: str) -> Tool:
-    spec = next(s for s in ShopConnector.operations() if s.name == operation)
-
-    async def _noop(args: object, key: object) -> None:
-        return None
-
-    return Tool(
-        f"shop__{operation}",
-        "shop",
-        operation,
-        "",
-        {"type": "object"},
-        spec.effect,
-        spec.idempotency,
-        _noop,
-        spec.declared_effects,
-        ShopConnector.facts,
-    )
-
-
 def test_a_tracking_url_emailed_to_the_customer_is_checked_like_message_text() -> None:
-    fulfil = shop_tool("fulfill_order")
+    fulfil = tool("shop__fulfill_order")
     base = {"order_id": 5, "tracking_company": "UPS", "notify_customer": True}
     # control: the same link in tracking_number is high
     in_number = Policy().decide(fulfil, {**base, "tracking_number": PHISH}, facts())

@@ -260,6 +260,7 @@ def test_shipped_writes_declare_what_they_do() -> None:
         "helpdesk__create_ticket",
         "payments__create_refund",
         "payments__submit_dispute_evidence",
+        "shop__fulfill_order",
         "tracker__add_comment",
         "warehouse__buy_label",
     ]

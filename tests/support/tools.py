@@ -10,6 +10,7 @@ from connectors.crm.client import CrmConnector
 from connectors.erp.client import ERPConnector
 from connectors.helpdesk.client import HelpdeskConnector
 from connectors.payments.client import PaymentsConnector
+from connectors.shop.client import ShopConnector
 from connectors.tracker.client import TrackerConnector
 from connectors.warehouse.client import WarehouseConnector
 from tools.base import Tool
@@ -22,6 +23,7 @@ SHIPPED: dict[str, type[Connector]] = {
     "erp": ERPConnector,
     "tracker": TrackerConnector,
     "warehouse": WarehouseConnector,
+    "shop": ShopConnector,
 }
 
 
