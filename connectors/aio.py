@@ -3,8 +3,9 @@
 httpx stays what connectors, auth flows and our transports speak (and `MockTransport` in
 tests); only the bytes on the wire go through aiohttp, whose HTTP parser is C. On the worker,
 httpcore's pure-Python HTTP/1.1 was the largest single cost of a ticket after the database:
-about a quarter of the worker's CPU (py-spy on `bench` throughput, 32 runs at once); with this
-transport the worker spends about a tenth less CPU per ticket.
+about a quarter of the worker's CPU (py-spy on `bench` throughput, 32 runs at once on
+PostgreSQL); with this transport the worker spent about a fifth less CPU per ticket there
+(19 ms against 23-25 ms, interleaved runs on one machine).
 
 A transport must keep httpx's meaning of each failure, because `RetryTransport` decides from
 it whether a write may be sent again:
