@@ -410,13 +410,15 @@ class Policy:
         """A public message speaks to the requester: another customer's address the run happened
         to read (a search that returned their ticket) is theirs to keep, and the requester's own
         address goes to nobody else."""
-        for span in outgoing.spans(text):
-            if span.kind != "email" or span.value == requester or span.text in seen:
+        addresses = [span for span in outgoing.spans(text) if span.kind == "email"]
+        for span in addresses:
+            if span.value == requester or span.text in seen:
                 continue
             if span.value in trust.emails and not _under_any(span.value, trust.domains):
                 seen.add(span.text)
                 flag("high", f"the message gives '{span.text}', someone's address other than the requester's")
-        if recipient and recipient != requester and requester in text.lower() and requester not in seen:
+        theirs = any(span.value == requester for span in addresses)  # however it is written
+        if recipient and recipient != requester and theirs and requester not in seen:
             seen.add(requester)
             flag("high", f"the message goes to {recipient} and carries the requester's address {requester}")
 

@@ -50,3 +50,16 @@ def test_a_new_ticket_to_bob_carrying_danas_data_is_flagged() -> None:
         facts_with_another_customer(),
     )
     assert any("bob@example.com" in r or "dana@example.com" in r for r in d.reasons), d.reasons
+
+
+def test_a_new_ticket_to_bob_carrying_danas_address_spelled_out_is_flagged() -> None:
+    d = Policy().decide(
+        tool("helpdesk__create_ticket"),
+        {
+            "subject": "Your refund",
+            "body": "Dana (dana at example dot com) asked about the refund of the order you sold her.",
+            "requester_email": "bob@example.com",
+        },
+        facts_with_another_customer(),
+    )
+    assert d.risk == "high" and any("carries the requester's address" in r for r in d.reasons), d.reasons
