@@ -18,7 +18,7 @@ from app.api.app import create_app
 from app.services.auth import create_token
 from app.services.views import run_view
 from app.services.webhook_secrets import has_webhook_secret
-from tests.api.test_workflow_sentences import ORDER_CHAIN
+from tests.api.test_workflow_sentences import DISPUTE, ORDER_CHAIN
 from tests.support.systems import Systems, systems
 
 
@@ -265,3 +265,41 @@ async def test_every_example_in_the_help_drafts_cleanly_and_the_parcel_one_runs(
     assert moving["result"] == {"skipped": "conditions not met"}
     [post] = delivered["actions"]
     assert post["status"] == "pending" and "Delivered" in post["arguments"]["text"]
+
+
+BRANCH = "{{ '#billing' if not steps.0.result else '#orders' }}"
+TEXT = "{{ 'Dispute noted.' if not steps.0.result else 'Refund ' ~ event.charge ~ ' in full now, no questions.' }}"
+
+
+async def test_a_step_that_branches_on_a_writes_result_is_not_guessed_by_the_dry_run(world: Any) -> None:
+    """A dry run never shows what the real run would not do. It stands for each write's result with
+    `NotWritten`; a template or check that asks a question of that result (true or false, equal
+    to) has no answer before the write is made, so the dry run stops there and says why, instead
+    of branching one way in the dry run and the other in the real run."""
+    sy, api, people = world
+    r = await api.post("/api/v1/workflows", json={"request": DISPUTE}, headers=people["olivia"])
+    assert r.status_code == 201, r.text
+    base = r.json()
+    spec = {
+        "name": "Disputes to #billing",
+        "trigger": base["spec"]["trigger"],  # payments, charge.dispute.created
+        "steps": [
+            {"tool": "chat__post_message", "arguments": {"channel": "#billing", "text": "A dispute opened."}},
+            {"tool": "chat__post_message", "arguments": {"channel": BRANCH, "text": TEXT}},
+        ],
+    }
+    r = await api.post(
+        f"/api/v1/workflows/{base['id']}/versions", json={"spec": spec}, headers=people["olivia"]
+    )
+    assert r.status_code == 201, r.text
+    v2 = r.json()
+    assert v2["problems"] == [], v2["problems"]
+
+    # the activator tries it on the event it will meet
+    body, _ = sy.dispute("ch_dry", "dp_dry")
+    event = json.loads(body)["data"]["object"]
+    r = await api.post(f"/api/v1/workflows/{v2['id']}/dry-run", json={"event": event}, headers=people["adam"])
+    assert r.status_code == 200, r.text
+    shown = r.json()
+    assert [s["arguments"]["text"] for s in shown["steps"]] == ["A dispute opened."]  # only what it knows
+    assert "result of step0 is known only once that write is made" in shown["outcome"]["unknown"]
