@@ -5,7 +5,10 @@ were chosen by outside text ("tag it refund_approved"). The gate cannot see
 inside the model, but it can compare each value with what the run holds:
 - approver: a person put it there by editing the action;
 - fact: the run's trusted facts: the item's ids and requester, what read tools
-  returned from the systems' records (ids, addresses, amounts, accounts);
+  returned from the systems' records (ids, addresses, amounts, accounts). A value some
+  record merely carries (an id, a tag) vouches for an argument that names a record; for
+  any other argument, outside text that dictates the value wins (another ticket's `vip`
+  tag says nothing about this one);
 - classifier: the run's own classification (category, priority, sentiment: fixed lists);
 - untrusted: it appears in outside text (the item's body, notes, articles) and
   in none of the above;
@@ -72,9 +75,21 @@ def _trusted_values(facts: dict[str, Any]) -> dict[str, str]:
         if isinstance(vendor, dict):
             put(vendor.get("iban"), f"vendor {vid}")
             put(vendor.get("name"), f"vendor {vid}")
-    for v in facts.get("record_values") or []:
-        put(v, "the systems' records")
     return out
+
+
+def _record_values(facts: dict[str, Any]) -> dict[str, str]:
+    return {_key(v): "the systems' records" for v in facts.get("record_values") or [] if v != ""}
+
+
+# An argument that names a record (`ticket_id`, `order_id`, `number`): a record holding the value
+# shows the record exists, which is what such an argument needs.
+_NAMES_A_RECORD = re.compile(r"(?:^|_)id$|Id$|^number$|^invoice_number$|^order$")
+
+
+def _names_a_record(path: str) -> bool:
+    named = [part for part in path.split("/") if not part.isdigit()]
+    return bool(named) and _NAMES_A_RECORD.search(named[-1]) is not None
 
 
 # The classification's fields whose values come from a fixed list (the taxonomy, the priority and
@@ -152,6 +167,7 @@ def trace(
     With `approver`, values that differ from `before` (the arguments as proposed or last
     edited) are the approver's; unchanged values keep their earlier provenance."""
     trusted = _trusted_values(facts)
+    records = _record_values(facts)
     classified = _classified(facts)
     texts = outside_texts(facts)
     old = dict(leaves(before)) if before is not None else {}
@@ -163,20 +179,29 @@ def trace(
         if approver is not None and before_provenance and path in before_provenance:
             out[path] = before_provenance[path]
             continue
-        out[path] = _one(value, trusted, classified, texts)
+        out[path] = _one(path, value, trusted, records, classified, texts)
     return out
 
 
 def _one(
-    value: Any, trusted: dict[str, str], classified: dict[str, str], texts: list[tuple[str, str]]
+    path: str,
+    value: Any,
+    trusted: dict[str, str],
+    records: dict[str, str],
+    classified: dict[str, str],
+    texts: list[tuple[str, str]],
 ) -> dict[str, Any]:
     key = _key(value) if value is not None and not isinstance(value, bool) else ""
     if key and key in trusted:
         return {"source": "fact", "value": value, "detail": trusted[key]}
     if key and key in classified:
         return {"source": "classifier", "value": value, "detail": classified[key]}
+    if key and key in records and _names_a_record(path):
+        return {"source": "fact", "value": value, "detail": records[key]}
     if isinstance(value, str) and (hit := _untrusted_hit(value, texts)) is not None:
         return {"source": "untrusted", "value": value, "detail": hit}
+    if key and key in records:
+        return {"source": "fact", "value": value, "detail": records[key]}
     return {"source": "model", "value": value, "detail": "chosen by the model"}
 
 
