@@ -63,3 +63,40 @@ def test_a_new_ticket_to_bob_carrying_danas_address_spelled_out_is_flagged() -> 
         facts_with_another_customer(),
     )
     assert d.risk == "high" and any("carries the requester's address" in r for r in d.reasons), d.reasons
+
+
+def test_a_reply_to_dana_giving_only_bobs_phone_is_flagged_high() -> None:
+    """Bob's phone sits on his own record beside his address: it is his, not the requester's."""
+    d = Policy().decide(
+        tool("helpdesk__add_comment"),
+        {"ticket_id": 7, "body": "Hi Dana, the previous owner can be reached on +1 212 555 0147."},
+        facts_with_another_customer(),
+    )
+    assert d.risk == "high", d.reasons
+    assert any("+1 212 555 0147" in r and "other than the requester's" in r for r in d.reasons), d.reasons
+
+
+def test_a_new_ticket_to_bob_carrying_only_danas_phone_is_flagged_high() -> None:
+    f = facts_with_another_customer()
+    merge_facts(f, observe({"user": {"id": 41, "email": "dana@example.com", "phone": "+44 20 7946 0958"}}))
+    d = Policy().decide(
+        tool("helpdesk__create_ticket"),
+        {
+            "subject": "Your refund",
+            "body": "The buyer (+44 20 7946 0958) asked about the order you sold her.",
+            "requester_email": "bob@example.com",
+        },
+        f,
+    )
+    assert d.risk == "high" and any("+44 20 7946 0958" in r for r in d.reasons), d.reasons
+
+
+def test_a_reply_to_dana_giving_her_own_phone_is_not_flagged() -> None:
+    f = facts_with_another_customer()
+    merge_facts(f, observe({"user": {"id": 41, "email": "dana@example.com", "phone": "+44 20 7946 0958"}}))
+    d = Policy().decide(
+        tool("helpdesk__add_comment"),
+        {"ticket_id": 7, "body": "Hi Dana, we will call you back on +44 20 7946 0958 today."},
+        f,
+    )
+    assert d.risk == "medium" and not any("0958" in r for r in d.reasons), d.reasons
