@@ -116,6 +116,23 @@ _PG_SEAL = text(
     "CAST(:actors AS text[]), CAST(:events AS text[]), CAST(:subject_types AS text[]), "
     "CAST(:subject_ids AS text[]), CAST(:datas AS text[]), CAST(:bodies AS bytea[]))"
 )
+# Migration 0020's function draws the ids too: one round trip. Python sends what each hash covers
+# as the bytes before the id and after it (`_around_id`).
+_PG_SEAL_ROWS_SIGNATURE = (
+    "switchboard_seal_audit_rows(bigint, timestamptz[], text[], text[], text[], text[], text[], "
+    "bytea[], bytea[])"
+)
+_PG_HAS_SEAL_ROWS = text(f"SELECT to_regprocedure('{_PG_SEAL_ROWS_SIGNATURE}') IS NOT NULL")
+_PG_SEAL_ROWS = text(
+    "SELECT switchboard_seal_audit_rows(:k, CAST(:ats AS timestamptz[]), "
+    "CAST(:actors AS text[]), CAST(:events AS text[]), CAST(:subject_types AS text[]), "
+    "CAST(:subject_ids AS text[]), CAST(:datas AS text[]), CAST(:heads AS bytea[]), "
+    "CAST(:tails AS bytea[]))"
+)
+# An id no row has, put where the id goes and cut out again; in canonical JSON (keys sorted) the
+# row's own id is followed by its subject_id, and no string value can hold an unescaped quote.
+_NO_ID = 2**63 - 2
+_ID_MARK = b'"id":%d,"subject_id":' % _NO_ID
 
 
 def _head(session: UnitOfWork) -> tuple[int, str]:
@@ -198,10 +215,48 @@ def seal_staged(work: Any) -> None:
     work.connection().execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
 
 
+def _around_id(entry: Any) -> tuple[bytes, bytes]:
+    """What the row's hash covers, as the bytes before its id and the bytes after it."""
+    entry.id = _NO_ID
+    head, mark, tail = canonical(entry).rpartition(_ID_MARK)
+    entry.id = None
+    if not mark:  # canonical() changed shape: the function would hash something else
+        raise AssertionError("an audit row's canonical form has no id followed by its subject_id")
+    return head + b'"id":', b',"subject_id":' + tail
+
+
+def _seals_in_one_trip(conn: Connection) -> bool:
+    """Whether migration 0020's function is there; remembered per database connection once it is."""
+    info = conn.connection.info
+    if not info.get(_PG_SEAL_ROWS_SIGNATURE):
+        info[_PG_SEAL_ROWS_SIGNATURE] = bool(conn.scalar(_PG_HAS_SEAL_ROWS))
+    return bool(info[_PG_SEAL_ROWS_SIGNATURE])
+
+
 def _seal_on_server(work: UnitOfWork, staged: list[Any]) -> None:
-    """PostgreSQL: number the rows, write what each hash covers, and let the server chain and
-    insert them under the chain's lock in one statement (`switchboard_seal_audit`)."""
+    """PostgreSQL: write what each hash covers and let the server number, chain and insert the
+    rows under the chain's lock in one statement (`switchboard_seal_audit_rows`)."""
     conn = work.connection()
+    if _seals_in_one_trip(conn):
+        for entry in staged:
+            entry.at = entry.at or utcnow()
+        parts = [_around_id(e) for e in staged]
+        conn.execute(
+            _PG_SEAL_ROWS,
+            {
+                "k": _PG_LOCK,
+                "ats": [e.at for e in staged],
+                "actors": [e.actor for e in staged],
+                "events": [e.event for e in staged],
+                "subject_types": [e.subject_type for e in staged],
+                "subject_ids": [e.subject_id for e in staged],
+                "datas": [stored_json(e.data or {}) for e in staged],
+                "heads": [head for head, _ in parts],
+                "tails": [tail for _, tail in parts],
+            },
+        )
+        return
+    # a database between 0016 and 0020: ids drawn first, then 0016's function seals
     ids, on_server = conn.execute(_PG_IDS, {"n": len(staged)}).one()
     for entry, new_id in zip(staged, ids, strict=True):
         entry.id = int(new_id)

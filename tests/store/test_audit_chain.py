@@ -146,6 +146,39 @@ def test_a_row_whose_data_holds_a_nul_verifies_as_stored(db: Database) -> None:
         ]
 
 
+def test_rows_whose_values_look_like_the_id_verify(db: Database) -> None:
+    """On PostgreSQL the server draws each id and puts it into what the hash covers: data and a
+    subject id that hold an `"id":` of their own (even the number used to find the place) do not
+    move it."""
+    odd = {"id": audit_chain._NO_ID, "subject_id": "x", "nested": {"id": 1, "subject_id": '"id":3,'}}
+    with db.transaction() as w:
+        audit(w, "ann", "e1", "run", '"id":9223372036854775806,"subject_id":', odd)
+        audit(w, "ann", "e2", None, None, {})
+    with db.transaction() as w:
+        audit(w, "bob", "e3", "run", "r3", {"ids": [1, 2]})
+    report = chain(db)
+    assert report.ok and report.rows == 3, report.problems
+    with db.read() as s:
+        rows = s.execute(select(AuditEntry.id, AuditEntry.chain_seq).order_by(AuditEntry.chain_seq)).all()
+    assert [r.id for r in rows] == sorted(r.id for r in rows)  # ids rise in chain order
+
+
+def test_a_database_not_yet_at_0020_seals_as_before(db_url: str) -> None:
+    """Migration 0019 and any database between 0016 and 0020 seal with 0016's function."""
+    from app.store.db import upgrade
+
+    upgrade(db_url, "0019")
+    older = Database(db_url)
+    with older.transaction() as w:
+        audit(w, "ann", "before", "run", "r1", {"i": 1})
+    older.upgrade()
+    with older.transaction() as w:
+        audit(w, "ann", "after", "run", "r2", {"i": 2})
+    report = chain(older)
+    assert report.ok and report.rows == 2, report.problems
+    older.dispose()
+
+
 def _write_in_transactions(url: str, actor: str, n: int) -> None:
     """A worker process's hot path: audit rows staged on plain transactions (the run store's)."""
     db = Database(url)
