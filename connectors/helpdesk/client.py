@@ -251,6 +251,15 @@ class HelpdeskConnector(Connector):
                 return audit
         return None
 
+    @staticmethod
+    def _external_id(key: str) -> str:
+        return f"switchboard:{key}"
+
+    async def _ticket_with_key(self, key: str) -> dict[str, Any] | None:
+        """The ticket a create_ticket with this key opened: Zendesk lists tickets by external id."""
+        data = await self._json("GET", "/api/v2/tickets.json", params={"external_id": self._external_id(key)})
+        return next(iter(data.get("tickets") or []), None)
+
     def _metadata(self, key: str | None) -> dict[str, Any]:
         # Zendesk keeps what is sent in `ticket.metadata` as the audit's `metadata.custom`,
         # so the key is sent at the top level and found at audit.metadata.custom[ACTION_KEY].
@@ -428,6 +437,18 @@ class HelpdeskConnector(Connector):
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Open a new ticket on behalf of a customer (created if unknown), with body as its first comment."""
+        if idempotency_key and tried_before():
+            # Zendesk forgets the Idempotency-Key after two hours: a resumed action looks for the
+            # ticket its key named first.
+            earlier = await self._ticket_with_key(idempotency_key)
+            if earlier is not None and earlier.get("raw_subject", earlier.get("subject")) != subject:
+                raise ConnectorError(
+                    f"IdempotentRequestError: key {idempotency_key} already opened ticket {earlier['id']} "
+                    "with another subject",
+                    status=400,
+                )
+            if earlier is not None:
+                return {"ticket_id": earlier["id"], "audit_id": None, "ticket": earlier, "deduplicated": True}
         ticket: dict[str, Any] = {
             "subject": subject,
             "comment": {"body": body},
@@ -438,6 +459,8 @@ class HelpdeskConnector(Connector):
         if tags:
             ticket["tags"] = list(tags)
         ticket.update(self._metadata(idempotency_key))
+        if idempotency_key:
+            ticket["external_id"] = self._external_id(idempotency_key)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         response = await self.send("POST", "/api/v2/tickets.json", json={"ticket": ticket}, headers=headers)
         try:

@@ -20,7 +20,7 @@ import json
 import re
 import threading
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -37,6 +37,10 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 TYPES = ("problem", "incident", "question", "task")
 AGENT_ROLES = ("agent", "admin")
 MAX_PER_PAGE = 100
+
+
+# Zendesk keeps a ticket creation's Idempotency-Key for two hours (its API introduction, "Idempotency").
+IDEMPOTENCY_TTL = 2 * 3600
 
 
 class ZendeskError(Exception):
@@ -193,8 +197,8 @@ class HelpdeskState:
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.audits: dict[int, list[dict[str, Any]]] = {}
         self.articles: dict[int, dict[str, Any]] = {}
-        # Idempotency-Key -> (request fingerprint, response body) for POST tickets.json
-        self.idempotency: dict[str, tuple[str, dict[str, Any]]] = {}
+        # Idempotency-Key -> (request fingerprint, response body, when) for POST tickets.json
+        self.idempotency: dict[str, tuple[str, dict[str, Any], datetime]] = {}
         # Whom a request acts as when its credentials name no known user (e.g. a bearer token).
         self.default_user_id: int | None = None
         self._next = {"ticket": 1, "user": 10001, "event": 5_000_001, "article": 360000000101}
@@ -589,11 +593,15 @@ class HelpdeskState:
         self, key: str, payload: dict[str, Any], *, author_id: int | None
     ) -> tuple[dict[str, Any], bool]:
         """Zendesk's Idempotency-Key on ticket creation: the same key and payload give
-        the first answer again; the same key with another payload is an error."""
+        the first answer again; the same key with another payload is an error. Zendesk keeps a
+        key two hours; after that the same request creates another ticket."""
         fingerprint = json.dumps(payload, sort_keys=True, default=str)
         with self._lock:
+            kept = self.idempotency.get(key)
+            if kept is not None and self.now() - kept[2] >= timedelta(seconds=IDEMPOTENCY_TTL):
+                del self.idempotency[key]
             if key in self.idempotency:
-                seen, body = self.idempotency[key]
+                seen, body, _ = self.idempotency[key]
                 if seen != fingerprint:
                     raise ZendeskError(
                         400,
@@ -603,7 +611,7 @@ class HelpdeskState:
                 return copy.deepcopy(body), True
             ticket, audit = self.create_ticket(payload, author_id=author_id)
             body = {"ticket": ticket, "audit": audit}
-            self.idempotency[key] = (fingerprint, body)
+            self.idempotency[key] = (fingerprint, body, self.now())
             return copy.deepcopy(body), False
 
     # search
@@ -919,8 +927,12 @@ async def list_users(request: Request) -> Any:
 @_route(tickets_router, "GET", "/api/v2/tickets")
 async def list_tickets(request: Request) -> Any:
     state: HelpdeskState = request.app.state.helpdesk
+    external_id = request.query_params.get("external_id")  # Zendesk: "Lists tickets by external id"
     with state._lock:
-        tickets = [_with_url(request, "tickets", t) for t in copy.deepcopy(list(state.tickets.values()))]
+        found = [
+            t for t in state.tickets.values() if external_id is None or t.get("external_id") == external_id
+        ]
+        tickets = [_with_url(request, "tickets", t) for t in copy.deepcopy(found)]
     return _paginate(request, "tickets", tickets)
 
 
