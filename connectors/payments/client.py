@@ -402,6 +402,12 @@ class PaymentsConnector(Connector):
         }
         if all(v is None for v in evidence.values()) and not submit:
             raise ConnectorError("submit_dispute_evidence needs some evidence, or submit=true")
+        if idempotency_key and tried_before():
+            # Stripe forgets the key after 24 hours and evidence goes to the issuer once: an action
+            # resumed later is recognised by the action id it left in the dispute's metadata.
+            dispute = await self._json("GET", f"/v1/disputes/{_id(dispute_id)}", what=f"dispute {dispute_id}")
+            if (dispute.get("metadata") or {}).get(ACTION_KEY) == idempotency_key:
+                return {"dispute": dispute, "deduplicated": True}
         form: dict[str, Any] = {"evidence": evidence, "submit": submit}
         if idempotency_key:
             form["metadata"] = {ACTION_KEY: idempotency_key}

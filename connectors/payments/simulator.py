@@ -660,7 +660,7 @@ class PaymentsState:
         if not isinstance(evidence, dict):
             raise StripeAPIError(400, "Invalid object", param="evidence")
         _check_keys(evidence, EVIDENCE_FIELDS, prefix="evidence")
-        submit = _bool_param(params, "submit") or False
+        submit = _bool_param(params, "submit") is not False  # Stripe: true, the default
         with self._lock:
             dispute = self.disputes.get(dispute_id)
             if dispute is None:
