@@ -90,10 +90,13 @@ class ChatConnector(Connector):
     EVENT_TYPE: ClassVar[str] = "switchboard_action"  # message metadata event_type carrying the action id
     PAGE_SIZE: ClassVar[int] = 200  # Slack's recommended page size for cursor pagination
     MAX_PAGES: ClassVar[int] = 20  # pagination safety net
-    # Check-then-write reads one page: Slack allows apps outside the Marketplace one
+    # Check-then-write reads pages of 15: Slack allows apps outside the Marketplace one
     # conversations.history/replies call a minute, of at most 15 messages
-    # (docs.slack.dev/apis/web-api/rate-limits), so the scan is one call, bounded in time.
+    # (docs.slack.dev/apis/web-api/rate-limits). History comes newest first, so its first page
+    # holds the earlier attempt's post; a thread comes oldest first, so its pages are followed
+    # (at most DEDUP_PAGES) to reach the newest replies.
     DEDUP_MESSAGES: ClassVar[int] = 15
+    DEDUP_PAGES: ClassVar[int] = 4
     DEDUP_LOOKBACK: ClassVar[float] = 24 * 3600  # seconds; an action is retried well within this
     MAX_TEXT: ClassVar[int] = 40_000
 
@@ -180,13 +183,15 @@ class ChatConnector(Connector):
         *,
         limit: int | None = None,
         max_pages: int | None = None,
+        page_size: int | None = None,
         what: str = "",
     ) -> list[dict[str, Any]]:
         """Follow `response_metadata.next_cursor` until `limit` items or the last page."""
         items: list[dict[str, Any]] = []
         cursor: str | None = None
+        size = page_size or self.PAGE_SIZE
         for _ in range(max_pages or self.MAX_PAGES):
-            want = self.PAGE_SIZE if limit is None else min(self.PAGE_SIZE, limit - len(items))
+            want = size if limit is None else min(size, limit - len(items))
             body = await self._api(method, {**args, "limit": want, "cursor": cursor}, what=what)
             items.extend(body.get(key) or [])
             cursor = (body.get("response_metadata") or {}).get("next_cursor") or None
@@ -246,10 +251,18 @@ class ChatConnector(Connector):
             "oldest": f"{max(0.0, self.clock() - lookback):.6f}",
         }
         if thread_ts:
-            body = await self._api("conversations.replies", {**args, "ts": thread_ts}, what=what)
+            pages = int(self.config.get("dedup_pages", self.DEDUP_PAGES))
+            messages = await self._pages(
+                "conversations.replies",
+                "messages",
+                {**args, "ts": thread_ts},
+                page_size=args.pop("limit"),
+                max_pages=pages,
+                what=what,
+            )
         else:
             body = await self._api("conversations.history", args, what=what)
-        messages: list[dict[str, Any]] = body.get("messages") or []
+            messages = body.get("messages") or []
         for message in messages:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}

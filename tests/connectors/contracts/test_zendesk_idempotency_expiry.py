@@ -75,8 +75,13 @@ class DocumentedZendesk:
                 earlier = self.keys.get(key)
                 if earlier is not None and self.now - earlier[0] < KEY_TTL:
                     if earlier[1] != request.content:
-                        return reply(400, {"error": "IdempotentRequestError",
-                                           "description": "Request parameters don't match the given idempotency key"})  # fmt: skip
+                        return reply(
+                            400,
+                            {
+                                "error": "IdempotentRequestError",
+                                "description": "Request parameters don't match the given idempotency key",
+                            },
+                        )
                     return reply(201, earlier[2], **{"x-idempotency-lookup": "hit"})
             created = self._create(body(request)["ticket"])
             if key:
