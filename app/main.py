@@ -153,9 +153,14 @@ class Container:
 
     @cached_property
     def store(self) -> SqlRunStore:
+        from app.services.approvals import rule_admission
         from app.store.runs import SqlRunStore
 
-        return SqlRunStore(self.db, approval_ttl_hours=self.settings.approval_ttl_hours)
+        return SqlRunStore(
+            self.db,
+            approval_ttl_hours=self.settings.approval_ttl_hours,
+            admission=rule_admission(self.settings.two_approvers_above),
+        )
 
     @property
     def taxonomy(self) -> list[dict[str, str]]:

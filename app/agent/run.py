@@ -64,6 +64,8 @@ WRITE_ATTEMPTS = 5
 
 # Writes that have moved, or may yet move, what they name: none turned down, none dismissed.
 LIVE = ("pending", "approved", "executing", "succeeded", "failed")
+# In an action's facts: {source: minor units other runs had taken from it when the gate decided}.
+WEIGHED_ELSEWHERE = "weighed_elsewhere"
 
 
 class Suspend(Exception):
@@ -555,15 +557,17 @@ class RunContext:
         self.lease.send_by(self._send_by, tool.name)
         return self.lease.held(tool.name)
 
-    async def _alongside(self, tool: Tool, arguments: dict[str, Any]) -> int:
+    async def _alongside(self, tool: Tool, arguments: dict[str, Any]) -> tuple[int, dict[str, int]]:
         """Minor units other writes of `tool` take from the source `arguments` names (the same
         charge): this run's live ones, and other runs' approved, sent or failed ones (a standing
-        rule weighs them too, as an approver does); an amount not stated counts as unbounded."""
+        rule weighs them too, as an approver does); an amount not stated counts as unbounded.
+        Also {source: other runs' part}, kept with the action: a rule's approval is checked again
+        against it when the write starts, in case another run's write came in meanwhile."""
         money = tool.does.money
         field = money.source if money is not None else None
         source = arguments.get(field) if field else None
         if money is None or field is None or not isinstance(source, str) or not source:
-            return 0
+            return 0, {}
         total = 0
         for a in self._actions.values():
             if a.tool == tool.name and a.status in LIVE and a.arguments.get(field) == source:
@@ -572,16 +576,18 @@ class RunContext:
         elsewhere = await self.io(
             self.store.moved_from, tool.connection, tool.operation, source, besides=self.run.id
         )
+        others = 0
         for effects in elsewhere:
             stated = (effects.get("money") or {}).get("amount")
-            total += stated if isinstance(stated, int) and stated >= 0 else UNBOUNDED
-        return min(total, UNBOUNDED)
+            others += stated if isinstance(stated, int) and stated >= 0 else UNBOUNDED
+        return min(total + others, UNBOUNDED), {source: min(others, UNBOUNDED)}
 
     async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
         self._reached.add(key)
         action = self._actions.get(key)
         if action is None:
             requester = self.requester_of(tool)
+            alongside, elsewhere = await self._alongside(tool, call.arguments)
             decision = (await self.policy()).decide(
                 tool,
                 call.arguments,
@@ -589,7 +595,7 @@ class RunContext:
                 requester_role=self.requester_role,
                 requester_unknown=requester_unknown(self.run.input, tool),
                 requester=requester,
-                alongside=await self._alongside(tool, call.arguments),
+                alongside=alongside,
             )
             effects = tool.does.summary(call.arguments, self.facts)
             new = NewAction(
@@ -609,7 +615,9 @@ class RunContext:
                 effects=effects,
                 provenance=decision.provenance,
                 # A copy: the proposal may be held while later reads of this turn add facts.
-                facts=copy.deepcopy(self.facts),
+                facts={**copy.deepcopy(self.facts), WEIGHED_ELSEWHERE: elsewhere}
+                if elsewhere
+                else copy.deepcopy(self.facts),
             )
             step = NewStep(
                 kind="decision",
@@ -696,6 +704,9 @@ class RunContext:
             self.store.start_execution, action.id, self.owner, lease_seconds=self.lease.seconds
         )
         send_by = self.lease.renewed(started)
+        if action.status == "pending":  # a standing rule's approval no longer held: people decide
+            self._actions[key] = action
+            return None
         if action.resumed and tool.idempotency == "none":
             await self._failed_write(
                 key,

@@ -327,7 +327,8 @@ def _no_second_booking(s: Work, a: Any, postgres: bool) -> None:
     propose two entries for one invoice. Only one of them may be approved: approvals of
     bookings queue on one lock (PostgreSQL: an advisory lock, taken after the action's row lock
     and before the chain's; SQLite: its single writer), so the second approver sees the first
-    one's decision. Copies are compared by the vendor each run resolved in the ERP."""
+    one's decision. Copies are compared by the vendor each run resolved in the ERP. A booking
+    that failed counts: it may have landed before its answer was lost."""
     if a.operation != BOOKING:
         return
     c = s.connection()
@@ -342,7 +343,7 @@ def _no_second_booking(s: Work, a: Any, postgres: bool) -> None:
     others = c.execute(
         select(Action.id, Action.status, Run.input, Run.classification)
         .join(Run, Action.run_id == Run.id)
-        .where(Action.operation == BOOKING, Action.status.in_(BOOKED), Action.id != a.id)
+        .where(Action.operation == BOOKING, Action.status.in_(MOVED), Action.id != a.id)
     ).all()
     for other_id, status, run_input, classification in others:
         other = (run_input or {}).get("record") or {}
@@ -368,11 +369,7 @@ def _weigh_with_its_source(s: Work, a: Any, threshold: int, postgres: bool) -> N
     if not isinstance(source, str) or not source:
         return
     c = s.connection()
-    if postgres:
-        digest = hashlib.sha256(f"{a.connection}\0{a.operation}\0{source}".encode()).digest()
-        c.execute(
-            text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)}
-        )
+    _lock_source(s, a, source, postgres)
     others = c.execute(
         select(Action.effects).where(
             Action.connection == a.connection,
@@ -393,6 +390,61 @@ def _weigh_with_its_source(s: Work, a: Any, threshold: int, postgres: bool) -> N
             f"with {len(others)} approved write(s) from {source} already, {shown} is above "
             f"{threshold}: two different approvers",
         ]
+
+
+def _lock_source(s: Work, a: Any, source: str, postgres: bool) -> None:
+    """Decisions on writes from one source queue here (SQLite: its single writer)."""
+    if postgres:
+        digest = hashlib.sha256(f"{a.connection}\0{a.operation}\0{source}".encode()).digest()
+        s.connection().execute(
+            text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)}
+        )
+
+
+def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | None]:
+    """What a standing rule's approval passes when its write is about to go out, under the locks
+    a person's approval takes: no other booking of the invoice, and no more money taken from its
+    source by other runs than the gate weighed when the rule approved it. Two runs deciding at
+    once each saw the other's write not yet there; the one that starts second goes to people.
+    (why, approvers needed) sends the write to the queue; the composition root gives this to
+    the run store (app.store.runs.Admission)."""
+    from app.agent.policy import UNBOUNDED
+    from app.agent.run import WEIGHED_ELSEWHERE
+
+    def admit(s: Work, a: Any) -> tuple[str, int] | None:
+        postgres = s.postgres
+        try:
+            _no_second_booking(s, a, postgres)
+        except Conflict as exc:
+            return f"not run by the standing rule: {exc}", 1
+        money = (a.effects or {}).get("money") if isinstance(a.effects, dict) else None
+        source = money.get("source") if isinstance(money, dict) else None
+        if not isinstance(source, str) or not source:
+            return None
+        _lock_source(s, a, source, postgres)
+        others = s.connection().execute(
+            select(Action.effects).where(
+                Action.connection == a.connection,
+                Action.operation == a.operation,
+                Action.status.in_(MOVED),
+                Action.run_id != a.run_id,
+                Action.effects[("money", "source")].as_string() == source,
+            )
+        ).all()
+        now = min(sum(min(_moved(row[0]), UNBOUNDED) for row in others), UNBOUNDED)
+        weighed = ((a.facts or {}).get(WEIGHED_ELSEWHERE) or {}) if isinstance(a.facts, dict) else {}
+        seen = weighed.get(source, 0) if isinstance(weighed.get(source, 0), int) else 0
+        if now <= seen:
+            return None
+        total = min(now + _moved(a.effects), UNBOUNDED)
+        shown = "an amount no one stated" if total >= UNBOUNDED else f"{total} in all"
+        return (
+            f"not run by the standing rule: other runs' writes from {source} came to {now} while "
+            f"it decided on {seen}; with this one, {shown}: a person decides",
+            2 if total > threshold else 1,
+        )
+
+    return admit
 
 
 # Writes whose money has left, or may have: approved, sent, done, or failed (perhaps after landing).

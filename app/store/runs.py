@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
@@ -106,8 +106,12 @@ def audit(
 
 
 class SqlRunStore:
-    def __init__(self, db: Database, *, approval_ttl_hours: float = 72.0):
+    def __init__(
+        self, db: Database, *, approval_ttl_hours: float = 72.0, admission: Admission | None = None
+    ):
         self.db = db
+        # What a standing rule's approval passes when its write is about to go out (see Admission).
+        self.admission = admission
         # A pending action expires (its own state, never a rejection) after this long.
         self.approval_ttl_hours = approval_ttl_hours
         self._seqs: dict[tuple[str, str], int] = {}  # (run, lease owner) -> next step number
@@ -319,6 +323,13 @@ class SqlRunStore:
             self._fence(s, action.run_id, owner, **renew)
             if action.status not in ("approved", "executing"):
                 raise LeaseLost(f"action {action_id} is {action.status}, not approved")
+            if (
+                self.admission is not None
+                and action.status == "approved"
+                and str(action.decided_by or "").startswith("rule:")
+                and (held := self.admission(s, action)) is not None
+            ):
+                return self._hold(s, action, owner, *held)
             resumed = action.status == "executing"
             attempts = (action.attempts or 0) + 1
             record = self._set_action(s, action, status="executing", attempts=attempts)
@@ -332,6 +343,16 @@ class SqlRunStore:
             )
             record.resumed = resumed
             return record
+
+    def _hold(self, s: Work, action: Any, owner: str, reason: str, required: int) -> ActionRecord:
+        """A rule-approved write that no longer passes goes to people instead of out."""
+        reasons = [*(action.reasons or []), reason]
+        record = self._set_action(
+            s, action, status="pending", decided_by=None, required_approvals=required, reasons=reasons
+        )
+        audit(s, owner, "action.held", "action", action.id, {"tool": action.tool, "reason": reason})
+        record.resumed = False
+        return record
 
     def finish_execution(
         self,
@@ -572,6 +593,11 @@ _STEPS_OF = select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(
 _ACTIONS_OF = select(ACTIONS).where(ACTIONS.c.run_id == bindparam("run_id")).order_by(ACTIONS.c.created_at)
 _ACTION_LOCKED = select(ACTIONS).where(ACTIONS.c.id == bindparam("action_id")).with_for_update()
 _SET_ACTION = update(ACTIONS).where(ACTIONS.c.id == bindparam("action_id"))
+
+# A check a standing rule's approval passes in the transaction that starts its write, under the
+# locks a person's approval takes (the services' approvals): (why, approvers needed) sends the
+# write to people instead. Two runs deciding at once each saw the other's write not yet there.
+Admission = Callable[[Work, Any], tuple[str, int] | None]
 
 # Claims run many times a second on a busy queue: their statements are built once.
 _NOW: Any = bindparam("now")
