@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from sqlalchemy import select
 
-from app.cli.where import write_demo_note
+from app.cli.where import remove_demo_note, write_demo_note
 from app.config import Settings
 from app.main import Container
 from app.services import intake
@@ -428,4 +428,7 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     sims["oauth"] = oauth_server()
     wire_webhooks(c, sims, base)
     api = create_app(c, simulators=sims, run_worker=True, on_ready=lambda cont: seed_runs(cont, base))
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(api, host=host, port=port, log_level="warning")
+    finally:
+        remove_demo_note()

@@ -396,6 +396,8 @@ class Connector:
     # Calls a minute the vendor allows for one operation, on top of the connection's own
     # rate limit (Linear's searchIssues: 30); the operation awaits `self.limit(name)`.
     operation_limits: ClassVar[dict[str, float]] = {}
+    # Config keys a connection of this kind cannot be built without, and what each holds.
+    required_config: ClassVar[dict[str, str]] = {}
 
     def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
         self.client = client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -53,7 +53,11 @@ router = APIRouter(prefix="/api/v1")
 def post_ticket(
     body: TicketIn, who: Principal = Depends(require("operator")), c: Container = Depends(container)
 ) -> JSONResponse:
-    if problem := intake.ticket_id_problem(c.pool.catalogue(), "api", body.external_id):
+    if body.external_id is not None and (
+        problem := intake.ticket_id_problem(
+            c.pool.catalogue(), "api", body.external_id, intake.ticket_system(c.db)
+        )
+    ):
         raise Invalid(problem, field="external_id")
     run_id, created = intake.submit(
         c.db, kind="ticket", run_kind="triage", payload=body.model_dump(), source="api", actor=who.name
@@ -72,6 +76,9 @@ def post_record(
     schema: type[RecordIn] | type[ReconciliationIn] = (
         ReconciliationIn if body.get("kind") == "reconciliation" else RecordIn
     )
+    kinds = (*get_args(RecordIn.model_fields["kind"].annotation), "reconciliation")
+    if body.get("kind") not in kinds:
+        raise Invalid(f"kind must be one of {', '.join(kinds)}, not {body.get('kind')!r}", field="kind")
     try:
         parsed = schema.model_validate(body)
     except ValidationError as exc:

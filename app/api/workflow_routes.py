@@ -83,7 +83,9 @@ def resume(workflow_id: str, who: Approver, c: C) -> dict[str, Any]:
 async def new_version(workflow_id: str, body: VersionIn, who: Operator, c: C) -> dict[str, Any]:
     """Edit: a new draft version, from a sentence or an edited spec; the active one runs until it is activated."""
     workflows.get_workflow(c.db, workflow_id)  # 404 before any drafting
-    if (body.request is None) == (body.spec is None):
+    if body.request is None and body.spec is None:
+        raise Invalid("send a new sentence (request) or an edited spec", field="request")
+    if body.request is not None and body.spec is not None:
         raise Invalid("send either a new sentence (request) or an edited spec, not both", field="request")
     if body.request is not None:
         return await draft_from_sentence(c, body.request, who, edits=workflow_id)

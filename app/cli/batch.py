@@ -90,8 +90,8 @@ async def run_batch(
     skipped: list[tuple[str, dict[str, Any]]] = []
     try:
         if file:
-            catalogue = c.pool.catalogue()
-            tickets = read_jsonl(file, lambda tid: intake.ticket_id_problem(catalogue, channel, tid))
+            catalogue, desk = c.pool.catalogue(), intake.ticket_system(c.db)
+            tickets = read_jsonl(file, lambda tid: intake.ticket_id_problem(catalogue, channel, tid, desk))
         else:
             tickets = await _from_source(c, source or "", limit)
         fresh: list[dict[str, Any]] = []

@@ -38,6 +38,14 @@ def write_demo_note(data_dir: Path, url: str) -> Path:
     return path
 
 
+def remove_demo_note() -> None:
+    """Taken away by the demo that left it, when it stops: a stopped demo's data is no longer
+    what commands run beside it should find first."""
+    note = read_demo_note()
+    if note is not None and note.get("pid") == os.getpid():
+        (DEFAULT_DATA_DIR / DEMO_NOTE).unlink(missing_ok=True)
+
+
 def read_demo_note() -> dict[str, Any] | None:
     try:
         note = json.loads((DEFAULT_DATA_DIR / DEMO_NOTE).read_text())
@@ -67,10 +75,12 @@ def resolve(data_dir: Path | None = None) -> Where:
     if settings.database_url or "SWITCHBOARD_DATA_DIR" in os.environ:
         return Where(settings)
     note = read_demo_note()
-    candidates: list[tuple[Path, bool]] = []
-    if note is not None:
-        candidates.append((Path(note["data_dir"]), _alive(note.get("pid"))))
+    # A running demo first; then `make demo`'s data; a demo that has stopped only after both.
+    noted = (Path(note["data_dir"]), _alive(note.get("pid"))) if note is not None else None
+    candidates: list[tuple[Path, bool]] = [noted] if noted and noted[1] else []
     candidates.append((DEMO_DATA_DIR, False))
+    if noted and not noted[1]:
+        candidates.append(noted)
     default_exists = (settings.data_dir / DB_FILE).exists()
     for demo_dir, running in candidates:
         if not (demo_dir / DB_FILE).exists():

@@ -422,15 +422,19 @@ def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | No
         if not isinstance(source, str) or not source:
             return None
         _lock_source(s, a, source, postgres)
-        others = s.connection().execute(
-            select(Action.effects).where(
-                Action.connection == a.connection,
-                Action.operation == a.operation,
-                Action.status.in_(MOVED),
-                Action.run_id != a.run_id,
-                Action.effects[("money", "source")].as_string() == source,
+        others = (
+            s.connection()
+            .execute(
+                select(Action.effects).where(
+                    Action.connection == a.connection,
+                    Action.operation == a.operation,
+                    Action.status.in_(MOVED),
+                    Action.run_id != a.run_id,
+                    Action.effects[("money", "source")].as_string() == source,
+                )
             )
-        ).all()
+            .all()
+        )
         now = min(sum(min(_moved(row[0]), UNBOUNDED) for row in others), UNBOUNDED)
         weighed = ((a.facts or {}).get(WEIGHED_ELSEWHERE) or {}) if isinstance(a.facts, dict) else {}
         seen = weighed.get(source, 0) if isinstance(weighed.get(source, 0), int) else 0

@@ -135,6 +135,9 @@ def add_connection(
     missing = [k for k in AUTH_TYPES[auth_type] if not (credentials or {}).get(k)]
     if missing:
         raise Invalid(f"{auth_type} auth needs credentials: {', '.join(missing)}", field="credentials")
+    for key, what in CONNECTOR_TYPES[kind].required_config.items():
+        if (config or {}).get(key) in (None, ""):
+            raise Invalid(f"a {kind} connection needs config.{key}: {what}", field="config")
     if auth_type in OAUTH and not str((config or {}).get("token_url", "")).startswith(
         ("http://", "https://")
     ):
@@ -288,6 +291,7 @@ class ConnectorPool:
         self._connectors: dict[str, Connector] = {}
         self._catalogue: Catalogue | None = None
         self._dynamic_ready: set[str] = set()
+        self._unbuilt: dict[str, str] = {}  # connection name -> why its connector cannot be built
         self.breakers: dict[str, CircuitBreaker] = {}
         # Requests in flight at once per connection (its config's `max_concurrency`, else this).
         self.concurrency = concurrency
@@ -351,8 +355,10 @@ class ConnectorPool:
             try:
                 self._connectors[row.name] = self._build(row)
             except Exception as exc:  # bad stored config: report it on the connection
-                self._mark(row.name, "error", f"cannot build the connector: {exc}")
+                self._unbuilt[row.name] = f"cannot build the connector: {exc}"
+                self._mark(row.name, "error", self._unbuilt[row.name])
                 return None
+            self._unbuilt.pop(row.name, None)
         return self._connectors[row.name]
 
     def _assemble(self, *, include_dynamic: bool) -> Catalogue:
@@ -392,9 +398,17 @@ class ConnectorPool:
         return self._assemble(include_dynamic=True)
 
     def connector(self, name: str) -> Connector:
+        """The named connection's connector; a connection that is there but cannot be built says why."""
         for row in self._rows():
-            if row.name == name and (connector := self._connector(row)) is not None:
+            if row.name != name:
+                continue
+            if (connector := self._connector(row)) is not None:
                 return connector
+            if row.kind not in CONNECTOR_TYPES:
+                raise Conflict(
+                    f"connection {name} is of kind {row.kind!r}, which this version cannot connect"
+                )
+            raise Conflict(f"connection {name}: {self._unbuilt.get(name) or 'cannot build the connector'}")
         raise NotFound(f"no connection {name}")
 
     def invalidate(self) -> None:

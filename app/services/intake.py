@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.agent.run import REQUESTER_UNKNOWN
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Item, Run, new_id
+from app.store.tables import Connection, Item, Run, new_id
 from app.text import digits
 from tools.base import Catalogue
 
@@ -47,14 +47,16 @@ BY_PERSON = frozenset({"api", "cli", "ui"})
 UNNAMED_POSTER = "cli"
 
 
-def run_input(kind: str, payload: dict[str, Any], via: str, actor: str) -> dict[str, Any]:
+def run_input(
+    kind: str, payload: dict[str, Any], via: str, actor: str, desk: str | None = None
+) -> dict[str, Any]:
     """A new run's input for an item that came in through `via`, submitted by `actor`.
 
     A ticket names its `system`: the help desk its ids belong to, whose tools its triage reads
     and writes with (another connection of the same kind is another help desk)."""
     data: dict[str, Any] = {kind: payload, "delivered": delivered(kind, payload)}
     if kind == "ticket":
-        data["system"] = system_of(kind, via)
+        data["system"] = system_of(kind, via, desk or TICKET_SYSTEM)
     if via in BY_PERSON:
         data["posted_by"] = actor
         if via == "cli" and actor == UNNAMED_POSTER:
@@ -62,23 +64,38 @@ def run_input(kind: str, payload: dict[str, Any], via: str, actor: str) -> dict[
     return data
 
 
-# The help desk whose ticket ids an API or file ticket's external_id names: triage's connection.
+# The help desk whose ticket ids an API or file ticket's external_id names: triage's connection
+# (`ticket_system`: this name, else the only help-desk connection there is).
 TICKET_SYSTEM = "helpdesk"
 # Channels rather than systems: what came through them belongs to the system above.
 CHANNELS = ("api", "cli", "ui")
 
 
-def system_of(kind: str, source: str) -> str:
-    """The system an item's external_id belongs to."""
-    return TICKET_SYSTEM if kind == "ticket" and source in CHANNELS else source
+def ticket_system(db: Database) -> str:
+    """The help desk that tickets posted through the API, CLI or web UI belong to: the connection
+    named `helpdesk`, else the only connection of the help-desk kind (a desk added as `zendesk`).
+    With several and none named `helpdesk`, `helpdesk`: triage then says no such connection."""
+    with db.reading() as c:
+        names = list(c.scalars(_DESKS))
+    return names[0] if len(names) == 1 else TICKET_SYSTEM
 
 
-def ticket_id_problem(catalogue: Catalogue, source: str, external_id: Any) -> str | None:
+_DESKS = select(Connection.name).where(Connection.kind == "helpdesk").order_by(Connection.name)
+
+
+def system_of(kind: str, source: str, desk: str = TICKET_SYSTEM) -> str:
+    """The system an item's external_id belongs to; `desk`: the help desk of the channels."""
+    return desk if kind == "ticket" and source in CHANNELS else source
+
+
+def ticket_id_problem(
+    catalogue: Catalogue, source: str, external_id: Any, desk: str = TICKET_SYSTEM
+) -> str | None:
     """Why `external_id` cannot name a ticket of the help desk it belongs to, by that help desk's
     own `get_ticket` schema (Zendesk's ticket ids are integers), or None. Said at intake, so a
     ticket with an id its help desk cannot have is refused with the field named, rather than
     triaged into writes that no help desk takes. A help desk that is not connected says nothing."""
-    tool = f"{system_of('ticket', source)}__get_ticket"
+    tool = f"{system_of('ticket', source, desk)}__get_ticket"
     if external_id is None or tool not in catalogue:
         return None
     numeric = isinstance(external_id, str) and digits(external_id.strip())
@@ -106,7 +123,8 @@ def submit(
     """
     external_id = payload.get("external_id")
     external_id = str(external_id) if external_id is not None else None
-    via, source = source, system_of(kind, source)
+    desk = ticket_system(db) if kind == "ticket" and source in CHANNELS else TICKET_SYSTEM
+    via, source = source, system_of(kind, source, desk)
     if external_id is not None:
         existing = _existing_run(db, kind, source, external_id)
         if existing and again:
@@ -135,7 +153,7 @@ def submit(
                     "id": run_id,
                     "kind": run_kind,
                     "item_id": item_id,
-                    "input": run_input(kind, payload, via, actor),
+                    "input": run_input(kind, payload, via, actor, desk),
                     "created_by": actor,
                     "status": "queued",
                 },
@@ -193,7 +211,8 @@ def learn_external_id(db: Database, run_id: str, system: str, external_id: Any) 
 
 def existing_run(db: Database, kind: str, source: str, external_id: Any) -> str | None:
     """The first run of the item `external_id` of `source`'s system, if it came in before."""
-    return _existing_run(db, kind, system_of(kind, source), str(external_id))
+    desk = ticket_system(db) if kind == "ticket" and source in CHANNELS else TICKET_SYSTEM
+    return _existing_run(db, kind, system_of(kind, source, desk), str(external_id))
 
 
 def _existing_run(db: Database, kind: str, source: str, external_id: str) -> str | None:

@@ -106,9 +106,7 @@ def audit(
 
 
 class SqlRunStore:
-    def __init__(
-        self, db: Database, *, approval_ttl_hours: float = 72.0, admission: Admission | None = None
-    ):
+    def __init__(self, db: Database, *, approval_ttl_hours: float = 72.0, admission: Admission | None = None):
         self.db = db
         # What a standing rule's approval passes when its write is about to go out (see Admission).
         self.admission = admission

@@ -117,6 +117,7 @@ class OpenAPIConnector(Connector):
     description: ClassVar[str] = "Any REST API described by an OpenAPI 3 document: one tool per operation."
     # Tells registries and checks that the operations exist only per instance (per document).
     dynamic_operations: ClassVar[bool] = True
+    required_config: ClassVar[dict[str, str]] = {"spec": "the OpenAPI document: a dict, a file path or a URL"}
 
     operations = _HybridOperations()  # type: ignore[assignment]
 

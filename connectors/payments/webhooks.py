@@ -127,6 +127,13 @@ def parse(payload: bytes) -> WebhookEvent:
 
 
 def _dispute(obj: dict[str, Any], object_id: str | int | None, event_id: str) -> Intake:
+    # Stripe's Dispute always carries these: a body without them is not the event it says it is.
+    missing = [f"data.object.{k}" for k in ("amount",) if obj.get(k) in (None, "")]
+    if missing:
+        raise PayloadError(
+            f"a charge.dispute.created event carries its dispute; missing: {', '.join(missing)}",
+            field=missing[0],
+        )
     amount = obj.get("amount") or 0
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise PayloadError(

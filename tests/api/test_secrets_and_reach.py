@@ -156,7 +156,10 @@ async def test_a_stored_connection_to_a_private_address_is_refused_when_used(
         add_connection(c.db, c.box, name="desk", kind="helpdesk", base_url=server.url, allow_private=True)
         pool = ConnectorPool(c.db, c.box, allow_private=False)
         try:
-            with pytest.raises(Exception, match="no connection desk"):
+            with pytest.raises(
+                Exception,
+                match=r"connection desk: cannot build the connector: .*SWITCHBOARD_ALLOW_PRIVATE_NETWORK",
+            ):
                 await pool.test("desk")
         finally:
             await pool.aclose()

@@ -88,7 +88,11 @@ def _ref(i: int, path: str) -> str:
 
 
 def _by_kind(connections: list[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
-    return next((c for c in connections if c.get("kind") == kind), None)
+    """The connection of a kind a workflow uses: with several (a second help desk added to try
+    one), the one configured for workflows (it has defaults), else the one named for its kind."""
+    of_kind = [c for c in connections if c.get("kind") == kind]
+    ranked = sorted(of_kind, key=lambda c: (not c.get("defaults"), c.get("name") != kind))
+    return ranked[0] if ranked else None
 
 
 def _tool(conn: Mapping[str, Any] | None, operation: str) -> str | None:
@@ -151,8 +155,9 @@ class _Draft:
     def requester(self, clause: str) -> str | None:
         """Who tickets a workflow opens are from, as the help desk connection is configured."""
         requester = self.default("helpdesk", "create_ticket", "requester_email")
+        desk = (self.conn("helpdesk") or {}).get("name", "helpdesk")
         note = (
-            f"{clause!r}: opening a ticket needs a requester; set the help desk connection's "
+            f"{clause!r}: opening a ticket needs a requester; set the help desk connection {desk}'s "
             'config {"defaults": {"create_ticket": {"requester_email": ...}}}'
         )
         if not requester and note not in self.missing:
