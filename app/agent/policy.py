@@ -538,6 +538,13 @@ class Policy:
                     )
                     continue
                 refused = rule_refuses(rule, arguments, traced)
+                if not refused and not tool.does.declared and amount is not None:
+                    # Money through an operation that declares nothing: what it is taken from is
+                    # unknown, so writes splitting one sum cannot be weighed together.
+                    refused = (
+                        f"it moves money ({_short(amount)}) through an imported operation that does not "
+                        "say where the money comes from"
+                    )
                 if refused:
                     reasons.append(f"standing rule '{rule.tool}' does not cover it: {refused}")
                     continue
