@@ -33,7 +33,7 @@ _IBAN = outgoing.IBAN
 # Read-result strings at least this long are outside text (notes, bodies, articles); shorter
 # ones are the systems' own values. Kept per read up to READ_TEXT_CHARS, for provenance.
 READ_TEXT_CHARS = 8_000
-_ID_KEYS = re.compile(r"(?:^|_)id$|Id$|^tags$|^number$|^invoice_number$|^order$")
+_ID_KEYS = re.compile(r"(?:^|_)id$|Id$|^number$|^invoice_number$|^order$")
 # A money movement whose amount cannot be known counts as more than any threshold.
 UNBOUNDED = 2**63 - 1
 PAYEE_KEYS = ("iban", "account_number", "bank_account", "payee", "payee_account")
@@ -92,7 +92,8 @@ def new_facts() -> dict[str, Any]:
         "links": [],  # URLs the systems gave (help-center articles): where a reply may point
         "phones": [],  # phone numbers on the systems' records
         "phone_owners": {},  # phone digits -> the address on the same record
-        "record_values": [],  # ids and tags on the systems' records
+        "record_values": [],  # ids on the systems' records
+        "record_tags": [],  # tags on the systems' records: labels, never the names of records
         "classification": {},  # the run's own classification (category, priority...)
     }
 
@@ -117,6 +118,7 @@ def observe(data: Any, facts_of: FactsOf | None = None) -> dict[str, Any]:
         "links": [],
         "phones": [],
         "record_values": [],
+        "record_tags": [],
     }
     _walk(data, fragment)
     if facts_of is not None:
@@ -161,13 +163,15 @@ def _note_contacts(node: dict[str, Any], fragment: dict[str, Any]) -> None:
 
 
 def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
-    """Short ids and tags on the systems' records."""
+    """Short ids and tags on the systems' records, apart: an id names a record, a tag does not."""
     for key, value in node.items():
-        if _ID_KEYS.search(str(key)):
-            for v in value if isinstance(value, list) else [value]:
-                short = isinstance(v, str | int) and not isinstance(v, bool) and len(str(v)) < 80
-                if short and v not in fragment["record_values"]:
-                    fragment["record_values"].append(v)
+        into = "record_values" if _ID_KEYS.search(str(key)) else "record_tags" if key == "tags" else None
+        if into is None:
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            short = isinstance(v, str | int) and not isinstance(v, bool) and len(str(v)) < 80
+            if short and v not in fragment[into]:
+                fragment[into].append(v)
 
 
 # Why a write whose requester nobody recorded needs two approvers (see `Policy.decide`).

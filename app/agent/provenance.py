@@ -82,13 +82,20 @@ def _record_values(facts: dict[str, Any]) -> dict[str, str]:
     return {_key(v): "the systems' records" for v in facts.get("record_values") or [] if v != ""}
 
 
+def _record_tags(facts: dict[str, Any]) -> dict[str, str]:
+    return {_key(v): "a tag on the systems' records" for v in facts.get("record_tags") or [] if v != ""}
+
+
 # An argument that names a record (`ticket_id`, `order_id`, `number`): a record holding the value
 # shows the record exists, which is what such an argument needs.
 _NAMES_A_RECORD = re.compile(r"(?:^|_)id$|Id$|^number$|^invoice_number$|^order$")
 
 
 def _names_a_record(path: str) -> bool:
+    """By the argument's name; a tag's id (`tag_id`, `tags/0/id`) names a label, not a record."""
     named = [part for part in path.split("/") if not part.isdigit()]
+    if any("tag" in part.lower() for part in named):
+        return False
     return bool(named) and _NAMES_A_RECORD.search(named[-1]) is not None
 
 
@@ -168,6 +175,7 @@ def trace(
     edited) are the approver's; unchanged values keep their earlier provenance."""
     trusted = _trusted_values(facts)
     records = _record_values(facts)
+    tags = _record_tags(facts)
     classified = _classified(facts)
     texts = outside_texts(facts)
     old = dict(leaves(before)) if before is not None else {}
@@ -179,7 +187,7 @@ def trace(
         if approver is not None and before_provenance and path in before_provenance:
             out[path] = before_provenance[path]
             continue
-        out[path] = _one(path, value, trusted, records, classified, texts)
+        out[path] = _one(path, value, trusted, records, tags, classified, texts)
     return out
 
 
@@ -188,6 +196,7 @@ def _one(
     value: Any,
     trusted: dict[str, str],
     records: dict[str, str],
+    tags: dict[str, str],
     classified: dict[str, str],
     texts: list[tuple[str, str]],
 ) -> dict[str, Any]:
@@ -200,8 +209,8 @@ def _one(
         return {"source": "fact", "value": value, "detail": records[key]}
     if isinstance(value, str) and (hit := _untrusted_hit(value, texts)) is not None:
         return {"source": "untrusted", "value": value, "detail": hit}
-    if key and key in records:
-        return {"source": "fact", "value": value, "detail": records[key]}
+    if key and (key in records or key in tags):
+        return {"source": "fact", "value": value, "detail": records.get(key) or tags[key]}
     return {"source": "model", "value": value, "detail": "chosen by the model"}
 
 

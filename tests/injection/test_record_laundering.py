@@ -36,7 +36,7 @@ def test_a_records_tag_the_text_never_mentions_is_still_a_fact() -> None:
     assert decision.provenance["add_tags/0"] == {
         "source": "fact",
         "value": "vip",
-        "detail": "the systems' records",
+        "detail": "a tag on the systems' records",
     }
 
 
