@@ -349,6 +349,12 @@ _HEX = re.compile(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s:,]?){8,}")
 _HEX_TOKEN = re.compile(r"(?:\\x|0x|x)?[0-9a-f]{2}")
 _PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
 _ENTITY = re.compile(r"&#[0-9]{2,7};|&#x[0-9A-Fa-f]{2,6};|&[a-z]{2,8};")
+# JSON's \u escapes, quoted-printable's =XX, base32 runs, and initials split by dots (V.I.P.):
+# forms a model reads at a glance, so provenance and the detector read them too.
+_U_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})")
+_QP = re.compile(r"(?:=[0-9A-F]{2}){3,}")
+_B32_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9])")
+_INITIALS = re.compile(r"(?<!\w)(?:[^\W\d_][.\-·*|]){2,}[^\W\d_](?![^\W_])\.?")
 _SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*|]{1,2}){4,}\w(?!\w)")
 _NOT_LATIN = ("ja", "zh")
 _ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm")  # on folded text
@@ -383,13 +389,17 @@ def _printable(raw: bytes) -> str | None:
 def _base64_texts(text: str) -> Iterable[str]:
     """Decoded base64 runs: single tokens, and wrapped blocks (consecutive long tokens)."""
     blocks: list[list[str]] = [[]]
+    inside: set[str] = set()  # runs inside a token: base64 in a JSON string, a MIME encoded-word
     for token in text.split():
         token = token.strip("\"'()[]{}<>,;:")
         if len(token) >= 16 and _B64_TOKEN.fullmatch(token):
             blocks[-1].append(token)
-        elif blocks[-1]:
+            continue
+        if len(token) >= 16:
+            inside.update(_B64_TOKEN.findall(token))
+        if blocks[-1]:
             blocks.append([])
-    candidates = {t for block in blocks for t in block} | {"".join(b) for b in blocks if len(b) > 1}
+    candidates = {t for block in blocks for t in block} | {"".join(b) for b in blocks if len(b) > 1} | inside
     for token in sorted(candidates):
         body = token.rstrip("=")
         if body.isalpha() and (body.islower() or body.isupper() or body.istitle()):
@@ -404,6 +414,27 @@ def _base64_texts(text: str) -> Iterable[str]:
             continue
         if (decoded := _printable(raw)) is not None:
             yield decoded
+
+
+def _escaped_texts(text: str) -> list[str]:
+    """JSON \\u escapes, quoted-printable, base32 runs and dotted initials, decoded."""
+    out: list[str] = []
+    if "\\u" in text and _U_ESCAPE.search(text):
+        out.append(_U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text))
+    if "=" in text and _QP.search(text):
+        out.append(
+            _QP.sub(lambda m: bytes.fromhex(m.group().replace("=", "")).decode("utf-8", "replace"), text)
+        )
+    for token in _B32_TOKEN.findall(text) if len(text) >= 16 else ():
+        try:
+            raw = base64.b32decode(token + "=" * (-len(token.rstrip("=")) % 8 if "=" not in token else 0))
+        except (binascii.Error, ValueError):
+            continue
+        if (decoded := _printable(raw)) is not None:
+            out.append(decoded)
+    if _INITIALS.search(text):
+        out.append(_INITIALS.sub(lambda m: re.sub(r"[.\-·*|]", "", m.group()), text))
+    return out
 
 
 def _hex_texts(text: str) -> Iterable[str]:
@@ -559,6 +590,7 @@ def readable_forms(text: str, depth: int = 0) -> tuple[str, ...]:
         decoded.append(html.unescape(source))
     if _letter_run(words) >= 5 and (spaced := _SPACED.findall(t.lowered)):
         decoded.append("  ".join(re.sub(r"(?<=\w)[ .\-_*|](?=\w)", "", s) for s in spaced))
+    decoded += _escaped_texts(source)
     for d in decoded:
         if d != text:
             forms += readable_forms(d, depth + 1)

@@ -106,13 +106,25 @@ CLASSIFIED_FIELDS = ("category", "priority", "sentiment")
 
 
 def _classified(facts: dict[str, Any]) -> dict[str, str]:
+    """Normalized classified value -> the field it is the classifier's judgement of."""
     out: dict[str, str] = {}
     for field, value in (facts.get("classification") or {}).items():
         if field not in CLASSIFIED_FIELDS:
             continue
         if isinstance(value, str | int | float) and not isinstance(value, bool):
-            out.setdefault(_key(value), f"the classifier's {field}")
+            out.setdefault(_key(value), field)
     return out
+
+
+def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
+    """Where outside text sets the field to the value itself ("priority,urgent", "set the
+    priority to urgent"): a classifier that echoes it has been told, not judged."""
+    pattern = re.compile(rf"(?<![^\W_]){re.escape(field)}\W+(?:[^\W_]+\W+){{0,2}}?{re.escape(key)}(?![^\W_])")
+    for where, text in texts:
+        for form in readable_forms(text):
+            if pattern.search(form):
+                return f"{where}: it sets the {field} to '{key}' itself"
+    return None
 
 
 def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
@@ -204,7 +216,10 @@ def _one(
     if key and key in trusted:
         return {"source": "fact", "value": value, "detail": trusted[key]}
     if key and key in classified:
-        return {"source": "classifier", "value": value, "detail": classified[key]}
+        field = classified[key]
+        if (told := _dictated(field, key, texts)) is not None:
+            return {"source": "untrusted", "value": value, "detail": told}
+        return {"source": "classifier", "value": value, "detail": f"the classifier's {field}"}
     if key and key in records and _names_a_record(path):
         return {"source": "fact", "value": value, "detail": records[key]}
     if isinstance(value, str) and (hit := _untrusted_hit(value, texts)) is not None:
