@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -136,30 +137,35 @@ def observe(data: Any, facts_of: FactsOf | None = None) -> dict[str, Any]:
     return {k: v for k, v in fragment.items() if v}
 
 
-def _walk(node: Any, fragment: dict[str, Any]) -> None:
+def _walk(node: Any, fragment: dict[str, Any], owner: str | None = None) -> None:
+    """`owner`: the nearest address above (an order's email above its shipping address's phone)."""
     if isinstance(node, dict):
-        for note in (_note_contacts, _note_record_values):
-            note(node, fragment)
+        owner = _note_contacts(node, fragment, owner)
+        _note_record_values(node, fragment)
         for v in node.values():
-            _walk(v, fragment)
+            _walk(v, fragment, owner)
     elif isinstance(node, list):
         for v in node:
-            _walk(v, fragment)
+            _walk(v, fragment, owner)
 
 
-def _note_contacts(node: dict[str, Any], fragment: dict[str, Any]) -> None:
-    """Links a system gave (help-center articles), phone numbers and email addresses."""
+def _note_contacts(node: dict[str, Any], fragment: dict[str, Any], owner: str | None) -> str | None:
+    """Links a system gave (help-center articles), phone numbers and email addresses; a phone
+    belongs to the address on its record, or on the record it sits in. Returns the address
+    that owns what lies below."""
     for key in ("html_url", "url"):
         if isinstance(node.get(key), str) and node[key].startswith(("http://", "https://")):
             fragment["links"].append(node[key])
-    phone = node.get("phone") or node.get("Phone")
-    if isinstance(phone, str) and phone.strip():
-        fragment["phones"].append(phone)
     email = node.get("email") or node.get("Email")
     if isinstance(email, str) and _EMAIL.fullmatch(email):
         fragment["emails"].append(email.lower())
-        if isinstance(phone, str) and (digits := re.sub(r"\D", "", phone)):
-            fragment.setdefault("phone_owners", {})[digits] = email.lower()
+        owner = email.lower()
+    phone = node.get("phone") or node.get("Phone")
+    if isinstance(phone, str) and phone.strip():
+        fragment["phones"].append(phone)
+        if owner and (digits := re.sub(r"\D", "", unicodedata.normalize("NFKC", phone))):
+            fragment.setdefault("phone_owners", {})[digits] = owner
+    return owner
 
 
 def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
@@ -172,6 +178,30 @@ def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
             short = isinstance(v, str | int) and not isinstance(v, bool) and len(str(v)) < 80
             if short and v not in fragment[into]:
                 fragment[into].append(v)
+
+
+# A run of digits as people write a phone number: any dashes, dots, spaces, slashes, brackets.
+_DIGIT_RUN = re.compile(r"\+?\d(?:[\s\-\u2010-\u2015\u2212.\u00b7/()]{0,3}\d){6,}")
+
+
+def _owned_numbers(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
+    """(as written, owner) for each phone on someone's record that the text gives, however it is
+    separated (none, en dashes, middle dots, fullwidth digits); the same number with or without
+    its country code counts (the last nine digits or more agree)."""
+    if not owners:
+        return []
+    read = unicodedata.normalize("NFKC", text)
+    out: list[tuple[str, str]] = []
+    for m in _DIGIT_RUN.finditer(read):
+        digits = re.sub(r"\D", "", m.group())
+        for known, owner in owners.items():
+            shorter = min(len(digits), len(known))
+            if len(known) >= 7 and (
+                digits == known or (shorter >= 9 and digits[-shorter:] == known[-shorter:])
+            ):
+                out.append((m.group().strip(), owner))
+                break
+    return out
 
 
 # Why a write whose requester nobody recorded needs two approvers (see `Policy.decide`).
@@ -425,20 +455,25 @@ class Policy:
         run happened to read (a search that returned their ticket) is theirs to keep, and the
         requester's own goes to nobody else. A phone is someone's when their record holds it
         beside their address."""
-        found = [span for span in outgoing.spans(text) if span.kind in ("email", "phone")]
+        found = [span for span in outgoing.spans(text) if span.kind == "email"]
         theirs: list[str] = []  # the requester's address or phone, however it is written
         for span in found:
-            owner = span.value if span.kind == "email" else phone_owners.get(span.value, "")
-            if owner == requester:
-                theirs.append(requester if span.kind == "email" else f"phone number '{span.text}'")
+            if span.value == requester:
+                theirs.append(requester)
                 continue
-            if span.text in seen or not owner or _under_any(owner, trust.domains):
-                continue
-            if span.kind == "email" and span.value not in trust.emails:
+            if span.text in seen or span.value not in trust.emails or _under_any(span.value, trust.domains):
                 continue
             seen.add(span.text)
-            what = "address" if span.kind == "email" else "phone number"
-            flag("high", f"the message gives '{span.text}', someone's {what} other than the requester's")
+            flag("high", f"the message gives '{span.text}', someone's address other than the requester's")
+        for written, owner in _owned_numbers(text, phone_owners):
+            if owner == requester:
+                theirs.append(f"phone number '{written}'")
+            elif written not in seen and not _under_any(owner, trust.domains):
+                seen.add(written)
+                flag(
+                    "high",
+                    f"the message gives '{written}', someone's phone number other than the requester's",
+                )
         if recipient and recipient != requester and theirs and requester not in seen:
             seen.add(requester)
             what = f"address {requester}" if requester in theirs else theirs[0]
