@@ -67,6 +67,25 @@ def first_attempt() -> Iterator[None]:
         _FIRST_ATTEMPT.reset(token)
 
 
+_PROPOSED_AT: ContextVar[float | None] = ContextVar("switchboard_proposed_at", default=None)
+
+
+@contextmanager
+def proposed_at(when: float | None) -> Iterator[None]:
+    """The write made inside was proposed at `when` (unix seconds): no attempt of it went out before."""
+    token = _PROPOSED_AT.set(when)
+    try:
+        yield
+    finally:
+        _PROPOSED_AT.reset(token)
+
+
+def not_written_before() -> float | None:
+    """Unix time before which this call's write cannot have been made (its action was proposed
+    then), or None when unknown. A lookup for an earlier attempt may start there."""
+    return _PROPOSED_AT.get()
+
+
 def tried_before() -> bool:
     """Whether a write with this call's idempotency key may already have been made. An operation
     that deduplicates by looking for an earlier write (idempotency="check") looks only when this

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 RUN_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
@@ -65,6 +66,8 @@ class ActionRecord:
     attempts: int = 0
     # start_execution found it already executing: an earlier attempt was cut off mid-call.
     resumed: bool = False
+    # When it was proposed: no attempt of it can have gone out before (connectors look from here).
+    created_at: datetime | None = None
 
 
 @dataclass
@@ -104,6 +107,7 @@ class NewAction:
             reasons=list(self.reasons),
             effects=dict(self.effects),
             decided_by=self.decided_by,
+            created_at=datetime.now(UTC),
         )
 
 

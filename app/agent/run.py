@@ -49,7 +49,7 @@ from app.llm.pricing import cost_usd
 from app.llm.prompts import untrusted
 from app.llm.tokens import truncate_to_tokens
 from app.observability.context import calling_tool
-from connectors.base import ConnectorError, first_attempt, noting_calls
+from connectors.base import ConnectorError, first_attempt, noting_calls, proposed_at
 from tools.base import Catalogue, Tool
 from tools.selection import SEARCH_TOOL, ToolOffer
 
@@ -722,7 +722,8 @@ class RunContext:
         fresh = action.attempts == 1 and not action.resumed
         self._send_by = send_by
         try:
-            with first_attempt() if fresh else contextlib.nullcontext():
+            proposed = action.created_at.timestamp() if action.created_at is not None else None
+            with first_attempt() if fresh else contextlib.nullcontext(), proposed_at(proposed):
                 outcome = await self._invoke(tool, action.arguments, action.id)
         except NotSent as exc:
             # Nothing went out: the check comes before the request. Taken back to approved, the

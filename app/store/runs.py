@@ -91,6 +91,7 @@ def action_record(a: Any) -> ActionRecord:
         result=a.result,
         error=a.error,
         attempts=a.attempts,
+        created_at=getattr(a, "created_at", None),
     )
 
 

@@ -35,6 +35,7 @@ from connectors.base import (
     ConnectorError,
     Message,
     about,
+    not_written_before,
     operation,
     transport_error,
     tried_before,
@@ -97,6 +98,8 @@ class ChatConnector(Connector):
     # (at most DEDUP_PAGES) to reach the newest replies.
     DEDUP_MESSAGES: ClassVar[int] = 15
     DEDUP_PAGES: ClassVar[int] = 4
+    # Slack's clock and ours may differ: the scan starts this long before the action's proposal.
+    CLOCK_SKEW: ClassVar[float] = 300.0
     DEDUP_LOOKBACK: ClassVar[float] = 24 * 3600  # seconds; an action is retried well within this
     MAX_TEXT: ClassVar[int] = 40_000
 
@@ -244,11 +247,14 @@ class ChatConnector(Connector):
         appear in conversations.history, so a reply is looked for in its thread."""
         what = f"checking channel {channel_id} for an earlier post"
         lookback = float(self.config.get("dedup_lookback_seconds", self.DEDUP_LOOKBACK))
+        oldest = self.clock() - lookback
+        if (proposed := not_written_before()) is not None:  # no attempt went out before its proposal
+            oldest = max(oldest, proposed - self.CLOCK_SKEW)
         args: dict[str, Any] = {
             "channel": channel_id,
             "include_all_metadata": True,
             "limit": int(self.config.get("dedup_messages", self.DEDUP_MESSAGES)),
-            "oldest": f"{max(0.0, self.clock() - lookback):.6f}",
+            "oldest": f"{max(0.0, oldest):.6f}",
         }
         if thread_ts:
             pages = int(self.config.get("dedup_pages", self.DEDUP_PAGES))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -221,3 +221,34 @@ async def test_a_dropped_database_connection_requeues_the_run(db: Database) -> N
     assert view["status"] == "succeeded" and view["result"] == {"answer": "shipped"}
     names = [s["name"] for s in view["steps"]]
     assert len(names) == len(set(names))
+
+
+async def test_a_write_knows_when_it_was_proposed_when_it_is_retried(db: Database) -> None:
+    """A connector looking for an earlier attempt may start at the action's proposal
+    (`not_written_before`): the run passes the stored action's creation time, on the first
+    attempt and on a person's retry alike."""
+    from connectors.base import not_written_before
+
+    seen: list[float | None] = []
+
+    class Remembering(FakeSystem):
+        async def send(self, args: dict[str, Any], key: str | None) -> Any:
+            seen.append(not_written_before())
+            raise ConnectorError("refused", status=422)
+
+    system = Remembering()
+    orch = orchestrator(db, ScriptedModel([one_send(), text("done")]), system)
+    run_id = new_run(db)
+    await orch.run_once("w")
+    [action] = approvals.list_actions(db)
+    approvals.approve(db, action["id"], PAT, orch.catalogue)
+    await orch.drain("w")
+    approvals.retry(db, action["id"], PAT)
+    await orch.drain("w")
+    with db.read() as s:
+        from app.store.tables import Action
+
+        created = s.scalar(select(Action.created_at).where(Action.id == action["id"]))
+    assert created is not None and run_id
+    when = (created if created.tzinfo else created.replace(tzinfo=UTC)).timestamp()
+    assert len(seen) == 2 and all(t is not None and abs(t - when) < 1 for t in seen), (seen, when)
