@@ -13,12 +13,13 @@ and a retry that finds it closed returns the fulfillment already made.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
 import httpx
 from pydantic import Field
 
-from connectors.base import Connector, ConnectorError, Message, about, operation
+from connectors.base import Connector, ConnectorError, Message, about, operation, tried_before
 from connectors.shop import webhooks
 from connectors.webhooks import WebhookEvent
 
@@ -107,21 +108,29 @@ class ShopConnector(Connector):
 
     @operation(effect="read")
     async def get_order_payment(self, order_id: int) -> dict[str, Any]:
-        """How an order was paid: gateway, kind (sale, authorization, capture), status, amount,
-        and `payment_reference`, the payment processor's id (a Stripe charge for gateway stripe)."""
+        """How an order was paid: gateway, kind (sale, authorization, capture), amount, what was
+        refunded since, and `payment_reference`, the payment processor's id (a Stripe charge for
+        gateway stripe)."""
         data = await self._get(f"orders/{order_id}/transactions.json", what=f"order {order_id}")
-        transactions = [t for t in data.get("transactions") or [] if t.get("status") == "success"]
-        if not transactions:
+        done = [t for t in data.get("transactions") or [] if t.get("status") == "success"]
+        # The payment is the money taken (a sale or a capture), else what was only authorized;
+        # refunds and voids come after it and are not the payment (Shopify lists oldest first).
+        taken = [t for t in done if t.get("kind") in ("sale", "capture")]
+        held = [t for t in done if t.get("kind") == "authorization"]
+        payment = (taken or held or [None])[-1]
+        if payment is None:
             return {"order_id": order_id, "paid": False, "transactions": data.get("transactions") or []}
-        last = transactions[-1]
+        refunds = [t for t in done if t.get("kind") == "refund"]
         return {
             "order_id": order_id,
-            "paid": last.get("kind") in ("sale", "capture"),
-            "gateway": last.get("gateway"),
-            "kind": last.get("kind"),
-            "amount": last.get("amount"),
-            "currency": last.get("currency"),
-            "payment_reference": last.get("authorization"),
+            "paid": bool(taken),
+            "gateway": payment.get("gateway"),
+            "kind": payment.get("kind"),
+            "amount": payment.get("amount"),
+            "currency": payment.get("currency"),
+            "refunded": str(sum((Decimal(str(t.get("amount") or 0)) for t in refunds), Decimal(0))),
+            "voided": any(t.get("kind") == "void" for t in done),
+            "payment_reference": payment.get("authorization"),
         }
 
     @operation(effect="read")
@@ -162,15 +171,18 @@ class ShopConnector(Connector):
         notify_customer: bool = False,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Mark every open fulfillment order of an order as shipped, with its tracking number.
-        Cannot be undone once shipped; notify_customer emails the customer the tracking."""
+        """Ship what is left of an order (every fulfillment order still open or partly shipped),
+        with its tracking number. Cannot be undone once shipped; notify_customer emails the
+        customer the tracking."""
         fos = await self.list_fulfillment_orders(order_id)
-        open_fos = [fo for fo in fos if fo.get("status") == "open"]
+        open_fos = [fo for fo in fos if _fulfillable(fo)]
         if not open_fos:
             done = await self._get(f"orders/{order_id}/fulfillments.json", what=f"order {order_id}")
             earlier = list(done.get("fulfillments") or [])
-            if earlier and idempotency_key:
-                return {"fulfillment": earlier[-1], "deduplicated": True}
+            # Only a retry may find its own earlier fulfillment: the one with its tracking number.
+            mine = [f for f in earlier if not tracking_number or f.get("tracking_number") == tracking_number]
+            if mine and idempotency_key and tried_before():
+                return {"fulfillment": mine[-1], "deduplicated": True}
             raise ConnectorError(f"{self.label}: order {order_id} has nothing left to fulfil")
         fulfillment: dict[str, Any] = {
             "line_items_by_fulfillment_order": [{"fulfillment_order_id": fo["id"]} for fo in open_fos],
@@ -195,3 +207,12 @@ class ShopConnector(Connector):
         """GET shop.json: proves the token works and names the store."""
         shop = (await self._get("shop.json")).get("shop") or {}
         return {"ok": True, "shop": shop.get("myshopify_domain"), "currency": shop.get("currency")}
+
+
+def _fulfillable(fo: dict[str, Any]) -> bool:
+    """Whether Shopify takes a fulfillment for it: its supported_actions say so when sent, else
+    its status (open, or in_progress: partly shipped, the rest still to go)."""
+    actions = fo.get("supported_actions")
+    if isinstance(actions, list):
+        return "create_fulfillment" in actions
+    return fo.get("status") in ("open", "in_progress")

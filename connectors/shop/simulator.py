@@ -56,6 +56,11 @@ BUCKET = 40  # leaky-bucket size of the REST Admin API (standard plan)
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 
 
+# Fulfillment order statuses that take a fulfillment (Shopify: OPEN and IN_PROGRESS, a partly
+# shipped order whose supported_actions still list create_fulfillment).
+FULFILLABLE = ("open", "in_progress")
+
+
 class ShopifyError(Exception):
     def __init__(self, status: int, errors: Any):
         super().__init__(str(errors))
@@ -319,7 +324,7 @@ class ShopState:
                 fo = self.fulfillment_orders.get(fo_id)
                 if fo is None:
                     raise ShopifyError(404, "Not Found")
-                if fo["status"] != "open":
+                if fo["status"] not in FULFILLABLE:  # in_progress: partly shipped, the rest still to go
                     raise ShopifyError(
                         422,
                         {"base": [f"Fulfillment order {fo_id} has an unfulfillable status= {fo['status']}."]},
@@ -513,7 +518,19 @@ async def fulfillment_orders(version: str, order_id: str, request: Request) -> A
     state: ShopState = request.app.state.shop
     with state.lock:
         order = _order_or_404(state, order_id)
-        return {"fulfillment_orders": state.fulfillment_orders_for(order["id"])}
+        fos = state.fulfillment_orders_for(order["id"])
+    # Shopify lists what each fulfillment order still takes; a closed one takes nothing.
+    return {
+        "fulfillment_orders": [
+            {
+                **fo,
+                "supported_actions": ["create_fulfillment", "hold", "move"]
+                if fo["status"] in FULFILLABLE
+                else [],
+            }
+            for fo in fos
+        ]
+    }
 
 
 @orders_router.get(PREFIX + "/orders/{order_id}/fulfillments.json")

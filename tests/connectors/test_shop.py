@@ -67,6 +67,8 @@ async def test_reads_orders_payments_customers_products(shop: ShopConnector) -> 
         "kind": "sale",
         "amount": "218.00",
         "currency": "USD",
+        "refunded": "0",
+        "voided": False,
         "payment_reference": "ch_3Nw49001RajBlend",
     }
     authorized = (await shop.list_orders(financial_status="authorized"))[0]
