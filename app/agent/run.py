@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -64,6 +65,15 @@ WRITE_ATTEMPTS = 5
 
 # Writes that have moved, or may yet move, what they name: none turned down, none dismissed.
 LIVE = ("pending", "approved", "executing", "succeeded", "failed")
+
+
+def _unix(at: datetime | None) -> float | None:
+    """Unix seconds of a stored time; SQLite hands times back naive, and every stored time is UTC."""
+    if at is None:
+        return None
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
+
+
 # In an action's facts: {source: minor units other runs had taken from it when the gate decided}.
 WEIGHED_ELSEWHERE = "weighed_elsewhere"
 
@@ -722,7 +732,7 @@ class RunContext:
         fresh = action.attempts == 1 and not action.resumed
         self._send_by = send_by
         try:
-            proposed = action.created_at.timestamp() if action.created_at is not None else None
+            proposed = _unix(action.created_at)
             with first_attempt() if fresh else contextlib.nullcontext(), proposed_at(proposed):
                 outcome = await self._invoke(tool, action.arguments, action.id)
         except NotSent as exc:

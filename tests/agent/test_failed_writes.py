@@ -223,11 +223,19 @@ async def test_a_dropped_database_connection_requeues_the_run(db: Database) -> N
     assert len(names) == len(set(names))
 
 
-async def test_a_write_knows_when_it_was_proposed_when_it_is_retried(db: Database) -> None:
+async def test_a_write_knows_when_it_was_proposed_when_it_is_retried(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A connector looking for an earlier attempt may start at the action's proposal
     (`not_written_before`): the run passes the stored action's creation time, on the first
-    attempt and on a person's retry alike."""
+    attempt and on a person's retry alike, in UTC whatever the server's time zone (SQLite hands
+    stored times back without one)."""
+    import time
+
     from connectors.base import not_written_before
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
 
     seen: list[float | None] = []
 
@@ -251,4 +259,6 @@ async def test_a_write_knows_when_it_was_proposed_when_it_is_retried(db: Databas
         created = s.scalar(select(Action.created_at).where(Action.id == action["id"]))
     assert created is not None and run_id
     when = (created if created.tzinfo else created.replace(tzinfo=UTC)).timestamp()
+    monkeypatch.delenv("TZ")
+    time.tzset()
     assert len(seen) == 2 and all(t is not None and abs(t - when) < 1 for t in seen), (seen, when)
