@@ -25,13 +25,24 @@ Kind = Literal["link", "image", "domain", "email", "phone", "iban"]
 # The local part as RFC 5322 allows it (any of its atext characters, or a quoted string); a
 # quote or bracket before the first character is the text's, not the address's.
 EMAIL = re.compile(r"(?:\"[^\"\s@]+\"|[\w!#$%&*+/=?^`{|}~-][\w.!#$%&'*+/=?^`{|}~-]*)@[\w-]+(?:\.[\w-]+)+")
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[\s./-]?[A-Z0-9]{4}){2,7}(?:[\s./-]?[A-Z0-9]{1,3})?\b")
+# Groups may be split by spaces, dots, slashes, dashes or a table's cell borders (`| DE89 3704 |`).
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[\s./|-]{0,3}[A-Z0-9]{4}){2,7}(?:[\s./|-]{0,3}[A-Z0-9]{1,3})?\b")
 # An address spelled out so that no parser sees it: "refunds at northwind-help dot com".
 _SPELLED_EMAIL = re.compile(
     r"(?<![\w.+-])([\w.+-]+)\s*(?:\s|[(\[])at(?:\s|[)\]])\s*([\w-]+(?:\s*(?:\s|[(\[])dot(?:\s|[)\]])\s*[\w-]+)+)",
     re.IGNORECASE,
 )
 _SPELLED_DOT = re.compile(r"\s*(?:\s|[(\[])dot(?:\s|[)\]])\s*", re.IGNORECASE)
+# A web address spelled out or defanged so no link is made, for the customer to type in:
+# "northwind-refunds dot com", "northwind-refunds[.]com". Spelled with "dot", only before a
+# common top-level domain (ordinary prose has "dot" in it); defanged, before any.
+_SPELLED_DOMAIN = re.compile(
+    r"(?<![\w.@-])([^\W_][\w-]*(?:(?:\s+dot\s+|\s*[(\[]dot[)\]]\s*)[\w-]+)*"
+    r"(?:\s+dot\s+|\s*[(\[]dot[)\]]\s*)(?:com|net|org|io|co|info|biz|shop|app|online|site|store|help|"
+    r"support|xyz|me|us|uk|de|eu)|[^\W_][\w-]*(?:\[\.\]|\(\.\)|\{\.\})[\w.\[\]().-]*[^\W_])(?![\w-])",
+    re.IGNORECASE,
+)
+_DEFANGED_DOT = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\s*[(\[]dot[)\]]\s*|\s+dot\s+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|//|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
 _IMAGE = re.compile(
     r"!\[[^\]]*\]\(\s*(?P<md>[^)\s]+)[^)]*\)|<img\b[^>]*?\bsrc\s*=\s*[\"']?(?P<html>[^\"'\s>]+)[^>]*>",
@@ -42,6 +53,13 @@ _IMAGE = re.compile(
 _DOMAIN = re.compile(r"(?<![\w.-])(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_][\w-]{1,23}(?![\w-])")
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[\s./-]?)?(?:\(\d{1,4}\)[\s./-]?)?\d{2,4}(?:[\s./-]\d{2,4}){1,4}(?!\w)|\+\d{8,15}\b"
+)
+# A number written without the usual grouping ("call 08001234567", "0800 1234567") is a phone
+# number when the words just before it say so (a tracking or order number is not).
+_CALL = re.compile(
+    r"\b(?:call|phone|tel|telephone|ring|dial|hotline|whatsapp|sms|text)\b[^\d\n]{0,20}"
+    r"(?P<number>\+?\d[\d\s./-]{6,18}\d)(?!\w)",
+    re.IGNORECASE,
 )
 # Not phone numbers: a date (with a time after it), or a list of equal four-digit numbers.
 _NOT_PHONE = re.compile(r"^\d{4}-\d{2}-\d{2}|^\d{1,2}[./]\d{1,2}[./]\d{2,4}|^\d{4}(?: \d{4})+$")
@@ -119,7 +137,18 @@ def _host(url: str) -> str:
 
 
 # Dots that IDNA reads as a full stop (ideographic, fullwidth, halfwidth): a browser opens them.
-_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+# Dashes a reader takes for a hyphen (en, em, minus...) and a middle dot between digits group
+# numbers as a hyphen does.
+_DOTS = str.maketrans(
+    {
+        "\u3002": ".",
+        "\uff0e": ".",
+        "\uff61": ".",
+        **{chr(c): "-" for c in range(0x2010, 0x2016)},
+        "\u2212": "-",
+        "\u00b7": "-",
+    }
+)
 
 
 _LOOKALIKES = str.maketrans(
@@ -208,6 +237,17 @@ def _spans(text: str) -> list[Span]:
         tld = m.group().rsplit(".", 1)[-1].lower()
         if tld not in _NOT_TLDS and not tld.isdigit():
             add("domain", m, _domain_value(m.group()))
+    for m in _SPELLED_DOMAIN.finditer(text):
+        add("domain", m, _domain_value(_DEFANGED_DOT.sub(".", m.group())))
+    for m, digits, group in _phones(text):
+        add("phone", m, digits, group)
+    return sorted(found, key=lambda s: s.start)
+
+
+def _phones(text: str) -> list[tuple[re.Match[str], str, str | int]]:
+    """Phone numbers as grouped (not dates, times or lists of order numbers), and numbers
+    written any way right after a word that says they are one ("call 08001234567")."""
+    out: list[tuple[re.Match[str], str, str | int]] = []
     for m in _PHONE.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         timed = re.match(r":\d\d", text[m.end() :]) is not None
@@ -217,8 +257,12 @@ def _spans(text: str) -> list[Span]:
             and not _NOT_PHONE.search(m.group())
             and not timed
         ):
-            add("phone", m, digits)
-    return sorted(found, key=lambda s: s.start)
+            out.append((m, digits, 0))
+    for m in _CALL.finditer(text):
+        digits = re.sub(r"\D", "", m.group("number"))
+        if 7 <= len(digits) <= 15 and not _NOT_PHONE.search(m.group("number")):
+            out.append((m, digits, "number"))
+    return out
 
 
 def _under(host: str, domains: Iterable[str]) -> bool:
