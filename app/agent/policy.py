@@ -422,9 +422,11 @@ class Policy:
         seen: set[str] = set()
         for name in message.text:
             for text in strings(arguments.get(name)):
+                owners = facts.get("phone_owners") or {}
                 if public and requester:
-                    owners = facts.get("phone_owners") or {}
                     self._someone_elses(text, requester, recipient, trust, owners, seen, flag)
+                elif public:
+                    self._nobodys_to_give(text, trust, owners, seen, flag)
                 if message.audience == "team":
                     for span in outgoing.spans(text):
                         if (
@@ -478,6 +480,30 @@ class Policy:
             seen.add(requester)
             what = f"address {requester}" if requester in theirs else theirs[0]
             flag("high", f"the message goes to {recipient} and carries the requester's {what}")
+
+    @staticmethod
+    def _nobodys_to_give(
+        text: str, trust: outgoing.Trust, phone_owners: dict[str, str], seen: set[str], flag: Any
+    ) -> None:
+        """A public message from a run with no requester (a chat turn): an address or phone a
+        read returned (a partner's profile, another customer's record) is someone's, and nothing
+        says it is the reader's to be given."""
+        for span in outgoing.spans(text):
+            if (
+                span.kind == "email"
+                and span.value in trust.emails
+                and not _under_any(span.value, trust.domains)
+            ):
+                if span.text not in seen:
+                    seen.add(span.text)
+                    flag(
+                        "high", f"the message gives '{span.text}', an address a read returned, to the public"
+                    )
+            elif span.kind == "phone" and span.value in trust.phones and span.text not in seen:
+                seen.add(span.text)
+                flag(
+                    "high", f"the message gives '{span.text}', a phone number a read returned, to the public"
+                )
 
     @staticmethod
     def _owner(charge_id: str, charge: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
