@@ -348,10 +348,16 @@ _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s:,]?){8,}")
 _HEX_TOKEN = re.compile(r"(?:\\x|0x|x)?[0-9a-f]{2}")
 _PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
-_ENTITY = re.compile(r"&#[0-9]{2,7};|&#x[0-9A-Fa-f]{2,6};|&[a-z]{2,8};")
+# Numeric references need no `;` (browsers and html.unescape read `&#118` as `v`).
+_ENTITY = re.compile(r"&#[0-9]{2,7};?|&#x[0-9A-Fa-f]{2,6};?|&[a-z]{2,8};")
 # JSON's \u escapes, quoted-printable's =XX, base32 runs, and initials split by dots (V.I.P.):
 # forms a model reads at a glance, so provenance and the detector read them too.
-_U_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})")
+# \u0076, \u{76} (JavaScript, Rust), \U00000076 (Python), \x76 (C and most languages).
+_U_ESCAPE = re.compile(
+    r"\\u\{([0-9A-Fa-f]{1,6})\}|\\U([0-9A-Fa-f]{8})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})"
+)
+# A MIME encoded-word (an email header's =?utf-8?B?...?= or =?utf-8?Q?...?=).
+_MIME_WORD = re.compile(r"=\?[\w-]+\?[BbQq]\?[^?\s]*\?=")
 _QP = re.compile(r"(?:=[0-9A-F]{2}){3,}")
 _B32_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9])")
 _INITIALS = re.compile(r"(?<!\w)(?:[^\W\d_][.\-·*|]){2,}[^\W\d_](?![^\W_])\.?")
@@ -416,11 +422,37 @@ def _base64_texts(text: str) -> Iterable[str]:
             yield decoded
 
 
+def _unescaped(text: str) -> str:
+    """Escapes replaced by their characters; a surrogate pair (`\\ud83d\\ude0a`, as JSON writes
+    an emoji) joined into its character, a lone surrogate dropped."""
+
+    def one(m: re.Match[str]) -> str:
+        code = int(next(g for g in m.groups() if g is not None), 16)
+        return chr(code) if code <= 0x10FFFF else ""
+
+    joined = _U_ESCAPE.sub(one, text)
+    return joined.encode("utf-16", "surrogatepass").decode("utf-16", "replace").replace("\ufffd", "")
+
+
+def _mime_word(m: re.Match[str]) -> str:
+    from email.header import decode_header
+
+    try:
+        return "".join(
+            part.decode(charset or "utf-8", "replace") if isinstance(part, bytes) else part
+            for part, charset in decode_header(m.group())
+        )
+    except (ValueError, LookupError):
+        return m.group()
+
+
 def _escaped_texts(text: str) -> list[str]:
     """JSON \\u escapes, quoted-printable, base32 runs and dotted initials, decoded."""
     out: list[str] = []
-    if "\\u" in text and _U_ESCAPE.search(text):
-        out.append(_U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text))
+    if ("\\u" in text or "\\U" in text or "\\x" in text) and _U_ESCAPE.search(text):
+        out.append(_unescaped(text))
+    if "=?" in text and _MIME_WORD.search(text):
+        out.append(_MIME_WORD.sub(_mime_word, text))
     if "=" in text and _QP.search(text):
         out.append(
             _QP.sub(lambda m: bytes.fromhex(m.group().replace("=", "")).decode("utf-8", "replace"), text)

@@ -222,7 +222,7 @@ def _spans(text: str) -> list[Span]:
         if free(m.start(), m.start() + len(raw)):
             found.append(Span("link", raw, host, m.start(), m.start() + len(raw)))
             taken.append((m.start(), m.start() + len(raw)))
-    for m in EMAIL.finditer(text):
+    for m in emails_in(text):
         add("email", m, m.group().lower())
     for m in _SPELLED_EMAIL.finditer(text):
         add("email", m, f"{m.group(1)}@{_SPELLED_DOT.sub('.', m.group(2))}".lower())
@@ -242,6 +242,20 @@ def _spans(text: str) -> list[Span]:
     for m, digits, group in _phones(text):
         add("phone", m, digits, group)
     return sorted(found, key=lambda s: s.start)
+
+
+def emails_in(text: str) -> list[re.Match[str]]:
+    """EMAIL's matches, looked for only around each `@` (a local part has at most 64 characters,
+    a domain 255): run over a whole text, the pattern backtracks from every position of a long
+    word without one (a pasted screenshot in base64), which takes seconds."""
+    found: dict[tuple[int, int], re.Match[str]] = {}
+    at = text.find("@")
+    while at != -1:
+        for m in EMAIL.finditer(text, max(0, at - 65), min(len(text), at + 256)):
+            if m.start() <= at < m.end():
+                found.setdefault(m.span(), m)
+        at = text.find("@", at + 1)
+    return [found[k] for k in sorted(found)]
 
 
 def _phones(text: str) -> list[tuple[re.Match[str], str, str | int]]:

@@ -317,7 +317,9 @@ class Policy:
         requester = (facts.get("requester_email") or "").lower()
         if requester:
             known.add(requester)
-        for email in {e.lower() for text in strings(arguments) for e in _EMAIL.findall(text)}:
+        for email in {
+            e.lower() for text in strings(arguments) for e in (m.group() for m in outgoing.emails_in(text))
+        }:
             if email not in known:
                 flag("high", f"address {email} appears nowhere in the run's context")
         ticket_id = facts.get("ticket_id")
@@ -467,7 +469,8 @@ class Policy:
                 continue
             seen.add(span.text)
             flag("high", f"the message gives '{span.text}', someone's address other than the requester's")
-        for written, owner in _owned_numbers(text, phone_owners):
+        owned = _owned_numbers(text, phone_owners)
+        for written, owner in owned:
             if owner == requester:
                 theirs.append(f"phone number '{written}'")
             elif written not in seen and not _under_any(owner, trust.domains):
@@ -475,6 +478,17 @@ class Policy:
                 flag(
                     "high",
                     f"the message gives '{written}', someone's phone number other than the requester's",
+                )
+        known = {re.sub(r"\D", "", unicodedata.normalize("NFKC", w)) for w, _ in owned}
+        for span in outgoing.spans(text):
+            # a phone a read returned with no address on its record (an order paid by SMS, a call)
+            unowned = span.kind == "phone" and span.value in trust.phones and span.value not in known
+            if unowned and span.text not in seen:
+                seen.add(span.text)
+                flag(
+                    "high",
+                    f"the message gives '{span.text}', a phone number a read returned whose owner "
+                    "this run cannot tell",
                 )
         if recipient and recipient != requester and theirs and requester not in seen:
             seen.add(requester)

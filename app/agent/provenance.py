@@ -118,8 +118,9 @@ def _classified(facts: dict[str, Any]) -> dict[str, str]:
 
 def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
     """Where outside text sets the field to the value itself ("priority,urgent", "set the
-    priority to urgent"): a classifier that echoes it has been told, not judged."""
-    pattern = re.compile(rf"(?<![^\W_]){re.escape(field)}\W+(?:[^\W_]+\W+){{0,2}}?{re.escape(key)}(?![^\W_])")
+    priority of this ticket to urgent", the value within six words after the field's name): a
+    classifier that echoes it has been told, not judged."""
+    pattern = re.compile(rf"(?<![^\W_]){re.escape(field)}\W+(?:[^\W_]+\W+){{0,6}}?{re.escape(key)}(?![^\W_])")
     for where, text in texts:
         for form in readable_forms(text):
             if pattern.search(form):
