@@ -368,17 +368,8 @@ def _weigh_with_its_source(s: Work, a: Any, threshold: int, postgres: bool) -> N
     source = money.get("source") if isinstance(money, dict) else None
     if not isinstance(source, str) or not source:
         return
-    c = s.connection()
     _lock_source(s, a, source, postgres)
-    others = c.execute(
-        select(Action.effects).where(
-            Action.connection == a.connection,
-            Action.operation == a.operation,
-            Action.status.in_(MOVED),
-            Action.id != a.id,
-            Action.effects[("money", "source")].as_string() == source,
-        )
-    ).all()
+    others = _taken_from(s, a, source, Action.id != a.id)
     if not others:
         return
     total = sum(min(_moved(e), UNBOUNDED) for e in [a.effects, *(row[0] for row in others)])
@@ -399,6 +390,24 @@ def _lock_source(s: Work, a: Any, source: str, postgres: bool) -> None:
         s.connection().execute(
             text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)}
         )
+
+
+def _taken_from(s: Work, a: Any, source: str, besides: Any) -> list[Any]:
+    """The stated effects of the writes of `a`'s operation from `source` whose money has left, or
+    may have (MOVED), among those `besides` keeps."""
+    return list(
+        s.connection()
+        .execute(
+            select(Action.effects).where(
+                Action.connection == a.connection,
+                Action.operation == a.operation,
+                Action.status.in_(MOVED),
+                besides,
+                Action.effects[("money", "source")].as_string() == source,
+            )
+        )
+        .all()
+    )
 
 
 def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | None]:
@@ -422,19 +431,7 @@ def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | No
         if not isinstance(source, str) or not source:
             return None
         _lock_source(s, a, source, postgres)
-        others = (
-            s.connection()
-            .execute(
-                select(Action.effects).where(
-                    Action.connection == a.connection,
-                    Action.operation == a.operation,
-                    Action.status.in_(MOVED),
-                    Action.run_id != a.run_id,
-                    Action.effects[("money", "source")].as_string() == source,
-                )
-            )
-            .all()
-        )
+        others = _taken_from(s, a, source, Action.run_id != a.run_id)
         now = min(sum(min(_moved(row[0]), UNBOUNDED) for row in others), UNBOUNDED)
         weighed = ((a.facts or {}).get(WEIGHED_ELSEWHERE) or {}) if isinstance(a.facts, dict) else {}
         seen = weighed.get(source, 0) if isinstance(weighed.get(source, 0), int) else 0

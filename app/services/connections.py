@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import select
 
+from app.services import intake
 from app.services.errors import Conflict, Invalid, NotFound
 from app.store.crypto import SecretBox
 from app.store.db import Database
@@ -185,7 +186,9 @@ def add_connection(
             row.id,
             {"name": name, "kind": kind, "auth_type": auth_type},
         )
-        return row.id
+        added = str(row.id)
+    intake.forget_ticket_system()  # tickets may now belong to this help desk
+    return added
 
 
 RETRIED = "connection.retried"

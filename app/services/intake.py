@@ -10,6 +10,7 @@ starts a new run on the same item, for when a person asks for a second triage.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
@@ -74,12 +75,26 @@ CHANNELS = ("api", "cli", "ui")
 def ticket_system(db: Database) -> str:
     """The help desk that tickets posted through the API, CLI or web UI belong to: the connection
     named `helpdesk`, else the only connection of the help-desk kind (a desk added as `zendesk`).
-    With several and none named `helpdesk`, `helpdesk`: triage then says no such connection."""
+    With several and none named `helpdesk`, `helpdesk`: triage then says no such connection.
+    Remembered for a few seconds: tickets arrive many a second, connections are added rarely
+    (adding one here forgets it at once; another process sees it within DESK_SECONDS)."""
+    now = time.monotonic()
+    kept = _desk_of.get(db.url)
+    if kept is not None and kept[0] > now:
+        return kept[1]
     with db.reading() as c:
         names = list(c.scalars(_DESKS))
-    return names[0] if len(names) == 1 else TICKET_SYSTEM
+    desk = names[0] if len(names) == 1 else TICKET_SYSTEM
+    _desk_of[db.url] = (now + DESK_SECONDS, desk)
+    return desk
 
 
+def forget_ticket_system() -> None:
+    _desk_of.clear()
+
+
+DESK_SECONDS = 10.0
+_desk_of: dict[str, tuple[float, str]] = {}
 _DESKS = select(Connection.name).where(Connection.kind == "helpdesk").order_by(Connection.name)
 
 

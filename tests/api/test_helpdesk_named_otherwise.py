@@ -55,3 +55,14 @@ async def test_a_help_desk_named_zendesk_gets_the_api_tickets(tmp_path: Path) ->
     summary = (run.get("result") or {}).get("summary", "")
     assert "the connection helpdesk" not in summary, summary
     assert [a["tool"] for a in run["actions"]] == ["zendesk__create_ticket"], (run["status"], summary)
+
+
+def test_a_help_desk_added_later_gets_the_next_ticket(tmp_path: Path) -> None:
+    """The help desk is remembered for a few seconds; adding one forgets it at once."""
+    from app.services import intake
+
+    c = Container(settings(f"sqlite:///{tmp_path / 'sb.db'}", tmp_path))
+    c.db.upgrade()
+    assert intake.ticket_system(c.db) == "helpdesk"
+    add_connection(c.db, c.box, name="zendesk", kind="helpdesk", base_url=HELPDESK_URL, allow_private=True)
+    assert intake.ticket_system(c.db) == "zendesk"
