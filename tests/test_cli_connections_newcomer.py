@@ -6,31 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from app.cli.main import app
+from tests.test_cli import env, sb
 
-runner = CliRunner()
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("SWITCHBOARD_SECRET_KEY", "cli-test-secret-key-0123456789")
-    monkeypatch.setenv("COLUMNS", "200")
-    return tmp_path
-
-
-def sb(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
+__all__ = ["env"]  # the fixture, used by name below
 
 
 def test_test_of_a_connection_whose_spec_cannot_be_loaded_names_the_problem(env: Path) -> None:
-    """An openapi connection with a spec that does not exist is accepted by `add`, and then
-    `connections test` says 'no connection x' although the connection is there: the real
-    cause (no OpenAPI document at 'nosuchspec') is only visible on the list/API."""
+    """An openapi connection with a spec that does not exist is accepted by `add`; `connections
+    test` then names the cause (no OpenAPI document at 'nosuchspec'), not 'no connection x'."""
     code, out = sb(
         "connections",
         "add",
@@ -50,8 +34,8 @@ def test_test_of_a_connection_whose_spec_cannot_be_loaded_names_the_problem(env:
 
 
 def test_openapi_connection_without_spec_is_refused_at_add(env: Path) -> None:
-    """`add --kind openapi` without config.spec is stored, and can never be fixed: the name is
-    taken and there is no command to edit or remove a connection."""
+    """`add --kind openapi` without config.spec is refused, naming it: stored, the connection
+    could not be built, and no command edits or removes one."""
     code, out = sb("connections", "add", "y", "--kind", "openapi", "--base-url", "https://api.example.com")
     assert code != 0 and "spec" in out, out
 
@@ -59,8 +43,8 @@ def test_openapi_connection_without_spec_is_refused_at_add(env: Path) -> None:
 def test_test_with_another_secret_key_says_the_key_is_wrong(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Stored credentials read with a different SWITCHBOARD_SECRET_KEY: `connections test` says
-    'no connection desk' instead of naming the key."""
+    """Stored credentials read with a different SWITCHBOARD_SECRET_KEY: `connections test` names
+    the key, not 'no connection desk'."""
     code, out = sb(
         "connections",
         "add",

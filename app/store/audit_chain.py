@@ -241,20 +241,8 @@ def _seal_on_server(work: UnitOfWork, staged: list[Any]) -> None:
         for entry in staged:
             entry.at = entry.at or utcnow()
         parts = [_around_id(e) for e in staged]
-        conn.execute(
-            _PG_SEAL_ROWS,
-            {
-                "k": _PG_LOCK,
-                "ats": [e.at for e in staged],
-                "actors": [e.actor for e in staged],
-                "events": [e.event for e in staged],
-                "subject_types": [e.subject_type for e in staged],
-                "subject_ids": [e.subject_id for e in staged],
-                "datas": [stored_json(e.data or {}) for e in staged],
-                "heads": [head for head, _ in parts],
-                "tails": [tail for _, tail in parts],
-            },
-        )
+        heads, tails = [head for head, _ in parts], [tail for _, tail in parts]
+        conn.execute(_PG_SEAL_ROWS, {**_columns(staged), "heads": heads, "tails": tails})
         return
     # a database between 0016 and 0020: ids drawn first, then 0016's function seals
     ids, on_server = conn.execute(_PG_IDS, {"n": len(staged)}).one()
@@ -265,20 +253,21 @@ def _seal_on_server(work: UnitOfWork, staged: list[Any]) -> None:
         _chain(work, staged, [], postgres=True)  # draws ids of its own: a sequence's gaps are harmless
         conn.execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
         return
-    conn.execute(
-        _PG_SEAL,
-        {
-            "k": _PG_LOCK,
-            "ids": [e.id for e in staged],
-            "ats": [e.at for e in staged],
-            "actors": [e.actor for e in staged],
-            "events": [e.event for e in staged],
-            "subject_types": [e.subject_type for e in staged],
-            "subject_ids": [e.subject_id for e in staged],
-            "datas": [stored_json(e.data or {}) for e in staged],
-            "bodies": [canonical(e) for e in staged],
-        },
-    )
+    ids = [e.id for e in staged]
+    conn.execute(_PG_SEAL, {**_columns(staged), "ids": ids, "bodies": [canonical(e) for e in staged]})
+
+
+def _columns(staged: list[Any]) -> dict[str, Any]:
+    """The rows' columns as the sealing functions take them: one array each, and the lock."""
+    return {
+        "k": _PG_LOCK,
+        "ats": [e.at for e in staged],
+        "actors": [e.actor for e in staged],
+        "events": [e.event for e in staged],
+        "subject_types": [e.subject_type for e in staged],
+        "subject_ids": [e.subject_id for e in staged],
+        "datas": [stored_json(e.data or {}) for e in staged],
+    }
 
 
 def _chain(uow: UnitOfWork, unnumbered: list[Any], numbered: list[Any], postgres: bool) -> None:
