@@ -676,7 +676,10 @@ def connections_add(
     name: str,
     kind: str = typer.Option(..., help="connector kind, e.g. helpdesk"),
     base_url: str = typer.Option(..., help="the system's API root"),
-    auth: str = typer.Option("none", help="none | bearer | basic | api_key | zendesk_token"),
+    auth: str = typer.Option(
+        "none",
+        help="none | bearer | basic | api_key | zendesk_token | oauth2_client_credentials | oauth2_refresh_token",
+    ),
     credential: list[str] = typer.Option(
         [], help="KEY=VALUE (repeat); or KEY=env:VAR to read an environment variable"
     ),

@@ -52,7 +52,7 @@ STATUSES = (
 
 
 RISKS = ("low", "medium", "high")
-RUN_KINDS = ("triage", "record", "chat", "workflow")
+RUN_KINDS = ("triage", "record", "chat", "workflow", "mcp_call")  # the kinds that propose writes
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class ActionFilters:
     connection: str | None = None
     tool: str | None = None
     operation: str | None = None
-    kind: str | None = None  # the kind of run that proposed it: triage, record, chat, workflow
+    kind: str | None = None  # the kind of run that proposed it: one of RUN_KINDS
     run_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None

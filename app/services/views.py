@@ -174,7 +174,8 @@ RUN_STATUSES = (
     "failed",
     "cancelled",
 )
-RUN_KINDS = ("triage", "record", "chat", "workflow")
+# Every kind of run there is: the pipelines, workflow drafting, and an MCP client's write.
+RUN_KINDS = ("triage", "record", "chat", "workflow", "workflow_draft", "mcp_call")
 _RUN_COLUMNS = (
     Run.id,
     Run.kind,
