@@ -299,6 +299,11 @@ def _read_what_it_approves(a: Any, seen: str | None, *, editing: bool) -> None:
     """Refuse an approval made on arguments other than those it would approve."""
     current = arguments_version(a.arguments)
     if seen is not None and seen != current:
+        if a.arguments == a.proposed_arguments:  # never edited: the version given is not one it had
+            raise Conflict(
+                f"version {seen} is not a version of action {a.id} (it has not been edited; its version "
+                f"is {current}): read it again before you decide"
+            )
         raise Conflict(
             f"action {a.id} was edited since you read it (version {seen}; it is now {current}): "
             "read it again before you decide"
