@@ -440,13 +440,7 @@ class HelpdeskConnector(Connector):
         if idempotency_key and tried_before():
             # Zendesk forgets the Idempotency-Key after two hours: a resumed action looks for the
             # ticket its key named first.
-            earlier = await self._ticket_with_key(idempotency_key)
-            if earlier is not None and earlier.get("raw_subject", earlier.get("subject")) != subject:
-                raise ConnectorError(
-                    f"IdempotentRequestError: key {idempotency_key} already opened ticket {earlier['id']} "
-                    "with another subject",
-                    status=400,
-                )
+            earlier = await self._ticket_with_key(idempotency_key)  # ours, however retitled since
             if earlier is not None:
                 return {"ticket_id": earlier["id"], "audit_id": None, "ticket": earlier, "deduplicated": True}
         ticket: dict[str, Any] = {
