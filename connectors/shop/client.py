@@ -174,15 +174,21 @@ class ShopConnector(Connector):
         """Ship what is left of an order (every fulfillment order still open or partly shipped),
         with its tracking number. Cannot be undone once shipped; notify_customer emails the
         customer the tracking."""
+        retry = bool(idempotency_key) and tried_before()
+        # A retry looks for its own fulfillment (its tracking number) first: what was released from
+        # hold since is not this action's to ship.
+        mine = (
+            await self._fulfillment_tracked(order_id, tracking_number) if retry and tracking_number else None
+        )
+        if mine is not None:
+            return {"fulfillment": mine, "deduplicated": True}
         fos = await self.list_fulfillment_orders(order_id)
         open_fos = [fo for fo in fos if _fulfillable(fo)]
         if not open_fos:
             done = await self._get(f"orders/{order_id}/fulfillments.json", what=f"order {order_id}")
             earlier = list(done.get("fulfillments") or [])
-            # Only a retry may find its own earlier fulfillment: the one with its tracking number.
-            mine = [f for f in earlier if not tracking_number or f.get("tracking_number") == tracking_number]
-            if mine and idempotency_key and tried_before():
-                return {"fulfillment": mine[-1], "deduplicated": True}
+            if earlier and retry and not tracking_number:  # nothing left: the retry's own, shipped
+                return {"fulfillment": earlier[-1], "deduplicated": True}
             raise ConnectorError(f"{self.label}: order {order_id} has nothing left to fulfil")
         fulfillment: dict[str, Any] = {
             "line_items_by_fulfillment_order": [{"fulfillment_order_id": fo["id"]} for fo in open_fos],
@@ -202,6 +208,11 @@ class ShopConnector(Connector):
             what=f"order {order_id}",
         )
         return {"fulfillment": self.json_object(response).get("fulfillment"), "deduplicated": False}
+
+    async def _fulfillment_tracked(self, order_id: int, tracking_number: str) -> dict[str, Any] | None:
+        done = await self._get(f"orders/{order_id}/fulfillments.json", what=f"order {order_id}")
+        found = [f for f in done.get("fulfillments") or [] if f.get("tracking_number") == tracking_number]
+        return found[-1] if found else None
 
     async def check(self) -> dict[str, Any]:
         """GET shop.json: proves the token works and names the store."""
