@@ -72,7 +72,8 @@ _PROPOSED_AT: ContextVar[float | None] = ContextVar("switchboard_proposed_at", d
 
 @contextmanager
 def proposed_at(when: float | None) -> Iterator[None]:
-    """The write made inside was proposed at `when` (unix seconds): no attempt of it went out before."""
+    """No attempt of the write made inside went out before `when` (unix seconds): its first
+    attempt's time, or its proposal's."""
     token = _PROPOSED_AT.set(when)
     try:
         yield
@@ -81,8 +82,8 @@ def proposed_at(when: float | None) -> Iterator[None]:
 
 
 def not_written_before() -> float | None:
-    """Unix time before which this call's write cannot have been made (its action was proposed
-    then), or None when unknown. A lookup for an earlier attempt may start there."""
+    """Unix time before which this call's write cannot have been made (its first attempt went
+    out then), or None when unknown. A lookup for an earlier attempt may start there."""
     return _PROPOSED_AT.get()
 
 

@@ -221,6 +221,7 @@ class MemoryRunStore:
             resumed = action.status == "executing"
             action.status = "executing"
             action.attempts += 1
+            action.first_tried_at = action.first_tried_at or datetime.now(UTC)
             self._audit(owner, "action.executing", "action", action_id, {"attempt": action.attempts})
             record = copy.deepcopy(action)
             record.resumed = resumed

@@ -68,6 +68,8 @@ class ActionRecord:
     resumed: bool = False
     # When it was proposed: no attempt of it can have gone out before (connectors look from here).
     created_at: datetime | None = None
+    # When its first attempt went out (start_execution), if one has: a later bound than the above.
+    first_tried_at: datetime | None = None
 
 
 @dataclass

@@ -732,7 +732,9 @@ class RunContext:
         fresh = action.attempts == 1 and not action.resumed
         self._send_by = send_by
         try:
-            proposed = _unix(action.created_at)
+            # No attempt went out before the first one (or, for one made before that was kept,
+            # before the proposal): a connector looking for an earlier write starts there.
+            proposed = _unix(action.first_tried_at or action.created_at)
             with first_attempt() if fresh else contextlib.nullcontext(), proposed_at(proposed):
                 outcome = await self._invoke(tool, action.arguments, action.id)
         except NotSent as exc:

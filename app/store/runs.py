@@ -36,7 +36,7 @@ from app.agent.ports import (
 from app.store import audit_chain
 from app.store.audit_chain import UnitOfWork
 from app.store.db import Database, Work
-from app.store.tables import Action, Run, Step, utcnow
+from app.store.tables import Action, AuditEntry, Run, Step, utcnow
 
 # The store's hot paths speak SQLAlchemy Core to these tables: one statement each, with no
 # unit of work to flush (the ORM's bookkeeping cost more than the statements themselves).
@@ -92,6 +92,7 @@ def action_record(a: Any) -> ActionRecord:
         error=a.error,
         attempts=a.attempts,
         created_at=getattr(a, "created_at", None),
+        first_tried_at=getattr(a, "first_tried_at", None),
     )
 
 
@@ -341,6 +342,11 @@ class SqlRunStore:
                 {"attempt": attempts, "tool": action.tool, "resumed": resumed},
             )
             record.resumed = resumed
+            # When the first attempt went out, which no attempt preceded (a connector looking for
+            # an earlier write starts there): now, or as the audit recorded it.
+            record.first_tried_at = (
+                utcnow() if attempts == 1 else s.connection().scalar(_FIRST_TRY, {"action_id": action.id})
+            )
             return record
 
     def _hold(self, s: Work, action: Any, owner: str, reason: str, required: int) -> ActionRecord:
@@ -592,6 +598,11 @@ _STEPS_OF = select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(
 _ACTIONS_OF = select(ACTIONS).where(ACTIONS.c.run_id == bindparam("run_id")).order_by(ACTIONS.c.created_at)
 _ACTION_LOCKED = select(ACTIONS).where(ACTIONS.c.id == bindparam("action_id")).with_for_update()
 _SET_ACTION = update(ACTIONS).where(ACTIONS.c.id == bindparam("action_id"))
+_FIRST_TRY = select(func.min(AuditEntry.at)).where(
+    AuditEntry.subject_type == "action",
+    AuditEntry.subject_id == bindparam("action_id"),
+    AuditEntry.event == "action.executing",
+)
 
 # A check a standing rule's approval passes in the transaction that starts its write, under the
 # locks a person's approval takes (the services' approvals): (why, approvers needed) sends the

@@ -178,6 +178,8 @@ class Action(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    # Read by the record a row concerns: an action's attempts, a workflow's history.
+    __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id", "event"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

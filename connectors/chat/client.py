@@ -98,7 +98,7 @@ class ChatConnector(Connector):
     # (at most DEDUP_PAGES) to reach the newest replies.
     DEDUP_MESSAGES: ClassVar[int] = 15
     DEDUP_PAGES: ClassVar[int] = 4
-    # Slack's clock and ours may differ: the scan starts this long before the action's proposal.
+    # Slack's clock and ours may differ: the scan starts this long before the first attempt.
     CLOCK_SKEW: ClassVar[float] = 300.0
     DEDUP_LOOKBACK: ClassVar[float] = 24 * 3600  # seconds; an action is retried well within this
     MAX_TEXT: ClassVar[int] = 40_000
@@ -248,7 +248,7 @@ class ChatConnector(Connector):
         what = f"checking channel {channel_id} for an earlier post"
         lookback = float(self.config.get("dedup_lookback_seconds", self.DEDUP_LOOKBACK))
         oldest = self.clock() - lookback
-        if (proposed := not_written_before()) is not None:  # no attempt went out before its proposal
+        if (proposed := not_written_before()) is not None:  # no attempt went out before the first
             oldest = max(oldest, proposed - self.CLOCK_SKEW)
         args: dict[str, Any] = {
             "channel": channel_id,

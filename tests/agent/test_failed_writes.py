@@ -223,13 +223,13 @@ async def test_a_dropped_database_connection_requeues_the_run(db: Database) -> N
     assert len(names) == len(set(names))
 
 
-async def test_a_write_knows_when_it_was_proposed_when_it_is_retried(
+async def test_a_write_knows_when_its_first_attempt_went_out_when_it_is_retried(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A connector looking for an earlier attempt may start at the action's proposal
-    (`not_written_before`): the run passes the stored action's creation time, on the first
-    attempt and on a person's retry alike, in UTC whatever the server's time zone (SQLite hands
-    stored times back without one)."""
+    """A connector looking for an earlier attempt may start when the first attempt went out
+    (`not_written_before`): on the first attempt that is now, on a person's retry the audit's
+    first `action.executing`, in UTC whatever the server's time zone (SQLite hands stored times
+    back without one). Here the write was approved at once, so both are its creation time."""
     import time
 
     from connectors.base import not_written_before
