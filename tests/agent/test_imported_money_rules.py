@@ -7,16 +7,14 @@ same rule over the declared refund runs the first half only.
 
 from __future__ import annotations
 
-from app.agent.orchestrator import Orchestrator
 from app.agent.policy import Policy, StandingRule
 from app.llm.base import ModelResponse, ToolCall
-from app.llm.scripted import ScriptedModel, text, tool_use
 from app.services.approvals import rule_admission
 from app.store.db import Database
 from app.store.runs import SqlRunStore
-from app.store.tables import Run
 from connectors.base import Effects
-from tests.services.test_edit_reassessed import THRESHOLD, Payments, pipeline
+from tests.services.test_edit_reassessed import THRESHOLD, Payments
+from tests.services.test_split_refunds import propose
 from tools.base import Catalogue, Tool
 
 TOOL = "stripe__PostRefunds"
@@ -75,20 +73,8 @@ def refunds(*amounts: int) -> ModelResponse:
 
 
 async def _propose(db: Database, system: Payments, turn: ModelResponse, policy: Policy) -> None:
-    cat = system.catalogue()
-    model = ScriptedModel(
-        [
-            tool_use("pay__find_customer", {"email": "ann@example.com"}),
-            tool_use("pay__get_charge", {"charge_id": "ch_1"}),
-            turn,
-            text("done"),
-        ]
-    )
     store = SqlRunStore(db, admission=rule_admission(THRESHOLD))  # as app.main.Container wires it
-    orch = Orchestrator(store, model, lambda: cat, lambda: policy, {"t": pipeline})
-    with db.session() as s:
-        s.add(Run(kind="t", input={}))
-    await orch.drain("w")
+    await propose(db, system, turn, policy, store)
 
 
 def _moved(system: Payments) -> int:

@@ -37,7 +37,9 @@ def refunds(*amounts: int, charge: str = "ch_1") -> ModelResponse:
     return ModelResponse(tool_calls=calls, stop_reason="tool_use")
 
 
-async def propose(db: Database, system: Payments, turn: ModelResponse, policy: Policy) -> str:
+async def propose(
+    db: Database, system: Payments, turn: ModelResponse, policy: Policy, store: SqlRunStore | None = None
+) -> str:
     cat = system.catalogue()
     model = ScriptedModel(
         [
@@ -47,7 +49,7 @@ async def propose(db: Database, system: Payments, turn: ModelResponse, policy: P
             text("done"),
         ]
     )
-    orch = Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: policy, {"t": pipeline})
+    orch = Orchestrator(store or SqlRunStore(db), model, lambda: cat, lambda: policy, {"t": pipeline})
     with db.session() as s:
         run = Run(kind="t", input={})
         s.add(run)

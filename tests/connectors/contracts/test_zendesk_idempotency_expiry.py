@@ -19,7 +19,14 @@ from connectors.helpdesk.client import HelpdeskConnector
 from tests.connectors.contracts.recorder import Recorder, body, reply
 
 BASE = "https://acme.zendesk.com"
-KEY_TTL = 2 * 3600  # Zendesk: idempotency keys are kept for two hours
+KEY_TTL = 2 * 3600
+# An approved create_ticket, with its action key.
+NEW_TICKET = {
+    "subject": "Double charge on order #1005",
+    "body": "I was charged twice.",
+    "requester_email": "dana@example.com",
+    "idempotency_key": "act-42",
+}  # Zendesk: idempotency keys are kept for two hours
 
 
 class DocumentedZendesk:
@@ -110,12 +117,7 @@ async def test_create_ticket_retried_after_zendesk_forgot_the_key_opens_no_secon
     zendesk = DocumentedZendesk()
     rec = Recorder(zendesk)
     desk = HelpdeskConnector(rec.client(BASE))
-    args = {
-        "subject": "Double charge on order #1005",
-        "body": "I was charged twice.",
-        "requester_email": "dana@example.com",
-        "idempotency_key": "act-42",
-    }
+    args = dict(NEW_TICKET)
     first = await desk.create_ticket(**args)
     zendesk.now += 3 * 3600  # the action is resumed after Zendesk pruned the key
     again = await desk.create_ticket(**args)

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 from connectors.helpdesk.client import HelpdeskConnector
 from tests.connectors.contracts.recorder import Recorder
-from tests.connectors.contracts.test_zendesk_idempotency_expiry import BASE, DocumentedZendesk
+from tests.connectors.contracts.test_zendesk_idempotency_expiry import BASE, NEW_TICKET, DocumentedZendesk
 
 
 async def test_a_resumed_create_ticket_whose_ticket_an_agent_retitled_is_not_a_failure() -> None:
     zendesk = DocumentedZendesk()
     rec = Recorder(zendesk)
     desk = HelpdeskConnector(rec.client(BASE))
-    args = {
-        "subject": "Double charge on order #1005",
-        "body": "I was charged twice.",
-        "requester_email": "dana@example.com",
-        "idempotency_key": "act-42",
-    }
+    args = dict(NEW_TICKET)
     await desk.create_ticket(**args)  # landed; the run never got the answer
     # An agent triages the new ticket and retitles it (PUT /api/v2/tickets/{id}.json {"subject"}).
     zendesk.tickets[0]["subject"] = "[Billing] Double charge #1005"
