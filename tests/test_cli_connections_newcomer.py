@@ -35,7 +35,7 @@ def test_test_of_a_connection_whose_spec_cannot_be_loaded_names_the_problem(env:
 
 def test_openapi_connection_without_spec_is_refused_at_add(env: Path) -> None:
     """`add --kind openapi` without config.spec is refused, naming it: stored, the connection
-    could not be built, and no command edits or removes one."""
+    could not be built until someone edited it."""
     code, out = sb("connections", "add", "y", "--kind", "openapi", "--base-url", "https://api.example.com")
     assert code != 0 and "spec" in out, out
 
@@ -66,3 +66,24 @@ def test_test_with_another_secret_key_says_the_key_is_wrong(
     assert code != 0
     assert "no connection desk" not in out, out
     assert "SWITCHBOARD_SECRET_KEY" in out or "decrypt" in out, out
+
+
+def test_a_connection_is_edited_and_removed_from_the_cli(env: Path) -> None:
+    """A key is rotated with `connections update` (the output names what changed, never the
+    value), and `connections remove --yes` takes the connection out so its name can be used again."""
+    add = ["connections", "add", "desk", "--kind", "helpdesk", "--base-url", "https://acme.zendesk.com"]
+    code, out = sb(*add, "--auth", "bearer", "--credential", "token=old-token-1")
+    assert code == 0, out
+    code, out = sb("connections", "update", "desk", "--credential", "token=new-token-2")
+    assert code == 0 and "updated connection desk: credentials" in out, out
+    assert "new-token-2" not in out
+    code, out = sb("connections", "update", "desk", "--base-url", "ftp://acme")
+    assert code == 2 and "base_url must start with http" in out, out
+    code, out = sb("connections", "update", "desk", "--config", '{"timeout": 30}')
+    assert code == 0 and "config" in out, out
+    code, out = sb("connections", "remove", "desk", "--yes")
+    assert code == 0 and "removed connection desk" in out, out
+    code, out = sb("connections", "test", "desk")
+    assert code != 0 and "no connection desk" in out, out
+    code, out = sb(*add)
+    assert code == 0, out

@@ -695,18 +695,7 @@ def connections_add(
     from app.services.errors import ServiceError
 
     settings = _config_option(config)
-
-    creds: dict[str, str] = {}
-    for item in credential:
-        key, sep, value = item.partition("=")
-        if not sep:
-            _fail(f"--credential {item!r} is not KEY=VALUE")
-        if value.startswith("env:"):
-            var = value[4:]
-            if var not in os.environ:
-                _fail(f"environment variable {var} is not set")
-            value = os.environ[var]
-        creds[key] = value
+    creds = _credentials_option(credential)
     c = _container(create=True, secret=True)
     c.db.upgrade()
     try:
@@ -726,6 +715,87 @@ def connections_add(
     except ServiceError as exc:
         _fail(exc.message)
     console.print(f"added connection {name} ({kind})")
+
+
+def _credentials_option(items: list[str]) -> dict[str, str]:
+    """`--credential KEY=VALUE` (or KEY=env:VAR) options as a dict, or a clear error."""
+    creds: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"--credential {item!r} is not KEY=VALUE")
+        if value.startswith("env:"):
+            var = value[4:]
+            if var not in os.environ:
+                _fail(f"environment variable {var} is not set")
+            value = os.environ[var]
+        creds[key] = value
+    return creds
+
+
+@connections_app.command("update")
+def connections_update(
+    name: str,
+    base_url: str | None = typer.Option(None, help="a new API root"),
+    auth: str | None = typer.Option(None, help="a new auth type (then --credential gives its whole set)"),
+    credential: list[str] = typer.Option(
+        [], help="KEY=VALUE (repeat) replacing that key, e.g. a rotated token; KEY=env:VAR reads a variable"
+    ),
+    owner: str | None = typer.Option(None, help="who owns this connection now"),
+    config: str | None = typer.Option(
+        None, "--config", help="JSON object: its keys replace the config's; a null removes one"
+    ),
+) -> None:
+    """Edit a connection (rotate a key, move its URL, change a setting); running workers and the
+    API use the new settings within seconds. Every edit is audited, credential values never."""
+    from app.services.connections import update_connection
+    from app.services.errors import ServiceError
+
+    settings = _config_option(config)
+    creds = _credentials_option(credential)
+    c = _container(secret=True)
+    try:
+        changed = update_connection(
+            c.db,
+            c.box,
+            name,
+            base_url=base_url,
+            auth_type=auth,
+            credentials=creds,
+            config=settings,
+            owner=owner,
+            actor=_me(),
+            allow_private=c.settings.allow_private_network,
+        )
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    if not changed:
+        console.print(f"{name}: nothing to change")
+        return
+    console.print(
+        f"updated connection {name}: {', '.join(changed)}; test it with `switchboard connections test {name}`"
+    )
+
+
+@connections_app.command("remove")
+def connections_remove(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", help="do not ask"),
+) -> None:
+    """Take a connection out (refused while writes on it wait or run); its standing rules are revoked."""
+    from app.services.connections import remove_connection
+    from app.services.errors import ServiceError
+
+    if not yes and not typer.confirm(f"remove connection {name} and revoke its standing rules?"):
+        _fail("nothing removed")
+    c = _container()
+    try:
+        remove_connection(c.db, name, actor=_me())
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    console.print(f"removed connection {name}")
 
 
 def _config_option(text: str | None) -> dict[str, Any]:

@@ -7,19 +7,20 @@ into the connector's httpx auth and nowhere else (never a prompt, a step or a lo
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.services import intake
 from app.services.errors import Conflict, Invalid, NotFound
 from app.store.crypto import SecretBox
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import AuditEntry, Connection, utcnow
+from app.store.tables import Action, AuditEntry, Connection, StandingRuleRow, utcnow
 from connectors.aio import AiohttpTransport
 from connectors.auth import OAuth2ClientCredentials, OAuth2RefreshToken
 from connectors.base import Connector, noting_calls
@@ -129,41 +130,8 @@ def add_connection(
 ) -> str:
     """Store a connection. `allow_private` (default: SWITCHBOARD_ALLOW_PRIVATE_NETWORK) lets it
     point at loopback, link-local and private addresses and read its spec from a local file."""
-    if kind not in CONNECTOR_TYPES:
-        raise Invalid(f"kind must be one of {', '.join(sorted(CONNECTOR_TYPES))}, not {kind!r}", field="kind")
-    if auth_type not in AUTH_TYPES:
-        raise Invalid(f"auth_type must be one of {', '.join(AUTH_TYPES)}", field="auth_type")
-    missing = [k for k in AUTH_TYPES[auth_type] if not (credentials or {}).get(k)]
-    if missing:
-        raise Invalid(f"{auth_type} auth needs credentials: {', '.join(missing)}", field="credentials")
-    for key, what in CONNECTOR_TYPES[kind].required_config.items():
-        if (config or {}).get(key) in (None, ""):
-            raise Invalid(f"a {kind} connection needs config.{key}: {what}", field="config")
-    if auth_type in OAUTH and not str((config or {}).get("token_url", "")).startswith(
-        ("http://", "https://")
-    ):
-        raise Invalid(
-            f"{auth_type} auth needs config.token_url (the authorization server's token endpoint)",
-            field="config",
-        )
-    if not base_url.startswith(("http://", "https://")):
-        raise Invalid("base_url must start with http:// or https://", field="base_url")
-    if (
-        not name.replace("_", "").replace("-", "").isalnum()
-        or "__" in name
-        or name[0] in "_-"
-        or name[-1] in "_-"
-    ):
-        raise Invalid(
-            "name may hold letters, digits, single - and _ (not at either end: tool names join it to "
-            "the operation with __)",
-            field="name",
-        )
-    if allow_private is None:
-        from app.config import Settings
-
-        allow_private = Settings().allow_private_network
-    check_reach(base_url, config, allow_private=allow_private)
+    _check_name(name)
+    _check(kind, base_url, auth_type, credentials or {}, config or {}, allow_private)
     with db.session() as s:
         if s.scalar(select(Connection.id).where(Connection.name == name)):
             raise Conflict(f"a connection named {name} exists already")
@@ -190,6 +158,156 @@ def add_connection(
     intake.forget_ticket_system()  # tickets may now belong to this help desk
     return added
 
+
+def _check(
+    kind: str,
+    base_url: str,
+    auth_type: str,
+    credentials: dict[str, Any],
+    config: dict[str, Any],
+    allow_private: bool | None,
+) -> None:
+    """What a stored connection must be, whether added or edited: each problem named."""
+    if kind not in CONNECTOR_TYPES:
+        raise Invalid(f"kind must be one of {', '.join(sorted(CONNECTOR_TYPES))}, not {kind!r}", field="kind")
+    if auth_type not in AUTH_TYPES:
+        raise Invalid(f"auth_type must be one of {', '.join(AUTH_TYPES)}", field="auth_type")
+    missing = [k for k in AUTH_TYPES[auth_type] if not credentials.get(k)]
+    if missing:
+        raise Invalid(f"{auth_type} auth needs credentials: {', '.join(missing)}", field="credentials")
+    for key, what in CONNECTOR_TYPES[kind].required_config.items():
+        if config.get(key) in (None, ""):
+            raise Invalid(f"a {kind} connection needs config.{key}: {what}", field="config")
+    if auth_type in OAUTH and not str(config.get("token_url", "")).startswith(("http://", "https://")):
+        raise Invalid(
+            f"{auth_type} auth needs config.token_url (the authorization server's token endpoint)",
+            field="config",
+        )
+    if not base_url.startswith(("http://", "https://")):
+        raise Invalid("base_url must start with http:// or https://", field="base_url")
+    if allow_private is None:
+        from app.config import Settings
+
+        allow_private = Settings().allow_private_network
+    check_reach(base_url, config, allow_private=allow_private)
+
+
+def _check_name(name: str) -> None:
+    if (
+        not name.replace("_", "").replace("-", "").isalnum()
+        or "__" in name
+        or name[0] in "_-"
+        or name[-1] in "_-"
+    ):
+        raise Invalid(
+            "name may hold letters, digits, single - and _ (not at either end: tool names join it to "
+            "the operation with __)",
+            field="name",
+        )
+
+
+# Writes on a connection that are still to run or running: a connection is not removed under them.
+UNFINISHED = ("pending", "approved", "executing")
+
+
+def update_connection(
+    db: Database,
+    box: SecretBox,
+    name: str,
+    *,
+    base_url: str | None = None,
+    auth_type: str | None = None,
+    credentials: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    owner: str | None = None,
+    actor: str = "cli",
+    allow_private: bool | None = None,
+) -> list[str]:
+    """Edit a connection in place (a rotated key, a moved URL, a changed setting) and return what
+    changed. Credentials given replace those keys and keep the others, unless the auth type
+    changes (then they are the whole set); config keys given replace theirs, a None removes one.
+    Running processes build the connector again from the new revision (ConnectorPool)."""
+    with db.session() as s:
+        row = s.scalar(select(Connection).where(Connection.name == name).with_for_update())
+        if row is None:
+            raise NotFound(f"no connection {name}")
+        new_auth = auth_type or row.auth_type
+        creds = box.open(row.credentials)
+        if new_auth != row.auth_type:  # the old keys are the old auth's; the webhook secret stays
+            creds = {k: v for k, v in creds.items() if k == "webhook_secret"}
+        creds.update(credentials or {})
+        settings = {**(row.config or {}), **(config or {})}
+        settings = {k: v for k, v in settings.items() if v is not None}
+        new_url = base_url or row.base_url
+        _check(row.kind, new_url, new_auth, creds, settings, allow_private)
+        changed = [
+            field
+            for field, before, after in (
+                ("base_url", row.base_url, new_url),
+                ("auth_type", row.auth_type, new_auth),
+                ("config", row.config or {}, settings),
+                ("owner", row.owner, owner or row.owner),
+            )
+            if before != after
+        ]
+        if credentials or new_auth != row.auth_type:
+            changed.append("credentials")
+        if not changed:
+            return []
+        row.base_url, row.auth_type, row.config = new_url, new_auth, settings
+        row.owner = owner or row.owner
+        row.credentials = box.seal(creds)
+        row.revision = (row.revision or 1) + 1
+        if "credentials" in changed or "base_url" in changed:
+            row.token_expires_at = None  # the expiry was the old key's
+            row.status, row.last_error = "unknown", None
+        audit(
+            s,
+            actor,
+            "connection.updated",
+            "connection",
+            row.id,
+            # names, never values: credentials stay out of the log
+            {"name": name, "changed": changed, "credential_keys": sorted(credentials or {})},
+        )
+    intake.forget_ticket_system()
+    return changed
+
+
+def remove_connection(db: Database, name: str, *, actor: str = "cli") -> None:
+    """Take a connection out. Refused while writes on it wait or run (decide them first); its
+    standing rules are revoked with it, so a later connection of that name starts without them."""
+    with db.session() as s:
+        row = s.scalar(select(Connection).where(Connection.name == name).with_for_update())
+        if row is None:
+            raise NotFound(f"no connection {name}")
+        waiting = s.scalar(
+            select(func.count())
+            .select_from(Action)
+            .where(Action.connection == name, Action.status.in_(UNFINISHED))
+        )
+        if waiting:
+            raise Conflict(
+                f"connection {name} has {waiting} write(s) pending, approved or running: reject or "
+                f"dismiss them first (`switchboard approvals list`)"
+            )
+        rules = s.scalars(
+            select(StandingRuleRow).where(
+                StandingRuleRow.tool.startswith(f"{name}__", autoescape=True),
+                StandingRuleRow.revoked_at.is_(None),
+            )
+        ).all()
+        for rule in rules:
+            rule.revoked_at = utcnow()
+            audit(s, actor, "rule.revoked", "rule", rule.id, {"tool": rule.tool, "why": "connection removed"})
+        audit(s, actor, "connection.removed", "connection", row.id, {"name": name, "kind": row.kind})
+        s.delete(row)
+    intake.forget_ticket_system()
+
+
+# How often a running process looks whether connections were added, edited or removed elsewhere
+# (the CLI, another API process): a change is in use within this long, at one small read per look.
+FRESH_SECONDS = 2.0
 
 RETRIED = "connection.retried"
 RETRY_WINDOW = timedelta(hours=1)
@@ -276,6 +394,11 @@ class ConnectorPool:
     the system itself (MCP servers); a connection that fails to build or list
     its tools is marked unhealthy and left out, never taking the others down.
     `catalogue()` is the synchronous view for callers outside the event loop.
+
+    Connections change while a process runs: each connector is kept with the row's id and
+    revision it was built from and built again when they differ (an edit, or a removal and a new
+    connection of that name); the catalogue is checked against the rows every `fresh_seconds`.
+    A replaced connector is closed with the pool, not at once: a call may still be using it.
     """
 
     def __init__(
@@ -295,6 +418,11 @@ class ConnectorPool:
         self._catalogue: Catalogue | None = None
         self._dynamic_ready: set[str] = set()
         self._unbuilt: dict[str, str] = {}  # connection name -> why its connector cannot be built
+        self._built: dict[str, tuple[str, int]] = {}  # connection name -> (id, revision) built from
+        self._retired: list[Connector] = []
+        self._seen: tuple[tuple[str, str, int], ...] | None = None  # the rows the catalogue is of
+        self._seen_at = float("-inf")
+        self.fresh_seconds = FRESH_SECONDS
         self.breakers: dict[str, CircuitBreaker] = {}
         # Requests in flight at once per connection (its config's `max_concurrency`, else this).
         self.concurrency = concurrency
@@ -352,6 +480,8 @@ class ConnectorPool:
             return list(s.scalars(select(Connection).order_by(Connection.name)).all())
 
     def _connector(self, row: Connection) -> Connector | None:
+        if self._built.get(row.name) != (row.id, row.revision):
+            self._retire(row.name)
         if row.kind not in CONNECTOR_TYPES:
             return None
         if row.name not in self._connectors:
@@ -362,11 +492,42 @@ class ConnectorPool:
                 self._mark(row.name, "error", self._unbuilt[row.name])
                 return None
             self._unbuilt.pop(row.name, None)
+            self._built[row.name] = (row.id, row.revision)
         return self._connectors[row.name]
+
+    def _retire(self, name: str) -> None:
+        """Stop offering the connector built for `name` (edited or removed since)."""
+        old = self._connectors.pop(name, None)
+        if old is not None:
+            self._retired.append(old)
+        self._built.pop(name, None)
+        self._dynamic_ready.discard(name)
+
+    @staticmethod
+    def _fingerprint(rows: list[Connection]) -> tuple[tuple[str, str, int], ...]:
+        return tuple((r.name, r.id, r.revision) for r in rows)
+
+    def _stale(self) -> bool:
+        """Whether connections changed since the catalogue was assembled (looked at every
+        `fresh_seconds`; blocking: call it off the event loop)."""
+        if self._catalogue is None:
+            return True
+        if time.monotonic() - self._seen_at < self.fresh_seconds:
+            return False
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Connection.name, Connection.id, Connection.revision).order_by(Connection.name)
+            ).all()
+        self._seen_at = time.monotonic()
+        return tuple((n, i, r) for n, i, r in rows) != self._seen
 
     def _assemble(self, *, include_dynamic: bool) -> Catalogue:
         cat = Catalogue()
-        for row in self._rows():
+        rows = self._rows()
+        for name in set(self._connectors) - {r.name for r in rows}:
+            self._retire(name)  # removed
+        self._seen, self._seen_at = self._fingerprint(rows), time.monotonic()
+        for row in rows:
             connector = self._connector(row)
             if connector is None:
                 continue
@@ -377,10 +538,12 @@ class ConnectorPool:
         return cat
 
     async def load(self) -> Catalogue:
-        """The full catalogue, listing tools from dynamic connections first (cached)."""
-        if self._catalogue is not None:
+        """The full catalogue, listing tools from dynamic connections first (cached while the
+        connections stay as they are)."""
+        if self._catalogue is not None and not await asyncio.to_thread(self._stale):
             return self._catalogue
-        for row in self._rows():
+        self._catalogue = None
+        for row in await asyncio.to_thread(self._rows):
             connector = self._connector(row)
             if connector is None or not connector.dynamic or row.name in self._dynamic_ready:
                 continue
@@ -396,7 +559,7 @@ class ConnectorPool:
 
     def catalogue(self) -> Catalogue:
         """The catalogue as loaded; before `load()`, the connections whose tools are static."""
-        if self._catalogue is not None:
+        if self._catalogue is not None and not self._stale():
             return self._catalogue
         return self._assemble(include_dynamic=True)
 
@@ -502,9 +665,11 @@ class ConnectorPool:
         return await run_live_checks(name, connector, self._mark)
 
     async def aclose(self) -> None:
-        for c in self._connectors.values():
+        for c in [*self._connectors.values(), *self._retired]:
             await c.aclose()
         self._connectors.clear()
+        self._retired.clear()
+        self._built.clear()
         self._dynamic_ready.clear()
         self._catalogue = None
 

@@ -210,6 +210,8 @@ class Connection(Base):
     last_checked_at: Mapped[datetime | None] = mapped_column()
     token_expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped by every edit a person makes: running processes rebuild a connector built from an older one.
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
 class ApiToken(Base):
