@@ -17,6 +17,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
@@ -212,7 +213,7 @@ UNKNOWN_REQUESTER = (
 
 
 _MONEY_KEY = re.compile(r"amount|total|price|cents", re.IGNORECASE)
-_DECIMAL = re.compile(r"\s*-?\d+(?:[.,]\d+)?\s*")
+_DECIMAL = re.compile(r"\s*\d+(?:[.,]\d+)?\s*")
 
 
 def stated_amount(arguments: Any, depth: int = 0) -> int | None:
@@ -247,11 +248,15 @@ def _money_value(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return UNBOUNDED
     if isinstance(value, int):
-        return max(value, 0)
+        return value if value >= 0 else UNBOUNDED  # a negative amount moves money one way or the other
     if isinstance(value, float):
-        return UNBOUNDED if not math.isfinite(value) else max(math.ceil(value * 100), 0)
+        return UNBOUNDED if not math.isfinite(value) or value < 0 else math.ceil(Decimal(repr(value)) * 100)
     if isinstance(value, str) and _DECIMAL.fullmatch(value):
-        return max(math.ceil(float(value.strip().replace(",", ".")) * 100), 0)
+        text = value.strip()
+        readings = [Decimal(text.replace(",", "."))]
+        if "," in text and len(text.partition(",")[2]) == 3:
+            readings.append(Decimal(text.replace(",", "")))  # "50,000": fifty thousand, as often written
+        return min(math.ceil(max(readings) * 100), UNBOUNDED)
     return UNBOUNDED
 
 
@@ -402,6 +407,39 @@ class Policy:
             shown = "an unknown amount" if amount == UNBOUNDED else f"amount {amount}"
             flag("high", f"{shown} is larger than the record's amount {record_amount}")
         return amount
+
+    @staticmethod
+    def _together(
+        tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], own: int, in_run: int, alongside: int
+    ) -> list[tuple[Risk, str]]:
+        """What `_amount` checks of one write, checked of it with the others from its source: the
+        run's part against the record's amount, all of it against what is left on the charge."""
+        found: list[tuple[Risk, str]] = []
+        record_amount = facts.get("record_amount")
+        if in_run and record_amount is not None and own <= int(record_amount) < own + in_run:
+            total = min(own + in_run, UNBOUNDED)
+            shown = "an unknown amount" if total == UNBOUNDED else f"{total} in all"
+            found.append(
+                (
+                    "high",
+                    f"with the run's other writes, {shown} is larger than the record's amount {record_amount}",
+                )
+            )
+        money = tool.does.money
+        source_id = arguments.get(money.source) if money is not None and money.source else None
+        charge = facts.get("charges", {}).get(str(source_id)) if source_id is not None else None
+        if isinstance(charge, dict):
+            remaining = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
+            if own <= remaining < own + alongside:
+                total = min(own + alongside, UNBOUNDED)
+                shown = "an unknown amount" if total == UNBOUNDED else f"{total} in all"
+                found.append(
+                    (
+                        "high",
+                        f"with the other writes from charge {source_id}, {shown} exceeds what is left on it ({remaining})",
+                    )
+                )
+        return found
 
     def _message(self, tool: Tool, arguments: dict[str, Any], facts: dict[str, Any], flag: Any) -> None:
         """Links, domains, numbers and accounts in the message text that the run does not trust.
@@ -565,6 +603,7 @@ class Policy:
         origin: dict[str, dict[str, Any]] | None = None,
         requester: str | None = None,
         alongside: int = 0,
+        alongside_in_run: int | None = None,
     ) -> Decision:
         """The gate's decision. `origin` is the arguments' provenance when the caller knows
         it (an approver's edit); otherwise it is traced from the facts. `requester_unknown`: a
@@ -572,16 +611,26 @@ class Policy:
         so four eyes has no name to keep from approving it and two different people must.
         `requester`: who asked for it, whom no standing rule of their own approves it for (a rule
         is its maker's approval given ahead, and nobody approves their own request).
-        `alongside`: minor units other live writes of the run take from the same source (the
-        same charge): the threshold and a rule's `max_amount` weigh them together, so splitting
-        one refund in two never dodges a second approver."""
+        `alongside`: minor units other writes take from the same source (the same charge; for
+        an imported write, which names none, the run's other money): the threshold, a rule's
+        `max_amount` and what is left on the charge weigh them together, and the record's amount
+        weighs this run's part (`alongside_in_run`, all of `alongside` when not given), so
+        splitting one refund in two never dodges a second approver or a larger-than-asked check."""
         risk, reasons, amount = self.assess(tool, arguments, facts)
-        if alongside and amount is not None and tool.does.money is not None:
-            amount = min(UNBOUNDED, amount + alongside)
+        weighed = tool.does.money is not None or not tool.does.declared
+        if alongside and amount is not None and weighed:
+            own, amount = amount, min(UNBOUNDED, amount + alongside)
             shown = "unknown" if amount == UNBOUNDED else str(amount)
+            source = tool.does.money.source if tool.does.money is not None else None
             reasons.append(
-                f"with the run's other writes from the same {tool.does.money.source}: {shown} in all"
+                f"with the run's other writes from the same {source}: {shown} in all"
+                if source
+                else f"with the run's other writes that move money (this one names no source): {shown} in all"
             )
+            in_run = alongside if alongside_in_run is None else alongside_in_run
+            for level, why in self._together(tool, arguments, facts, own, in_run, alongside):
+                risk = _max(risk, level)
+                reasons.append(why)
         if not tool.is_write:
             return Decision(needs_approval=False, risk=risk, reasons=reasons)
         traced = origin if origin is not None else provenance.trace(arguments, facts)
@@ -595,7 +644,6 @@ class Policy:
                 f"{path} {_short(o.get('value'))} comes from outside text ({o.get('detail')}){more}"
             )
         required = 1
-        weighed = tool.does.money is not None or not tool.does.declared
         if weighed and amount is not None and amount > self.two_approvers_above:
             required = 2
             shown = "the amount is unknown, so counted as" if amount == UNBOUNDED else f"amount {amount} is"

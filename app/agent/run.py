@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator
 
 from app.agent.lease import CutOff, Lease, NotSent
 from app.agent.offload import Offloader, to_thread
-from app.agent.policy import UNBOUNDED, Policy, merge_facts, new_facts, observe
+from app.agent.policy import UNBOUNDED, Policy, merge_facts, new_facts, observe, stated_amount
 from app.agent.ports import (
     ActionRecord,
     NewAction,
@@ -100,11 +100,14 @@ class ToolOutcome:
     retries: tuple[dict[str, Any], ...] = ()
 
 
-def commits_for_good(tool: Tool) -> bool:
+def commits_for_good(tool: Tool, arguments: dict[str, Any] | None = None) -> bool:
     """Whether `tool` is declared to move money, to be (or be able to be) a final submission, or
     to set where money is paid: the writes a person who posted an item by hand asked for
-    (`RunContext.requester_of`)."""
+    (`RunContext.requester_of`). With `arguments`, also an imported write that states an amount
+    (weighed as money, as the gate weighs it)."""
     does = tool.does
+    if arguments is not None and not does.declared and tool.is_write and stated_amount(arguments) is not None:
+        return True
     return does.money is not None or bool(does.final) or does.payee is not None
 
 
@@ -567,18 +570,44 @@ class RunContext:
         self.lease.send_by(self._send_by, tool.name)
         return self.lease.held(tool.name)
 
-    async def _alongside(self, tool: Tool, arguments: dict[str, Any]) -> tuple[int, dict[str, int]]:
-        """Minor units other writes of `tool` take from the source `arguments` names (the same
-        charge): this run's live ones, and other runs' approved, sent or failed ones (a standing
-        rule weighs them too, as an approver does); an amount not stated counts as unbounded.
-        Also {source: other runs' part}, kept with the action: a rule's approval is checked again
-        against it when the write starts, in case another run's write came in meanwhile."""
+    def _unsourced(self, name: str, arguments: dict[str, Any]) -> int | None:
+        """The amount a write of tool `name` states when its operation declares nothing it does
+        (imported: OpenAPI, MCP), so nobody knows which source its money leaves; else None."""
+        tool = self._tool(name)
+        if tool is None or tool.does.declared or not tool.is_write:
+            return None
+        return stated_amount(arguments)
+
+    async def _alongside(self, tool: Tool, arguments: dict[str, Any]) -> tuple[int, int, dict[str, int]]:
+        """Minor units other writes take from the source `arguments` names (the same charge):
+        this run's live writes of `tool` from it, and other runs' approved, sent or failed ones (a
+        standing rule weighs them too, as an approver does); an amount not stated counts as
+        unbounded. A write whose operation declares no source (imported) may take from any: it
+        is weighed with every money write of the run, and they with it. Returns (all of it, the
+        run's own part, {source: other runs' part}); the last is kept with the action: a rule's
+        approval is checked again against it when the write starts, in case another run's write
+        came in meanwhile."""
+        unsourced = [
+            min(stated, UNBOUNDED)
+            for a in self._actions.values()
+            if a.status in LIVE and (stated := self._unsourced(a.tool, a.arguments)) is not None
+        ]
+        if self._unsourced(tool.name, arguments) is not None:
+            declared = 0
+            for a in self._actions.values():
+                theirs = self._tool(a.tool)
+                money = theirs.does.money if theirs is not None else None
+                if a.status in LIVE and money is not None:
+                    moved = money.minor_amount(a.arguments)
+                    declared += UNBOUNDED if moved is None else max(moved, 0)
+            in_run = min(sum(unsourced) + declared, UNBOUNDED)
+            return in_run, in_run, {}
         money = tool.does.money
         field = money.source if money is not None else None
         source = arguments.get(field) if field else None
         if money is None or field is None or not isinstance(source, str) or not source:
-            return 0, {}
-        total = 0
+            return 0, 0, {}
+        total = sum(unsourced)
         for a in self._actions.values():
             if a.tool == tool.name and a.status in LIVE and a.arguments.get(field) == source:
                 moved = money.minor_amount(a.arguments)
@@ -590,14 +619,21 @@ class RunContext:
         for effects in elsewhere:
             stated = (effects.get("money") or {}).get("amount")
             others += stated if isinstance(stated, int) and stated >= 0 else UNBOUNDED
-        return min(total + others, UNBOUNDED), {source: min(others, UNBOUNDED)}
+        in_run = min(total, UNBOUNDED)
+        return min(total + others, UNBOUNDED), in_run, {source: min(others, UNBOUNDED)}
+
+    def _tool(self, name: str) -> Tool | None:
+        try:
+            return self.catalogue.get(name)
+        except KeyError:
+            return None
 
     async def _write(self, key: str, call: ToolCall, tool: Tool) -> ToolOutcome | None:
         self._reached.add(key)
         action = self._actions.get(key)
         if action is None:
             requester = self.requester_of(tool)
-            alongside, elsewhere = await self._alongside(tool, call.arguments)
+            alongside, in_run, elsewhere = await self._alongside(tool, call.arguments)
             decision = (await self.policy()).decide(
                 tool,
                 call.arguments,
@@ -606,6 +642,7 @@ class RunContext:
                 requester_unknown=requester_unknown(self.run.input, tool),
                 requester=requester,
                 alongside=alongside,
+                alongside_in_run=in_run,
             )
             effects = tool.does.summary(call.arguments, self.facts)
             new = NewAction(

@@ -245,7 +245,7 @@ def approve(
                     "edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments"
                 )
             _reassess(s, a, tool, arguments, who, gate)
-            if commits_for_good(tool) and (a.required_approvals or 1) < 2:
+            if commits_for_good(tool, arguments) and (a.required_approvals or 1) < 2:
                 # The approver chose these values: someone else confirms them, as four eyes holds
                 # for whoever supplied a payee or an amount when posting the item.
                 a.required_approvals = 2
