@@ -228,7 +228,7 @@ def retry(
     action_id: str, who: Principal = Depends(require("approver")), c: Container = Depends(container)
 ) -> dict[str, Any]:
     """Run a failed write again with the same idempotency key (409 unless it failed)."""
-    result = approvals.retry(c.db, action_id, who, policy=c.policy)
+    result = approvals.retry(c.db, action_id, who, policy=c.policy, ttl_hours=c.settings.approval_ttl_hours)
     c.wake()
     return result
 

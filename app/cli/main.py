@@ -614,7 +614,7 @@ def approvals_retry(
     from app.services import approvals
 
     c = _container()
-    retry = functools.partial(approvals.retry, policy=c.policy)
+    retry = functools.partial(approvals.retry, policy=c.policy, ttl_hours=c.settings.approval_ttl_hours)
     result = _decide(retry, c.db, _action_id(c, action_id), _approver(c, token))
     if result["status"] == "pending":
         console.print(

@@ -20,7 +20,7 @@ import copy
 import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -426,6 +426,10 @@ def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | No
     from app.agent.run import WEIGHED_ELSEWHERE
 
     def admit(s: Work, a: Any) -> tuple[str, int] | None:
+        held = _weigh_again(s, a)
+        return None if held is None else (held[0], max(held[1], _people_need(s, a)))
+
+    def _weigh_again(s: Work, a: Any) -> tuple[str, int] | None:
         postgres = s.postgres
         try:
             _no_second_booking(s, a, postgres)
@@ -455,6 +459,20 @@ def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | No
 
 # Writes whose money has left, or may have: approved, sent, done, or failed (perhaps after landing).
 MOVED = (*BOOKED, "failed")
+
+
+def _people_need(s: Work, a: Any) -> int:
+    """The approvers people deciding `a` need whatever its money: two when nobody recorded who
+    asked for it, as the gate wants of a write no rule approved (`requester_unknown`, read here
+    from what the write does as its effects state it, for a write a rule approved and then gave
+    back to people)."""
+    from app.agent.run import REQUESTER_UNKNOWN
+
+    run_input = s.connection().scalar(select(Run.input).where(Run.id == a.run_id)) or {}
+    scope = run_input.get(REQUESTER_UNKNOWN) if isinstance(run_input, dict) else None
+    effects = a.effects if isinstance(a.effects, dict) else {}
+    for_good = bool(effects.get("money") or effects.get("final") or effects.get("payee"))
+    return 2 if scope == "creator" or (scope == "poster" and for_good) else 1
 
 
 def _moved(effects: Any) -> int:
@@ -513,13 +531,19 @@ ENDED = ("failed", "succeeded", "cancelled")
 
 
 def retry(
-    db: Database, action_id: str, who: Principal, *, policy: Callable[[], Policy] | None = None
+    db: Database,
+    action_id: str,
+    who: Principal,
+    *,
+    policy: Callable[[], Policy] | None = None,
+    ttl_hours: float = 72.0,
 ) -> dict[str, Any]:
     """Run a failed write again, with the same idempotency key (its id): the system deduplicates
     it if the earlier attempt did land. Its run goes back to the queue at once. A write of a run
     that has ended is not retried: no pass would send it (the run is run again instead). Money
     is weighed again with what its source has moved since: past the threshold, the write waits
-    for a second approver instead."""
+    for a second approver instead (as two wants a write a standing rule approved whose requester
+    nobody recorded, now that people decide it), and expires as any pending write does."""
     from app.agent.policy import Policy
 
     threshold = (policy() if policy is not None else Policy()).two_approvers_above
@@ -535,8 +559,12 @@ def retry(
         if (a.required_approvals or 1) < 2:
             _weigh_with_its_source(s, a, threshold, db.is_postgres)
         approvers = {x.get("by") for x in (a.approvals or []) if isinstance(x, dict)}
+        if not approvers:  # a standing rule approved it; people decide it now
+            a.required_approvals = max(a.required_approvals or 1, _people_need(s, a))
         error = a.error
-        a.status = "approved" if len(approvers) >= (a.required_approvals or 1) else "pending"
+        a.status = "approved" if approvers and len(approvers) >= (a.required_approvals or 1) else "pending"
+        if a.status == "pending":
+            a.expires_at = utcnow() + timedelta(hours=ttl_hours)
         a.error = None
         _save(s, a)
         audit(

@@ -350,10 +350,17 @@ class SqlRunStore:
             return record
 
     def _hold(self, s: Work, action: Any, owner: str, reason: str, required: int) -> ActionRecord:
-        """A rule-approved write that no longer passes goes to people instead of out."""
+        """A rule-approved write that no longer passes goes to people instead of out, and waits
+        for them as long as any write proposed to people does."""
         reasons = [*(action.reasons or []), reason]
         record = self._set_action(
-            s, action, status="pending", decided_by=None, required_approvals=required, reasons=reasons
+            s,
+            action,
+            status="pending",
+            decided_by=None,
+            required_approvals=required,
+            reasons=reasons,
+            expires_at=utcnow() + timedelta(hours=self.approval_ttl_hours),
         )
         audit(s, owner, "action.held", "action", action.id, {"tool": action.tool, "reason": reason})
         record.resumed = False

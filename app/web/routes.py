@@ -454,7 +454,7 @@ async def retry(request: Request, action_id: str, who: Principal = Depends(requi
     """A failed write runs again, with the same idempotency key."""
     c = container(request)
     try:
-        approvals.retry(c.db, action_id, who, policy=c.policy)
+        approvals.retry(c.db, action_id, who, policy=c.policy, ttl_hours=c.settings.approval_ttl_hours)
     except ServiceError as exc:
         return _item_response(request, action_id, status=exc.status, error=exc.message)
     c.wake()
