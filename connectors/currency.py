@@ -27,6 +27,23 @@ ZERO_DECIMAL = frozenset(
 THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 
+# Amounts Stripe takes in these currencies are multiples of a step of minor units: a three-decimal
+# currency's last digit must be 0 ("5.124 KWD must be rounded to 5120 or 5130"), and ISK and UGX,
+# two decimals on the wire, are whole units only ("all amounts in ISK ... multiples of 100").
+# https://docs.stripe.com/currencies ("Three-decimal currencies", "Special cases").
+STEPS = {**dict.fromkeys(THREE_DECIMAL, 10), "ISK": 100, "UGX": 100}
+
+
+def step(currency: Any) -> int:
+    """The minor units an amount in `currency` must be a multiple of (1 for most)."""
+    return STEPS.get(currency.strip().upper() if isinstance(currency, str) else "", 1)
+
+
+def chargeable(minor: int, currency: Any) -> int:
+    """`minor` rounded down to an amount Stripe takes in `currency` (never more than asked)."""
+    return minor - minor % step(currency)
+
+
 def exponent(currency: Any) -> int:
     """Decimal places of the currency's minor unit: 0 for JPY, 3 for KWD, 2 for USD and for
     anything unknown or missing."""

@@ -46,7 +46,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
-from connectors.currency import major_text
+from connectors.currency import major_text, step
 from connectors.payments import balance, webhooks
 from connectors.payments import seed as seed_data
 from connectors.simulator_base import (
@@ -207,6 +207,18 @@ def _int_param(params: dict[str, Any], name: str, *, positive: bool = False) -> 
     if positive and value <= 0:
         raise StripeAPIError(400, "Invalid positive integer", param=name)
     return value
+
+
+def _in_steps(amount: int, currency: str) -> None:
+    """Stripe's rule for three-decimal currencies (last digit 0) and ISK/UGX (whole units)."""
+    if amount % step(currency):
+        raise StripeAPIError(
+            400,
+            f"Amounts in {currency.upper()} must be a multiple of {step(currency)} (its smallest unit "
+            f"Stripe accepts); {amount} is not",
+            param="amount",
+            code="invalid_charge_amount",
+        )
 
 
 def _bool_param(params: dict[str, Any], name: str) -> bool | None:
@@ -542,6 +554,7 @@ class PaymentsState:
             amount = _int_param(params, "amount", positive=True)
             if amount is None:
                 amount = left
+            _in_steps(amount, charge["currency"])
             if amount > left:
                 cur = charge["currency"]
                 raise StripeAPIError(

@@ -20,7 +20,7 @@ from typing import Any
 from app.llm.base import ModelRequest, ModelResponse, ToolCall
 from app.llm.local.heuristics import words
 from app.llm.local.planner import find_tool, fit_arguments, is_rejection, read_history
-from connectors.currency import to_minor
+from connectors.currency import chargeable, to_minor
 
 _CODING = json.loads((Path(__file__).parent / "data" / "gl_coding.json").read_text(encoding="utf-8"))
 SYNONYMS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _CODING["synonyms"].items()}
@@ -287,7 +287,10 @@ def act(request: ModelRequest) -> ModelResponse:
             {
                 "charge_id": record["charge_id"],
                 # Stripe's minor units: a ¥5,000 refund is amount=5000; never more than the record.
-                "amount": to_minor(record.get("amount") or 0, record.get("currency"), rounding=ROUND_DOWN),
+                "amount": chargeable(
+                    to_minor(record.get("amount") or 0, record.get("currency"), rounding=ROUND_DOWN),
+                    record.get("currency"),
+                ),
                 "reason": "requested_by_customer",
             },
         )
