@@ -10,6 +10,9 @@ refund's id or its order number for a refund. Every expected booking ends as one
 - a different amount: an entry for the difference is proposed;
 - in transit: the payout has not reached the bank yet, so no cash entry is due (explained,
   nothing proposed; a cash entry already booked for it is the difference then).
+A dispute withdrawn from a payout (and one won back) is booked like a refund, on the disputes
+account; a balance transaction of any other kind is named for a person, never left unsaid, and
+a payout whose transactions do not add up to what it paid out says so.
 Entries Switchboard already proposed and that wait in the queue count as booked, so running the
 reconciliation twice proposes nothing twice.
 """
@@ -26,6 +29,8 @@ from connectors.currency import exponent, major_text
 
 REFERENCE = re.compile(r"\b(?:po|ch|re|txn|py)_[A-Za-z0-9]+\b|\b[A-Z]{2,5}-\d{3,}\b")
 ON_THE_WAY = ("pending", "in_transit")
+# Stripe's reporting categories of the `adjustment` balance transactions a dispute makes.
+DISPUTES = ("dispute", "dispute_reversal")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Accounts:
     sales: str = "4000"
     refunds: str = "4900"
     fees: str = "6500"
+    disputes: str = "4900"  # chargebacks: with refunds unless the chart has an account of their own
 
 
 def accounts_from_chart(chart: list[dict[str, Any]]) -> Accounts:
@@ -53,8 +59,9 @@ def accounts_from_chart(chart: list[dict[str, Any]]) -> Accounts:
         bank=find("cash", "operating", default="1000"),
         clearing=find("clearing", default="1010"),
         sales=find("revenue", "online", default="4000"),
-        refunds=find("refund", default="4900"),
+        refunds=(refunds := find("refund", default="4900")),
         fees=find("fees", default="6500"),
+        disputes=find("dispute", default=find("chargeback", default=refunds)),
     )
 
 
@@ -138,6 +145,85 @@ def _entry(day: str, memo: str, debit: str, credit: str, cents: int, text: str) 
             {"account": credit, "debit": 0.0, "credit": amount, "description": text},
         ],
     }
+
+
+Settled = tuple[str, set[str], str, str, int, str, tuple[str, str, str]]  # settle()'s arguments
+
+
+def _refund(t: dict[str, Any], pid: str, acc: Accounts) -> Settled:
+    """How a refund in a payout is settled: found by its id or the order it names, on the refunds account."""
+    refs = {str(t.get("source") or "").upper()} | references(str(t.get("description") or ""))
+    refs.discard("")
+    label = next((r for r in sorted(refs) if not r.startswith("RE_")), str(t.get("source")))
+    fix = (f"Refund {label} ({t.get('source')})", acc.refunds, acc.clearing)
+    item = f"refund {t.get('source')} ({label}) in payout {pid}"
+    return item, refs, acc.refunds, "debit", -int(t.get("amount") or 0), _day(t.get("created")), fix
+
+
+def _dispute(t: dict[str, Any], pid: str, acc: Accounts) -> Settled:
+    """How a dispute's withdrawal (or its money won back) is settled: as a refund, on the disputes account."""
+    amount, source = int(t.get("amount") or 0), str(t.get("source") or "")
+    refs = {source.upper()} - {""}
+    day = _day(t.get("created"))
+    if amount < 0:
+        fix = (f"Dispute {source}", acc.disputes, acc.clearing)
+        return f"dispute withdrawal {source} in payout {pid}", refs, acc.disputes, "debit", -amount, day, fix
+    fix = (f"Dispute {source} won back", acc.clearing, acc.disputes)
+    return f"dispute won back {source} in payout {pid}", refs, acc.disputes, "credit", amount, day, fix
+
+
+def _sorted_out(txns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
+    """A payout's transactions as sales, refunds, disputes, and any other kind (its own payout aside)."""
+    groups: tuple[list[dict[str, Any]], ...] = ([], [], [], [])
+    for t in txns:
+        kind = t.get("type")
+        if kind in ("charge", "payment"):
+            groups[0].append(t)
+        elif kind in ("refund", "payment_refund"):
+            groups[1].append(t)
+        elif kind == "adjustment" and t.get("reporting_category") in DISPUTES:
+            groups[2].append(t)
+        elif kind != "payout":
+            groups[3].append(t)
+    return groups
+
+
+def _unexplained(
+    payout: dict[str, Any], txns: list[dict[str, Any]], unknown: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """What a payout holds that is not booked here (a kind of transaction not understood), and
+    whether its transactions add up to what it paid out: for a person, with nothing proposed."""
+    pid, cash = str(payout["id"]), int(payout.get("amount") or 0)
+    found = []
+    for t in unknown:
+        kind, amount = str(t.get("reporting_category") or t.get("type")), int(t.get("amount") or 0)
+        found.append(
+            {
+                "kind": "not_understood",
+                "item": f"{kind} {t.get('source') or t.get('id')} in payout {pid}",
+                "amount": _money(amount),
+                "explanation": f"payout {pid} holds a {kind} of {_money(amount)} ({t.get('id')}) that this "
+                "reconciliation does not book: book it by hand, or the clearing account keeps it",
+                "proposal": None,
+            }
+        )
+    moved = sum(
+        int(t["net"]) if t.get("net") is not None else int(t.get("amount") or 0) - int(t.get("fee") or 0)
+        for t in txns
+        if t.get("type") != "payout"
+    )
+    if txns and moved != cash:
+        found.append(
+            {
+                "kind": "does_not_add_up",
+                "item": f"payout {pid}",
+                "amount": _money(abs(cash - moved)),
+                "explanation": f"payout {pid} paid out {_money(cash)}, but its transactions come to "
+                f"{_money(moved)}: not all of what it paid out is listed; check it in the payments system",
+                "proposal": None,
+            }
+        )
+    return found
 
 
 def reconcile(
@@ -252,8 +338,7 @@ def reconcile(
             )
             continue
         txns = transactions.get(pid) or []
-        charges = [t for t in txns if t.get("type") in ("charge", "payment")]
-        refunds = [t for t in txns if t.get("type") in ("refund", "payment_refund")]
+        charges, refunds, disputes, unknown = _sorted_out(txns)
         gross = sum(int(t.get("amount") or 0) for t in charges)
         fees = sum(int(t.get("fee") or 0) for t in txns)
         day = _day(p.get("created"))
@@ -291,19 +376,9 @@ def reconcile(
                 day,
                 (f"Stripe payout {pid}: processing fees", acc.fees, acc.clearing),
             )
-        for t in refunds:
-            refs = {str(t.get("source") or "").upper()} | references(str(t.get("description") or ""))
-            refs.discard("")
-            label = next((r for r in sorted(refs) if not r.startswith("RE_")), str(t.get("source")))
-            settle(
-                f"refund {t.get('source')} ({label}) in payout {pid}",
-                refs,
-                acc.refunds,
-                "debit",
-                -int(t.get("amount") or 0),
-                _day(t.get("created")),
-                (f"Refund {label} ({t.get('source')})", acc.refunds, acc.clearing),
-            )
+        for booking in [*(_refund(t, pid, acc) for t in refunds), *(_dispute(t, pid, acc) for t in disputes)]:
+            settle(*booking)
+        report["differences"].extend(_unexplained(p, txns, unknown))
         cash = int(p.get("amount") or 0)
         if p.get("status") in ON_THE_WAY:
             hits = found(ref, acc.bank, "debit")
