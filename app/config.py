@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # Money writes (refunds, payments, journal entries by their debits) above this many minor
     # units need two different approvers.
     two_approvers_above: int = Field(default=50_000, alias="SWITCHBOARD_TWO_APPROVERS_ABOVE")
+    # The currency the ERP's ledger keeps (its journal lines name none): invoices and payouts in
+    # another are left to a person to convert. Empty: not known, and nothing is compared.
+    ledger_currency: str = Field(default="", alias="SWITCHBOARD_LEDGER_CURRENCY")
     # The company's own domains, comma-separated: replies may link to them and their subdomains
     # (the help center's article links and the systems' records are trusted without this).
     trusted_domains_csv: str = Field(default="", alias="SWITCHBOARD_TRUSTED_DOMAINS")

@@ -210,7 +210,9 @@ class Container:
             {
                 "triage": triage,
                 "chat": ChatPipeline(self.prompts, self.db),
-                "record": FinancePipeline(self.prompts, bookings=self._bookings),
+                "record": FinancePipeline(
+                    self.prompts, bookings=self._bookings, ledger_currency=self.settings.ledger_currency
+                ),
                 "mcp_call": mcp_call_pipeline,
                 "workflow_draft": WorkflowDraftPipeline(self.prompts, self.db),
                 "workflow": WorkflowRunPipeline(partial(status_of, self.db)),

@@ -73,9 +73,20 @@ def detect_anomalies(
     existing: dict[str, Any] | None,
     charges: list[dict[str, Any]],
     charge: dict[str, Any] | None,
+    ledger_currency: str = "",
 ) -> list[dict[str, Any]]:
     """Deterministic checks against the systems of record; each finding says why."""
     out: list[dict[str, Any]] = []
+    currency = str(record.get("currency") or "").strip().upper()
+    if record.get("kind") == "invoice" and ledger_currency and currency and currency != ledger_currency:
+        out.append(
+            {
+                "kind": "other_currency",
+                "reason": f"the invoice is in {currency}, but the ledger keeps {ledger_currency} and a "
+                f"journal entry names no currency: booked as it is, {record.get('amount')} {currency} "
+                f"would count as {ledger_currency}; convert it at the rate a person states",
+            }
+        )
     amount = Decimal(str(record.get("amount") or 0))
     number = (record.get("invoice_number") or "").strip()
     when = _day(record.get("date"))
@@ -305,6 +316,8 @@ def gate_findings(rec: dict[str, Any], anomalies: list[dict[str, Any]]) -> list[
                     "reason": a["reason"],
                 }
             )
+        elif kind == "other_currency":
+            out.append({"operation": "post_journal_entry", "level": "high", "reason": a["reason"]})
         elif kind in ("unknown_vendor", "gl_account_guess"):
             out.append({"operation": "post_journal_entry", "level": "medium", "reason": a["reason"]})
         elif kind == "refund_requested_before_dispute":
@@ -331,8 +344,10 @@ class FinancePipeline:
         helpdesk: str = "helpdesk",
         crm: str = "crm",
         channel: str = "#finance",
+        ledger_currency: str = "",
     ):
         self.prompts = prompts
+        self.ledger_currency = ledger_currency.strip().upper()
         # Switchboard's own live and done money writes of other runs (app/services/bookings.py).
         self.bookings = bookings
         self.erp, self.payments, self.chat, self.channel = erp, payments, chat, channel
@@ -540,6 +555,7 @@ class FinancePipeline:
             existing=g["existing"],
             charges=g["charges"],
             charge=g["charge"],
+            ledger_currency=self.ledger_currency,
         )
         if rec["kind"] == "invoice":
             in_journal = booked.journal_duplicates(rec, g["vendor"], g["journal"])
@@ -763,4 +779,5 @@ class FinancePipeline:
             journal,
             accounts=recon.accounts_from_chart(chart if isinstance(chart, list) else []),
             pending=pending,
+            ledger_currency=self.ledger_currency,
         )

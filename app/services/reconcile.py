@@ -234,6 +234,7 @@ def reconcile(
     *,
     accounts: Accounts | None = None,
     pending: list[dict[str, Any]] | None = None,
+    ledger_currency: str = "",
 ) -> dict[str, Any]:
     """The reconciliation report: per payout what was expected and found, the differences with
     their explanations, and the journal entries proposed for them."""
@@ -322,17 +323,21 @@ def reconcile(
     for p in sorted(payouts, key=lambda x: int(x.get("created") or 0)):
         pid = str(p["id"])
         currency = str(p.get("currency") or "").upper()
-        if exponent(currency) != LEDGER_EXPONENT:
-            # Its minor units are not the ledger's cents (¥98,000 is 98000, not 980.00): comparing or
-            # booking it needs the rate the bank applied, which only a person has.
+        if exponent(currency) != LEDGER_EXPONENT or currency not in (ledger_currency.upper() or currency,):
+            # Not the ledger's money (¥98,000 is 98000, not 980.00; 1,000.00 EUR is no 1,000.00 USD):
+            # comparing or booking it needs the rate the bank applied, which only a person has.
             report["differences"].append(
                 {
                     "kind": "other_currency",
                     "item": f"payout {pid}",
                     "amount": f"{major_text(int(p.get('amount') or 0), currency, grouped=True)} {currency}",
-                    "explanation": f"payout {pid} is in {currency}, whose amounts have {exponent(currency)} "
-                    "decimals; the ERP's ledger keeps two, so it is neither compared nor booked here: book "
-                    "it by hand at the rate the bank applied",
+                    "explanation": f"payout {pid} is in {currency}, "
+                    + (
+                        f"whose amounts have {exponent(currency)} decimals; the ERP's ledger keeps two"
+                        if exponent(currency) != LEDGER_EXPONENT
+                        else f"and the ledger keeps {ledger_currency.upper()}"
+                    )
+                    + ", so it is neither compared nor booked here: book it by hand at the rate the bank applied",
                     "proposal": None,
                 }
             )
