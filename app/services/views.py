@@ -23,10 +23,12 @@ def _iso(dt: Any) -> str | None:
 
 
 def arguments_version(arguments: Any) -> str:
-    """A short fingerprint of a write's arguments as they stand: an approver sends back the
-    version they read, so their approval applies to those arguments and to no later edit."""
+    """A fingerprint of a write's arguments as they stand: an approver sends back the version
+    they read, so their approval applies to those arguments and to no later edit. 128 bits: an
+    approver who could make two argument sets share a version (2**32 tries at 64 bits) could
+    edit from one to the other under a second approver's "seen"; at 128 that takes 2**64."""
     body = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
 def action_view(a: Action) -> dict[str, Any]:

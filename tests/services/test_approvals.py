@@ -136,3 +136,14 @@ async def test_a_standing_rule_made_by_an_admin_applies_and_revoking_it_stops_it
     new_run(db)
     await orch.drain("w")
     assert len(system.writes) == 1 and len(approvals.list_actions(db)) == 1
+
+
+def test_a_version_is_long_enough_that_no_approver_can_make_two_argument_sets_share_it() -> None:
+    """An approver who found two argument sets with one version could edit from the one a second
+    approver read to the other under that approver's "seen". A birthday search costs 2**(bits/2):
+    2**32 (an afternoon) at 64 bits, 2**64 at 128."""
+    from app.services.views import arguments_version
+
+    version = arguments_version({"ticket_id": 1, "body": "hello"})
+    assert len(version) * 4 >= 128 and int(version, 16) >= 0
+    assert version != arguments_version({"ticket_id": 1, "body": "hello!"})
