@@ -507,12 +507,16 @@ class ConnectorPool:
     def _fingerprint(rows: list[Connection]) -> tuple[tuple[str, str, int], ...]:
         return tuple((r.name, r.id, r.revision) for r in rows)
 
+    def _fresh(self) -> bool:
+        """Looked at the rows less than `fresh_seconds` ago."""
+        return time.monotonic() - self._seen_at < self.fresh_seconds
+
     def _stale(self) -> bool:
         """Whether connections changed since the catalogue was assembled (looked at every
         `fresh_seconds`; blocking: call it off the event loop)."""
         if self._catalogue is None:
             return True
-        if time.monotonic() - self._seen_at < self.fresh_seconds:
+        if self._fresh():
             return False
         with self.db.read() as s:
             rows = s.execute(
@@ -540,7 +544,7 @@ class ConnectorPool:
     async def load(self) -> Catalogue:
         """The full catalogue, listing tools from dynamic connections first (cached while the
         connections stay as they are)."""
-        if self._catalogue is not None and not await asyncio.to_thread(self._stale):
+        if self._catalogue is not None and (self._fresh() or not await asyncio.to_thread(self._stale)):
             return self._catalogue
         self._catalogue = None
         for row in await asyncio.to_thread(self._rows):
