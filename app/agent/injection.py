@@ -141,6 +141,7 @@ class _Text:
     cased: str  # folded, case kept (for the few case-sensitive rules)
     lowered: str  # folded and lower-cased (for the rest)
     words: list[str] = field(default_factory=list)  # filled by the first match pass
+    offsets: dict[str, list[int]] = field(default_factory=dict)  # see _ends
 
     @classmethod
     def of(cls, text: str) -> _Text:
@@ -155,12 +156,19 @@ class _Text:
             lowered = text.translate(_LOWERED)
         return cls(text, cased, lowered)
 
+    def _ends(self, cased: bool) -> list[int]:
+        """Where each original character ends in the folded form (built once per form)."""
+        key = "cased" if cased else "lowered"
+        if key not in self.offsets:
+            table = _CASED if cased else _LOWERED
+            self.offsets[key] = list(accumulate(len(table[ord(c)]) for c in self.original))
+        return self.offsets[key]
+
     def evidence(self, start: int, end: int, *, cased: bool = False) -> str:
         """The original text behind folded offsets [start, end), shown normalized."""
         if self.original.isascii():
             return _clip(self.original[start:end])
-        table = _CASED if cased else _LOWERED
-        ends = list(accumulate(len(table[ord(c)]) for c in self.original))
+        ends = self._ends(cased)
         first = bisect_right(ends, start)
         last = bisect_right(ends, max(start, end - 1))
         return _clip("".join(_fold_char(c)[0] for c in self.original[first : last + 1]))
@@ -180,7 +188,9 @@ def normalize(text: str) -> str:
 # --- patterns ----------------------------------------------------------------------------
 
 _SEP = r"[\W_]+"  # what a space in a pattern stands for: any run of spaces and punctuation
-_SEP_OPT = r"[\W_]*"  # what " ?" stands for
+# What " ?" stands for: bounded, so a pattern starting with punctuation ("\[ ?/?system") does not
+# rescan a long run of it ("[[[[…") from each of its characters.
+_SEP_OPT = r"[\W_]{0,16}"
 _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _URL = r"(?:https?://|www\.)\S+"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,16 +37,46 @@ _SPELLED_DOT = re.compile(r"\s*(?:\s|[(\[])dot(?:\s|[)\]])\s*", re.IGNORECASE)
 # A web address spelled out or defanged so no link is made, for the customer to type in:
 # "northwind-refunds dot com", "northwind-refunds[.]com". Spelled with "dot", only before a
 # common top-level domain (ordinary prose has "dot" in it); defanged, before any.
+# Each chain of labels is matched once, whole (possessively: a long "x dot x dot …" never makes
+# the pattern try every shorter chain from every label), and cut after its last such domain.
 _SPELLED_DOMAIN = re.compile(
-    r"(?<![\w.@-])([^\W_][\w-]*(?:(?:\s+dot\s+|\s*[(\[]dot[)\]]\s*)[\w-]+)*"
-    r"(?:\s+dot\s+|\s*[(\[]dot[)\]]\s*)(?:com|net|org|io|co|info|biz|shop|app|online|site|store|help|"
-    r"support|xyz|me|us|uk|de|eu)|[^\W_][\w-]*(?:\[\.\]|\(\.\)|\{\.\})[\w.\[\]().-]*[^\W_])(?![\w-])",
+    r"(?<![\w.@-])(?:(?P<spelled>[^\W_][\w-]*+(?:(?:\s+dot\s+|\s*[(\[]dot[)\]]\s*)[\w-]++)++)"
+    r"|[^\W_][\w-]*(?:\[\.\]|\(\.\)|\{\.\})[\w.\[\]().-]*[^\W_](?![\w-]))",
     re.IGNORECASE,
 )
+_SPELLED_TLDS = frozenset(
+    [
+        "com",
+        "net",
+        "org",
+        "io",
+        "co",
+        "info",
+        "biz",
+        "shop",
+        "app",
+        "online",
+        "site",
+        "store",
+        "help",
+        "support",
+        "xyz",
+        "me",
+        "us",
+        "uk",
+        "de",
+        "eu",
+    ]
+)
+_DOT_WORD = re.compile(r"\s+dot\s+|\s*[(\[]dot[)\]]\s*", re.IGNORECASE)
 _DEFANGED_DOT = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\s*[(\[]dot[)\]]\s*|\s+dot\s+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|//|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
+# Bounded (an alt text or a tag's other attributes of 500 characters), so a text of many "![" or
+# "<img" without an end is not read from each of them to its end. A source past the bounds is
+# still a link (`_URL`), only not called an image.
 _IMAGE = re.compile(
-    r"!\[[^\]]*\]\(\s*(?P<md>[^)\s]+)[^)]*\)|<img\b[^>]*?\bsrc\s*=\s*[\"']?(?P<html>[^\"'\s>]+)[^>]*>",
+    r"!\[[^\]]{0,500}\]\(\s*(?P<md>[^)\s]{1,2048})[^)]{0,2048}\)"
+    r"|<img\b[^>]{0,500}?\bsrc\s*=\s*[\"']?(?P<html>[^\"'\s>]{1,2048})[^>]{0,500}>",
     re.IGNORECASE,
 )
 # Labels in any script: a look-alike of the company's domain (a Cyrillic "о") is a domain too.
@@ -196,52 +227,101 @@ def spans(text: str) -> list[Span]:
     ]
 
 
+class _Taken:
+    """Places of the text already read as a span (never overlapping), looked up by bisection:
+    a text with thousands of candidates must not compare each with all the others."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def claim(self, a: int, b: int) -> bool:
+        i = bisect_right(self.starts, a)
+        if (i and self.ends[i - 1] > a) or (i < len(self.starts) and self.starts[i] < b):
+            return False
+        self.starts.insert(i, a)
+        self.ends.insert(i, b)
+        return True
+
+
 def _spans(text: str) -> list[Span]:
     found: list[Span] = []
-    taken: list[tuple[int, int]] = []
-
-    def free(a: int, b: int) -> bool:
-        return not any(a < e and s < b for s, e in taken)
+    taken = _Taken()
 
     def add(kind: Kind, m: re.Match[str], value: str, group: int | str = 0) -> None:
         a, b = m.span(group)
-        if free(a, b):
+        if taken.claim(a, b):
             found.append(Span(kind, m.group(group), value, a, b))
-            taken.append((a, b))
 
     for m in _IMAGE.finditer(text):
         url = m.group("md") or m.group("html") or ""
-        found.append(Span("image", m.group(), _host(url) or url.lower(), *m.span()))
-        taken.append(m.span())
+        if taken.claim(*m.span()):
+            found.append(Span("image", m.group(), _host(url) or url.lower(), *m.span()))
     for m in _URL.finditer(text):
         raw = m.group().rstrip(".,;:!?")
         # A link cut short by a quote or bracket (`https://help.example'@evil.test`) opens the host
         # after the `@`: with an `@` before the next space, it is trusted for no host.
-        rest = re.match(r"[^\s<>]*", text[m.start() + len(raw) :])
+        rest = re.match(r"[^\s<>]{0,4096}", text[m.start() + len(raw) : m.start() + len(raw) + 4096])
         host = "" if rest is not None and "@" in rest.group() else _host(raw)
-        if free(m.start(), m.start() + len(raw)):
+        if taken.claim(m.start(), m.start() + len(raw)):
             found.append(Span("link", raw, host, m.start(), m.start() + len(raw)))
-            taken.append((m.start(), m.start() + len(raw)))
     for m in emails_in(text):
         add("email", m, m.group().lower())
     for m in _SPELLED_EMAIL.finditer(text):
         add("email", m, f"{m.group(1)}@{_SPELLED_DOT.sub('.', m.group(2))}".lower())
-    # Cyrillic and Greek capitals that look like Latin ones, one character for one, so an IBAN's
-    # country code written with them (`DЕ89…`) is still an IBAN, at the same place.
-    for m in IBAN.finditer(text.translate(_LOOKALIKES)):
-        value = re.sub(r"[\s./-]+", "", m.group()).upper()
-        if not text[m.start() : m.end()].isascii():  # never the same as an account on record
-            value += " (written with look-alike letters)"
+    for m, value in _iban_matches(text):
         add("iban", m, value)
     for m in _DOMAIN.finditer(text):
         tld = m.group().rsplit(".", 1)[-1].lower()
         if tld not in _NOT_TLDS and not tld.isdigit():
             add("domain", m, _domain_value(m.group()))
     for m in _SPELLED_DOMAIN.finditer(text):
-        add("domain", m, _domain_value(_DEFANGED_DOT.sub(".", m.group())))
+        end = _spelled_end(m)
+        if end is not None and taken.claim(m.start(), end):
+            written = text[m.start() : end]
+            found.append(
+                Span("domain", written, _domain_value(_DEFANGED_DOT.sub(".", written)), m.start(), end)
+            )
     for m, digits, group in _phones(text):
         add("phone", m, digits, group)
     return sorted(found, key=lambda s: s.start)
+
+
+def ibans(text: str) -> list[Span]:
+    """The IBANs of `text` as `spans` finds them (read as people read them), and nothing else."""
+    read, where = _as_read(text)
+    found = []
+    for m, value in _iban_matches(read):
+        a, b = where[m.start()], where[m.end() - 1] + 1
+        found.append(Span("iban", text[a:b], value, a, b))
+    return found
+
+
+def _iban_matches(text: str) -> list[tuple[re.Match[str], str]]:
+    """IBANs with their values. Cyrillic and Greek capitals that look like Latin ones are read
+    one character for one, so an IBAN's country code written with them (`DЕ89…`) is still an
+    IBAN, at the same place, though never the same as an account on record."""
+    out = []
+    for m in IBAN.finditer(text.translate(_LOOKALIKES)):
+        value = re.sub(r"[\s./|-]+", "", m.group()).upper()
+        if not text[m.start() : m.end()].isascii():
+            value += " (written with look-alike letters)"
+        out.append((m, value))
+    return out
+
+
+def _spelled_end(m: re.Match[str]) -> int | None:
+    """Where a spelled or defanged domain ends: a defanged one where it was matched; a chain of
+    "dot"-joined labels after its last label that is a common top-level domain (prose has "dot"
+    in it too), None when it has none."""
+    if m.group("spelled") is None:
+        return m.end()
+    last = None
+    for sep in _DOT_WORD.finditer(m.group()):
+        label = re.match(r"[\w-]+", m.group()[sep.end() :])
+        if label is not None and label.group().lower() in _SPELLED_TLDS:
+            last = m.start() + sep.end() + label.end()
+    return last
 
 
 def emails_in(text: str) -> list[re.Match[str]]:

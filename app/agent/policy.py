@@ -576,7 +576,8 @@ class Policy:
         vendors = facts.get("vendors", {})
         known_ibans = {v.get("iban") for v in vendors.values() if v.get("iban")}
         untrusted = " ".join(facts.get("untrusted_text", []))
-        untrusted_ibans = {s.value for s in outgoing.spans(untrusted.upper()) if s.kind == "iban"}
+        # IBANs only: the other spans' patterns have no business with a whole ticket here.
+        untrusted_ibans = {s.value for s in outgoing.ibans(untrusted.upper())}
         declared = tool.does.payee
         candidates = [str(arguments[declared])] if declared and arguments.get(declared) else []
         candidates += [str(v) for k, v in _walk_items(arguments) if k.lower() in PAYEE_KEYS and v]
