@@ -56,11 +56,8 @@ def _trusted_values(facts: dict[str, Any]) -> dict[str, str]:
     put(facts.get("ticket_id"), "the run's ticket")
     put(facts.get("requester_email"), "the requester")
     put(facts.get("record_amount"), "the record's amount")
-    for e in facts.get("emails") or []:
-        put(e, "an address the systems returned")
-    for cid, email in (facts.get("customers") or {}).items():
+    for cid in facts.get("customers") or {}:
         put(cid, "a customer the payments system returned")
-        put(email, "a customer the payments system returned")
     for chid, charge in (facts.get("charges") or {}).items():
         put(chid, "a charge the payments system returned")
         if isinstance(charge, dict):
@@ -75,6 +72,17 @@ def _trusted_values(facts: dict[str, Any]) -> dict[str, str]:
         if isinstance(vendor, dict):
             put(vendor.get("iban"), f"vendor {vid}")
             put(vendor.get("name"), f"vendor {vid}")
+    return out
+
+
+def _read_addresses(facts: dict[str, Any]) -> dict[str, str]:
+    """Addresses reads returned (other than the requester's): any record carries one, the
+    attacker's own earlier ticket included, so one vouches for a value only where no outside text
+    dictates it (`_one`), as a record's tag does."""
+    out = {_key(e): "an address the systems returned" for e in facts.get("emails") or [] if e}
+    for email in (facts.get("customers") or {}).values():
+        if email:
+            out.setdefault(_key(email), "a customer the payments system returned")
     return out
 
 
@@ -188,7 +196,7 @@ def trace(
     edited) are the approver's; unchanged values keep their earlier provenance."""
     trusted = _trusted_values(facts)
     records = _record_values(facts)
-    tags = _record_tags(facts)
+    tags = {**_read_addresses(facts), **_record_tags(facts)}
     classified = _classified(facts)
     texts = outside_texts(facts)
     old = dict(leaves(before)) if before is not None else {}
