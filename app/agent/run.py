@@ -48,7 +48,7 @@ from app.llm.base import (
 )
 from app.llm.pricing import cost_usd
 from app.llm.prompts import untrusted
-from app.llm.tokens import truncate_to_tokens
+from app.llm.tokens import count_tokens, truncate_to_tokens
 from app.observability.context import calling_tool
 from connectors.base import ConnectorError, first_attempt, noting_calls, proposed_at
 from tools.base import Catalogue, Tool
@@ -145,14 +145,56 @@ def replayed(rec: StepRecord) -> ToolOutcome:
 
 
 def trim_to_tokens(text: str, budget: int = TOOL_RESULT_TOKEN_BUDGET) -> str:
-    """Keep a tool result inside its token budget, saying that it was cut."""
+    """Keep a tool result inside its token budget, saying that it was cut. A JSON list (or an
+    object around one) keeps its first whole items and stays JSON, the note after it: a reader
+    that parses it sees fewer items, never none."""
     # Every token stands for at least one UTF-8 byte: a short text fits without being counted.
     if len(text.encode()) <= budget:
         return text
     head, total = truncate_to_tokens(text, budget)
     if total <= budget:
         return text
+    whole = _whole_items(text, budget)
+    if whole is not None:
+        kept, shown, of = whole
+        return kept + f"\n…[trimmed to {budget} tokens of {total}: the first {shown} of {of} items]"
     return head + f"\n…[trimmed to {budget} tokens of {total}]"
+
+
+_NOTE_TOKENS = 40  # room left for the note after the kept items
+
+
+def _whole_items(text: str, budget: int) -> tuple[str, int, int] | None:
+    """The longest prefix of a JSON list's items (the list itself, or the one list an object
+    holds) that fits in `budget` tokens, as JSON; None for any other text."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        lists = [k for k, v in data.items() if isinstance(v, list) and v]
+        if len(lists) != 1:
+            return None
+        key = lists[0]
+        items: list[Any] = data[key]
+
+        def dump(n: int) -> str:
+            return _dump({**data, key: items[:n]})
+    elif isinstance(data, list) and data:
+        items = data
+
+        def dump(n: int) -> str:
+            return _dump(items[:n])
+    else:
+        return None
+    low, high = 0, len(items)  # the most items that fit, by bisection
+    while low < high:
+        mid = (low + high + 1) // 2
+        if count_tokens(dump(mid)) <= budget - _NOTE_TOKENS:
+            low = mid
+        else:
+            high = mid - 1
+    return (dump(low), low, len(items)) if low else None
 
 
 def _dump(value: Any) -> str:

@@ -71,7 +71,7 @@ class ActionFilters:
 
     def check(self) -> ActionFilters:
         for name, value, allowed in (
-            ("status", self.status, STATUSES),
+            ("status", self.status, (*STATUSES, "all")),  # all: the callers read it as no filter
             ("risk", self.risk, RISKS),
             ("kind", self.kind, RUN_KINDS),
         ):

@@ -67,6 +67,17 @@ class Turn:
                 out.append((c.arguments, parse_json(r.content)))
         return out
 
+    def trimmed(self, operation: str) -> str | None:
+        """What the run loop said when it cut a result of `operation` to fit ("the first 3 of 12
+        items"), so an answer never states a count of what it could not see; None when whole."""
+        for c in self.calls:
+            r = self.results.get(c.id)
+            if c.name.rpartition("__")[2] == operation and r is not None:
+                found = _TRIMMED.search(r.content or "")
+                if found is not None:
+                    return found.group(1) or "only the start of the list could be read"
+        return None
+
     def asked(self, operation: str) -> bool:
         return any(c.name.rpartition("__")[2] == operation for c in self.calls)
 
@@ -108,6 +119,9 @@ def _charge_line(ch: Mapping[str, Any]) -> str:
 def _customer(turn: Turn) -> Mapping[str, Any] | None:
     found = [d for _, d in turn.got("find_customer") if isinstance(d, Mapping)]
     return found[0] if found else None
+
+
+_TRIMMED = re.compile(r"…\[trimmed to \d+ tokens of \d+(?:: (the first \d+ of \d+ items))?\]")
 
 
 def _charges(turn: Turn) -> list[Mapping[str, Any]]:
@@ -194,10 +208,15 @@ def charges_of(turn: Turn, email: str) -> ModelResponse:
     ):
         return step
     charges = _charges(turn)
+    cut = turn.trimmed("list_charges")
     if not charges:
+        if cut:
+            return _end(f"{_name(customer)}'s charges were too long a list to read here: {cut}")
         return _end(f"{_name(customer)} has no charges.")
     refunded = [c for c in charges if c.get("amount_refunded")]
     head = f"{_name(customer)} has {len(charges)} charge{'s' if len(charges) != 1 else ''}:"
+    if cut:
+        head = f"{_name(customer)}'s charges ({cut}):"
     if _REFUNDED.search(turn.message):
         head = (
             f"{_name(customer)}: {len(refunded)} of {len(charges)} charges refunded (in full or in part):"

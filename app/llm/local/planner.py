@@ -124,9 +124,10 @@ def plain(content: str) -> str:
 
 
 def parse_json(content: str) -> Any:
+    """The JSON a tool result holds; a note after it (a trimmed list's) is left aside."""
     try:
-        return json.loads(unfence(content))
-    except (TypeError, ValueError):
+        return json.JSONDecoder().raw_decode(unfence(content).strip())[0]
+    except (TypeError, ValueError, AttributeError):
         return None
 
 
