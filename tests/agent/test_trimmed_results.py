@@ -38,9 +38,7 @@ def test_text_that_is_not_json_is_cut_as_text() -> None:
 
 def test_the_local_chat_says_a_list_was_cut_instead_of_counting_what_it_saw() -> None:
     from app.llm.base import Message, ToolCall, ToolSpec
-    from app.llm.local.chat_plans import Turn
-
-    from app.llm.local.chat_plans import charges_of
+    from app.llm.local.chat_plans import Turn, charges_of
 
     found = ToolCall(id="c0", name="payments__find_customer", arguments={"email": "raj@example.org"})
     listed = ToolCall(id="c1", name="payments__list_charges", arguments={"customer_id": "cus_1"})
