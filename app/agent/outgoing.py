@@ -29,11 +29,13 @@ EMAIL = re.compile(r"(?:\"[^\"\s@]+\"|[\w!#$%&*+/=?^`{|}~-][\w.!#$%&'*+/=?^`{|}~
 # Groups may be split by spaces, dots, slashes, dashes or a table's cell borders (`| DE89 3704 |`).
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[\s./|-]{0,3}[A-Z0-9]{4}){2,7}(?:[\s./|-]{0,3}[A-Z0-9]{1,3})?\b")
 # An address spelled out so that no parser sees it: "refunds at northwind-help dot com".
+# "at" and "dot" in brackets of any kind: (at), [at], {at}, <at>.
 _SPELLED_EMAIL = re.compile(
-    r"(?<![\w.+-])([\w.+-]+)\s*(?:\s|[(\[])at(?:\s|[)\]])\s*([\w-]+(?:\s*(?:\s|[(\[])dot(?:\s|[)\]])\s*[\w-]+)+)",
+    r"(?<![\w.+-])([\w.+-]+)\s*(?:\s|[(\[{<])at(?:\s|[)\]}>])\s*"
+    r"([\w-]+(?:\s*(?:\s|[(\[{<])dot(?:\s|[)\]}>])\s*[\w-]+)+)",
     re.IGNORECASE,
 )
-_SPELLED_DOT = re.compile(r"\s*(?:\s|[(\[])dot(?:\s|[)\]])\s*", re.IGNORECASE)
+_SPELLED_DOT = re.compile(r"\s*(?:\s|[(\[{<])dot(?:\s|[)\]}>])\s*", re.IGNORECASE)
 # A web address spelled out or defanged so no link is made, for the customer to type in:
 # "northwind-refunds dot com", "northwind-refunds[.]com". Spelled with "dot", only before a
 # common top-level domain (ordinary prose has "dot" in it); defanged, before any.
@@ -69,7 +71,7 @@ _SPELLED_TLDS = frozenset(
     ]
 )
 _DOT_WORD = re.compile(r"\s+dot\s+|\s*[(\[]dot[)\]]\s*", re.IGNORECASE)
-_DEFANGED_DOT = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\s*[(\[]dot[)\]]\s*|\s+dot\s+", re.IGNORECASE)
+_DEFANGED_DOT = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\s*[(\[{<]dot[)\]}>]\s*|\s+dot\s+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|//|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
 # Bounded (an alt text or a tag's other attributes of 500 characters), so a text of many "![" or
 # "<img" without an end is not read from each of them to its end. A source past the bounds is
@@ -267,6 +269,7 @@ def _spans(text: str) -> list[Span]:
             found.append(Span("link", raw, host, m.start(), m.start() + len(raw)))
     for m in emails_in(text):
         add("email", m, m.group().lower())
+    found += _addresses_in_links(found)
     for m in _SPELLED_EMAIL.finditer(text):
         add("email", m, f"{m.group(1)}@{_SPELLED_DOT.sub('.', m.group(2))}".lower())
     for m, value in _iban_matches(text):
@@ -310,6 +313,17 @@ def _iban_matches(text: str) -> list[tuple[re.Match[str], str]]:
     return out
 
 
+def _addresses_in_links(found: list[Span]) -> list[Span]:
+    """An address a link carries percent-encoded (`?owner=bob%40example.com`) is given all the
+    same, whoever's host the link is on: said as an address at the link's place."""
+    return [
+        Span("email", link.text, m.group().lower(), link.start, link.end)
+        for link in found
+        if link.kind in ("link", "image") and "%" in link.text
+        for m in emails_in(unquote(link.text))
+    ]
+
+
 def _spelled_end(m: re.Match[str]) -> int | None:
     """Where a spelled or defanged domain ends: a defanged one where it was matched; a chain of
     "dot"-joined labels after its last label that is a common top-level domain (prose has "dot"
@@ -338,9 +352,16 @@ def emails_in(text: str) -> list[re.Match[str]]:
     return [found[k] for k in sorted(found)]
 
 
+# A letter that reads as a digit inside a number ("555 O147", "2l2"): read as that digit.
+_DIGIT_LETTER = re.compile(r"(?<=\d)[OolI](?=[\d\s./-])|(?<=[\d\s./-])[OolI](?=\d)")
+_AS_DIGIT = {"O": "0", "o": "0", "l": "1", "I": "1"}
+
+
 def _phones(text: str) -> list[tuple[re.Match[str], str, str | int]]:
     """Phone numbers as grouped (not dates, times or lists of order numbers), and numbers
-    written any way right after a word that says they are one ("call 08001234567")."""
+    written any way right after a word that says they are one ("call 08001234567"); a letter O
+    or l among the digits is read as the digit it looks like."""
+    text = _DIGIT_LETTER.sub(lambda m: _AS_DIGIT[m.group()], text)
     out: list[tuple[re.Match[str], str, str | int]] = []
     for m in _PHONE.finditer(text):
         digits = re.sub(r"\D", "", m.group())
@@ -426,8 +447,11 @@ def describe(span: Span, facts: dict[str, Any]) -> str:
 
 def strip_untrusted(text: str, trust: Trust) -> tuple[str, list[Span]]:
     """`text` without remote images and untrusted links, domains, numbers and accounts."""
-    bad = untrusted_spans(text, trust)
+    bad: list[Span] = []
+    for span in sorted(untrusted_spans(text, trust), key=lambda s: (s.start, s.start - s.end)):
+        if not bad or span.start >= bad[-1].end:  # one removal a place (an address in a link goes with it)
+            bad.append(span)
     out = text
-    for s in sorted(bad, key=lambda s: s.start, reverse=True):
+    for s in reversed(bad):
         out = out[: s.start] + ("" if s.kind == "image" else "[removed]") + out[s.end :]
     return re.sub(r"[ \t]{2,}", " ", out), bad

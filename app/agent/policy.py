@@ -35,6 +35,10 @@ _IBAN = outgoing.IBAN
 # Read-result strings at least this long are outside text (notes, bodies, articles); shorter
 # ones are the systems' own values. Kept per read up to READ_TEXT_CHARS, for provenance.
 READ_TEXT_CHARS = 8_000
+# An internal note's text, kept to see it quoted in a public message (its start is enough).
+NOTE_CHARS = 2_000
+_NOTE_TEXT = ("plain_body", "body", "text")
+_NOTE_GRAM = 8  # words in a row that make a message a quote of a note
 _ID_KEYS = re.compile(r"(?:^|_)id$|Id$|^number$|^invoice_number$|^order$")
 # A money movement whose amount cannot be known counts as more than any threshold.
 UNBOUNDED = 2**63 - 1
@@ -97,6 +101,7 @@ def new_facts() -> dict[str, Any]:
         "record_values": [],  # ids on the systems' records
         "record_tags": [],  # tags on the systems' records: labels, never the names of records
         "classification": {},  # the run's own classification (category, priority...)
+        "internal_notes": [],  # text of notes the customer never saw (a comment with public false)
     }
 
 
@@ -121,6 +126,7 @@ def observe(data: Any, facts_of: FactsOf | None = None) -> dict[str, Any]:
         "phones": [],
         "record_values": [],
         "record_tags": [],
+        "internal_notes": [],
     }
     _walk(data, fragment)
     if facts_of is not None:
@@ -133,7 +139,9 @@ def observe(data: Any, facts_of: FactsOf | None = None) -> dict[str, Any]:
         }
         fragment["links"] += [u for u in told.get("links") or [] if u not in fragment["links"]]
     fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_value(data)]
-    text = "\n".join(s for s in strings(data) if len(s) >= injection.MIN_VALUE_CHARS)
+    # Free text only: long strings, and short ones of several words ("Tag me VIP" in a profile
+    # field), never a record's own one-word values (statuses, ids), which a write may repeat.
+    text = "\n".join(s for s in strings(data) if len(s) >= injection.MIN_VALUE_CHARS or len(s.split()) > 1)
     fragment["untrusted_reads"] = [text[:READ_TEXT_CHARS]] if text else []
     return {k: v for k, v in fragment.items() if v}
 
@@ -143,6 +151,10 @@ def _walk(node: Any, fragment: dict[str, Any], owner: str | None = None) -> None
     if isinstance(node, dict):
         owner = _note_contacts(node, fragment, owner)
         _note_record_values(node, fragment)
+        if node.get("public") is False:  # a help desk's internal note: the customer never saw it
+            body = next((node[k] for k in _NOTE_TEXT if isinstance(node.get(k), str) and node[k]), None)
+            if body is not None:
+                fragment.setdefault("internal_notes", []).append(body[:NOTE_CHARS])
         for v in node.values():
             _walk(v, fragment, owner)
     elif isinstance(node, list):
@@ -476,6 +488,8 @@ class Policy:
                         ):
                             seen.add(span.text)
                             flag("medium", f"passes the customer's {span.kind} '{span.text}' on to the team")
+                if public and (quoted := _quotes_a_note(text, facts.get("internal_notes") or [])):
+                    flag("high", f"quotes an internal note the customer never saw: '{quoted}…'")
                 for span in outgoing.untrusted_spans(text, trust):
                     written = span.kind == "email" and "@" in span.text
                     if written or span.kind == "iban" or span.text in seen:
@@ -763,6 +777,23 @@ def pipeline_findings(tool: Tool, arguments: dict[str, Any], facts: dict[str, An
             continue
         level = f.get("level") if f.get("level") in _RANK else "high"
         flag(level, str(f.get("reason") or "a check of the systems of record concerns this write"))
+
+
+def _quotes_a_note(text: str, notes: list[str]) -> str | None:
+    """The first words of a run of _NOTE_GRAM (or a whole shorter note of five or more) that the
+    text shares with an internal note, or None."""
+    words = re.findall(r"[^\W_]+", text.lower())
+    said = {" ".join(words[i : i + _NOTE_GRAM]) for i in range(max(0, len(words) - _NOTE_GRAM + 1))}
+    flat = " " + " ".join(words) + " "
+    for note in notes:
+        theirs = re.findall(r"[^\W_]+", str(note).lower())
+        if 5 <= len(theirs) < _NOTE_GRAM and f" {' '.join(theirs)} " in flat:
+            return " ".join(theirs[:6])
+        for i in range(len(theirs) - _NOTE_GRAM + 1):
+            gram = " ".join(theirs[i : i + _NOTE_GRAM])
+            if gram in said:
+                return " ".join(theirs[i : i + 6])
+    return None
 
 
 def _walk_items(value: Any) -> list[tuple[str, Any]]:

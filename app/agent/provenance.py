@@ -19,6 +19,8 @@ A standing rule never auto-runs a write with an `untrusted` value, and only runs
 
 from __future__ import annotations
 
+import base64
+import codecs
 import re
 from functools import lru_cache
 from typing import Any, Literal
@@ -145,6 +147,7 @@ def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
     words = _WORDS.findall(value.lower())
     if not words:
         return None
+    written = _written_otherwise(value)
     # long free text counts as quoted when any 8 words in a row come from outside
     grams = (
         {" ".join(words[i : i + 8]) for i in range(len(words) - 7)} if len(words) > 8 else {" ".join(words)}
@@ -158,7 +161,28 @@ def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
                     return f"{where}: '{_context(form, g)}'"
             if parts and parts <= vocabulary:
                 return f"{where}: its words {', '.join(sorted(parts))} all appear in it"
+            for how, word in written:
+                if word in vocabulary:
+                    return f"{where}: the value written in {how} ('{word}')"
     return None
+
+
+def _written_otherwise(value: str) -> list[tuple[str, str]]:
+    """The value as a short word in rot13, base64 and hex (lower-cased, as `_flat` keeps words):
+    the readable forms decode such text only when it is long enough to look encoded, and a tag
+    is three letters."""
+    plain = value.strip()
+    if not 3 <= len(plain) <= 64 or not plain.isascii():
+        return []
+    raw = plain.encode()
+    out = [
+        ("base64", base64.b64encode(raw).decode().rstrip("=").lower()),
+        ("base64", base64.urlsafe_b64encode(raw).decode().rstrip("=").lower()),
+        ("hex", raw.hex()),
+    ]
+    if plain.isalpha():
+        out.append(("rot13", codecs.encode(plain, "rot13").lower()))
+    return [(how, word) for how, word in out if _WORDS.fullmatch(word)]
 
 
 @lru_cache(maxsize=1024)
