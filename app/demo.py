@@ -204,6 +204,7 @@ def forget_previous_session(c: Container) -> int:
     pending actions of the previous session and cancels its unfinished runs. Returns how many
     actions were expired."""
     now = utcnow()
+    c.bookings_since = now  # what the previous session booked went with its simulators
     with c.db.session() as s:
         actions = s.scalars(select(Action).where(Action.status == "pending")).all()
         for a in actions:

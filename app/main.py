@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,9 @@ class Container:
     model_override: Model | None = None
     transport: httpx.AsyncBaseTransport | None = None
     standing_rules: list[StandingRule] = field(default_factory=list)
+    # Money writes made before this were made against systems since put away (a demo restart
+    # starts its simulators from their seed): the finance checks do not count them.
+    bookings_since: datetime | None = None
 
     @cached_property
     def wakeup(self) -> Wakeup:
@@ -229,7 +233,7 @@ class Container:
     def _bookings(self, exclude_run: str) -> list[dict[str, Any]]:
         from app.services.bookings import own_bookings
 
-        return own_bookings(self.db, exclude_run)
+        return own_bookings(self.db, exclude_run, since=self.bookings_since)
 
     def _on_parked(self) -> Callable[[str, list[ActionRecord]], Awaitable[None]]:
         """When a run waits for people: approve replies a person approved ahead, then announce the rest."""

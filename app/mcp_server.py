@@ -327,8 +327,10 @@ def run(
     extra_hosts: list[str] | None = None,
     audit: Audit | None = None,
     caller: Caller | None = None,
+    close: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Blocking entry for `switchboard mcp`: stdio, or streamable HTTP at http://host:port/mcp.
+    `close` runs when a stdio client leaves (the connections' HTTP sessions, before the loop ends).
 
     Over stdio `caller()` names who asks; over HTTP each request's bearer token does.
     Clients must reach it by a loopback name, by `host`, or by one of `extra_hosts`
@@ -336,7 +338,14 @@ def run(
     if transport == "stdio":
         import anyio
 
-        anyio.run(lambda: serve_stdio(catalogue_provider, propose_write, audit=audit, caller=caller))
+        async def serve() -> None:
+            try:
+                await serve_stdio(catalogue_provider, propose_write, audit=audit, caller=caller)
+            finally:
+                if close is not None:
+                    await close()
+
+        anyio.run(serve)
         return
     import uvicorn
     from starlette.applications import Starlette

@@ -158,10 +158,13 @@ def _summary(
 ) -> None:
     table = Table("run", "subject", "category", "priority", "confidence", "status", "pending actions")
     statuses: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
     for run_id, t in zip(run_ids, tickets, strict=True):
         v = run_view(c.db, run_id)
         cls = v["classification"] or {}
         statuses[v["status"]] += 1
+        if v["status"] == "failed" and v.get("error"):
+            errors[str(v["error"])] += 1
         pending = sum(1 for a in v["actions"] if a["status"] == "pending")
         table.add_row(
             run_id[:8],
@@ -183,3 +186,5 @@ def _summary(
             f"{len(skipped)} skipped, already triaged ({ids}): --again triages them once more"
         )
     console.print(line or "nothing to triage")
+    for error, n in errors.most_common(3):  # why runs failed: a wrong key fails them all alike
+        console.print(f"[red]{n} failed:[/red] {error}", soft_wrap=True)

@@ -405,6 +405,7 @@ def mcp(
         token_check=authenticator(c.db) if transport == "http" else None,
         audit=lambda event: record_tool_call(c.db, event),
         caller=caller if given else None,
+        close=c.pool.aclose,
     )
 
 
@@ -656,12 +657,12 @@ def _connections_table(rows: list[dict[str, Any]], *, wide: bool) -> Table:
     table = Table()
     table.add_column("name", no_wrap=True)
     table.add_column("kind", no_wrap=True)
-    if wide:
-        table.add_column("base url", overflow="fold")
+    if wide:  # the URL keeps room for a host; the alerts wrap instead
+        table.add_column("base url", overflow="fold", min_width=26)
         table.add_column("auth", no_wrap=True)
     table.add_column("owner", no_wrap=True, max_width=14, overflow="ellipsis")
     table.add_column("health", no_wrap=True)
-    table.add_column("alerts", ratio=1, min_width=30)
+    table.add_column("alerts", ratio=1, min_width=12 if wide else 30)
     for r in rows:
         cells = [r["name"], r["kind"]]
         if wide:
@@ -930,9 +931,11 @@ def tokens_list() -> None:
 def tokens_revoke(token_id: str) -> None:
     from app.services.auth import revoke_token
     from app.services.errors import ServiceError
+    from app.services.lookup import unique_id
 
     c = _container()
     try:
+        token_id = unique_id(c.db, "token", token_id.rstrip("…"), "token")  # as `tokens list` shows it
         revoke_token(c.db, token_id, actor=_me())
     except ServiceError as exc:
         _fail(exc.message)

@@ -8,6 +8,7 @@ rejected, expired or failed action wrote nothing). Each comes with the record it
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -20,16 +21,20 @@ NOTHING_WRITTEN = ("rejected", "expired", "failed")
 LIMIT = 2000
 
 
-def own_bookings(db: Database, exclude_run: str | None = None) -> list[dict[str, Any]]:
-    """Live and done money writes of other runs, newest first, as plain data."""
+def own_bookings(
+    db: Database, exclude_run: str | None = None, *, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Live and done money writes of other runs, newest first, as plain data (proposed from
+    `since` on, when given)."""
+    q = (
+        select(Action, Run.input)
+        .join(Run, Action.run_id == Run.id)
+        .where(Action.operation.in_(BOOKING_OPERATIONS), Action.status.not_in(NOTHING_WRITTEN))
+    )
+    if since is not None:
+        q = q.where(Action.created_at >= since)
     with db.session() as s:
-        rows = s.execute(
-            select(Action, Run.input)
-            .join(Run, Action.run_id == Run.id)
-            .where(Action.operation.in_(BOOKING_OPERATIONS), Action.status.not_in(NOTHING_WRITTEN))
-            .order_by(Action.created_at.desc())
-            .limit(LIMIT)
-        ).all()
+        rows = s.execute(q.order_by(Action.created_at.desc()).limit(LIMIT)).all()
         return [
             {
                 "action_id": a.id,

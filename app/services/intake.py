@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, case, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.agent.run import REQUESTER_UNKNOWN
@@ -141,8 +141,8 @@ def submit(
     desk = ticket_system(db) if kind == "ticket" and source in CHANNELS else TICKET_SYSTEM
     via, source = source, system_of(kind, source, desk)
     if external_id is not None:
-        existing = _existing_run(db, kind, source, external_id)
-        if existing and again:
+        existing, cancelled = _existing_run(db, kind, source, external_id)
+        if existing and (again or cancelled):  # a cancelled run (a demo restart) left it undone
             return _rerun(db, existing, actor), True
         if existing:
             return existing, False
@@ -183,7 +183,7 @@ def submit(
             )
             return run_id, True
     except IntegrityError:  # a concurrent delivery of the same item won the race
-        existing = _existing_run(db, kind, source, external_id or "")
+        existing, _ = _existing_run(db, kind, source, external_id or "")
         if existing:
             return existing, False
         raise
@@ -225,30 +225,34 @@ def learn_external_id(db: Database, run_id: str, system: str, external_id: Any) 
 
 
 def existing_run(db: Database, kind: str, source: str, external_id: Any) -> str | None:
-    """The first run of the item `external_id` of `source`'s system, if it came in before."""
+    """The first run of the item `external_id` of `source`'s system, if it came in before and
+    not every run of it was cancelled (then it is still to be done)."""
     desk = ticket_system(db) if kind == "ticket" and source in CHANNELS else TICKET_SYSTEM
-    return _existing_run(db, kind, system_of(kind, source, desk), str(external_id))
+    found, cancelled = _existing_run(db, kind, system_of(kind, source, desk), str(external_id))
+    return None if cancelled else found
 
 
-def _existing_run(db: Database, kind: str, source: str, external_id: str) -> str | None:
+def _existing_run(db: Database, kind: str, source: str, external_id: str) -> tuple[str | None, bool]:
+    """The item's first run that was not cancelled (else its first), and whether every run of
+    it was cancelled."""
     # Tickets stored before items were keyed by system kept their channel as source.
     sources = [source, *CHANNELS] if kind == "ticket" and source == TICKET_SYSTEM else [source]
     with db.reading() as c:
         params = {"kind": kind, "sources": sources, "external_id": external_id}
-        found = c.scalar(_FIRST_RUN, params)
-        return str(found) if found is not None else None
+        found = c.execute(_FIRST_RUN, params).first()
+        return (str(found.id), found.status == "cancelled") if found is not None else (None, False)
 
 
 # Asked of every item that arrives: built once, run on the connection.
 _FIRST_RUN = (
-    select(Run.id)
+    select(Run.id, Run.status)
     .join(Item, Run.item_id == Item.id)
     .where(
         Item.kind == bindparam("kind"),
         Item.source.in_(bindparam("sources", expanding=True)),
         Item.external_id == bindparam("external_id"),
     )
-    .order_by(Run.created_at)
+    .order_by(case((Run.status == "cancelled", 1), else_=0), Run.created_at)
     .limit(1)
 )
 

@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from app.services.errors import Invalid, NotFound
 from app.store.db import Database
-from app.store.tables import Action, Run
+from app.store.tables import Action, ApiToken, Run
 
 MIN_SHOWN = 8
 # What entry points name by a word, so they need not know the tables.
-TABLES: dict[str, Any] = {"action": Action, "run": Run}
+TABLES: dict[str, Any] = {"action": Action, "run": Run, "token": ApiToken}
 
 
 def _table(model: Any) -> Any:
@@ -62,7 +62,9 @@ def unique_id(db: Database, model: Any, prefix: str, noun: str) -> str:
     model = _table(model)
     text = prefix.strip().lower()
     if not text:
-        raise Invalid(f"give a {noun} id (or the start of one)", field="id")
+        raise Invalid(
+            f"give {'an' if noun[:1] in 'aeiou' else 'a'} {noun} id (or the start of one)", field="id"
+        )
     if any(ch in text for ch in "%_\\"):
         raise NotFound(f"no {noun} {prefix}")
     with db.session() as s:

@@ -287,6 +287,30 @@ class OpenAPIConnector(Connector):
             raise ConnectorError(f"could not reach {self.label}: {exc or type(exc).__name__}") from exc
         if response.status_code in (401, 403):
             raise ConnectorError(f"{self.label} rejected the credentials ({response.status_code})")
+        # Any answer at the base proves the network, not the path: many APIs answer 404 there.
+        # A read the document defines and that needs no argument shows the path is the API's.
+        probe = next(
+            (
+                op
+                for op in self._ops.values()
+                if op.method == "GET"
+                and self.effect_of(op) == "read"
+                and not any(p.required for p in op.parameters)
+            ),
+            None,
+        )
+        if probe is not None:
+            try:
+                answer = await self.client.send(self.build_request(probe, {}))
+            except httpx.HTTPError as exc:
+                raise ConnectorError(f"could not reach {self.label}: {exc or type(exc).__name__}") from exc
+            if answer.status_code in (401, 403):
+                raise ConnectorError(f"{self.label} rejected the credentials ({answer.status_code})")
+            if answer.status_code in (404, 405):
+                raise ConnectorError(
+                    f"{self.label} answered {answer.status_code} to {probe.method} {probe.path}, which its "
+                    f"document defines: check the base URL ({base})"
+                )
         sizes = self.tool_sizes()
         return {
             "ok": True,

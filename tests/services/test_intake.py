@@ -24,9 +24,11 @@ def test_a_delivery_that_loses_the_race_gets_the_first_run(
     first, created = submit(db)
     assert created
     looked_up = intake._existing_run
-    misses = [None]  # the racing delivery's look-up ran before the first one committed
+    misses: list[tuple[str | None, bool]] = [
+        (None, False)
+    ]  # the racing delivery's look-up ran before the first one committed
 
-    def late(*args: object) -> str | None:
+    def late(*args: object) -> tuple[str | None, bool]:
         return misses.pop() if misses else looked_up(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(intake, "_existing_run", late)
