@@ -178,6 +178,9 @@ def _note_contacts(node: dict[str, Any], fragment: dict[str, Any], owner: str | 
         fragment["phones"].append(phone)
         if owner and (digits := re.sub(r"\D", "", unicodedata.normalize("NFKC", phone))):
             fragment.setdefault("phone_owners", {})[digits] = owner
+    street = next((node[k] for k in _STREET_KEYS if isinstance(node.get(k), str)), None)
+    if owner and street and len(line := _street(street)) >= 6 and any(c.isdigit() for c in line):
+        fragment.setdefault("address_owners", {})[line] = owner  # a postal address is its owner's too
     return owner
 
 
@@ -195,6 +198,21 @@ def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
 
 # A run of digits as people write a phone number: any dashes, dots, spaces, slashes, brackets.
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s\-\u2010-\u2015\u2212.\u00b7/()]{0,3}\d){6,}")
+
+
+# Where a record keeps a postal address's street line (Shopify, Stripe, Zendesk, HubSpot).
+_STREET_KEYS = ("address1", "line1", "street", "address", "Address1", "Street")
+
+
+def _street(text: str) -> str:
+    """A street line as compared: its words, lower-cased, one space apart."""
+    return " ".join(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).lower()))
+
+
+def _owned_streets(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
+    """(street line, its owner) for each postal address of a record the text gives."""
+    said = f" {_street(text)} "
+    return [(line, owner) for line, owner in owners.items() if f" {line} " in said]
 
 
 def _owned_numbers(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
@@ -475,6 +493,11 @@ class Policy:
         for name in message.text:
             for text in strings(arguments.get(name)):
                 owners = facts.get("phone_owners") or {}
+                if public:
+                    for line, owner in _owned_streets(text, facts.get("address_owners") or {}):
+                        if owner != requester and line not in seen:
+                            seen.add(line)
+                            flag("high", f"the message gives '{line}', the postal address of {owner}")
                 if public and requester:
                     self._someone_elses(text, requester, recipient, trust, owners, seen, flag)
                 elif public:

@@ -64,3 +64,26 @@ def test_a_public_reply_quoting_an_internal_note_is_high() -> None:
     merge_facts(facts, observe([{"id": 101, "author_id": 3, "public": False, "body": NOTE}]))
     decision = _decide("Hi Dana, an update from our side: " + NOTE, facts)
     assert decision.risk == "high", decision.reasons
+
+
+def test_a_public_reply_giving_another_customers_postal_address_is_high() -> None:
+    """The shipping address sits on Bob's order beside his email: it is his, and a reply to Dana
+    that gives it is high (as his phone would be); Dana's own address in a reply to her is not."""
+    facts = facts_with_another_customer()
+    orders = [
+        {
+            "id": 48101,
+            "email": "bob@example.com",
+            "shipping_address": {"name": "Bob Stone", "address1": "12 Elm Street", "zip": "62704"},
+        },
+        {
+            "id": 48102,
+            "email": "dana@example.com",
+            "shipping_address": {"name": "Dana W", "address1": "4 Harbour Road", "zip": "02110"},
+        },
+    ]
+    merge_facts(facts, observe({"orders": orders}))
+    decision = _decide("Hi Dana, the previous owner, Bob Stone, lives at 12 Elm Street, Springfield.", facts)
+    assert decision.risk == "high" and any("postal address of bob@example.com" in r for r in decision.reasons)
+    own = _decide("Hi Dana, we will ship the replacement to 4 Harbour Road as before.", facts)
+    assert not any("postal address" in r for r in own.reasons), own.reasons
