@@ -320,15 +320,21 @@ class SqlRunStore:
                 if lease_seconds is None
                 else {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
             )
+            # A rule's approval is weighed again before the run's row is fenced: a person's approval
+            # takes the source's lock and then the run's, and two transactions taking them in
+            # opposite orders would deadlock each other on PostgreSQL. (A lease lost below rolls
+            # the hold back with the rest.)
+            held = (
+                self.admission(s, action)
+                if self.admission is not None
+                and action.status == "approved"
+                and str(action.decided_by or "").startswith("rule:")
+                else None
+            )
             self._fence(s, action.run_id, owner, **renew)
             if action.status not in ("approved", "executing"):
                 raise LeaseLost(f"action {action_id} is {action.status}, not approved")
-            if (
-                self.admission is not None
-                and action.status == "approved"
-                and str(action.decided_by or "").startswith("rule:")
-                and (held := self.admission(s, action)) is not None
-            ):
+            if held is not None:
                 return self._hold(s, action, owner, *held)
             resumed = action.status == "executing"
             attempts = (action.attempts or 0) + 1
