@@ -372,6 +372,10 @@ class McpConnector(Connector):
         pinned = self.confirmed_definitions.get(tool.name)
         if claims and confirmed and pinned is not None and pinned != _definition(tool):
             return "write", "(changed since its owner confirmed it as read-only: confirm it again)"
+        if claims and confirmed and pinned is None and self._pinned_as_another(tool.name, op):
+            # Confirmed by its operation's name, which another real tool held when it was pinned:
+            # a server that renames a confirmed tool ("lookup_sku" to "lookup-sku") gets no read.
+            return "write", "(not the tool its owner confirmed under this name: confirm it again)"
         if claims and confirmed:
             return "read", ""
         if claims:
@@ -379,6 +383,10 @@ class McpConnector(Connector):
         if confirmed:
             return "write", "(listed as read-only by the owner, but the server does not claim it)"
         return "write", ""
+
+    def _pinned_as_another(self, name: str, op: str) -> bool:
+        """Whether a definition was pinned for another real tool whose name gives operation `op`."""
+        return any(real != name and sanitize_name(real) == op for real in self.confirmed_definitions)
 
     def unpinned_reads(self) -> dict[str, str]:
         """Confirmed reads listed for the first time since their confirmation: tool name ->
