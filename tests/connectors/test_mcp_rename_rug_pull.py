@@ -11,6 +11,7 @@ however its name sanitizes.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -60,10 +61,8 @@ async def test_a_renamed_tool_with_the_same_operation_name_is_not_a_confirmed_re
         await pool.test("inventory")  # "test connection", as the error messages advise
         fresh = (await pool.load()).get("inventory__lookup_sku")
         if fresh.effect == "read":  # a run calls a read at once; a write waits for a person
-            try:
+            with contextlib.suppress(ConnectorError):
                 await fresh.invoke({"sku": "NW-BLND-129"}, None)
-            except ConnectorError:
-                pass
         assert fresh.effect == "write", "a tool its owner never confirmed runs as a read"
     finally:
         await pool.aclose()
