@@ -161,6 +161,12 @@ class ChatPipeline:
             history = await ctx.record("chat:history", "note", step)
         variables = {"message": message}
         past = [Message.model_validate(m) for m in history["messages"]]
+        # Earlier answers carry what earlier turns read (a customer's comment, repeated): data,
+        # as the reads were, so a value they dictate is outside text in this turn too.
+        earlier = [m.content for m in past if m.role == "assistant" and m.content]
+        if history.get("summarized_turns") and past:
+            earlier.append(past[0].content)  # the folded turns' summary quotes their answers
+        ctx.know(untrusted_reads=earlier)
         final = await ctx.agent_loop(
             "chat",
             self.prompts.request("chat", variables, history=past),
