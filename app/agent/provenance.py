@@ -218,6 +218,7 @@ def trace(
 
     With `approver`, values that differ from `before` (the arguments as proposed or last
     edited) are the approver's; unchanged values keep their earlier provenance."""
+    sent = _event_values(facts)
     trusted = _trusted_values(facts)
     records = _record_values(facts)
     tags = {**_read_addresses(facts), **_record_tags(facts)}
@@ -232,7 +233,22 @@ def trace(
         if approver is not None and before_provenance and path in before_provenance:
             out[path] = before_provenance[path]
             continue
+        given = sent.get(path, ())
+        if not isinstance(value, str) and any(type(v) is type(value) and v == value for v, _ in given):
+            expression = next(e for v, e in given if type(v) is type(value) and v == value)
+            out[path] = {"source": "untrusted", "value": value, "detail": f"the event sent it ({expression})"}
+            continue
         out[path] = _one(path, value, trusted, records, tags, classified, texts)
+    return out
+
+
+def _event_values(facts: dict[str, Any]) -> dict[str, list[tuple[Any, str]]]:
+    """argument path -> (value, expression) a workflow's step takes whole from its event as a
+    number or boolean (`workflows.event_facts`): outside text, whatever its JSON type."""
+    out: dict[str, list[tuple[Any, str]]] = {}
+    for item in facts.get("event_values") or []:
+        if isinstance(item, (list, tuple)) and len(item) == 3:
+            out.setdefault(str(item[0]), []).append((item[1], str(item[2])))
     return out
 
 

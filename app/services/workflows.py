@@ -291,7 +291,31 @@ def event_facts(spec: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {"emails": sorted(emails)}
     if "schedule" not in (spec.get("trigger") or {}):
         facts["untrusted_text"] = [s for s in strings(event) if s.strip()]
+        facts["event_values"] = _event_values(spec, event)
     return facts
+
+
+_WHOLE_EVENT = re.compile(r"\{\{\s*event\b[^{}]*\}\}")
+
+
+def _event_values(spec: dict[str, Any], event: dict[str, Any]) -> list[list[Any]]:
+    """[argument path, value, expression] for each argument a step takes whole from the event
+    as a number or a boolean (`{{ event.data.priority }}` keeps its type): strings are traced
+    through the text, these by where they go."""
+    from app.agent.provenance import leaves
+
+    found: list[list[Any]] = []
+    for step in spec.get("steps") or []:
+        for path, template in leaves(step.get("arguments") or {} if isinstance(step, dict) else {}):
+            if not isinstance(template, str) or not _WHOLE_EVENT.fullmatch(template.strip()):
+                continue
+            try:
+                value = render(template, {"event": event, "steps": []})
+            except Exception:  # a step's own pass says what is wrong with it
+                continue
+            if isinstance(value, (bool, int, float)):
+                found.append([path, value, template.strip()])
+    return found
 
 
 class WorkflowRunPipeline:
