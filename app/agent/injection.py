@@ -571,6 +571,16 @@ def _match(t: _Text, encoding: str | None, out: list[Finding], *, rot13: bool = 
         t.words = words
 
 
+# Patterns allow up to 16 separators for " ?" (bounded, so a run of punctuation is not rescanned
+# from each of its characters); a text padded past that is read again with each longer run
+# squeezed to its characters, each once, in order ("[" + 17 spaces + "system]" -> "[ system]").
+_LONG_SEPARATORS = re.compile(r"[\W_]{17,}")
+
+
+def _squeezed(text: str) -> str:
+    return _LONG_SEPARATORS.sub(lambda m: "".join(dict.fromkeys(m.group())), text)
+
+
 def _letter_run(words: list[str]) -> int:
     """The longest run of one-character words ("i g n o r e")."""
     best = run = 0
@@ -605,6 +615,8 @@ def _scan(text: str, encoding: str | None, depth: int, out: list[Finding]) -> No
     if _letter_run(t.words) >= 5 and (spaced := _SPACED.findall(t.lowered)):
         joined = "  ".join(re.sub(r"(?<=\w)[ .\-_*|](?=\w)", "", s) for s in spaced)
         _scan(joined, encoding or "spaced", depth + 1, out)
+    if _LONG_SEPARATORS.search(source):
+        _scan(_squeezed(source), encoding or "padded", depth + 1, out)
 
 
 @lru_cache(maxsize=1024)
@@ -633,6 +645,8 @@ def readable_forms(text: str, depth: int = 0) -> tuple[str, ...]:
     if _letter_run(words) >= 5 and (spaced := _SPACED.findall(t.lowered)):
         decoded.append("  ".join(re.sub(r"(?<=\w)[ .\-_*|](?=\w)", "", s) for s in spaced))
     decoded += _escaped_texts(source)
+    if _LONG_SEPARATORS.search(source):
+        decoded.append(_squeezed(source))
     for d in decoded:
         if d != text:
             forms += readable_forms(d, depth + 1)

@@ -42,7 +42,7 @@ _SPELLED_DOT = re.compile(r"\s*(?:\s|[(\[{<])dot(?:\s|[)\]}>])\s*", re.IGNORECAS
 # Each chain of labels is matched once, whole (possessively: a long "x dot x dot …" never makes
 # the pattern try every shorter chain from every label), and cut after its last such domain.
 _SPELLED_DOMAIN = re.compile(
-    r"(?<![\w.@-])(?:(?P<spelled>[^\W_][\w-]*+(?:(?:\s+dot\s+|\s*[(\[]dot[)\]]\s*)[\w-]++)++)"
+    r"(?<![\w.@-])(?:(?P<spelled>[^\W_][\w-]*+(?:(?:\s+dot\s+|\s*[(\[{<]dot[)\]}>]\s*)[\w-]++)++)"
     r"|[^\W_][\w-]*(?:\[\.\]|\(\.\)|\{\.\})[\w.\[\]().-]*[^\W_](?![\w-]))",
     re.IGNORECASE,
 )
@@ -70,7 +70,7 @@ _SPELLED_TLDS = frozenset(
         "eu",
     ]
 )
-_DOT_WORD = re.compile(r"\s+dot\s+|\s*[(\[]dot[)\]]\s*", re.IGNORECASE)
+_DOT_WORD = re.compile(r"\s+dot\s+|\s*[(\[{<]dot[)\]}>]\s*", re.IGNORECASE)
 _DEFANGED_DOT = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\s*[(\[{<]dot[)\]}>]\s*|\s+dot\s+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|//|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
 # Bounded (an alt text or a tag's other attributes of 500 characters), so a text of many "![" or
@@ -265,8 +265,9 @@ def _spans(text: str) -> list[Span]:
         # after the `@`: with an `@` before the next space, it is trusted for no host.
         rest = re.match(r"[^\s<>]{0,4096}", text[m.start() + len(raw) : m.start() + len(raw) + 4096])
         host = "" if rest is not None and "@" in rest.group() else _host(raw)
+        kind: Kind = "image" if _image_source(text, m.start()) else "link"
         if taken.claim(m.start(), m.start() + len(raw)):
-            found.append(Span("link", raw, host, m.start(), m.start() + len(raw)))
+            found.append(Span(kind, raw, host, m.start(), m.start() + len(raw)))
     for m in emails_in(text):
         add("email", m, m.group().lower())
     found += _addresses_in_links(found)
@@ -313,6 +314,23 @@ def _iban_matches(text: str) -> list[tuple[re.Match[str], str]]:
     return out
 
 
+_BEFORE_MD_SOURCE = re.compile(r"\]\(\s*$")
+_BEFORE_HTML_SOURCE = re.compile(r"\bsrc\s*=\s*[\"']?$", re.IGNORECASE)
+
+
+def _image_source(text: str, start: int) -> bool:
+    """Whether the link at `start` is an image's source whose alt text or tag ran past _IMAGE's
+    bounds (padded so as to be read as a mere link): looked for backwards from the link."""
+    before = text[max(0, start - 16) : start]
+    if _BEFORE_MD_SOURCE.search(before):
+        opener = text.rfind("[", 0, start)
+        return opener > 0 and text[opener - 1] == "!"
+    if _BEFORE_HTML_SOURCE.search(before):
+        tag = text.rfind("<", 0, start)
+        return tag != -1 and text[tag : tag + 4].lower() == "<img" and ">" not in text[tag:start]
+    return False
+
+
 def _addresses_in_links(found: list[Span]) -> list[Span]:
     """An address a link carries percent-encoded (`?owner=bob%40example.com`) is given all the
     same, whoever's host the link is on: said as an address at the link's place."""
@@ -326,15 +344,21 @@ def _addresses_in_links(found: list[Span]) -> list[Span]:
 
 def _spelled_end(m: re.Match[str]) -> int | None:
     """Where a spelled or defanged domain ends: a defanged one where it was matched; a chain of
-    "dot"-joined labels after its last label that is a common top-level domain (prose has "dot"
-    in it too), None when it has none."""
+    "dot"-joined labels after its last label that is a common top-level domain, or a country's
+    two letters right after one ("com dot au": the reader types .com.au), None when it has no
+    such label (prose has "dot" in it too)."""
     if m.group("spelled") is None:
         return m.end()
     last = None
+    after_tld = False
     for sep in _DOT_WORD.finditer(m.group()):
         label = re.match(r"[\w-]+", m.group()[sep.end() :])
-        if label is not None and label.group().lower() in _SPELLED_TLDS:
+        word = label.group().lower() if label is not None else ""
+        if label is not None and (word in _SPELLED_TLDS or (after_tld and len(word) == 2 and word.isalpha())):
             last = m.start() + sep.end() + label.end()
+            after_tld = True
+        else:
+            after_tld = False
     return last
 
 
