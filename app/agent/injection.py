@@ -141,7 +141,7 @@ class _Text:
     cased: str  # folded, case kept (for the few case-sensitive rules)
     lowered: str  # folded and lower-cased (for the rest)
     words: list[str] = field(default_factory=list)  # filled by the first match pass
-    offsets: dict[str, list[int]] = field(default_factory=dict)  # see _ends
+    offsets: dict[bool, list[int]] = field(default_factory=dict)  # by `cased`: see _ends
 
     @classmethod
     def of(cls, text: str) -> _Text:
@@ -158,11 +158,10 @@ class _Text:
 
     def _ends(self, cased: bool) -> list[int]:
         """Where each original character ends in the folded form (built once per form)."""
-        key = "cased" if cased else "lowered"
-        if key not in self.offsets:
+        if cased not in self.offsets:
             table = _CASED if cased else _LOWERED
-            self.offsets[key] = list(accumulate(len(table[ord(c)]) for c in self.original))
-        return self.offsets[key]
+            self.offsets[cased] = list(accumulate(len(table[ord(c)]) for c in self.original))
+        return self.offsets[cased]
 
     def evidence(self, start: int, end: int, *, cased: bool = False) -> str:
         """The original text behind folded offsets [start, end), shown normalized."""
@@ -188,9 +187,7 @@ def normalize(text: str) -> str:
 # --- patterns ----------------------------------------------------------------------------
 
 _SEP = r"[\W_]+"  # what a space in a pattern stands for: any run of spaces and punctuation
-# What " ?" stands for: bounded, so a pattern starting with punctuation ("\[ ?/?system") does not
-# rescan a long run of it ("[[[[…") from each of its characters.
-_SEP_OPT = r"[\W_]{0,16}"
+_SEP_OPT = r"[\W_]{0,16}"  # what " ?" stands for; bounded: see _LONG_SEPARATORS
 _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _URL = r"(?:https?://|www\.)\S+"
 
@@ -571,14 +568,13 @@ def _match(t: _Text, encoding: str | None, out: list[Finding], *, rot13: bool = 
         t.words = words
 
 
-# Patterns allow up to 16 separators for " ?" (bounded, so a run of punctuation is not rescanned
-# from each of its characters); a text padded past that is read again with each longer run
-# squeezed to its characters, each once, in order ("[" + 17 spaces + "system]" -> "[ system]").
+# " ?" takes at most 16 separators, so "[[[[…" is not rescanned from each "["; a text padded past
+# that is read again with each longer run squeezed ("[" + 17 spaces + "system]" -> "[ system]").
 _LONG_SEPARATORS = re.compile(r"[\W_]{17,}")
 
 
 def _squeezed(text: str) -> str:
-    return _LONG_SEPARATORS.sub(lambda m: "".join(dict.fromkeys(m.group())), text)
+    return _LONG_SEPARATORS.sub(lambda m: "".join(dict.fromkeys(m.group())), text)  # each once
 
 
 def _letter_run(words: list[str]) -> int:

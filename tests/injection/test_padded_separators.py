@@ -1,4 +1,4 @@
-"""An injection whose optional separator (" ?" in patterns.yaml) is padded past 16 characters is
+r"""An injection whose optional separator (" ?" in patterns.yaml) is padded past 16 characters is
 still an injection, and a write it steers never runs under a standing rule.
 
 " ?" is bounded (`[\W_]{0,16}`) so a run of punctuation is not rescanned from each character; a
