@@ -7,6 +7,7 @@ into the connector's httpx auth and nowhere else (never a prompt, a step or a lo
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from app.services.errors import Conflict, Invalid, NotFound
 from app.store.crypto import SecretBox
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Action, AuditEntry, Connection, StandingRuleRow, utcnow
+from app.store.tables import Action, AuditEntry, Connection, Run, StandingRuleRow, utcnow
 from connectors.aio import AiohttpTransport
 from connectors.auth import OAuth2ClientCredentials, OAuth2RefreshToken
 from connectors.base import Connector, noting_calls
@@ -274,6 +275,14 @@ def update_connection(
     return changed
 
 
+def _names_connection(pattern: str, name: str) -> bool:
+    """Whether a standing rule's `connection__operation` glob was made for connection `name`:
+    its connection side matches it ("desk", "desk*", "de?k"), and is not the bare "*" of a rule
+    an admin made for every connection."""
+    connection, sep, _ = pattern.partition("__")
+    return bool(sep) and connection != "*" and fnmatch.fnmatchcase(name, connection)
+
+
 def remove_connection(db: Database, name: str, *, actor: str = "cli") -> None:
     """Take a connection out. Refused while writes on it wait or run (decide them first); its
     standing rules are revoked with it, so a later connection of that name starts without them."""
@@ -284,19 +293,24 @@ def remove_connection(db: Database, name: str, *, actor: str = "cli") -> None:
         waiting = s.scalar(
             select(func.count())
             .select_from(Action)
-            .where(Action.connection == name, Action.status.in_(UNFINISHED))
+            .join(Run, Action.run_id == Run.id)
+            .where(
+                Action.connection == name,
+                Action.status.in_(UNFINISHED)
+                # a failed write of a run still going may be retried: it was approved for this system
+                | ((Action.status == "failed") & Run.status.not_in(("failed", "succeeded", "cancelled"))),
+            )
         )
         if waiting:
             raise Conflict(
-                f"connection {name} has {waiting} write(s) pending, approved or running: reject or "
-                f"dismiss them first (`switchboard approvals list`)"
+                f"connection {name} has {waiting} write(s) pending, approved, running or failed and "
+                "retryable: reject or dismiss them first (`switchboard approvals list`)"
             )
-        rules = s.scalars(
-            select(StandingRuleRow).where(
-                StandingRuleRow.tool.startswith(f"{name}__", autoescape=True),
-                StandingRuleRow.revoked_at.is_(None),
-            )
-        ).all()
+        rules = [
+            rule
+            for rule in s.scalars(select(StandingRuleRow).where(StandingRuleRow.revoked_at.is_(None)))
+            if _names_connection(rule.tool, name)
+        ]
         for rule in rules:
             rule.revoked_at = utcnow()
             audit(s, actor, "rule.revoked", "rule", rule.id, {"tool": rule.tool, "why": "connection removed"})

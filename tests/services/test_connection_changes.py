@@ -123,7 +123,7 @@ def test_a_connection_with_writes_waiting_is_not_removed(c: Any) -> None:
                 status="pending",
             )
         )
-    with pytest.raises(Conflict, match="1 write\\(s\\) pending, approved or running"):
+    with pytest.raises(Conflict, match="1 write\\(s\\) pending, approved, running or failed"):
         remove_connection(c.db, "desk")
 
 
