@@ -239,6 +239,8 @@ class Effects:
         `facts` (see `Facts`) are what the run knows of the money's source: a charge's currency
         when no argument states one, and its owner."""
         out: dict[str, Any] = {"reversible": self.reversible, "final": self.is_final(arguments)}
+        if not self.declared:
+            out["undeclared"] = True  # an imported write: it may move money, be final, set a payee
         declared: dict[str, Any] = {}
         if self.money is not None:
             money = self.money

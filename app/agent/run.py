@@ -100,13 +100,13 @@ class ToolOutcome:
     retries: tuple[dict[str, Any], ...] = ()
 
 
-def commits_for_good(tool: Tool, arguments: dict[str, Any] | None = None) -> bool:
+def commits_for_good(tool: Tool) -> bool:
     """Whether `tool` is declared to move money, to be (or be able to be) a final submission, or
     to set where money is paid: the writes a person who posted an item by hand asked for
-    (`RunContext.requester_of`). With `arguments`, also an imported write that states an amount
-    (weighed as money, as the gate weighs it)."""
+    (`RunContext.requester_of`). An imported write (OpenAPI, MCP) declares nothing, so it may do
+    any of these: it counts, whatever its arguments say now (an edit could add an amount)."""
     does = tool.does
-    if arguments is not None and not does.declared and tool.is_write and stated_amount(arguments) is not None:
+    if not does.declared and tool.is_write:
         return True
     return does.money is not None or bool(does.final) or does.payee is not None
 

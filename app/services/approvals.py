@@ -245,7 +245,7 @@ def approve(
                     "edited arguments do not match the tool's schema: " + "; ".join(errors), field="arguments"
                 )
             _reassess(s, a, tool, arguments, who, gate)
-            if commits_for_good(tool, arguments) and (a.required_approvals or 1) < 2:
+            if commits_for_good(tool) and (a.required_approvals or 1) < 2:
                 # The approver chose these values: someone else confirms them, as four eyes holds
                 # for whoever supplied a payee or an amount when posting the item.
                 a.required_approvals = 2
@@ -471,7 +471,7 @@ def _people_need(s: Work, a: Any) -> int:
     run_input = s.connection().scalar(select(Run.input).where(Run.id == a.run_id)) or {}
     scope = run_input.get(REQUESTER_UNKNOWN) if isinstance(run_input, dict) else None
     effects = a.effects if isinstance(a.effects, dict) else {}
-    for_good = bool(effects.get("money") or effects.get("final") or effects.get("payee"))
+    for_good = any(effects.get(k) for k in ("money", "final", "payee", "undeclared"))
     return 2 if scope == "creator" or (scope == "poster" and for_good) else 1
 
 
