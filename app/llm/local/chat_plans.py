@@ -223,6 +223,8 @@ def charges_of(turn: Turn, email: str) -> ModelResponse:
             if refunded
             else f"Nothing has been refunded to {_name(customer)}. Their charges:"
         )
+        if cut:  # what could not be read may hold a refund: say what was read, never "nothing"
+            head = f"{_name(customer)}: of the charges read ({cut}), {len(refunded)} refunded (in full or in part):"
     return _end("\n".join([head, *(_charge_line(c) for c in charges)]))
 
 
@@ -244,9 +246,13 @@ def disputes(turn: Turn) -> ModelResponse:
     ):
         return step
     charges = {c.get("id"): c for _, c in turn.got("get_charge") if isinstance(c, Mapping)}
+    cut = turn.trimmed("list_disputes")
     if not open_:
-        return _end("There are no open disputes.")
-    lines = [f"{len(open_)} open dispute{'s' if len(open_) != 1 else ''}:"]
+        return _end(f"No open disputes among those read ({cut})." if cut else "There are no open disputes.")
+    lines = [
+        f"{len(open_)} open dispute{'s' if len(open_) != 1 else ''}"
+        + (f" among those read ({cut}):" if cut else ":")
+    ]
     for d in open_:
         ch = charges.get(d.get("charge")) or {}
         what = str(ch.get("description") or d.get("charge"))
