@@ -227,6 +227,7 @@ def approve(
     tools = catalogue() if arguments is not None else None
     with db.transaction() as s:
         a = _pending(s, action_id, who)
+        _same_connection(s, a)
         _read_what_it_approves(a, seen, editing=arguments is not None)
         edited = arguments is not None and arguments != a.arguments
         before: dict[str, Any] = a.arguments
@@ -287,6 +288,20 @@ def approve(
         if complete:
             requeue_if_decided(s, a.run_id)
         return action_view(a)
+
+
+def _same_connection(s: Work, a: Any) -> None:
+    """Refuse to approve a write for a connection that was added again (under the same name,
+    perhaps another system) after the write was proposed for the one before it. (One that is gone
+    fails when it runs, naming the connection.)"""
+    from app.store.tables import Connection
+
+    added = s.connection().scalar(select(Connection.created_at).where(Connection.name == a.connection))
+    if added is not None and a.created_at is not None and added > a.created_at:
+        raise Conflict(
+            f"connection {a.connection} was added again after action {a.id} was proposed for the one "
+            "before it (perhaps another system): reject it"
+        )
 
 
 EDITED_FOR_GOOD = (
@@ -556,6 +571,7 @@ def retry(
                 "would send the write; dismiss it, and run the run again once its cause is gone"
             )
         _no_second_booking(s, a, db.is_postgres)  # a sibling may have been approved meanwhile
+        _same_connection(s, a)
         if (a.required_approvals or 1) < 2:
             _weigh_with_its_source(s, a, threshold, db.is_postgres)
         approvers = {x.get("by") for x in (a.approvals or []) if isinstance(x, dict)}

@@ -149,3 +149,40 @@ async def test_a_replaced_connector_is_closed_with_the_pool_not_under_a_call(c: 
     await c.pool.aclose()
     with pytest.raises((RuntimeError, httpx.HTTPError)):
         await old.invoke({"ticket_id": 1}, None)
+
+
+def test_a_write_proposed_for_a_connection_since_replaced_is_not_approved(c: Any) -> None:
+    """A pass that started before a connection was removed may still propose a write on it; once
+    another connection of that name is added (perhaps another system), approving the old write
+    would send it there. It is refused, naming why; rejecting it works."""
+    from datetime import timedelta
+
+    from app.services import approvals
+    from app.services.auth import Principal
+    from app.store.tables import utcnow
+
+    _desk(c)
+    with c.db.session() as s:
+        run = Run(kind="triage", input={})
+        s.add(run)
+        s.flush()
+        action = Action(
+            run_id=run.id,
+            tool_call_id="c1",
+            tool="desk__add_tags",
+            connection="desk",
+            operation="add_tags",
+            arguments={"ticket_id": 1, "tags": ["vip"]},
+            proposed_arguments={"ticket_id": 1, "tags": ["vip"]},
+            status="pending",
+            created_at=utcnow() - timedelta(hours=1),
+        )
+        s.add(action)
+        s.flush()
+        action_id = action.id
+        s.delete(s.scalars(select(Connection).where(Connection.name == "desk")).one())
+    _desk(c)  # another system, added under the same name
+    pat = Principal("pat", "approver")
+    with pytest.raises(Conflict, match="was added again after action"):
+        approvals.approve(c.db, action_id, pat, c.pool.catalogue)
+    assert approvals.reject(c.db, action_id, pat, "for the old desk")["status"] == "rejected"
