@@ -93,9 +93,10 @@ class ChatConnector(Connector):
     MAX_PAGES: ClassVar[int] = 20  # pagination safety net
     # Check-then-write reads pages of 15: Slack allows apps outside the Marketplace one
     # conversations.history/replies call a minute, of at most 15 messages
-    # (docs.slack.dev/apis/web-api/rate-limits). History comes newest first, so its first page
-    # holds the earlier attempt's post; a thread comes oldest first, so its pages are followed
-    # (at most DEDUP_PAGES) to reach the newest replies.
+    # (docs.slack.dev/apis/web-api/rate-limits). History (newest first) and a thread (oldest
+    # first) are read back to the first attempt, at most DEDUP_PAGES pages: a busy channel pushes
+    # the earlier post off the first page. Past that, an earlier post cannot be ruled out and the
+    # write goes to a person instead of being posted blind.
     DEDUP_MESSAGES: ClassVar[int] = 15
     DEDUP_PAGES: ClassVar[int] = 4
     # Slack's clock and ours may differ: the scan starts this long before the first attempt.
@@ -256,25 +257,35 @@ class ChatConnector(Connector):
             "limit": int(self.config.get("dedup_messages", self.DEDUP_MESSAGES)),
             "oldest": f"{max(0.0, oldest):.6f}",
         }
-        if thread_ts:
-            pages = int(self.config.get("dedup_pages", self.DEDUP_PAGES))
-            messages = await self._pages(
-                "conversations.replies",
-                "messages",
-                {**args, "ts": thread_ts},
-                page_size=args.pop("limit"),
-                max_pages=pages,
-                what=what,
+        # A thread's replies (oldest first) or the channel's history (newest first), all of it
+        # since `oldest`: a busy channel pushes an earlier post off the first page.
+        method, extra = (
+            ("conversations.replies", {"ts": thread_ts}) if thread_ts else ("conversations.history", {})
+        )
+        pages = int(self.config.get("dedup_pages", self.DEDUP_PAGES))
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(pages):
+            body = await self._api(method, {**args, **extra, "cursor": cursor}, what=what)
+            messages.extend(body.get("messages") or [])
+            cursor = (body.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                break
+        found = next((m for m in messages if self._carries(m, key)), None)
+        if found is None and cursor is not None:
+            raise ConnectorError(
+                f"{self.label}: channel {channel_id} has more than {pages} pages of messages since this "
+                "action's first attempt; an earlier post cannot be ruled out, so it is not posted again: "
+                "check the channel, then dismiss or retry it",
+                retryable=False,
             )
-        else:
-            body = await self._api("conversations.history", args, what=what)
-            messages = body.get("messages") or []
-        for message in messages:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == self.EVENT_TYPE and payload.get("action_id") == key:
-                return message
-        return None
+        return found
+
+    def _carries(self, message: dict[str, Any], key: str) -> bool:
+        """Whether `message` is the post of the action keyed `key` (its metadata says so)."""
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        return metadata.get("event_type") == self.EVENT_TYPE and payload.get("action_id") == key
 
     async def _permalink(self, channel_id: str, ts: str) -> str | None:
         """Best effort: the post already happened, so a failure here must not fail the write."""
