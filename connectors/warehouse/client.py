@@ -117,15 +117,8 @@ class WarehouseConnector(Connector):
         """Send an order to the warehouse: a shipment to pick, pack and ship (cancellable until
         a label is bought). warehouse_id defaults to the default warehouse."""
         external = f"switchboard-{idempotency_key}" if idempotency_key else f"order-{order_number}"
-        if idempotency_key and tried_before():
-            try:
-                found = await self._json(
-                    "GET", f"/v2/shipments/external_shipment_id/{path_segment(external, 'shipment id')}"
-                )
-                return {"shipment": found, "deduplicated": True}
-            except ConnectorError as exc:
-                if exc.status != 404:
-                    raise
+        if idempotency_key and tried_before() and (found := await self._shipment_keyed(external)) is not None:
+            return {"shipment": found, "deduplicated": True}
         if warehouse_id is None:
             houses = await self.list_warehouses()
             default = next((w for w in houses if w.get("is_default")), houses[0] if houses else None)
@@ -142,13 +135,33 @@ class WarehouseConnector(Connector):
             "ship_to": to.model_dump(exclude_none=True),
             "items": [i.model_dump() for i in lines],
         }
-        data = await self._json(
-            "POST", "/v2/shipments", json={"shipments": [shipment]}, what=f"order {order_number}"
-        )
+        try:
+            data = await self._json(
+                "POST", "/v2/shipments", json={"shipments": [shipment]}, what=f"order {order_number}"
+            )
+        except ConnectorError as exc:
+            # external_shipment_id "must be unique. If you provide a duplicate ID, you receive an
+            # error": an earlier attempt landed after the look-up above (its request was still on
+            # its way). The shipment is this action's: found, not failed.
+            refused_as_taken = idempotency_key is not None and exc.status == 400 and external in str(exc)
+            if refused_as_taken and (found := await self._shipment_keyed(external)) is not None:
+                return {"shipment": found, "deduplicated": True}
+            raise
         [created] = data.get("shipments") or [{}]
         if data.get("has_errors") or created.get("errors"):
             raise ConnectorError(f"{self.label} refused the shipment: {created.get('errors')}")
         return {"shipment": created, "deduplicated": False}
+
+    async def _shipment_keyed(self, external: str) -> dict[str, Any] | None:
+        """The shipment with this external id, or None when ShipStation has none (404)."""
+        try:
+            return await self._json(
+                "GET", f"/v2/shipments/external_shipment_id/{path_segment(external, 'shipment id')}"
+            )
+        except ConnectorError as exc:
+            if exc.status != 404:
+                raise
+            return None
 
     @operation(effect="write", idempotency="check", reversible=True)
     async def cancel_shipment(self, shipment_id: str) -> dict[str, Any]:
