@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.services import paging
+from app.services.auth import Principal
 from app.services.errors import Invalid
 from app.services.followups import follow_up_reply
 from app.services.paging import Page
@@ -44,7 +45,14 @@ def queue(db: Database, tab: str = "pending", *, limit: int = 100) -> list[dict[
     return queue_page(db, tab, limit=limit).items
 
 
-def queue_page(db: Database, tab: str = "pending", *, cursor: str | None = None, limit: int = 100) -> Page:
+def queue_page(
+    db: Database,
+    tab: str = "pending",
+    *,
+    cursor: str | None = None,
+    limit: int = 100,
+    viewer: Principal | None = None,
+) -> Page:
     """One page of a tab's actions, newest first, as whole items (the cards show provenance and
     edits), each with `origin` (what the run was about) and `expires_at`; the same keyset cursors as
     the API's list, so a later page costs what the first does."""
@@ -65,7 +73,7 @@ def queue_page(db: Database, tab: str = "pending", *, cursor: str | None = None,
             view = action_view(a)
             view["expires_at"] = a.expires_at
             items.append(view)
-    found = origins(db, {i["run_id"] for i in items})
+    found = origins(db, {i["run_id"] for i in items}, viewer)
     for item in items:
         item["origin"] = found.get(item["run_id"]) or {"kind": "run", "title": "(run not found)"}
     return Page(items, next_cursor, used)
@@ -88,12 +96,12 @@ def actions_by_status(db: Database) -> dict[str, int]:
         return {st: n for st, n in s.execute(select(Action.status, func.count()).group_by(Action.status))}
 
 
-def queue_item(db: Database, action_id: str) -> dict[str, Any]:
+def queue_item(db: Database, action_id: str, viewer: Principal | None = None) -> dict[str, Any]:
     """One action as the queue shows it on its own: with what it is about and when it expires."""
     from app.services.approvals import get_action
 
     item = get_action(db, action_id)
-    item["origin"] = origins(db, {item["run_id"]}).get(item["run_id"]) or {"title": "(run)"}
+    item["origin"] = origins(db, {item["run_id"]}, viewer).get(item["run_id"]) or {"title": "(run)"}
     with db.session() as s:
         item["expires_at"] = s.scalar(select(Action.expires_at).where(Action.id == action_id))
     return item
@@ -134,6 +142,15 @@ def queue_stamp(db: Database) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+def _shown(origin: dict[str, Any], created_by: str | None, viewer: Principal | None) -> dict[str, Any]:
+    """A chat turn is its owner's conversation (views.visible): its question is shown to its owner
+    and to those who decide its writes (approvers, admins); the queue's other readers see whose
+    request it is, not what they asked. No viewer: a trusted caller."""
+    if origin.get("kind") != "chat" or viewer is None or viewer.can("approver") or viewer.name == created_by:
+        return origin
+    return {**origin, "title": "A chat request"}
+
+
 def _origin(kind: str, data: dict[str, Any], created_by: str | None) -> dict[str, Any]:
     """What a run was about, in the words a person would use: the ticket, the record or the question."""
     if isinstance(data.get("ticket"), dict):
@@ -163,7 +180,7 @@ def _origin(kind: str, data: dict[str, Any], created_by: str | None) -> dict[str
     return {"kind": kind, "title": kind, "who": created_by, "ref": None}
 
 
-def origins(db: Database, run_ids: set[str]) -> dict[str, dict[str, Any]]:
+def origins(db: Database, run_ids: set[str], viewer: Principal | None = None) -> dict[str, dict[str, Any]]:
     """run id → {kind, title, who, ref, run_kind, run_status, category, priority, confidence,
     needs_review, reply} for many runs at once (`reply`: the drafted reply that follows a new ticket)."""
     out: dict[str, dict[str, Any]] = {}
@@ -176,7 +193,7 @@ def origins(db: Database, run_ids: set[str]) -> dict[str, dict[str, Any]]:
                 ).where(Run.id.in_(ids[i : i + _CHUNK]))
             ).all()
             for run_id, kind, status, data, created_by, classification, draft in rows:
-                o = _origin(kind, data or {}, created_by)
+                o = _shown(_origin(kind, data or {}, created_by), created_by, viewer)
                 c = classification or {}
                 confidence = c.get("confidence")
                 o.update(

@@ -604,10 +604,15 @@ def visible(value: Any) -> Any:
 
 def web_link(url: Any) -> bool:
     """Whether `url` may be a link on a page: http(s) to a host. A draft's source URL is written
-    by the model, which read the ticket: a `javascript:` or `data:` URL is shown as text."""
+    by the model, which read the ticket: a `javascript:` or `data:` URL is shown as text, and so
+    is one a browser would read otherwise than `host` does (a backslash is a slash to a browser:
+    `https://evil.example\\@help.example/` opens evil.example), or one with spaces or controls."""
     if not isinstance(url, str):
         return False
-    parts = urlsplit(url.strip())
+    text = url.strip()
+    if "\\" in text or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
+        return False
+    parts = urlsplit(text)
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 

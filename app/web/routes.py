@@ -194,7 +194,7 @@ def _tab(status: str | None) -> str:
 def _panel(request: Request, tab: str, limit: int = PAGE, **extra: Any) -> dict[str, Any]:
     db = container(request).db
     limit = min(max(limit, PAGE), MAX_SHOWN)
-    page = dashboard.queue_page(db, tab, limit=limit)
+    page = dashboard.queue_page(db, tab, limit=limit, viewer=_viewer(request))
     counts = dashboard.queue_counts(db)
     return {
         "tab": tab,
@@ -243,7 +243,7 @@ def queue_more(
     shown = min(max(shown, 0), MAX_SHOWN)
     try:
         page = dashboard.queue_page(
-            db, tab, cursor=cursor or None, limit=max(1, min(PAGE, MAX_SHOWN - shown))
+            db, tab, cursor=cursor or None, limit=max(1, min(PAGE, MAX_SHOWN - shown)), viewer=who
         )
     except ServiceError as exc:
         return error_page(request, exc.status, exc.message)
@@ -271,7 +271,12 @@ def queue_stamp(request: Request, stamp: str = "", who: Principal = Depends(requ
 
 
 def _item(request: Request, action_id: str) -> dict[str, Any]:
-    return dashboard.queue_item(container(request).db, action_id)
+    return dashboard.queue_item(container(request).db, action_id, _viewer(request))
+
+
+def _viewer(request: Request) -> Principal | None:
+    """Who is signed in (set by the route's role check), for what the queue may show them."""
+    return getattr(request.state, "ui_principal", None)
 
 
 def _item_response(request: Request, action_id: str, *, status: int = 200, **extra: Any) -> HTMLResponse:

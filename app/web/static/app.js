@@ -317,7 +317,7 @@
     function Turn(message) {
       hideEmpty();
       const node = tpl.content.firstElementChild.cloneNode(true);
-      node.querySelector(".me .text").textContent = message;
+      node.querySelector(".me .text").textContent = visible(message);
       log.appendChild(node);
       const bot = node.querySelector(".bot");
       const status = bot.querySelector(".status");
@@ -474,12 +474,14 @@
           addApproval(data);
         } else if (event === "delta") {
           // Answer text as the model writes it; the `message` that follows replaces it with the whole text.
-          if (!turn.streaming) { answer.textContent = ""; turn.streaming = true; setStatus("Writing…", true); }
-          answer.textContent += data.text || "";
+          // Kept raw and shown marked, whole each time: a character may arrive split across deltas.
+          if (!turn.streaming) { turn.raw = ""; turn.streaming = true; setStatus("Writing…", true); }
+          turn.raw += data.text || "";
+          answer.textContent = visible(turn.raw);
           scroll();
         } else if (event === "message") {
           turn.streaming = false;
-          answer.textContent = data.text || "";
+          answer.textContent = visible(data.text || "");
           scroll();
         } else if (event === "done") {
           if (data.status === "waiting_approval") {
@@ -488,7 +490,7 @@
             setStatus("An approved write failed; an approver retries or dismisses it in the queue.", false);
           } else {
             status.classList.add("done");
-            if (!answer.textContent && data.result && data.result.answer) answer.textContent = data.result.answer;
+            if (!answer.textContent && data.result && data.result.answer) answer.textContent = visible(data.result.answer);
           }
           showMeta(data.status === "succeeded" ? "" : data.status);
           scroll();
@@ -499,7 +501,7 @@
       turn.handle = handle;
       turn.fail = fail;
       turn.setAnswer = function (text, state) {
-        answer.textContent = text || "";
+        answer.textContent = visible(text || "");
         status.classList.add("done");
         showMeta(state === "succeeded" ? "" : state);
       };
