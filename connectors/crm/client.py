@@ -8,9 +8,10 @@ property value a string; errors as `{"status": "error", "message", "correlationI
 HubSpot has no idempotency header, so `add_note` is check-then-write: the note carries
 the approved action's id in a custom note property (`switchboard_action_id`, which the
 portal's owner creates once under Settings > Properties > Notes), and before writing the
-connector searches notes for that id. A retry after a crash finds the first note and
-returns it instead of logging a second one. HubSpot's search index lags writes by a few
-seconds; a retry comes after a crash and a lease expiry, well past that.
+connector looks for that id among the contact's notes (their v4 associations, then a batch
+read). A retry finds the first note and returns it instead of logging a second one. Search is
+not used for this: HubSpot's index lags writes by seconds, and a run retries about a second
+after an answer was lost.
 """
 
 from __future__ import annotations
@@ -257,6 +258,40 @@ class CrmConnector(Connector):
 
     # --- writes ---
 
+    async def _note_of_action(self, contact_id: str, key: str) -> str | None:
+        """The id of the contact's note that carries action `key`, read through the contact's
+        associations and a batch read, which show a note as soon as it is made. (Search lags
+        writes by seconds, and a run retries one backoff, about a second, after a lost answer.)"""
+        ids: list[str] = []
+        after: str | None = None
+        for _ in range(self.MAX_PAGES):
+            params = {"limit": 500, **({"after": after} if after else {})}
+            page = await self._json(
+                "GET",
+                f"/crm/v4/objects/contacts/{_id(contact_id)}/associations/notes",
+                params=params,
+                what=f"contact {contact_id}",
+            )
+            ids += [str(r.get("toObjectId")) for r in page.get("results") or [] if r.get("toObjectId")]
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+        for start in range(0, len(ids), 100):
+            read = await self._json(
+                "POST",
+                "/crm/v3/objects/notes/batch/read",
+                json={
+                    "inputs": [{"id": i} for i in ids[start : start + 100]],
+                    "properties": [ACTION_PROPERTY],
+                    "propertiesWithHistory": [],
+                },
+                what=f"contact {contact_id}",
+            )
+            for note in read.get("results") or []:
+                if (note.get("properties") or {}).get(ACTION_PROPERTY) == key:
+                    return str(note.get("id"))
+        return None
+
     @operation(effect="write", idempotency="check", message=Message("internal"), reversible=True)
     async def add_note(
         self, contact_id: str, body: str, idempotency_key: str | None = None
@@ -268,14 +303,9 @@ class CrmConnector(Connector):
         if len(body) > NOTE_BODY_MAX:
             raise ConnectorError(f"the note body has {len(body)} characters; HubSpot allows {NOTE_BODY_MAX}")
         if idempotency_key and tried_before():
-            earlier = await self._search(
-                "notes",
-                [{"propertyName": ACTION_PROPERTY, "operator": "EQ", "value": idempotency_key}],
-                NOTE_PROPERTIES,
-                1,
-            )
-            if earlier:
-                return {"note_id": earlier[0].get("id"), "contact_id": contact_id, "deduplicated": True}
+            earlier = await self._note_of_action(contact_id, idempotency_key)
+            if earlier is not None:
+                return {"note_id": earlier, "contact_id": contact_id, "deduplicated": True}
         properties = {
             "hs_note_body": body,
             "hs_timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),

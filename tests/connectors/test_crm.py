@@ -265,13 +265,18 @@ async def test_add_note_answer_lost_after_write_then_retried(crm_sim: Sim, fake_
 
 
 async def test_note_request_on_the_wire(fake_sleep: FakeSleep) -> None:
-    """Search for the marker first, then create with HubSpot's v3 association format."""
+    """Look for the marker among the contact's notes first (its associations, then a batch read:
+    search lags writes), then create with HubSpot's v3 association format."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        if request.url.path.endswith("/search"):
-            return httpx.Response(200, json={"total": 0, "results": []})
+        if request.url.path.endswith("/associations/notes"):
+            return httpx.Response(200, json={"results": [{"toObjectId": 40001, "associationTypes": []}]})
+        if request.url.path.endswith("/batch/read"):
+            return httpx.Response(
+                200, json={"status": "COMPLETE", "results": [{"id": "40001", "properties": {}}]}
+            )
         return httpx.Response(201, json={"id": "40100", "properties": {}})
 
     client = build_client(
@@ -286,11 +291,14 @@ async def test_note_request_on_the_wire(fake_sleep: FakeSleep) -> None:
     finally:
         await c.aclose()
     assert result == {"note_id": "40100", "contact_id": "151", "deduplicated": False}
-    search, create = seen
-    assert search.url.path == "/crm/v3/objects/notes/search"
-    assert json.loads(search.content)["filterGroups"] == [
-        {"filters": [{"propertyName": ACTION_PROPERTY, "operator": "EQ", "value": "act-9"}]}
-    ]
+    listed, read, create = seen
+    assert listed.method == "GET" and listed.url.path == "/crm/v4/objects/contacts/151/associations/notes"
+    assert read.url.path == "/crm/v3/objects/notes/batch/read"
+    assert json.loads(read.content) == {
+        "inputs": [{"id": "40001"}],
+        "properties": [ACTION_PROPERTY],
+        "propertiesWithHistory": [],
+    }
     assert create.method == "POST" and create.url.path == "/crm/v3/objects/notes"
     assert create.headers["authorization"] == f"Bearer {TOKEN}"
     assert "idempotency-key" not in create.headers  # HubSpot has none; never fake one
