@@ -138,9 +138,12 @@ def ensure_connections(c: Container, base: str) -> None:
         with c.db.session() as s:
             row = s.scalar(select(Connection).where(Connection.name == name))
             if row is not None:
+                moved = row.base_url != url  # another port: processes beside the demo rebuild it
                 row.base_url = url
                 if row.owner == "demo":
                     row.credentials = c.box.seal(demo.credentials)
+                if moved:
+                    row.revision = (row.revision or 1) + 1
                 continue
         add_connection(
             c.db,

@@ -99,3 +99,29 @@ async def test_a_ticket_whose_run_the_restart_cancelled_can_be_triaged_again_thr
         f"the cancelled ticket cannot be triaged again: POST /tickets -> {posted.json()}, "
         f"POST /runs/{{id}}/again -> {rerun.status_code} {rerun.text}"
     )
+
+
+def test_a_demo_started_on_another_port_gives_its_connections_a_new_revision(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A worker running beside the demo keeps each connector until its connection's revision
+    changes: a demo restarted on another port moves every connection, so each gets a new one;
+    restarted on the same port, none does."""
+    from sqlalchemy import select
+
+    from app.store.tables import Connection
+
+    def revisions(c: object) -> dict[str, tuple[str, int]]:
+        with c.db.session() as s:  # type: ignore[attr-defined]
+            return {r.name: (r.base_url, r.revision) for r in s.scalars(select(Connection))}
+
+    first = demo_container(db_url, tmp_path)
+    prepare(first, tmp_path, BASE)
+    before = revisions(first)
+    same = demo_container(db_url, tmp_path)
+    prepare(same, tmp_path, BASE)
+    assert revisions(same) == before
+    moved = demo_container(db_url, tmp_path)
+    prepare(moved, tmp_path, "http://127.0.0.1:8123")
+    after = revisions(moved)
+    assert before and all(after[n][1] == rev + 1 and "8123" in after[n][0] for n, (_, rev) in before.items())
