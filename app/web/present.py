@@ -612,13 +612,19 @@ def web_link(url: Any) -> bool:
     text = url.strip()
     if "\\" in text or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
         return False
-    parts = urlsplit(text)
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    try:
+        parts = urlsplit(text)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a netloc that normalises to delimiters (a fullwidth @): text
+        return False
 
 
 def host(url: Any) -> str:
     """The host a link opens, shown beside its title so a title cannot pass for another site."""
-    return urlsplit(str(url).strip()).hostname or ""
+    try:
+        return urlsplit(str(url).strip()).hostname or ""
+    except ValueError:
+        return ""
 
 
 def plain(text: Any) -> str:

@@ -263,15 +263,14 @@ class ChatConnector(Connector):
             ("conversations.replies", {"ts": thread_ts}) if thread_ts else ("conversations.history", {})
         )
         pages = int(self.config.get("dedup_pages", self.DEDUP_PAGES))
-        messages: list[dict[str, Any]] = []
+        found: dict[str, Any] | None = None
         cursor: str | None = None
-        for _ in range(pages):
+        for _ in range(pages):  # each page checked as it comes: a found post ends the scan
             body = await self._api(method, {**args, **extra, "cursor": cursor}, what=what)
-            messages.extend(body.get("messages") or [])
+            found = next((m for m in body.get("messages") or [] if self._carries(m, key)), None)
             cursor = (body.get("response_metadata") or {}).get("next_cursor") or None
-            if cursor is None:
+            if found is not None or cursor is None:
                 break
-        found = next((m for m in messages if self._carries(m, key)), None)
         if found is None and cursor is not None:
             raise ConnectorError(
                 f"{self.label}: channel {channel_id} has more than {pages} pages of messages since this "

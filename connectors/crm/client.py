@@ -262,9 +262,8 @@ class CrmConnector(Connector):
         """The id of the contact's note that carries action `key`, read through the contact's
         associations and a batch read, which show a note as soon as it is made. (Search lags
         writes by seconds, and a run retries one backoff, about a second, after a lost answer.)"""
-        ids: list[str] = []
         after: str | None = None
-        for _ in range(self.MAX_PAGES):
+        for _ in range(self.MAX_PAGES):  # each page's notes read as it comes: found ends the scan
             params = {"limit": 500, **({"after": after} if after else {})}
             page = await self._json(
                 "GET",
@@ -272,10 +271,21 @@ class CrmConnector(Connector):
                 params=params,
                 what=f"contact {contact_id}",
             )
-            ids += [str(r.get("toObjectId")) for r in page.get("results") or [] if r.get("toObjectId")]
+            ids = [str(r.get("toObjectId")) for r in page.get("results") or [] if r.get("toObjectId")]
+            if (found := await self._carrying(ids, key, contact_id)) is not None:
+                return found
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:
-                break
+                return None
+        raise ConnectorError(
+            f"{self.label}: contact {contact_id} has more than {self.MAX_PAGES * 500} notes; an earlier "
+            "note of this action cannot be ruled out, so it is not logged again: check the contact, "
+            "then dismiss or retry it",
+            retryable=False,
+        )
+
+    async def _carrying(self, ids: list[str], key: str, contact_id: str) -> str | None:
+        """The id of the note among `ids` whose switchboard_action_id is `key` (batch reads of 100)."""
         for start in range(0, len(ids), 100):
             read = await self._json(
                 "POST",

@@ -143,12 +143,16 @@ class WarehouseConnector(Connector):
             # external_shipment_id "must be unique. If you provide a duplicate ID, you receive an
             # error": an earlier attempt landed after the look-up above (its request was still on
             # its way). The shipment is this action's: found, not failed.
-            refused_as_taken = idempotency_key is not None and exc.status == 400 and external in str(exc)
-            if refused_as_taken and (found := await self._shipment_keyed(external)) is not None:
+            # Any refusal of a retried create: the GET is authoritative (only this action's key
+            # makes that id), whatever words or shape the refusal came in.
+            refused = idempotency_key is not None and exc.status is not None and 400 <= exc.status < 500
+            if refused and (found := await self._shipment_keyed(external)) is not None:
                 return {"shipment": found, "deduplicated": True}
             raise
         [created] = data.get("shipments") or [{}]
         if data.get("has_errors") or created.get("errors"):
+            if idempotency_key and (found := await self._shipment_keyed(external)) is not None:
+                return {"shipment": found, "deduplicated": True}  # refused as the earlier attempt's
             raise ConnectorError(f"{self.label} refused the shipment: {created.get('errors')}")
         return {"shipment": created, "deduplicated": False}
 

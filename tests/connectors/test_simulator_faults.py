@@ -151,9 +151,11 @@ async def test_create_with_key_retried_after_lost_answer_makes_one_ticket(
     helpdesk_sim: Sim, fake_sleep: FakeSleep
 ) -> None:
     count = len(helpdesk_sim.state.tickets)
-    helpdesk_sim.faults(delay_after_write_ms=500)
+    # The write lands at once, its answer comes late; the client gives up first. The client's
+    # half second leaves a loaded machine time to make the write before it gives up.
+    helpdesk_sim.faults(delay_after_write_ms=1500)
     fake_sleep.then = helpdesk_sim.app.state.faults.reset  # the outage ends before the retry
-    c = connector(helpdesk_sim.url, fake_sleep, timeout=0.1)
+    c = connector(helpdesk_sim.url, fake_sleep, timeout=0.5)
     try:
         result = await c.create_ticket(
             "Late order", "Where is it?", "greta.lindqvist@example.net", idempotency_key="a-1"
