@@ -19,17 +19,7 @@ from connectors.http import ApiKeyAuth, build_client
 from connectors.warehouse.client import WarehouseConnector
 from connectors.warehouse.simulator import WarehouseState, create_app
 from tests.connectors.conftest import FakeSleep, Sim, retry_policy
-
-KEY = "TEST_ss_v2_0123456789"
-SHIP_TO = {
-    "name": "Raj Patel",
-    "address_line1": "88 E Santa Clara St",
-    "city_locality": "San Jose",
-    "state_province": "CA",
-    "postal_code": "95112",
-    "country_code": "US",
-}
-ITEMS = [{"sku": "NW-BLND-129", "name": "Blender", "quantity": 1}]
+from tests.connectors.test_warehouse import ITEMS, KEY, SHIP_TO
 
 
 class SlowFirstPost(httpx.AsyncBaseTransport):

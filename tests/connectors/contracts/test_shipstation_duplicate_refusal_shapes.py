@@ -18,18 +18,10 @@ from connectors.base import ConnectorError
 from connectors.http import ApiKeyAuth
 from connectors.warehouse.client import WarehouseConnector
 from tests.connectors.contracts.recorder import Recorder, body, reply
+from tests.connectors.test_warehouse import ITEMS, SHIP_TO
 
 KEY = "act-dup-1"
 EXTERNAL = f"switchboard-{KEY}"
-SHIP_TO = {
-    "name": "Raj Patel",
-    "address_line1": "88 E Santa Clara St",
-    "city_locality": "San Jose",
-    "state_province": "CA",
-    "postal_code": "95112",
-    "country_code": "US",
-}
-ITEMS = [{"sku": "NW-BLND-129", "name": "Blender", "quantity": 1}]
 LANDED = {"shipment_id": "se-1001", "external_shipment_id": EXTERNAL, "shipment_status": "pending"}
 
 
