@@ -32,7 +32,7 @@ from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.views import action_summary, action_view, arguments_version
 from app.store.db import Database, Work
 from app.store.runs import audit, requeue_if_decided
-from app.store.tables import Action, Run, utcnow
+from app.store.tables import Action, Connection, Run, utcnow
 
 if TYPE_CHECKING:  # imported where used: the gate and the catalogue load rule tables
     from app.agent.policy import Policy
@@ -151,10 +151,13 @@ def _locked(s: Work, action_id: str) -> Any:
     return a
 
 
+_SAVE = update(ACTIONS).where(ACTIONS.c.id == bindparam("_id"))
+
+
 def _save(s: Work, a: Any) -> None:
     changed = {k: v for k, v in vars(a).items() if not k.startswith("_") and v != a._read[k]}
     if changed:
-        s.connection().execute(update(ACTIONS).where(ACTIONS.c.id == a.id).values(**changed))
+        s.connection().execute(_SAVE, {**changed, "_id": a.id})
         a._read.update(copy.deepcopy(changed))
 
 
@@ -290,13 +293,14 @@ def approve(
         return action_view(a)
 
 
+_ADDED = select(Connection.created_at).where(Connection.name == bindparam("name"))
+
+
 def _same_connection(s: Work, a: Any) -> None:
     """Refuse to approve a write for a connection that was added again (under the same name,
     perhaps another system) after the write was proposed for the one before it. (One that is gone
     fails when it runs, naming the connection.)"""
-    from app.store.tables import Connection
-
-    added = s.connection().scalar(select(Connection.created_at).where(Connection.name == a.connection))
+    added = s.connection().scalar(_ADDED, {"name": a.connection})
     if added is not None and a.created_at is not None and added > a.created_at:
         raise Conflict(
             f"connection {a.connection} was added again after action {a.id} was proposed for the one "

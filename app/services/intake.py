@@ -95,6 +95,7 @@ def forget_ticket_system() -> None:
 
 DESK_SECONDS = 10.0
 _desk_of: dict[str, tuple[float, str]] = {}
+_ADD_ITEM, _ADD_RUN = insert(Item), insert(Run)
 _DESKS = select(Connection.name).where(Connection.kind == "helpdesk").order_by(Connection.name)
 
 
@@ -153,7 +154,7 @@ def submit(
             # and a Session's bookkeeping costs more than the rows.
             c = s.connection()
             c.execute(
-                insert(Item),
+                _ADD_ITEM,
                 {
                     "id": item_id,
                     "kind": kind,
@@ -163,7 +164,7 @@ def submit(
                 },
             )
             c.execute(
-                insert(Run),
+                _ADD_RUN,
                 {
                     "id": run_id,
                     "kind": run_kind,

@@ -216,9 +216,7 @@ class SqlRunStore:
             )
             for i, st in enumerate(steps)
         ]
-        s.connection().execute(
-            insert(STEPS), [{**vars(r), "run_id": run_id, "created_at": now} for r in records]
-        )
+        s.connection().execute(_ADD_STEPS, [{**vars(r), "run_id": run_id, "created_at": now} for r in records])
         for r in records:
             audit(s, owner, f"step.{r.kind}", "run", run_id, _step_summary(r))
         return records
@@ -286,7 +284,7 @@ class SqlRunStore:
             }
             for a in actions
         ]
-        s.connection().execute(insert(ACTIONS), rows)
+        s.connection().execute(_ADD_ACTIONS, rows)
         for row in rows:
             audit(
                 s,
@@ -611,6 +609,9 @@ _STEPS_OF = select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(
 _ACTIONS_OF = select(ACTIONS).where(ACTIONS.c.run_id == bindparam("run_id")).order_by(ACTIONS.c.created_at)
 _ACTION_LOCKED = select(ACTIONS).where(ACTIONS.c.id == bindparam("action_id")).with_for_update()
 _SET_ACTION = update(ACTIONS).where(ACTIONS.c.id == bindparam("action_id"))
+_SET_RUN = update(RUNS).where(RUNS.c.id == bindparam("_id"))
+_ADD_STEPS = insert(STEPS)
+_ADD_ACTIONS = insert(ACTIONS)
 _FIRST_TRY = select(func.min(AuditEntry.at)).where(
     AuditEntry.subject_type == "action",
     AuditEntry.subject_id == bindparam("action_id"),
@@ -682,7 +683,7 @@ def requeue_if_decided(s: UnitOfWork, run_id: str, *, actor: str = "system") -> 
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
     if status == "queued":
         values["not_before"] = None
-    c.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
+    c.execute(_SET_RUN, {**values, "_id": run_id})
     if status == "queued":
         audit(s, actor, "run.requeued", "run", run_id, {})
         return True
