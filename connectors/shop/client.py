@@ -115,23 +115,30 @@ class ShopConnector(Connector):
         done = [t for t in data.get("transactions") or [] if t.get("status") == "success"]
         # The payment is the money taken (a sale or a capture), else what was only authorized;
         # refunds and voids come after it and are not the payment (Shopify lists oldest first).
+        # An authorization may be captured several times (partial captures): the money taken is
+        # every sale and capture together, not the last one.
         taken = [t for t in done if t.get("kind") in ("sale", "capture")]
         held = [t for t in done if t.get("kind") == "authorization"]
         payment = (taken or held or [None])[-1]
         if payment is None:
             return {"order_id": order_id, "paid": False, "transactions": data.get("transactions") or []}
         refunds = [t for t in done if t.get("kind") == "refund"]
-        return {
+        found: dict[str, Any] = {
             "order_id": order_id,
             "paid": bool(taken),
             "gateway": payment.get("gateway"),
             "kind": payment.get("kind"),
-            "amount": payment.get("amount"),
+            "amount": str(_total(taken)) if taken else payment.get("amount"),
             "currency": payment.get("currency"),
-            "refunded": str(sum((Decimal(str(t.get("amount") or 0)) for t in refunds), Decimal(0))),
+            "refunded": str(_total(refunds)),
             "voided": any(t.get("kind") == "void" for t in done),
-            "payment_reference": payment.get("authorization"),
+            "payment_reference": (taken or held)[0].get("authorization"),
         }
+        if len(taken) > 1:
+            found["captures"] = [
+                {"id": t.get("id"), "kind": t.get("kind"), "amount": t.get("amount")} for t in taken
+            ]
+        return found
 
     @operation(effect="read")
     async def find_customer(self, email: str) -> dict[str, Any] | None:
@@ -169,11 +176,14 @@ class ShopConnector(Connector):
         tracking_company: str | None = None,
         tracking_url: str | None = None,
         notify_customer: bool = False,
+        location_id: int | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Ship what is left of an order (every fulfillment order still open or partly shipped),
-        with its tracking number. Cannot be undone once shipped; notify_customer emails the
-        customer the tracking."""
+        with its tracking number. An order stocked at several locations ships from each apart
+        (one location per fulfillment, one tracking number each): location_id names which (see
+        list_fulfillment_orders, assigned_location_id). Cannot be undone once shipped;
+        notify_customer emails the customer the tracking."""
         retry = bool(idempotency_key) and tried_before()
         # A retry looks for its own fulfillment (its tracking number) first: what was released from
         # hold since is not this action's to ship.
@@ -183,13 +193,21 @@ class ShopConnector(Connector):
         if mine is not None:
             return {"fulfillment": mine, "deduplicated": True}
         fos = await self.list_fulfillment_orders(order_id)
-        open_fos = [fo for fo in fos if _fulfillable(fo)]
+        open_fos = [fo for fo in fos if _fulfillable(fo) and _at(fo, location_id)]
+        where = "" if location_id is None else f" at location {location_id}"
         if not open_fos:
             done = await self._get(f"orders/{order_id}/fulfillments.json", what=f"order {order_id}")
-            earlier = list(done.get("fulfillments") or [])
+            earlier = [f for f in done.get("fulfillments") or [] if _at(f, location_id, key="location_id")]
             if earlier and retry and not tracking_number:  # nothing left: the retry's own, shipped
                 return {"fulfillment": earlier[-1], "deduplicated": True}
-            raise ConnectorError(f"{self.label}: order {order_id} has nothing left to fulfil")
+            raise ConnectorError(f"{self.label}: order {order_id} has nothing left to fulfil{where}")
+        locations = sorted({str(fo.get("assigned_location_id")) for fo in open_fos})
+        if len(locations) > 1:  # Shopify refuses one fulfillment across locations (422)
+            raise ConnectorError(
+                f"{self.label}: order {order_id} ships from {len(locations)} locations "
+                f"({', '.join(locations)}): fulfil it once per location, each with location_id and "
+                "its own tracking number"
+            )
         fulfillment: dict[str, Any] = {
             "line_items_by_fulfillment_order": [{"fulfillment_order_id": fo["id"]} for fo in open_fos],
             "notify_customer": notify_customer,
@@ -218,6 +236,14 @@ class ShopConnector(Connector):
         """GET shop.json: proves the token works and names the store."""
         shop = (await self._get("shop.json")).get("shop") or {}
         return {"ok": True, "shop": shop.get("myshopify_domain"), "currency": shop.get("currency")}
+
+
+def _at(record: dict[str, Any], location_id: int | None, key: str = "assigned_location_id") -> bool:
+    return location_id is None or str(record.get(key)) == str(location_id)
+
+
+def _total(transactions: list[dict[str, Any]]) -> Decimal:
+    return sum((Decimal(str(t.get("amount") or 0)) for t in transactions), Decimal(0))
 
 
 def _fulfillable(fo: dict[str, Any]) -> bool:

@@ -332,6 +332,10 @@ class ShopState:
                 fos.append(fo)
             if len({fo["order_id"] for fo in fos}) != 1:
                 raise ShopifyError(422, {"base": ["All fulfillment orders must belong to the same order."]})
+            if len({fo.get("assigned_location_id") for fo in fos}) != 1:
+                raise ShopifyError(
+                    422, {"base": ["All fulfillment orders must be assigned to a single location"]}
+                )
             order = self.orders[fos[0]["order_id"]]
             at = created if created is not None else self.now()
             tracking = tracking or {}
