@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator
 
 from app.agent.lease import CutOff, Lease, NotSent
 from app.agent.offload import Offloader, to_thread
-from app.agent.policy import UNBOUNDED, Policy, merge_facts, new_facts, observe, stated_amount
+from app.agent.policy import UNBOUNDED, Decision, Policy, merge_facts, new_facts, observe, stated_amount
 from app.agent.ports import (
     ActionRecord,
     NewAction,
@@ -76,6 +76,19 @@ def _unix(at: datetime | None) -> float | None:
 
 # In an action's facts: {source: minor units other runs had taken from it when the gate decided}.
 WEIGHED_ELSEWHERE = "weighed_elsewhere"
+# In an action's facts: the id of the standing rule that approved it (checked again at its start).
+APPROVED_BY_RULE = "approved_by_rule"
+
+
+def _with_decision(facts: dict[str, Any], elsewhere: dict[str, int], decision: Decision) -> dict[str, Any]:
+    """The facts an action keeps: a copy of the run's, with what the gate weighed from other runs
+    and the standing rule that approved it, both checked again when the write starts."""
+    kept = copy.deepcopy(facts)
+    if elsewhere:
+        kept[WEIGHED_ELSEWHERE] = elsewhere
+    if not decision.needs_approval and decision.rule is not None:
+        kept[APPROVED_BY_RULE] = decision.rule.id or ""  # "": a rule from configuration, not stored
+    return kept
 
 
 class Suspend(Exception):
@@ -704,9 +717,7 @@ class RunContext:
                 effects=effects,
                 provenance=decision.provenance,
                 # A copy: the proposal may be held while later reads of this turn add facts.
-                facts={**copy.deepcopy(self.facts), WEIGHED_ELSEWHERE: elsewhere}
-                if elsewhere
-                else copy.deepcopy(self.facts),
+                facts=_with_decision(self.facts, elsewhere, decision),
             )
             step = NewStep(
                 kind="decision",

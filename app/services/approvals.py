@@ -32,7 +32,7 @@ from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.views import action_summary, action_view, arguments_version
 from app.store.db import Database, Work
 from app.store.runs import audit, requeue_if_decided
-from app.store.tables import Action, Connection, Run, utcnow
+from app.store.tables import Action, Connection, Run, StandingRuleRow, utcnow
 
 if TYPE_CHECKING:  # imported where used: the gate and the catalogue load rule tables
     from app.agent.policy import Policy
@@ -445,6 +445,12 @@ def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | No
     from app.agent.run import WEIGHED_ELSEWHERE
 
     def admit(s: Work, a: Any) -> tuple[str, int] | None:
+        withdrawn = _rule_withdrawn(s, a)
+        if withdrawn is not None:
+            money = (
+                2 if min(_moved(a.effects), UNBOUNDED) > threshold and (a.effects or {}).get("money") else 1
+            )
+            return withdrawn, max(money, a.required_approvals or 1, _people_need(s, a))
         held = _weigh_again(s, a)
         return None if held is None else (held[0], max(held[1], _people_need(s, a)))
 
@@ -474,6 +480,28 @@ def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | No
         )
 
     return admit
+
+
+_RULE_STATE = select(StandingRuleRow.revoked_at).where(StandingRuleRow.id == bindparam("id"))
+
+
+def _rule_withdrawn(s: Work, a: Any) -> str | None:
+    """Why the standing rule that approved `a` no longer does (revoked before the write went out),
+    or None. The rule's row is share-locked (PostgreSQL), so a revocation waits for a write that
+    is starting, and a write that starts after it sees it."""
+    from app.agent.run import APPROVED_BY_RULE
+
+    c = s.connection()
+    rule_id = (a.facts or {}).get(APPROVED_BY_RULE) if isinstance(a.facts, dict) else None
+    if isinstance(rule_id, str) and rule_id:
+        row = c.execute(
+            _RULE_STATE.with_for_update(read=True) if s.postgres else _RULE_STATE, {"id": rule_id}
+        )
+        found = row.first()
+        if found is None or found.revoked_at is None:  # in force (or not a stored rule: never revoked)
+            return None
+        return f"not run: standing rule {rule_id} was revoked before the write went out; a person decides"
+    return None
 
 
 # Writes whose money has left, or may have: approved, sent, done, or failed (perhaps after landing).

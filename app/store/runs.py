@@ -216,7 +216,9 @@ class SqlRunStore:
             )
             for i, st in enumerate(steps)
         ]
-        s.connection().execute(_ADD_STEPS, [{**vars(r), "run_id": run_id, "created_at": now} for r in records])
+        s.connection().execute(
+            _ADD_STEPS, [{**vars(r), "run_id": run_id, "created_at": now} for r in records]
+        )
         for r in records:
             audit(s, owner, f"step.{r.kind}", "run", run_id, _step_summary(r))
         return records
