@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, select, text, update
 
-from app.services import booked, paging
+from app.services import auth, booked, paging
 from app.services.auth import Principal
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.views import action_summary, action_view, arguments_version
@@ -255,12 +255,13 @@ def approve(
                 a.required_approvals = 2
                 a.reasons = [*a.reasons, EDITED_FOR_GOOD.format(who=who.name)]
             a.arguments = arguments
-        approvals_so_far = [] if edited else [x for x in (a.approvals or []) if isinstance(x, dict)]
+        approvals_so_far = [] if edited else _standing(s, a)
         if any(x.get("by") == who.name for x in approvals_so_far):
             raise Conflict(
                 f"{who.name} has approved action {action_id} already; it needs a different approver"
             )
-        approvals_so_far.append({"by": who.name, "at": utcnow().isoformat(), "edited": edited})
+        mine = {"by": who.name, "at": utcnow().isoformat(), "edited": edited}
+        approvals_so_far.append({**mine, "token": who.token_id} if who.token_id else mine)
         a.approvals = approvals_so_far
         if len(approvals_so_far) < 2 and (a.required_approvals or 1) < 2:
             _weigh_with_its_source(s, a, gate.two_approvers_above, db.is_postgres)
@@ -291,6 +292,24 @@ def approve(
         if complete:
             requeue_if_decided(s, a.run_id)
         return action_view(a)
+
+
+def _standing(s: Work, a: Any) -> list[dict[str, Any]]:
+    """The approvals recorded so far that still count: one given with a token revoked since
+    does not (a decision still in the making; its approver left, or the token leaked)."""
+    given = [x for x in (a.approvals or []) if isinstance(x, dict)]
+    revoked = auth.revoked_of(s.connection(), (str(x.get("token") or "") for x in given))
+    if not revoked:
+        return given
+    gone = [x for x in given if x.get("token") in revoked]
+    a.reasons = [
+        *(a.reasons or []),
+        *(
+            f"{x.get('by')}'s approval no longer counts: the token it was given with was revoked"
+            for x in gone
+        ),
+    ]
+    return [x for x in given if x.get("token") not in revoked]
 
 
 _ADDED = select(Connection.created_at).where(Connection.name == bindparam("name"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from app.services.errors import Invalid, NotFound
 from app.store.db import Database
@@ -76,6 +77,18 @@ def identify(db: Database, token: str) -> tuple[Principal | None, bool]:
         return None, False
     stale = row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60
     return Principal(name=row.name, role=row.role, token_id=row.id), stale
+
+
+_REVOKED_OF = select(ApiToken.id).where(
+    ApiToken.id.in_(bindparam("ids", expanding=True)), ApiToken.revoked_at.is_not(None)
+)
+
+
+def revoked_of(conn: Connection, token_ids: Iterable[str]) -> set[str]:
+    """Which of these tokens were revoked since: a decision given with one of them no longer
+    stands for a decision still in the making (its approver left, or the token leaked)."""
+    ids = sorted({t for t in token_ids if t})
+    return {str(r.id) for r in conn.execute(_REVOKED_OF, {"ids": ids})} if ids else set()
 
 
 def touch(db: Database, who: Principal) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from app.agent.ports import ActionRecord
-from app.services import approvals, intake
+from app.services import approvals, auth, intake
 from app.services.auth import Principal
 from app.services.errors import ServiceError
 from app.services.views import arguments_version
@@ -54,7 +54,8 @@ def approve_ahead(db: Database, action_id: str, who: Principal, reply: str) -> N
         a = s.get(Action, action_id)
         if a is None or a.operation != CREATE:
             return
-        audit(s, who.name, EVENT, "action", a.id, {"run_id": a.run_id, "role": who.role, "reply": reply})
+        data = {"run_id": a.run_id, "role": who.role, "reply": reply}
+        audit(s, who.name, EVENT, "action", a.id, {**data, "token": who.token_id} if who.token_id else data)
 
 
 def _created_id(result: Any) -> Any:
@@ -134,12 +135,19 @@ class ReplyFollowUp:
                     Action.run_id == run_id, Action.operation == REPLY, Action.status == "pending"
                 )
             ).all()
-            plans: list[tuple[str, str, str, str]] = []
+            # Applied in its approver's name only while the token they approved with stands.
+            revoked = auth.revoked_of(
+                s.connection(), (str(e.data.get("token") or "") for e in ahead.values())
+            )
+            plans: list[tuple[str, Principal, str]] = []
             made = [(c.connection, _created_id(c.result)) for c in created]
             for c in created:
                 entry = ahead.get(c.id)
-                if entry is None:
+                if entry is None or entry.data.get("token") in revoked:
                     continue
+                who = Principal(
+                    entry.actor, str(entry.data.get("role") or "approver"), entry.data.get("token")
+                )
                 ticket_id = _created_id(c.result)
                 for a in pending:
                     args = a.arguments or {}
@@ -150,19 +158,12 @@ class ReplyFollowUp:
                         and args.get("public", True) is True
                         and a.risk != "high"
                     ):
-                        plans.append(
-                            (
-                                a.id,
-                                entry.actor,
-                                str(entry.data.get("role") or "approver"),
-                                arguments_version(args),
-                            )
-                        )
+                        plans.append((a.id, who, arguments_version(args)))
         self.learn(run_id, made)
         done = 0
-        for action_id, name, role, version in plans:
+        for action_id, who, version in plans:
             try:  # of the arguments checked above, not of any edit made since
-                approvals.approve(self.db, action_id, Principal(name, role), self.catalogue, seen=version)
+                approvals.approve(self.db, action_id, who, self.catalogue, seen=version)
             except ServiceError as exc:  # e.g. decided meanwhile, or four eyes: it stays for a person
                 log.info("reply %s approved ahead was left for a person: %s", action_id, exc.message)
                 continue
