@@ -13,13 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, select
+from sqlalchemy import and_, bindparam, case, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.agent.run import REQUESTER_UNKNOWN
+from app.services import reruns
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Connection, Item, Run, new_id
+from app.store.tables import Action, Connection, Item, Run, new_id
 from app.text import digits
 from tools.base import Catalogue
 
@@ -143,7 +144,9 @@ def submit(
     via, source = source, system_of(kind, source, desk)
     if external_id is not None:
         existing, cancelled = _existing_run(db, kind, source, external_id)
-        if existing and (again or cancelled):  # a cancelled run (a demo restart) left it undone
+        # A cancelled run (a demo restart) left it undone; one that made writes first is not run
+        # again unasked: a new run would propose them again, under keys no system can tell apart.
+        if existing and (again or (cancelled and not _made_writes(db, existing))):
             return _rerun(db, existing, actor), True
         if existing:
             return existing, False
@@ -258,13 +261,34 @@ _FIRST_RUN = (
 )
 
 
+_WRITES_OF_ITEM = (
+    select(Action.id)
+    .join(Run, Action.run_id == Run.id)
+    .where(
+        Run.item_id == select(Run.item_id).where(Run.id == bindparam("run_id")).scalar_subquery(),
+        or_(Action.status.in_(reruns.MADE), and_(Action.status == "failed", Action.attempts > 0)),
+    )
+    .limit(1)
+)
+
+
+def _made_writes(db: Database, run_id: str) -> bool:
+    """Whether any run of `run_id`'s item sent a write (or may have: failed after an attempt)."""
+    with db.reading() as c:
+        return c.execute(_WRITES_OF_ITEM, {"run_id": run_id}).first() is not None
+
+
 def _rerun(db: Database, first_run_id: str, actor: str) -> str:
     """A new queued run on the item of `first_run_id`, with the same input."""
     with db.session() as s:
         first = s.get(Run, first_run_id)
         assert first is not None
         run = Run(
-            kind=first.kind, item_id=first.item_id, input=first.input, created_by=actor, status="queued"
+            kind=first.kind,
+            item_id=first.item_id,
+            input=first.input,
+            created_by=reruns.creator(first, actor),
+            status="queued",
         )
         s.add(run)
         s.flush()

@@ -69,7 +69,7 @@ def run_again(db: Database, run_id: str, who: Principal) -> dict[str, str]:
             kind=first.kind,
             item_id=first.item_id,
             input=copy.deepcopy(first.input),
-            created_by=_creator(first, who),
+            created_by=creator(first, who.name),
             status="queued",
         )
         s.add(run)
@@ -100,10 +100,13 @@ def offer(db: Database, run_id: str) -> dict[str, Any]:
         }
 
 
-def _creator(first: Run, who: Principal) -> str | None:
+def creator(first: Run, who: str) -> str | None:
+    """Who a new run of `first`'s item is created by: the first run's creator, since its input
+    (a request, a chat question) is theirs and four eyes holds it against them; whoever runs it
+    again only for an item a system delivered, where no person asked."""
     if first.kind == "workflow" or not (first.input or {}).get("delivered"):
         return first.created_by
-    return who.name
+    return who
 
 
 def _refusal(s: Any, first: Run, *, lock: bool) -> ServiceError | None:
