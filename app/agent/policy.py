@@ -290,6 +290,30 @@ def _money_value(value: Any) -> int | None:
     return UNBOUNDED
 
 
+def naming_values(arguments: Any, key: Any = None, depth: int = 0) -> set[str]:
+    """Values in an imported write's arguments that may name where its money comes from (it
+    declares no source): record ids and numbers (a string with a digit and no space, a whole
+    number of four digits or more) under keys that do not name money. Two writes sharing one may
+    take from one charge, so their amounts are weighed together."""
+    if depth > 6:
+        return set()
+    if isinstance(arguments, dict):
+        return {v for k, x in arguments.items() for v in naming_values(x, k, depth + 1)}
+    if isinstance(arguments, list):
+        return {v for x in arguments for v in naming_values(x, key, depth + 1)}
+    if isinstance(key, str) and _MONEY_KEY.search(key):
+        return set()
+    if isinstance(arguments, str):
+        text = arguments.strip()
+        named = (
+            4 <= len(text) <= 200 and any(c.isdigit() for c in text) and not any(c.isspace() for c in text)
+        )
+        return {text} if named else set()
+    if isinstance(arguments, int) and not isinstance(arguments, bool) and abs(arguments) >= 1000:
+        return {str(arguments)}
+    return set()
+
+
 def covers(pattern: str, tool: Tool) -> bool:
     """Whether a standing rule's `connection__operation` glob names `tool`. Each side is matched
     on its own, so "helpdesk__*" never reaches the tools of a connection named "helpdesk_"

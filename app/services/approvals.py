@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, or_, select, text, update
 
 from app.services import auth, booked, paging
 from app.services.auth import Principal
@@ -265,6 +265,8 @@ def approve(
         a.approvals = approvals_so_far
         if len(approvals_so_far) < 2 and (a.required_approvals or 1) < 2:
             _weigh_with_its_source(s, a, gate.two_approvers_above, db.is_postgres)
+        if len(approvals_so_far) < 2 and (a.required_approvals or 1) < 2:
+            _weigh_with_imported(s, a, gate.two_approvers_above)
         complete = len(approvals_so_far) >= (a.required_approvals or 1)
         if complete:
             _no_second_booking(s, a, db.is_postgres)
@@ -426,6 +428,74 @@ def _weigh_with_its_source(s: Work, a: Any, threshold: int, postgres: bool) -> N
         ]
 
 
+def _weigh_with_imported(s: Work, a: Any, threshold: int) -> None:
+    """`_weigh_with_its_source` for money an imported operation moves: it names no source, so
+    it is weighed with the writes whose money has left (or may have) that name one of the same
+    records (`policy.naming_values`), in any run, and a declared write with the imported ones
+    that name its source. Past the threshold together, two approvers."""
+    from app.agent.policy import UNBOUNDED
+
+    own, others = _imported_alongside(s, a)
+    total = min(own + sum(others), UNBOUNDED)
+    if others and total > threshold:
+        shown = "an amount no one stated" if total >= UNBOUNDED else f"{total} in all"
+        a.required_approvals = 2
+        a.reasons = [
+            *(a.reasons or []),
+            f"with {len(others)} approved write(s) naming the same record through an imported "
+            f"operation, {shown} is above {threshold}: two different approvers",
+        ]
+
+
+# Decisions that weigh imported money queue on this lock (PostgreSQL), after any source's.
+_IMPORTED_LOCK = 0x5357_494D_504F_5254 & 0x7FFF_FFFF_FFFF_FFFF
+_MOVED_MONEY = (
+    select(Action.arguments, Action.effects)
+    .where(
+        Action.status.in_(("approved", "executing", "succeeded", "failed")),
+        Action.id != bindparam("id"),
+        or_(
+            Action.effects["undeclared"].as_boolean().is_(True),
+            Action.effects[("money", "source")].as_string().is_not(None),
+        ),
+    )
+    .order_by(Action.created_at.desc())
+    .limit(500)
+)
+
+
+def _imported_alongside(s: Work, a: Any) -> tuple[int, list[int]]:
+    """(minor units `a` moves, those of each write whose money has left or may have that takes
+    from the same record where one of the two is imported). The 500 latest such writes are read."""
+    from app.agent.policy import UNBOUNDED, naming_values, stated_amount
+
+    effects = a.effects if isinstance(a.effects, dict) else {}
+    money: dict[str, Any] = effects["money"] if isinstance(effects.get("money"), dict) else {}
+    undeclared = bool(effects.get("undeclared"))
+    stated = stated_amount(a.arguments) if undeclared else None
+    if undeclared and stated is not None:
+        own, names = min(stated, UNBOUNDED), naming_values(a.arguments)
+    elif not undeclared and isinstance(money.get("source"), str) and money["source"]:
+        own, names = min(_moved(effects), UNBOUNDED), {money["source"]}
+    else:
+        return 0, []
+    if not names:
+        return own, []
+    c = s.connection()
+    if s.postgres:
+        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _IMPORTED_LOCK})
+    found: list[int] = []
+    for arguments, theirs in c.execute(_MOVED_MONEY, {"id": a.id}):
+        theirs = theirs if isinstance(theirs, dict) else {}
+        if theirs.get("undeclared"):
+            amount = stated_amount(arguments)
+            if amount is not None and names & naming_values(arguments):
+                found.append(min(amount, UNBOUNDED))
+        elif undeclared and (theirs.get("money") or {}).get("source") in names:
+            found.append(min(_moved(theirs), UNBOUNDED))
+    return own, found
+
+
 def _lock_source(s: Work, a: Any, source: str, postgres: bool) -> None:
     """Decisions on writes from one source queue here (SQLite: its single writer)."""
     if postgres:
@@ -470,8 +540,20 @@ def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | No
                 2 if min(_moved(a.effects), UNBOUNDED) > threshold and (a.effects or {}).get("money") else 1
             )
             return withdrawn, max(money, a.required_approvals or 1, _people_need(s, a))
-        held = _weigh_again(s, a)
+        held = _weigh_again(s, a) or _imported_again(s, a)
         return None if held is None else (held[0], max(held[1], _people_need(s, a)))
+
+    def _imported_again(s: Work, a: Any) -> tuple[str, int] | None:
+        own, others = _imported_alongside(s, a)
+        if not others:
+            return None
+        total = min(own + sum(others), UNBOUNDED)
+        shown = "an amount no one stated" if total >= UNBOUNDED else f"{total} in all"
+        return (
+            f"not run by the standing rule: {len(others)} approved write(s) name the same record "
+            f"through an imported operation; with this one, {shown}: a person decides",
+            2 if total > threshold else 1,
+        )
 
     def _weigh_again(s: Work, a: Any) -> tuple[str, int] | None:
         postgres = s.postgres
