@@ -21,7 +21,7 @@ from app.services.errors import Conflict, Invalid, NotFound
 from app.store.crypto import SecretBox
 from app.store.db import Database
 from app.store.runs import audit
-from app.store.tables import Action, AuditEntry, Connection, Run, StandingRuleRow, utcnow
+from app.store.tables import Action, AuditEntry, Connection, Run, StandingRuleRow, Workflow, utcnow
 from connectors.aio import AiohttpTransport
 from connectors.auth import OAuth2ClientCredentials, OAuth2RefreshToken
 from connectors.base import Connector, noting_calls
@@ -31,7 +31,7 @@ from connectors.limits import ConcurrencyLimit, ConcurrencyLimitTransport
 from connectors.openapi.importer import bundled_specs
 from connectors.reach import url_problem
 from connectors.registry import CONNECTOR_TYPES
-from tools.base import Catalogue
+from tools.base import SEPARATOR, Catalogue
 from tools.from_connector import tools_for
 
 AUTH_TYPES = {
@@ -314,9 +314,24 @@ def remove_connection(db: Database, name: str, *, actor: str = "cli") -> None:
         for rule in rules:
             rule.revoked_at = utcnow()
             audit(s, actor, "rule.revoked", "rule", rule.id, {"tool": rule.tool, "why": "connection removed"})
+        for w in s.scalars(select(Workflow).where(Workflow.status == "active").with_for_update()):
+            if _workflow_uses(w, name):
+                w.status = "paused"
+                audit(s, actor, "workflow.paused", "workflow", w.id, {"why": f"connection {name} removed"})
         audit(s, actor, "connection.removed", "connection", row.id, {"name": name, "kind": row.kind})
         s.delete(row)
     intake.forget_ticket_system()
+
+
+def _workflow_uses(w: Workflow, name: str) -> bool:
+    """Whether a workflow is triggered by connection `name`'s events or calls its tools: it is
+    paused with the connection, so a later connection of that name (perhaps another system)
+    runs nothing a person approved for this one until someone resumes it."""
+    steps = (
+        [*(w.spec.get("steps") or []), *(w.spec.get("on_problem") or [])] if isinstance(w.spec, dict) else []
+    )
+    tools = [str(step.get("tool") or "") for step in steps if isinstance(step, dict)]
+    return w.trigger_connection == name or any(t.startswith(f"{name}{SEPARATOR}") for t in tools)
 
 
 # How often a running process looks whether connections were added, edited or removed elsewhere

@@ -85,3 +85,37 @@ def test_a_failed_write_on_a_removed_connection_is_never_sent_to_a_later_one_of_
         "a write pat approved for the removed 'desk' was retried and is approved to go out through "
         "the new connection of that name"
     )
+
+
+def test_workflows_on_the_removed_connection_are_paused_with_it(c: Any) -> None:  # noqa: F811
+    """A workflow triggered by the connection's events, or calling its tools, is paused when the
+    connection is removed (audited, with why); one that does neither stays active."""
+    from sqlalchemy import select
+
+    from app.store.tables import AuditEntry, Workflow
+
+    _desk(c)
+
+    def workflow(trigger: str, tool: str) -> str:
+        spec = {
+            "name": "w",
+            "trigger": {"event": "ticket.created"},
+            "steps": [{"tool": tool, "arguments": {}}],
+        }
+        with c.db.session() as s:
+            w = Workflow(name="w", request="r", spec=spec, status="active", trigger_connection=trigger)
+            s.add(w)
+            s.flush()
+            return w.id
+
+    triggered, calling, other = (
+        workflow("desk", "chat__post"),
+        workflow("chat", "desk__add_tags"),
+        workflow("chat", "chat__post"),
+    )
+    remove_connection(c.db, "desk")
+    with c.db.session() as s:
+        status = {w.id: w.status for w in s.scalars(select(Workflow))}
+        paused = set(s.scalars(select(AuditEntry.subject_id).where(AuditEntry.event == "workflow.paused")))
+    assert (status[triggered], status[calling], status[other]) == ("paused", "paused", "active")
+    assert paused == {triggered, calling}
