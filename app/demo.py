@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import json
 import logging
+import os
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -118,14 +121,44 @@ def oauth_server() -> Any:
     return app
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the demo cannot listen on host:port (a port in use, a host this machine is not), or None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return f"--host {host} is not a name or address this machine can resolve"
+    except (OverflowError, UnicodeError):
+        return f"--host {host} is not a host name"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
+            s.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use; choose another with --port"
+            return (
+                f"cannot listen on --host {host}: {exc.strerror or exc} (is it an address of this machine?)"
+            )
+    return None
+
+
+def _hold_data_dir(data_dir: Path) -> Any:
+    """Take the data dir for this demo (an exclusive lock held while it runs): a second demo on the
+    same dir would expire the first one's queue and move its connections to its own port."""
+    handle = (data_dir / "demo.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        held_by = handle.read().strip()
+        handle.close()
+        return f"a demo is already running on {data_dir}{f' ({held_by})' if held_by else ''}: stop it, or give this one another --data-dir"
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
 
 
 def ensure_connections(c: Container, base: str) -> None:
@@ -176,6 +209,9 @@ def demo_settings(data_dir: Path, base: str) -> Settings:
     private network reach (the simulators answer on loopback), notices and the public URL."""
     settings = Settings()
     settings.data_dir = data_dir
+    # SQLite in the data dir, whatever DATABASE_URL says: the demo resets its connections and
+    # queue on every start, which would take over a database that `serve` uses.
+    settings.database_url = None
     settings.secret_key = settings.secret_key or demo_secret(data_dir)
     settings.allow_private_network = True
     settings.notify = settings.notify or "chat:#support"
@@ -401,13 +437,31 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
     from app.api.app import create_app
 
     console = Console()
-    if not _port_free(host, port):
-        console.print(f"[red]error:[/red] port {port} on {host} is in use; choose another with --port")
+
+    def refuse(why: str) -> None:
+        console.print(f"[red]error:[/red] {escape(why)}", highlight=False, soft_wrap=True)
         raise SystemExit(2)
-    data_dir.mkdir(parents=True, exist_ok=True)
+
+    if not 0 < port < 65536:
+        refuse(f"--port {port} is not a port (1 to 65535)")
+    if (why := _cannot_listen(host, port)) is not None:
+        refuse(why)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        refuse(f"cannot use --data-dir {data_dir} as the demo's data dir: {exc.strerror or exc}")
+    held = _hold_data_dir(data_dir)
+    if isinstance(held, str):
+        refuse(held)
     reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     base = f"http://{reach}:{port}"
     settings = demo_settings(data_dir, base)
+    if Settings().database_url:
+        console.print(
+            f"note: DATABASE_URL is set; the demo keeps its own SQLite database in {data_dir} and leaves "
+            "that one alone",
+            highlight=False,
+        )
     c = Container(settings)
     try:  # built before the banner: a bad SWITCHBOARD_MODEL or a missing key is one line, not a traceback
         c.model  # noqa: B018
