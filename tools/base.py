@@ -90,6 +90,9 @@ class Catalogue:
 
     def __init__(self, tools: Iterable[Tool] = ()):
         self._tools: dict[str, Tool] = {}
+        # Connections that are stored but offer no tools here, and why (a connector that cannot
+        # be built): a run that needs one fails saying so, rather than doing nothing.
+        self.unavailable: dict[str, str] = {}
         for t in tools:
             self.add(t)
 

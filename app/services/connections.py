@@ -563,6 +563,9 @@ class ConnectorPool:
         for row in rows:
             connector = self._connector(row)
             if connector is None:
+                cat.unavailable[row.name] = self._unbuilt.get(row.name) or (
+                    f"it is of kind {row.kind!r}, which this version cannot connect"
+                )
                 continue
             if connector.dynamic and (not include_dynamic or row.name not in self._dynamic_ready):
                 continue

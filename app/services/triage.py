@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.agent import outgoing
-from app.agent.run import RunContext
+from app.agent.run import RunContext, RunFailed
 from app.llm.names import clean_name
 from app.llm.prompts import PromptLibrary
 from app.text import digits
@@ -158,6 +158,9 @@ class TriagePipeline:
         return await ctx.record("classification", "classification", out, run_fields={"classification": out})
 
     async def __call__(self, ctx: RunContext) -> dict[str, Any]:
+        system = str(ctx.run.input.get("system") or self.connection)
+        if f"{system}__get_ticket" not in ctx.catalogue and (why := ctx.catalogue.unavailable.get(system)):
+            raise RunFailed(f"the ticket's help desk, connection {system}, cannot be used: {why}")
         ticket: dict[str, Any] = dict(ctx.run.input["ticket"])
         external_id = ticket.get("external_id")
         ticket["external_id"] = (

@@ -21,10 +21,8 @@ def test_a_ticket_for_a_help_desk_that_cannot_be_built_does_not_end_succeeded(
 ) -> None:
     """README: "A connection that is stored but cannot be built says why when it is tested (...
     credentials stored under another SWITCHBOARD_SECRET_KEY ...)", and "Only a cause a person must
-    act on fails a run". A ticket posted while the help desk connection cannot be built is not
-    `succeeded` with "Nothing proposed: the connection helpdesk offers no create_ticket tool"
-    (the ticket silently dropped, green): the run fails (or waits) and says why the connector
-    cannot be built, and `triage` reports it."""
+    act on fails a run". A ticket posted while the help desk connection cannot be built fails,
+    saying why the connector cannot be built, and `triage` reports it (it is not dropped green)."""
     with LoopbackServer(create_app()) as helpdesk:
         code, out = sb(
             "connections", "add", "helpdesk", "--kind", "helpdesk", "--base-url", helpdesk.url,
