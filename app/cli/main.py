@@ -35,8 +35,19 @@ class _Group(TyperGroup):
         except Exception as exc:
             import shlex
 
-            from app.cli.where import missing_database, missing_table
+            from app.cli.where import missing_database, missing_table, unreachable_database
+            from app.store.db import UnsupportedDatabase
 
+            if isinstance(exc, UnsupportedDatabase):
+                err.print(f"[red]error:[/red] DATABASE_URL: {escape(str(exc))}", soft_wrap=True)
+                raise typer.Exit(2) from None
+            if (why := unreachable_database(exc)) is not None:
+                err.print(
+                    f"[red]error:[/red] cannot reach the database {escape(_STATE.get('database', ''))}: "
+                    f"{escape(why)} (is its server running, and are the host and port in DATABASE_URL right?)",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(2) from None
             if (name := missing_database(exc)) is not None:
                 err.print(
                     f"[red]error:[/red] the database {escape(_STATE.get('database', name))} does not "

@@ -149,6 +149,26 @@ def missing_database(exc: BaseException) -> str | None:
     return found.group(1) if found else None
 
 
+def unreachable_database(exc: BaseException) -> str | None:
+    """The first line of a database server's refusal to connect (down, a wrong host or port),
+    else None."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    text = str(getattr(exc, "orig", exc))
+    signs = (
+        "connection refused",
+        "could not connect",
+        "connection failed",
+        "could not translate host",
+        "timeout expired",
+    )
+    if not any(sign in text.lower() for sign in signs):
+        return None
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)
+
+
 def missing_table(exc: BaseException) -> bool:
     """True for SQLite's "no such table" and PostgreSQL's undefined table."""
     text = str(exc).lower()

@@ -42,9 +42,19 @@ def normalize_url(url: str) -> str:
     return url
 
 
+class UnsupportedDatabase(ValueError):
+    """A database URL that is not one Switchboard runs on (SQLite or PostgreSQL)."""
+
+
 def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
     """`pool_size`: connections kept open (a worker's runs in flight each need one at a time)."""
     url = normalize_url(url)
+    if not url.startswith(("sqlite:", "sqlite+", "postgresql+psycopg:")):
+        shown = url.split("@")[-1] if "@" in url else url
+        raise UnsupportedDatabase(
+            f"the database URL ...{shown[-60:]} is not one Switchboard runs on: give sqlite:///FILE "
+            "or postgresql://USER@HOST:PORT/NAME"
+        )
     kwargs: dict[str, Any] = {"future": True, "json_serializer": stored_json}
     if pool_size is not None and ":memory:" not in url and url != "sqlite://":
         kwargs["pool_size"] = pool_size
