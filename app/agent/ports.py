@@ -70,6 +70,8 @@ class ActionRecord:
     created_at: datetime | None = None
     # When its first attempt went out (start_execution), if one has: a later bound than the above.
     first_tried_at: datetime | None = None
+    # Resumed, but the standing rule that approved it was revoked since: why (a person decides).
+    withdrawn: str | None = None
 
 
 @dataclass

@@ -807,6 +807,15 @@ class RunContext:
         if action.status == "pending":  # a standing rule's approval no longer held: people decide
             self._actions[key] = action
             return None
+        if action.resumed and action.withdrawn:
+            await self._failed_write(
+                key,
+                call,
+                action,
+                f"Not resumed: {action.withdrawn}. An attempt may have gone out: check the system, "
+                "then retry (the same key) or dismiss.",
+            )
+            return None
         if action.resumed and tool.idempotency == "none":
             await self._failed_write(
                 key,

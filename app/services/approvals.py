@@ -535,6 +535,8 @@ def rule_admission(threshold: int) -> Callable[[Work, Any], tuple[str, int] | No
 
     def admit(s: Work, a: Any) -> tuple[str, int] | None:
         withdrawn = _rule_withdrawn(s, a)
+        if a.status == "executing":  # resumed: only whether its rule still stands
+            return None if withdrawn is None else (withdrawn, 1)
         if withdrawn is not None:
             money = (
                 2 if min(_moved(a.effects), UNBOUNDED) > threshold and (a.effects or {}).get("money") else 1
@@ -707,7 +709,10 @@ def retry(
         _same_connection(s, a)
         if (a.required_approvals or 1) < 2:
             _weigh_with_its_source(s, a, threshold, db.is_postgres)
-        approvers = {x.get("by") for x in (a.approvals or []) if isinstance(x, dict)}
+        if (a.required_approvals or 1) < 2:
+            _weigh_with_imported(s, a, threshold)
+        a.approvals = _standing(s, a)  # a retry decides again: a revoked token's approval is gone
+        approvers = {x.get("by") for x in a.approvals}
         if not approvers:  # a standing rule approved it; people decide it now
             a.required_approvals = max(a.required_approvals or 1, _people_need(s, a))
         error = a.error

@@ -324,17 +324,19 @@ class SqlRunStore:
             # takes the source's lock and then the run's, and two transactions taking them in
             # opposite orders would deadlock each other on PostgreSQL. (A lease lost below rolls
             # the hold back with the rest.)
+            # (A resumed write is asked only whether its rule still stands: its attempt may have
+            # gone out, so it is not given back to people but failed for them to retry or dismiss.)
             held = (
                 self.admission(s, action)
                 if self.admission is not None
-                and action.status == "approved"
+                and action.status in ("approved", "executing")
                 and str(action.decided_by or "").startswith("rule:")
                 else None
             )
             self._fence(s, action.run_id, owner, **renew)
             if action.status not in ("approved", "executing"):
                 raise LeaseLost(f"action {action_id} is {action.status}, not approved")
-            if held is not None:
+            if held is not None and action.status == "approved":
                 return self._hold(s, action, owner, *held)
             resumed = action.status == "executing"
             attempts = (action.attempts or 0) + 1
@@ -348,6 +350,7 @@ class SqlRunStore:
                 {"attempt": attempts, "tool": action.tool, "resumed": resumed},
             )
             record.resumed = resumed
+            record.withdrawn = held[0] if held is not None else None
             # When the first attempt went out, which no attempt preceded (a connector looking for
             # an earlier write starts there): now, or as the audit recorded it.
             record.first_tried_at = (

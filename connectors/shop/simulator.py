@@ -347,6 +347,7 @@ class ShopState:
                 "shipment_status": None,
                 "created_at": _iso(at),
                 "updated_at": _iso(at),
+                "location_id": fos[0].get("assigned_location_id"),
                 "tracking_company": tracking.get("company"),
                 "tracking_number": tracking.get("number"),
                 "tracking_numbers": [tracking["number"]] if tracking.get("number") else [],
