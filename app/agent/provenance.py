@@ -233,9 +233,7 @@ def trace(
         if approver is not None and before_provenance and path in before_provenance:
             out[path] = before_provenance[path]
             continue
-        given = sent.get(path, ())
-        if not isinstance(value, str) and any(type(v) is type(value) and v == value for v, _ in given):
-            expression = next(e for v, e in given if type(v) is type(value) and v == value)
+        if (expression := _sent(sent, path, value)) is not None:
             out[path] = {"source": "untrusted", "value": value, "detail": f"the event sent it ({expression})"}
             continue
         out[path] = _one(path, value, trusted, records, tags, classified, texts)
@@ -243,13 +241,25 @@ def trace(
 
 
 def _event_values(facts: dict[str, Any]) -> dict[str, list[tuple[Any, str]]]:
-    """argument path -> (value, expression) a workflow's step takes whole from its event as a
-    number or boolean (`workflows.event_facts`): outside text, whatever its JSON type."""
+    """argument path -> (value, expression) a workflow's step takes from its event as a number
+    or boolean (`workflows.event_facts`): outside text, whatever its JSON type. A value of None
+    stands for every number and boolean at or under the path."""
     out: dict[str, list[tuple[Any, str]]] = {}
     for item in facts.get("event_values") or []:
         if isinstance(item, (list, tuple)) and len(item) == 3:
             out.setdefault(str(item[0]), []).append((item[1], str(item[2])))
     return out
+
+
+def _sent(sent: dict[str, list[tuple[Any, str]]], path: str, value: Any) -> str | None:
+    """The expression through which the event sent this number or boolean, if it did."""
+    if isinstance(value, str) or value is None:
+        return None
+    for given in (sent.get(path, ()), *(v for p, v in sent.items() if path.startswith(f"{p}/"))):
+        for v, expression in given:
+            if v is None or (type(v) is type(value) and v == value):
+                return expression
+    return None
 
 
 def _one(

@@ -296,25 +296,40 @@ def event_facts(spec: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
 
 
 _WHOLE_EVENT = re.compile(r"\{\{\s*event\b[^{}]*\}\}")
+_EXPRESSIONS = re.compile(r"\{[{%](.*?)[%}]\}", re.DOTALL)
+_NAMES = re.compile(r"\b(event|item)\b")
 
 
 def _event_values(spec: dict[str, Any], event: dict[str, Any]) -> list[list[Any]]:
-    """[argument path, value, expression] for each argument a step takes whole from the event
-    as a number or a boolean (`{{ event.data.priority }}` keeps its type): strings are traced
-    through the text, these by where they go."""
+    """Where a step's arguments take numbers or booleans from the event (strings are traced
+    through the text; these by where they go), in its steps and its on_problem steps alike:
+    [argument path, value, expression] for an argument that is one `{{ event.… }}` rendering to
+    a number or boolean (`{{ event.data.priority }}` keeps its type); [argument path, None,
+    expression] for any other that mentions the event, or the `item` of an `each` over the event
+    (a list built from it, an expression around it): every number and boolean at or under that
+    path is the event's."""
     from app.agent.provenance import leaves
 
     found: list[list[Any]] = []
-    for step in spec.get("steps") or []:
-        for path, template in leaves(step.get("arguments") or {} if isinstance(step, dict) else {}):
-            if not isinstance(template, str) or not _WHOLE_EVENT.fullmatch(template.strip()):
+    for step in [*(spec.get("steps") or []), *(spec.get("on_problem") or [])]:
+        if not isinstance(step, dict):
+            continue
+        sources = {"event", "item"} if _NAMES.search(str(step.get("each") or "")) else {"event"}
+        for path, template in leaves(step.get("arguments") or {}):
+            if not isinstance(template, str):
                 continue
-            try:
-                value = render(template, {"event": event, "steps": []})
-            except Exception:  # a step's own pass says what is wrong with it
+            named = {n for e in _EXPRESSIONS.findall(template) for n in _NAMES.findall(e)}
+            if not named & sources:
                 continue
-            if isinstance(value, (bool, int, float)):
-                found.append([path, value, template.strip()])
+            if _WHOLE_EVENT.fullmatch(template.strip()):
+                try:
+                    value = render(template, {"event": event, "steps": []})
+                except Exception:  # a step's own pass says what is wrong with it
+                    value = None
+                if isinstance(value, (bool, int, float)):
+                    found.append([path, value, template.strip()])
+                    continue
+            found.append([path, None, template.strip()])
     return found
 
 
