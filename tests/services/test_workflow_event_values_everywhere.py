@@ -154,12 +154,12 @@ def test_numbers_in_a_list_built_from_the_event_are_outside_text() -> None:
     assert rule_refuses(LIST_RULE, arguments, traced) is not None
 
 
-async def test_a_rule_runs_a_flag_the_event_chose_through_each(db_url: str, tmp_path: Path) -> None:
+async def test_no_rule_runs_a_flag_the_event_chose_through_each(db_url: str, tmp_path: Path) -> None:
     """Through a real run: an admin's rule lets the workflow's fixed internal note run alone,
     with `public` a boolean (which a rule pins by its type). Taken as `{{ event.notify }}` the
     event's `true` is outside text and waits for a person (tests/services/test_workflow_event_
     values.py); looped over as `each: event.notify_list` / `{{ item }}`, the same `true` from the
-    same outside payload makes the note public to the customer with nobody asked."""
+    same outside payload waits for a person too."""
     c, _ = full_container(db_url, tmp_path)
     rules.create_rule(
         c.db,
