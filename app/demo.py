@@ -298,7 +298,7 @@ def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
     """The shop, the warehouse, payments, the CRM and the tracker send their signed webhooks to
     this process, and the connections hold what verifies them, so a workflow triggers as it
     would in production (a dispute opened in payments: `charge.dispute.created`)."""
-    from app.services.webhook_secrets import set_webhook_secret
+    from app.services.webhook_secrets import set_webhook_secret, set_webhook_url_token
     from connectors.chat.seed import BOT_USER_ID
 
     chat = getattr(getattr(sims.get("chat"), "state", None), "chat", None)
@@ -328,8 +328,10 @@ def wire_webhooks(c: Container, sims: dict[str, Any], base: str) -> None:
         set_webhook_secret(c.db, c.box, "shop", DEMO_SHOP_WEBHOOK_SECRET, "demo")
     warehouse = getattr(sims.get("warehouse"), "state", None)
     if warehouse is not None:
-        warehouse.warehouse.webhook["url"] = f"{base}/api/v1/webhooks/warehouse"
+        token = secrets.token_urlsafe(24)  # ShipStation's key signs every account: the URL names ours
+        warehouse.warehouse.webhook["url"] = f"{base}/api/v1/webhooks/warehouse?token={token}"
         set_webhook_secret(c.db, c.box, "warehouse", json.dumps(warehouse.warehouse.jwks()), "demo")
+        set_webhook_url_token(c.db, c.box, "warehouse", token, "demo")
     for name, secret in (("crm", DEMO_CRM_WEBHOOK_SECRET), ("tracker", DEMO_TRACKER_WEBHOOK_SECRET)):
         state = getattr(getattr(sims.get(name), "state", None), name, None)
         if state is not None:

@@ -420,6 +420,10 @@ class Connector:
     operation_limits: ClassVar[dict[str, float]] = {}
     # Config keys a connection of this kind cannot be built without, and what each holds.
     required_config: ClassVar[dict[str, str]] = {}
+    # False when the vendor signs every account's webhooks with one key (ShipStation): its
+    # signature proves the vendor sent a delivery, not that it is about this connection's
+    # account, so a delivery must also carry the connection's own token in its URL (`?token=`).
+    webhook_signature_names_account: ClassVar[bool] = True
 
     def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
         self.client = client

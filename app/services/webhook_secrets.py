@@ -40,3 +40,16 @@ def has_webhook_secret(db: Database, box: SecretBox, name: str) -> bool:
     with db.session() as s:
         row = s.scalar(select(Connection).where(Connection.name == name))
         return row is not None and bool(box.open(row.credentials).get("webhook_secret"))
+
+
+def set_webhook_url_token(db: Database, box: SecretBox, name: str, token: str, actor: str) -> None:
+    """The token deliveries to `name` carry in their URL (`?token=`), for a system whose signature
+    does not name the account (ShipStation); see app.services.webhooks."""
+    from app.services.webhooks import URL_TOKEN
+
+    with db.session() as s:
+        row = s.scalar(select(Connection).where(Connection.name == name).with_for_update())
+        if row is None:
+            raise NotFound(f"no connection {name}")
+        row.credentials = box.seal({**box.open(row.credentials), URL_TOKEN: token})
+        audit(s, actor, "connection.webhook_url_token_set", "connection", name, {})

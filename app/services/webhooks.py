@@ -11,10 +11,11 @@ a second run, in a batch or alone.
 
 from __future__ import annotations
 
+import hmac
 import inspect
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 
@@ -50,13 +51,24 @@ def receive(
     `events`: the same for each event it carried), or the answer the system asked for instead
     (a dict without `accepted`, e.g. Slack's challenge). `method` and `url` are the request as
     the system sent it (see `vendor_url`); HubSpot signs them."""
-    kind, secret = _connection(db, box, name)
+    kind, secret, token = _connection(db, box, name)
     system = _receiver(kind)
     if not secret:
         raise Invalid(
-            f"connection {name} has no webhook_secret configured; add one to its credentials",
+            f"connection {name} has no webhook_secret configured: set it with "
+            f"`switchboard connections secret {name}`",
             field="connection",
         )
+    if not token and not system.webhook_signature_names_account:
+        raise Invalid(
+            f"connection {name}: {system.default_label or kind} signs every account's webhooks with "
+            f"one key, so a delivery must also carry this connection's token: set one with "
+            f"`switchboard connections update {name} --credential {URL_TOKEN}=<random>` and give "
+            f"the system this URL with ?token=<it>",
+            field="connection",
+        )
+    if token and not hmac.compare_digest(_url_token(url).encode(), token.encode()):
+        raise Unauthorized("webhook refused: the URL does not carry this connection's token")
     # A rejected signature is counted in metrics and sampled in the log at the edge, never audited
     # row by row: a flood of forged events must not fill the audit log.
     try:
@@ -107,12 +119,22 @@ def _verify(
     system.verify_webhook(body, headers, secret, **request)
 
 
-def _connection(db: Database, box: SecretBox, name: str) -> tuple[str, str | None]:
+# A connection's own token, which deliveries carry in their URL (`?token=`): set it for a system
+# whose signature does not name the account (connectors.base.webhook_signature_names_account).
+URL_TOKEN = "webhook_url_token"
+
+
+def _url_token(url: str) -> str:
+    return (parse_qs(urlsplit(url).query).get("token") or [""])[-1]
+
+
+def _connection(db: Database, box: SecretBox, name: str) -> tuple[str, str | None, str | None]:
     with db.session() as s:
         row = s.scalar(select(Connection).where(Connection.name == name))
         if row is None:
             raise NotFound(f"no connection {name}")
-        return row.kind, box.open(row.credentials).get("webhook_secret")
+        creds = box.open(row.credentials)
+        return row.kind, creds.get("webhook_secret"), creds.get(URL_TOKEN)
 
 
 def _receiver(kind: str) -> type[Connector]:

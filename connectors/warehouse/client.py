@@ -49,6 +49,8 @@ class WarehouseConnector(Connector):
     )
     default_label: ClassVar[str] = "ShipStation"
     events: ClassVar[tuple[str, ...]] = tuple(webhooks.EVENTS.values())
+    # One published key set signs every ShipStation account's webhooks.
+    webhook_signature_names_account: ClassVar[bool] = False
 
     @classmethod
     def verify_webhook(

@@ -250,12 +250,18 @@ async def test_every_example_in_the_help_drafts_cleanly_and_the_parcel_one_runs(
     warehouse.advance_tracking(label_id, "IT")  # still moving: conditions not met
     warehouse.advance_tracking(label_id, "DE")
     runs = []
+    url = httpx.URL(warehouse.webhook["url"])  # as ShipStation is set up: the connection's token in it
+    hook = f"{url.path}?{url.query.decode()}"
+    assert "token=" in hook
     for body, headers in warehouse.take_outbox():
-        r = await api.post("/api/v1/webhooks/warehouse", content=body, headers=headers)
+        r = await api.post(hook, content=body, headers=headers)
         assert r.status_code == 202, r.text
         runs += r.json()["workflow_runs"]
+    # The vendor's key signs every account's deliveries: without the connection's token, refused.
+    other_account = await api.post("/api/v1/webhooks/warehouse", content=body, headers=headers)
+    assert other_account.status_code == 401, other_account.text
     forged = await api.post(
-        "/api/v1/webhooks/warehouse",
+        hook,
         content=body,
         headers={**headers, "x-shipengine-rsa-sha256-signature": "AAAA"},
     )
