@@ -582,6 +582,7 @@ def approvals_approve(
     ),
     token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
 ) -> None:
+    """Approve a pending write (or edit it and approve, with --arguments); it runs exactly once."""
     from app.services import approvals
 
     c = _container(secret=True)
@@ -611,6 +612,7 @@ def approvals_reject(
     reason: str = typer.Option(..., "--reason", help="why; it goes back to the model"),
     token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
 ) -> None:
+    """Reject a pending write; the reason goes back to the model."""
     from app.services import approvals
 
     c = _container()
@@ -703,6 +705,7 @@ def connections_add(
         "'{\"confirmed_read_only\": [TOOL]}' for mcp, '{\"token_url\": URL}' for OAuth2",
     ),
 ) -> None:
+    """Add a connection: a system's kind, its API root and how to sign in (credentials stored encrypted)."""
     from app.services.connections import add_connection
     from app.services.errors import ServiceError
 
@@ -831,6 +834,7 @@ def connections_test(
         False, "--live", help="run the read-only checks against the real service (needs its key)"
     ),
 ) -> None:
+    """Check a connection: build its connector and call its check (--live: the read-only checks too)."""
     from app.services.errors import ServiceError
 
     c = _container(secret=True)
@@ -905,7 +909,10 @@ def connections_secret(
 
 # -- tokens ----------------------------------------------------------------
 @tokens_app.command("create")
-def tokens_create(name: str = typer.Option(..., "--name"), role: str = typer.Option(..., "--role")) -> None:
+def tokens_create(
+    name: str = typer.Option(..., "--name", help="who the token is for"),
+    role: str = typer.Option(..., "--role", help="viewer, operator, approver or admin"),
+) -> None:
     """Create an API token; it is printed once."""
     from app.services.auth import create_token
     from app.services.errors import ServiceError
@@ -922,6 +929,7 @@ def tokens_create(name: str = typer.Option(..., "--name"), role: str = typer.Opt
 
 @tokens_app.command("list")
 def tokens_list() -> None:
+    """The API tokens: id, name, role, expiry, last use, revoked (never the token itself)."""
     from app.services.auth import list_tokens
 
     c = _container()
@@ -940,6 +948,7 @@ def tokens_list() -> None:
 
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: str) -> None:
+    """Revoke a token by the id `tokens list` shows: it stops signing in at once."""
     from app.services.auth import revoke_token
     from app.services.errors import ServiceError
     from app.services.lookup import unique_id

@@ -35,9 +35,8 @@ def test_every_command_says_what_it_does() -> None:
 
 
 def test_tokens_create_help_names_the_roles() -> None:
-    """README: roles `viewer`, `operator`, `approver`, `admin`. `switchboard tokens create --help`
-    shows `--role <str> [required]` with no word of which roles there are (a wrong one is only
-    then refused naming them)."""
+    """README: roles `viewer`, `operator`, `approver`, `admin`: `switchboard tokens create --help`
+    names them."""
     result = typer.testing.CliRunner().invoke(app, ["tokens", "create", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert all(role in result.output for role in ("viewer", "operator", "approver", "admin")), result.output
