@@ -24,10 +24,7 @@ def _leaves(group: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def test_every_command_says_what_it_does() -> None:
     """The README's Commands table gives each command a line (`approvals ... approve ID [--version
     V] | reject ID --reason TEXT`, `connections ... add ... | test NAME [--live]`, `tokens ... list
-    | revoke ID`). Its `--help`, and the command list of its group, say it too: today
-    `switchboard approvals --help` lists `approve` and `reject` with an empty description (and so
-    `connections add`, `connections test`, `tokens list`, `tokens revoke`), and `approvals approve
-    --help` opens with only a usage line."""
+    | revoke ID`). Its `--help`, and the command list of its group, say what it does too."""
     command = typer.main.get_command(app)
     assert hasattr(command, "commands")
     silent = [path for path, cmd in _leaves(command) if not (cmd.help or cmd.short_help or "").strip()]
