@@ -16,7 +16,7 @@ from app.agent.orchestrator import worker_id
 from app.api.schemas import RecordIn, TicketIn
 from app.services import intake, webhook_secrets, workflow_dryrun, workflows
 from app.services.auth import Principal
-from app.services.errors import ServiceError
+from app.services.errors import NotFound, ServiceError
 from app.web.security import container, require
 
 router = APIRouter(include_in_schema=False)
@@ -75,7 +75,12 @@ async def _catalogue(request: Request) -> Any:
 
 async def _page(request: Request, workflow_id: str, **extra: Any) -> HTMLResponse:
     c = container(request)
-    w = workflows.get_workflow(c.db, workflow_id)
+    try:
+        w = workflows.get_workflow(c.db, workflow_id)
+    except NotFound as exc:  # a stale bookmark or a mistyped link: a page, as for runs and the queue
+        from app.web.routes import error_page
+
+        return error_page(request, 404, exc.message)
     catalogue = await _catalogue(request)
     kinds = workflows.connection_kinds(c.db)
     ctx = {

@@ -58,10 +58,9 @@ def test_a_refund_asked_for_in_chat_can_name_the_charge(demo: tuple[str, str], h
     """README: the local model's chat handles "refund requests that become proposed writes".
     Asked to "Refund the last charge of raj.patel@example.org", it answers "I couldn't tell which
     of Raj Patel's charges to refund. Their charges: - Northwind Home order #1005: $218.00 ...".
-    Naming that charge then, by its Stripe id (`ch_…`) or as the assistant itself listed it
-    ("Northwind Home order #1005"), proposes the refund of that charge for approval; today every
-    wording gets the same "I couldn't tell which" answer (only `NW-12345` order numbers in a
-    charge's metadata are understood, and the demo's shop charges carry none)."""
+    Naming that charge then, by its Stripe id (`ch_…`, which the listing shows) or as the
+    assistant itself listed it ("Northwind Home order #1005"), proposes the refund of that
+    charge for approval."""
     base, token = demo
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     charge = _shop_charge(base)
@@ -77,10 +76,9 @@ def test_a_refund_asked_for_in_chat_can_name_the_charge(demo: tuple[str, str], h
 
 
 def test_an_unknown_workflow_page_is_a_page(demo: tuple[str, str]) -> None:
-    """CONTRACT: the web UI is pages; a 404 for an unknown id. `/ui/runs/nosuch` and
-    `/ui/queue/nosuch` answer an HTML error page inside the layout, but `/ui/workflows/nosuch`
-    (a stale bookmark, a mistyped link) shows the signed-in person raw JSON
-    `{"error":"no workflow nosuch"}`."""
+    """CONTRACT: the web UI is pages; a 404 for an unknown id. `/ui/workflows/nosuch` (a stale
+    bookmark, a mistyped link) answers an HTML error page inside the layout, as `/ui/runs/nosuch`
+    and `/ui/queue/nosuch` do."""
     base, token = demo
     web = httpx.Client(base_url=base, timeout=10)
     signed_in = web.post("/ui/login", data={"token": token, "next": "/ui/queue"}, headers={"Origin": base})
@@ -95,9 +93,7 @@ def test_an_unknown_workflow_page_is_a_page(demo: tuple[str, str]) -> None:
 def test_a_webhook_without_a_secret_points_at_the_command_that_sets_one(demo: tuple[str, str]) -> None:
     """README: the secret a connection's webhooks are verified with is set with `switchboard
     connections secret NAME`. A delivery to a connection that has none (the demo's help desk)
-    answers 422 "connection helpdesk has no webhook_secret configured; add one to its
-    credentials": it names no command, and "its credentials" suggests `connections update
-    --credential`. The answer names `switchboard connections secret helpdesk`."""
+    is refused naming that command: `switchboard connections secret helpdesk`."""
     base, _ = demo
     r = httpx.post(
         f"{base}/api/v1/webhooks/helpdesk",

@@ -106,9 +106,35 @@ def _name(d: Mapping[str, Any]) -> str:
     return str(d.get("name") or full or d.get("email") or "")
 
 
+_CHARGE_ID = re.compile(r"\b(?:ch|py)_[A-Za-z0-9]{4,}\b")
+_ORDER_NUMBER = re.compile(r"\border\s*#?\s*(\d{3,})\b", re.I)
+
+
+def named_charge(message: str, charges: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The one charge (of those not refunded) the message names: by its id, its order (an
+    `NW-12345` in its metadata, or "order #1005" as its description says) or its description as
+    listed; None when it names none, or several."""
+    text = message.lower()
+    ids = set(_CHARGE_ID.findall(message))
+    orders = set(ORDER.findall(message))
+    numbers = set(_ORDER_NUMBER.findall(message))
+
+    def names(c: Mapping[str, Any]) -> bool:
+        desc = str(c.get("description") or "")
+        return (
+            c.get("id") in ids
+            or (c.get("metadata") or {}).get("order_id") in orders
+            or any(re.search(rf"#\s*{n}\b", desc) for n in numbers)
+            or (len(desc) >= 8 and desc.lower() in text)
+        )
+
+    found = [c for c in charges if names(c)]
+    return found[0] if len(found) == 1 else None
+
+
 def _charge_line(ch: Mapping[str, Any]) -> str:
     desc = str(ch.get("description") or "a charge")
-    line = f"- {desc}: {money(ch.get('amount'), ch.get('currency'))}"
+    line = f"- {desc} ({ch.get('id')}): {money(ch.get('amount'), ch.get('currency'))}"
     if ch.get("amount_refunded"):
         line += f", {money(ch.get('amount_refunded'), ch.get('currency'))} refunded"
     if ch.get("disputed"):
@@ -392,11 +418,8 @@ def refund_request(turn: Turn, email: str | None) -> ModelResponse:
     ):
         return step
     charges = [c for c in _charges(turn) if not c.get("amount_refunded")]
-    target = None
-    orders = set(ORDER.findall(turn.message))
-    if orders:
-        target = next((c for c in charges if (c.get("metadata") or {}).get("order_id") in orders), None)
-    elif _DUPLICATE.search(turn.message):
+    target = named_charge(turn.message, charges)
+    if target is None and _DUPLICATE.search(turn.message):
         target = duplicate_charge(charges)
     if target is None:
         return _end(
