@@ -194,3 +194,12 @@ def test_mcp_over_stdio_closes_its_connections_when_the_client_leaves(env: Path)
         assert '"id":2' in answer.replace(" ", ""), answer
         _, stderr = proc.communicate(timeout=60)
     assert "Unclosed" not in stderr, stderr
+
+
+def test_revoking_a_token_by_its_name_says_to_give_its_id(env: Path) -> None:
+    """`tokens revoke NAME` (the name given at creation) is refused saying to give the id that
+    `tokens list` shows."""
+    assert sb("tokens", "create", "--name", "viewer1", "--role", "viewer")[0] == 0
+    code, out = sb("tokens", "revoke", "viewer1")
+    assert code != 0
+    assert "tokens list" in out and "id" in out, out

@@ -958,7 +958,7 @@ def tokens_revoke(token_id: str) -> None:
         token_id = unique_id(c.db, "token", token_id.rstrip("…"), "token")  # as `tokens list` shows it
         revoke_token(c.db, token_id, actor=_me())
     except ServiceError as exc:
-        _fail(exc.message)
+        _fail(f"{exc.message} (give the id `switchboard tokens list` shows, not the name)")
     console.print(f"revoked {token_id}")
 
 
