@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import fcntl
 import json
 import logging
 import os
 import secrets
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from sqlalchemy import select
 
+from app.cli.listen import cannot_listen
 from app.cli.where import remove_demo_note, write_demo_note
 from app.config import Settings
 from app.main import Container
@@ -119,28 +118,6 @@ def oauth_server() -> Any:
         error_body=lambda status: {"error": "server_error", "status": status},
     )
     return app
-
-
-def _cannot_listen(host: str, port: int) -> str | None:
-    """Why the demo cannot listen on host:port (a port in use, a host this machine is not), or None."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        return f"--host {host} is not a name or address this machine can resolve"
-    except (OverflowError, UnicodeError):
-        return f"--host {host} is not a host name"
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return f"port {port} on {host} is in use; choose another with --port"
-            return (
-                f"cannot listen on --host {host}: {exc.strerror or exc} (is it an address of this machine?)"
-            )
-    return None
 
 
 def _hold_data_dir(data_dir: Path) -> Any:
@@ -444,9 +421,7 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
         console.print(f"[red]error:[/red] {escape(why)}", highlight=False, soft_wrap=True)
         raise SystemExit(2)
 
-    if not 0 < port < 65536:
-        refuse(f"--port {port} is not a port (1 to 65535)")
-    if (why := _cannot_listen(host, port)) is not None:
+    if (why := cannot_listen(host, port)) is not None:
         refuse(why)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)

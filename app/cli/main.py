@@ -201,7 +201,11 @@ def serve(
     import uvicorn
 
     from app.api.app import SERVE_SETTINGS, SERVE_WORKER, create_app
+    from app.cli.listen import cannot_listen
     from app.observability.logs import configure_logging, uvicorn_log_config
+
+    if (why := cannot_listen(host, port)) is not None:
+        _fail(why)
 
     c = _with_model(_container(create=True, secret=True))
     configure_logging(c.settings.log_format, c.settings.log_level)
@@ -387,6 +391,11 @@ def mcp(
 
     if transport not in ("stdio", "http"):
         _fail("--transport must be stdio or http")
+    if transport == "http":
+        from app.cli.listen import cannot_listen
+
+        if (why := cannot_listen(host, port)) is not None:
+            _fail(why)
     c = _container(create=True, secret=True)
     c.db.upgrade()
 

@@ -54,3 +54,29 @@ def test_a_data_dir_that_is_a_file_or_a_port_out_of_range_is_one_line(tmp_path: 
     assert "Traceback" not in said and "site-packages" not in said, said[-2500:]
     assert done.returncode == 2, said[-1500:]
     assert option in said or "data dir" in said, said
+
+
+@pytest.mark.parametrize("command", [["serve"], ["mcp", "--transport", "http"]])
+def test_a_server_on_a_port_in_use_says_so_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    """`switchboard serve` and `switchboard mcp --transport http` on a port something else holds
+    answer as the demo does: one `error:` line naming the port, exit 2, no server log."""
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SWITCHBOARD_DATA_DIR")}
+    env.update(PYTHONPATH=str(ROOT), COLUMNS="120", SWITCHBOARD_SECRET_KEY="busy-port-secret-key-0123456789")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "app", "--data-dir", str(tmp_path / "d"), *command, "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said[-2000:]
+    assert f"port {port}" in said and "in use" in said, said[-2000:]
+    assert "Errno" not in said, said[-2000:]
