@@ -95,3 +95,17 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'switchboard.db').resolve()}"
+
+
+class UnsupportedDatabase(ValueError):
+    """A database URL that is not one Switchboard runs on (SQLite or PostgreSQL)."""
+
+
+def check_database_url(url: str) -> None:
+    """Refuse, naming what is taken, a URL that is neither SQLite nor PostgreSQL (psycopg)."""
+    if not url.startswith(("sqlite:", "sqlite+", "postgresql:", "postgres:", "postgresql+psycopg:")):
+        shown = url.split("@")[-1] if "@" in url else url
+        raise UnsupportedDatabase(
+            f"the database URL ...{shown[-60:]} is not one Switchboard runs on: give sqlite:///FILE "
+            "or postgresql://USER@HOST:PORT/NAME"
+        )

@@ -36,7 +36,7 @@ class _Group(TyperGroup):
             import shlex
 
             from app.cli.where import missing_database, missing_table, unreachable_database
-            from app.store.db import UnsupportedDatabase
+            from app.config import UnsupportedDatabase
 
             if isinstance(exc, UnsupportedDatabase):
                 err.print(f"[red]error:[/red] DATABASE_URL: {escape(str(exc))}", soft_wrap=True)

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import check_database_url
 from app.store import audit_chain
 from app.text import stored_json
 
@@ -42,19 +43,10 @@ def normalize_url(url: str) -> str:
     return url
 
 
-class UnsupportedDatabase(ValueError):
-    """A database URL that is not one Switchboard runs on (SQLite or PostgreSQL)."""
-
-
 def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
     """`pool_size`: connections kept open (a worker's runs in flight each need one at a time)."""
     url = normalize_url(url)
-    if not url.startswith(("sqlite:", "sqlite+", "postgresql+psycopg:")):
-        shown = url.split("@")[-1] if "@" in url else url
-        raise UnsupportedDatabase(
-            f"the database URL ...{shown[-60:]} is not one Switchboard runs on: give sqlite:///FILE "
-            "or postgresql://USER@HOST:PORT/NAME"
-        )
+    check_database_url(url)
     kwargs: dict[str, Any] = {"future": True, "json_serializer": stored_json}
     if pool_size is not None and ":memory:" not in url and url != "sqlite://":
         kwargs["pool_size"] = pool_size
