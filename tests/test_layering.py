@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "app.api.app": 5,  # the one ASGI application: mounts the API and the web UI
     "app.api.edge": 5,  # its middleware (sign-in redirects, limits) for both
     "app.cli.where": 5,  # where the data lives, read by the CLI and written by the demo
+    "app.cli.listen": 5,  # whether a server can listen where told: the demo, serve and mcp ask it
     "app.demo": 5,  # the demo: the application, the simulators and seeded data in one process
     "evals": 5,  # evaluations drive the product from outside, against the simulators
     "app.cli": 6,  # every command, `switchboard demo` and `switchboard eval` among them
