@@ -290,26 +290,35 @@ def _money_value(value: Any) -> int | None:
     return UNBOUNDED
 
 
+# Keys whose values name a record an imported write takes money from (an id, a charge, an
+# order, a payment's reference), and keys whose values every write of an account shares.
+_ID_KEY = re.compile(r"(?:^|[_\-.])ids?$|[a-z]Ids?$|^ID$")
+_RECORD_KEY = re.compile(
+    r"charge|payment|order|invoice|capture|transaction|reference|refund|booking|subscription|receipt|dispute",
+    re.IGNORECASE,
+)
+_SHARED_KEY = re.compile(r"merchant|account|currency|version|idempotency|api", re.IGNORECASE)
+
+
 def naming_values(arguments: Any, key: Any = None, depth: int = 0) -> set[str]:
-    """Values in an imported write's arguments that may name where its money comes from (it
-    declares no source): record ids and numbers (a string with a digit and no space, a whole
-    number of four digits or more) under keys that do not name money. Two writes sharing one may
-    take from one charge, so their amounts are weighed together."""
+    """Values in an imported write's arguments that name the record its money comes from (it
+    declares no source): any string or number under a key that names a record (`id`,
+    `order_id`, `paymentId`, `charge`, `paymentPspReference`), at any length, but none under a
+    key every write of an account shares (`merchantAccount`, `currency`, `api_version`) or one
+    that names money. Two writes naming one record are weighed together."""
     if depth > 6:
         return set()
     if isinstance(arguments, dict):
         return {v for k, x in arguments.items() for v in naming_values(x, k, depth + 1)}
     if isinstance(arguments, list):
         return {v for x in arguments for v in naming_values(x, key, depth + 1)}
-    if isinstance(key, str) and _MONEY_KEY.search(key):
+    if not isinstance(key, str) or _MONEY_KEY.search(key) or _SHARED_KEY.search(key):
         return set()
-    if isinstance(arguments, str):
-        text = arguments.strip()
-        named = (
-            4 <= len(text) <= 200 and any(c.isdigit() for c in text) and not any(c.isspace() for c in text)
-        )
-        return {text} if named else set()
-    if isinstance(arguments, int) and not isinstance(arguments, bool) and abs(arguments) >= 1000:
+    if not (_ID_KEY.search(key) or _RECORD_KEY.search(key)):
+        return set()
+    if isinstance(arguments, str) and 0 < len(arguments.strip()) <= 200:
+        return {arguments.strip()}
+    if isinstance(arguments, int) and not isinstance(arguments, bool):
         return {str(arguments)}
     return set()
 
@@ -695,7 +704,7 @@ class Policy:
                 reasons.append(why)
         if not tool.is_write:
             return Decision(needs_approval=False, risk=risk, reasons=reasons)
-        traced = origin if origin is not None else provenance.trace(arguments, facts)
+        traced = origin if origin is not None else provenance.trace(arguments, facts, tool=tool.name)
         outside = [(path, o) for path, o in traced.items() if o.get("source") == "untrusted"]
         if outside:
             path, o = outside[0]

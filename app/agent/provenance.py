@@ -213,12 +213,14 @@ def trace(
     approver: str | None = None,
     before: dict[str, Any] | None = None,
     before_provenance: dict[str, Any] | None = None,
+    tool: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """{path: {"source", "value", "detail"}} for every scalar argument value.
+    """{path: {"source", "value", "detail"}} for every scalar argument value of a write of `tool`
+    (None: any tool's event values count).
 
     With `approver`, values that differ from `before` (the arguments as proposed or last
     edited) are the approver's; unchanged values keep their earlier provenance."""
-    sent = _event_values(facts)
+    sent = _event_values(facts, tool)
     trusted = _trusted_values(facts)
     records = _record_values(facts)
     tags = {**_read_addresses(facts), **_record_tags(facts)}
@@ -240,13 +242,16 @@ def trace(
     return out
 
 
-def _event_values(facts: dict[str, Any]) -> dict[str, list[tuple[Any, str]]]:
-    """argument path -> (value, expression) a workflow's step takes from its event as a number
-    or boolean (`workflows.event_facts`): outside text, whatever its JSON type. A value of None
-    stands for every number and boolean at or under the path."""
+def _event_values(facts: dict[str, Any], tool: str | None) -> dict[str, list[tuple[Any, str]]]:
+    """argument path -> (value, expression) a workflow's step of `tool` takes from its event as a
+    number or boolean (`workflows.event_facts`): outside text, whatever its JSON type. A value of
+    None stands for every number and boolean at or under the path."""
     out: dict[str, list[tuple[Any, str]]] = {}
     for item in facts.get("event_values") or []:
-        if isinstance(item, (list, tuple)) and len(item) == 3:
+        if not isinstance(item, (list, tuple)) or len(item) not in (3, 4):
+            continue
+        step_tool = item[3] if len(item) == 4 else None
+        if tool is None or step_tool is None or step_tool == tool:
             out.setdefault(str(item[0]), []).append((item[1], str(item[2])))
     return out
 

@@ -7,8 +7,10 @@ SWITCHBOARD_LOG_FORMAT=json picks JSON; SWITCHBOARD_LOG_LEVEL the level (INFO).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -113,11 +115,30 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: IO[str] | 
         )
 
 
+class RedactTokens(logging.Filter):
+    """An access line is the request line, query included: a `token=` there (the token a webhook
+    URL carries, app.services.webhooks) is a secret, and is written as [redacted]."""
+
+    _TOKEN = re.compile(r"((?:^|[?&;])token=)[^&;\s]*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
 def uvicorn_log_config(fmt: str) -> dict[str, Any] | None:
     """For uvicorn.run(log_config=…): its own text config, or None in JSON mode, so its access
-    and error lines reach the root handler as JSON too."""
+    and error lines reach the root handler as JSON too. Either way its access lines go through
+    RedactTokens."""
     if fmt.strip().lower() == "json":
+        logging.getLogger("uvicorn.access").addFilter(RedactTokens())
         return None
     from uvicorn.config import LOGGING_CONFIG
 
-    return LOGGING_CONFIG
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
+    config["handlers"]["access"]["filters"] = ["redact_tokens"]
+    return config

@@ -187,7 +187,7 @@ def _reassess(s: Work, a: Any, tool: Tool, arguments: dict[str, Any], who: Princ
 
     facts = a.facts if isinstance(a.facts, dict) else new_facts()
     origin = provenance.trace(
-        arguments, facts, approver=who.name, before=a.arguments, before_provenance=a.provenance
+        arguments, facts, approver=who.name, before=a.arguments, before_provenance=a.provenance, tool=a.tool
     )
     run_input = s.connection().scalar(select(Run.input).where(Run.id == a.run_id)) or {}
     decision = gate.without_rules().decide(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, or_, select
+from sqlalchemy import and_, bindparam, case, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.agent.run import REQUESTER_UNKNOWN
@@ -266,7 +266,7 @@ _WRITES_OF_ITEM = (
     .join(Run, Action.run_id == Run.id)
     .where(
         Run.item_id == select(Run.item_id).where(Run.id == bindparam("run_id")).scalar_subquery(),
-        or_(Action.status.in_(reruns.MADE), Action.attempts > 0),
+        or_(Action.status.in_(reruns.MADE), and_(Action.attempts > 0, Action.status != "dismissed")),
     )
     .limit(1)
 )
@@ -274,7 +274,8 @@ _WRITES_OF_ITEM = (
 
 def _made_writes(db: Database, run_id: str) -> bool:
     """Whether any run of `run_id`'s item sent a write, or may have: one with an attempt made
-    (failed, or retried and waiting again; an attempt taken back unsent is not counted)."""
+    (failed, or retried and waiting again; not one taken back unsent, nor one a person dismissed
+    as not done)."""
     with db.reading() as c:
         return c.execute(_WRITES_OF_ITEM, {"run_id": run_id}).first() is not None
 

@@ -136,10 +136,11 @@ MADE = ("executing", "succeeded")
 def _writes_made(s: Any, first: Run) -> list[str]:
     """The writes the failed run made (or may have made), as `tool (action id)`: those sent or
     being sent, and any with an attempt made (it may have landed: failed, or retried and waiting
-    again; an attempt taken back unsent is not counted)."""
+    again; not one taken back unsent, nor one a person dismissed as not done)."""
     rows = s.execute(
         select(Action.tool, Action.id).where(
-            Action.run_id == first.id, or_(Action.status.in_(MADE), Action.attempts > 0)
+            Action.run_id == first.id,
+            or_(Action.status.in_(MADE), and_(Action.attempts > 0, Action.status != "dismissed")),
         )
     ).all()
     return [f"{tool} ({action_id})" for tool, action_id in rows]

@@ -15,7 +15,7 @@ import hmac
 import inspect
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import select
 
@@ -125,7 +125,14 @@ URL_TOKEN = "webhook_url_token"
 
 
 def _url_token(url: str) -> str:
-    return (parse_qs(urlsplit(url).query).get("token") or [""])[-1]
+    """The `token` in the URL's query, percent-decoded as a URL path is (a `+` stays a `+`: a
+    base64 token pasted as it is keeps its meaning)."""
+    found = ""
+    for part in urlsplit(url).query.split("&"):
+        name, _, value = part.partition("=")
+        if unquote(name) == "token":
+            found = unquote(value)
+    return found
 
 
 def _connection(db: Database, box: SecretBox, name: str) -> tuple[str, str | None, str | None]:

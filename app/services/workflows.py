@@ -302,34 +302,43 @@ _NAMES = re.compile(r"\b(event|item)\b")
 
 def _event_values(spec: dict[str, Any], event: dict[str, Any]) -> list[list[Any]]:
     """Where a step's arguments take numbers or booleans from the event (strings are traced
-    through the text; these by where they go), in its steps and its on_problem steps alike:
-    [argument path, value, expression] for an argument that is one `{{ event.… }}` rendering to
-    a number or boolean (`{{ event.data.priority }}` keeps its type); [argument path, None,
-    expression] for any other that mentions the event, or the `item` of an `each` over the event
-    (a list built from it, an expression around it): every number and boolean at or under that
-    path is the event's."""
+    through the text; these by where they go), in its steps and its on_problem steps alike, as
+    [argument path, value, expression, tool]: for each argument whose template names the event,
+    or the `item` of an `each` over the event (taken whole, inside a list built from it, or in an
+    expression around it), every number and boolean it renders to, for each item. One that cannot
+    be rendered before the run (it reads an earlier step's result) is [path, None, expression,
+    tool]: every number and boolean at or under that path, in that tool's writes, is the event's."""
     from app.agent.provenance import leaves
 
     found: list[list[Any]] = []
     for step in [*(spec.get("steps") or []), *(spec.get("on_problem") or [])]:
         if not isinstance(step, dict):
             continue
-        sources = {"event", "item"} if _NAMES.search(str(step.get("each") or "")) else {"event"}
+        tool = step.get("tool")
+        each = str(step.get("each") or "")
+        items: list[Any] = [None]
+        if _NAMES.search(each):
+            listed = _field_of({"event": event, "steps": []}, each)
+            items = listed if isinstance(listed, list) else [None]
+        sources = {"event", "item"} if _NAMES.search(each) else {"event"}
         for path, template in leaves(step.get("arguments") or {}):
             if not isinstance(template, str):
                 continue
             named = {n for e in _EXPRESSIONS.findall(template) for n in _NAMES.findall(e)}
             if not named & sources:
                 continue
-            if _WHOLE_EVENT.fullmatch(template.strip()):
+            expression = template.strip()
+            for item in items:
                 try:
-                    value = render(template, {"event": event, "steps": []})
-                except Exception:  # a step's own pass says what is wrong with it
-                    value = None
-                if isinstance(value, (bool, int, float)):
-                    found.append([path, value, template.strip()])
-                    continue
-            found.append([path, None, template.strip()])
+                    value = render(template, {"event": event, "steps": [], "item": item, "problem": ""})
+                except Exception:  # it reads what only the run will have: the whole path
+                    found.append([path, None, expression, tool])
+                    break
+                found += [
+                    [f"{path}/{inner}" if inner else path, v, expression, tool]
+                    for inner, v in leaves(value)
+                    if isinstance(v, (bool, int, float))
+                ]
     return found
 
 

@@ -129,6 +129,18 @@ def named_charge(message: str, charges: list[Mapping[str, Any]]) -> Mapping[str,
         )
 
     found = [c for c in charges if names(c)]
+    # A description inside a longer one that is named too ("… membership" in "… membership
+    # upgrade") is not what was named.
+    found = [
+        c
+        for c in found
+        if not any(
+            o is not c
+            and str(c.get("description") or "").lower() in str(o.get("description") or "").lower()
+            and len(str(o.get("description") or "")) > len(str(c.get("description") or ""))
+            for o in found
+        )
+    ]
     return found[0] if len(found) == 1 else None
 
 
@@ -418,7 +430,12 @@ def refund_request(turn: Turn, email: str | None) -> ModelResponse:
     ):
         return step
     charges = [c for c in _charges(turn) if not c.get("amount_refunded")]
-    target = named_charge(turn.message, charges)
+    target = named_charge(turn.message, _charges(turn))  # among all: one refunded already says so
+    if target is not None and target.get("amount_refunded"):
+        return _end(
+            f"{target.get('description') or target.get('id')} ({target.get('id')}) was refunded already "
+            f"({money(target.get('amount_refunded'), target.get('currency'))}): I proposed nothing."
+        )
     if target is None and _DUPLICATE.search(turn.message):
         target = duplicate_charge(charges)
     if target is None:
