@@ -101,7 +101,7 @@ class ChatConnector(Connector):
     DEDUP_PAGES: ClassVar[int] = 4
     # Slack's clock and ours may differ: the scan starts this long before the first attempt.
     CLOCK_SKEW: ClassVar[float] = 300.0
-    DEDUP_LOOKBACK: ClassVar[float] = 24 * 3600  # seconds; an action is retried well within this
+    DEDUP_LOOKBACK: ClassVar[float] = 24 * 3600  # seconds back, when the first attempt's time is unknown
     MAX_TEXT: ClassVar[int] = 40_000
 
     default_label: ClassVar[str] = "Slack"
@@ -247,10 +247,12 @@ class ChatConnector(Connector):
         """The message an earlier attempt of this action posted, if any. Thread replies do not
         appear in conversations.history, so a reply is looked for in its thread."""
         what = f"checking channel {channel_id} for an earlier post"
-        lookback = float(self.config.get("dedup_lookback_seconds", self.DEDUP_LOOKBACK))
-        oldest = self.clock() - lookback
+        # Back to the first attempt when it is known (a person may retry days later: the page
+        # limit keeps the scan short, not the window); else a day back.
         if (proposed := not_written_before()) is not None:  # no attempt went out before the first
-            oldest = max(oldest, proposed - self.CLOCK_SKEW)
+            oldest = proposed - self.CLOCK_SKEW
+        else:
+            oldest = self.clock() - float(self.config.get("dedup_lookback_seconds", self.DEDUP_LOOKBACK))
         args: dict[str, Any] = {
             "channel": channel_id,
             "include_all_metadata": True,

@@ -139,6 +139,7 @@ class HelpdeskConnector(Connector):
 
     ACTION_KEY: ClassVar[str] = "switchboard_action_id"  # audit metadata.custom key carrying the action id
     MAX_PAGES: ClassVar[int] = 20  # pagination safety net (100 items a page)
+    AUDIT_PAGES: ClassVar[int] = 100  # a retry reads a ticket's audits this far looking for itself
     SEARCH_RESULTS: ClassVar[int] = 25
     ARTICLE_CHARS: ClassVar[int] = 4000
 
@@ -238,18 +239,30 @@ class HelpdeskConnector(Connector):
         return items
 
     async def _audit_with_key(self, ticket_id: int, key: str) -> dict[str, Any] | None:
-        # Newest first where the API honours sort_order, so a recent action is found on page one.
-        audits = await self._all_pages(
-            f"/api/v2/tickets/{ticket_id}/audits.json",
-            "audits",
-            params={"sort_order": "desc"},
-            what=f"ticket {ticket_id}",
+        """The audit an earlier attempt with this key left, if any. Zendesk lists a ticket's audits
+        oldest first only (no sort_order); they are read by cursor (`page[size]`, `links.next`
+        while `meta.has_more`) and checked page by page to the end. Past AUDIT_PAGES pages the
+        earlier attempt cannot be ruled out: the write is refused rather than made blind."""
+        next_url: str | None = f"/api/v2/tickets/{ticket_id}/audits.json"
+        params: dict[str, Any] | None = {"page[size]": 100}
+        for _ in range(self.AUDIT_PAGES):
+            data = await self._json("GET", next_url or "", params=params, what=f"ticket {ticket_id}")
+            params = None
+            for audit in data.get("audits") or []:
+                custom = ((audit.get("metadata") or {}).get("custom")) or {}
+                if isinstance(custom, dict) and custom.get(self.ACTION_KEY) == key:
+                    return audit
+            links, meta = data.get("links") or {}, data.get("meta") or {}
+            candidate = links.get("next") if meta.get("has_more") else data.get("next_page")
+            if not (isinstance(candidate, str) and self._same_origin(candidate)):
+                return None
+            next_url = candidate
+        raise ConnectorError(
+            f"{self.label}: ticket {ticket_id} has more than {self.AUDIT_PAGES * 100} audits; an earlier "
+            "attempt of this write cannot be ruled out, so it is not made again: check the ticket, then "
+            "dismiss or retry it",
+            retryable=False,
         )
-        for audit in audits:
-            custom = ((audit.get("metadata") or {}).get("custom")) or {}
-            if isinstance(custom, dict) and custom.get(self.ACTION_KEY) == key:
-                return audit
-        return None
 
     @staticmethod
     def _external_id(key: str) -> str:

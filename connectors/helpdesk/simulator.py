@@ -14,6 +14,7 @@ Faults and credentials are steered through `connectors.simulator_base`
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import html
 import json
@@ -844,9 +845,38 @@ def _page_params(request: Request) -> tuple[int, int]:
     return page, min(per_page, MAX_PER_PAGE)
 
 
+# Zendesk refuses offset pagination past its first 10,000 records (use cursor pagination).
+OFFSET_LIMIT = 10_000
+
+
+def _cursor_page(request: Request, key: str, items: list[Any]) -> dict[str, Any]:
+    """Zendesk's cursor pagination: `page[size]` (at most 100), `page[after]` from the last page's
+    `meta.after_cursor`; `links.next` while `meta.has_more`."""
+    raw = request.query_params.get("page[size]", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise ZendeskError(400, "InvalidPaginationParameter", "page[size] must be between 1 and 100")
+    size, after = int(raw), request.query_params.get("page[after]")
+    try:
+        start = int(base64.urlsafe_b64decode(after.encode()).decode()) if after else 0
+    except ValueError:
+        raise ZendeskError(400, "InvalidPaginationParameter", "page[after] is not a cursor") from None
+    end = min(start + size, len(items))
+    more = end < len(items)
+    cursor = base64.urlsafe_b64encode(str(end).encode()).decode()
+    return {
+        key: items[start:end],
+        "meta": {"has_more": more, "after_cursor": cursor if more else None, "before_cursor": None},
+        "links": {"next": str(request.url.include_query_params(**{"page[after]": cursor})) if more else None},
+    }
+
+
 def _paginate(request: Request, key: str, items: list[Any]) -> dict[str, Any]:
     page, per_page = _page_params(request)
     start = (page - 1) * per_page
+    if start + per_page > OFFSET_LIMIT and len(items) > OFFSET_LIMIT:
+        raise ZendeskError(
+            400, "InvalidPaginationParameter", "offset pagination is limited to 10,000 records"
+        )
     more = start + per_page < len(items)
     return {
         key: items[start : start + per_page],
@@ -991,10 +1021,12 @@ async def list_comments(request: Request, ticket_id: int) -> Any:
 
 @_route(tickets_router, "GET", "/api/v2/tickets/{ticket_id:int}/audits")
 async def list_audits(request: Request, ticket_id: int) -> Any:
+    # Zendesk lists a ticket's audits oldest first and takes no sort_order; cursor pages
+    # (page[size], page[after]) or offset pages (page, per_page), as its other lists.
     state: HelpdeskState = request.app.state.helpdesk
     audits = state.ticket_audits(ticket_id)
-    if request.query_params.get("sort_order") == "desc":
-        audits.reverse()
+    if any(k.startswith("page[") for k in request.query_params):
+        return _cursor_page(request, "audits", audits)
     return _paginate(request, "audits", audits)
 
 

@@ -29,8 +29,7 @@ class DocumentedZendesk:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if request.method == "GET" and path == "/api/v2/tickets/7/audits.json":
-            order = request.url.params.get("sort_order", "asc")
-            audits = list(reversed(self.audits)) if order == "desc" else list(self.audits)
+            audits = list(self.audits)  # oldest first: List Audits takes no sort_order
             return reply(
                 200, {"audits": audits, "next_page": None, "previous_page": None, "count": len(audits)}
             )
@@ -62,8 +61,9 @@ async def test_action_key_is_sent_as_ticket_metadata_and_found_in_audit_custom()
     again = await desk.add_comment(7, "We refunded the duplicate charge.", idempotency_key="act-1")
     assert len(rec.calls("PUT")) == 1
     assert again["deduplicated"] is True and again["comment_id"] == first["comment_id"]
-    # the audits were read newest first (sort_order=desc), which Zendesk honours
-    assert rec.calls("GET")[0].url.params["sort_order"] == "desc"
+    # the audits were read as Zendesk lists them (oldest first, no sort_order), by cursor
+    params = rec.calls("GET")[0].url.params
+    assert "sort_order" not in params and params["page[size]"] == "100"
     await desk.aclose()
 
 
