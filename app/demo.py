@@ -140,7 +140,10 @@ def _hold_data_dir(data_dir: Path) -> Any:
 
 def ensure_connections(c: Container, base: str) -> None:
     """One connection per demo system, pointing at this process; kept across restarts (their demo
-    credentials sealed again, so a data dir from before the demo had its own key still works)."""
+    credentials sealed again, so a data dir from before the demo had its own key still works).
+    A restart on another address moves them, and the connections a person added that point at
+    the demo's own simulators (the README's `pets`, `stock`, `desk`) move with them."""
+    before = _previous_base(c)
     for name, demo in DEMO_CONNECTIONS.items():
         if demo.simulator not in SIMULATORS or demo.kind not in CONNECTOR_TYPES:
             continue
@@ -168,6 +171,37 @@ def ensure_connections(c: Container, base: str) -> None:
             actor="demo",
             allow_private=True,
         )
+    if before is not None and before != base:
+        _move_added(c, before, base)
+
+
+def _previous_base(c: Container) -> str | None:
+    """Where the demo served before this start, read off one of its own connections."""
+    with c.db.read() as s:
+        rows = {r.name: r.base_url for r in s.execute(select(Connection.name, Connection.base_url))}
+    for name, demo in DEMO_CONNECTIONS.items():
+        suffix = f"/sim/{demo.simulator}{demo.path}"
+        if str(rows.get(name) or "").endswith(suffix):
+            return str(rows[name])[: -len(suffix)]
+    return None
+
+
+def _move_added(c: Container, before: str, base: str) -> None:
+    """Connections a person added pointing at the demo's simulators at `before` point at `base`:
+    their URL and any URL in their settings (an OAuth2 token URL), with a new revision."""
+    old, new = f"{before}/sim/", f"{base}/sim/"
+    with c.db.session() as s:
+        for row in s.scalars(select(Connection).where(Connection.name.not_in(list(DEMO_CONNECTIONS)))):
+            config = json.loads(
+                json.dumps(row.config or {}).replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+            )
+            if not str(row.base_url).startswith(old) and config == (row.config or {}):
+                continue
+            if str(row.base_url).startswith(old):
+                row.base_url = new + str(row.base_url)[len(old) :]
+            row.config = config
+            row.revision = (row.revision or 1) + 1
+            audit(s, "demo", "connection.moved", "connection", row.id, {"name": row.name, "to": base})
 
 
 def demo_secret(data_dir: Path) -> str:

@@ -125,3 +125,40 @@ def test_a_demo_started_on_another_port_gives_its_connections_a_new_revision(
     prepare(moved, tmp_path, "http://127.0.0.1:8123")
     after = revisions(moved)
     assert before and all(after[n][1] == rev + 1 and "8123" in after[n][0] for n, (_, rev) in before.items())
+
+
+def test_connections_added_at_the_demos_simulators_move_with_the_demo(db_url: str, tmp_path: Path) -> None:
+    """The README has a newcomer add `pets`, `stock` and `desk` at the demo's own simulators
+    (`$URL/sim/...`, an OAuth2 token URL there too). Restarted on another port, the demo moves them
+    with its own connections (URL, settings, a new revision); one pointing elsewhere stays."""
+    from sqlalchemy import select
+
+    from app.services.connections import add_connection
+    from app.store.tables import Connection
+
+    first = demo_container(db_url, tmp_path)
+    prepare(first, tmp_path, BASE)
+    for name, url in (("desk", f"{BASE}/sim/helpdesk"), ("elsewhere", "https://acme.zendesk.com")):
+        add_connection(
+            first.db,
+            first.box,
+            name=name,
+            kind="helpdesk",
+            base_url=url,
+            auth_type="none",
+            credentials={},
+            config={"token_url": f"{BASE}/sim/oauth/oauth/tokens"} if name == "desk" else {},
+            owner="cli",
+            actor="cli",
+            allow_private=True,
+        )
+    moved = demo_container(db_url, tmp_path)
+    prepare(moved, tmp_path, "http://127.0.0.1:8123")
+    with moved.db.session() as s:
+        rows = {
+            r.name: r for r in s.scalars(select(Connection).where(Connection.name.in_(["desk", "elsewhere"])))
+        }
+        desk, elsewhere = rows["desk"], rows["elsewhere"]
+        assert desk.base_url == "http://127.0.0.1:8123/sim/helpdesk" and desk.revision == 2
+        assert desk.config["token_url"] == "http://127.0.0.1:8123/sim/oauth/oauth/tokens"
+        assert elsewhere.base_url == "https://acme.zendesk.com" and elsewhere.revision == 1
