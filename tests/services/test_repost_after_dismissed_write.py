@@ -10,38 +10,15 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from app.agent.orchestrator import Orchestrator
-from app.agent.policy import Policy
-from app.llm.scripted import ScriptedModel, text, tool_use
 from app.services import approvals, intake
 from app.store.db import Database
-from app.store.runs import SqlRunStore
 from app.store.tables import Run
-from tests.services.test_edit_reassessed import pipeline
-from tests.services.test_repost_after_retried_write import ALICE, BOB, REFUND, LandsThenErrs
+from tests.services.test_repost_after_retried_write import BOB, REFUND, failed_refund
 
 
 async def test_an_item_whose_only_attempted_write_was_dismissed_runs_again_when_posted(db: Database) -> None:
-    first, created = intake.submit(
-        db, kind="record", run_kind="t", payload=REFUND, source="api", actor=ALICE.name
-    )
-    assert created
-    system = LandsThenErrs()
-    cat = system.catalogue()
-    model = ScriptedModel(
-        [
-            tool_use("pay__find_customer", {"email": "ann@example.com"}),
-            tool_use("pay__get_charge", {"charge_id": "ch_1"}),
-            tool_use("pay__create_refund", {"charge_id": "ch_1", "amount": 4_000}),
-            text("done"),
-        ]
-    )
-    policy = Policy(two_approvers_above=50_000)
-    orch = Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: policy, {"t": pipeline})
-    await orch.drain("w")
-    [refund] = [a for a in approvals.list_actions(db) if a["run_id"] == first]
-    approvals.approve(db, refund["id"], BOB, lambda: cat, policy=lambda: policy)
-    await orch.drain("w")
+    first, refund_id, _system, _cat, _policy = await failed_refund(db)
+    refund = {"id": refund_id}
     assert approvals.get_action(db, refund["id"])["status"] == "failed"
 
     # Bob checks the payment system: the refund is not there. He dismisses it.

@@ -44,7 +44,9 @@ class LandsThenErrs(Payments):
         raise ConnectorError("payments answered 400: malformed response", status=400)
 
 
-async def test_an_item_whose_retried_write_may_have_landed_is_not_run_again(db: Database) -> None:
+async def failed_refund(db: Database) -> tuple[str, str, LandsThenErrs, Any, Policy]:
+    """Alice's refund request, proposed, approved by Bob, and failed after its attempt landed:
+    (the run, the refund's action id, the payments system, its catalogue, the gate)."""
     first, created = intake.submit(
         db, kind="record", run_kind="t", payload=REFUND, source="api", actor=ALICE.name
     )
@@ -65,6 +67,12 @@ async def test_an_item_whose_retried_write_may_have_landed_is_not_run_again(db: 
     [refund] = [a for a in approvals.list_actions(db) if a["run_id"] == first]
     approvals.approve(db, refund["id"], BOB, lambda: cat, policy=lambda: policy)
     await orch.drain("w")
+    return first, refund["id"], system, cat, policy
+
+
+async def test_an_item_whose_retried_write_may_have_landed_is_not_run_again(db: Database) -> None:
+    first, refund_id, system, _cat, policy = await failed_refund(db)
+    refund = {"id": refund_id}
     failed = approvals.get_action(db, refund["id"])
     assert failed["status"] == "failed" and failed["attempts"] == 1 and len(system.writes) == 1, failed
 

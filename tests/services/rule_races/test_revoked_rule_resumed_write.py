@@ -11,20 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.agent.orchestrator import Orchestrator
-from app.llm.scripted import ScriptedModel, text, tool_use
 from app.services import approvals, rules
 from app.services.approvals import rule_admission
-from app.services.auth import Principal
 from app.store.db import Database
 from app.store.runs import SqlRunStore
-from app.store.tables import Run
 from connectors.base import ConnectorError
-from tests.services.test_edit_reassessed import Payments, pipeline
-from tests.services.test_split_refunds import refunds
-
-THRESHOLD = 20_000
-ADMIN = Principal("lead", "admin")
+from tests.services.rule_races.test_revoked_rule_write import ADMIN, THRESHOLD, ruled_refund
+from tests.services.test_edit_reassessed import Payments
 
 
 class UnavailableOnce(Payments):
@@ -42,41 +35,8 @@ class UnavailableOnce(Payments):
 
 
 async def test_a_resumed_rule_write_does_not_go_out_after_its_rule_was_revoked(db: Database) -> None:
-    rule = rules.create_rule(
-        db,
-        ADMIN,
-        tool="pay__create_refund",
-        max_risk="medium",
-        max_amount=5_000,
-        arguments_schema={
-            "type": "object",
-            "properties": {"charge_id": {"const": "ch_1"}, "amount": {"enum": [4_000]}},
-            "additionalProperties": False,
-        },
-    )
     system = UnavailableOnce()
-    cat = system.catalogue()
-    model = ScriptedModel(
-        [
-            tool_use("pay__find_customer", {"email": "ann@example.com"}),
-            tool_use("pay__get_charge", {"charge_id": "ch_1"}),
-            refunds(4_000),
-            text("done"),
-        ]
-    )
-    orch = Orchestrator(
-        SqlRunStore(db, admission=rule_admission(THRESHOLD)),
-        model,
-        lambda: cat,
-        lambda: rules.load_policy(db, two_approvers_above=THRESHOLD),
-        {"t": pipeline},
-        backoff_max=0.0,
-    )
-    with db.session() as s:
-        run = Run(kind="t", input={})
-        s.add(run)
-        s.flush()
-        run_id = run.id
+    rule, orch, run_id = ruled_refund(db, system, SqlRunStore(db, admission=rule_admission(THRESHOLD)))
 
     assert await orch.run_once("w1") == run_id  # the rule approves; the refund's attempt meets a 503
     [action] = [a for a in approvals.list_actions(db, status=None) if a["run_id"] == run_id]

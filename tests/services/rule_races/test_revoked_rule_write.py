@@ -42,7 +42,11 @@ class DropsOnce(SqlRunStore):
         return super().start_execution(*args, **kwargs)
 
 
-async def test_a_write_approved_by_a_rule_revoked_before_it_went_out_is_not_sent(db: Database) -> None:
+def ruled_refund(
+    db: Database, system: Payments, store: SqlRunStore
+) -> tuple[dict[str, Any], Orchestrator, str]:
+    """A standing rule for a refund of 4,000 from ch_1, a run whose model proposes it, and the
+    orchestrator that advances that run on `store`: (the rule, the orchestrator, the run's id)."""
     rule = rules.create_rule(
         db,
         ADMIN,
@@ -55,7 +59,6 @@ async def test_a_write_approved_by_a_rule_revoked_before_it_went_out_is_not_sent
             "additionalProperties": False,
         },
     )
-    system = Payments()
     cat = system.catalogue()
     model = ScriptedModel(
         [
@@ -65,7 +68,6 @@ async def test_a_write_approved_by_a_rule_revoked_before_it_went_out_is_not_sent
             text("done"),
         ]
     )
-    store = DropsOnce(db, admission=rule_admission(THRESHOLD))
     orch = Orchestrator(
         store,
         model,
@@ -78,7 +80,12 @@ async def test_a_write_approved_by_a_rule_revoked_before_it_went_out_is_not_sent
         run = Run(kind="t", input={})
         s.add(run)
         s.flush()
-        run_id = run.id
+        return rule, orch, run.id
+
+
+async def test_a_write_approved_by_a_rule_revoked_before_it_went_out_is_not_sent(db: Database) -> None:
+    system = Payments()
+    rule, orch, run_id = ruled_refund(db, system, DropsOnce(db, admission=rule_admission(THRESHOLD)))
 
     assert await orch.run_once("w1") == run_id  # the rule approves; the write's start meets the drop
     [action] = [a for a in approvals.list_actions(db, status=None) if a["run_id"] == run_id]
