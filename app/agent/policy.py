@@ -290,37 +290,95 @@ def _money_value(value: Any) -> int | None:
     return UNBOUNDED
 
 
-# Keys whose values name a record an imported write takes money from (an id, a charge, an
-# order, a payment's reference), and keys whose values every write of an account shares.
-_ID_KEY = re.compile(r"(?:^|[_\-.])ids?$|[a-z]Ids?$|^ID$")
-_RECORD_KEY = re.compile(
-    r"charge|payment|order|invoice|capture|transaction|reference|refund|booking|subscription|receipt|dispute",
-    re.IGNORECASE,
+# The words of a key (`paymentPspReference`, `order_id`): a key whose last word names a record
+# (an id, a charge, an order, a reference) names what an imported write takes money from; a key
+# with a word every write of an account shares (its merchant account, currency, location, the
+# method or reason of a refund) never does.
+_KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_RECORD_WORDS = frozenset(
+    [
+        "id",
+        "ids",
+        "uuid",
+        "ref",
+        "reference",
+        "charge",
+        "payment",
+        "intent",
+        "order",
+        "invoice",
+        "capture",
+        "transaction",
+        "txn",
+        "refund",
+        "booking",
+        "subscription",
+        "receipt",
+        "dispute",
+        "source",
+        "sale",
+        "number",
+        "no",
+    ]
 )
-_SHARED_KEY = re.compile(r"merchant|account|currency|version|idempotency|api", re.IGNORECASE)
+_SHARED_WORDS = frozenset(
+    [
+        "merchant",
+        "account",
+        "currency",
+        "version",
+        "idempotency",
+        "api",
+        "location",
+        "store",
+        "shop",
+        "realm",
+        "tenant",
+        "organization",
+        "organisation",
+        "org",
+        "method",
+        "reason",
+        "status",
+        "type",
+        "mode",
+        "country",
+        "locale",
+        "language",
+        "channel",
+    ]
+)
+# A value shaped like an id under any other key: a token with a digit (`ch_3Nx9`, `T-1001`, a
+# UUID), not a date, not a plain number; read from the segments of a path or URL too.
+_ID_SHAPED = re.compile(r"^(?=[^\d]*\d)[A-Za-z0-9][A-Za-z0-9_\-:.]{2,199}$")
+_NOT_AN_ID = re.compile(r"^\d{4}-\d{2}-\d{2}|^[\d.,]+$")
 
 
 def naming_values(arguments: Any, key: Any = None, depth: int = 0) -> set[str]:
     """Values in an imported write's arguments that name the record its money comes from (it
-    declares no source): any string or number under a key that names a record (`id`,
-    `order_id`, `paymentId`, `charge`, `paymentPspReference`), at any length, but none under a
-    key every write of an account shares (`merchantAccount`, `currency`, `api_version`) or one
-    that names money. Two writes naming one record are weighed together."""
+    declares no source): any value under a key whose last word names a record (`id`, `order_id`,
+    `paymentPspReference`, `charge`, `source`, `txn`), and id-shaped values under other keys
+    (in a path or URL too); none under a key with a word an account shares (`merchantAccount`,
+    `location_id`, `payment_method`, `refund_reason`) or one that names money. Two writes
+    naming one record are weighed together."""
     if depth > 6:
         return set()
     if isinstance(arguments, dict):
         return {v for k, x in arguments.items() for v in naming_values(x, k, depth + 1)}
     if isinstance(arguments, list):
         return {v for x in arguments for v in naming_values(x, key, depth + 1)}
-    if not isinstance(key, str) or _MONEY_KEY.search(key) or _SHARED_KEY.search(key):
+    words = [w.lower() for w in _KEY_WORDS.findall(key)] if isinstance(key, str) else []
+    if isinstance(key, str) and (_MONEY_KEY.search(key) or _SHARED_WORDS.intersection(words)):
         return set()
-    if not (_ID_KEY.search(key) or _RECORD_KEY.search(key)):
-        return set()
-    if isinstance(arguments, str) and 0 < len(arguments.strip()) <= 200:
-        return {arguments.strip()}
+    names = bool(words) and words[-1] in _RECORD_WORDS
     if isinstance(arguments, int) and not isinstance(arguments, bool):
-        return {str(arguments)}
-    return set()
+        return {str(arguments)} if names else set()
+    if not isinstance(arguments, str) or not arguments.strip():
+        return set()
+    text = arguments.strip()
+    found = {text} if names and len(text) <= 200 else set()
+    parts = re.split(r"[/?&=#]+", text) if "/" in text or "?" in text else [text]
+    return found | {p for p in parts if _ID_SHAPED.match(p) and not _NOT_AN_ID.match(p)}
 
 
 def covers(pattern: str, tool: Tool) -> bool:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any
+from urllib.parse import unquote
 
 from app.observability import tracing
 from app.observability.context import RUN_ID
@@ -106,6 +106,9 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: IO[str] | 
     handler.addFilter(RunContext())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    access = logging.getLogger("uvicorn.access")  # in every process that logs, server workers too
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
     if root.level > logging.DEBUG:
         for name in _CHATTY:
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -115,26 +118,34 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: IO[str] | 
         )
 
 
-class RedactTokens(logging.Filter):
-    """An access line is the request line, query included: a `token=` there (the token a webhook
-    URL carries, app.services.webhooks) is a secret, and is written as [redacted]."""
+def redact_query(text: str) -> str:
+    """`text` with the value of every `token` in its query written [redacted], the parameter's
+    name read as a URL's is (percent-decoded), as app.services.webhooks reads the token."""
+    head, sep, query = text.partition("?")
+    if not sep:
+        return text
+    parts = []
+    for part in query.split("&"):
+        name, eq, _ = part.partition("=")
+        parts.append(f"{name}=[redacted]" if eq and unquote(name).strip().lower() == "token" else part)
+    return head + sep + "&".join(parts)
 
-    _TOKEN = re.compile(r"((?:^|[?&;])token=)[^&;\s]*", re.IGNORECASE)
+
+class RedactTokens(logging.Filter):
+    """An access line is the request line, query included: a `token` there (the token a webhook
+    URL carries) is a secret, and is written [redacted]."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args
-            )
+            record.args = tuple(redact_query(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 
 def uvicorn_log_config(fmt: str) -> dict[str, Any] | None:
     """For uvicorn.run(log_config=…): its own text config, or None in JSON mode, so its access
     and error lines reach the root handler as JSON too. Either way its access lines go through
-    RedactTokens."""
+    RedactTokens (the text config's handler; `configure_logging` sets it on the logger)."""
     if fmt.strip().lower() == "json":
-        logging.getLogger("uvicorn.access").addFilter(RedactTokens())
         return None
     from uvicorn.config import LOGGING_CONFIG
 

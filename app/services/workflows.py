@@ -300,6 +300,17 @@ _EXPRESSIONS = re.compile(r"\{[{%](.*?)[%}]\}", re.DOTALL)
 _NAMES = re.compile(r"\b(event|item)\b")
 
 
+class _NotYet:
+    """What a step reads of the run (earlier steps' results, the problem an on_problem step
+    meets): unknown before the run, so a template that reads it in any way cannot be rendered."""
+
+    def _later(self, *_: Any, **__: Any) -> Any:
+        raise RuntimeError("known only when the run gets there")  # no error a template forgives
+
+    __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = __str__ = __eq__ = _later
+    __hash__ = None  # type: ignore[assignment]
+
+
 def _event_values(spec: dict[str, Any], event: dict[str, Any]) -> list[list[Any]]:
     """Where a step's arguments take numbers or booleans from the event (strings are traced
     through the text; these by where they go), in its steps and its on_problem steps alike, as
@@ -329,8 +340,9 @@ def _event_values(spec: dict[str, Any], event: dict[str, Any]) -> list[list[Any]
                 continue
             expression = template.strip()
             for item in items:
+                scope = {"event": event, "steps": _NotYet(), "item": item, "problem": _NotYet()}
                 try:
-                    value = render(template, {"event": event, "steps": [], "item": item, "problem": ""})
+                    value = render(template, scope)
                 except Exception:  # it reads what only the run will have: the whole path
                     found.append([path, None, expression, tool])
                     break

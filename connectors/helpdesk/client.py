@@ -253,14 +253,23 @@ class HelpdeskConnector(Connector):
                 if isinstance(custom, dict) and custom.get(self.ACTION_KEY) == key:
                     return audit
             links, meta = data.get("links") or {}, data.get("meta") or {}
-            candidate = links.get("next") if meta.get("has_more") else data.get("next_page")
+            if meta.get("has_more"):  # more to read: by its link, else by its cursor, else refuse
+                candidate = links.get("next")
+                if isinstance(candidate, str) and self._same_origin(candidate):
+                    next_url = candidate
+                elif isinstance(meta.get("after_cursor"), str) and meta["after_cursor"]:
+                    params = {"page[size]": 100, "page[after]": meta["after_cursor"]}
+                else:
+                    break
+                continue
+            candidate = data.get("next_page")  # offset pages: a next page, or the end
             if not (isinstance(candidate, str) and self._same_origin(candidate)):
                 return None
             next_url = candidate
         raise ConnectorError(
-            f"{self.label}: ticket {ticket_id} has more than {self.AUDIT_PAGES * 100} audits; an earlier "
-            "attempt of this write cannot be ruled out, so it is not made again: check the ticket, then "
-            "dismiss or retry it",
+            f"{self.label}: ticket {ticket_id}'s audits could not all be read (more than "
+            f"{self.AUDIT_PAGES * 100}, or a next page with no way to it); an earlier attempt of this "
+            "write cannot be ruled out, so it is not made again: check the ticket, then dismiss or retry it",
             retryable=False,
         )
 

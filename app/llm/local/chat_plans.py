@@ -111,9 +111,19 @@ _ORDER_NUMBER = re.compile(r"\border\s*#?\s*(\d{3,})\b", re.I)
 
 
 def named_charge(message: str, charges: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The one charge (of those not refunded) the message names: by its id, its order (an
-    `NW-12345` in its metadata, or "order #1005" as its description says) or its description as
-    listed; None when it names none, or several."""
+    """The charge the message names: by its id, its order (an `NW-12345` in its metadata, or
+    "order #1005" as its description says) or its description as listed (not one whose
+    description is part of a longer one named). Of several named, the one not refunded; when
+    all are refunded, one of them (the caller says so); None when it names none, or several
+    open ones."""
+    named = _named(message, charges)
+    open_ = [c for c in named if not c.get("amount_refunded")]
+    if len(open_) == 1:
+        return open_[0]
+    return named[-1] if named and not open_ else None
+
+
+def _named(message: str, charges: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     text = message.lower()
     ids = set(_CHARGE_ID.findall(message))
     orders = set(ORDER.findall(message))
@@ -141,7 +151,7 @@ def named_charge(message: str, charges: list[Mapping[str, Any]]) -> Mapping[str,
             for o in found
         )
     ]
-    return found[0] if len(found) == 1 else None
+    return found
 
 
 def _charge_line(ch: Mapping[str, Any]) -> str:
@@ -430,11 +440,12 @@ def refund_request(turn: Turn, email: str | None) -> ModelResponse:
     ):
         return step
     charges = [c for c in _charges(turn) if not c.get("amount_refunded")]
-    target = named_charge(turn.message, _charges(turn))  # among all: one refunded already says so
+    target = named_charge(turn.message, _charges(turn))
     if target is not None and target.get("amount_refunded"):
-        return _end(
-            f"{target.get('description') or target.get('id')} ({target.get('id')}) was refunded already "
-            f"({money(target.get('amount_refunded'), target.get('currency'))}): I proposed nothing."
+        return _end(  # the charge named was refunded (in part, perhaps): no other is proposed instead
+            f"{target.get('description') or target.get('id')} ({target.get('id')}) has "
+            f"{money(target.get('amount_refunded'), target.get('currency'))} of "
+            f"{money(target.get('amount'), target.get('currency'))} refunded already: I proposed nothing."
         )
     if target is None and _DUPLICATE.search(turn.message):
         target = duplicate_charge(charges)
