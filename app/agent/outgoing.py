@@ -73,11 +73,12 @@ _SPELLED_TLDS = frozenset(
 _DOT_WORD = re.compile(r"\s+dot\s+|\s*[(\[{<]dot[)\]}>]\s*", re.IGNORECASE)
 _DEFANGED_DOT = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\s*[(\[{<]dot[)\]}>]\s*|\s+dot\s+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|//|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
-# Bounded (an alt text or a tag's other attributes of 500 characters), so a text of many "![" or
-# "<img" without an end is not read from each of them to its end. A source past the bounds is
+# Bounded (an alt text or a tag's other attributes of 500 characters) and possessive, so a text
+# of many "![" or "<img" without an end is not read from each of them to its end, nor tried again
+# at every split of each run. A source past the bounds is
 # still a link (`_URL`), only not called an image.
 _IMAGE = re.compile(
-    r"!\[[^\]]{0,500}\]\(\s*(?P<md>[^)\s]{1,2048})[^)]{0,2048}\)"
+    r"!\[[^\]]{0,500}+\]\(\s*+(?P<md>[^)\s]{1,2048}+)[^)]{0,2048}+\)"
     r"|<img\b[^>]{0,500}?\bsrc\s*=\s*[\"']?(?P<html>[^\"'\s>]{1,2048})[^>]{0,500}>",
     re.IGNORECASE,
 )
