@@ -230,6 +230,9 @@ def trace(
     out: dict[str, dict[str, Any]] = {}
     for path, value in leaves(arguments):
         if approver is not None and (path not in old or old[path] != value):
+            if (moved := _moved_in_list(path, value, old, before_provenance)) is not None:
+                out[path] = moved  # an item of a list that only moved (one before it was taken out)
+                continue
             out[path] = {"source": "approver", "value": value, "detail": f"edited by {approver}"}
             continue
         if approver is not None and before_provenance and path in before_provenance:
@@ -240,6 +243,23 @@ def trace(
             continue
         out[path] = _one(path, value, trusted, records, tags, classified, texts)
     return out
+
+
+def _moved_in_list(
+    path: str, value: Any, old: dict[str, Any], before_provenance: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The earlier provenance of `value` when it sat elsewhere in the same list before the edit
+    (`add_tags/1` now `add_tags/0`): an approver who removes or reorders items chose none of
+    those left."""
+    parent, _, index = path.rpartition("/")
+    if not index.isdigit() or not before_provenance:
+        return None
+    for old_path, old_value in old.items():
+        old_parent, _, old_index = old_path.rpartition("/")
+        same = old_parent == parent and old_index.isdigit() and type(old_value) is type(value)
+        if same and old_value == value and (earlier := before_provenance.get(old_path)) is not None:
+            return dict(earlier)
+    return None
 
 
 def _event_values(facts: dict[str, Any], tool: str | None) -> dict[str, list[tuple[Any, str]]]:
