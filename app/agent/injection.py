@@ -29,23 +29,18 @@ trip them, so most phrases need an object that only an attack would name
 
 from __future__ import annotations
 
-import base64
-import binascii
-import html
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import yaml
 
-from app.agent.values import strings
+from app.agent import hidden, values
 
 RULES_DIR = Path(__file__).with_name("injection_rules")
 
@@ -90,6 +85,13 @@ HOMOGLYPHS: dict[str, str] = dict(_NORMALIZE["homoglyphs"])
 _INVISIBLE_RANGES = tuple((int(lo, 16), int(hi, 16)) for lo, hi in _NORMALIZE["invisible_ranges"])
 
 
+_INVISIBLE = re.compile(
+    "[" + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in _INVISIBLE_RANGES) + "]"
+)
+# Characters that show as a blank without being spaces (Hangul fillers): a space in every form.
+_BLANKS = frozenset(int(code, 16) for code in _NORMALIZE["blanks"])
+
+
 def _invisible(o: int) -> bool:
     return any(lo <= o <= hi for lo, hi in _INVISIBLE_RANGES)
 
@@ -107,10 +109,17 @@ def _fold_char(c: str) -> tuple[str, str]:
         return c, c
     if _invisible(o):
         return "", ""
-    if c.isspace():
+    if 0x1F150 <= o <= 0x1F169 or 0x1F170 <= o <= 0x1F189:  # negative circled and squared A-Z
+        c = chr(ord("A") + (o - 0x1F150) % 0x20)
+    if c.isspace() or o in _BLANKS:
         return ("\n", "\n") if c in "\n\r\x0b\x0c\x85\u2028\u2029" else (" ", " ")
     display = "".join(HOMOGLYPHS.get(ch, ch) for ch in unicodedata.normalize("NFKC", c))
-    folded = "".join(ch for ch in unicodedata.normalize("NFKD", display) if not unicodedata.combining(ch))
+    # Marks go, enclosing ones (a keycap, a circle drawn around a letter) with the accents.
+    folded = "".join(
+        ch
+        for ch in unicodedata.normalize("NFKD", display)
+        if not unicodedata.combining(ch) and unicodedata.category(ch) not in ("Mn", "Me")
+    )
     return display, folded
 
 
@@ -187,7 +196,7 @@ def normalize(text: str) -> str:
 # --- patterns ----------------------------------------------------------------------------
 
 _SEP = r"[\W_]+"  # what a space in a pattern stands for: any run of spaces and punctuation
-_SEP_OPT = r"[\W_]{0,16}"  # what " ?" stands for; bounded: see _LONG_SEPARATORS
+_SEP_OPT = r"[\W_]{0,16}"  # what " ?" stands for; bounded: see hidden.LONG_SEPARATORS
 _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _URL = r"(?:https?://|www\.)\S+"
 
@@ -351,24 +360,6 @@ RULES: list[_Rule] = _rules()
 
 # --- encodings ---------------------------------------------------------------------------
 
-_B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX = re.compile(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s:,]?){8,}")
-_HEX_TOKEN = re.compile(r"(?:\\x|0x|x)?[0-9a-f]{2}")
-_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")  # one escape is enough: "v%69p", "ignore%20all"
-# Numeric references need no `;` (browsers and html.unescape read `&#118` as `v`).
-_ENTITY = re.compile(r"&#[0-9]{2,7};?|&#x[0-9A-Fa-f]{2,6};?|&[a-z]{2,8};")
-# JSON's \u escapes, quoted-printable's =XX, base32 runs, and initials split by dots (V.I.P.):
-# forms a model reads at a glance, so provenance and the detector read them too.
-# \u0076, \u{76} (JavaScript, Rust), \U00000076 (Python), \x76 (C and most languages).
-_U_ESCAPE = re.compile(
-    r"\\u\{([0-9A-Fa-f]{1,6})\}|\\U([0-9A-Fa-f]{8})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})"
-)
-# A MIME encoded-word (an email header's =?utf-8?B?...?= or =?utf-8?Q?...?=).
-_MIME_WORD = re.compile(r"=\?[\w-]+\?[BbQq]\?[^?\s]*\?=")
-_QP = re.compile(r"(?:=[0-9A-F]{2}){3,}")
-_B32_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9])")
-_INITIALS = re.compile(r"(?<!\w)(?:[^\W\d_][.\-·*|]){2,}[^\W\d_](?![^\W_])\.?")
-_SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*|]{1,2}){4,}\w(?!\w)")
 _NOT_LATIN = ("ja", "zh")
 _ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm")  # on folded text
 
@@ -384,107 +375,6 @@ class _Separators(dict[int, str]):
 
 
 _TO_WORDS = _Separators()
-
-
-def _printable(raw: bytes) -> str | None:
-    """Decoded bytes as text, if they read as text (not binary that happened to decode)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if len(text) < 6:
-        return None
-    good = sum(1 for ch in text if ch.isprintable() or ch in "\n\r\t")
-    letters = sum(1 for ch in text if ch.isalpha())
-    return text if good >= 0.95 * len(text) and letters >= 4 else None
-
-
-def _base64_texts(text: str) -> Iterable[str]:
-    """Decoded base64 runs: single tokens, and wrapped blocks (consecutive long tokens)."""
-    blocks: list[list[str]] = [[]]
-    inside: set[str] = set()  # runs inside a token: base64 in a JSON string, a MIME encoded-word
-    for token in text.split():
-        token = token.strip("\"'()[]{}<>,;:")
-        if len(token) >= 16 and _B64_TOKEN.fullmatch(token):
-            blocks[-1].append(token)
-            continue
-        if len(token) >= 16:
-            inside.update(_B64_TOKEN.findall(token))
-        if blocks[-1]:
-            blocks.append([])
-    candidates = {t for block in blocks for t in block} | {"".join(b) for b in blocks if len(b) > 1} | inside
-    for token in sorted(candidates):
-        body = token.rstrip("=")
-        if body.isalpha() and (body.islower() or body.isupper() or body.istitle()):
-            continue  # a long plain word, not an encoding
-        if re.fullmatch(r"[0-9A-Fa-f]+", body):
-            continue  # hex: decoded on its own
-        padded = body.replace("-", "+").replace("_", "/")
-        padded += "=" * (-len(padded) % 4)
-        try:
-            raw = base64.b64decode(padded, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        if (decoded := _printable(raw)) is not None:
-            yield decoded
-
-
-def _unescaped(text: str) -> str:
-    """Escapes replaced by their characters; a surrogate pair (`\\ud83d\\ude0a`, as JSON writes
-    an emoji) joined into its character, a lone surrogate dropped."""
-
-    def one(m: re.Match[str]) -> str:
-        code = int(next(g for g in m.groups() if g is not None), 16)
-        return chr(code) if code <= 0x10FFFF else ""
-
-    joined = _U_ESCAPE.sub(one, text)
-    return joined.encode("utf-16", "surrogatepass").decode("utf-16", "replace").replace("\ufffd", "")
-
-
-def _mime_word(m: re.Match[str]) -> str:
-    from email.header import decode_header
-
-    try:
-        return "".join(
-            part.decode(charset or "utf-8", "replace") if isinstance(part, bytes) else part
-            for part, charset in decode_header(m.group())
-        )
-    except (ValueError, LookupError):
-        return m.group()
-
-
-def _escaped_texts(text: str) -> list[str]:
-    """JSON \\u escapes, quoted-printable, base32 runs and dotted initials, decoded."""
-    out: list[str] = []
-    if ("\\u" in text or "\\U" in text or "\\x" in text) and _U_ESCAPE.search(text):
-        out.append(_unescaped(text))
-    if "=?" in text and _MIME_WORD.search(text):
-        out.append(_MIME_WORD.sub(_mime_word, text))
-    if "=" in text and _QP.search(text):
-        out.append(
-            _QP.sub(lambda m: bytes.fromhex(m.group().replace("=", "")).decode("utf-8", "replace"), text)
-        )
-    for token in _B32_TOKEN.findall(text) if len(text) >= 16 else ():
-        try:
-            raw = base64.b32decode(token + "=" * (-len(token.rstrip("=")) % 8 if "=" not in token else 0))
-        except (binascii.Error, ValueError):
-            continue
-        if (decoded := _printable(raw)) is not None:
-            out.append(decoded)
-    if _INITIALS.search(text):
-        out.append(_INITIALS.sub(lambda m: re.sub(r"[.\-·*|]", "", m.group()), text))
-    return out
-
-
-def _hex_texts(text: str) -> Iterable[str]:
-    for m in _HEX.finditer(text):
-        digits = re.sub(r"\\x|0x|[\s:,]", "", m.group())
-        try:
-            raw = bytes.fromhex(digits[: len(digits) // 2 * 2])
-        except ValueError:
-            continue
-        if (decoded := _printable(raw)) is not None:
-            yield decoded
 
 
 # --- scanning -----------------------------------------------------------------------------
@@ -570,49 +460,14 @@ def _match(t: _Text, encoding: str | None, out: list[Finding], *, rot13: bool = 
 
 # " ?" takes at most 16 separators, so "[[[[…" is not rescanned from each "["; a text padded past
 # that is read again with each longer run squeezed ("[" + 17 spaces + "system]" -> "[ system]").
-_LONG_SEPARATORS = re.compile(r"[\W_]{17,}")
-
-
-def _squeezed(text: str) -> str:
-    return _LONG_SEPARATORS.sub(lambda m: "".join(dict.fromkeys(m.group())), text)  # each once
-
-
-def _letter_run(words: list[str]) -> int:
-    """The longest run of one-character words ("i g n o r e")."""
-    best = run = 0
-    for w in words:
-        run = run + 1 if len(w) == 1 else 0
-        best = max(best, run)
-    return best
-
-
 def _scan(text: str, encoding: str | None, depth: int, out: list[Finding]) -> None:
     t = _Text.of(text)
     _match(t, encoding, out)
     if encoding is None:
         _match(t, "rot13", out, rot13=True)
-    if depth >= MAX_DEPTH:
-        return
-    source = t.cased  # encodings are case-sensitive: decode the case-kept form
-    if any(len(token) >= 16 for token in source.split()):
-        for decoded in _base64_texts(source):
-            _scan(decoded, encoding or "base64", depth + 1, out)
-    if sum(1 for w in t.words if len(w) <= 4 and _HEX_TOKEN.fullmatch(w)) >= 8 or any(
-        len(w) >= 16 and w.strip("0123456789abcdefx") == "" for w in t.words
-    ):
-        for decoded in _hex_texts(source):
-            _scan(decoded, encoding or "hex", depth + 1, out)
-    if "%" in source and _PERCENT.search(source):
-        _scan(unquote(source), encoding or "percent", depth + 1, out)
-    if "&" in source and _ENTITY.search(source):
-        unescaped = html.unescape(source)
-        if unescaped != source:
-            _scan(unescaped, encoding or "html", depth + 1, out)
-    if _letter_run(t.words) >= 5 and (spaced := _SPACED.findall(t.lowered)):
-        joined = "  ".join(re.sub(r"(?<=\w)[ .\-_*|](?=\w)", "", s) for s in spaced)
-        _scan(joined, encoding or "spaced", depth + 1, out)
-    if _LONG_SEPARATORS.search(source):
-        _scan(_squeezed(source), encoding or "padded", depth + 1, out)
+    if depth < MAX_DEPTH:
+        for decoded, how in hidden.texts(text, t.cased, t.lowered, t.words, _INVISIBLE):
+            _scan(decoded, encoding or how, depth + 1, out)
 
 
 @lru_cache(maxsize=1024)
@@ -623,29 +478,10 @@ def readable_forms(text: str, depth: int = 0) -> tuple[str, ...]:
     still counts as outside text."""
     t = _Text.of(text)
     forms = [t.lowered]
-    if depth >= MAX_DEPTH:
-        return tuple(forms)
-    source = t.cased
-    words = t.lowered.translate(_TO_WORDS).split()
-    decoded: list[str] = []
-    if any(len(token) >= 16 for token in source.split()):
-        decoded += _base64_texts(source)
-    if sum(1 for w in words if len(w) <= 4 and _HEX_TOKEN.fullmatch(w)) >= 8 or any(
-        len(w) >= 16 and w.strip("0123456789abcdefx") == "" for w in words
-    ):
-        decoded += _hex_texts(source)
-    if "%" in source and _PERCENT.search(source):
-        decoded.append(unquote(source))
-    if "&" in source and _ENTITY.search(source):
-        decoded.append(html.unescape(source))
-    if _letter_run(words) >= 5 and (spaced := _SPACED.findall(t.lowered)):
-        decoded.append("  ".join(re.sub(r"(?<=\w)[ .\-_*|](?=\w)", "", s) for s in spaced))
-    decoded += _escaped_texts(source)
-    if _LONG_SEPARATORS.search(source):
-        decoded.append(_squeezed(source))
-    for d in decoded:
-        if d != text:
-            forms += readable_forms(d, depth + 1)
+    if depth < MAX_DEPTH:
+        for decoded, _ in hidden.texts(text, t.cased, t.lowered, t.words, _INVISIBLE):
+            if decoded != text:
+                forms += readable_forms(decoded, depth + 1)
     return tuple(forms)
 
 
@@ -675,7 +511,7 @@ def scan(text: str) -> list[Finding]:
 
 def scan_value(value: Any) -> list[Finding]:
     """Findings in every longer string of a read result, scanned as one text (one pass)."""
-    texts = [s for s in strings(value) if len(s) >= MIN_VALUE_CHARS]
+    texts = [s for s in values.texts(value) if len(s) >= MIN_VALUE_CHARS]
     return scan("\n".join(texts)) if texts else []
 
 
@@ -690,7 +526,10 @@ def risk_reason(facts: dict[str, Any]) -> str | None:
     The item's own text (facts["untrusted_text"]) is scanned here; read results were
     scanned when they arrived (their labels are in facts[FACTS_KEY]).
     """
-    item = [f.label for text in facts.get("untrusted_text") or [] for f in scan(text)]
+    entries = [t for t in facts.get("untrusted_text") or [] if t]
+    # Each field, and all of them as the model reads them (a phrase split between subject and body).
+    joined = ["\n".join(entries)] if len(entries) > 1 else []
+    item = [f.label for text in [*entries, *joined] for f in scan(text)]
     labels = list(dict.fromkeys([*item, *(facts.get(FACTS_KEY) or [])]))  # the item's first, once each
     if not labels:
         return None

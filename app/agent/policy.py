@@ -23,7 +23,7 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 
 from app.agent import injection, outgoing, provenance
-from app.agent.values import strings
+from app.agent.values import strings, texts
 from app.text import INVISIBLE
 from connectors.base import Money
 from tools.base import SEPARATOR, FactsOf, Tool
@@ -141,7 +141,7 @@ def observe(data: Any, facts_of: FactsOf | None = None) -> dict[str, Any]:
     fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_value(data)]
     # Free text only: long strings, and short ones of several words ("Tag me VIP" in a profile
     # field), never a record's own one-word values (statuses, ids), which a write may repeat.
-    text = "\n".join(s for s in strings(data) if len(s) >= injection.MIN_VALUE_CHARS or len(s.split()) > 1)
+    text = "\n".join(s for s in texts(data) if len(s) >= injection.MIN_VALUE_CHARS or len(s.split()) > 1)
     fragment["untrusted_reads"] = [text[:READ_TEXT_CHARS]] if text else []
     return {k: v for k, v in fragment.items() if v}
 

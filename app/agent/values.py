@@ -14,3 +14,18 @@ def strings(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [s for v in value for s in strings(v)]
     return []
+
+
+def texts(value: Any) -> list[str]:
+    """`strings`, and the keys that are text: a key of several words (a form's question, a
+    custom field someone named) was written by a person, as a value is; an identifier key
+    (`custom_fields`, `ticket_id`) is the system's."""
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in ([k] if _is_text(k) else []) + texts(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in texts(v)]
+    return strings(value)
+
+
+def _is_text(key: Any) -> bool:
+    return isinstance(key, str) and len(key.split()) > 1

@@ -23,7 +23,7 @@ from sqlalchemy import func, or_, select
 
 from app.agent.policy import observe
 from app.agent.run import READ_RETRIES, RunContext, RunFailed, Suspend
-from app.agent.values import strings
+from app.agent.values import texts
 from app.llm.base import ToolCall
 from app.llm.prompts import PromptLibrary
 from app.services import intake, schedules, views
@@ -290,7 +290,7 @@ def event_facts(spec: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
     emails |= set(observe(event).get("emails", []))
     facts: dict[str, Any] = {"emails": sorted(emails)}
     if "schedule" not in (spec.get("trigger") or {}):
-        facts["untrusted_text"] = [s for s in strings(event) if s.strip()]
+        facts["untrusted_text"] = [s for s in texts(event) if s.strip()]
         facts["event_values"] = _event_values(spec, event)
     return facts
 

@@ -1,0 +1,187 @@
+"""Texts hidden inside a text, decoded: what a model or a person reads in it at a glance that the
+text's own characters do not say. Base64 and hex runs, percent-encoding, HTML references, JSON
+and C escapes, quoted-printable and MIME words, base32, dotted initials, letters spaced apart,
+long runs of separators squeezed, invisible characters standing between words as spaces, and
+text reversed behind a right-to-left override shown in the order it displays in.
+
+The detector scans each of these again, and provenance compares argument values with them
+(app/agent/injection.py: `texts` gives both the same list).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote
+
+_B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX = re.compile(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s:,]?){8,}")
+_HEX_TOKEN = re.compile(r"(?:\\x|0x|x)?[0-9a-f]{2}")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")  # one escape is enough: "v%69p", "ignore%20all"
+# Numeric references need no `;` (browsers and html.unescape read `&#118` as `v`).
+_ENTITY = re.compile(r"&#[0-9]{2,7};?|&#x[0-9A-Fa-f]{2,6};?|&[a-z]{2,8};")
+# JSON's \u escapes, quoted-printable's =XX, base32 runs, and initials split by dots (V.I.P.):
+# forms a model reads at a glance, so provenance and the detector read them too.
+# \u0076, \u{76} (JavaScript, Rust), \U00000076 (Python), \x76 (C and most languages).
+_U_ESCAPE = re.compile(
+    r"\\u\{([0-9A-Fa-f]{1,6})\}|\\U([0-9A-Fa-f]{8})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})"
+)
+# A MIME encoded-word (an email header's =?utf-8?B?...?= or =?utf-8?Q?...?=).
+_MIME_WORD = re.compile(r"=\?[\w-]+\?[BbQq]\?[^?\s]*\?=")
+_QP = re.compile(r"(?:=[0-9A-F]{2}){3,}")
+_B32_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9])")
+_INITIALS = re.compile(r"(?<!\w)(?:[^\W\d_][.\-·*|]){2,}[^\W\d_](?![^\W_])\.?")
+_SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*|]{1,2}){4,}\w(?!\w)")
+
+
+def _printable(raw: bytes) -> str | None:
+    """Decoded bytes as text, if they read as text (not binary that happened to decode)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < 6:
+        return None
+    good = sum(1 for ch in text if ch.isprintable() or ch in "\n\r\t")
+    letters = sum(1 for ch in text if ch.isalpha())
+    return text if good >= 0.95 * len(text) and letters >= 4 else None
+
+
+def _base64_texts(text: str) -> Iterable[str]:
+    """Decoded base64 runs: single tokens, and wrapped blocks (consecutive long tokens)."""
+    blocks: list[list[str]] = [[]]
+    inside: set[str] = set()  # runs inside a token: base64 in a JSON string, a MIME encoded-word
+    for token in text.split():
+        token = token.strip("\"'()[]{}<>,;:")
+        if len(token) >= 16 and _B64_TOKEN.fullmatch(token):
+            blocks[-1].append(token)
+            continue
+        if len(token) >= 16:
+            inside.update(_B64_TOKEN.findall(token))
+        if blocks[-1]:
+            blocks.append([])
+    candidates = {t for block in blocks for t in block} | {"".join(b) for b in blocks if len(b) > 1} | inside
+    for token in sorted(candidates):
+        body = token.rstrip("=")
+        if body.isalpha() and (body.islower() or body.isupper() or body.istitle()):
+            continue  # a long plain word, not an encoding
+        if re.fullmatch(r"[0-9A-Fa-f]+", body):
+            continue  # hex: decoded on its own
+        padded = body.replace("-", "+").replace("_", "/")
+        padded += "=" * (-len(padded) % 4)
+        try:
+            raw = base64.b64decode(padded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if (decoded := _printable(raw)) is not None:
+            yield decoded
+
+
+def _unescaped(text: str) -> str:
+    """Escapes replaced by their characters; a surrogate pair (`\\ud83d\\ude0a`, as JSON writes
+    an emoji) joined into its character, a lone surrogate dropped."""
+
+    def one(m: re.Match[str]) -> str:
+        code = int(next(g for g in m.groups() if g is not None), 16)
+        return chr(code) if code <= 0x10FFFF else ""
+
+    joined = _U_ESCAPE.sub(one, text)
+    return joined.encode("utf-16", "surrogatepass").decode("utf-16", "replace").replace("\ufffd", "")
+
+
+def _mime_word(m: re.Match[str]) -> str:
+    from email.header import decode_header
+
+    try:
+        return "".join(
+            part.decode(charset or "utf-8", "replace") if isinstance(part, bytes) else part
+            for part, charset in decode_header(m.group())
+        )
+    except (ValueError, LookupError):
+        return m.group()
+
+
+def _escaped_texts(text: str) -> list[str]:
+    """JSON \\u escapes, quoted-printable, base32 runs and dotted initials, decoded."""
+    out: list[str] = []
+    if ("\\u" in text or "\\U" in text or "\\x" in text) and _U_ESCAPE.search(text):
+        out.append(_unescaped(text))
+    if "=?" in text and _MIME_WORD.search(text):
+        out.append(_MIME_WORD.sub(_mime_word, text))
+    if "=" in text and _QP.search(text):
+        out.append(
+            _QP.sub(lambda m: bytes.fromhex(m.group().replace("=", "")).decode("utf-8", "replace"), text)
+        )
+    for token in _B32_TOKEN.findall(text) if len(text) >= 16 else ():
+        try:
+            raw = base64.b32decode(token + "=" * (-len(token.rstrip("=")) % 8 if "=" not in token else 0))
+        except (binascii.Error, ValueError):
+            continue
+        if (decoded := _printable(raw)) is not None:
+            out.append(decoded)
+    if _INITIALS.search(text):
+        out.append(_INITIALS.sub(lambda m: re.sub(r"[.\-·*|]", "", m.group()), text))
+    return out
+
+
+def _hex_texts(text: str) -> Iterable[str]:
+    for m in _HEX.finditer(text):
+        digits = re.sub(r"\\x|0x|[\s:,]", "", m.group())
+        try:
+            raw = bytes.fromhex(digits[: len(digits) // 2 * 2])
+        except ValueError:
+            continue
+        if (decoded := _printable(raw)) is not None:
+            yield decoded
+
+
+LONG_SEPARATORS = re.compile(r"[\W_]{17,}")
+
+
+def _squeezed(text: str) -> str:
+    return LONG_SEPARATORS.sub(lambda m: "".join(dict.fromkeys(m.group())), text)  # each once
+
+
+def _letter_run(words: list[str]) -> int:
+    """The longest run of one-character words ("i g n o r e")."""
+    best = run = 0
+    for w in words:
+        run = run + 1 if len(w) == 1 else 0
+        best = max(best, run)
+    return best
+
+
+# U+202E (right-to-left override) shows the text after it reversed, up to U+202C or a line's end.
+_OVERRIDDEN = re.compile("\u202e([^\u202c\n]*)\u202c?")
+
+
+def texts(
+    raw: str, cased: str, lowered: str, words: list[str], invisible: re.Pattern[str]
+) -> list[tuple[str, str]]:
+    """(hidden text, how it was hidden) for each text hidden in `raw`; `cased` and `lowered` are
+    its normalized forms (invisible characters gone), `words` its words, `invisible` a pattern
+    of one invisible character."""
+    out: list[tuple[str, str]] = []
+    if any(len(token) >= 16 for token in cased.split()):
+        out += [(d, "base64") for d in _base64_texts(cased)]
+    if sum(1 for w in words if len(w) <= 4 and _HEX_TOKEN.fullmatch(w)) >= 8 or any(
+        len(w) >= 16 and w.strip("0123456789abcdefx") == "" for w in words
+    ):
+        out += [(d, "hex") for d in _hex_texts(cased)]
+    if "%" in cased and _PERCENT.search(cased):
+        out.append((unquote(cased), "percent"))
+    if "&" in cased and _ENTITY.search(cased) and (unescaped := html.unescape(cased)) != cased:
+        out.append((unescaped, "html"))
+    if _letter_run(words) >= 5 and (spaced := _SPACED.findall(lowered)):
+        out.append(("  ".join(re.sub(r"(?<=\w)[ .\-_*|](?=\w)", "", s) for s in spaced), "spaced"))
+    out += [(d, "escaped") for d in _escaped_texts(cased)]
+    if LONG_SEPARATORS.search(cased):
+        out.append((_squeezed(cased), "padded"))
+    if (between := re.sub(rf"(?<=\w)(?:{invisible.pattern})+(?=\w)", " ", raw)) != raw:
+        out.append((between, "invisible spaces"))  # "ignore\u200ball": the model reads two words
+    if "\u202e" in raw:
+        out.append((_OVERRIDDEN.sub(lambda m: m.group(1)[::-1], raw), "reversed"))
+    return out
