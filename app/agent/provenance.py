@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import codecs
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -126,16 +127,54 @@ def _classified(facts: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+# A field's name as tickets write it in the detector's languages (folded: no accents, lower case).
+_FIELD_NAMES = {
+    "priority": (
+        "priority",
+        "prioritat",
+        "prioritaet",
+        "prioriteit",
+        "prioridad",
+        "priorite",
+        "prioridade",
+        "priorita",
+    ),
+    "category": ("category", "kategorie", "categorie", "categoria"),
+    "status": ("status", "estado", "statut", "stato"),
+    "sentiment": ("sentiment",),
+    "language": ("language", "sprache", "taal", "idioma", "langue", "lingua"),
+}
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
 def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
     """Where outside text sets the field to the value itself ("priority,urgent", "set the
-    priority of this ticket to urgent", the value within six words after the field's name): a
-    classifier that echoes it has been told, not judged."""
-    pattern = re.compile(rf"(?<![^\W_]){re.escape(field)}\W+(?:[^\W_]+\W+){{0,6}}?{re.escape(key)}(?![^\W_])")
+    priority of this ticket to urgent", "set it to urgent priority", "Priorität ... urgent",
+    `{"ticketPriority": "urgent"}`): the field's name (in the detector's languages, or ending a
+    longer name) and the value within twelve words after it or three before it. A classifier
+    that echoes it has been told, not judged; a number so set was dictated, not chosen."""
+    names = "|".join(re.escape(n) for n in _FIELD_NAMES.get(field, (field,)))
+    value = re.escape(key)
+    if key.isdigit() and int(key) < len(_NUMBER_WORDS):
+        value = f"(?:{value}|{_NUMBER_WORDS[int(key)]})"
+    name = rf"[^\W\d_]*(?:{names})(?![^\W_])"
+    pattern = re.compile(
+        rf"{name}\W+(?:[^\W_]+\W+){{0,12}}?{value}(?![^\W_])|(?<![^\W_]){value}\W+(?:[^\W_]+\W+){{0,3}}?{name}"
+    )
     for where, text in texts:
         for form in readable_forms(text):
-            if pattern.search(form):
+            if pattern.search(_DIGITS.sub(lambda m: str(unicodedata.digit(m.group(), 0)), form)):
                 return f"{where}: it sets the {field} to '{key}' itself"
     return None
+
+
+_DIGITS = re.compile(r"\d")  # any script's decimal digit (\d is Unicode), read as 0-9
+
+
+def _field_of(path: str) -> str | None:
+    """The field an argument path sets (`priority`, `fields/status`), if a named one."""
+    last = next((p for p in reversed(path.split("/")) if not p.isdigit()), "")
+    return last.lower() if len(last) >= 3 else None
 
 
 def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
@@ -308,6 +347,9 @@ def _one(
         return {"source": "fact", "value": value, "detail": records[key]}
     if isinstance(value, str) and (hit := _untrusted_hit(value, texts)) is not None:
         return {"source": "untrusted", "value": value, "detail": hit}
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and (named := _field_of(path)) and (told := _dictated(named, _key(value), texts)) is not None:
+        return {"source": "untrusted", "value": value, "detail": told}  # "priority ... 4"
     if key and (key in records or key in tags):
         return {"source": "fact", "value": value, "detail": records.get(key) or tags[key]}
     return {"source": "model", "value": value, "detail": "chosen by the model"}
