@@ -198,6 +198,21 @@ def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
 
 # A run of digits as people write a phone number: any dashes, dots, spaces, slashes, brackets.
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s\-\u2010-\u2015\u2212.\u00b7/()]{0,3}\d){6,}")
+# A number read out: its digits in words ("oh" and "o" for zero), words between them dropped.
+_SPOKEN = re.compile(r"\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b", re.IGNORECASE)
+_SPOKEN_DIGITS = {
+    w: str(i)
+    for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+}
+
+
+def _spoken(text: str) -> str:
+    """`text` with digits said in words written as digits ("two one two, oh one" is "2 1 2 0 1")
+    and what stands between them when read out (commas, "then", "and", "dash") made one space,
+    for reading phone numbers."""
+    digits = _SPOKEN.sub(lambda m: _SPOKEN_DIGITS.get(m.group().lower(), "0"), text)
+    pause = r"(?:[\s,]|\b(?:then|and|dash|hyphen|space)\b){1,40}"  # each character one way: no backtracking
+    return re.sub(rf"(?<=\d){pause}(?=\d)", " ", digits, flags=re.IGNORECASE)
 
 
 # Where a record keeps a postal address's street line (Shopify, Stripe, Zendesk, HubSpot).
@@ -209,10 +224,76 @@ def _street(text: str) -> str:
     return " ".join(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).lower()))
 
 
+# How a street line may be written otherwise: its type abbreviated, its number in words.
+_STREET_WORDS = {
+    "rd": "road",
+    "st": "street",
+    "ave": "avenue",
+    "av": "avenue",
+    "blvd": "boulevard",
+    "dr": "drive",
+    "ln": "lane",
+    "ct": "court",
+    "pl": "place",
+    "sq": "square",
+    "hwy": "highway",
+    "pkwy": "parkway",
+    "str": "strasse",
+    "straße": "strasse",
+    "cres": "crescent",
+    "tce": "terrace",
+}
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+
+
+def _street_words(text: str) -> list[str]:
+    return [_NUMBER_WORDS.get(w, _STREET_WORDS.get(w, w)) for w in _street(text).split()]
+
+
 def _owned_streets(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
-    """(street line, its owner) for each postal address of a record the text gives."""
-    said = f" {_street(text)} "
-    return [(line, owner) for line, owner in owners.items() if f" {line} " in said]
+    """(street line, its owner) for each postal address of a record the text gives: the street's
+    name with its number on either side (`12 Harbour Road`, `Harbour Road 12`, as much of
+    Europe writes it), its type abbreviated (`Rd.`) or its number in words (`twelve`)."""
+    said = _street_words(text)
+    found = []
+    for line, owner in owners.items():
+        words = _street_words(line)
+        numbers = {w for w in words if w.isdigit()}
+        name = [w for w in words if not w.isdigit()]
+        for i in range(len(said) - len(name) + 1):
+            if name and said[i : i + len(name)] == name:
+                near = said[max(0, i - 2) : i] + said[i + len(name) : i + len(name) + 2]
+                if numbers <= set(near):
+                    found.append((line, owner))
+                    break
+    return found
 
 
 def _owned_numbers(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
@@ -223,7 +304,8 @@ def _owned_numbers(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
         return []
     read = unicodedata.normalize("NFKC", text)
     out: list[tuple[str, str]] = []
-    for m in _DIGIT_RUN.finditer(read):
+    spoken = [m for m in _DIGIT_RUN.finditer(_spoken(read))] if _SPOKEN.search(read) else []
+    for m in [*_DIGIT_RUN.finditer(read), *spoken]:
         digits = re.sub(r"\D", "", m.group())
         for known, owner in owners.items():
             shorter = min(len(digits), len(known))
