@@ -44,7 +44,7 @@ class _Group(TyperGroup):
             if missing_database(exc) is None and (why := unreachable_database(exc)) is not None:
                 err.print(
                     f"[red]error:[/red] cannot reach the database {escape(_STATE.get('database', ''))}: "
-                    f"{escape(why)} (is its server running, and are the host and port in DATABASE_URL right?)",
+                    f"{escape(why)}",
                     soft_wrap=True,
                 )
                 raise typer.Exit(2) from None

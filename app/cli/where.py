@@ -150,8 +150,8 @@ def missing_database(exc: BaseException) -> str | None:
 
 
 def unreachable_database(exc: BaseException) -> str | None:
-    """The first line of a database server's refusal to connect (down, a wrong host or port),
-    else None."""
+    """The first line of a database server's refusal to connect (down, a wrong host or port, or
+    a sign-in it refused), with what to check, else None."""
     from sqlalchemy.exc import OperationalError
 
     if not isinstance(exc, OperationalError):
@@ -166,7 +166,11 @@ def unreachable_database(exc: BaseException) -> str | None:
     )
     if not any(sign in text.lower() for sign in signs):
         return None
-    return next((line.strip() for line in text.splitlines() if line.strip()), text)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), text)
+    refused = ("password authentication failed", "no password supplied", "role", "pg_hba.conf")
+    if any(sign in text.lower() for sign in refused):  # the server answered: it refused the sign-in
+        return f"{first} (check the user and password in DATABASE_URL)"
+    return f"{first} (is its server running, and are the host and port in DATABASE_URL right?)"
 
 
 def missing_table(exc: BaseException) -> bool:

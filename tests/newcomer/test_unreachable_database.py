@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,20 @@ def test_a_database_url_that_cannot_be_used_names_database_url(tmp_path: Path, u
     assert "Traceback" not in said, said[-3000:]
     assert done.returncode == 2, said[-2000:]
     assert "DATABASE_URL" in said, said
+
+
+def test_a_sign_in_the_server_refuses_says_to_check_the_user_and_password(
+    tmp_path: Path, postgres_db: Any
+) -> None:
+    """A role the PostgreSQL server does not know is a refused sign-in, not a server that is
+    down: the line says to check the user and password in DATABASE_URL."""
+    url = postgres_db.engine.url
+    done = _sb(
+        tmp_path,
+        f"postgresql://no_such_role_sb@{url.host}:{url.port or 5432}/{url.database}",
+        "approvals",
+        "list",
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said[-2000:]
+    assert "user and password" in said and "Traceback" not in said, said[-2000:]
