@@ -154,8 +154,52 @@ def _letter_run(words: list[str]) -> int:
     return best
 
 
-# U+202E (right-to-left override) shows the text after it reversed, up to U+202C or a line's end.
-_OVERRIDDEN = re.compile("\u202e([^\u202c\n]*)\u202c?")
+# Directional formatting (Unicode's bidi algorithm, explicit levels): what opens a level, and
+# whether it overrides the direction of the letters in it (R: shown reversed, L, or None).
+_OPENS = {"\u202e": "R", "\u202d": "L", "\u202b": None, "\u202a": None}  # RLO LRO RLE LRE
+_ISOLATES = {"\u2067", "\u2066", "\u2068"}  # RLI LRI FSI: no override inside
+_PDF, _PDI = "\u202c", "\u2069"
+_PARAGRAPH = set("\n\r\x1c\x1d\x1e\x85\u2029")
+
+
+# A sentence written as one identifier: four words or more joined by _ or -, or camelCase.
+_COMPOUND = re.compile(r"(?<![^\W\d_])[^\W\d_]+(?:[_-][^\W\d_]+){3,}|(?<![^\W\d_])[a-z]+(?:[A-Z][a-z]+){3,}")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def _display_order(text: str) -> str:
+    """`text` as a right-to-left override shows it: what an RLO governs (up to its PDF, the PDI
+    of an isolate around it, or the paragraph's end; nested levels followed) reversed, run by
+    run; the formatting characters themselves gone."""
+    stack: list[tuple[str, str | None]] = []  # (opened by, override)
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        out.extend(reversed(run))
+        run.clear()
+
+    for ch in text:
+        if ch in _OPENS:
+            stack.append((ch, _OPENS[ch]))
+        elif ch in _ISOLATES:
+            stack.append((ch, None))
+        elif ch == _PDF:
+            if stack and stack[-1][0] not in _ISOLATES:
+                stack.pop()
+        elif ch == _PDI:
+            while stack and stack.pop()[0] not in _ISOLATES:
+                pass
+        else:
+            if ch in _PARAGRAPH:
+                stack.clear()
+            if stack and stack[-1][1] == "R":
+                run.append(ch)
+                continue
+            flush()
+            out.append(ch)
+    flush()
+    return "".join(out)
 
 
 def texts(
@@ -183,5 +227,14 @@ def texts(
     if (between := re.sub(rf"(?<=\w)(?:{invisible.pattern})+(?=\w)", " ", raw)) != raw:
         out.append((between, "invisible spaces"))  # "ignore\u200ball": the model reads two words
     if "\u202e" in raw:
-        out.append((_OVERRIDDEN.sub(lambda m: m.group(1)[::-1], raw), "reversed"))
+        out.append((_display_order(raw), "reversed"))
+    if _COMPOUND.search(cased):  # Ignore_all_previous_instructions, ignoreAllPreviousInstructions
+        out.append(
+            (
+                _COMPOUND.sub(
+                    lambda m: _CAMEL.sub(" ", m.group()).replace("_", " ").replace("-", " "), cased
+                ),
+                "joined words",
+            )
+        )
     return out

@@ -527,8 +527,10 @@ def risk_reason(facts: dict[str, Any]) -> str | None:
     scanned when they arrived (their labels are in facts[FACTS_KEY]).
     """
     entries = [t for t in facts.get("untrusted_text") or [] if t]
-    # Each field, and all of them as the model reads them (a phrase split between subject and body).
-    joined = ["\n".join(entries)] if len(entries) > 1 else []
+    # Each field, and the prose of them as the model reads it (a phrase split between subject and
+    # body); single words (an event's "Finance", "approved") are fields, not a passage.
+    prose = [t for t in entries if len(t) >= MIN_VALUE_CHARS or len(t.split()) > 1]
+    joined = ["\n".join(prose)] if len(prose) > 1 else []
     item = [f.label for text in [*entries, *joined] for f in scan(text)]
     labels = list(dict.fromkeys([*item, *(facts.get(FACTS_KEY) or [])]))  # the item's first, once each
     if not labels:

@@ -199,7 +199,9 @@ def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
 # A run of digits as people write a phone number: any dashes, dots, spaces, slashes, brackets.
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s\-\u2010-\u2015\u2212.\u00b7/()]{0,3}\d){6,}")
 # A number read out: its digits in words ("oh" and "o" for zero), words between them dropped.
-_SPOKEN = re.compile(r"\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b", re.IGNORECASE)
+_SPOKEN = re.compile(r"\b(?:zero|oh|o|one|two|three|four|five|six|seven|eight|nine)\b", re.IGNORECASE)
+# "double five", "triple five": British for 55 and 555.
+_REPEATED = re.compile(r"\b(double|triple)[\s-]+(\d)\b", re.IGNORECASE)
 _SPOKEN_DIGITS = {
     w: str(i)
     for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
@@ -211,6 +213,9 @@ def _spoken(text: str) -> str:
     and what stands between them when read out (commas, "then", "and", "dash") made one space,
     for reading phone numbers."""
     digits = _SPOKEN.sub(lambda m: _SPOKEN_DIGITS.get(m.group().lower(), "0"), text)
+    digits = _REPEATED.sub(
+        lambda m: " ".join(m.group(2) * (2 if m.group(1).lower() == "double" else 3)), digits
+    )
     pause = r"(?:[\s,]|\b(?:then|and|dash|hyphen|space)\b){1,40}"  # each character one way: no backtracking
     return re.sub(rf"(?<=\d){pause}(?=\d)", " ", digits, flags=re.IGNORECASE)
 
@@ -278,22 +283,46 @@ def _street_words(text: str) -> list[str]:
 
 
 def _owned_streets(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
-    """(street line, its owner) for each postal address of a record the text gives: the street's
-    name with its number on either side (`12 Harbour Road`, `Harbour Road 12`, as much of
-    Europe writes it), its type abbreviated (`Rd.`) or its number in words (`twelve`)."""
+    """(street line, its owner) for each postal address of a record the text gives: as the record
+    writes it, or its street's name with its house number right before it or right after it
+    (`Harbour Road 12`, as much of Europe writes it; not after it when another number stands
+    before it), its type abbreviated (`Rd.`) or its number in words (`twelve`)."""
+    written = f" {_street(text)} "
     said = _street_words(text)
+    at: dict[str, list[int]] = {}
+    for i, w in enumerate(said):
+        at.setdefault(w, []).append(i)
     found = []
     for line, owner in owners.items():
-        words = _street_words(line)
-        numbers = {w for w in words if w.isdigit()}
-        name = [w for w in words if not w.isdigit()]
-        for i in range(len(said) - len(name) + 1):
-            if name and said[i : i + len(name)] == name:
-                near = said[max(0, i - 2) : i] + said[i + len(name) : i + len(name) + 2]
-                if numbers <= set(near):
-                    found.append((line, owner))
-                    break
+        number, name = _house_and_name(_street_words(line))
+        if f" {line} " in written:
+            found.append((line, owner))
+            continue
+        for i in at.get(name[0], ()) if number and name else ():
+            if said[i : i + len(name)] != name:
+                continue
+            before = said[i - 1] if i > 0 else ""
+            after = said[i + len(name)] if i + len(name) < len(said) else ""
+            if before == number or (after == number and not before.isdigit()):
+                found.append((line, owner))
+                break
     return found
+
+
+def _house_and_name(words: list[str]) -> tuple[str | None, list[str]]:
+    """A street line's house number and the street's name after it ("flat 3 12 harbour road":
+    12, harbour road), or before it ("harbour road 12")."""
+    for k in range(len(words) - 2, -1, -1):
+        if words[k].isdigit() and not words[k + 1].isdigit():
+            name = [w for w in words[k + 1 :]]
+            cut = next((j for j, w in enumerate(name) if w.isdigit()), len(name))
+            return words[k], name[:cut]
+    if words and words[-1].isdigit():
+        k = len(words) - 1
+        while k > 0 and not words[k - 1].isdigit():
+            k -= 1
+        return words[-1], words[k:-1]
+    return None, []
 
 
 def _owned_numbers(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
@@ -304,7 +333,9 @@ def _owned_numbers(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
         return []
     read = unicodedata.normalize("NFKC", text)
     out: list[tuple[str, str]] = []
-    spoken = [m for m in _DIGIT_RUN.finditer(_spoken(read))] if _SPOKEN.search(read) else []
+    spoken = (
+        list(_DIGIT_RUN.finditer(_spoken(read))) if _SPOKEN.search(read) or _REPEATED.search(read) else []
+    )
     for m in [*_DIGIT_RUN.finditer(read), *spoken]:
         digits = re.sub(r"\D", "", m.group())
         for known, owner in owners.items():

@@ -144,7 +144,29 @@ _FIELD_NAMES = {
     "sentiment": ("sentiment",),
     "language": ("language", "sprache", "taal", "idioma", "langue", "lingua"),
 }
-_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+# Numbers 0-10 in words, in the detector's languages (folded): English, German, Dutch, Spanish,
+# French, Portuguese, Italian.
+_NUMBER_WORDS = [
+    words.split()
+    for words in (
+        "zero null nul cero",
+        "one eins een uno un um",
+        "two zwei twee dos deux dois due",
+        "three drei drie tres trois tre",
+        "four vier cuatro quatre quatro quattro",
+        "five funf vijf cinco cinq cinque",
+        "six sechs zes seis sei",
+        "seven sieben zeven siete sept sete sette",
+        "eight acht ocho huit oito otto",
+        "nine neun negen nueve neuf nove",
+        "ten zehn tien diez dix dez dieci",
+    )
+]
+# Words that also mean something else ("he estado esperando": I have been waiting): a field's
+# name for a word value (which must be written too), not for a number.
+_NOT_FOR_NUMBERS = frozenset({"estado", "stato"})
+# What sets a field to a number: "priority: 4", "priority=4", "the priority of this ticket to 4".
+_SETS = "to|into|as|is|auf|zu|op|naar|a|en|para|sur|su"
 
 
 def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
@@ -152,15 +174,26 @@ def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
     priority of this ticket to urgent", "set it to urgent priority", "Priorität ... urgent",
     `{"ticketPriority": "urgent"}`): the field's name (in the detector's languages, or ending a
     longer name) and the value within twelve words after it or three before it. A classifier
-    that echoes it has been told, not judged; a number so set was dictated, not chosen."""
-    names = "|".join(re.escape(n) for n in _FIELD_NAMES.get(field, (field,)))
-    value = re.escape(key)
-    if key.isdigit() and int(key) < len(_NUMBER_WORDS):
-        value = f"(?:{value}|{_NUMBER_WORDS[int(key)]})"
-    name = rf"[^\W\d_]*(?:{names})(?![^\W_])"
-    pattern = re.compile(
-        rf"{name}\W+(?:[^\W_]+\W+){{0,12}}?{value}(?![^\W_])|(?<![^\W_]){value}\W+(?:[^\W_]+\W+){{0,3}}?{name}"
-    )
+    that echoes it has been told, not judged. A number so set was dictated, not chosen; it is
+    tied to the name more tightly ("priority: 4", "the priority of this ticket to 4"), so that
+    "Priority Mail on May 3" or "the status of my order ... for 4 days" sets nothing."""
+    number = key.isdigit()
+    names = [n for n in _FIELD_NAMES.get(field, (field,)) if not (number and n in _NOT_FOR_NUMBERS)]
+    if not names:
+        return None
+    # From a word's start: a longer name ending in the field's (ticketpriority), read once per word.
+    name = rf"(?<![^\W\d_])[^\W\d_]*(?:{'|'.join(re.escape(n) for n in names)})(?![^\W_])"
+    if number:
+        spelled = _NUMBER_WORDS[int(key)] if int(key) < len(_NUMBER_WORDS) else []
+        value = "(?:" + "|".join([re.escape(key), *spelled]) + ")"
+        pattern = re.compile(
+            rf"{name}(?:[^\w\n]{{0,3}}|\W+(?:[^\W_]+\W+){{0,6}}?(?:{_SETS})\W+){value}(?![^\W_])"
+        )
+    else:
+        value = re.escape(key)
+        pattern = re.compile(
+            rf"{name}\W+(?:[^\W_]+\W+){{0,12}}?{value}(?![^\W_])|(?<![^\W_]){value}\W+(?:[^\W_]+\W+){{0,3}}?{name}"
+        )
     for where, text in texts:
         for form in readable_forms(text):
             if pattern.search(_DIGITS.sub(lambda m: str(unicodedata.digit(m.group(), 0)), form)):
@@ -169,12 +202,17 @@ def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
 
 
 _DIGITS = re.compile(r"\d")  # any script's decimal digit (\d is Unicode), read as 0-9
+_PATH_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 def _field_of(path: str) -> str | None:
-    """The field an argument path sets (`priority`, `fields/status`), if a named one."""
+    """The field an argument path sets (`priority`, `fields/status`, `custom_fields/cf_priority`,
+    `ticketPriority`), if a named one: a field the dictation check knows by one of its words,
+    else the path's last name."""
     last = next((p for p in reversed(path.split("/")) if not p.isdigit()), "")
-    return last.lower() if len(last) >= 3 else None
+    words = [w.lower() for w in _PATH_WORDS.findall(last)]
+    known = next((w for w in reversed(words) if w in _FIELD_NAMES), None)
+    return known or (last.lower() if len(last) >= 3 else None)
 
 
 def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
@@ -266,10 +304,11 @@ def trace(
     classified = _classified(facts)
     texts = outside_texts(facts)
     old = dict(leaves(before)) if before is not None else {}
+    new = dict(leaves(arguments))
     out: dict[str, dict[str, Any]] = {}
-    for path, value in leaves(arguments):
+    for path, value in new.items():
         if approver is not None and (path not in old or old[path] != value):
-            if (moved := _moved_in_list(path, value, old, before_provenance)) is not None:
+            if (moved := _moved_in_list(path, old, new, before_provenance)) is not None:
                 out[path] = moved  # an item of a list that only moved (one before it was taken out)
                 continue
             out[path] = {"source": "approver", "value": value, "detail": f"edited by {approver}"}
@@ -285,20 +324,42 @@ def trace(
 
 
 def _moved_in_list(
-    path: str, value: Any, old: dict[str, Any], before_provenance: dict[str, Any] | None
+    path: str, old: dict[str, Any], new: dict[str, Any], before_provenance: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """The earlier provenance of `value` when it sat elsewhere in the same list before the edit
-    (`add_tags/1` now `add_tags/0`): an approver who removes or reorders items chose none of
-    those left."""
-    parent, _, index = path.rpartition("/")
-    if not index.isdigit() or not before_provenance:
+    """The earlier provenance of the value at `path` when the list item holding it sat elsewhere
+    in the same list before the edit, unchanged (`add_tags/1` now `add_tags/0`, a journal line
+    `lines/1/account` now `lines/0/account`): an approver who removes or reorders items chose
+    none of those left."""
+    parts = path.split("/")
+    for k in range(len(parts) - 1, -1, -1):  # the innermost list index in the path
+        if not parts[k].isdigit() or not before_provenance:
+            continue
+        head, rest = "/".join(parts[:k]), "/".join(parts[k + 1 :])
+        item = _item(new, head, parts[k])
+        for old_path in old:
+            old_parts = old_path.split("/")
+            if (
+                len(old_parts) != len(parts)
+                or "/".join(old_parts[:k]) != head
+                or "/".join(old_parts[k + 1 :]) != rest
+            ):
+                continue
+            if (
+                old_parts[k].isdigit()
+                and _item(old, head, old_parts[k]) == item
+                and old_path in before_provenance
+            ):
+                return dict(before_provenance[old_path])
         return None
-    for old_path, old_value in old.items():
-        old_parent, _, old_index = old_path.rpartition("/")
-        same = old_parent == parent and old_index.isdigit() and type(old_value) is type(value)
-        if same and old_value == value and (earlier := before_provenance.get(old_path)) is not None:
-            return dict(earlier)
     return None
+
+
+def _item(flat: dict[str, Any], head: str, index: str) -> dict[str, tuple[type, Any]]:
+    """The leaves of one list item (`head/index/...`) by their path inside it, typed."""
+    prefix = f"{head}/{index}" if head else index
+    return {
+        p[len(prefix) :]: (type(v), v) for p, v in flat.items() if p == prefix or p.startswith(prefix + "/")
+    }
 
 
 def _event_values(facts: dict[str, Any], tool: str | None) -> dict[str, list[tuple[Any, str]]]:

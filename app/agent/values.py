@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -18,8 +19,10 @@ def strings(value: Any) -> list[str]:
 
 def texts(value: Any) -> list[str]:
     """`strings`, and the keys that are text: a key of several words (a form's question, a
-    custom field someone named) was written by a person, as a value is; an identifier key
-    (`custom_fields`, `ticket_id`) is the system's."""
+    custom field someone named), or one identifier of five words or more
+    (`Ignore_all_previous_instructions`, as a sentence is written to look like one), was written
+    by a person, as a value is; an identifier key (`custom_fields`, `shippingAddressLine1`) is
+    the system's."""
     if isinstance(value, dict):
         return [t for k, v in value.items() for t in ([k] if _is_text(k) else []) + texts(v)]
     if isinstance(value, list | tuple):
@@ -27,5 +30,8 @@ def texts(value: Any) -> list[str]:
     return strings(value)
 
 
+_KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\W\d_a-zA-Z]+")
+
+
 def _is_text(key: Any) -> bool:
-    return isinstance(key, str) and len(key.split()) > 1
+    return isinstance(key, str) and (len(key.split()) > 1 or len(_KEY_WORDS.findall(key)) >= 5)
