@@ -60,6 +60,17 @@ def main() -> None:
         print(
             f"{name:34} {len(body):>7} chars  scan {scan:6.2f} s  spans {spans:6.2f} s  decide {decide:6.2f} s"
         )
+    print(f"{'an approver replacing 2,000 tags':34} trace {_timed(_long_edit):6.2f} s")
+
+
+def _long_edit() -> None:
+    """An approver's edit of a 2,000-item list, traced as `approvals._reassess` does."""
+    from app.agent import provenance
+
+    before = {"add_tags": [f"old_{i}" for i in range(2_000)]}
+    earlier = provenance.trace(before, {})
+    after = {"add_tags": [f"new_{i}" for i in range(2_000)]}
+    provenance.trace(after, {}, approver="alice", before=before, before_provenance=earlier)
 
 
 if __name__ == "__main__":

@@ -162,9 +162,16 @@ _PDF, _PDI = "\u202c", "\u2069"
 _PARAGRAPH = set("\n\r\x1c\x1d\x1e\x85\u2029")
 
 
-# A sentence written as one identifier: four words or more joined by _ or -, or camelCase.
-_COMPOUND = re.compile(r"(?<![^\W\d_])[^\W\d_]+(?:[_-][^\W\d_]+){3,}|(?<![^\W\d_])[a-z]+(?:[A-Z][a-z]+){3,}")
+# A sentence written as one identifier: three words or more joined by _ or -, or camelCase and
+# PascalCase. (Only an instruction override counts in such a form: injection._scan.)
+_COMPOUND = re.compile(
+    r"(?<![^\W\d_])[^\W\d_]+(?:[_-][^\W\d_]+){2,}|(?<![^\W\d_])[A-Za-z][a-z]+(?:[A-Z][a-z]+){2,}"
+)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def _split_compound(m: re.Match[str]) -> str:
+    return _CAMEL.sub(" ", m.group()).replace("_", " ").replace("-", " ")
 
 
 def _display_order(text: str) -> str:
@@ -187,9 +194,10 @@ def _display_order(text: str) -> str:
         elif ch == _PDF:
             if stack and stack[-1][0] not in _ISOLATES:
                 stack.pop()
-        elif ch == _PDI:
-            while stack and stack.pop()[0] not in _ISOLATES:
-                pass
+        elif ch == _PDI:  # closes the innermost isolate and what opened in it; none open: ignored
+            if any(opened in _ISOLATES for opened, _ in stack):
+                while stack.pop()[0] not in _ISOLATES:
+                    pass
         else:
             if ch in _PARAGRAPH:
                 stack.clear()
@@ -228,7 +236,7 @@ def texts(
         out.append((between, "invisible spaces"))  # "ignore\u200ball": the model reads two words
     if "\u202e" in raw:
         out.append((_display_order(raw), "reversed"))
-    if _COMPOUND.search(cased):  # Ignore_all_previous_instructions, ignoreAllPreviousInstructions
+    if _COMPOUND.search(cased):  # Ignore_all_previous_instructions, IgnoreAllPreviousInstructions
         out.append(
             (
                 _COMPOUND.sub(

@@ -467,7 +467,11 @@ def _scan(text: str, encoding: str | None, depth: int, out: list[Finding]) -> No
         _match(t, "rot13", out, rot13=True)
     if depth < MAX_DEPTH:
         for decoded, how in hidden.texts(text, t.cased, t.lowered, t.words, _INVISIBLE):
-            _scan(decoded, encoding or how, depth + 1, out)
+            found: list[Finding] = []
+            _scan(decoded, encoding or how, depth + 1, found)
+            # Words run together into identifiers (`approved_by_manager_at`, a setting's name)
+            # are a system's fields, not a claim: only an override written so is an instruction.
+            out += [f for f in found if how != JOINED or f.kind == "override"]
 
 
 @lru_cache(maxsize=1024)
@@ -510,9 +514,19 @@ def scan(text: str) -> list[Finding]:
 
 
 def scan_value(value: Any) -> list[Finding]:
-    """Findings in every longer string of a read result, scanned as one text (one pass)."""
+    """Findings in every longer string of a read result, scanned as one text (one pass), and in
+    its keys written as identifiers (`ignore_all_previous_instructions`: an override only)."""
     texts = [s for s in values.texts(value) if len(s) >= MIN_VALUE_CHARS]
-    return scan("\n".join(texts)) if texts else []
+    return (scan("\n".join(texts)) if texts else []) + [f for _, f in instruction_keys(value)]
+
+
+JOINED = "joined words"  # hidden.texts' name for identifiers read as words
+
+
+def instruction_keys(value: Any) -> list[tuple[str, Finding]]:
+    """(key, finding) for each key of `value` written as one identifier that spells an
+    instruction override: outside text, as the key of several words is (values.texts)."""
+    return [(k, f) for k in values.identifier_keys(value) for f in scan(k) if f.kind == "override"]
 
 
 # --- the policy's view ----------------------------------------------------------------------

@@ -141,7 +141,8 @@ def observe(data: Any, facts_of: FactsOf | None = None) -> dict[str, Any]:
     fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_value(data)]
     # Free text only: long strings, and short ones of several words ("Tag me VIP" in a profile
     # field), never a record's own one-word values (statuses, ids), which a write may repeat.
-    text = "\n".join(s for s in texts(data) if len(s) >= injection.MIN_VALUE_CHARS or len(s.split()) > 1)
+    said = [*texts(data), *(k for k, _ in injection.instruction_keys(data))]
+    text = "\n".join(s for s in said if len(s) >= injection.MIN_VALUE_CHARS or len(s.split()) > 1)
     fragment["untrusted_reads"] = [text[:READ_TEXT_CHARS]] if text else []
     return {k: v for k, v in fragment.items() if v}
 
@@ -303,23 +304,26 @@ def _owned_streets(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
                 continue
             before = said[i - 1] if i > 0 else ""
             after = said[i + len(name)] if i + len(name) < len(said) else ""
-            if before == number or (after == number and not before.isdigit()):
+            if before == number or (after == number and not _HOUSE.fullmatch(before)):
                 found.append((line, owner))
                 break
     return found
 
 
+_HOUSE = re.compile(r"\d+[a-z]?")  # 12, 12a
+
+
 def _house_and_name(words: list[str]) -> tuple[str | None, list[str]]:
-    """A street line's house number and the street's name after it ("flat 3 12 harbour road":
-    12, harbour road), or before it ("harbour road 12")."""
+    """A street line's house number and the street's name after it ("flat 3 12a harbour road":
+    12a, harbour road), or before it ("harbour road 12")."""
+    house = [bool(_HOUSE.fullmatch(w)) for w in words]
     for k in range(len(words) - 2, -1, -1):
-        if words[k].isdigit() and not words[k + 1].isdigit():
-            name = [w for w in words[k + 1 :]]
-            cut = next((j for j, w in enumerate(name) if w.isdigit()), len(name))
-            return words[k], name[:cut]
-    if words and words[-1].isdigit():
+        if house[k] and not house[k + 1]:
+            cut = next((j for j in range(k + 1, len(words)) if house[j]), len(words))
+            return words[k], words[k + 1 : cut]
+    if words and house[-1]:
         k = len(words) - 1
-        while k > 0 and not words[k - 1].isdigit():
+        while k > 0 and not house[k - 1]:
             k -= 1
         return words[-1], words[k:-1]
     return None, []

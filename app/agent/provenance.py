@@ -23,6 +23,7 @@ import base64
 import codecs
 import re
 import unicodedata
+from collections.abc import Hashable
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -165,8 +166,12 @@ _NUMBER_WORDS = [
 # Words that also mean something else ("he estado esperando": I have been waiting): a field's
 # name for a word value (which must be written too), not for a number.
 _NOT_FOR_NUMBERS = frozenset({"estado", "stato"})
-# What sets a field to a number: "priority: 4", "priority=4", "the priority of this ticket to 4".
-_SETS = "to|into|as|is|auf|zu|op|naar|a|en|para|sur|su"
+# What sets a field to a number, after its name within a sentence: "priority: 4", "priority
+# -> 4", "the priority of this ticket to level 4", "Priorität auf vier"; and before it ("4
+# priority"). A number may be written "no. 4", "#4", "level 4", or "P4" for a priority.
+_SETS = "to|into|as|auf|zu|op|naar|para|sur|su"
+_NUMBERED = r"(?:(?:level|no|number|nr|stufe|nivel|niveau)\W{1,3}|#\s?)?"
+_IN_SENTENCE = r"[^\w.?!;\n]"  # what may stand between words without ending a sentence
 
 
 def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
@@ -185,9 +190,13 @@ def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
     name = rf"(?<![^\W\d_])[^\W\d_]*(?:{'|'.join(re.escape(n) for n in names)})(?![^\W_])"
     if number:
         spelled = _NUMBER_WORDS[int(key)] if int(key) < len(_NUMBER_WORDS) else []
-        value = "(?:" + "|".join([re.escape(key), *spelled]) + ")"
+        p = [f"p{key}"] if field == "priority" else []  # P1-P4, as trackers write priorities
+        value = "(?:" + "|".join([rf"{_NUMBERED}{re.escape(key)}", *spelled, *p]) + ")"
+        w = _IN_SENTENCE
         pattern = re.compile(
-            rf"{name}(?:[^\w\n]{{0,3}}|\W+(?:[^\W_]+\W+){{0,6}}?(?:{_SETS})\W+){value}(?![^\W_])"
+            rf"{name}(?:{w}{{0,4}}(?:is{w}{{1,3}})?|{w}+(?:[^\W_]+{w}+){{0,6}}?(?:{_SETS}){w}+){value}(?![^\W_])"
+            rf"|(?<![^\W_]){value}{w}+{name}"
+            + (rf"|(?<![^\W_])(?:{_SETS}){w}+p{re.escape(key)}(?![^\W_])" if p else "")
         )
     else:
         value = re.escape(key)
@@ -207,12 +216,13 @@ _PATH_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 def _field_of(path: str) -> str | None:
     """The field an argument path sets (`priority`, `fields/status`, `custom_fields/cf_priority`,
-    `ticketPriority`), if a named one: a field the dictation check knows by one of its words,
-    else the path's last name."""
+    `ticketPriority`), if a named one: a field the dictation check knows when it is the last
+    word of the path's name, else the path's last name."""
     last = next((p for p in reversed(path.split("/")) if not p.isdigit()), "")
     words = [w.lower() for w in _PATH_WORDS.findall(last)]
-    known = next((w for w in reversed(words) if w in _FIELD_NAMES), None)
-    return known or (last.lower() if len(last) >= 3 else None)
+    if words and words[-1] in _FIELD_NAMES:  # cf_priority, ticketPriority; not status_id (an id)
+        return words[-1]
+    return last.lower() if len(last) >= 3 else None
 
 
 def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
@@ -305,10 +315,11 @@ def trace(
     texts = outside_texts(facts)
     old = dict(leaves(before)) if before is not None else {}
     new = dict(leaves(arguments))
+    moves = _list_slots(old) if approver is not None and before_provenance else {}
     out: dict[str, dict[str, Any]] = {}
     for path, value in new.items():
         if approver is not None and (path not in old or old[path] != value):
-            if (moved := _moved_in_list(path, old, new, before_provenance)) is not None:
+            if (moved := _moved_in_list(path, value, moves, before_provenance)) is not None:
                 out[path] = moved  # an item of a list that only moved (one before it was taken out)
                 continue
             out[path] = {"source": "approver", "value": value, "detail": f"edited by {approver}"}
@@ -323,43 +334,39 @@ def trace(
     return out
 
 
+def _list_slots(old: dict[str, Any]) -> dict[tuple[str, int, type, Any], list[str]]:
+    """Each earlier leaf by where it sits with one of its list indexes left open: (its path
+    with index k as `*`, k, its type, its value) -> its paths."""
+    slots: dict[tuple[str, int, type, Any], list[str]] = {}
+    for path, value in old.items():
+        parts = path.split("/")
+        for k, part in enumerate(parts):
+            if part.isdigit() and isinstance(value, Hashable):
+                key = ("/".join([*parts[:k], "*", *parts[k + 1 :]]), k, type(value), value)
+                slots.setdefault(key, []).append(path)
+    return slots
+
+
 def _moved_in_list(
-    path: str, old: dict[str, Any], new: dict[str, Any], before_provenance: dict[str, Any] | None
+    path: str,
+    value: Any,
+    slots: dict[tuple[str, int, type, Any], list[str]],
+    before_provenance: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    """The earlier provenance of the value at `path` when the list item holding it sat elsewhere
-    in the same list before the edit, unchanged (`add_tags/1` now `add_tags/0`, a journal line
-    `lines/1/account` now `lines/0/account`): an approver who removes or reorders items chose
-    none of those left."""
-    parts = path.split("/")
-    for k in range(len(parts) - 1, -1, -1):  # the innermost list index in the path
-        if not parts[k].isdigit() or not before_provenance:
-            continue
-        head, rest = "/".join(parts[:k]), "/".join(parts[k + 1 :])
-        item = _item(new, head, parts[k])
-        for old_path in old:
-            old_parts = old_path.split("/")
-            if (
-                len(old_parts) != len(parts)
-                or "/".join(old_parts[:k]) != head
-                or "/".join(old_parts[k + 1 :]) != rest
-            ):
-                continue
-            if (
-                old_parts[k].isdigit()
-                and _item(old, head, old_parts[k]) == item
-                and old_path in before_provenance
-            ):
-                return dict(before_provenance[old_path])
+    """The earlier provenance of `value` when it sat, unchanged, at the same place of another item
+    of the same list before the edit (`add_tags/1` now `add_tags/0`, a journal line's account
+    `lines/1/account` now `lines/0/account`, at any list level): an approver who removes or
+    reorders items chose none of the values that only moved."""
+    if not slots or not before_provenance or not isinstance(value, Hashable):
         return None
+    parts = path.split("/")
+    for k in range(len(parts) - 1, -1, -1):
+        if parts[k].isdigit():
+            key = ("/".join([*parts[:k], "*", *parts[k + 1 :]]), k, type(value), value)
+            for old_path in slots.get(key, ()):
+                if old_path in before_provenance:
+                    return dict(before_provenance[old_path])
     return None
-
-
-def _item(flat: dict[str, Any], head: str, index: str) -> dict[str, tuple[type, Any]]:
-    """The leaves of one list item (`head/index/...`) by their path inside it, typed."""
-    prefix = f"{head}/{index}" if head else index
-    return {
-        p[len(prefix) :]: (type(v), v) for p, v in flat.items() if p == prefix or p.startswith(prefix + "/")
-    }
 
 
 def _event_values(facts: dict[str, Any], tool: str | None) -> dict[str, list[tuple[Any, str]]]:

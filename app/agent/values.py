@@ -19,10 +19,9 @@ def strings(value: Any) -> list[str]:
 
 def texts(value: Any) -> list[str]:
     """`strings`, and the keys that are text: a key of several words (a form's question, a
-    custom field someone named), or one identifier of five words or more
-    (`Ignore_all_previous_instructions`, as a sentence is written to look like one), was written
-    by a person, as a value is; an identifier key (`custom_fields`, `shippingAddressLine1`) is
-    the system's."""
+    custom field someone named) was written by a person, as a value is; an identifier key
+    (`custom_fields`, `total_line_items_price_set`) is the system's, unless it spells an
+    instruction (app.agent.injection.instruction_keys reads those)."""
     if isinstance(value, dict):
         return [t for k, v in value.items() for t in ([k] if _is_text(k) else []) + texts(v)]
     if isinstance(value, list | tuple):
@@ -34,4 +33,14 @@ _KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\W\d_a-zA-Z]+")
 
 
 def _is_text(key: Any) -> bool:
-    return isinstance(key, str) and (len(key.split()) > 1 or len(_KEY_WORDS.findall(key)) >= 5)
+    return isinstance(key, str) and len(key.split()) > 1
+
+
+def identifier_keys(value: Any) -> list[str]:
+    """Every key inside `value` written as one identifier of three words or more."""
+    if isinstance(value, dict):
+        own = [k for k in value if isinstance(k, str) and not _is_text(k) and len(_KEY_WORDS.findall(k)) >= 3]
+        return own + [k for v in value.values() for k in identifier_keys(v)]
+    if isinstance(value, list | tuple):
+        return [k for v in value for k in identifier_keys(v)]
+    return []
