@@ -38,6 +38,18 @@ REFUND = {
 }
 
 
+def refund_script() -> ScriptedModel:
+    """A model that reads the customer and the charge, then proposes a refund of 4,000 of ch_1."""
+    return ScriptedModel(
+        [
+            tool_use("pay__find_customer", {"email": "ann@example.com"}),
+            tool_use("pay__get_charge", {"charge_id": "ch_1"}),
+            tool_use("pay__create_refund", {"charge_id": "ch_1", "amount": 4_000}),
+            text("done"),
+        ]
+    )
+
+
 async def test_a_reposted_refund_request_cannot_be_approved_by_whoever_asked_for_it(db: Database) -> None:
     first, created = intake.submit(
         db, kind="record", run_kind="t", payload=REFUND, source="api", actor=ALICE.name
@@ -54,14 +66,7 @@ async def test_a_reposted_refund_request_cannot_be_approved_by_whoever_asked_for
 
     system = Payments()
     cat = system.catalogue()
-    model = ScriptedModel(
-        [
-            tool_use("pay__find_customer", {"email": "ann@example.com"}),
-            tool_use("pay__get_charge", {"charge_id": "ch_1"}),
-            tool_use("pay__create_refund", {"charge_id": "ch_1", "amount": 4_000}),
-            text("done"),
-        ]
-    )
+    model = refund_script()
     policy = Policy(two_approvers_above=50_000)
     await Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: policy, {"t": pipeline}).drain("w")
     [refund] = [a for a in approvals.list_actions(db) if a["run_id"] == again]

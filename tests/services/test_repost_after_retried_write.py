@@ -16,7 +16,6 @@ from sqlalchemy import update
 
 from app.agent.orchestrator import Orchestrator
 from app.agent.policy import Policy
-from app.llm.scripted import ScriptedModel, text, tool_use
 from app.services import approvals, intake
 from app.services.auth import Principal
 from app.store.db import Database
@@ -24,6 +23,7 @@ from app.store.runs import SqlRunStore
 from app.store.tables import Run
 from connectors.base import ConnectorError
 from tests.services.test_edit_reassessed import Payments, pipeline
+from tests.services.test_refund_request_reposted import refund_script
 
 ALICE, BOB = Principal("alice", "approver"), Principal("bob", "approver")
 REFUND = {
@@ -53,14 +53,7 @@ async def failed_refund(db: Database) -> tuple[str, str, LandsThenErrs, Any, Pol
     assert created
     system = LandsThenErrs()
     cat = system.catalogue()
-    model = ScriptedModel(
-        [
-            tool_use("pay__find_customer", {"email": "ann@example.com"}),
-            tool_use("pay__get_charge", {"charge_id": "ch_1"}),
-            tool_use("pay__create_refund", {"charge_id": "ch_1", "amount": 4_000}),
-            text("done"),
-        ]
-    )
+    model = refund_script()
     policy = Policy(two_approvers_above=50_000)
     orch = Orchestrator(SqlRunStore(db), model, lambda: cat, lambda: policy, {"t": pipeline})
     await orch.drain("w")

@@ -22,21 +22,8 @@ from app.services.auth import Principal
 from app.services.views import run_view
 from app.services.workflow_engine import render
 from app.services.workflows import event_facts
+from tests.services.test_workflow_event_values import RULE
 from tests.support.app import full_container
-
-RULE = StandingRule(
-    tool="tracker__create_issue",
-    approved_by="root",
-    arguments_schema={
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "team_id": {"enum": ["OPS"]},
-            "title": {"enum": ["New outside issue"]},
-            "priority": {"enum": [1, 2, 3, 4]},
-        },
-    },
-)
 
 
 def _spec(step: dict[str, Any]) -> dict[str, Any]:
