@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import functools
 import html
 import json
 import re
@@ -134,6 +135,7 @@ _STOPWORDS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A crude English stemmer: enough that 'charged', 'charges' and 'charge' meet."""
     w = word.lower()
@@ -152,6 +154,18 @@ def words(text: str) -> list[str]:
 
 def stems(text: str) -> set[str]:
     return {stem(w) for w in words(text)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _indexed(
+    title: str, labels: tuple[str, ...], body: str
+) -> tuple[frozenset[str], frozenset[str], tuple[tuple[str, frozenset[str]], ...]]:
+    """An article's search index: title and label stems, body stems, and its sentences with theirs.
+    Keyed by the article's text, so an edited article is indexed afresh (as the Help Center's own
+    index is, once, not on every search)."""
+    text = html_to_text(body)
+    sentences = tuple((s, frozenset(stems(s))) for s in re.split(r"(?<=[.!?])\s+", text))
+    return frozenset(stems(title) | stems(" ".join(labels))), frozenset(stems(text)), sentences
 
 
 def slugify(title: str) -> str:
@@ -741,11 +755,12 @@ class HelpdeskState:
             for article in self.articles.values():
                 if article["draft"]:
                     continue
-                title = stems(article["title"]) | stems(" ".join(article["label_names"]))
-                body = stems(html_to_text(article["body"]))
+                title, body, sentences = _indexed(
+                    article["title"], tuple(article["label_names"]), article["body"]
+                )
                 score = sum(3 * (t in title) + (t in body) for t in terms)
                 if score:
-                    snippet = self._snippet(html_to_text(article["body"]), terms)
+                    snippet = self._snippet(sentences, terms)
                     scored.append(
                         (score, article["id"], {**article, "result_type": "article", "snippet": snippet})
                     )
@@ -753,9 +768,8 @@ class HelpdeskState:
             return copy.deepcopy([s[2] for s in scored])
 
     @staticmethod
-    def _snippet(text: str, terms: list[str]) -> str:
-        sentences = re.split(r"(?<=[.!?])\s+", text)
-        best = max(sentences, key=lambda s: sum(t in stems(s) for t in terms), default="")[:200]
+    def _snippet(sentences: tuple[tuple[str, frozenset[str]], ...], terms: list[str]) -> str:
+        best = max(sentences, key=lambda s: sum(t in s[1] for t in terms), default=("", frozenset()))[0][:200]
         return " ".join(
             f"<em>{html.escape(w)}</em>" if stem(w) in terms else html.escape(w) for w in best.split()
         )
