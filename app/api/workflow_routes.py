@@ -65,7 +65,7 @@ async def get_workflow(workflow_id: str, who: Viewer, c: C) -> dict[str, Any]:
 async def dry_run(workflow_id: str, who: Operator, c: C, body: DryRunIn | None = None) -> dict[str, Any]:
     """What the workflow would do with an event: reads run, nothing is written."""
     return await workflow_dryrun.dry_run(
-        c.db, workflow_id, await c.pool.load(), c.policy(), body.event if body else None
+        c.db, workflow_id, await c.pool.load(), c.policy(), body.event if body else None, actor=who.name
     )
 
 

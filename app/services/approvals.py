@@ -235,6 +235,14 @@ def approve(
         edited = arguments is not None and arguments != a.arguments
         before: dict[str, Any] = a.arguments
         risk_before = a.risk
+        if edited and a.attempts:
+            # Its key was sent with the arguments as they were: sent again with other arguments,
+            # the system (or the connector's look-up) would take it for the first or miss it.
+            raise Conflict(
+                f"action {a.id} was attempted {a.attempts} time(s) already and may have landed as it "
+                "was: approve it unedited (it is sent again under the same key, so it lands once), "
+                "or dismiss it and ask for a new write"
+            )
         if arguments is not None and edited:
             assert tools is not None
             try:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from app.services import intake
 from app.services.errors import Conflict, Invalid, NotFound
 from app.store.crypto import SecretBox
-from app.store.db import Database
+from app.store.db import Database, Work
 from app.store.runs import audit
 from app.store.tables import Action, AuditEntry, Connection, Run, StandingRuleRow, Workflow, utcnow
 from connectors.aio import AiohttpTransport
@@ -255,6 +255,8 @@ def update_connection(
             changed.append("credentials")
         if not changed:
             return []
+        if new_url.rstrip("/") != row.base_url.rstrip("/"):
+            _no_writes_waiting(s, name, f"moved to {new_url}")
         row.base_url, row.auth_type, row.config = new_url, new_auth, settings
         row.owner = owner or row.owner
         row.credentials = box.seal(creds)
@@ -283,6 +285,28 @@ def _names_connection(pattern: str, name: str) -> bool:
     return bool(sep) and connection != "*" and fnmatch.fnmatchcase(name, connection)
 
 
+def _no_writes_waiting(s: Work, name: str, change: str) -> None:
+    """Refuse a change that would send the writes waiting on connection `name` somewhere else
+    than the system they were proposed for, read against and approved for."""
+    waiting = s.scalar(
+        select(func.count())
+        .select_from(Action)
+        .join(Run, Action.run_id == Run.id)
+        .where(
+            Action.connection == name,
+            Action.status.in_(UNFINISHED)
+            # a failed write of a run still going may be retried: it was approved for this system
+            | ((Action.status == "failed") & Run.status.not_in(("failed", "succeeded", "cancelled"))),
+        )
+    )
+    if waiting:
+        raise Conflict(
+            f"connection {name} cannot be {change}: it has {waiting} write(s) pending, approved, running "
+            "or failed and retryable, proposed for the system it is now; reject or dismiss them first "
+            "(`switchboard approvals list`)"
+        )
+
+
 def remove_connection(db: Database, name: str, *, actor: str = "cli") -> None:
     """Take a connection out. Refused while writes on it wait or run (decide them first); its
     standing rules are revoked with it, so a later connection of that name starts without them."""
@@ -290,22 +314,7 @@ def remove_connection(db: Database, name: str, *, actor: str = "cli") -> None:
         row = s.scalar(select(Connection).where(Connection.name == name).with_for_update())
         if row is None:
             raise NotFound(f"no connection {name}")
-        waiting = s.scalar(
-            select(func.count())
-            .select_from(Action)
-            .join(Run, Action.run_id == Run.id)
-            .where(
-                Action.connection == name,
-                Action.status.in_(UNFINISHED)
-                # a failed write of a run still going may be retried: it was approved for this system
-                | ((Action.status == "failed") & Run.status.not_in(("failed", "succeeded", "cancelled"))),
-            )
-        )
-        if waiting:
-            raise Conflict(
-                f"connection {name} has {waiting} write(s) pending, approved, running or failed and "
-                "retryable: reject or dismiss them first (`switchboard approvals list`)"
-            )
+        _no_writes_waiting(s, name, "removed")
         rules = [
             rule
             for rule in s.scalars(select(StandingRuleRow).where(StandingRuleRow.revoked_at.is_(None)))

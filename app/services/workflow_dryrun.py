@@ -19,6 +19,7 @@ from app.agent.policy import Policy, merge_facts, new_facts, observe
 from app.services.workflow_engine import Outcome, Unknowable, Waiting, execute
 from app.services.workflows import conditions_met, event_facts
 from app.store.db import Database
+from app.store.runs import audit
 from app.store.tables import Run, Workflow
 from connectors.base import ConnectorError
 from tools.base import Catalogue
@@ -66,9 +67,10 @@ def _brief(data: Any, limit: int = 600) -> str:
 
 
 async def sample_event(
-    db: Database, workflow: dict[str, Any], catalogue: Catalogue
+    db: Database, workflow: dict[str, Any], catalogue: Catalogue, reads: list[dict[str, Any]] | None = None
 ) -> tuple[dict[str, Any], str]:
-    """(event, where it came from) for a dry run without an event given."""
+    """(event, where it came from) for a dry run without an event given; a read of the system
+    for one is added to `reads`."""
     with db.session() as s:
         ids = list(s.scalars(select(Workflow.id).where(Workflow.family_id == workflow["family_id"])))
         recent = s.scalars(
@@ -93,6 +95,8 @@ async def sample_event(
             # A dry run writes nothing: a connection whose operation of that name writes (an
             # imported spec's POST, say) gives no sample rather than being called unapproved.
             return {}, f"no sample: {tool_name} is a write, and a dry run only reads; pass an event"
+        if reads is not None:
+            reads.append({"tool": tool_name, "arguments": sample[1], "for": "a sample event"})
         try:
             found = await catalogue.get(tool_name).invoke(sample[1], None)
         except ConnectorError as exc:
@@ -110,12 +114,33 @@ async def dry_run(
     catalogue: Catalogue,
     policy: Policy,
     event: dict[str, Any] | None = None,
+    *,
+    actor: str,
 ) -> dict[str, Any]:
+    """`actor` asked for it: its reads are made for them and audited as theirs, as a chat
+    turn's or an MCP caller's are (nothing else of a dry run is stored)."""
     from app.services.workflows import get_workflow
 
     workflow = get_workflow(db, workflow_id)
+    reads: list[dict[str, Any]] = []
+    try:
+        return await _dry_run(db, workflow, catalogue, policy, event, reads)
+    finally:
+        with db.session() as s:
+            audit(s, actor, "workflow.dry_run", "workflow", workflow_id, {"reads": reads})
+
+
+async def _dry_run(
+    db: Database,
+    workflow: dict[str, Any],
+    catalogue: Catalogue,
+    policy: Policy,
+    event: dict[str, Any] | None,
+    reads: list[dict[str, Any]],
+) -> dict[str, Any]:
+    workflow_id = workflow["id"]
     if event is None:
-        event, source = await sample_event(db, workflow, catalogue)
+        event, source = await sample_event(db, workflow, catalogue, reads)
     else:
         source = "the event given"
     spec = workflow["spec"]
@@ -136,6 +161,7 @@ async def dry_run(
             entry.update(would="fail", error="invalid arguments: " + "; ".join(errors))
             return Outcome(None, True, entry["error"])
         if not tool.is_write:
+            reads.append({"tool": tool_name, "arguments": arguments})
             try:
                 data = await tool.invoke(arguments, None)
             except ConnectorError as exc:

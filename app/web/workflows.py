@@ -169,7 +169,9 @@ async def dry_run(
             return await _page(
                 request, workflow_id, error="The sample event must be a JSON object", event_text=raw
             )
-    result = await workflow_dryrun.dry_run(c.db, workflow_id, await _catalogue(request), c.policy(), event)
+    result = await workflow_dryrun.dry_run(
+        c.db, workflow_id, await _catalogue(request), c.policy(), event, actor=who.name
+    )
     return await _page(request, workflow_id, dry=result, event_text=raw)
 
 

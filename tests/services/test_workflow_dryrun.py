@@ -64,7 +64,7 @@ async def test_a_dry_run_never_samples_its_event_from_a_write(db_url: str, tmp_p
     spec = {"name": "export", "trigger": {"connection": "exporter", "event": "orders/paid"}, "steps": []}
     saved = workflows.save_draft(c.db, "when an order is paid", Principal("olga", "operator"), {"spec": spec})
 
-    out = await workflow_dryrun.dry_run(c.db, saved["id"], catalogue, c.policy())
+    out = await workflow_dryrun.dry_run(c.db, saved["id"], catalogue, c.policy(), actor="olivia")
 
     assert calls == []  # the write was never called
     assert "exporter__list_orders is a write" in out["event_source"]

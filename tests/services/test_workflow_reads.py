@@ -135,7 +135,9 @@ async def test_a_dry_run_says_the_run_would_fail_where_a_read_fails(db_url: str,
     saved = workflows.save_draft(c.db, "post each new dispute", Principal("olga", "operator"), {"spec": SPEC})
     catalogue = await c.pool.load()
 
-    out = await workflow_dryrun.dry_run(c.db, saved["id"], catalogue, c.policy(), {"id": "dp_nothere"})
+    out = await workflow_dryrun.dry_run(
+        c.db, saved["id"], catalogue, c.policy(), {"id": "dp_nothere"}, actor="olivia"
+    )
 
     assert out["outcome"]["fails"].startswith("step0: ") and "dp_nothere" in out["outcome"]["fails"]
     assert [s["would"] for s in out["steps"]] == ["fail"]  # the post was never tried
