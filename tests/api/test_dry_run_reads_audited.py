@@ -1,13 +1,10 @@
 """A dry run's reads are tool calls made for a person, and leave a trace like any other.
 
 Promise 5: every tool call is in a run's steps and the audit log. A dry run stores no run and
-no step by design ("writing nothing anywhere"), and its reads run for real against the
-connected systems, with the arguments of a spec the operator wrote and an event the operator
-typed. An operator may save any spec as a draft version (no approval is needed to draft), so a
-dry run reads any customer, charge or contact in any connected system, and nothing records
-that it happened, who asked, or what was read: no audit row at all. The same read through
-Switchboard's MCP server is audited (`mcp.tool_call`, with its caller), and through chat it is
-a step of the caller's run.
+no step by design, yet its reads run for real against the connected systems, with the
+arguments of a spec the operator wrote and an event the operator typed. So each dry run is an
+audit row of the person who asked, naming the tools it read and their arguments, as a read
+through Switchboard's MCP server (`mcp.tool_call`) or a chat turn's step is.
 """
 
 from __future__ import annotations
