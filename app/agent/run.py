@@ -164,9 +164,9 @@ def trim_to_tokens(text: str, budget: int = TOOL_RESULT_TOKEN_BUDGET) -> str:
     # Every token stands for at least one UTF-8 byte: a short text fits without being counted.
     if len(text.encode()) <= budget:
         return text
-    head, total = truncate_to_tokens(text, budget)
-    if total <= budget:
+    if (total := count_tokens(text)) <= budget:
         return text
+    head, _ = truncate_to_tokens(text, budget)
     whole = _whole_items(text, budget)
     if whole is not None:
         kept, shown, of = whole

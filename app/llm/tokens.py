@@ -46,6 +46,18 @@ def count_tokens(text: str, model: str | None = None) -> int:
     """Tokens in `text`. Special-token markers in untrusted text are counted as plain text."""
     if not text:
         return 0
+    if len(text) <= _REMEMBERED_CHARS:
+        return _counted(text, model)
+    return len(encoding_for(model).encode(text, disallowed_special=()))
+
+
+# The same texts are counted again and again (a prompt's system text and tools on every turn,
+# the help-center articles every ticket's search returns): counting is a full encoding.
+_REMEMBERED_CHARS = 32_768
+
+
+@lru_cache(maxsize=2048)
+def _counted(text: str, model: str | None) -> int:
     return len(encoding_for(model).encode(text, disallowed_special=()))
 
 

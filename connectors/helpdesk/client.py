@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urljoin, urlsplit
@@ -96,6 +97,15 @@ class _TextExtractor(HTMLParser):
 def html_to_text(markup: str) -> str:
     """Readable plain text from HTML: paragraphs kept, list items as '- ', table cells
     joined with ' | ', entities decoded, scripts and styles dropped."""
+    return _parsed(markup)[0] if len(markup) <= _REMEMBERED_CHARS else _parse(markup)[0]
+
+
+# A help center's articles come back in search after search, ticket after ticket: each
+# article's markup is parsed once (its text and its links), not on every read.
+_REMEMBERED_CHARS = 65_536
+
+
+def _parse(markup: str) -> tuple[str, tuple[str, ...]]:
     parser = _TextExtractor()
     parser.feed(markup)
     parser.close()
@@ -105,18 +115,19 @@ def html_to_text(markup: str) -> str:
         line = " | ".join(c for c in cells if c)
         if line or (lines and lines[-1]):
             lines.append(line)
-    return "\n".join(lines).strip()
+    return "\n".join(lines).strip(), tuple(parser.hrefs)
+
+
+_parsed = lru_cache(maxsize=1024)(_parse)
 
 
 def article_links(markup: str, page: str | None) -> list[str]:
     """The web links an article's author made (`<a href>`), absolute: a relative one is on the
     Help Center that serves the article (`page`, its html_url). URLs written as plain text are
     not among them."""
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
+    hrefs = _parsed(markup)[1] if len(markup) <= _REMEMBERED_CHARS else _parse(markup)[1]
     out: list[str] = []
-    for href in parser.hrefs:
+    for href in hrefs:
         url = urljoin(page or "", href)
         if url.startswith(("http://", "https://")) and url not in out:
             out.append(url)
