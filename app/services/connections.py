@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.services import intake
 from app.services.errors import Conflict, Invalid, NotFound
 from app.store.crypto import SecretBox
-from app.store.db import Database, Work
+from app.store.db import Database
 from app.store.runs import audit
 from app.store.tables import Action, AuditEntry, Connection, Run, StandingRuleRow, Workflow, utcnow
 from connectors.aio import AiohttpTransport
@@ -285,7 +286,7 @@ def _names_connection(pattern: str, name: str) -> bool:
     return bool(sep) and connection != "*" and fnmatch.fnmatchcase(name, connection)
 
 
-def _no_writes_waiting(s: Work, name: str, change: str) -> None:
+def _no_writes_waiting(s: Session, name: str, change: str) -> None:
     """Refuse a change that would send the writes waiting on connection `name` somewhere else
     than the system they were proposed for, read against and approved for."""
     waiting = s.scalar(
