@@ -566,7 +566,10 @@ def _body(op: OpenAPIOperation, arguments: Mapping[str, Any]) -> tuple[dict[str,
     ):
         raise ConnectorError(f"{op.name}: {op.body.argument} must be an object of form fields")
     if base_type == "application/x-www-form-urlencoded":
-        content = serialize.form_body(body, op.body.encoding).encode()
+        try:
+            content = serialize.form_body(body, op.body.encoding).encode()
+        except serialize.SerializationError as exc:
+            raise ConnectorError(f"{op.name}: {op.body.argument}: {exc}") from None
         return {"content": content}, {"Content-Type": "application/x-www-form-urlencoded"}
     if base_type == "multipart/form-data":
         return {"files": serialize.multipart_fields(body, op.body.encoding, op.body.schema)}, {}

@@ -17,8 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-# RFC 3986 reserved characters, left as they are when a parameter says allowReserved.
-RESERVED = ":/?#[]@!$&'()*+,;="
+# RFC 3986 reserved characters a value may keep when its parameter says allowReserved. The
+# rest stay encoded whatever the document says (OpenAPI 3.1.1, `allowReserved`): `[ ] #` are
+# not allowed in a query, and `& = +` (and `;`, which some servers split on) would add or split
+# fields, so the request would carry something other than the approved arguments.
+RESERVED = ":/?@!$'()*,"
 # Where a style may be used, and the default style of each location.
 STYLES = {
     "path": ("simple", "label", "matrix"),
@@ -46,9 +49,12 @@ def scalar(value: Any) -> str:
     return str(value)
 
 
-def _enc(text: str, allow_reserved: bool = False) -> str:
-    """Percent-encode for a URL component; delimiters the style adds are never passed here."""
-    return quote(text, safe=RESERVED if allow_reserved else "")
+def _enc(text: str, allow_reserved: bool = False, joined: bool = False) -> str:
+    """Percent-encode for a URL component; delimiters the style adds are never passed here.
+    `joined`: the style joins items with commas, so a value's comma is encoded as data."""
+    if not allow_reserved:
+        return quote(text, safe="")
+    return quote(text, safe=RESERVED.replace(",", "") if joined else RESERVED)
 
 
 def _pairs(value: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -95,12 +101,14 @@ def path_value(name: str, value: Any, style: str = "simple", explode: bool = Fal
 
 
 def deep_pairs(name: str, value: Any) -> list[tuple[str, str]]:
-    """`name[key][sub]=v` for nested objects, `name[0]=v` for arrays (Stripe's convention)."""
+    """`name[key][sub]=v` for nested objects, `name[0]=v` for arrays (Stripe's convention),
+    the pairs already percent-encoded: each key is data, so a key holding `]=&#` stays inside
+    its own brackets and cannot add a field or cut the query short."""
     out: list[tuple[str, str]] = []
     if isinstance(value, Mapping):
         for k, v in value.items():
             if v is not None:
-                out += deep_pairs(f"{name}[{k}]", v)
+                out += deep_pairs(f"{name}[{_enc(str(k))}]", v)
     elif isinstance(value, list):
         for i, v in enumerate(value):
             out += deep_pairs(f"{name}[{i}]", v)
@@ -109,35 +117,46 @@ def deep_pairs(name: str, value: Any) -> list[tuple[str, str]]:
     return out
 
 
+def _no_space(items: list[str]) -> list[str]:
+    """spaceDelimited joins with a space: one inside an item would split it in two."""
+    if any(" " in item for item in items):
+        raise SerializationError("spaceDelimited cannot send a value that contains a space")
+    return items
+
+
 def query_parts(
     name: str, value: Any, style: str = "form", explode: bool = True, allow_reserved: bool = False
 ) -> list[str]:
-    """`key=value` strings, already percent-encoded, to be joined with `&`."""
+    """`key=value` strings, already percent-encoded, to be joined with `&`. Keys are always
+    fully encoded; `allow_reserved` keeps only the reserved characters in RESERVED."""
     e = lambda text: _enc(text, allow_reserved)  # noqa: E731
+    j = lambda text: _enc(text, allow_reserved, joined=True)  # noqa: E731
     n = _enc(name)
     if style == "form":
         if isinstance(value, list):
             if explode:
                 return [f"{n}={e(scalar(v))}" for v in value]
-            return [f"{n}=" + ",".join(e(scalar(v)) for v in value)]
+            return [f"{n}=" + ",".join(j(scalar(v)) for v in value)]
         if isinstance(value, Mapping):
             if explode:
                 return [f"{_enc(k)}={e(v)}" for k, v in _pairs(value)]
-            return [f"{n}=" + ",".join(f"{e(k)},{e(v)}" for k, v in _pairs(value))]
+            return [f"{n}=" + ",".join(f"{_enc(k)},{j(v)}" for k, v in _pairs(value))]
         return [f"{n}={e(scalar(value))}"]
     if style in ("spaceDelimited", "pipeDelimited"):
         sep = "%20" if style == "spaceDelimited" else "|"
+        check = _no_space if style == "spaceDelimited" else list
         if isinstance(value, list):
             if explode:
                 return [f"{n}={e(scalar(v))}" for v in value]
-            return [f"{n}=" + sep.join(e(scalar(v)) for v in value)]
+            return [f"{n}=" + sep.join(e(v) for v in check([scalar(v) for v in value]))]
         if isinstance(value, Mapping):
-            return [f"{n}=" + sep.join(f"{e(k)}{sep}{e(v)}" for k, v in _pairs(value))]
+            flat = check([t for pair in _pairs(value) for t in pair])
+            return [f"{n}=" + sep.join(_enc(t) if i % 2 == 0 else e(t) for i, t in enumerate(flat))]
         return [f"{n}={e(scalar(value))}"]
     if style == "deepObject":
         if not isinstance(value, (Mapping, list)):
             return [f"{n}={e(scalar(value))}"]
-        return [f"{_enc(k, True)}={e(v)}" for k, v in deep_pairs(name, value)]
+        return [f"{k}={e(v)}" for k, v in deep_pairs(n, value)]
     raise SerializationError(f"style {style!r} is not allowed for a query parameter")
 
 
@@ -162,7 +181,7 @@ def cookie_parts(name: str, value: Any, explode: bool = True) -> list[str]:
         return [f"{name}=" + ",".join(_enc(scalar(v)) for v in value)]
     if isinstance(value, Mapping):
         if explode:
-            return [f"{k}={_enc(v)}" for k, v in _pairs(value)]
+            return [f"{_enc(k)}={_enc(v)}" for k, v in _pairs(value)]
         return [f"{name}=" + ",".join(f"{_enc(k)},{_enc(v)}" for k, v in _pairs(value))]
     return [f"{name}={_enc(scalar(value))}"]
 
