@@ -6,7 +6,7 @@ a flaky network lives here, once, as httpx transports and auth classes:
 - `RetryTransport` retries what is safe to retry (see `RetryTransport.should_retry`):
   a retried write must never become a second write, so POST/PATCH (and any request
   marked with `NOT_IDEMPOTENT`) are repeated only when they carry an
-  `Idempotency-Key` the system honours, when the failure happened before the request
+  `Idempotency-Key` (or the header `IDEMPOTENCY_HEADER_EXTENSION` names) the system honours, when the failure happened before the request
   left this process, or on 429 (the system refused it without acting on it).
 - `RateLimitTransport` spaces requests with a token bucket so a busy run does not
   earn 429s in the first place.
@@ -48,6 +48,10 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 # every time). The request is then retried like a POST without a key.
 NOT_IDEMPOTENT_EXTENSION = "switchboard.not_idempotent"
 NOT_IDEMPOTENT: dict[str, Any] = {NOT_IDEMPOTENT_EXTENSION: True}
+# The header that carries the request's idempotency key, when the API names it something other
+# than `Idempotency-Key` (an OpenAPI connection's `idempotency_header`): a request carrying it is
+# as safe to repeat as one carrying `Idempotency-Key`.
+IDEMPOTENCY_HEADER_EXTENSION = "switchboard.idempotency_header"
 
 # Failures where the request never left this process: always safe to repeat.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -107,10 +111,15 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return max(0.0, seconds)
 
 
+def _keyed(request: httpx.Request) -> bool:
+    named = request.extensions.get(IDEMPOTENCY_HEADER_EXTENSION)
+    return "idempotency-key" in request.headers or (bool(named) and str(named) in request.headers)
+
+
 def _safe_to_repeat(request: httpx.Request) -> bool:
     if request.extensions.get(NOT_IDEMPOTENT_EXTENSION):
-        return "idempotency-key" in request.headers
-    return request.method.upper() in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
+        return _keyed(request)
+    return request.method.upper() in IDEMPOTENT_METHODS or _keyed(request)
 
 
 class RetryTransport(httpx.AsyncBaseTransport):

@@ -24,7 +24,7 @@ Config (the connection's `config`):
     max_description       characters kept of a property's description (default 300)
     keep_read_only        keep readOnly properties in inputs (default false: dropped)
     idempotency_header    the header the API honours for safe retries (e.g. "Idempotency-Key");
-                          without it writes are idempotency "none"
+                          without it writes are idempotency "none" and never sent twice
     label                 the system's name in error messages (default: the document's title)
 
 Auth comes with the client, as for every connector; `auth_for(spec, credentials)`
@@ -46,7 +46,7 @@ import httpx
 
 from connectors.auth import OAuth2ClientCredentials
 from connectors.base import Connector, ConnectorError, OperationSpec, path_segment, transport_error
-from connectors.http import ApiKeyAuth, BearerAuth
+from connectors.http import IDEMPOTENCY_HEADER_EXTENSION, NOT_IDEMPOTENT, ApiKeyAuth, BearerAuth
 from connectors.openapi import serialize
 from connectors.openapi.importer import (
     OpenAPIOperation,
@@ -244,7 +244,12 @@ class OpenAPIConnector(Connector):
     def build_request(
         self, op: OpenAPIOperation, arguments: Mapping[str, Any], idempotency_key: str | None = None
     ) -> httpx.Request:
-        """The HTTP request for one call (not sent): exposed so it can be tested and logged."""
+        """The HTTP request for one call (not sent): exposed so it can be tested and logged.
+
+        A write is marked NOT_IDEMPOTENT whatever its method (a GET named in `write_operations`,
+        a PUT or DELETE the API may not keep idempotent): without `idempotency_header` it has
+        idempotency "none", so the retry transport never sends it twice, as the executor never
+        does; with the header and a key, the transport may repeat it, the key deduplicating it."""
         allowed = {p.argument for p in op.parameters} | ({op.body.argument} if op.body else set())
         extra = sorted(set(arguments) - allowed)
         if extra:
@@ -252,13 +257,17 @@ class OpenAPIConnector(Connector):
         query, headers = _parameters(op, arguments)
         kwargs, body_headers = _body(op, arguments)
         headers.update(body_headers)
-        header_name = self.config.get("idempotency_header")
-        if header_name and idempotency_key and self.effect_of(op) == "write":
-            headers[str(header_name)] = idempotency_key
+        extensions: dict[str, Any] = {}
+        if self.effect_of(op) == "write":
+            extensions.update(NOT_IDEMPOTENT)
+            header_name = self.config.get("idempotency_header")
+            if header_name and idempotency_key:
+                headers[str(header_name)] = idempotency_key
+                extensions[IDEMPOTENCY_HEADER_EXTENSION] = str(header_name)
         url = self._url(op, arguments)
         if query:  # already encoded per style: httpx must not encode it again
             url = f"{url}{'&' if '?' in url else '?'}{'&'.join(query)}"
-        return self.client.build_request(op.method, url, headers=headers, **kwargs)
+        return self.client.build_request(op.method, url, headers=headers, extensions=extensions, **kwargs)
 
     async def call(self, spec: OperationSpec, arguments: dict[str, Any], idempotency_key: str | None) -> Any:
         op = self._ops.get(spec.name)
