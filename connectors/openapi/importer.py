@@ -3,7 +3,7 @@
 `import_spec(source)` takes a file path, an http(s) URL, the name of a bundled
 spec (see `specs/`), or the already-parsed document, in JSON or YAML. Each
 operation becomes an `OpenAPIOperation` with a tool name (its operationId,
-snake_cased, limited to [a-z0-9_] and made unique) and one JSON Schema (draft
+snake_cased, limited to [a-z0-9_], made unique by `tool_names`) and one JSON Schema (draft
 2020-12) for its input: the path, query, header and cookie parameters as
 properties, and the request body as `body`. Every `$ref` is inlined, so the schema
 stands alone; a recursive reference is cut to a plain object at the second visit.
@@ -15,6 +15,7 @@ A document we cannot use raises `SpecError` naming where it went wrong
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -448,15 +449,35 @@ def snake_case(name: str) -> str:
     return text
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    base = name[:MAX_NAME].rstrip("_") or "operation"
-    candidate, n = base, 2
-    while candidate in taken:
-        suffix = f"_{n}"
-        candidate = base[: MAX_NAME - len(suffix)].rstrip("_") + suffix
-        n += 1
-    taken.add(candidate)
-    return candidate
+def tool_names(operations: list[tuple[str, str, Any]]) -> dict[tuple[str, str], str]:
+    """(METHOD, path) -> tool name, for (METHOD, path, operationId) triples.
+
+    An approved action stores only its tool name, and the document is read again by every
+    process, so a name must keep naming the same endpoint whatever the next revision adds or
+    reorders. Names that collide once snake-cased and cut to MAX_NAME all take a suffix from a
+    hash of their own METHOD and path, never a number from their order (as the MCP connector's
+    `unique_names`): a new operation can make a name disappear (the write fails as unknown, for
+    a person to see), never move to another endpoint."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for method, path, operation_id in operations:
+        base = snake_case(operation_id or "") or snake_case(f"{method}_{path}")
+        groups.setdefault(base[:MAX_NAME].rstrip("_") or "operation", []).append((method, path))
+    names: dict[tuple[str, str], str] = {}
+    for base, members in groups.items():
+        if len(members) == 1:
+            names[members[0]] = base
+            continue
+        for method, path in members:
+            digest = hashlib.sha256(f"{method} {path}".encode()).hexdigest()
+            width = 6
+            while True:  # a longer digest in the (unlikely) case two agree this far
+                suffix = "_" + digest[:width]
+                candidate = base[: MAX_NAME - len(suffix)].rstrip("_") + suffix
+                if candidate not in names.values() and candidate not in groups:
+                    break
+                width += 2
+            names[(method, path)] = candidate
+    return names
 
 
 def _argument_name(name: str) -> str:
@@ -526,7 +547,7 @@ def _operation(
     method: str,
     path_item: dict[str, Any],
     op: dict[str, Any],
-    taken: set[str],
+    name: str,
 ) -> OpenAPIOperation:
     where = _where(path, method)
     properties: dict[str, Any] = {}
@@ -553,9 +574,6 @@ def _operation(
     if required:
         input_schema["required"] = required
     operation_id = op.get("operationId")
-    if operation_id is not None and not isinstance(operation_id, str):
-        raise SpecError(f"{where}.operationId must be a string")
-    name = _unique(snake_case(operation_id or "") or snake_case(f"{method}_{path}"), taken)
     summary = " ".join(str(op.get("summary") or "").split())
     description = " ".join(str(op.get("description") or "").split())
     security = _security(op["security"], where) if "security" in op else None
@@ -651,7 +669,7 @@ def _fitted(
     method: str,
     path_item: dict[str, Any],
     op: dict[str, Any],
-    taken: set[str],
+    name: str,
 ) -> OpenAPIOperation:
     """The operation with its schema inlined as deep as options allow and its budget fits."""
     depths: list[int | None] = [options.inline_depth]
@@ -659,15 +677,13 @@ def _fitted(
         depths += list(range(options.inline_depth - 1, -1, -1))
     built: OpenAPIOperation | None = None
     for depth in depths:
-        attempt = set(taken)
         resolver = _Resolver(document, replace(options, inline_depth=depth))
-        built = _operation(resolver, path, method, path_item, op, attempt)
+        built = _operation(resolver, path, method, path_item, op, name)
         tokens = tool_tokens(built.name, built.description_text, built.input_schema)
         built = replace(built, tokens=tokens, inline_depth=depth)
         if options.max_tokens is None or tokens <= options.max_tokens:
             break
     assert built is not None
-    taken.add(built.name)
     return built
 
 
@@ -707,9 +723,8 @@ def _security_schemes(resolver: _Resolver, components: Any, name: str) -> dict[s
 
 
 def _operations(resolver: _Resolver, paths: dict[Any, Any], options: SchemaOptions) -> list[OpenAPIOperation]:
-    """Every operation under `paths`, in document order, each with a unique tool name."""
-    operations: list[OpenAPIOperation] = []
-    taken: set[str] = set()
+    """Every operation under `paths`, in document order, each with a stable unique tool name."""
+    found: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
     for path, raw_item in paths.items():
         if not isinstance(path, str) or not path.startswith("/"):
             raise SpecError(f"paths: {path!r} must start with '/'")
@@ -722,8 +737,13 @@ def _operations(resolver: _Resolver, paths: dict[Any, Any], options: SchemaOptio
             op = path_item[method]
             if not isinstance(op, dict):
                 raise SpecError(f"{_where(path, method)} must be an object")
-            operations.append(_fitted(resolver.document, options, path, method, path_item, op, taken))
-    return operations
+            if op.get("operationId") is not None and not isinstance(op["operationId"], str):
+                raise SpecError(f"{_where(path, method)}.operationId must be a string")
+            found.append((path, method, path_item, op))
+    names = tool_names([(m.upper(), p, op.get("operationId")) for p, m, _, op in found])
+    return [
+        _fitted(resolver.document, options, p, m, item, op, names[(m.upper(), p)]) for p, m, item, op in found
+    ]
 
 
 def _servers(raw: Any) -> list[str]:

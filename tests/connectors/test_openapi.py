@@ -267,13 +267,13 @@ def test_recursion_nullable_and_names() -> None:
     }
     spec = import_spec(document)
     assert [op.name for op in spec.operations] == [
-        "create_node",  # GET /nodes ("create-node") comes first in method order
-        "create_node_2",
+        "create_node_589742",  # GET /nodes ("create-node"): both take a hash of METHOD and path
+        "create_node_872ca7",  # POST /nodes
         "list_nodes_v2",
         "delete_nodes_node_id",
     ]
-    assert spec.operation("create_node_2").operation_id == "createNode"
-    node = spec.operation("create_node_2").input_schema["properties"]["body"]
+    assert spec.operation("create_node_872ca7").operation_id == "createNode"
+    node = spec.operation("create_node_872ca7").input_schema["properties"]["body"]
     assert node["properties"]["label"]["type"] == ["string", "null"]
     child = node["properties"]["children"]["items"]
     assert child["type"] == "object" and "recursive" in child["description"]
