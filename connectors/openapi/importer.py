@@ -297,6 +297,8 @@ class _Resolver:
             raise SpecError(
                 f"{where}: $ref {ref!r} points outside this document; bundle the spec into one file first"
             )
+        if ref not in ("#", "") and not ref.startswith("#/"):
+            return self._anchor(unquote(ref[1:]), ref, where)
         node: Any = self.document
         for raw in ref[1:].split("/")[1:] if ref != "#" else []:
             token = unquote(raw).replace("~1", "/").replace("~0", "~")
@@ -307,6 +309,28 @@ class _Resolver:
             else:
                 raise SpecError(f"{where}: $ref {ref!r} does not resolve (no {token!r} there)")
         return node
+
+    def _anchor(self, name: str, ref: str, where: str) -> Any:
+        """A plain-name fragment (`#Pet`): the schema whose `$anchor` is that name (JSON Schema
+        2020-12 §8.2.2), never the whole document."""
+        found: list[Any] = []
+        seen: set[int] = set()
+        stack: list[Any] = [self.document]
+        while stack:  # each node once, however often YAML aliases share it
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, dict):
+                if node.get("$anchor") == name:
+                    found.append(node)
+                stack += [v for v in node.values() if isinstance(v, (dict, list))]
+            elif isinstance(node, list):
+                stack += [v for v in node if isinstance(v, (dict, list))]
+        if len(found) != 1:
+            how = "no schema has" if not found else "more than one schema has"
+            raise SpecError(f"{where}: $ref {ref!r} does not resolve ({how} $anchor {name!r})")
+        return found[0]
 
     def deref(self, node: Any, where: str) -> Any:
         """Follow $ref chains of non-schema objects (parameters, request bodies)."""
@@ -345,7 +369,7 @@ class _Resolver:
         """A `$ref` inlined: described instead when it recurs or the inline depth is reached."""
         ref = node["$ref"]
         target = self.lookup(ref, where)
-        name = ref.rsplit("/", 1)[-1]
+        name = ref.rsplit("/", 1)[-1].lstrip("#")
         if ref in stack:  # recursion: describe it, do not expand it again
             return {"type": "object", "description": f"a {name} (recursive; same shape as above)"}
         limit = self.options.inline_depth
