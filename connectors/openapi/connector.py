@@ -10,6 +10,8 @@ or as a form or multipart body per the document's Encoding Object, or raw.
 Config (the connection's `config`):
     spec                  the document: a dict, a file path, an http(s) URL or a bundled name ("petstore3")
     base_url              send requests here instead of the client's base_url
+    credential_hosts      other hosts (https only) the connection's credentials may go to, for
+                          operations whose own `servers` name them (default: none)
     write_methods         HTTP methods that write (default POST, PUT, PATCH, DELETE)
     read_only_operations  operationIds (or tool names) that are reads whatever their method (POST /search)
     write_operations      operationIds that write whatever their method (GET /logout); this list wins
@@ -27,6 +29,13 @@ Config (the connection's `config`):
                           without it writes are idempotency "none" and never sent twice
     label                 the system's name in error messages (default: the document's title)
 
+An operation's own `servers` (or its Path Item's) override the root server, which the
+connection's base URL stands in for (OpenAPI 3.1.1, Operation Object `servers`); a relative one
+is resolved against the document's URL, else the base URL. The connection's credentials go only
+to the base URL's origin and `credential_hosts`: a document read from a URL must not be able to
+send them elsewhere, so an operation served from another host is sent without them. Every host
+is checked for reach when the request is sent, as the base URL's is (public_only clients).
+
 Auth comes with the client, as for every connector; `auth_for(spec, credentials)`
 builds it from the document's securitySchemes (apiKey, http bearer/basic, OAuth2
 client credentials with a cached token renewed before it expires).
@@ -40,7 +49,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, ClassVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -229,10 +238,10 @@ class OpenAPIConnector(Connector):
             except serialize.SerializationError as exc:
                 raise ConnectorError(f"{op.name}: {p.argument}: {exc}") from None
             path = path.replace(f"{{{p.name}}}", path_segment(text, f"{op.name} {p.argument}"))
-        base = self.config.get("base_url") or (
-            str(self.client.base_url) if self.client.base_url.host else None
-        )
-        base = base or self.spec.server_url()
+        server = self._operation_server(op)
+        if server:
+            return server.rstrip("/") + path
+        base = self._base()
         if not base:
             raise ConnectorError(
                 f"{self.label}: no base URL; set the connection's base_url or config.base_url"
@@ -240,6 +249,40 @@ class OpenAPIConnector(Connector):
         if self.client.base_url.host and not self.config.get("base_url"):
             return path  # relative: the client joins it to its base_url
         return str(base).rstrip("/") + path
+
+    def _base(self) -> str | None:
+        """The connection's base URL: config.base_url, the client's, else the document's server."""
+        base = self.config.get("base_url") or (
+            str(self.client.base_url) if self.client.base_url.host else None
+        )
+        return str(base) if base else self.spec.server_url()
+
+    def _operation_server(self, op: OpenAPIOperation) -> str | None:
+        """The operation's own server URL, absolute, or None when the root server applies."""
+        if not op.servers:
+            return None
+        url = op.servers[0]
+        if urlsplit(url).scheme in ("http", "https"):
+            return url
+        source = self.spec.source
+        against = source if source and urlsplit(source).scheme in ("http", "https") else self._base()
+        return urljoin(against, url) if against else None
+
+    def credentials_go_to(self, url: httpx.URL) -> bool:
+        """Whether the connection's credentials may be sent to `url`: the base URL's origin, or
+        an https host the operator listed in `credential_hosts`."""
+        base = self._base()
+        if base:
+            own = httpx.URL(base)
+            if (url.scheme, url.host, url.port) == (own.scheme, own.host, own.port):
+                return True
+        return url.scheme == "https" and url.host in {h.lower() for h in self._names("credential_hosts")}
+
+    async def _send(self, request: httpx.Request) -> tuple[httpx.Response, bool]:
+        """Send with the client's auth where credentials may go, else without; and which it was."""
+        trusted = self.credentials_go_to(request.url)
+        auth = httpx.USE_CLIENT_DEFAULT if trusted else None
+        return await self.client.send(request, auth=auth), trusted
 
     def build_request(
         self, op: OpenAPIOperation, arguments: Mapping[str, Any], idempotency_key: str | None = None
@@ -275,19 +318,16 @@ class OpenAPIConnector(Connector):
             raise ConnectorError(f"{self.label} has no operation {spec.name}")
         request = self.build_request(op, arguments, idempotency_key if spec.takes_idempotency_key else None)
         try:
-            response = await self.client.send(request)
+            response, trusted = await self._send(request)
         except httpx.TransportError as exc:
             raise transport_error(exc, self.label, doing=op.name) from exc
         if not response.is_success:
-            raise _error(self.label, op, response)
+            raise _error(self.label, op, response, None if trusted else request.url.host)
         return _result(response)
 
     async def check(self) -> dict[str, Any]:
         """Whether the API answers at all (any HTTP status proves the URL and network)."""
-        base = self.config.get("base_url") or (
-            str(self.client.base_url) if self.client.base_url.host else None
-        )
-        base = base or self.spec.server_url()
+        base = self._base()
         if not base:
             raise ConnectorError(f"{self.label}: no base URL configured")
         try:
@@ -310,7 +350,7 @@ class OpenAPIConnector(Connector):
         )
         if probe is not None:
             try:
-                answer = await self.client.send(self.build_request(probe, {}))
+                answer, _ = await self._send(self.build_request(probe, {}))
             except httpx.HTTPError as exc:
                 raise ConnectorError(f"could not reach {self.label}: {exc or type(exc).__name__}") from exc
             if answer.status_code in (401, 403):
@@ -336,7 +376,9 @@ def _content_value(p: Parameter, value: Any) -> Any:
     return value
 
 
-def _error(label: str, op: OpenAPIOperation, response: httpx.Response) -> ConnectorError:
+def _error(
+    label: str, op: OpenAPIOperation, response: httpx.Response, bare_host: str | None = None
+) -> ConnectorError:
     status = response.status_code
     try:
         body: Any = response.json()
@@ -355,6 +397,11 @@ def _error(label: str, op: OpenAPIOperation, response: httpx.Response) -> Connec
         message = f"{label} refused access to {op.name} (403: {detail})"
     else:
         message = f"{label} answered {status} to {op.name} ({op.method} {op.path}): {detail}"
+    if bare_host and status in (401, 403):
+        message += (
+            f" (sent without the connection's credentials: {bare_host} is the operation's own server, "
+            "not the connection's host; list it in config.credential_hosts to send them there)"
+        )
     return ConnectorError(message, status=status, retryable=status in (408, 425, 429) or status >= 500)
 
 

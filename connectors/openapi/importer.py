@@ -124,6 +124,9 @@ class OpenAPIOperation:
     security: list[dict[str, list[str]]] | None
     tags: tuple[str, ...] = ()
     deprecated: bool = False
+    # The operation's own `servers`, else its Path Item's (variables at their defaults); empty:
+    # the document's root servers, i.e. the connection's base URL, apply.
+    servers: tuple[str, ...] = ()
     tokens: int = 0  # the tool definition's size for a model (name, description, input schema)
     inline_depth: int | None = None  # how deep $refs were inlined to fit SchemaOptions.max_tokens
 
@@ -602,6 +605,11 @@ def _operation(
     description = " ".join(str(op.get("description") or "").split())
     security = _security(op["security"], where) if "security" in op else None
     tags = op.get("tags") or []
+    servers = (
+        _servers(op["servers"], f"{where}.servers")
+        if op.get("servers")
+        else _servers(path_item.get("servers") or [], f"{_where(path)}.servers")
+    )
     return OpenAPIOperation(
         name=name,
         operation_id=operation_id,
@@ -615,6 +623,7 @@ def _operation(
         security=security,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         deprecated=bool(op.get("deprecated")),
+        servers=tuple(servers),
     )
 
 
@@ -770,12 +779,14 @@ def _operations(resolver: _Resolver, paths: dict[Any, Any], options: SchemaOptio
     ]
 
 
-def _servers(raw: Any) -> list[str]:
+def _servers(raw: Any, where: str = "servers") -> list[str]:
     """Server URLs with their variables set to their defaults."""
+    if not isinstance(raw, list):
+        raise SpecError(f"{where} must be a list")
     servers = []
     for i, server in enumerate(raw):
         if not isinstance(server, dict) or not isinstance(server.get("url"), str):
-            raise SpecError(f"servers[{i}] needs a 'url'")
+            raise SpecError(f"{where}[{i}] needs a 'url'")
         url = server["url"]
         for var, spec in (server.get("variables") or {}).items():
             default = spec.get("default") if isinstance(spec, dict) else None

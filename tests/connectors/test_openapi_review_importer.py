@@ -7,7 +7,11 @@
    document again, so a revision that adds an operation can make a name disappear (the write
    fails as unknown) but never move it to another endpoint.
 
-2. A `$ref` to a plain-name fragment (`#Pet`) resolves through `$anchor` (JSON Schema 2020-12
+2. Operation and Path Item `servers` override the root server (OpenAPI 3.1.1, Operation Object
+   `servers`). The connection's credentials go only to its base URL's origin and to hosts the
+   operator lists in `credential_hosts`; an operation served from elsewhere is sent without them.
+
+3. A `$ref` to a plain-name fragment (`#Pet`) resolves through `$anchor` (JSON Schema 2020-12
    §8.2.2); one no schema declares is a SpecError naming the ref, never the whole document.
 """
 
@@ -17,9 +21,12 @@ import copy
 import re
 from typing import Any
 
+import httpx
 import pytest
 
-from connectors.openapi import SpecError, import_spec
+from connectors.base import ConnectorError
+from connectors.http import BearerAuth
+from connectors.openapi import OpenAPIConnector, SpecError, import_spec
 
 LONG = "CustomersCustomerSubscriptionsSubscriptionExposedId"
 
@@ -72,6 +79,92 @@ def test_a_name_that_starts_to_collide_disappears_rather_than_moves() -> None:
     (only,) = _endpoints(doc)
     assert only == "delete_customers_customer_subscriptions"  # unique: no suffix
     assert only not in _endpoints(_stripe_like(True))
+
+
+def _doc_with_servers() -> dict[str, Any]:
+    body = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Files", "version": "1"},
+        "servers": [{"url": "https://api.files.example/v2"}],
+        "paths": {
+            "/files": {
+                "post": {
+                    "operationId": "uploadFile",
+                    "servers": [{"url": "https://uploads.files.example/v2"}],
+                    "requestBody": body,
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
+            "/exports": {
+                "servers": [{"url": "https://exports.files.example"}],
+                "post": {"operationId": "startExport", "responses": {"202": {"description": "ok"}}},
+            },
+            "/files/{id}": {
+                "delete": {
+                    "operationId": "deleteFile",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {"204": {"description": "ok"}},
+                }
+            },
+        },
+    }
+
+
+def test_operation_and_path_item_servers_override_the_root_server() -> None:
+    spec = import_spec(_doc_with_servers())
+    c = OpenAPIConnector(httpx.AsyncClient(), {"spec": spec})  # no base_url: the document decides
+    upload = c.build_request(spec.operation("upload_file"), {"body": "data"})
+    export = c.build_request(spec.operation("start_export"), {})
+    delete = c.build_request(spec.operation("delete_file"), {"id": "f1"})
+    assert str(delete.url) == "https://api.files.example/v2/files/f1"  # the root server: right
+    assert str(upload.url) == "https://uploads.files.example/v2/files", str(upload.url)
+    assert str(export.url) == "https://exports.files.example/exports", str(export.url)
+
+
+def _files_connector(sent: list[httpx.Request], **config: Any) -> OpenAPIConnector:
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(401 if "Authorization" not in request.headers else 200, json={})
+
+    client = httpx.AsyncClient(
+        base_url="https://api.files.example/v2",
+        auth=BearerAuth("secret"),
+        transport=httpx.MockTransport(handler),
+    )
+    return OpenAPIConnector(client, {"spec": import_spec(_doc_with_servers()), **config})
+
+
+async def test_credentials_go_only_to_the_connection_host_and_the_hosts_it_lists() -> None:
+    sent: list[httpx.Request] = []
+    c = _files_connector(sent)
+    ops = {s.name: s for s in c.operations()}
+    await c.call(ops["delete_file"], {"id": "f1"}, None)
+    with pytest.raises(ConnectorError, match="sent without the connection's credentials"):
+        await c.call(ops["upload_file"], {"body": "data"}, None)
+    assert [(r.url.host, r.headers.get("Authorization")) for r in sent] == [
+        ("api.files.example", "Bearer secret"),
+        ("uploads.files.example", None),
+    ]
+    sent.clear()
+    c = _files_connector(sent, credential_hosts=["uploads.files.example"])
+    await c.call(ops["upload_file"], {"body": "data"}, None)
+    assert [(r.url.host, r.headers.get("Authorization")) for r in sent] == [
+        ("uploads.files.example", "Bearer secret")
+    ]
+
+
+def test_a_relative_operation_server_is_resolved_against_the_connection_base() -> None:
+    doc = _doc_with_servers()
+    doc["paths"]["/files"]["post"]["servers"] = [{"url": "/upload/v1"}]
+    c = OpenAPIConnector(
+        httpx.AsyncClient(base_url="https://api.files.example/v2"), {"spec": import_spec(doc)}
+    )
+    request = c.build_request(c.spec.operation("upload_file"), {"body": "data"})
+    assert str(request.url) == "https://api.files.example/upload/v1/files"
+    assert c.credentials_go_to(request.url)
 
 
 def test_a_plain_name_fragment_ref_resolves_its_anchor_or_is_refused() -> None:
