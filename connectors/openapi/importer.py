@@ -199,10 +199,14 @@ def _parse_text(text: str, name: str) -> Any:
             raise SpecError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
     try:
         import yaml
+
+        from connectors.openapi import yaml_text
     except ImportError:  # pragma: no cover - PyYAML is a dependency
         raise SpecError(f"{name} looks like YAML, and PyYAML is not installed") from None
     try:
-        return yaml.safe_load(text)
+        return yaml_text.load(text)
+    except yaml_text.AliasBomb as exc:
+        raise SpecError(f"{name} is refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
