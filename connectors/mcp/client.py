@@ -132,6 +132,9 @@ class HttpxBridge(httpx2.AsyncBaseTransport):
     so the SDK's server-sent events arrive as they are sent. The statuses of failed
     answers are kept (`last_error_status`): the SDK turns them into generic
     JSON-RPC errors, and a person checking a connection wants to know it was a 401.
+    Only POSTs count: they carry the JSON-RPC messages whose failure the SDK raises. Its GET
+    (an SSE stream) and closing DELETE may be refused with 405, as the transport allows, and
+    their failures never fail a request: a 503 outage must not be reported as that 405.
     """
 
     def __init__(self, client: httpx.AsyncClient):
@@ -146,7 +149,7 @@ class HttpxBridge(httpx2.AsyncBaseTransport):
             response = await self.client.send(outgoing, stream=True)
         except httpx.TransportError as exc:
             raise _as_httpx2(exc) from exc
-        if response.status_code >= 400:
+        if response.status_code >= 400 and request.method == "POST":
             self.last_error_status = response.status_code
         return httpx2.Response(
             response.status_code,
