@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -579,7 +580,15 @@ class ConnectorPool:
                 continue
             if connector.dynamic and (not include_dynamic or row.name not in self._dynamic_ready):
                 continue
-            for tool in tools_for(row.name, connector, describe_as=f"{row.name} ({row.kind})"):
+            try:
+                tools = tools_for(row.name, connector, describe_as=f"{row.name} ({row.kind})")
+                names = Counter(t.name for t in tools)
+                if twice := sorted(n for n, count in names.items() if count > 1):
+                    raise ValueError(f"it offers {', '.join(twice)} more than once")
+            except Exception as exc:  # one connection's tools never take the others' down
+                cat.unavailable[row.name] = f"its tools cannot be offered: {exc}"
+                continue
+            for tool in tools:
                 cat.add(tool)
         return cat
 

@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 import re
+from collections import Counter
 from contextlib import AsyncExitStack
 from typing import Any, ClassVar
 
@@ -331,7 +332,15 @@ class McpConnector(Connector):
         real: dict[str, str] = {}
         definitions: dict[str, str] = {}
         self.skipped = {}
+        counts = Counter(t.name for t in tools)
         for tool in tools:
+            if counts[tool.name] > 1:
+                # A name identifies one tool; listed twice (say a write, then a read) it names
+                # neither for sure, so neither is offered. Its name still counts in `names`, so
+                # no other tool takes it over.
+                self.skipped[tool.name] = f"the server lists it {counts[tool.name]} times"
+                log.warning("MCP tool %r skipped: %s", tool.name, self.skipped[tool.name])
+                continue
             schema = dict(tool.input_schema or {})
             schema.setdefault("type", "object")
             schema.pop("title", None)  # e.g. "lookup_skuArguments": noise to a model
