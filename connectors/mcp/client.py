@@ -421,28 +421,52 @@ class McpConnector(Connector):
         return self._real_names[operation]
 
     async def call(self, spec: OperationSpec, arguments: dict[str, Any], idempotency_key: str | None) -> Any:
-        """`tools/call`: structured content or text; an `isError` result raises ConnectorError."""
+        """`tools/call`: structured content or text; an `isError` result raises ConnectorError.
+
+        An answer without `isError` is the server saying the tool ran: for a write, that is done,
+        whatever follows. So the request is sent without the SDK's check of the result against
+        the tool's output schema (which lists the tools again and raises after the tool ran), and
+        a session that fails to close after the answer came does not fail the call."""
         # The tool the effect was decided for: never a name a later listing moved to another tool.
         name = spec.method_name or spec.name
         bridge = HttpxBridge(self.client)
         sent = False
+        result: mtypes.CallToolResult | None = None
         try:
             async with AsyncExitStack() as stack:
                 client = await self._open(stack, bridge)
                 if spec.effect == "read":
                     await self._still_a_read(client, name)
                 sent = True
-                result = await client.call_tool(name, dict(arguments))
+                request = mtypes.CallToolRequest(
+                    params=mtypes.CallToolRequestParams(name=name, arguments=arguments)
+                )
+                result = await client.session.send_request(request, mtypes.CallToolResult)
         except ConnectorError:
             raise
         except Exception as exc:
-            # Before tools/call went out nothing happened; after, a write may have landed.
-            retry = not sent or spec.effect == "read"
-            raise self._error(f"failed on {name}", exc, bridge, retryable=retry) from _leaf(exc)
+            if result is None:
+                raise self._failed(name, exc, bridge, sent=sent, write=spec.effect != "read") from _leaf(exc)
+            log.warning("MCP session on %s failed after %s answered: %s", self.endpoint, name, _leaf(exc))
+        assert result is not None
         if result.is_error:
             text = _content_text(result.content) or json.dumps(result.structured_content, default=str)
             raise ConnectorError(f"MCP tool {name} reported an error: {text[:1000]}", retryable=False)
         return result_value(result)
+
+    def _failed(
+        self, name: str, exc: BaseException, bridge: HttpxBridge, *, sent: bool, write: bool
+    ) -> ConnectorError:
+        """Before tools/call went out nothing happened; after, a write may have landed, and only a
+        person can find out: never retried, and never said to have not happened."""
+        if sent and write:
+            return self._error(
+                f"may have run {name} (its answer was lost: check before retrying)",
+                exc,
+                bridge,
+                retryable=False,
+            )
+        return self._error(f"failed on {name}", exc, bridge, retryable=True)
 
     async def _still_a_read(self, client: Client, name: str) -> None:
         """A server may change its tools at any time: a read runs without a person only while
