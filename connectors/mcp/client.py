@@ -442,9 +442,9 @@ class McpConnector(Connector):
                     params=mtypes.CallToolRequestParams(name=name, arguments=arguments)
                 )
                 result = await client.session.send_request(request, mtypes.CallToolResult)
-        except ConnectorError:
-            raise
         except Exception as exc:
+            if isinstance(_leaf(exc), ConnectorError):  # our own refusal, wrapped by the session's tasks
+                raise _leaf(exc) from None
             if result is None:
                 raise self._failed(name, exc, bridge, sent=sent, write=spec.effect != "read") from _leaf(exc)
             log.warning("MCP session on %s failed after %s answered: %s", self.endpoint, name, _leaf(exc))

@@ -144,8 +144,9 @@ async def test_a_confirmed_read_whose_definition_changed_is_not_run(
 
         server.remove_tool("getStock")
         server.add_tool(get_stock, name="getStock", annotations=READ_ONLY)  # still claims read-only
-        with pytest.raises(ConnectorError, match=r"changed on .* since it was listed as a read"):
+        with pytest.raises(ConnectorError, match=r"changed on .* since it was listed as a read") as caught:
             await stale.invoke({"sku": "NW-BLND-129"}, None)
+        assert not caught.value.retryable  # listing it again gives the same answer: a person decides
     finally:
         await pool.aclose()
     assert released == []
