@@ -81,6 +81,25 @@ def proposed_at(when: float | None) -> Iterator[None]:
         _PROPOSED_AT.reset(token)
 
 
+_PROPOSED_VERSION: ContextVar[str | None] = ContextVar("switchboard_proposed_version", default=None)
+
+
+@contextmanager
+def proposed_version(version: str | None) -> Iterator[None]:
+    """The write made inside was proposed (and approved) for this version of its operation
+    (`OperationSpec.version`); None: the proposal recorded none."""
+    token = _PROPOSED_VERSION.set(version)
+    try:
+        yield
+    finally:
+        _PROPOSED_VERSION.reset(token)
+
+
+def version_proposed() -> str | None:
+    """The version of its operation the write made in this call was approved for, if known."""
+    return _PROPOSED_VERSION.get()
+
+
 def not_written_before() -> float | None:
     """Unix time before which this call's write cannot have been made (its first attempt went
     out then), or None when unknown. A lookup for an earlier attempt may start there."""
@@ -322,6 +341,9 @@ class OperationSpec:
     tags: tuple[str, ...] = field(default_factory=tuple)
     # None: not declared (imported OpenAPI and MCP operations); a write then counts as irreversible.
     effects: Effects | None = None
+    # Which definition the operation was built from, for systems that may change an operation
+    # under its name (MCP): a write approved for one version is never sent for another.
+    version: str | None = None
 
     @property
     def declared_effects(self) -> Effects:

@@ -50,6 +50,8 @@ class Tool:
     facts: FactsOf | None = None
     # What the operation is for ("refund", "issue"), as its connector tags it.
     tags: tuple[str, ...] = ()
+    # Its operation's `OperationSpec.version`: kept with a proposed write, checked when it runs.
+    version: str | None = None
 
     def __post_init__(self) -> None:
         if self.effects is None:

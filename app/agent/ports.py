@@ -72,6 +72,8 @@ class ActionRecord:
     first_tried_at: datetime | None = None
     # Resumed, but the standing rule that approved it was revoked since: why (a person decides).
     withdrawn: str | None = None
+    # The version of its operation it was proposed for (tools.base.Tool.version), if any.
+    tool_version: str | None = None
 
 
 @dataclass
@@ -95,6 +97,8 @@ class NewAction:
     facts: dict[str, Any] | None = None
     # Chosen when proposed, so a pass can hold the proposal for its next commit and still name it.
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The version of its operation proposed (tools.base.Tool.version): it runs only against it.
+    tool_version: str | None = None
 
     def record(self, run_id: str) -> ActionRecord:
         """The action as it will be stored once committed (no decision, no attempt yet)."""
@@ -112,6 +116,7 @@ class NewAction:
             effects=dict(self.effects),
             decided_by=self.decided_by,
             created_at=datetime.now(UTC),
+            tool_version=self.tool_version,
         )
 
 

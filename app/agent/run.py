@@ -50,7 +50,7 @@ from app.llm.pricing import cost_usd
 from app.llm.prompts import untrusted
 from app.llm.tokens import count_tokens, truncate_to_tokens
 from app.observability.context import calling_tool
-from connectors.base import ConnectorError, first_attempt, noting_calls, proposed_at
+from connectors.base import ConnectorError, first_attempt, noting_calls, proposed_at, proposed_version
 from tools.base import Catalogue, Tool
 from tools.selection import SEARCH_TOOL, ToolOffer
 
@@ -718,6 +718,7 @@ class RunContext:
                 provenance=decision.provenance,
                 # A copy: the proposal may be held while later reads of this turn add facts.
                 facts=_with_decision(self.facts, elsewhere, decision),
+                tool_version=tool.version,
             )
             step = NewStep(
                 kind="decision",
@@ -834,7 +835,11 @@ class RunContext:
             # No attempt went out before the first one (or, for one made before that was kept,
             # before the proposal): a connector looking for an earlier write starts there.
             proposed = _unix(action.first_tried_at or action.created_at)
-            with first_attempt() if fresh else contextlib.nullcontext(), proposed_at(proposed):
+            with (
+                first_attempt() if fresh else contextlib.nullcontext(),
+                proposed_at(proposed),
+                proposed_version(action.tool_version),  # what was approved is what runs, or nothing
+            ):
                 outcome = await self._invoke(tool, action.arguments, action.id)
         except NotSent as exc:
             # Nothing went out: the check comes before the request. Taken back to approved, the

@@ -93,6 +93,7 @@ def action_record(a: Any) -> ActionRecord:
         attempts=a.attempts,
         created_at=getattr(a, "created_at", None),
         first_tried_at=getattr(a, "first_tried_at", None),
+        tool_version=getattr(a, "tool_version", None),
     )
 
 
@@ -275,6 +276,7 @@ class SqlRunStore:
                 "effects": a.effects,
                 "provenance": a.provenance,
                 "facts": a.facts,
+                "tool_version": a.tool_version,
                 "requested_by": a.requested_by,
                 "required_approvals": a.required_approvals,
                 "approvals": [],

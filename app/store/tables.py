@@ -162,6 +162,9 @@ class Action(Base):
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The facts the gate checked the write against, so an edited write is checked the same way.
     facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The version of its operation it was proposed for (tools.base.Tool.version): it runs only
+    # against that one, so a system that redefines the operation cannot change what was approved.
+    tool_version: Mapped[str | None] = mapped_column(String(64))
     requested_by: Mapped[str | None] = mapped_column(String(100))
     required_approvals: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     approvals: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")

@@ -26,7 +26,9 @@ Trust: tool annotations are the server's claims. Every tool is a write (it goes
 through the approval gate) unless the server says `readOnlyHint: true` AND the
 connection's owner confirmed it in config: `{"confirmed_read_only": ["lookup_sku"]}`.
 MCP has no idempotency keys, so writes have idempotency "none": the executor never
-retries one after a crash.
+retries one after a crash. A server may change its tools at any time, so every call lists
+them first, in its session: a tool runs only while listed exactly as its operation was built
+from it (its `version`, which a proposed write keeps: what was approved is what runs).
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ import httpx
 import httpx2
 import mcp.types as mtypes
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, best_match
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from referencing.exceptions import Unresolvable
 
 from connectors.base import Connector, ConnectorError, Effect, OperationSpec
 
@@ -214,6 +217,24 @@ def _definition(tool: mtypes.Tool) -> str:
     return hashlib.sha256(json.dumps(about, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _version(tool: mtypes.Tool) -> str:
+    """Which tool an operation was built from: its real name and its definition (an operation
+    name may move to another real name, or keep it for another definition)."""
+    return hashlib.sha256(json.dumps([tool.name, _definition(tool)]).encode()).hexdigest()
+
+
+def _off_schema(tool: mtypes.Tool, result: mtypes.CallToolResult) -> str | None:
+    """How a result breaks its tool's declared output schema, if it does (None if it has none)."""
+    if not tool.output_schema or result.is_error:
+        return None
+    try:
+        Draft202012Validator.check_schema(tool.output_schema)
+        error = best_match(Draft202012Validator(tool.output_schema).iter_errors(result.structured_content))
+    except (SchemaError, Unresolvable) as exc:
+        return f"its output schema cannot be used: {exc}"
+    return error.message if error is not None else None
+
+
 # --- the connector ----------------------------------------------------------------------
 
 
@@ -235,8 +256,8 @@ class McpConnector(Connector):
         self.skipped: dict[str, str] = {}  # real tool name -> why it is not offered
         self._specs: list[OperationSpec] | None = None
         self._real_names: dict[str, str] = {}  # operation name -> the server's tool name
-        # The server's tool name -> its definition as listed when the operations were built: a
-        # read runs only while the server still lists exactly that (see `_still_a_read`).
+        # The server's tool name -> its definition as listed when the operations were built (the
+        # reads among them are pinned at their first listing: see `unpinned_reads`).
         self._definitions: dict[str, str] = {}
         self._mode: str = "auto"
         self._prior_discover: mtypes.DiscoverResult | None = None
@@ -369,6 +390,7 @@ class McpConnector(Connector):
                     input_schema=schema,
                     method_name=tool.name,
                     tags=("mcp", "claims_read_only") if claims else ("mcp",),
+                    version=_version(tool),
                 )
             )
             real[op] = tool.name
@@ -423,6 +445,7 @@ class McpConnector(Connector):
     async def call(self, spec: OperationSpec, arguments: dict[str, Any], idempotency_key: str | None) -> Any:
         """`tools/call`: structured content or text; an `isError` result raises ConnectorError.
 
+        Only the tool `spec` was built from is called: listed now as it was then (see `_as_built`).
         An answer without `isError` is the server saying the tool ran: for a write, that is done,
         whatever follows. So the request is sent without the SDK's check of the result against
         the tool's output schema (which lists the tools again and raises after the tool ran), and
@@ -435,8 +458,7 @@ class McpConnector(Connector):
         try:
             async with AsyncExitStack() as stack:
                 client = await self._open(stack, bridge)
-                if spec.effect == "read":
-                    await self._still_a_read(client, name)
+                tool = await self._as_built(client, spec)
                 sent = True
                 request = mtypes.CallToolRequest(
                     params=mtypes.CallToolRequestParams(name=name, arguments=arguments)
@@ -452,6 +474,8 @@ class McpConnector(Connector):
         if result.is_error:
             text = _content_text(result.content) or json.dumps(result.structured_content, default=str)
             raise ConnectorError(f"MCP tool {name} reported an error: {text[:1000]}", retryable=False)
+        if (off := _off_schema(tool, result)) is not None:  # a bad answer, not a call that failed
+            log.warning("MCP tool %s on %s answered outside its output schema: %s", name, self.endpoint, off)
         return result_value(result)
 
     def _failed(
@@ -468,35 +492,47 @@ class McpConnector(Connector):
             )
         return self._error(f"failed on {name}", exc, bridge, retryable=True)
 
-    async def _still_a_read(self, client: Client, name: str) -> None:
-        """A server may change its tools at any time: a read runs without a person only while
-        the server still lists it as read-only, as when its owner confirmed it."""
+    async def _as_built(self, client: Client, spec: OperationSpec) -> mtypes.Tool:
+        """The tool `spec` calls, listed now exactly as when `spec` was built from it, or raises
+        before anything is sent. A server may change its tools at any time: a read runs without a
+        person, and a write as its approver saw it, only while the tool is what it was."""
+        name, where = spec.method_name, self.server_name or self.endpoint
+        found: list[mtypes.Tool] = []
         cursor: str | None = None
         for _ in range(100):
             page = await client.list_tools(cursor=cursor)
-            for tool in page.tools:
-                if tool.name == name:
-                    if not (tool.annotations is not None and tool.annotations.read_only_hint is True):
-                        raise ConnectorError(
-                            f"MCP tool {name} is no longer read-only on {self.server_name or self.endpoint}: "
-                            "not run as a read; test the connection to offer it as a write",
-                            retryable=False,
-                        )
-                    if _definition(tool) != self._definitions.get(name):
-                        raise ConnectorError(
-                            f"MCP tool {name} changed on {self.server_name or self.endpoint} (its description, "
-                            "input schema or annotations) since it was listed as a read: not run; test the "
-                            "connection to list it again",
-                            retryable=False,
-                        )
-                    return
+            found += [t for t in page.tools if t.name == name]
             cursor = page.next_cursor
             if not cursor:
                 break
-        raise ConnectorError(
-            f"MCP server {self.server_name or self.endpoint} no longer lists {name}: not run",
-            retryable=False,
-        )
+        if not found:
+            raise ConnectorError(f"MCP server {where} no longer lists {name}: not run", retryable=False)
+        if len(found) > 1:
+            raise ConnectorError(
+                f"MCP server {where} lists {name} {len(found)} times: not run", retryable=False
+            )
+        tool = found[0]
+        if spec.effect != "read":
+            if _version(tool) != spec.version:
+                raise ConnectorError(
+                    f"MCP tool {name} changed on {where} (its description, input schema or annotations) "
+                    "since this write was proposed: not sent; dismiss it and propose it again",
+                    retryable=False,
+                )
+            return tool
+        if not (tool.annotations is not None and tool.annotations.read_only_hint is True):
+            raise ConnectorError(
+                f"MCP tool {name} is no longer read-only on {where}: "
+                "not run as a read; test the connection to offer it as a write",
+                retryable=False,
+            )
+        if _version(tool) != spec.version:
+            raise ConnectorError(
+                f"MCP tool {name} changed on {where} (its description, input schema or annotations) "
+                "since it was listed as a read: not run; test the connection to list it again",
+                retryable=False,
+            )
+        return tool
 
     async def check(self) -> dict[str, Any]:
         specs = await self.refresh()

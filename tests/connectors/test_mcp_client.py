@@ -156,7 +156,10 @@ async def test_auth_comes_from_the_connectors_http_client(
 
 
 async def test_retries_of_the_http_client_apply_and_a_failed_write_is_not_retried(
-    make_connector: Callable[..., McpConnector], sim_app: FastAPI, fake_sleep: FakeSleep
+    make_connector: Callable[..., McpConnector],
+    sim_app: FastAPI,
+    fake_sleep: FakeSleep,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     connector = await _refreshed(make_connector())
     reserve = by_name(connector.operations())["reserve_stock"]
@@ -165,10 +168,24 @@ async def test_retries_of_the_http_client_apply_and_a_failed_write_is_not_retrie
     assert held["reservation_id"] == "RSV-1001"
     assert fake_sleep.delays == [2.0]  # the 429 was retried by RetryTransport, honouring Retry-After
 
+    # A write lists its tool first (it must be the one proposed): a 502 there sent nothing.
     sim_app.state.faults.update({"fail_next": 1, "status": 502, "methods": ["POST"]})
     with pytest.raises(ConnectorError, match="HTTP 502") as info:
         await connector.call(reserve, {"sku": "NW-LAMP-BRS", "quantity": 1, "order_id": "NW-2"}, "a4")
+    assert info.value.retryable is True and "failed on reserve_stock" in str(info.value)
+
+    listed = connector._as_built
+
+    async def then_fail(client: Any, spec: OperationSpec) -> Any:
+        tool = await listed(client, spec)
+        sim_app.state.faults.update({"fail_next": 1, "status": 502, "methods": ["POST"]})
+        return tool  # the next POST is tools/call
+
+    monkeypatch.setattr(connector, "_as_built", then_fail)
+    with pytest.raises(ConnectorError, match="HTTP 502") as info:
+        await connector.call(reserve, {"sku": "NW-LAMP-BRS", "quantity": 1, "order_id": "NW-2"}, "a4")
     assert info.value.retryable is False  # tools/call was sent: a write may have landed
+    assert "may have run reserve_stock" in str(info.value)
     assert len(sim_app.state.inventory.reservations) == 1
 
 

@@ -12,12 +12,14 @@ check that raises), and a failure after the request may have gone out says the w
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import httpx2
+import pytest
 from mcp import Client
 
 from connectors.base import ConnectorError
@@ -116,12 +118,18 @@ async def test_a_write_the_server_did_is_not_failed_by_a_listing_after_it() -> N
     assert result == {"archived": True}
 
 
-async def test_a_write_with_an_off_schema_result_is_done_with_the_result_as_given() -> None:
+async def test_a_write_with_an_off_schema_result_is_done_with_the_result_as_given(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     server = Server(list_fails_after_call=False, structured={"archived": "yes"})
-    result, error = await _write(server)
+    with caplog.at_level(logging.WARNING, logger="connectors.mcp.client"):
+        result, error = await _write(server)
     assert server.done == ["7"]
     assert error is None, f"recorded as failed (a retry would send it again): {error}"
     assert result == {"archived": "yes"}
+    assert (
+        "archiveTicket on https://helpdesk.example.test/mcp answered outside its output schema" in caplog.text
+    )
 
 
 async def test_a_write_whose_answer_is_lost_may_have_run_and_is_not_retried() -> None:

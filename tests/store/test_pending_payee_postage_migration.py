@@ -51,24 +51,27 @@ def pending(db: Database, run_input: dict[str, Any], tool: str, *, status: str =
         run = Run(kind="finance", input=run_input, created_by="api-client", status="waiting_approval")
         s.add(run)
         s.flush()
-        a = Action(
-            run_id=run.id,
-            tool_call_id=new_id(),
-            tool=tool,
-            connection=connection,
-            operation=operation,
-            arguments=VENDOR,
-            proposed_arguments=VENDOR,
-            status=status,
-            risk="low",
-            reasons=[],
-            effects={"reversible": False, "final": False},
-            required_approvals=1,
-            approvals=[],
+        # Only the columns its code wrote: the table at that revision lacks any added since.
+        action_id = new_id()
+        s.execute(
+            insert(Action).values(
+                id=action_id,
+                run_id=run.id,
+                tool_call_id=new_id(),
+                tool=tool,
+                connection=connection,
+                operation=operation,
+                arguments=VENDOR,
+                proposed_arguments=VENDOR,
+                status=status,
+                risk="low",
+                reasons=[],
+                effects={"reversible": False, "final": False},
+                required_approvals=1,
+                approvals=[],
+            )
         )
-        s.add(a)
-        s.flush()
-        return a.id
+        return action_id
 
 
 def row(db: Database, action_id: str) -> tuple[str | None, int, str]:

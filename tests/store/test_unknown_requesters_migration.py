@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from app.agent.orchestrator import Orchestrator
 from app.agent.policy import UNKNOWN_REQUESTER, Policy
@@ -107,24 +107,27 @@ class Old:
     ) -> str:
         connection, operation = tool.split("__")
         with self.db.session() as s:
-            a = Action(
-                run_id=run_id,
-                tool_call_id=new_id(),
-                tool=tool,
-                connection=connection,
-                operation=operation,
-                arguments={"charge_id": "ch_1", "amount": 1000},
-                proposed_arguments={"charge_id": "ch_1", "amount": 1000},
-                status="pending",
-                risk="medium",
-                reasons=list(OLD_REASONS),
-                effects=effects,
-                requested_by=requested_by,
-                required_approvals=required,
+            # Only the columns its code wrote: the table at that revision lacks any added since.
+            action_id = new_id()
+            s.execute(
+                insert(Action).values(
+                    id=action_id,
+                    run_id=run_id,
+                    tool_call_id=new_id(),
+                    tool=tool,
+                    connection=connection,
+                    operation=operation,
+                    arguments={"charge_id": "ch_1", "amount": 1000},
+                    proposed_arguments={"charge_id": "ch_1", "amount": 1000},
+                    status="pending",
+                    risk="medium",
+                    reasons=list(OLD_REASONS),
+                    effects=effects,
+                    requested_by=requested_by,
+                    required_approvals=required,
+                )
             )
-            s.add(a)
-            s.flush()
-            return a.id
+            return action_id
 
 
 def action(db: Database, action_id: str) -> dict[str, Any]:

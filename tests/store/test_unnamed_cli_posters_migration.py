@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from app.services import approvals
 from app.services import audit as audit_service
@@ -42,24 +42,27 @@ def proposed(
         run = Run(kind="triage", input=run_input, created_by="cli", status="waiting_approval")
         s.add(run)
         s.flush()
-        a = Action(
-            run_id=run.id,
-            tool_call_id=new_id(),
-            tool="payments__create_refund",
-            connection="payments",
-            operation="create_refund",
-            arguments=REFUND,
-            proposed_arguments=REFUND,
-            status=status,
-            risk="medium",
-            reasons=[],
-            effects=effects,
-            required_approvals=1,
-            approvals=[],
+        # Only the columns its code wrote: the table at that revision lacks any added since.
+        action_id = new_id()
+        s.execute(
+            insert(Action).values(
+                id=action_id,
+                run_id=run.id,
+                tool_call_id=new_id(),
+                tool="payments__create_refund",
+                connection="payments",
+                operation="create_refund",
+                arguments=REFUND,
+                proposed_arguments=REFUND,
+                status=status,
+                risk="medium",
+                reasons=[],
+                effects=effects,
+                required_approvals=1,
+                approvals=[],
+            )
         )
-        s.add(a)
-        s.flush()
-        return a.id
+        return action_id
 
 
 def state(db: Database, action_id: str) -> tuple[int, dict[str, Any]]:
