@@ -6,9 +6,10 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.orm import aliased
 
 from app.services.errors import Invalid, NotFound
 from app.store.db import Database
@@ -51,10 +52,25 @@ def create_token(
         return row.id, token
 
 
-# Every request asks this: the statement is built once and read as plain columns.
-_BY_HASH = select(
-    ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.revoked_at, ApiToken.expires_at, ApiToken.last_used_at
-).where(ApiToken.token_hash == bindparam("hash"))
+# Every request asks this: the statement is built once and read as plain columns. A web
+# sign-in's token is read with the API token it stands for (`_OF`), which must still hold.
+_OF = aliased(ApiToken)
+_BY_HASH = (
+    select(
+        ApiToken.id,
+        ApiToken.name,
+        ApiToken.role,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        ApiToken.session_of,
+        _OF.revoked_at.label("of_revoked_at"),
+        _OF.expires_at.label("of_expires_at"),
+        _OF.last_used_at.label("of_last_used_at"),
+    )
+    .outerjoin(_OF, _OF.id == ApiToken.session_of)
+    .where(ApiToken.token_hash == bindparam("hash"))
+)
 
 
 def authenticate(db: Database, token: str) -> Principal | None:
@@ -70,13 +86,57 @@ def identify(db: Database, token: str) -> tuple[Principal | None, bool]:
     its `last_used_at` is over a minute old (then `touch` it)."""
     with db.reading() as conn:
         row = conn.execute(_BY_HASH, {"hash": hash_token(token)}).first()
-    if row is None or row.revoked_at is not None:
-        return None, False
     now = utcnow()
-    if row.expires_at is not None and row.expires_at < now:
+    if row is None or not _holds(row.revoked_at, row.expires_at, now):
         return None, False
-    stale = row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60
-    return Principal(name=row.name, role=row.role, token_id=row.id), stale
+    if row.session_of is None:
+        stale = row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60
+        return Principal(name=row.name, role=row.role, token_id=row.id), stale
+    if not _holds(row.of_revoked_at, row.of_expires_at, now):
+        return None, False  # the API token it was made with was revoked or ran out: so does it
+    # A web session acts as its API token: approvals record that token (revoking it voids them),
+    # and that token's last use is what is kept.
+    last = row.of_last_used_at
+    stale = last is None or (now - last).total_seconds() > 60
+    return Principal(name=row.name, role=row.role, token_id=row.session_of), stale
+
+
+def _holds(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
+    return revoked_at is None and (expires_at is None or expires_at >= now)
+
+
+def start_session(db: Database, who: Principal, *, hours: float) -> str:
+    """A web sign-in: a token of `hours` for `who` (signed in with their API token), so the
+    browser never holds the API token itself. Returns the session's token."""
+    if who.token_id is None:
+        raise Invalid("a web session is made from an API token")
+    token = "sbs_" + secrets.token_urlsafe(32)
+    with db.session() as s:
+        row = ApiToken(
+            name=who.name,
+            role=who.role,
+            token_hash=hash_token(token),
+            expires_at=utcnow() + timedelta(hours=hours),
+            session_of=who.token_id,
+        )
+        s.add(row)
+        s.flush()
+        audit(s, who.name, "web.signed_in", "token", who.token_id, {"session": row.id})
+    return token
+
+
+def end_session(db: Database, token: str) -> None:
+    """Sign out: the session's token stops working now (it runs out rather than being revoked,
+    so what its person approved with it still counts). A token that is not a web session's (an
+    API token a browser was given) is left alone: signing out of a page does not revoke it."""
+    with db.session() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        if row is None or row.session_of is None:
+            return
+        now = utcnow()
+        if row.expires_at is None or row.expires_at > now:
+            row.expires_at = now
+            audit(s, row.name, "web.signed_out", "token", row.session_of, {"session": row.id})
 
 
 _REVOKED_OF = select(ApiToken.id).where(
@@ -99,7 +159,10 @@ def touch(db: Database, who: Principal) -> None:
 
 def list_tokens(db: Database) -> list[dict[str, object]]:
     with db.session() as s:
-        rows = s.scalars(select(ApiToken).order_by(ApiToken.created_at)).all()
+        # API tokens; web sessions are theirs, and end with them
+        rows = s.scalars(
+            select(ApiToken).where(ApiToken.session_of.is_(None)).order_by(ApiToken.created_at)
+        ).all()
         return [
             {
                 "id": r.id,

@@ -228,6 +228,8 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
+    # A web sign-in's token: the API token it was made with, whose person and role it carries.
+    session_of: Mapped[str | None] = mapped_column(String(32))
 
 
 class Correction(Base):

@@ -36,6 +36,8 @@ from app.services.bulk import bulk_refusal
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.web import present
 from app.web.security import (
+    COOKIE,
+    COOKIE_MAX_AGE,
     CsrfGuard,
     LoginRequired,
     RoleRequired,
@@ -175,12 +177,15 @@ def _login(request: Request, form: dict[str, list[str]]) -> Response:
         message = "Paste an API token." if not token else "That token is unknown, revoked or expired."
         return render(request, "login.html", {"next": target, "error": message}, 401)
     response = see_other(target)
-    set_session(response, token, request)
+    session = auth.start_session(container(request).db, who, hours=COOKIE_MAX_AGE / 3600)
+    set_session(response, session, request)
     return response
 
 
 @router.post("/ui/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    if token := request.cookies.get(COOKIE):
+        auth.end_session(container(request).db, token)
     response = see_other("/ui/login")
     clear_session(response)
     return response

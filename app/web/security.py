@@ -1,7 +1,9 @@
 """Who is signed in to the web UI, what they may do, and cross-site request checks.
 
-The UI signs in with an API token kept in an HttpOnly, SameSite=Strict cookie
-(`sb_token`); the API accepts the same cookie, so the chat page can call it.
+The UI signs in with an API token, and the HttpOnly, SameSite=Strict cookie (`sb_token`)
+then holds a web session's own token (auth.start_session: the person's name and role, 12
+hours, ended on the server by signing out or by revoking the API token); the API accepts the
+same cookie, so the chat page can call it.
 Roles are the API's roles, checked the same way. Any state-changing request
 that a cookie authenticates must come from our own pages: its Origin (or,
 failing that, Referer) must name this host, otherwise it is refused with 403.
