@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -24,24 +23,10 @@ from mcp import Client
 
 from connectors.base import ConnectorError
 from connectors.mcp.client import HttpxBridge, McpConnector
+from tests.support.mcp_wire import answer as _answer
 from tools.from_connector import tools_for
 
 VERSION = "2025-06-18"
-
-
-class _Body(httpx.AsyncByteStream):
-    def __init__(self, data: bytes):
-        self.data = data
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.data
-
-
-def _answer(status: int, data: Any = None, **headers: str) -> httpx.Response:
-    if data is None:
-        return httpx.Response(status, headers=headers, stream=_Body(b""))
-    body = json.dumps(data).encode()
-    return httpx.Response(status, headers={"content-type": "application/json", **headers}, stream=_Body(body))
 
 
 TOOL: dict[str, Any] = {

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from unittest import mock
 
@@ -23,23 +22,9 @@ from app.store.crypto import SecretBox
 from app.store.db import Database
 from connectors.base import Connector, OperationSpec
 from connectors.mcp.client import McpConnector
+from tests.support.mcp_wire import answer as _answer
 
 VERSION = "2025-06-18"
-
-
-class _Body(httpx.AsyncByteStream):
-    def __init__(self, data: bytes):
-        self.data = data
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.data
-
-
-def _answer(status: int, data: Any = None, **headers: str) -> httpx.Response:
-    if data is None:
-        return httpx.Response(status, headers=headers, stream=_Body(b""))
-    body = json.dumps(data).encode()
-    return httpx.Response(status, headers={"content-type": "application/json", **headers}, stream=_Body(body))
 
 
 def _tool(name: str, read_only: bool, description: str) -> dict[str, Any]:

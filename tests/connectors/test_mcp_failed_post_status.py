@@ -9,31 +9,15 @@ JSON-RPC message is reported: here tools/list met a 503 outage, which is retryab
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 
 from connectors.base import ConnectorError
 from connectors.mcp.client import McpConnector
+from tests.support.mcp_wire import answer as _answer
 
 VERSION = "2025-06-18"
-
-
-class _Body(httpx.AsyncByteStream):
-    def __init__(self, data: bytes):
-        self.data = data
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.data
-
-
-def _answer(status: int, data: Any = None, **headers: str) -> httpx.Response:
-    if data is None:
-        return httpx.Response(status, headers=headers, stream=_Body(b""))
-    body = json.dumps(data).encode()
-    return httpx.Response(status, headers={"content-type": "application/json", **headers}, stream=_Body(body))
 
 
 def busy_server(request: httpx.Request) -> httpx.Response:

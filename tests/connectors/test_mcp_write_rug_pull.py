@@ -16,7 +16,6 @@ the operation was built from it (a catalogue that has not seen the change).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -34,25 +33,11 @@ from app.store.tables import Action, Run
 from connectors.base import ConnectorError, proposed_version
 from connectors.mcp.client import McpConnector
 from tests.agent.fakes import loop
+from tests.support.mcp_wire import answer as _answer
 from tools.base import Catalogue, Tool
 from tools.from_connector import tools_for
 
 VERSION = "2025-06-18"
-
-
-class _Body(httpx.AsyncByteStream):
-    def __init__(self, data: bytes):
-        self.data = data
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.data
-
-
-def _answer(status: int, data: Any = None, **headers: str) -> httpx.Response:
-    if data is None:
-        return httpx.Response(status, headers=headers, stream=_Body(b""))
-    body = json.dumps(data).encode()
-    return httpx.Response(status, headers={"content-type": "application/json", **headers}, stream=_Body(body))
 
 
 class Server:

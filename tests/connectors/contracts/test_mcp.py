@@ -5,34 +5,16 @@ that follow the specification rather than the SDK's own server."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 
 from connectors.http import NO_RETRY, build_client
 from connectors.mcp.client import McpConnector
 from tests.connectors.contracts.recorder import Recorder
+from tests.support.mcp_wire import answer
 
 SESSION = "sess-7f3a"
 VERSION = "2025-06-18"
-
-
-class _Body(httpx.AsyncByteStream):
-    """An unread body, as a real transport hands it over (the SDK streams every answer)."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.data
-
-
-def answer(status: int, data: Any = None, **headers: str) -> httpx.Response:
-    if data is None:
-        return httpx.Response(status, headers=headers, stream=_Body(b""))
-    body = json.dumps(data).encode()
-    return httpx.Response(status, headers={"content-type": "application/json", **headers}, stream=_Body(body))
 
 
 def documented_server(request: httpx.Request) -> httpx.Response:
