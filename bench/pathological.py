@@ -61,6 +61,7 @@ def main() -> None:
             f"{name:34} {len(body):>7} chars  scan {scan:6.2f} s  spans {spans:6.2f} s  decide {decide:6.2f} s"
         )
     print(f"{'an approver replacing 2,000 tags':34} trace {_timed(_long_edit):6.2f} s")
+    print(f"{'8,000 strings 200 lists deep, moved':34} trace {_timed(_deep_edit):6.2f} s")
 
 
 def _long_edit() -> None:
@@ -70,6 +71,24 @@ def _long_edit() -> None:
     before = {"add_tags": [f"old_{i}" for i in range(2_000)]}
     earlier = provenance.trace(before, {})
     after = {"add_tags": [f"new_{i}" for i in range(2_000)]}
+    provenance.trace(after, {}, approver="alice", before=before, before_provenance=earlier)
+
+
+def _deep_edit() -> None:
+    """An approver's edit that takes the first of 8,000 strings out of a list 200 lists deep
+    (71,000 characters of JSON): every other string moved."""
+    from app.agent import provenance
+
+    def nested(items: list[str]) -> Any:
+        value: Any = items
+        for _ in range(200):
+            value = [value]
+        return value
+
+    strings = [f"a{i}" for i in range(8_000)]
+    before = {"note": "x", "rows": nested(strings)}
+    earlier = provenance.trace(before, {})
+    after = {"note": "x", "rows": nested(strings[1:])}
     provenance.trace(after, {}, approver="alice", before=before, before_provenance=earlier)
 
 

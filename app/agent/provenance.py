@@ -315,11 +315,14 @@ def trace(
     texts = outside_texts(facts)
     old = dict(leaves(before)) if before is not None else {}
     new = dict(leaves(arguments))
-    moves = _list_slots(old) if approver is not None and before_provenance else {}
+    moves: _Slots | None = None  # built at the first changed value inside a list, once
+    shapes = _Shapes()
     out: dict[str, dict[str, Any]] = {}
     for path, value in new.items():
         if approver is not None and (path not in old or old[path] != value):
-            if (moved := _moved_in_list(path, value, moves, before_provenance)) is not None:
+            if before_provenance and moves is None and shapes.of(path) != path:
+                moves = _list_slots(old, before_provenance, shapes)
+            if moves and (moved := _moved_in_list(path, value, moves, before_provenance, shapes)) is not None:
                 out[path] = moved  # an item of a list that only moved (one before it was taken out)
                 continue
             out[path] = {"source": "approver", "value": value, "detail": f"edited by {approver}"}
@@ -334,39 +337,71 @@ def trace(
     return out
 
 
-def _list_slots(old: dict[str, Any]) -> dict[tuple[str, int, type, Any], list[str]]:
-    """Each earlier leaf by where it sits with one of its list indexes left open: (its path
-    with index k as `*`, k, its type, its value) -> its paths."""
-    slots: dict[tuple[str, int, type, Any], list[str]] = {}
+_Slots = dict[tuple[str, type, Any], list[str]]
+_CAUTION = {"untrusted": 0, "model": 1}  # of several earlier places, the least trusted's provenance
+
+
+class _Shapes(dict[str, str]):
+    """A path's place with its list indexes left open (`lines/1/splits/0/account` ->
+    `lines/*/splits/*/account`), each prefix worked out once: the work is that of writing the
+    paths, however deep the lists."""
+
+    def of(self, path: str) -> str:
+        todo: list[str] = []
+        while path and path not in self:
+            path, _, last = path.rpartition("/")
+            todo.append(last)
+        shape = self.get(path, "")
+        for last in reversed(todo):
+            part = "*" if last.isdigit() else last
+            shape = f"{shape}/{part}" if shape else part
+            path = f"{path}/{last}" if path else last
+            self[path] = shape
+        return shape
+
+
+def _list_slots(
+    old: dict[str, Any], before_provenance: dict[str, Any] | None = None, shapes: _Shapes | None = None
+) -> _Slots:
+    """Each earlier leaf inside a list by where it sits with all its list indexes left open, its
+    type and its value -> the path of the one whose provenance a value moved there keeps: the
+    least trusted of them (one key and one path per place, each as long as its path)."""
+    shapes = _Shapes() if shapes is None else shapes
+    slots: _Slots = {}
     for path, value in old.items():
-        parts = path.split("/")
-        for k, part in enumerate(parts):
-            if part.isdigit() and isinstance(value, Hashable):
-                key = ("/".join([*parts[:k], "*", *parts[k + 1 :]]), k, type(value), value)
-                slots.setdefault(key, []).append(path)
+        if not isinstance(value, Hashable) or (
+            before_provenance is not None and path not in before_provenance
+        ):
+            continue
+        if (shape := shapes.of(path)) == path:
+            continue  # in no list
+        key = (shape, type(value), value)
+        if (kept := slots.get(key)) is None:
+            slots[key] = [path]
+        elif before_provenance is not None and _caution(before_provenance[path]) < _caution(
+            before_provenance[kept[0]]
+        ):
+            kept[0] = path
     return slots
 
 
+def _caution(provenance: Any) -> int:
+    return _CAUTION.get(str(provenance.get("source")), 2) if isinstance(provenance, dict) else 2
+
+
 def _moved_in_list(
-    path: str,
-    value: Any,
-    slots: dict[tuple[str, int, type, Any], list[str]],
-    before_provenance: dict[str, Any] | None,
+    path: str, value: Any, slots: _Slots, before_provenance: dict[str, Any] | None, shapes: _Shapes
 ) -> dict[str, Any] | None:
-    """The earlier provenance of `value` when it sat, unchanged, at the same place of another item
-    of the same list before the edit (`add_tags/1` now `add_tags/0`, a journal line's account
-    `lines/1/account` now `lines/0/account`, at any list level): an approver who removes or
-    reorders items chose none of the values that only moved."""
-    if not slots or not before_provenance or not isinstance(value, Hashable):
+    """The earlier provenance of `value` when it sat, unchanged, at the same place of other items
+    of the same lists before the edit (`add_tags/1` now `add_tags/0`, a journal line's account
+    `lines/1/account` now `lines/0/account`, a split's `lines/1/splits/1/account` now
+    `lines/0/splits/0/account`: at any list levels, any number of them at once): an approver who
+    removes or reorders items chose none of the values that only moved. Where the value sat in
+    several such places, the least trusted of their provenances."""
+    if not before_provenance or not isinstance(value, Hashable):
         return None
-    parts = path.split("/")
-    for k in range(len(parts) - 1, -1, -1):
-        if parts[k].isdigit():
-            key = ("/".join([*parts[:k], "*", *parts[k + 1 :]]), k, type(value), value)
-            for old_path in slots.get(key, ()):
-                if old_path in before_provenance:
-                    return dict(before_provenance[old_path])
-    return None
+    found = slots.get((shapes.of(path), type(value), value))
+    return dict(before_provenance[found[0]]) if found else None
 
 
 def _event_values(facts: dict[str, Any], tool: str | None) -> dict[str, list[tuple[Any, str]]]:

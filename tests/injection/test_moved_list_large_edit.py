@@ -1,7 +1,7 @@
-"""An approver's edit of a long list is traced item by item, each against one index of the list.
+"""An approver's edit of a long list is traced item by item, against one index of the earlier items.
 
-Every changed leaf is looked up in an index of the earlier leaves by their place with one list
-index left open, built once per edit: an approver replacing every one of 2,000 tags makes each
+Every changed leaf is looked up in an index of the earlier leaves by their place with their list
+indexes left open, built once per edit: an approver replacing every one of 2,000 tags makes each
 the approver's, and one who takes the first of 2,000 out keeps every other tag's provenance.
 (How long such an edit takes is printed by `python -m bench.pathological`, never asserted.)
 """
