@@ -532,6 +532,9 @@ def instruction_keys(value: Any) -> list[tuple[str, Finding]]:
 # --- the policy's view ----------------------------------------------------------------------
 
 FACTS_KEY = "untrusted_findings"  # labels of findings in read results, added by policy.observe
+# Set when the item's texts (facts["untrusted_text"]) are a record's separate values, a webhook
+# event's strings, rather than the item's own fields of prose (a ticket's subject and body).
+SEPARATE_VALUES = "untrusted_text_separate"
 
 
 def risk_reason(facts: dict[str, Any]) -> str | None:
@@ -541,10 +544,13 @@ def risk_reason(facts: dict[str, Any]) -> str | None:
     scanned when they arrived (their labels are in facts[FACTS_KEY]).
     """
     entries = [t for t in facts.get("untrusted_text") or [] if t]
-    # Each field, and the prose of them as the model reads it (a phrase split between subject and
-    # body); single words (an event's "Finance", "approved") are fields, not a passage.
-    prose = [t for t in entries if len(t) >= MIN_VALUE_CHARS or len(t.split()) > 1]
-    joined = ["\n".join(prose)] if len(prose) > 1 else []
+    # Each field, and the fields as the model reads them, one after the other (a phrase split
+    # between subject and body, a one-word subject included); of a record's separate values (an
+    # event's, facts[SEPARATE_VALUES]) only the prose: "Finance", "approved" are not a passage.
+    joinable = entries
+    if facts.get(SEPARATE_VALUES):
+        joinable = [t for t in entries if len(t) >= MIN_VALUE_CHARS or len(t.split()) > 1]
+    joined = ["\n".join(joinable)] if len(joinable) > 1 else []
     item = [f.label for text in [*entries, *joined] for f in scan(text)]
     labels = list(dict.fromkeys([*item, *(facts.get(FACTS_KEY) or [])]))  # the item's first, once each
     if not labels:

@@ -21,6 +21,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, or_, select
 
+from app.agent.injection import SEPARATE_VALUES
 from app.agent.policy import observe
 from app.agent.run import READ_RETRIES, RunContext, RunFailed, Suspend
 from app.agent.values import texts
@@ -291,6 +292,7 @@ def event_facts(spec: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {"emails": sorted(emails)}
     if "schedule" not in (spec.get("trigger") or {}):
         facts["untrusted_text"] = [s for s in texts(event) if s.strip()]
+        facts[SEPARATE_VALUES] = True  # an event's values, not a passage: joined where prose only
         facts["event_values"] = _event_values(spec, event)
     return facts
 
