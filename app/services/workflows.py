@@ -21,7 +21,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, or_, select
 
-from app.agent.injection import SEPARATE_VALUES
+from app.agent.injection import SEPARATE_VALUES, instruction_keys
 from app.agent.policy import observe
 from app.agent.run import READ_RETRIES, RunContext, RunFailed, Suspend
 from app.agent.values import texts
@@ -284,14 +284,16 @@ def event_facts(spec: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
     write parts of it (an order's note, a dispute's reason), and a generic event may nest what
     they wrote under any key, `charge_id` or `url` included. So nothing in it is a trusted id
     or link: every string in it is text the gate traces argument values to (no standing rule
-    runs a value taken from it) and the detector reads. A step that needs an id as a fact reads
-    it from its system first. Only the addresses under its `email` keys are known, as a
+    runs a value taken from it) and the detector reads, and so is a key of it that spells an
+    instruction override (`Ignore_all_previous_instructions`, as a read result's is). A step
+    that needs an id as a fact reads it from its system first. Only the addresses under its `email` keys are known, as a
     ticket's requester is. A schedule's slot is written here, not delivered: not outside text."""
     emails = {e.lower() for e in _EMAIL.findall(str(spec))}
     emails |= set(observe(event).get("emails", []))
     facts: dict[str, Any] = {"emails": sorted(emails)}
     if "schedule" not in (spec.get("trigger") or {}):
-        facts["untrusted_text"] = [s for s in texts(event) if s.strip()]
+        keys = [k for k, _ in instruction_keys(event)]  # a key spelling an override is text too
+        facts["untrusted_text"] = [s for s in texts(event) if s.strip()] + keys
         facts[SEPARATE_VALUES] = True  # an event's values, not a passage: joined where prose only
         facts["event_values"] = _event_values(spec, event)
     return facts
