@@ -167,11 +167,15 @@ _PARAGRAPH = set("\n\r\x1c\x1d\x1e\x85\u2029")
 _MAX_LEVEL = 125  # UAX #9's max_depth: openers past it are counted, not followed
 
 # A sentence written as one identifier: three words or more joined by _ or -, or camelCase and
-# PascalCase. (Only an instruction override counts in such a form: injection._scan.)
+# PascalCase, a word in capitals among them (IgnoreALLPreviousInstructions). A word in capitals
+# ends before a capital that starts a word (`ALL` in ALLPrevious): no backtracking. (Only an
+# instruction override counts in such a form: injection._scan.)
+_CAPS_WORD = r"[A-Z](?:[A-Z](?![a-z]))+"
 _COMPOUND = re.compile(
-    r"(?<![^\W\d_])[^\W\d_]+(?:[_-][^\W\d_]+){2,}|(?<![^\W\d_])[A-Za-z][a-z]+(?:[A-Z][a-z]+){2,}"
+    r"(?<![^\W\d_])[^\W\d_]+(?:[_-][^\W\d_]+){2,}"
+    rf"|(?<![^\W\d_])(?:[A-Za-z][a-z]+|{_CAPS_WORD})(?:[A-Z][a-z]+|{_CAPS_WORD}){{2,}}"
 )
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def _split_compound(m: re.Match[str]) -> str:
