@@ -164,14 +164,66 @@ _NUMBER_WORDS = [
     )
 ]
 # Words that also mean something else ("he estado esperando": I have been waiting): a field's
-# name for a word value (which must be written too), not for a number.
-_NOT_FOR_NUMBERS = frozenset({"estado", "stato"})
+# name for a number only when the number is set to it ("Estado: 5", "el estado a 5").
+_BEEN = frozenset({"estado", "stato"})
+# Names in the Romance languages, whose "to" is "a" (Spanish, Italian, Portuguese; French "à").
+_ROMANCE = frozenset(
+    {"prioridad", "priorite", "prioridade", "priorita", "categoria", "categorie", "estado", "statut", "stato"}
+    | {"idioma", "langue", "lingua"}
+)
 # What sets a field to a number, after its name within a sentence: "priority: 4", "priority
-# -> 4", "the priority of this ticket to level 4", "Priorität auf vier"; and before it ("4
-# priority"). A number may be written "no. 4", "#4", "level 4", or "P4" for a priority.
+# -> 4", "the priority is now 4", "a priority of 4", "priority at 4", "the priority of this ticket
+# to level 4", "... should be 4", "... needs to be 4", "Priorität auf vier", "la prioridad ... a
+# 4"; before it after a set word ("set it to 4 priority"; not "2 Priority Mail labels"); and a
+# form's line with the name over a line with the number alone. A number may be written "no. 4",
+# "#4", "level 4", or "P4" for a priority. A number a unit follows ("2 days", "3 weeks", "a 2
+# pack") is a quantity, not a field's value.
 _SETS = "to|into|as|auf|zu|op|naar|para|sur|su"
+_STATES = "is|ist|be|now"  # "is now 4", "should be 4", "needs to be 4"
+_NEXT_TO = "at|of"  # right after the name only: "priority at 4", "a priority of 4"
 _NUMBERED = r"(?:(?:level|no|number|nr|stufe|nivel|niveau)\W{1,3}|#\s?)?"
 _IN_SENTENCE = r"[^\w.?!;\n]"  # what may stand between words without ending a sentence
+_UNITS = (
+    "minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|times?|items?|pieces?|pcs|packs?|labels?"
+    "|orders?|parcels?|packages?|boxes|box|bags?|units?|tickets?|emails?|calls?|people|am|pm|x"
+    "|dias|semanas|meses|anos|horas|veces|giorni|settimane|mesi|anni|ore|volte|tage|wochen|monate"
+    "|jahre|stunden|jours|semaines|mois|ans|heures|fois|dagen|weken|maanden|jaar|uur"
+)
+
+
+def _number_pattern(field: str, key: str) -> re.Pattern[str] | None:
+    """Where outside text sets `field` to the number `key` (see the tables above)."""
+    w = _IN_SENTENCE
+    names = _FIELD_NAMES.get(field, (field,))
+
+    def named(group: Any) -> str:  # from a word's start: a longer name ending in the field's
+        alternatives = "|".join(re.escape(n) for n in group)
+        return rf"(?<![^\W\d_])[^\W\d_]*(?:{alternatives})(?![^\W_])"
+
+    spelled = _NUMBER_WORDS[int(key)] if int(key) < len(_NUMBER_WORDS) else []
+    p = [f"p{key}"] if field == "priority" else []  # P1-P4, as trackers write priorities
+    value = rf"(?:{_NUMBERED}(?:{'|'.join([re.escape(key), *spelled])}){'|' + p[0] if p else ''})"
+    value += rf"(?![^\W_])(?!{w}++(?:{_UNITS})(?![^\W_]))"
+    words = rf"{w}++(?:[^\W_]++{w}++){{0,6}}?"  # up to six words of the same sentence
+    plain = [n for n in names if n not in _BEEN and n not in _ROMANCE]
+    romance = [n for n in names if n in _ROMANCE and n not in _BEEN]
+    been = [n for n in names if n in _BEEN]
+    out: list[str] = []
+    if plain or romance:
+        name = named(plain + romance)
+        out.append(rf"{name}{w}{{0,4}}(?:(?:{_STATES}|{_NEXT_TO}){w}{{1,3}}){{0,2}}{value}")
+        form = rf"(?<![^\n]){w}*+{name}[^\S\n]*+(?::[^\S\n]*+)?\n\s*+{value}[^\S\n]*+(?![^\n])"
+        out.append(form)  # a form: the name on its line, the number alone on the next
+        out.append(rf"(?<![^\W_])(?:{_SETS}){w}+{value}{w}+{name}")
+    if plain:
+        out.append(rf"{named(plain)}{words}(?:{_SETS}|{_STATES}){w}+(?:(?:be|now){w}+)?{value}")
+    if romance or been:
+        out.append(rf"{named(romance + been)}{words}(?:{_SETS}|a){w}+{value}")
+    if been:
+        out.append(rf"{named(been)}{w}{{0,3}}[:=>]{w}{{0,3}}{value}")
+    if p:
+        out.append(rf"(?<![^\W_])(?:{_SETS}){w}+p{re.escape(key)}(?![^\W_])")
+    return re.compile("|".join(out)) if out else None
 
 
 def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
@@ -180,25 +232,15 @@ def _dictated(field: str, key: str, texts: list[tuple[str, str]]) -> str | None:
     `{"ticketPriority": "urgent"}`): the field's name (in the detector's languages, or ending a
     longer name) and the value within twelve words after it or three before it. A classifier
     that echoes it has been told, not judged. A number so set was dictated, not chosen; it is
-    tied to the name more tightly ("priority: 4", "the priority of this ticket to 4"), so that
-    "Priority Mail on May 3" or "the status of my order ... for 4 days" sets nothing."""
-    number = key.isdigit()
-    names = [n for n in _FIELD_NAMES.get(field, (field,)) if not (number and n in _NOT_FOR_NUMBERS)]
-    if not names:
-        return None
-    # From a word's start: a longer name ending in the field's (ticketpriority), read once per word.
-    name = rf"(?<![^\W\d_])[^\W\d_]*(?:{'|'.join(re.escape(n) for n in names)})(?![^\W_])"
-    if number:
-        spelled = _NUMBER_WORDS[int(key)] if int(key) < len(_NUMBER_WORDS) else []
-        p = [f"p{key}"] if field == "priority" else []  # P1-P4, as trackers write priorities
-        value = "(?:" + "|".join([rf"{_NUMBERED}{re.escape(key)}", *spelled, *p]) + ")"
-        w = _IN_SENTENCE
-        pattern = re.compile(
-            rf"{name}(?:{w}{{0,4}}(?:is{w}{{1,3}})?|{w}+(?:[^\W_]+{w}+){{0,6}}?(?:{_SETS}){w}+){value}(?![^\W_])"
-            rf"|(?<![^\W_]){value}{w}+{name}"
-            + (rf"|(?<![^\W_])(?:{_SETS}){w}+p{re.escape(key)}(?![^\W_])" if p else "")
-        )
+    tied to the name more tightly (`_number_pattern`), so that "Priority Mail on May 3", "I
+    bought 2 Priority Mail labels" or "the status of my order ... for 4 days" sets nothing."""
+    if key.isdigit():
+        pattern = _number_pattern(field, key)
+        if pattern is None:
+            return None
     else:
+        names = _FIELD_NAMES.get(field, (field,))
+        name = rf"(?<![^\W\d_])[^\W\d_]*(?:{'|'.join(re.escape(n) for n in names)})(?![^\W_])"
         value = re.escape(key)
         pattern = re.compile(
             rf"{name}\W+(?:[^\W_]+\W+){{0,12}}?{value}(?![^\W_])|(?<![^\W_]){value}\W+(?:[^\W_]+\W+){{0,3}}?{name}"
