@@ -258,13 +258,18 @@ _PATH_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 def _field_of(path: str) -> str | None:
     """The field an argument path sets (`priority`, `fields/status`, `custom_fields/cf_priority`,
-    `ticketPriority`), if a named one: a field the dictation check knows when it is the last
-    word of the path's name, else the path's last name."""
+    `ticketPriority`, `priority_level`, `cf_priority_level`), if a named one: a field the
+    dictation check knows when it is a word of the path's name not followed by an id's word
+    (`status_id`, `priority_ids` name records), else the path's last name."""
     last = next((p for p in reversed(path.split("/")) if not p.isdigit()), "")
     words = [w.lower() for w in _PATH_WORDS.findall(last)]
-    if words and words[-1] in _FIELD_NAMES:  # cf_priority, ticketPriority; not status_id (an id)
-        return words[-1]
+    for k in range(len(words) - 1, -1, -1):
+        if words[k] in _FIELD_NAMES and not any(w in _ID_WORDS for w in words[k + 1 :]):
+            return words[k]
     return last.lower() if len(last) >= 3 else None
+
+
+_ID_WORDS = frozenset({"id", "ids", "uuid", "key", "ref"})
 
 
 def _untrusted_hit(value: str, texts: list[tuple[str, str]]) -> str | None:
