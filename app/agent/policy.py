@@ -199,8 +199,11 @@ def _note_record_values(node: dict[str, Any], fragment: dict[str, Any]) -> None:
 
 # A run of digits as people write a phone number: any dashes, dots, spaces, slashes, brackets.
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s\-\u2010-\u2015\u2212.\u00b7/()]{0,3}\d){6,}")
-# A number read out: its digits in words ("oh" and "o" for zero), words between them dropped.
-_SPOKEN = re.compile(r"\b(?:zero|oh|o|one|two|three|four|five|six|seven|eight|nine)\b", re.IGNORECASE)
+# A number read out: its digits in words ("oh" and "o" for zero, British "nought" and "nil"),
+# words between them dropped.
+_SPOKEN = re.compile(
+    r"\b(?:zero|oh|o|nought|naught|nil|one|two|three|four|five|six|seven|eight|nine)\b", re.IGNORECASE
+)
 # "double five", "triple five": British for 55 and 555.
 _REPEATED = re.compile(r"\b(double|triple)[\s-]+(\d)\b", re.IGNORECASE)
 _SPOKEN_DIGITS = {
