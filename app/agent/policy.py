@@ -290,7 +290,9 @@ def _owned_streets(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
     """(street line, its owner) for each postal address of a record the text gives: as the record
     writes it, or its street's name with its house number right before it or right after it
     (`Harbour Road 12`, as much of Europe writes it; not after it when another number stands
-    before it), its type abbreviated (`Rd.`) or its number in words (`twelve`)."""
+    before it), the number marked (`Harbour Road No. 12`, `Hauptstraße Nr. 12`, `No 12 on Harbour
+    Road`), its letter apart (`12 A` for `12a`), its unit left out or moved (`Apt 4`), its type
+    abbreviated (`Rd.`) or its number in words (`twelve`)."""
     written = f" {_street(text)} "
     said = _street_words(text)
     at: dict[str, list[int]] = {}
@@ -302,34 +304,75 @@ def _owned_streets(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
         if f" {line} " in written:
             found.append((line, owner))
             continue
-        for i in at.get(name[0], ()) if number and name else ():
-            if said[i : i + len(name)] != name:
-                continue
-            before = said[i - 1] if i > 0 else ""
-            after = said[i + len(name)] if i + len(name) < len(said) else ""
-            if before == number or (after == number and not _HOUSE.fullmatch(before)):
+        if not number or not name:
+            continue
+        for i in at.get(name[0], ()):
+            if said[i : i + len(name)] == name and _numbered_here(said, i, i + len(name), number):
                 found.append((line, owner))
                 break
     return found
 
 
 _HOUSE = re.compile(r"\d+[a-z]?")  # 12, 12a
+# Words that mark a house number ("No. 12", German "Nr. 12", Italian "n. 12", "nº 12").
+_NUMBER_MARKS = frozenset({"no", "number", "nr", "n", "num"})
+# Words that start a flat's or a unit's part of a street line ("12 Harbour Road Apt 4").
+_UNIT_WORDS = frozenset(
+    {"apt", "apartment", "unit", "flat", "suite", "ste", "floor", "fl", "room", "rm", "bldg", "building"}
+    | {"wohnung", "whg"}
+)
+
+
+def _numbered_here(said: list[str], start: int, end: int, number: str) -> bool:
+    """Whether the street's name at said[start:end] has the house number `number` beside it:
+    right before it ("12 Harbour Road", "12 A Harbour Road", "No 12 on Harbour Road") or right
+    after it, marked or not ("Harbour Road 12", "Harbour Road No. 12"), when no other number
+    stands right before the name ("40 High Street, 12 March" gives no one's "12 High Street")."""
+    before = said[start - 1] if start > 0 else ""
+    if before == number or (
+        start > 1 and len(before) == 1 and before.isalpha() and said[start - 2] + before == number
+    ):
+        return True
+    if before == "on" and start > 2 and said[start - 2] == number and said[start - 3] in _NUMBER_MARKS:
+        return True
+    if _HOUSE.fullmatch(before) or (len(before) == 1 and start > 1 and said[start - 2].isdigit()):
+        return False
+    k = end + 1 if end < len(said) and said[end] in _NUMBER_MARKS else end
+    after = said[k] if k < len(said) else ""
+    letter = said[k + 1] if k + 1 < len(said) and len(said[k + 1]) == 1 and said[k + 1].isalpha() else ""
+    return after == number or (bool(letter) and after + letter == number)
 
 
 def _house_and_name(words: list[str]) -> tuple[str | None, list[str]]:
     """A street line's house number and the street's name after it ("flat 3 12a harbour road":
-    12a, harbour road), or before it ("harbour road 12")."""
+    12a, harbour road; "12 harbour road apt 4": 12, harbour road), or before it ("harbour road
+    12", "harbour road no 12")."""
     house = [bool(_HOUSE.fullmatch(w)) for w in words]
     for k in range(len(words) - 2, -1, -1):
         if house[k] and not house[k + 1]:
-            cut = next((j for j in range(k + 1, len(words)) if house[j]), len(words))
-            return words[k], words[k + 1 : cut]
+            cut = next(
+                (j for j in range(k + 1, len(words)) if house[j] or words[j] in _UNIT_WORDS), len(words)
+            )
+            if name := _name_only(words[k + 1 : cut]):
+                return words[k], name
+            j = k  # a unit after the number: the name is before it ("harbour road 12 apt 4")
+            while j > 0 and not house[j - 1] and words[j - 1] not in _UNIT_WORDS:
+                j -= 1
+            if name := _name_only(words[j:k]):
+                return words[k], name
     if words and house[-1]:
         k = len(words) - 1
         while k > 0 and not house[k - 1]:
             k -= 1
-        return words[-1], words[k:-1]
+        return words[-1], _name_only(words[k:-1])
     return None, []
+
+
+def _name_only(name: list[str]) -> list[str]:
+    """A street's name without a number's mark or a unit's word at its end."""
+    while name and (name[-1] in _NUMBER_MARKS or name[-1] in _UNIT_WORDS):
+        name = name[:-1]
+    return name
 
 
 def _owned_numbers(text: str, owners: dict[str, str]) -> list[tuple[str, str]]:
