@@ -259,6 +259,8 @@ def update_connection(
             return []
         if new_url.rstrip("/") != row.base_url.rstrip("/"):
             _no_writes_waiting(s, name, f"moved to {new_url}")
+        if moved := sorted(k for k in MOVING_CONFIG if (row.config or {}).get(k) != settings.get(k)):
+            _no_writes_waiting(s, name, f"moved (another {', '.join(moved)} in its config)")
         row.base_url, row.auth_type, row.config = new_url, new_auth, settings
         row.owner = owner or row.owner
         row.credentials = box.seal(creds)
@@ -285,6 +287,28 @@ def _names_connection(pattern: str, name: str) -> bool:
     an admin made for every connection."""
     connection, sep, _ = pattern.partition("__")
     return bool(sep) and connection != "*" and fnmatch.fnmatchcase(name, connection)
+
+
+# Config keys that say which system (or which of its accounts, or which operations) a write
+# reaches, beside the row's base_url: an OpenAPI connection's own base_url and its document, an
+# MCP server's url or command, a SOAP endpoint, a GraphQL path, a Stripe Connect account.
+MOVING_CONFIG = frozenset(
+    {
+        "base_url",
+        "url",
+        "command",
+        "args",
+        "cwd",
+        "env",
+        "spec",
+        "endpoint",
+        "graphql_path",
+        "stripe_account",
+        "write_methods",
+        "write_operations",
+        "read_only_operations",
+    }
+)
 
 
 def _no_writes_waiting(s: Session, name: str, change: str) -> None:
