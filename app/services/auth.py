@@ -25,6 +25,7 @@ class Principal:
     name: str
     role: str
     token_id: str | None = None
+    session_id: str | None = None  # signed in on the web: the session's own token (start_session)
 
     def can(self, role: str) -> bool:
         """Roles are ordered: each can do what the ones below it can."""
@@ -98,7 +99,7 @@ def identify(db: Database, token: str) -> tuple[Principal | None, bool]:
     # and that token's last use is what is kept.
     last = row.of_last_used_at
     stale = last is None or (now - last).total_seconds() > 60
-    return Principal(name=row.name, role=row.role, token_id=row.session_of), stale
+    return Principal(name=row.name, role=row.role, token_id=row.session_of, session_id=row.id), stale
 
 
 def _holds(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
@@ -108,8 +109,10 @@ def _holds(revoked_at: datetime | None, expires_at: datetime | None, now: dateti
 def start_session(db: Database, who: Principal, *, hours: float) -> str:
     """A web sign-in: a token of `hours` for `who` (signed in with their API token), so the
     browser never holds the API token itself. Returns the session's token."""
-    if who.token_id is None:
-        raise Invalid("a web session is made from an API token")
+    if who.token_id is None or who.session_id is not None:
+        # Never from a session's own token: a copied cookie would sign in afresh, and that
+        # session would outlive its person's sign-out.
+        raise Invalid("a web session is made from an API token, not from another session's token")
     token = "sbs_" + secrets.token_urlsafe(32)
     with db.session() as s:
         row = ApiToken(

@@ -173,8 +173,14 @@ def _login(request: Request, form: dict[str, list[str]]) -> Response:
     if "origin" in request.headers and not same_origin(request):
         return error_page(request, 403, "Sign-in refused: the form was posted from another site.")
     who = auth.authenticate(container(request).db, token) if token else None
-    if who is None:
-        message = "Paste an API token." if not token else "That token is unknown, revoked or expired."
+    if who is None or who.session_id is not None:
+        message = (
+            "Paste an API token."
+            if not token
+            else "That token is unknown, revoked or expired."
+            if who is None
+            else "That is a web session's token; sign in with your API token."
+        )
         return render(request, "login.html", {"next": target, "error": message}, 401)
     response = see_other(target)
     session = auth.start_session(container(request).db, who, hours=COOKIE_MAX_AGE / 3600)
