@@ -49,7 +49,6 @@ from jsonschema.exceptions import SchemaError, best_match
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from referencing.exceptions import Unresolvable
 
 from connectors.base import Connector, ConnectorError, Effect, OperationSpec
 
@@ -230,8 +229,10 @@ def _off_schema(tool: mtypes.Tool, result: mtypes.CallToolResult) -> str | None:
     try:
         Draft202012Validator.check_schema(tool.output_schema)
         error = best_match(Draft202012Validator(tool.output_schema).iter_errors(result.structured_content))
-    except (SchemaError, Unresolvable) as exc:
-        return f"its output schema cannot be used: {exc}"
+    except Exception as exc:
+        # The server's schema, not its answer: whatever goes wrong applying it (a $ref that leads
+        # back to itself) is said, never raised after a write that was done.
+        return f"its output schema cannot be used: {type(exc).__name__}: {str(exc)[:200]}"
     return error.message if error is not None else None
 
 
