@@ -34,6 +34,10 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 PARAM_LOCATIONS = ("path", "query", "header", "cookie")
 MAX_NAME = 40  # tool names are <connection>__<operation>, at most 64 characters in all
 MAX_SCHEMA_DEPTH = 24
+# Schema objects one operation may build while its $refs are inlined: each $ref is inlined afresh,
+# so a few schemas whose properties refer to the next multiply (60 properties, 3 deep: 216,000).
+# Past it the operation is inlined less deeply, down to summaries of every $ref.
+MAX_SCHEMA_NODES = 20_000
 _MAX_SPEC_BYTES = 20 * 1024 * 1024
 
 # OpenAPI-only keywords that mean nothing to a JSON Schema validator or a model.
@@ -266,10 +270,15 @@ def import_spec(
 # --- $ref resolution and schema conversion ------------------------------------------
 
 
+class _TooLarge(Exception):
+    """An operation's schema grew past MAX_SCHEMA_NODES while its $refs were being inlined."""
+
+
 class _Resolver:
     def __init__(self, document: dict[str, Any], options: SchemaOptions = FULL_SCHEMAS):
         self.document = document
         self.options = options
+        self.built = 0  # schema objects built so far: $refs fanning out multiply them
 
     def summary(self, target: Any, name: str, where: str) -> dict[str, Any]:
         """A referenced schema past the inline depth: its type, and in words what it holds."""
@@ -318,8 +327,9 @@ class _Resolver:
         return node
 
     def _anchor(self, name: str, ref: str, where: str) -> Any:
-        """A plain-name fragment (`#Pet`): the schema whose `$anchor` is that name (JSON Schema
-        2020-12 §8.2.2), never the whole document."""
+        """A plain-name fragment (`#Pet`): the schema whose `$anchor` (or `$dynamicAnchor`, which
+        creates the same fragment: JSON Schema 2020-12 §8.2.2) is that name, never the whole
+        document."""
         found: list[Any] = []
         seen: set[int] = set()
         stack: list[Any] = [self.document]
@@ -329,14 +339,16 @@ class _Resolver:
                 continue
             seen.add(id(node))
             if isinstance(node, dict):
-                if node.get("$anchor") == name:
+                if node.get("$anchor") == name or node.get("$dynamicAnchor") == name:
                     found.append(node)
                 stack += [v for v in node.values() if isinstance(v, (dict, list))]
             elif isinstance(node, list):
                 stack += [v for v in node if isinstance(v, (dict, list))]
         if len(found) != 1:
             how = "no schema has" if not found else "more than one schema has"
-            raise SpecError(f"{where}: $ref {ref!r} does not resolve ({how} $anchor {name!r})")
+            raise SpecError(
+                f"{where}: $ref {ref!r} does not resolve ({how} $anchor or $dynamicAnchor {name!r})"
+            )
         return found[0]
 
     def deref(self, node: Any, where: str) -> Any:
@@ -360,6 +372,9 @@ class _Resolver:
             raise SpecError(f"{where}: a schema must be an object, got {type(node).__name__}")
         if depth > MAX_SCHEMA_DEPTH:
             return {"type": "object", "description": "(nested too deeply to describe here)"}
+        self.built += 1
+        if self.built > MAX_SCHEMA_NODES:
+            raise _TooLarge
         if "$ref" in node:
             return self._ref(node, where, stack, depth)
         out: dict[str, Any] = {}
@@ -710,17 +725,24 @@ def _fitted(
 ) -> OpenAPIOperation:
     """The operation with its schema inlined as deep as options allow and its budget fits."""
     depths: list[int | None] = [options.inline_depth]
-    if options.max_tokens is not None and options.inline_depth is not None:
+    if options.inline_depth is not None:
         depths += list(range(options.inline_depth - 1, -1, -1))
     built: OpenAPIOperation | None = None
     for depth in depths:
         resolver = _Resolver(document, replace(options, inline_depth=depth))
-        built = _operation(resolver, path, method, path_item, op, name)
+        try:
+            built = _operation(resolver, path, method, path_item, op, name)
+        except _TooLarge:
+            continue  # $refs fan out past what any tool could show: inline less deeply
         tokens = tool_tokens(built.name, built.description_text, built.input_schema)
         built = replace(built, tokens=tokens, inline_depth=depth)
         if options.max_tokens is None or tokens <= options.max_tokens:
             break
-    assert built is not None
+    if built is None:
+        raise SpecError(
+            f"{method.upper()} {path}: its schema expands past {MAX_SCHEMA_NODES:,} schema objects "
+            "however shallowly its $refs are inlined"
+        )
     return built
 
 
