@@ -239,7 +239,9 @@ def load_document(
             raise SpecError(f"fetching the OpenAPI document at {source} answered {response.status_code}")
         if len(response.content) > _MAX_SPEC_BYTES:
             raise SpecError(f"the OpenAPI document at {source} is larger than 20 MB")
-        return _parse_text(response.text, source), source
+        # Where the document was read from, after any redirect: its relative server URLs are
+        # relative to that (RFC 3986 §5.1.3), not to the address first asked.
+        return _parse_text(response.text, source), str(response.url)
     path = Path(source).expanduser()
     if not path.exists():
         bundled = bundled_specs().get(source)

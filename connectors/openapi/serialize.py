@@ -164,13 +164,22 @@ def query_parts(
 
 
 def header_value(value: Any, explode: bool = False) -> str:
-    """`simple` style, not percent-encoded (a header is not a URL)."""
+    """`simple` style, not percent-encoded (a header is not a URL). An item, key or value holding
+    the style's separators is refused: sent, it would arrive as more items than were approved."""
     if isinstance(value, list):
-        return ",".join(scalar(v) for v in value)
+        return ",".join(_header_part(scalar(v), ",") for v in value)
     if isinstance(value, Mapping):
         sep = "=" if explode else ","
-        return ",".join(f"{k}{sep}{v}" for k, v in _pairs(value))
+        return ",".join(f"{_header_part(k, ',=')}{sep}{_header_part(v, ',=')}" for k, v in _pairs(value))
     return scalar(value)
+
+
+def _header_part(text: str, separators: str) -> str:
+    if found := [c for c in separators if c in text]:
+        raise SerializationError(
+            f"{text!r} holds {' and '.join(repr(c) for c in found)}, which separates a header's items"
+        )
+    return text
 
 
 def cookie_parts(name: str, value: Any, explode: bool = True) -> list[str]:
