@@ -25,6 +25,10 @@ BODIES = {
     "'![a](http://a?' runs": "![a](http://a?" * 7_100,
     "'a@' runs": "a@" * 50_000,
     "override phrases and one accent": "é " + "ignore previous instructions. " * 3_300,
+    "an override, then embeddings closed by isolates' ends": "Hi \u202e"
+    + "\u202a" * 50_000
+    + "\u2069" * 50_000,
+    "right-to-left marks between words": ("ignore \u200f" * 14_000),
 }
 
 

@@ -14,10 +14,10 @@ import base64
 import binascii
 import html
 import re
-import unicodedata
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import unquote
+
+from bidi import get_display
 
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s:,]?){8,}")
@@ -156,15 +156,10 @@ def _letter_run(words: list[str]) -> int:
     return best
 
 
-# Directional formatting (Unicode's bidi algorithm, UAX #9, explicit levels): what opens a
-# level, the parity of the level it opens (1: odd, right to left) and whether it overrides the
-# direction of the letters in it (R: shown reversed, L, or None).
-_OPENS = {"\u202e": (1, "R"), "\u202d": (0, "L"), "\u202b": (1, None), "\u202a": (0, None)}
-_ISOLATES = frozenset({"\u2067", "\u2066", "\u2068"})  # RLI LRI FSI: no override inside
-_RLI = "\u2067"  # FSI is read as LRI: the direction of its first letter is not looked for
-_PDF, _PDI = "\u202c", "\u2069"
-_PARAGRAPH = set("\n\r\x1c\x1d\x1e\x85\u2029")
-_MAX_LEVEL = 125  # UAX #9's max_depth: openers past it are counted, not followed
+# Right-to-left layout: an override, embedding or isolate that can run right to left, a
+# right-to-left mark, or a right-to-left letter. Text with none is shown as it is written.
+_RIGHT_TO_LEFT = re.compile("[\u200f\u061c\u202b\u202e\u2067\u2068\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+_BIDI_FORMATTING = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 
 # A sentence written as one identifier: three words or more joined by _ or -, or camelCase and
 # PascalCase, a word in capitals among them (IgnoreALLPreviousInstructions). A word in capitals
@@ -182,135 +177,12 @@ def _split_compound(m: re.Match[str]) -> str:
     return _CAMEL.sub(" ", m.group()).replace("_", " ").replace("-", " ")
 
 
-def _explicit_levels(text: str) -> tuple[list[str], list[int], list[tuple[int, str | None]]]:
-    """The characters shown (the formatting ones gone), the explicit level each sits at, and the
-    level it was opened with and its override (rules X1-X8; a paragraph separator starts afresh
-    at level 0, the text read left to right)."""
-    base: tuple[int, str | None, bool, int] = (0, None, False, 0)  # level, override, isolate?, serial
-    stack = [base]
-    serial = overflow_isolates = overflow_embeddings = open_isolates = 0
-    shown: list[str] = []
-    levels: list[int] = []
-    frames: list[tuple[int, str | None]] = []
-    for ch in text:
-        top = stack[-1]
-        if ch in _OPENS or ch in _ISOLATES:
-            isolate = ch not in _OPENS
-            parity, override = (1 if ch == _RLI else 0, None) if isolate else _OPENS[ch]
-            level = top[0] + 1 + ((top[0] + 1) % 2 != parity)
-            if level <= _MAX_LEVEL and not overflow_isolates and not overflow_embeddings:
-                serial += 1
-                stack.append((level, override, isolate, serial))
-                open_isolates += isolate
-            elif isolate:
-                overflow_isolates += 1
-            elif not overflow_isolates:
-                overflow_embeddings += 1
-        elif ch == _PDF:
-            if overflow_isolates:
-                pass
-            elif overflow_embeddings:
-                overflow_embeddings -= 1
-            elif not top[2] and len(stack) > 1:
-                stack.pop()
-        elif ch == _PDI:  # closes the innermost isolate and what opened in it; none open: ignored
-            if overflow_isolates:
-                overflow_isolates -= 1
-            elif open_isolates:
-                overflow_embeddings = 0
-                while not stack.pop()[2]:
-                    pass
-                open_isolates -= 1
-        else:
-            if ch in _PARAGRAPH:
-                del stack[1:]
-                overflow_isolates = overflow_embeddings = open_isolates = 0
-                top = base
-            shown.append(ch)
-            levels.append(top[0])
-            frames.append((top[3], top[1]))
-    return shown, levels, frames
-
-
-def _strong(ch: str) -> str:
-    """A character's direction for the implicit rules: L, R, N(umber) or '' (neutral)."""
-    kind = unicodedata.bidirectional(ch)
-    return "L" if kind == "L" else "R" if kind in ("R", "AL") else "N" if kind in ("EN", "AN") else ""
-
-
-def _implicit_levels(shown: list[str], levels: list[int], frames: list[tuple[int, str | None]]) -> None:
-    """Levels raised by the letters' own direction (rules W7, N1-N2, I1-I2, simplified) inside
-    each run of an explicit level without an override; letters outside any level keep level 0."""
-    i = 0
-    while i < len(shown):
-        j = i
-        while j < len(shown) and frames[j] == frames[i]:
-            j += 1
-        level, override = levels[i], frames[i][1]
-        if frames[i][0] and override is None:
-            own = "R" if level % 2 else "L"
-            kinds = [_strong(ch) for ch in shown[i:j]]
-            last = own
-            for k, kind in enumerate(kinds):  # a number after a left-to-right letter is one too
-                if kind == "N" and last == "L":
-                    kinds[k] = "L"
-                elif kind:
-                    last = kind
-            after = own
-            for k in range(len(kinds) - 1, -1, -1):  # a neutral between two alike takes theirs
-                if kinds[k]:
-                    after = "R" if kinds[k] == "N" else kinds[k]
-                else:
-                    kinds[k] = after  # the one after; compared with the one before below
-            before = own
-            for k, ch in enumerate(shown[i:j]):
-                kind = _strong(ch)
-                if not kind:
-                    kinds[k] = kinds[k] if kinds[k] == before else own
-                elif kinds[k] in ("L", "R"):
-                    before = kinds[k]
-                else:
-                    before = "R"
-                up = {"L": level % 2, "R": 1 - level % 2, "N": 2 - level % 2}[kinds[k]]
-                levels[i + k] = level + up
-        i = j
-
-
-def _reordered(shown: list[str], levels: list[int]) -> str:
-    """The characters in display order (rule L2): from the highest level down to 1, each run at
-    that level or higher reversed. Built as a tree of runs (one node per level a run climbs),
-    then read with each node's direction, so the work is in proportion to the text."""
-    root: list[Any] = []
-    path = [root]
-    for ch, level in zip(shown, levels, strict=True):
-        del path[level + 1 :]
-        while len(path) <= level:
-            node: list[Any] = []
-            path[-1].append(node)
-            path.append(node)
-        path[-1].append(ch)
-    out: list[str] = []
-    todo: list[tuple[Any, bool]] = [(root, True)]  # the root is not reversed: start flipped once
-    while todo:
-        item, flipped = todo.pop()
-        if isinstance(item, str):
-            out.append(item)
-            continue
-        inner = not flipped
-        todo.extend((child, inner) for child in (item if inner else reversed(item)))
-    return "".join(out)
-
-
 def _display_order(text: str) -> str:
-    """`text` as a renderer shows it under the bidi algorithm's explicit levels: what a
-    right-to-left override governs (up to its PDF, the PDI of an isolate around it, or the
-    paragraph's end) reversed, with the runs of any level inside it in their places; the
-    formatting characters themselves gone."""
-    shown, levels, frames = _explicit_levels(text)
-    if not any(levels):
-        return "".join(shown)
-    _implicit_levels(shown, levels, frames)
-    return _reordered(shown, levels)
+    """`text` as a renderer lays it out, each paragraph read left to right, the formatting
+    characters gone: the Unicode bidi algorithm (UAX #9) as its reference implementation runs it
+    (python-bidi: the unicode-bidi crate), so what an override, an embedding, an isolate or
+    right-to-left marks put in another order is read in the order a person sees."""
+    return _BIDI_FORMATTING.sub("", get_display(text, base_dir="L"))
 
 
 def texts(
@@ -337,8 +209,8 @@ def texts(
         out.append((_squeezed(cased), "padded"))
     if (between := re.sub(rf"(?<=\w)(?:{invisible.pattern})+(?=\w)", " ", raw)) != raw:
         out.append((between, "invisible spaces"))  # "ignore\u200ball": the model reads two words
-    if "\u202e" in raw:
-        out.append((_display_order(raw), "reversed"))
+    if _RIGHT_TO_LEFT.search(raw) and (shown := _display_order(raw)) != _BIDI_FORMATTING.sub("", raw):
+        out.append((shown, "reversed"))
     if _COMPOUND.search(cased):  # Ignore_all_previous_instructions, IgnoreAllPreviousInstructions
         out.append(
             (
