@@ -179,7 +179,7 @@ _ROMANCE = frozenset(
 # "#4", "level 4", or "P4" for a priority. A number a unit follows ("2 days", "3 weeks", "a 2
 # pack") is a quantity, not a field's value.
 _SETS = "to|into|as|auf|zu|op|naar|para|sur|su"
-_STATES = "is|ist|be|now"  # "is now 4", "should be 4", "needs to be 4"
+_STATES = "is|ist|be|now|set|es|est|è|é"  # "is now 4", "should be 4", "set at 4", "es 4", "est 4"
 _NEXT_TO = "at|of"  # right after the name only: "priority at 4", "a priority of 4"
 _NUMBERED = r"(?:(?:level|no|number|nr|stufe|nivel|niveau)\W{1,3}|#\s?)?"
 _IN_SENTENCE = r"[^\w.?!;\n]"  # what may stand between words without ending a sentence
@@ -202,8 +202,8 @@ def _number_pattern(field: str, key: str) -> re.Pattern[str] | None:
 
     spelled = _NUMBER_WORDS[int(key)] if int(key) < len(_NUMBER_WORDS) else []
     p = [f"p{key}"] if field == "priority" else []  # P1-P4, as trackers write priorities
-    value = rf"(?:{_NUMBERED}(?:{'|'.join([re.escape(key), *spelled])}){'|' + p[0] if p else ''})"
-    value += rf"(?![^\W_])(?!{w}++(?:{_UNITS})(?![^\W_]))"
+    number = rf"(?:{_NUMBERED}(?:{'|'.join([re.escape(key), *spelled])}){'|' + p[0] if p else ''})(?![^\W_])"
+    value = rf"{number}(?!{w}++(?:{_UNITS})(?![^\W_]))"  # away from the name: not a quantity
     words = rf"{w}++(?:[^\W_]++{w}++){{0,6}}?"  # up to six words of the same sentence
     plain = [n for n in names if n not in _BEEN and n not in _ROMANCE]
     romance = [n for n in names if n in _ROMANCE and n not in _BEEN]
@@ -211,8 +211,12 @@ def _number_pattern(field: str, key: str) -> re.Pattern[str] | None:
     out: list[str] = []
     if plain or romance:
         name = named(plain + romance)
-        out.append(rf"{name}{w}{{0,4}}(?:(?:{_STATES}|{_NEXT_TO}){w}{{1,3}}){{0,2}}{value}")
-        form = rf"(?<![^\n]){w}*+{name}[^\S\n]*+(?::[^\S\n]*+)?\n\s*+{value}[^\S\n]*+(?![^\n])"
+        # right after the name, a number is its value whatever follows ("a priority 4 ticket");
+        # a form's range may stand between ("Priority (1-4): 4"), and the value before ("2 -> 4")
+        between = rf"(?:[^\S\n]*+\(\s*+\d{{1,3}}\s*+[-–]\s*+\d{{1,3}}\s*+\))?{w}{{0,4}}"
+        was = rf"(?:\d{{1,3}}{w}{{0,4}}?(?:->|→|=>){w}{{0,4}})?"
+        out.append(rf"{name}{between}(?:(?:{_STATES}|{_NEXT_TO}){w}{{1,3}}){{0,2}}{was}{number}")
+        form = rf"(?<![^\n]){w}*+{name}[^\S\n]*+(?::[^\S\n]*+)?\n\s*+{number}[^\S\n]*+(?![^\n])"
         out.append(form)  # a form: the name on its line, the number alone on the next
         out.append(rf"(?<![^\W_])(?:{_SETS}){w}+{value}{w}+{name}")
     if plain:
