@@ -319,8 +319,13 @@ _NUMBER_MARKS = frozenset({"no", "number", "nr", "n", "num"})
 # Words that start a flat's or a unit's part of a street line ("12 Harbour Road Apt 4").
 _UNIT_WORDS = frozenset(
     {"apt", "apartment", "unit", "flat", "suite", "ste", "floor", "fl", "room", "rm", "bldg", "building"}
-    | {"wohnung", "whg"}
+    | {"level", "lvl", "ground", "basement", "wohnung", "whg", "etage"}
 )
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")  # "2nd Floor": a unit's part starts at its number
+
+
+def _unit(word: str) -> bool:
+    return word in _UNIT_WORDS or bool(_ORDINAL.fullmatch(word))
 
 
 def _numbered_here(said: list[str], start: int, end: int, number: str) -> bool:
@@ -350,13 +355,11 @@ def _house_and_name(words: list[str]) -> tuple[str | None, list[str]]:
     house = [bool(_HOUSE.fullmatch(w)) for w in words]
     for k in range(len(words) - 2, -1, -1):
         if house[k] and not house[k + 1]:
-            cut = next(
-                (j for j in range(k + 1, len(words)) if house[j] or words[j] in _UNIT_WORDS), len(words)
-            )
+            cut = next((j for j in range(k + 1, len(words)) if house[j] or _unit(words[j])), len(words))
             if name := _name_only(words[k + 1 : cut]):
                 return words[k], name
             j = k  # a unit after the number: the name is before it ("harbour road 12 apt 4")
-            while j > 0 and not house[j - 1] and words[j - 1] not in _UNIT_WORDS:
+            while j > 0 and not house[j - 1] and not _unit(words[j - 1]):
                 j -= 1
             if name := _name_only(words[j:k]):
                 return words[k], name
@@ -370,7 +373,7 @@ def _house_and_name(words: list[str]) -> tuple[str | None, list[str]]:
 
 def _name_only(name: list[str]) -> list[str]:
     """A street's name without a number's mark or a unit's word at its end."""
-    while name and (name[-1] in _NUMBER_MARKS or name[-1] in _UNIT_WORDS):
+    while name and (name[-1] in _NUMBER_MARKS or _unit(name[-1])):
         name = name[:-1]
     return name
 
