@@ -276,10 +276,44 @@ class _TooLarge(Exception):
     """An operation's schema grew past MAX_SCHEMA_NODES while its $refs were being inlined."""
 
 
+class _Anchors:
+    """A document's plain-name fragments (`$anchor`, `$dynamicAnchor`: JSON Schema 2020-12
+    §8.2.2) and the schemas that define each, found in one walk the first time a `#name` ref is
+    met and shared by every resolver of the document (a walk per ref cost refs x document)."""
+
+    def __init__(self, document: dict[str, Any]):
+        self.document = document
+        self._index: dict[str, list[Any]] | None = None
+
+    def named(self, name: str) -> list[Any]:
+        if self._index is None:
+            self._index = {}
+            seen: set[int] = set()
+            stack: list[Any] = [self.document]
+            while stack:  # each node once, however often YAML aliases share it
+                node = stack.pop()
+                if id(node) in seen:
+                    continue
+                seen.add(id(node))
+                if isinstance(node, dict):
+                    for key in ("$anchor", "$dynamicAnchor"):
+                        if isinstance(node.get(key), str):
+                            defined = self._index.setdefault(node[key], [])
+                            if not any(d is node for d in defined):
+                                defined.append(node)
+                    stack += [v for v in node.values() if isinstance(v, (dict, list))]
+                elif isinstance(node, list):
+                    stack += [v for v in node if isinstance(v, (dict, list))]
+        return self._index.get(name, [])
+
+
 class _Resolver:
-    def __init__(self, document: dict[str, Any], options: SchemaOptions = FULL_SCHEMAS):
+    def __init__(
+        self, document: dict[str, Any], options: SchemaOptions = FULL_SCHEMAS, anchors: _Anchors | None = None
+    ):
         self.document = document
         self.options = options
+        self.anchors = anchors or _Anchors(document)
         self.built = 0  # schema objects built so far: $refs fanning out multiply them
 
     def summary(self, target: Any, name: str, where: str) -> dict[str, Any]:
@@ -330,22 +364,8 @@ class _Resolver:
 
     def _anchor(self, name: str, ref: str, where: str) -> Any:
         """A plain-name fragment (`#Pet`): the schema whose `$anchor` (or `$dynamicAnchor`, which
-        creates the same fragment: JSON Schema 2020-12 §8.2.2) is that name, never the whole
-        document."""
-        found: list[Any] = []
-        seen: set[int] = set()
-        stack: list[Any] = [self.document]
-        while stack:  # each node once, however often YAML aliases share it
-            node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if isinstance(node, dict):
-                if node.get("$anchor") == name or node.get("$dynamicAnchor") == name:
-                    found.append(node)
-                stack += [v for v in node.values() if isinstance(v, (dict, list))]
-            elif isinstance(node, list):
-                stack += [v for v in node if isinstance(v, (dict, list))]
+        creates the same fragment) is that name, never the whole document."""
+        found = self.anchors.named(name)
         if len(found) != 1:
             how = "no schema has" if not found else "more than one schema has"
             raise SpecError(
@@ -724,6 +744,7 @@ def _fitted(
     path_item: dict[str, Any],
     op: dict[str, Any],
     name: str,
+    anchors: _Anchors,
 ) -> OpenAPIOperation:
     """The operation with its schema inlined as deep as options allow and its budget fits."""
     depths: list[int | None] = [options.inline_depth]
@@ -731,7 +752,7 @@ def _fitted(
         depths += list(range(options.inline_depth - 1, -1, -1))
     built: OpenAPIOperation | None = None
     for depth in depths:
-        resolver = _Resolver(document, replace(options, inline_depth=depth))
+        resolver = _Resolver(document, replace(options, inline_depth=depth), anchors)
         try:
             built = _operation(resolver, path, method, path_item, op, name)
         except _TooLarge:
@@ -803,7 +824,8 @@ def _operations(resolver: _Resolver, paths: dict[Any, Any], options: SchemaOptio
             found.append((path, method, path_item, op))
     names = tool_names([(m.upper(), p, op.get("operationId")) for p, m, _, op in found])
     return [
-        _fitted(resolver.document, options, p, m, item, op, names[(m.upper(), p)]) for p, m, item, op in found
+        _fitted(resolver.document, options, p, m, item, op, names[(m.upper(), p)], resolver.anchors)
+        for p, m, item, op in found
     ]
 
 
