@@ -29,6 +29,7 @@ BODIES = {
     + "\u202a" * 50_000
     + "\u2069" * 50_000,
     "right-to-left marks between words": ("ignore \u200f" * 14_000),
+    "an override on every one of many lines": "\u202ex\u2028" * 33_000,
 }
 
 

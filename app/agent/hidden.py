@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote
 
-from bidi import get_display
+from bidi import get_base_level, get_display
 
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX = re.compile(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s:,]?){8,}")
@@ -156,10 +156,16 @@ def _letter_run(words: list[str]) -> int:
     return best
 
 
-# Right-to-left layout: an override, embedding or isolate that can run right to left, a
-# right-to-left mark, or a right-to-left letter. Text with none is shown as it is written.
-_RIGHT_TO_LEFT = re.compile("[\u200f\u061c\u202b\u202e\u2067\u2068\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+# Right-to-left formatting: an override, embedding or isolate that can run right to left, or a
+# right-to-left mark. Without it, text shows its letters in the order they are written (or, for
+# Hebrew and Arabic, as their readers read them); with it, a person may see another order.
+_RIGHT_TO_LEFT = re.compile("[\u200f\u061c\u202b\u202e\u2067\u2068]")
 _BIDI_FORMATTING = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+_PARAGRAPHS = re.compile("([\n\r\x1c\x1d\x1e\x85\u2029])")
+_OPENERS = frozenset("\u202a\u202b\u202d\u202e\u2066\u2067\u2068")
+_ISOLATE_OPENERS = frozenset("\u2066\u2067\u2068")
+_MAX_DEPTH = 125  # UAX #9's: openers past it change nothing
+_MAX_LINES = 256  # line separators in one paragraph laid out line by line
 
 # A sentence written as one identifier: three words or more joined by _ or -, or camelCase and
 # PascalCase, a word in capitals among them (IgnoreALLPreviousInstructions). A word in capitals
@@ -177,12 +183,49 @@ def _split_compound(m: re.Match[str]) -> str:
     return _CAMEL.sub(" ", m.group()).replace("_", " ").replace("-", " ")
 
 
-def _display_order(text: str) -> str:
-    """`text` as a renderer lays it out, each paragraph read left to right, the formatting
-    characters gone: the Unicode bidi algorithm (UAX #9) as its reference implementation runs it
-    (python-bidi: the unicode-bidi crate), so what an override, an embedding, an isolate or
-    right-to-left marks put in another order is read in the order a person sees."""
-    return _BIDI_FORMATTING.sub("", get_display(text, base_dir="L"))
+def _display_order(text: str, base: str | None = "L") -> str:
+    """`text` as a renderer lays it out, the formatting characters gone: the Unicode bidi
+    algorithm (UAX #9) as its reference implementation runs it (python-bidi: the unicode-bidi
+    crate). `base`: each paragraph read left to right ("L", as most pages show text), or in the
+    direction of its first strong letter (None: P2-P3, as dir="auto" and mail clients do). Each
+    paragraph, and each line of it (U+2028), is laid out on its own (rules L1-L2 work per line),
+    a line opening with what earlier lines left open; so the work is linear in the text."""
+    out: list[str] = []
+    for paragraph in _PARAGRAPHS.split(text):
+        if not _RIGHT_TO_LEFT.search(paragraph):
+            out.append(paragraph)
+            continue
+        direction = base or ("R" if get_base_level(paragraph) % 2 else "L")
+        out.append(
+            "\u2028".join(
+                get_display(line, base_dir=direction) if _BIDI_FORMATTING.sub("", line) else ""
+                for line in _lines(paragraph)
+            )
+        )
+    return _BIDI_FORMATTING.sub("", "".join(out))
+
+
+def _lines(paragraph: str) -> list[str]:
+    """The paragraph's lines, each after the embeddings, overrides and isolates still open."""
+    if "\u2028" not in paragraph or paragraph.count("\u2028") > _MAX_LINES:
+        return [paragraph]  # many lines: laid out as one (a call a line would cost more than the text)
+    lines: list[str] = []
+    open_: list[str] = []
+    isolates = 0  # of those open: a PDI closes up to the innermost, and is ignored without one
+    for line in paragraph.split("\u2028"):
+        lines.append("".join(open_) + line)
+        for ch in line:
+            if ch in _OPENERS:
+                if len(open_) < _MAX_DEPTH:
+                    open_.append(ch)
+                    isolates += ch in _ISOLATE_OPENERS
+            elif ch == "\u202c" and open_ and open_[-1] not in _ISOLATE_OPENERS:
+                open_.pop()
+            elif ch == "\u2069" and isolates:
+                while open_.pop() not in _ISOLATE_OPENERS:
+                    pass
+                isolates -= 1
+    return lines
 
 
 def texts(
@@ -209,8 +252,11 @@ def texts(
         out.append((_squeezed(cased), "padded"))
     if (between := re.sub(rf"(?<=\w)(?:{invisible.pattern})+(?=\w)", " ", raw)) != raw:
         out.append((between, "invisible spaces"))  # "ignore\u200ball": the model reads two words
-    if _RIGHT_TO_LEFT.search(raw) and (shown := _display_order(raw)) != _BIDI_FORMATTING.sub("", raw):
-        out.append((shown, "reversed"))
+    if _RIGHT_TO_LEFT.search(raw):
+        written = _BIDI_FORMATTING.sub("", raw)
+        for shown in dict.fromkeys((_display_order(raw), _display_order(raw, None))):
+            if shown != written:
+                out.append((shown, "reversed"))
     if _COMPOUND.search(cased):  # Ignore_all_previous_instructions, IgnoreAllPreviousInstructions
         out.append(
             (
