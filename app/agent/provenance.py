@@ -179,7 +179,7 @@ _ROMANCE = frozenset(
 # "#4", "level 4", or "P4" for a priority. A number a unit follows ("2 days", "3 weeks", "a 2
 # pack") is a quantity, not a field's value.
 _SETS = "to|into|as|auf|zu|op|naar|para|sur|su"
-_STATES = "is|ist|be|now|set|es|est|è|é"  # "is now 4", "should be 4", "set at 4", "es 4", "est 4"
+_STATES = "is|ist|be|now|set|es|è|é"  # "is now 4", "should be 4", "set at 4", "es 4" (not "est": estimated)
 _NEXT_TO = "at|of"  # right after the name only: "priority at 4", "a priority of 4"
 _NUMBERED = r"(?:(?:level|no|number|nr|stufe|nivel|niveau)\W{1,3}|#\s?)?"
 _IN_SENTENCE = r"[^\w.?!;\n]"  # what may stand between words without ending a sentence
@@ -211,18 +211,21 @@ def _number_pattern(field: str, key: str) -> re.Pattern[str] | None:
     out: list[str] = []
     if plain or romance:
         name = named(plain + romance)
-        # right after the name, a number is its value whatever follows ("a priority 4 ticket");
-        # a form's range may stand between ("Priority (1-4): 4"), and the value before ("2 -> 4")
+        # right after the name, a number is its value whatever word follows ("a priority 4
+        # ticket"), not a unit joined to it ("priority 2-day shipping"); after a state word, a
+        # form's range ("Priority (1-4): 4") or the value before ("2 -> 4"), as away from the name
+        joined = rf"(?!-(?:{_UNITS})(?![^\W_]))"
+        out.append(rf"{name}{w}{{0,4}}{number}{joined}")
         between = rf"(?:[^\S\n]*+\(\s*+\d{{1,3}}\s*+[-–]\s*+\d{{1,3}}\s*+\))?{w}{{0,4}}"
         was = rf"(?:\d{{1,3}}{w}{{0,4}}?(?:->|→|=>){w}{{0,4}})?"
-        out.append(rf"{name}{between}(?:(?:{_STATES}|{_NEXT_TO}){w}{{1,3}}){{0,2}}{was}{number}")
+        out.append(rf"{name}{between}(?:(?:{_STATES}|{_NEXT_TO}){w}{{1,3}}){{0,2}}{was}{value}")
         form = rf"(?<![^\n]){w}*+{name}[^\S\n]*+(?::[^\S\n]*+)?\n\s*+{number}[^\S\n]*+(?![^\n])"
         out.append(form)  # a form: the name on its line, the number alone on the next
         out.append(rf"(?<![^\W_])(?:{_SETS}){w}+{value}{w}+{name}")
     if plain:
         out.append(rf"{named(plain)}{words}(?:{_SETS}|{_STATES}){w}+(?:(?:be|now){w}+)?{value}")
     if romance or been:
-        out.append(rf"{named(romance + been)}{words}(?:{_SETS}|a){w}+{value}")
+        out.append(rf"{named(romance + been)}{words}(?:{_SETS}|a|est){w}+{value}")  # "la priorité est 4"
     if been:
         out.append(rf"{named(been)}{w}{{0,3}}[:=>]{w}{{0,3}}{value}")
     if p:
