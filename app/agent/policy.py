@@ -319,13 +319,22 @@ _NUMBER_MARKS = frozenset({"no", "number", "nr", "n", "num"})
 # Words that start a flat's or a unit's part of a street line ("12 Harbour Road Apt 4").
 _UNIT_WORDS = frozenset(
     {"apt", "apartment", "unit", "flat", "suite", "ste", "floor", "fl", "room", "rm", "bldg", "building"}
-    | {"level", "lvl", "ground", "basement", "wohnung", "whg", "etage"}
+    | {"wohnung", "whg", "etage"}
 )
-_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")  # "2nd Floor": a unit's part starts at its number
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")
+_FLOORS = frozenset({"floor", "fl", "etage"})
 
 
-def _unit(word: str) -> bool:
-    return word in _UNIT_WORDS or bool(_ORDINAL.fullmatch(word))
+def _unit_at(words: list[str], j: int) -> bool:
+    """Whether a unit's part of a street line starts at words[j]: a unit's word, or a floor
+    written with its number first ("2nd Floor", "Ground Floor") or after "level" ("Level 3").
+    Not an ordinal or "ground" alone: "1st Avenue" and "Ground Lane" are streets."""
+    word, after = words[j], words[j + 1] if j + 1 < len(words) else ""
+    if word in _UNIT_WORDS:
+        return True
+    if (_ORDINAL.fullmatch(word) or word in ("ground", "first", "second", "third")) and after in _FLOORS:
+        return True
+    return word in ("level", "lvl") and after.isdigit()
 
 
 def _numbered_here(said: list[str], start: int, end: int, number: str) -> bool:
@@ -355,11 +364,11 @@ def _house_and_name(words: list[str]) -> tuple[str | None, list[str]]:
     house = [bool(_HOUSE.fullmatch(w)) for w in words]
     for k in range(len(words) - 2, -1, -1):
         if house[k] and not house[k + 1]:
-            cut = next((j for j in range(k + 1, len(words)) if house[j] or _unit(words[j])), len(words))
+            cut = next((j for j in range(k + 1, len(words)) if house[j] or _unit_at(words, j)), len(words))
             if name := _name_only(words[k + 1 : cut]):
                 return words[k], name
             j = k  # a unit after the number: the name is before it ("harbour road 12 apt 4")
-            while j > 0 and not house[j - 1] and not _unit(words[j - 1]):
+            while j > 0 and not house[j - 1] and not _unit_at(words, j - 1):
                 j -= 1
             if name := _name_only(words[j:k]):
                 return words[k], name
@@ -373,7 +382,7 @@ def _house_and_name(words: list[str]) -> tuple[str | None, list[str]]:
 
 def _name_only(name: list[str]) -> list[str]:
     """A street's name without a number's mark or a unit's word at its end."""
-    while name and (name[-1] in _NUMBER_MARKS or _unit(name[-1])):
+    while name and (name[-1] in _NUMBER_MARKS or name[-1] in _UNIT_WORDS):
         name = name[:-1]
     return name
 
