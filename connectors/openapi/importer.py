@@ -38,6 +38,9 @@ MAX_SCHEMA_DEPTH = 24
 # so a few schemas whose properties refer to the next multiply (60 properties, 3 deep: 216,000).
 # Past it the operation is inlined less deeply, down to summaries of every $ref.
 MAX_SCHEMA_NODES = 20_000
+# ... and a whole document's operations together: past it, each further operation's $refs are
+# summarised, so a document of many operations sharing such a body is still bounded work.
+MAX_DOCUMENT_SCHEMA_NODES = 100_000
 _MAX_SPEC_BYTES = 20 * 1024 * 1024
 
 # OpenAPI-only keywords that mean nothing to a JSON Schema validator or a model.
@@ -276,14 +279,16 @@ class _TooLarge(Exception):
     """An operation's schema grew past MAX_SCHEMA_NODES while its $refs were being inlined."""
 
 
-class _Anchors:
-    """A document's plain-name fragments (`$anchor`, `$dynamicAnchor`: JSON Schema 2020-12
-    §8.2.2) and the schemas that define each, found in one walk the first time a `#name` ref is
-    met and shared by every resolver of the document (a walk per ref cost refs x document)."""
+class _Shared:
+    """What every resolver of one document shares: its plain-name fragments (`$anchor`,
+    `$dynamicAnchor`: JSON Schema 2020-12 §8.2.2) and the schemas defining each, found in one
+    walk the first time a `#name` ref is met (a walk per ref cost refs x document); and the
+    schema objects its operations have built so far (MAX_DOCUMENT_SCHEMA_NODES)."""
 
     def __init__(self, document: dict[str, Any]):
         self.document = document
         self._index: dict[str, list[Any]] | None = None
+        self.built = 0
 
     def named(self, name: str) -> list[Any]:
         if self._index is None:
@@ -309,11 +314,11 @@ class _Anchors:
 
 class _Resolver:
     def __init__(
-        self, document: dict[str, Any], options: SchemaOptions = FULL_SCHEMAS, anchors: _Anchors | None = None
+        self, document: dict[str, Any], options: SchemaOptions = FULL_SCHEMAS, anchors: _Shared | None = None
     ):
         self.document = document
         self.options = options
-        self.anchors = anchors or _Anchors(document)
+        self.anchors = anchors or _Shared(document)
         self.built = 0  # schema objects built so far: $refs fanning out multiply them
 
     def summary(self, target: Any, name: str, where: str) -> dict[str, Any]:
@@ -395,6 +400,7 @@ class _Resolver:
         if depth > MAX_SCHEMA_DEPTH:
             return {"type": "object", "description": "(nested too deeply to describe here)"}
         self.built += 1
+        self.anchors.built += 1
         if self.built > MAX_SCHEMA_NODES:
             raise _TooLarge
         if "$ref" in node:
@@ -744,12 +750,14 @@ def _fitted(
     path_item: dict[str, Any],
     op: dict[str, Any],
     name: str,
-    anchors: _Anchors,
+    anchors: _Shared,
 ) -> OpenAPIOperation:
     """The operation with its schema inlined as deep as options allow and its budget fits."""
     depths: list[int | None] = [options.inline_depth]
     if options.inline_depth is not None:
         depths += list(range(options.inline_depth - 1, -1, -1))
+        if anchors.built > MAX_DOCUMENT_SCHEMA_NODES:
+            depths = [0]  # the document has had its share: every $ref summarised
     built: OpenAPIOperation | None = None
     for depth in depths:
         resolver = _Resolver(document, replace(options, inline_depth=depth), anchors)

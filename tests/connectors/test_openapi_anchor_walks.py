@@ -35,14 +35,14 @@ def _document() -> dict[str, Any]:
 
 def test_plain_name_refs_do_not_each_walk_the_whole_document(monkeypatch: pytest.MonkeyPatch) -> None:
     walks = 0
-    named = importer._Anchors.named
+    named = importer._Shared.named
 
     def counted(self: Any, name: str) -> Any:
         nonlocal walks
         walks += self._index is None  # the first look walks the document; the rest read the index
         return named(self, name)
 
-    monkeypatch.setattr(importer._Anchors, "named", counted)
+    monkeypatch.setattr(importer._Shared, "named", counted)
     (op,) = import_spec(_document()).operations
     assert op.input_schema["properties"]["body"]["properties"]["p0"].get("type") == "string"
     assert walks == 1, (walks, "whole-document walks for", REFS, "refs")
