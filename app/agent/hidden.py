@@ -156,16 +156,19 @@ def _letter_run(words: list[str]) -> int:
     return best
 
 
-# Right-to-left formatting: an override, embedding or isolate that can run right to left, or a
-# right-to-left mark. Without it, text shows its letters in the order they are written (or, for
-# Hebrew and Arabic, as their readers read them); with it, a person may see another order.
-_RIGHT_TO_LEFT = re.compile("[\u200f\u061c\u202b\u202e\u2067\u2068]")
+# Bidi formatting (UAX #9's explicit embeddings, overrides and isolates, and the right-to-left
+# marks): without it, text shows in the order it is written (Hebrew and Arabic as their readers
+# read them); with it, a person may see another order than a model reads.
+_LAYOUT = re.compile("[\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _BIDI_FORMATTING = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _PARAGRAPHS = re.compile("([\n\r\x1c\x1d\x1e\x85\u2029])")
 _OPENERS = frozenset("\u202a\u202b\u202d\u202e\u2066\u2067\u2068")
+_RIGHT_TO_LEFT_OPENERS = frozenset("\u202b\u202e\u2067")  # FSI is taken as LRI
 _ISOLATE_OPENERS = frozenset("\u2066\u2067\u2068")
-_MAX_DEPTH = 125  # UAX #9's: openers past it change nothing
-_MAX_LINES = 256  # line separators in one paragraph laid out line by line
+_MAX_LEVEL = 125  # UAX #9's max_depth: openers past it overflow and change nothing
+_CARRIED = 8  # openers still open carried to the next line (the innermost)
+_LINES_A_CALL = 64  # python-bidi's work on one call grows with its paragraphs x its length
+_LATIN_WORDS = re.compile(r"[A-Za-z]{2,}")
 
 # A sentence written as one identifier: three words or more joined by _ or -, or camelCase and
 # PascalCase, a word in capitals among them (IgnoreALLPreviousInstructions). A word in capitals
@@ -188,44 +191,89 @@ def _display_order(text: str, base: str | None = "L") -> str:
     algorithm (UAX #9) as its reference implementation runs it (python-bidi: the unicode-bidi
     crate). `base`: each paragraph read left to right ("L", as most pages show text), or in the
     direction of its first strong letter (None: P2-P3, as dir="auto" and mail clients do). Each
-    paragraph, and each line of it (U+2028), is laid out on its own (rules L1-L2 work per line),
-    a line opening with what earlier lines left open; so the work is linear in the text."""
+    line (U+2028) is laid out on its own (rules L1-L2 work per line), opening with the innermost
+    openers earlier lines left open; lines are laid out a few dozen to a call, so the work stays
+    linear in the text."""
     out: list[str] = []
     for paragraph in _PARAGRAPHS.split(text):
-        if not _RIGHT_TO_LEFT.search(paragraph):
+        if not _LAYOUT.search(paragraph):
             out.append(paragraph)
             continue
         direction = base or ("R" if get_base_level(paragraph) % 2 else "L")
-        out.append(
-            "\u2028".join(
-                get_display(line, base_dir=direction) if _BIDI_FORMATTING.sub("", line) else ""
-                for line in _lines(paragraph)
-            )
-        )
+        out.append("\u2028".join(_laid_out(_lines(paragraph), direction)))
     return _BIDI_FORMATTING.sub("", "".join(out))
 
 
+def _laid_out(lines: list[str], direction: str) -> list[str]:
+    shown = [""] * len(lines)  # a line of formatting alone shows nothing
+    todo = [i for i, line in enumerate(lines) if _BIDI_FORMATTING.sub("", line)]
+    for start in range(0, len(todo), _LINES_A_CALL):
+        batch = todo[start : start + _LINES_A_CALL]
+        done = get_display("\n".join(lines[i] for i in batch), base_dir=direction).split("\n")
+        if len(done) != len(batch):  # never expected: lay each out alone
+            done = [get_display(lines[i], base_dir=direction) for i in batch]
+        for i, line in zip(batch, done, strict=True):
+            shown[i] = line
+    return shown
+
+
 def _lines(paragraph: str) -> list[str]:
-    """The paragraph's lines, each after the embeddings, overrides and isolates still open."""
-    if "\u2028" not in paragraph or paragraph.count("\u2028") > _MAX_LINES:
-        return [paragraph]  # many lines: laid out as one (a call a line would cost more than the text)
+    """The paragraph's lines, each opening with the innermost embeddings, overrides and isolates
+    still open from the lines before."""
+    if "\u2028" not in paragraph:
+        return [paragraph]
     lines: list[str] = []
-    open_: list[str] = []
-    isolates = 0  # of those open: a PDI closes up to the innermost, and is ignored without one
+    still = _Open()
     for line in paragraph.split("\u2028"):
-        lines.append("".join(open_) + line)
+        lines.append("".join(opener for opener, _, _ in still.stack[-_CARRIED:]) + line)
         for ch in line:
-            if ch in _OPENERS:
-                if len(open_) < _MAX_DEPTH:
-                    open_.append(ch)
-                    isolates += ch in _ISOLATE_OPENERS
-            elif ch == "\u202c" and open_ and open_[-1] not in _ISOLATE_OPENERS:
-                open_.pop()
-            elif ch == "\u2069" and isolates:
-                while open_.pop() not in _ISOLATE_OPENERS:
-                    pass
-                isolates -= 1
+            still.feed(ch)
     return lines
+
+
+class _Open:
+    """What is open at a point of a paragraph, by UAX #9's rules X1-X8 (levels, and openers past
+    level 125 counted as overflow that their closers only cancel)."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[str, int, bool]] = []  # (opener, its level, isolate?)
+        self.isolates = self.overflow_isolates = self.overflow_embeddings = 0
+
+    def feed(self, ch: str) -> None:
+        if ch in _OPENERS:
+            self._open(ch)
+        elif ch == "\u202c":  # PDF: closes an embedding or override, never an isolate
+            if self.overflow_embeddings and not self.overflow_isolates:
+                self.overflow_embeddings -= 1
+            elif not self.overflow_isolates and self.stack and not self.stack[-1][2]:
+                self.stack.pop()
+        elif ch == "\u2069":  # PDI: closes the innermost isolate and what opened in it
+            if self.overflow_isolates:
+                self.overflow_isolates -= 1
+            elif self.isolates:
+                self.overflow_embeddings = 0
+                while not self.stack.pop()[2]:
+                    pass
+                self.isolates -= 1
+
+    def _open(self, ch: str) -> None:
+        isolate = ch in _ISOLATE_OPENERS
+        top = self.stack[-1][1] if self.stack else 0
+        level = top + 1 if (top + 1) % 2 == (ch in _RIGHT_TO_LEFT_OPENERS) else top + 2
+        if level <= _MAX_LEVEL and not self.overflow_isolates and not self.overflow_embeddings:
+            self.stack.append((ch, level, isolate))
+            self.isolates += isolate
+        elif isolate:
+            self.overflow_isolates += 1
+        elif not self.overflow_isolates:
+            self.overflow_embeddings += 1
+
+
+def _moves_words(written: str, shown: str) -> bool:
+    """Whether the layout puts Latin words in another order than written: what can make a
+    sentence a model does not read. Hebrew or Arabic runs moved around them (their numbers with
+    them) do not."""
+    return _LATIN_WORDS.findall(written) != _LATIN_WORDS.findall(shown)
 
 
 def texts(
@@ -252,10 +300,10 @@ def texts(
         out.append((_squeezed(cased), "padded"))
     if (between := re.sub(rf"(?<=\w)(?:{invisible.pattern})+(?=\w)", " ", raw)) != raw:
         out.append((between, "invisible spaces"))  # "ignore\u200ball": the model reads two words
-    if _RIGHT_TO_LEFT.search(raw):
+    if _LAYOUT.search(raw):
         written = _BIDI_FORMATTING.sub("", raw)
         for shown in dict.fromkeys((_display_order(raw), _display_order(raw, None))):
-            if shown != written:
+            if _moves_words(written, shown):
                 out.append((shown, "reversed"))
     if _COMPOUND.search(cased):  # Ignore_all_previous_instructions, IgnoreAllPreviousInstructions
         out.append(
