@@ -203,7 +203,9 @@ def _number_pattern(field: str, key: str) -> re.Pattern[str] | None:
     spelled = _NUMBER_WORDS[int(key)] if int(key) < len(_NUMBER_WORDS) else []
     p = [f"p{key}"] if field == "priority" else []  # P1-P4, as trackers write priorities
     number = rf"(?:{_NUMBERED}(?:{'|'.join([re.escape(key), *spelled])}){'|' + p[0] if p else ''})(?![^\W_])"
-    value = rf"{number}(?!{w}++(?:{_UNITS})(?![^\W_]))"  # away from the name: not a quantity
+    # away from the name, a unit right after it (a space or a hyphen between) makes a quantity;
+    # a unit's word after a comma or a bracket starts another phrase ("is 1, tickets from ...")
+    value = rf"{number}(?!(?:[^\S\n]|-)*+(?:{_UNITS})(?![^\W_]))"
     words = rf"{w}++(?:[^\W_]++{w}++){{0,6}}?"  # up to six words of the same sentence
     plain = [n for n in names if n not in _BEEN and n not in _ROMANCE]
     romance = [n for n in names if n in _ROMANCE and n not in _BEEN]
