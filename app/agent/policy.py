@@ -319,10 +319,11 @@ _NUMBER_MARKS = frozenset({"no", "number", "nr", "n", "num"})
 # Words that start a flat's or a unit's part of a street line ("12 Harbour Road Apt 4").
 _UNIT_WORDS = frozenset(
     {"apt", "apartment", "unit", "flat", "suite", "ste", "floor", "fl", "room", "rm", "bldg", "building"}
-    | {"wohnung", "whg", "etage"}
+    | {"basement", "wohnung", "whg", "etage"}
 )
 _ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")
-_FLOORS = frozenset({"floor", "fl", "etage"})
+_FLOORS = frozenset({"floor", "fl", "flr", "etage"})
+_FLOOR_NUMBER = re.compile(r"[a-z]?\d{1,3}[a-z]?|[a-z]")  # Level 3, 3A, G, B2
 
 
 def _unit_at(words: list[str], j: int) -> bool:
@@ -334,7 +335,7 @@ def _unit_at(words: list[str], j: int) -> bool:
         return True
     if (_ORDINAL.fullmatch(word) or word in ("ground", "first", "second", "third")) and after in _FLOORS:
         return True
-    return word in ("level", "lvl") and after.isdigit()
+    return word in ("level", "lvl") and bool(_FLOOR_NUMBER.fullmatch(after))
 
 
 def _numbered_here(said: list[str], start: int, end: int, number: str) -> bool:
