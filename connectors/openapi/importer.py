@@ -40,7 +40,7 @@ MAX_SCHEMA_DEPTH = 24
 MAX_SCHEMA_NODES = 20_000
 # ... and a whole document's operations together: past it, each further operation's $refs are
 # summarised, so a document of many operations sharing such a body is still bounded work.
-MAX_DOCUMENT_SCHEMA_NODES = 100_000
+MAX_DOCUMENT_SCHEMA_NODES = 500_000
 _MAX_SPEC_BYTES = 20 * 1024 * 1024
 
 # OpenAPI-only keywords that mean nothing to a JSON Schema validator or a model.
@@ -283,12 +283,14 @@ class _Shared:
     """What every resolver of one document shares: its plain-name fragments (`$anchor`,
     `$dynamicAnchor`: JSON Schema 2020-12 §8.2.2) and the schemas defining each, found in one
     walk the first time a `#name` ref is met (a walk per ref cost refs x document); and the
-    schema objects its operations have built so far (MAX_DOCUMENT_SCHEMA_NODES)."""
+    schema objects its operations have built so far (MAX_DOCUMENT_SCHEMA_NODES), and the schemas
+    of parameters and bodies converted so far (a body shared by many operations is built once)."""
 
     def __init__(self, document: dict[str, Any]):
         self.document = document
         self._index: dict[str, list[Any]] | None = None
         self.built = 0
+        self.converted: dict[tuple[int, SchemaOptions], dict[str, Any] | None] = {}  # Resolver.top_schema
 
     def named(self, name: str) -> list[Any]:
         if self._index is None:
@@ -388,6 +390,21 @@ class _Resolver:
             seen.add(ref)
             node = self.lookup(ref, where)
         return node
+
+    def top_schema(self, node: Any, where: str) -> dict[str, Any]:
+        """`schema` for a parameter's or a body's own schema: converted once per document and
+        options however many operations share it (a shared request body), then copied."""
+        key = (id(node), self.options)
+        if key not in self.anchors.converted:
+            try:
+                self.anchors.converted[key] = self.schema(node, where)
+            except _TooLarge:
+                self.anchors.converted[key] = None  # too large at these options, for every sharer
+                raise
+        converted = self.anchors.converted[key]
+        if converted is None:
+            raise _TooLarge
+        return copy.deepcopy(converted)
 
     def schema(self, node: Any, where: str, stack: tuple[str, ...] = (), depth: int = 0) -> dict[str, Any]:
         """An OpenAPI schema object as standalone JSON Schema 2020-12 (refs inlined)."""
@@ -683,10 +700,10 @@ def _parameter(
         return None  # OpenAPI says these are ignored as parameters
     content_type = None
     if "schema" in param:
-        schema = resolver.schema(param["schema"], f"{here}.schema")
+        schema = resolver.top_schema(param["schema"], f"{here}.schema")
     else:
         picked = _pick_content(param.get("content"), here)
-        schema = resolver.schema(picked[1].get("schema", {}), f"{here}.content") if picked else {}
+        schema = resolver.top_schema(picked[1].get("schema", {}), f"{here}.content") if picked else {}
         content_type = picked[0] if picked else None
     if param.get("description") and "description" not in schema:
         schema = {**schema, "description": " ".join(str(param["description"]).split())}
@@ -726,7 +743,7 @@ def _request_body(resolver: _Resolver, node: Any, where: str, used_args: set[str
     if not isinstance(media, dict):
         raise SpecError(f"{where}.requestBody.content.{ctype} must be an object")
     if _json_type(ctype) or ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        schema = resolver.schema(media.get("schema", {}), f"{where}.requestBody.content.{ctype}.schema")
+        schema = resolver.top_schema(media.get("schema", {}), f"{where}.requestBody.content.{ctype}.schema")
     else:
         schema = {"type": "string", "description": f"raw {ctype} content"}
     if raw_body.get("description") and "description" not in schema:
@@ -759,14 +776,18 @@ def _fitted(
         if anchors.built > MAX_DOCUMENT_SCHEMA_NODES:
             depths = [0]  # the document has had its share: every $ref summarised
     built: OpenAPIOperation | None = None
+    shallower: OpenAPIOperation | None = None  # the one built a level deeper, over the token budget
     for depth in depths:
         resolver = _Resolver(document, replace(options, inline_depth=depth), anchors)
         try:
             built = _operation(resolver, path, method, path_item, op, name)
         except _TooLarge:
             continue  # $refs fan out past what any tool could show: inline less deeply
+        if shallower is not None and built.input_schema == shallower.input_schema:
+            built = shallower  # no $ref left to summarise: inlining less deeply changes nothing
+            break
         tokens = tool_tokens(built.name, built.description_text, built.input_schema)
-        built = replace(built, tokens=tokens, inline_depth=depth)
+        built = shallower = replace(built, tokens=tokens, inline_depth=depth)
         if options.max_tokens is None or tokens <= options.max_tokens:
             break
     if built is None:
