@@ -145,3 +145,25 @@ async def helpdesk(helpdesk_sim: Sim, fake_sleep: FakeSleep) -> AsyncIterator[He
     connector = HelpdeskConnector(client)
     yield connector
     await connector.aclose()
+
+
+class SchemaCalls:
+    """How many schema objects the OpenAPI importer built (calls of `_Resolver.schema`)."""
+
+    def __init__(self) -> None:
+        self.built = 0
+
+
+@pytest.fixture
+def schema_calls(monkeypatch: pytest.MonkeyPatch) -> SchemaCalls:
+    from connectors.openapi import importer
+
+    calls = SchemaCalls()
+    schema = importer._Resolver.schema
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.built += 1
+        return schema(self, *args, **kwargs)
+
+    monkeypatch.setattr(importer._Resolver, "schema", counted)
+    return calls

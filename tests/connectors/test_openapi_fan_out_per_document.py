@@ -9,35 +9,24 @@ further operation's $refs are summarised. Counted as calls of `_Resolver.schema`
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import pytest
 
 from connectors.openapi import import_spec, importer
+from tests.connectors.conftest import SchemaCalls
 from tests.connectors.test_openapi_ref_fan_out import _document
 
 OPERATIONS = 25
 
 
 def test_a_document_of_many_fan_out_operations_is_imported_in_bounded_work(
-    monkeypatch: pytest.MonkeyPatch,
+    schema_calls: SchemaCalls,
 ) -> None:
-    built = 0
-    schema = importer._Resolver.schema
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        nonlocal built
-        built += 1
-        return schema(self, *args, **kwargs)
-
     document = _document()
     body = document["paths"]["/things"]["post"]["requestBody"]  # type: ignore[index]
     document["paths"] = {
         f"/t{i}": {"post": {"requestBody": body, "responses": {}}} for i in range(OPERATIONS)
     }
     assert len(json.dumps(document)) < 15_000
-    monkeypatch.setattr(importer._Resolver, "schema", counted)
     ops = import_spec(document).operations
     assert len(ops) == OPERATIONS
     # what the commit allows one operation (4 depths tried, each stopped at the limit), twice over
-    assert built <= 2 * 4 * (importer.MAX_SCHEMA_NODES + 1), built
+    assert schema_calls.built <= 2 * 4 * (importer.MAX_SCHEMA_NODES + 1), schema_calls.built

@@ -10,12 +10,12 @@ of every $ref); an operation too large even then is refused with its name and th
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from connectors.openapi import import_spec, importer
 from connectors.openapi.importer import SpecError
+from tests.connectors.conftest import SchemaCalls
 
 FAN_OUT = 60
 
@@ -43,22 +43,14 @@ def _document() -> dict[str, object]:
     }
 
 
-def test_a_fan_out_of_refs_is_inlined_less_deeply_in_bounded_work(monkeypatch: pytest.MonkeyPatch) -> None:
-    built = 0
-    schema = importer._Resolver.schema
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        nonlocal built
-        built += 1
-        return schema(self, *args, **kwargs)
-
-    monkeypatch.setattr(importer._Resolver, "schema", counted)
+def test_a_fan_out_of_refs_is_inlined_less_deeply_in_bounded_work(schema_calls: SchemaCalls) -> None:
     document = _document()
     assert len(json.dumps(document)) < 10_000
     (op,) = import_spec(document).operations
     assert op.inline_depth is not None and op.inline_depth < 3, op.inline_depth
     assert "fields: p0, p1" in op.input_schema["properties"]["body"]["description"]
-    assert built <= 4 * (importer.MAX_SCHEMA_NODES + 1), built  # each depth tried stops at the limit
+    # each depth tried stops at the limit
+    assert schema_calls.built <= 4 * (importer.MAX_SCHEMA_NODES + 1), schema_calls.built
 
 
 def test_with_every_ref_inlined_such_an_operation_is_refused() -> None:

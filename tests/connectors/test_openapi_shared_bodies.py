@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from connectors.openapi import import_spec, importer
+from tests.connectors.conftest import SchemaCalls
 
 
 def _props(n: int, prefix: str) -> dict[str, Any]:
@@ -22,17 +21,9 @@ def _props(n: int, prefix: str) -> dict[str, Any]:
 
 
 def test_operations_sharing_a_components_request_body_are_bounded_work(
-    monkeypatch: pytest.MonkeyPatch,
+    schema_calls: SchemaCalls,
 ) -> None:
     # the shared body is reached through components/requestBodies and its schema is inline
-    built = 0
-    schema = importer._Resolver.schema
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        nonlocal built
-        built += 1
-        return schema(self, *args, **kwargs)
-
     big = {
         "type": "object",
         "properties": {f"p{i}": {"type": "object", "properties": _props(40, "q")} for i in range(60)},
@@ -47,10 +38,9 @@ def test_operations_sharing_a_components_request_body_are_bounded_work(
         },
     }
     assert len(json.dumps(document)) < 100_000
-    monkeypatch.setattr(importer._Resolver, "schema", counted)
     ops = import_spec(document).operations
     assert len(ops) == 100 and all(o.tokens > 0 for o in ops)
-    assert built <= 2 * 4 * (importer.MAX_SCHEMA_NODES + 1), built
+    assert schema_calls.built <= 2 * 4 * (importer.MAX_SCHEMA_NODES + 1), schema_calls.built
 
 
 def test_a_large_ordinary_spec_keeps_every_operations_body() -> None:

@@ -38,7 +38,8 @@ def _pending(c: Any, connection: str, tool: str) -> None:  # noqa: F811
         )
 
 
-def test_an_openapi_connection_with_writes_waiting_is_not_moved_by_config_base_url(c: Any) -> None:  # noqa: F811
+def _shop_with_a_write_waiting(c: Any) -> None:  # noqa: F811
+    """An OpenAPI connection (the bundled petstore) with an add_pet waiting for a person."""
     add_connection(
         c.db,
         c.box,
@@ -49,6 +50,10 @@ def test_an_openapi_connection_with_writes_waiting_is_not_moved_by_config_base_u
         allow_private=True,
     )
     _pending(c, "shop", "add_pet")
+
+
+def test_an_openapi_connection_with_writes_waiting_is_not_moved_by_config_base_url(c: Any) -> None:  # noqa: F811
+    _shop_with_a_write_waiting(c)
     with pytest.raises(Conflict, match=r"cannot be moved"):
         # every request of this connection now goes to another system
         update_connection(
@@ -74,16 +79,7 @@ def test_an_mcp_connection_with_writes_waiting_is_not_moved_by_config_url(c: Any
 
 
 def test_an_openapi_connection_with_writes_waiting_does_not_get_another_document(c: Any) -> None:  # noqa: F811
-    add_connection(
-        c.db,
-        c.box,
-        name="shop",
-        kind="openapi",
-        base_url="https://petstore.example.com/api/v3",
-        config={"spec": "petstore3"},
-        allow_private=True,
-    )
-    _pending(c, "shop", "add_pet")  # approved as petstore's POST /pet
+    _shop_with_a_write_waiting(c)  # proposed as petstore's POST /pet
     other = {
         "openapi": "3.1.0",
         "info": {"title": "Other", "version": "1"},
