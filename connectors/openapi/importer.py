@@ -316,11 +316,11 @@ class _Shared:
 
 class _Resolver:
     def __init__(
-        self, document: dict[str, Any], options: SchemaOptions = FULL_SCHEMAS, anchors: _Shared | None = None
+        self, document: dict[str, Any], options: SchemaOptions = FULL_SCHEMAS, shared: _Shared | None = None
     ):
         self.document = document
         self.options = options
-        self.anchors = anchors or _Shared(document)
+        self.shared = shared or _Shared(document)
         self.built = 0  # schema objects built so far: $refs fanning out multiply them
 
     def summary(self, target: Any, name: str, where: str) -> dict[str, Any]:
@@ -372,7 +372,7 @@ class _Resolver:
     def _anchor(self, name: str, ref: str, where: str) -> Any:
         """A plain-name fragment (`#Pet`): the schema whose `$anchor` (or `$dynamicAnchor`, which
         creates the same fragment) is that name, never the whole document."""
-        found = self.anchors.named(name)
+        found = self.shared.named(name)
         if len(found) != 1:
             how = "no schema has" if not found else "more than one schema has"
             raise SpecError(
@@ -395,13 +395,13 @@ class _Resolver:
         """`schema` for a parameter's or a body's own schema: converted once per document and
         options however many operations share it (a shared request body), then copied."""
         key = (id(node), self.options)
-        if key not in self.anchors.converted:
+        if key not in self.shared.converted:
             try:
-                self.anchors.converted[key] = self.schema(node, where)
+                self.shared.converted[key] = self.schema(node, where)
             except _TooLarge:
-                self.anchors.converted[key] = None  # too large at these options, for every sharer
+                self.shared.converted[key] = None  # too large at these options, for every sharer
                 raise
-        converted = self.anchors.converted[key]
+        converted = self.shared.converted[key]
         if converted is None:
             raise _TooLarge
         return copy.deepcopy(converted)
@@ -417,7 +417,7 @@ class _Resolver:
         if depth > MAX_SCHEMA_DEPTH:
             return {"type": "object", "description": "(nested too deeply to describe here)"}
         self.built += 1
-        self.anchors.built += 1
+        self.shared.built += 1
         if self.built > MAX_SCHEMA_NODES:
             raise _TooLarge
         if "$ref" in node:
@@ -767,18 +767,18 @@ def _fitted(
     path_item: dict[str, Any],
     op: dict[str, Any],
     name: str,
-    anchors: _Shared,
+    shared: _Shared,
 ) -> OpenAPIOperation:
     """The operation with its schema inlined as deep as options allow and its budget fits."""
     depths: list[int | None] = [options.inline_depth]
     if options.inline_depth is not None:
         depths += list(range(options.inline_depth - 1, -1, -1))
-        if anchors.built > MAX_DOCUMENT_SCHEMA_NODES:
+        if shared.built > MAX_DOCUMENT_SCHEMA_NODES:
             depths = [0]  # the document has had its share: every $ref summarised
     built: OpenAPIOperation | None = None
     shallower: OpenAPIOperation | None = None  # the one built a level deeper, over the token budget
     for depth in depths:
-        resolver = _Resolver(document, replace(options, inline_depth=depth), anchors)
+        resolver = _Resolver(document, replace(options, inline_depth=depth), shared)
         try:
             built = _operation(resolver, path, method, path_item, op, name)
         except _TooLarge:
@@ -853,7 +853,7 @@ def _operations(resolver: _Resolver, paths: dict[Any, Any], options: SchemaOptio
             found.append((path, method, path_item, op))
     names = tool_names([(m.upper(), p, op.get("operationId")) for p, m, _, op in found])
     return [
-        _fitted(resolver.document, options, p, m, item, op, names[(m.upper(), p)], resolver.anchors)
+        _fitted(resolver.document, options, p, m, item, op, names[(m.upper(), p)], resolver.shared)
         for p, m, item, op in found
     ]
 
