@@ -98,6 +98,27 @@ def test_an_edit_that_breaks_the_connection_is_refused_and_changes_nothing(c: An
     assert update_connection(c.db, c.box, "desk", allow_private=True) == []
 
 
+def pending_write(c: Any, connection: str, operation: str, arguments: dict[str, Any]) -> str:
+    """A write on `connection` waiting for a person, in a run of its own; its action id."""
+    with c.db.session() as s:
+        run = Run(kind="triage", input={})
+        s.add(run)
+        s.flush()
+        action = Action(
+            run_id=run.id,
+            tool_call_id="c1",
+            tool=f"{connection}__{operation}",
+            connection=connection,
+            operation=operation,
+            arguments=arguments,
+            proposed_arguments=arguments,
+            status="pending",
+        )
+        s.add(action)
+        s.flush()
+        return str(action.id)
+
+
 async def test_a_removed_connection_is_no_longer_offered(c: Any) -> None:
     _desk(c)
     assert "desk__get_ticket" in {t.name for t in await c.pool.load()}

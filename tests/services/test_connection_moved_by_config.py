@@ -15,27 +15,11 @@ import pytest
 
 from app.services.connections import add_connection, update_connection
 from app.services.errors import Conflict
-from app.store.tables import Action, Run
-from tests.services.test_connection_changes import c  # noqa: F401  (the fixture)
+from tests.services.test_connection_changes import c, pending_write  # noqa: F401  (the fixture)
 
 
 def _pending(c: Any, connection: str, tool: str) -> None:  # noqa: F811
-    with c.db.session() as s:
-        run = Run(kind="chat", input={})
-        s.add(run)
-        s.flush()
-        s.add(
-            Action(
-                run_id=run.id,
-                tool_call_id="c1",
-                tool=f"{connection}__{tool}",
-                connection=connection,
-                operation=tool,
-                arguments={"body": {"name": "Rex"}},
-                proposed_arguments={"body": {"name": "Rex"}},
-                status="pending",
-            )
-        )
+    pending_write(c, connection, tool, {"body": {"name": "Rex"}})
 
 
 def _shop_with_a_write_waiting(c: Any) -> None:  # noqa: F811

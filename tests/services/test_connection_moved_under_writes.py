@@ -16,30 +16,13 @@ from app.services import approvals
 from app.services.auth import Principal
 from app.services.connections import update_connection
 from app.services.errors import Conflict
-from app.store.tables import Action, Run
-from tests.services.test_connection_changes import _desk, c  # noqa: F401  (the fixture)
+from tests.services.test_connection_changes import _desk, c, pending_write  # noqa: F401  (the fixture)
 
 PAT = Principal("pat", "approver")
 
 
 def _pending_on_desk(c: Any) -> str:  # noqa: F811
-    with c.db.session() as s:
-        run = Run(kind="triage", input={})
-        s.add(run)
-        s.flush()
-        action = Action(
-            run_id=run.id,
-            tool_call_id="c1",
-            tool="desk__add_tags",
-            connection="desk",
-            operation="add_tags",
-            arguments={"ticket_id": 1, "tags": ["vip"]},
-            proposed_arguments={"ticket_id": 1, "tags": ["vip"]},
-            status="pending",
-        )
-        s.add(action)
-        s.flush()
-        return str(action.id)
+    return pending_write(c, "desk", "add_tags", {"ticket_id": 1, "tags": ["vip"]})
 
 
 def test_a_connection_with_writes_waiting_is_not_moved_to_another_system(c: Any) -> None:  # noqa: F811
