@@ -454,6 +454,12 @@ class Connector:
         self.limit_clock: Callable[[], float] = time.monotonic  # tests swap these
         self.limit_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
+    @classmethod
+    def prepare(cls, config: dict[str, Any], *, public_only: bool) -> None:
+        """Read what the connector reads from elsewhere while it is built (an OpenAPI document at
+        a URL) before it is built, with `public_only` as its requests have it: a connection
+        guarded from private addresses is not led to one by a redirect. Nothing by default."""
+
     async def limit(self, operation: str) -> None:
         """Wait for the vendor's per-operation limit, if it has one: spaced evenly, so no
         sixty seconds ever see more calls than it allows."""

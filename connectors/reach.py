@@ -71,6 +71,22 @@ def url_problem(url: str, *, resolve: bool = True) -> str | None:
     return resolved_problem(host, [str(info[4][0]) for info in infos])
 
 
+class PublicOnlySyncTransport(httpx.BaseTransport):
+    """The same refusal for a blocking client: what a connection reads while it is built (an
+    OpenAPI document at a URL), every redirect of it checked as it is followed."""
+
+    def __init__(self, inner: httpx.BaseTransport | None = None):
+        self.inner = inner if inner is not None else httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if (why := url_problem(str(request.url))) is not None:
+            raise PrivateAddress(f"refused to connect: {why}", request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class PublicOnlyTransport(httpx.AsyncBaseTransport):
     """Refuses requests whose host is, or resolves to, a non-public address; the rest go on."""
 

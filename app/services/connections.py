@@ -529,6 +529,7 @@ class ConnectorPool:
                 on_retry=lambda event: self._retried(name, event),
             ),
         )
+        kind.prepare(row.config, public_only=not self.allow_private)
         return kind(client, row.config)
 
     def _limited(self, name: str, config: dict[str, Any]) -> httpx.AsyncBaseTransport:

@@ -65,6 +65,7 @@ from connectors.openapi.importer import (
     SpecError,
     import_spec,
 )
+from connectors.reach import PublicOnlySyncTransport
 
 DEFAULT_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_TEXT = 20_000  # characters of a non-JSON answer handed back
@@ -84,7 +85,13 @@ _spec_cache: dict[tuple[str, SchemaOptions], OpenAPISpec] = {}
 _spec_lock = threading.Lock()
 
 
-def _load_spec(source: Any, options: SchemaOptions | None = None) -> OpenAPISpec:
+# The transport a document at a URL is fetched through (tests swap it for a MockTransport).
+spec_transport: Callable[[], httpx.BaseTransport] = httpx.HTTPTransport
+
+
+def _load_spec(
+    source: Any, options: SchemaOptions | None = None, *, http: httpx.Client | None = None
+) -> OpenAPISpec:
     """Parse each path/URL once per process and options; a dict is parsed every time."""
     options = options or SchemaOptions()
     if isinstance(source, OpenAPISpec):
@@ -96,7 +103,7 @@ def _load_spec(source: Any, options: SchemaOptions | None = None) -> OpenAPISpec
     with _spec_lock:
         cached = _spec_cache.get((source, options))
     if cached is None:
-        cached = import_spec(source, options=options)
+        cached = import_spec(source, options=options, http=http)
         with _spec_lock:
             _spec_cache[(source, options)] = cached
     return cached
@@ -129,6 +136,18 @@ class OpenAPIConnector(Connector):
     required_config: ClassVar[dict[str, str]] = {"spec": "the OpenAPI document: a dict, a file path or a URL"}
 
     operations = _HybridOperations()  # type: ignore[assignment]
+
+    @classmethod
+    def prepare(cls, config: dict[str, Any], *, public_only: bool) -> None:
+        """A document at a URL is fetched here, each redirect checked for reach as the
+        connection's own requests are (the URL itself was checked when it was stored)."""
+        source = config.get("spec")
+        if not (isinstance(source, str) and urlsplit(source.strip()).scheme in ("http", "https")):
+            return
+        inner = spec_transport()
+        transport = PublicOnlySyncTransport(inner) if public_only else inner
+        with httpx.Client(timeout=15.0, follow_redirects=True, transport=transport) as http:
+            _load_spec(source, SchemaOptions.from_config(config), http=http)
 
     def __init__(self, client: httpx.AsyncClient, config: dict[str, Any] | None = None):
         super().__init__(client, config)
