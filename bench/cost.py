@@ -123,13 +123,14 @@ async def switchboard(tickets: int, workdir: Path) -> dict[str, Any]:
             actor="api-client",
         )
         assert await c.orchestrator.run_once("bench") == run_id
-        # The bench's own look-ups are reads (as the approval queue's are): no write lock, no commit.
-        with counter.paused(), c.db.read() as s:
-            action_id = s.connection().scalar(pending_action, {"run_id": run_id})
+        # The bench's own look-ups are reads (as the approval queue's are): no write lock, no commit,
+        # on a plain connection (no Session), so the bench's own bookkeeping costs the engine little.
+        with counter.paused(), c.db.reading() as conn:
+            action_id = conn.scalar(pending_action, {"run_id": run_id})
         approvals.approve(c.db, str(action_id), approver, c.pool.catalogue)
         assert await c.orchestrator.run_once("bench") == run_id
-        with counter.paused(), c.db.read() as s:
-            status = s.connection().scalar(run_status, {"run_id": run_id})
+        with counter.paused(), c.db.reading() as conn:
+            status = conn.scalar(run_status, {"run_id": run_id})
         assert status == "succeeded", status
 
     audit_before = 0
