@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="SWITCHBOARD_LOG_LEVEL")
     # OTLP/HTTP collector base URL for traces; the standard OTEL_EXPORTER_OTLP_* variables work too.
     otlp_endpoint: str | None = Field(default=None, alias="SWITCHBOARD_OTLP_ENDPOINT")
+    # A bearer token /metrics asks of its scraper (Prometheus: `authorization: {credentials: ...}`);
+    # unset, /metrics answers anyone who reaches it, as Prometheus endpoints usually do.
+    metrics_token: str | None = Field(default=None, alias="SWITCHBOARD_METRICS_TOKEN")
     # A worker's own /metrics port (its counters are per process); off by default.
     metrics_port: int | None = Field(default=None, alias="SWITCHBOARD_METRICS_PORT")
     # "CONNECTION:#channel": post operational alerts there. Each rule is off at 0.

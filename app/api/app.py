@@ -127,7 +127,8 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/metrics")
-    def prometheus() -> PlainTextResponse:
+    def prometheus(request: Request) -> PlainTextResponse:
+        metrics.check_scraper(container.settings.metrics_token, request.headers.get("authorization"))
         metrics.refresh(container.db)
         return PlainTextResponse(generate_latest(metrics.REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
 

@@ -135,7 +135,13 @@ class Edge:
 
         # A failed token lookup is charged wherever it happens (a page read with a guessed cookie
         # answers as the API does: signed in or not), so guessing is as slow on every surface.
-        limited = path.startswith("/api/") or (ui and method not in SAFE_METHODS) or state["auth_failed"]
+        # /metrics reads the database at each scrape: charged too, so no one floods it with scrapes.
+        limited = (
+            path.startswith("/api/")
+            or path == "/metrics"
+            or (ui and method not in SAFE_METHODS)
+            or state["auth_failed"]
+        )
         client = (scope.get("client") or ("?",))[0]
         key = f"token:{who.token_id}" if who is not None else f"addr:{client}"
         if limited and not self.limiter.allow(key):

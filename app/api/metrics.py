@@ -9,8 +9,10 @@ its oldest runnable run, pending approvals and the oldest, credentials' expiry.
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
 
+from fastapi import HTTPException
 from prometheus_client import Counter, Gauge, Histogram
 
 from app.observability.metrics import REGISTRY
@@ -71,6 +73,20 @@ CONNECTION_UP = Gauge(
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, str(status)).inc()
     LATENCY.labels(route).observe(seconds)
+
+
+def check_scraper(token: str | None, authorization: str | None) -> None:
+    """A scrape may read /metrics: anyone's when no token is configured, else only one that
+    sends it as a bearer token (compared in constant time); a 401 otherwise."""
+    if not token:
+        return
+    scheme, _, sent = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
+        raise HTTPException(
+            401,
+            "/metrics needs the scrape token: send 'Authorization: Bearer SWITCHBOARD_METRICS_TOKEN'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def refresh(db: Database) -> None:
