@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(default=None, alias="SWITCHBOARD_METRICS_TOKEN")
     # A worker's own /metrics port (its counters are per process); off by default.
     metrics_port: int | None = Field(default=None, alias="SWITCHBOARD_METRICS_PORT")
+    # The address that port listens on (127.0.0.1: this machine only; it asks for no token).
+    metrics_addr: str = Field(default="0.0.0.0", alias="SWITCHBOARD_METRICS_ADDR")
     # "CONNECTION:#channel": post operational alerts there. Each rule is off at 0.
     alerts: str | None = Field(default=None, alias="SWITCHBOARD_ALERTS")
     alert_every_seconds: float = Field(default=60.0, gt=0, alias="SWITCHBOARD_ALERT_SECONDS")

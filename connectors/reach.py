@@ -22,9 +22,21 @@ class PrivateAddress(httpx.ConnectError):
     """A request to a loopback, link-local, private or otherwise non-public address was refused."""
 
 
+# NAT64's well-known prefix (RFC 6052): 64:ff9b::a.b.c.d is the IPv4 address a.b.c.d reached
+# through a NAT64 gateway, which Python counts as global whatever that address is.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def _non_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Whether `ip` is not on the public internet; an IPv6 address that carries an IPv4 one
+    (mapped, NAT64, 6to4) is judged by the IPv4 address it reaches."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+        elif ip.sixtofour is not None and _non_public(ip.sixtofour):
+            return True
     return not ip.is_global or ip.is_multicast
 
 
@@ -62,10 +74,14 @@ def url_problem(url: str, *, resolve: bool = True) -> str | None:
     host = parts.hostname or ""
     if (why := literal_problem(host)) is not None:
         return why
+    try:
+        port = parts.port
+    except ValueError:
+        return "has a port out of range (0-65535)"
     if not resolve:
         return None
     try:
-        infos = socket.getaddrinfo(host, parts.port or None, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port or None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError, OSError):
         return None
     return resolved_problem(host, [str(info[4][0]) for info in infos])

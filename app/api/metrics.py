@@ -78,6 +78,7 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 def check_scraper(token: str | None, authorization: str | None) -> None:
     """A scrape may read /metrics: anyone's when no token is configured, else only one that
     sends it as a bearer token (compared in constant time); a 401 otherwise."""
+    token = (token or "").strip()  # as a scraper's is read: a stray newline would match nothing
     if not token:
         return
     scheme, _, sent = (authorization or "").partition(" ")

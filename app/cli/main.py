@@ -251,7 +251,7 @@ def worker(
         os.environ["SWITCHBOARD_WORKER_CONCURRENCY"] = str(concurrency)
     c = _with_model(_container(secret=True))
     logs.configure_logging(c.settings.log_format, c.settings.log_level)
-    metrics.serve_metrics(c.settings.metrics_port)
+    metrics.serve_metrics(c.settings.metrics_port, c.settings.metrics_addr)
     _require_tables(c)
     if alerts and not c.settings.alerts:
         _fail("--alerts posts the alerts SWITCHBOARD_ALERTS names (e.g. chat:#ops), and it is not set")
