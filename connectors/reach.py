@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -87,42 +88,86 @@ def url_problem(url: str, *, resolve: bool = True) -> str | None:
     return resolved_problem(host, [str(info[4][0]) for info in infos])
 
 
+def _addresses(infos: list[Any]) -> list[str]:
+    return [str(info[4][0]).split("%", 1)[0] for info in infos]
+
+
+def _pinned(request: httpx.Request, addresses: list[str]) -> httpx.Request:
+    """`request` refused if its host resolved to any non-public address. A plain-http one is
+    then sent to the first address checked, under its name (the Host header httpx set), so the
+    connection does not look the name up again: a name answering a public address to the check
+    and a private one to the connection (DNS rebinding) gets no second answer. An https one goes
+    by its name: a second answer pointing inside meets a server without the name's certificate,
+    and TLS fails before anything is sent (pinning it would also let connection pools keyed by
+    address reuse one name's TLS session for another's request). A host that is an address, or
+    a name that resolved to nothing, goes as it is (the connection then fails to resolve it)."""
+    host = request.url.host
+    if (why := resolved_problem(host, addresses)) is not None:
+        raise PrivateAddress(f"refused to connect: {why}", request=request)
+    if request.url.scheme != "http" or not addresses or _is_address(host):
+        return request
+    pinned = httpx.Request(
+        request.method,
+        request.url.copy_with(host=addresses[0]),
+        headers=request.headers,
+        stream=request.stream,
+        extensions=request.extensions,
+    )
+    if isinstance(request.stream, httpx.ByteStream):
+        pinned.read()  # a body in memory stays readable as `content`, as it was
+    return pinned
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _form_problem(request: httpx.Request) -> str | None:
+    """Why the request's URL is refused before any look-up (scheme, literal host, port)."""
+    return url_problem(str(request.url), resolve=False)
+
+
 class PublicOnlySyncTransport(httpx.BaseTransport):
     """The same refusal for a blocking client: what a connection reads while it is built (an
-    OpenAPI document at a URL), every redirect of it checked as it is followed."""
+    OpenAPI document at a URL), every redirect of it checked, and pinned, as it is followed."""
 
     def __init__(self, inner: httpx.BaseTransport | None = None):
         self.inner = inner if inner is not None else httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if (why := url_problem(str(request.url))) is not None:
+        if (why := _form_problem(request)) is not None:
             raise PrivateAddress(f"refused to connect: {why}", request=request)
-        return self.inner.handle_request(request)
+        try:
+            infos = socket.getaddrinfo(request.url.host, request.url.port, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError, OSError):
+            infos = []  # the connection itself reports a name that does not resolve
+        return self.inner.handle_request(_pinned(request, _addresses(infos)))
 
     def close(self) -> None:
         self.inner.close()
 
 
 class PublicOnlyTransport(httpx.AsyncBaseTransport):
-    """Refuses requests whose host is, or resolves to, a non-public address; the rest go on."""
+    """Refuses requests whose host is, or resolves to, a non-public address, and sends the rest
+    to the address checked (`_pinned`)."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport):
         self.inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
-        why = literal_problem(host)
-        if why is None:
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, request.url.port, proto=socket.IPPROTO_TCP
-                )
-            except (socket.gaierror, UnicodeError, OSError):
-                infos = []  # the connection itself reports a name that does not resolve
-            why = resolved_problem(host, [str(info[4][0]) for info in infos])
-        if why is not None:
+        if (why := _form_problem(request)) is not None:
             raise PrivateAddress(f"refused to connect: {why}", request=request)
-        return await self.inner.handle_async_request(request)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                request.url.host, request.url.port, proto=socket.IPPROTO_TCP
+            )
+        except (socket.gaierror, UnicodeError, OSError):
+            infos = []  # the connection itself reports a name that does not resolve
+        return await self.inner.handle_async_request(_pinned(request, _addresses(infos)))
 
     async def aclose(self) -> None:
         await self.inner.aclose()
