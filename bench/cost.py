@@ -61,25 +61,26 @@ def timer(tickets: int, figures: dict[str, Any], before: Callable[[], None] = la
 class SqlCounter:
     """Statements and commits on an engine; pausable. Statements are counted as SQLite runs them
     (its trace callback on every connection: BEGIN, COMMIT and PRAGMA included), so a statement
-    sent on the raw connection counts as much as one sent through SQLAlchemy."""
+    sent on the raw connection counts as much as one sent through SQLAlchemy; commits are its
+    COMMITs."""
 
     def __init__(self, engine: Any):
         from sqlalchemy import event
 
         self.statements = self.commits = 0
         self.on = False
+        # A pool event, not an engine one: an engine event would make SQLAlchemy dispatch its
+        # execute events around every statement, and the counting would cost the engine.
         event.listen(engine, "connect", self._trace)
-        event.listen(engine, "commit", self._commit)
         engine.dispose()  # connections opened from here on are traced
 
     def _trace(self, dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.set_trace_callback(self._statement)
 
-    def _statement(self, *args: Any) -> None:
-        self.statements += self.on
-
-    def _commit(self, *args: Any) -> None:
-        self.commits += self.on
+    def _statement(self, sql: str) -> None:
+        if self.on:
+            self.statements += 1
+            self.commits += sql == "COMMIT"
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-READ_ONLY = "switchboard_read_only"
 # How long a unit of work waits for this process's other SQLite writers before it goes ahead
 # and leaves the waiting to SQLite (as it would with no lock at all): never a deadlock.
 WRITER_WAIT_SECONDS = 30.0
@@ -67,16 +66,6 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            # BEGIN IMMEDIATE takes the write lock up front, so two processes
-            # cannot both read-then-write the same row (claims, decisions).
-            # Reads (Database.read) begin deferred: under WAL they never wait for a writer.
-            if conn.get_execution_options().get(READ_ONLY):
-                conn.exec_driver_sql("BEGIN")
-            else:
-                _begin_immediate(conn)
-
     else:
         _ping_when_idle(engine)
     return engine
@@ -102,6 +91,19 @@ def _ping_when_idle(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_conn)
         except Exception as exc:
             raise DisconnectionError(f"a pooled connection was found closed: {exc}") from exc
+
+
+def sqlite_begin(conn: Connection, *, read_only: bool = False) -> None:
+    """Begin SQLite's transaction on `conn` (the driver runs in autocommit and leaves it to us).
+
+    BEGIN IMMEDIATE takes the write lock up front, so two processes cannot both read-then-write
+    the same row (claims, decisions); reads begin deferred: under WAL they never wait for a
+    writer. Called by Database where a unit of work begins, not from an engine "begin" event:
+    any engine event makes SQLAlchemy dispatch its execute events around every statement."""
+    if read_only:
+        conn.exec_driver_sql("BEGIN")
+    else:
+        _begin_immediate(conn)
 
 
 def _pause(seconds: float) -> None:
@@ -170,7 +172,7 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        reads: dict[str, Any] = {READ_ONLY: True}
+        reads: dict[str, Any] = {}
         if self.engine.dialect.name == "postgresql":
             # Under READ COMMITTED every statement takes its own snapshot, in a transaction or
             # not, so a read-only unit loses nothing in autocommit and saves its BEGIN and
@@ -178,6 +180,10 @@ class Database:
             reads["isolation_level"] = "AUTOCOMMIT"
         self._read_engine = self.engine.execution_options(**reads)
         self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        if self._sqlite:  # a Session begins SQLite's transaction when it begins its own
+            event.listen(self._factory, "after_begin", lambda _s, _t, conn: sqlite_begin(conn))
+            event.listen(self._reader, "after_begin", lambda _s, _t, conn: sqlite_begin(conn, read_only=True))
         audit_chain.install(self._factory)
         self._writers = _Writers() if self.engine.dialect.name == "sqlite" else None
 
@@ -208,8 +214,8 @@ class Database:
         rows staged on it are sealed into the chain at commit, as a session's are."""
         turn = self._writers.turn() if self._writers is not None else nullcontext()
         with turn, self.engine.connect() as conn:
-            work = Work(conn, postgres=self.is_postgres)
-            conn.begin()
+            work = Work(conn, postgres=self.is_postgres, sqlite=self._sqlite)
+            work.begin()
             try:
                 yield work
             except BaseException:
@@ -223,6 +229,8 @@ class Database:
         loaded to advance it, the gate's rules): no Session to set up and tear down."""
         with self._read_engine.connect() as conn:
             conn.begin()
+            if self._sqlite:
+                sqlite_begin(conn, read_only=True)
             try:
                 yield conn
             finally:
@@ -246,9 +254,10 @@ class Work:
     """One transaction on a Connection. `connection()` and `info` are a Session's own names, so
     a helper that only runs statements and stages audit rows (see app.store.runs) takes either."""
 
-    def __init__(self, conn: Connection, *, postgres: bool):
+    def __init__(self, conn: Connection, *, postgres: bool, sqlite: bool = False):
         self.conn = conn
         self.postgres = postgres
+        self.sqlite = sqlite
         self.info: dict[str, Any] = {}
         self.after_commit: list[Callable[[], None]] = []  # run once the commit succeeded
 
@@ -274,7 +283,12 @@ class Work:
         for callback in done:
             callback()
         if then_begin:
-            self.conn.begin()
+            self.begin()
+
+    def begin(self) -> None:
+        self.conn.begin()
+        if self.sqlite:
+            sqlite_begin(self.conn)
 
 
 class _Writers:
