@@ -558,6 +558,13 @@ class Connector:
         100) overrides this instead, and each event is then deduplicated by its own id."""
         return [cls.parse_webhook(body, headers)]
 
+    @classmethod
+    def webhook_not_ours(cls, event: WebhookEvent, config: Mapping[str, Any]) -> str | None:
+        """Why a verified event is not about the account this connection acts for (`config`),
+        or None. A signature proves the vendor sent it; a vendor that signs several accounts'
+        events with one secret names the account in the event, checked here. None by default."""
+        return None
+
     # --- HTTP plumbing ---
 
     async def send(self, method: str, url: str, *, what: str = "", **kwargs: Any) -> httpx.Response:

@@ -49,13 +49,16 @@ class WebhookEvent:
     data: what a workflow sees as `event`.
     intake: an item to triage or process, if the event brings one.
     reply: an answer the system expects instead (Slack's URL verification challenge);
-    nothing is recorded for it."""
+    nothing is recorded for it.
+    account: the vendor account the event happened on, when the vendor names it in the event
+    (Stripe Connect's `account`): one endpoint's secret signs every connected account's events."""
 
     type: str
     id: str | None = None
     data: dict[str, Any] | None = None
     intake: Intake | None = None
     reply: dict[str, Any] | None = field(default=None)
+    account: str | None = None
 
 
 def body_id(body: bytes) -> str:

@@ -51,7 +51,7 @@ def receive(
     `events`: the same for each event it carried), or the answer the system asked for instead
     (a dict without `accepted`, e.g. Slack's challenge). `method` and `url` are the request as
     the system sent it (see `vendor_url`); HubSpot signs them."""
-    kind, secret, token = _connection(db, box, name)
+    kind, secret, token, config = _connection(db, box, name)
     system = _receiver(kind)
     if not secret:
         raise Invalid(
@@ -82,7 +82,7 @@ def receive(
         raise Invalid("the delivery carries no event", field="body")
     if len(events) == 1 and events[0].reply is not None:
         return events[0].reply
-    results = [_accept(db, name, event) for event in events]
+    results = [_accept(db, name, event, system.webhook_not_ours(event, config)) for event in events]
     first = results[0]
     return {
         "accepted": True,
@@ -135,13 +135,15 @@ def _url_token(url: str) -> str:
     return found
 
 
-def _connection(db: Database, box: SecretBox, name: str) -> tuple[str, str | None, str | None]:
+def _connection(
+    db: Database, box: SecretBox, name: str
+) -> tuple[str, str | None, str | None, dict[str, Any]]:
     with db.session() as s:
         row = s.scalar(select(Connection).where(Connection.name == name))
         if row is None:
             raise NotFound(f"no connection {name}")
         creds = box.open(row.credentials)
-        return row.kind, creds.get("webhook_secret"), creds.get(URL_TOKEN)
+        return row.kind, creds.get("webhook_secret"), creds.get(URL_TOKEN), dict(row.config or {})
 
 
 def _receiver(kind: str) -> type[Connector]:
@@ -155,10 +157,30 @@ def _receiver(kind: str) -> type[Connector]:
     return system
 
 
-def _accept(db: Database, name: str, event: WebhookEvent) -> dict[str, Any]:
+def _accept(db: Database, name: str, event: WebhookEvent, not_ours: str | None = None) -> dict[str, Any]:
     """Hand the event's item to intake, start the active workflows it triggers (once per
     event id), and record it. An event without an item (a CRM or tracker change) starts
-    workflows only."""
+    workflows only. One about another account than the connection's (`not_ours`: the vendor
+    signed it, for someone else) starts nothing: it is answered and recorded as ignored, so the
+    vendor does not send it again."""
+    if not_ours is not None:
+        with db.session() as s:
+            audit(
+                s,
+                f"webhook:{name}",
+                "webhook.ignored",
+                "connection",
+                name,
+                {"event": event.type, "event_id": event.id, "why": not_ours},
+            )
+        return {
+            "event": event.type,
+            "id": event.id,
+            "run_id": None,
+            "created": False,
+            "workflow_runs": [],
+            "ignored": not_ours,
+        }
     run_id, created = None, False
     if event.intake is not None:
         run_id, created = intake.submit(

@@ -176,6 +176,18 @@ class PaymentsConnector(Connector):
         return webhooks.parse(body)
 
     @classmethod
+    def webhook_not_ours(cls, event: WebhookEvent, config: Mapping[str, Any]) -> str | None:
+        """A Connect endpoint's one secret signs the events of every connected account, each
+        naming its account (`account`); the platform's own events name none. A connection acts
+        for `stripe_account` (else the platform): an event of another account is not its own."""
+        ours = str(config.get("stripe_account") or "") or None
+        if event.account == ours:
+            return None
+        theirs = f"connected account {event.account}" if event.account else "the platform account"
+        mine = f"connected account {ours}" if ours else "the platform account"
+        return f"the event happened on {theirs}; this connection acts for {mine}"
+
+    @classmethod
     def facts(cls, data: Any) -> Facts:
         """Customers (id -> email) and charges with what is left to refund, from any Stripe
         object in an answer (a list's `data`, an expanded `customer`)."""

@@ -123,7 +123,10 @@ def parse(payload: bytes) -> WebhookEvent:
     object_id = base.text_id(obj.get("id"), "data.object.id")
     event_id = str(base.text_id(event.get("id"), "id") or object_id or base.body_id(payload))
     item = _dispute(obj, object_id, event_id) if kind == "charge.dispute.created" else None
-    return WebhookEvent(kind, event_id, obj, item)
+    account = event.get("account")
+    if account is not None and not isinstance(account, str):
+        raise PayloadError("account must be a connected account's id", field="account")
+    return WebhookEvent(kind, event_id, obj, item, account=account or None)
 
 
 def _dispute(obj: dict[str, Any], object_id: str | int | None, event_id: str) -> Intake:
