@@ -3,8 +3,9 @@
 The secret is the app's client secret (or the one shown for webhooks made in the admin).
 The digest is base64, not hex, and covers the raw body only, so a receiver must verify
 before parsing. The topic (`orders/paid`) comes in `X-Shopify-Topic`. Shopify signs no
-timestamp and no header, so a delivery is known by the hash of its signed body: a replay, even
-under a new `X-Shopify-Event-Id`, is recognised as the delivery it copies.
+timestamp and no header, so an event is known by what it says happened (its topic and its
+order's or refund's id, each of which happens once), never by the event-id headers: a replay,
+even under a new `X-Shopify-Event-Id` or another topic, is recognised.
 
 Pure (no FastAPI, no httpx): the shop connector verifies and reads deliveries with it
 and the shop simulator signs with it.
@@ -124,4 +125,16 @@ def parse(body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
     if why is not None:
         log.warning("shop webhook starts nothing: %s", why)
         return WebhookEvent(event.topic, None, event.data)
-    return WebhookEvent(event.topic, event.event_id, event.data)
+    return WebhookEvent(event.topic, happening(event), event.data)
+
+
+def happening(event: ShopEvent) -> str:
+    """The event's identity: what happened, to which order or refund. Each of TOPICS happens
+    once to its object (an order is created once and paid once, a refund created once), and
+    the topic header is not signed: keyed by its body alone, a later body of the same order
+    (the order as paid, or refunded) resent under `orders/create` was a new creation. An
+    object without an id is known by its body, as before."""
+    object_id = event.data.get("id")
+    if event.topic in TOPICS and isinstance(object_id, int | str) and not isinstance(object_id, bool):
+        return f"{event.topic}:{object_id}"
+    return event.event_id
