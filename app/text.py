@@ -50,20 +50,32 @@ def problem(value: str) -> str | None:
     return f"contains an unpaired surrogate (U+{ord(found.group()):04X}), which is not valid Unicode"
 
 
-def check_value(value: Any, field: str) -> None:
-    """Walk decoded JSON; raise BadText naming the first field (a dotted path) with invalid text."""
+# How deep a request body's JSON may nest: no request nests near it, and past some hundreds of
+# levels reading and walking it runs out of stack (a 500 instead of an answer).
+MAX_JSON_DEPTH = 64
+TOO_DEEP = f"nests its values more than {MAX_JSON_DEPTH} levels deep"
+
+
+def check_value(value: Any, field: str, depth: int = 0) -> None:
+    """Walk decoded JSON; raise BadText naming the first field (a dotted path) with invalid text,
+    or nested past MAX_JSON_DEPTH."""
     if isinstance(value, str):
         if (why := problem(value)) is not None:
             raise BadText(field, why)
-    elif isinstance(value, dict):
+        return
+    if not isinstance(value, dict | list):
+        return
+    if depth >= MAX_JSON_DEPTH:
+        raise BadText("body", TOO_DEEP)
+    if isinstance(value, dict):
         for k, v in value.items():
             name = f"{field}.{k}" if field else str(k)
             if (why := problem(str(k))) is not None:
                 raise BadText(name, f"the key {why}")
-            check_value(v, name)
-    elif isinstance(value, list):
+            check_value(v, name, depth + 1)
+    else:
         for i, v in enumerate(value):
-            check_value(v, f"{field}.{i}" if field else str(i))
+            check_value(v, f"{field}.{i}" if field else str(i), depth + 1)
 
 
 def check_query(raw: bytes, where: str = "query parameter") -> None:
@@ -97,6 +109,8 @@ def check_body(body: bytes, content_type: str) -> None:
         data = json.loads(body)
     except UnicodeDecodeError:
         raise BadText("body", "is not valid UTF-8") from None
+    except RecursionError:
+        raise BadText("body", TOO_DEEP) from None
     except ValueError:
         if b"\x00" in body:
             raise BadText("body", "contains a NUL byte, which is not allowed") from None

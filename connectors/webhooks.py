@@ -67,12 +67,17 @@ def body_id(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+TOO_DEEP = "webhook body nests its values too deep to read"
+
+
 def json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a PayloadError."""
     try:
         data = json.loads(body)
     except ValueError:
         raise PayloadError("webhook body is not valid JSON") from None
+    except RecursionError:
+        raise PayloadError(TOO_DEEP) from None
     if not isinstance(data, dict):
         raise PayloadError("webhook body must be a JSON object")
     return data

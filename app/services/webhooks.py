@@ -27,7 +27,7 @@ from app.store.runs import audit
 from app.store.tables import Connection
 from connectors.base import Connector
 from connectors.registry import connector_type
-from connectors.webhooks import PayloadError, SignatureError, WebhookEvent
+from connectors.webhooks import TOO_DEEP, PayloadError, SignatureError, WebhookEvent
 
 # The pipeline each kind of delivered item runs through.
 RUN_KINDS = {"ticket": "triage", "record": "record"}
@@ -78,6 +78,8 @@ def receive(
         raise Unauthorized(f"webhook signature rejected: {exc}") from None
     except PayloadError as exc:
         raise Invalid(str(exc), field=exc.field) from None
+    except RecursionError:  # a kind that parses the body itself (json.loads) and meets this first
+        raise Invalid(TOO_DEEP, field="body") from None
     if not events:
         raise Invalid("the delivery carries no event", field="body")
     if len(events) == 1 and events[0].reply is not None:
