@@ -52,7 +52,7 @@ def problem(value: str) -> str | None:
 
 # How deep a request body's JSON may nest: no request nests near it, and past some hundreds of
 # levels reading and walking it runs out of stack (a 500 instead of an answer).
-MAX_JSON_DEPTH = 64
+MAX_JSON_DEPTH = 128
 TOO_DEEP = f"nests its values more than {MAX_JSON_DEPTH} levels deep"
 
 

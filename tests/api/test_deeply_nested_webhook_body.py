@@ -3,8 +3,8 @@
 A body of a few kilobytes nested thousands of levels deep makes `json.loads` raise
 RecursionError, which is not the ValueError the readers caught: the edge's own check of every
 JSON body answered 500 (a webhook's vendor would send it again for days, and no sign-in is needed
-to send one), as did a webhook's parser behind it. Request bodies may nest 64 levels
-(app.text.MAX_JSON_DEPTH); deeper is refused before any route, and a webhook's parsers, reached
+to send one), as did a webhook's parser behind it. Request bodies may nest 128 levels
+(app.text.MAX_JSON_DEPTH: an OpenAPI document sent inline nests far less); deeper is refused before any route, and a webhook's parsers, reached
 without the edge, refuse what they cannot read as a 422 themselves. Nothing is started.
 """
 
@@ -60,12 +60,12 @@ async def test_a_signed_body_nested_too_deep_is_refused(
         r = await api.post(f"/api/v1/webhooks/{kind}", content=body, headers=headers)
     await c.pool.aclose()
     assert r.status_code == 400, r.text[:300]
-    assert "nests its values more than 64 levels deep" in r.json()["error"]
+    assert "nests its values more than 128 levels deep" in r.json()["error"]
     with c.db.session() as s:
         assert s.query(Run).count() == 0
 
 
-@pytest.mark.parametrize("depth", [65, 5000])
+@pytest.mark.parametrize("depth", [129, 5000])
 async def test_any_request_body_nested_past_the_limit_is_a_400(
     db_url: str, tmp_path: Path, depth: int
 ) -> None:
@@ -76,11 +76,11 @@ async def test_any_request_body_nested_past_the_limit_is_a_400(
     ) as api:
         r = await api.post("/ui/login", content=body, headers={"Content-Type": "application/json"})
         shallow = await api.post(
-            "/api/v1/webhooks/payments", content=("[" * 64 + "]" * 64).encode(), headers={}
+            "/api/v1/webhooks/payments", content=("[" * 128 + "]" * 128).encode(), headers={}
         )
     await c.pool.aclose()
-    assert r.status_code == 400 and "64 levels" in r.json()["error"]
-    assert shallow.status_code != 400  # 64 levels pass the edge (here: no such connection)
+    assert r.status_code == 400 and "128 levels" in r.json()["error"]
+    assert shallow.status_code != 400  # 128 levels pass the edge (here: no such connection)
 
 
 def test_a_webhook_parser_reached_without_the_edge_refuses_a_body_it_cannot_read(
