@@ -4,8 +4,9 @@ A body of a few kilobytes nested thousands of levels deep makes `json.loads` rai
 RecursionError, which is not the ValueError the readers caught: the edge's own check of every
 JSON body answered 500 (a webhook's vendor would send it again for days, and no sign-in is needed
 to send one), as did a webhook's parser behind it. Request bodies may nest 128 levels
-(app.text.MAX_JSON_DEPTH: an OpenAPI document sent inline nests far less); deeper is refused before any route, and a webhook's parsers, reached
-without the edge, refuse what they cannot read as a 422 themselves. Nothing is started.
+(app.text.MAX_JSON_DEPTH: an OpenAPI document sent inline nests far less); deeper is refused
+before any route, and a webhook's parsers, reached without the edge, refuse what they cannot
+read as a 422 themselves. Nothing is started.
 """
 
 from __future__ import annotations
