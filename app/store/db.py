@@ -106,6 +106,17 @@ def sqlite_begin(conn: Connection, *, read_only: bool = False) -> None:
         _begin_immediate(conn)
 
 
+def _session_begins(*, read_only: bool) -> Callable[[Session, Any, Connection], None]:
+    """A Session's "after_begin" hook: SQLite's transaction begins with the Session's outermost
+    one; a savepoint (`begin_nested`, told here too) is SQLAlchemy's SAVEPOINT inside it."""
+
+    def begin(_session: Session, transaction: Any, conn: Connection) -> None:
+        if not transaction.nested:
+            sqlite_begin(conn, read_only=read_only)
+
+    return begin
+
+
 def _pause(seconds: float) -> None:
     time.sleep(seconds)
 
@@ -182,8 +193,8 @@ class Database:
         self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
         self._sqlite = self.engine.dialect.name == "sqlite"
         if self._sqlite:  # a Session begins SQLite's transaction when it begins its own
-            event.listen(self._factory, "after_begin", lambda _s, _t, conn: sqlite_begin(conn))
-            event.listen(self._reader, "after_begin", lambda _s, _t, conn: sqlite_begin(conn, read_only=True))
+            event.listen(self._factory, "after_begin", _session_begins(read_only=False))
+            event.listen(self._reader, "after_begin", _session_begins(read_only=True))
         audit_chain.install(self._factory)
         self._writers = _Writers() if self.engine.dialect.name == "sqlite" else None
 
