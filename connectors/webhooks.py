@@ -51,7 +51,9 @@ class WebhookEvent:
     reply: an answer the system expects instead (Slack's URL verification challenge);
     nothing is recorded for it.
     account: the vendor account the event happened on, when the vendor names it in the event
-    (Stripe Connect's `account`): one endpoint's secret signs every connected account's events."""
+    (Stripe Connect's `account`): one endpoint's secret signs every connected account's events.
+    earlier_ids: ids the same event was known by before (a kind that changed how it names its
+    events): a run started under one of them is this event's run."""
 
     type: str
     id: str | None = None
@@ -59,6 +61,7 @@ class WebhookEvent:
     intake: Intake | None = None
     reply: dict[str, Any] | None = field(default=None)
     account: str | None = None
+    earlier_ids: tuple[str, ...] = ()
 
 
 def body_id(body: bytes) -> str:

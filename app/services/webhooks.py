@@ -194,7 +194,7 @@ def _accept(db: Database, name: str, event: WebhookEvent, not_ours: str | None =
             actor=f"webhook:{name}",
         )
     started = (
-        workflows.dispatch(db, name, event.type, event.data, event.id)
+        workflows.dispatch(db, name, event.type, event.data, event.id, earlier_ids=event.earlier_ids)
         if event.data is not None and event.id
         else []
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -659,9 +659,16 @@ def status_of(db: Database, workflow_id: str) -> str | None:
 
 
 def dispatch(
-    db: Database, connection: str, event_type: str, event: dict[str, Any], event_id: str
+    db: Database,
+    connection: str,
+    event_type: str,
+    event: dict[str, Any],
+    event_id: str,
+    *,
+    earlier_ids: Sequence[str] = (),
 ) -> list[str]:
-    """Start a run for every active workflow this event triggers (once per event)."""
+    """Start a run for every active workflow this event triggers (once per event; `earlier_ids`:
+    what the event was called before its connector named events otherwise)."""
     with db.session() as s:
         flows = s.scalars(
             select(Workflow).where(
@@ -672,7 +679,8 @@ def dispatch(
         ).all()
         specs = [(w.id, w.spec, w.family_id or w.id) for w in flows]
     return [
-        start(db, workflow_id, spec, event, event_id, family=family) for workflow_id, spec, family in specs
+        start(db, workflow_id, spec, event, event_id, family=family, earlier_ids=earlier_ids)
+        for workflow_id, spec, family in specs
     ]
 
 
@@ -684,17 +692,24 @@ def start(
     event_id: str,
     *,
     family: str | None = None,
+    earlier_ids: Sequence[str] = (),
 ) -> str:
     """One run of a workflow for one event; the same event id never starts a second, in any
     version of the workflow: a vendor's retry after a new version was activated is the event
-    the family ran already. The run is the version's (`workflow:ID` creates it)."""
+    the family ran already. The run is the version's (`workflow:ID` creates it). A run started
+    under one of the event's `earlier_ids` is its run too."""
     family = family or _family(db, workflow_id)
+    for old_id in earlier_ids:
+        earlier = intake.existing_run(db, "event", f"workflow:{family}", f"{family}:{old_id}")
+        if earlier is not None:
+            return earlier
     if family != workflow_id:
         # Before runs were keyed on the family, a later version's were keyed on its own id: an
         # event it ran then, redelivered now, is still the event it ran.
-        earlier = intake.existing_run(db, "event", f"workflow:{workflow_id}", f"{workflow_id}:{event_id}")
-        if earlier is not None:
-            return earlier
+        for key in (event_id, *earlier_ids):
+            earlier = intake.existing_run(db, "event", f"workflow:{workflow_id}", f"{workflow_id}:{key}")
+            if earlier is not None:
+                return earlier
     run_id, _ = intake.submit(
         db,
         kind="event",

@@ -125,7 +125,10 @@ def parse(body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
     if why is not None:
         log.warning("shop webhook starts nothing: %s", why)
         return WebhookEvent(event.topic, None, event.data)
-    return WebhookEvent(event.topic, happening(event), event.data)
+    known = happening(event)
+    # Known by its body's hash before: a run started then for this delivery is its run.
+    earlier = (event.event_id,) if known != event.event_id else ()
+    return WebhookEvent(event.topic, known, event.data, earlier_ids=earlier)
 
 
 def happening(event: ShopEvent) -> str:
