@@ -92,30 +92,43 @@ def _addresses(infos: list[Any]) -> list[str]:
     return [str(info[4][0]).split("%", 1)[0] for info in infos]
 
 
-def _pinned(request: httpx.Request, addresses: list[str]) -> httpx.Request:
+MAX_PINNED = 4  # addresses of one name tried in turn when the ones before could not be reached
+
+
+def _pinned(request: httpx.Request, addresses: list[str]) -> list[httpx.Request]:
     """`request` refused if its host resolved to any non-public address. A plain-http one is
-    then sent to the first address checked, under its name (the Host header httpx set), so the
+    then sent to an address checked, under its name (the Host header httpx set), so the
     connection does not look the name up again: a name answering a public address to the check
-    and a private one to the connection (DNS rebinding) gets no second answer. An https one goes
-    by its name: a second answer pointing inside meets a server without the name's certificate,
-    and TLS fails before anything is sent (pinning it would also let connection pools keyed by
-    address reuse one name's TLS session for another's request). A host that is an address, or
-    a name that resolved to nothing, goes as it is (the connection then fails to resolve it)."""
+    and a private one to the connection (DNS rebinding) gets no second answer. One request per
+    address, in the resolver's order, for a connection that cannot be made to the first (as the
+    connection layer itself tries a name's addresses in turn). An https one goes by its name: a
+    second answer pointing inside meets a server without the name's certificate, and TLS fails
+    before anything is sent (pinning it would also let connection pools keyed by address reuse
+    one name's TLS session for another's request). A host that is an address, or a name that
+    resolved to nothing, goes as it is (the connection then fails to resolve it)."""
     host = request.url.host
     if (why := resolved_problem(host, addresses)) is not None:
         raise PrivateAddress(f"refused to connect: {why}", request=request)
     if request.url.scheme != "http" or not addresses or _is_address(host):
-        return request
-    pinned = httpx.Request(
-        request.method,
-        request.url.copy_with(host=addresses[0]),
-        headers=request.headers,
-        stream=request.stream,
-        extensions=request.extensions,
-    )
-    if isinstance(request.stream, httpx.ByteStream):
-        pinned.read()  # a body in memory stays readable as `content`, as it was
+        return [request]
+    in_memory = isinstance(request.stream, httpx.ByteStream)  # a streamed body is sent once only
+    pinned = []
+    for address in list(dict.fromkeys(addresses))[: MAX_PINNED if in_memory else 1]:
+        one = httpx.Request(
+            request.method,
+            request.url.copy_with(host=address),
+            headers=request.headers,
+            stream=request.stream,
+            extensions=request.extensions,
+        )
+        if in_memory:
+            one.read()  # a body in memory stays readable as `content`, as it was
+        pinned.append(one)
     return pinned
+
+
+# Nothing was sent: the next address of the name may be tried.
+_NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 def _is_address(host: str) -> bool:
@@ -145,7 +158,13 @@ class PublicOnlySyncTransport(httpx.BaseTransport):
             infos = socket.getaddrinfo(request.url.host, request.url.port, proto=socket.IPPROTO_TCP)
         except (socket.gaierror, UnicodeError, OSError):
             infos = []  # the connection itself reports a name that does not resolve
-        return self.inner.handle_request(_pinned(request, _addresses(infos)))
+        *others, last = _pinned(request, _addresses(infos))
+        for one in others:
+            try:
+                return self.inner.handle_request(one)
+            except _NOT_CONNECTED:
+                continue
+        return self.inner.handle_request(last)
 
     def close(self) -> None:
         self.inner.close()
@@ -167,7 +186,13 @@ class PublicOnlyTransport(httpx.AsyncBaseTransport):
             )
         except (socket.gaierror, UnicodeError, OSError):
             infos = []  # the connection itself reports a name that does not resolve
-        return await self.inner.handle_async_request(_pinned(request, _addresses(infos)))
+        *others, last = _pinned(request, _addresses(infos))
+        for one in others:
+            try:
+                return await self.inner.handle_async_request(one)
+            except _NOT_CONNECTED:
+                continue
+        return await self.inner.handle_async_request(last)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
