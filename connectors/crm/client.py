@@ -151,7 +151,10 @@ class CrmConnector(Connector):
         return HubSpotError(
             text,
             status=status,
-            retryable=status in (408, 425, 429) or status >= 500,
+            # 423: a portal locked for bulk syncing (for about 2 s); 477: a portal moving between data
+            # hosting locations, with a Retry-After (developers.hubspot.com/docs/api-reference/
+            # error-handling). Neither acted on the request: the same request goes through later.
+            retryable=status in (408, 423, 425, 429, 477) or status >= 500,
             category=str(category) if category else None,
             correlation_id=body.get("correlationId"),
         )
