@@ -52,13 +52,32 @@ query SearchIssues($term: String!, $first: Int) {{
 }}
 """
 
+# Linear's connections page forward (`first`, `after`, `pageInfo { hasNextPage endCursor }`), at
+# most 250 nodes a page and 50 when `first` is not given: every list the connector relies on
+# whole is read page by page (`_every`), up to MAX_PAGES.
+PAGE = "pageInfo { hasNextPage endCursor }"
+MAX_PAGES = 40
+COMMENT_FIELDS = "id body url createdAt user { name email }"
+
 GET_ISSUE = f"""
 query GetIssue($id: String!) {{
   issue(id: $id) {{
     {ISSUE_SUMMARY}
     creator {{ name email }}
     comments(first: 100) {{
-      nodes {{ id body url createdAt user {{ name email }} }}
+      nodes {{ {COMMENT_FIELDS} }}
+      {PAGE}
+    }}
+  }}
+}}
+"""
+
+ISSUE_COMMENTS = f"""
+query IssueComments($id: String!, $after: String) {{
+  issue(id: $id) {{
+    comments(first: 100, after: $after) {{
+      nodes {{ {COMMENT_FIELDS} }}
+      {PAGE}
     }}
   }}
 }}
@@ -70,18 +89,25 @@ query IssueRef($id: String!) {
 }
 """
 
-LIST_TEAMS = """
-query Teams {
-  teams(first: 100) {
-    nodes {
+LIST_TEAMS = f"""
+query Teams($after: String) {{
+  teams(first: 100, after: $after) {{
+    nodes {{
       id key name description
-      states { nodes { name type } }
-    }
-  }
-  issueLabels(first: 250) {
-    nodes { id name team { id } }
-  }
-}
+      states(first: 250) {{ nodes {{ name type }} }}
+    }}
+    {PAGE}
+  }}
+}}
+"""
+
+LIST_LABELS = f"""
+query Labels($after: String) {{
+  issueLabels(first: 250, after: $after) {{
+    nodes {{ id name team {{ id }} }}
+    {PAGE}
+  }}
+}}
 """
 
 ISSUE_BY_ID = f"""
@@ -203,9 +229,36 @@ class TrackerConnector(Connector):
             "url": comment.get("url"),
         }
 
+    async def _every(
+        self,
+        query: str,
+        path: tuple[str, ...],
+        variables: dict[str, Any] | None = None,
+        *,
+        what: str,
+        first: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every node of the connection at `path` in `query`'s answer, page after page (`first`:
+        a page read already, its connection as answered)."""
+        nodes: list[dict[str, Any]] = []
+        page, after = first, None
+        for _ in range(MAX_PAGES):
+            if page is None:
+                page = await self._gql(query, {**(variables or {}), "after": after}, what=what)
+                for key in path:
+                    page = page[key]
+            nodes.extend(page.get("nodes") or [])
+            info = page.get("pageInfo") or {}
+            after = info.get("endCursor")
+            if not info.get("hasNextPage") or not after:
+                return nodes
+            page = None
+        raise ConnectorError(f"{what}: more than {MAX_PAGES} pages; narrow the request")
+
     async def _teams_and_labels(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        data = await self._gql(LIST_TEAMS, what="listing teams")
-        return data["teams"]["nodes"], data["issueLabels"]["nodes"]
+        teams = await self._every(LIST_TEAMS, ("teams",), what="listing teams")
+        labels = await self._every(LIST_LABELS, ("issueLabels",), what="listing labels")
+        return teams, labels
 
     @staticmethod
     def _labels_for(team_id: str, labels: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -236,7 +289,14 @@ class TrackerConnector(Connector):
         data = await self._gql(GET_ISSUE, {"id": ref}, what=f"issue {ref}")
         issue = data["issue"]
         out = self._summary(issue, full=True)
-        out["comments"] = [self._comment(c) for c in (issue.get("comments") or {}).get("nodes") or []]
+        comments = await self._every(
+            ISSUE_COMMENTS,
+            ("issue", "comments"),
+            {"id": ref},
+            what=f"comments of issue {ref}",
+            first=issue.get("comments") or {},
+        )
+        out["comments"] = [self._comment(c) for c in comments]
         return out
 
     @operation(effect="read")
