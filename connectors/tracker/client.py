@@ -89,12 +89,15 @@ query IssueRef($id: String!) {
 }
 """
 
+# Linear scores a query before running it (a connection multiplies what it holds by `first`) and
+# refuses one over 10,000 points: teams are paged 50 at a time with each team's first 50 workflow
+# states (a team has a handful), about 3,000 points a page.
 LIST_TEAMS = f"""
 query Teams($after: String) {{
-  teams(first: 100, after: $after) {{
+  teams(first: 50, after: $after) {{
     nodes {{
       id key name description
-      states(first: 250) {{ nodes {{ name type }} }}
+      states(first: 50) {{ nodes {{ name type }} }}
     }}
     {PAGE}
   }}
