@@ -37,7 +37,7 @@ from connectors.base import note_call
 from connectors.circuit import CircuitBreaker, CircuitBreakerTransport
 from connectors.ratelimit import Clock, Sleep
 from connectors.ratelimit import TokenBucket as TokenBucket  # callers build a client's limit from here
-from connectors.reach import PublicOnlyTransport
+from connectors.reach import PinnedTransport, PublicOnlyTransport
 
 log = logging.getLogger("switchboard.connectors.http")
 
@@ -292,6 +292,8 @@ def build_client(
     so one call counts once however many attempts it took. `public_only` refuses, before any
     retry, requests to loopback, link-local and private addresses (connectors/reach.py)."""
     inner: httpx.AsyncBaseTransport = transport or AiohttpTransport()
+    if public_only:  # each attempt to the addresses PublicOnlyTransport (outermost) checked
+        inner = PinnedTransport(inner)
     bucket = rate_limiter or (TokenBucket(rate_limit) if rate_limit else None)
     if bucket is not None:
         inner = RateLimitTransport(inner, bucket)

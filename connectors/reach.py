@@ -170,9 +170,14 @@ class PublicOnlySyncTransport(httpx.BaseTransport):
         self.inner.close()
 
 
+# Where PublicOnlyTransport leaves the addresses it checked, for PinnedTransport to send to.
+CHECKED = "switchboard.checked_addresses"
+
+
 class PublicOnlyTransport(httpx.AsyncBaseTransport):
-    """Refuses requests whose host is, or resolves to, a non-public address, and sends the rest
-    to the address checked (`_pinned`)."""
+    """Refuses requests whose host is, or resolves to, a non-public address, before any retry
+    (outermost); the rest go on with the addresses checked, which PinnedTransport (innermost,
+    under the retries and the circuit breaker) sends to."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport):
         self.inner = inner
@@ -186,7 +191,29 @@ class PublicOnlyTransport(httpx.AsyncBaseTransport):
             )
         except (socket.gaierror, UnicodeError, OSError):
             infos = []  # the connection itself reports a name that does not resolve
-        *others, last = _pinned(request, _addresses(infos))
+        addresses = _addresses(infos)
+        if (why := resolved_problem(request.url.host, addresses)) is not None:
+            raise PrivateAddress(f"refused to connect: {why}", request=request)
+        request.extensions[CHECKED] = addresses
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class PinnedTransport(httpx.AsyncBaseTransport):
+    """Sends each attempt of a request PublicOnlyTransport checked to the addresses it checked
+    (`_pinned`), the next when none could be connected to: one attempt, however many addresses
+    it tried, as the retries and the circuit breaker above count it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport):
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        checked = request.extensions.get(CHECKED)
+        if checked is None:
+            return await self.inner.handle_async_request(request)
+        *others, last = _pinned(request, list(checked))
         for one in others:
             try:
                 return await self.inner.handle_async_request(one)
