@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime
@@ -103,7 +104,7 @@ def test_slack_url_check_is_answered_and_events_start_nothing() -> None:
     assert event.type == "message" and event.id is None and event.reply is None
 
 
-def test_shopify_event_is_named_by_its_topic_and_signed_body() -> None:
+def test_shopify_event_is_named_by_its_topic_and_its_orders_id() -> None:
     shop = connector_type("shop")
     order = {"id": 820982911946154508, "total_price": "12.00", "financial_status": "paid", "line_items": []}
     body = json.dumps(order).encode()
@@ -115,5 +116,6 @@ def test_shopify_event_is_named_by_its_topic_and_signed_body() -> None:
         shop.verify_webhook(body, headers, "another secret")
     event = shop.parse_webhook(body, headers)
     assert (event.type, event.intake) == ("orders/paid", None)
-    assert event.id is not None and event.id.startswith("sha256:")  # not the unsigned "e-1" header
+    assert event.id == "orders/paid:820982911946154508"  # not the unsigned "e-1" header
+    assert event.earlier_ids == ("sha256:" + hashlib.sha256(body).hexdigest(),)  # as it was known before
     assert event.data is not None and event.data["total_price"] == "12.00"
