@@ -159,6 +159,7 @@ def stage(
         subject_type=subject_type,
         subject_id=subject_id,
         data=data,
+        staged_in=_innermost(session),
     )
     session.info.setdefault(_STAGED, []).append(row)
 
@@ -288,7 +289,33 @@ def _chain(uow: UnitOfWork, unnumbered: list[Any], numbered: list[Any], postgres
         entry.hash = prev = link(prev, entry)
 
 
-def _forget(session: Session, *args: Any) -> None:
+def _innermost(session: Any) -> Any:
+    """The transaction a row is staged in: the innermost savepoint, else the session's own,
+    begun here if nothing has begun it yet (a Session begins on first use; a row staged before
+    any statement must still be forgotten by a rollback). None on a plain unit of work."""
+    nested = getattr(session, "get_nested_transaction", None)
+    if nested is None:
+        return None
+    return nested() or session.get_transaction() or session.begin()
+
+
+def _within(transaction: Any, ancestor: Any) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _forget(session: Session, previous_transaction: Any) -> None:
+    """A rollback takes back the rows staged in what it rolled back: a savepoint's rows only
+    (the ones staged before it commit with the outer transaction), everything otherwise."""
+    if previous_transaction.nested:
+        staged = session.info.get(_STAGED, [])
+        staged[:] = [row for row in staged if not _within(row.staged_in, previous_transaction)]
+        pending = session.info.get(_PENDING, [])
+        pending[:] = [entry for entry in pending if entry in session]  # the savepoint's are expunged
+        return
     session.info.pop(_PENDING, None)
     session.info.pop(_STAGED, None)
 
@@ -297,7 +324,7 @@ def install(factory: sessionmaker[Session]) -> None:
     """Seal every audit row written through sessions of `factory` when they commit."""
     event.listen(factory, "after_flush", _collect)
     event.listen(factory, "before_commit", _seal)
-    event.listen(factory, "after_rollback", _forget)
+    event.listen(factory, "after_soft_rollback", _forget)
 
 
 @dataclass
