@@ -11,30 +11,12 @@ could start the company's workflows, or pre-empt a real label's event id).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
-
-from app.api.app import create_app
 from app.store.tables import Run
 from connectors.warehouse import webhooks as shipstation
 from tests.api.test_workflow_sentences import draft_and_activate
-from tests.support.systems import Systems, systems
-
-
-@pytest.fixture
-async def world(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[Systems, httpx.AsyncClient, Any]]:
-    with systems(db_url, tmp_path) as sy:
-        people = sy.tokens(("olivia", "operator"), ("adam", "approver"), ("root", "admin"))
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(sy.c)), base_url="http://sb"
-        ) as api:
-            yield sy, api, people
-        await sy.c.pool.aclose()
 
 
 async def test_a_delivery_from_another_shipstation_account_starts_nothing(world: Any) -> None:

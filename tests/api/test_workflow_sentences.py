@@ -6,20 +6,16 @@ payment not captured or an item out of stock stops the order chain with a ticket
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from app.api.app import create_app
 from app.services import schedules
 from app.services.views import run_view
 from app.store.tables import Workflow
 from connectors.helpdesk import webhooks as zendesk
-from tests.support.systems import Systems, systems
+from tests.support.systems import Systems
 
 ORDER_CHAIN = (
     "When an order is paid in the shop, check the payment, send it to the warehouse, "
@@ -28,19 +24,6 @@ ORDER_CHAIN = (
 DISPUTE = "When a dispute opens in payments, open a ticket and post in #billing"
 DAILY_COUNT = "Every morning at 8, post the count of urgent open tickets to #support"
 BUGS = "When a new ticket mentions a bug, file an issue in the tracker and post in #engineering"
-
-
-@pytest.fixture
-async def world(
-    db_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[Systems, httpx.AsyncClient, dict[str, dict[str, str]]]]:
-    with systems(db_url, tmp_path) as sy:
-        people = sy.tokens(("olivia", "operator"), ("adam", "approver"), ("root", "admin"))
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(sy.c)), base_url="http://sb"
-        ) as api:
-            yield sy, api, people
-        await sy.c.pool.aclose()
 
 
 async def draft_and_activate(
