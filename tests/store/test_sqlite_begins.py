@@ -3,7 +3,9 @@
 The database begins SQLite's transactions itself (the driver runs in autocommit): a write unit
 (a Session's, a plain transaction, and the transaction a mid-way commit goes on in) with BEGIN
 IMMEDIATE, so two processes cannot both read and then write the same row; a read with a
-deferred BEGIN, which under WAL never waits for a writer and never blocks one.
+deferred BEGIN, which under WAL never waits for a writer and never blocks one. A Session's
+savepoint (`begin_nested`, which fires the Session's "after_begin" hook too) is a SAVEPOINT inside
+the transaction begun, not a second BEGIN (SQLite would refuse it).
 """
 
 from __future__ import annotations
@@ -78,3 +80,26 @@ def test_a_read_begins_a_transaction_without_the_write_lock(db: Database) -> Non
         c.execute(text("SELECT count(*) FROM runs"))
         assert c.connection.dbapi_connection.in_transaction  # type: ignore[union-attr]
         assert not _write_lock_taken(_path(db))
+
+
+def test_a_savepoint_inside_a_begun_session_works(db: Database) -> None:
+    with db.session() as s:
+        s.execute(text("SELECT 1"))
+        with s.begin_nested():
+            s.execute(text("SELECT 1"))
+
+
+def test_a_savepoint_as_a_sessions_first_statement_works(db: Database) -> None:
+    with db.session() as s, s.begin_nested():
+        s.execute(text("SELECT 1"))
+
+
+def test_a_rolled_back_savepoint_keeps_the_outer_work(db: Database) -> None:
+    with db.session() as s:
+        s.execute(text("CREATE TABLE t (x INTEGER)"))
+        s.execute(text("INSERT INTO t VALUES (1)"))
+        nested = s.begin_nested()
+        s.execute(text("INSERT INTO t VALUES (2)"))
+        nested.rollback()
+    with db.read() as s:
+        assert s.execute(text("SELECT x FROM t")).scalars().all() == [1]
