@@ -309,10 +309,15 @@ def _within(transaction: Any, ancestor: Any) -> bool:
 
 def _forget(session: Session, previous_transaction: Any) -> None:
     """A rollback takes back the rows staged in what it rolled back: a savepoint's rows only
-    (the ones staged before it commit with the outer transaction), everything otherwise."""
-    if previous_transaction.nested:
+    (the ones staged before it commit with the outer transaction), everything otherwise. A failed
+    flush rolls back a sub-transaction of its own, which takes the savepoint it is in with it
+    (or the whole transaction when it is in none)."""
+    scope = previous_transaction
+    while not scope.nested and scope.parent is not None:
+        scope = scope.parent
+    if scope.nested:
         staged = session.info.get(_STAGED, [])
-        staged[:] = [row for row in staged if not _within(row.staged_in, previous_transaction)]
+        staged[:] = [row for row in staged if not _within(row.staged_in, scope)]
         pending = session.info.get(_PENDING, [])
         pending[:] = [entry for entry in pending if entry in session]  # the savepoint's are expunged
         return
