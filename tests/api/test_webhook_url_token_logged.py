@@ -19,7 +19,6 @@ import uvicorn
 from app.api.app import create_app
 from app.observability.logs import configure_logging, uvicorn_log_config
 from app.services.webhook_secrets import set_webhook_url_token
-from tests.api.test_warehouse_webhook_account import world  # noqa: F401  (fixture)
 from tests.api.test_webhook_url_token_plus import _delivery
 
 TOKEN = "tok3nThatMustNotBeLogged9"

@@ -13,7 +13,6 @@ from typing import Any
 
 from app.services.webhook_secrets import set_webhook_url_token
 from connectors.warehouse import webhooks as shipstation
-from tests.api.test_warehouse_webhook_account import world  # noqa: F401  (fixture)
 
 
 def _delivery(warehouse: Any) -> tuple[bytes, dict[str, str]]:
