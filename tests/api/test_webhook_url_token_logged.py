@@ -24,7 +24,7 @@ from tests.api.test_webhook_url_token_plus import _delivery
 TOKEN = "tok3nThatMustNotBeLogged9"
 
 
-async def test_a_delivery_does_not_write_its_url_token_to_the_log(world: Any, capfd: Any) -> None:  # noqa: F811
+async def test_a_delivery_does_not_write_its_url_token_to_the_log(world: Any, capfd: Any) -> None:
     sy, _, _ = world
     set_webhook_url_token(sy.c.db, sy.c.box, "warehouse", TOKEN, "test")
     with socket.socket() as s:

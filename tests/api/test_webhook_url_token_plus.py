@@ -29,7 +29,7 @@ def _delivery(warehouse: Any) -> tuple[bytes, dict[str, str]]:
     return body, shipstation.sign(body, warehouse.key, warehouse.kid, stamp)
 
 
-async def test_control_a_url_safe_token_is_accepted(world: Any) -> None:  # noqa: F811
+async def test_control_a_url_safe_token_is_accepted(world: Any) -> None:
     sy, api, _ = world
     set_webhook_url_token(sy.c.db, sy.c.box, "warehouse", "Zm9vYmFyYmF6cXV4MTIzNDU2", "test")
     body, headers = _delivery(sy.state("warehouse"))
@@ -39,7 +39,7 @@ async def test_control_a_url_safe_token_is_accepted(world: Any) -> None:  # noqa
     assert r.status_code == 202, r.text
 
 
-async def test_a_base64_token_pasted_into_the_url_is_accepted(world: Any) -> None:  # noqa: F811
+async def test_a_base64_token_pasted_into_the_url_is_accepted(world: Any) -> None:
     sy, api, _ = world
     token = "q8+Lk2/xP0w+7Tz1mN4bYc=="  # as `openssl rand -base64 18` prints one
     set_webhook_url_token(sy.c.db, sy.c.box, "warehouse", token, "test")
