@@ -118,7 +118,11 @@ def parse(payload: bytes) -> WebhookEvent:
     sends one, a replay tool may not) by its object's id, else by the hash of its body, so
     a redelivery is still recognised. A dispute brings a financial record to process."""
     event = base.json_object(payload)
-    kind = str(event.get("type") or "")
+    kind = event.get("type")
+    if not isinstance(kind, str) or not kind:
+        # Every Stripe Event names its type (`charge.dispute.created`): a body without one is not an
+        # event, and answering it 202 would say it was taken.
+        raise PayloadError("a Stripe event names its type: missing or not a string", field="type")
     obj = base.object_at(base.object_at(event.get("data"), "data").get("object"), "data.object")
     object_id = base.text_id(obj.get("id"), "data.object.id")
     event_id = str(base.text_id(event.get("id"), "id") or object_id or base.body_id(payload))

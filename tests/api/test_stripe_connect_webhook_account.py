@@ -106,3 +106,9 @@ async def test_an_event_of_the_connections_own_account_is_taken(
     assert r.status_code == 202, r.text
     assert r.json()["run_id"] is not None and runs == 1
     assert [e for e, _ in events] == ["webhook.received"]
+
+
+async def test_a_signed_body_that_is_not_a_stripe_event_is_a_422(db_url: str, tmp_path: Path) -> None:
+    r, runs, events = await deliver(db_url, tmp_path, None, b"{}")
+    assert r.status_code == 422 and r.json()["field"] == "type", r.text
+    assert runs == 0 and events == []
