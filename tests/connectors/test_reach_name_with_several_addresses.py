@@ -80,12 +80,8 @@ async def test_a_request_that_reached_an_address_is_not_sent_to_another() -> Non
     assert sent == [DEAD]
 
 
-async def test_a_half_open_breakers_trial_reaches_the_names_live_address() -> None:
-    now = [1000.0]
-    breaker = CircuitBreaker(failure_threshold=1, reset_after=30.0, clock=lambda: now[0], name="api")
-    breaker.record_failure("ConnectError: the whole system was down a while ago")
-    assert breaker.state == "open"
-    now[0] += 31  # the system is back (one of its two addresses): the next call is the trial
+async def one_call(breaker: CircuitBreaker) -> httpx.Response:
+    """One GET to the name through a guarded client with `breaker` and no retries."""
     client = build_client(
         f"http://{NAME}",
         transport=httpx.MockTransport(connection_layer),
@@ -94,7 +90,16 @@ async def test_a_half_open_breakers_trial_reaches_the_names_live_address() -> No
         retry=RetryPolicy(max_attempts=1),
     )
     async with client:
-        r = await client.get("/v1/things")
+        return await client.get("/v1/things")
+
+
+async def test_a_half_open_breakers_trial_reaches_the_names_live_address() -> None:
+    now = [1000.0]
+    breaker = CircuitBreaker(failure_threshold=1, reset_after=30.0, clock=lambda: now[0], name="api")
+    breaker.record_failure("ConnectError: the whole system was down a while ago")
+    assert breaker.state == "open"
+    now[0] += 31  # the system is back (one of its two addresses): the next call is the trial
+    r = await one_call(breaker)
     assert r.status_code == 200
     assert breaker.state == "closed"
 
@@ -102,15 +107,7 @@ async def test_a_half_open_breakers_trial_reaches_the_names_live_address() -> No
 async def test_one_call_to_a_name_with_a_dead_address_counts_once_on_the_breaker() -> None:
     breaker = CircuitBreaker(failure_threshold=2, reset_after=30.0, name="api")
     breaker.record_failure("ReadTimeout")  # one failed call before: the next failed CALL opens it
-    client = build_client(
-        f"http://{NAME}",
-        transport=httpx.MockTransport(connection_layer),
-        public_only=True,
-        circuit=breaker,
-        retry=RetryPolicy(max_attempts=1),
-    )
-    async with client:
-        r = await client.get("/v1/things")  # the call succeeds (on the live address)
+    r = await one_call(breaker)  # the call succeeds (on the live address)
     assert r.status_code == 200
 
 
