@@ -516,8 +516,14 @@ def scan(text: str) -> list[Finding]:
 def scan_value(value: Any) -> list[Finding]:
     """Findings in every longer string of a read result, scanned as one text (one pass), and in
     its keys written as identifiers (`ignore_all_previous_instructions`: an override only)."""
-    texts = [s for s in values.texts(value) if len(s) >= MIN_VALUE_CHARS]
-    return (scan("\n".join(texts)) if texts else []) + [f for _, f in instruction_keys(value)]
+    return scan_read(values.texts(value), instruction_keys(value))
+
+
+def scan_read(texts: list[str], keys: list[tuple[str, Finding]]) -> list[Finding]:
+    """`scan_value` of a value whose texts (`values.texts`) and `instruction_keys` the caller
+    has already read: the gate reads them once for the findings and the text it keeps."""
+    long = [s for s in texts if len(s) >= MIN_VALUE_CHARS]
+    return (scan("\n".join(long)) if long else []) + [f for _, f in keys]
 
 
 JOINED = "joined words"  # hidden.texts' name for identifiers read as words

@@ -138,10 +138,11 @@ def observe(data: Any, facts_of: FactsOf | None = None) -> dict[str, Any]:
             for k, v in (told.get("vendors") or {}).items()
         }
         fragment["links"] += [u for u in told.get("links") or [] if u not in fragment["links"]]
-    fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_value(data)]
+    read, keys = texts(data), injection.instruction_keys(data)
+    fragment[injection.FACTS_KEY] = [f.label for f in injection.scan_read(read, keys)]
     # Free text only: long strings, and short ones of several words ("Tag me VIP" in a profile
     # field), never a record's own one-word values (statuses, ids), which a write may repeat.
-    said = [*texts(data), *(k for k, _ in injection.instruction_keys(data))]
+    said = [*read, *(k for k, _ in keys)]
     text = "\n".join(s for s in said if len(s) >= injection.MIN_VALUE_CHARS or len(s.split()) > 1)
     fragment["untrusted_reads"] = [text[:READ_TEXT_CHARS]] if text else []
     return {k: v for k, v in fragment.items() if v}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 
@@ -36,10 +37,24 @@ def _is_text(key: Any) -> bool:
     return isinstance(key, str) and len(key.split()) > 1
 
 
+def _is_identifier(key: str) -> bool:
+    return _is_identifier_cached(key) if len(key) <= _CACHED_KEY_CHARS else _identifier(key)
+
+
+def _identifier(key: str) -> bool:
+    return not _is_text(key) and len(_KEY_WORDS.findall(key)) >= 3
+
+
+# A system's records repeat the same few hundred keys in every read; a key longer than a field
+# name is read each time rather than kept.
+_CACHED_KEY_CHARS = 100
+_is_identifier_cached = lru_cache(maxsize=4096)(_identifier)
+
+
 def identifier_keys(value: Any) -> list[str]:
     """Every key inside `value` written as one identifier of three words or more."""
     if isinstance(value, dict):
-        own = [k for k in value if isinstance(k, str) and not _is_text(k) and len(_KEY_WORDS.findall(k)) >= 3]
+        own = [k for k in value if isinstance(k, str) and _is_identifier(k)]
         return own + [k for v in value.values() for k in identifier_keys(v)]
     if isinstance(value, list | tuple):
         return [k for v in value for k in identifier_keys(v)]
