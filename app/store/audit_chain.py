@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,11 +90,13 @@ def link(prev_hash: str, entry: Any) -> str:
 _HEAD = text(
     "SELECT chain_seq, hash FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
 )
-_HEAD_AND_TOP = text(
+# SQLite's, sent to the driver as they are (`_dbapi`).
+_HEAD_AND_TOP_SQL = (
     "SELECT (SELECT max(id) FROM audit_log), chain_seq, hash FROM audit_log "
     "WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
 )
-_TOP = text("SELECT max(id) FROM audit_log")
+_TOP_SQL = "SELECT max(id) FROM audit_log"
+_SQLITE_INSERT = f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 # The new rows' ids and then the chain's lock, in one statement (drawing from a sequence never
 # waits, so the lock is still the last this transaction takes). The head is read after it, in a
 # statement of its own: READ COMMITTED takes a statement's snapshot before the statement runs.
@@ -170,23 +173,50 @@ def _collect(session: Session, flush_context: Any) -> None:
         session.info.setdefault(_PENDING, []).extend(new)
 
 
-def _next_ids(session: UnitOfWork, n: int) -> list[int]:
-    """SQLite: ids for rows not yet inserted, so they are inserted chained (one batched INSERT,
-    no UPDATE); its single writer (BEGIN IMMEDIATE holds the lock) takes the next after the
-    largest. PostgreSQL draws them from the column's own sequence (`_PG_IDS_THEN_LOCK`)."""
-    top = int(session.connection().scalar(_TOP) or 0)
-    return list(range(top + 1, top + n + 1))
+def _dbapi(uow: UnitOfWork) -> Any:
+    """SQLite: the driver's connection under the unit of work, in its transaction. The chain's
+    two statements run in every committing transaction, and SQLAlchemy's work around a statement
+    (parameters, the result's set-up) costs several times what SQLite takes to run it."""
+    return uow.connection().connection.dbapi_connection
 
 
 def _head_and_ids(session: UnitOfWork, n: int) -> tuple[tuple[int, str], list[int]]:
-    """SQLite: the chain's head and the next `n` ids, read in one statement."""
-    if not n:
-        return _head(session), []
-    row = session.connection().execute(_HEAD_AND_TOP).first()
+    """SQLite: the chain's head and ids for `n` rows not yet inserted, read in one statement, so
+    the rows are inserted chained (one batched INSERT, no UPDATE); its single writer (BEGIN
+    IMMEDIATE holds the lock) takes the next ids after the largest. PostgreSQL draws them from
+    the column's own sequence (`_PG_IDS_THEN_LOCK`)."""
+    raw = _dbapi(session)
+    row = raw.execute(_HEAD_AND_TOP_SQL).fetchone()
     if row is None:  # an empty chain: no head row to join
-        return (0, GENESIS), _next_ids(session, n)
-    start = int(row[0] or 0)
-    return (int(row[1] or 0), str(row[2])), list(range(start + 1, start + n + 1))
+        head, start = (0, GENESIS), int(raw.execute(_TOP_SQL).fetchone()[0] or 0)
+    else:
+        head, start = (int(row[1] or 0), str(row[2])), int(row[0] or 0)
+    return head, list(range(start + 1, start + n + 1))
+
+
+def _insert(uow: UnitOfWork, entries: list[Any], postgres: bool) -> None:
+    """Insert sealed rows: on SQLite through the driver, each value bound by its column's own
+    type (as SQLAlchemy would store it: the same text for times and JSON)."""
+    if postgres:
+        uow.connection().execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in entries])
+        return
+    binds = _sqlite_binds(uow.connection().dialect)
+    rows = [tuple(b(getattr(e, c)) if b else getattr(e, c) for c, b in binds) for e in entries]
+    _dbapi(uow).executemany(_SQLITE_INSERT, rows)
+
+
+# per dialect (an engine's: its JSON serializer is the engine's), kept no longer than the engine
+_BINDS: weakref.WeakKeyDictionary[Any, list[tuple[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_binds(dialect: Any) -> list[tuple[str, Any]]:
+    """Each column's bind processor on this dialect (None where the driver takes the value)."""
+    found = _BINDS.get(dialect)
+    if found is None:
+        table = cast(Table, AuditEntry.__table__)
+        found = [(c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect)) for c in _COLUMNS]
+        _BINDS[dialect] = found
+    return found
 
 
 def _seal(session: Session) -> None:
@@ -198,7 +228,7 @@ def _seal(session: Session) -> None:
     with session.no_autoflush:
         _chain(session, [*fresh, *staged], session.info.pop(_PENDING, []), postgres)
         if staged:
-            session.connection().execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
+            _insert(session, staged, postgres)
     session.flush()
     session.info.pop(_PENDING, None)
 
@@ -213,7 +243,7 @@ def seal_staged(work: Any) -> None:
         _seal_on_server(work, staged)
         return
     _chain(work, staged, [], work.postgres)
-    work.connection().execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
+    _insert(work, staged, work.postgres)
 
 
 def _around_id(entry: Any) -> tuple[bytes, bytes]:
@@ -252,7 +282,7 @@ def _seal_on_server(work: UnitOfWork, staged: list[Any]) -> None:
         entry.at = entry.at or utcnow()
     if not on_server:  # not yet migrated (0016): sealed from here, as sessions' rows are
         _chain(work, staged, [], postgres=True)  # draws ids of its own: a sequence's gaps are harmless
-        conn.execute(_INSERT, [{c: getattr(e, c) for c in _COLUMNS} for e in staged])
+        _insert(work, staged, postgres=True)
         return
     ids = [e.id for e in staged]
     conn.execute(_PG_SEAL, {**_columns(staged), "ids": ids, "bodies": [canonical(e) for e in staged]})

@@ -256,3 +256,30 @@ def test_anchor_parsing_names_the_problem() -> None:
     with pytest.raises(Invalid, match="SEQ:HASH"):  # a digit to str.isdigit(), not to int()
         audit_service.parse_anchor("\u00b2:" + "a" * 64)
     assert audit_service.parse_anchor("3:" + "a" * 64) == (3, "a" * 64)
+
+
+def test_sealed_rows_are_stored_as_sqlalchemy_stores_them(db: Database) -> None:
+    """SQLite's sealed rows go to the driver directly: their times and JSON are the same text
+    SQLAlchemy writes for the table (an ORM row beside them), so they read back and verify."""
+    data = {"note": "naïve ✓", "n": 1.5, "nested": {"list": [1, None, True]}}
+    with db.transaction() as w:
+        audit(w, "ann", "sealed.on.work", "run", "r1", data)
+    with db.session() as s:
+        audit(s, "ann", "sealed.on.session", "run", "r2", data)
+        s.add(AuditEntry(actor="ann", event="orm.row", subject_type="run", subject_id="r3", data=data))
+    report = chain(db)
+    assert report.ok and report.rows == 3, report.problems
+    with db.engine.connect() as conn:
+        columns = (
+            "typeof(at), length(at), data"
+            if db.engine.dialect.name == "sqlite"
+            else "pg_typeof(at)::text, 0, data::text"
+        )
+        stored = conn.execute(text(f"SELECT event, {columns} FROM audit_log")).all()
+    assert sorted(r[0] for r in stored) == ["orm.row", "sealed.on.session", "sealed.on.work"]
+    orm = next(r for r in stored if r[0] == "orm.row")
+    assert {(r[1], r[2], r[3]) for r in stored} == {(orm[1], orm[2], orm[3])}
+    with db.read() as s:
+        rows = s.scalars(select(AuditEntry).order_by(AuditEntry.chain_seq)).all()
+    assert [r.data for r in rows] == [data] * 3
+    assert all(r.at is not None and r.at.year >= 2026 for r in rows)
