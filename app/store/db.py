@@ -100,10 +100,14 @@ def sqlite_begin(conn: Connection, *, read_only: bool = False) -> None:
     the same row (claims, decisions); reads begin deferred: under WAL they never wait for a
     writer. Called by Database where a unit of work begins, not from an engine "begin" event:
     any engine event makes SQLAlchemy dispatch its execute events around every statement."""
-    if read_only:
-        conn.exec_driver_sql("BEGIN")
-    else:
+    if not read_only:
         _begin_immediate(conn)
+        return
+    raw: Any = conn.connection.driver_connection
+    try:  # on the driver's connection: SQLAlchemy's work around a statement costs more than BEGIN
+        raw.execute("BEGIN")
+    except sqlite3.Error:
+        conn.exec_driver_sql("BEGIN")  # meets the error again, raised wrapped as every database error is
 
 
 def _session_begins(*, read_only: bool) -> Callable[[Session, Any, Connection], None]:
