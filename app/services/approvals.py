@@ -31,6 +31,7 @@ from app.services.auth import Principal
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.views import action_summary, action_view, arguments_version
 from app.store.db import Database, Work
+from app.store.direct import execute, prepared, scalar
 from app.store.runs import audit, requeue_if_decided
 from app.store.tables import Action, Connection, Run, StandingRuleRow, utcnow
 
@@ -138,12 +139,12 @@ def get_action(db: Database, action_id: str) -> dict[str, Any]:
 
 # A decision reads the action's row under its lock and writes back what it changed: plain rows
 # and one UPDATE, not the ORM's unit of work (which cost more than the decision's SQL).
-_LOCKED = select(ACTIONS).where(ACTIONS.c.id == bindparam("id")).with_for_update()
+_LOCKED = prepared(select(ACTIONS).where(ACTIONS.c.id == bindparam("id")).with_for_update())
 
 
 def _locked(s: Work, action_id: str) -> Any:
     """The action's row, locked, as attributes to change; `_save` writes back the changed ones."""
-    row = s.connection().execute(_LOCKED, {"id": action_id}).first()
+    row = execute(s.connection(), _LOCKED, {"id": action_id}).first()
     if row is None:
         raise NotFound(f"no action {action_id}")
     a = SimpleNamespace(**row._mapping)
@@ -151,13 +152,13 @@ def _locked(s: Work, action_id: str) -> Any:
     return a
 
 
-_SAVE = update(ACTIONS).where(ACTIONS.c.id == bindparam("_id"))
+_SAVE = prepared(update(ACTIONS).where(ACTIONS.c.id == bindparam("_id")))
 
 
 def _save(s: Work, a: Any) -> None:
     changed = {k: v for k, v in vars(a).items() if not k.startswith("_") and v != a._read[k]}
     if changed:
-        s.connection().execute(_SAVE, {**changed, "_id": a.id})
+        execute(s.connection(), _SAVE, {**changed, "_id": a.id})
         a._read.update(copy.deepcopy(changed))
 
 
@@ -322,14 +323,15 @@ def _standing(s: Work, a: Any) -> list[dict[str, Any]]:
     return [x for x in given if x.get("token") not in revoked]
 
 
-_ADDED = select(Connection.created_at).where(Connection.name == bindparam("name"))
+_CONNECTIONS = cast(Table, Connection.__table__)
+_ADDED = prepared(select(_CONNECTIONS.c.created_at).where(_CONNECTIONS.c.name == bindparam("name")))
 
 
 def _same_connection(s: Work, a: Any) -> None:
     """Refuse to approve a write for a connection that was added again (under the same name,
     perhaps another system) after the write was proposed for the one before it. (One that is gone
     fails when it runs, naming the connection.)"""
-    added = s.connection().scalar(_ADDED, {"name": a.connection})
+    added = scalar(s.connection(), _ADDED, {"name": a.connection})
     if added is not None and a.created_at is not None and added > a.created_at:
         raise Conflict(
             f"connection {a.connection} was added again after action {a.id} was proposed for the one "

@@ -36,6 +36,7 @@ from app.agent.ports import (
 from app.store import audit_chain
 from app.store.audit_chain import UnitOfWork
 from app.store.db import Database, Work
+from app.store.direct import execute, prepared, scalar
 from app.store.tables import Action, AuditEntry, Run, Step, utcnow
 
 # The store's hot paths speak SQLAlchemy Core to these tables: one statement each, with no
@@ -134,7 +135,7 @@ class SqlRunStore:
 
     def status(self, run_id: str) -> str:
         with self.db.reading() as c:
-            status = c.scalar(_STATUS, {"run_id": run_id})
+            status = scalar(c, _STATUS, {"run_id": run_id})
         if status is None:
             raise KeyError(run_id)
         return str(status)
@@ -143,11 +144,11 @@ class SqlRunStore:
         """With `owner` (the lease's holder, after its claim), the next step number is taken from
         the steps read here: no one else adds steps while the lease is held."""
         with self.db.reading() as c:
-            run = c.execute(_RUN, {"run_id": run_id}).first()
+            run = execute(c, _RUN, {"run_id": run_id}).first()
             if run is None:
                 raise KeyError(run_id)
-            steps = c.execute(_STEPS_OF, {"run_id": run_id})
-            actions = c.execute(_ACTIONS_OF, {"run_id": run_id})
+            steps = execute(c, _STEPS_OF, {"run_id": run_id})
+            actions = execute(c, _ACTIONS_OF, {"run_id": run_id})
             records = [step_record(x) for x in steps]
             if owner is not None and run.lease_owner == owner:
                 self._seqs[(run_id, owner)] = (records[-1].seq if records else 0) + 1
@@ -182,7 +183,7 @@ class SqlRunStore:
             values = {}
         else:
             stmt = _FENCE_USAGE if _ADD_INPUT in values else _FENCE
-        res = s.connection().execute(stmt, {"fence_run": run_id, "fence_owner": owner, **values})
+        res = execute(s.connection(), stmt, {"fence_run": run_id, "fence_owner": owner, **values})
         if not res.rowcount:
             raise LeaseLost(run_id)
 
@@ -217,8 +218,8 @@ class SqlRunStore:
             )
             for i, st in enumerate(steps)
         ]
-        s.connection().execute(
-            _ADD_STEPS, [{**vars(r), "run_id": run_id, "created_at": now} for r in records]
+        execute(
+            s.connection(), _ADD_STEPS, [{**vars(r), "run_id": run_id, "created_at": now} for r in records]
         )
         for r in records:
             audit(s, owner, f"step.{r.kind}", "run", run_id, _step_summary(r))
@@ -230,7 +231,7 @@ class SqlRunStore:
         known = self._seqs.get((run_id, owner))
         if known is not None:
             return known
-        top = s.connection().scalar(select(func.max(STEPS.c.seq)).where(STEPS.c.run_id == run_id))
+        top = scalar(s.connection(), select(func.max(STEPS.c.seq)).where(STEPS.c.run_id == run_id))
         return int(top or 0) + 1
 
     def append_step(
@@ -288,7 +289,7 @@ class SqlRunStore:
             }
             for a in actions
         ]
-        s.connection().execute(_ADD_ACTIONS, rows)
+        execute(s.connection(), _ADD_ACTIONS, rows)
         for row in rows:
             audit(
                 s,
@@ -302,14 +303,14 @@ class SqlRunStore:
     @staticmethod
     def _action(s: Work, action_id: str) -> Any:
         """The action's row, locked (actions are locked before their run)."""
-        row = s.connection().execute(_ACTION_LOCKED, {"action_id": action_id}).first()
+        row = execute(s.connection(), _ACTION_LOCKED, {"action_id": action_id}).first()
         if row is None:
             raise KeyError(action_id)
         return row
 
     @staticmethod
     def _set_action(s: Work, action: Any, **values: Any) -> ActionRecord:
-        s.connection().execute(_SET_ACTION, {"action_id": action.id, **values})
+        execute(s.connection(), _SET_ACTION, {"action_id": action.id, **values})
         return action_record(SimpleNamespace(**{**action._mapping, **values}))
 
     def start_execution(
@@ -356,7 +357,7 @@ class SqlRunStore:
             # When the first attempt went out, which no attempt preceded (a connector looking for
             # an earlier write starts there): now, or as the audit recorded it.
             record.first_tried_at = (
-                utcnow() if attempts == 1 else s.connection().scalar(_FIRST_TRY, {"action_id": action.id})
+                utcnow() if attempts == 1 else scalar(s.connection(), _FIRST_TRY, {"action_id": action.id})
             )
             return record
 
@@ -476,7 +477,7 @@ class SqlRunStore:
                 lease_owner=None,
                 lease_expires_at=None,
             )
-            retries = s.connection().scalar(select(RUNS.c.retries).where(RUNS.c.id == run_id))
+            retries = scalar(s.connection(), select(RUNS.c.retries).where(RUNS.c.id == run_id))
             audit(
                 s,
                 owner,
@@ -507,7 +508,8 @@ class SqlRunStore:
     # -- leases ---------------------------------------------------------------
     def renew_lease(self, run_id: str, owner: str, seconds: float) -> bool:
         with self.db.transaction() as s:
-            res = s.connection().execute(
+            res = execute(
+                s.connection(),
                 _FENCE,
                 {
                     "fence_run": run_id,
@@ -519,8 +521,16 @@ class SqlRunStore:
 
     def _take(self, s: Work, run_id: str, owner: str, seconds: float, now: Any) -> bool:
         """Compare-and-set the lease: only one worker can win a run."""
-        res = s.connection().execute(
-            _TAKE, {"run_id": run_id, "owner": owner, "now": now, "until": now + timedelta(seconds=seconds)}
+        res = execute(
+            s.connection(),
+            _TAKE,
+            {
+                "run_id": run_id,
+                "owner": owner,
+                "now": now,
+                "until": now + timedelta(seconds=seconds),
+                "updated_at": now,
+            },
         )
         if not res.rowcount:
             return False
@@ -547,7 +557,7 @@ class SqlRunStore:
 
     def _claim_one(self, s: Work, owner: str, seconds: float, now: Any) -> str | None:
         q = _OLDEST_LOCKED if self.db.is_postgres else _OLDEST
-        run_id = s.connection().scalar(q, {"now": now})
+        run_id = scalar(s.connection(), q, {"now": now})
         return run_id if run_id is not None and self._take(s, run_id, owner, seconds, now) else None
 
     def claim_run(self, run_id: str, owner: str, seconds: float) -> bool:
@@ -558,7 +568,8 @@ class SqlRunStore:
     def release(self, run_id: str, owner: str) -> None:
         self._pass_over(run_id, owner)
         with self.db.transaction() as s:
-            s.connection().execute(
+            execute(
+                s.connection(),
                 _FENCE,
                 {"fence_run": run_id, "fence_owner": owner, "lease_owner": None, "lease_expires_at": None},
             )
@@ -571,9 +582,9 @@ class SqlRunStore:
         if self.db.is_postgres:  # one being decided right now is left to its decision
             q = q.with_for_update(skip_locked=True)
         c = s.connection()
-        expired = c.execute(q).all()
+        expired = execute(c, q).all()
         for a in expired:
-            c.execute(_SET_ACTION, {"action_id": a.id, "status": "expired"})
+            execute(c, _SET_ACTION, {"action_id": a.id, "status": "expired"})
             audit(s, "system", "action.expired", "action", a.id, {"run_id": a.run_id})
         for run_id in sorted({a.run_id for a in expired}):
             requeue_if_decided(s, run_id, actor="system")
@@ -599,26 +610,30 @@ def _runnable(now: Any) -> Any:
 # The hot paths' statements, built once (building one costs more than SQLite takes to run it).
 # The fence: an UPDATE of the run that only the lease's holder matches; the columns it sets are
 # named by the parameters it is run with (see `SqlRunStore._fence`).
-_FENCE = update(RUNS).where(
-    RUNS.c.id == bindparam("fence_run"), RUNS.c.lease_owner == bindparam("fence_owner")
+_FENCE = prepared(
+    update(RUNS).where(RUNS.c.id == bindparam("fence_run"), RUNS.c.lease_owner == bindparam("fence_owner"))
 )
 _ADD_INPUT, _ADD_OUTPUT, _ADD_COST = "add_input_tokens", "add_output_tokens", "add_cost_usd"
 _ADDS = {_ADD_INPUT: "input_tokens", _ADD_OUTPUT: "output_tokens", _ADD_COST: "cost_usd"}
 _RUN_COLUMNS = frozenset(RUNS.c.keys())
-_FENCE_USAGE = _FENCE.values(
-    input_tokens=RUNS.c.input_tokens + bindparam(_ADD_INPUT),
-    output_tokens=RUNS.c.output_tokens + bindparam(_ADD_OUTPUT),
-    cost_usd=RUNS.c.cost_usd + bindparam(_ADD_COST),
+_FENCE_USAGE = prepared(
+    _FENCE.values(
+        input_tokens=RUNS.c.input_tokens + bindparam(_ADD_INPUT),
+        output_tokens=RUNS.c.output_tokens + bindparam(_ADD_OUTPUT),
+        cost_usd=RUNS.c.cost_usd + bindparam(_ADD_COST),
+    )
 )
-_RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
-_STATUS = select(RUNS.c.status).where(RUNS.c.id == bindparam("run_id"))
-_STEPS_OF = select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq)
-_ACTIONS_OF = select(ACTIONS).where(ACTIONS.c.run_id == bindparam("run_id")).order_by(ACTIONS.c.created_at)
-_ACTION_LOCKED = select(ACTIONS).where(ACTIONS.c.id == bindparam("action_id")).with_for_update()
-_SET_ACTION = update(ACTIONS).where(ACTIONS.c.id == bindparam("action_id"))
-_SET_RUN = update(RUNS).where(RUNS.c.id == bindparam("_id"))
-_ADD_STEPS = insert(STEPS)
-_ADD_ACTIONS = insert(ACTIONS)
+_RUN = prepared(select(RUNS).where(RUNS.c.id == bindparam("run_id")))
+_STATUS = prepared(select(RUNS.c.status).where(RUNS.c.id == bindparam("run_id")))
+_STEPS_OF = prepared(select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq))
+_ACTIONS_OF = prepared(
+    select(ACTIONS).where(ACTIONS.c.run_id == bindparam("run_id")).order_by(ACTIONS.c.created_at)
+)
+_ACTION_LOCKED = prepared(select(ACTIONS).where(ACTIONS.c.id == bindparam("action_id")).with_for_update())
+_SET_ACTION = prepared(update(ACTIONS).where(ACTIONS.c.id == bindparam("action_id")))
+_SET_RUN = prepared(update(RUNS).where(RUNS.c.id == bindparam("_id")))
+_ADD_STEPS = prepared(insert(STEPS))
+_ADD_ACTIONS = prepared(insert(ACTIONS))
 _FIRST_TRY = select(func.min(AuditEntry.at)).where(
     AuditEntry.subject_type == "action",
     AuditEntry.subject_id == bindparam("action_id"),
@@ -632,9 +647,9 @@ Admission = Callable[[Work, Any], tuple[str, int] | None]
 
 # Claims run many times a second on a busy queue: their statements are built once.
 _NOW: Any = bindparam("now")
-_OLDEST = select(RUNS.c.id).where(_runnable(_NOW)).order_by(RUNS.c.created_at).limit(1)
+_OLDEST = prepared(select(RUNS.c.id).where(_runnable(_NOW)).order_by(RUNS.c.created_at).limit(1))
 _OLDEST_LOCKED = _OLDEST.with_for_update(skip_locked=True)
-_TAKE = (
+_TAKE = prepared(
     update(RUNS)
     .where(RUNS.c.id == bindparam("run_id"), _runnable(_NOW))
     .values(
@@ -647,7 +662,8 @@ _TAKE = (
 
 
 def _any(run_id: Any, *statuses: str) -> Any:
-    return exists().where(Action.run_id == run_id, Action.status.in_(statuses))
+    # each status its own comparison, not IN (...): a list is bound anew at every execution
+    return exists().where(ACTIONS.c.run_id == run_id, or_(*(ACTIONS.c.status == s for s in statuses)))
 
 
 def has_work(run_id: Any) -> Any:
@@ -657,19 +673,19 @@ def has_work(run_id: Any) -> Any:
 
 
 # Whether the run has work, and whether a write of it failed: one statement, built once.
-_PARK = select(has_work(bindparam("run_id")), _any(bindparam("run_id"), "failed"))
+_PARK = prepared(select(has_work(bindparam("run_id")), _any(bindparam("run_id"), "failed")))
 
 
 def park_status(s: UnitOfWork, run_id: str) -> str:
     """Where a run that cannot go on by itself goes; call with the run's row locked."""
     s.flush()
-    work, failed = s.connection().execute(_PARK, {"run_id": run_id}).one()
+    work, failed = execute(s.connection(), _PARK, {"run_id": run_id}).one()
     if work:
         return "queued"
     return "needs_attention" if failed else "waiting_approval"
 
 
-_STATUS_LOCKED = select(RUNS.c.status).where(RUNS.c.id == bindparam("run_id")).with_for_update()
+_STATUS_LOCKED = prepared(select(RUNS.c.status).where(RUNS.c.id == bindparam("run_id")).with_for_update())
 
 
 def requeue_if_decided(s: UnitOfWork, run_id: str, *, actor: str = "system") -> bool:
@@ -681,7 +697,7 @@ def requeue_if_decided(s: UnitOfWork, run_id: str, *, actor: str = "system") -> 
     """
     s.flush()
     c = s.connection()
-    current = c.scalar(_STATUS_LOCKED, {"run_id": run_id})
+    current = scalar(c, _STATUS_LOCKED, {"run_id": run_id})
     if current is None or current not in RUN_PARKED:
         return False  # running: its worker parks it under this same lock and sees the decision
     status = park_status(s, run_id)
@@ -690,7 +706,7 @@ def requeue_if_decided(s: UnitOfWork, run_id: str, *, actor: str = "system") -> 
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
     if status == "queued":
         values["not_before"] = None
-    c.execute(_SET_RUN, {**values, "_id": run_id})
+    execute(c, _SET_RUN, {**values, "_id": run_id})
     if status == "queued":
         audit(s, actor, "run.requeued", "run", run_id, {})
         return True

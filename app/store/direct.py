@@ -1,0 +1,191 @@
+"""Core statements run on SQLite's driver directly, for the run store's hot paths.
+
+SQLAlchemy's work around each statement (its execution context, the result's set-up from the
+cursor's description) costs several times what SQLite takes to run a statement by its primary
+key: most of the framework's cost per ticket on SQLite. Here a statement is compiled once per
+dialect and set of parameter names, by SQLAlchemy itself, and then sent to the driver with each
+value bound by its column's own type and each value read back by it, so rows are stored and
+read exactly as SQLAlchemy stores and reads them. Anything this does not cover (PostgreSQL, a
+statement with IN lists, Python-side defaults or escaped names, a connection outside a
+transaction or with execute events listened to, a statement not marked `prepared`) is executed
+by SQLAlchemy as before: `execute` is a drop-in for `Connection.execute`.
+"""
+
+from __future__ import annotations
+
+import keyword
+import sqlite3
+from collections import namedtuple
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+
+_CACHE_MOST = 1024  # compiled forms kept per dialect: a few dozen statements, each with a few key sets
+_UNSUITED = object()
+S = TypeVar("S", bound=ClauseElement)
+
+
+class Rows:
+    """The part of SQLAlchemy's Result the store uses: rows with attributes and `_mapping`."""
+
+    def __init__(self, rows: list[Any], rowcount: int):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def all(self) -> list[Any]:
+        return list(self._rows)
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> Any:
+        if len(self._rows) != 1:
+            from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+
+            raise (NoResultFound if not self._rows else MultipleResultsFound)(
+                f"expected one row, found {len(self._rows)}"
+            )
+        return self._rows[0]
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalars(self) -> _Scalars:
+        return _Scalars(r[0] for r in self._rows)
+
+
+class _Scalars(list[Any]):
+    """`Result.scalars()`: the first column of each row, iterable or `all()`."""
+
+    def all(self) -> list[Any]:
+        return list(self)
+
+
+class _Compiled:
+    """One statement compiled for one dialect and one set of parameter names."""
+
+    def __init__(self, compiled: Any, dialect: Any):
+        self.sql: str = compiled.string
+        processors = compiled._bind_processors
+        self.binds = [(name, processors.get(name)) for name in compiled.positiontup]
+        self.defaults = compiled.construct_params({}, _check=False)  # literals in the statement
+        columns = compiled._result_columns
+        self.row = None
+        self.results: list[Any] = []
+        if columns:
+            names = [c.keyname for c in columns]
+            self.row = _row_class(names)
+            self.results = [c.type._cached_result_processor(dialect, None) for c in columns]
+
+    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name, process in self.binds:
+            value = params[name] if name in params else self.defaults[name]
+            out.append(process(value) if process is not None else value)
+        return tuple(out)
+
+    def rows(self, fetched: list[Any]) -> list[Any]:
+        assert self.row is not None
+        results, make = self.results, self.row._make
+        if not any(results):
+            return [make(r) for r in fetched]
+        return [make(v if p is None else p(v) for p, v in zip(results, r, strict=True)) for r in fetched]
+
+
+def _row_class(names: list[str]) -> Any:
+    fields = namedtuple("Row", names)  # type: ignore[misc]  # names checked by _suited
+
+    class Row(fields):  # type: ignore[valid-type, misc]
+        __slots__ = ()
+
+        @property
+        def _mapping(self) -> dict[str, Any]:
+            return dict(self._asdict())
+
+    return Row
+
+
+def _suited(compiled: Any) -> bool:
+    """Whether the driver can be given this compiled form as it is (see the module's note)."""
+    if not compiled.positional or compiled.positiontup is None:
+        return False
+    if compiled.insert_prefetch or compiled.update_prefetch or compiled.postfetch_lastrowid:
+        return False
+    if compiled.post_compile_params or compiled.literal_execute_params or compiled.escaped_bind_names:
+        return False
+    if getattr(compiled, "_numeric_binds", False) or compiled.effective_returning:
+        return False
+    names = [c.keyname for c in compiled._result_columns or []]
+    return len(set(names)) == len(names) and all(
+        isinstance(n, str) and n.isidentifier() and not keyword.iskeyword(n) and not n.startswith("_")
+        for n in names
+    )
+
+
+_PREPARED: dict[int, ClauseElement] = {}
+
+
+def prepared(stmt: S) -> S:
+    """Mark a statement built once (a module's constant) as one `execute` may run on the driver.
+    A statement built per call is left to SQLAlchemy, whose cache knows it by its structure."""
+    _PREPARED[id(stmt)] = stmt  # kept: its id is never another statement's
+    return stmt
+
+
+def _compiled(conn: Connection, stmt: ClauseElement, keys: tuple[str, ...], many: bool) -> Any:
+    if _PREPARED.get(id(stmt)) is not stmt:
+        return _UNSUITED
+    dialect = conn.dialect
+    cache: dict[Any, Any] = dialect.__dict__.setdefault("_switchboard_direct", {})
+    key = (id(stmt), keys, many)
+    form = cache.get(key)
+    if form is None:
+        if getattr(stmt, "_propagate_attrs", None):  # an ORM statement: the Session's to run
+            form = _UNSUITED
+        else:
+            compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
+            form = _Compiled(compiled, dialect) if _suited(compiled) else _UNSUITED
+        if len(cache) >= _CACHE_MOST:
+            cache.clear()
+        cache[key] = form
+    return form
+
+
+def execute(conn: Connection, stmt: Any, params: Any = None) -> Any:
+    """`conn.execute(stmt, params)`, on the driver where it can be (see the module's note)."""
+    if (
+        conn.dialect.name != "sqlite"
+        or not conn.in_transaction()
+        or not isinstance(stmt, ClauseElement)
+        or conn._has_events  # someone watches each statement (tracing, a test's fault): theirs to see
+        or conn.engine._has_events
+    ):
+        return conn.execute(stmt, params)
+    statement: Any = stmt
+    many = isinstance(params, list | tuple)
+    batch: Sequence[Mapping[str, Any]] = params if many else [params or {}]
+    if not batch:
+        return conn.execute(statement, params)
+    form = _compiled(conn, stmt, tuple(sorted(batch[0])), many)
+    if form is _UNSUITED or (many and any(p.keys() != batch[0].keys() for p in batch)):
+        return conn.execute(statement, params)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    values = [form.values(p) for p in batch]
+    try:
+        cursor = raw.executemany(form.sql, values) if many else raw.execute(form.sql, values[0])
+        fetched = cursor.fetchall() if form.row is not None else []
+    except sqlite3.Error as exc:  # as SQLAlchemy would raise it: OperationalError, IntegrityError...
+        raise DBAPIError.instance(form.sql, values, exc, sqlite3.Error, dialect=conn.dialect) from exc
+    return Rows(form.rows(fetched) if form.row is not None else [], cursor.rowcount)
+
+
+def scalar(conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
+    """`conn.scalar(stmt, params)`, on the driver where it can be."""
+    return execute(conn, stmt, params).scalar()
