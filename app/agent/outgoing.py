@@ -195,6 +195,8 @@ def _as_read(text: str) -> tuple[str, list[int]]:
     """`text` as a browser or a reader takes it in: each character in its compatibility form
     (NFKC: fullwidth letters are letters), IDNA's dots as dots, invisible characters dropped;
     with, for each character of the result, the position in `text` it came from."""
+    if text.isascii():  # most text: ASCII is its own NFKC form and holds no invisible characters
+        return text, list(range(len(text) + 1))
     out: list[str] = []
     where: list[int] = []
     for i, c in enumerate(text):

@@ -11,16 +11,17 @@ starts a new run on the same item, for when a person asks for a second triage.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, case, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, case, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.agent.run import REQUESTER_UNKNOWN
 from app.services import reruns
 from app.store.db import Database
+from app.store.direct import execute, prepared
 from app.store.runs import audit
-from app.store.tables import Action, Connection, Item, Run, new_id
+from app.store.tables import Action, Connection, Item, Run, new_id, utcnow
 from app.text import digits
 from tools.base import Catalogue
 
@@ -96,7 +97,10 @@ def forget_ticket_system() -> None:
 
 DESK_SECONDS = 10.0
 _desk_of: dict[str, tuple[float, str]] = {}
-_ADD_ITEM, _ADD_RUN = insert(Item), insert(Run)
+# Plain table INSERTs given every column, so the driver can be given them (app.store.direct).
+_ADD_ITEM = prepared(insert(cast(Table, Item.__table__)))
+_ADD_RUN = prepared(insert(cast(Table, Run.__table__)))
+_NEW_RUN = {"attempts": 0, "retries": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
 _DESKS = select(Connection.name).where(Connection.kind == "helpdesk").order_by(Connection.name)
 
 
@@ -155,8 +159,9 @@ def submit(
         with db.transaction() as s:
             # Two plain INSERTs on a Connection: items arrive at the rate of a busy help desk,
             # and a Session's bookkeeping costs more than the rows.
-            c = s.connection()
-            c.execute(
+            c, now = s.connection(), utcnow()
+            execute(
+                c,
                 _ADD_ITEM,
                 {
                     "id": item_id,
@@ -164,17 +169,22 @@ def submit(
                     "source": source,
                     "external_id": external_id,
                     "payload": payload,
+                    "created_at": now,
                 },
             )
-            c.execute(
+            execute(
+                c,
                 _ADD_RUN,
                 {
+                    **_NEW_RUN,
                     "id": run_id,
                     "kind": run_kind,
                     "item_id": item_id,
                     "input": run_input(kind, payload, via, actor, desk),
                     "created_by": actor,
                     "status": "queued",
+                    "created_at": now,
+                    "updated_at": now,
                 },
             )
             audit(

@@ -158,3 +158,21 @@ def test_a_link_with_a_user_part_is_trusted_for_no_host() -> None:
     ):
         cleaned, removed = strip_untrusted(f"See {link} for details.", trust)
         assert link not in cleaned and removed, (link, cleaned)
+
+
+def test_ascii_text_is_read_as_written_character_by_character() -> None:
+    """ASCII text is its own reading (no compatibility forms, no invisible characters), with each
+    character where it was: the same answer the character-by-character reading gives."""
+    from app.agent import outgoing
+
+    samples = [
+        "",
+        "Call +1 555 0100 or mail a@b.example",
+        "tab\there\x00nul\x7fdel",
+        "".join(map(chr, range(128))),
+    ]
+    for text in samples:
+        read, where = outgoing._as_read(text)
+        assert (read, where) == (text, list(range(len(text) + 1)))
+        slow = outgoing._as_read(text + "\u00e9")  # one character past ASCII: read the long way
+        assert slow[0][: len(text)] == text and slow[1][: len(text)] == list(range(len(text)))
