@@ -25,6 +25,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Connection, Table, event, insert, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.store.direct import on_driver
 from app.store.tables import AuditEntry, utcnow
 from app.text import stored_json
 
@@ -90,7 +91,8 @@ def link(prev_hash: str, entry: Any) -> str:
 _HEAD = text(
     "SELECT chain_seq, hash FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
 )
-# SQLite's, sent to the driver as they are (`_dbapi`).
+# SQLite's, sent to the driver as they are (app.store.direct.on_driver): they run in every
+# committing transaction, and SQLAlchemy's work around a statement costs more than SQLite's.
 _HEAD_AND_TOP_SQL = (
     "SELECT (SELECT max(id) FROM audit_log), chain_seq, hash FROM audit_log "
     "WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
@@ -173,22 +175,15 @@ def _collect(session: Session, flush_context: Any) -> None:
         session.info.setdefault(_PENDING, []).extend(new)
 
 
-def _dbapi(uow: UnitOfWork) -> Any:
-    """SQLite: the driver's connection under the unit of work, in its transaction. The chain's
-    two statements run in every committing transaction, and SQLAlchemy's work around a statement
-    (parameters, the result's set-up) costs several times what SQLite takes to run it."""
-    return uow.connection().connection.dbapi_connection
-
-
 def _head_and_ids(session: UnitOfWork, n: int) -> tuple[tuple[int, str], list[int]]:
     """SQLite: the chain's head and ids for `n` rows not yet inserted, read in one statement, so
     the rows are inserted chained (one batched INSERT, no UPDATE); its single writer (BEGIN
     IMMEDIATE holds the lock) takes the next ids after the largest. PostgreSQL draws them from
     the column's own sequence (`_PG_IDS_THEN_LOCK`)."""
-    raw = _dbapi(session)
-    row = raw.execute(_HEAD_AND_TOP_SQL).fetchone()
+    conn = session.connection()
+    row = on_driver(conn, _HEAD_AND_TOP_SQL).fetchone()
     if row is None:  # an empty chain: no head row to join
-        head, start = (0, GENESIS), int(raw.execute(_TOP_SQL).fetchone()[0] or 0)
+        head, start = (0, GENESIS), int(on_driver(conn, _TOP_SQL).fetchone()[0] or 0)
     else:
         head, start = (int(row[1] or 0), str(row[2])), int(row[0] or 0)
     return head, list(range(start + 1, start + n + 1))
@@ -202,7 +197,7 @@ def _insert(uow: UnitOfWork, entries: list[Any], postgres: bool) -> None:
         return
     binds = _sqlite_binds(uow.connection().dialect)
     rows = [tuple(b(getattr(e, c)) if b else getattr(e, c) for c, b in binds) for e in entries]
-    _dbapi(uow).executemany(_SQLITE_INSERT, rows)
+    on_driver(uow.connection(), _SQLITE_INSERT, rows, many=True)
 
 
 # per dialect (an engine's: its JSON serializer is the engine's), kept no longer than the engine

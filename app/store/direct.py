@@ -17,10 +17,10 @@ import keyword
 import sqlite3
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql import ClauseElement
 
 _CACHE_MOST = 1024  # compiled forms kept per dialect: a few dozen statements, each with a few key sets
@@ -75,6 +75,7 @@ class _Compiled:
         processors = compiled._bind_processors
         self.binds = [(name, processors.get(name)) for name in compiled.positiontup]
         self.defaults = compiled.construct_params({}, _check=False)  # literals in the statement
+        self.required = frozenset(n for n in compiled.positiontup if compiled.binds[n].required)
         columns = compiled._result_columns
         self.row = None
         self.results: list[Any] = []
@@ -86,7 +87,14 @@ class _Compiled:
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
         for name, process in self.binds:
-            value = params[name] if name in params else self.defaults[name]
+            if name in params:
+                value = params[name]
+            elif name in self.required:  # as SQLAlchemy says it: never a NULL in its place
+                raise StatementError(
+                    f"A value is required for bind parameter {name!r}", self.sql, dict(params), None
+                )
+            else:
+                value = self.defaults[name]
             out.append(process(value) if process is not None else value)
         return tuple(out)
 
@@ -175,15 +183,34 @@ def execute(conn: Connection, stmt: Any, params: Any = None) -> Any:
     form = _compiled(conn, stmt, tuple(sorted(batch[0])), many)
     if form is _UNSUITED or (many and any(p.keys() != batch[0].keys() for p in batch)):
         return conn.execute(statement, params)
+    try:
+        values = [form.values(p) for p in batch]
+    except StatementError:
+        raise
+    except Exception as exc:  # a column's type could not bind a value: as SQLAlchemy says it
+        what = f"({type(exc).__module__}.{type(exc).__name__}) {exc}"
+        raise StatementError(what, form.sql, params, exc) from exc
+    cursor = on_driver(conn, form.sql, values if many else values[0], many=many)
+    fetched = cursor.fetchall() if form.row is not None else []
+    return Rows(form.rows(fetched) if form.row is not None else [], cursor.rowcount)
+
+
+def on_driver(conn: Connection, sql: str, values: Any = (), *, many: bool = False) -> Any:
+    """Run `sql` on SQLite's driver in `conn`'s transaction; returns the driver's cursor. A driver
+    error is raised as SQLAlchemy raises it (OperationalError, IntegrityError...), and a lost
+    connection is invalidated and said to be, so callers' checks of a passing fault still hold."""
     raw = conn.connection.dbapi_connection
     assert raw is not None
-    values = [form.values(p) for p in batch]
     try:
-        cursor = raw.executemany(form.sql, values) if many else raw.execute(form.sql, values[0])
-        fetched = cursor.fetchall() if form.row is not None else []
-    except sqlite3.Error as exc:  # as SQLAlchemy would raise it: OperationalError, IntegrityError...
-        raise DBAPIError.instance(form.sql, values, exc, sqlite3.Error, dialect=conn.dialect) from exc
-    return Rows(form.rows(fetched) if form.row is not None else [], cursor.rowcount)
+        return raw.executemany(sql, values) if many else raw.execute(sql, values)
+    except sqlite3.Error as exc:
+        lost = conn.dialect.is_disconnect(cast(Any, exc), raw, None)
+        error = DBAPIError.instance(
+            sql, values, exc, sqlite3.Error, connection_invalidated=lost, dialect=conn.dialect, ismulti=many
+        )
+        if lost:
+            conn.invalidate(error)
+        raise error from exc
 
 
 def scalar(conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
