@@ -32,9 +32,10 @@ typecheck: $(STAMP)
 
 # Two test processes (each whole file in one, for its module fixtures): the suite waits on
 # subprocesses, servers and the database much of the time. PYTEST_WORKERS=0 runs it in one.
+# The slowest tests are listed at the end: CI has 30 minutes, and they say where it goes.
 PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: lint typecheck unit
 
