@@ -181,11 +181,14 @@ def _head_and_ids(session: UnitOfWork, n: int) -> tuple[tuple[int, str], list[in
     IMMEDIATE holds the lock) takes the next ids after the largest. PostgreSQL draws them from
     the column's own sequence (`_PG_IDS_THEN_LOCK`)."""
     conn = session.connection()
-    row = on_driver(conn, _HEAD_AND_TOP_SQL).fetchone()
-    if row is None:  # an empty chain: no head row to join
-        head, start = (0, GENESIS), int(on_driver(conn, _TOP_SQL).fetchone()[0] or 0)
-    else:
-        head, start = (int(row[1] or 0), str(row[2])), int(row[0] or 0)
+    rows, _ = on_driver(conn, _HEAD_AND_TOP_SQL)
+    if rows:
+        top, seq, last = rows[0]
+        head = (int(seq or 0), str(last))
+    else:  # an empty chain: no head row to join
+        [(top,)], _ = on_driver(conn, _TOP_SQL)
+        head = (0, GENESIS)
+    start = int(top or 0)
     return head, list(range(start + 1, start + n + 1))
 
 

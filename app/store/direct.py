@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.sql import ClauseElement
 
 _CACHE_MOST = 1024  # compiled forms kept per dialect: a few dozen statements, each with a few key sets
@@ -46,8 +46,6 @@ class Rows:
 
     def one(self) -> Any:
         if len(self._rows) != 1:
-            from sqlalchemy.exc import MultipleResultsFound, NoResultFound
-
             raise (NoResultFound if not self._rows else MultipleResultsFound)(
                 f"expected one row, found {len(self._rows)}"
             )
@@ -190,19 +188,19 @@ def execute(conn: Connection, stmt: Any, params: Any = None) -> Any:
     except Exception as exc:  # a column's type could not bind a value: as SQLAlchemy says it
         what = f"({type(exc).__module__}.{type(exc).__name__}) {exc}"
         raise StatementError(what, form.sql, params, exc) from exc
-    cursor = on_driver(conn, form.sql, values if many else values[0], many=many)
-    fetched = cursor.fetchall() if form.row is not None else []
-    return Rows(form.rows(fetched) if form.row is not None else [], cursor.rowcount)
+    fetched, rowcount = on_driver(conn, form.sql, values if many else values[0], many=many)
+    return Rows(form.rows(fetched) if form.row is not None else [], rowcount)
 
 
-def on_driver(conn: Connection, sql: str, values: Any = (), *, many: bool = False) -> Any:
-    """Run `sql` on SQLite's driver in `conn`'s transaction; returns the driver's cursor. A driver
-    error is raised as SQLAlchemy raises it (OperationalError, IntegrityError...), and a lost
-    connection is invalidated and said to be, so callers' checks of a passing fault still hold."""
+def on_driver(conn: Connection, sql: str, values: Any = (), *, many: bool = False) -> tuple[list[Any], int]:
+    """Run `sql` on SQLite's driver in `conn`'s transaction: (the rows it returns, its rowcount).
+    A driver error is raised as SQLAlchemy raises it (OperationalError, IntegrityError...), and a
+    lost connection is invalidated and said to be, so callers' checks of a passing fault hold."""
     raw = conn.connection.dbapi_connection
     assert raw is not None
     try:
-        return raw.executemany(sql, values) if many else raw.execute(sql, values)
+        cursor = raw.executemany(sql, values) if many else raw.execute(sql, values)
+        return cursor.fetchall(), cursor.rowcount
     except sqlite3.Error as exc:
         lost = conn.dialect.is_disconnect(cast(Any, exc), raw, None)
         error = DBAPIError.instance(
