@@ -7,7 +7,7 @@ dialect and set of parameter names, by SQLAlchemy itself, and then sent to the d
 value bound by its column's own type and each value read back by it, so rows are stored and
 read exactly as SQLAlchemy stores and reads them. Anything this does not cover (PostgreSQL, a
 statement with IN lists, Python-side defaults or escaped names, a connection outside a
-transaction or with execute events listened to, a statement not marked `prepared`) is executed
+transaction or with execute or error events listened to, a statement not marked `prepared`) is executed
 by SQLAlchemy as before: `execute` is a drop-in for `Connection.execute`.
 """
 
@@ -20,7 +20,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
+from sqlalchemy.exc import (
+    DBAPIError,
+    InvalidRequestError,
+    MultipleResultsFound,
+    NoResultFound,
+    StatementError,
+)
 from sqlalchemy.sql import ClauseElement
 
 _CACHE_MOST = 1024  # compiled forms kept per dialect: a few dozen statements, each with a few key sets
@@ -88,9 +94,7 @@ class _Compiled:
             if name in params:
                 value = params[name]
             elif name in self.required:  # as SQLAlchemy says it: never a NULL in its place
-                raise StatementError(
-                    f"A value is required for bind parameter {name!r}", self.sql, dict(params), None
-                )
+                raise InvalidRequestError(f"A value is required for bind parameter {name!r}", code="cd3x")
             else:
                 value = self.defaults[name]
             out.append(process(value) if process is not None else value)
@@ -171,6 +175,7 @@ def execute(conn: Connection, stmt: Any, params: Any = None) -> Any:
         or not isinstance(stmt, ClauseElement)
         or conn._has_events  # someone watches each statement (tracing, a test's fault): theirs to see
         or conn.engine._has_events
+        or conn.dialect._has_events  # handle_error listeners: they may reclassify a driver's error
     ):
         return conn.execute(stmt, params)
     statement: Any = stmt
@@ -183,11 +188,9 @@ def execute(conn: Connection, stmt: Any, params: Any = None) -> Any:
         return conn.execute(statement, params)
     try:
         values = [form.values(p) for p in batch]
-    except StatementError:
-        raise
-    except Exception as exc:  # a column's type could not bind a value: as SQLAlchemy says it
-        what = f"({type(exc).__module__}.{type(exc).__name__}) {exc}"
-        raise StatementError(what, form.sql, params, exc) from exc
+    except Exception as exc:  # a value missing, or one its column's type cannot bind: as SQLAlchemy says it
+        what = f"({type(exc).__module__}.{type(exc).__name__}) {exc.args[0] if exc.args else exc}"
+        raise StatementError(what, form.sql, params, exc, code=getattr(exc, "code", None)) from exc
     fetched, rowcount = on_driver(conn, form.sql, values if many else values[0], many=many)
     return Rows(form.rows(fetched) if form.row is not None else [], rowcount)
 

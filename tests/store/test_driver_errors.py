@@ -112,3 +112,46 @@ def test_direct_a_closed_connection_is_reported_invalidated(tmp_path: Path) -> N
         c.invalidate()
     assert caught.value.connection_invalidated and store.is_transient(caught.value)
     db.dispose()
+
+
+def _status(way: str, conn: Any, params: dict[str, Any]) -> Any:
+    from app.store.runs import _STATUS
+
+    return (
+        conn.execute(_STATUS, params).scalar()
+        if way == "sqlalchemy"
+        else direct.scalar(conn, _STATUS, params)
+    )
+
+
+@pytest.mark.parametrize("way", ["sqlalchemy", "direct"])
+def test_a_missing_parameter_is_the_same_statement_error_both_ways(tmp_path: Path, way: str) -> None:
+    """The error for a missing bound parameter is SQLAlchemy's own, whichever way the statement
+    ran: a StatementError over an InvalidRequestError, with its code and message."""
+    db = _database(tmp_path)
+    with db.reading() as c, pytest.raises(StatementError) as caught:
+        _status(way, c, {})
+    err = caught.value
+    assert type(err) is StatementError and type(err.orig).__name__ == "InvalidRequestError"
+    assert err.code == "cd3x"
+    assert str(err).startswith(
+        "(sqlalchemy.exc.InvalidRequestError) A value is required for bind parameter 'run_id'"
+    )
+    db.dispose()
+
+
+@pytest.mark.parametrize("way", ["sqlalchemy", "direct"])
+def test_driver_errors_reach_handle_error_listeners(tmp_path: Path, way: str) -> None:
+    """An engine's `handle_error` listener (which may mark an error a lost connection, or replace
+    it) sees every driver error, whichever way the statement was run."""
+    db = _database(tmp_path)
+    seen: list[str] = []
+
+    @event.listens_for(db.engine, "handle_error")
+    def _saw(ctx: Any) -> None:
+        seen.append(type(ctx.original_exception).__name__)
+
+    with db.reading() as c, pytest.raises(DBAPIError):
+        _status(way, c, {"run_id": object()})  # the driver cannot bind it: sqlite3.ProgrammingError
+    assert seen == ["ProgrammingError"]
+    db.dispose()
