@@ -109,3 +109,16 @@ def db(db_url: str) -> Iterator[Database]:
     database.upgrade()
     yield database
     database.dispose()
+
+
+# Files that start servers, browsers or worker processes are collected first. The two test
+# processes take whole files in turn (`make unit`), so the long files overlap each other
+# from the start instead of running one by one at the end while the other process idles.
+_LONG_FIRST = ("tests/e2e/", "tests/web/", "tests/newcomer/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, p in enumerate(_LONG_FIRST) if item.nodeid.startswith(p)), len(_LONG_FIRST))
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
