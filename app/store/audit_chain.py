@@ -25,7 +25,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Connection, Table, event, insert, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.store.direct import on_driver
+from app.store.direct import execute, on_driver, prepared
 from app.store.tables import AuditEntry, utcnow
 from app.text import stored_json
 
@@ -128,11 +128,13 @@ _PG_SEAL_ROWS_SIGNATURE = (
     "bytea[], bytea[])"
 )
 _PG_HAS_SEAL_ROWS = text(f"SELECT to_regprocedure('{_PG_SEAL_ROWS_SIGNATURE}') IS NOT NULL")
-_PG_SEAL_ROWS = text(
-    "SELECT switchboard_seal_audit_rows(:k, CAST(:ats AS timestamptz[]), "
-    "CAST(:actors AS text[]), CAST(:events AS text[]), CAST(:subject_types AS text[]), "
-    "CAST(:subject_ids AS text[]), CAST(:datas AS text[]), CAST(:heads AS bytea[]), "
-    "CAST(:tails AS bytea[]))"
+_PG_SEAL_ROWS = prepared(
+    text(
+        "SELECT switchboard_seal_audit_rows(:k, CAST(:ats AS timestamptz[]), "
+        "CAST(:actors AS text[]), CAST(:events AS text[]), CAST(:subject_types AS text[]), "
+        "CAST(:subject_ids AS text[]), CAST(:datas AS text[]), CAST(:heads AS bytea[]), "
+        "CAST(:tails AS bytea[]))"
+    )
 )
 # An id no row has, put where the id goes and cut out again; in canonical JSON (keys sorted) the
 # row's own id is followed by its subject_id, and no string value can hold an unescaped quote.
@@ -271,7 +273,7 @@ def _seal_on_server(work: UnitOfWork, staged: list[Any]) -> None:
             entry.at = entry.at or utcnow()
         parts = [_around_id(e) for e in staged]
         heads, tails = [head for head, _ in parts], [tail for _, tail in parts]
-        conn.execute(_PG_SEAL_ROWS, {**_columns(staged), "heads": heads, "tails": tails})
+        execute(conn, _PG_SEAL_ROWS, {**_columns(staged), "heads": heads, "tails": tails})
         return
     # a database between 0016 and 0020: ids drawn first, then 0016's function seals
     ids, on_server = conn.execute(_PG_IDS, {"n": len(staged)}).one()

@@ -1,22 +1,24 @@
-"""Core statements run on SQLite's driver directly, for the run store's hot paths.
+"""Core statements run on the database driver directly (sqlite3, psycopg), for the hot paths.
 
 SQLAlchemy's work around each statement (its execution context, the result's set-up from the
 cursor's description) costs several times what SQLite takes to run a statement by its primary
-key: most of the framework's cost per ticket on SQLite. Here a statement is compiled once per
-dialect and set of parameter names, by SQLAlchemy itself, and then sent to the driver with each
-value bound by its column's own type and each value read back by it, so rows are stored and
-read exactly as SQLAlchemy stores and reads them. Anything this does not cover (PostgreSQL, a
-statement with IN lists, Python-side defaults or escaped names, a connection outside a
-transaction or with execute or error events listened to, a statement not marked `prepared`) is executed
-by SQLAlchemy as before: `execute` is a drop-in for `Connection.execute`.
+key: most of the framework's cost per ticket on SQLite, and a sixth of it on PostgreSQL. Here a
+statement is compiled once per dialect and set of parameter names, by SQLAlchemy itself, and
+then sent to the driver with each value bound by its column's own type and each value read back
+by it (its result processor chosen, as SQLAlchemy chooses it, by the type the cursor reports),
+so rows are stored and read exactly as SQLAlchemy stores and reads them. Anything this does not
+cover (another driver, a statement with IN lists, Python-side defaults or escaped names, a batch
+SQLAlchemy would fold into one INSERT, a connection outside a transaction or with execute or
+error events listened to, a statement not marked `prepared`) is executed by SQLAlchemy as
+before: `execute` is a drop-in for `Connection.execute`.
 """
 
 from __future__ import annotations
 
 import keyword
-import sqlite3
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection
@@ -30,6 +32,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.sql import ClauseElement
 
 _CACHE_MOST = 1024  # compiled forms kept per dialect: a few dozen statements, each with a few key sets
+DRIVERS = frozenset({"pysqlite", "psycopg"})  # SQLAlchemy's names of the drivers this runs on
 _UNSUITED = object()
 S = TypeVar("S", bound=ClauseElement)
 
@@ -76,19 +79,25 @@ class _Compiled:
 
     def __init__(self, compiled: Any, dialect: Any):
         self.sql: str = compiled.string
+        self.dialect = dialect
         processors = compiled._bind_processors
-        self.binds = [(name, processors.get(name)) for name in compiled.positiontup]
+        # sqlite3 takes values by position (qmark), psycopg by name (pyformat)
+        self.named = not compiled.positional
+        names = (
+            compiled.positiontup if compiled.positional else list(dict.fromkeys(compiled.bind_names.values()))
+        )
+        self.names = tuple(names)
+        self.binds = [(name, processors.get(name)) for name in names]
         self.defaults = compiled.construct_params({}, _check=False)  # literals in the statement
-        self.required = frozenset(n for n in compiled.positiontup if compiled.binds[n].required)
+        self.required = frozenset(n for n in names if compiled.binds[n].required)
         columns = compiled._result_columns
         self.row = None
-        self.results: list[Any] = []
+        self.types = [c.type for c in columns]
+        self.results: list[Any] | None = None  # chosen by the first cursor's types, as SQLAlchemy does
         if columns:
-            names = [c.keyname for c in columns]
-            self.row = _row_class(names)
-            self.results = [c.type._cached_result_processor(dialect, None) for c in columns]
+            self.row = _row_class([c.keyname for c in columns])
 
-    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    def values(self, params: Mapping[str, Any]) -> Any:
         out = []
         for name, process in self.binds:
             if name in params:
@@ -98,11 +107,17 @@ class _Compiled:
             else:
                 value = self.defaults[name]
             out.append(process(value) if process is not None else value)
-        return tuple(out)
+        return dict(zip(self.names, out, strict=True)) if self.named else tuple(out)
 
-    def rows(self, fetched: list[Any]) -> list[Any]:
+    def rows(self, fetched: list[Any], description: Sequence[Any]) -> list[Any]:
         assert self.row is not None
-        results, make = self.results, self.row._make
+        results = self.results
+        if results is None:  # what a column reads back may depend on the type the driver says it is
+            results = self.results = [
+                t._cached_result_processor(self.dialect, d[1])
+                for t, d in zip(self.types, description, strict=True)
+            ]
+        make = self.row._make
         if not any(results):
             return [make(r) for r in fetched]
         return [make(v if p is None else p(v) for p, v in zip(results, r, strict=True)) for r in fetched]
@@ -123,7 +138,7 @@ def _row_class(names: list[str]) -> Any:
 
 def _suited(compiled: Any) -> bool:
     """Whether the driver can be given this compiled form as it is (see the module's note)."""
-    if not compiled.positional or compiled.positiontup is None:
+    if compiled.positional and compiled.positiontup is None:
         return False
     if compiled.insert_prefetch or compiled.update_prefetch or compiled.postfetch_lastrowid:
         return False
@@ -131,6 +146,8 @@ def _suited(compiled: Any) -> bool:
         return False
     if getattr(compiled, "_numeric_binds", False) or compiled.effective_returning:
         return False
+    if compiled.for_executemany and compiled._insertmanyvalues is not None:
+        return False  # SQLAlchemy would send the batch as one INSERT of many VALUES
     names = [c.keyname for c in compiled._result_columns or []]
     return len(set(names)) == len(names) and all(
         isinstance(n, str) and n.isidentifier() and not keyword.iskeyword(n) and not n.startswith("_")
@@ -170,12 +187,10 @@ def _compiled(conn: Connection, stmt: ClauseElement, keys: tuple[str, ...], many
 def execute(conn: Connection, stmt: Any, params: Any = None) -> Any:
     """`conn.execute(stmt, params)`, on the driver where it can be (see the module's note)."""
     if (
-        conn.dialect.name != "sqlite"
+        conn.dialect.driver not in DRIVERS
         or not conn.in_transaction()
         or not isinstance(stmt, ClauseElement)
-        or conn._has_events  # someone watches each statement (tracing, a test's fault): theirs to see
-        or conn.engine._has_events
-        or conn.dialect._has_events  # handle_error listeners: they may reclassify a driver's error
+        or _watched(conn)
     ):
         return conn.execute(stmt, params)
     statement: Any = stmt
@@ -191,27 +206,56 @@ def execute(conn: Connection, stmt: Any, params: Any = None) -> Any:
     except Exception as exc:  # a value missing, or one its column's type cannot bind: as SQLAlchemy says it
         what = f"({type(exc).__module__}.{type(exc).__name__}) {exc.args[0] if exc.args else exc}"
         raise StatementError(what, form.sql, params, exc, code=getattr(exc, "code", None)) from exc
-    fetched, rowcount = on_driver(conn, form.sql, values if many else values[0], many=many)
-    return Rows(form.rows(fetched) if form.row is not None else [], rowcount)
+    fetched, rowcount, description = _on_driver(conn, form.sql, values if many else values[0], many)
+    return Rows(form.rows(fetched, description) if form.row is not None and fetched else [], rowcount)
+
+
+_WATCHING = ("before_execute", "after_execute", "before_cursor_execute", "after_cursor_execute")
+
+
+def _watched(conn: Connection) -> bool:
+    """Whether someone watches each statement (tracing, a test's fault) or its errors (handle_error
+    listeners may reclassify a driver's error): theirs to see, so SQLAlchemy runs it. Other events
+    (a read engine's own `engine_connect` that sets its isolation level) see nothing of a statement."""
+    if not (conn._has_events or conn.engine._has_events or conn.dialect._has_events):
+        return False
+    watches = conn.dispatch
+    return any(getattr(watches, name) for name in _WATCHING) or bool(conn.dialect.dispatch.handle_error)
 
 
 def on_driver(conn: Connection, sql: str, values: Any = (), *, many: bool = False) -> tuple[list[Any], int]:
-    """Run `sql` on SQLite's driver in `conn`'s transaction: (the rows it returns, its rowcount).
+    """Run `sql` on the driver in `conn`'s transaction: (the rows it returns, its rowcount).
     A driver error is raised as SQLAlchemy raises it (OperationalError, IntegrityError...), and a
     lost connection is invalidated and said to be, so callers' checks of a passing fault hold."""
+    rows, rowcount, _ = _on_driver(conn, sql, values, many)
+    return rows, rowcount
+
+
+def _on_driver(conn: Connection, sql: str, values: Any, many: bool) -> tuple[list[Any], int, Any]:
     raw = conn.connection.dbapi_connection
     assert raw is not None
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = None
     try:
-        cursor = raw.executemany(sql, values) if many else raw.execute(sql, values)
-        return cursor.fetchall(), cursor.rowcount
-    except sqlite3.Error as exc:
-        lost = conn.dialect.is_disconnect(cast(Any, exc), raw, None)
+        cursor = raw.cursor()
+        if many:
+            cursor.executemany(sql, values)
+        else:
+            cursor.execute(sql, values)
+        description = cursor.description  # None where the statement returns no rows
+        return (list(cursor.fetchall()) if description is not None else []), cursor.rowcount, description
+    except dbapi_error as exc:
+        lost = conn.dialect.is_disconnect(cast(Any, exc), raw, cursor)
         error = DBAPIError.instance(
-            sql, values, exc, sqlite3.Error, connection_invalidated=lost, dialect=conn.dialect, ismulti=many
+            sql, values, exc, dbapi_error, connection_invalidated=lost, dialect=conn.dialect, ismulti=many
         )
         if lost:
             conn.invalidate(error)
         raise error from exc
+    finally:
+        if cursor is not None:
+            with suppress(dbapi_error):
+                cursor.close()
 
 
 def scalar(conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:

@@ -649,7 +649,7 @@ Admission = Callable[[Work, Any], tuple[str, int] | None]
 # Claims run many times a second on a busy queue: their statements are built once.
 _NOW: Any = bindparam("now")
 _OLDEST = prepared(select(RUNS.c.id).where(_runnable(_NOW)).order_by(RUNS.c.created_at).limit(1))
-_OLDEST_LOCKED = _OLDEST.with_for_update(skip_locked=True)
+_OLDEST_LOCKED = prepared(_OLDEST.with_for_update(skip_locked=True))
 _TAKE = prepared(
     update(RUNS)
     .where(RUNS.c.id == bindparam("run_id"), _runnable(_NOW))

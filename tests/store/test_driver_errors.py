@@ -1,6 +1,7 @@
-"""Statements sent to SQLite's driver directly (app.store.direct, the audit chain's) fail as
-SQLAlchemy's would: its error classes, a lost connection said to be lost, a missing parameter
-refused rather than bound as NULL. Callers' checks of a passing fault depend on it."""
+"""Statements sent to the driver directly (app.store.direct, the audit chain's; sqlite3 and
+psycopg) fail as SQLAlchemy's would: its error classes, a lost connection said to be lost, a
+missing parameter refused rather than bound as NULL. Callers' checks of a passing fault depend
+on it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
+from sqlalchemy.pool import NullPool
 
 from app.agent.ports import NewStep
 from app.store import direct
@@ -96,12 +98,11 @@ def test_direct_a_missing_parameter_is_an_error_not_a_null(tmp_path: Path) -> No
     db.dispose()
 
 
-def test_direct_a_closed_connection_is_reported_invalidated(tmp_path: Path) -> None:
+def test_direct_a_closed_connection_is_reported_invalidated(db: Database) -> None:
     """A connection found closed is a lost connection (invalidated, a passing fault), as
     SQLAlchemy reports one."""
     from app.store.runs import _STATUS
 
-    db = _database(tmp_path)
     store = SqlRunStore(db)
     with db.reading() as c:
         raw = c.connection.dbapi_connection
@@ -111,7 +112,27 @@ def test_direct_a_closed_connection_is_reported_invalidated(tmp_path: Path) -> N
             direct.scalar(c, _STATUS, {"run_id": "r1"})
         c.invalidate()
     assert caught.value.connection_invalidated and store.is_transient(caught.value)
-    db.dispose()
+
+
+def test_direct_a_connection_the_server_ended_is_reported_invalidated(postgres_db: Database) -> None:
+    """PostgreSQL ends a session (a restart, a failover, an administrator): the next statement
+    on the driver is a lost connection, invalidated, a passing fault, and the pool's next
+    connection works."""
+    from app.store.runs import _STATUS
+
+    db, store = postgres_db, SqlRunStore(postgres_db)
+    admin = create_engine(db.url, poolclass=NullPool)  # a session of its own, not the pool's
+    with db.reading() as c:
+        pid = c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with admin.begin() as a:
+            assert a.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)})").scalar()
+        with pytest.raises(DBAPIError) as caught:
+            direct.scalar(c, _STATUS, {"run_id": "r1"})
+        assert c.invalidated
+    admin.dispose()
+    assert caught.value.connection_invalidated and store.is_transient(caught.value)
+    with db.reading() as c:
+        assert direct.scalar(c, _STATUS, {"run_id": "r1"}) is None
 
 
 def _status(way: str, conn: Any, params: dict[str, Any]) -> Any:
@@ -125,10 +146,9 @@ def _status(way: str, conn: Any, params: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize("way", ["sqlalchemy", "direct"])
-def test_a_missing_parameter_is_the_same_statement_error_both_ways(tmp_path: Path, way: str) -> None:
+def test_a_missing_parameter_is_the_same_statement_error_both_ways(db: Database, way: str) -> None:
     """The error for a missing bound parameter is SQLAlchemy's own, whichever way the statement
     ran: a StatementError over an InvalidRequestError, with its code and message."""
-    db = _database(tmp_path)
     with db.reading() as c, pytest.raises(StatementError) as caught:
         _status(way, c, {})
     err = caught.value
@@ -137,14 +157,12 @@ def test_a_missing_parameter_is_the_same_statement_error_both_ways(tmp_path: Pat
     assert str(err).startswith(
         "(sqlalchemy.exc.InvalidRequestError) A value is required for bind parameter 'run_id'"
     )
-    db.dispose()
 
 
 @pytest.mark.parametrize("way", ["sqlalchemy", "direct"])
-def test_driver_errors_reach_handle_error_listeners(tmp_path: Path, way: str) -> None:
+def test_driver_errors_reach_handle_error_listeners(db: Database, way: str) -> None:
     """An engine's `handle_error` listener (which may mark an error a lost connection, or replace
     it) sees every driver error, whichever way the statement was run."""
-    db = _database(tmp_path)
     seen: list[str] = []
 
     @event.listens_for(db.engine, "handle_error")
@@ -152,6 +170,5 @@ def test_driver_errors_reach_handle_error_listeners(tmp_path: Path, way: str) ->
         seen.append(type(ctx.original_exception).__name__)
 
     with db.reading() as c, pytest.raises(DBAPIError):
-        _status(way, c, {"run_id": object()})  # the driver cannot bind it: sqlite3.ProgrammingError
+        _status(way, c, {"run_id": object()})  # the driver cannot bind it: its ProgrammingError
     assert seen == ["ProgrammingError"]
-    db.dispose()
