@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Table, event, insert, or_, select, text
+from sqlalchemy import BigInteger, Connection, Table, column, event, insert, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.direct import execute, on_driver, prepared
@@ -133,8 +133,8 @@ _PG_SEAL_ROWS = prepared(
         "SELECT switchboard_seal_audit_rows(:k, CAST(:ats AS timestamptz[]), "
         "CAST(:actors AS text[]), CAST(:events AS text[]), CAST(:subject_types AS text[]), "
         "CAST(:subject_ids AS text[]), CAST(:datas AS text[]), CAST(:heads AS bytea[]), "
-        "CAST(:tails AS bytea[]))"
-    )
+        "CAST(:tails AS bytea[])) AS sealed"
+    ).columns(column("sealed", BigInteger))
 )
 # An id no row has, put where the id goes and cut out again; in canonical JSON (keys sorted) the
 # row's own id is followed by its subject_id, and no string value can hold an unescaped quote.

@@ -30,6 +30,8 @@ from sqlalchemy.exc import (
     StatementError,
 )
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.util import is_exit_exception
 
 _CACHE_MOST = 1024  # compiled forms kept per dialect: a few dozen statements, each with a few key sets
 DRIVERS = frozenset({"pysqlite", "psycopg"})  # SQLAlchemy's names of the drivers this runs on
@@ -166,8 +168,8 @@ def prepared(stmt: S) -> S:
 
 
 def _compiled(conn: Connection, stmt: ClauseElement, keys: tuple[str, ...], many: bool) -> Any:
-    if _PREPARED.get(id(stmt)) is not stmt:
-        return _UNSUITED
+    if _PREPARED.get(id(stmt)) is not stmt or isinstance(stmt, TextClause):
+        return _UNSUITED  # a text() without .columns(): its rows are only known from the cursor
     dialect = conn.dialect
     cache: dict[Any, Any] = dialect.__dict__.setdefault("_switchboard_direct", {})
     key = (id(stmt), keys, many)
@@ -210,17 +212,23 @@ def execute(conn: Connection, stmt: Any, params: Any = None) -> Any:
     return Rows(form.rows(fetched, description) if form.row is not None and fetched else [], rowcount)
 
 
+_HARMLESS_OPTIONS = frozenset({"isolation_level"})  # applied to the connection, not a statement
 _WATCHING = ("before_execute", "after_execute", "before_cursor_execute", "after_cursor_execute")
 
 
 def _watched(conn: Connection) -> bool:
-    """Whether someone watches each statement (tracing, a test's fault) or its errors (handle_error
-    listeners may reclassify a driver's error): theirs to see, so SQLAlchemy runs it. Other events
-    (a read engine's own `engine_connect` that sets its isolation level) see nothing of a statement."""
-    if not (conn._has_events or conn.engine._has_events or conn.dialect._has_events):
+    """Whether SQLAlchemy must run the statement: someone watches each statement (tracing, a
+    test's fault) or the dialect's part of it (`do_execute`, `handle_error`, which may run it or
+    reclassify its error), or an execution option changes it (a schema_translate_map). A read
+    engine's own `engine_connect` event and its isolation level see nothing of a statement."""
+    if conn.dialect._has_events:
+        return True
+    if conn._execution_options and not conn._execution_options.keys() <= _HARMLESS_OPTIONS:
+        return True
+    if not (conn._has_events or conn.engine._has_events):
         return False
     watches = conn.dispatch
-    return any(getattr(watches, name) for name in _WATCHING) or bool(conn.dialect.dispatch.handle_error)
+    return any(getattr(watches, name) for name in _WATCHING)
 
 
 def on_driver(conn: Connection, sql: str, values: Any = (), *, many: bool = False) -> tuple[list[Any], int]:
@@ -244,18 +252,44 @@ def _on_driver(conn: Connection, sql: str, values: Any, many: bool) -> tuple[lis
             cursor.execute(sql, values)
         description = cursor.description  # None where the statement returns no rows
         return (list(cursor.fetchall()) if description is not None else []), cursor.rowcount, description
-    except dbapi_error as exc:
-        lost = conn.dialect.is_disconnect(cast(Any, exc), raw, cursor)
-        error = DBAPIError.instance(
-            sql, values, exc, dbapi_error, connection_invalidated=lost, dialect=conn.dialect, ismulti=many
-        )
-        if lost:
-            conn.invalidate(error)
-        raise error from exc
+    except BaseException as exc:
+        _failed(conn, exc, sql, values, many, raw, cursor)
+        raise
     finally:
         if cursor is not None:
             with suppress(dbapi_error):
                 cursor.close()
+
+
+def _failed(
+    conn: Connection, exc: BaseException, sql: str, values: Any, many: bool, raw: Any, cursor: Any
+) -> None:
+    """What SQLAlchemy does with an error raised while the driver ran a statement: an exit
+    (KeyboardInterrupt, a cancelled task) leaves the connection in an unknown state, so it is
+    invalidated and the exit goes on; a driver error is raised as SQLAlchemy's class, and on a
+    lost connection the pool's older connections are invalidated too (they most likely went with
+    the server); anything else is the caller's own error, raised as it is."""
+    if is_exit_exception(exc):
+        conn.invalidate(exc)
+        return
+    dialect = conn.dialect
+    if not isinstance(exc, dialect.loaded_dbapi.Error):
+        return
+    lost = dialect.is_disconnect(cast(Any, exc), raw, cursor)
+    error = DBAPIError.instance(
+        sql,
+        values,
+        cast(Exception, exc),
+        dialect.loaded_dbapi.Error,
+        hide_parameters=conn.engine.hide_parameters,
+        connection_invalidated=lost,
+        dialect=dialect,
+        ismulti=many,
+    )
+    if lost:
+        conn.engine.pool._invalidate(conn.connection, exc)
+        conn.invalidate(exc)
+    raise error from exc
 
 
 def scalar(conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
