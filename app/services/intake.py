@@ -250,24 +250,35 @@ def _existing_run(db: Database, kind: str, source: str, external_id: str) -> tup
     """The item's first run that was not cancelled (else its first), and whether every run of
     it was cancelled."""
     # Tickets stored before items were keyed by system kept their channel as source.
-    sources = [source, *CHANNELS] if kind == "ticket" and source == TICKET_SYSTEM else [source]
+    of_desk = kind == "ticket" and source == TICKET_SYSTEM
     with db.reading() as c:
-        params = {"kind": kind, "sources": sources, "external_id": external_id}
-        found = c.execute(_FIRST_RUN, params).first()
+        params = {"kind": kind, "source": source, "external_id": external_id}
+        found = execute(c, _FIRST_RUN_OF_DESK if of_desk else _FIRST_RUN, params).first()
         return (str(found.id), found.status == "cancelled") if found is not None else (None, False)
 
 
-# Asked of every item that arrives: built once, run on the connection.
-_FIRST_RUN = (
-    select(Run.id, Run.status)
-    .join(Item, Run.item_id == Item.id)
-    .where(
-        Item.kind == bindparam("kind"),
-        Item.source.in_(bindparam("sources", expanding=True)),
-        Item.external_id == bindparam("external_id"),
+# Asked of every item that arrives: built once, on the tables (a plain Core statement the driver
+# can be given), with the sources compared one by one (an IN list is bound anew at each call).
+_RUNS_T, _ITEMS_T = cast(Table, Run.__table__), cast(Table, Item.__table__)
+
+
+def _first_run(source_is: Any) -> Any:
+    return prepared(
+        select(_RUNS_T.c.id, _RUNS_T.c.status)
+        .join(_ITEMS_T, _RUNS_T.c.item_id == _ITEMS_T.c.id)
+        .where(
+            _ITEMS_T.c.kind == bindparam("kind"),
+            source_is,
+            _ITEMS_T.c.external_id == bindparam("external_id"),
+        )
+        .order_by(case((_RUNS_T.c.status == "cancelled", 1), else_=0), _RUNS_T.c.created_at)
+        .limit(1)
     )
-    .order_by(case((Run.status == "cancelled", 1), else_=0), Run.created_at)
-    .limit(1)
+
+
+_FIRST_RUN = _first_run(_ITEMS_T.c.source == bindparam("source"))
+_FIRST_RUN_OF_DESK = _first_run(
+    or_(_ITEMS_T.c.source == bindparam("source"), *(_ITEMS_T.c.source == channel for channel in CHANNELS))
 )
 
 

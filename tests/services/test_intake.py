@@ -84,3 +84,19 @@ def test_a_ticket_names_the_help_desk_its_ids_belong_to(db: Database, via: str, 
     with db.read() as s:
         assert s.get(Run, run_id).input["system"] == system  # type: ignore[union-attr]
         assert s.scalar(select(Item.source)) == system
+
+
+@pytest.mark.parametrize("kept_as", ["api", "cli", "ui", "helpdesk"])
+def test_a_ticket_stored_under_its_channel_is_found_again(db: Database, kept_as: str) -> None:
+    """Tickets stored before items were keyed by their system kept the channel they came by as
+    their source: the same ticket arriving again gets that first run back, not a second triage;
+    a ticket of another system with the same id is another item."""
+    first, _ = submit(db)
+    with db.session() as s:
+        item = s.scalars(select(Item)).one()
+        item.source = kept_as  # as stored then
+    assert submit(db) == (first, False)
+    other, created = intake.submit(
+        db, kind="ticket", run_kind="triage", payload={"external_id": 7}, source="shop", actor="a"
+    )
+    assert created and other != first
