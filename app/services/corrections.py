@@ -7,13 +7,14 @@ so the next similar ticket gets the corrected category.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 
 from app.services.auth import Principal
 from app.services.errors import Conflict, Invalid, NotFound
 from app.store.db import Database
+from app.store.direct import execute, prepared
 from app.store.runs import audit
 from app.store.tables import Correction, Run
 
@@ -48,14 +49,16 @@ def correct_category(
 def recent_examples(db: Database, limit: int = 200) -> list[dict[str, str]]:
     """The latest category corrections as labelled examples for the triage model, newest first."""
     with db.reading() as c:
-        rows = c.execute(_CATEGORY_FIXES, {"limit": limit})
+        rows = execute(c, _CATEGORY_FIXES, {"limit": limit})
         return [{"text": text, "category": value} for text, value in rows]
 
 
-# Read on every triage's first pass: built once, run on the connection (two columns, no entities).
-_CATEGORY_FIXES = (
-    select(Correction.text, Correction.value)
-    .where(Correction.field == "category")
-    .order_by(Correction.created_at.desc())
+# Read on every triage's first pass: built once on the table, a plain Core statement the driver
+# can be given (app.store.direct).
+_CORRECTIONS = cast(Table, Correction.__table__)
+_CATEGORY_FIXES = prepared(
+    select(_CORRECTIONS.c.text, _CORRECTIONS.c.value)
+    .where(_CORRECTIONS.c.field == "category")
+    .order_by(_CORRECTIONS.c.created_at.desc())
     .limit(bindparam("limit"))
 )

@@ -13,16 +13,17 @@ A value from outside text never runs under any rule (app/agent/provenance.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from app.agent.policy import Policy, StandingRule
 from app.services.auth import ROLES, Principal
 from app.services.errors import Invalid, NotFound
 from app.store.db import Database
+from app.store.direct import execute, prepared
 from app.store.runs import audit
 from app.store.tables import StandingRuleRow, utcnow
 
@@ -104,16 +105,20 @@ def revoke_rule(db: Database, rule_id: str, who: Principal) -> None:
         audit(s, who.name, "rule.revoked", "rule", rule_id, {"tool": row.tool})
 
 
-# Read at the start of every pass of every run: built once, run on the connection (plain rows).
-_IN_FORCE = select(
-    StandingRuleRow.id,
-    StandingRuleRow.tool,
-    StandingRuleRow.approved_by,
-    StandingRuleRow.max_risk,
-    StandingRuleRow.max_amount,
-    StandingRuleRow.roles,
-    StandingRuleRow.arguments_schema,
-).where(StandingRuleRow.revoked_at.is_(None))
+# Read at the start of every pass of every run: built once on the table, a plain Core statement
+# the driver can be given (app.store.direct).
+_RULES = cast(Table, StandingRuleRow.__table__)
+_IN_FORCE = prepared(
+    select(
+        _RULES.c.id,
+        _RULES.c.tool,
+        _RULES.c.approved_by,
+        _RULES.c.max_risk,
+        _RULES.c.max_amount,
+        _RULES.c.roles,
+        _RULES.c.arguments_schema,
+    ).where(_RULES.c.revoked_at.is_(None))
+)
 
 
 def load_policy(
@@ -124,7 +129,7 @@ def load_policy(
     trusted_domains: tuple[str, ...] = (),
 ) -> Policy:
     with db.reading() as c:
-        rows = c.execute(_IN_FORCE).all()
+        rows = execute(c, _IN_FORCE).all()
         rules = [
             StandingRule(
                 tool=r.tool,
