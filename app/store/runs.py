@@ -41,7 +41,7 @@ from app.store.tables import Action, AuditEntry, Run, Step, utcnow
 
 # The store's hot paths speak SQLAlchemy Core to these tables: one statement each, with no
 # unit of work to flush (the ORM's bookkeeping cost more than the statements themselves). The
-# statements built once are `prepared`: on SQLite they go to the driver (app.store.direct).
+# statements built once are `prepared`: they go to the driver, sqlite3 or psycopg (app.store.direct).
 RUNS, STEPS, ACTIONS = (cast(Table, t.__table__) for t in (Run, Step, Action))
 EXPIRY_SCAN_SECONDS = 30.0  # a busy queue still looks for expired approvals this often
 
