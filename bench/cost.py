@@ -7,7 +7,9 @@ whole process, paired and interleaved with the others, several rounds; the media
 are reported. `bare` is the same calls with no engine at all: what an engine costs
 is its figure minus bare's.
 
-`python -m bench.cost ENGINE TICKETS DIR` runs one process and prints its figures as JSON.
+`python -m bench.cost ENGINE TICKETS DIR` runs one process and prints its figures as JSON;
+`python -m bench.cost switchboard TICKETS DIR POSTGRES_URL` runs Switchboard's on PostgreSQL (a
+schema of its own, dropped after), where SQLite's statement counts and file size are not taken.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ class SqlCounter:
             self.on = was
 
 
-async def switchboard(tickets: int, workdir: Path) -> dict[str, Any]:
+async def switchboard(tickets: int, workdir: Path, db_url: str | None = None) -> dict[str, Any]:
     from sqlalchemy import bindparam, func, select, text
 
     from app.services import approvals, intake
@@ -101,13 +103,15 @@ async def switchboard(tickets: int, workdir: Path) -> dict[str, Any]:
     from bench.ticket_flow import help_desk, model, ticket_payload
     from evals.wiring import container
 
-    c = container(f"sqlite:///{workdir / 'switchboard.db'}", workdir, model(), help_desk(WARM_UP + tickets))
-    counter = SqlCounter(c.db.engine)
+    url = db_url or f"sqlite:///{workdir / 'switchboard.db'}"
+    c = container(url, workdir, model(), help_desk(WARM_UP + tickets))
+    counter = SqlCounter(c.db.engine) if db_url is None else None
+    paused = counter.paused if counter is not None else contextlib.nullcontext
     approver = Principal("pat", "approver")
     figures: dict[str, Any] = {}
 
     def count(what: Any) -> int:
-        with counter.paused(), c.db.session() as s:
+        with paused(), c.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(what)) or 0)
 
     # The bench's own look-ups, built once (building a statement costs more than running it here).
@@ -126,11 +130,11 @@ async def switchboard(tickets: int, workdir: Path) -> dict[str, Any]:
         assert await c.orchestrator.run_once("bench") == run_id
         # The bench's own look-ups are reads (as the approval queue's are): no write lock, no commit,
         # on a plain connection (no Session), so the bench's own bookkeeping costs the engine little.
-        with counter.paused(), c.db.reading() as conn:
+        with paused(), c.db.reading() as conn:
             action_id = conn.scalar(pending_action, {"run_id": run_id})
         approvals.approve(c.db, str(action_id), approver, c.pool.catalogue)
         assert await c.orchestrator.run_once("bench") == run_id
-        with counter.paused(), c.db.reading() as conn:
+        with paused(), c.db.reading() as conn:
             status = conn.scalar(run_status, {"run_id": run_id})
         assert status == "succeeded", status
 
@@ -139,22 +143,23 @@ async def switchboard(tickets: int, workdir: Path) -> dict[str, Any]:
     def start() -> None:
         nonlocal audit_before
         audit_before = count(AuditEntry)
-        counter.on = True
+        if counter is not None:
+            counter.on = True
 
     await timer(tickets, figures, start)(one)
-    counter.on = False
     with c.db.session() as s:
-        step_bytes = s.scalar(text("SELECT sum(length(data)) FROM steps")) or 0
+        step_bytes = s.scalar(text("SELECT sum(length(CAST(data AS TEXT))) FROM steps")) or 0
     await c.pool.aclose()
     c.db.dispose()
     runs = WARM_UP + tickets
-    figures.update(
-        statements=counter.statements / tickets,
-        commits=counter.commits / tickets,
-        audit_rows=(count(AuditEntry) - audit_before) / tickets,
-        step_bytes=step_bytes / runs,
-        db_bytes=ticket_flow.stored_bytes(workdir / "switchboard.db") / runs,
-    )
+    figures.update(audit_rows=(count(AuditEntry) - audit_before) / tickets, step_bytes=step_bytes / runs)
+    if counter is not None:
+        counter.on = False
+        figures.update(
+            statements=counter.statements / tickets,
+            commits=counter.commits / tickets,
+            db_bytes=ticket_flow.stored_bytes(workdir / "switchboard.db") / runs,
+        )
     return figures
 
 
@@ -196,7 +201,17 @@ async def bare(tickets: int, workdir: Path) -> dict[str, Any]:
     return figures
 
 
-def child(engine: str, tickets: int, workdir: Path) -> dict[str, Any]:
+def child(engine: str, tickets: int, workdir: Path, postgres_url: str | None = None) -> dict[str, Any]:
+    if postgres_url is not None:
+        if engine != "switchboard":
+            raise SystemExit(f"{engine} runs on SQLite only here; a PostgreSQL URL is for switchboard")
+        from bench.throughput import pg_schema
+
+        url, drop = pg_schema(postgres_url)
+        try:
+            return asyncio.run(switchboard(tickets, workdir, url))
+        finally:
+            drop()
     runner = {"switchboard": switchboard, "langgraph": langgraph, "dbos": dbos, "bare": bare}[engine]
     return asyncio.run(runner(tickets, workdir))
 
@@ -297,4 +312,4 @@ def run(options: Options) -> Section:
 
 
 if __name__ == "__main__":
-    print(json.dumps(child(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]))))
+    print(json.dumps(child(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), *sys.argv[4:5])))

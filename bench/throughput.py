@@ -324,7 +324,8 @@ def _model_calls(c: Any) -> int:
         return int(s.scalar(select(func.count()).select_from(Step).where(Step.kind == "model_call")) or 0)
 
 
-def _pg_schema(base: str) -> tuple[str, Any]:
+def pg_schema(base: str) -> tuple[str, Any]:
+    """A fresh schema on the PostgreSQL at `base`: (a URL whose search_path is it, its drop)."""
     from urllib.parse import quote
 
     from sqlalchemy import create_engine, text
@@ -355,7 +356,7 @@ def _run(
         url, drop = f"sqlite:///{(workdir / 'bench.db').resolve()}", None
     else:
         assert options.postgres_url
-        url, drop = _pg_schema(options.postgres_url)
+        url, drop = pg_schema(options.postgres_url)
     try:
         return asyncio.run(_measure(url, workdir, procs, concurrency, tickets))
     finally:
