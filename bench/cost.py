@@ -147,6 +147,8 @@ async def switchboard(tickets: int, workdir: Path, db_url: str | None = None) ->
             counter.on = True
 
     await timer(tickets, figures, start)(one)
+    if counter is not None:
+        counter.on = False
     with c.db.session() as s:
         step_bytes = s.scalar(text("SELECT sum(length(CAST(data AS TEXT))) FROM steps")) or 0
     await c.pool.aclose()
@@ -154,7 +156,6 @@ async def switchboard(tickets: int, workdir: Path, db_url: str | None = None) ->
     runs = WARM_UP + tickets
     figures.update(audit_rows=(count(AuditEntry) - audit_before) / tickets, step_bytes=step_bytes / runs)
     if counter is not None:
-        counter.on = False
         figures.update(
             statements=counter.statements / tickets,
             commits=counter.commits / tickets,
