@@ -27,15 +27,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
+from bench import pg
 from bench.report import Options, Section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,25 +91,6 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float 
                 return
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
-
-
-@contextlib.contextmanager
-def _postgres_schema(base: str) -> Iterator[str]:
-    """A schema of its own on the given server, dropped afterwards."""
-    from app.store.db import normalize_url
-
-    url = normalize_url(base)
-    schema = f"bench_api_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 # -- seeding ----------------------------------------------------------------------------------------
@@ -532,7 +512,7 @@ def run(options: Options) -> Section:
     section.rows += rows
     section.notes += notes
     if options.postgres_url:
-        with _postgres_schema(options.postgres_url) as url:
+        with pg.schema(options.postgres_url) as url:
             rows, notes = _one_database(
                 "PostgreSQL", url, workdir / f"pg-{uuid.uuid4().hex[:6]}", options.quick
             )

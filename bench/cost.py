@@ -206,13 +206,10 @@ def child(engine: str, tickets: int, workdir: Path, postgres_url: str | None = N
     if postgres_url is not None:
         if engine != "switchboard":
             raise SystemExit(f"{engine} runs on SQLite only here; a PostgreSQL URL is for switchboard")
-        from bench.throughput import pg_schema
+        from bench import pg
 
-        url, drop = pg_schema(postgres_url)
-        try:
+        with pg.schema(postgres_url) as url:
             return asyncio.run(switchboard(tickets, workdir, url))
-        finally:
-            drop()
     runner = {"switchboard": switchboard, "langgraph": langgraph, "dbos": dbos, "bare": bare}[engine]
     return asyncio.run(runner(tickets, workdir))
 

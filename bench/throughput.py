@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import pg
 from bench.report import Options, Section
 
 LATENCY = 0.2
@@ -324,44 +325,18 @@ def _model_calls(c: Any) -> int:
         return int(s.scalar(select(func.count()).select_from(Step).where(Step.kind == "model_call")) or 0)
 
 
-def pg_schema(base: str) -> tuple[str, Any]:
-    """A fresh schema on the PostgreSQL at `base`: (a URL whose search_path is it, its drop)."""
-    from urllib.parse import quote
-
-    from sqlalchemy import create_engine, text
-
-    from app.store.db import normalize_url
-
-    base = normalize_url(base)
-    schema = f"bench_tp_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}", drop
-
-
 def _run(
     options: Options, db_name: str, label: str, procs: int, concurrency: int, tickets: int
 ) -> dict[str, float]:
     workdir = options.workdir / f"throughput-{label}-{uuid.uuid4().hex[:6]}"
     workdir.mkdir(parents=True, exist_ok=True)
     if db_name == "sqlite":
-        url, drop = f"sqlite:///{(workdir / 'bench.db').resolve()}", None
-    else:
-        assert options.postgres_url
-        url, drop = pg_schema(options.postgres_url)
-    try:
+        return asyncio.run(
+            _measure(f"sqlite:///{(workdir / 'bench.db').resolve()}", workdir, procs, concurrency, tickets)
+        )
+    assert options.postgres_url
+    with pg.schema(options.postgres_url) as url:
         return asyncio.run(_measure(url, workdir, procs, concurrency, tickets))
-    finally:
-        if drop:
-            drop()
 
 
 def _row(label: Any, concurrency: int, r: dict[str, float]) -> list[Any]:

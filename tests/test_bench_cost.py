@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.store.db import normalize_url
-from bench import cost
+from bench import cost, pg
 from tests.conftest import PG_URL
 
 
@@ -30,7 +30,7 @@ def test_the_switchboard_flow_on_postgres_leaves_no_schema_behind(tmp_path: Path
         with engine.connect() as c:
             names = {r[0] for r in c.execute(text("SELECT nspname FROM pg_namespace"))}
         engine.dispose()
-        return {n for n in names if n.startswith("bench_tp_")}
+        return {n for n in names if n.startswith(pg.PREFIX)}
 
     before = schemas()
     figures = cost.child("switchboard", 2, tmp_path, str(PG_URL))
