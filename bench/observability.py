@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 from prometheus_client import generate_latest
-from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy import event, insert
 
+from bench import pg
 from bench.report import Options, Section
 
 PENDING = 5_000
@@ -29,7 +29,7 @@ PENDING = 5_000
 
 @contextmanager
 def _database(url: str | None, workdir: Any) -> Iterator[Any]:
-    from app.store.db import Database, normalize_url
+    from app.store.db import Database
 
     if url is None:
         path = workdir / f"observability-{uuid.uuid4().hex[:8]}.db"
@@ -40,20 +40,12 @@ def _database(url: str | None, workdir: Any) -> Iterator[Any]:
             db.dispose()
             path.unlink(missing_ok=True)
         return
-    base = normalize_url(url)
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    db = Database(f"{base}{sep}options={quote(f'-csearch_path={schema}')}")
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg.schema(url) as schema_url:
+        db = Database(schema_url)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 def _seed(db: Any, pending: int) -> None:
