@@ -216,9 +216,24 @@ async def _approve_until_done(c: Any, run_ids: list[str], timeout: float) -> int
     return done
 
 
+def _store_seconds() -> dict[str, float]:
+    """This process's store waits so far (app.observability.metrics): runs on store calls, and
+    units of work on SQLite's writer turn."""
+    from app.observability.metrics import REGISTRY
+
+    totals = {"store": 0.0, "writer": 0.0}
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name == "switchboard_store_call_seconds_sum":
+                totals["store"] += sample.value
+            elif sample.name == "switchboard_sqlite_writer_wait_seconds_sum":
+                totals["writer"] += sample.value
+    return totals
+
+
 def _worker_process(db_url: str, workdir: str, concurrency: int, help_desk: str, out: Any) -> None:
     """One `switchboard worker`: advances runs until the stop file appears; reports the CPU it
-    spent between the measure file and the stop file."""
+    spent and its runs' store waits between the measure file and the stop file."""
     flags = Path(workdir)
 
     async def main() -> None:
@@ -226,15 +241,15 @@ def _worker_process(db_url: str, workdir: str, concurrency: int, help_desk: str,
         await c.pool.load()
         stop = asyncio.Event()
         worker = asyncio.create_task(c.worker().run(stop))
-        cpu0 = None
+        cpu0, waits0 = None, _store_seconds()
         while not (flags / "stop").exists():
             if cpu0 is None and (flags / "measure").exists():
-                cpu0 = time.process_time()
+                cpu0, waits0 = time.process_time(), _store_seconds()
             await asyncio.sleep(0.02)
-        cpu = time.process_time() - (cpu0 or 0.0)
+        cpu, waits = time.process_time() - (cpu0 or 0.0), _store_seconds()
         stop.set()
         await worker
-        out.put(cpu)
+        out.put({"cpu": cpu, **{k: waits[k] - waits0[k] for k in waits}})
         await c.pool.aclose()
 
     asyncio.run(main())
@@ -271,7 +286,8 @@ async def _measure(
         wall = time.perf_counter() - t0
         (workdir / "stop").touch()
         approver_cpu = time.process_time() - cpu0
-        worker_cpu = sum(out.get(timeout=120) for _ in workers)
+        reports = [out.get(timeout=120) for _ in workers]
+        worker_cpu = sum(r["cpu"] for r in reports)
         for p in workers:
             p.join(30)
         desk_cpu1 = desk.cpu()
@@ -287,6 +303,8 @@ async def _measure(
         "desk_cpu": desk_cpu,
         "calls": calls,
         "steady": steady,
+        "store": sum(r["store"] for r in reports),
+        "writer": sum(r["writer"] for r in reports),
     }
 
 
@@ -355,6 +373,7 @@ def _row(label: Any, concurrency: int, r: dict[str, float]) -> list[Any]:
         steady,
         f"{1000 * r['cpu'] / per:.0f}",
         desk,
+        f"{1000 * r['store'] / per:.0f}",
     ]
 
 
@@ -366,6 +385,7 @@ COLUMNS = [
     "of ideal, steady",
     "CPU ms/ticket",
     "help desk CPU ms/ticket",
+    "store wait ms/ticket",
 ]
 
 
@@ -377,7 +397,10 @@ def _single(options: Options) -> Section:
             tickets = max(4, n * (2 if options.quick else 8))
             r = _run(options, db_name, f"{db_name}-{procs}x{each}", procs, each, tickets)
             section.rows.append([db_name, *_row(procs, n, r)])
-            section.notes.append(f"{db_name}, {procs} × {each}: {r['calls']:.1f} model calls per ticket")
+            note = f"{db_name}, {procs} × {each}: {r['calls']:.1f} model calls per ticket"
+            if db_name == "sqlite":
+                note += f"; {1000 * r['writer'] / max(r['done'], 1):.0f} ms of the store wait on SQLite's writer turn"
+            section.notes.append(note)
     section.notes.append(
         f"ideal = concurrency ÷ ({CALLS_PER_TICKET} calls × {LATENCY * 1000:.0f} ms); CPU is the worker "
         "processes' and the approver's; the help desk simulator runs in a process of its own"
@@ -385,6 +408,12 @@ def _single(options: Options) -> Section:
     section.notes.append(
         "of ideal: all tickets over the whole run, from submission to the last one done; steady: the "
         "slope of completions over time between their 10th and 90th percentile, once every slot is busy"
+    )
+    section.notes.append(
+        "store wait: the time a ticket's runs waited on their store calls (claims, steps, status), "
+        "summed over its passes, from the workers' switchboard_store_call_seconds: a free store "
+        f"thread, SQLite's writer turn, the database; beside the {CALLS_PER_TICKET} × "
+        f"{LATENCY * 1000:.0f} ms of model time"
     )
     if not options.postgres_url:
         section.notes.append("no PostgreSQL (--postgres / TEST_DATABASE_URL): SQLite only")

@@ -73,6 +73,25 @@ MODEL_COST = Counter(
     ["model"],
     registry=REGISTRY,
 )
+# Seconds: a store call is a fraction of a millisecond on an idle database and tens of them when
+# its writers queue (SQLite's one writer) or its connections wait for a CPU.
+_STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+
+STORE_CALL_SECONDS = Histogram(
+    "switchboard_store_call_seconds",
+    "Time a run waited on one call to its store (claims, steps, status), from the loop handing it "
+    "to a store thread until the answer is back: a free thread, SQLite's writer turn, the database",
+    ["call"],
+    buckets=_STORE_BUCKETS,
+    registry=REGISTRY,
+)
+SQLITE_WRITER_WAIT_SECONDS = Histogram(
+    "switchboard_sqlite_writer_wait_seconds",
+    "Time a unit of work waited for this process's other SQLite writers before it began",
+    buckets=_STORE_BUCKETS,
+    registry=REGISTRY,
+)
+
 RUN_ADVANCES = Counter(
     "switchboard_run_advances_total",
     "Run advances by kind and outcome (finished, waiting, failed, or an error type)",

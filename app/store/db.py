@@ -15,6 +15,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import check_database_url
+from app.observability.metrics import SQLITE_WRITER_WAIT_SECONDS
 from app.store import audit_chain
 from app.text import stored_json
 
@@ -30,6 +31,7 @@ WRITER_WAIT_SECONDS = 30.0
 BUSY_POLL_SECONDS = 5.0
 BUSY_TIMEOUT_MS = 30_000
 _POLL_FIRST, _POLL_MOST = 0.0005, 0.005
+_clock = time.perf_counter  # the writer turn's wait is timed with it (a test gives its own)
 # A pooled PostgreSQL connection idle longer than this is pinged before use (_ping_when_idle).
 PING_IDLE_SECONDS = 1.0
 
@@ -320,7 +322,9 @@ class _Writers:
 
     @contextmanager
     def turn(self) -> Iterator[None]:
+        started = _clock()
         held = self._lock.acquire(timeout=WRITER_WAIT_SECONDS)
+        SQLITE_WRITER_WAIT_SECONDS.observe(_clock() - started)
         try:
             yield
         finally:

@@ -184,3 +184,31 @@ def test_an_error_other_than_a_busy_lock_is_raised_by_sqlalchemy_wrapped(tmp_pat
             db_module._begin_immediate(c)
         c.invalidate()
     database.dispose()
+
+
+def _writer_waits() -> tuple[float, float]:
+    """switchboard_sqlite_writer_wait_seconds so far: (units of work timed, seconds in all)."""
+    from app.observability.metrics import REGISTRY
+
+    def value(name: str) -> float:
+        return REGISTRY.get_sample_value(f"switchboard_sqlite_writer_wait_seconds_{name}") or 0.0
+
+    return value("count"), value("sum")
+
+
+def test_each_unit_of_work_records_its_wait_for_the_writer_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the turn's clock read between asking for the turn and getting it is kept, once per
+    unit of work (a plain transaction and a session alike)."""
+    database = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    database.upgrade()
+    ticks = iter([10.0, 10.25, 20.0, 20.5])
+    monkeypatch.setattr(db_module, "_clock", lambda: next(ticks))
+    count, total = _writer_waits()
+    with database.transaction() as work:
+        audit(work, "writer", "test.write", "test", "1", {})
+    with database.session() as s:
+        audit(s, "writer", "test.write", "test", "2", {})
+    assert _writer_waits() == (count + 2, pytest.approx(total + 0.75))
+    assert _count(database) == 2
