@@ -40,11 +40,18 @@ class Offload:
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         started = time.perf_counter()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        finally:
+            result = await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        except asyncio.CancelledError:
+            raise  # the call goes on in its thread: how long it took is not known here
+        except BaseException:
             self._timer(fn).observe(time.perf_counter() - started)
+            raise
+        self._timer(fn).observe(time.perf_counter() - started)
+        return result
 
     def _timer(self, fn: Callable[..., Any]) -> Any:
+        while isinstance(fn, functools.partial):
+            fn = fn.func
         name = getattr(fn, "__qualname__", None) or type(fn).__name__
         timer = self._timers.get(name)
         if timer is None:

@@ -324,8 +324,8 @@ class _Writers:
     def turn(self) -> Iterator[None]:
         started = _clock()
         held = self._lock.acquire(timeout=WRITER_WAIT_SECONDS)
-        SQLITE_WRITER_WAIT_SECONDS.observe(_clock() - started)
         try:
+            SQLITE_WRITER_WAIT_SECONDS.observe(_clock() - started)
             yield
         finally:
             if held:

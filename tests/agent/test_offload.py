@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from app.agent.offload import Offload
@@ -38,3 +40,13 @@ async def test_each_store_call_is_timed_under_its_function_name() -> None:
     assert _timed("_Store.save")[0] == saved[0] + 2
     assert _timed("_Store.save")[1] > saved[1]
     assert _timed("_Store.broken")[0] == broken[0] + 1  # a call that failed is timed too
+
+
+async def test_a_partial_is_timed_under_the_function_it_wraps() -> None:
+    offload, store = Offload(1), _Store()
+    saved = _timed("_Store.save")
+    try:
+        assert await offload(functools.partial(store.save, 3)) == 6
+    finally:
+        offload.close()
+    assert _timed("_Store.save")[0] == saved[0] + 1
