@@ -292,8 +292,9 @@ class Work:
         process writes (SQLite's writers still wait their turn); never after a failed one."""
         done, self.after_commit = self.after_commit, []
         try:
-            audit_chain.seal_staged(self)
-            self.conn.commit()
+            if not (self.postgres and audit_chain.seal_and_commit(self)):
+                audit_chain.seal_staged(self)
+            self.conn.commit()  # after seal_and_commit, SQLAlchemy's own end: nothing is sent
         except BaseException:
             self.conn.rollback()
             raise

@@ -1,0 +1,123 @@
+"""PostgreSQL: a transaction's audit rows are sealed and the transaction committed in one message,
+so the chain's lock is not held across a round trip; a seal that fails still undoes the whole
+transaction, and the connection goes on serving."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from app.services import audit as audit_service
+from app.store import audit_chain
+from app.store.db import Database
+from app.store.runs import audit
+from app.store.tables import AuditEntry, Run
+
+
+@pytest.fixture
+def commands(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The commands psycopg sends on its own (BEGIN, COMMIT, ROLLBACK), in order."""
+    sent: list[bytes] = []
+    real = psycopg.Connection._exec_command
+
+    def noted(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(bytes(command) if isinstance(command, bytes) else str(command).encode())
+        return real(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "_exec_command", noted)
+    return sent
+
+
+def _runs(db: Database) -> int:
+    with db.reading() as conn:
+        return int(conn.scalar(select(func.count()).select_from(Run)) or 0)
+
+
+def test_audit_rows_are_sealed_and_committed_in_one_message(
+    postgres_db: Database, commands: list[bytes]
+) -> None:
+    db = postgres_db
+    with db.transaction() as work:
+        work.connection().execute(
+            insert(Run.__table__), {"id": "r1", "kind": "t", "status": "queued", "input": {}}
+        )
+        audit(work, "ann", "test.event", "run", "r1", {"note": "naïve ✓"})
+        audit(work, "ann", "test.event", "run", "r1", {"i": 2})
+    assert not any(c.startswith(b"COMMIT") for c in commands)  # the COMMIT went with the seal
+    report = audit_service.verify(db)
+    assert report.ok and report.rows == 2, report.problems
+    assert _runs(db) == 1
+    with db.transaction() as work:  # nothing to seal: committed as before
+        work.connection().execute(
+            insert(Run.__table__), {"id": "r2", "kind": "t", "status": "queued", "input": {}}
+        )
+    assert any(c.startswith(b"COMMIT") for c in commands)
+    assert _runs(db) == 2
+
+
+@pytest.fixture
+def chain_locked(postgres_db: Database) -> Iterator[None]:
+    """The chain's lock, held by another connection (another worker sealing its rows)."""
+    holder = create_engine(postgres_db.url, poolclass=NullPool)
+    with holder.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit_chain._PG_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": audit_chain._PG_LOCK})
+    holder.dispose()
+
+
+def test_a_seal_that_fails_undoes_the_whole_transaction(postgres_db: Database, chain_locked: None) -> None:
+    db = postgres_db
+    with pytest.raises(OperationalError, match="lock timeout"), db.transaction() as work:
+        work.connection().execute(text("SET LOCAL lock_timeout = '50ms'"))
+        work.connection().execute(
+            insert(Run.__table__), {"id": "r1", "kind": "t", "status": "queued", "input": {}}
+        )
+        audit(work, "ann", "test.event", "run", "r1", {})
+    assert _runs(db) == 0
+    with db.reading() as conn:
+        assert conn.scalar(select(func.count()).select_from(AuditEntry)) == 0
+
+
+def test_the_connection_serves_the_next_transaction_after_a_failed_seal(
+    postgres_db: Database, chain_locked: None
+) -> None:
+    db = Database(postgres_db.url, pool_size=1)  # one connection: the next unit gets the same one
+    try:
+        with pytest.raises(OperationalError), db.transaction() as work:
+            work.connection().execute(text("SET LOCAL lock_timeout = '50ms'"))
+            audit(work, "ann", "test.event", "run", "r1", {})
+        with db.transaction() as work:
+            work.connection().execute(
+                insert(Run.__table__), {"id": "r2", "kind": "t", "status": "queued", "input": {}}
+            )
+        assert _runs(db) == 1
+    finally:
+        db.dispose()
+
+
+def test_a_connection_lost_at_the_seal_is_reported_invalidated_and_replaced(postgres_db: Database) -> None:
+    db = postgres_db
+    admin = create_engine(db.url, poolclass=NullPool)  # as a server restart or failover would
+    with pytest.raises(OperationalError) as lost, db.transaction() as work:
+        work.connection().execute(
+            insert(Run.__table__), {"id": "r1", "kind": "t", "status": "queued", "input": {}}
+        )
+        audit(work, "ann", "test.event", "run", "r1", {})
+        pid = work.connection().scalar(text("SELECT pg_backend_pid()"))
+        with admin.begin() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    assert lost.value.connection_invalidated  # a passing fault: the run is tried again
+    assert _runs(db) == 0
+    with db.transaction() as work:
+        audit(work, "ann", "test.event", "run", "r2", {})
+    assert audit_service.verify(db).rows == 1
