@@ -252,15 +252,22 @@ def seal_and_commit(work: Any) -> bool:
     until the COMMIT is done: sent apart, the two held it for a round trip more, and under load
     that wait was a transaction's longest. False, with nothing done, where there is nothing to
     seal or it cannot be sent so (a database before migration 0020, a watched connection): the
-    caller seals and commits as before."""
+    caller seals and commits as before.
+
+    The values travel inside the statement's text, so a seal the server fails (a lock or statement
+    timeout) is written to its log with the rows' values, where bound parameters are left out."""
     staged: list[Any] = work.info.get(_STAGED, [])
     conn = work.connection()
     if not staged or not _seals_in_one_trip(conn):
         return False
-    if not execute_then_commit(conn, _PG_SEAL_ROWS, _seal_rows_params(staged)):
-        return False
-    work.info.pop(_STAGED, None)
-    return True
+    try:
+        sent = execute_then_commit(conn, _PG_SEAL_ROWS, _seal_rows_params(staged))
+    except BaseException:
+        work.info.pop(_STAGED, None)  # undone with their transaction (or in doubt): never sealed again
+        raise
+    if sent:
+        work.info.pop(_STAGED, None)
+    return sent
 
 
 def _seal_rows_params(staged: list[Any]) -> dict[str, Any]:

@@ -258,7 +258,7 @@ def execute_then_commit(conn: Connection, stmt: Any, params: Mapping[str, Any]) 
     try:
         cursor = ClientCursor(cast(Any, raw))
         cursor.execute(sql, values)
-        committed = cursor.nextset() and cursor.statusmessage == "COMMIT"
+        answer = cursor.statusmessage if cursor.nextset() else None
     except BaseException as exc:
         _failed(conn, exc, sql, values, False, raw, cursor)
         raise
@@ -266,12 +266,8 @@ def execute_then_commit(conn: Connection, stmt: Any, params: Mapping[str, Any]) 
         if cursor is not None:
             with suppress(conn.dialect.loaded_dbapi.Error):
                 cursor.close()
-    if (
-        not committed
-    ):  # the server ended the transaction otherwise (a ROLLBACK): say so, as COMMIT's caller expects
-        raise InvalidRequestError(
-            f"the transaction was not committed: the server answered {cursor.statusmessage}"
-        )
+    if answer != "COMMIT":  # the server ended the transaction otherwise (a ROLLBACK): say so
+        raise InvalidRequestError(f"the transaction was not committed: the server answered {answer}")
     return True
 
 

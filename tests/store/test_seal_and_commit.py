@@ -121,3 +121,30 @@ def test_a_connection_lost_at_the_seal_is_reported_invalidated_and_replaced(post
     with db.transaction() as work:
         audit(work, "ann", "test.event", "run", "r2", {})
     assert audit_service.verify(db).rows == 1
+
+
+def test_rows_of_a_failed_commit_are_not_sealed_by_the_next_one(postgres_db: Database) -> None:
+    """A unit of work that goes on after a commit failed (`commit(then_begin=True)`) leaves the
+    failed transaction's rows out of the chain, as a Session forgets them on rollback."""
+    from app.store.db import Work
+
+    db = postgres_db
+    holder = create_engine(db.url, poolclass=NullPool)
+    with db.engine.connect() as conn:
+        work = Work(conn, postgres=True)
+        work.begin()
+        audit(work, "ann", "warm", None, None, {})
+        work.commit(then_begin=True)
+        with holder.connect() as other:
+            other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": audit_chain._PG_LOCK})
+            conn.execute(text("SET LOCAL lock_timeout = '50ms'"))
+            audit(work, "ann", "rolled-back", None, None, {})
+            with pytest.raises(OperationalError):
+                work.commit(then_begin=True)
+            other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": audit_chain._PG_LOCK})
+        audit(work, "ann", "kept", None, None, {})
+        work.commit(then_begin=False)
+    holder.dispose()
+    with db.reading() as c:
+        events = c.scalars(select(AuditEntry.event).order_by(AuditEntry.chain_seq)).all()
+    assert events == ["warm", "kept"]
