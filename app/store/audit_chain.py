@@ -25,7 +25,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import BigInteger, Connection, Table, column, event, insert, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.store.direct import execute, execute_then_commit, on_driver, prepared
+from app.store.direct import execute, on_driver, prepared
 from app.store.tables import AuditEntry, utcnow
 from app.text import stored_json
 
@@ -246,39 +246,6 @@ def seal_staged(work: Any) -> None:
     _insert(work, staged, work.postgres)
 
 
-def seal_and_commit(work: Any) -> bool:
-    """PostgreSQL: seal the rows staged on `work` (an app.store.db.Work) and commit, in one round
-    trip. Every transaction that writes audit rows queues for the chain's lock, held from the seal
-    until the COMMIT is done: sent apart, the two held it for a round trip more, and under load
-    that wait was a transaction's longest. False, with nothing done, where there is nothing to
-    seal or it cannot be sent so (a database before migration 0020, a watched connection): the
-    caller seals and commits as before.
-
-    The values travel inside the statement's text, so a seal the server fails (a lock or statement
-    timeout) is written to its log with the rows' values, where bound parameters are left out."""
-    staged: list[Any] = work.info.get(_STAGED, [])
-    conn = work.connection()
-    if not staged or not _seals_in_one_trip(conn):
-        return False
-    try:
-        sent = execute_then_commit(conn, _PG_SEAL_ROWS, _seal_rows_params(staged))
-    except BaseException:
-        work.info.pop(_STAGED, None)  # undone with their transaction (or in doubt): never sealed again
-        raise
-    if sent:
-        work.info.pop(_STAGED, None)
-    return sent
-
-
-def _seal_rows_params(staged: list[Any]) -> dict[str, Any]:
-    """The parameters of `switchboard_seal_audit_rows`: each row's columns, and what its hash
-    covers on either side of the id the server draws."""
-    for entry in staged:
-        entry.at = entry.at or utcnow()
-    parts = [_around_id(e) for e in staged]
-    return {**_columns(staged), "heads": [head for head, _ in parts], "tails": [tail for _, tail in parts]}
-
-
 def _around_id(entry: Any) -> tuple[bytes, bytes]:
     """What the row's hash covers, as the bytes before its id and the bytes after it."""
     entry.id = _NO_ID
@@ -302,7 +269,11 @@ def _seal_on_server(work: UnitOfWork, staged: list[Any]) -> None:
     rows under the chain's lock in one statement (`switchboard_seal_audit_rows`)."""
     conn = work.connection()
     if _seals_in_one_trip(conn):
-        execute(conn, _PG_SEAL_ROWS, _seal_rows_params(staged))
+        for entry in staged:
+            entry.at = entry.at or utcnow()
+        parts = [_around_id(e) for e in staged]
+        heads, tails = [head for head, _ in parts], [tail for _, tail in parts]
+        execute(conn, _PG_SEAL_ROWS, {**_columns(staged), "heads": heads, "tails": tails})
         return
     # a database between 0016 and 0020: ids drawn first, then 0016's function seals
     ids, on_server = conn.execute(_PG_IDS, {"n": len(staged)}).one()

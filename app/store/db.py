@@ -292,9 +292,8 @@ class Work:
         process writes (SQLite's writers still wait their turn); never after a failed one."""
         done, self.after_commit = self.after_commit, []
         try:
-            if not (self.postgres and audit_chain.seal_and_commit(self)):
-                audit_chain.seal_staged(self)
-            self.conn.commit()  # after seal_and_commit, SQLAlchemy's own end: nothing is sent
+            audit_chain.seal_staged(self)
+            self.conn.commit()
         except BaseException:
             self.conn.rollback()
             raise

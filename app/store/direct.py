@@ -231,46 +231,6 @@ def _watched(conn: Connection) -> bool:
     return any(getattr(watches, name) for name in _WATCHING)
 
 
-def execute_then_commit(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> bool:
-    """PostgreSQL: run `stmt` and COMMIT in one message, one round trip, for a transaction's last
-    statement whose rows nobody reads (the audit seal: the chain's lock it takes is then held for
-    the server's own work, not also while its answer travels back and the COMMIT comes out).
-    psycopg binds the values on this side (its ClientCursor), as the simple query protocol, where
-    one message may hold several statements, needs. False, with nothing sent, where the statement
-    is not one the driver may run here (see `execute`): the caller runs it and commits as before."""
-    if (
-        conn.dialect.driver != "psycopg"
-        or not conn.in_transaction()
-        or not isinstance(stmt, ClauseElement)
-        or _watched(conn)
-    ):
-        return False
-    form = _compiled(conn, stmt, tuple(sorted(params)), False)
-    if form is _UNSUITED:
-        return False
-    values = form.values(params)
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    from psycopg import ClientCursor  # the dialect's driver: importable wherever it runs
-
-    cursor = None
-    sql = form.sql + "; COMMIT"
-    try:
-        cursor = ClientCursor(cast(Any, raw))
-        cursor.execute(sql, values)
-        answer = cursor.statusmessage if cursor.nextset() else None
-    except BaseException as exc:
-        _failed(conn, exc, sql, values, False, raw, cursor)
-        raise
-    finally:
-        if cursor is not None:
-            with suppress(conn.dialect.loaded_dbapi.Error):
-                cursor.close()
-    if answer != "COMMIT":  # the server ended the transaction otherwise (a ROLLBACK): say so
-        raise InvalidRequestError(f"the transaction was not committed: the server answered {answer}")
-    return True
-
-
 def on_driver(conn: Connection, sql: str, values: Any = (), *, many: bool = False) -> tuple[list[Any], int]:
     """Run `sql` on the driver in `conn`'s transaction: (the rows it returns, its rowcount).
     A driver error is raised as SQLAlchemy raises it (OperationalError, IntegrityError...), and a
