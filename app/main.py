@@ -67,15 +67,19 @@ class Container:
     def worker(self, *, concurrency: int | None = None, owner: str | None = None) -> Worker:
         """A worker loop over this orchestrator (run it with `await worker.run(stop)`)."""
         from app.agent.worker import Worker
-        from app.store.signals import listen_for_queued
+        from app.store.signals import listen_for_queued, watch_for_queued
 
+        if self.db.is_postgres:
+            listen = partial(listen_for_queued, self.db.url)
+        else:
+            listen = partial(watch_for_queued, self.db.url, wanted=lambda: self.wakeup.listening)
         return Worker(
             self.orchestrator,
             concurrency=concurrency or self.settings.worker_concurrency,
             poll_seconds=self.settings.poll_seconds,
             wakeup=self.wakeup,
             owner=owner,
-            listen=partial(listen_for_queued, self.db.url) if self.db.is_postgres else None,
+            listen=listen,
             prepare=self.warm_model,
         )
 

@@ -29,6 +29,9 @@ class Wakeup:
 
     def __init__(self) -> None:
         self._bound: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        # True while the worker waits with a free slot: a watcher that costs something to look
+        # (SQLite's, app/store/signals.py) looks only then, not while every slot is busy.
+        self.listening = False
 
     def event(self) -> asyncio.Event:
         """The event on the running loop (bound on first use, as the loop is not known before)."""
@@ -72,7 +75,8 @@ class Worker:
         prepare: Callable[[], Awaitable[None]] | None = None,
     ):
         """`listen(wake)`, where given, runs beside the loop and calls `wake()` when another
-        process queues a run (PostgreSQL's NOTIFY), so an idle worker need not wait for its poll.
+        process queues a run (PostgreSQL's NOTIFY; on SQLite, a watch on its commit counter), so
+        an idle worker need not wait for its poll.
         `prepare()`, where given, runs once before the first claim (the local model fits its
         classifier), so no run this worker claims waits on it; a failure is logged, not fatal."""
         if concurrency < 1:
@@ -161,6 +165,7 @@ class Worker:
         if not full:
             waiters.append(asyncio.ensure_future(wake.wait()))
         running = list(self.in_flight.values())
+        self.wakeup.listening = not full
         try:
             await asyncio.wait(
                 [*waiters, *running],
@@ -168,5 +173,6 @@ class Worker:
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
+            self.wakeup.listening = False
             for w in waiters:
                 w.cancel()

@@ -381,3 +381,48 @@ async def test_advance_now_beside_a_listening_worker_returns_a_stopped_run(postg
         assert statuses(db, [run_id]) == {run_id: "succeeded"}
     stop.set()
     await asyncio.wait_for(task, 20)
+
+
+async def test_an_idle_sqlite_worker_hears_a_run_queued_by_another_process(tmp_path: Any) -> None:
+    """SQLite has no notices: the worker watches the database's commit counter instead."""
+    db = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    db.upgrade()
+    model = GatedModel()
+    model.gate.set()
+    heard: list[int] = []
+
+    async def listen(wake: Callable[[], None]) -> None:
+        def noted() -> None:
+            heard.append(1)
+            wake()
+
+        await signals.watch_for_queued(db.url, noted, every=0.01)
+
+    # A poll of ten minutes: only the watch can bring the run to it within the test.
+    worker = Worker(orchestrator(db, model), concurrency=2, poll_seconds=600, listen=listen)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.3)  # the worker's first claim finds nothing and it goes idle
+    try:
+        assert worker.wakeup.listening  # idle with free slots: the watch looks
+        await _hears(db, worker, heard)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        db.dispose()
+
+
+async def test_a_worker_listens_only_while_a_slot_is_free(db: Database) -> None:
+    model = GatedModel()  # closed: the run it holds waits on the model
+    worker = Worker(orchestrator(db, model), concurrency=1, poll_seconds=600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: worker.wakeup.listening, "the idle worker to wait with its slot free")
+    new_runs(db, 1)
+    worker.wakeup.set()
+    await until(lambda: len(worker.in_flight) == 1, "the worker to take the run")
+    await until(lambda: not worker.wakeup.listening, "the full worker to stop listening")
+    model.gate.set()
+    await until(lambda: worker.wakeup.listening, "the worker, its slot free again, to listen")
+    stop.set()
+    await asyncio.wait_for(task, 20)

@@ -1,7 +1,7 @@
 """PostgreSQL sends a notice when a run is queued, and only then: created queued (unless its
 creator advances it at once), or set back to queued (an approval, a retry, a requeue), each
-delivered once its transaction commits. (SQLite
-has no such signal: its workers poll, tests/agent/test_worker.py.)"""
+delivered once its transaction commits. (SQLite has no such signal: its workers watch the
+commit counter instead, tests/store/test_sqlite_watch.py.)"""
 
 from __future__ import annotations
 
