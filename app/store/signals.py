@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -107,17 +108,23 @@ async def watch_for_queued(
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return
     watcher = _Watcher(url)
+    loop = asyncio.get_running_loop()
+    # One thread of its own: looks, a reset and the close run one after another, so the close
+    # waits for a look a cancel left running instead of closing the connection under it.
+    thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-watch")
     try:
         while True:
             try:
-                if wanted() and await asyncio.to_thread(watcher.queued_since):
+                if wanted() and await loop.run_in_executor(thread, watcher.queued_since):
                     wake()
             except Exception as exc:  # never the worker's end: it polls meanwhile
                 log.warning("watching for queued runs failed (%s); polling meanwhile", exc)
-                await asyncio.to_thread(watcher.reset)
+                await loop.run_in_executor(thread, watcher.reset)
             await asyncio.sleep(WATCH_SECONDS if every is None else every)
     finally:
-        await asyncio.to_thread(watcher.close)
+        closed = loop.run_in_executor(thread, watcher.close)
+        thread.shutdown(wait=False)
+        await closed
 
 
 class _Watcher:

@@ -347,7 +347,7 @@ async def test_the_listener_reconnects_after_its_connection_is_cut(
     await until(lambda: _listening_backends(db) == [], "the listener's connection to close", 5)
 
 
-async def test_on_sqlite_there_is_nothing_to_listen_for_and_workers_poll(tmp_path: Any) -> None:
+async def test_on_sqlite_there_is_no_notice_to_listen_for(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'poll.db'}"
     await asyncio.wait_for(listen_for_queued(url, lambda: pytest.fail("a notice on SQLite")), 1)
     db = Database(url)

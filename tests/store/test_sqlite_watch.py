@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -139,3 +141,35 @@ async def test_a_worker_with_no_free_slot_is_not_looked_for(sqlite_db: Database,
         watching.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watching
+
+
+async def test_a_watch_cancelled_mid_look_closes_its_connection_after_the_look(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel ends the wait, not the look running in its thread: the close comes after that
+    look, never beside it, and no connection is left open."""
+    real, real_close = signals._Watcher.queued_since, signals._Watcher.close
+    inside, events, watchers = threading.Event(), [], []
+
+    def slow(self: signals._Watcher) -> bool:
+        watchers.append(self)
+        inside.set()
+        time.sleep(0.3)
+        looked = real(self)
+        events.append("look done")
+        return looked
+
+    def close(self: signals._Watcher) -> None:
+        events.append("close start")
+        real_close(self)
+        events.append("close done")
+
+    monkeypatch.setattr(signals._Watcher, "queued_since", slow)
+    monkeypatch.setattr(signals._Watcher, "close", close)
+    watching = asyncio.create_task(watch_for_queued(sqlite_db.url, lambda: None, every=0.01))
+    await asyncio.to_thread(inside.wait, 5)
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
+    assert events == ["look done", "close start", "close done"]
+    assert watchers[0].conn is None
