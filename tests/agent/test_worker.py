@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -274,6 +274,22 @@ def _listening_backends(db: Database) -> list[int]:
         )
 
 
+Listen = Callable[[Callable[[], None]], Awaitable[None]]
+
+
+def _noting(heard: list[int], listen: Listen) -> Listen:
+    """`listen`, with each wake-up it gives noted in `heard`."""
+
+    async def noted_listen(wake: Callable[[], None]) -> None:
+        def noted() -> None:
+            heard.append(1)
+            wake()
+
+        await listen(noted)
+
+    return noted_listen
+
+
 async def _hears(db: Database, worker: Worker, heard: list[int]) -> None:
     """Queue a run from another Database (as the API or another worker process would: this
     worker's own wake-up is never set) and wait for it to finish, far sooner than the poll."""
@@ -294,14 +310,7 @@ async def test_an_idle_worker_hears_a_run_queued_by_another_process(
     model = GatedModel()
     model.gate.set()
     heard: list[int] = []
-
-    async def listen(wake: Callable[[], None]) -> None:
-        def noted() -> None:
-            heard.append(1)
-            wake()
-
-        await listen_for_queued(db.url, noted)
-
+    listen = _noting(heard, partial(listen_for_queued, db.url))
     # A poll of ten minutes: only the notice can bring the run to it within the test.
     worker = Worker(orchestrator(db, model), concurrency=2, poll_seconds=600, listen=listen)
     stop = asyncio.Event()
@@ -390,14 +399,7 @@ async def test_an_idle_sqlite_worker_hears_a_run_queued_by_another_process(tmp_p
     model = GatedModel()
     model.gate.set()
     heard: list[int] = []
-
-    async def listen(wake: Callable[[], None]) -> None:
-        def noted() -> None:
-            heard.append(1)
-            wake()
-
-        await signals.watch_for_queued(db.url, noted, every=0.01)
-
+    listen = _noting(heard, partial(signals.watch_for_queued, db.url, every=0.01))
     # A poll of ten minutes: only the watch can bring the run to it within the test.
     worker = Worker(orchestrator(db, model), concurrency=2, poll_seconds=600, listen=listen)
     stop = asyncio.Event()

@@ -9,7 +9,6 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -19,14 +18,6 @@ from app.store.db import Database
 from app.store.runs import audit
 from app.store.signals import watch_for_queued
 from app.store.tables import Run
-
-
-@pytest.fixture
-def sqlite_db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'watch.db'}")
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 @pytest.fixture
